@@ -1,0 +1,37 @@
+//! Opening tether: connect to the configured database, migrate it, and build the services.
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::db::Db;
+use crate::state::{SqlStateStorage, TaskState};
+use crate::Error;
+
+/// The services a command or the server works with.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The checked configuration.
+    pub config: Config,
+    /// The database connection pool.
+    pub db: Db,
+    /// The task-state store.
+    pub state: TaskState,
+}
+
+impl App {
+    /// Connects to the configured database, applies pending migrations, and builds the services
+    /// on the system clock.
+    pub async fn open(config: Config) -> Result<Self, Error> {
+        Self::open_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`App::open`], with a given clock (tests move time by hand).
+    pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        let db = Db::connect(&config.database.url, &config.database.pool).await?;
+        db.migrate().await?;
+        let storage = Arc::new(SqlStateStorage::new(db.clone()));
+        let state = TaskState::new(storage, clock, config.state.clone());
+        Ok(Self { config, db, state })
+    }
+}

@@ -1,0 +1,163 @@
+//! The `tether` command line: argument definitions (clap) and what each command does.
+//!
+//! - [`state`]: `tether state get|set|delete|list|clear|forget-run|on-success`.
+//! - `migrate`, `gc` and `serve` are small enough to live here.
+//!
+//! Every command returns `Result<(), Error>`; `main` prints the error on one line and exits
+//! with [`Error::exit_code`].
+
+mod state;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::db::DatabaseUrl;
+use crate::state::gc::Sweeper;
+use crate::Error;
+
+/// tether: keeps long-running remote jobs alive across worker crashes and retries, on a durable
+/// task-state store.
+///
+/// Exit codes: 0 ok, 1 operational error, 2 usage error, 3 not found, 4 version conflict.
+#[derive(Debug, Parser)]
+#[command(name = "tether", version, about, long_about)]
+pub struct Cli {
+    /// Configuration file (TOML). Without one, tether uses SQLite in
+    /// $XDG_DATA_HOME/tether (or ~/.local/share/tether).
+    #[arg(long, short = 'c', global = true, env = "TETHER_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Database URL (sqlite://PATH or postgres://USER@HOST/DB); overrides the config file.
+    #[arg(
+        long,
+        global = true,
+        env = "TETHER_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// Log filter for stderr, e.g. `info` or `tether=debug` (RUST_LOG syntax).
+    #[arg(long, global = true, env = "TETHER_LOG")]
+    pub log: Option<String>,
+
+    /// Print results as JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending database migrations (every command also does this on start).
+    Migrate,
+    /// Read and write task state.
+    #[command(subcommand)]
+    State(state::StateCommand),
+    /// Remove expired task state once, and print what was removed.
+    Gc {
+        /// Keys deleted per statement (default: gc.batch_size from the config).
+        #[arg(long)]
+        batch_size: Option<u32>,
+    },
+    /// Run the long-lived process: the garbage-collection sweeper on its schedule, until
+    /// SIGINT or SIGTERM.
+    Serve,
+}
+
+impl Cli {
+    /// The log filter to use when none is given: quiet for one-shot commands.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Serve => "info",
+            _ => "warn",
+        }
+    }
+
+    /// Reads the config file (or the defaults) and applies `--database-url`.
+    pub fn load_config(&self) -> Result<Config, Error> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::defaults(),
+        };
+        if let Some(url) = &self.database_url {
+            config =
+                config.with_database_url(DatabaseUrl::parse(url).map_err(|e| {
+                    Error::Usage(format!("--database-url / TETHER_DATABASE_URL: {e}"))
+                })?);
+        }
+        Ok(config)
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Error> {
+    let config = cli.load_config()?;
+    let app = App::open(config).await?;
+    let result = match &cli.command {
+        Command::Migrate => {
+            println!("database {} is migrated", app.db.url());
+            Ok(())
+        }
+        Command::State(cmd) => state::run(&app, cmd, cli.json).await,
+        Command::Gc { batch_size } => {
+            let batch = batch_size.unwrap_or(app.config.gc.batch_size);
+            let report = app.state.sweep(batch).await?;
+            if cli.json {
+                print_json(&report);
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
+        Command::Serve => serve(&app).await,
+    };
+    app.db.close().await;
+    result
+}
+
+async fn serve(app: &App) -> Result<(), Error> {
+    let shutdown = CancellationToken::new();
+    let sweeper = Sweeper::new(
+        app.state.clone(),
+        app.config.gc.schedule.clone(),
+        app.config.gc.batch_size,
+    );
+    let sweeper = tokio::spawn(sweeper.run(shutdown.clone()));
+    tracing::info!(database = %app.db.url(), "tether serve started");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    let _ = sweeper.await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string(value).expect("tether's own output types serialise")
+    );
+}

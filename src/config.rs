@@ -1,0 +1,344 @@
+//! Configuration: the TOML file, its defaults, and the checks that run before anything starts.
+//!
+//! [`Config::from_toml`] reads the file into a raw form and builds the typed [`Config`] in one
+//! pass that reports every bad field at once, each named by its path (`gc.schedule`, ...).
+//! Environment and command-line overrides (such as `TETHER_DATABASE_URL`) are applied by the
+//! caller with [`Config::with_database_url`].
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::db::{DatabaseUrl, PoolSettings};
+use crate::state::{Retention, StateSettings};
+
+/// The default garbage-collection schedule: every 15 minutes.
+pub const DEFAULT_GC_SCHEDULE: &str = "0 */15 * * * *";
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for tether (syntax, unknown or mistyped field).
+    #[error("config file {origin}: {message}")]
+    Syntax {
+        /// The file, or `<defaults>`.
+        origin: String,
+        /// What the parser said, with the line.
+        message: String,
+    },
+    /// One or more fields have values that cannot be used.
+    #[error("config file {origin}: {}", problems.join("; "))]
+    Invalid {
+        /// The file, or `<defaults>`.
+        origin: String,
+        /// One line per bad field, starting with its path.
+        problems: Vec<String>,
+    },
+}
+
+/// Where the database is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// The database URL (password masked when printed).
+    pub url: DatabaseUrl,
+    /// Pool sizing and timeouts.
+    pub pool: PoolSettings,
+}
+
+/// Garbage collection of expired task state.
+#[derive(Debug, Clone)]
+pub struct GcConfig {
+    /// When the sweeper in `tether serve` runs.
+    pub schedule: cron::Schedule,
+    /// Keys deleted per statement, so that a large sweep never holds writers back for long.
+    pub batch_size: u32,
+}
+
+/// tether's configuration, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The database.
+    pub database: DatabaseConfig,
+    /// Task-state behaviour.
+    pub state: StateSettings,
+    /// Garbage collection.
+    pub gc: GcConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    state: RawState,
+    #[serde(default)]
+    gc: RawGc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<String>,
+    max_connections: Option<u32>,
+    connect_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    default_retention: Option<String>,
+    max_value_bytes: Option<u64>,
+    clear_on_success: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGc {
+    schedule: Option<String>,
+    batch_size: Option<u32>,
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// The configuration when no file is given: SQLite in the default data directory.
+    pub fn defaults() -> Self {
+        Self::from_toml("", "<defaults>").expect("the built-in defaults are valid")
+    }
+
+    /// Parses and checks TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            origin: origin.to_string(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        raw.build().map_err(|problems| ConfigError::Invalid {
+            origin: origin.to_string(),
+            problems,
+        })
+    }
+
+    /// Replaces the database URL (from `--database-url` or `TETHER_DATABASE_URL`).
+    pub fn with_database_url(mut self, url: DatabaseUrl) -> Self {
+        self.database.url = url;
+        self
+    }
+}
+
+impl RawConfig {
+    /// Builds the typed config, collecting every problem instead of stopping at the first.
+    fn build(self) -> Result<Config, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut check = |field: &str, result: Result<(), String>| {
+            if let Err(e) = result {
+                problems.push(format!("{field}: {e}"));
+            }
+        };
+
+        let data_dir = self.data_dir.unwrap_or_else(default_data_dir);
+        let mut url = DatabaseUrl::sqlite_file(&data_dir.join("tether.db"));
+        if let Some(raw) = &self.database.url {
+            check(
+                "database.url",
+                DatabaseUrl::parse(raw)
+                    .map(|u| url = u)
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        let mut pool = PoolSettings::default();
+        if let Some(n) = self.database.max_connections {
+            check(
+                "database.max_connections",
+                if n == 0 {
+                    Err("must be at least 1".into())
+                } else {
+                    pool.max_connections = n;
+                    Ok(())
+                },
+            );
+        }
+        if let Some(t) = &self.database.connect_timeout {
+            check(
+                "database.connect_timeout",
+                parse_duration(t).map(|d| pool.acquire_timeout = d),
+            );
+        }
+
+        let mut state = StateSettings::default();
+        if let Some(r) = &self.state.default_retention {
+            check(
+                "state.default_retention",
+                Retention::from_str(r)
+                    .map(|r| state.default_retention = r)
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        if let Some(n) = self.state.max_value_bytes {
+            check(
+                "state.max_value_bytes",
+                if n == 0 || n > 64 * 1024 * 1024 {
+                    Err(format!("{n} is outside 1..=67108864"))
+                } else {
+                    state.max_value_bytes = n as usize;
+                    Ok(())
+                },
+            );
+        }
+        if let Some(b) = self.state.clear_on_success {
+            state.clear_on_success = b;
+        }
+
+        let schedule_text = self
+            .gc
+            .schedule
+            .unwrap_or_else(|| DEFAULT_GC_SCHEDULE.to_string());
+        let mut schedule = None;
+        check(
+            "gc.schedule",
+            parse_cron(&schedule_text).map(|s| schedule = Some(s)),
+        );
+        let batch_size = self.gc.batch_size.unwrap_or(1000);
+        check(
+            "gc.batch_size",
+            if batch_size == 0 {
+                Err("must be at least 1".into())
+            } else {
+                Ok(())
+            },
+        );
+
+        match schedule {
+            Some(schedule) if problems.is_empty() => Ok(Config {
+                database: DatabaseConfig { url, pool },
+                state,
+                gc: GcConfig {
+                    schedule,
+                    batch_size,
+                },
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+/// Where SQLite lives when nothing says otherwise: `$XDG_DATA_HOME/tether`,
+/// `$HOME/.local/share/tether`, or `.tether` in the current folder.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("tether");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".local/share/tether");
+    }
+    PathBuf::from(".tether")
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration such as 10s or 5m ({e})"))
+}
+
+/// Parses a cron expression: the `cron` crate's 6 or 7 fields (with seconds), or the usual
+/// 5 fields (minute first), which run at second 0.
+pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
+    let fields = text.split_whitespace().count();
+    let expr = if fields == 5 {
+        format!("0 {text}")
+    } else {
+        text.to_string()
+    };
+    cron::Schedule::from_str(&expr).map_err(|e| {
+        // The parser's message repeats the expression and points at it on extra lines; keep
+        // its last line, which says what is wrong.
+        let message = e.to_string();
+        let reason = message
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        format!(
+            "{text:?} is not a cron expression such as \"0 */15 * * * *\" ({})",
+            reason.trim()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_sqlite_30_days_every_15_minutes() {
+        let c = Config::defaults();
+        assert_eq!(c.database.url.backend(), crate::db::Backend::Sqlite);
+        assert_eq!(
+            c.state.default_retention,
+            Retention::For(Duration::from_secs(30 * 86400))
+        );
+        assert_eq!(c.state.max_value_bytes, 65_535);
+        assert_eq!(c.gc.batch_size, 1000);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let err = Config::from_toml(
+            r#"
+            [database]
+            url = "mysql://x"
+            max_connections = 0
+            [state]
+            default_retention = "forever"
+            [gc]
+            schedule = "every minute"
+            batch_size = 0
+            "#,
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        for field in [
+            "database.url",
+            "database.max_connections",
+            "state.default_retention",
+            "gc.schedule",
+            "gc.batch_size",
+        ] {
+            assert!(err.contains(field), "{field} missing from: {err}");
+        }
+        assert!(err.starts_with("config file t.toml:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = Config::from_toml("[state]\nretention = \"1d\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("retention"), "{err}");
+    }
+
+    #[test]
+    fn five_field_cron_is_accepted() {
+        assert!(parse_cron("*/5 * * * *").is_ok());
+        assert!(parse_cron("0 */15 * * * *").is_ok());
+    }
+}

@@ -1,0 +1,72 @@
+//! The crate's public error, and the one place where errors become exit codes.
+//!
+//! Each component has its own error type ([`ConfigError`], [`DbError`], [`StateError`]); they
+//! fold into [`Error`], which knows the CLI exit code of each. (HTTP status codes will be mapped
+//! here too when the API lands.)
+
+use std::process::ExitCode;
+
+use crate::config::ConfigError;
+use crate::db::DbError;
+use crate::state::StateError;
+
+/// Exit codes of the `tether` binary.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// An operational error: the database is unreachable, a query failed, ...
+    pub const OPERATIONAL: u8 = 1;
+    /// A usage error: bad arguments, bad config, a value or key that breaks a rule.
+    pub const USAGE: u8 = 2;
+    /// What was asked for does not exist.
+    pub const NOT_FOUND: u8 = 3;
+    /// A compare-and-set write lost: the version is not the one expected.
+    pub const CONFLICT: u8 = 4;
+}
+
+/// Any error tether reports to a user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A task-state operation failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Arguments that do not fit together.
+    #[error("{0}")]
+    Usage(String),
+    /// Reading input or writing output failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::Usage(_) => exit::USAGE,
+            Error::Db(_) | Error::Io { .. } => exit::OPERATIONAL,
+            Error::State(e) => match e {
+                StateError::Invalid(_) | StateError::Value(_) => exit::USAGE,
+                StateError::NotFound { .. } => exit::NOT_FOUND,
+                StateError::Conflict { .. } => exit::CONFLICT,
+                _ => exit::OPERATIONAL,
+            },
+        }
+    }
+
+    /// The exit code as a [`ExitCode`].
+    pub fn to_exit_code(&self) -> ExitCode {
+        ExitCode::from(self.exit_code())
+    }
+}

@@ -1,0 +1,26 @@
+//! tether keeps long-running remote jobs alive across worker crashes, evictions and retries,
+//! on top of a durable task-state store in the spirit of Airflow's task state store (AIP-103).
+//!
+//! # Layout
+//! - [`state`]: the task-state store: scopes, values, versions with compare-and-set, retention,
+//!   and garbage collection ([`state::gc`]). [`state::TaskState`] is its entry point.
+//! - [`db`]: connecting to SQLite (the embedded default) or PostgreSQL, and the embedded
+//!   migrations (`migrations/sqlite`, `migrations/postgres`).
+//! - [`config`]: the TOML configuration and its checks.
+//! - [`clock`]: time as the stores see it (replaceable in tests).
+//! - [`error`]: the public [`Error`] and its mapping to exit codes.
+//! - [`cli`]: the `tether` command line; `src/main.rs` only parses and calls into it.
+//! - [`app`]: opening the database and building the services every command needs.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod state;
+
+pub use error::Error;

@@ -1,0 +1,312 @@
+//! Task state: durable key/value state per task instance, per task and per asset.
+//!
+//! This is the model of Airflow's task state store (AIP-103) with what it lacks: versions with
+//! compare-and-set, size limits on every path, expiry with automatic garbage collection.
+//!
+//! - [`scope`]: the three scopes and Airflow's identifier rules.
+//! - [`value`]: key and value rules (size, JSON without null).
+//! - [`retention`]: how long a write lives.
+//! - [`storage`]: the raw storage trait and its SQL implementation.
+//! - [`gc`]: the sweeper that removes expired keys in bounded batches.
+//!
+//! [`TaskState`] is the entry point: it validates every input, applies defaults, and turns
+//! storage outcomes into [`StateError`]s.
+
+pub mod gc;
+pub mod retention;
+pub mod scope;
+pub mod storage;
+pub mod value;
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+pub use self::gc::GcReport;
+pub use self::retention::Retention;
+pub use self::scope::{Scope, ScopeKind, TaskInstanceId, ValidationError};
+pub use self::storage::{CasOutcome, ClearTarget, Entry, SqlStateStorage, StateStorage};
+pub use self::value::{ValueError, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES};
+
+use crate::clock::{to_millis, Clock};
+use crate::db::DbError;
+
+/// Why a task-state operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// An identifier or key breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The value cannot be stored.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    /// Compare-and-set lost: the key's version is not the one the writer expected.
+    #[error(
+        "version conflict on key {key:?} in {scope}: expected {}, found {}",
+        describe_version(Some(*expected)),
+        describe_version(*found)
+    )]
+    Conflict {
+        /// The scope, as printed.
+        scope: String,
+        /// The key.
+        key: String,
+        /// The version the writer expected (0: absent).
+        expected: i64,
+        /// The version the key has (`None`: absent).
+        found: Option<i64>,
+    },
+    /// The key does not exist (or has expired).
+    #[error("key {key:?} not found in {scope}")]
+    NotFound {
+        /// The scope, as printed.
+        scope: String,
+        /// The key.
+        key: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+fn describe_version(v: Option<i64>) -> String {
+    match v {
+        None | Some(0) => "absent".to_string(),
+        Some(v) => format!("version {v}"),
+    }
+}
+
+/// How task state behaves; from the `[state]` section of the config.
+#[derive(Debug, Clone)]
+pub struct StateSettings {
+    /// Retention of task-instance keys written without one. Task and asset keys never expire
+    /// unless a write says so.
+    pub default_retention: Retention,
+    /// Size limit of one value, in bytes of compact JSON.
+    pub max_value_bytes: usize,
+    /// Whether a task instance's state is removed when it succeeds.
+    pub clear_on_success: bool,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        Self {
+            default_retention: Retention::For(std::time::Duration::from_secs(30 * 24 * 3600)),
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            clear_on_success: false,
+        }
+    }
+}
+
+/// Options of a write.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SetOptions {
+    /// Compare-and-set: the version the key must have; 0 means it must not exist.
+    pub if_version: Option<i64>,
+    /// How long the value lives; `None` for the scope's default.
+    pub retention: Option<Retention>,
+}
+
+/// The result of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Written {
+    /// The key's version after the write.
+    pub version: i64,
+    /// When the value expires, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The task-state store: validated access to [`StateStorage`].
+#[derive(Clone)]
+pub struct TaskState {
+    storage: Arc<dyn StateStorage>,
+    clock: Arc<dyn Clock>,
+    settings: StateSettings,
+}
+
+impl fmt::Debug for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskState")
+            .field("storage", &self.storage)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskState {
+    /// A store over `storage`, reading time from `clock`.
+    pub fn new(
+        storage: Arc<dyn StateStorage>,
+        clock: Arc<dyn Clock>,
+        settings: StateSettings,
+    ) -> Self {
+        Self {
+            storage,
+            clock,
+            settings,
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &StateSettings {
+        &self.settings
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The live value of a key, or `None` if it is absent or expired.
+    pub async fn get(&self, scope: &Scope, key: &str) -> Result<Option<Entry>, StateError> {
+        scope.validate()?;
+        value::validate_key(key)?;
+        Ok(self.storage.get(scope, key, to_millis(self.now())).await?)
+    }
+
+    /// Writes a key. With `if_version`, fails with [`StateError::Conflict`] unless the key has
+    /// that version now (0: unless it is absent).
+    pub async fn set(
+        &self,
+        scope: &Scope,
+        key: &str,
+        value: Value,
+        options: SetOptions,
+    ) -> Result<Written, StateError> {
+        scope.validate()?;
+        value::validate_key(key)?;
+        validate_if_version(options.if_version)?;
+        let checked = value::check_value(value, self.settings.max_value_bytes)?;
+        let now = self.now();
+        let retention = options
+            .retention
+            .unwrap_or_else(|| self.default_retention(scope.kind()));
+        let expires_at = retention.expires_at(now);
+        let outcome = self
+            .storage
+            .put(storage::Put {
+                scope,
+                key,
+                json: &checked.json,
+                if_version: options.if_version,
+                now: to_millis(now),
+                expires_at: expires_at.map(to_millis),
+            })
+            .await?;
+        match outcome {
+            CasOutcome::Done { version } => Ok(Written {
+                version,
+                expires_at,
+            }),
+            CasOutcome::Conflict { found } => Err(StateError::Conflict {
+                scope: scope.to_string(),
+                key: key.to_string(),
+                expected: options.if_version.unwrap_or_default(),
+                found,
+            }),
+            CasOutcome::Absent => unreachable!("a write never reports Absent"),
+        }
+    }
+
+    /// Deletes a key; with `if_version`, only if it has that version. Fails with
+    /// [`StateError::NotFound`] if it does not exist.
+    pub async fn delete(
+        &self,
+        scope: &Scope,
+        key: &str,
+        if_version: Option<i64>,
+    ) -> Result<(), StateError> {
+        scope.validate()?;
+        value::validate_key(key)?;
+        if let Some(v) = if_version.filter(|v| *v < 1) {
+            return Err(ValidationError::new(
+                "if_version",
+                format!("{v} cannot be deleted: a delete expects a version of 1 or more"),
+            )
+            .into());
+        }
+        let now = to_millis(self.now());
+        match self.storage.delete(scope, key, if_version, now).await? {
+            CasOutcome::Done { .. } => Ok(()),
+            CasOutcome::Absent | CasOutcome::Conflict { found: None } => {
+                Err(StateError::NotFound {
+                    scope: scope.to_string(),
+                    key: key.to_string(),
+                })
+            }
+            CasOutcome::Conflict { found } => Err(StateError::Conflict {
+                scope: scope.to_string(),
+                key: key.to_string(),
+                expected: if_version.unwrap_or_default(),
+                found,
+            }),
+        }
+    }
+
+    /// The live keys of a scope, by key.
+    pub async fn list(&self, scope: &Scope) -> Result<Vec<Entry>, StateError> {
+        scope.validate()?;
+        Ok(self.storage.list(scope, to_millis(self.now())).await?)
+    }
+
+    /// Removes every key of `target`; returns how many were removed.
+    pub async fn clear(&self, target: &ClearTarget) -> Result<u64, StateError> {
+        match target {
+            ClearTarget::Scope(scope) => scope.validate()?,
+            ClearTarget::AllMapIndices {
+                dag_id,
+                run_id,
+                task_id,
+            } => TaskInstanceId::new(dag_id, run_id, task_id, -1).validate()?,
+            ClearTarget::Run { dag_id, run_id } => {
+                TaskInstanceId::new(dag_id, run_id, "t", -1).validate()?
+            }
+        }
+        Ok(self.storage.clear(target).await?)
+    }
+
+    /// Removes all task-instance state of a DAG run, as Airflow's run deletion does.
+    pub async fn forget_run(&self, dag_id: &str, run_id: &str) -> Result<u64, StateError> {
+        self.clear(&ClearTarget::Run {
+            dag_id: dag_id.to_string(),
+            run_id: run_id.to_string(),
+        })
+        .await
+    }
+
+    /// Called when a task instance succeeds: removes its state if `clear_on_success` is set.
+    /// Returns how many keys were removed.
+    pub async fn task_instance_succeeded(&self, ti: &TaskInstanceId) -> Result<u64, StateError> {
+        if !self.settings.clear_on_success {
+            ti.validate()?;
+            return Ok(0);
+        }
+        self.clear(&ClearTarget::Scope(Scope::TaskInstance(ti.clone())))
+            .await
+    }
+
+    /// Runs one garbage-collection sweep: removes every key expired by now, `batch_size` at a
+    /// time.
+    pub async fn sweep(&self, batch_size: u32) -> Result<GcReport, StateError> {
+        Ok(gc::sweep(self.storage.as_ref(), self.now(), batch_size).await?)
+    }
+
+    fn default_retention(&self, kind: ScopeKind) -> Retention {
+        match kind {
+            ScopeKind::TaskInstance => self.settings.default_retention,
+            ScopeKind::Task | ScopeKind::Asset => Retention::Never,
+        }
+    }
+}
+
+fn validate_if_version(if_version: Option<i64>) -> Result<(), ValidationError> {
+    match if_version {
+        Some(v) if v < 0 => Err(ValidationError::new(
+            "if_version",
+            format!("{v} is negative (0 means the key must not exist)"),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,407 @@
+//! Where task state is kept: the raw storage trait and its SQL implementation.
+//!
+//! The trait does no validation and knows no defaults; [`super::TaskState`] does both and is
+//! what callers use. Times are passed in (milliseconds since the epoch) so that the caller's
+//! clock decides what has expired.
+//!
+//! Every compare-and-set is one statement (`INSERT .. ON CONFLICT .. DO UPDATE .. WHERE` or
+//! `UPDATE .. WHERE version = ..`), so no read-then-write race exists on either backend.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::scope::{Scope, ScopeKind, TaskInstanceId};
+use crate::clock::from_millis;
+use crate::db::{Backend, Db, DbError};
+
+/// A stored key with its value and metadata.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Entry {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: serde_json::Value,
+    /// Increases by one on every write; 1 after the first.
+    pub version: i64,
+    /// When the key was first written (or rewritten after it expired).
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When the key was last written.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// When the key expires; `None` for never.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A write, already validated.
+#[derive(Debug, Clone)]
+pub struct Put<'a> {
+    /// Whose state.
+    pub scope: &'a Scope,
+    /// The key.
+    pub key: &'a str,
+    /// The value as compact JSON.
+    pub json: &'a str,
+    /// Compare-and-set: the version the key must have now; 0 means it must not exist.
+    pub if_version: Option<i64>,
+    /// The time of the write (ms).
+    pub now: i64,
+    /// When the value expires (ms), if ever.
+    pub expires_at: Option<i64>,
+}
+
+/// What a compare-and-set write or delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CasOutcome {
+    /// Done; the key's version after a write (0 after a delete).
+    Done {
+        /// The version now.
+        version: i64,
+    },
+    /// The key did not have the expected version; `found` is what it had (`None`: absent).
+    Conflict {
+        /// The version found, if the key exists.
+        found: Option<i64>,
+    },
+    /// A delete of a key that does not exist.
+    Absent,
+}
+
+/// Which keys a clear removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClearTarget {
+    /// Every key of one scope.
+    Scope(Scope),
+    /// Every key of every map index of one task in one run.
+    AllMapIndices {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// The task.
+        task_id: String,
+    },
+    /// Every task-instance key of one DAG run (the run was deleted).
+    Run {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+    },
+}
+
+/// Raw storage of task state.
+#[async_trait]
+pub trait StateStorage: Send + Sync + Debug + 'static {
+    /// The live (unexpired at `now`) entry of a key.
+    async fn get(&self, scope: &Scope, key: &str, now: i64) -> Result<Option<Entry>, DbError>;
+    /// Writes a key, honouring `if_version`.
+    async fn put(&self, put: Put<'_>) -> Result<CasOutcome, DbError>;
+    /// Deletes a key, honouring `if_version`.
+    async fn delete(
+        &self,
+        scope: &Scope,
+        key: &str,
+        if_version: Option<i64>,
+        now: i64,
+    ) -> Result<CasOutcome, DbError>;
+    /// The live entries of a scope, by key.
+    async fn list(&self, scope: &Scope, now: i64) -> Result<Vec<Entry>, DbError>;
+    /// Deletes every key of the target; returns how many were deleted.
+    async fn clear(&self, target: &ClearTarget) -> Result<u64, DbError>;
+    /// Deletes at most `limit` keys that expired at or before `now`; returns the scope kind of
+    /// each one deleted.
+    async fn delete_expired(&self, now: i64, limit: u32) -> Result<Vec<ScopeKind>, DbError>;
+}
+
+/// [`StateStorage`] on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStateStorage {
+    db: Db,
+}
+
+impl SqlStateStorage {
+    /// Storage on an open (and migrated) database.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+/// A scope spread over its columns; unused ones hold the sentinels `''` and `-1`.
+struct ScopeColumns<'a> {
+    kind: &'static str,
+    dag_id: &'a str,
+    run_id: &'a str,
+    task_id: &'a str,
+    map_index: i64,
+    asset: &'a str,
+}
+
+impl<'a> From<&'a Scope> for ScopeColumns<'a> {
+    fn from(scope: &'a Scope) -> Self {
+        let kind = scope.kind().as_str();
+        match scope {
+            Scope::TaskInstance(TaskInstanceId {
+                dag_id,
+                run_id,
+                task_id,
+                map_index,
+            }) => Self {
+                kind,
+                dag_id,
+                run_id,
+                task_id,
+                map_index: *map_index,
+                asset: "",
+            },
+            Scope::Task { dag_id, task_id } => Self {
+                kind,
+                dag_id,
+                run_id: "",
+                task_id,
+                map_index: -1,
+                asset: "",
+            },
+            Scope::Asset { asset } => Self {
+                kind,
+                dag_id: "",
+                run_id: "",
+                task_id: "",
+                map_index: -1,
+                asset,
+            },
+        }
+    }
+}
+
+/// The scope columns as `$1`..`$6`; queries using it bind [`bind_scope`] first.
+const SCOPE_MATCH: &str = "scope_kind = $1 AND dag_id = $2 AND run_id = $3 AND task_id = $4 \
+                           AND map_index = $5 AND asset = $6";
+/// "Not expired at the time bound to parameter `$8`" (what `get`, `put` and `delete` bind).
+const LIVE: &str = "(expires_at IS NULL OR expires_at > $8)";
+const ENTRY_COLUMNS: &str = "key, value, version, created_at, updated_at, expires_at";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_scope<'q>(query: AnyQuery<'q>, cols: &ScopeColumns<'q>) -> AnyQuery<'q> {
+    query
+        .bind(cols.kind)
+        .bind(cols.dag_id)
+        .bind(cols.run_id)
+        .bind(cols.task_id)
+        .bind(cols.map_index)
+        .bind(cols.asset)
+}
+
+fn entry_from_row(row: &AnyRow) -> Result<Entry, DbError> {
+    let key: String = row.try_get("key")?;
+    let text: String = row.try_get("value")?;
+    let value = serde_json::from_str(&text).map_err(|e| {
+        DbError::Query(sqlx::Error::Decode(
+            format!("stored value of key {key:?} is not JSON: {e}").into(),
+        ))
+    })?;
+    Ok(Entry {
+        key,
+        value,
+        version: row.try_get("version")?,
+        created_at: from_millis(row.try_get("created_at")?),
+        updated_at: from_millis(row.try_get("updated_at")?),
+        expires_at: row
+            .try_get::<Option<i64>, _>("expires_at")?
+            .map(from_millis),
+    })
+}
+
+impl SqlStateStorage {
+    /// The version a live key has now, for conflict messages.
+    async fn live_version(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<i64>, DbError> {
+        Ok(self.get(scope, key, now).await?.map(|e| e.version))
+    }
+}
+
+#[async_trait]
+impl StateStorage for SqlStateStorage {
+    async fn get(&self, scope: &Scope, key: &str, now: i64) -> Result<Option<Entry>, DbError> {
+        let cols = ScopeColumns::from(scope);
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM task_state WHERE {SCOPE_MATCH} AND key = $7 AND {LIVE}"
+        );
+        let row = bind_scope(sqlx::query(&sql), &cols)
+            .bind(key)
+            .bind(now)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(entry_from_row).transpose()
+    }
+
+    async fn put(&self, put: Put<'_>) -> Result<CasOutcome, DbError> {
+        let cols = ScopeColumns::from(put.scope);
+        let row = match put.if_version {
+            // Compare-and-set against an existing, live version: a plain conditional update.
+            Some(expected) if expected > 0 => {
+                let sql = format!(
+                    "UPDATE task_state SET value = $9, version = version + 1, updated_at = $8, \
+                     expires_at = $10 WHERE {SCOPE_MATCH} AND key = $7 AND {LIVE} \
+                     AND version = $11 RETURNING version"
+                );
+                bind_scope(sqlx::query(&sql), &cols)
+                    .bind(put.key)
+                    .bind(put.now)
+                    .bind(put.json)
+                    .bind(put.expires_at)
+                    .bind(expected)
+                    .fetch_optional(self.db.pool())
+                    .await?
+            }
+            // Unconditional, or "must not exist": an upsert. An expired row counts as absent;
+            // its version carries on so that versions of a key never repeat while it exists.
+            _ => {
+                let must_be_absent = if put.if_version == Some(0) {
+                    "WHERE task_state.expires_at IS NOT NULL AND task_state.expires_at <= $8"
+                } else {
+                    ""
+                };
+                let sql = format!(
+                    "INSERT INTO task_state (scope_kind, dag_id, run_id, task_id, map_index, \
+                     asset, key, value, version, created_at, updated_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, $8, $8, $10) \
+                     ON CONFLICT (scope_kind, dag_id, run_id, task_id, map_index, asset, key) \
+                     DO UPDATE SET value = excluded.value, version = task_state.version + 1, \
+                     updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
+                     created_at = CASE WHEN task_state.expires_at IS NOT NULL \
+                     AND task_state.expires_at <= $8 THEN excluded.created_at \
+                     ELSE task_state.created_at END {must_be_absent} RETURNING version"
+                );
+                bind_scope(sqlx::query(&sql), &cols)
+                    .bind(put.key)
+                    .bind(put.now)
+                    .bind(put.json)
+                    .bind(put.expires_at)
+                    .fetch_optional(self.db.pool())
+                    .await?
+            }
+        };
+        match row {
+            Some(row) => Ok(CasOutcome::Done {
+                version: row.try_get("version")?,
+            }),
+            None => Ok(CasOutcome::Conflict {
+                found: self.live_version(put.scope, put.key, put.now).await?,
+            }),
+        }
+    }
+
+    async fn delete(
+        &self,
+        scope: &Scope,
+        key: &str,
+        if_version: Option<i64>,
+        now: i64,
+    ) -> Result<CasOutcome, DbError> {
+        let cols = ScopeColumns::from(scope);
+        let version_match = if if_version.is_some() {
+            "AND version = $9"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "DELETE FROM task_state WHERE {SCOPE_MATCH} AND key = $7 AND {LIVE} {version_match} \
+             RETURNING version"
+        );
+        let mut query = bind_scope(sqlx::query(&sql), &cols).bind(key).bind(now);
+        if let Some(v) = if_version {
+            query = query.bind(v);
+        }
+        let deleted = query.fetch_optional(self.db.pool()).await?;
+        match (deleted, if_version) {
+            (Some(_), _) => Ok(CasOutcome::Done { version: 0 }),
+            (None, None) => Ok(CasOutcome::Absent),
+            (None, Some(_)) => Ok(CasOutcome::Conflict {
+                found: self.live_version(scope, key, now).await?,
+            }),
+        }
+    }
+
+    async fn list(&self, scope: &Scope, now: i64) -> Result<Vec<Entry>, DbError> {
+        let cols = ScopeColumns::from(scope);
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM task_state WHERE {SCOPE_MATCH} \
+             AND (expires_at IS NULL OR expires_at > $7) ORDER BY key"
+        );
+        let rows = bind_scope(sqlx::query(&sql), &cols)
+            .bind(now)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    async fn clear(&self, target: &ClearTarget) -> Result<u64, DbError> {
+        let result =
+            match target {
+                ClearTarget::Scope(scope) => {
+                    let cols = ScopeColumns::from(scope);
+                    let sql = format!("DELETE FROM task_state WHERE {SCOPE_MATCH}");
+                    bind_scope(sqlx::query(&sql), &cols)
+                        .execute(self.db.pool())
+                        .await?
+                }
+                ClearTarget::AllMapIndices {
+                    dag_id,
+                    run_id,
+                    task_id,
+                } => sqlx::query(
+                    "DELETE FROM task_state WHERE scope_kind = 'task_instance' AND dag_id = $1 \
+                     AND run_id = $2 AND task_id = $3",
+                )
+                .bind(dag_id)
+                .bind(run_id)
+                .bind(task_id)
+                .execute(self.db.pool())
+                .await?,
+                ClearTarget::Run { dag_id, run_id } => sqlx::query(
+                    "DELETE FROM task_state WHERE scope_kind = 'task_instance' AND dag_id = $1 \
+                     AND run_id = $2",
+                )
+                .bind(dag_id)
+                .bind(run_id)
+                .execute(self.db.pool())
+                .await?,
+            };
+        Ok(result.rows_affected())
+    }
+
+    async fn delete_expired(&self, now: i64, limit: u32) -> Result<Vec<ScopeKind>, DbError> {
+        // On PostgreSQL, rows another sweeper is deleting are skipped instead of waited for.
+        let skip_locked = match self.db.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "DELETE FROM task_state WHERE id IN (SELECT id FROM task_state \
+             WHERE expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2 \
+             {skip_locked}) RETURNING scope_kind"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("scope_kind")?;
+                ScopeKind::parse(&kind).ok_or_else(|| {
+                    DbError::Query(sqlx::Error::Decode(
+                        format!("unknown scope_kind {kind:?} in task_state").into(),
+                    ))
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,150 @@
+//! Test databases: a temp SQLite file, or a fresh PostgreSQL database that is dropped again.
+//!
+//! PostgreSQL tests use the server named by `TETHER_TEST_POSTGRES_URL` (an admin URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`). Without it they print that they were
+//! skipped, except under CI (`CI` set), where a missing URL fails the test.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use sqlx::{Connection, Executor, PgConnection};
+use tether::app::App;
+use tether::clock::{Clock, SystemClock};
+use tether::config::Config;
+use tether::db::DatabaseUrl;
+use tether::state::StateSettings;
+
+/// A database that exists for one test.
+pub struct TestDb {
+    /// Its URL.
+    pub url: DatabaseUrl,
+    /// Which backend, for messages.
+    pub backend: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    drop_pg: Option<(String, String)>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    /// A new SQLite file in a temp folder.
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = DatabaseUrl::sqlite_file(&dir.path().join("tether.db"));
+        Self {
+            url,
+            backend: "sqlite",
+            _dir: Some(dir),
+            drop_pg: None,
+        }
+    }
+
+    /// A new PostgreSQL database, or `None` (with a message) when PostgreSQL tests are off.
+    pub async fn postgres(test: &str) -> Option<Self> {
+        let admin = match std::env::var("TETHER_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("CI is set but TETHER_TEST_POSTGRES_URL is not: PostgreSQL tests must run in CI")
+            }
+            _ => {
+                // Straight to stderr: libtest captures eprintln! of passing tests.
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED postgres::{test}: set TETHER_TEST_POSTGRES_URL to run it"
+                );
+                return None;
+            }
+        };
+        let name = format!(
+            "tether_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            chrono::Utc::now().timestamp_micros() % 1_000_000
+        );
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at TETHER_TEST_POSTGRES_URL: {e}"));
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        conn.close().await.ok();
+        let mut url = url::Url::parse(&admin).expect("TETHER_TEST_POSTGRES_URL is a URL");
+        url.set_path(&name);
+        Some(Self {
+            url: DatabaseUrl::parse(url.as_str()).unwrap(),
+            backend: "postgres",
+            _dir: None,
+            drop_pg: Some((admin, name)),
+        })
+    }
+
+    /// The default configuration pointed at this database.
+    pub fn config(&self) -> Config {
+        Config::defaults().with_database_url(self.url.clone())
+    }
+
+    /// An opened, migrated app with these state settings and clock.
+    pub async fn app_with(&self, settings: StateSettings, clock: Arc<dyn Clock>) -> App {
+        let mut config = self.config();
+        config.state = settings;
+        App::open_with_clock(config, clock).await.expect("open app")
+    }
+
+    /// An opened, migrated app with default settings on the system clock.
+    pub async fn app(&self) -> App {
+        self.app_with(StateSettings::default(), Arc::new(SystemClock))
+            .await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.drop_pg.take() else {
+            return;
+        };
+        // Drop runs inside (or outside) a runtime; use a thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    if let Err(e) = conn.execute(sql.as_str()).await {
+                        eprintln!("could not drop test database {name}: {e}");
+                    }
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// Runs each listed `async fn(TestDb)` as two tests, `sqlite::NAME` and `postgres::NAME`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::TestDb::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = $crate::common::TestDb::postgres(stringify!($name)).await {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
