@@ -5,6 +5,8 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::Db;
+use crate::engine::{Engine, Providers};
+use crate::jobs::JobStore;
 use crate::state::{SqlStateStorage, TaskState};
 use crate::Error;
 
@@ -17,6 +19,8 @@ pub struct App {
     pub db: Db,
     /// The task-state store.
     pub state: TaskState,
+    /// The resumption engine (jobs, providers, leases).
+    pub engine: Engine,
 }
 
 impl App {
@@ -31,7 +35,21 @@ impl App {
         let db = Db::connect(&config.database.url, &config.database.pool).await?;
         db.migrate().await?;
         let storage = Arc::new(SqlStateStorage::new(db.clone()));
-        let state = TaskState::new(storage, clock, config.state.clone());
-        Ok(Self { config, db, state })
+        let state = TaskState::new(storage, clock.clone(), config.state.clone());
+        let providers =
+            Providers::from_config(&config.providers).map_err(|e| Error::Engine(e.into()))?;
+        let engine = Engine::new(
+            JobStore::new(db.clone()),
+            state.clone(),
+            providers,
+            config.supervisor.clone(),
+            clock,
+        );
+        Ok(Self {
+            config,
+            db,
+            state,
+            engine,
+        })
     }
 }

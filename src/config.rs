@@ -5,11 +5,14 @@
 //! Environment and command-line overrides (such as `TETHER_DATABASE_URL`) are applied by the
 //! caller with [`Config::with_database_url`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use tether_databricks::DatabricksConfig;
 
 use crate::db::{DatabaseUrl, PoolSettings};
 use crate::state::{Retention, StateSettings};
@@ -65,6 +68,55 @@ pub struct GcConfig {
     pub batch_size: u32,
 }
 
+/// What `ensure` does when a job is running and the spec it is asked for differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnSpecChange {
+    /// Reattach to the running job and log a warning.
+    Reattach,
+    /// Refuse (exit 4 / a conflict), leaving the running job alone.
+    Fail,
+}
+
+/// The supervisor: leases, polling concurrency, the resumption policy.
+#[derive(Debug, Clone)]
+pub struct SupervisorConfig {
+    /// How long a lease lasts without renewal; a crashed supervisor's jobs are picked up by
+    /// another this long after its last heartbeat.
+    pub lease: Duration,
+    /// Jobs claimed per claim round.
+    pub claim_batch: u32,
+    /// Provider calls in flight at once.
+    pub max_concurrent_polls: u32,
+    /// See [`OnSpecChange`].
+    pub on_spec_change: OnSpecChange,
+    /// How long shutdown waits for polls in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(30),
+            claim_batch: 100,
+            max_concurrent_polls: 16,
+            on_spec_change: OnSpecChange::Reattach,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One configured provider account.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ProviderConfig {
+    /// A Databricks workspace.
+    Databricks(DatabricksConfig),
+}
+
+/// The provider kinds tether knows.
+pub const PROVIDER_KINDS: &[&str] = &["databricks"];
+
 /// tether's configuration, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -74,6 +126,10 @@ pub struct Config {
     pub state: StateSettings,
     /// Garbage collection.
     pub gc: GcConfig,
+    /// The supervisor.
+    pub supervisor: SupervisorConfig,
+    /// Provider accounts by name (`[providers.NAME]`).
+    pub providers: BTreeMap<String, ProviderConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,6 +142,20 @@ struct RawConfig {
     state: RawState,
     #[serde(default)]
     gc: RawGc,
+    #[serde(default)]
+    supervisor: RawSupervisor,
+    #[serde(default)]
+    providers: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSupervisor {
+    lease: Option<String>,
+    claim_batch: Option<u32>,
+    max_concurrent_polls: Option<u32>,
+    on_spec_change: Option<OnSpecChange>,
+    shutdown_grace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -227,6 +297,50 @@ impl RawConfig {
             },
         );
 
+        let mut supervisor = SupervisorConfig::default();
+        if let Some(t) = &self.supervisor.lease {
+            check(
+                "supervisor.lease",
+                parse_duration(t).and_then(|d| {
+                    if d < Duration::from_secs(1) {
+                        Err(format!("{t:?} is shorter than 1s"))
+                    } else {
+                        supervisor.lease = d;
+                        Ok(())
+                    }
+                }),
+            );
+        }
+        if let Some(t) = &self.supervisor.shutdown_grace {
+            check(
+                "supervisor.shutdown_grace",
+                parse_duration(t).map(|d| supervisor.shutdown_grace = d),
+            );
+        }
+        for (field, value, target) in [
+            (
+                "supervisor.claim_batch",
+                self.supervisor.claim_batch,
+                &mut supervisor.claim_batch,
+            ),
+            (
+                "supervisor.max_concurrent_polls",
+                self.supervisor.max_concurrent_polls,
+                &mut supervisor.max_concurrent_polls,
+            ),
+        ] {
+            match value {
+                Some(0) => check(field, Err("must be at least 1".into())),
+                Some(n) => *target = n,
+                None => {}
+            }
+        }
+        if let Some(p) = self.supervisor.on_spec_change {
+            supervisor.on_spec_change = p;
+        }
+
+        let providers = build_providers(self.providers, &mut problems);
+
         match schedule {
             Some(schedule) if problems.is_empty() => Ok(Config {
                 database: DatabaseConfig { url, pool },
@@ -235,10 +349,54 @@ impl RawConfig {
                     schedule,
                     batch_size,
                 },
+                supervisor,
+                providers,
             }),
             _ => Err(problems),
         }
     }
+}
+
+/// Builds each `[providers.NAME]` table with its adapter's config. The kind is the `kind` field,
+/// or the name itself when it names a kind. Without a `[providers.databricks]` table, one is
+/// made from the `DATABRICKS_*` variables when `DATABRICKS_HOST` is set.
+fn build_providers(
+    mut raw: BTreeMap<String, toml::Table>,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, ProviderConfig> {
+    let env = |name: &str| std::env::var(name).ok();
+    if !raw.contains_key("databricks") && env("DATABRICKS_HOST").is_some() {
+        raw.insert("databricks".into(), toml::Table::new());
+    }
+    let mut providers = BTreeMap::new();
+    for (name, table) in raw {
+        let prefix = format!("providers.{name}");
+        if let Err(e) = crate::state::scope::validate_id("provider name", &name, "") {
+            problems.push(format!("{prefix}: {e}"));
+            continue;
+        }
+        let kind = match table.get("kind") {
+            Some(toml::Value::String(k)) => k.clone(),
+            Some(other) => {
+                problems.push(format!("{prefix}.kind: must be a string, not {other}"));
+                continue;
+            }
+            None => name.clone(),
+        };
+        match kind.as_str() {
+            "databricks" => match DatabricksConfig::build(&prefix, table, env) {
+                Ok(c) => {
+                    providers.insert(name, ProviderConfig::Databricks(c));
+                }
+                Err(p) => problems.extend(p),
+            },
+            other => problems.push(format!(
+                "{prefix}.kind: {other:?} is not a provider kind (known: {})",
+                PROVIDER_KINDS.join(", ")
+            )),
+        }
+    }
+    providers
 }
 
 /// Where SQLite lives when nothing says otherwise: `$XDG_DATA_HOME/tether`,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use crate::config::ConfigError;
 use crate::db::DbError;
+use crate::engine::EngineError;
 use crate::state::StateError;
 
 /// Exit codes of the `tether` binary.
@@ -20,8 +21,13 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// What was asked for does not exist.
     pub const NOT_FOUND: u8 = 3;
-    /// A compare-and-set write lost: the version is not the one expected.
+    /// A compare-and-set write lost, or a job is running with another spec.
     pub const CONFLICT: u8 = 4;
+    /// `tether run` was interrupted (SIGINT/SIGTERM) before its job finished; the remote job
+    /// keeps running, and running the command again reattaches.
+    pub const INTERRUPTED: u8 = 5;
+    /// `tether run`: the remote job ended unsuccessfully (failed, cancelled or lost).
+    pub const JOB_FAILED: u8 = 6;
 }
 
 /// Any error tether reports to a user.
@@ -37,6 +43,25 @@ pub enum Error {
     /// A task-state operation failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The resumption engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The remote job ended unsuccessfully.
+    #[error("job {job_id} {state}: {message}")]
+    JobFailed {
+        /// The job.
+        job_id: i64,
+        /// Its final state.
+        state: String,
+        /// The provider's message.
+        message: String,
+    },
+    /// Interrupted before the job finished; the job keeps running.
+    #[error("interrupted: job {job_id} keeps running; run the same command again to reattach")]
+    Interrupted {
+        /// The job.
+        job_id: i64,
+    },
     /// Arguments that do not fit together.
     #[error("{0}")]
     Usage(String),
@@ -56,6 +81,17 @@ impl Error {
         match self {
             Error::Config(_) | Error::Usage(_) => exit::USAGE,
             Error::Db(_) | Error::Io { .. } => exit::OPERATIONAL,
+            Error::JobFailed { .. } => exit::JOB_FAILED,
+            Error::Interrupted { .. } => exit::INTERRUPTED,
+            Error::Engine(e) => match e {
+                EngineError::Invalid(_) | EngineError::UnknownProvider { .. } => exit::USAGE,
+                EngineError::Provider(p) if p.kind == tether_provider::ErrorKind::InvalidSpec => {
+                    exit::USAGE
+                }
+                EngineError::JobNotFound(_) => exit::NOT_FOUND,
+                EngineError::SpecChanged { .. } => exit::CONFLICT,
+                _ => exit::OPERATIONAL,
+            },
             Error::State(e) => match e {
                 StateError::Invalid(_) | StateError::Value(_) => exit::USAGE,
                 StateError::NotFound { .. } => exit::NOT_FOUND,

@@ -20,7 +20,9 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod engine;
 pub mod error;
+pub mod jobs;
 pub mod state;
 
 pub use error::Error;

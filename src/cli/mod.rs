@@ -1,11 +1,19 @@
 //! The `tether` command line: argument definitions (clap) and what each command does.
 //!
 //! - [`state`]: `tether state get|set|delete|list|clear|forget-run|on-success`.
+//! - [`run`]: `tether run`, ensure a job and wait for it.
+//! - [`jobs`]: `tether jobs list|show|events|cancel`.
+//! - [`sim`]: `tether sim databricks`, the provider simulators.
+//! - [`demo`]: `tether demo`, the eviction-and-retry story.
 //! - `migrate`, `gc` and `serve` are small enough to live here.
 //!
 //! Every command returns `Result<(), Error>`; `main` prints the error on one line and exits
 //! with [`Error::exit_code`].
 
+mod demo;
+mod jobs;
+mod run;
+mod sim;
 mod state;
 
 use std::path::PathBuf;
@@ -16,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::config::Config;
 use crate::db::DatabaseUrl;
+use crate::engine::Supervisor;
 use crate::state::gc::Sweeper;
 use crate::Error;
 
@@ -67,16 +76,29 @@ pub enum Command {
         #[arg(long)]
         batch_size: Option<u32>,
     },
-    /// Run the long-lived process: the garbage-collection sweeper on its schedule, until
-    /// SIGINT or SIGTERM.
+    /// Ensure a remote job for a task instance (submit, or reattach to the one already
+    /// running) and wait for it. Exit 0 on success, 6 if the job failed, 5 if interrupted.
+    Run(run::RunArgs),
+    /// Inspect and cancel jobs.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
+    /// Run the long-lived process: the supervisor (claims, polls and finishes jobs under
+    /// leases) and the garbage-collection sweeper, until SIGINT or SIGTERM. Remote jobs are
+    /// never cancelled on shutdown.
     Serve,
+    /// Serve a provider simulator on a loopback port.
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
+    /// Show tether's main job on this machine: a Databricks run (simulated) survives the
+    /// eviction of its worker, and the retry reattaches instead of resubmitting.
+    Demo,
 }
 
 impl Cli {
     /// The log filter to use when none is given: quiet for one-shot commands.
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Serve => "info",
+            Command::Serve | Command::Sim(_) => "info",
             _ => "warn",
         }
     }
@@ -99,6 +121,11 @@ impl Cli {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), Error> {
+    match &cli.command {
+        Command::Sim(cmd) => return sim::run(cmd).await,
+        Command::Demo => return demo::run().await,
+        _ => {}
+    }
     let config = cli.load_config()?;
     let app = App::open(config).await?;
     let result = match &cli.command {
@@ -117,7 +144,10 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Run(args) => run::run(&app, args, cli.json).await,
+        Command::Jobs(cmd) => jobs::run(&app, cmd, cli.json).await,
         Command::Serve => serve(&app).await,
+        Command::Sim(_) | Command::Demo => unreachable!("handled above"),
     };
     app.db.close().await;
     result
@@ -131,10 +161,12 @@ async fn serve(app: &App) -> Result<(), Error> {
         app.config.gc.batch_size,
     );
     let sweeper = tokio::spawn(sweeper.run(shutdown.clone()));
-    tracing::info!(database = %app.db.url(), "tether serve started");
+    let supervisor = tokio::spawn(Supervisor::new(app.engine.clone()).run(shutdown.clone()));
+    tracing::info!(database = %app.db.url(), owner = app.engine.owner(), "tether serve started");
     shutdown_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!("shutting down: releasing leases, leaving remote jobs running");
     shutdown.cancel();
+    let _ = supervisor.await;
     let _ = sweeper.await;
     Ok(())
 }

@@ -11,6 +11,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::scope::{Scope, ScopeKind, TaskInstanceId};
@@ -226,6 +227,61 @@ impl SqlStateStorage {
     }
 }
 
+/// Writes a key on `conn` (which may be inside a transaction, so that a job record and its
+/// task-state key change together). Returns the new version, or `None` if `if_version` did not
+/// match.
+pub async fn put_on(conn: &mut AnyConnection, put: &Put<'_>) -> Result<Option<i64>, DbError> {
+    let cols = ScopeColumns::from(put.scope);
+    let row = match put.if_version {
+        // Compare-and-set against an existing, live version: a plain conditional update.
+        Some(expected) if expected > 0 => {
+            let sql = format!(
+                "UPDATE task_state SET value = $9, version = version + 1, updated_at = $8, \
+                     expires_at = $10 WHERE {SCOPE_MATCH} AND key = $7 AND {LIVE} \
+                     AND version = $11 RETURNING version"
+            );
+            bind_scope(sqlx::query(&sql), &cols)
+                .bind(put.key)
+                .bind(put.now)
+                .bind(put.json)
+                .bind(put.expires_at)
+                .bind(expected)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        // Unconditional, or "must not exist": an upsert. An expired row counts as absent;
+        // its version carries on so that versions of a key never repeat while it exists.
+        _ => {
+            let must_be_absent = if put.if_version == Some(0) {
+                "WHERE task_state.expires_at IS NOT NULL AND task_state.expires_at <= $8"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "INSERT INTO task_state (scope_kind, dag_id, run_id, task_id, map_index, \
+                     asset, key, value, version, created_at, updated_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, $8, $8, $10) \
+                     ON CONFLICT (scope_kind, dag_id, run_id, task_id, map_index, asset, key) \
+                     DO UPDATE SET value = excluded.value, version = task_state.version + 1, \
+                     updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
+                     created_at = CASE WHEN task_state.expires_at IS NOT NULL \
+                     AND task_state.expires_at <= $8 THEN excluded.created_at \
+                     ELSE task_state.created_at END {must_be_absent} RETURNING version"
+            );
+            bind_scope(sqlx::query(&sql), &cols)
+                .bind(put.key)
+                .bind(put.now)
+                .bind(put.json)
+                .bind(put.expires_at)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+    };
+    row.map(|row| row.try_get("version"))
+        .transpose()
+        .map_err(DbError::from)
+}
+
 #[async_trait]
 impl StateStorage for SqlStateStorage {
     async fn get(&self, scope: &Scope, key: &str, now: i64) -> Result<Option<Entry>, DbError> {
@@ -242,59 +298,15 @@ impl StateStorage for SqlStateStorage {
     }
 
     async fn put(&self, put: Put<'_>) -> Result<CasOutcome, DbError> {
-        let cols = ScopeColumns::from(put.scope);
-        let row = match put.if_version {
-            // Compare-and-set against an existing, live version: a plain conditional update.
-            Some(expected) if expected > 0 => {
-                let sql = format!(
-                    "UPDATE task_state SET value = $9, version = version + 1, updated_at = $8, \
-                     expires_at = $10 WHERE {SCOPE_MATCH} AND key = $7 AND {LIVE} \
-                     AND version = $11 RETURNING version"
-                );
-                bind_scope(sqlx::query(&sql), &cols)
-                    .bind(put.key)
-                    .bind(put.now)
-                    .bind(put.json)
-                    .bind(put.expires_at)
-                    .bind(expected)
-                    .fetch_optional(self.db.pool())
-                    .await?
+        let mut conn = self.db.pool().acquire().await?;
+        match put_on(&mut conn, &put).await? {
+            Some(version) => Ok(CasOutcome::Done { version }),
+            None => {
+                drop(conn);
+                Ok(CasOutcome::Conflict {
+                    found: self.live_version(put.scope, put.key, put.now).await?,
+                })
             }
-            // Unconditional, or "must not exist": an upsert. An expired row counts as absent;
-            // its version carries on so that versions of a key never repeat while it exists.
-            _ => {
-                let must_be_absent = if put.if_version == Some(0) {
-                    "WHERE task_state.expires_at IS NOT NULL AND task_state.expires_at <= $8"
-                } else {
-                    ""
-                };
-                let sql = format!(
-                    "INSERT INTO task_state (scope_kind, dag_id, run_id, task_id, map_index, \
-                     asset, key, value, version, created_at, updated_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, $8, $8, $10) \
-                     ON CONFLICT (scope_kind, dag_id, run_id, task_id, map_index, asset, key) \
-                     DO UPDATE SET value = excluded.value, version = task_state.version + 1, \
-                     updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
-                     created_at = CASE WHEN task_state.expires_at IS NOT NULL \
-                     AND task_state.expires_at <= $8 THEN excluded.created_at \
-                     ELSE task_state.created_at END {must_be_absent} RETURNING version"
-                );
-                bind_scope(sqlx::query(&sql), &cols)
-                    .bind(put.key)
-                    .bind(put.now)
-                    .bind(put.json)
-                    .bind(put.expires_at)
-                    .fetch_optional(self.db.pool())
-                    .await?
-            }
-        };
-        match row {
-            Some(row) => Ok(CasOutcome::Done {
-                version: row.try_get("version")?,
-            }),
-            None => Ok(CasOutcome::Conflict {
-                found: self.live_version(put.scope, put.key, put.now).await?,
-            }),
         }
     }
 

@@ -1,0 +1,97 @@
+//! The provider trait every tether adapter implements, and the plumbing adapters share.
+//!
+//! - [`Provider`]: submit, status, cancel and find a remote job; optionally `status_many`.
+//! - [`status`]: the normalised job states ([`JobState`], [`RemoteStatus`]).
+//! - [`error`]: [`ProviderError`], classified transient / permanent / not found.
+//! - [`http`]: the retrying HTTP client (5xx, 429, 408, Retry-After, jittered backoff); no
+//!   adapter writes its own retry loop.
+//! - [`ratelimit`]: the per-account token bucket that 429s slow down.
+//! - [`settings`]: settings every provider has (polling, rate limit, retries, timeouts).
+//! - [`secret`]: [`Secret`], a string that prints as `******`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod http;
+pub mod ratelimit;
+pub mod secret;
+pub mod settings;
+pub mod status;
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use error::{ErrorKind, ProviderError};
+pub use ratelimit::RateLimiter;
+pub use secret::Secret;
+pub use settings::{CommonSettings, PollSettings};
+pub use status::{JobState, RemoteStatus};
+
+/// A provider's handle on a remote job (Databricks: `{"run_id": 42}`), as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Handle(pub Value);
+
+impl std::fmt::Display for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A remote job service: Databricks, EMR, ...
+///
+/// Implementations classify every failure ([`ProviderError::kind`]) so that the engine decides
+/// from that alone: transient errors are retried, permanent ones reported, not-found means the
+/// job is lost. A provider state the adapter does not know maps to [`JobState::Running`] with a
+/// warning, never to success.
+#[async_trait]
+pub trait Provider: Send + Sync + Debug + 'static {
+    /// The adapter's kind (`databricks`, ...).
+    fn kind(&self) -> &'static str;
+
+    /// Checks a job spec before anything is recorded or submitted.
+    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError>;
+
+    /// Submits a job. `idempotency_key` is deterministic per task instance, job name and
+    /// generation; providers that can deduplicate on it must.
+    async fn submit(&self, spec: &Value, idempotency_key: &str) -> Result<Handle, ProviderError>;
+
+    /// Whether submitting twice with the same key yields one job (so a submission whose
+    /// outcome is unknown may simply be repeated).
+    fn submit_is_idempotent(&self) -> bool;
+
+    /// The job's current state.
+    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError>;
+
+    /// Asks the provider to cancel the job. Only ever called on an explicit cancel.
+    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError>;
+
+    /// Finds a job submitted with `idempotency_key` whose handle was never recorded.
+    async fn find(
+        &self,
+        idempotency_key: &str,
+        spec: &Value,
+    ) -> Result<Option<Handle>, ProviderError>;
+
+    /// The status of many jobs; providers whose API reports several jobs in one call override
+    /// this. The default asks one by one.
+    async fn status_many(&self, handles: &[Handle]) -> Vec<Result<RemoteStatus, ProviderError>> {
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            out.push(self.status(h).await);
+        }
+        out
+    }
+
+    /// A link to the job in the provider's UI, if known without a call.
+    fn job_url(&self, _handle: &Handle) -> Option<String> {
+        None
+    }
+
+    /// The settings every provider has.
+    fn settings(&self) -> &CommonSettings;
+}

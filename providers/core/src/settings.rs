@@ -1,0 +1,207 @@
+//! Settings every provider has, read from its `[providers.NAME]` table.
+//!
+//! Each adapter's `config.rs` takes these keys out of the table with
+//! [`CommonSettings::take_from`], reads its own, and reports whatever is left as unknown.
+
+use std::time::Duration;
+
+/// How often a job is polled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollSettings {
+    /// The first delay, and the delay after every state change.
+    pub initial: Duration,
+    /// The longest delay while nothing changes.
+    pub max: Duration,
+    /// Growth of the delay per unchanged poll.
+    pub multiplier: f64,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(5),
+            max: Duration::from_secs(60),
+            multiplier: 2.0,
+        }
+    }
+}
+
+/// Settings shared by all providers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommonSettings {
+    /// Polling backoff.
+    pub poll: PollSettings,
+    /// Calls per second to this account.
+    pub rate_per_second: f64,
+    /// Calls allowed at once before the rate applies.
+    pub rate_burst: u32,
+    /// Failed polls in a row after which a job is marked `unknown` (it keeps being polled).
+    pub unknown_after: u32,
+    /// Timeout of one HTTP request.
+    pub request_timeout: Duration,
+    /// Retries of one call on transient failures.
+    pub max_retries: u32,
+}
+
+impl Default for CommonSettings {
+    fn default() -> Self {
+        Self {
+            poll: PollSettings::default(),
+            rate_per_second: 10.0,
+            rate_burst: 20,
+            unknown_after: 10,
+            request_timeout: Duration::from_secs(30),
+            max_retries: 4,
+        }
+    }
+}
+
+impl CommonSettings {
+    /// Takes the common keys out of `table`, adding a line to `problems` for each bad one.
+    pub fn take_from(table: &mut toml::Table, prefix: &str, problems: &mut Vec<String>) -> Self {
+        let mut s = Self::default();
+        let mut bad = |key: &str, why: String| problems.push(format!("{prefix}.{key}: {why}"));
+        if let Some(d) = take_duration(table, "poll_initial", &mut bad) {
+            s.poll.initial = d;
+        }
+        if let Some(d) = take_duration(table, "poll_max", &mut bad) {
+            s.poll.max = d;
+        }
+        if let Some(m) = take_float(table, "poll_multiplier", &mut bad) {
+            if m < 1.0 {
+                bad("poll_multiplier", format!("{m} is below 1"));
+            } else {
+                s.poll.multiplier = m;
+            }
+        }
+        if s.poll.max < s.poll.initial {
+            bad("poll_max", "is shorter than poll_initial".into());
+        }
+        if let Some(r) = take_float(table, "rate_limit_per_second", &mut bad) {
+            if r <= 0.0 {
+                bad("rate_limit_per_second", "must be above 0".into());
+            } else {
+                s.rate_per_second = r;
+            }
+        }
+        if let Some(n) = take_int(table, "rate_limit_burst", &mut bad) {
+            s.rate_burst = n.max(1);
+        }
+        if let Some(n) = take_int(table, "unknown_after", &mut bad) {
+            s.unknown_after = n.max(1);
+        }
+        if let Some(d) = take_duration(table, "request_timeout", &mut bad) {
+            s.request_timeout = d;
+        }
+        if let Some(n) = take_int(table, "max_retries", &mut bad) {
+            s.max_retries = n;
+        }
+        s
+    }
+}
+
+/// Takes a string key out of a table; a non-string is reported.
+pub fn take_string(
+    table: &mut toml::Table,
+    key: &str,
+    bad: &mut impl FnMut(&str, String),
+) -> Option<String> {
+    match table.remove(key)? {
+        toml::Value::String(s) => Some(s),
+        other => {
+            bad(key, format!("must be a string, not {}", other.type_str()));
+            None
+        }
+    }
+}
+
+fn take_duration(
+    table: &mut toml::Table,
+    key: &str,
+    bad: &mut impl FnMut(&str, String),
+) -> Option<Duration> {
+    let text = take_string(table, key, bad)?;
+    match parse_duration(&text) {
+        Ok(d) if !d.is_zero() => Some(d),
+        _ => {
+            bad(
+                key,
+                format!("{text:?} is not a duration such as 500ms, 5s or 2m"),
+            );
+            None
+        }
+    }
+}
+
+fn take_float(
+    table: &mut toml::Table,
+    key: &str,
+    bad: &mut impl FnMut(&str, String),
+) -> Option<f64> {
+    match table.remove(key)? {
+        toml::Value::Float(f) => Some(f),
+        toml::Value::Integer(i) => Some(i as f64),
+        other => {
+            bad(key, format!("must be a number, not {}", other.type_str()));
+            None
+        }
+    }
+}
+
+fn take_int(table: &mut toml::Table, key: &str, bad: &mut impl FnMut(&str, String)) -> Option<u32> {
+    match table.remove(key)? {
+        toml::Value::Integer(i) if (0..=i64::from(u32::MAX)).contains(&i) => Some(i as u32),
+        other => {
+            bad(key, format!("must be a whole number >= 0, not {other}"));
+            None
+        }
+    }
+}
+
+/// Parses `500ms`, `5s`, `2m`, `1h` (one number and one unit).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("{text:?} has no unit"))?;
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} has no number"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_checks_common_keys() {
+        let mut table: toml::Table = toml::from_str(
+            "poll_initial = \"1s\"\npoll_max = \"30s\"\nrate_limit_per_second = 2\nhost = \"x\"",
+        )
+        .unwrap();
+        let mut problems = vec![];
+        let s = CommonSettings::take_from(&mut table, "providers.db", &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(s.poll.initial, Duration::from_secs(1));
+        assert_eq!(s.rate_per_second, 2.0);
+        assert!(
+            table.contains_key("host"),
+            "adapter keys are left in the table"
+        );
+
+        let mut table: toml::Table =
+            toml::from_str("poll_initial = \"soon\"\nunknown_after = -1").unwrap();
+        CommonSettings::take_from(&mut table, "providers.db", &mut problems);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("providers.db.poll_initial"));
+    }
+}

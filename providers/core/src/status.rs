@@ -1,0 +1,83 @@
+//! Normalised job states.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The state of a remote job, as tether sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Accepted, not started (queued, pending, waiting for a cluster).
+    Pending,
+    /// Running (or in a state tether does not know: never reported as success).
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// Finished unsuccessfully.
+    Failed,
+    /// Cancelled.
+    Cancelled,
+    /// The provider has no such job any more (deleted, expired, wrong workspace).
+    Lost,
+    /// The provider could not be asked for a while; tether keeps polling.
+    Unknown,
+}
+
+impl JobState {
+    /// Whether the job will not change state again.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled | JobState::Lost
+        )
+    }
+
+    /// The name stored in the database and printed to users.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Lost => "lost",
+            JobState::Unknown => "unknown",
+        }
+    }
+
+    /// The inverse of [`JobState::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => JobState::Pending,
+            "running" => JobState::Running,
+            "succeeded" => JobState::Succeeded,
+            "failed" => JobState::Failed,
+            "cancelled" => JobState::Cancelled,
+            "lost" => JobState::Lost,
+            "unknown" => JobState::Unknown,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a provider said about a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteStatus {
+    /// The normalised state.
+    pub state: JobState,
+    /// The provider's own state, verbatim (e.g. `TERMINATED/FAILED`).
+    pub raw_state: String,
+    /// The provider's message, if any.
+    pub message: Option<String>,
+    /// A link to the job in the provider's UI.
+    pub url: Option<String>,
+    /// How soon the provider suggests asking again, if it says.
+    pub next_poll_hint: Option<Duration>,
+}

@@ -1,0 +1,246 @@
+//! Requests to and responses from the Databricks Jobs API 2.1, and its error shapes.
+//!
+//! Reference: <https://docs.databricks.com/api/workspace/jobs>
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tether_provider::http::{HttpClient, Idempotency, Response};
+use tether_provider::{ErrorKind, ProviderError};
+
+use crate::auth::Authenticator;
+use crate::PROVIDER;
+
+/// A run, as `runs/get` and `runs/list` return it (only the fields tether reads).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Run {
+    /// The run's id.
+    pub run_id: i64,
+    /// The run's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_name: Option<String>,
+    /// The classic state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<RunState>,
+    /// The newer status, in workspaces that report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RunStatus>,
+    /// Link to the run in the workspace UI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_page_url: Option<String>,
+}
+
+/// `state` of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunState {
+    /// QUEUED, PENDING, RUNNING, TERMINATING, TERMINATED, SKIPPED, INTERNAL_ERROR, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub life_cycle_state: Option<String>,
+    /// SUCCESS, FAILED, TIMEDOUT, CANCELED, ... once terminated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_state: Option<String>,
+    /// A human-readable message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_message: Option<String>,
+}
+
+/// `status` of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunStatus {
+    /// BLOCKED, PENDING, QUEUED, RUNNING, TERMINATING, TERMINATED, WAITING.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Why a terminated run ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_details: Option<TerminationDetails>,
+}
+
+/// `status.termination_details`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TerminationDetails {
+    /// SUCCESS, USER_CANCELED, RUN_EXECUTION_ERROR, DRIVER_ERROR, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// SUCCESS, INTERNAL_ERROR, CLIENT_ERROR, CLOUD_FAILURE.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// A human-readable message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SubmitResponse {
+    run_id: i64,
+}
+
+/// A page of `runs/list`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RunsPage {
+    /// The runs on this page.
+    #[serde(default)]
+    pub runs: Vec<Run>,
+    /// Whether more pages follow.
+    #[serde(default)]
+    pub has_more: bool,
+    /// The token of the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+}
+
+/// Databricks' error body: `{"error_code": "...", "message": "..."}`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ApiError {
+    /// E.g. `INVALID_PARAMETER_VALUE`, `RESOURCE_DOES_NOT_EXIST`.
+    #[serde(default)]
+    pub error_code: String,
+    /// What went wrong.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// The Jobs API calls tether makes.
+#[derive(Debug)]
+pub struct JobsClient {
+    host: String,
+    http: HttpClient,
+    auth: Authenticator,
+}
+
+impl JobsClient {
+    /// A client for the workspace at `host`.
+    pub fn new(host: String, http: HttpClient, auth: Authenticator) -> Self {
+        Self { host, http, auth }
+    }
+
+    /// The HTTP client (for its rate limiter).
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// `POST /api/2.1/jobs/runs/submit` or, when the spec names a `job_id`,
+    /// `POST /api/2.1/jobs/run-now`; both with `idempotency_token`, so a repeated submission
+    /// returns the run the first one created.
+    ///
+    /// <https://docs.databricks.com/api/workspace/jobs/submit>,
+    /// <https://docs.databricks.com/api/workspace/jobs/runnow>
+    pub async fn submit(&self, body: &Value) -> Result<i64, ProviderError> {
+        let path = if body.get("job_id").is_some() {
+            "jobs/run-now"
+        } else {
+            "jobs/runs/submit"
+        };
+        let r: SubmitResponse = self
+            .call(path, Idempotency::Idempotent, |c, url| {
+                c.post(url).json(body)
+            })
+            .await?;
+        Ok(r.run_id)
+    }
+
+    /// `GET /api/2.1/jobs/runs/get?run_id=`: <https://docs.databricks.com/api/workspace/jobs/getrun>
+    pub async fn get_run(&self, run_id: i64) -> Result<Run, ProviderError> {
+        self.call("jobs/runs/get", Idempotency::Idempotent, |c, url| {
+            c.get(url).query(&[("run_id", run_id)])
+        })
+        .await
+    }
+
+    /// `GET /api/2.1/jobs/runs/list` (submitted runs, newest first):
+    /// <https://docs.databricks.com/api/workspace/jobs/listruns>
+    pub async fn list_runs(
+        &self,
+        active_only: bool,
+        page_token: Option<&str>,
+    ) -> Result<RunsPage, ProviderError> {
+        self.call("jobs/runs/list", Idempotency::Idempotent, |c, url| {
+            let mut q = vec![
+                ("run_type", "SUBMIT_RUN".to_string()),
+                ("limit", "25".to_string()),
+                ("active_only", active_only.to_string()),
+            ];
+            if let Some(t) = page_token {
+                q.push(("page_token", t.to_string()));
+            }
+            c.get(url).query(&q)
+        })
+        .await
+    }
+
+    /// `POST /api/2.1/jobs/runs/cancel`: <https://docs.databricks.com/api/workspace/jobs/cancelrun>
+    pub async fn cancel(&self, run_id: i64) -> Result<(), ProviderError> {
+        let _: Value = self
+            .call("jobs/runs/cancel", Idempotency::Idempotent, |c, url| {
+                c.post(url).json(&serde_json::json!({ "run_id": run_id }))
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        idempotency: Idempotency,
+        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> Result<T, ProviderError> {
+        let url = format!("{}/api/2.1/{path}", self.host);
+        let mut retried_auth = false;
+        loop {
+            let token = self.auth.bearer(&self.http).await?;
+            let response = self
+                .http
+                .send(path, idempotency, |c| {
+                    build(c, &url).bearer_auth(token.expose())
+                })
+                .await?;
+            if response.status == reqwest::StatusCode::UNAUTHORIZED && !retried_auth {
+                // An OAuth token may have been revoked early: fetch a new one once.
+                self.auth.invalidate().await;
+                retried_auth = true;
+                continue;
+            }
+            return decode(path, response);
+        }
+    }
+}
+
+/// Turns a response into `T` or a classified error.
+fn decode<T: DeserializeOwned>(path: &str, response: Response) -> Result<T, ProviderError> {
+    let status = response.status;
+    if status.is_success() {
+        return serde_json::from_slice(&response.body).map_err(|e| {
+            // A broken body (a proxy's error page, a cut-off answer) is worth asking again.
+            ProviderError::transient(
+                PROVIDER,
+                format!(
+                    "{path}: malformed JSON in the response ({e}): {}",
+                    response.body_snippet()
+                ),
+            )
+        });
+    }
+    let api: ApiError = serde_json::from_slice(&response.body).unwrap_or_default();
+    let what = if api.error_code.is_empty() {
+        format!("{path}: HTTP {status} ({})", response.body_snippet())
+    } else {
+        format!(
+            "{path}: {} ({}): {}",
+            api.error_code,
+            status.as_u16(),
+            api.message
+        )
+    };
+    let kind = match (status.as_u16(), api.error_code.as_str()) {
+        (404, _) | (_, "RESOURCE_DOES_NOT_EXIST") => ErrorKind::NotFound,
+        (400, "INVALID_PARAMETER_VALUE") if api.message.contains("does not exist") => {
+            ErrorKind::NotFound
+        }
+        (400, "INVALID_PARAMETER_VALUE" | "MALFORMED_REQUEST" | "INVALID_STATE")
+            if path.ends_with("submit") || path.ends_with("run-now") =>
+        {
+            ErrorKind::InvalidSpec
+        }
+        _ => ErrorKind::Permanent,
+    };
+    Err(ProviderError::new(PROVIDER, kind, what).with_retry_after(response.retry_after()))
+}

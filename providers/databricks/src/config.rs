@@ -1,0 +1,159 @@
+//! Databricks settings: workspace host, credentials, and the common provider settings.
+//!
+//! Read from `[providers.NAME]` with `kind = "databricks"`; any field left out falls back to
+//! the variables Databricks' own tools use: `DATABRICKS_HOST`, `DATABRICKS_TOKEN`,
+//! `DATABRICKS_CLIENT_ID`, `DATABRICKS_CLIENT_SECRET`.
+
+use tether_provider::settings::take_string;
+use tether_provider::{CommonSettings, Secret};
+
+/// How tether authenticates to the workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    /// A personal access token, sent as a bearer token.
+    Token(Secret),
+    /// OAuth machine-to-machine: a service principal's client id and secret, exchanged at the
+    /// workspace's token endpoint for short-lived tokens.
+    OAuth {
+        /// The service principal's application id.
+        client_id: String,
+        /// Its OAuth secret.
+        client_secret: Secret,
+    },
+}
+
+/// Checked Databricks settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabricksConfig {
+    /// The workspace URL, e.g. `https://adb-1234.5.azuredatabricks.net`, without a trailing
+    /// slash.
+    pub host: String,
+    /// Credentials.
+    pub auth: Auth,
+    /// Polling, rate limit, retries, timeouts.
+    pub common: CommonSettings,
+    /// How many pages of `runs/list` `find` reads at most.
+    pub find_max_pages: u32,
+}
+
+impl DatabricksConfig {
+    /// Builds the config from a provider table and the environment, reporting every bad or
+    /// missing field (prefixed with `prefix`, e.g. `providers.databricks`).
+    pub fn build(
+        prefix: &str,
+        mut table: toml::Table,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        table.remove("kind");
+        let common = CommonSettings::take_from(&mut table, prefix, &mut problems);
+        let mut bad = |key: &str, why: String| problems.push(format!("{prefix}.{key}: {why}"));
+        let mut field = |key: &str, var: &str| {
+            take_string(&mut table, key, &mut bad)
+                .or_else(|| env(var))
+                .filter(|v| !v.trim().is_empty())
+        };
+        let host = field("host", "DATABRICKS_HOST");
+        let token = field("token", "DATABRICKS_TOKEN");
+        let client_id = field("client_id", "DATABRICKS_CLIENT_ID");
+        let client_secret = field("client_secret", "DATABRICKS_CLIENT_SECRET");
+        let find_max_pages = match table.remove("find_max_pages") {
+            None => 20,
+            Some(toml::Value::Integer(n)) if n > 0 => n as u32,
+            Some(other) => {
+                problems.push(format!(
+                    "{prefix}.find_max_pages: must be a whole number above 0, not {other}"
+                ));
+                20
+            }
+        };
+        for key in table.keys() {
+            problems.push(format!("{prefix}.{key}: unknown field"));
+        }
+        let host = match host {
+            None => {
+                problems.push(format!(
+                    "{prefix}.host: missing (set it, or DATABRICKS_HOST)"
+                ));
+                None
+            }
+            Some(h) if !(h.starts_with("https://") || h.starts_with("http://")) => {
+                problems.push(format!(
+                    "{prefix}.host: {h:?} must start with https:// (or http:// for a simulator)"
+                ));
+                None
+            }
+            Some(h) => Some(h.trim_end_matches('/').to_string()),
+        };
+        let auth = match (token, client_id, client_secret) {
+            (Some(t), _, _) => Some(Auth::Token(Secret::new(t))),
+            (None, Some(id), Some(secret)) => Some(Auth::OAuth {
+                client_id: id,
+                client_secret: Secret::new(secret),
+            }),
+            (None, Some(_), None) => {
+                problems.push(format!("{prefix}.client_secret: missing (client_id is set; set client_secret or DATABRICKS_CLIENT_SECRET)"));
+                None
+            }
+            (None, None, _) => {
+                problems.push(format!("{prefix}.token: no credentials (set token or DATABRICKS_TOKEN, or client_id and client_secret for OAuth)"));
+                None
+            }
+        };
+        match (host, auth) {
+            (Some(host), Some(auth)) if problems.is_empty() => Ok(Self {
+                host,
+                auth,
+                common,
+                find_max_pages,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn token_from_config_or_environment() {
+        let c = DatabricksConfig::build(
+            "p",
+            table("host = \"https://x.cloud.databricks.com/\"\ntoken = \"dapi123\""),
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(c.host, "https://x.cloud.databricks.com");
+        assert_eq!(c.auth, Auth::Token(Secret::new("dapi123")));
+        assert!(!format!("{c:?}").contains("dapi123"));
+
+        let env = |v: &str| match v {
+            "DATABRICKS_HOST" => Some("https://h".to_string()),
+            "DATABRICKS_CLIENT_ID" => Some("sp".to_string()),
+            "DATABRICKS_CLIENT_SECRET" => Some("s3cr3t".to_string()),
+            _ => None,
+        };
+        let c = DatabricksConfig::build("p", table(""), env).unwrap();
+        assert!(matches!(c.auth, Auth::OAuth { .. }));
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let err = DatabricksConfig::build(
+            "providers.db",
+            table("host = \"ftp://x\"\nclient_id = \"a\"\ncolour = \"red\"\npoll_max = \"x\""),
+            |_| None,
+        )
+        .unwrap_err();
+        let all = err.join("\n");
+        for needle in ["host", "client_secret", "colour: unknown", "poll_max"] {
+            assert!(all.contains(needle), "{needle} not in {all}");
+        }
+    }
+}

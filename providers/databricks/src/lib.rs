@@ -1,0 +1,174 @@
+//! tether's Databricks adapter: runs submitted through the Jobs API 2.1, polled with
+//! `runs/get`, reconciled with `runs/list`, cancelled with `runs/cancel`.
+//!
+//! - `config.rs`: host and credentials (config or `DATABRICKS_*` variables).
+//! - `auth.rs`: personal access tokens and OAuth machine-to-machine tokens.
+//! - `client.rs`: the API calls and Databricks' error shapes.
+//! - `state.rs`: how Databricks run states map to tether's.
+//! - `sim.rs`: a Databricks simulator speaking the same API, for tests and for trying tether
+//!   without a workspace (`tether sim databricks`).
+//!
+//! A job spec is the body of `runs/submit` (a one-time run: `tasks`, `run_name`, ...) or of
+//! `run-now` (an existing job: `job_id`, `job_parameters`, ...). tether adds the
+//! `idempotency_token`, so Databricks itself deduplicates a repeated submission, and tags
+//! one-time runs' names with the key so that `find` can recognise them.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod sim;
+pub mod state;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use tether_provider::http::HttpClient;
+use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus};
+
+pub use config::{Auth, DatabricksConfig};
+
+/// The provider kind, as in config and errors.
+pub const PROVIDER: &str = "databricks";
+/// Databricks accepts idempotency tokens of at most this many characters.
+pub const MAX_IDEMPOTENCY_TOKEN: usize = 64;
+
+/// The Databricks adapter.
+#[derive(Debug)]
+pub struct Databricks {
+    client: client::JobsClient,
+    config: DatabricksConfig,
+}
+
+impl Databricks {
+    /// An adapter for the configured workspace.
+    pub fn new(config: DatabricksConfig) -> Result<Self, ProviderError> {
+        let http = HttpClient::new(PROVIDER, &config.common)?;
+        let auth = auth::Authenticator::new(&config.host, config.auth.clone());
+        let client = client::JobsClient::new(config.host.clone(), http, auth);
+        Ok(Self { client, config })
+    }
+
+    /// The HTTP client's rate limiter (for metrics).
+    pub fn rate_limiter(&self) -> &std::sync::Arc<tether_provider::RateLimiter> {
+        self.client.http().limiter()
+    }
+}
+
+fn run_id(handle: &Handle) -> Result<i64, ProviderError> {
+    handle
+        .0
+        .get("run_id")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| {
+            ProviderError::permanent(PROVIDER, format!("handle {handle} has no numeric run_id"))
+        })
+}
+
+/// The run name tether gives a one-time run: the spec's name tagged with the key.
+pub fn tagged_run_name(spec: &Value, key: &str) -> String {
+    match spec.get("run_name").and_then(Value::as_str) {
+        Some(name) if !name.is_empty() => format!("{name} [{key}]"),
+        _ => key.to_string(),
+    }
+}
+
+#[async_trait]
+impl Provider for Databricks {
+    fn kind(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
+        let Some(obj) = spec.as_object() else {
+            return Err(ProviderError::invalid_spec(
+                PROVIDER,
+                "the job spec must be a JSON object (a runs/submit or run-now body)",
+            ));
+        };
+        if obj.contains_key("idempotency_token") {
+            return Err(ProviderError::invalid_spec(
+                PROVIDER,
+                "the job spec must not set idempotency_token: tether sets it",
+            ));
+        }
+        match obj.get("job_id") {
+            Some(id) if !id.is_i64() => Err(ProviderError::invalid_spec(
+                PROVIDER,
+                format!("job_id must be a number, not {id}"),
+            )),
+            Some(_) => Ok(()),
+            None if !obj.get("tasks").is_some_and(Value::is_array) => {
+                Err(ProviderError::invalid_spec(
+                    PROVIDER,
+                    "the job spec needs either job_id (run an existing job) or a tasks array (a one-time run)",
+                ))
+            }
+            None => Ok(()),
+        }
+    }
+
+    async fn submit(&self, spec: &Value, idempotency_key: &str) -> Result<Handle, ProviderError> {
+        self.validate_spec(spec)?;
+        if idempotency_key.len() > MAX_IDEMPOTENCY_TOKEN {
+            return Err(ProviderError::invalid_spec(
+                PROVIDER,
+                format!("idempotency key is longer than {MAX_IDEMPOTENCY_TOKEN} characters"),
+            ));
+        }
+        let mut body = spec.clone();
+        let obj = body.as_object_mut().expect("validated above");
+        if !obj.contains_key("job_id") {
+            obj.insert(
+                "run_name".into(),
+                json!(tagged_run_name(spec, idempotency_key)),
+            );
+        }
+        obj.insert("idempotency_token".into(), json!(idempotency_key));
+        let run_id = self.client.submit(&body).await?;
+        Ok(Handle(json!({ "run_id": run_id })))
+    }
+
+    fn submit_is_idempotent(&self) -> bool {
+        true
+    }
+
+    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
+        let run = self.client.get_run(run_id(handle)?).await?;
+        Ok(state::run_status(&run))
+    }
+
+    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
+        self.client.cancel(run_id(handle)?).await
+    }
+
+    async fn find(&self, key: &str, spec: &Value) -> Result<Option<Handle>, ProviderError> {
+        // Runs of an existing job carry the job's name, not ours: for those the engine relies
+        // on resubmitting with the same idempotency token, which Databricks deduplicates.
+        if spec.get("job_id").is_some() {
+            return Ok(None);
+        }
+        let wanted = tagged_run_name(spec, key);
+        let mut token: Option<String> = None;
+        for _ in 0..self.config.find_max_pages {
+            let page = self.client.list_runs(false, token.as_deref()).await?;
+            if let Some(run) = page
+                .runs
+                .iter()
+                .find(|r| r.run_name.as_deref() == Some(wanted.as_str()))
+            {
+                return Ok(Some(Handle(json!({ "run_id": run.run_id }))));
+            }
+            match page.next_page_token {
+                Some(t) if page.has_more => token = Some(t),
+                _ => break,
+            }
+        }
+        Ok(None)
+    }
+
+    fn settings(&self) -> &CommonSettings {
+        &self.config.common
+    }
+}

@@ -1,0 +1,658 @@
+//! A Databricks simulator: the Jobs API 2.1 endpoints tether uses, on a loopback port.
+//!
+//! Runs move PENDING -> RUNNING -> TERMINATING -> TERMINATED on a schedule, ending with a
+//! configurable result; `idempotency_token` deduplicates submissions as Databricks does;
+//! submissions and cancels are counted; faults can be injected per endpoint (an HTTP status
+//! with Retry-After, a slow answer, a connection dropped mid-answer, malformed JSON, a run
+//! state tether does not know). Bearer tokens are checked, and OAuth M2M tokens are issued at
+//! `/oidc/v1/token`. `GET /_sim/stats` reports the counters.
+//!
+//! It is tether's test peer, and `tether sim databricks` serves it for people who want to try
+//! DAGs without a workspace.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::client::{Run, RunState, RunStatus, RunsPage, TerminationDetails};
+
+/// How the simulator behaves.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The personal access token it accepts.
+    pub token: String,
+    /// An OAuth client (id, secret) it issues tokens to.
+    pub oauth_client: Option<(String, String)>,
+    /// Time a new run spends PENDING.
+    pub pending: Duration,
+    /// Time it spends RUNNING.
+    pub running: Duration,
+    /// Time it spends TERMINATING.
+    pub terminating: Duration,
+    /// The `result_state` runs end with (SUCCESS, FAILED, ...).
+    pub outcome: String,
+    /// Whether runs also carry the newer `status` field.
+    pub report_status: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            token: "dapi-sim-token".into(),
+            oauth_client: None,
+            pending: Duration::from_secs(2),
+            running: Duration::from_secs(10),
+            terminating: Duration::from_secs(1),
+            outcome: "SUCCESS".into(),
+            report_status: true,
+        }
+    }
+}
+
+/// Which endpoint a fault applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// `runs/submit` and `run-now`.
+    Submit,
+    /// `runs/get`.
+    Get,
+    /// `runs/list`.
+    List,
+    /// `runs/cancel`.
+    Cancel,
+}
+
+/// What goes wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer with this status (and `Retry-After` seconds, if given) and a Databricks error.
+    Status {
+        /// The HTTP status.
+        code: u16,
+        /// `Retry-After`, in seconds.
+        retry_after: Option<u64>,
+    },
+    /// Answer normally, after this long.
+    Delay(Duration),
+    /// Send the status line, then cut the connection before the body.
+    Drop,
+    /// Answer 200 with a body that is not JSON.
+    MalformedJson,
+    /// `runs/get` reports this `life_cycle_state`.
+    UnknownState(String),
+    /// Process the request (a submit creates its run), then answer 500.
+    FailAfterProcessing,
+}
+
+/// A fault for the next `times` requests to `endpoint` (or to any endpoint).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// Where; `None` for every endpoint.
+    pub endpoint: Option<Endpoint>,
+    /// What.
+    pub kind: FaultKind,
+    /// How many requests it affects.
+    pub times: u32,
+}
+
+/// The simulator's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimStats {
+    /// Runs created (a deduplicated submission creates none).
+    pub submissions: u64,
+    /// Submit requests received, including deduplicated ones.
+    pub submit_requests: u64,
+    /// `runs/get` requests.
+    pub get_requests: u64,
+    /// Cancel requests for existing runs.
+    pub cancels: u64,
+    /// OAuth tokens issued.
+    pub tokens_issued: u64,
+}
+
+#[derive(Debug)]
+struct SimRun {
+    id: i64,
+    name: String,
+    created: Instant,
+    pending: Duration,
+    running: Duration,
+    terminating: Duration,
+    outcome: String,
+    cancelled: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: SimConfig,
+    runs: Vec<SimRun>,
+    tokens: HashMap<String, i64>,
+    oauth_tokens: Vec<String>,
+    faults: VecDeque<Fault>,
+    stats: SimStats,
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+/// A running simulator.
+#[derive(Debug)]
+pub struct Simulator {
+    inner: Shared,
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Serves the simulator on `addr` (port 0 picks a free one).
+    pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Self> {
+        let inner = Arc::new(Mutex::new(Inner {
+            config,
+            runs: Vec::new(),
+            tokens: HashMap::new(),
+            oauth_tokens: Vec::new(),
+            faults: VecDeque::new(),
+            stats: SimStats::default(),
+        }));
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let app = router(inner.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "databricks simulator stopped");
+            }
+        });
+        Ok(Self { inner, addr, task })
+    }
+
+    /// The base URL, to use as the workspace host.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("simulator mutex poisoned")
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> SimStats {
+        self.lock().stats.clone()
+    }
+
+    /// Queues a fault.
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push_back(fault);
+    }
+
+    /// Removes every queued fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Changes the result and timings of runs created from now on.
+    pub fn configure(&self, f: impl FnOnce(&mut SimConfig)) {
+        f(&mut self.lock().config);
+    }
+
+    /// Ends a run now with `result_state`.
+    pub fn finish_run(&self, run_id: i64, result_state: &str) {
+        let mut inner = self.lock();
+        if let Some(run) = inner.runs.iter_mut().find(|r| r.id == run_id) {
+            run.outcome = result_state.to_string();
+            run.pending = Duration::ZERO;
+            run.running = Duration::ZERO;
+            run.terminating = Duration::ZERO;
+        }
+    }
+
+    /// The classic life cycle state of a run now (`None`: no such run).
+    pub fn run_state(&self, run_id: i64) -> Option<String> {
+        let inner = self.lock();
+        let run = inner.runs.iter().find(|r| r.id == run_id)?;
+        let (life, result, _) = run.state(Instant::now());
+        Some(match result {
+            Some(r) => format!("{life}/{r}"),
+            None => life.to_string(),
+        })
+    }
+
+    /// Forgets a run, as if it had aged out of the workspace.
+    pub fn delete_run(&self, run_id: i64) {
+        self.lock().runs.retain(|r| r.id != run_id);
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SimRun {
+    /// (life_cycle_state, result_state, newer status state) at `now`.
+    fn state(&self, now: Instant) -> (&'static str, Option<String>, &'static str) {
+        if self.cancelled {
+            return ("TERMINATED", Some("CANCELED".into()), "TERMINATED");
+        }
+        let age = now.saturating_duration_since(self.created);
+        if age < self.pending {
+            ("PENDING", None, "PENDING")
+        } else if age < self.pending + self.running {
+            ("RUNNING", None, "RUNNING")
+        } else if age < self.pending + self.running + self.terminating {
+            ("TERMINATING", None, "TERMINATING")
+        } else {
+            ("TERMINATED", Some(self.outcome.clone()), "TERMINATED")
+        }
+    }
+
+    fn to_api(&self, report_status: bool, base: &str) -> Run {
+        let (life, result, status_state) = self.state(Instant::now());
+        let message = match result.as_deref() {
+            Some("SUCCESS") | None => String::new(),
+            Some(r) => format!("simulated run ended with {r}"),
+        };
+        let status = report_status.then(|| RunStatus {
+            state: Some(status_state.to_string()),
+            termination_details: result.as_ref().map(|r| TerminationDetails {
+                code: Some(match r.as_str() {
+                    "SUCCESS" => "SUCCESS".to_string(),
+                    "CANCELED" => "USER_CANCELED".to_string(),
+                    _ => "RUN_EXECUTION_ERROR".to_string(),
+                }),
+                kind: Some(
+                    if r == "SUCCESS" || r == "CANCELED" {
+                        "SUCCESS"
+                    } else {
+                        "CLIENT_ERROR"
+                    }
+                    .into(),
+                ),
+                message: Some(message.clone()),
+            }),
+        });
+        Run {
+            run_id: self.id,
+            run_name: Some(self.name.clone()),
+            state: Some(RunState {
+                life_cycle_state: Some(life.to_string()),
+                result_state: result,
+                state_message: Some(message),
+            }),
+            status,
+            run_page_url: Some(format!("{base}/#job/runs/{}", self.id)),
+        }
+    }
+}
+
+fn router(inner: Shared) -> Router {
+    let api = Router::new()
+        .route("/jobs/runs/submit", post(submit))
+        .route("/jobs/run-now", post(submit))
+        .route("/jobs/runs/get", get(get_run))
+        .route("/jobs/runs/list", get(list_runs))
+        .route("/jobs/runs/cancel", post(cancel_run));
+    Router::new()
+        .nest("/api/2.1", api.clone())
+        .nest("/api/2.2", api)
+        .route("/oidc/v1/token", post(issue_token))
+        .route("/_sim/stats", get(stats))
+        .with_state(inner)
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({ "error_code": code, "message": message.into() })),
+    )
+        .into_response()
+}
+
+/// Checks the bearer token, then applies a queued fault for `endpoint`, if any. Returns the
+/// response to send instead of the real one, or the fault to apply after processing.
+async fn gate(
+    inner: &Shared,
+    headers: &HeaderMap,
+    endpoint: Endpoint,
+) -> Result<Option<FaultKind>, Response> {
+    let fault = {
+        let mut guard = inner.lock().expect("simulator mutex poisoned");
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if bearer != guard.config.token && !guard.oauth_tokens.iter().any(|t| t == bearer) {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "Invalid access token.",
+            ));
+        }
+        let index = guard
+            .faults
+            .iter()
+            .position(|f| f.endpoint.is_none_or(|e| e == endpoint));
+        index.map(|i| {
+            let fault = &mut guard.faults[i];
+            let kind = fault.kind.clone();
+            fault.times = fault.times.saturating_sub(1);
+            if fault.times == 0 {
+                guard.faults.remove(i);
+            }
+            kind
+        })
+    };
+    match fault {
+        None => Ok(None),
+        Some(FaultKind::Status { code, retry_after }) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let code_name = match code {
+                429 => "REQUEST_LIMIT_EXCEEDED",
+                503 => "TEMPORARILY_UNAVAILABLE",
+                _ => "INTERNAL_ERROR",
+            };
+            let mut response = error(status, code_name, "simulated fault");
+            if let Some(secs) = retry_after {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    secs.to_string().parse().expect("digits"),
+                );
+            }
+            Err(response)
+        }
+        Some(FaultKind::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            Ok(None)
+        }
+        Some(FaultKind::Drop) => {
+            let stream = futures_util::stream::once(async {
+                Err::<Vec<u8>, std::io::Error>(std::io::Error::other(
+                    "simulated dropped connection",
+                ))
+            });
+            Err((StatusCode::OK, Body::from_stream(stream)).into_response())
+        }
+        Some(FaultKind::MalformedJson) => Err((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"run_id\": 1,, \"state\": {",
+        )
+            .into_response()),
+        Some(other) => Ok(Some(other)),
+    }
+}
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let after = match gate(&inner, &headers, Endpoint::Submit).await {
+        Ok(after) => after,
+        Err(response) => return response,
+    };
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_REQUEST",
+            "Could not parse request object.",
+        );
+    };
+    let run_now = body.get("job_id").is_some();
+    if !run_now && !body.get("tasks").is_some_and(Value::is_array) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "Missing required field: tasks",
+        );
+    }
+    if run_now && body["job_id"].as_i64().is_none_or(|id| id <= 0) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            format!("Job {} does not exist.", body["job_id"]),
+        );
+    }
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    guard.stats.submit_requests += 1;
+    let token = body
+        .get("idempotency_token")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(run_id) = token.as_ref().and_then(|t| guard.tokens.get(t)) {
+        let run_id = *run_id;
+        drop(guard);
+        return respond_after(after, Json(json!({ "run_id": run_id })).into_response());
+    }
+    let id = 1000 + guard.runs.len() as i64 + 1;
+    let name = match body.get("run_name").and_then(Value::as_str) {
+        Some(n) => n.to_string(),
+        None if run_now => format!("job {}", body["job_id"]),
+        None => "Untitled".to_string(),
+    };
+    let config = guard.config.clone();
+    guard.runs.push(SimRun {
+        id,
+        name,
+        created: Instant::now(),
+        pending: config.pending,
+        running: config.running,
+        terminating: config.terminating,
+        outcome: config.outcome,
+        cancelled: false,
+    });
+    if let Some(t) = token {
+        guard.tokens.insert(t, id);
+    }
+    guard.stats.submissions += 1;
+    drop(guard);
+    let body = if run_now {
+        json!({ "run_id": id, "number_in_job": id })
+    } else {
+        json!({ "run_id": id })
+    };
+    respond_after(after, Json(body).into_response())
+}
+
+fn respond_after(after: Option<FaultKind>, response: Response) -> Response {
+    match after {
+        Some(FaultKind::FailAfterProcessing) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "simulated failure after the request was processed",
+        ),
+        _ => response,
+    }
+}
+
+#[derive(Deserialize)]
+struct RunIdQuery {
+    run_id: Option<String>,
+}
+
+fn run_not_found(id: impl std::fmt::Display) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER_VALUE",
+        format!("Run {id} does not exist."),
+    )
+}
+
+async fn get_run(
+    State(inner): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<RunIdQuery>,
+) -> Response {
+    let after = match gate(&inner, &headers, Endpoint::Get).await {
+        Ok(after) => after,
+        Err(response) => return response,
+    };
+    let Some(id) = q.run_id.as_deref().and_then(|s| s.parse::<i64>().ok()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "run_id is required and must be a number",
+        );
+    };
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    guard.stats.get_requests += 1;
+    let report_status = guard.config.report_status;
+    let Some(run) = guard.runs.iter().find(|r| r.id == id) else {
+        return run_not_found(id);
+    };
+    let mut api = run.to_api(report_status, &base_url(&headers));
+    if let Some(FaultKind::UnknownState(state)) = after {
+        api.state = Some(RunState {
+            life_cycle_state: Some(state.clone()),
+            result_state: None,
+            state_message: None,
+        });
+        api.status = Some(RunStatus {
+            state: Some(state),
+            termination_details: None,
+        });
+    }
+    Json(api).into_response()
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    active_only: Option<bool>,
+    limit: Option<usize>,
+    page_token: Option<String>,
+}
+
+async fn list_runs(
+    State(inner): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    if let Err(response) = gate(&inner, &headers, Endpoint::List).await {
+        return response;
+    }
+    let guard = inner.lock().expect("simulator mutex poisoned");
+    let now = Instant::now();
+    let base = base_url(&headers);
+    let limit = q.limit.unwrap_or(25).clamp(1, 25);
+    let offset: usize = q
+        .page_token
+        .as_deref()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let matching: Vec<&SimRun> = guard
+        .runs
+        .iter()
+        .rev()
+        .filter(|r| !q.active_only.unwrap_or(false) || r.state(now).0 != "TERMINATED")
+        .collect();
+    let page: Vec<Run> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|r| r.to_api(guard.config.report_status, &base))
+        .collect();
+    let has_more = offset + limit < matching.len();
+    Json(RunsPage {
+        runs: page,
+        has_more,
+        next_page_token: has_more.then(|| (offset + limit).to_string()),
+    })
+    .into_response()
+}
+
+async fn cancel_run(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    if let Err(response) = gate(&inner, &headers, Endpoint::Cancel).await {
+        return response;
+    }
+    let Some(id) = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("run_id").and_then(Value::as_i64))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            "run_id is required",
+        );
+    };
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    let now = Instant::now();
+    let Some(run) = guard.runs.iter_mut().find(|r| r.id == id) else {
+        return run_not_found(id);
+    };
+    if run.state(now).0 != "TERMINATED" {
+        run.cancelled = true;
+    }
+    guard.stats.cancels += 1;
+    Json(json!({})).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+}
+
+async fn issue_token(
+    State(inner): State<Shared>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<TokenForm>,
+) -> Response {
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    let Some((id, secret)) = guard.config.oauth_client.clone() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "OAuth is not enabled",
+        );
+    };
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    );
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if given != expected || form.grant_type.as_deref() != Some("client_credentials") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client", "error_description": "Client authentication failed"})),
+        )
+            .into_response();
+    }
+    guard.stats.tokens_issued += 1;
+    let token = format!("sim-oauth-{}", guard.stats.tokens_issued);
+    guard.oauth_tokens.push(token.clone());
+    Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": 3600 }))
+        .into_response()
+}
+
+async fn stats(State(inner): State<Shared>) -> Json<SimStats> {
+    Json(
+        inner
+            .lock()
+            .expect("simulator mutex poisoned")
+            .stats
+            .clone(),
+    )
+}

@@ -1,0 +1,423 @@
+//! `ensure`: the decision table run whenever a task asks for its job.
+//!
+//! | what is recorded for (task instance, job name)          | what `ensure` does                          |
+//! |---------------------------------------------------------|---------------------------------------------|
+//! | nothing                                                 | submit generation 1                         |
+//! | an intent without a handle (a crash between submit and record) | reconcile: `find(key)`, else submit again with the same key (deduplicated by the provider) |
+//! | a job that is not finished (pending, running, unknown)  | reattach, whatever the try number; no submit |
+//! | a job that succeeded                                    | report success; no submit                   |
+//! | a failed / cancelled / lost job, asked by a later try   | submit anew: generation + 1 (a real retry)  |
+//! | a terminal job, asked by the same (or an earlier) try   | report that result                          |
+//! | a running job whose spec differs from the one asked for | reattach and warn (`on_spec_change = "reattach"`), or refuse (`"fail"`) |
+//!
+//! Submission is write-ahead: the intent (key, spec hash, provider, try) is committed before
+//! the provider is called, and the handle is committed with the task-state key
+//! `tether.job.<name>` right after, in one transaction fenced by the submitter's lease.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tether_provider::{ErrorKind, Handle, JobState, Provider};
+
+use super::key::{idempotency_key, spec_hash};
+use super::{crash_point, Engine, EngineError};
+use crate::clock::to_millis;
+use crate::config::OnSpecChange;
+use crate::jobs::store::NewJob;
+use crate::jobs::{JobRecord, Lease, Phase};
+use crate::state::scope::validate_id;
+use crate::state::{TaskInstanceId, ValidationError};
+
+/// A task's request for its job.
+#[derive(Debug, Clone)]
+pub struct EnsureRequest {
+    /// The task instance.
+    pub task_instance: TaskInstanceId,
+    /// Its try number (1 for the first try).
+    pub try_number: i64,
+    /// The job's name within the task instance.
+    pub name: String,
+    /// The configured provider name.
+    pub provider: String,
+    /// The job spec (the provider's submit body).
+    pub spec: Value,
+}
+
+/// What `ensure` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnsureAction {
+    /// Submitted the first generation.
+    Submitted,
+    /// Found the job running and reattached to it.
+    Reattached,
+    /// Submitted a new generation after a failed one (a real retry).
+    Resubmitted,
+    /// Found a submission whose handle was never recorded, and recorded it.
+    Recovered,
+    /// The job had finished; reported its result.
+    Finished,
+}
+
+impl EnsureAction {
+    /// Whether this call submitted a job to the provider.
+    pub fn submitted(self) -> bool {
+        matches!(self, EnsureAction::Submitted | EnsureAction::Resubmitted)
+    }
+}
+
+/// The result of `ensure`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ensured {
+    /// The job as recorded now.
+    pub job: JobRecord,
+    /// What was done.
+    pub action: EnsureAction,
+}
+
+impl EnsureRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        self.task_instance.validate()?;
+        validate_id("job name", &self.name, "")?;
+        if self.try_number < 1 {
+            return Err(ValidationError::new(
+                "try_number",
+                format!("{} is below 1 (the first try is 1)", self.try_number),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Submits the job, or reattaches to it, per the decision table in this module's docs.
+    #[tracing::instrument(skip(self, req), fields(ti = %req.task_instance, job = %req.name, try_number = req.try_number, provider = %req.provider))]
+    pub async fn ensure(&self, req: &EnsureRequest) -> Result<Ensured, EngineError> {
+        req.validate()?;
+        let provider = self.inner.providers.get(&req.provider)?;
+        provider.validate_spec(&req.spec)?;
+        let hash = spec_hash(&req.spec);
+        // Each pass either decides or sees that another process changed the record (a
+        // concurrent submit, a lease taken): then it reads again.
+        for _ in 0..10 {
+            let latest = self
+                .inner
+                .jobs
+                .latest(&req.task_instance, &req.name)
+                .await?;
+            let Some(job) = latest else {
+                match self
+                    .submit_new(req, &*provider, 1, &hash, EnsureAction::Submitted)
+                    .await?
+                {
+                    Some(done) => return Ok(done),
+                    None => continue,
+                }
+            };
+            if job.phase == Phase::Submitting {
+                match self.resolve_submitting(job, &*provider).await? {
+                    Some(done) => return Ok(done),
+                    None => continue,
+                }
+            }
+            if !job.state.is_terminal() {
+                self.check_spec(&job, req, &hash).await?;
+                self.inner
+                    .jobs
+                    .append_event(
+                        job.id,
+                        "reattached",
+                        Some(job.state),
+                        &json!({ "try_number": req.try_number }),
+                        self.owner(),
+                        to_millis(self.now()),
+                    )
+                    .await?;
+                tracing::info!(job_id = job.id, state = %job.state, "reattached to a running job");
+                return Ok(Ensured {
+                    job,
+                    action: EnsureAction::Reattached,
+                });
+            }
+            if job.state != JobState::Succeeded && req.try_number > job.try_number {
+                let provider_now = self.inner.providers.get(&req.provider)?;
+                match self
+                    .submit_new(
+                        req,
+                        &*provider_now,
+                        job.generation + 1,
+                        &hash,
+                        EnsureAction::Resubmitted,
+                    )
+                    .await?
+                {
+                    Some(done) => return Ok(done),
+                    None => continue,
+                }
+            }
+            return Ok(Ensured {
+                job,
+                action: EnsureAction::Finished,
+            });
+        }
+        let job = self
+            .inner
+            .jobs
+            .latest(&req.task_instance, &req.name)
+            .await?;
+        Err(EngineError::Busy {
+            job_id: job.as_ref().map_or(0, |j| j.id),
+            owner: job.and_then(|j| j.lease_owner).unwrap_or_default(),
+        })
+    }
+
+    async fn check_spec(
+        &self,
+        job: &JobRecord,
+        req: &EnsureRequest,
+        hash: &str,
+    ) -> Result<(), EngineError> {
+        if job.spec_hash == hash && job.provider == req.provider {
+            return Ok(());
+        }
+        match self.inner.settings.on_spec_change {
+            OnSpecChange::Fail => Err(EngineError::SpecChanged {
+                job_id: job.id,
+                name: job.name.clone(),
+            }),
+            OnSpecChange::Reattach => {
+                tracing::warn!(
+                    job_id = job.id,
+                    "the job is running with a different spec (or provider); reattaching to it"
+                );
+                self.inner
+                    .jobs
+                    .append_event(
+                        job.id,
+                        "spec_changed",
+                        Some(job.state),
+                        &json!({ "running_spec_hash": job.spec_hash, "requested_spec_hash": hash,
+                                 "requested_provider": req.provider }),
+                        self.owner(),
+                        to_millis(self.now()),
+                    )
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Records the intent for `generation` and submits it. `None` if another process
+    /// recorded that generation first.
+    async fn submit_new(
+        &self,
+        req: &EnsureRequest,
+        provider: &dyn Provider,
+        generation: i64,
+        hash: &str,
+        action: EnsureAction,
+    ) -> Result<Option<Ensured>, EngineError> {
+        let key = idempotency_key(&req.task_instance, &req.name, generation);
+        let now = self.now();
+        let spec_json = req.spec.to_string();
+        let new = NewJob {
+            task_instance: &req.task_instance,
+            name: &req.name,
+            generation,
+            idempotency_key: &key,
+            provider: &req.provider,
+            spec_json: &spec_json,
+            spec_hash: hash,
+            try_number: req.try_number,
+            owner: self.owner(),
+            now: to_millis(now),
+            lease_until: self.lease_until(now),
+            poll_interval_ms: provider.settings().poll.initial.as_millis() as i64,
+        };
+        // The state key describes the intent; the job id is known only after the insert, so
+        // the key is written with a placeholder record and rewritten with the handle.
+        let placeholder = JobRecord {
+            id: 0,
+            task_instance: req.task_instance.clone(),
+            name: req.name.clone(),
+            generation,
+            idempotency_key: key.clone(),
+            provider: req.provider.clone(),
+            spec: Value::Null,
+            spec_hash: hash.to_string(),
+            try_number: req.try_number,
+            phase: Phase::Submitting,
+            handle: None,
+            state: JobState::Pending,
+            raw_state: None,
+            message: None,
+            url: None,
+            cancel_requested_at: None,
+            cancel_reason: None,
+            cancel_sent_at: None,
+            next_poll_at: now,
+            poll_interval_ms: 0,
+            poll_failures: 0,
+            lease_owner: None,
+            lease_epoch: 0,
+            lease_expires_at: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
+        let intent = self.state_key_write(
+            &placeholder,
+            Phase::Submitting,
+            None,
+            JobState::Pending,
+            now,
+        );
+        let Some(job) = self.inner.jobs.insert_intent(&new, &intent).await? else {
+            return Ok(None);
+        };
+        tracing::info!(job_id = job.id, generation, key = %key, "intent recorded; submitting");
+        let lease = Lease {
+            job_id: job.id,
+            owner: self.owner().to_string(),
+            epoch: job.lease_epoch,
+        };
+        self.submit_recorded(job, lease, provider, action).await
+    }
+
+    /// Calls the provider for a recorded intent whose lease this process holds, and records
+    /// the handle. `None` if the lease was lost meanwhile.
+    pub(crate) async fn submit_recorded(
+        &self,
+        job: JobRecord,
+        lease: Lease,
+        provider: &dyn Provider,
+        action: EnsureAction,
+    ) -> Result<Option<Ensured>, EngineError> {
+        match provider.submit(&job.spec, &job.idempotency_key).await {
+            Ok(handle) => {
+                crash_point("after_submit");
+                self.record(job, lease, handle, "submitted", action).await
+            }
+            Err(e) if e.kind == ErrorKind::Transient => {
+                // The request may or may not have reached the provider: look before anything
+                // else is decided.
+                tracing::warn!(job_id = job.id, error = %e, "submission outcome unknown; reconciling");
+                if let Ok(Some(handle)) = provider.find(&job.idempotency_key, &job.spec).await {
+                    return self
+                        .record(job, lease, handle, "recovered", EnsureAction::Recovered)
+                        .await;
+                }
+                self.inner.jobs.release(&lease).await?;
+                Err(EngineError::SubmissionUncertain {
+                    job_id: job.id,
+                    message: e.to_string(),
+                })
+            }
+            Err(e) => {
+                let now = self.now();
+                let key = self.state_key_write(&job, Phase::Terminal, None, JobState::Failed, now);
+                self.inner
+                    .jobs
+                    .fail_submission(&lease, &e.to_string(), &key, to_millis(now))
+                    .await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        job: JobRecord,
+        lease: Lease,
+        handle: Handle,
+        event: &str,
+        action: EnsureAction,
+    ) -> Result<Option<Ensured>, EngineError> {
+        let now = self.now();
+        let key = self.state_key_write(&job, Phase::Active, Some(&handle), JobState::Pending, now);
+        let recorded = self
+            .inner
+            .jobs
+            .record_handle(&lease, &handle.0, event, &key, to_millis(now))
+            .await?;
+        // The submitter's lease only covered the submission: leave polling to whichever
+        // supervisor claims the job (the `tether run` that asked, or `tether serve`).
+        if recorded.is_some() {
+            self.inner.jobs.release(&lease).await?;
+        }
+        Ok(recorded.map(|mut job| {
+            job.lease_owner = None;
+            tracing::info!(job_id = job.id, handle = %handle, "{event}");
+            Ensured { job, action }
+        }))
+    }
+
+    /// An intent without a handle: wait for its submitter if it is alive, else take it over
+    /// and reconcile. `None`: read the record again.
+    async fn resolve_submitting(
+        &self,
+        job: JobRecord,
+        provider: &dyn Provider,
+    ) -> Result<Option<Ensured>, EngineError> {
+        if job.leased_by_other(self.owner(), self.now()) {
+            // Its submitter is alive (or its lease has not run out yet): wait for it.
+            let deadline = job.lease_expires_at.unwrap_or_else(|| self.now());
+            while self.now() < deadline {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                match self.inner.jobs.get(job.id).await? {
+                    Some(j) if j.phase == Phase::Submitting && j.lease_epoch == job.lease_epoch => {
+                    }
+                    _ => return Ok(None),
+                }
+            }
+            return Ok(None);
+        }
+        let now = self.now();
+        let Some(claimed) = self
+            .inner
+            .jobs
+            .claim(job.id, self.owner(), to_millis(now), self.lease_until(now))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if claimed.phase != Phase::Submitting {
+            if let Some(lease) = claimed.lease_of(self.owner()) {
+                self.inner.jobs.release(&lease).await?;
+            }
+            return Ok(None);
+        }
+        let lease = claimed.lease_of(self.owner()).expect("just claimed");
+        self.reconcile(claimed, lease, provider).await
+    }
+
+    /// Finds the job of a recorded intent, or submits it with the same key.
+    pub(crate) async fn reconcile(
+        &self,
+        job: JobRecord,
+        lease: Lease,
+        provider: &dyn Provider,
+    ) -> Result<Option<Ensured>, EngineError> {
+        tracing::warn!(job_id = job.id, key = %job.idempotency_key, "an intent has no handle; reconciling with the provider");
+        match provider.find(&job.idempotency_key, &job.spec).await {
+            Ok(Some(handle)) => {
+                self.record(job, lease, handle, "recovered", EnsureAction::Recovered)
+                    .await
+            }
+            Ok(None) => {
+                // Not there: the first submission never arrived (or the provider deduplicates
+                // on the key, which makes a repeat safe either way).
+                self.submit_recorded(job, lease, provider, EnsureAction::Recovered)
+                    .await
+            }
+            Err(e) => {
+                self.inner.jobs.release(&lease).await?;
+                Err(EngineError::SubmissionUncertain {
+                    job_id: job.id,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+}

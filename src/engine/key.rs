@@ -1,0 +1,68 @@
+//! Deterministic idempotency keys and spec hashes.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::state::TaskInstanceId;
+
+/// The idempotency key of a job: `tether-` and 32 hex digits of SHA-256 over the task
+/// instance, the job name and the generation. The same inputs always give the same key (a
+/// retry finds it again); 39 characters fit every provider's limit (Databricks: 64).
+pub fn idempotency_key(ti: &TaskInstanceId, name: &str, generation: i64) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        ti.dag_id.as_str(),
+        ti.run_id.as_str(),
+        ti.task_id.as_str(),
+        &ti.map_index.to_string(),
+        name,
+        &generation.to_string(),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("tether-{hex}")
+}
+
+/// SHA-256 (hex) of a spec's canonical JSON (object keys sorted), so that key order does not
+/// count as a change.
+pub fn spec_hash(spec: &Value) -> String {
+    // serde_json's maps are ordered by key, so `to_string` is canonical.
+    let digest = Sha256::digest(spec.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_are_deterministic_and_distinct() {
+        let ti = TaskInstanceId::new("d", "r", "t", -1);
+        let k = idempotency_key(&ti, "main", 1);
+        assert_eq!(k, idempotency_key(&ti, "main", 1));
+        assert_eq!(k.len(), 39);
+        assert_ne!(k, idempotency_key(&ti, "main", 2));
+        assert_ne!(k, idempotency_key(&ti, "other", 1));
+        assert_ne!(
+            k,
+            idempotency_key(&TaskInstanceId::new("d", "r", "t", 0), "main", 1)
+        );
+        // Field boundaries matter: ("ab", "c") is not ("a", "bc").
+        assert_ne!(
+            idempotency_key(&TaskInstanceId::new("ab", "c", "t", -1), "m", 1),
+            idempotency_key(&TaskInstanceId::new("a", "bc", "t", -1), "m", 1)
+        );
+    }
+
+    #[test]
+    fn spec_hash_ignores_key_order() {
+        let a: Value = serde_json::from_str(r#"{"a": 1, "b": [1, 2]}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"b": [1, 2], "a": 1}"#).unwrap();
+        assert_eq!(spec_hash(&a), spec_hash(&b));
+        assert_ne!(spec_hash(&a), spec_hash(&json!({"a": 2, "b": [1, 2]})));
+    }
+}

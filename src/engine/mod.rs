@@ -1,0 +1,253 @@
+//! The resumption engine: ensure a job (submit once, reattach on retry), poll it to completion
+//! under leases, cancel only when asked.
+//!
+//! - [`key`]: deterministic idempotency keys and spec hashes.
+//! - [`ensure`]: the decision table run on every request for a job.
+//! - [`poll`]: one poll of one job: backoff, unknown states, lost jobs, cancel requests.
+//! - [`supervisor`]: the loop that claims jobs under leases, renews them, and polls.
+//! - [`providers`]: the configured provider accounts, by name.
+//!
+//! The job records, leases and events themselves live in [`crate::jobs`].
+
+pub mod ensure;
+pub mod key;
+pub mod poll;
+pub mod providers;
+pub mod supervisor;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tether_provider::{Handle, JobState, ProviderError};
+
+use crate::clock::{to_millis, Clock};
+use crate::config::SupervisorConfig;
+use crate::db::DbError;
+use crate::jobs::store::StateKeyWrite;
+use crate::jobs::{JobRecord, JobStore, Phase};
+use crate::state::{StateError, TaskState, ValidationError};
+
+pub use ensure::{EnsureAction, EnsureRequest, Ensured};
+pub use providers::Providers;
+pub use supervisor::Supervisor;
+
+/// The task-state key under which a job's handle is recorded: `tether.job.<name>`.
+pub fn state_key(name: &str) -> String {
+    format!("tether.job.{name}")
+}
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// An identifier or argument breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// No provider of that name is configured.
+    #[error("no provider named {name:?} is configured (configured: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    UnknownProvider {
+        /// The name asked for.
+        name: String,
+        /// The configured names.
+        known: Vec<String>,
+    },
+    /// The provider refused or failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// A job is running with another spec and `on_spec_change = "fail"`.
+    #[error("job {job_id} ({name}) is running with a different spec (on_spec_change = \"fail\"); it was left running")]
+    SpecChanged {
+        /// The running job.
+        job_id: i64,
+        /// Its name.
+        name: String,
+    },
+    /// No such job.
+    #[error("job {0} not found")]
+    JobNotFound(i64),
+    /// A submission's outcome is not known yet (the provider did not answer); the next
+    /// request reconciles it. Nothing was submitted twice.
+    #[error(
+        "job {job_id}: the submission's outcome is unknown ({message}); run again to reconcile"
+    )]
+    SubmissionUncertain {
+        /// The job.
+        job_id: i64,
+        /// What the provider said.
+        message: String,
+    },
+    /// Another process is submitting this job right now and did not finish in time.
+    #[error("job {job_id} is being submitted by {owner}; try again shortly")]
+    Busy {
+        /// The job.
+        job_id: i64,
+        /// The submitter.
+        owner: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A task-state operation failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Test hooks that make the process die at a chosen point, as a crash would.
+///
+/// `TETHER_CRASH_AT=after_submit` kills the process with SIGKILL right after the provider
+/// accepted a submission and before its handle is recorded.
+fn crash_point(point: &str) {
+    if std::env::var("TETHER_CRASH_AT").is_ok_and(|p| p == point) {
+        tracing::error!(point, "TETHER_CRASH_AT: killing this process");
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+/// The engine's shared parts.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    jobs: JobStore,
+    state: TaskState,
+    providers: Providers,
+    settings: SupervisorConfig,
+    /// This process's lease owner id: host, pid and a random part, unique per process.
+    owner: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl Engine {
+    /// An engine over the given stores and providers.
+    pub fn new(
+        jobs: JobStore,
+        state: TaskState,
+        providers: Providers,
+        settings: SupervisorConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                jobs,
+                state,
+                providers,
+                settings,
+                owner: owner_id(),
+                clock,
+            }),
+        }
+    }
+
+    /// The job store.
+    pub fn jobs(&self) -> &JobStore {
+        &self.inner.jobs
+    }
+
+    /// The providers.
+    pub fn providers(&self) -> &Providers {
+        &self.inner.providers
+    }
+
+    /// This process's lease owner id.
+    pub fn owner(&self) -> &str {
+        &self.inner.owner
+    }
+
+    /// The supervisor settings.
+    pub fn settings(&self) -> &SupervisorConfig {
+        &self.inner.settings
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    fn lease_until(&self, now: DateTime<Utc>) -> i64 {
+        to_millis(now) + self.inner.settings.lease.as_millis() as i64
+    }
+
+    /// The task-state record of a job: what a task (or Airflow) reads at `tether.job.<name>`.
+    fn state_key_write(
+        &self,
+        job: &JobRecord,
+        phase: Phase,
+        handle: Option<&Handle>,
+        state: JobState,
+        now: DateTime<Utc>,
+    ) -> StateKeyWrite {
+        let value = json!({
+            "job_id": job.id,
+            "provider": job.provider,
+            "generation": job.generation,
+            "idempotency_key": job.idempotency_key,
+            "try_number": job.try_number,
+            "phase": phase.as_str(),
+            "handle": handle.map(|h| &h.0),
+            "state": state.as_str(),
+        });
+        StateKeyWrite {
+            key: state_key(&job.name),
+            json: value.to_string(),
+            expires_at: self
+                .inner
+                .state
+                .settings()
+                .default_retention
+                .expires_at(now)
+                .map(to_millis),
+        }
+    }
+
+    /// Asks for an explicit cancel: records the request, then asks the provider at once. The
+    /// supervisor polling the job retries the provider call if this one fails.
+    pub async fn cancel(
+        &self,
+        job_id: i64,
+        reason: &str,
+        actor: &str,
+    ) -> Result<JobRecord, EngineError> {
+        let now = to_millis(self.now());
+        let job = self
+            .inner
+            .jobs
+            .request_cancel(job_id, reason, actor, now)
+            .await?
+            .ok_or(EngineError::JobNotFound(job_id))?;
+        if job.phase != Phase::Active {
+            // Finished already, or still submitting: the submitter sends the cancel once the
+            // handle is recorded.
+            return Ok(job);
+        }
+        if let Some(handle) = &job.handle {
+            let provider = self.inner.providers.get(&job.provider)?;
+            match provider.cancel(handle).await {
+                Ok(()) => {
+                    self.inner
+                        .jobs
+                        .mark_cancel_sent(job_id, actor, to_millis(self.now()))
+                        .await?
+                }
+                Err(e) => {
+                    tracing::warn!(job_id, error = %e, "cancel not sent yet; the supervisor retries")
+                }
+            }
+        }
+        Ok(self.inner.jobs.get(job_id).await?.unwrap_or(job))
+    }
+}
+
+fn owner_id() -> String {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "host".into());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}

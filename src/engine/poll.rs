@@ -1,0 +1,236 @@
+//! One poll of one job, by the supervisor holding its lease.
+//!
+//! - The delay grows from the provider's `poll_initial` to `poll_max` (times `poll_multiplier`,
+//!   with ±20% jitter) while nothing changes, and starts again from `poll_initial` on a change.
+//!   A provider's own hint or a Retry-After wins when longer.
+//! - Transient failures never fail a job: after `unknown_after` failed polls in a row the job
+//!   is marked `unknown` (with a warning and an event) and polling goes on.
+//! - A job the provider no longer knows becomes `lost`, a terminal state of its own.
+//! - An explicit cancel request that has not reached the provider is sent first.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tether_provider::{ErrorKind, JobState, PollSettings, ProviderError, RemoteStatus};
+
+use super::{Engine, EngineError, EnsureAction};
+use crate::clock::to_millis;
+use crate::jobs::store::PollUpdate;
+use crate::jobs::{JobRecord, Lease, Phase};
+
+/// What became of a job after a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollOutcome {
+    /// Still going: poll again at this time.
+    Again(DateTime<Utc>),
+    /// Finished: nothing more to do.
+    Finished,
+    /// Another supervisor holds the lease now (or this one released it).
+    LeaseLost,
+}
+
+/// The next polling delay: back to `initial` after a change, else grown up to `max`.
+pub fn next_interval(current: Duration, changed: bool, poll: &PollSettings) -> Duration {
+    if changed || current.is_zero() {
+        return poll.initial;
+    }
+    current
+        .mul_f64(poll.multiplier)
+        .clamp(poll.initial, poll.max)
+}
+
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(rand::random_range(0.8..1.2))
+}
+
+impl Engine {
+    /// Polls the job under `lease` once and records what it learned.
+    #[tracing::instrument(skip(self, lease), fields(job_id = lease.job_id))]
+    pub async fn poll_job(&self, lease: &Lease) -> Result<PollOutcome, EngineError> {
+        let Some(job) = self.inner.jobs.get(lease.job_id).await? else {
+            return Ok(PollOutcome::Finished);
+        };
+        if job.phase == Phase::Terminal {
+            return Ok(PollOutcome::Finished);
+        }
+        if job.lease_of(&lease.owner).as_ref() != Some(lease) {
+            return Ok(PollOutcome::LeaseLost);
+        }
+        let provider = self.inner.providers.get(&job.provider)?;
+        if job.phase == Phase::Submitting {
+            // A submitter died between submit and record: finish its work.
+            return Ok(match self.reconcile(job, lease.clone(), &*provider).await {
+                Ok(Some(done)) if done.action == EnsureAction::Recovered => {
+                    PollOutcome::LeaseLost // the lease was released after recording
+                }
+                Ok(_) => PollOutcome::LeaseLost,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reconciling an orphaned submission failed; retrying later");
+                    PollOutcome::LeaseLost
+                }
+            });
+        }
+        let Some(handle) = job.handle.clone() else {
+            return Ok(PollOutcome::Finished);
+        };
+        if job.cancel_requested_at.is_some() && job.cancel_sent_at.is_none() {
+            match provider.cancel(&handle).await {
+                Ok(()) => {
+                    self.inner
+                        .jobs
+                        .mark_cancel_sent(job.id, &lease.owner, to_millis(self.now()))
+                        .await?
+                }
+                Err(e) => tracing::warn!(error = %e, "cancel request not accepted yet"),
+            }
+        }
+        let settings = provider.settings();
+        let result = provider.status(&handle).await;
+        let now = self.now();
+        let update = match result {
+            Ok(status) => self.update_from_status(&job, status, &settings.poll, now),
+            Err(e) if e.kind == ErrorKind::NotFound => self.lost(&job, &e, now),
+            Err(e) => self.update_from_failure(&job, &e, settings, now),
+        };
+        let terminal = update.state.is_terminal();
+        let next = update.next_poll_at;
+        if !self.inner.jobs.apply_poll(lease, &update).await? {
+            tracing::warn!("lease lost: another supervisor polls this job now");
+            return Ok(PollOutcome::LeaseLost);
+        }
+        Ok(if terminal {
+            PollOutcome::Finished
+        } else {
+            PollOutcome::Again(crate::clock::from_millis(next))
+        })
+    }
+
+    fn update_from_status(
+        &self,
+        job: &JobRecord,
+        status: RemoteStatus,
+        poll: &PollSettings,
+        now: DateTime<Utc>,
+    ) -> PollUpdate {
+        let changed =
+            status.state != job.state || job.raw_state.as_deref() != Some(&status.raw_state);
+        let current = Duration::from_millis(job.poll_interval_ms.max(0) as u64);
+        let interval = next_interval(current, changed, poll);
+        let delay = status.next_poll_hint.map_or(interval, |h| h.max(interval));
+        let terminal = status.state.is_terminal();
+        let event = changed.then(|| {
+            let kind = if terminal {
+                "finished"
+            } else {
+                "state_changed"
+            };
+            (
+                kind,
+                json!({ "from": job.state, "to": status.state, "raw_state": status.raw_state,
+                        "message": status.message }),
+            )
+        });
+        if changed {
+            tracing::info!(from = %job.state, to = %status.state, raw = %status.raw_state, "job state changed");
+        }
+        PollUpdate {
+            state: status.state,
+            raw_state: Some(status.raw_state),
+            message: status.message,
+            url: status.url,
+            next_poll_at: to_millis(now) + jitter(delay).as_millis() as i64,
+            poll_interval_ms: interval.as_millis() as i64,
+            poll_failures: 0,
+            now: to_millis(now),
+            event,
+            state_key: terminal.then(|| {
+                self.state_key_write(job, Phase::Terminal, job.handle.as_ref(), status.state, now)
+            }),
+        }
+    }
+
+    fn lost(&self, job: &JobRecord, e: &ProviderError, now: DateTime<Utc>) -> PollUpdate {
+        tracing::warn!(error = %e, "the provider has no such job: marking it lost");
+        PollUpdate {
+            state: JobState::Lost,
+            raw_state: job.raw_state.clone(),
+            message: Some(e.message.clone()),
+            url: None,
+            next_poll_at: to_millis(now),
+            poll_interval_ms: job.poll_interval_ms,
+            poll_failures: job.poll_failures,
+            now: to_millis(now),
+            event: Some(("lost", json!({ "message": e.message }))),
+            state_key: Some(self.state_key_write(
+                job,
+                Phase::Terminal,
+                job.handle.as_ref(),
+                JobState::Lost,
+                now,
+            )),
+        }
+    }
+
+    fn update_from_failure(
+        &self,
+        job: &JobRecord,
+        e: &ProviderError,
+        settings: &tether_provider::CommonSettings,
+        now: DateTime<Utc>,
+    ) -> PollUpdate {
+        let failures = job.poll_failures + 1;
+        let budget_spent = failures >= i64::from(settings.unknown_after);
+        let state = if budget_spent {
+            JobState::Unknown
+        } else {
+            job.state
+        };
+        let event = (budget_spent && job.state != JobState::Unknown).then(|| {
+            tracing::warn!(failures, error = %e, "provider unreachable for too long: job state unknown, still polling");
+            ("unknown", json!({ "failures": failures, "error": e.message }))
+        });
+        if e.kind != ErrorKind::Transient {
+            tracing::warn!(error = %e, "status call refused; polling goes on");
+        } else {
+            tracing::debug!(error = %e, failures, "status call failed; polling goes on");
+        }
+        let current = Duration::from_millis(job.poll_interval_ms.max(0) as u64);
+        let interval = next_interval(current, false, &settings.poll);
+        let delay = e.retry_after.map_or(interval, |r| r.max(interval));
+        PollUpdate {
+            state,
+            raw_state: job.raw_state.clone(),
+            message: Some(e.message.clone()),
+            url: None,
+            next_poll_at: to_millis(now) + jitter(delay).as_millis() as i64,
+            poll_interval_ms: interval.as_millis() as i64,
+            poll_failures: failures,
+            now: to_millis(now),
+            event,
+            state_key: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_grows_to_max_and_resets_on_change() {
+        let poll = PollSettings {
+            initial: Duration::from_secs(5),
+            max: Duration::from_secs(60),
+            multiplier: 2.0,
+        };
+        let mut d = Duration::ZERO;
+        let mut seen = vec![];
+        for _ in 0..6 {
+            d = next_interval(d, false, &poll);
+            seen.push(d.as_secs());
+        }
+        assert_eq!(seen, [5, 10, 20, 40, 60, 60]);
+        assert_eq!(next_interval(d, true, &poll), Duration::from_secs(5));
+    }
+}

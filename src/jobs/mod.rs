@@ -1,0 +1,12 @@
+//! Remote jobs as tether records them: one row per submission generation, its lease, and an
+//! append-only event log.
+//!
+//! - [`record`]: the job record and event types.
+//! - [`store`]: the SQL that reads and writes them; every write by a lease holder is fenced by
+//!   the lease epoch.
+
+pub mod record;
+pub mod store;
+
+pub use record::{JobEvent, JobRecord, Lease, Phase};
+pub use store::{JobFilter, JobStore, NewJob, PollUpdate};

@@ -1,0 +1,604 @@
+//! The SQL behind job records, leases and events, for SQLite and PostgreSQL alike.
+//!
+//! Lease rules, enforced here:
+//! - a job is claimed only if nobody holds a live lease on it; claiming increases
+//!   `lease_epoch`, the fencing value;
+//! - every write by a lease holder carries `lease_owner` and `lease_epoch` in its `WHERE`
+//!   clause and checks the rows affected: a holder that lost its lease (paused, partitioned)
+//!   changes nothing and learns that it lost it;
+//! - on PostgreSQL, batch claims use `FOR UPDATE SKIP LOCKED` so that supervisors claiming at
+//!   the same moment do not wait for each other.
+
+use serde_json::Value;
+use sqlx::{AnyConnection, Row};
+use tether_provider::JobState;
+
+use super::record::{JobEvent, JobRecord, Lease, Phase};
+use crate::db::{Backend, Db, DbError};
+use crate::state::storage::{put_on, Put};
+use crate::state::{Scope, TaskInstanceId};
+
+/// A job's task-state key, written in the same transaction as the job record.
+#[derive(Debug, Clone)]
+pub struct StateKeyWrite {
+    /// The key (`tether.job.<name>`).
+    pub key: String,
+    /// The value, compact JSON.
+    pub json: String,
+    /// When it expires (ms), if ever.
+    pub expires_at: Option<i64>,
+}
+
+/// A job about to be submitted: the write-ahead intent.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    /// The task instance.
+    pub task_instance: &'a TaskInstanceId,
+    /// The job name.
+    pub name: &'a str,
+    /// The generation.
+    pub generation: i64,
+    /// The idempotency key.
+    pub idempotency_key: &'a str,
+    /// The provider name.
+    pub provider: &'a str,
+    /// The spec, compact JSON.
+    pub spec_json: &'a str,
+    /// Its hash.
+    pub spec_hash: &'a str,
+    /// The try asking.
+    pub try_number: i64,
+    /// The submitter's owner id: it holds the lease while it submits.
+    pub owner: &'a str,
+    /// Now (ms).
+    pub now: i64,
+    /// When the submitter's lease runs out (ms).
+    pub lease_until: i64,
+    /// The first polling delay (ms).
+    pub poll_interval_ms: i64,
+}
+
+/// What a poll changes, written fenced.
+#[derive(Debug, Clone)]
+pub struct PollUpdate {
+    /// The new state.
+    pub state: JobState,
+    /// The provider's state.
+    pub raw_state: Option<String>,
+    /// The provider's message.
+    pub message: Option<String>,
+    /// The UI link.
+    pub url: Option<String>,
+    /// When to poll next (ms).
+    pub next_poll_at: i64,
+    /// The polling delay now (ms).
+    pub poll_interval_ms: i64,
+    /// Failed polls in a row.
+    pub poll_failures: i64,
+    /// Now (ms).
+    pub now: i64,
+    /// An event to append, if the poll changed something worth recording.
+    pub event: Option<(&'static str, Value)>,
+    /// The task-state key to update (on terminal states).
+    pub state_key: Option<StateKeyWrite>,
+}
+
+/// Filters of [`JobStore::list`].
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only this DAG.
+    pub dag_id: Option<String>,
+    /// Only this run.
+    pub run_id: Option<String>,
+    /// Only this state.
+    pub state: Option<JobState>,
+    /// Only this provider.
+    pub provider: Option<String>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
+const FENCE: &str = "id = $1 AND lease_owner = $2 AND lease_epoch = $3";
+
+/// Job records, leases and events.
+#[derive(Debug, Clone)]
+pub struct JobStore {
+    db: Db,
+}
+
+impl JobStore {
+    /// The store on an open, migrated database.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// A job by id.
+    pub async fn get(&self, id: i64) -> Result<Option<JobRecord>, DbError> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(JobRecord::from_row).transpose()
+    }
+
+    /// The newest generation of a task instance's named job.
+    pub async fn latest(
+        &self,
+        ti: &TaskInstanceId,
+        name: &str,
+    ) -> Result<Option<JobRecord>, DbError> {
+        let row = sqlx::query(
+            "SELECT * FROM jobs WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 \
+             AND map_index = $4 AND name = $5 ORDER BY generation DESC LIMIT 1",
+        )
+        .bind(&ti.dag_id)
+        .bind(&ti.run_id)
+        .bind(&ti.task_id)
+        .bind(ti.map_index)
+        .bind(name)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(JobRecord::from_row).transpose()
+    }
+
+    /// Jobs matching `filter`, newest first.
+    pub async fn list(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, DbError> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE ($1 = '' OR dag_id = $1) AND ($2 = '' OR run_id = $2) \
+             AND ($3 = '' OR state = $3) AND ($4 = '' OR provider = $4) \
+             ORDER BY id DESC LIMIT $5",
+        )
+        .bind(filter.dag_id.as_deref().unwrap_or(""))
+        .bind(filter.run_id.as_deref().unwrap_or(""))
+        .bind(filter.state.map_or("", JobState::as_str))
+        .bind(filter.provider.as_deref().unwrap_or(""))
+        .bind(if filter.limit > 0 { filter.limit } else { 100 })
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(JobRecord::from_row).collect()
+    }
+
+    /// A job's events, oldest first.
+    pub async fn events(&self, job_id: i64) -> Result<Vec<JobEvent>, DbError> {
+        let rows = sqlx::query("SELECT * FROM job_events WHERE job_id = $1 ORDER BY id")
+            .bind(job_id)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(JobEvent::from_row).collect()
+    }
+
+    /// Appends an event.
+    pub async fn append_event(
+        &self,
+        job_id: i64,
+        kind: &str,
+        state: Option<JobState>,
+        detail: &Value,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        let mut conn = self.db.pool().acquire().await?;
+        insert_event(&mut conn, job_id, kind, state, detail, actor, now).await
+    }
+
+    /// Records the intent to submit, with the submitter holding the lease, and writes the
+    /// task-state key, in one transaction. `None` if this generation already exists (another
+    /// caller got there first).
+    pub async fn insert_intent(
+        &self,
+        job: &NewJob<'_>,
+        state_key: &StateKeyWrite,
+    ) -> Result<Option<JobRecord>, DbError> {
+        let mut tx = self.db.pool().begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (dag_id, run_id, task_id, map_index, name, generation, \
+             idempotency_key, provider, spec, spec_hash, try_number, phase, state, next_poll_at, \
+             poll_interval_ms, poll_failures, lease_owner, lease_epoch, lease_expires_at, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             'submitting', 'pending', $12, $13, 0, $14, 1, $15, $12, $12) RETURNING *",
+        )
+        .bind(&job.task_instance.dag_id)
+        .bind(&job.task_instance.run_id)
+        .bind(&job.task_instance.task_id)
+        .bind(job.task_instance.map_index)
+        .bind(job.name)
+        .bind(job.generation)
+        .bind(job.idempotency_key)
+        .bind(job.provider)
+        .bind(job.spec_json)
+        .bind(job.spec_hash)
+        .bind(job.try_number)
+        .bind(job.now)
+        .bind(job.poll_interval_ms)
+        .bind(job.owner)
+        .bind(job.lease_until)
+        .fetch_one(&mut *tx)
+        .await;
+        let record = match inserted {
+            Ok(row) => JobRecord::from_row(&row)?,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        write_state_key(&mut tx, job.task_instance, state_key, job.now).await?;
+        let detail = serde_json::json!({
+            "generation": job.generation,
+            "try_number": job.try_number,
+            "idempotency_key": job.idempotency_key,
+            "spec_hash": job.spec_hash,
+        });
+        insert_event(
+            &mut tx,
+            record.id,
+            "intent",
+            Some(JobState::Pending),
+            &detail,
+            job.owner,
+            job.now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(record))
+    }
+
+    /// Records the handle of a submitted job (fenced), with its task-state key and event.
+    /// Returns the updated record, or `None` if the lease was lost.
+    pub async fn record_handle(
+        &self,
+        lease: &Lease,
+        handle: &Value,
+        event_kind: &str,
+        state_key: &StateKeyWrite,
+        now: i64,
+    ) -> Result<Option<JobRecord>, DbError> {
+        let mut tx = self.db.pool().begin().await?;
+        let sql = format!(
+            "UPDATE jobs SET phase = 'active', handle = $4, state = 'pending', updated_at = $5, \
+             next_poll_at = $5, poll_failures = 0 WHERE {FENCE} AND phase = 'submitting' \
+             RETURNING *"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(lease.job_id)
+            .bind(&lease.owner)
+            .bind(lease.epoch)
+            .bind(handle.to_string())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let record = JobRecord::from_row(&row)?;
+        write_state_key(&mut tx, &record.task_instance, state_key, now).await?;
+        let detail = serde_json::json!({ "handle": handle });
+        insert_event(
+            &mut tx,
+            record.id,
+            event_kind,
+            Some(JobState::Pending),
+            &detail,
+            &lease.owner,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(record))
+    }
+
+    /// Ends a job that never got a handle (the provider refused the spec). Fenced.
+    pub async fn fail_submission(
+        &self,
+        lease: &Lease,
+        message: &str,
+        state_key: &StateKeyWrite,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let mut tx = self.db.pool().begin().await?;
+        let sql = format!(
+            "UPDATE jobs SET phase = 'terminal', state = 'failed', message = $4, \
+             updated_at = $5, finished_at = $5, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE {FENCE} RETURNING *"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(lease.job_id)
+            .bind(&lease.owner)
+            .bind(lease.epoch)
+            .bind(message)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let record = JobRecord::from_row(&row)?;
+        write_state_key(&mut tx, &record.task_instance, state_key, now).await?;
+        let detail = serde_json::json!({ "message": message });
+        insert_event(
+            &mut tx,
+            record.id,
+            "submit_failed",
+            Some(JobState::Failed),
+            &detail,
+            &lease.owner,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Writes what a poll learned (fenced). Terminal states end the job and release its
+    /// lease. Returns false if the lease was lost.
+    pub async fn apply_poll(&self, lease: &Lease, update: &PollUpdate) -> Result<bool, DbError> {
+        let terminal = update.state.is_terminal();
+        let mut tx = self.db.pool().begin().await?;
+        let sql = format!(
+            "UPDATE jobs SET state = $4, raw_state = $5, message = $6, url = COALESCE($7, url), \
+             next_poll_at = $8, poll_interval_ms = $9, poll_failures = $10, updated_at = $11, \
+             phase = CASE WHEN $12 = 1 THEN 'terminal' ELSE phase END, \
+             finished_at = CASE WHEN $12 = 1 THEN $11 ELSE finished_at END, \
+             lease_owner = CASE WHEN $12 = 1 THEN NULL ELSE lease_owner END, \
+             lease_expires_at = CASE WHEN $12 = 1 THEN NULL ELSE lease_expires_at END \
+             WHERE {FENCE} AND phase = 'active' RETURNING dag_id, run_id, task_id, map_index"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(lease.job_id)
+            .bind(&lease.owner)
+            .bind(lease.epoch)
+            .bind(update.state.as_str())
+            .bind(update.raw_state.as_deref())
+            .bind(update.message.as_deref())
+            .bind(update.url.as_deref())
+            .bind(update.next_poll_at)
+            .bind(update.poll_interval_ms)
+            .bind(update.poll_failures)
+            .bind(update.now)
+            .bind(i64::from(terminal))
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(false);
+        };
+        if let Some(key) = &update.state_key {
+            let ti = TaskInstanceId::new(
+                row.try_get::<String, _>("dag_id")?,
+                row.try_get::<String, _>("run_id")?,
+                row.try_get::<String, _>("task_id")?,
+                row.try_get("map_index")?,
+            );
+            write_state_key(&mut tx, &ti, key, update.now).await?;
+        }
+        if let Some((kind, detail)) = &update.event {
+            insert_event(
+                &mut tx,
+                lease.job_id,
+                kind,
+                Some(update.state),
+                detail,
+                &lease.owner,
+                update.now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Takes the lease of one unfinished job if nobody else holds a live one.
+    pub async fn claim(
+        &self,
+        job_id: i64,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<JobRecord>, DbError> {
+        let row = sqlx::query(
+            "UPDATE jobs SET lease_owner = $2, lease_epoch = lease_epoch + 1, \
+             lease_expires_at = $3 WHERE id = $1 AND phase <> 'terminal' AND \
+             (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at IS NULL \
+             OR lease_expires_at < $4) RETURNING *",
+        )
+        .bind(job_id)
+        .bind(owner)
+        .bind(until)
+        .bind(now)
+        .fetch_optional(self.db.pool())
+        .await?;
+        row.as_ref().map(JobRecord::from_row).transpose()
+    }
+
+    /// Claims up to `limit` unfinished jobs whose lease is free or has run out, soonest poll
+    /// first; `only` restricts the claim to one job.
+    pub async fn claim_batch(
+        &self,
+        owner: &str,
+        now: i64,
+        until: i64,
+        limit: i64,
+        only: Option<i64>,
+    ) -> Result<Vec<JobRecord>, DbError> {
+        let skip_locked = match self.db.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE jobs SET lease_owner = $1, lease_epoch = lease_epoch + 1, \
+             lease_expires_at = $2 WHERE id IN (SELECT id FROM jobs WHERE phase <> 'terminal' \
+             AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < $3) \
+             AND ($5 < 0 OR id = $5) ORDER BY next_poll_at LIMIT $4 {skip_locked}) RETURNING *"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(owner)
+            .bind(until)
+            .bind(now)
+            .bind(limit)
+            .bind(only.unwrap_or(-1))
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(JobRecord::from_row).collect()
+    }
+
+    /// Extends every live lease `owner` holds; returns the (job id, epoch) of each one still
+    /// held. A lease that ran out is not revived: its job may be someone else's now.
+    pub async fn renew(
+        &self,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Vec<(i64, i64)>, DbError> {
+        let rows = sqlx::query(
+            "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 \
+             AND lease_expires_at >= $3 AND phase <> 'terminal' RETURNING id, lease_epoch",
+        )
+        .bind(until)
+        .bind(owner)
+        .bind(now)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("lease_epoch")?)))
+            .collect()
+    }
+
+    /// Gives up one lease (fenced), leaving the job for any supervisor.
+    pub async fn release(&self, lease: &Lease) -> Result<bool, DbError> {
+        let sql =
+            format!("UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE {FENCE}");
+        let done = sqlx::query(&sql)
+            .bind(lease.job_id)
+            .bind(&lease.owner)
+            .bind(lease.epoch)
+            .execute(self.db.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives up every lease `owner` holds (on shutdown). Returns how many.
+    pub async fn release_all(&self, owner: &str) -> Result<u64, DbError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Records an explicit cancel request (not fenced: anyone may ask). Returns the record,
+    /// or `None` if there is no such job.
+    pub async fn request_cancel(
+        &self,
+        job_id: i64,
+        reason: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<Option<JobRecord>, DbError> {
+        let mut tx = self.db.pool().begin().await?;
+        let row = sqlx::query(
+            "UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, $2), \
+             cancel_reason = COALESCE(cancel_reason, $3), updated_at = $2 \
+             WHERE id = $1 AND phase <> 'terminal' RETURNING *",
+        )
+        .bind(job_id)
+        .bind(now)
+        .bind(reason)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            drop(tx);
+            return self.get(job_id).await;
+        };
+        let record = JobRecord::from_row(&row)?;
+        let detail = serde_json::json!({ "reason": reason });
+        insert_event(
+            &mut tx,
+            job_id,
+            "cancel_requested",
+            Some(record.state),
+            &detail,
+            actor,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(record))
+    }
+
+    /// Records that the provider accepted the cancel.
+    pub async fn mark_cancel_sent(
+        &self,
+        job_id: i64,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query("UPDATE jobs SET cancel_sent_at = $2 WHERE id = $1 AND cancel_sent_at IS NULL")
+            .bind(job_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        insert_event(
+            &mut tx,
+            job_id,
+            "cancel_sent",
+            None,
+            &Value::Null,
+            actor,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The phase of a job (cheap check for watchers).
+    pub async fn phase(&self, job_id: i64) -> Result<Option<Phase>, DbError> {
+        Ok(self.get(job_id).await?.map(|j| j.phase))
+    }
+}
+
+async fn write_state_key(
+    conn: &mut AnyConnection,
+    ti: &TaskInstanceId,
+    key: &StateKeyWrite,
+    now: i64,
+) -> Result<(), DbError> {
+    let scope = Scope::TaskInstance(ti.clone());
+    put_on(
+        conn,
+        &Put {
+            scope: &scope,
+            key: &key.key,
+            json: &key.json,
+            if_version: None,
+            now,
+            expires_at: key.expires_at,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_event(
+    conn: &mut AnyConnection,
+    job_id: i64,
+    kind: &str,
+    state: Option<JobState>,
+    detail: &Value,
+    actor: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    let detail = (!detail.is_null()).then(|| detail.to_string());
+    sqlx::query(
+        "INSERT INTO job_events (job_id, at, kind, state, detail, actor) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(job_id)
+    .bind(now)
+    .bind(kind)
+    .bind(state.map(JobState::as_str))
+    .bind(detail)
+    .bind(actor)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
