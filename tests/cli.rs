@@ -327,3 +327,25 @@ fn the_example_configs_are_valid() {
         }
     }
 }
+
+/// The README's main job: the eviction story on the simulator.
+#[test]
+fn demo_tells_the_eviction_story() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .arg("demo")
+        .env_remove("TETHER_CONFIG")
+        .env_remove("TETHER_DATABASE_URL")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{text}\n{}", stderr(&out));
+    assert!(text.contains("Reattached on try 2"), "{text}");
+    assert!(
+        text.contains("submissions the workspace received: 1 (tries: 2)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("The retry reattached to the running job"),
+        "{text}"
+    );
+}

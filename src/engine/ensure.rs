@@ -360,8 +360,11 @@ impl Engine {
         job: JobRecord,
         provider: &dyn Provider,
     ) -> Result<Option<Ensured>, EngineError> {
-        if job.leased_by_other(self.owner(), self.now()) {
-            // Its submitter is alive (or its lease has not run out yet): wait for it.
+        let submitter_alive =
+            job.lease_owner.is_some() && job.lease_expires_at.is_some_and(|t| t > self.now());
+        if submitter_alive {
+            // Its submitter (maybe another task of this very process) is alive, or its lease
+            // has not run out yet: wait for it rather than race it.
             let deadline = job.lease_expires_at.unwrap_or_else(|| self.now());
             while self.now() < deadline {
                 tokio::time::sleep(Duration::from_millis(200)).await;

@@ -122,12 +122,6 @@ impl JobRecord {
             epoch: self.lease_epoch,
         })
     }
-
-    /// Whether another supervisor holds a lease that has not run out at `now`.
-    pub fn leased_by_other(&self, owner: &str, now: DateTime<Utc>) -> bool {
-        self.lease_owner.as_deref().is_some_and(|o| o != owner)
-            && self.lease_expires_at.is_some_and(|t| t > now)
-    }
 }
 
 /// One entry of a job's event log.

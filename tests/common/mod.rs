@@ -148,3 +148,58 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A tether config (TOML) for this database with a Databricks provider at `host`: short
+/// leases and polling intervals so that tests run in seconds. `extra` is appended.
+pub fn config_toml(db: &TestDb, host: &str, lease: &str, extra: &str) -> String {
+    format!(
+        r#"
+[database]
+url = "{url}"
+
+[supervisor]
+lease = "{lease}"
+shutdown_grace = "2s"
+
+[providers.databricks]
+host = "{host}"
+token = "dapi-sim-token"
+poll_initial = "100ms"
+poll_max = "300ms"
+request_timeout = "2s"
+max_retries = 3
+unknown_after = 3
+{extra}
+"#,
+        url = db.url.expose(),
+    )
+}
+
+/// Opens an app on `config_toml`.
+pub async fn app_for(db: &TestDb, host: &str, lease: &str, extra: &str) -> App {
+    let config = Config::from_toml(&config_toml(db, host, lease, extra), "test").expect("config");
+    App::open(config).await.expect("open app")
+}
+
+/// A Databricks simulator with runs that take about a second.
+pub async fn quick_sim() -> tether_databricks::sim::Simulator {
+    tether_databricks::sim::Simulator::start(
+        tether_databricks::sim::SimConfig {
+            pending: std::time::Duration::from_millis(200),
+            running: std::time::Duration::from_millis(800),
+            terminating: std::time::Duration::from_millis(100),
+            ..Default::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .expect("start simulator")
+}
+
+/// A one-time run spec.
+pub fn spec(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "run_name": name,
+        "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/x.py"}}]
+    })
+}

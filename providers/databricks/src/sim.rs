@@ -110,6 +110,8 @@ pub struct Fault {
 /// The simulator's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimStats {
+    /// API requests received (before faults and auth checks).
+    pub requests: u64,
     /// Runs created (a deduplicated submission creates none).
     pub submissions: u64,
     /// Submit requests received, including deduplicated ones.
@@ -333,6 +335,7 @@ async fn gate(
 ) -> Result<Option<FaultKind>, Response> {
     let fault = {
         let mut guard = inner.lock().expect("simulator mutex poisoned");
+        guard.stats.requests += 1;
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())

@@ -1,0 +1,595 @@
+//! The resumption engine against the Databricks simulator over real HTTP, on both backends:
+//! every row of the decision table, polling to completion, cancel, lost jobs, and faults.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tether::app::App;
+use tether::engine::{EngineError, EnsureAction, EnsureRequest, Supervisor};
+use tether::jobs::{JobRecord, Phase};
+use tether::state::{Scope, TaskInstanceId};
+use tether_databricks::sim::{Endpoint, Fault, FaultKind, Simulator};
+use tether_provider::JobState;
+use tokio_util::sync::CancellationToken;
+
+use common::{app_for, quick_sim, spec, TestDb};
+
+fn ti() -> TaskInstanceId {
+    TaskInstanceId::new("etl", "scheduled__2026-11-24T00:00:00+00:00", "load", -1)
+}
+
+fn request(try_number: i64) -> EnsureRequest {
+    EnsureRequest {
+        task_instance: ti(),
+        try_number,
+        name: "main".into(),
+        provider: "databricks".into(),
+        spec: spec("load"),
+    }
+}
+
+/// Runs a supervisor until the job ends (or `limit` passes) and returns its record.
+async fn supervise_until_done(app: &App, job_id: i64, limit: Duration) -> JobRecord {
+    let stop = CancellationToken::new();
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let start = Instant::now();
+    let job = loop {
+        let job = app.engine.jobs().get(job_id).await.unwrap().unwrap();
+        if job.phase == Phase::Terminal {
+            break job;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "job {job_id} did not finish: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    stop.cancel();
+    sup.await.unwrap();
+    job
+}
+
+async fn event_kinds(app: &App, job_id: i64) -> Vec<String> {
+    app.engine
+        .jobs()
+        .events(job_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+async fn setup(db: &TestDb, extra: &str) -> (Simulator, App) {
+    let sim = quick_sim().await;
+    let app = app_for(db, &sim.url(), "2s", extra).await;
+    (sim, app)
+}
+
+/// No record: submit. The handle lands in the job record and in task state.
+async fn first_ensure_submits_and_polls_to_success(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    let ensured = app.engine.ensure(&request(1)).await.unwrap();
+    assert_eq!(ensured.action, EnsureAction::Submitted);
+    assert_eq!(ensured.job.generation, 1);
+    assert_eq!(sim.stats().submissions, 1);
+    let handle = ensured.job.handle.clone().expect("handle recorded");
+    let recorded = app
+        .state
+        .get(&Scope::TaskInstance(ti()), "tether.job.main")
+        .await
+        .unwrap()
+        .expect("handle in task state");
+    assert_eq!(recorded.value["handle"], handle.0);
+    assert_eq!(recorded.value["phase"], "active");
+
+    let job = supervise_until_done(&app, ensured.job.id, Duration::from_secs(20)).await;
+    assert_eq!(job.state, JobState::Succeeded);
+    assert_eq!(job.raw_state.as_deref(), Some("TERMINATED/SUCCESS"));
+    let kinds = event_kinds(&app, job.id).await;
+    assert_eq!(&kinds[..2], ["intent", "submitted"]);
+    assert_eq!(kinds.last().map(String::as_str), Some("finished"));
+    assert!(
+        kinds.iter().filter(|k| *k == "state_changed").count() >= 2,
+        "{kinds:?}"
+    );
+    let recorded = app
+        .state
+        .get(&Scope::TaskInstance(ti()), "tether.job.main")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.value["state"], "succeeded");
+}
+
+/// A running job: reattach, whatever the try number; no second submission.
+async fn running_job_is_reattached_by_any_try(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    let first = app.engine.ensure(&request(1)).await.unwrap();
+    for try_number in [1, 2, 5] {
+        let again = app.engine.ensure(&request(try_number)).await.unwrap();
+        assert_eq!(again.action, EnsureAction::Reattached, "try {try_number}");
+        assert_eq!(again.job.id, first.job.id);
+    }
+    assert_eq!(sim.stats().submissions, 1);
+    let kinds = event_kinds(&app, first.job.id).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "reattached").count(), 3);
+}
+
+/// A succeeded job: report success, never submit again, even for a later try.
+async fn succeeded_job_is_reported_not_resubmitted(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    let first = app.engine.ensure(&request(1)).await.unwrap();
+    supervise_until_done(&app, first.job.id, Duration::from_secs(20)).await;
+    for try_number in [1, 2, 3] {
+        let again = app.engine.ensure(&request(try_number)).await.unwrap();
+        assert_eq!(again.action, EnsureAction::Finished);
+        assert_eq!(again.job.state, JobState::Succeeded);
+    }
+    assert_eq!(sim.stats().submissions, 1);
+}
+
+/// A failed job: the same try gets the failure; a later try submits generation 2.
+async fn failed_job_is_resubmitted_only_by_a_later_try(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    sim.configure(|c| c.outcome = "FAILED".into());
+    let first = app.engine.ensure(&request(1)).await.unwrap();
+    let job = supervise_until_done(&app, first.job.id, Duration::from_secs(20)).await;
+    assert_eq!(job.state, JobState::Failed);
+    assert!(
+        job.message.as_deref().unwrap_or("").contains("FAILED"),
+        "{job:?}"
+    );
+
+    let same = app.engine.ensure(&request(1)).await.unwrap();
+    assert_eq!(same.action, EnsureAction::Finished);
+    assert_eq!(same.job.state, JobState::Failed);
+    assert_eq!(sim.stats().submissions, 1);
+
+    sim.configure(|c| c.outcome = "SUCCESS".into());
+    let retry = app.engine.ensure(&request(2)).await.unwrap();
+    assert_eq!(retry.action, EnsureAction::Resubmitted);
+    assert_eq!(retry.job.generation, 2);
+    assert_ne!(retry.job.idempotency_key, first.job.idempotency_key);
+    assert_eq!(sim.stats().submissions, 2);
+    let job = supervise_until_done(&app, retry.job.id, Duration::from_secs(20)).await;
+    assert_eq!(job.state, JobState::Succeeded);
+    // The retry of the retry sees the success of generation 2.
+    let again = app.engine.ensure(&request(3)).await.unwrap();
+    assert_eq!(
+        (again.action, again.job.generation),
+        (EnsureAction::Finished, 2)
+    );
+    assert_eq!(sim.stats().submissions, 2);
+}
+
+/// An explicit cancel cancels the remote run; a later try submits anew.
+async fn explicit_cancel_cancels(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    sim.configure(|c| c.running = Duration::from_secs(60));
+    let first = app.engine.ensure(&request(1)).await.unwrap();
+    let job = app
+        .engine
+        .cancel(first.job.id, "operator asked", "test")
+        .await
+        .unwrap();
+    assert!(job.cancel_sent_at.is_some());
+    assert_eq!(sim.stats().cancels, 1);
+    let job = supervise_until_done(&app, first.job.id, Duration::from_secs(20)).await;
+    assert_eq!(job.state, JobState::Cancelled);
+    assert_eq!(job.cancel_reason.as_deref(), Some("operator asked"));
+    let kinds = event_kinds(&app, job.id).await;
+    assert!(
+        kinds.contains(&"cancel_requested".to_string())
+            && kinds.contains(&"cancel_sent".to_string()),
+        "{kinds:?}"
+    );
+    let retry = app.engine.ensure(&request(2)).await.unwrap();
+    assert_eq!(retry.action, EnsureAction::Resubmitted);
+}
+
+/// A spec change while the job runs: reattach and warn, or refuse with on_spec_change = fail.
+async fn spec_change_reattaches_or_fails(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    sim.configure(|c| c.running = Duration::from_secs(60));
+    let first = app.engine.ensure(&request(1)).await.unwrap();
+    let mut changed = request(2);
+    changed.spec = spec("load-v2");
+    let again = app.engine.ensure(&changed).await.unwrap();
+    assert_eq!(again.action, EnsureAction::Reattached);
+    assert!(event_kinds(&app, first.job.id)
+        .await
+        .contains(&"spec_changed".to_string()));
+
+    let strict = app_for(&db, &sim.url(), "2s", "").await;
+    let strict_config = {
+        let mut c = strict.config.clone();
+        c.supervisor.on_spec_change = tether::config::OnSpecChange::Fail;
+        c
+    };
+    let strict = App::open(strict_config).await.unwrap();
+    match strict.engine.ensure(&changed).await {
+        Err(EngineError::SpecChanged { job_id, .. }) => assert_eq!(job_id, first.job.id),
+        other => panic!("expected SpecChanged, got {other:?}"),
+    }
+    assert_eq!(sim.stats().submissions, 1);
+    assert_eq!(sim.stats().cancels, 0, "the running job is left alone");
+}
+
+/// An intent without a handle (the submitter died): the next ensure finds the run the
+/// submitter created, or submits it if it never arrived. Either way: one submission.
+async fn orphaned_intent_is_reconciled(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    // A submitter that recorded its intent, submitted, and died before recording the handle.
+    let dead = app_for(&db, &sim.url(), "1s", "").await;
+    let job = insert_orphan(&dead, 1).await;
+    let provider = dead.engine.providers().get("databricks").unwrap();
+    provider
+        .submit(&job.spec, &job.idempotency_key)
+        .await
+        .unwrap();
+    assert_eq!(sim.stats().submissions, 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // its lease runs out
+    let ensured = app.engine.ensure(&request(2)).await.unwrap();
+    assert_eq!(ensured.action, EnsureAction::Recovered);
+    assert_eq!(ensured.job.id, job.id);
+    assert!(ensured.job.handle.is_some());
+    assert_eq!(sim.stats().submissions, 1, "found, not submitted again");
+
+    // Same, but the submission never reached the provider: it is submitted once, now.
+    let mut other = request(1);
+    other.name = "second".into();
+    let job = insert_orphan_named(&dead, &other).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let ensured = app.engine.ensure(&other).await.unwrap();
+    assert_eq!(ensured.action, EnsureAction::Recovered);
+    assert_eq!(ensured.job.id, job.id);
+    assert_eq!(sim.stats().submissions, 2);
+    assert_eq!(sim.stats().submit_requests, 2);
+}
+
+async fn insert_orphan(app: &App, try_number: i64) -> JobRecord {
+    insert_orphan_named(app, &request(try_number)).await
+}
+
+/// Records an intent the way `ensure` does, then stops: a crash after the write-ahead record.
+async fn insert_orphan_named(app: &App, req: &EnsureRequest) -> JobRecord {
+    use tether::jobs::store::{NewJob, StateKeyWrite};
+    let key = tether::engine::key::idempotency_key(&req.task_instance, &req.name, 1);
+    let now = chrono::Utc::now().timestamp_millis();
+    let spec_json = req.spec.to_string();
+    let hash = tether::engine::key::spec_hash(&req.spec);
+    app.engine
+        .jobs()
+        .insert_intent(
+            &NewJob {
+                task_instance: &req.task_instance,
+                name: &req.name,
+                generation: 1,
+                idempotency_key: &key,
+                provider: "databricks",
+                spec_json: &spec_json,
+                spec_hash: &hash,
+                try_number: req.try_number,
+                owner: "dead-worker",
+                now,
+                lease_until: now + 1000,
+                poll_interval_ms: 100,
+            },
+            &StateKeyWrite {
+                key: format!("tether.job.{}", req.name),
+                json: json!({"phase": "submitting"}).to_string(),
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Ten tries asking at once for the same job: one submission, everyone gets the same job.
+async fn concurrent_ensures_submit_once(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let engine = app.engine.clone();
+        set.spawn(async move { engine.ensure(&request(1 + i % 3)).await.unwrap() });
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut submitted = 0;
+    while let Some(r) = set.join_next().await {
+        let e = r.unwrap();
+        ids.insert(e.job.id);
+        submitted += usize::from(e.action.submitted());
+    }
+    assert_eq!(ids.len(), 1);
+    assert_eq!(submitted, 1);
+    assert_eq!(sim.stats().submissions, 1);
+}
+
+/// A run the workspace no longer knows becomes `lost`, not a crash and not a success.
+async fn vanished_run_is_lost(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    sim.configure(|c| c.running = Duration::from_secs(60));
+    let first = app.engine.ensure(&request(1)).await.unwrap();
+    let run_id = first.job.handle.as_ref().unwrap().0["run_id"]
+        .as_i64()
+        .unwrap();
+    sim.delete_run(run_id);
+    let job = supervise_until_done(&app, first.job.id, Duration::from_secs(20)).await;
+    assert_eq!(job.state, JobState::Lost);
+    assert!(
+        job.message.as_deref().unwrap().contains("does not exist"),
+        "{job:?}"
+    );
+}
+
+/// 429 with Retry-After on submit: the call waits as asked and succeeds; one submission.
+async fn throttled_submit_honours_retry_after(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::Submit),
+        kind: FaultKind::Status {
+            code: 429,
+            retry_after: Some(2),
+        },
+        times: 1,
+    });
+    let start = Instant::now();
+    let ensured = app.engine.ensure(&request(1)).await.unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(ensured.action, EnsureAction::Submitted);
+    assert_eq!(sim.stats().submissions, 1);
+}
+
+/// A submit that the workspace processed but answered with 500: retried with the same
+/// idempotency token, deduplicated; one run.
+async fn lost_submit_answer_is_deduplicated(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::Submit),
+        kind: FaultKind::FailAfterProcessing,
+        times: 1,
+    });
+    let ensured = app.engine.ensure(&request(1)).await.unwrap();
+    assert_eq!(ensured.action, EnsureAction::Submitted);
+    assert_eq!(sim.stats().submit_requests, 2);
+    assert_eq!(sim.stats().submissions, 1);
+}
+
+/// 5xx, slow answers (timeouts), dropped connections, malformed JSON and unknown states while
+/// polling: none of them fails the job; it ends in the run's real result.
+async fn poll_faults_never_fail_the_job(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    sim.configure(|c| c.running = Duration::from_secs(3));
+    let first = app.engine.ensure(&request(1)).await.unwrap();
+    let get = Some(Endpoint::Get);
+    for kind in [
+        FaultKind::Status {
+            code: 500,
+            retry_after: None,
+        },
+        FaultKind::Status {
+            code: 503,
+            retry_after: Some(1),
+        },
+        FaultKind::Delay(Duration::from_secs(3)),
+        FaultKind::Drop,
+        FaultKind::MalformedJson,
+        FaultKind::UnknownState("FROBNICATING".into()),
+    ] {
+        sim.inject(Fault {
+            endpoint: get,
+            kind,
+            times: 2,
+        });
+    }
+    let job = supervise_until_done(&app, first.job.id, Duration::from_secs(60)).await;
+    assert_eq!(job.state, JobState::Succeeded, "{job:?}");
+    let events = app.engine.jobs().events(job.id).await.unwrap();
+    assert!(
+        events.iter().all(|e| e.state.as_deref() != Some("failed")),
+        "{events:?}"
+    );
+    assert_eq!(sim.stats().submissions, 1);
+}
+
+/// An unknown state is reported as running (with its raw name), never as success.
+async fn unknown_state_is_running_not_success(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    sim.configure(|c| c.running = Duration::from_secs(60));
+    let first = app.engine.ensure(&request(1)).await.unwrap();
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::Get),
+        kind: FaultKind::UnknownState("FROBNICATING".into()),
+        times: 100,
+    });
+    let stop = CancellationToken::new();
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let start = Instant::now();
+    loop {
+        let job = app.engine.jobs().get(first.job.id).await.unwrap().unwrap();
+        if job.raw_state.as_deref() == Some("FROBNICATING") {
+            assert_eq!(job.state, JobState::Running);
+            assert_eq!(job.phase, Phase::Active);
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{job:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    sup.await.unwrap();
+}
+
+/// The provider unreachable for longer than the budget: `unknown`, still polled, and the
+/// job ends in its real result once the provider answers again.
+async fn unreachable_provider_marks_unknown_then_recovers(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    sim.configure(|c| c.running = Duration::from_secs(2));
+    let first = app.engine.ensure(&request(1)).await.unwrap();
+    // Each poll makes up to 4 attempts (max_retries = 3); 4 failing polls cross unknown_after = 3.
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::Get),
+        kind: FaultKind::Status {
+            code: 500,
+            retry_after: None,
+        },
+        times: 16,
+    });
+    let job = supervise_until_done(&app, first.job.id, Duration::from_secs(60)).await;
+    assert_eq!(job.state, JobState::Succeeded);
+    let kinds = event_kinds(&app, job.id).await;
+    assert!(kinds.contains(&"unknown".to_string()), "{kinds:?}");
+}
+
+/// A bad spec is refused before anything is recorded or submitted; a provider's refusal
+/// ends the job as failed with the provider's message.
+async fn bad_specs_are_refused(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    let mut bad = request(1);
+    bad.spec = json!({"run_name": "no tasks"});
+    let err = app.engine.ensure(&bad).await.unwrap_err();
+    assert!(err.to_string().contains("tasks"), "{err}");
+    assert!(app
+        .engine
+        .jobs()
+        .latest(&ti(), "main")
+        .await
+        .unwrap()
+        .is_none());
+    let mut unknown = request(1);
+    unknown.provider = "emr".into();
+    let err = app.engine.ensure(&unknown).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no provider named \"emr\" is configured (configured: databricks)"
+    );
+    let mut run_now = request(1);
+    run_now.spec = json!({"job_id": -5});
+    let err = app.engine.ensure(&run_now).await.unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    let job = app
+        .engine
+        .jobs()
+        .latest(&ti(), "main")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((job.phase, job.state), (Phase::Terminal, JobState::Failed));
+    assert_eq!(sim.stats().submissions, 0);
+}
+
+/// Fencing: a supervisor whose lease was taken over cannot write.
+async fn stale_lease_holder_cannot_write(db: TestDb) {
+    let (sim, app) = setup(&db, "").await;
+    sim.configure(|c| c.running = Duration::from_secs(60));
+    let first = app.engine.ensure(&request(1)).await.unwrap();
+    let jobs = app.engine.jobs();
+    let now = chrono::Utc::now().timestamp_millis();
+    let a = jobs
+        .claim(first.job.id, "A", now, now + 100)
+        .await
+        .unwrap()
+        .unwrap();
+    let lease_a = a.lease_of("A").unwrap();
+    assert!(
+        jobs.claim(first.job.id, "B", now, now + 1000)
+            .await
+            .unwrap()
+            .is_none(),
+        "A's lease is live"
+    );
+    let later = now + 200;
+    let b = jobs
+        .claim(first.job.id, "B", later, later + 10_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.lease_epoch, a.lease_epoch + 1);
+    let update = tether::jobs::PollUpdate {
+        state: JobState::Succeeded,
+        raw_state: Some("TERMINATED/SUCCESS".into()),
+        message: None,
+        url: None,
+        next_poll_at: later,
+        poll_interval_ms: 100,
+        poll_failures: 0,
+        now: later,
+        event: Some(("finished", json!({}))),
+        state_key: None,
+    };
+    assert!(
+        !jobs.apply_poll(&lease_a, &update).await.unwrap(),
+        "A's write is fenced off"
+    );
+    assert!(!jobs.release(&lease_a).await.unwrap());
+    let job = jobs.get(first.job.id).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Pending);
+    assert_eq!(job.lease_owner.as_deref(), Some("B"));
+    assert!(!event_kinds(&app, job.id)
+        .await
+        .contains(&"finished".to_string()));
+    assert!(jobs
+        .renew("A", later, later + 1000)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// OAuth machine-to-machine: the token is fetched once and cached for the following calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_m2m_tokens_are_fetched_and_cached() {
+    let db = TestDb::sqlite().await;
+    let sim = quick_sim().await;
+    sim.configure(|c| c.oauth_client = Some(("sp-tether".into(), "oauth-secret".into())));
+    let config = common::config_toml(&db, &sim.url(), "2s", "").replace(
+        "token = \"dapi-sim-token\"",
+        "client_id = \"sp-tether\"\nclient_secret = \"oauth-secret\"",
+    );
+    let app = App::open(tether::config::Config::from_toml(&config, "test").unwrap())
+        .await
+        .unwrap();
+    let first = app.engine.ensure(&request(1)).await.unwrap();
+    let job = supervise_until_done(&app, first.job.id, Duration::from_secs(20)).await;
+    assert_eq!(job.state, JobState::Succeeded);
+    assert_eq!(sim.stats().tokens_issued, 1);
+    assert!(sim.stats().get_requests >= 2);
+
+    let wrong = config.replace("oauth-secret", "wrong");
+    let app = App::open(tether::config::Config::from_toml(&wrong, "test").unwrap())
+        .await
+        .unwrap();
+    let mut other = request(1);
+    other.name = "other".into();
+    let err = app.engine.ensure(&other).await.unwrap_err().to_string();
+    assert!(
+        err.contains("OAuth token request for client sp-tether failed: HTTP 401"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong"), "{err}");
+}
+
+on_both_backends!(
+    first_ensure_submits_and_polls_to_success,
+    running_job_is_reattached_by_any_try,
+    succeeded_job_is_reported_not_resubmitted,
+    failed_job_is_resubmitted_only_by_a_later_try,
+    explicit_cancel_cancels,
+    spec_change_reattaches_or_fails,
+    orphaned_intent_is_reconciled,
+    concurrent_ensures_submit_once,
+    vanished_run_is_lost,
+    throttled_submit_honours_retry_after,
+    lost_submit_answer_is_deduplicated,
+    poll_faults_never_fail_the_job,
+    unknown_state_is_running_not_success,
+    unreachable_provider_marks_unknown_then_recovers,
+    bad_specs_are_refused,
+    stale_lease_holder_cannot_write,
+);
