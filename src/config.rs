@@ -106,6 +106,39 @@ impl Default for SupervisorConfig {
     }
 }
 
+/// The HTTP API of `tether serve`.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Whether `tether serve` serves the API.
+    pub enabled: bool,
+    /// Address to listen on.
+    pub listen: std::net::SocketAddr,
+    /// SHA-256 (hex) of each admin token; the tokens themselves are never stored.
+    pub admin_token_sha256: Vec<String>,
+    /// The key task tokens are signed with (HS256). `None`: a random key per process.
+    pub signing_key: Option<tether_provider::Secret>,
+    /// Lifetime of a task token when the request gives none.
+    pub task_token_ttl: Duration,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Longest long-poll wait a client may ask for.
+    pub max_wait: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: ([127, 0, 0, 1], 8080).into(),
+            admin_token_sha256: Vec::new(),
+            signing_key: None,
+            task_token_ttl: Duration::from_secs(12 * 3600),
+            max_body_bytes: 1024 * 1024,
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
 /// One configured provider account.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -130,6 +163,8 @@ pub struct Config {
     pub supervisor: SupervisorConfig,
     /// Provider accounts by name (`[providers.NAME]`).
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// The HTTP API.
+    pub api: ApiConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -146,6 +181,20 @@ struct RawConfig {
     supervisor: RawSupervisor,
     #[serde(default)]
     providers: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    api: RawApi,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    enabled: Option<bool>,
+    listen: Option<String>,
+    admin_token_sha256: Option<Vec<String>>,
+    signing_key: Option<String>,
+    task_token_ttl: Option<String>,
+    max_body_bytes: Option<usize>,
+    max_wait: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -339,6 +388,71 @@ impl RawConfig {
             supervisor.on_spec_change = p;
         }
 
+        let mut api = ApiConfig::default();
+        if let Some(e) = self.api.enabled {
+            api.enabled = e;
+        }
+        if let Some(l) = &self.api.listen {
+            check(
+                "api.listen",
+                l.parse()
+                    .map(|a| api.listen = a)
+                    .map_err(|_| format!("{l:?} is not an address such as 127.0.0.1:8080")),
+            );
+        }
+        for (i, h) in self.api.admin_token_sha256.iter().flatten().enumerate() {
+            let h = h.trim().to_ascii_lowercase();
+            if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) {
+                api.admin_token_sha256.push(h);
+            } else {
+                check(
+                    "api.admin_token_sha256",
+                    Err(format!(
+                        "entry {i} is not 64 hex digits (use `tether token hash`)"
+                    )),
+                );
+            }
+        }
+        let key = self
+            .api
+            .signing_key
+            .clone()
+            .or_else(|| std::env::var("TETHER_API_SIGNING_KEY").ok())
+            .filter(|k| !k.is_empty());
+        if let Some(k) = key {
+            if k.len() < 32 {
+                check(
+                    "api.signing_key",
+                    Err(format!(
+                        "is {} bytes; use at least 32 random bytes",
+                        k.len()
+                    )),
+                );
+            } else {
+                api.signing_key = Some(tether_provider::Secret::new(k));
+            }
+        }
+        if let Some(t) = &self.api.task_token_ttl {
+            check(
+                "api.task_token_ttl",
+                parse_duration(t).map(|d| api.task_token_ttl = d),
+            );
+        }
+        if let Some(t) = &self.api.max_wait {
+            check("api.max_wait", parse_duration(t).map(|d| api.max_wait = d));
+        }
+        if let Some(n) = self.api.max_body_bytes {
+            check(
+                "api.max_body_bytes",
+                if n < 1024 {
+                    Err(format!("{n} is below 1024"))
+                } else {
+                    api.max_body_bytes = n;
+                    Ok(())
+                },
+            );
+        }
+
         let providers = build_providers(self.providers, &mut problems);
 
         match schedule {
@@ -351,6 +465,7 @@ impl RawConfig {
                 },
                 supervisor,
                 providers,
+                api,
             }),
             _ => Err(problems),
         }

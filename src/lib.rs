@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod clock;
@@ -23,6 +24,7 @@ pub mod db;
 pub mod engine;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod state;
 
 pub use error::Error;

@@ -30,7 +30,9 @@ impl Harness {
     fn new(db: &TestDb, sim: &Simulator, lease: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("tether.toml");
-        std::fs::write(&config, config_toml(db, &sim.url(), lease, "")).unwrap();
+        // Several `tether serve` may run at once: each takes a free port for its API.
+        let api = "\n[api]\nlisten = \"127.0.0.1:0\"\n";
+        std::fs::write(&config, config_toml(db, &sim.url(), lease, api)).unwrap();
         let spec = dir.path().join("job.json");
         std::fs::write(&spec, common::spec("nightly").to_string()).unwrap();
         Self { dir, config, spec }

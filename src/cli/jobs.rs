@@ -71,6 +71,7 @@ pub(super) async fn run(app: &App, cmd: &JobsCommand, json: bool) -> Result<(), 
                 state: *state,
                 provider: provider.clone(),
                 limit: *limit,
+                before_id: None,
             };
             let list = jobs.list(&filter).await?;
             if json {

@@ -15,6 +15,7 @@ mod jobs;
 mod run;
 mod sim;
 mod state;
+mod token;
 
 use std::path::PathBuf;
 
@@ -82,10 +83,13 @@ pub enum Command {
     /// Inspect and cancel jobs.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
-    /// Run the long-lived process: the supervisor (claims, polls and finishes jobs under
-    /// leases) and the garbage-collection sweeper, until SIGINT or SIGTERM. Remote jobs are
-    /// never cancelled on shutdown.
+    /// Run the long-lived process: the HTTP API, the supervisor (claims, polls and finishes
+    /// jobs under leases) and the garbage-collection sweeper, until SIGINT or SIGTERM. Remote
+    /// jobs are never cancelled on shutdown.
     Serve,
+    /// Make API tokens: hash an admin token for the config, or sign a task token.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Serve a provider simulator on a loopback port.
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -124,6 +128,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     match &cli.command {
         Command::Sim(cmd) => return sim::run(cmd).await,
         Command::Demo => return demo::run().await,
+        Command::Token(token::TokenCommand::Hash) => return token::hash(),
         _ => {}
     }
     let config = cli.load_config()?;
@@ -146,6 +151,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Run(args) => run::run(&app, args, cli.json).await,
         Command::Jobs(cmd) => jobs::run(&app, cmd, cli.json).await,
+        Command::Token(cmd) => token::run(&app, cmd),
         Command::Serve => serve(&app).await,
         Command::Sim(_) | Command::Demo => unreachable!("handled above"),
     };
@@ -162,13 +168,35 @@ async fn serve(app: &App) -> Result<(), Error> {
     );
     let sweeper = tokio::spawn(sweeper.run(shutdown.clone()));
     let supervisor = tokio::spawn(Supervisor::new(app.engine.clone()).run(shutdown.clone()));
+    let api = app.config.api.enabled.then(|| {
+        let listen = app.config.api.listen;
+        let task = tokio::spawn(crate::api::serve(app.clone(), shutdown.clone()));
+        (listen, task)
+    });
     tracing::info!(database = %app.db.url(), owner = app.engine.owner(), "tether serve started");
-    shutdown_signal().await;
+    let mut result = Ok(());
+    match api {
+        Some((listen, mut task)) => {
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                ended = &mut task => {
+                    result = match ended {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(source)) => Err(Error::Io { context: format!("serving the HTTP API on {listen}"), source }),
+                        Err(e) => Err(Error::Usage(format!("the HTTP API task failed: {e}"))),
+                    };
+                }
+            }
+            shutdown.cancel();
+            let _ = task.await;
+        }
+        None => shutdown_signal().await,
+    }
     tracing::info!("shutting down: releasing leases, leaving remote jobs running");
     shutdown.cancel();
     let _ = supervisor.await;
     let _ = sweeper.await;
-    Ok(())
+    result
 }
 
 /// Resolves on SIGINT or SIGTERM.

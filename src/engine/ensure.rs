@@ -294,7 +294,17 @@ impl Engine {
         provider: &dyn Provider,
         action: EnsureAction,
     ) -> Result<Option<Ensured>, EngineError> {
-        match provider.submit(&job.spec, &job.idempotency_key).await {
+        let submitted = provider.submit(&job.spec, &job.idempotency_key).await;
+        if let Err(e) = &submitted {
+            crate::metrics::PROVIDER_ERRORS
+                .with_label_values(&[
+                    job.provider.as_str(),
+                    "submit",
+                    super::poll::error_kind_label(e),
+                ])
+                .inc();
+        }
+        match submitted {
             Ok(handle) => {
                 crash_point("after_submit");
                 self.record(job, lease, handle, "submitted", action).await
@@ -345,6 +355,7 @@ impl Engine {
         // supervisor claims the job (the `tether run` that asked, or `tether serve`).
         if recorded.is_some() {
             self.inner.jobs.release(&lease).await?;
+            self.notify_changed();
         }
         Ok(recorded.map(|mut job| {
             job.lease_owner = None;

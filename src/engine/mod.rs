@@ -119,6 +119,9 @@ struct Inner {
     /// This process's lease owner id: host, pid and a random part, unique per process.
     owner: String,
     clock: Arc<dyn Clock>,
+    /// Bumped whenever this process changes a job, so that long-poll waiters wake at once
+    /// (changes by other processes are seen by their periodic re-read).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Engine {
@@ -138,6 +141,7 @@ impl Engine {
                 settings,
                 owner: owner_id(),
                 clock,
+                changes: tokio::sync::watch::Sender::new(0),
             }),
         }
     }
@@ -155,6 +159,15 @@ impl Engine {
     /// This process's lease owner id.
     pub fn owner(&self) -> &str {
         &self.inner.owner
+    }
+
+    /// A receiver that sees every job change made by this process.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
+    pub(crate) fn notify_changed(&self) {
+        self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The supervisor settings.
@@ -236,6 +249,7 @@ impl Engine {
                 }
             }
         }
+        self.notify_changed();
         Ok(self.inner.jobs.get(job_id).await?.unwrap_or(job))
     }
 }

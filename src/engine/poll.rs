@@ -87,6 +87,7 @@ impl Engine {
         }
         let settings = provider.settings();
         let result = provider.status(&handle).await;
+        count_poll(&job.provider, &result);
         let now = self.now();
         let update = match result {
             Ok(status) => self.update_from_status(&job, status, &settings.poll, now),
@@ -99,6 +100,7 @@ impl Engine {
             tracing::warn!("lease lost: another supervisor polls this job now");
             return Ok(PollOutcome::LeaseLost);
         }
+        self.notify_changed();
         Ok(if terminal {
             PollOutcome::Finished
         } else {
@@ -210,6 +212,32 @@ impl Engine {
             event,
             state_key: None,
         }
+    }
+}
+
+fn count_poll<T>(provider: &str, result: &Result<T, ProviderError>) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(e) => {
+            let kind = error_kind_label(e);
+            crate::metrics::PROVIDER_ERRORS
+                .with_label_values(&[provider, "status", kind])
+                .inc();
+            kind
+        }
+    };
+    crate::metrics::POLLS
+        .with_label_values(&[provider, outcome])
+        .inc();
+}
+
+/// The metric label of an error kind.
+pub(crate) fn error_kind_label(e: &ProviderError) -> &'static str {
+    match e.kind {
+        ErrorKind::Transient => "transient",
+        ErrorKind::NotFound => "not_found",
+        ErrorKind::InvalidSpec => "invalid_spec",
+        _ => "permanent",
     }
 }
 

@@ -36,6 +36,11 @@ impl Providers {
         }
     }
 
+    /// Every adapter with its name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<dyn Provider>)> {
+        self.by_name.iter().map(|(n, p)| (n.as_str(), p))
+    }
+
     /// The adapter configured as `name`.
     pub fn get(&self, name: &str) -> Result<Arc<dyn Provider>, EngineError> {
         self.by_name

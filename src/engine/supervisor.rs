@@ -111,6 +111,7 @@ impl Supervisor {
                 {
                     Ok(claimed) => {
                         for job in claimed {
+                            crate::metrics::LEASES.with_label_values(&["claimed"]).inc();
                             tracing::info!(job_id = job.id, epoch = job.lease_epoch, "claimed");
                             held.insert(
                                 job.id,
@@ -167,7 +168,10 @@ impl Supervisor {
                                 h.in_flight = false;
                             }
                         }
-                        Ok(PollOutcome::Finished) | Ok(PollOutcome::LeaseLost) => {
+                        Ok(outcome @ (PollOutcome::Finished | PollOutcome::LeaseLost)) => {
+                            if outcome == PollOutcome::LeaseLost {
+                                crate::metrics::LEASES.with_label_values(&["lost"]).inc();
+                            }
                             held.remove(&id);
                             if self.only == Some(id) {
                                 done = self.only_job_finished(id).await;

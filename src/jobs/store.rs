@@ -96,6 +96,8 @@ pub struct JobFilter {
     pub provider: Option<String>,
     /// At most this many, newest first.
     pub limit: i64,
+    /// Only jobs with a smaller id (paging: the last id of the previous page).
+    pub before_id: Option<i64>,
 }
 
 const FENCE: &str = "id = $1 AND lease_owner = $2 AND lease_epoch = $3";
@@ -145,7 +147,7 @@ impl JobStore {
     pub async fn list(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, DbError> {
         let rows = sqlx::query(
             "SELECT * FROM jobs WHERE ($1 = '' OR dag_id = $1) AND ($2 = '' OR run_id = $2) \
-             AND ($3 = '' OR state = $3) AND ($4 = '' OR provider = $4) \
+             AND ($3 = '' OR state = $3) AND ($4 = '' OR provider = $4) AND id < $6 \
              ORDER BY id DESC LIMIT $5",
         )
         .bind(filter.dag_id.as_deref().unwrap_or(""))
@@ -153,9 +155,21 @@ impl JobStore {
         .bind(filter.state.map_or("", JobState::as_str))
         .bind(filter.provider.as_deref().unwrap_or(""))
         .bind(if filter.limit > 0 { filter.limit } else { 100 })
+        .bind(filter.before_id.unwrap_or(i64::MAX))
         .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(JobRecord::from_row).collect()
+    }
+
+    /// How many jobs there are of each (provider, state).
+    pub async fn count_by_provider_and_state(&self) -> Result<Vec<(String, String, i64)>, DbError> {
+        let rows =
+            sqlx::query("SELECT provider, state, COUNT(*) AS n FROM jobs GROUP BY provider, state")
+                .fetch_all(self.db.pool())
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("provider")?, r.try_get("state")?, r.try_get("n")?)))
+            .collect()
     }
 
     /// A job's events, oldest first.

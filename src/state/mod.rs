@@ -161,9 +161,15 @@ impl TaskState {
 
     /// The live value of a key, or `None` if it is absent or expired.
     pub async fn get(&self, scope: &Scope, key: &str) -> Result<Option<Entry>, StateError> {
-        scope.validate()?;
-        value::validate_key(key)?;
-        Ok(self.storage.get(scope, key, to_millis(self.now())).await?)
+        let started = std::time::Instant::now();
+        let result = async {
+            scope.validate()?;
+            value::validate_key(key)?;
+            Ok(self.storage.get(scope, key, to_millis(self.now())).await?)
+        }
+        .await;
+        crate::metrics::observe_state("get", started, &result);
+        result
     }
 
     /// Writes a key. With `if_version`, fails with [`StateError::Conflict`] unless the key has
@@ -175,39 +181,45 @@ impl TaskState {
         value: Value,
         options: SetOptions,
     ) -> Result<Written, StateError> {
-        scope.validate()?;
-        value::validate_key(key)?;
-        validate_if_version(options.if_version)?;
-        let checked = value::check_value(value, self.settings.max_value_bytes)?;
-        let now = self.now();
-        let retention = options
-            .retention
-            .unwrap_or_else(|| self.default_retention(scope.kind()));
-        let expires_at = retention.expires_at(now);
-        let outcome = self
-            .storage
-            .put(storage::Put {
-                scope,
-                key,
-                json: &checked.json,
-                if_version: options.if_version,
-                now: to_millis(now),
-                expires_at: expires_at.map(to_millis),
-            })
-            .await?;
-        match outcome {
-            CasOutcome::Done { version } => Ok(Written {
-                version,
-                expires_at,
-            }),
-            CasOutcome::Conflict { found } => Err(StateError::Conflict {
-                scope: scope.to_string(),
-                key: key.to_string(),
-                expected: options.if_version.unwrap_or_default(),
-                found,
-            }),
-            CasOutcome::Absent => unreachable!("a write never reports Absent"),
+        let started = std::time::Instant::now();
+        let result = async {
+            scope.validate()?;
+            value::validate_key(key)?;
+            validate_if_version(options.if_version)?;
+            let checked = value::check_value(value, self.settings.max_value_bytes)?;
+            let now = self.now();
+            let retention = options
+                .retention
+                .unwrap_or_else(|| self.default_retention(scope.kind()));
+            let expires_at = retention.expires_at(now);
+            let outcome = self
+                .storage
+                .put(storage::Put {
+                    scope,
+                    key,
+                    json: &checked.json,
+                    if_version: options.if_version,
+                    now: to_millis(now),
+                    expires_at: expires_at.map(to_millis),
+                })
+                .await?;
+            match outcome {
+                CasOutcome::Done { version } => Ok(Written {
+                    version,
+                    expires_at,
+                }),
+                CasOutcome::Conflict { found } => Err(StateError::Conflict {
+                    scope: scope.to_string(),
+                    key: key.to_string(),
+                    expected: options.if_version.unwrap_or_default(),
+                    found,
+                }),
+                CasOutcome::Absent => unreachable!("a write never reports Absent"),
+            }
         }
+        .await;
+        crate::metrics::observe_state("set", started, &result);
+        result
     }
 
     /// Deletes a key; with `if_version`, only if it has that version. Fails with
@@ -218,53 +230,71 @@ impl TaskState {
         key: &str,
         if_version: Option<i64>,
     ) -> Result<(), StateError> {
-        scope.validate()?;
-        value::validate_key(key)?;
-        if let Some(v) = if_version.filter(|v| *v < 1) {
-            return Err(ValidationError::new(
-                "if_version",
-                format!("{v} cannot be deleted: a delete expects a version of 1 or more"),
-            )
-            .into());
-        }
-        let now = to_millis(self.now());
-        match self.storage.delete(scope, key, if_version, now).await? {
-            CasOutcome::Done { .. } => Ok(()),
-            CasOutcome::Absent | CasOutcome::Conflict { found: None } => {
-                Err(StateError::NotFound {
+        let started = std::time::Instant::now();
+        let result = async {
+            scope.validate()?;
+            value::validate_key(key)?;
+            if let Some(v) = if_version.filter(|v| *v < 1) {
+                return Err(ValidationError::new(
+                    "if_version",
+                    format!("{v} cannot be deleted: a delete expects a version of 1 or more"),
+                )
+                .into());
+            }
+            let now = to_millis(self.now());
+            match self.storage.delete(scope, key, if_version, now).await? {
+                CasOutcome::Done { .. } => Ok(()),
+                CasOutcome::Absent | CasOutcome::Conflict { found: None } => {
+                    Err(StateError::NotFound {
+                        scope: scope.to_string(),
+                        key: key.to_string(),
+                    })
+                }
+                CasOutcome::Conflict { found } => Err(StateError::Conflict {
                     scope: scope.to_string(),
                     key: key.to_string(),
-                })
+                    expected: if_version.unwrap_or_default(),
+                    found,
+                }),
             }
-            CasOutcome::Conflict { found } => Err(StateError::Conflict {
-                scope: scope.to_string(),
-                key: key.to_string(),
-                expected: if_version.unwrap_or_default(),
-                found,
-            }),
         }
+        .await;
+        crate::metrics::observe_state("delete", started, &result);
+        result
     }
 
     /// The live keys of a scope, by key.
     pub async fn list(&self, scope: &Scope) -> Result<Vec<Entry>, StateError> {
-        scope.validate()?;
-        Ok(self.storage.list(scope, to_millis(self.now())).await?)
+        let started = std::time::Instant::now();
+        let result = async {
+            scope.validate()?;
+            Ok(self.storage.list(scope, to_millis(self.now())).await?)
+        }
+        .await;
+        crate::metrics::observe_state("list", started, &result);
+        result
     }
 
     /// Removes every key of `target`; returns how many were removed.
     pub async fn clear(&self, target: &ClearTarget) -> Result<u64, StateError> {
-        match target {
-            ClearTarget::Scope(scope) => scope.validate()?,
-            ClearTarget::AllMapIndices {
-                dag_id,
-                run_id,
-                task_id,
-            } => TaskInstanceId::new(dag_id, run_id, task_id, -1).validate()?,
-            ClearTarget::Run { dag_id, run_id } => {
-                TaskInstanceId::new(dag_id, run_id, "t", -1).validate()?
+        let started = std::time::Instant::now();
+        let result = async {
+            match target {
+                ClearTarget::Scope(scope) => scope.validate()?,
+                ClearTarget::AllMapIndices {
+                    dag_id,
+                    run_id,
+                    task_id,
+                } => TaskInstanceId::new(dag_id, run_id, task_id, -1).validate()?,
+                ClearTarget::Run { dag_id, run_id } => {
+                    TaskInstanceId::new(dag_id, run_id, "t", -1).validate()?
+                }
             }
+            Ok(self.storage.clear(target).await?)
         }
-        Ok(self.storage.clear(target).await?)
+        .await;
+        crate::metrics::observe_state("clear", started, &result);
+        result
     }
 
     /// Removes all task-instance state of a DAG run, as Airflow's run deletion does.

@@ -94,4 +94,9 @@ pub trait Provider: Send + Sync + Debug + 'static {
 
     /// The settings every provider has.
     fn settings(&self) -> &CommonSettings;
+
+    /// How many calls have waited for this account's rate limiter (for the metrics).
+    fn rate_limit_waits(&self) -> u64 {
+        0
+    }
 }

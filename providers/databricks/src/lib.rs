@@ -171,4 +171,8 @@ impl Provider for Databricks {
     fn settings(&self) -> &CommonSettings {
         &self.config.common
     }
+
+    fn rate_limit_waits(&self) -> u64 {
+        self.client.http().limiter().waits()
+    }
 }

@@ -1,0 +1,151 @@
+//! `ApiError`: the one place where errors become HTTP status codes and JSON bodies.
+//!
+//! Bodies are `{"error": "<code>", "message": "<what is wrong>"}`. Internal details (database
+//! errors) are logged, not sent.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use tether_provider::ErrorKind;
+use utoipa::ToSchema;
+
+use crate::db::DbError;
+use crate::engine::EngineError;
+use crate::state::{StateError, ValueError};
+
+/// An error answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `invalid_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `version_conflict`, `payload_too_large`, `unavailable`, ...
+    pub error: String,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+/// An error with its HTTP status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code.to_string(),
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unreachable; try again shortly",
+            );
+        }
+        tracing::error!(error = %e, "database error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+}
+
+impl From<StateError> for ApiError {
+    fn from(e: StateError) -> Self {
+        match e {
+            StateError::Invalid(v) => Self::bad_request(v.to_string()),
+            StateError::Value(v @ ValueError::TooLarge { .. }) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                v.to_string(),
+            ),
+            StateError::Value(v) => Self::bad_request(v.to_string()),
+            StateError::Conflict { .. } => {
+                Self::new(StatusCode::CONFLICT, "version_conflict", e.to_string())
+            }
+            StateError::NotFound { .. } => Self::not_found(e.to_string()),
+            StateError::Db(d) => d.into(),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Invalid(v) => Self::bad_request(v.to_string()),
+            EngineError::UnknownProvider { .. } => Self::bad_request(e.to_string()),
+            EngineError::Provider(p) => match p.kind {
+                ErrorKind::InvalidSpec => {
+                    Self::new(StatusCode::BAD_REQUEST, "invalid_spec", p.to_string())
+                }
+                ErrorKind::Transient => Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "provider_unavailable",
+                    p.to_string(),
+                ),
+                _ => Self::new(StatusCode::BAD_GATEWAY, "provider_error", p.to_string()),
+            },
+            EngineError::SpecChanged { .. } => {
+                Self::new(StatusCode::CONFLICT, "spec_changed", e.to_string())
+            }
+            EngineError::JobNotFound(_) => Self::not_found(e.to_string()),
+            EngineError::SubmissionUncertain { .. } | EngineError::Busy { .. } => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "retry", e.to_string())
+            }
+            EngineError::Db(d) => d.into(),
+            EngineError::State(s) => s.into(),
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! `/v1/jobs`: ensure a job (submit or reattach), read it, wait for it to change, read its
+//! events, cancel it, list jobs.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tether_provider::JobState;
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Principal;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Json, Path, Query};
+use super::ApiState;
+use crate::engine::{EnsureAction, EnsureRequest};
+use crate::jobs::{JobEvent, JobFilter, JobRecord};
+use crate::state::TaskInstanceId;
+
+/// A job, as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    /// tether's id.
+    pub id: i64,
+    /// The DAG.
+    pub dag_id: String,
+    /// The run.
+    pub run_id: String,
+    /// The task.
+    pub task_id: String,
+    /// The map index (-1: not mapped).
+    pub map_index: i64,
+    /// The job's name in the task instance.
+    pub name: String,
+    /// 1, then +1 per real retry.
+    pub generation: i64,
+    /// The configured provider.
+    pub provider: String,
+    /// The try that submitted it.
+    pub try_number: i64,
+    /// `submitting`, `active` or `terminal`.
+    pub phase: String,
+    /// `pending`, `running`, `succeeded`, `failed`, `cancelled`, `lost` or `unknown`.
+    pub state: String,
+    /// The provider's own state.
+    pub raw_state: Option<String>,
+    /// The provider's message.
+    pub message: Option<String>,
+    /// A link to the job in the provider's UI.
+    pub url: Option<String>,
+    /// The provider's handle (e.g. `{"run_id": 42}`).
+    #[schema(value_type = Option<Object>)]
+    pub handle: Option<Value>,
+    /// The idempotency key the provider deduplicates on.
+    pub idempotency_key: String,
+    /// When a cancel was requested.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// Why.
+    pub cancel_reason: Option<String>,
+    /// When the intent was recorded.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<JobRecord> for JobView {
+    fn from(j: JobRecord) -> Self {
+        Self {
+            id: j.id,
+            dag_id: j.task_instance.dag_id,
+            run_id: j.task_instance.run_id,
+            task_id: j.task_instance.task_id,
+            map_index: j.task_instance.map_index,
+            name: j.name,
+            generation: j.generation,
+            provider: j.provider,
+            try_number: j.try_number,
+            phase: j.phase.as_str().to_string(),
+            state: j.state.as_str().to_string(),
+            raw_state: j.raw_state,
+            message: j.message,
+            url: j.url,
+            handle: j.handle.map(|h| h.0),
+            idempotency_key: j.idempotency_key,
+            cancel_requested_at: j.cancel_requested_at,
+            cancel_reason: j.cancel_reason,
+            created_at: j.created_at,
+            updated_at: j.updated_at,
+            finished_at: j.finished_at,
+        }
+    }
+}
+
+/// A request for a job.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnsureBody {
+    /// The DAG.
+    pub dag_id: String,
+    /// The run.
+    pub run_id: String,
+    /// The task.
+    pub task_id: String,
+    /// The map index; -1 (default) for an unmapped task.
+    #[serde(default = "unmapped")]
+    pub map_index: i64,
+    /// The task's try number, from 1.
+    pub try_number: i64,
+    /// The job's name; `main` by default.
+    #[serde(default = "main")]
+    pub name: String,
+    /// The configured provider.
+    pub provider: String,
+    /// The provider's submit body.
+    #[schema(value_type = Object)]
+    pub spec: Value,
+}
+
+fn unmapped() -> i64 {
+    -1
+}
+
+fn main() -> String {
+    "main".into()
+}
+
+/// What `ensure` did, and the job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnsureResponse {
+    /// `submitted`, `reattached`, `resubmitted`, `recovered` or `finished`.
+    #[schema(value_type = String)]
+    pub action: EnsureAction,
+    /// Whether this request submitted a job to the provider.
+    pub submitted: bool,
+    /// The job.
+    pub job: JobView,
+}
+
+/// Ensure a job: submit it, or reattach to the one already recorded for this task instance and
+/// name (see the decision table in the README).
+#[utoipa::path(post, path = "/v1/jobs", request_body = EnsureBody, tag = "jobs",
+    responses((status = 200, body = EnsureResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn ensure(
+    State(s): State<ApiState>,
+    who: Principal,
+    Json(body): Json<EnsureBody>,
+) -> Result<axum::Json<EnsureResponse>, ApiError> {
+    let ti = TaskInstanceId::new(body.dag_id, body.run_id, body.task_id, body.map_index);
+    ti.validate()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    who.allow_task_instance(&ti)?;
+    let ensured = s
+        .app
+        .engine
+        .ensure(&EnsureRequest {
+            task_instance: ti,
+            try_number: body.try_number,
+            name: body.name,
+            provider: body.provider,
+            spec: body.spec,
+        })
+        .await?;
+    Ok(axum::Json(EnsureResponse {
+        action: ensured.action,
+        submitted: ensured.action.submitted(),
+        job: ensured.job.into(),
+    }))
+}
+
+async fn load(s: &ApiState, who: &Principal, id: i64) -> Result<JobRecord, ApiError> {
+    let job = s
+        .app
+        .engine
+        .jobs()
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    who.allow_task_instance(&job.task_instance)?;
+    Ok(job)
+}
+
+/// A job by id.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_job(
+    State(s): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<JobView>, ApiError> {
+    Ok(axum::Json(load(&s, &who, id).await?.into()))
+}
+
+/// Long-poll parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// The state the caller knows; the answer comes as soon as the job's state differs (or the
+    /// job ends). Without it: the state at the time of the request.
+    pub state: Option<String>,
+    /// Seconds to wait at most (capped by the server's `api.max_wait`); default 30.
+    pub timeout: Option<u64>,
+}
+
+/// The job after a wait.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitResponse {
+    /// Whether the state changed (or the job ended) before the timeout.
+    pub changed: bool,
+    /// The job now.
+    pub job: JobView,
+}
+
+/// Wait for a job's state to change: one open request instead of a poll loop.
+#[utoipa::path(get, path = "/v1/jobs/{id}/wait", tag = "jobs", params(("id" = i64, Path, description = "Job id"), WaitQuery),
+    responses((status = 200, body = WaitResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn wait_job(
+    State(s): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Query(q): Query<WaitQuery>,
+) -> Result<axum::Json<WaitResponse>, ApiError> {
+    let known = match q.state.as_deref() {
+        Some(name) => Some(JobState::parse(name).ok_or_else(|| {
+            ApiError::bad_request(format!("state {name:?} is not a job state (pending, running, succeeded, failed, cancelled, lost, unknown)"))
+        })?),
+        None => None,
+    };
+    let max = s.app.config.api.max_wait;
+    let timeout = Duration::from_secs(q.timeout.unwrap_or(30)).min(max);
+    let mut changes = s.app.engine.subscribe();
+    let first = load(&s, &who, id).await?;
+    let known = known.unwrap_or(first.state);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut job = first;
+    loop {
+        if job.state != known || job.phase == crate::jobs::Phase::Terminal {
+            return Ok(axum::Json(WaitResponse {
+                changed: true,
+                job: job.into(),
+            }));
+        }
+        // Woken by this process's changes at once; another process's within 250 ms.
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = tokio::time::sleep_until(deadline) => {
+                return Ok(axum::Json(WaitResponse { changed: false, job: job.into() }));
+            }
+        }
+        job = load(&s, &who, id).await?;
+    }
+}
+
+/// A job event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    /// Order.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub kind: String,
+    /// The job's state after it.
+    pub state: Option<String>,
+    /// Details.
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<Value>,
+    /// Who.
+    pub actor: String,
+}
+
+impl From<JobEvent> for EventView {
+    fn from(e: JobEvent) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            kind: e.kind,
+            state: e.state,
+            detail: e.detail,
+            actor: e.actor,
+        }
+    }
+}
+
+/// A job's event log, oldest first.
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = Vec<EventView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn job_events(
+    State(s): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<Vec<EventView>>, ApiError> {
+    load(&s, &who, id).await?;
+    let events = s.app.engine.jobs().events(id).await?;
+    Ok(axum::Json(events.into_iter().map(Into::into).collect()))
+}
+
+/// Why a job is cancelled.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    /// Recorded in the event log.
+    pub reason: String,
+}
+
+/// Cancel a job at the provider: the only way tether ever cancels one.
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs", request_body = CancelBody, params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn cancel_job(
+    State(s): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Json(body): Json<CancelBody>,
+) -> Result<axum::Json<JobView>, ApiError> {
+    load(&s, &who, id).await?;
+    if body.reason.trim().is_empty() || body.reason.len() > 1000 {
+        return Err(ApiError::bad_request("reason must be 1 to 1000 bytes"));
+    }
+    let actor = match &who {
+        Principal::Admin => "api:admin".to_string(),
+        Principal::Task(c) => format!("api:task:{}", c.dag_id),
+    };
+    let job = s.app.engine.cancel(id, &body.reason, &actor).await?;
+    Ok(axum::Json(job.into()))
+}
+
+/// Filters and paging of the job list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this DAG (a task token sees only its own).
+    pub dag_id: Option<String>,
+    /// Only this run.
+    pub run_id: Option<String>,
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this provider.
+    pub provider: Option<String>,
+    /// Page size, 1 to 500; default 50.
+    pub limit: Option<i64>,
+    /// The `next_before_id` of the previous page.
+    pub before_id: Option<i64>,
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobPage {
+    /// The jobs.
+    pub jobs: Vec<JobView>,
+    /// Pass as `before_id` for the next page; absent on the last page.
+    pub next_before_id: Option<i64>,
+}
+
+/// List jobs, newest first.
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
+    responses((status = 200, body = JobPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_jobs(
+    State(s): State<ApiState>,
+    who: Principal,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<JobPage>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit {limit} is outside 1..=500"
+        )));
+    }
+    let state =
+        match q.state.as_deref() {
+            Some(name) => Some(JobState::parse(name).ok_or_else(|| {
+                ApiError::bad_request(format!("state {name:?} is not a job state"))
+            })?),
+            None => None,
+        };
+    let mut dag_id = q.dag_id;
+    let mut run_id = q.run_id;
+    if let Principal::Task(c) = &who {
+        if dag_id.as_ref().is_some_and(|d| *d != c.dag_id) {
+            return Err(ApiError::forbidden(format!(
+                "this task token lacks the scope of dag {:?}",
+                dag_id.unwrap_or_default()
+            )));
+        }
+        dag_id = Some(c.dag_id.clone());
+        if let Some(r) = &c.run_id {
+            if run_id.as_ref().is_some_and(|x| x != r) {
+                return Err(ApiError::forbidden(format!(
+                    "this task token lacks the scope of run {:?}",
+                    run_id.unwrap_or_default()
+                )));
+            }
+            run_id = Some(r.clone());
+        }
+    }
+    let filter = JobFilter {
+        dag_id,
+        run_id,
+        state,
+        provider: q.provider,
+        limit: limit + 1,
+        before_id: q.before_id,
+    };
+    let mut jobs = s.app.engine.jobs().list(&filter).await?;
+    if let Principal::Task(_) = &who {
+        jobs.retain(|j| who.allow_task_instance(&j.task_instance).is_ok());
+    }
+    let more = jobs.len() as i64 > limit;
+    jobs.truncate(limit as usize);
+    let next_before_id = if more {
+        jobs.last().map(|j| j.id)
+    } else {
+        None
+    };
+    Ok(axum::Json(JobPage {
+        jobs: jobs.into_iter().map(Into::into).collect(),
+        next_before_id,
+    }))
+}

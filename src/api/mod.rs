@@ -1,0 +1,205 @@
+//! The HTTP API (`/v1`, JSON) that `tether serve` offers to deferrable operators, Airflow
+//! backends and platform tooling.
+//!
+//! - [`jobs`]: ensure, get, long-poll wait, events, cancel, list.
+//! - [`state`]: task state of the three scopes, shaped like Airflow's state-store routes.
+//! - [`ops`]: health, readiness, metrics, the OpenAPI document, task tokens.
+//! - [`auth`]: admin and task tokens; [`error`]: the one status-code mapping; [`extract`]:
+//!   extractors that answer bad input with that mapping.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod jobs;
+pub mod ops;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+
+use crate::app::App;
+use auth::TokenKeys;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The services.
+    pub app: App,
+    /// Hashes of the admin tokens.
+    pub admin_hashes: Arc<Vec<String>>,
+    /// The task-token signing keys.
+    pub keys: TokenKeys,
+}
+
+impl ApiState {
+    /// The API state for an opened app. Without `api.signing_key`, task tokens are signed with
+    /// a random key that lives as long as this process.
+    pub fn new(app: App) -> Self {
+        let secret = match &app.config.api.signing_key {
+            Some(k) => k.expose().as_bytes().to_vec(),
+            None => {
+                tracing::warn!("api.signing_key is not set: task tokens are signed with a random key and stop working when this process restarts");
+                (0..4)
+                    .flat_map(|_| rand::random::<u64>().to_le_bytes())
+                    .collect()
+            }
+        };
+        Self {
+            admin_hashes: Arc::new(app.config.api.admin_token_sha256.clone()),
+            keys: TokenKeys::new(&secret),
+            app,
+        }
+    }
+}
+
+/// The OpenAPI document, generated from the handlers so that it cannot drift.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tether", description = "Resumable remote jobs and durable task state"),
+    paths(
+        jobs::ensure, jobs::get_job, jobs::wait_job, jobs::job_events, jobs::cancel_job, jobs::list_jobs,
+        state::ti_get, state::ti_put, state::ti_delete, state::ti_list, state::ti_clear,
+        state::task_get, state::task_put, state::task_delete, state::task_list, state::task_clear,
+        state::asset_get, state::asset_put, state::asset_delete, state::asset_list, state::asset_clear,
+        state::forget_run,
+        ops::healthz, ops::readyz, ops::metrics, ops::issue_token,
+    ),
+    modifiers(&BearerAuth, &IdRules),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Writes Airflow's identifier rules into the path parameters of the document, so that
+/// clients (and fuzzers) know them.
+struct IdRules;
+
+impl utoipa::Modify for IdRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let rule = |pattern: &str, max: usize| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern))
+                .min_length(Some(1))
+                .max_length(Some(max))
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for p in op.parameters.iter_mut().flatten() {
+                    let schema = match p.name.as_str() {
+                        "dag_id" | "task_id" => rule("^[A-Za-z0-9_.-]+$", 250),
+                        "run_id" => rule("^[A-Za-z0-9_.:+-]+$", 250),
+                        "key" => rule("^[^\\x00-\\x1f\\x7f]+$", 512),
+                        _ => continue,
+                    };
+                    p.schema = Some(schema.into());
+                }
+            }
+        }
+    }
+}
+
+/// The API's routes.
+pub fn router(state: ApiState) -> Router {
+    let max_body = state.app.config.api.max_body_bytes;
+    let ti = "/v1/state/task-instances/{dag_id}/{run_id}/{task_id}/{map_index}";
+    let task = "/v1/state/tasks/{dag_id}/{task_id}";
+    let asset = "/v1/state/assets/{asset}";
+    Router::new()
+        .route("/v1/jobs", post(jobs::ensure).get(jobs::list_jobs))
+        .route("/v1/jobs/{id}", get(jobs::get_job))
+        .route("/v1/jobs/{id}/wait", get(jobs::wait_job))
+        .route("/v1/jobs/{id}/events", get(jobs::job_events))
+        .route("/v1/jobs/{id}/cancel", post(jobs::cancel_job))
+        .route(
+            &format!("{ti}/keys/{{key}}"),
+            get(state::ti_get)
+                .put(state::ti_put)
+                .delete(state::ti_delete),
+        )
+        .route(&format!("{ti}/keys"), get(state::ti_list))
+        .route(ti, axum::routing::delete(state::ti_clear))
+        .route(
+            &format!("{task}/keys/{{key}}"),
+            get(state::task_get)
+                .put(state::task_put)
+                .delete(state::task_delete),
+        )
+        .route(&format!("{task}/keys"), get(state::task_list))
+        .route(task, axum::routing::delete(state::task_clear))
+        .route(
+            &format!("{asset}/keys/{{key}}"),
+            get(state::asset_get)
+                .put(state::asset_put)
+                .delete(state::asset_delete),
+        )
+        .route(&format!("{asset}/keys"), get(state::asset_list))
+        .route(asset, axum::routing::delete(state::asset_clear))
+        .route(
+            "/v1/state/runs/{dag_id}/{run_id}",
+            axum::routing::delete(state::forget_run),
+        )
+        .route("/v1/tokens", post(ops::issue_token))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .fallback(ops::not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(record_latency))
+        .with_state(state)
+}
+
+async fn record_latency(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    crate::metrics::HTTP_LATENCY
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Serves the API on the configured address until `shutdown`; in-flight requests finish first.
+pub async fn serve(app: App, shutdown: CancellationToken) -> std::io::Result<()> {
+    crate::metrics::init();
+    let listen = app.config.api.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
+    axum::serve(listener, router(ApiState::new(app)))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

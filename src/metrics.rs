@@ -1,0 +1,149 @@
+//! Prometheus metrics: what the engine, the state store and the API count, in one registry.
+//!
+//! Counters and histograms are process-wide statics registered on first use; gauges that
+//! describe the database (jobs by state and provider) are computed when `/metrics` is read.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The registry `/metrics` renders.
+pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    REGISTRY
+        .register(Box::new(c.clone()))
+        .expect("registered once");
+    c
+}
+
+fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let h = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ]),
+        labels,
+    )
+    .expect("valid metric");
+    REGISTRY
+        .register(Box::new(h.clone()))
+        .expect("registered once");
+    h
+}
+
+/// Status polls, by provider and outcome (`ok`, `transient`, `permanent`, `not_found`).
+pub static POLLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "tether_polls_total",
+        "Status polls by provider and outcome",
+        &["provider", "outcome"],
+    )
+});
+
+/// Provider errors, by provider, call and kind.
+pub static PROVIDER_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "tether_provider_errors_total",
+        "Provider call failures by provider, call and kind",
+        &["provider", "call", "kind"],
+    )
+});
+
+/// Calls that waited for the provider account's rate limiter.
+pub static RATE_LIMIT_WAITS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let g = IntGaugeVec::new(
+        Opts::new(
+            "tether_rate_limit_waits",
+            "Provider calls that waited for the rate limiter (since start)",
+        ),
+        &["provider"],
+    )
+    .expect("valid metric");
+    REGISTRY
+        .register(Box::new(g.clone()))
+        .expect("registered once");
+    g
+});
+
+/// Lease events: `claimed`, `lost`, `released`.
+pub static LEASES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "tether_leases_total",
+        "Job leases claimed, lost and released",
+        &["event"],
+    )
+});
+
+/// Task-state operations by operation and result.
+pub static STATE_OPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "tether_state_operations_total",
+        "Task-state operations by operation and result",
+        &["op", "result"],
+    )
+});
+
+/// Task-state operation latency.
+pub static STATE_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram(
+        "tether_state_operation_seconds",
+        "Task-state operation latency",
+        &["op"],
+    )
+});
+
+/// HTTP request latency by route and status.
+pub static HTTP_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
+    histogram(
+        "tether_http_request_seconds",
+        "HTTP request latency by route and status",
+        &["route", "status"],
+    )
+});
+
+/// Jobs by state and provider (set when `/metrics` is read).
+pub static JOBS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let g = IntGaugeVec::new(
+        Opts::new("tether_jobs", "Jobs by state and provider"),
+        &["state", "provider"],
+    )
+    .expect("valid metric");
+    REGISTRY
+        .register(Box::new(g.clone()))
+        .expect("registered once");
+    g
+});
+
+/// Makes sure every static is registered, so that `/metrics` lists each family from the start.
+pub fn init() {
+    LazyLock::force(&POLLS);
+    LazyLock::force(&PROVIDER_ERRORS);
+    LazyLock::force(&RATE_LIMIT_WAITS);
+    LazyLock::force(&LEASES);
+    LazyLock::force(&STATE_OPS);
+    LazyLock::force(&STATE_LATENCY);
+    LazyLock::force(&HTTP_LATENCY);
+    LazyLock::force(&JOBS);
+}
+
+/// The registry in Prometheus' text format.
+pub fn render() -> String {
+    let mut buf = Vec::new();
+    TextEncoder::new()
+        .encode(&REGISTRY.gather(), &mut buf)
+        .expect("text encoding cannot fail");
+    String::from_utf8(buf).expect("prometheus text is UTF-8")
+}
+
+/// Times a task-state operation and counts its result.
+pub fn observe_state<T, E>(op: &'static str, started: std::time::Instant, result: &Result<T, E>) {
+    STATE_LATENCY
+        .with_label_values(&[op])
+        .observe(started.elapsed().as_secs_f64());
+    STATE_OPS
+        .with_label_values(&[op, if result.is_ok() { "ok" } else { "error" }])
+        .inc();
+}

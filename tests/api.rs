@@ -1,0 +1,695 @@
+//! The HTTP API over real HTTP, on both backends: every endpoint group, token scoping, request
+//! limits, long-poll wait, metrics, and the OpenAPI document.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tether::api::{router, ApiState};
+use tether::app::App;
+use tether_databricks::sim::Simulator;
+
+use common::{app_for, quick_sim, TestDb};
+
+const ADMIN: &str = "admin-token-for-tests-0123456789";
+
+struct Api {
+    url: String,
+    http: reqwest::Client,
+    app: App,
+    _sim: Simulator,
+}
+
+async fn start(db: &TestDb) -> Api {
+    let sim = quick_sim().await;
+    sim.configure(|c| c.running = Duration::from_secs(2));
+    let extra = format!(
+        "\n[api]\nadmin_token_sha256 = [\"{}\"]\nsigning_key = \"test-signing-key-0123456789abcdef!\"\nmax_wait = \"10s\"\nmax_body_bytes = 4096\n",
+        tether::api::auth::hash_token(ADMIN)
+    )
+    .replace("[api]", "");
+    // The provider table ends the generated config; the [api] table must come after it.
+    let app = app_for(db, &sim.url(), "2s", &format!("\n[api]{extra}")).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let api = router(ApiState::new(app.clone()));
+    tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
+    Api {
+        url,
+        http: reqwest::Client::new(),
+        app,
+        _sim: sim,
+    }
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call(method, path, Some(ADMIN), body).await
+    }
+
+    async fn task_token(&self, claims: Value) -> String {
+        let (status, body) = self.admin(Method::POST, "/v1/tokens", Some(claims)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+}
+
+fn ensure_body(dag: &str, task: &str, try_number: i64) -> Value {
+    json!({"dag_id": dag, "run_id": "r1", "task_id": task, "try_number": try_number,
+           "provider": "databricks", "spec": common::spec(task)})
+}
+
+async fn health_ready_and_openapi(db: TestDb) {
+    let api = start(&db).await;
+    assert_eq!(
+        api.call(Method::GET, "/healthz", None, None).await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    assert_eq!(
+        api.call(Method::GET, "/readyz", None, None).await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    let (status, doc) = api.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/v1/jobs",
+        "/v1/jobs/{id}/wait",
+        "/v1/state/assets/{asset}/keys/{key}",
+        "/v1/tokens",
+        "/metrics",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let (status, body) = api
+        .call(Method::GET, "/v1/nothing", Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+}
+
+async fn every_endpoint_needs_a_valid_token(db: TestDb) {
+    let api = start(&db).await;
+    for (method, path) in [
+        (Method::GET, "/v1/jobs"),
+        (Method::GET, "/v1/jobs/1"),
+        (Method::GET, "/v1/state/assets/a/keys"),
+        (Method::GET, "/metrics"),
+    ] {
+        let (status, body) = api.call(method.clone(), path, None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        assert_eq!(body["message"], "missing Authorization: Bearer <token>");
+        let (status, body) = api.call(method, path, Some("not-a-token"), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+    }
+}
+
+async fn jobs_ensure_wait_events_cancel_list(db: TestDb) {
+    let api = start(&db).await;
+    let (status, first) = api
+        .admin(
+            Method::POST,
+            "/v1/jobs",
+            Some(ensure_body("etl", "load", 1)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["action"], "submitted");
+    assert_eq!(first["submitted"], true);
+    let id = first["job"]["id"].as_i64().unwrap();
+    assert!(first["job"]["handle"]["run_id"].is_i64());
+
+    // The retry of the same task instance reattaches.
+    let (_, again) = api
+        .admin(
+            Method::POST,
+            "/v1/jobs",
+            Some(ensure_body("etl", "load", 2)),
+        )
+        .await;
+    assert_eq!(
+        (again["action"].as_str(), again["submitted"].as_bool()),
+        (Some("reattached"), Some(false))
+    );
+
+    // Long poll: answers as soon as the state differs from the one the caller knows.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sup =
+        tokio::spawn(tether::engine::Supervisor::new(api.app.engine.clone()).run(stop.clone()));
+    let mut known = "pending".to_string();
+    let mut seen = vec![known.clone()];
+    while known != "succeeded" {
+        let started = Instant::now();
+        let (status, w) = api
+            .admin(
+                Method::GET,
+                &format!("/v1/jobs/{id}/wait?state={known}&timeout=10"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{w}");
+        assert_eq!(w["changed"], true, "{w}");
+        // One poll interval (poll_max 300 ms) plus the wait's own re-read.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the wait took {:?}",
+            started.elapsed()
+        );
+        known = w["job"]["state"].as_str().unwrap().to_string();
+        seen.push(known.clone());
+    }
+    assert!(seen.contains(&"running".to_string()), "{seen:?}");
+    // A wait on a finished job returns at once; a wait with nothing to wait for times out.
+    let (_, w) = api
+        .admin(Method::GET, &format!("/v1/jobs/{id}/wait?timeout=1"), None)
+        .await;
+    assert_eq!(w["changed"], true);
+    let (_, events) = api
+        .admin(Method::GET, &format!("/v1/jobs/{id}/events"), None)
+        .await;
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(&kinds[..2], ["intent", "submitted"]);
+    assert!(
+        kinds.contains(&"reattached") && kinds.contains(&"finished"),
+        "{kinds:?}"
+    );
+
+    // Cancel with a reason; a running job gets cancelled.
+    let (_, second) = api
+        .admin(
+            Method::POST,
+            "/v1/jobs",
+            Some(ensure_body("etl", "other", 1)),
+        )
+        .await;
+    let id2 = second["job"]["id"].as_i64().unwrap();
+    let (status, body) = api
+        .admin(
+            Method::POST,
+            &format!("/v1/jobs/{id2}/cancel"),
+            Some(json!({"reason": "bad data"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["cancel_reason"], "bad data");
+    let (_, w) = api
+        .admin(
+            Method::GET,
+            &format!("/v1/jobs/{id2}/wait?state=pending&timeout=10"),
+            None,
+        )
+        .await;
+    let (_, w) = if w["job"]["state"] == "cancelled" {
+        (StatusCode::OK, w)
+    } else {
+        api.admin(
+            Method::GET,
+            &format!(
+                "/v1/jobs/{id2}/wait?state={}&timeout=10",
+                w["job"]["state"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await
+    };
+    assert_eq!(w["job"]["state"], "cancelled", "{w}");
+    stop.cancel();
+    sup.await.unwrap();
+
+    // List with filters and paging.
+    let (_, page) = api
+        .admin(Method::GET, "/v1/jobs?dag_id=etl&limit=1", None)
+        .await;
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
+    let next = page["next_before_id"].as_i64().expect("a second page");
+    let (_, page2) = api
+        .admin(
+            Method::GET,
+            &format!("/v1/jobs?dag_id=etl&limit=1&before_id={next}"),
+            None,
+        )
+        .await;
+    assert_eq!(page2["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(page2["next_before_id"], Value::Null);
+    let (_, only) = api
+        .admin(Method::GET, "/v1/jobs?state=cancelled", None)
+        .await;
+    assert_eq!(only["jobs"].as_array().unwrap().len(), 1);
+    let (status, body) = api
+        .admin(Method::GET, "/v1/jobs?state=exploded", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Bad input names what is wrong; nothing is recorded.
+    let mut bad = ensure_body("etl", "bad task", 1);
+    let (status, body) = api.admin(Method::POST, "/v1/jobs", Some(bad.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("task_id"),
+        "{body}"
+    );
+    bad = ensure_body("etl", "t", 1);
+    bad["spec"] = json!({"run_name": "no tasks"});
+    let (status, body) = api.admin(Method::POST, "/v1/jobs", Some(bad)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_spec")),
+        "{body}"
+    );
+    let (status, _) = api.admin(Method::GET, "/v1/jobs/999999", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn state_endpoints_for_three_scopes(db: TestDb) {
+    let api = start(&db).await;
+    let ti = "/v1/state/task-instances/etl/r1/load/-1";
+    let task = "/v1/state/tasks/etl/load";
+    let asset = "/v1/state/assets/s3%3A%2F%2Flake%2Forders";
+    for base in [ti, task, asset] {
+        let (status, w) = api
+            .admin(
+                Method::PUT,
+                &format!("{base}/keys/cursor"),
+                Some(json!({"value": {"offset": 1}, "if_version": 0})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{base}: {w}");
+        assert_eq!(w["version"], 1);
+        let (status, got) = api
+            .admin(Method::GET, &format!("{base}/keys/cursor"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(got["value"], json!({"offset": 1}));
+        let (status, c) = api
+            .admin(
+                Method::PUT,
+                &format!("{base}/keys/cursor"),
+                Some(json!({"value": 2, "if_version": 0})),
+            )
+            .await;
+        assert_eq!(
+            (status, c["error"].as_str()),
+            (StatusCode::CONFLICT, Some("version_conflict")),
+            "{c}"
+        );
+        let (_, list) = api.admin(Method::GET, &format!("{base}/keys"), None).await;
+        assert_eq!(list["entries"].as_array().unwrap().len(), 1);
+        let (status, _) = api
+            .admin(
+                Method::DELETE,
+                &format!("{base}/keys/cursor?if_version=7"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (status, _) = api
+            .admin(
+                Method::DELETE,
+                &format!("{base}/keys/cursor?if_version=1"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = api
+            .admin(Method::GET, &format!("{base}/keys/cursor"), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    // The asset key really is the URI.
+    api.admin(
+        Method::PUT,
+        &format!("{asset}/keys/wm"),
+        Some(json!({"value": "2026-11-24"})),
+    )
+    .await;
+    let e = api
+        .app
+        .state
+        .get(&tether::state::Scope::asset("s3://lake/orders"), "wm")
+        .await
+        .unwrap();
+    assert_eq!(e.unwrap().value, json!("2026-11-24"));
+    // Retention, expiry as in Airflow's shape.
+    let (_, w) = api
+        .admin(
+            Method::PUT,
+            &format!("{ti}/keys/short"),
+            Some(json!({"value": 1, "retention": "1h"})),
+        )
+        .await;
+    assert!(w["expires_at"].is_string(), "{w}");
+    let (status, body) = api
+        .admin(
+            Method::PUT,
+            &format!("{ti}/keys/short"),
+            Some(json!({"value": 1, "retention": "soon"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("retention"),
+        "{body}"
+    );
+    // Clear one map index, all map indices, and forget a run.
+    for m in [0, 1, 2] {
+        api.admin(
+            Method::PUT,
+            &format!("/v1/state/task-instances/etl/r1/map/{m}/keys/k"),
+            Some(json!({"value": m})),
+        )
+        .await;
+    }
+    let (_, r) = api
+        .admin(
+            Method::DELETE,
+            "/v1/state/task-instances/etl/r1/map/0",
+            None,
+        )
+        .await;
+    assert_eq!(r["removed"], 1);
+    let (_, r) = api
+        .admin(
+            Method::DELETE,
+            "/v1/state/task-instances/etl/r1/map/-1?all_map_indices=true",
+            None,
+        )
+        .await;
+    assert_eq!(r["removed"], 2);
+    let (_, r) = api
+        .admin(Method::DELETE, "/v1/state/runs/etl/r1", None)
+        .await;
+    assert_eq!(r["removed"], 1, "the `short` key of etl/r1/load");
+    let (_, r) = api.admin(Method::DELETE, asset, None).await;
+    assert_eq!(r["removed"], 1);
+}
+
+async fn limits_are_400_or_413_naming_the_field(db: TestDb) {
+    let api = start(&db).await;
+    let base = "/v1/state/assets/a/keys";
+    let (status, body) = api
+        .admin(
+            Method::PUT,
+            &format!("{base}/k"),
+            Some(json!({"value": "x".repeat(5000)})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")),
+        "{body}"
+    );
+    let (status, body) = api
+        .admin(
+            Method::PUT,
+            &format!("{base}/k"),
+            Some(json!({"value": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains("null"), "{body}");
+    let long_key = "k".repeat(513);
+    let (status, body) = api
+        .admin(
+            Method::PUT,
+            &format!("{base}/{long_key}"),
+            Some(json!({"value": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().starts_with("invalid key"),
+        "{body}"
+    );
+    let (status, body) = api
+        .admin(Method::PUT, &format!("{base}/k"), Some(json!({"valeu": 1})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("valeu"),
+        "{body}"
+    );
+    let (status, body) = api
+        .admin(
+            Method::PUT,
+            "/v1/state/task-instances/etl/r1/t/x/keys/k",
+            Some(json!({"value": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = api
+        .admin(
+            Method::PUT,
+            "/v1/state/task-instances/bad%20dag/r1/t/-1/keys/k",
+            Some(json!({"value": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Nothing was written by any of these.
+    let (_, list) = api.admin(Method::GET, base, None).await;
+    assert_eq!(list["entries"], json!([]));
+}
+
+async fn task_tokens_are_scoped(db: TestDb) {
+    let api = start(&db).await;
+    let token = api
+        .task_token(
+            json!({"dag_id": "etl", "run_id": "r1", "task_id": "load", "assets": ["orders"]}),
+        )
+        .await;
+    let t = Some(token.as_str());
+    // Its own task instance, its task's cross-run state, and the assets it names.
+    for path in [
+        "/v1/state/task-instances/etl/r1/load/-1/keys/k",
+        "/v1/state/task-instances/etl/r1/load/3/keys/k",
+        "/v1/state/tasks/etl/load/keys/k",
+        "/v1/state/assets/orders/keys/k",
+    ] {
+        let (status, body) = api
+            .call(Method::PUT, path, t, Some(json!({"value": 1})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    // Anything else: 403 saying which scope it lacks.
+    for (path, lacks) in [
+        (
+            "/v1/state/task-instances/other/r1/load/-1/keys/k",
+            "task instance other/r1/load",
+        ),
+        (
+            "/v1/state/task-instances/etl/r2/load/-1/keys/k",
+            "task instance etl/r2/load",
+        ),
+        (
+            "/v1/state/task-instances/etl/r1/extract/-1/keys/k",
+            "task instance etl/r1/extract",
+        ),
+        ("/v1/state/tasks/etl/extract/keys/k", "task etl/extract"),
+        ("/v1/state/tasks/other/load/keys/k", "task other/load"),
+        ("/v1/state/assets/customers/keys/k", "asset \"customers\""),
+    ] {
+        let (status, body) = api.call(Method::GET, path, t, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(lacks), "{path}: {message}");
+    }
+    // Jobs: its own, yes; another DAG's, no; admin-only operations, no.
+    let (status, own) = api
+        .call(
+            Method::POST,
+            "/v1/jobs",
+            t,
+            Some(ensure_body("etl", "load", 1)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    let (_, other) = api
+        .admin(
+            Method::POST,
+            "/v1/jobs",
+            Some(ensure_body("other", "load", 1)),
+        )
+        .await;
+    let other_id = other["job"]["id"].as_i64().unwrap();
+    let (status, _) = api
+        .call(Method::GET, &format!("/v1/jobs/{other_id}"), t, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &format!("/v1/jobs/{other_id}/cancel"),
+            t,
+            Some(json!({"reason": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/v1/jobs",
+            t,
+            Some(ensure_body("other", "load", 1)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, page) = api.call(Method::GET, "/v1/jobs", t, None).await;
+    let dags: Vec<&str> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["dag_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(dags, ["etl"], "a task token lists only its own jobs");
+    let (status, _) = api
+        .call(Method::GET, "/v1/jobs?dag_id=other", t, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for (method, path, body) in [
+        (Method::DELETE, "/v1/state/runs/etl/r1", None),
+        (Method::POST, "/v1/tokens", Some(json!({"dag_id": "etl"}))),
+    ] {
+        let (status, body) = api.call(method, path, t, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("admin"),
+            "{body}"
+        );
+    }
+    // Expired tokens are refused.
+    let expired = tether::api::auth::TokenKeys::new(b"test-signing-key-0123456789abcdef!").sign(
+        &tether::api::auth::TaskClaims {
+            dag_id: "etl".into(),
+            run_id: None,
+            task_id: None,
+            map_index: None,
+            assets: vec![],
+            exp: 1,
+        },
+    );
+    let (status, body) = api
+        .call(Method::GET, "/v1/jobs", Some(&expired), None)
+        .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("the token has expired"))
+    );
+}
+
+async fn metrics_parse_and_show_the_figures(db: TestDb) {
+    let api = start(&db).await;
+    let (_, first) = api
+        .admin(
+            Method::POST,
+            "/v1/jobs",
+            Some(ensure_body("etl", "load", 1)),
+        )
+        .await;
+    let id = first["job"]["id"].as_i64().unwrap();
+    api.admin(
+        Method::PUT,
+        "/v1/state/assets/a/keys/k",
+        Some(json!({"value": 1})),
+    )
+    .await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sup =
+        tokio::spawn(tether::engine::Supervisor::new(api.app.engine.clone()).run(stop.clone()));
+    api.admin(
+        Method::GET,
+        &format!("/v1/jobs/{id}/wait?state=pending&timeout=10"),
+        None,
+    )
+    .await;
+    stop.cancel();
+    sup.await.unwrap();
+    let resp = api
+        .http
+        .get(format!("{}/metrics", api.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text format");
+    let names: std::collections::BTreeSet<&str> =
+        scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    for family in [
+        "tether_jobs",
+        "tether_polls_total",
+        "tether_leases_total",
+        "tether_state_operations_total",
+        "tether_state_operation_seconds",
+        "tether_http_request_seconds",
+        "tether_rate_limit_waits",
+    ] {
+        assert!(
+            names.contains(family),
+            "{family} missing from /metrics:\n{text}"
+        );
+    }
+    let jobs = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "tether_jobs" && s.labels.get("provider") == Some("databricks"))
+        .unwrap();
+    assert!(matches!(jobs.value, prometheus_parse::Value::Gauge(v) if v >= 1.0));
+}
+
+async fn unreachable_database_is_503(db: TestDb) {
+    let api = start(&db).await;
+    api.app.db.close().await;
+    let (status, body) = api
+        .admin(Method::GET, "/v1/state/assets/a/keys", None)
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "unavailable");
+    let (status, _) = api.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+on_both_backends!(
+    health_ready_and_openapi,
+    every_endpoint_needs_a_valid_token,
+    jobs_ensure_wait_events_cancel_list,
+    state_endpoints_for_three_scopes,
+    limits_are_400_or_413_naming_the_field,
+    task_tokens_are_scoped,
+    metrics_parse_and_show_the_figures,
+    unreachable_database_is_503,
+);
