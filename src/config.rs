@@ -123,6 +123,17 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Longest long-poll wait a client may ask for.
     pub max_wait: Duration,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
 }
 
 impl Default for ApiConfig {
@@ -135,6 +146,7 @@ impl Default for ApiConfig {
             task_token_ttl: Duration::from_secs(12 * 3600),
             max_body_bytes: 1024 * 1024,
             max_wait: Duration::from_secs(60),
+            tls: None,
         }
     }
 }
@@ -195,6 +207,8 @@ struct RawApi {
     task_token_ttl: Option<String>,
     max_body_bytes: Option<usize>,
     max_wait: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -451,6 +465,23 @@ impl RawConfig {
                     Ok(())
                 },
             );
+        }
+
+        match (self.api.tls_cert, self.api.tls_key) {
+            (Some(cert), Some(key)) => {
+                for (field, path) in [("api.tls_cert", &cert), ("api.tls_key", &key)] {
+                    if !path.is_file() {
+                        check(
+                            field,
+                            Err(format!("{} is not a readable file", path.display())),
+                        );
+                    }
+                }
+                api.tls = Some(TlsFiles { cert, key });
+            }
+            (None, None) => {}
+            (Some(_), None) => check("api.tls_key", Err("missing: api.tls_cert is set".into())),
+            (None, Some(_)) => check("api.tls_cert", Err("missing: api.tls_key is set".into())),
         }
 
         let providers = build_providers(self.providers, &mut problems);

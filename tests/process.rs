@@ -300,12 +300,163 @@ async fn secrets_stay_out_of_trace_logs(db: TestDb) {
 }
 
 on_both_backends!(
+    serves_https_when_configured,
+    graceful_shutdown_answers_waits_and_leaves_jobs_running,
     secrets_stay_out_of_trace_logs,
     sigkilled_run_is_reattached_by_the_retry,
     crash_between_submit_and_record_ends_with_one_submission,
     sigterm_leaves_the_job_running,
     explicit_cancel_from_the_cli,
 );
+
+/// Starts `tether serve` with extra config and waits until `/readyz` answers on `base`.
+async fn start_serve(h: &Harness, db: &TestDb, sim: &Simulator, api: &str, log: &str) -> Child {
+    std::fs::write(&h.config, config_toml(db, &sim.url(), "2s", api)).unwrap();
+    h.tether(&["serve"], log).spawn().unwrap()
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{base} never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+const ADMIN: &str = "process-admin-token-0123456789abcdef";
+
+fn api_config(port: u16, extra: &str) -> String {
+    format!(
+        "\n[api]\nlisten = \"127.0.0.1:{port}\"\nadmin_token_sha256 = [\"{}\"]\n{extra}",
+        tether::api::auth::hash_token(ADMIN)
+    )
+}
+
+/// HTTPS from `api.tls_cert` / `api.tls_key`.
+async fn serves_https_when_configured(db: TestDb) {
+    let sim = quick_sim().await;
+    let h = Harness::new(&db, &sim, "2s");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_path, key_path) = (h.dir.path().join("cert.pem"), h.dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let port = free_port();
+    let tls = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert_path.display(),
+        key_path.display()
+    );
+    let mut serve = start_serve(&h, &db, &sim, &api_config(port, &tls), "tls").await;
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{port}");
+    wait_ready(&client, &base).await;
+    let r = client
+        .get(format!("{base}/v1/jobs"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let plain = reqwest::get(format!("http://localhost:{port}/healthz")).await;
+    assert!(
+        plain.map(|r| !r.status().is_success()).unwrap_or(true),
+        "plain HTTP must not be served"
+    );
+    signal(&serve, Signal::SIGTERM);
+    assert!(
+        exit_within(&mut serve, Duration::from_secs(15))
+            .await
+            .success(),
+        "{:?}",
+        h.output("tls")
+    );
+}
+
+/// SIGTERM: the server stops accepting, a long poll in flight is answered, the leases are
+/// released, and the remote job keeps running.
+async fn graceful_shutdown_answers_waits_and_leaves_jobs_running(db: TestDb) {
+    let sim = quick_sim().await;
+    sim.configure(|c| c.running = Duration::from_secs(60));
+    let h = Harness::new(&db, &sim, "2s");
+    let port = free_port();
+    let mut serve = start_serve(&h, &db, &sim, &api_config(port, ""), "graceful").await;
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&client, &base).await;
+    let ensured: serde_json::Value = client
+        .post(format!("{base}/v1/jobs"))
+        .bearer_auth(ADMIN)
+        .json(
+            &serde_json::json!({"dag_id": "etl", "run_id": "r1", "task_id": "load", "try_number": 1,
+                                  "provider": "databricks", "spec": common::spec("load")}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = ensured["job"]["id"].as_i64().unwrap();
+    let app = app_for(&db, &sim.url(), "2s", "").await;
+    wait_job(
+        &app,
+        "load",
+        Duration::from_secs(20),
+        "RUNNING under serve's lease",
+        |j| j.state == JobState::Running && j.lease_owner.is_some(),
+    )
+    .await;
+    let waiter = tokio::spawn({
+        let client = client.clone();
+        let url = format!("{base}/v1/jobs/{id}/wait?state=running&timeout=50");
+        async move { client.get(url).bearer_auth(ADMIN).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    signal(&serve, Signal::SIGTERM);
+    let answer = waiter
+        .await
+        .unwrap()
+        .expect("the long poll is answered, not cut");
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["changed"], false);
+    let status = exit_within(&mut serve, Duration::from_secs(15)).await;
+    assert!(status.success(), "{:?}", h.output("graceful"));
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        asked.elapsed()
+    );
+    let job = app.engine.jobs().get(id).await.unwrap().unwrap();
+    assert_eq!(job.lease_owner, None, "leases released");
+    let run_id = job.handle.unwrap().0["run_id"].as_i64().unwrap();
+    assert_eq!(sim.run_state(run_id).as_deref(), Some("RUNNING"));
+    assert_eq!(sim.stats().cancels, 0);
+    assert!(
+        reqwest::get(format!("{base}/healthz")).await.is_err(),
+        "no longer accepting"
+    );
+}
 
 /// Several supervisors share PostgreSQL. These tests need it; without
 /// TETHER_TEST_POSTGRES_URL they are skipped (and fail under CI).
@@ -325,6 +476,162 @@ mod postgres_supervisors {
             );
         }
         out
+    }
+
+    /// A TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones refused)
+    /// and restored: a database outage without stopping the shared server.
+    struct Proxy {
+        port: u16,
+        up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    }
+
+    impl Proxy {
+        async fn start(target: String) -> Self {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let (up2, conns2) = (up.clone(), conns.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((mut inbound, _)) = listener.accept().await else {
+                        return;
+                    };
+                    if !up2.load(std::sync::atomic::Ordering::SeqCst) {
+                        continue; // dropped: the client sees the connection closed
+                    }
+                    let target = target.clone();
+                    let task = tokio::spawn(async move {
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    conns2.lock().unwrap().push(task.abort_handle());
+                }
+            });
+            Self { port, up, conns }
+        }
+
+        fn cut(&self) {
+            self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+            for c in self.conns.lock().unwrap().drain(..) {
+                c.abort();
+            }
+        }
+
+        fn restore(&self) {
+            self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// The database unreachable: the API answers 503 with a clear body, the supervisor keeps
+    /// retrying, and when the database is back the job finishes and nothing was lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn database_outage_is_503_and_nothing_is_lost() {
+        let Some(db) = TestDb::postgres("database_outage_is_503_and_nothing_is_lost").await else {
+            return;
+        };
+        let sim = quick_sim().await;
+        sim.configure(|c| c.running = Duration::from_secs(6));
+        let host_port = db
+            .url
+            .expose()
+            .split('@')
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let proxy = Proxy::start(host_port.clone()).await;
+        let proxied = db.alias(
+            tether::db::DatabaseUrl::parse(
+                &db.url
+                    .expose()
+                    .replace(&host_port, &format!("127.0.0.1:{}", proxy.port)),
+            )
+            .unwrap(),
+        );
+        let h = Harness::new(&db, &sim, "2s");
+        let port = free_port();
+        let mut serve = start_serve(&h, &proxied, &sim, &api_config(port, ""), "outage").await;
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&client, &base).await;
+        let ensured: serde_json::Value = client
+            .post(format!("{base}/v1/jobs"))
+            .bearer_auth(ADMIN)
+            .json(&serde_json::json!({"dag_id": "etl", "run_id": "r1", "task_id": "load", "try_number": 1,
+                                      "provider": "databricks", "spec": common::spec("load")}))
+            .send().await.unwrap().json().await.unwrap();
+        let id = ensured["job"]["id"].as_i64().expect("ensured");
+        let app = app_for(&db, &sim.url(), "2s", "").await;
+        wait_job(&app, "load", Duration::from_secs(20), "RUNNING", |j| {
+            j.state == JobState::Running
+        })
+        .await;
+
+        proxy.cut();
+        let r = client
+            .get(format!("{base}/v1/jobs/{id}"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            reqwest::StatusCode::SERVICE_UNAVAILABLE,
+            "{:?}",
+            h.output("outage").1
+        );
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "unavailable");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("database is unreachable"),
+            "{body}"
+        );
+        let r = client.get(format!("{base}/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+        let r = client.get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            reqwest::StatusCode::OK,
+            "the process itself is up"
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await; // longer than the lease
+
+        proxy.restore();
+        let job = wait_job(
+            &app,
+            "load",
+            Duration::from_secs(40),
+            "the job to finish after the outage",
+            |j| j.phase == Phase::Terminal,
+        )
+        .await;
+        assert_eq!(job.state, JobState::Succeeded);
+        let r = client
+            .get(format!("{base}/v1/jobs/{id}"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::OK);
+        assert_eq!(sim.stats().submissions, 1);
+        assert_eq!(sim.stats().cancels, 0);
+        signal(&serve, Signal::SIGTERM);
+        assert!(
+            exit_within(&mut serve, Duration::from_secs(15))
+                .await
+                .success(),
+            "{:?}",
+            h.output("outage")
+        );
     }
 
     /// Kill one `tether serve`; the other finishes its jobs once the leases expire.

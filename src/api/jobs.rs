@@ -253,6 +253,9 @@ pub async fn wait_job(
             _ = tokio::time::sleep_until(deadline) => {
                 return Ok(axum::Json(WaitResponse { changed: false, job: job.into() }));
             }
+            _ = s.shutdown.cancelled() => {
+                return Ok(axum::Json(WaitResponse { changed: false, job: job.into() }));
+            }
         }
         job = load(&s, &who, id).await?;
     }

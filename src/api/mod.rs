@@ -37,6 +37,8 @@ pub struct ApiState {
     pub admin_hashes: Arc<Vec<String>>,
     /// The task-token signing keys.
     pub keys: TokenKeys,
+    /// Cancelled when the server shuts down, so that long polls return at once.
+    pub shutdown: CancellationToken,
 }
 
 impl ApiState {
@@ -55,6 +57,7 @@ impl ApiState {
         Self {
             admin_hashes: Arc::new(app.config.api.admin_token_sha256.clone()),
             keys: TokenKeys::new(&secret),
+            shutdown: CancellationToken::new(),
             app,
         }
     }
@@ -193,13 +196,50 @@ async fn record_latency(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves the API on the configured address until `shutdown`; in-flight requests finish first.
+/// Serves the API on the configured address (HTTPS when `api.tls_cert` and `api.tls_key` are
+/// set) until `shutdown`: then it stops accepting, long polls return at once, and requests in
+/// flight finish.
 pub async fn serve(app: App, shutdown: CancellationToken) -> std::io::Result<()> {
     crate::metrics::init();
     let listen = app.config.api.listen;
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(address = %listener.local_addr()?, "HTTP API listening");
-    axum::serve(listener, router(ApiState::new(app)))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    let tls = app.config.api.tls.clone();
+    let mut state = ApiState::new(app);
+    state.shutdown = shutdown.clone();
+    let routes = router(state);
+    let listener = std::net::TcpListener::bind(listen)?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+    });
+    match tls {
+        Some(files) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config =
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                    .await
+                    .map_err(|e| {
+                        std::io::Error::other(format!(
+                            "loading {} and {}: {e}",
+                            files.cert.display(),
+                            files.key.display()
+                        ))
+                    })?;
+            tracing::info!(%address, "HTTP API listening (HTTPS)");
+            axum_server::from_tcp_rustls(listener, config)
+                .handle(handle)
+                .serve(routes.into_make_service())
+                .await
+        }
+        None => {
+            tracing::info!(%address, "HTTP API listening");
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(routes.into_make_service())
+                .await
+        }
+    }
 }

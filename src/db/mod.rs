@@ -55,7 +55,10 @@ impl DbError {
             DbError::Connect { .. } => true,
             DbError::Query(e) => matches!(
                 e,
+                // A connection cut mid-handshake shows up as a protocol or TLS error.
                 sqlx::Error::Io(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::Tls(_)
                     | sqlx::Error::PoolTimedOut
                     | sqlx::Error::PoolClosed
                     | sqlx::Error::WorkerCrashed

@@ -68,6 +68,10 @@ impl Supervisor {
         let mut next_heartbeat = engine.now();
         let mut next_claim = engine.now();
         let mut done = false;
+        // Database failures in a row: claims and heartbeats back off while it is unreachable.
+        let mut db_failures = 0u32;
+        let backoff =
+            |n: u32| Duration::from_millis(250u64 << n.min(6)).min(Duration::from_secs(10));
 
         tracing::info!(owner = engine.owner(), "supervisor started");
         while !done && !shutdown.is_cancelled() {
@@ -92,7 +96,11 @@ impl Supervisor {
                             kept
                         });
                     }
-                    Err(e) => tracing::warn!(error = %e, "renewing leases failed; retrying"),
+                    Err(e) => {
+                        db_failures += 1;
+                        next_heartbeat = now + backoff(db_failures).min(heartbeat_every);
+                        tracing::warn!(error = %e, failures = db_failures, "renewing leases failed; retrying");
+                    }
                 }
             }
             if now >= next_claim && (held.len() as i64) < capacity {
@@ -110,6 +118,7 @@ impl Supervisor {
                     .await
                 {
                     Ok(claimed) => {
+                        db_failures = 0;
                         for job in claimed {
                             crate::metrics::LEASES.with_label_values(&["claimed"]).inc();
                             tracing::info!(job_id = job.id, epoch = job.lease_epoch, "claimed");
@@ -123,7 +132,11 @@ impl Supervisor {
                             );
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "claiming jobs failed; retrying"),
+                    Err(e) => {
+                        db_failures += 1;
+                        next_claim = now + backoff(db_failures);
+                        tracing::warn!(error = %e, failures = db_failures, "claiming jobs failed; retrying with backoff");
+                    }
                 }
             }
             // Start every due poll that a permit allows.

@@ -81,6 +81,16 @@ impl TestDb {
         })
     }
 
+    /// Another URL for the same database (through a proxy, say); dropping it drops nothing.
+    pub fn alias(&self, url: DatabaseUrl) -> Self {
+        Self {
+            url,
+            backend: self.backend,
+            _dir: None,
+            drop_pg: None,
+        }
+    }
+
     /// The default configuration pointed at this database.
     pub fn config(&self) -> Config {
         Config::defaults().with_database_url(self.url.clone())
