@@ -331,6 +331,23 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
     }
 }
 
+/// `POST /v1/jobs` for etl/r1/load as the admin.
+async fn ensure_over_http(client: &reqwest::Client, base: &str) -> serde_json::Value {
+    client
+        .post(format!("{base}/v1/jobs"))
+        .bearer_auth(ADMIN)
+        .json(
+            &serde_json::json!({"dag_id": "etl", "run_id": "r1", "task_id": "load", "try_number": 1,
+                                  "provider": "databricks", "spec": common::spec("load")}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -402,19 +419,7 @@ async fn graceful_shutdown_answers_waits_and_leaves_jobs_running(db: TestDb) {
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&client, &base).await;
-    let ensured: serde_json::Value = client
-        .post(format!("{base}/v1/jobs"))
-        .bearer_auth(ADMIN)
-        .json(
-            &serde_json::json!({"dag_id": "etl", "run_id": "r1", "task_id": "load", "try_number": 1,
-                                  "provider": "databricks", "spec": common::spec("load")}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ensured = ensure_over_http(&client, &base).await;
     let id = ensured["job"]["id"].as_i64().unwrap();
     let app = app_for(&db, &sim.url(), "2s", "").await;
     wait_job(
@@ -560,12 +565,7 @@ mod postgres_supervisors {
         let client = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         wait_ready(&client, &base).await;
-        let ensured: serde_json::Value = client
-            .post(format!("{base}/v1/jobs"))
-            .bearer_auth(ADMIN)
-            .json(&serde_json::json!({"dag_id": "etl", "run_id": "r1", "task_id": "load", "try_number": 1,
-                                      "provider": "databricks", "spec": common::spec("load")}))
-            .send().await.unwrap().json().await.unwrap();
+        let ensured = ensure_over_http(&client, &base).await;
         let id = ensured["job"]["id"].as_i64().expect("ensured");
         let app = app_for(&db, &sim.url(), "2s", "").await;
         wait_job(&app, "load", Duration::from_secs(20), "RUNNING", |j| {

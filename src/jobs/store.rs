@@ -100,7 +100,18 @@ pub struct JobFilter {
     pub before_id: Option<i64>,
 }
 
+/// The fencing condition: parameters `$1`..`$3`, bound by [`fenced`].
 const FENCE: &str = "id = $1 AND lease_owner = $2 AND lease_epoch = $3";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// A query whose `WHERE` holds [`FENCE`], with the lease bound to `$1`..`$3`.
+fn fenced<'q>(sql: &'q str, lease: &'q Lease) -> AnyQuery<'q> {
+    sqlx::query(sql)
+        .bind(lease.job_id)
+        .bind(&lease.owner)
+        .bind(lease.epoch)
+}
 
 /// Job records, leases and events.
 #[derive(Debug, Clone)]
@@ -270,10 +281,7 @@ impl JobStore {
              next_poll_at = $5, poll_failures = 0 WHERE {FENCE} AND phase = 'submitting' \
              RETURNING *"
         );
-        let Some(row) = sqlx::query(&sql)
-            .bind(lease.job_id)
-            .bind(&lease.owner)
-            .bind(lease.epoch)
+        let Some(row) = fenced(&sql, lease)
             .bind(handle.to_string())
             .bind(now)
             .fetch_optional(&mut *tx)
@@ -312,10 +320,7 @@ impl JobStore {
              updated_at = $5, finished_at = $5, lease_owner = NULL, lease_expires_at = NULL \
              WHERE {FENCE} RETURNING *"
         );
-        let Some(row) = sqlx::query(&sql)
-            .bind(lease.job_id)
-            .bind(&lease.owner)
-            .bind(lease.epoch)
+        let Some(row) = fenced(&sql, lease)
             .bind(message)
             .bind(now)
             .fetch_optional(&mut *tx)
@@ -354,10 +359,7 @@ impl JobStore {
              lease_expires_at = CASE WHEN $12 = 1 THEN NULL ELSE lease_expires_at END \
              WHERE {FENCE} AND phase = 'active' RETURNING dag_id, run_id, task_id, map_index"
         );
-        let Some(row) = sqlx::query(&sql)
-            .bind(lease.job_id)
-            .bind(&lease.owner)
-            .bind(lease.epoch)
+        let Some(row) = fenced(&sql, lease)
             .bind(update.state.as_str())
             .bind(update.raw_state.as_deref())
             .bind(update.message.as_deref())
@@ -477,12 +479,7 @@ impl JobStore {
     pub async fn release(&self, lease: &Lease) -> Result<bool, DbError> {
         let sql =
             format!("UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE {FENCE}");
-        let done = sqlx::query(&sql)
-            .bind(lease.job_id)
-            .bind(&lease.owner)
-            .bind(lease.epoch)
-            .execute(self.db.pool())
-            .await?;
+        let done = fenced(&sql, lease).execute(self.db.pool()).await?;
         Ok(done.rows_affected() == 1)
     }
 
