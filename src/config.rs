@@ -157,10 +157,12 @@ impl Default for ApiConfig {
 pub enum ProviderConfig {
     /// A Databricks workspace.
     Databricks(DatabricksConfig),
+    /// An AWS service (EMR, EMR Serverless, Glue) in one account and region.
+    Aws(tether_aws::AwsConfig),
 }
 
 /// The provider kinds tether knows.
-pub const PROVIDER_KINDS: &[&str] = &["databricks"];
+pub const PROVIDER_KINDS: &[&str] = &["databricks", "emr", "emr-serverless", "glue"];
 
 /// tether's configuration, checked.
 #[derive(Debug, Clone)]
@@ -536,6 +538,15 @@ fn build_providers(
                 }
                 Err(p) => problems.extend(p),
             },
+            aws if tether_aws::Service::from_kind(aws).is_some() => {
+                let service = tether_aws::Service::from_kind(aws).expect("checked");
+                match tether_aws::AwsConfig::build(&prefix, service, table, env) {
+                    Ok(c) => {
+                        providers.insert(name, ProviderConfig::Aws(c));
+                    }
+                    Err(p) => problems.extend(p),
+                }
+            }
             other => problems.push(format!(
                 "{prefix}.kind: {other:?} is not a provider kind (known: {})",
                 PROVIDER_KINDS.join(", ")

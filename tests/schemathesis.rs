@@ -78,6 +78,8 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation(db: TestDb) 
             "25",
         ])
         .env("NO_COLOR", "1")
+        // Its cache folder goes to the temp dir, not into the repository.
+        .current_dir(dir.path())
         .output()
         .await
         .unwrap();

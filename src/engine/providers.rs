@@ -23,6 +23,13 @@ impl Providers {
                 ProviderConfig::Databricks(c) => {
                     Arc::new(tether_databricks::Databricks::new(c.clone())?)
                 }
+                ProviderConfig::Aws(c) => match c.service {
+                    tether_aws::Service::Emr => Arc::new(tether_aws::Emr::new(c.clone())?),
+                    tether_aws::Service::EmrServerless => {
+                        Arc::new(tether_aws::EmrServerless::new(c.clone())?)
+                    }
+                    tether_aws::Service::Glue => Arc::new(tether_aws::Glue::new(c.clone())?),
+                },
             };
             by_name.insert(name.clone(), adapter);
         }

@@ -122,6 +122,20 @@ impl HttpClient {
         idempotency: Idempotency,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, ProviderError> {
+        self.send_classified(what, idempotency, |_| false, build)
+            .await
+    }
+
+    /// As [`HttpClient::send`], for APIs that signal throttling in other ways than 429/503
+    /// (AWS JSON 1.1 answers `400` with `ThrottlingException`): a response for which
+    /// `throttled` is true is treated like a 429.
+    pub async fn send_classified(
+        &self,
+        what: &str,
+        idempotency: Idempotency,
+        throttled: impl Fn(&Response) -> bool,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, ProviderError> {
         let mut backoff = backoff::ExponentialBackoff {
             current_interval: self.initial_backoff,
             initial_interval: self.initial_backoff,
@@ -135,7 +149,7 @@ impl HttpClient {
         loop {
             attempt += 1;
             self.limiter.acquire().await;
-            let outcome = self.attempt(what, idempotency, &build).await;
+            let outcome = self.attempt(what, idempotency, &throttled, &build).await;
             let (error, retry_after) = match outcome {
                 Attempt::Done(response) => return Ok(response),
                 Attempt::Fail(error) => return Err(error),
@@ -147,9 +161,12 @@ impl HttpClient {
             if attempt > self.max_retries {
                 return Err(error);
             }
-            let delay = retry_after
-                .or_else(|| backoff.next_backoff())
-                .unwrap_or(Duration::from_secs(10));
+            // A throttled call has paused the account's limiter for its Retry-After: the next
+            // `acquire` waits for it, so no extra sleep here.
+            let delay = match retry_after {
+                Some(_) => Duration::ZERO,
+                None => backoff.next_backoff().unwrap_or(Duration::from_secs(10)),
+            };
             tracing::debug!(
                 provider = self.provider,
                 call = what,
@@ -166,6 +183,7 @@ impl HttpClient {
         &self,
         what: &str,
         idempotency: Idempotency,
+        throttled_by_body: &impl Fn(&Response) -> bool,
         build: &impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Attempt {
         let may_repeat = idempotency == Idempotency::Idempotent;
@@ -185,7 +203,7 @@ impl HttpClient {
             headers,
             body,
         };
-        let throttled = status == StatusCode::TOO_MANY_REQUESTS;
+        let throttled = status == StatusCode::TOO_MANY_REQUESTS || throttled_by_body(&response);
         if throttled || status == StatusCode::SERVICE_UNAVAILABLE {
             let wait = response
                 .retry_after()

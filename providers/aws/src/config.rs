@@ -1,0 +1,172 @@
+//! AWS provider settings: which service, region, endpoint and profile, and the common
+//! provider settings.
+//!
+//! Read from `[providers.NAME]` with `kind = "emr" | "emr-serverless" | "glue"`. The region
+//! falls back to `AWS_REGION` / `AWS_DEFAULT_REGION`. Credentials are never configured here:
+//! they come from the standard AWS chain (see `credential.rs`).
+
+use tether_provider::settings::take_string;
+use tether_provider::CommonSettings;
+
+/// The AWS services tether runs jobs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// EMR on EC2: steps on a running cluster.
+    Emr,
+    /// EMR Serverless: job runs on an application.
+    EmrServerless,
+    /// Glue: job runs of a Glue job.
+    Glue,
+}
+
+impl Service {
+    /// The provider kind in tether's config.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Service::Emr => "emr",
+            Service::EmrServerless => "emr-serverless",
+            Service::Glue => "glue",
+        }
+    }
+
+    /// The SigV4 signing name.
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            Service::Emr => "elasticmapreduce",
+            Service::EmrServerless => "emr-serverless",
+            Service::Glue => "glue",
+        }
+    }
+
+    /// The service's kind from tether's config.
+    pub fn from_kind(kind: &str) -> Option<Self> {
+        Some(match kind {
+            "emr" => Service::Emr,
+            "emr-serverless" => Service::EmrServerless,
+            "glue" => Service::Glue,
+            _ => return None,
+        })
+    }
+}
+
+/// Checked AWS provider settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsConfig {
+    /// Which service.
+    pub service: Service,
+    /// The region (`us-east-1`, ...).
+    pub region: String,
+    /// The endpoint, without a trailing slash: the public one by default, or an override (a
+    /// VPC endpoint, a simulator).
+    pub endpoint: String,
+    /// A named profile of the shared config files, if not the default one.
+    pub profile: Option<String>,
+    /// Polling, rate limit, retries, timeouts.
+    pub common: CommonSettings,
+    /// How many pages `find` lists at most.
+    pub find_max_pages: u32,
+}
+
+impl AwsConfig {
+    /// Builds the config from a provider table and the environment, reporting every bad or
+    /// missing field (prefixed with `prefix`).
+    pub fn build(
+        prefix: &str,
+        service: Service,
+        mut table: toml::Table,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        table.remove("kind");
+        let common = CommonSettings::take_from(&mut table, prefix, &mut problems);
+        let mut bad = |key: &str, why: String| problems.push(format!("{prefix}.{key}: {why}"));
+        let region = take_string(&mut table, "region", &mut bad)
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .filter(|r| !r.trim().is_empty());
+        let endpoint = take_string(&mut table, "endpoint_url", &mut bad);
+        let profile = take_string(&mut table, "profile", &mut bad);
+        let find_max_pages = match table.remove("find_max_pages") {
+            None => 20,
+            Some(toml::Value::Integer(n)) if n > 0 => n as u32,
+            Some(other) => {
+                bad(
+                    "find_max_pages",
+                    format!("must be a whole number above 0, not {other}"),
+                );
+                20
+            }
+        };
+        for key in table.keys() {
+            problems.push(format!("{prefix}.{key}: unknown field"));
+        }
+        let Some(region) = region else {
+            problems.push(format!("{prefix}.region: missing (set it, or AWS_REGION)"));
+            return Err(problems);
+        };
+        if !region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            problems.push(format!(
+                "{prefix}.region: {region:?} is not a region name such as us-east-1"
+            ));
+        }
+        let endpoint = match endpoint {
+            Some(e) if e.starts_with("https://") || e.starts_with("http://") => {
+                e.trim_end_matches('/').to_string()
+            }
+            Some(e) => {
+                problems.push(format!("{prefix}.endpoint_url: {e:?} must start with https:// (or http:// for a simulator)"));
+                String::new()
+            }
+            None => {
+                let host = match service {
+                    Service::Emr => "elasticmapreduce",
+                    Service::EmrServerless => "emr-serverless",
+                    Service::Glue => "glue",
+                };
+                format!("https://{host}.{region}.amazonaws.com")
+            }
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            service,
+            region,
+            endpoint,
+            profile,
+            common,
+            find_max_pages,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_from_env_and_default_endpoint() {
+        let env = |v: &str| (v == "AWS_REGION").then(|| "eu-west-1".to_string());
+        let c = AwsConfig::build("p", Service::Glue, toml::Table::new(), env).unwrap();
+        assert_eq!(c.endpoint, "https://glue.eu-west-1.amazonaws.com");
+        let t: toml::Table =
+            toml::from_str("region = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:5000/\"")
+                .unwrap();
+        let c = AwsConfig::build("p", Service::Emr, t, |_| None).unwrap();
+        assert_eq!(c.endpoint, "http://127.0.0.1:5000");
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let t: toml::Table =
+            toml::from_str("endpoint_url = \"ftp://x\"\nsecret_access_key = \"x\"").unwrap();
+        let err = AwsConfig::build("providers.emr", Service::Emr, t, |_| None)
+            .unwrap_err()
+            .join("\n");
+        assert!(err.contains("providers.emr.region: missing"), "{err}");
+        assert!(err.contains("secret_access_key: unknown field"), "{err}");
+    }
+}

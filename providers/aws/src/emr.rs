@@ -1,0 +1,194 @@
+//! EMR on EC2 steps (JSON 1.1, `ElasticMapReduce.<Operation>`).
+//!
+//! A job spec is `{"cluster_id": "j-...", "step": <StepConfig>}`. `AddJobFlowSteps` has no
+//! idempotency token, so tether puts its key into the step name (`<name> [<key>]`) and `find`
+//! lists the cluster's steps for that name: a crash between submit and record never yields a
+//! second step.
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use tether_provider::http::Idempotency;
+use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus};
+
+use crate::client::AwsClient;
+use crate::config::AwsConfig;
+use crate::{field, tagged_name};
+
+const PROVIDER: &str = "emr";
+const TARGET: &str = "ElasticMapReduce";
+
+/// The EMR steps adapter.
+#[derive(Debug)]
+pub struct Emr {
+    client: AwsClient,
+    config: AwsConfig,
+}
+
+impl Emr {
+    /// An adapter for the configured account and region.
+    pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
+        Ok(Self {
+            client: AwsClient::new(&config)?,
+            config,
+        })
+    }
+
+    /// The client, for calls tether does not wrap (tests create clusters with it).
+    pub fn client(&self) -> &AwsClient {
+        &self.client
+    }
+}
+
+fn handle_parts(handle: &Handle) -> Result<(&str, &str), ProviderError> {
+    Ok((
+        field(handle, "cluster_id", PROVIDER)?,
+        field(handle, "step_id", PROVIDER)?,
+    ))
+}
+
+#[async_trait]
+impl Provider for Emr {
+    fn kind(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
+        let ok = spec
+            .get("cluster_id")
+            .and_then(Value::as_str)
+            .is_some_and(|c| !c.is_empty())
+            && spec
+                .get("step")
+                .and_then(|s| s.get("HadoopJarStep"))
+                .is_some_and(Value::is_object);
+        if ok {
+            Ok(())
+        } else {
+            Err(ProviderError::invalid_spec(PROVIDER, "the job spec must be {\"cluster_id\": \"j-...\", \"step\": {\"Name\": ..., \"HadoopJarStep\": {...}}}"))
+        }
+    }
+
+    /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_AddJobFlowSteps.html>
+    async fn submit(&self, spec: &Value, key: &str) -> Result<Handle, ProviderError> {
+        self.validate_spec(spec)?;
+        let cluster = spec["cluster_id"].as_str().unwrap_or_default();
+        let mut step = spec["step"].clone();
+        step["Name"] = json!(tagged_name(step.get("Name").and_then(Value::as_str), key));
+        if step.get("ActionOnFailure").is_none() {
+            step["ActionOnFailure"] = json!("CONTINUE");
+        }
+        let out = self
+            .client
+            .json11(
+                TARGET,
+                "AddJobFlowSteps",
+                &json!({"JobFlowId": cluster, "Steps": [step]}),
+                Idempotency::NotIdempotent,
+            )
+            .await?;
+        let step_id = out["StepIds"][0].as_str().ok_or_else(|| {
+            ProviderError::transient(
+                PROVIDER,
+                format!("AddJobFlowSteps: no StepIds in the answer: {out}"),
+            )
+        })?;
+        Ok(Handle(json!({"cluster_id": cluster, "step_id": step_id})))
+    }
+
+    fn submit_is_idempotent(&self) -> bool {
+        false
+    }
+
+    /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_DescribeStep.html>
+    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
+        let (cluster, step) = handle_parts(handle)?;
+        let out = self
+            .client
+            .json11(
+                TARGET,
+                "DescribeStep",
+                &json!({"ClusterId": cluster, "StepId": step}),
+                Idempotency::Idempotent,
+            )
+            .await?;
+        let status = &out["Step"]["Status"];
+        let raw = status["State"].as_str().unwrap_or("").to_string();
+        let failure = &status["FailureDetails"];
+        let message = match (failure["Reason"].as_str(), failure["Message"].as_str()) {
+            (None, None) => status["StateChangeReason"]["Message"]
+                .as_str()
+                .map(str::to_string),
+            (r, m) => Some(format!(
+                "{}{}{}",
+                r.unwrap_or(""),
+                m.map(|m| format!(": {m}")).unwrap_or_default(),
+                failure["LogFile"]
+                    .as_str()
+                    .map(|l| format!(" (log: {l})"))
+                    .unwrap_or_default()
+            )),
+        };
+        Ok(RemoteStatus {
+            state: crate::state::emr_step(&raw),
+            raw_state: raw,
+            message,
+            url: None,
+            next_poll_hint: None,
+        })
+    }
+
+    /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_CancelSteps.html>
+    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
+        let (cluster, step) = handle_parts(handle)?;
+        let out = self
+            .client
+            .json11(TARGET, "CancelSteps", &json!({"ClusterId": cluster, "StepIds": [step], "StepCancellationOption": "SEND_INTERRUPT"}), Idempotency::Idempotent)
+            .await?;
+        match out["CancelStepsInfoList"][0]["Status"].as_str() {
+            Some("FAILED") => Err(ProviderError::permanent(
+                PROVIDER,
+                format!("CancelSteps: {}", out["CancelStepsInfoList"][0]["Reason"]),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Lists the cluster's steps (`ListSteps`, paged by `Marker`) for one named with the key.
+    async fn find(&self, key: &str, spec: &Value) -> Result<Option<Handle>, ProviderError> {
+        let Some(cluster) = spec.get("cluster_id").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let wanted = tagged_name(spec["step"].get("Name").and_then(Value::as_str), key);
+        let mut marker: Option<String> = None;
+        for _ in 0..self.config.find_max_pages {
+            let mut body = json!({"ClusterId": cluster});
+            if let Some(m) = &marker {
+                body["Marker"] = json!(m);
+            }
+            let out = self
+                .client
+                .json11(TARGET, "ListSteps", &body, Idempotency::Idempotent)
+                .await?;
+            for step in out["Steps"].as_array().into_iter().flatten() {
+                if step["Name"].as_str() == Some(wanted.as_str()) {
+                    return Ok(Some(Handle(
+                        json!({"cluster_id": cluster, "step_id": step["Id"]}),
+                    )));
+                }
+            }
+            match out["Marker"].as_str() {
+                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        Ok(None)
+    }
+
+    fn settings(&self) -> &CommonSettings {
+        &self.config.common
+    }
+
+    fn rate_limit_waits(&self) -> u64 {
+        self.client.http().limiter().waits()
+    }
+}

@@ -1,0 +1,201 @@
+//! EMR Serverless job runs (REST JSON, SigV4 service `emr-serverless`).
+//!
+//! A job spec is the `StartJobRun` body plus `applicationId`:
+//! `{"applicationId": "...", "executionRoleArn": "...", "jobDriver": {...}, ...}`. tether sets
+//! `clientToken` to its key, so AWS deduplicates a repeated submission, and names the run
+//! `<name> [<key>]` so that `find` can list it.
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tether_provider::http::Idempotency;
+use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus};
+
+use crate::client::AwsClient;
+use crate::config::AwsConfig;
+use crate::{field, path_segment, tagged_name};
+
+const PROVIDER: &str = "emr-serverless";
+
+/// The EMR Serverless adapter.
+#[derive(Debug)]
+pub struct EmrServerless {
+    client: AwsClient,
+    config: AwsConfig,
+}
+
+impl EmrServerless {
+    /// An adapter for the configured account and region.
+    pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
+        Ok(Self {
+            client: AwsClient::new(&config)?,
+            config,
+        })
+    }
+
+    /// The client, for calls tether does not wrap.
+    pub fn client(&self) -> &AwsClient {
+        &self.client
+    }
+}
+
+fn run_path(handle: &Handle) -> Result<String, ProviderError> {
+    let app = field(handle, "application_id", PROVIDER)?;
+    let run = field(handle, "job_run_id", PROVIDER)?;
+    Ok(format!(
+        "/applications/{}/jobruns/{}",
+        path_segment(app),
+        path_segment(run)
+    ))
+}
+
+#[async_trait]
+impl Provider for EmrServerless {
+    fn kind(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
+        let ok = spec
+            .get("applicationId")
+            .and_then(Value::as_str)
+            .is_some_and(|a| !a.is_empty())
+            && spec
+                .get("executionRoleArn")
+                .and_then(Value::as_str)
+                .is_some()
+            && spec.get("jobDriver").is_some_and(Value::is_object)
+            && spec.get("clientToken").is_none();
+        if ok {
+            Ok(())
+        } else {
+            Err(ProviderError::invalid_spec(PROVIDER, "the job spec must hold applicationId, executionRoleArn and jobDriver (and no clientToken: tether sets it)"))
+        }
+    }
+
+    /// <https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_StartJobRun.html>
+    async fn submit(&self, spec: &Value, key: &str) -> Result<Handle, ProviderError> {
+        self.validate_spec(spec)?;
+        let app = spec["applicationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let mut body = spec.clone();
+        let obj = body.as_object_mut().expect("validated");
+        obj.remove("applicationId");
+        obj.insert("clientToken".into(), json!(key));
+        obj.insert(
+            "name".into(),
+            json!(tagged_name(spec.get("name").and_then(Value::as_str), key)),
+        );
+        let path = format!("/applications/{}/jobruns", path_segment(&app));
+        let out = self
+            .client
+            .rest(
+                "StartJobRun",
+                Method::POST,
+                &path,
+                Some(&body),
+                Idempotency::Idempotent,
+            )
+            .await?;
+        let run = out["jobRunId"].as_str().ok_or_else(|| {
+            ProviderError::transient(
+                PROVIDER,
+                format!("StartJobRun: no jobRunId in the answer: {out}"),
+            )
+        })?;
+        Ok(Handle(json!({"application_id": app, "job_run_id": run})))
+    }
+
+    fn submit_is_idempotent(&self) -> bool {
+        true
+    }
+
+    /// <https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_GetJobRun.html>
+    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
+        let out = self
+            .client
+            .rest(
+                "GetJobRun",
+                Method::GET,
+                &run_path(handle)?,
+                None,
+                Idempotency::Idempotent,
+            )
+            .await?;
+        let run = &out["jobRun"];
+        let raw = run["state"].as_str().unwrap_or("").to_string();
+        let message = run["stateDetails"]
+            .as_str()
+            .filter(|m| !m.is_empty())
+            .map(str::to_string);
+        Ok(RemoteStatus {
+            state: crate::state::emr_serverless_run(&raw),
+            raw_state: raw,
+            message,
+            url: None,
+            next_poll_hint: None,
+        })
+    }
+
+    /// <https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_CancelJobRun.html>
+    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
+        self.client
+            .rest(
+                "CancelJobRun",
+                Method::DELETE,
+                &run_path(handle)?,
+                None,
+                Idempotency::Idempotent,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Lists the application's job runs (`ListJobRuns`, paged by `nextToken`) for one named
+    /// with the key.
+    async fn find(&self, key: &str, spec: &Value) -> Result<Option<Handle>, ProviderError> {
+        let Some(app) = spec.get("applicationId").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let wanted = tagged_name(spec.get("name").and_then(Value::as_str), key);
+        let mut token: Option<String> = None;
+        for _ in 0..self.config.find_max_pages {
+            let mut path = format!("/applications/{}/jobruns?maxResults=50", path_segment(app));
+            if let Some(t) = &token {
+                path.push_str(&format!("&nextToken={}", path_segment(t)));
+            }
+            let out = self
+                .client
+                .rest(
+                    "ListJobRuns",
+                    Method::GET,
+                    &path,
+                    None,
+                    Idempotency::Idempotent,
+                )
+                .await?;
+            for run in out["jobRuns"].as_array().into_iter().flatten() {
+                if run["name"].as_str() == Some(wanted.as_str()) {
+                    return Ok(Some(Handle(
+                        json!({"application_id": app, "job_run_id": run["id"]}),
+                    )));
+                }
+            }
+            match out["nextToken"].as_str() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(None)
+    }
+
+    fn settings(&self) -> &CommonSettings {
+        &self.config.common
+    }
+
+    fn rate_limit_waits(&self) -> u64 {
+        self.client.http().limiter().waits()
+    }
+}

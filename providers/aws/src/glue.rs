@@ -1,0 +1,179 @@
+//! Glue job runs (JSON 1.1, `AWSGlue.<Operation>`).
+//!
+//! A job spec is the `StartJobRun` body: `{"JobName": "...", "Arguments": {...}, ...}`.
+//! `StartJobRun` has no idempotency token, so tether adds the run argument `--tether-key`
+//! and `find` lists the job's runs (`GetJobRuns`) for it.
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use tether_provider::http::Idempotency;
+use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus};
+
+use crate::client::AwsClient;
+use crate::config::AwsConfig;
+use crate::field;
+
+const PROVIDER: &str = "glue";
+const TARGET: &str = "AWSGlue";
+/// The run argument that carries tether's key.
+pub const KEY_ARGUMENT: &str = "--tether-key";
+
+/// The Glue adapter.
+#[derive(Debug)]
+pub struct Glue {
+    client: AwsClient,
+    config: AwsConfig,
+}
+
+impl Glue {
+    /// An adapter for the configured account and region.
+    pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
+        Ok(Self {
+            client: AwsClient::new(&config)?,
+            config,
+        })
+    }
+
+    /// The client, for calls tether does not wrap.
+    pub fn client(&self) -> &AwsClient {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl Provider for Glue {
+    fn kind(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
+        let ok = spec
+            .get("JobName")
+            .and_then(Value::as_str)
+            .is_some_and(|j| !j.is_empty())
+            && spec.get("Arguments").is_none_or(Value::is_object);
+        if ok {
+            Ok(())
+        } else {
+            Err(ProviderError::invalid_spec(PROVIDER, "the job spec must be a StartJobRun body with JobName (and Arguments, if any, an object)"))
+        }
+    }
+
+    /// <https://docs.aws.amazon.com/glue/latest/webapi/API_StartJobRun.html>
+    async fn submit(&self, spec: &Value, key: &str) -> Result<Handle, ProviderError> {
+        self.validate_spec(spec)?;
+        let mut body = spec.clone();
+        if body.get("Arguments").is_none() {
+            body["Arguments"] = json!({});
+        }
+        body["Arguments"][KEY_ARGUMENT] = json!(key);
+        let out = self
+            .client
+            .json11(TARGET, "StartJobRun", &body, Idempotency::NotIdempotent)
+            .await?;
+        let run = out["JobRunId"].as_str().ok_or_else(|| {
+            ProviderError::transient(
+                PROVIDER,
+                format!("StartJobRun: no JobRunId in the answer: {out}"),
+            )
+        })?;
+        Ok(Handle(
+            json!({"job_name": spec["JobName"], "job_run_id": run}),
+        ))
+    }
+
+    fn submit_is_idempotent(&self) -> bool {
+        false
+    }
+
+    /// <https://docs.aws.amazon.com/glue/latest/webapi/API_GetJobRun.html>
+    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
+        let job = field(handle, "job_name", PROVIDER)?;
+        let run = field(handle, "job_run_id", PROVIDER)?;
+        let out = self
+            .client
+            .json11(
+                TARGET,
+                "GetJobRun",
+                &json!({"JobName": job, "RunId": run}),
+                Idempotency::Idempotent,
+            )
+            .await?;
+        let raw = out["JobRun"]["JobRunState"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let message = out["JobRun"]["ErrorMessage"]
+            .as_str()
+            .filter(|m| !m.is_empty())
+            .map(str::to_string);
+        Ok(RemoteStatus {
+            state: crate::state::glue_run(&raw),
+            raw_state: raw,
+            message,
+            url: None,
+            next_poll_hint: None,
+        })
+    }
+
+    /// <https://docs.aws.amazon.com/glue/latest/webapi/API_BatchStopJobRun.html>
+    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
+        let job = field(handle, "job_name", PROVIDER)?;
+        let run = field(handle, "job_run_id", PROVIDER)?;
+        let out = self
+            .client
+            .json11(
+                TARGET,
+                "BatchStopJobRun",
+                &json!({"JobName": job, "JobRunIds": [run]}),
+                Idempotency::Idempotent,
+            )
+            .await?;
+        match out["Errors"].as_array().and_then(|e| e.first()) {
+            Some(err) => Err(ProviderError::permanent(
+                PROVIDER,
+                format!("BatchStopJobRun: {}", err["ErrorDetail"]),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Lists the job's runs (`GetJobRuns`, paged by `NextToken`) for one whose `--tether-key`
+    /// argument is the key.
+    async fn find(&self, key: &str, spec: &Value) -> Result<Option<Handle>, ProviderError> {
+        let Some(job) = spec.get("JobName").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let mut token: Option<String> = None;
+        for _ in 0..self.config.find_max_pages {
+            let mut body = json!({"JobName": job, "MaxResults": 200});
+            if let Some(t) = &token {
+                body["NextToken"] = json!(t);
+            }
+            let out = self
+                .client
+                .json11(TARGET, "GetJobRuns", &body, Idempotency::Idempotent)
+                .await?;
+            for run in out["JobRuns"].as_array().into_iter().flatten() {
+                if run["Arguments"][KEY_ARGUMENT].as_str() == Some(key) {
+                    return Ok(Some(Handle(
+                        json!({"job_name": job, "job_run_id": run["Id"]}),
+                    )));
+                }
+            }
+            match out["NextToken"].as_str() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(None)
+    }
+
+    fn settings(&self) -> &CommonSettings {
+        &self.config.common
+    }
+
+    fn rate_limit_waits(&self) -> u64 {
+        self.client.http().limiter().waits()
+    }
+}

@@ -1,0 +1,61 @@
+//! tether's AWS adapters: EMR on EC2 steps, EMR Serverless job runs and Glue job runs.
+//!
+//! One crate for the three services, because what is hard is shared: SigV4 signing, the
+//! credential chain, AWS's error shapes and throttling. Each service has its own module with
+//! the same parts as every provider (the adapter, its spec and handle), and its state mapping
+//! sits in `state.rs`.
+//!
+//! - `config.rs`: service, region, endpoint override, profile.
+//! - `credential.rs`: the standard AWS credential chain (`aws-config`), cached and refreshed.
+//! - `client.rs`: SigV4 (`aws-sigv4`), JSON 1.1 and REST JSON calls, AWS errors.
+//! - `emr.rs`, `emr_serverless.rs`, `glue.rs`: the adapters.
+//! - `state.rs`: the state mappings.
+//! - `sim/`: simulators of the three services that check SigV4 signatures
+//!   (`tether sim emr | emr-serverless | glue`).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod config;
+pub mod credential;
+pub mod emr;
+pub mod emr_serverless;
+pub mod glue;
+pub mod sim;
+pub mod state;
+
+use serde_json::Value;
+use tether_provider::{Handle, ProviderError};
+
+pub use config::{AwsConfig, Service};
+pub use emr::Emr;
+pub use emr_serverless::EmrServerless;
+pub use glue::Glue;
+
+/// A job name tagged with tether's key, so that `find` can recognise it.
+pub fn tagged_name(name: Option<&str>, key: &str) -> String {
+    match name {
+        Some(n) if !n.is_empty() => format!("{n} [{key}]"),
+        _ => key.to_string(),
+    }
+}
+
+fn field<'h>(
+    handle: &'h Handle,
+    name: &str,
+    provider: &'static str,
+) -> Result<&'h str, ProviderError> {
+    handle
+        .0
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProviderError::permanent(provider, format!("handle {handle} has no {name}")))
+}
+
+/// Percent-encodes one path segment (or query value).
+fn path_segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}

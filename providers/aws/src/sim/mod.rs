@@ -1,0 +1,643 @@
+//! Simulators of EMR steps, EMR Serverless job runs and Glue job runs, on one loopback port.
+//!
+//! Every request's SigV4 signature is checked against the configured key pair (a wrong secret
+//! gets AWS's `InvalidSignatureException`, an unknown key `UnrecognizedClientException`).
+//! Jobs move through each service's states on a schedule and end as configured; EMR
+//! Serverless deduplicates `clientToken` as AWS documents; submissions and cancels are
+//! counted; throttling and server errors can be injected. JSON 1.1 requests are routed by
+//! `X-Amz-Target`, EMR Serverless by its REST paths.
+
+mod sigv4;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::config::Service;
+
+/// How the simulator behaves.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The access key id it accepts.
+    pub access_key_id: String,
+    /// Its secret.
+    pub secret_access_key: String,
+    /// Time a new job spends before RUNNING.
+    pub pending: Duration,
+    /// Time it spends RUNNING.
+    pub running: Duration,
+    /// Whether jobs end successfully.
+    pub succeed: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            access_key_id: "AKIATETHERSIMULATOR".into(),
+            secret_access_key: "tether-simulator-secret-key-0123456789".into(),
+            pending: Duration::from_secs(2),
+            running: Duration::from_secs(10),
+            succeed: true,
+        }
+    }
+}
+
+/// What goes wrong, for the next `times` requests to `service` (or any).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// Which service; `None` for all.
+    pub service: Option<Service>,
+    /// What.
+    pub kind: FaultKind,
+    /// How many requests.
+    pub times: u32,
+}
+
+/// Kinds of injected fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// AWS throttling: JSON 1.1 `400 ThrottlingException`, REST `429`.
+    Throttle,
+    /// `500 InternalFailure` before processing.
+    ServerError,
+    /// Process the request (a submit creates its job), then answer `500`.
+    FailAfterProcessing,
+}
+
+/// Counters, per service kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SimStats {
+    /// Jobs created, by service kind.
+    pub submissions: HashMap<String, u64>,
+    /// Cancel requests that reached a job.
+    pub cancels: u64,
+    /// Requests refused for their signature or key.
+    pub rejected_signatures: u64,
+    /// Requests received.
+    pub requests: u64,
+}
+
+#[derive(Debug)]
+struct SimJob {
+    service: Service,
+    id: String,
+    /// Cluster id, application id or Glue job name.
+    parent: String,
+    name: String,
+    arguments: Value,
+    created: Instant,
+    pending: Duration,
+    running: Duration,
+    succeed: bool,
+    cancelled: bool,
+}
+
+impl SimJob {
+    fn state(&self) -> &'static str {
+        let age = self.created.elapsed();
+        let phase = if self.cancelled {
+            3
+        } else if age < self.pending {
+            0
+        } else if age < self.pending + self.running {
+            1
+        } else if self.succeed {
+            2
+        } else {
+            4
+        };
+        let names: [&str; 5] = match self.service {
+            Service::Emr => ["PENDING", "RUNNING", "COMPLETED", "CANCELLED", "FAILED"],
+            Service::EmrServerless => ["SCHEDULED", "RUNNING", "SUCCESS", "CANCELLED", "FAILED"],
+            Service::Glue => ["STARTING", "RUNNING", "SUCCEEDED", "STOPPED", "FAILED"],
+        };
+        names[phase]
+    }
+
+    fn finished(&self) -> bool {
+        self.cancelled || self.created.elapsed() >= self.pending + self.running
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: SimConfig,
+    jobs: Vec<SimJob>,
+    client_tokens: HashMap<(String, String), String>,
+    faults: Vec<Fault>,
+    stats: SimStats,
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+/// A running simulator.
+#[derive(Debug)]
+pub struct Simulator {
+    inner: Shared,
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Serves on `addr` (port 0 picks one).
+    pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Self> {
+        let inner = Arc::new(Mutex::new(Inner {
+            config,
+            jobs: Vec::new(),
+            client_tokens: HashMap::new(),
+            faults: Vec::new(),
+            stats: SimStats::default(),
+        }));
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(inner.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "AWS simulator stopped");
+            }
+        });
+        Ok(Self { inner, addr, task })
+    }
+
+    /// The endpoint URL (`endpoint_url` in tether's config).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("simulator mutex poisoned")
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> SimStats {
+        self.lock().stats.clone()
+    }
+
+    /// Jobs created for one service.
+    pub fn submissions(&self, service: Service) -> u64 {
+        self.lock()
+            .stats
+            .submissions
+            .get(service.kind())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Queues a fault.
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Changes timings and outcome of jobs created from now on.
+    pub fn configure(&self, f: impl FnOnce(&mut SimConfig)) {
+        f(&mut self.lock().config);
+    }
+
+    /// The state of a job now (`None`: no such job).
+    pub fn job_state(&self, id: &str) -> Option<String> {
+        self.lock()
+            .jobs
+            .iter()
+            .find(|j| j.id == id)
+            .map(|j| j.state().to_string())
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An AWS error answer: JSON 1.1 style body plus the REST header.
+fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let mut r = (status, Json(json!({"__type": kind, "message": message}))).into_response();
+    r.headers_mut()
+        .insert("x-amzn-errortype", kind.parse().expect("ascii"));
+    r
+}
+
+fn take_fault(inner: &mut Inner, service: Service) -> Option<FaultKind> {
+    let i = inner
+        .faults
+        .iter()
+        .position(|f| f.service.is_none_or(|s| s == service))?;
+    let kind = inner.faults[i].kind;
+    inner.faults[i].times -= 1;
+    if inner.faults[i].times == 0 {
+        inner.faults.remove(i);
+    }
+    Some(kind)
+}
+
+async fn handle(
+    State(inner): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    guard.stats.requests += 1;
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let service = match target.as_deref().and_then(|t| t.split('.').next()) {
+        Some("ElasticMapReduce") => Service::Emr,
+        Some("AWSGlue") => Service::Glue,
+        _ if uri.path().starts_with("/applications/") => Service::EmrServerless,
+        _ => {
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                "no such operation",
+            )
+        }
+    };
+    if let Err((kind, message)) =
+        sigv4::verify(&guard.config, service, &method, &uri, &headers, &body)
+    {
+        guard.stats.rejected_signatures += 1;
+        return aws_error(StatusCode::FORBIDDEN, kind, &message);
+    }
+    let fault = take_fault(&mut guard, service);
+    match fault {
+        Some(FaultKind::Throttle) => {
+            let status = if service == Service::EmrServerless {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return aws_error(status, "ThrottlingException", "Rate exceeded");
+        }
+        Some(FaultKind::ServerError) => {
+            return aws_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                "simulated failure",
+            )
+        }
+        _ => {}
+    }
+    let input: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => {
+                return aws_error(
+                    StatusCode::BAD_REQUEST,
+                    "SerializationException",
+                    "the body is not JSON",
+                )
+            }
+        }
+    };
+    let response = match service {
+        Service::EmrServerless => emr_serverless(
+            &mut guard,
+            &method,
+            uri.path(),
+            uri.query().unwrap_or(""),
+            &input,
+        ),
+        _ => json11(&mut guard, target.as_deref().unwrap_or(""), &input),
+    };
+    match (fault, response) {
+        (Some(FaultKind::FailAfterProcessing), _) => aws_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            "simulated failure after processing",
+        ),
+        (_, Ok(v)) => Json(v).into_response(),
+        (_, Err(r)) => *r,
+    }
+}
+
+fn new_job(
+    inner: &mut Inner,
+    service: Service,
+    id: String,
+    parent: &str,
+    name: &str,
+    arguments: Value,
+) -> String {
+    let c = inner.config.clone();
+    inner.jobs.push(SimJob {
+        service,
+        id: id.clone(),
+        parent: parent.to_string(),
+        name: name.to_string(),
+        arguments,
+        created: Instant::now(),
+        pending: c.pending,
+        running: c.running,
+        succeed: c.succeed,
+        cancelled: false,
+    });
+    *inner
+        .stats
+        .submissions
+        .entry(service.kind().to_string())
+        .or_default() += 1;
+    id
+}
+
+fn find_job<'a>(
+    inner: &'a mut Inner,
+    service: Service,
+    parent: &str,
+    id: &str,
+) -> Option<&'a mut SimJob> {
+    inner
+        .jobs
+        .iter_mut()
+        .find(|j| j.service == service && j.parent == parent && j.id == id)
+}
+
+/// An error answer of an operation (boxed: a response is large).
+type OpResult = Result<Value, Box<Response>>;
+
+fn bad(kind: &str, message: String) -> Box<Response> {
+    Box::new(aws_error(StatusCode::BAD_REQUEST, kind, &message))
+}
+
+fn page(all: Vec<Value>, token: Option<&str>, size: usize) -> (Vec<Value>, Option<String>) {
+    let start: usize = token.and_then(|t| t.parse().ok()).unwrap_or(0);
+    let next = (start + size < all.len()).then(|| (start + size).to_string());
+    (all.into_iter().skip(start).take(size).collect(), next)
+}
+
+fn emr_step_json(j: &SimJob) -> Value {
+    let mut status = json!({"State": j.state()});
+    if j.state() == "FAILED" {
+        status["FailureDetails"] = json!({"Reason": "Unknown Error", "Message": "simulated step failure", "LogFile": format!("s3://logs/{}/steps/{}/", j.parent, j.id)});
+    }
+    json!({"Id": j.id, "Name": j.name, "Status": status})
+}
+
+fn glue_run_json(j: &SimJob) -> Value {
+    let mut run = json!({"Id": j.id, "JobName": j.parent, "JobRunState": j.state(), "Arguments": j.arguments});
+    if j.state() == "FAILED" {
+        run["ErrorMessage"] = json!("simulated job failure");
+    }
+    run
+}
+
+fn json11(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
+    let s = |k: &str| {
+        input
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    match target {
+        "ElasticMapReduce.AddJobFlowSteps" => {
+            let cluster = s("JobFlowId");
+            if !cluster.starts_with("j-") {
+                return Err(bad(
+                    "ValidationException",
+                    format!("Cluster id '{cluster}' is not valid."),
+                ));
+            }
+            let steps = input["Steps"].as_array().cloned().unwrap_or_default();
+            if steps.is_empty() {
+                return Err(bad("ValidationException", "Steps must not be empty".into()));
+            }
+            let ids: Vec<String> = steps
+                .iter()
+                .map(|step| {
+                    let id = format!("s-SIM{:08}", inner.jobs.len() + 1);
+                    new_job(
+                        inner,
+                        Service::Emr,
+                        id,
+                        &cluster,
+                        step["Name"].as_str().unwrap_or(""),
+                        Value::Null,
+                    )
+                })
+                .collect();
+            Ok(json!({"StepIds": ids}))
+        }
+        "ElasticMapReduce.DescribeStep" => {
+            let (cluster, step) = (s("ClusterId"), s("StepId"));
+            match find_job(inner, Service::Emr, &cluster, &step) {
+                Some(j) => Ok(json!({"Step": emr_step_json(j)})),
+                None => Err(bad(
+                    "InvalidRequestException",
+                    format!("Step id '{step}' does not exist."),
+                )),
+            }
+        }
+        "ElasticMapReduce.ListSteps" => {
+            let cluster = s("ClusterId");
+            let all: Vec<Value> = inner
+                .jobs
+                .iter()
+                .rev()
+                .filter(|j| j.service == Service::Emr && j.parent == cluster)
+                .map(emr_step_json)
+                .collect();
+            let (steps, marker) = page(all, input["Marker"].as_str(), 50);
+            let mut out = json!({"Steps": steps});
+            if let Some(m) = marker {
+                out["Marker"] = json!(m);
+            }
+            Ok(out)
+        }
+        "ElasticMapReduce.CancelSteps" => {
+            let cluster = s("ClusterId");
+            let mut infos = vec![];
+            for id in input["StepIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                let status = match find_job(inner, Service::Emr, &cluster, id) {
+                    Some(j) if !j.finished() => {
+                        j.cancelled = true;
+                        "SUBMITTED"
+                    }
+                    _ => "FAILED",
+                };
+                if status == "SUBMITTED" {
+                    inner.stats.cancels += 1;
+                }
+                infos.push(json!({"StepId": id, "Status": status, "Reason": if status == "FAILED" { "step is not pending or running" } else { "" }}));
+            }
+            Ok(json!({"CancelStepsInfoList": infos}))
+        }
+        "AWSGlue.StartJobRun" => {
+            let job = s("JobName");
+            if job.is_empty() {
+                return Err(bad("InvalidInputException", "JobName is required".into()));
+            }
+            let id = format!("jr_sim{:032}", inner.jobs.len() + 1);
+            let args = input.get("Arguments").cloned().unwrap_or(json!({}));
+            Ok(json!({"JobRunId": new_job(inner, Service::Glue, id, &job, "", args)}))
+        }
+        "AWSGlue.GetJobRun" => {
+            let (job, run) = (s("JobName"), s("RunId"));
+            match find_job(inner, Service::Glue, &job, &run) {
+                Some(j) => Ok(json!({"JobRun": glue_run_json(j)})),
+                None => Err(bad(
+                    "EntityNotFoundException",
+                    format!("Job run {run} of job {job} not found"),
+                )),
+            }
+        }
+        "AWSGlue.GetJobRuns" => {
+            let job = s("JobName");
+            let all: Vec<Value> = inner
+                .jobs
+                .iter()
+                .rev()
+                .filter(|j| j.service == Service::Glue && j.parent == job)
+                .map(glue_run_json)
+                .collect();
+            let (runs, next) = page(all, input["NextToken"].as_str(), 100);
+            let mut out = json!({"JobRuns": runs});
+            if let Some(t) = next {
+                out["NextToken"] = json!(t);
+            }
+            Ok(out)
+        }
+        "AWSGlue.BatchStopJobRun" => {
+            let job = s("JobName");
+            let (mut ok, mut errors) = (vec![], vec![]);
+            for id in input["JobRunIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                match find_job(inner, Service::Glue, &job, id) {
+                    Some(j) if !j.finished() => {
+                        j.cancelled = true;
+                        inner.stats.cancels += 1;
+                        ok.push(json!({"JobName": job, "JobRunId": id}));
+                    }
+                    _ => errors.push(json!({"JobName": job, "JobRunId": id, "ErrorDetail": {"ErrorCode": "InvalidInputException", "ErrorMessage": "run is not running"}})),
+                }
+            }
+            Ok(json!({"SuccessfulSubmissions": ok, "Errors": errors}))
+        }
+        other => Err(bad(
+            "UnknownOperationException",
+            format!("unknown operation {other}"),
+        )),
+    }
+}
+
+fn serverless_run_json(j: &SimJob) -> Value {
+    let details = if j.state() == "FAILED" {
+        "simulated job run failure"
+    } else {
+        ""
+    };
+    json!({"applicationId": j.parent, "jobRunId": j.id, "id": j.id, "name": j.name, "state": j.state(), "stateDetails": details,
+           "arn": format!("arn:aws:emr-serverless:us-east-1:000000000000:/applications/{}/jobruns/{}", j.parent, j.id)})
+}
+
+fn emr_serverless(
+    inner: &mut Inner,
+    method: &Method,
+    path: &str,
+    query: &str,
+    input: &Value,
+) -> OpResult {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let not_found = |what: String| {
+        Box::new(aws_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            &what,
+        ))
+    };
+    match (method.as_str(), parts.as_slice()) {
+        ("POST", ["applications", app, "jobruns"]) => {
+            let token = input["clientToken"].as_str().unwrap_or("").to_string();
+            if token.is_empty()
+                || input["executionRoleArn"].as_str().is_none()
+                || !input["jobDriver"].is_object()
+            {
+                return Err(bad(
+                    "ValidationException",
+                    "clientToken, executionRoleArn and jobDriver are required".into(),
+                ));
+            }
+            let key = (app.to_string(), token);
+            let id = match inner.client_tokens.get(&key) {
+                Some(id) => id.clone(),
+                None => {
+                    let id = format!("00sim{:012}", inner.jobs.len() + 1);
+                    new_job(
+                        inner,
+                        Service::EmrServerless,
+                        id.clone(),
+                        app,
+                        input["name"].as_str().unwrap_or(""),
+                        Value::Null,
+                    );
+                    inner.client_tokens.insert(key, id.clone());
+                    id
+                }
+            };
+            Ok(
+                json!({"applicationId": app, "jobRunId": id, "arn": format!("arn:aws:emr-serverless:us-east-1:000000000000:/applications/{app}/jobruns/{id}")}),
+            )
+        }
+        ("GET", ["applications", app, "jobruns", id]) => {
+            match find_job(inner, Service::EmrServerless, app, id) {
+                Some(j) => Ok(json!({"jobRun": serverless_run_json(j)})),
+                None => Err(not_found(format!("Job run {id} does not exist"))),
+            }
+        }
+        ("GET", ["applications", app, "jobruns"]) => {
+            let token = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("nextToken="));
+            let all: Vec<Value> = inner
+                .jobs
+                .iter()
+                .rev()
+                .filter(|j| j.service == Service::EmrServerless && j.parent == *app)
+                .map(serverless_run_json)
+                .collect();
+            let (runs, next) = page(all, token, 50);
+            let mut out = json!({"jobRuns": runs});
+            if let Some(t) = next {
+                out["nextToken"] = json!(t);
+            }
+            Ok(out)
+        }
+        ("DELETE", ["applications", app, "jobruns", id]) => {
+            match find_job(inner, Service::EmrServerless, app, id) {
+                Some(j) => {
+                    if !j.finished() {
+                        j.cancelled = true;
+                    }
+                    inner.stats.cancels += 1;
+                    Ok(json!({"applicationId": app, "jobRunId": id}))
+                }
+                None => Err(not_found(format!("Job run {id} does not exist"))),
+            }
+        }
+        _ => Err(not_found(format!("no route {method} {path}"))),
+    }
+}

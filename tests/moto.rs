@@ -1,0 +1,185 @@
+//! The AWS adapters against moto (PyPI `moto[server]`), an independent implementation of the
+//! AWS APIs: it catches what tether's own simulator gets wrong about the wire protocol.
+//! Submit, status and list (`find`) for EMR, EMR Serverless and Glue, and cancel where moto
+//! implements it. `.ci/run` installs moto; without it this test says it was skipped, except
+//! under CI, where it fails.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+use tether_aws::{AwsConfig, Emr, EmrServerless, Glue, Service};
+use tether_provider::http::Idempotency;
+use tether_provider::{JobState, Provider};
+
+struct Moto {
+    url: String,
+    child: tokio::process::Child,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn start_moto() -> Option<Moto> {
+    let available = std::process::Command::new("moto_server")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but moto_server is not installed (.ci/run installs moto[server])"
+        );
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED moto: `pip install 'moto[server]'` to run it"
+        );
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start moto_server");
+    let url = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    while reqwest::get(format!("{url}/moto-api/")).await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "moto_server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Some(Moto { url, child })
+}
+
+fn config(service: Service, endpoint: &str) -> AwsConfig {
+    let table: toml::Table = toml::from_str(&format!(
+        "region = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\nmax_retries = 1\nrequest_timeout = \"10s\""
+    ))
+    .unwrap();
+    AwsConfig::build("moto", service, table, |_| None).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adapters_speak_the_wire_protocol_moto_implements() {
+    std::env::set_var("AWS_ACCESS_KEY_ID", "AKIAMOTOTEST");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "moto-secret");
+    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/tether-test");
+    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tether-test");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    let Some(moto) = start_moto().await else {
+        return;
+    };
+
+    // EMR: a cluster, a step; moto reports a new step RUNNING and does not advance it.
+    let emr = Emr::new(config(Service::Emr, &moto.url)).unwrap();
+    let cluster = emr
+        .client()
+        .json11("ElasticMapReduce", "RunJobFlow", &json!({
+            "Name": "tether-moto", "ReleaseLabel": "emr-7.0.0",
+            "Instances": {"InstanceCount": 1, "MasterInstanceType": "m5.xlarge", "KeepJobFlowAliveWhenNoSteps": true},
+            "JobFlowRole": "EMR_EC2_DefaultRole", "ServiceRole": "EMR_DefaultRole"}), Idempotency::NotIdempotent)
+        .await
+        .unwrap()["JobFlowId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let spec = json!({"cluster_id": cluster, "step": {"Name": "load", "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}});
+    let key = "tether-0123456789abcdef0123456789abcdef";
+    let handle = emr.submit(&spec, key).await.unwrap();
+    let status = emr.status(&handle).await.unwrap();
+    assert!(
+        matches!(status.state, JobState::Pending | JobState::Running),
+        "{status:?}"
+    );
+    assert_eq!(
+        emr.find(key, &spec).await.unwrap(),
+        Some(handle.clone()),
+        "ListSteps finds the step by its name"
+    );
+    assert_eq!(
+        emr.find("tether-ffffffffffffffffffffffffffffffff", &spec)
+            .await
+            .unwrap(),
+        None
+    );
+    // moto 5.2 answers CancelSteps with HTTP 500: tether reports it as a transient error.
+    if let Err(e) = emr.cancel(&handle).await {
+        assert!(e.is_transient(), "{e}");
+    }
+
+    // EMR Serverless: an application, a job run (moto reports SUCCESS at once).
+    let serverless = EmrServerless::new(config(Service::EmrServerless, &moto.url)).unwrap();
+    let app = serverless
+        .client()
+        .rest("CreateApplication", Method::POST, "/applications", Some(&json!({
+            "name": "tether-moto", "releaseLabel": "emr-6.15.0", "type": "SPARK", "clientToken": "create-app"})), Idempotency::Idempotent)
+        .await
+        .unwrap()["applicationId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let spec = json!({"applicationId": app, "name": "load", "executionRoleArn": "arn:aws:iam::123456789012:role/emr",
+        "jobDriver": {"sparkSubmit": {"entryPoint": "s3://jobs/load.py"}}});
+    let handle = serverless.submit(&spec, key).await.unwrap();
+    let status = serverless.status(&handle).await.unwrap();
+    assert!(
+        !matches!(status.state, JobState::Failed | JobState::Lost),
+        "{status:?}"
+    );
+    assert_eq!(
+        serverless.find(key, &spec).await.unwrap(),
+        Some(handle.clone()),
+        "ListJobRuns finds the run by its name"
+    );
+    match serverless.cancel(&handle).await {
+        Ok(()) => {}
+        Err(e) => assert!(
+            e.is_transient() || e.kind == tether_provider::ErrorKind::Permanent,
+            "{e}"
+        ),
+    }
+
+    // Glue: a job, a run carrying the key as a run argument.
+    let glue = Glue::new(config(Service::Glue, &moto.url)).unwrap();
+    glue.client()
+        .json11(
+            "AWSGlue",
+            "CreateJob",
+            &json!({"Name": "load-orders", "Role": "arn:aws:iam::123456789012:role/glue",
+            "Command": {"Name": "glueetl", "ScriptLocation": "s3://jobs/load.py"}}),
+            Idempotency::NotIdempotent,
+        )
+        .await
+        .unwrap();
+    let spec = json!({"JobName": "load-orders", "Arguments": {"--day": "2026-11-24"}});
+    let handle = glue.submit(&spec, key).await.unwrap();
+    let status = glue.status(&handle).await.unwrap();
+    assert!(
+        !matches!(status.state, JobState::Failed | JobState::Lost),
+        "{status:?}"
+    );
+    assert_eq!(
+        glue.find(key, &spec).await.unwrap(),
+        Some(handle.clone()),
+        "GetJobRuns finds the run by its argument"
+    );
+    if let Err(e) = glue.cancel(&handle).await {
+        assert!(!e.message.is_empty());
+    }
+}
