@@ -360,7 +360,77 @@ async fn sigkilled_run_reattaches_on_each_service(db: TestDb) {
     assert_eq!(sim.stats().cancels, 0);
 }
 
+/// A real crash (SIGKILL at `TETHER_CRASH_AT=after_submit`) between the provider accepting the
+/// job and tether recording its handle: the rerun reconciles it; one submission per service.
+/// The run is logged at trace level, and no credential appears in that log.
+async fn crash_after_submit_process_reconciles_on_each_service(db: TestDb) {
+    aws_env();
+    let sim = quick_aws_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tether.toml");
+    std::fs::write(
+        &config,
+        config_toml(&db, "http://127.0.0.1:9", "1s", &aws_providers(&sim.url())),
+    )
+    .unwrap();
+    let secret = SimConfig::default().secret_access_key;
+    for service in SERVICES {
+        let spec_path = dir.path().join(format!("{}.json", service.kind()));
+        std::fs::write(&spec_path, spec(service, "crash").to_string()).unwrap();
+        let task = format!("crash-{}", service.kind());
+        let run = |crash: bool| {
+            let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tether"));
+            cmd.arg("--config")
+                .arg(&config)
+                .args(["run", "--provider", service.kind(), "--spec"])
+                .arg(&spec_path)
+                .args(["--dag", "etl", "--run", "r1", "--task", &task, "--try", "1"])
+                .env("TETHER_LOG", "trace")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
+            if crash {
+                cmd.env("TETHER_CRASH_AT", "after_submit");
+            } else {
+                cmd.env_remove("TETHER_CRASH_AT");
+            }
+            cmd
+        };
+        let crashed = tokio::time::timeout(Duration::from_secs(30), run(true).output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&crashed.status),
+            Some(9),
+            "{service:?}"
+        );
+        assert_eq!(sim.submissions(service), 1, "{service:?}");
+        let out = tokio::time::timeout(Duration::from_secs(30), run(false).output())
+            .await
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{service:?}: {text}\n{log}");
+        assert!(text.contains("Recovered"), "{service:?}: {text}");
+        assert_eq!(
+            sim.submissions(service),
+            1,
+            "{service:?}: reconciled, not submitted again"
+        );
+        for l in [&log, &String::from_utf8_lossy(&crashed.stderr)] {
+            assert!(l.len() > 1000, "trace logging produced output");
+            assert!(
+                !l.contains(&secret),
+                "{service:?}: the secret key leaked into the trace log"
+            );
+        }
+    }
+}
+
 on_both_backends!(
+    crash_after_submit_process_reconciles_on_each_service,
     decision_table_on_each_service,
     crash_after_submit_is_reconciled_by_find,
     explicit_cancel_on_each_service,
