@@ -206,7 +206,7 @@ async fn crash_after_submit_is_reconciled_by_find(db: TestDb) {
                     lease_until: now + 500,
                     poll_interval_ms: 100,
                 },
-                &tether::jobs::store::StateKeyWrite {
+                |_: &JobRecord| tether::jobs::store::StateKeyWrite {
                     key: "tether.job.main".into(),
                     json: "{}".into(),
                     expires_at: None,

@@ -278,7 +278,7 @@ async fn insert_orphan_named(app: &App, req: &EnsureRequest) -> JobRecord {
                 lease_until: now + 1000,
                 poll_interval_ms: 100,
             },
-            &StateKeyWrite {
+            |_: &JobRecord| StateKeyWrite {
                 key: format!("tether.job.{}", req.name),
                 json: json!({"phase": "submitting"}).to_string(),
                 expires_at: None,

@@ -235,44 +235,10 @@ impl Engine {
             lease_until: self.lease_until(now),
             poll_interval_ms: provider.settings().poll.initial.as_millis() as i64,
         };
-        // The state key describes the intent; the job id is known only after the insert, so
-        // the key is written with a placeholder record and rewritten with the handle.
-        let placeholder = JobRecord {
-            id: 0,
-            task_instance: req.task_instance.clone(),
-            name: req.name.clone(),
-            generation,
-            idempotency_key: key.clone(),
-            provider: req.provider.clone(),
-            spec: Value::Null,
-            spec_hash: hash.to_string(),
-            try_number: req.try_number,
-            phase: Phase::Submitting,
-            handle: None,
-            state: JobState::Pending,
-            raw_state: None,
-            message: None,
-            url: None,
-            cancel_requested_at: None,
-            cancel_reason: None,
-            cancel_sent_at: None,
-            next_poll_at: now,
-            poll_interval_ms: 0,
-            poll_failures: 0,
-            lease_owner: None,
-            lease_epoch: 0,
-            lease_expires_at: None,
-            created_at: now,
-            updated_at: now,
-            finished_at: None,
+        // The task-state key is written in the insert's transaction, from the new record.
+        let intent = |job: &JobRecord| {
+            self.state_key_write(job, Phase::Submitting, None, JobState::Pending, now)
         };
-        let intent = self.state_key_write(
-            &placeholder,
-            Phase::Submitting,
-            None,
-            JobState::Pending,
-            now,
-        );
         let Some(job) = self.inner.jobs.insert_intent(&new, &intent).await? else {
             return Ok(None);
         };

@@ -231,8 +231,8 @@ impl Engine {
             .await?
             .ok_or(EngineError::JobNotFound(job_id))?;
         if job.phase != Phase::Active {
-            // Finished already, or still submitting: the submitter sends the cancel once the
-            // handle is recorded.
+            // Finished already, or still submitting: once the handle is recorded, the
+            // supervisor polling the job sees the request and sends the cancel.
             return Ok(job);
         }
         if let Some(handle) = &job.handle {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tether_provider::{ErrorKind, JobState, PollSettings, ProviderError, RemoteStatus};
 
-use super::{Engine, EngineError, EnsureAction};
+use super::{Engine, EngineError};
 use crate::clock::to_millis;
 use crate::jobs::store::PollUpdate;
 use crate::jobs::{JobRecord, Lease, Phase};
@@ -60,16 +60,11 @@ impl Engine {
         let provider = self.inner.providers.get(&job.provider)?;
         if job.phase == Phase::Submitting {
             // A submitter died between submit and record: finish its work.
-            return Ok(match self.reconcile(job, lease.clone(), &*provider).await {
-                Ok(Some(done)) if done.action == EnsureAction::Recovered => {
-                    PollOutcome::LeaseLost // the lease was released after recording
-                }
-                Ok(_) => PollOutcome::LeaseLost,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reconciling an orphaned submission failed; retrying later");
-                    PollOutcome::LeaseLost
-                }
-            });
+            // Either way the lease is released afterwards: whoever claims the job next polls it.
+            if let Err(e) = self.reconcile(job, lease.clone(), &*provider).await {
+                tracing::warn!(error = %e, "reconciling an orphaned submission failed; retrying later");
+            }
+            return Ok(PollOutcome::LeaseLost);
         }
         let Some(handle) = job.handle.clone() else {
             return Ok(PollOutcome::Finished);

@@ -207,12 +207,12 @@ impl JobStore {
     }
 
     /// Records the intent to submit, with the submitter holding the lease, and writes the
-    /// task-state key, in one transaction. `None` if this generation already exists (another
-    /// caller got there first).
+    /// task-state key that `state_key` makes from the new record, in one transaction. `None`
+    /// if this generation already exists (another caller got there first).
     pub async fn insert_intent(
         &self,
         job: &NewJob<'_>,
-        state_key: &StateKeyWrite,
+        state_key: impl FnOnce(&JobRecord) -> StateKeyWrite,
     ) -> Result<Option<JobRecord>, DbError> {
         let mut tx = self.db.pool().begin().await?;
         let inserted = sqlx::query(
@@ -244,7 +244,7 @@ impl JobStore {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        write_state_key(&mut tx, job.task_instance, state_key, job.now).await?;
+        write_state_key(&mut tx, job.task_instance, &state_key(&record), job.now).await?;
         let detail = serde_json::json!({
             "generation": job.generation,
             "try_number": job.try_number,
