@@ -12,7 +12,7 @@ use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteSta
 
 use crate::client::AwsClient;
 use crate::config::AwsConfig;
-use crate::{field, tagged_name};
+use crate::{field, find_in_pages, tagged_name};
 
 const PROVIDER: &str = "emr";
 const TARGET: &str = "ElasticMapReduce";
@@ -159,29 +159,28 @@ impl Provider for Emr {
             return Ok(None);
         };
         let wanted = tagged_name(spec["step"].get("Name").and_then(Value::as_str), key);
-        let mut marker: Option<String> = None;
-        for _ in 0..self.config.find_max_pages {
+        let list = |marker: Option<String>| {
             let mut body = json!({"ClusterId": cluster});
-            if let Some(m) = &marker {
+            if let Some(m) = marker {
                 body["Marker"] = json!(m);
             }
-            let out = self
-                .client
-                .json11(TARGET, "ListSteps", &body, Idempotency::Idempotent)
-                .await?;
-            for step in out["Steps"].as_array().into_iter().flatten() {
-                if step["Name"].as_str() == Some(wanted.as_str()) {
-                    return Ok(Some(Handle(
-                        json!({"cluster_id": cluster, "step_id": step["Id"]}),
-                    )));
-                }
+            async move {
+                self.client
+                    .json11(TARGET, "ListSteps", &body, Idempotency::Idempotent)
+                    .await
             }
-            match out["Marker"].as_str() {
-                Some(m) if !m.is_empty() => marker = Some(m.to_string()),
-                _ => break,
-            }
-        }
-        Ok(None)
+        };
+        find_in_pages(
+            self.config.find_max_pages,
+            "Steps",
+            "Marker",
+            list,
+            |step| {
+                (step["Name"].as_str() == Some(wanted.as_str()))
+                    .then(|| Handle(json!({"cluster_id": cluster, "step_id": step["Id"]})))
+            },
+        )
+        .await
     }
 
     fn settings(&self) -> &CommonSettings {

@@ -13,7 +13,7 @@ use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteSta
 
 use crate::client::AwsClient;
 use crate::config::AwsConfig;
-use crate::{field, path_segment, tagged_name};
+use crate::{field, find_in_pages, path_segment, tagged_name};
 
 const PROVIDER: &str = "emr-serverless";
 
@@ -160,35 +160,34 @@ impl Provider for EmrServerless {
             return Ok(None);
         };
         let wanted = tagged_name(spec.get("name").and_then(Value::as_str), key);
-        let mut token: Option<String> = None;
-        for _ in 0..self.config.find_max_pages {
+        let list = |token: Option<String>| {
             let mut path = format!("/applications/{}/jobruns?maxResults=50", path_segment(app));
-            if let Some(t) = &token {
-                path.push_str(&format!("&nextToken={}", path_segment(t)));
+            if let Some(t) = token {
+                path.push_str(&format!("&nextToken={}", path_segment(&t)));
             }
-            let out = self
-                .client
-                .rest(
-                    "ListJobRuns",
-                    Method::GET,
-                    &path,
-                    None,
-                    Idempotency::Idempotent,
-                )
-                .await?;
-            for run in out["jobRuns"].as_array().into_iter().flatten() {
-                if run["name"].as_str() == Some(wanted.as_str()) {
-                    return Ok(Some(Handle(
-                        json!({"application_id": app, "job_run_id": run["id"]}),
-                    )));
-                }
+            async move {
+                self.client
+                    .rest(
+                        "ListJobRuns",
+                        Method::GET,
+                        &path,
+                        None,
+                        Idempotency::Idempotent,
+                    )
+                    .await
             }
-            match out["nextToken"].as_str() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
-        Ok(None)
+        };
+        find_in_pages(
+            self.config.find_max_pages,
+            "jobRuns",
+            "nextToken",
+            list,
+            |run| {
+                (run["name"].as_str() == Some(wanted.as_str()))
+                    .then(|| Handle(json!({"application_id": app, "job_run_id": run["id"]})))
+            },
+        )
+        .await
     }
 
     fn settings(&self) -> &CommonSettings {

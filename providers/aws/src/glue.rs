@@ -11,7 +11,7 @@ use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteSta
 
 use crate::client::AwsClient;
 use crate::config::AwsConfig;
-use crate::field;
+use crate::{field, find_in_pages};
 
 const PROVIDER: &str = "glue";
 const TARGET: &str = "AWSGlue";
@@ -144,29 +144,28 @@ impl Provider for Glue {
         let Some(job) = spec.get("JobName").and_then(Value::as_str) else {
             return Ok(None);
         };
-        let mut token: Option<String> = None;
-        for _ in 0..self.config.find_max_pages {
+        let list = |token: Option<String>| {
             let mut body = json!({"JobName": job, "MaxResults": 200});
-            if let Some(t) = &token {
+            if let Some(t) = token {
                 body["NextToken"] = json!(t);
             }
-            let out = self
-                .client
-                .json11(TARGET, "GetJobRuns", &body, Idempotency::Idempotent)
-                .await?;
-            for run in out["JobRuns"].as_array().into_iter().flatten() {
-                if run["Arguments"][KEY_ARGUMENT].as_str() == Some(key) {
-                    return Ok(Some(Handle(
-                        json!({"job_name": job, "job_run_id": run["Id"]}),
-                    )));
-                }
+            async move {
+                self.client
+                    .json11(TARGET, "GetJobRuns", &body, Idempotency::Idempotent)
+                    .await
             }
-            match out["NextToken"].as_str() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
-        Ok(None)
+        };
+        find_in_pages(
+            self.config.find_max_pages,
+            "JobRuns",
+            "NextToken",
+            list,
+            |run| {
+                (run["Arguments"][KEY_ARGUMENT].as_str() == Some(key))
+                    .then(|| Handle(json!({"job_name": job, "job_run_id": run["Id"]})))
+            },
+        )
+        .await
     }
 
     fn settings(&self) -> &CommonSettings {

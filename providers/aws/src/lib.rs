@@ -53,6 +53,34 @@ fn field<'h>(
         .ok_or_else(|| ProviderError::permanent(provider, format!("handle {handle} has no {name}")))
 }
 
+/// Pages through a list call until `pick` recognises the job. `list(token)` fetches one page
+/// (the answer's JSON); `items` and `next` name the fields holding its entries and the next
+/// page's token. At most `max_pages` pages are read.
+async fn find_in_pages<F, Fut>(
+    max_pages: u32,
+    items: &str,
+    next: &str,
+    mut list: F,
+    pick: impl Fn(&Value) -> Option<Handle>,
+) -> Result<Option<Handle>, ProviderError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, ProviderError>>,
+{
+    let mut token = None;
+    for _ in 0..max_pages {
+        let page = list(token.take()).await?;
+        if let Some(handle) = page[items].as_array().into_iter().flatten().find_map(&pick) {
+            return Ok(Some(handle));
+        }
+        match page[next].as_str() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    Ok(None)
+}
+
 /// Percent-encodes one path segment (or query value).
 fn path_segment(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
