@@ -415,6 +415,14 @@ async fn state_endpoints_for_three_scopes(db: TestDb) {
     assert_eq!(r["removed"], 1, "the `short` key of etl/r1/load");
     let (_, r) = api.admin(Method::DELETE, asset, None).await;
     assert_eq!(r["removed"], 1);
+    api.admin(
+        Method::PUT,
+        &format!("{task}/keys/wm"),
+        Some(json!({"value": 7})),
+    )
+    .await;
+    let (_, r) = api.admin(Method::DELETE, task, None).await;
+    assert_eq!(r["removed"], 1);
 }
 
 async fn limits_are_400_or_413_naming_the_field(db: TestDb) {
