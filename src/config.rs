@@ -256,9 +256,10 @@ impl Config {
         Self::from_toml(&text, &path.display().to_string())
     }
 
-    /// The configuration when no file is given: SQLite in the default data directory.
-    pub fn defaults() -> Self {
-        Self::from_toml("", "<defaults>").expect("the built-in defaults are valid")
+    /// The configuration when no file is given: SQLite in the default data directory, and
+    /// the providers the environment configures (`DATABRICKS_*`), which may be invalid.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::from_toml("", "<defaults>")
     }
 
     /// Parses and checks TOML text; `origin` names it in errors.
@@ -507,13 +508,18 @@ impl RawConfig {
 
 /// Builds each `[providers.NAME]` table with its adapter's config. The kind is the `kind` field,
 /// or the name itself when it names a kind. Without a `[providers.databricks]` table, one is
-/// made from the `DATABRICKS_*` variables when `DATABRICKS_HOST` is set.
+/// made from the `DATABRICKS_*` variables when `DATABRICKS_HOST` and a token or OAuth client id
+/// are set.
 fn build_providers(
     mut raw: BTreeMap<String, toml::Table>,
     problems: &mut Vec<String>,
 ) -> BTreeMap<String, ProviderConfig> {
     let env = |name: &str| std::env::var(name).ok();
-    if !raw.contains_key("databricks") && env("DATABRICKS_HOST").is_some() {
+    // Only with credentials too: DATABRICKS_HOST alone (set for other tools that read a
+    // profile file) must not make every tether command fail on a half-configured provider.
+    let databricks_env = env("DATABRICKS_HOST").is_some()
+        && (env("DATABRICKS_TOKEN").is_some() || env("DATABRICKS_CLIENT_ID").is_some());
+    if !raw.contains_key("databricks") && databricks_env {
         raw.insert("databricks".into(), toml::Table::new());
     }
     let mut providers = BTreeMap::new();
@@ -604,7 +610,7 @@ mod tests {
 
     #[test]
     fn defaults_are_sqlite_30_days_every_15_minutes() {
-        let c = Config::defaults();
+        let c = Config::defaults().unwrap();
         assert_eq!(c.database.url.backend(), crate::db::Backend::Sqlite);
         assert_eq!(
             c.state.default_retention,

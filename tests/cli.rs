@@ -319,6 +319,41 @@ fn bad_database_url_and_config_are_one_line_errors() {
 }
 
 #[test]
+fn a_half_configured_provider_in_the_environment_is_an_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tether"));
+        cmd.args(["state", "list", "--asset", "a"])
+            .env(
+                "TETHER_DATABASE_URL",
+                format!("sqlite://{}/t.db", dir.path().display()),
+            )
+            .env_remove("TETHER_CONFIG")
+            .env_remove("DATABRICKS_TOKEN")
+            .env_remove("DATABRICKS_CLIENT_SECRET");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    // DATABRICKS_HOST alone (set for other tools) configures nothing.
+    let out = run(&[("DATABRICKS_HOST", "https://x.cloud.databricks.com")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // A client id without its secret is a one-line usage error naming the field.
+    let out = run(&[
+        ("DATABRICKS_HOST", "https://x.cloud.databricks.com"),
+        ("DATABRICKS_CLIENT_ID", "sp"),
+    ]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("providers.databricks.client_secret"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn the_example_configs_are_valid() {
     for file in ["config/tether.toml", "config/tether.postgres.toml"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);

@@ -111,7 +111,7 @@ impl Cli {
     pub fn load_config(&self) -> Result<Config, Error> {
         let mut config = match &self.config {
             Some(path) => Config::load(path)?,
-            None => Config::defaults(),
+            None => Config::defaults()?,
         };
         if let Some(url) = &self.database_url {
             config =

@@ -93,7 +93,9 @@ impl TestDb {
 
     /// The default configuration pointed at this database.
     pub fn config(&self) -> Config {
-        Config::defaults().with_database_url(self.url.clone())
+        Config::defaults()
+            .expect("default config")
+            .with_database_url(self.url.clone())
     }
 
     /// An opened, migrated app with these state settings and clock.
