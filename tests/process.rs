@@ -273,7 +273,10 @@ async fn explicit_cancel_from_the_cli(db: TestDb) {
     let (out, err) = h.output("waiting");
     assert_eq!(status.code(), Some(6), "{out}\n{err}");
     assert!(err.contains("cancelled"), "{err}");
-    assert_eq!(sim.stats().cancels, 1);
+    // The CLI sends the cancel; the supervisor of the waiting `tether run` may send it too if
+    // it polls between the request and the CLI recording that it was sent (a cancel is
+    // idempotent at the provider).
+    assert!((1..=2).contains(&sim.stats().cancels), "{:?}", sim.stats());
 }
 
 /// Credentials never reach the logs, even at trace level.
