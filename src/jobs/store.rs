@@ -275,14 +275,64 @@ impl JobStore {
         state_key: &StateKeyWrite,
         now: i64,
     ) -> Result<Option<JobRecord>, DbError> {
-        let mut tx = self.db.pool().begin().await?;
-        let sql = format!(
-            "UPDATE jobs SET phase = 'active', handle = $4, state = 'pending', updated_at = $5, \
-             next_poll_at = $5, poll_failures = 0 WHERE {FENCE} AND phase = 'submitting' \
-             RETURNING *"
+        let set = "phase = 'active', handle = $4, state = 'pending', updated_at = $5, \
+                   next_poll_at = $5, poll_failures = 0";
+        let event = (
+            event_kind,
+            JobState::Pending,
+            serde_json::json!({ "handle": handle }),
         );
+        self.fenced_transition(
+            lease,
+            set,
+            "AND phase = 'submitting'",
+            &handle.to_string(),
+            now,
+            state_key,
+            event,
+        )
+        .await
+    }
+
+    /// Ends a job that never got a handle (the provider refused the spec). Fenced; false if
+    /// the lease was lost.
+    pub async fn fail_submission(
+        &self,
+        lease: &Lease,
+        message: &str,
+        state_key: &StateKeyWrite,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let set = "phase = 'terminal', state = 'failed', message = $4, updated_at = $5, \
+                   finished_at = $5, lease_owner = NULL, lease_expires_at = NULL";
+        let event = (
+            "submit_failed",
+            JobState::Failed,
+            serde_json::json!({ "message": message }),
+        );
+        let done = self
+            .fenced_transition(lease, set, "", message, now, state_key, event)
+            .await?;
+        Ok(done.is_some())
+    }
+
+    /// In one transaction: `UPDATE jobs SET <set> WHERE <fence> <and>` with `$4` = `text` and
+    /// `$5` = `now`, the job's task-state key, and an event. `None` if the lease was lost.
+    #[allow(clippy::too_many_arguments)]
+    async fn fenced_transition(
+        &self,
+        lease: &Lease,
+        set: &str,
+        and: &str,
+        text: &str,
+        now: i64,
+        state_key: &StateKeyWrite,
+        (kind, state, detail): (&str, JobState, Value),
+    ) -> Result<Option<JobRecord>, DbError> {
+        let mut tx = self.db.pool().begin().await?;
+        let sql = format!("UPDATE jobs SET {set} WHERE {FENCE} {and} RETURNING *");
         let Some(row) = fenced(&sql, lease)
-            .bind(handle.to_string())
+            .bind(text)
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?
@@ -291,12 +341,11 @@ impl JobStore {
         };
         let record = JobRecord::from_row(&row)?;
         write_state_key(&mut tx, &record.task_instance, state_key, now).await?;
-        let detail = serde_json::json!({ "handle": handle });
         insert_event(
             &mut tx,
             record.id,
-            event_kind,
-            Some(JobState::Pending),
+            kind,
+            Some(state),
             &detail,
             &lease.owner,
             now,
@@ -304,45 +353,6 @@ impl JobStore {
         .await?;
         tx.commit().await?;
         Ok(Some(record))
-    }
-
-    /// Ends a job that never got a handle (the provider refused the spec). Fenced.
-    pub async fn fail_submission(
-        &self,
-        lease: &Lease,
-        message: &str,
-        state_key: &StateKeyWrite,
-        now: i64,
-    ) -> Result<bool, DbError> {
-        let mut tx = self.db.pool().begin().await?;
-        let sql = format!(
-            "UPDATE jobs SET phase = 'terminal', state = 'failed', message = $4, \
-             updated_at = $5, finished_at = $5, lease_owner = NULL, lease_expires_at = NULL \
-             WHERE {FENCE} RETURNING *"
-        );
-        let Some(row) = fenced(&sql, lease)
-            .bind(message)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(false);
-        };
-        let record = JobRecord::from_row(&row)?;
-        write_state_key(&mut tx, &record.task_instance, state_key, now).await?;
-        let detail = serde_json::json!({ "message": message });
-        insert_event(
-            &mut tx,
-            record.id,
-            "submit_failed",
-            Some(JobState::Failed),
-            &detail,
-            &lease.owner,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// Writes what a poll learned (fenced). Terminal states end the job and release its
