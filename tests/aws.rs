@@ -91,6 +91,35 @@ fn request(service: Service, task: &str, try_number: i64) -> EnsureRequest {
     }
 }
 
+/// `tether run` of `service`'s job for task instance etl/r1/`task`, output captured.
+fn tether_run(
+    config: &std::path::Path,
+    service: Service,
+    spec_path: &std::path::Path,
+    task: &str,
+    try_number: u32,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tether"));
+    cmd.arg("--config")
+        .arg(config)
+        .args(["run", "--provider", service.kind(), "--spec"])
+        .arg(spec_path)
+        .args([
+            "--dag",
+            "etl",
+            "--run",
+            "r1",
+            "--task",
+            task,
+            "--try",
+            &try_number.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
 async fn until_done(app: &App, id: i64) -> JobRecord {
     let stop = CancellationToken::new();
     let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
@@ -307,27 +336,7 @@ async fn sigkilled_run_reattaches_on_each_service(db: TestDb) {
         let spec_path = dir.path().join(format!("{}.json", service.kind()));
         std::fs::write(&spec_path, spec(service, "kill").to_string()).unwrap();
         let task = format!("kill-{}", service.kind());
-        let run = |try_number: u32| {
-            let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tether"));
-            cmd.arg("--config")
-                .arg(&config)
-                .args(["run", "--provider", service.kind(), "--spec"])
-                .arg(&spec_path)
-                .args([
-                    "--dag",
-                    "etl",
-                    "--run",
-                    "r1",
-                    "--task",
-                    &task,
-                    "--try",
-                    &try_number.to_string(),
-                ])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
-            cmd
-        };
+        let run = |try_number: u32| tether_run(&config, service, &spec_path, &task, try_number);
         let mut first = run(1).spawn().unwrap();
         let ti = TaskInstanceId::new("etl", "r1", &task, -1);
         let start = Instant::now();
@@ -379,16 +388,8 @@ async fn crash_after_submit_process_reconciles_on_each_service(db: TestDb) {
         std::fs::write(&spec_path, spec(service, "crash").to_string()).unwrap();
         let task = format!("crash-{}", service.kind());
         let run = |crash: bool| {
-            let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tether"));
-            cmd.arg("--config")
-                .arg(&config)
-                .args(["run", "--provider", service.kind(), "--spec"])
-                .arg(&spec_path)
-                .args(["--dag", "etl", "--run", "r1", "--task", &task, "--try", "1"])
-                .env("TETHER_LOG", "trace")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
+            let mut cmd = tether_run(&config, service, &spec_path, &task, 1);
+            cmd.env("TETHER_LOG", "trace");
             if crash {
                 cmd.env("TETHER_CRASH_AT", "after_submit");
             } else {
@@ -453,29 +454,21 @@ async fn wrong_secret_is_rejected_by_the_signature_check() {
     for service in SERVICES {
         let spec_path = dir.path().join("spec.json");
         std::fs::write(&spec_path, spec(service, "wrong").to_string()).unwrap();
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tether"))
-            .arg("--config")
-            .arg(&config)
-            .args(["run", "--provider", service.kind(), "--spec"])
-            .arg(&spec_path)
-            .args([
-                "--dag",
-                "etl",
-                "--run",
-                "r1",
-                "--task",
-                &format!("wrong-{}", service.kind()),
-                "--try",
-                "1",
-            ])
-            .env("AWS_ACCESS_KEY_ID", SimConfig::default().access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", "not-the-secret-0123456789")
-            .env("AWS_CONFIG_FILE", "/nonexistent/x")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/x")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .await
-            .unwrap();
+        let out = tether_run(
+            &config,
+            service,
+            &spec_path,
+            &format!("wrong-{}", service.kind()),
+            1,
+        )
+        .env("AWS_ACCESS_KEY_ID", SimConfig::default().access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret-0123456789")
+        .env("AWS_CONFIG_FILE", "/nonexistent/x")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/x")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .await
+        .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{service:?}");
         assert!(
