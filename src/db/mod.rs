@@ -68,6 +68,27 @@ impl DbError {
     }
 }
 
+/// Takes an exclusive lock on `<db_file>.migrate.lock`, waiting for another process that
+/// holds it. The lock ends when the returned file is dropped or the process exits.
+async fn lock_file(db_file: std::path::PathBuf) -> Result<std::fs::File, String> {
+    let mut path = db_file.into_os_string();
+    path.push(".migrate.lock");
+    let path = std::path::PathBuf::from(path);
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+        file.lock()
+            .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| format!("the lock task failed: {e}"))?
+}
+
 /// How many connections to keep and how long to wait for one.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
@@ -150,9 +171,11 @@ impl Db {
                         // WAL lets readers run beside the one writer; FULL makes a commit
                         // durable before it returns (a recorded job handle must survive a
                         // power loss, not only a process crash).
+                        // The busy timeout first: switching to WAL needs a lock that another
+                        // process opening the same new file may hold for a moment.
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
                     }
                     Ok(())
                 })
@@ -168,14 +191,24 @@ impl Db {
     }
 
     /// Applies the embedded migrations that have not been applied yet.
+    ///
+    /// Several processes may start at once on a new database. PostgreSQL serialises them with
+    /// sqlx's advisory lock; on SQLite that lock is a no-op, so migrating holds an exclusive
+    /// lock on `<file>.migrate.lock` beside the database (released when the process ends,
+    /// however it ends), and whoever comes second finds the migrations applied.
     pub async fn migrate(&self) -> Result<(), DbError> {
+        let migrate_err = |reason: String| DbError::Migrate {
+            url: self.url.to_string(),
+            reason,
+        };
+        let _lock = match self.url.sqlite_file_path() {
+            Some(db_file) => Some(lock_file(db_file).await.map_err(migrate_err)?),
+            None => None,
+        };
         self.migrator()
             .run(&self.pool)
             .await
-            .map_err(|e| DbError::Migrate {
-                url: self.url.to_string(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| migrate_err(e.to_string()))
     }
 
     /// Whether every embedded migration has been applied.
