@@ -56,12 +56,9 @@ pub enum Error {
         /// The provider's message.
         message: String,
     },
-    /// Interrupted before the job finished; the job keeps running.
-    #[error("interrupted: job {job_id} keeps running; run the same command again to reattach")]
-    Interrupted {
-        /// The job.
-        job_id: i64,
-    },
+    /// Interrupted (SIGINT/SIGTERM) before the job finished; a remote job keeps running.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// Arguments that do not fit together.
     #[error("{0}")]
     Usage(String),

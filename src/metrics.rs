@@ -68,6 +68,16 @@ pub static RATE_LIMIT_WAITS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     g
 });
 
+/// Remote jobs found carrying the key of a job tether already tracks (duplicate
+/// submissions), by provider. Each one is also recorded on its job and in its event log.
+pub static DUPLICATES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "tether_duplicate_submissions_total",
+        "Remote jobs found with the idempotency key of a job tether already tracks",
+        &["provider"],
+    )
+});
+
 /// Lease events: `claimed`, `lost`, `released`.
 pub static LEASES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
@@ -123,6 +133,7 @@ pub fn init() {
     LazyLock::force(&PROVIDER_ERRORS);
     LazyLock::force(&RATE_LIMIT_WAITS);
     LazyLock::force(&LEASES);
+    LazyLock::force(&DUPLICATES);
     LazyLock::force(&STATE_OPS);
     LazyLock::force(&STATE_LATENCY);
     LazyLock::force(&HTTP_LATENCY);

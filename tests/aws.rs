@@ -16,7 +16,7 @@ use tether::jobs::{JobRecord, Phase};
 use tether::state::TaskInstanceId;
 use tether_aws::sim::{Fault, FaultKind, SimConfig, Simulator};
 use tether_aws::Service;
-use tether_provider::JobState;
+use tether_provider::{JobState, Ungated};
 use tokio_util::sync::CancellationToken;
 
 use common::{config_toml, TestDb};
@@ -245,7 +245,7 @@ async fn crash_after_submit_is_reconciled_by_find(db: TestDb) {
             .unwrap()
             .unwrap();
         let provider = app.engine.providers().get(service.kind()).unwrap();
-        provider.submit(&req.spec, &key).await.unwrap();
+        provider.submit(&req.spec, &key, &Ungated).await.unwrap();
         tokio::time::sleep(Duration::from_millis(600)).await;
         let ensured = app.engine.ensure(&req).await.unwrap();
         assert_eq!(ensured.action, EnsureAction::Recovered, "{service:?}");
@@ -284,11 +284,7 @@ async fn explicit_cancel_on_each_service(db: TestDb) {
 async fn throttling_slows_down_and_fails_nothing(db: TestDb) {
     let (sim, app) = setup(&db).await;
     for service in SERVICES {
-        sim.inject(Fault {
-            service: Some(service),
-            kind: FaultKind::Throttle,
-            times: 2,
-        });
+        sim.inject(Fault::new(FaultKind::Throttle, 2).on(service));
         let first = app
             .engine
             .ensure(&request(
@@ -299,11 +295,7 @@ async fn throttling_slows_down_and_fails_nothing(db: TestDb) {
             .await
             .unwrap();
         assert_eq!(first.action, EnsureAction::Submitted, "{service:?}");
-        sim.inject(Fault {
-            service: Some(service),
-            kind: FaultKind::Throttle,
-            times: 3,
-        });
+        sim.inject(Fault::new(FaultKind::Throttle, 3).on(service));
         let job = until_done(&app, first.job.id).await;
         assert_eq!(job.state, JobState::Succeeded, "{service:?}");
         assert_eq!(sim.submissions(service), 1, "{service:?}");

@@ -227,7 +227,7 @@ async fn orphaned_intent_is_reconciled(db: TestDb) {
     let job = insert_orphan(&dead, 1).await;
     let provider = dead.engine.providers().get("databricks").unwrap();
     provider
-        .submit(&job.spec, &job.idempotency_key)
+        .submit(&job.spec, &job.idempotency_key, &tether_provider::Ungated)
         .await
         .unwrap();
     assert_eq!(sim.stats().submissions, 1);

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::json;
 use tether_aws::{AwsConfig, Emr, EmrServerless, Glue, Service};
 use tether_provider::http::Idempotency;
-use tether_provider::{JobState, Provider};
+use tether_provider::{JobState, Provider, Ungated};
 
 struct Moto {
     url: String,
@@ -93,7 +93,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
         .json11("ElasticMapReduce", "RunJobFlow", &json!({
             "Name": "tether-moto", "ReleaseLabel": "emr-7.0.0",
             "Instances": {"InstanceCount": 1, "MasterInstanceType": "m5.xlarge", "KeepJobFlowAliveWhenNoSteps": true},
-            "JobFlowRole": "EMR_EC2_DefaultRole", "ServiceRole": "EMR_DefaultRole"}), Idempotency::NotIdempotent)
+            "JobFlowRole": "EMR_EC2_DefaultRole", "ServiceRole": "EMR_DefaultRole"}), Idempotency::NotIdempotent(&Ungated))
         .await
         .unwrap()["JobFlowId"]
         .as_str()
@@ -101,7 +101,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
         .to_string();
     let spec = json!({"cluster_id": cluster, "step": {"Name": "load", "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}});
     let key = "tether-0123456789abcdef0123456789abcdef";
-    let handle = emr.submit(&spec, key).await.unwrap();
+    let handle = emr.submit(&spec, key, &Ungated).await.unwrap();
     let status = emr.status(&handle).await.unwrap();
     assert!(
         matches!(status.state, JobState::Pending | JobState::Running),
@@ -109,14 +109,22 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
     );
     assert_eq!(
         emr.find(key, &spec).await.unwrap(),
-        Some(handle.clone()),
+        vec![handle.clone()],
         "ListSteps finds the step by its name"
     );
     assert_eq!(
         emr.find("tether-ffffffffffffffffffffffffffffffff", &spec)
             .await
             .unwrap(),
-        None
+        vec![]
+    );
+    // A duplicate (the same key submitted twice) is found too, the first submission first:
+    // moto lists steps newest first, as EMR does.
+    let second = emr.submit(&spec, key, &Ungated).await.unwrap();
+    assert_eq!(
+        emr.find(key, &spec).await.unwrap(),
+        vec![handle.clone(), second],
+        "both steps, oldest first"
     );
     // moto 5.2 answers CancelSteps with HTTP 500: tether reports it as a transient error.
     if let Err(e) = emr.cancel(&handle).await {
@@ -136,7 +144,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
         .to_string();
     let spec = json!({"applicationId": app, "name": "load", "executionRoleArn": "arn:aws:iam::123456789012:role/emr",
         "jobDriver": {"sparkSubmit": {"entryPoint": "s3://jobs/load.py"}}});
-    let handle = serverless.submit(&spec, key).await.unwrap();
+    let handle = serverless.submit(&spec, key, &Ungated).await.unwrap();
     let status = serverless.status(&handle).await.unwrap();
     assert!(
         !matches!(status.state, JobState::Failed | JobState::Lost),
@@ -144,7 +152,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
     );
     assert_eq!(
         serverless.find(key, &spec).await.unwrap(),
-        Some(handle.clone()),
+        vec![handle.clone()],
         "ListJobRuns finds the run by its name"
     );
     match serverless.cancel(&handle).await {
@@ -163,12 +171,12 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
             "CreateJob",
             &json!({"Name": "load-orders", "Role": "arn:aws:iam::123456789012:role/glue",
             "Command": {"Name": "glueetl", "ScriptLocation": "s3://jobs/load.py"}}),
-            Idempotency::NotIdempotent,
+            Idempotency::NotIdempotent(&Ungated),
         )
         .await
         .unwrap();
     let spec = json!({"JobName": "load-orders", "Arguments": {"--day": "2026-11-24"}});
-    let handle = glue.submit(&spec, key).await.unwrap();
+    let handle = glue.submit(&spec, key, &Ungated).await.unwrap();
     let status = glue.status(&handle).await.unwrap();
     assert!(
         !matches!(status.state, JobState::Failed | JobState::Lost),
@@ -176,8 +184,14 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
     );
     assert_eq!(
         glue.find(key, &spec).await.unwrap(),
-        Some(handle.clone()),
+        vec![handle.clone()],
         "GetJobRuns finds the run by its argument"
+    );
+    let second = glue.submit(&spec, key, &Ungated).await.unwrap();
+    assert_eq!(
+        glue.find(key, &spec).await.unwrap(),
+        vec![handle.clone(), second],
+        "both runs, oldest first"
     );
     if let Err(e) = glue.cancel(&handle).await {
         assert!(!e.message.is_empty());

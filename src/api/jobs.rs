@@ -64,6 +64,12 @@ pub struct JobView {
     pub updated_at: DateTime<Utc>,
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
+    /// Handles of other remote jobs that carry this job's idempotency key: duplicate
+    /// submissions tether does not track, for a person to act on. Empty normally.
+    #[schema(value_type = Vec<Object>)]
+    pub duplicates: Vec<Value>,
+    /// Warnings a person should act on (one per duplicate submission).
+    pub warnings: Vec<String>,
 }
 
 impl From<JobRecord> for JobView {
@@ -90,6 +96,12 @@ impl From<JobRecord> for JobView {
             created_at: j.created_at,
             updated_at: j.updated_at,
             finished_at: j.finished_at,
+            warnings: j
+                .duplicates
+                .iter()
+                .map(|d| format!("duplicate submission: the provider also has job {d} with this job's key; tether does not track it"))
+                .collect(),
+            duplicates: j.duplicates.into_iter().map(|h| h.0).collect(),
         }
     }
 }

@@ -188,4 +188,7 @@ fn print_job(j: &JobRecord) {
     );
     println!("  created         {}", t(Some(j.created_at)));
     println!("  finished        {}", t(j.finished_at));
+    for dup in &j.duplicates {
+        println!("  DUPLICATE       {dup} carries this job's key too; tether does not track it (cancel it by hand if it should not run)");
+    }
 }

@@ -129,6 +129,8 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Sim(cmd) => return sim::run(cmd).await,
         Command::Demo => return demo::run().await,
         Command::Token(token::TokenCommand::Hash) => return token::hash(),
+        // `tether run` listens for signals before it touches the database.
+        Command::Run(args) => return run::run(&cli, args).await,
         _ => {}
     }
     let config = cli.load_config()?;
@@ -149,11 +151,10 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Run(args) => run::run(&app, args, cli.json).await,
         Command::Jobs(cmd) => jobs::run(&app, cmd, cli.json).await,
         Command::Token(cmd) => token::run(&app, cmd),
         Command::Serve => serve(&app).await,
-        Command::Sim(_) | Command::Demo => unreachable!("handled above"),
+        Command::Sim(_) | Command::Demo | Command::Run(_) => unreachable!("handled above"),
     };
     app.db.close().await;
     result
@@ -201,18 +202,51 @@ async fn serve(app: &App) -> Result<(), Error> {
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    match Interrupt::install() {
+        Ok(interrupt) => interrupt.wait().await,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGINT/SIGTERM");
+            std::future::pending::<()>().await
         }
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+}
+
+/// SIGINT and SIGTERM, listened for from the moment it is installed: a signal that arrives
+/// while the process is busy (migrating, submitting) is remembered, not fatal.
+#[derive(Debug, Clone)]
+pub struct Interrupt(CancellationToken);
+
+impl Interrupt {
+    /// Installs the handlers now.
+    pub fn install() -> Result<Self, Error> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let io = |source| Error::Io {
+            context: "installing the SIGINT/SIGTERM handlers".into(),
+            source,
+        };
+        let mut int = signal(SignalKind::interrupt()).map_err(io)?;
+        let mut term = signal(SignalKind::terminate()).map_err(io)?;
+        let token = CancellationToken::new();
+        let set = token.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = int.recv() => tracing::info!("SIGINT received"),
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+            }
+            set.cancel();
+        });
+        Ok(Self(token))
+    }
+
+    /// Whether a signal has arrived.
+    pub fn is_set(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    /// Resolves once a signal has arrived.
+    pub async fn wait(&self) {
+        self.0.cancelled().await
+    }
 }
 
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) {

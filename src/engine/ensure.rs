@@ -232,7 +232,7 @@ impl Engine {
             try_number: req.try_number,
             owner: self.owner(),
             now: to_millis(now),
-            lease_until: self.lease_until(now),
+            lease_until: to_millis(now) + self.submit_lease_len(provider).as_millis() as i64,
             poll_interval_ms: provider.settings().poll.initial.as_millis() as i64,
         };
         // The task-state key is written in the insert's transaction, from the new record.
@@ -252,7 +252,9 @@ impl Engine {
     }
 
     /// Calls the provider for a recorded intent whose lease this process holds, and records
-    /// the handle. `None` if the lease was lost meanwhile.
+    /// the handle. The lease is kept renewed while the submission is in progress, and its
+    /// requests are sent only while it covers them (see [`super::window`]). `None` if the
+    /// lease was lost meanwhile.
     pub(crate) async fn submit_recorded(
         &self,
         job: JobRecord,
@@ -260,7 +262,12 @@ impl Engine {
         provider: &dyn Provider,
         action: EnsureAction,
     ) -> Result<Option<Ensured>, EngineError> {
-        let submitted = provider.submit(&job.spec, &job.idempotency_key).await;
+        let Some(held) = self.hold_for_submission(&lease, provider).await? else {
+            return Ok(None);
+        };
+        let submitted = provider
+            .submit(&job.spec, &job.idempotency_key, held.gate())
+            .await;
         if let Err(e) = &submitted {
             crate::metrics::PROVIDER_ERRORS
                 .with_label_values(&[
@@ -273,18 +280,27 @@ impl Engine {
         match submitted {
             Ok(handle) => {
                 crash_point("after_submit");
-                self.record(job, lease, handle, "submitted", action).await
+                // Keep the lease renewed until the handle is recorded.
+                let recorded = self.record(job, lease, handle, "submitted", action).await;
+                drop(held);
+                recorded
             }
             Err(e) if e.kind == ErrorKind::Transient => {
                 // The request may or may not have reached the provider: look before anything
                 // else is decided.
                 tracing::warn!(job_id = job.id, error = %e, "submission outcome unknown; reconciling");
-                if let Ok(Some(handle)) = provider.find(&job.idempotency_key, &job.spec).await {
-                    return self
-                        .record(job, lease, handle, "recovered", EnsureAction::Recovered)
-                        .await;
+                if let Ok(found) = provider.find(&job.idempotency_key, &job.spec).await {
+                    if !found.is_empty() {
+                        return self.adopt(job, lease, found).await;
+                    }
                 }
-                self.inner.jobs.release(&lease).await?;
+                drop(held);
+                if provider.submit_is_idempotent() {
+                    // Repeating is safe: let whoever asks next submit again at once.
+                    self.inner.jobs.release(&lease).await?;
+                }
+                // Otherwise the lease runs out by itself: an answer lost on the way may still
+                // mean a job, and whoever takes the intent over looks again after that.
                 Err(EngineError::SubmissionUncertain {
                     job_id: job.id,
                     message: e.to_string(),
@@ -302,6 +318,9 @@ impl Engine {
         }
     }
 
+    /// Records the handle of a job this process submitted or found. If the lease was lost
+    /// meanwhile and the record now tracks another remote job, the one in hand is a
+    /// duplicate: it is reported, never tracked.
     async fn record(
         &self,
         job: JobRecord,
@@ -317,17 +336,81 @@ impl Engine {
             .jobs
             .record_handle(&lease, &handle.0, event, &key, to_millis(now))
             .await?;
+        let Some(mut recorded) = recorded else {
+            let now_recorded = self.inner.jobs.get(job.id).await?;
+            if let Some(tracked) = now_recorded.and_then(|j| j.handle) {
+                if tracked != handle {
+                    self.report_duplicates(&job, &[handle]).await?;
+                }
+            }
+            return Ok(None);
+        };
         // The submitter's lease only covered the submission: leave polling to whichever
         // supervisor claims the job (the `tether run` that asked, or `tether serve`).
-        if recorded.is_some() {
-            self.inner.jobs.release(&lease).await?;
-            self.notify_changed();
-        }
-        Ok(recorded.map(|mut job| {
-            job.lease_owner = None;
-            tracing::info!(job_id = job.id, handle = %handle, "{event}");
-            Ensured { job, action }
+        self.inner.jobs.release(&lease).await?;
+        self.notify_changed();
+        recorded.lease_owner = None;
+        tracing::info!(job_id = recorded.id, handle = %handle, "{event}");
+        Ok(Some(Ensured {
+            job: recorded,
+            action,
         }))
+    }
+
+    /// Records the oldest of the remote jobs found with an intent's key, and reports the
+    /// others as duplicates.
+    async fn adopt(
+        &self,
+        job: JobRecord,
+        lease: Lease,
+        mut found: Vec<Handle>,
+    ) -> Result<Option<Ensured>, EngineError> {
+        let extra = found.split_off(1);
+        let first = found
+            .pop()
+            .expect("adopt is called with at least one handle");
+        let recorded = self
+            .record(job, lease, first, "recovered", EnsureAction::Recovered)
+            .await?;
+        match recorded {
+            Some(mut ensured) if !extra.is_empty() => {
+                self.report_duplicates(&ensured.job, &extra).await?;
+                if let Some(job) = self.inner.jobs.get(ensured.job.id).await? {
+                    ensured.job.duplicates = job.duplicates;
+                }
+                Ok(Some(ensured))
+            }
+            recorded => Ok(recorded),
+        }
+    }
+
+    /// Says loudly that the provider holds more than one job for `job`'s key: an event, an
+    /// error in the log, a metric, and the handles on the job record (which the CLI and the
+    /// API show).
+    async fn report_duplicates(
+        &self,
+        job: &JobRecord,
+        extra: &[Handle],
+    ) -> Result<(), EngineError> {
+        let values: Vec<Value> = extra.iter().map(|h| h.0.clone()).collect();
+        let added = self
+            .inner
+            .jobs
+            .note_duplicates(job.id, &values, self.owner(), to_millis(self.now()))
+            .await?;
+        if added > 0 {
+            let shown = Value::Array(values).to_string();
+            crate::metrics::DUPLICATES
+                .with_label_values(&[job.provider.as_str()])
+                .inc_by(added);
+            tracing::error!(
+                job_id = job.id,
+                key = %job.idempotency_key,
+                duplicates = %shown,
+                "DUPLICATE SUBMISSION: the provider holds more than one job for this key; tether keeps tracking the first and leaves the others to a person"
+            );
+        }
+        Ok(())
     }
 
     /// An intent without a handle: wait for its submitter if it is alive, else take it over
@@ -373,6 +456,12 @@ impl Engine {
     }
 
     /// Finds the job of a recorded intent, or submits it with the same key.
+    ///
+    /// Called with the intent's lease taken over, i.e. after the earlier submitter's lease ran
+    /// out: each of its attempts has been answered or abandoned by then (see
+    /// [`super::window`]). For a provider that does not deduplicate, "not found" still only
+    /// counts after one more request timeout (an abandoned request may be processed late)
+    /// and a second look right before the new submit.
     pub(crate) async fn reconcile(
         &self,
         job: JobRecord,
@@ -380,24 +469,39 @@ impl Engine {
         provider: &dyn Provider,
     ) -> Result<Option<Ensured>, EngineError> {
         tracing::warn!(job_id = job.id, key = %job.idempotency_key, "an intent has no handle; reconciling with the provider");
-        match provider.find(&job.idempotency_key, &job.spec).await {
-            Ok(Some(handle)) => {
-                self.record(job, lease, handle, "recovered", EnsureAction::Recovered)
-                    .await
+        let mut looks = 0;
+        loop {
+            looks += 1;
+            let found = match provider.find(&job.idempotency_key, &job.spec).await {
+                Ok(found) => found,
+                Err(e) => {
+                    self.inner.jobs.release(&lease).await?;
+                    return Err(EngineError::SubmissionUncertain {
+                        job_id: job.id,
+                        message: e.to_string(),
+                    });
+                }
+            };
+            if !found.is_empty() {
+                return self.adopt(job, lease, found).await;
             }
-            Ok(None) => {
-                // Not there: the first submission never arrived (or the provider deduplicates
-                // on the key, which makes a repeat safe either way).
-                self.submit_recorded(job, lease, provider, EnsureAction::Recovered)
-                    .await
+            if provider.submit_is_idempotent() || looks == 2 {
+                break;
             }
-            Err(e) => {
-                self.inner.jobs.release(&lease).await?;
-                Err(EngineError::SubmissionUncertain {
-                    job_id: job.id,
-                    message: e.to_string(),
-                })
-            }
+            let settle = provider.settings().request_timeout;
+            tracing::info!(
+                job_id = job.id,
+                wait_ms = settle.as_millis() as u64,
+                "not found; looking again before submitting"
+            );
+            let Some(_held) = self.hold_for_submission(&lease, provider).await? else {
+                return Ok(None);
+            };
+            tokio::time::sleep(settle).await;
         }
+        // Not there: the earlier submission never created a job (or the provider deduplicates
+        // on the key, which makes a repeat safe either way).
+        self.submit_recorded(job, lease, provider, EnsureAction::Recovered)
+            .await
     }
 }

@@ -6,6 +6,8 @@
 //! - [`poll`]: one poll of one job: backoff, unknown states, lost jobs, cancel requests.
 //! - [`supervisor`]: the loop that claims jobs under leases, renews them, and polls.
 //! - [`providers`]: the configured provider accounts, by name.
+//! - `window`: the submitter's lease, renewed while it submits, and the gate that sends a
+//!   non-idempotent request only while that lease covers it.
 //!
 //! The job records, leases and events themselves live in [`crate::jobs`].
 
@@ -14,6 +16,7 @@ pub mod key;
 pub mod poll;
 pub mod providers;
 pub mod supervisor;
+mod window;
 
 use std::sync::Arc;
 

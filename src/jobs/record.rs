@@ -111,6 +111,9 @@ pub struct JobRecord {
     pub updated_at: DateTime<Utc>,
     /// When it reached a terminal state.
     pub finished_at: Option<DateTime<Utc>>,
+    /// Other remote jobs found with this job's idempotency key: duplicate submissions that
+    /// tether does not track, for a person to act on. Empty normally.
+    pub duplicates: Vec<Handle>,
 }
 
 impl JobRecord {
@@ -197,6 +200,10 @@ impl JobRecord {
             created_at: from_millis(row.try_get("created_at")?),
             updated_at: from_millis(row.try_get("updated_at")?),
             finished_at: time(row, "finished_at")?,
+            duplicates: match json_column(row, "duplicates")? {
+                Some(Value::Array(handles)) => handles.into_iter().map(Handle).collect(),
+                _ => Vec::new(),
+            },
         })
     }
 }

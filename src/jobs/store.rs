@@ -464,7 +464,8 @@ impl JobStore {
     }
 
     /// Extends every live lease `owner` holds; returns the (job id, epoch) of each one still
-    /// held. A lease that ran out is not revived: its job may be someone else's now.
+    /// held. A lease that ran out is not revived: its job may be someone else's now. A lease
+    /// is never shortened (a submitter's lease also covers its request timeout).
     pub async fn renew(
         &self,
         owner: &str,
@@ -472,7 +473,8 @@ impl JobStore {
         until: i64,
     ) -> Result<Vec<(i64, i64)>, DbError> {
         let rows = sqlx::query(
-            "UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 \
+            "UPDATE jobs SET lease_expires_at = CASE WHEN lease_expires_at > $1 \
+             THEN lease_expires_at ELSE $1 END WHERE lease_owner = $2 \
              AND lease_expires_at >= $3 AND phase <> 'terminal' RETURNING id, lease_epoch",
         )
         .bind(until)
@@ -483,6 +485,73 @@ impl JobStore {
         rows.iter()
             .map(|r| Ok((r.try_get("id")?, r.try_get("lease_epoch")?)))
             .collect()
+    }
+
+    /// Extends one lease (fenced) to `until`, never shortening it. False if the lease was
+    /// lost. Fencing by epoch makes this safe even after the lease ran out: nobody claimed the
+    /// job meanwhile, or the epoch would differ.
+    pub async fn extend(&self, lease: &Lease, until: i64) -> Result<bool, DbError> {
+        let sql = format!(
+            "UPDATE jobs SET lease_expires_at = CASE WHEN lease_expires_at > $4 \
+             THEN lease_expires_at ELSE $4 END WHERE {FENCE} AND phase <> 'terminal'"
+        );
+        let done = fenced(&sql, lease)
+            .bind(until)
+            .execute(self.db.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records remote jobs found with a job's key besides the one it tracks (not fenced: an
+    /// observation anyone may make), with a `duplicate_detected` event. Returns how many were
+    /// new.
+    pub async fn note_duplicates(
+        &self,
+        job_id: i64,
+        found: &[Value],
+        actor: &str,
+        now: i64,
+    ) -> Result<u64, DbError> {
+        let mut tx = self.db.pool().begin().await?;
+        let Some(row) = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+            .bind(job_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(0);
+        };
+        let mut record = JobRecord::from_row(&row)?;
+        let tracked = record.handle.as_ref().map(|h| &h.0);
+        let new: Vec<&Value> = found
+            .iter()
+            .filter(|h| Some(*h) != tracked && !record.duplicates.iter().any(|d| &d.0 == *h))
+            .collect();
+        if new.is_empty() {
+            return Ok(0);
+        }
+        record
+            .duplicates
+            .extend(new.iter().map(|h| tether_provider::Handle((*h).clone())));
+        let all: Vec<&Value> = record.duplicates.iter().map(|h| &h.0).collect();
+        sqlx::query("UPDATE jobs SET duplicates = $2, updated_at = $3 WHERE id = $1")
+            .bind(job_id)
+            .bind(serde_json::to_string(&all).expect("JSON values serialise"))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let detail = serde_json::json!({ "tracked": tracked, "duplicates": new });
+        insert_event(
+            &mut tx,
+            job_id,
+            "duplicate_detected",
+            Some(record.state),
+            &detail,
+            actor,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(new.len() as u64)
     }
 
     /// Gives up one lease (fenced), leaving the job for any supervisor.

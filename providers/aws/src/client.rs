@@ -133,7 +133,7 @@ impl AwsClient {
         target_prefix: &str,
         operation: &str,
         body: &Value,
-        idempotency: Idempotency,
+        idempotency: Idempotency<'_>,
     ) -> Result<Value, ProviderError> {
         let headers = vec![
             (
@@ -164,7 +164,7 @@ impl AwsClient {
         method: Method,
         path_and_query: &str,
         body: Option<&Value>,
-        idempotency: Idempotency,
+        idempotency: Idempotency<'_>,
     ) -> Result<Value, ProviderError> {
         let mut headers = Vec::new();
         let bytes = match body {
@@ -186,7 +186,7 @@ impl AwsClient {
         url: &str,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
-        idempotency: Idempotency,
+        idempotency: Idempotency<'_>,
     ) -> Result<Value, ProviderError> {
         let credentials = self.credentials.get().await?;
         let response = self

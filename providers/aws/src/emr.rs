@@ -8,11 +8,11 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus};
+use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate};
 
 use crate::client::AwsClient;
 use crate::config::AwsConfig;
-use crate::{field, find_in_pages, tagged_name};
+use crate::{field, find_in_pages, tagged_name, timestamp};
 
 const PROVIDER: &str = "emr";
 const TARGET: &str = "ElasticMapReduce";
@@ -69,7 +69,12 @@ impl Provider for Emr {
     }
 
     /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_AddJobFlowSteps.html>
-    async fn submit(&self, spec: &Value, key: &str) -> Result<Handle, ProviderError> {
+    async fn submit(
+        &self,
+        spec: &Value,
+        key: &str,
+        gate: &dyn SendGate,
+    ) -> Result<Handle, ProviderError> {
         self.validate_spec(spec)?;
         let cluster = spec["cluster_id"].as_str().unwrap_or_default();
         let mut step = spec["step"].clone();
@@ -83,7 +88,7 @@ impl Provider for Emr {
                 TARGET,
                 "AddJobFlowSteps",
                 &json!({"JobFlowId": cluster, "Steps": [step]}),
-                Idempotency::NotIdempotent,
+                Idempotency::NotIdempotent(gate),
             )
             .await?;
         let step_id = out["StepIds"][0].as_str().ok_or_else(|| {
@@ -154,9 +159,9 @@ impl Provider for Emr {
     }
 
     /// Lists the cluster's steps (`ListSteps`, paged by `Marker`) for one named with the key.
-    async fn find(&self, key: &str, spec: &Value) -> Result<Option<Handle>, ProviderError> {
+    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
         let Some(cluster) = spec.get("cluster_id").and_then(Value::as_str) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let wanted = tagged_name(spec["step"].get("Name").and_then(Value::as_str), key);
         let list = |marker: Option<String>| {
@@ -176,8 +181,12 @@ impl Provider for Emr {
             "Marker",
             list,
             |step| {
-                (step["Name"].as_str() == Some(wanted.as_str()))
-                    .then(|| Handle(json!({"cluster_id": cluster, "step_id": step["Id"]})))
+                (step["Name"].as_str() == Some(wanted.as_str())).then(|| {
+                    (
+                        Handle(json!({"cluster_id": cluster, "step_id": step["Id"]})),
+                        timestamp(&step["Status"]["Timeline"]["CreationDateTime"]),
+                    )
+                })
             },
         )
         .await

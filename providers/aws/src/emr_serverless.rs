@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus};
+use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate};
 
 use crate::client::AwsClient;
 use crate::config::AwsConfig;
-use crate::{field, find_in_pages, path_segment, tagged_name};
+use crate::{field, find_in_pages, path_segment, tagged_name, timestamp};
 
 const PROVIDER: &str = "emr-serverless";
 
@@ -74,7 +74,13 @@ impl Provider for EmrServerless {
     }
 
     /// <https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_StartJobRun.html>
-    async fn submit(&self, spec: &Value, key: &str) -> Result<Handle, ProviderError> {
+    async fn submit(
+        &self,
+        spec: &Value,
+        key: &str,
+        // `clientToken` makes the submit idempotent: it may be repeated without a gate.
+        _gate: &dyn SendGate,
+    ) -> Result<Handle, ProviderError> {
         self.validate_spec(spec)?;
         let app = spec["applicationId"]
             .as_str()
@@ -155,9 +161,9 @@ impl Provider for EmrServerless {
 
     /// Lists the application's job runs (`ListJobRuns`, paged by `nextToken`) for one named
     /// with the key.
-    async fn find(&self, key: &str, spec: &Value) -> Result<Option<Handle>, ProviderError> {
+    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
         let Some(app) = spec.get("applicationId").and_then(Value::as_str) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let wanted = tagged_name(spec.get("name").and_then(Value::as_str), key);
         let list = |token: Option<String>| {
@@ -183,8 +189,12 @@ impl Provider for EmrServerless {
             "nextToken",
             list,
             |run| {
-                (run["name"].as_str() == Some(wanted.as_str()))
-                    .then(|| Handle(json!({"application_id": app, "job_run_id": run["id"]})))
+                (run["name"].as_str() == Some(wanted.as_str())).then(|| {
+                    (
+                        Handle(json!({"application_id": app, "job_run_id": run["id"]})),
+                        timestamp(&run["createdAt"]),
+                    )
+                })
             },
         )
         .await

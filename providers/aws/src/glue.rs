@@ -7,11 +7,11 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus};
+use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate};
 
 use crate::client::AwsClient;
 use crate::config::AwsConfig;
-use crate::{field, find_in_pages};
+use crate::{field, find_in_pages, timestamp};
 
 const PROVIDER: &str = "glue";
 const TARGET: &str = "AWSGlue";
@@ -60,7 +60,12 @@ impl Provider for Glue {
     }
 
     /// <https://docs.aws.amazon.com/glue/latest/webapi/API_StartJobRun.html>
-    async fn submit(&self, spec: &Value, key: &str) -> Result<Handle, ProviderError> {
+    async fn submit(
+        &self,
+        spec: &Value,
+        key: &str,
+        gate: &dyn SendGate,
+    ) -> Result<Handle, ProviderError> {
         self.validate_spec(spec)?;
         let mut body = spec.clone();
         if body.get("Arguments").is_none() {
@@ -69,7 +74,12 @@ impl Provider for Glue {
         body["Arguments"][KEY_ARGUMENT] = json!(key);
         let out = self
             .client
-            .json11(TARGET, "StartJobRun", &body, Idempotency::NotIdempotent)
+            .json11(
+                TARGET,
+                "StartJobRun",
+                &body,
+                Idempotency::NotIdempotent(gate),
+            )
             .await?;
         let run = out["JobRunId"].as_str().ok_or_else(|| {
             ProviderError::transient(
@@ -140,9 +150,9 @@ impl Provider for Glue {
 
     /// Lists the job's runs (`GetJobRuns`, paged by `NextToken`) for one whose `--tether-key`
     /// argument is the key.
-    async fn find(&self, key: &str, spec: &Value) -> Result<Option<Handle>, ProviderError> {
+    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
         let Some(job) = spec.get("JobName").and_then(Value::as_str) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let list = |token: Option<String>| {
             let mut body = json!({"JobName": job, "MaxResults": 200});
@@ -161,8 +171,12 @@ impl Provider for Glue {
             "NextToken",
             list,
             |run| {
-                (run["Arguments"][KEY_ARGUMENT].as_str() == Some(key))
-                    .then(|| Handle(json!({"job_name": job, "job_run_id": run["Id"]})))
+                (run["Arguments"][KEY_ARGUMENT].as_str() == Some(key)).then(|| {
+                    (
+                        Handle(json!({"job_name": job, "job_run_id": run["Id"]})),
+                        timestamp(&run["StartedOn"]),
+                    )
+                })
             },
         )
         .await

@@ -53,32 +53,52 @@ fn field<'h>(
         .ok_or_else(|| ProviderError::permanent(provider, format!("handle {handle} has no {name}")))
 }
 
-/// Pages through a list call until `pick` recognises the job. `list(token)` fetches one page
-/// (the answer's JSON); `items` and `next` name the fields holding its entries and the next
-/// page's token. At most `max_pages` pages are read.
+/// Pages through a list call for every job `pick` recognises, oldest first. `list(token)`
+/// fetches one page (the answer's JSON); `items` and `next` name the fields holding its
+/// entries and the next page's token; `pick` gives a recognised entry's handle and creation
+/// time. The services do not promise an order (EMR lists steps newest first, moto lists Glue
+/// runs oldest first), so the creation time decides, and the list order only breaks ties
+/// (as newest first). At most `max_pages` pages are read.
 async fn find_in_pages<F, Fut>(
     max_pages: u32,
     items: &str,
     next: &str,
     mut list: F,
-    pick: impl Fn(&Value) -> Option<Handle>,
-) -> Result<Option<Handle>, ProviderError>
+    pick: impl Fn(&Value) -> Option<(Handle, Option<f64>)>,
+) -> Result<Vec<Handle>, ProviderError>
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<Value, ProviderError>>,
 {
+    let mut found = Vec::new();
     let mut token = None;
     for _ in 0..max_pages {
         let page = list(token.take()).await?;
-        if let Some(handle) = page[items].as_array().into_iter().flatten().find_map(&pick) {
-            return Ok(Some(handle));
-        }
+        found.extend(
+            page[items]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(&pick),
+        );
         match page[next].as_str() {
             Some(t) if !t.is_empty() => token = Some(t.to_string()),
             _ => break,
         }
     }
-    Ok(None)
+    found.reverse();
+    found.sort_by(|(_, a), (_, b)| a.unwrap_or(0.0).total_cmp(&b.unwrap_or(0.0)));
+    Ok(found.into_iter().map(|(handle, _)| handle).collect())
+}
+
+/// An AWS timestamp as seconds since the epoch: a number (JSON 1.1 and REST JSON's default)
+/// or an ISO 8601 string.
+fn timestamp(value: &Value) -> Option<f64> {
+    value.as_f64().or_else(|| {
+        let text = value.as_str()?;
+        let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+        Some(t.timestamp_micros() as f64 / 1e6)
+    })
 }
 
 /// Percent-encodes one path segment (or query value).

@@ -7,6 +7,10 @@
 //!   down instead of failing.
 //! - Retries a timed-out or cut-off request only if the call is idempotent: a submit whose
 //!   answer was lost is reconciled by the engine (`find`), never blindly repeated.
+//! - Sends each attempt of a non-idempotent call (the first too) only if its [`SendGate`]
+//!   allows it: the engine's gate closes once the submitter's lease could end before the
+//!   attempt's answer, so that no request is still on its way while another process
+//!   reconciles the job.
 //! - Takes a token from the rate limiter before every attempt.
 
 use std::sync::Arc;
@@ -59,12 +63,33 @@ impl Response {
 }
 
 /// Whether repeating a call can change its effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Idempotency {
+#[derive(Debug, Clone, Copy)]
+pub enum Idempotency<'a> {
     /// Safe to repeat (reads, cancels, submits the provider deduplicates).
     Idempotent,
-    /// Not safe to repeat once the request may have reached the provider.
-    NotIdempotent,
+    /// Not safe to repeat once the request may have reached the provider; each attempt is
+    /// sent only if the gate allows it.
+    NotIdempotent(&'a dyn SendGate),
+}
+
+/// Decides, right before each attempt of a non-idempotent call, whether it may be sent.
+///
+/// tether's engine allows an attempt only while the submitter's lease covers all of it (the
+/// request timeout included): once the lease may run out, another process may reconcile the
+/// job, and a request still on its way could then create a second job.
+pub trait SendGate: Send + Sync + std::fmt::Debug {
+    /// Whether an attempt that lasts at most `longest` may start now.
+    fn may_send(&self, longest: Duration) -> bool;
+}
+
+/// A gate that always allows: for tools and tests that submit outside the engine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ungated;
+
+impl SendGate for Ungated {
+    fn may_send(&self, _longest: Duration) -> bool {
+        true
+    }
 }
 
 /// A reqwest client with tether's retry, backoff and rate-limit rules.
@@ -74,6 +99,8 @@ pub struct HttpClient {
     limiter: Arc<RateLimiter>,
     provider: &'static str,
     max_retries: u32,
+    /// The longest one attempt may take (reqwest's timeout): what a [`SendGate`] is asked.
+    request_timeout: Duration,
     /// First backoff delay; short in tests.
     initial_backoff: Duration,
 }
@@ -97,6 +124,7 @@ impl HttpClient {
             )),
             provider,
             max_retries: settings.max_retries,
+            request_timeout: settings.request_timeout,
             initial_backoff: Duration::from_millis(200),
         })
     }
@@ -119,7 +147,7 @@ impl HttpClient {
     pub async fn send(
         &self,
         what: &str,
-        idempotency: Idempotency,
+        idempotency: Idempotency<'_>,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, ProviderError> {
         self.send_classified(what, idempotency, |_| false, build)
@@ -132,7 +160,7 @@ impl HttpClient {
     pub async fn send_classified(
         &self,
         what: &str,
-        idempotency: Idempotency,
+        idempotency: Idempotency<'_>,
         throttled: impl Fn(&Response) -> bool,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, ProviderError> {
@@ -149,6 +177,18 @@ impl HttpClient {
         loop {
             attempt += 1;
             self.limiter.acquire().await;
+            if let Idempotency::NotIdempotent(gate) = idempotency {
+                if !gate.may_send(self.request_timeout) {
+                    // Every earlier attempt was answered "not processed" (429/503) or never
+                    // connected: an outcome-unknown attempt is never repeated (see `attempt`).
+                    return Err(ProviderError::transient(
+                        self.provider,
+                        format!(
+                            "{what}: not sent (attempt {attempt}): the submitter's lease could end before an answer"
+                        ),
+                    ));
+                }
+            }
             let outcome = self.attempt(what, idempotency, &throttled, &build).await;
             let (error, retry_after) = match outcome {
                 Attempt::Done(response) => return Ok(response),
@@ -182,11 +222,11 @@ impl HttpClient {
     async fn attempt(
         &self,
         what: &str,
-        idempotency: Idempotency,
+        idempotency: Idempotency<'_>,
         throttled_by_body: &impl Fn(&Response) -> bool,
         build: &impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Attempt {
-        let may_repeat = idempotency == Idempotency::Idempotent;
+        let may_repeat = matches!(idempotency, Idempotency::Idempotent);
         let sent = build(&self.client).send().await;
         let response = match sent {
             Ok(r) => r,
@@ -290,6 +330,81 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Opens for `open` attempts, then closes.
+    #[derive(Debug)]
+    struct Gate {
+        open: u32,
+        asked: AtomicU32,
+    }
+
+    impl SendGate for Gate {
+        fn may_send(&self, longest: Duration) -> bool {
+            assert_eq!(
+                longest,
+                Duration::from_secs(3),
+                "asked with the request timeout"
+            );
+            self.asked.fetch_add(1, Ordering::SeqCst) < self.open
+        }
+    }
+
+    /// A server that answers every request `503` with `Retry-After: 0`, counting requests.
+    async fn unavailable_server() -> (String, Arc<AtomicU32>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/submit", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicU32::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn a_closed_gate_stops_a_non_idempotent_call_before_it_is_sent_again() {
+        let (url, requests) = unavailable_server().await;
+        let settings = CommonSettings {
+            request_timeout: Duration::from_secs(3),
+            max_retries: 5,
+            ..CommonSettings::default()
+        };
+        let client = HttpClient::new("test", &settings).unwrap();
+        let gate = Gate {
+            open: 2,
+            asked: AtomicU32::new(0),
+        };
+        let err = client
+            .send("submit", Idempotency::NotIdempotent(&gate), |c| {
+                c.post(&url)
+            })
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert!(err.message.contains("not sent (attempt 3)"), "{err}");
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            2,
+            "two attempts reached the server"
+        );
+
+        // An idempotent call does not ask the gate: all retries are sent.
+        let (url, requests) = unavailable_server().await;
+        client
+            .send("get", Idempotency::Idempotent, |c| c.get(&url))
+            .await
+            .unwrap_err();
+        assert_eq!(requests.load(Ordering::SeqCst), 6);
+    }
 
     #[test]
     fn retry_after_seconds_and_dates() {

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use error::{ErrorKind, ProviderError};
+pub use http::{SendGate, Ungated};
 pub use ratelimit::RateLimiter;
 pub use secret::Secret;
 pub use settings::{CommonSettings, PollSettings};
@@ -57,8 +58,14 @@ pub trait Provider: Send + Sync + Debug + 'static {
     fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError>;
 
     /// Submits a job. `idempotency_key` is deterministic per task instance, job name and
-    /// generation; providers that can deduplicate on it must.
-    async fn submit(&self, spec: &Value, idempotency_key: &str) -> Result<Handle, ProviderError>;
+    /// generation; providers that can deduplicate on it must. A provider that cannot sends
+    /// its non-idempotent request through `gate` (see [`http::SendGate`]).
+    async fn submit(
+        &self,
+        spec: &Value,
+        idempotency_key: &str,
+        gate: &dyn SendGate,
+    ) -> Result<Handle, ProviderError>;
 
     /// Whether submitting twice with the same key yields one job (so a submission whose
     /// outcome is unknown may simply be repeated).
@@ -70,12 +77,11 @@ pub trait Provider: Send + Sync + Debug + 'static {
     /// Asks the provider to cancel the job. Only ever called on an explicit cancel.
     async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError>;
 
-    /// Finds a job submitted with `idempotency_key` whose handle was never recorded.
-    async fn find(
-        &self,
-        idempotency_key: &str,
-        spec: &Value,
-    ) -> Result<Option<Handle>, ProviderError>;
+    /// Finds the jobs submitted with `idempotency_key` (for one whose handle was never
+    /// recorded), oldest first. More than one is a duplicate submission, which the engine
+    /// reports.
+    async fn find(&self, idempotency_key: &str, spec: &Value)
+        -> Result<Vec<Handle>, ProviderError>;
 
     /// The status of many jobs; providers whose API reports several jobs in one call override
     /// this. The default asks one by one.

@@ -180,7 +180,7 @@ impl JobsClient {
     async fn call<T: DeserializeOwned>(
         &self,
         path: &str,
-        idempotency: Idempotency,
+        idempotency: Idempotency<'_>,
         build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
     ) -> Result<T, ProviderError> {
         let url = format!("{}/api/2.1/{path}", self.host);

@@ -25,7 +25,7 @@ pub mod state;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use tether_provider::http::HttpClient;
-use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus};
+use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate};
 
 pub use config::{Auth, DatabricksConfig};
 
@@ -109,7 +109,13 @@ impl Provider for Databricks {
         }
     }
 
-    async fn submit(&self, spec: &Value, idempotency_key: &str) -> Result<Handle, ProviderError> {
+    async fn submit(
+        &self,
+        spec: &Value,
+        idempotency_key: &str,
+        // `idempotency_token` makes the submit idempotent: it may be repeated without a gate.
+        _gate: &dyn SendGate,
+    ) -> Result<Handle, ProviderError> {
         self.validate_spec(spec)?;
         if idempotency_key.len() > MAX_IDEMPOTENCY_TOKEN {
             return Err(ProviderError::invalid_spec(
@@ -143,29 +149,31 @@ impl Provider for Databricks {
         self.client.cancel(run_id(handle)?).await
     }
 
-    async fn find(&self, key: &str, spec: &Value) -> Result<Option<Handle>, ProviderError> {
+    /// Pages through `runs/list` (newest first) for one-time runs named with the key.
+    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
         // Runs of an existing job carry the job's name, not ours: for those the engine relies
         // on resubmitting with the same idempotency token, which Databricks deduplicates.
         if spec.get("job_id").is_some() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let wanted = tagged_run_name(spec, key);
+        let mut found = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..self.config.find_max_pages {
             let page = self.client.list_runs(false, token.as_deref()).await?;
-            if let Some(run) = page
-                .runs
-                .iter()
-                .find(|r| r.run_name.as_deref() == Some(wanted.as_str()))
-            {
-                return Ok(Some(Handle(json!({ "run_id": run.run_id }))));
-            }
+            found.extend(
+                page.runs
+                    .iter()
+                    .filter(|r| r.run_name.as_deref() == Some(wanted.as_str()))
+                    .map(|run| Handle(json!({ "run_id": run.run_id }))),
+            );
             match page.next_page_token {
                 Some(t) if page.has_more => token = Some(t),
                 _ => break,
             }
         }
-        Ok(None)
+        found.reverse();
+        Ok(found)
     }
 
     fn settings(&self) -> &CommonSettings {

@@ -2,7 +2,7 @@
 //!
 //! Runs move PENDING -> RUNNING -> TERMINATING -> TERMINATED on a schedule, ending with a
 //! configurable result; `idempotency_token` deduplicates submissions as Databricks does;
-//! submissions and cancels are counted; faults can be injected per endpoint (an HTTP status
+//! submissions (in all and per token) and cancels are counted; faults can be injected per endpoint (an HTTP status
 //! with Retry-After, a slow answer, a connection dropped mid-answer, malformed JSON, a run
 //! state tether does not know). Bearer tokens are checked, and OAuth M2M tokens are issued at
 //! `/oidc/v1/token`. `GET /_sim/stats` reports the counters.
@@ -10,7 +10,7 @@
 //! It is tether's test peer, and `tether sim databricks` serves it for people who want to try
 //! DAGs without a workspace.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -114,6 +114,9 @@ pub struct SimStats {
     pub requests: u64,
     /// Runs created (a deduplicated submission creates none).
     pub submissions: u64,
+    /// Runs created per `idempotency_token` (more than one would be a duplicate).
+    #[serde(default)]
+    pub by_key: BTreeMap<String, u64>,
     /// Submit requests received, including deduplicated ones.
     pub submit_requests: u64,
     /// `runs/get` requests.
@@ -466,6 +469,7 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
         cancelled: false,
     });
     if let Some(t) = token {
+        *guard.stats.by_key.entry(t.clone()).or_default() += 1;
         guard.tokens.insert(t, id);
     }
     guard.stats.submissions += 1;

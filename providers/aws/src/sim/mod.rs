@@ -4,12 +4,14 @@
 //! gets AWS's `InvalidSignatureException`, an unknown key `UnrecognizedClientException`).
 //! Jobs move through each service's states on a schedule and end as configured; EMR
 //! Serverless deduplicates `clientToken` as AWS documents; submissions and cancels are
-//! counted; throttling and server errors can be injected. JSON 1.1 requests are routed by
+//! counted (in all, and per idempotency key) and served at `GET /_sim/stats`; throttling,
+//! unavailability, server errors, slow answers and a submit processed but answered with 500
+//! can be injected, for submits only or for every request. JSON 1.1 requests are routed by
 //! `X-Amz-Target`, EMR Serverless by its REST paths.
 
 mod sigv4;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,10 +58,45 @@ impl Default for SimConfig {
 pub struct Fault {
     /// Which service; `None` for all.
     pub service: Option<Service>,
+    /// Only submit requests (`AddJobFlowSteps`, `StartJobRun`), or every request.
+    pub submits_only: bool,
     /// What.
     pub kind: FaultKind,
     /// How many requests.
     pub times: u32,
+    /// The `Retry-After` header of throttled and unavailable answers.
+    pub retry_after: Option<Duration>,
+}
+
+impl Fault {
+    /// `kind` for the next `times` requests to any service.
+    pub fn new(kind: FaultKind, times: u32) -> Self {
+        Self {
+            service: None,
+            submits_only: false,
+            kind,
+            times,
+            retry_after: None,
+        }
+    }
+
+    /// Only for `service`.
+    pub fn on(mut self, service: Service) -> Self {
+        self.service = Some(service);
+        self
+    }
+
+    /// Only for submit requests.
+    pub fn submits_only(mut self) -> Self {
+        self.submits_only = true;
+        self
+    }
+
+    /// With a `Retry-After` header (whole seconds, rounded up).
+    pub fn retry_after(mut self, wait: Option<Duration>) -> Self {
+        self.retry_after = wait;
+        self
+    }
 }
 
 /// Kinds of injected fault.
@@ -67,8 +104,12 @@ pub struct Fault {
 pub enum FaultKind {
     /// AWS throttling: JSON 1.1 `400 ThrottlingException`, REST `429`.
     Throttle,
+    /// `503 ServiceUnavailableException`, before processing.
+    Unavailable,
     /// `500 InternalFailure` before processing.
     ServerError,
+    /// Answer normally, after this long.
+    Delay(Duration),
     /// Process the request (a submit creates its job), then answer `500`.
     FailAfterProcessing,
 }
@@ -78,6 +119,10 @@ pub enum FaultKind {
 pub struct SimStats {
     /// Jobs created, by service kind.
     pub submissions: HashMap<String, u64>,
+    /// Jobs created per idempotency key, as each service carries it: the bracketed tag of an
+    /// EMR step's name, EMR Serverless' `clientToken`, Glue's `--tether-key` argument. More
+    /// than one for a key is a duplicate submission.
+    pub by_key: BTreeMap<String, u64>,
     /// Cancel requests that reached a job.
     pub cancels: u64,
     /// Requests refused for their signature or key.
@@ -95,6 +140,8 @@ struct SimJob {
     name: String,
     arguments: Value,
     created: Instant,
+    /// Seconds since the epoch, as AWS reports creation times.
+    created_at: f64,
     pending: Duration,
     running: Duration,
     succeed: bool,
@@ -184,6 +231,11 @@ impl Simulator {
         self.lock().stats.clone()
     }
 
+    /// Jobs created for one idempotency key (see [`SimStats::by_key`]).
+    pub fn jobs_for_key(&self, key: &str) -> u64 {
+        self.lock().stats.by_key.get(key).copied().unwrap_or(0)
+    }
+
     /// Jobs created for one service.
     pub fn submissions(&self, service: Service) -> u64 {
         self.lock()
@@ -228,17 +280,67 @@ fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
     r
 }
 
-fn take_fault(inner: &mut Inner, service: Service) -> Option<FaultKind> {
+fn take_fault(inner: &mut Inner, service: Service, submit: bool) -> Option<Fault> {
     let i = inner
         .faults
         .iter()
-        .position(|f| f.service.is_none_or(|s| s == service))?;
-    let kind = inner.faults[i].kind;
+        .position(|f| f.service.is_none_or(|s| s == service) && (submit || !f.submits_only))?;
+    let fault = inner.faults[i].clone();
     inner.faults[i].times -= 1;
     if inner.faults[i].times == 0 {
         inner.faults.remove(i);
     }
-    Some(kind)
+    Some(fault)
+}
+
+/// Whether a request submits a job.
+fn is_submit(target: Option<&str>, method: &Method, path: &str) -> bool {
+    match target {
+        Some(t) => t == "ElasticMapReduce.AddJobFlowSteps" || t == "AWSGlue.StartJobRun",
+        None => method == Method::POST && path.ends_with("/jobruns"),
+    }
+}
+
+/// A throttled or unavailable answer, with `Retry-After` when the fault has one.
+fn refusal(fault: &Fault, service: Service) -> Response {
+    let mut response = match fault.kind {
+        FaultKind::Throttle if service == Service::EmrServerless => aws_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsException",
+            "Rate exceeded",
+        ),
+        FaultKind::Throttle => aws_error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        ),
+        _ => aws_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+            "Service is unavailable, try again later",
+        ),
+    };
+    if let Some(wait) = fault.retry_after {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            secs.to_string().parse().expect("digits"),
+        );
+    }
+    response
+}
+
+/// The idempotency key a new job carries, as [`SimStats::by_key`] counts it.
+fn key_of(service: Service, name: &str, arguments: &Value, client_token: &str) -> String {
+    match service {
+        Service::Emr => name
+            .rsplit_once(" [")
+            .and_then(|(_, tag)| tag.strip_suffix(']'))
+            .unwrap_or(name)
+            .to_string(),
+        Service::EmrServerless => client_token.to_string(),
+        Service::Glue => arguments["--tether-key"].as_str().unwrap_or("").to_string(),
+    }
 }
 
 async fn handle(
@@ -248,48 +350,20 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut guard = inner.lock().expect("simulator mutex poisoned");
-    guard.stats.requests += 1;
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let service = match target.as_deref().and_then(|t| t.split('.').next()) {
-        Some("ElasticMapReduce") => Service::Emr,
-        Some("AWSGlue") => Service::Glue,
-        _ if uri.path().starts_with("/applications/") => Service::EmrServerless,
-        _ => {
-            return aws_error(
-                StatusCode::BAD_REQUEST,
-                "UnknownOperationException",
-                "no such operation",
-            )
-        }
-    };
-    if let Err((kind, message)) =
-        sigv4::verify(&guard.config, service, &method, &uri, &headers, &body)
-    {
-        guard.stats.rejected_signatures += 1;
-        return aws_error(StatusCode::FORBIDDEN, kind, &message);
+    if method == Method::GET && uri.path() == "/_sim/stats" {
+        let stats = inner
+            .lock()
+            .expect("simulator mutex poisoned")
+            .stats
+            .clone();
+        return Json(stats).into_response();
     }
-    let fault = take_fault(&mut guard, service);
-    match fault {
-        Some(FaultKind::Throttle) => {
-            let status = if service == Service::EmrServerless {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            return aws_error(status, "ThrottlingException", "Rate exceeded");
-        }
-        Some(FaultKind::ServerError) => {
-            return aws_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalFailure",
-                "simulated failure",
-            )
-        }
-        _ => {}
+    let (service, target, fault) = match admit(&inner, &method, &uri, &headers, &body) {
+        Ok(admitted) => admitted,
+        Err(response) => return *response,
+    };
+    if let Some(FaultKind::Delay(wait)) = fault {
+        tokio::time::sleep(wait).await;
     }
     let input: Value = if body.is_empty() {
         json!({})
@@ -305,6 +379,7 @@ async fn handle(
             }
         }
     };
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
     let response = match service {
         Service::EmrServerless => emr_serverless(
             &mut guard,
@@ -326,6 +401,53 @@ async fn handle(
     }
 }
 
+/// Routes, checks the signature and takes a queued fault: the service, the JSON 1.1 target
+/// and the fault to apply while processing; or the answer to send instead.
+fn admit(
+    inner: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Service, Option<String>, Option<FaultKind>), Box<Response>> {
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    guard.stats.requests += 1;
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let service = match target.as_deref().and_then(|t| t.split('.').next()) {
+        Some("ElasticMapReduce") => Service::Emr,
+        Some("AWSGlue") => Service::Glue,
+        _ if uri.path().starts_with("/applications/") => Service::EmrServerless,
+        _ => {
+            return Err(Box::new(aws_error(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                "no such operation",
+            )))
+        }
+    };
+    if let Err((kind, message)) = sigv4::verify(&guard.config, service, method, uri, headers, body)
+    {
+        guard.stats.rejected_signatures += 1;
+        return Err(Box::new(aws_error(StatusCode::FORBIDDEN, kind, &message)));
+    }
+    let submit = is_submit(target.as_deref(), method, uri.path());
+    let Some(fault) = take_fault(&mut guard, service, submit) else {
+        return Ok((service, target, None));
+    };
+    match fault.kind {
+        FaultKind::Throttle | FaultKind::Unavailable => Err(Box::new(refusal(&fault, service))),
+        FaultKind::ServerError => Err(Box::new(aws_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            "simulated failure",
+        ))),
+        kind => Ok((service, target, Some(kind))),
+    }
+}
+
 fn new_job(
     inner: &mut Inner,
     service: Service,
@@ -333,8 +455,14 @@ fn new_job(
     parent: &str,
     name: &str,
     arguments: Value,
+    client_token: &str,
 ) -> String {
     let c = inner.config.clone();
+    *inner
+        .stats
+        .by_key
+        .entry(key_of(service, name, &arguments, client_token))
+        .or_default() += 1;
     inner.jobs.push(SimJob {
         service,
         id: id.clone(),
@@ -342,6 +470,9 @@ fn new_job(
         name: name.to_string(),
         arguments,
         created: Instant::now(),
+        created_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
         pending: c.pending,
         running: c.running,
         succeed: c.succeed,
@@ -381,7 +512,7 @@ fn page(all: Vec<Value>, token: Option<&str>, size: usize) -> (Vec<Value>, Optio
 }
 
 fn emr_step_json(j: &SimJob) -> Value {
-    let mut status = json!({"State": j.state()});
+    let mut status = json!({"State": j.state(), "Timeline": {"CreationDateTime": j.created_at}});
     if j.state() == "FAILED" {
         status["FailureDetails"] = json!({"Reason": "Unknown Error", "Message": "simulated step failure", "LogFile": format!("s3://logs/{}/steps/{}/", j.parent, j.id)});
     }
@@ -389,7 +520,7 @@ fn emr_step_json(j: &SimJob) -> Value {
 }
 
 fn glue_run_json(j: &SimJob) -> Value {
-    let mut run = json!({"Id": j.id, "JobName": j.parent, "JobRunState": j.state(), "Arguments": j.arguments});
+    let mut run = json!({"Id": j.id, "JobName": j.parent, "JobRunState": j.state(), "Arguments": j.arguments, "StartedOn": j.created_at});
     if j.state() == "FAILED" {
         run["ErrorMessage"] = json!("simulated job failure");
     }
@@ -428,6 +559,7 @@ fn json11(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
                         &cluster,
                         step["Name"].as_str().unwrap_or(""),
                         Value::Null,
+                        "",
                     )
                 })
                 .collect();
@@ -489,7 +621,7 @@ fn json11(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             }
             let id = format!("jr_sim{:032}", inner.jobs.len() + 1);
             let args = input.get("Arguments").cloned().unwrap_or(json!({}));
-            Ok(json!({"JobRunId": new_job(inner, Service::Glue, id, &job, "", args)}))
+            Ok(json!({"JobRunId": new_job(inner, Service::Glue, id, &job, "", args, "")}))
         }
         "AWSGlue.GetJobRun" => {
             let (job, run) = (s("JobName"), s("RunId"));
@@ -550,7 +682,7 @@ fn serverless_run_json(j: &SimJob) -> Value {
     } else {
         ""
     };
-    json!({"applicationId": j.parent, "jobRunId": j.id, "id": j.id, "name": j.name, "state": j.state(), "stateDetails": details,
+    json!({"applicationId": j.parent, "jobRunId": j.id, "id": j.id, "name": j.name, "state": j.state(), "stateDetails": details, "createdAt": j.created_at,
            "arn": format!("arn:aws:emr-serverless:us-east-1:000000000000:/applications/{}/jobruns/{}", j.parent, j.id)})
 }
 
@@ -581,7 +713,7 @@ fn emr_serverless(
                     "clientToken, executionRoleArn and jobDriver are required".into(),
                 ));
             }
-            let key = (app.to_string(), token);
+            let key = (app.to_string(), token.clone());
             let id = match inner.client_tokens.get(&key) {
                 Some(id) => id.clone(),
                 None => {
@@ -593,6 +725,7 @@ fn emr_serverless(
                         app,
                         input["name"].as_str().unwrap_or(""),
                         Value::Null,
+                        &token,
                     );
                     inner.client_tokens.insert(key, id.clone());
                     id

@@ -1,0 +1,575 @@
+//! Submission safety with real processes: one remote job per key when a submission outlives
+//! its lease while another tether process shares the database, signals during a slow
+//! submission, concurrent first runs on a new SQLite file, and a duplicate reported loudly.
+//!
+//! The simulators run as `tether sim ...` child processes with their faults set on the command
+//! line, and are counted through `GET /_sim/stats`, as a person reproducing this by hand would.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+use tether::app::App;
+use tether::config::Config;
+use tether::engine::key::idempotency_key;
+use tether::jobs::{JobRecord, Phase};
+use tether::state::TaskInstanceId;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use common::TestDb;
+
+const SIM_KEY_ID: &str = "AKIATETHERSIMULATOR";
+const SIM_SECRET: &str = "tether-simulator-secret-key-0123456789";
+
+fn tether() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tether"));
+    cmd.env("AWS_ACCESS_KEY_ID", SIM_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SIM_SECRET)
+        .env("AWS_CONFIG_FILE", "/nonexistent/tether-test")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tether-test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("TETHER_LOG", "info")
+        .env_remove("TETHER_CRASH_AT")
+        .kill_on_drop(true);
+    cmd
+}
+
+/// A `tether sim` child process and its URL.
+struct Sim {
+    url: String,
+    _child: Child,
+}
+
+impl Sim {
+    /// `tether sim <kind> --port 0 <args>`; reads the URL from its first line.
+    async fn start(provider: &str, args: &[&str]) -> Self {
+        let kind = if provider == "databricks" {
+            "databricks"
+        } else {
+            "emr"
+        };
+        let mut child = tether()
+            .args([
+                "sim",
+                kind,
+                "--port",
+                "0",
+                "--pending",
+                "200ms",
+                "--running",
+                "1s",
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the simulator starts")
+            .unwrap()
+            .expect("the simulator prints its URL");
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("a URL in the first line")
+            .trim_end_matches([';', ','])
+            .to_string();
+        // Keep draining its output so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { url, _child: child }
+    }
+
+    async fn stats(&self) -> Value {
+        reqwest::get(format!("{}/_sim/stats", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Remote jobs the provider created for `key`.
+    async fn jobs_for(&self, key: &str) -> u64 {
+        self.stats().await["by_key"][key].as_u64().unwrap_or(0)
+    }
+}
+
+/// A job spec per provider.
+fn spec(provider: &str, name: &str) -> Value {
+    match provider {
+        "databricks" => common::spec(name),
+        "emr" => json!({"cluster_id": "j-SIMCLUSTER1", "step": {"Name": name,
+            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "s3://jobs/load.py"]}}}),
+        "emr-serverless" => json!({"applicationId": "00simapp", "name": name,
+            "executionRoleArn": "arn:aws:iam::000000000000:role/emr",
+            "jobDriver": {"sparkSubmit": {"entryPoint": "s3://jobs/load.py"}}}),
+        _ => json!({"JobName": format!("glue-{name}"), "Arguments": {"--day": "2026-12-01"}}),
+    }
+}
+
+/// A config file for `provider` at the simulator, a spec file, in a temp folder.
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    spec: PathBuf,
+    provider: &'static str,
+}
+
+impl Setup {
+    fn new(db: &TestDb, provider: &'static str, sim: &Sim, lease: &str) -> Self {
+        Self::with_timeout(db, provider, sim, lease, "2s")
+    }
+
+    /// As [`Setup::new`], with the provider's `request_timeout`.
+    fn with_timeout(
+        db: &TestDb,
+        provider: &'static str,
+        sim: &Sim,
+        lease: &str,
+        request_timeout: &str,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let account = if provider == "databricks" {
+            format!("host = \"{}\"\ntoken = \"dapi-sim-token\"", sim.url)
+        } else {
+            format!(
+                "kind = \"{provider}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"",
+                sim.url
+            )
+        };
+        let config = dir.path().join("tether.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[database]
+url = "{url}"
+
+[supervisor]
+lease = "{lease}"
+shutdown_grace = "5s"
+
+[api]
+listen = "127.0.0.1:0"
+
+[providers.{provider}]
+{account}
+poll_initial = "100ms"
+poll_max = "300ms"
+request_timeout = "{request_timeout}"
+max_retries = 5
+unknown_after = 3
+"#,
+                url = db.url.expose()
+            ),
+        )
+        .unwrap();
+        let spec_path = dir.path().join("job.json");
+        std::fs::write(&spec_path, spec(provider, "load").to_string()).unwrap();
+        Self {
+            dir,
+            config,
+            spec: spec_path,
+            provider,
+        }
+    }
+
+    fn log(&self, name: &str) -> Stdio {
+        Stdio::from(std::fs::File::create(self.dir.path().join(name)).unwrap())
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+
+    /// `tether run` for etl/r1/`task`, output to `<log>.out` / `<log>.err`.
+    fn run(&self, task: &str, try_number: u32, log: &str) -> Command {
+        let mut cmd = tether();
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(["run", "--provider", self.provider, "--spec"])
+            .arg(&self.spec)
+            .args(["--dag", "etl", "--run", "r1", "--task", task, "--try"])
+            .arg(try_number.to_string())
+            .stdout(self.log(&format!("{log}.out")))
+            .stderr(self.log(&format!("{log}.err")));
+        cmd
+    }
+
+    fn serve(&self) -> Command {
+        let mut cmd = tether();
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .stdout(self.log("serve.out"))
+            .stderr(self.log("serve.err"));
+        cmd
+    }
+
+    async fn app(&self) -> App {
+        App::open(Config::load(&self.config).unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+fn key_of(task: &str) -> String {
+    idempotency_key(&TaskInstanceId::new("etl", "r1", task, -1), "main", 1)
+}
+
+async fn exit_within(child: &mut Child, limit: Duration) -> ExitStatus {
+    tokio::time::timeout(limit, child.wait())
+        .await
+        .expect("the process exits in time")
+        .unwrap()
+}
+
+fn signal(child: &Child, sig: Signal) {
+    kill(Pid::from_raw(child.id().unwrap() as i32), sig).unwrap();
+}
+
+/// Waits until the job of etl/r1/`task` satisfies `done`.
+async fn wait_job(app: &App, task: &str, done: impl Fn(&JobRecord) -> bool) -> JobRecord {
+    let ti = TaskInstanceId::new("etl", "r1", task, -1);
+    let start = Instant::now();
+    loop {
+        if let Some(job) = app.engine.jobs().latest(&ti, "main").await.unwrap() {
+            if done(&job) {
+                return job;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{task}: timed out"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Who else shares the database while the first `tether run` submits.
+#[derive(Debug, Clone, Copy)]
+enum Other {
+    /// `tether serve`, started first.
+    Serve,
+    /// `tether run --try 2`, started half a second later.
+    SecondRun,
+}
+
+/// The first three submits are answered 503 with `Retry-After: 1`, so the submission takes
+/// about 3 s, longer than the 2 s lease; another process shares the database. Exactly one
+/// remote job per key, the first `tether run` succeeds, and so does the second one.
+async fn a_submission_outliving_its_lease_makes_one_job(
+    db: TestDb,
+    provider: &'static str,
+    other: Other,
+) {
+    let sim = Sim::start(
+        provider,
+        &["--unavailable-first", "3", "--retry-after", "1s"],
+    )
+    .await;
+    let setup = Setup::new(&db, provider, &sim, "2s");
+    let task = format!("slow-{provider}-{other:?}").to_lowercase();
+    let app = setup.app().await;
+    let mut serve = match other {
+        Other::Serve => {
+            let serve = setup.serve().spawn().unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Some(serve)
+        }
+        Other::SecondRun => None,
+    };
+    let mut first = setup.run(&task, 1, "first").spawn().unwrap();
+    let second = match other {
+        Other::SecondRun => {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Some(setup.run(&task, 2, "second").spawn().unwrap())
+        }
+        Other::Serve => None,
+    };
+    let status = exit_within(&mut first, Duration::from_secs(60)).await;
+    let first_out = setup.read("first.out");
+    let first_err = setup.read("first.err");
+    assert!(
+        status.success(),
+        "{provider}/{other:?}: {first_out}\n{first_err}"
+    );
+    if let Some(mut second) = second {
+        let status = exit_within(&mut second, Duration::from_secs(60)).await;
+        assert!(
+            status.success(),
+            "{provider}/{other:?}: {}\n{}",
+            setup.read("second.out"),
+            setup.read("second.err")
+        );
+    }
+    let job = wait_job(&app, &task, |j| j.phase == Phase::Terminal).await;
+    if let Some(serve) = serve.as_mut() {
+        signal(serve, Signal::SIGTERM);
+        exit_within(serve, Duration::from_secs(20)).await;
+    }
+    let key = key_of(&task);
+    let jobs = sim.jobs_for(&key).await;
+    println!("{provider} with {other:?}: {jobs} remote job(s) for key {key}");
+    assert_eq!(
+        jobs,
+        1,
+        "{provider}/{other:?}: one remote job per key\nfirst: {first_out}\n{first_err}\nserve: {}",
+        setup.read("serve.err")
+    );
+    assert!(job.duplicates.is_empty(), "{job:?}");
+}
+
+macro_rules! outliving_lease {
+    ($($name:ident: $provider:expr, $other:expr;)*) => {
+        async fn outliving_lease_tests(db: TestDb, which: &str) {
+            $(
+                if which == stringify!($name) {
+                    a_submission_outliving_its_lease_makes_one_job(db, $provider, $other).await;
+                    return;
+                }
+            )*
+            unreachable!("{which}");
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::outliving_lease_tests(
+                        super::common::TestDb::sqlite().await, stringify!($name)).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = super::common::TestDb::postgres(stringify!($name)).await {
+                        super::outliving_lease_tests(db, stringify!($name)).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+outliving_lease! {
+    emr_with_serve: "emr", Other::Serve;
+    emr_with_second_run: "emr", Other::SecondRun;
+    glue_with_serve: "glue", Other::Serve;
+    glue_with_second_run: "glue", Other::SecondRun;
+    databricks_with_serve: "databricks", Other::Serve;
+    databricks_with_second_run: "databricks", Other::SecondRun;
+    emr_serverless_with_serve: "emr-serverless", Other::Serve;
+    emr_serverless_with_second_run: "emr-serverless", Other::SecondRun;
+}
+
+/// SIGTERM or SIGINT while the provider takes 3 s to answer the submit: `tether run` waits for
+/// the answer, records the handle, exits 5; one remote job; the same command reattaches.
+async fn signal_during_a_slow_submit(provider: &'static str, sig: Signal) {
+    let db = TestDb::sqlite().await;
+    let sim = Sim::start(provider, &["--slow-first", "1", "--slow-by", "3s"]).await;
+    let setup = Setup::with_timeout(&db, provider, &sim, "2s", "10s");
+    let app = setup.app().await;
+    let task = format!("signal-{provider}-{sig:?}").to_lowercase();
+    let mut run = setup.run(&task, 1, "first").spawn().unwrap();
+    wait_job(&app, &task, |j| j.phase == Phase::Submitting).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&run, sig);
+    let status = exit_within(&mut run, Duration::from_secs(20)).await;
+    let (out, err) = (setup.read("first.out"), setup.read("first.err"));
+    assert_eq!(
+        status.code(),
+        Some(5),
+        "{provider} {sig:?}: {status:?}\n{out}\n{err}"
+    );
+    assert!(out.contains("Submitted on try 1"), "{out}\n{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let job = wait_job(&app, &task, |_| true).await;
+    assert_eq!(
+        job.phase,
+        Phase::Active,
+        "the handle was recorded before exiting: {job:?}"
+    );
+    let again = setup.run(&task, 1, "again").status().await.unwrap();
+    let again_out = setup.read("again.out");
+    assert!(again.success(), "{again_out}\n{}", setup.read("again.err"));
+    assert!(again_out.contains("Reattached on try 1"), "{again_out}");
+    let key = key_of(&task);
+    let jobs = sim.jobs_for(&key).await;
+    println!("{provider} with {sig:?} during submit: {jobs} remote job(s) for key {key}");
+    assert_eq!(jobs, 1);
+    assert_eq!(sim.stats().await["cancels"].as_u64(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_slow_emr_submit() {
+    signal_during_a_slow_submit("emr", Signal::SIGTERM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_during_a_slow_glue_submit() {
+    signal_during_a_slow_submit("glue", Signal::SIGINT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_slow_databricks_submit() {
+    signal_during_a_slow_submit("databricks", Signal::SIGTERM).await;
+}
+
+/// Ten `tether run` started at once on a SQLite file that does not exist yet all succeed (the
+/// first migration is serialised by a lock file), three times over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_runs_on_a_new_sqlite_file() {
+    let sim = Sim::start("databricks", &[]).await;
+    for round in 0..3 {
+        let db = TestDb::sqlite().await;
+        let setup = Setup::new(&db, "databricks", &sim, "10s");
+        let mut children = Vec::new();
+        for i in 0..10 {
+            let mut cmd = setup.run(&format!("first-{round}-{i}"), 1, &format!("run{i}"));
+            cmd.arg("--no-wait");
+            children.push(cmd.spawn().unwrap());
+        }
+        for (i, child) in children.iter_mut().enumerate() {
+            let status = exit_within(child, Duration::from_secs(60)).await;
+            assert!(
+                status.success(),
+                "round {round}, run {i}: {status:?}\n{}",
+                setup.read(&format!("run{i}.err"))
+            );
+        }
+    }
+}
+
+/// Two EMR steps carry one key (as if a duplicate had slipped through): reconciliation tracks
+/// the first, records the second as a duplicate with an event and a metric, and `tether run`
+/// and `tether jobs show` warn about it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_is_reported_loudly() {
+    let db = TestDb::sqlite().await;
+    let sim = Sim::start("emr", &[]).await;
+    let setup = Setup::new(&db, "emr", &sim, "2s");
+    let app = setup.app().await;
+    let task = "dup";
+    let ti = TaskInstanceId::new("etl", "r1", task, -1);
+    let key = key_of(task);
+    let job_spec = spec("emr", "load");
+    let now = chrono::Utc::now().timestamp_millis();
+    let spec_json = job_spec.to_string();
+    let hash = tether::engine::key::spec_hash(&job_spec);
+    app.engine
+        .jobs()
+        .insert_intent(
+            &tether::jobs::store::NewJob {
+                task_instance: &ti,
+                name: "main",
+                generation: 1,
+                idempotency_key: &key,
+                provider: "emr",
+                spec_json: &spec_json,
+                spec_hash: &hash,
+                try_number: 1,
+                owner: "dead-worker",
+                now,
+                lease_until: now,
+                poll_interval_ms: 100,
+            },
+            |_: &JobRecord| tether::jobs::store::StateKeyWrite {
+                key: "tether.job.main".into(),
+                json: "{}".into(),
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    std::env::set_var("AWS_ACCESS_KEY_ID", SIM_KEY_ID);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", SIM_SECRET);
+    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/tether-test");
+    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tether-test");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    let provider = app.engine.providers().get("emr").unwrap();
+    let one = provider
+        .submit(&job_spec, &key, &tether_provider::Ungated)
+        .await
+        .unwrap();
+    let two = provider
+        .submit(&job_spec, &key, &tether_provider::Ungated)
+        .await
+        .unwrap();
+    assert_eq!(sim.jobs_for(&key).await, 2);
+
+    // Reconciliation (in this process, to read its metric) tracks the oldest step.
+    let request = tether::engine::EnsureRequest {
+        task_instance: ti.clone(),
+        try_number: 1,
+        name: "main".into(),
+        provider: "emr".into(),
+        spec: job_spec.clone(),
+    };
+    let ensured = app.engine.ensure(&request).await.unwrap();
+    assert_eq!(ensured.action, tether::engine::EnsureAction::Recovered);
+    assert_eq!(ensured.job.handle.as_ref(), Some(&one));
+    assert_eq!(ensured.job.duplicates, vec![two.clone()]);
+    let metrics = tether::metrics::render();
+    assert!(
+        metrics.contains("tether_duplicate_submissions_total{provider=\"emr\"} 1"),
+        "{metrics}"
+    );
+    let view = tether::api::jobs::JobView::from(ensured.job.clone());
+    assert_eq!(view.duplicates, vec![two.0.clone()]);
+    assert!(
+        view.warnings[0].contains("duplicate submission"),
+        "{:?}",
+        view.warnings
+    );
+
+    // `tether run` reattaches to the tracked step, and warns.
+    let status = setup.run(task, 1, "run").status().await.unwrap();
+    let (text, err) = (setup.read("run.out"), setup.read("run.err"));
+    assert!(status.success(), "{text}\n{err}");
+    assert_eq!(
+        err.matches("DUPLICATE SUBMISSION").count(),
+        1,
+        "warned once: {err}"
+    );
+    assert!(text.contains("Reattached on try 1"), "{text}");
+    assert!(text.contains(&one.to_string()), "tracks the first: {text}");
+    assert!(
+        err.contains("DUPLICATE SUBMISSION") && err.contains(&two.to_string()),
+        "{err}"
+    );
+    let job = wait_job(&app, task, |j| j.phase == Phase::Terminal).await;
+    assert_eq!(job.handle.as_ref(), Some(&one));
+    assert_eq!(job.duplicates, vec![two.clone()]);
+    let events = app.engine.jobs().events(job.id).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.kind == "duplicate_detected"),
+        "{events:?}"
+    );
+    let show = tether()
+        .arg("--config")
+        .arg(&setup.config)
+        .args(["jobs", "show", &job.id.to_string()])
+        .output()
+        .await
+        .unwrap();
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        shown.contains("DUPLICATE") && shown.contains(&two.to_string()),
+        "{shown}"
+    );
+    println!(
+        "emr duplicate: {} remote jobs for key {key}, tracked {one}, reported {two}",
+        sim.jobs_for(&key).await
+    );
+}
