@@ -215,35 +215,7 @@ async fn crash_after_submit_is_reconciled_by_find(db: TestDb) {
     for service in SERVICES {
         let req = request(service, &format!("orphan-{}", service.kind()), 1);
         let key = tether::engine::key::idempotency_key(&req.task_instance, &req.name, 1);
-        let now = chrono::Utc::now().timestamp_millis();
-        let spec_json = req.spec.to_string();
-        let hash = tether::engine::key::spec_hash(&req.spec);
-        app.engine
-            .jobs()
-            .insert_intent(
-                &tether::jobs::store::NewJob {
-                    task_instance: &req.task_instance,
-                    name: &req.name,
-                    generation: 1,
-                    idempotency_key: &key,
-                    provider: service.kind(),
-                    spec_json: &spec_json,
-                    spec_hash: &hash,
-                    try_number: 1,
-                    owner: "dead-worker",
-                    now,
-                    lease_until: now + 500,
-                    poll_interval_ms: 100,
-                },
-                |_: &JobRecord| tether::jobs::store::StateKeyWrite {
-                    key: "tether.job.main".into(),
-                    json: "{}".into(),
-                    expires_at: None,
-                },
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        common::orphan_intent(&app, &req, 500).await;
         let provider = app.engine.providers().get(service.kind()).unwrap();
         provider.submit(&req.spec, &key, &Ungated).await.unwrap();
         tokio::time::sleep(Duration::from_millis(600)).await;

@@ -254,39 +254,8 @@ async fn insert_orphan(app: &App, try_number: i64) -> JobRecord {
     insert_orphan_named(app, &request(try_number)).await
 }
 
-/// Records an intent the way `ensure` does, then stops: a crash after the write-ahead record.
 async fn insert_orphan_named(app: &App, req: &EnsureRequest) -> JobRecord {
-    use tether::jobs::store::{NewJob, StateKeyWrite};
-    let key = tether::engine::key::idempotency_key(&req.task_instance, &req.name, 1);
-    let now = chrono::Utc::now().timestamp_millis();
-    let spec_json = req.spec.to_string();
-    let hash = tether::engine::key::spec_hash(&req.spec);
-    app.engine
-        .jobs()
-        .insert_intent(
-            &NewJob {
-                task_instance: &req.task_instance,
-                name: &req.name,
-                generation: 1,
-                idempotency_key: &key,
-                provider: "databricks",
-                spec_json: &spec_json,
-                spec_hash: &hash,
-                try_number: req.try_number,
-                owner: "dead-worker",
-                now,
-                lease_until: now + 1000,
-                poll_interval_ms: 100,
-            },
-            |_: &JobRecord| StateKeyWrite {
-                key: format!("tether.job.{}", req.name),
-                json: json!({"phase": "submitting"}).to_string(),
-                expires_at: None,
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap()
+    common::orphan_intent(app, req, 1000).await
 }
 
 /// Ten tries asking at once for the same job: one submission, everyone gets the same job.

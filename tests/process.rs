@@ -5,11 +5,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use tether::app::App;
 use tether::jobs::{JobRecord, Phase};
 use tether::state::TaskInstanceId;
@@ -17,7 +16,7 @@ use tether_databricks::sim::{Endpoint, Fault, FaultKind, Simulator};
 use tether_provider::JobState;
 use tokio::process::{Child, Command};
 
-use common::{app_for, config_toml, quick_sim, TestDb};
+use common::{app_for, config_toml, exit_within, quick_sim, signal, TestDb};
 
 /// A config file and a spec file in a temp folder, and the tether binary.
 struct Harness {
@@ -116,17 +115,6 @@ async fn wait_job(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn exit_within(child: &mut Child, limit: Duration) -> ExitStatus {
-    tokio::time::timeout(limit, child.wait())
-        .await
-        .expect("the process did not exit in time")
-        .unwrap()
-}
-
-fn signal(child: &Child, sig: Signal) {
-    kill(Pid::from_raw(child.id().expect("running") as i32), sig).unwrap();
 }
 
 /// A worker eviction: `tether run` is SIGKILLed while the run is RUNNING; the retry

@@ -8,11 +8,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 use tether::app::App;
 use tether::config::Config;
@@ -22,7 +21,7 @@ use tether::state::TaskInstanceId;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use common::TestDb;
+use common::{exit_within, signal, TestDb};
 
 const SIM_KEY_ID: &str = "AKIATETHERSIMULATOR";
 const SIM_SECRET: &str = "tether-simulator-secret-key-0123456789";
@@ -223,17 +222,6 @@ unknown_after = 3
 
 fn key_of(task: &str) -> String {
     idempotency_key(&TaskInstanceId::new("etl", "r1", task, -1), "main", 1)
-}
-
-async fn exit_within(child: &mut Child, limit: Duration) -> ExitStatus {
-    tokio::time::timeout(limit, child.wait())
-        .await
-        .expect("the process exits in time")
-        .unwrap()
-}
-
-fn signal(child: &Child, sig: Signal) {
-    kill(Pid::from_raw(child.id().unwrap() as i32), sig).unwrap();
 }
 
 /// Waits until the job of etl/r1/`task` satisfies `done`.
@@ -463,35 +451,14 @@ async fn a_duplicate_is_reported_loudly() {
     let ti = TaskInstanceId::new("etl", "r1", task, -1);
     let key = key_of(task);
     let job_spec = spec("emr", "load");
-    let now = chrono::Utc::now().timestamp_millis();
-    let spec_json = job_spec.to_string();
-    let hash = tether::engine::key::spec_hash(&job_spec);
-    app.engine
-        .jobs()
-        .insert_intent(
-            &tether::jobs::store::NewJob {
-                task_instance: &ti,
-                name: "main",
-                generation: 1,
-                idempotency_key: &key,
-                provider: "emr",
-                spec_json: &spec_json,
-                spec_hash: &hash,
-                try_number: 1,
-                owner: "dead-worker",
-                now,
-                lease_until: now,
-                poll_interval_ms: 100,
-            },
-            |_: &JobRecord| tether::jobs::store::StateKeyWrite {
-                key: "tether.job.main".into(),
-                json: "{}".into(),
-                expires_at: None,
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let request = tether::engine::EnsureRequest {
+        task_instance: ti.clone(),
+        try_number: 1,
+        name: "main".into(),
+        provider: "emr".into(),
+        spec: job_spec.clone(),
+    };
+    common::orphan_intent(&app, &request, 0).await;
     std::env::set_var("AWS_ACCESS_KEY_ID", SIM_KEY_ID);
     std::env::set_var("AWS_SECRET_ACCESS_KEY", SIM_SECRET);
     std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/tether-test");
@@ -509,13 +476,6 @@ async fn a_duplicate_is_reported_loudly() {
     assert_eq!(sim.jobs_for(&key).await, 2);
 
     // Reconciliation (in this process, to read its metric) tracks the oldest step.
-    let request = tether::engine::EnsureRequest {
-        task_instance: ti.clone(),
-        try_number: 1,
-        name: "main".into(),
-        provider: "emr".into(),
-        spec: job_spec.clone(),
-    };
     let ensured = app.engine.ensure(&request).await.unwrap();
     assert_eq!(ensured.action, tether::engine::EnsureAction::Recovered);
     assert_eq!(ensured.job.handle.as_ref(), Some(&one));

@@ -215,3 +215,60 @@ pub fn spec(name: &str) -> serde_json::Value {
         "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/x.py"}}]
     })
 }
+
+/// Records an intent the way `ensure` does, then stops, as a worker that died between the
+/// write-ahead record and the provider's answer: owned by `dead-worker`, its lease running out
+/// `lease_ms` from now.
+pub async fn orphan_intent(
+    app: &App,
+    req: &tether::engine::EnsureRequest,
+    lease_ms: i64,
+) -> tether::jobs::JobRecord {
+    use tether::jobs::store::{NewJob, StateKeyWrite};
+    let key = tether::engine::key::idempotency_key(&req.task_instance, &req.name, 1);
+    let now = chrono::Utc::now().timestamp_millis();
+    let spec_json = req.spec.to_string();
+    let hash = tether::engine::key::spec_hash(&req.spec);
+    app.engine
+        .jobs()
+        .insert_intent(
+            &NewJob {
+                task_instance: &req.task_instance,
+                name: &req.name,
+                generation: 1,
+                idempotency_key: &key,
+                provider: &req.provider,
+                spec_json: &spec_json,
+                spec_hash: &hash,
+                try_number: req.try_number,
+                owner: "dead-worker",
+                now,
+                lease_until: now + lease_ms,
+                poll_interval_ms: 100,
+            },
+            |_: &tether::jobs::JobRecord| StateKeyWrite {
+                key: format!("tether.job.{}", req.name),
+                json: serde_json::json!({"phase": "submitting"}).to_string(),
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Waits for a child process to exit, failing the test after `limit`.
+pub async fn exit_within(
+    child: &mut tokio::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    tokio::time::timeout(limit, child.wait())
+        .await
+        .expect("the process exits in time")
+        .unwrap()
+}
+
+/// Sends `sig` to a child process.
+pub fn signal(child: &tokio::process::Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id().unwrap() as i32), sig).unwrap();
+}
