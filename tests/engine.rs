@@ -562,3 +562,48 @@ on_both_backends!(
     bad_specs_are_refused,
     stale_lease_holder_cannot_write,
 );
+
+/// Airflow's Databricks hooks send the parameters of GET endpoints as a JSON body, which real
+/// Databricks accepts: so does the simulator (and a query string still works).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulator_accepts_get_parameters_in_a_json_body() {
+    let sim = quick_sim().await;
+    let client = reqwest::Client::new();
+    let auth = ("Authorization", "Bearer dapi-sim-token");
+    let submitted: serde_json::Value = client
+        .post(format!("{}/api/2.2/jobs/runs/submit", sim.url()))
+        .header(auth.0, auth.1)
+        .json(&spec("body"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = submitted["run_id"].as_i64().unwrap();
+    for request in [
+        client
+            .get(format!("{}/api/2.2/jobs/runs/get", sim.url()))
+            .json(&json!({ "run_id": run_id })),
+        client.get(format!(
+            "{}/api/2.2/jobs/runs/get?run_id={run_id}",
+            sim.url()
+        )),
+    ] {
+        let answer = request.header(auth.0, auth.1).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let run: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(run["run_id"], run_id);
+    }
+    let listed: serde_json::Value = client
+        .get(format!("{}/api/2.2/jobs/runs/list", sim.url()))
+        .header(auth.0, auth.1)
+        .json(&json!({ "active_only": true, "limit": 5 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["runs"][0]["run_id"], run_id, "{listed}");
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -498,6 +498,34 @@ struct RunIdQuery {
     run_id: Option<String>,
 }
 
+/// The parameters of a GET endpoint, from the query string or from a JSON body (Airflow's
+/// Databricks hooks send them as a body, which real Databricks accepts); the query wins.
+fn get_params<T: serde::de::DeserializeOwned>(uri: &Uri, body: &str) -> Result<T, Box<Response>> {
+    let mut url = reqwest::Url::parse("http://sim/").expect("a valid URL");
+    url.set_query(uri.query());
+    if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(body) {
+        let given: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        let mut pairs = url.query_pairs_mut();
+        for (k, v) in fields.iter().filter(|(k, _)| !given.contains(k)) {
+            match v {
+                Value::String(s) => pairs.append_pair(k, s),
+                Value::Number(_) | Value::Bool(_) => pairs.append_pair(k, &v.to_string()),
+                _ => continue,
+            };
+        }
+    }
+    let uri: Uri = url.as_str().parse().expect("a URL is a URI");
+    Query::<T>::try_from_uri(&uri)
+        .map(|Query(q)| q)
+        .map_err(|e| {
+            Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                e.body_text(),
+            ))
+        })
+}
+
 fn run_not_found(id: impl std::fmt::Display) -> Response {
     error(
         StatusCode::BAD_REQUEST,
@@ -509,11 +537,16 @@ fn run_not_found(id: impl std::fmt::Display) -> Response {
 async fn get_run(
     State(inner): State<Shared>,
     headers: HeaderMap,
-    Query(q): Query<RunIdQuery>,
+    uri: Uri,
+    body: String,
 ) -> Response {
     let after = match gate(&inner, &headers, Endpoint::Get).await {
         Ok(after) => after,
         Err(response) => return response,
+    };
+    let q: RunIdQuery = match get_params(&uri, &body) {
+        Ok(q) => q,
+        Err(response) => return *response,
     };
     let Some(id) = q.run_id.as_deref().and_then(|s| s.parse::<i64>().ok()) else {
         return error(
@@ -553,11 +586,16 @@ struct ListQuery {
 async fn list_runs(
     State(inner): State<Shared>,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    uri: Uri,
+    body: String,
 ) -> Response {
     if let Err(response) = gate(&inner, &headers, Endpoint::List).await {
         return response;
     }
+    let q: ListQuery = match get_params(&uri, &body) {
+        Ok(q) => q,
+        Err(response) => return *response,
+    };
     let guard = inner.lock().expect("simulator mutex poisoned");
     let now = Instant::now();
     let base = base_url(&headers);
