@@ -1,0 +1,41 @@
+"""What Airflow's ProvidersManager reads through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_tether import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-tether",
+        "name": "tether",
+        "description": "Resumable remote jobs and a task state store backend, through tether.",
+        "versions": [__version__],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_tether.hooks.tether.TetherHook",
+                "connection-type": "tether",
+            }
+        ],
+        "extra-links": ["airflow_provider_tether.links.TetherRunPageLink"],
+        "hooks": [
+            {
+                "integration-name": "tether",
+                "python-modules": ["airflow_provider_tether.hooks.tether"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "tether",
+                "python-modules": ["airflow_provider_tether.operators.job"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "tether",
+                "python-modules": ["airflow_provider_tether.triggers.job"],
+            }
+        ],
+    }

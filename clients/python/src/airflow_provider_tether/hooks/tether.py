@@ -1,0 +1,305 @@
+"""TetherHook: every HTTP call to tether's API (jobs and task state), sync and async.
+
+The operator, the trigger and the state-store backend only decide; this module owns the wire:
+the base URL and token from an Airflow connection (``conn_type`` ``tether``), timeouts,
+retries with jittered backoff on connection errors and on 503 (tether answers 503 while its
+database is out of reach), and :class:`TetherApiError`, which carries tether's error code and
+message.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import tenacity
+
+try:  # Airflow is optional at import time for the plain client (tests, scripts).
+    from airflow.sdk import BaseHook
+except ImportError:  # pragma: no cover - Airflow is a dependency of this package
+    BaseHook = object  # type: ignore[assignment,misc]
+
+from airflow_provider_tether.exceptions import TetherApiError
+
+DEFAULT_CONN_ID = "tether_default"
+#: Seconds a single request may take, beyond the long-poll time it asks for.
+DEFAULT_TIMEOUT = 30.0
+#: Attempts of one call on connection errors and 503 answers.
+DEFAULT_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class TetherEndpoint:
+    """Where tether is and how to authenticate to it."""
+
+    base_url: str
+    token: str | None
+    timeout: float = DEFAULT_TIMEOUT
+    attempts: int = DEFAULT_ATTEMPTS
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A task-state scope of tether's API: its path under ``/v1/state``."""
+
+    path: str
+
+    @staticmethod
+    def task_instance(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Scope:
+        return Scope(f"task-instances/{_seg(dag_id)}/{_seg(run_id)}/{_seg(task_id)}/{map_index}")
+
+    @staticmethod
+    def task(dag_id: str, task_id: str) -> Scope:
+        """The task across runs: where watermarks live."""
+        return Scope(f"tasks/{_seg(dag_id)}/{_seg(task_id)}")
+
+    @staticmethod
+    def asset(name: str) -> Scope:
+        return Scope(f"assets/{_seg(name)}")
+
+
+def _seg(text: str) -> str:
+    return quote(text, safe="")
+
+
+def _retryable(error: BaseException) -> bool:
+    if isinstance(error, httpx.TransportError):
+        return True
+    return isinstance(error, TetherApiError) and error.status == 503
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        body = response.json()
+        code, message = str(body.get("error", "")), str(body.get("message", response.text))
+    except ValueError:
+        code, message = "", response.text
+    raise TetherApiError(response.status_code, code or f"http_{response.status_code}", message)
+
+
+class TetherClient:
+    """tether's HTTP API, sync and async, with retries on connection errors and 503."""
+
+    def __init__(self, endpoint: TetherEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def _retrying(self) -> tenacity.Retrying:
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_retryable),
+            stop=tenacity.stop_after_attempt(self.endpoint.attempts),
+            wait=tenacity.wait_random_exponential(multiplier=0.5, max=10),
+            reraise=True,
+        )
+
+    def _aretrying(self) -> tenacity.AsyncRetrying:
+        return tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception(_retryable),
+            stop=tenacity.stop_after_attempt(self.endpoint.attempts),
+            wait=tenacity.wait_random_exponential(multiplier=0.5, max=10),
+            reraise=True,
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        extra_timeout: float = 0.0,
+    ) -> Any:
+        """One call; the answer's JSON, or ``None`` for 404 on a GET of a key."""
+        url = f"{self.endpoint.base_url}{path}"
+        timeout = self.endpoint.timeout + extra_timeout
+        for attempt in self._retrying():
+            with attempt, httpx.Client(timeout=timeout, headers=self.endpoint.headers) as http:
+                response = http.request(method, url, json=json, params=params)
+                _raise_for(response)
+                return response.json() if response.content else None
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def arequest(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        extra_timeout: float = 0.0,
+    ) -> Any:
+        url = f"{self.endpoint.base_url}{path}"
+        timeout = self.endpoint.timeout + extra_timeout
+        async for attempt in self._aretrying():
+            with attempt:
+                async with httpx.AsyncClient(timeout=timeout, headers=self.endpoint.headers) as h:
+                    response = await h.request(method, url, json=json, params=params)
+                    _raise_for(response)
+                    return response.json() if response.content else None
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    # Jobs ----------------------------------------------------------------------------------
+
+    def ensure_job(self, identity: dict[str, Any], provider: str, spec: Any, name: str) -> Any:
+        """Submit the job, or reattach to the one tether has (the decision table)."""
+        body = {**identity, "provider": provider, "spec": spec, "name": name}
+        return self.request("POST", "/v1/jobs", json=body)
+
+    def get_job(self, job_id: int) -> Any:
+        return self.request("GET", f"/v1/jobs/{job_id}")
+
+    def wait_job(self, job_id: int, state: str | None, timeout: int) -> Any:
+        """Long-poll: answers when the job's state differs from ``state``, or after ``timeout``."""
+        params: dict[str, Any] = {"timeout": timeout}
+        if state:
+            params["state"] = state
+        return self.request("GET", f"/v1/jobs/{job_id}/wait", params=params, extra_timeout=timeout)
+
+    async def await_job(self, job_id: int, state: str | None, timeout: int) -> Any:
+        params: dict[str, Any] = {"timeout": timeout}
+        if state:
+            params["state"] = state
+        return await self.arequest(
+            "GET", f"/v1/jobs/{job_id}/wait", params=params, extra_timeout=timeout
+        )
+
+    def cancel_job(self, job_id: int, reason: str) -> Any:
+        return self.request("POST", f"/v1/jobs/{job_id}/cancel", json={"reason": reason})
+
+    async def acancel_job(self, job_id: int, reason: str) -> Any:
+        return await self.arequest("POST", f"/v1/jobs/{job_id}/cancel", json={"reason": reason})
+
+    # Task state ----------------------------------------------------------------------------
+
+    def get_state(self, scope: Scope, key: str) -> Any:
+        """The entry (``{"value", "version", "expires_at", ...}``), or ``None``."""
+        try:
+            return self.request("GET", f"/v1/state/{scope.path}/keys/{_seg(key)}")
+        except TetherApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    async def aget_state(self, scope: Scope, key: str) -> Any:
+        try:
+            return await self.arequest("GET", f"/v1/state/{scope.path}/keys/{_seg(key)}")
+        except TetherApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def put_state(
+        self,
+        scope: Scope,
+        key: str,
+        value: Any,
+        *,
+        retention: str | None = None,
+        if_version: int | None = None,
+    ) -> Any:
+        body = _put_body(value, retention, if_version)
+        return self.request("PUT", f"/v1/state/{scope.path}/keys/{_seg(key)}", json=body)
+
+    async def aput_state(
+        self,
+        scope: Scope,
+        key: str,
+        value: Any,
+        *,
+        retention: str | None = None,
+        if_version: int | None = None,
+    ) -> Any:
+        body = _put_body(value, retention, if_version)
+        return await self.arequest("PUT", f"/v1/state/{scope.path}/keys/{_seg(key)}", json=body)
+
+    def delete_state(self, scope: Scope, key: str) -> None:
+        try:
+            self.request("DELETE", f"/v1/state/{scope.path}/keys/{_seg(key)}")
+        except TetherApiError as e:
+            if e.status != 404:
+                raise
+
+    async def adelete_state(self, scope: Scope, key: str) -> None:
+        try:
+            await self.arequest("DELETE", f"/v1/state/{scope.path}/keys/{_seg(key)}")
+        except TetherApiError as e:
+            if e.status != 404:
+                raise
+
+    def clear_state(self, scope: Scope, *, all_map_indices: bool = False) -> Any:
+        params = {"all_map_indices": "true"} if all_map_indices else None
+        return self.request("DELETE", f"/v1/state/{scope.path}", params=params)
+
+    async def aclear_state(self, scope: Scope, *, all_map_indices: bool = False) -> Any:
+        params = {"all_map_indices": "true"} if all_map_indices else None
+        return await self.arequest("DELETE", f"/v1/state/{scope.path}", params=params)
+
+
+def _put_body(value: Any, retention: str | None, if_version: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"value": value}
+    if retention is not None:
+        body["retention"] = retention
+    if if_version is not None:
+        body["if_version"] = if_version
+    return body
+
+
+class TetherHook(BaseHook):
+    """Airflow's way to reach tether: an Airflow connection of type ``tether``.
+
+    The connection's host, port and schema (``http`` or ``https``) make the base URL; its
+    password is the API token (an admin token, or a task token that tether signed). Extra
+    fields: ``timeout`` (seconds per request) and ``attempts``.
+    """
+
+    conn_name_attr = "tether_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "tether"
+    hook_name = "tether"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["login"],
+            "relabeling": {"password": "API token", "schema": "Scheme (http or https)"},
+            "placeholders": {"host": "127.0.0.1", "port": "8080", "schema": "http"},
+        }
+
+    def __init__(self, tether_conn_id: str = DEFAULT_CONN_ID) -> None:
+        super().__init__()
+        self.tether_conn_id = tether_conn_id
+
+    def endpoint(self) -> TetherEndpoint:
+        conn = self.get_connection(self.tether_conn_id)
+        scheme = conn.schema or "http"
+        host = conn.host or "127.0.0.1"
+        if "://" in host:
+            scheme, host = host.split("://", 1)
+        port = f":{conn.port}" if conn.port else ""
+        extra = conn.extra_dejson
+        return TetherEndpoint(
+            base_url=f"{scheme}://{host.rstrip('/')}{port}",
+            token=conn.password or None,
+            timeout=float(extra.get("timeout", DEFAULT_TIMEOUT)),
+            attempts=int(extra.get("attempts", DEFAULT_ATTEMPTS)),
+        )
+
+    def client(self) -> TetherClient:
+        return TetherClient(self.endpoint())
+
+
+def endpoint_from_env() -> TetherEndpoint | None:
+    """``TETHER_URL`` and ``TETHER_TOKEN``, if set: how the state-store backend finds tether
+    where no Airflow connection can be read."""
+    url = os.environ.get("TETHER_URL")
+    if not url:
+        return None
+    return TetherEndpoint(base_url=url.rstrip("/"), token=os.environ.get("TETHER_TOKEN"))

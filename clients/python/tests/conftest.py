@@ -1,0 +1,137 @@
+"""A real `tether serve` (SQLite in a temp folder) and a real `tether sim databricks`, started
+once per test session; the package is tested against them, not against mocks.
+
+The tether binary is ``$TETHER_BIN``, else ``$CARGO_TARGET_DIR/debug/tether``, else the
+repository's ``target/debug/tether`` (``cargo build`` first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from airflow_provider_tether.hooks.tether import TetherClient, TetherEndpoint
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def tether_bin() -> str:
+    if os.environ.get("TETHER_BIN"):
+        return os.environ["TETHER_BIN"]
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    path = target / "debug" / "tether"
+    if not path.exists():
+        pytest.fail(f"no tether binary at {path}: run `cargo build` (or set TETHER_BIN)")
+    return str(path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, limit: float = 30.0) -> None:
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {limit} s")
+
+
+@dataclass
+class Tether:
+    url: str
+    token: str
+    sim_url: str
+
+    def client(self) -> TetherClient:
+        return TetherClient(TetherEndpoint(base_url=self.url, token=self.token))
+
+    def sim_stats(self) -> dict[str, object]:
+        stats: dict[str, object] = httpx.get(f"{self.sim_url}/_sim/stats").json()
+        return stats
+
+
+@pytest.fixture(scope="session")
+def tether(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tether]:
+    folder = tmp_path_factory.mktemp("tether")
+    binary = tether_bin()
+    sim_port, api_port = free_port(), free_port()
+    sim = subprocess.Popen(
+        [
+            binary,
+            "sim",
+            "databricks",
+            "--port",
+            str(sim_port),
+            "--pending",
+            "200ms",
+            "--running",
+            "1s",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    token = secrets.token_urlsafe(32)
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    config = folder / "tether.toml"
+    config.write_text(
+        f"""
+[database]
+url = "sqlite://{folder}/tether.db"
+
+[supervisor]
+lease = "5s"
+
+[api]
+listen = "127.0.0.1:{api_port}"
+admin_token_sha256 = ["{digest}"]
+max_wait = "10s"
+
+[providers.databricks]
+host = "http://127.0.0.1:{sim_port}"
+token = "dapi-sim-token"
+poll_initial = "100ms"
+poll_max = "300ms"
+"""
+    )
+    serve = subprocess.Popen(
+        [binary, "--config", str(config), "serve"],
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "serve.err").open("w"),
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{sim_port}/_sim/stats")
+        wait_http(f"http://127.0.0.1:{api_port}/healthz")
+        os.environ["AIRFLOW_CONN_TETHER_DEFAULT"] = (
+            f'{{"conn_type": "tether", "host": "127.0.0.1", "port": {api_port}, '
+            f'"schema": "http", "password": "{token}"}}'
+        )
+        yield Tether(f"http://127.0.0.1:{api_port}", token, f"http://127.0.0.1:{sim_port}")
+    finally:
+        serve.terminate()
+        sim.terminate()
+        serve.wait(20)
+        sim.wait(20)
+
+
+def databricks_spec(name: str) -> dict[str, object]:
+    return {
+        "run_name": name,
+        "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/x.py"}}],
+    }

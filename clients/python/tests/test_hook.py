@@ -1,0 +1,122 @@
+"""TetherClient against a real `tether serve`: ensure, reattach, long-poll, cancel, errors
+that carry tether's code, and retries on 503."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_tether.exceptions import TetherApiError
+from airflow_provider_tether.hooks.tether import TetherClient, TetherEndpoint, TetherHook
+
+from .conftest import Tether, databricks_spec
+
+
+def identity(task: str, try_number: int = 1) -> dict[str, object]:
+    return {
+        "dag_id": "hook",
+        "run_id": "r1",
+        "task_id": task,
+        "map_index": -1,
+        "try_number": try_number,
+    }
+
+
+def wait_until_done(client: TetherClient, job: dict[str, object]) -> dict[str, object]:
+    for _ in range(30):
+        if job["phase"] == "terminal":
+            return job
+        job = client.wait_job(int(str(job["id"])), str(job["state"]), 5)["job"]
+    raise AssertionError(f"the job did not finish: {job}")
+
+
+def test_ensure_reattaches_and_waits_to_success(tether: Tether) -> None:
+    client = tether.client()
+    first = client.ensure_job(identity("ensure"), "databricks", databricks_spec("ensure"), "main")
+    assert first["action"] == "submitted"
+    again = client.ensure_job(
+        identity("ensure", 2), "databricks", databricks_spec("ensure"), "main"
+    )
+    assert again["action"] == "reattached"
+    assert again["job"]["id"] == first["job"]["id"]
+    job = wait_until_done(client, first["job"])
+    assert job["state"] == "succeeded"
+    by_key = tether.sim_stats()["by_key"]
+    assert isinstance(by_key, dict)
+    assert by_key[job["idempotency_key"]] == 1
+
+
+def test_cancel_reaches_the_provider(tether: Tether) -> None:
+    client = tether.client()
+    job = client.ensure_job(identity("cancel"), "databricks", databricks_spec("c"), "main")["job"]
+    client.cancel_job(job["id"], "test")
+    done = wait_until_done(client, client.get_job(job["id"]))
+    assert done["state"] == "cancelled"
+
+
+def test_errors_carry_tethers_code_and_message(tether: Tether) -> None:
+    client = tether.client()
+    with pytest.raises(TetherApiError) as bad:
+        client.ensure_job(identity("bad"), "nowhere", {}, "main")
+    assert (bad.value.status, bad.value.code) == (400, "invalid_request")
+    assert "nowhere" in bad.value.message
+    anonymous = TetherClient(TetherEndpoint(base_url=tether.url, token="not-a-token"))
+    with pytest.raises(TetherApiError) as denied:
+        anonymous.get_job(1)
+    assert denied.value.status == 401
+
+
+def test_the_hook_reads_the_airflow_connection(tether: Tether) -> None:
+    endpoint = TetherHook().endpoint()
+    assert endpoint.base_url == tether.url
+    assert endpoint.token == tether.token
+
+
+class FlakyHandler(http.server.BaseHTTPRequestHandler):
+    """503 for the first two requests, then 200."""
+
+    seen = 0
+
+    def do_GET(self) -> None:
+        FlakyHandler.seen += 1
+        ok = FlakyHandler.seen > 2
+        body = b'{"ok": true}' if ok else b'{"error": "unavailable", "message": "db down"}'
+        self.send_response(200 if ok else 503)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky() -> Iterator[str]:
+    FlakyHandler.seen = 0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_503_is_retried_with_backoff(flaky: str) -> None:
+    client = TetherClient(TetherEndpoint(base_url=flaky, token="t"))
+    assert client.request("GET", "/v1/jobs/1") == {"ok": True}
+    assert FlakyHandler.seen == 3
+
+
+async def test_503_is_retried_by_the_async_client_too(flaky: str) -> None:
+    client = TetherClient(TetherEndpoint(base_url=flaky, token="t"))
+    assert await client.arequest("GET", "/v1/jobs/1") == {"ok": True}
+    assert FlakyHandler.seen == 3
+
+
+def test_connection_errors_give_up_after_the_attempts() -> None:
+    client = TetherClient(TetherEndpoint(base_url="http://127.0.0.1:9", token="t", attempts=2))
+    with pytest.raises(Exception, match="onnect"):
+        client.get_job(1)
