@@ -1,5 +1,8 @@
 //! The Airflow provider package (`clients/python`): its own test suite (pytest, against a real
-//! `tether serve` and simulator that it starts with this build's binary).
+//! `tether serve` and simulator that it starts with this build's binary), and the scenarios on
+//! a real Airflow 3.3.2 deployment (`clients/python/tests/deployment`: API server, scheduler,
+//! DAG processor and triggerer, LocalExecutor, metadata on the PostgreSQL server named by
+//! `TETHER_TEST_POSTGRES_URL`).
 //!
 //! It runs in the virtual environment named by `TETHER_AIRFLOW_VENV`, which `.ci/run` builds
 //! (Apache Airflow from PyPI, pinned by `clients/python/constraints-*.txt`). Without it the test
@@ -26,11 +29,11 @@ fn venv() -> Option<PathBuf> {
     }
 }
 
-#[test]
-fn the_python_package_passes_its_tests() {
-    let Some(venv) = venv() else { return };
+/// Runs pytest in `clients/python` with `args`, printing its output.
+fn pytest(venv: &std::path::Path, args: &[&str]) {
     let out = Command::new(venv.join("bin/python"))
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
+        .args(["-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"])
+        .args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/clients/python"))
         .env("TETHER_BIN", env!("CARGO_BIN_EXE_tether"))
         .output()
@@ -42,4 +45,19 @@ fn the_python_package_passes_its_tests() {
         "pytest failed:\n{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn the_python_package_passes_its_tests() {
+    let Some(venv) = venv() else { return };
+    pytest(&venv, &["tests", "--ignore=tests/deployment"]);
+}
+
+/// Worker eviction, triggerer restart, mark failed (running and deferred), Airflow's own
+/// Databricks operator on `TetherStoreBackend`, and an incremental task; each prints the
+/// submissions and cancels the simulator saw.
+#[test]
+fn the_scenarios_pass_on_a_real_airflow_deployment() {
+    let Some(venv) = venv() else { return };
+    pytest(&venv, &["-x", "tests/deployment"]);
 }

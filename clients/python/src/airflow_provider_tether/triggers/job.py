@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_tether.hooks.tether import DEFAULT_CONN_ID, TetherHook
+from airflow_provider_tether.hooks.tether import DEFAULT_CONN_ID, TetherClient, TetherHook
 from airflow_provider_tether.kill import stopped_by_a_person_async
 
 #: How long one long-poll waits at most (tether caps it with ``api.max_wait``).
@@ -36,6 +36,7 @@ class TetherJobTrigger(BaseTrigger):
         self.tether_conn_id = tether_conn_id
         self.state = state
         self.wait_seconds = wait_seconds
+        self._tether: TetherClient | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -48,8 +49,14 @@ class TetherJobTrigger(BaseTrigger):
             },
         )
 
+    async def _client(self) -> TetherClient:
+        # Reading the connection is a synchronous call to Airflow's supervisor: off the loop.
+        if self._tether is None:
+            self._tether = await asyncio.to_thread(lambda: TetherHook(self.tether_conn_id).client())
+        return self._tether
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        client = await asyncio.to_thread(lambda: TetherHook(self.tether_conn_id).client())
+        client = await self._client()
         while True:
             answer = await client.await_job(self.job_id, self.state, self.wait_seconds)
             job = answer["job"]
@@ -67,6 +74,11 @@ class TetherJobTrigger(BaseTrigger):
         ):
             self.log.info("tether job %s left running: not stopped by a person", self.job_id)
             return
-        client = await asyncio.to_thread(lambda: TetherHook(self.tether_conn_id).client())
-        await client.acancel_job(self.job_id, "the Airflow task was stopped by a user")
+        client = await self._client()
+        # on_kill runs in the trigger's task, which Airflow has just cancelled: httpx's async
+        # stack (anyio) would see that cancellation on its first await, so the call runs in
+        # a thread of its own.
+        await asyncio.to_thread(
+            client.cancel_job, self.job_id, "the Airflow task was stopped by a user"
+        )
         self.log.info("tether job %s cancelled: the task was stopped by a user", self.job_id)

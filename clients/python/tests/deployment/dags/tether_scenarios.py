@@ -1,0 +1,51 @@
+"""The DAGs of the real-Airflow scenarios (tests/deployment/test_real_airflow.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.providers.databricks.operators.databricks import DatabricksSubmitRunOperator
+from airflow.sdk import DAG, task
+
+from airflow_provider_tether.operators.job import TetherJobOperator
+from airflow_provider_tether.state import TetherTaskState
+
+SPEC = {
+    "run_name": "{{ dag.dag_id }}",
+    "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/load.py"}}],
+}
+START = datetime(2026, 1, 1)
+RETRY: dict[str, Any] = {"retries": 1, "retry_delay": timedelta(seconds=1)}
+
+# 1. A worker eviction: the task process is SIGKILLed; Airflow's retry reattaches.
+with DAG("evicted", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(task_id="job", provider="databricks", spec=SPEC, **RETRY)
+
+# 2. Deferrable: the triggerer is SIGKILLed and restarted while the task waits.
+with DAG("deferred", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(task_id="job", provider="databricks", spec=SPEC, deferrable=True, **RETRY)
+
+# 3. A person marks the task failed, while it runs and while it is deferred.
+with DAG("marked_failed", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(task_id="job", provider="databricks", spec=SPEC)
+
+with DAG("marked_failed_deferred", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(task_id="job", provider="databricks", spec=SPEC, deferrable=True)
+
+# 4. Airflow's own resumable operator, its job id kept in tether by TetherStoreBackend.
+with DAG("databricks_resumable", schedule=None, start_date=START, catchup=False):
+    DatabricksSubmitRunOperator(task_id="submit", json=SPEC, polling_period_seconds=1, **RETRY)
+
+# 5. An incremental task: a watermark in the task's state across runs.
+with DAG("incremental", schedule=None, start_date=START, catchup=False):
+
+    @task
+    def load(**context: Any) -> dict[str, int]:
+        state = TetherTaskState.from_context(context).across_runs
+        since = int(state.get("watermark", default=0))
+        until = since + 10
+        state.set("watermark", until)
+        return {"since": since, "until": until}
+
+    load()
