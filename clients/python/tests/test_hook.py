@@ -120,3 +120,17 @@ def test_connection_errors_give_up_after_the_attempts() -> None:
     client = TetherClient(TetherEndpoint(base_url="http://127.0.0.1:9", token="t", attempts=2))
     with pytest.raises(Exception, match="onnect"):
         client.get_job(1)
+
+
+def test_airflow_sees_the_connection_type_and_the_extra_link() -> None:
+    import warnings
+
+    from airflow.providers_manager import ProvidersManager
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ProvidersManager.hooks moves to the task SDK later
+        manager = ProvidersManager()  # type: ignore[no-untyped-call]
+        hook = manager.hooks["tether"]
+    assert hook is not None
+    assert hook.hook_class_name == "airflow_provider_tether.hooks.tether.TetherHook"
+    assert "airflow_provider_tether.links.TetherRunPageLink" in manager.extra_links_class_names
