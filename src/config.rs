@@ -84,7 +84,7 @@ pub struct SupervisorConfig {
     /// How long a lease lasts without renewal; a crashed supervisor's jobs are picked up by
     /// another this long after its last heartbeat.
     pub lease: Duration,
-    /// Jobs claimed per claim round.
+    /// Jobs claimed per statement; a claim round repeats it up to the supervisor's fair share.
     pub claim_batch: u32,
     /// Provider calls in flight at once.
     pub max_concurrent_polls: u32,
@@ -98,7 +98,7 @@ impl Default for SupervisorConfig {
     fn default() -> Self {
         Self {
             lease: Duration::from_secs(30),
-            claim_batch: 100,
+            claim_batch: 1000,
             max_concurrent_polls: 16,
             on_spec_change: OnSpecChange::Reattach,
             shutdown_grace: Duration::from_secs(10),

@@ -11,12 +11,14 @@
 //! - [`error`]: the public [`Error`] and its mapping to exit codes.
 //! - [`cli`]: the `tether` command line; `src/main.rs` only parses and calls into it.
 //! - [`app`]: opening the database and building the services every command needs.
+//! - [`bench`]: `tether bench`, what tracking many jobs costs, measured on real processes.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

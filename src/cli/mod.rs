@@ -93,6 +93,9 @@ pub enum Command {
     /// Serve a provider simulator on a loopback port.
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// Measure what tracking many running jobs costs (CPU, memory, provider calls), with the
+    /// simulator and `tether serve` as child processes.
+    Bench(BenchArgs),
     /// Show tether's main job on this machine: a Databricks run (simulated) survives the
     /// eviction of its worker, and the retry reattaches instead of resubmitting.
     Demo,
@@ -128,6 +131,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     match &cli.command {
         Command::Sim(cmd) => return sim::run(cmd).await,
         Command::Demo => return demo::run().await,
+        Command::Bench(args) => return bench(args).await,
         Command::Token(token::TokenCommand::Hash) => return token::hash(),
         // `tether run` listens for signals before it touches the database.
         Command::Run(args) => return run::run(&cli, args).await,
@@ -154,7 +158,9 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Jobs(cmd) => jobs::run(&app, cmd, cli.json).await,
         Command::Token(cmd) => token::run(&app, cmd),
         Command::Serve => serve(&app).await,
-        Command::Sim(_) | Command::Demo | Command::Run(_) => unreachable!("handled above"),
+        Command::Sim(_) | Command::Demo | Command::Run(_) | Command::Bench(_) => {
+            unreachable!("handled above")
+        }
     };
     app.db.close().await;
     result
@@ -198,6 +204,42 @@ async fn serve(app: &App) -> Result<(), Error> {
     let _ = supervisor.await;
     let _ = sweeper.await;
     result
+}
+
+/// Arguments of `tether bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Running jobs to track.
+    #[arg(long, default_value_t = 1000)]
+    jobs: u32,
+    /// How often each job is due.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    cadence: std::time::Duration,
+    /// How long to measure, after every job was polled once.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    window: std::time::Duration,
+    /// Use PostgreSQL: an admin URL to create (and drop) a database with. Default: SQLite.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// `supervisor.claim_batch` of the measured supervisor.
+    #[arg(long, default_value_t = 100)]
+    claim_batch: u32,
+}
+
+async fn bench(args: &BenchArgs) -> Result<(), Error> {
+    let binary = std::env::current_exe().map_err(|source| Error::Io {
+        context: "finding the tether binary".into(),
+        source,
+    })?;
+    crate::bench::tracked(&crate::bench::TrackedBench {
+        jobs: args.jobs,
+        cadence: args.cadence,
+        window: args.window,
+        postgres_admin: args.postgres.clone(),
+        claim_batch: args.claim_batch,
+        binary,
+    })
+    .await
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -262,7 +262,11 @@ impl Engine {
         provider: &dyn Provider,
         action: EnsureAction,
     ) -> Result<Option<Ensured>, EngineError> {
-        let Some(held) = self.hold_for_submission(&lease, provider).await? else {
+        let held_until = job.lease_expires_at.map(crate::clock::to_millis);
+        let Some(held) = self
+            .hold_for_submission(&lease, held_until, provider)
+            .await?
+        else {
             return Ok(None);
         };
         let submitted = provider
@@ -494,7 +498,7 @@ impl Engine {
                 wait_ms = settle.as_millis() as u64,
                 "not found; looking again before submitting"
             );
-            let Some(_held) = self.hold_for_submission(&lease, provider).await? else {
+            let Some(_held) = self.hold_for_submission(&lease, None, provider).await? else {
                 return Ok(None);
             };
             tokio::time::sleep(settle).await;

@@ -7,6 +7,10 @@
 //!   is marked `unknown` (with a warning and an event) and polling goes on.
 //! - A job the provider no longer knows becomes `lost`, a terminal state of its own.
 //! - An explicit cancel request that has not reached the provider is sent first.
+//! - A supervisor polls the record it holds in memory (no read before the poll), and a poll
+//!   that changed nothing worth keeping (same state, provider state and message; failures
+//!   below the `unknown` budget) writes nothing: the next-poll bookkeeping stays in memory.
+//!   Every change is committed (fenced) before anyone is told about it.
 
 use std::time::Duration;
 
@@ -45,23 +49,34 @@ fn jitter(d: Duration) -> Duration {
 }
 
 impl Engine {
-    /// Polls the job under `lease` once and records what it learned.
+    /// Polls the job under `lease` once and records what it learned (reading its row first;
+    /// a supervisor holding the row calls [`Engine::poll_record`]).
     #[tracing::instrument(skip(self, lease), fields(job_id = lease.job_id))]
     pub async fn poll_job(&self, lease: &Lease) -> Result<PollOutcome, EngineError> {
-        let Some(job) = self.inner.jobs.get(lease.job_id).await? else {
+        let Some(mut job) = self.inner.jobs.get(lease.job_id).await? else {
             return Ok(PollOutcome::Finished);
         };
+        if job.lease_of(&lease.owner).as_ref() != Some(lease) && job.phase != Phase::Terminal {
+            return Ok(PollOutcome::LeaseLost);
+        }
+        self.poll_record(&mut job, lease).await
+    }
+
+    /// Polls the job whose record this supervisor holds under `lease`, and updates `job` to
+    /// what it learned. Writes only what changed, fenced by the lease.
+    pub(crate) async fn poll_record(
+        &self,
+        job: &mut JobRecord,
+        lease: &Lease,
+    ) -> Result<PollOutcome, EngineError> {
         if job.phase == Phase::Terminal {
             return Ok(PollOutcome::Finished);
-        }
-        if job.lease_of(&lease.owner).as_ref() != Some(lease) {
-            return Ok(PollOutcome::LeaseLost);
         }
         let provider = self.inner.providers.get(&job.provider)?;
         if job.phase == Phase::Submitting {
             // A submitter died between submit and record: finish its work.
             // Either way the lease is released afterwards: whoever claims the job next polls it.
-            if let Err(e) = self.reconcile(job, lease.clone(), &*provider).await {
+            if let Err(e) = self.reconcile(job.clone(), lease.clone(), &*provider).await {
                 tracing::warn!(error = %e, "reconciling an orphaned submission failed; retrying later");
             }
             return Ok(PollOutcome::LeaseLost);
@@ -72,10 +87,12 @@ impl Engine {
         if job.cancel_requested_at.is_some() && job.cancel_sent_at.is_none() {
             match provider.cancel(&handle).await {
                 Ok(()) => {
+                    let now = self.now();
                     self.inner
                         .jobs
-                        .mark_cancel_sent(job.id, &lease.owner, to_millis(self.now()))
-                        .await?
+                        .mark_cancel_sent(job.id, &lease.owner, to_millis(now))
+                        .await?;
+                    job.cancel_sent_at = Some(now);
                 }
                 Err(e) => tracing::warn!(error = %e, "cancel request not accepted yet"),
             }
@@ -85,17 +102,33 @@ impl Engine {
         count_poll(&job.provider, &result);
         let now = self.now();
         let update = match result {
-            Ok(status) => self.update_from_status(&job, status, &settings.poll, now),
-            Err(e) if e.kind == ErrorKind::NotFound => self.lost(&job, &e, now),
-            Err(e) => self.update_from_failure(&job, &e, settings, now),
+            Ok(status) => self.update_from_status(job, status, &settings.poll, now),
+            Err(e) if e.kind == ErrorKind::NotFound => self.lost(job, &e, now),
+            Err(e) => self.update_from_failure(job, &e, settings, now),
         };
         let terminal = update.state.is_terminal();
         let next = update.next_poll_at;
-        if !self.inner.jobs.apply_poll(lease, &update).await? {
-            tracing::warn!("lease lost: another supervisor polls this job now");
-            return Ok(PollOutcome::LeaseLost);
+        let worth_writing = update.event.is_some()
+            || update.state != job.state
+            || update.raw_state != job.raw_state
+            || (update.poll_failures == 0 && update.message != job.message)
+            || (update.url.is_some() && update.url != job.url);
+        if worth_writing {
+            if !self.inner.jobs.apply_poll(lease, &update).await? {
+                tracing::warn!("lease lost: another supervisor polls this job now");
+                return Ok(PollOutcome::LeaseLost);
+            }
+            self.notify_changed();
         }
-        self.notify_changed();
+        job.state = update.state;
+        job.raw_state = update.raw_state;
+        job.message = update.message;
+        if update.url.is_some() {
+            job.url = update.url;
+        }
+        job.poll_interval_ms = update.poll_interval_ms;
+        job.poll_failures = update.poll_failures;
+        job.next_poll_at = crate::clock::from_millis(next);
         Ok(if terminal {
             PollOutcome::Finished
         } else {

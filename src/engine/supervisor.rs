@@ -2,14 +2,22 @@
 //!
 //! Several supervisors may share one PostgreSQL database. Each claims unfinished jobs whose
 //! lease is free or has run out (so a crashed supervisor's jobs move to another once its
-//! leases expire), renews its leases every third of the lease time, and polls the jobs it
-//! holds when they are due, at most `max_concurrent_polls` at once. A job whose lease renewal
-//! or fenced write fails is dropped at once: someone else holds it now.
+//! leases expire), up to its fair share: the unfinished jobs divided by the supervisors that
+//! hold live leases (itself included), claimed `claim_batch` at a time until the share is
+//! reached or nothing is left. It renews its leases every third of the lease time (and learns
+//! there of cancels asked for elsewhere), and polls the jobs it holds when they are due, at
+//! most `max_concurrent_polls` at once. A job whose lease renewal or fenced write fails is
+//! dropped at once: someone else holds it now.
+//!
+//! The jobs wait in a due-time queue (a heap keyed by next-poll time): a wake-up touches only
+//! the jobs that are due. The supervisor keeps each held job's record in memory and polls from
+//! it, so a poll reads nothing first and writes only what changed.
 //!
 //! On shutdown the loop stops claiming, waits for polls in flight (up to
 //! `shutdown_grace`), and releases its leases. It never cancels a remote job.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,15 +29,40 @@ use tokio_util::sync::CancellationToken;
 use super::poll::PollOutcome;
 use super::{Engine, EngineError};
 use crate::clock::to_millis;
-use crate::jobs::Lease;
+use crate::jobs::{JobRecord, Lease};
 
 /// A job this supervisor holds.
 #[derive(Debug)]
 struct Held {
-    epoch: i64,
-    next_poll_at: DateTime<Utc>,
+    /// The record as this supervisor last wrote or read it: what a poll starts from.
+    job: JobRecord,
+    /// Which queue entry is this job's current one (older entries are skipped when popped).
+    seq: u64,
     in_flight: bool,
 }
+
+/// The due-time queue: (due time in ms, entry sequence, job id), soonest first.
+#[derive(Debug, Default)]
+struct DueQueue {
+    heap: BinaryHeap<Reverse<(i64, u64, i64)>>,
+    next_seq: u64,
+}
+
+impl DueQueue {
+    /// Schedules `held` at `at`; any earlier entry of the job goes stale.
+    fn schedule(&mut self, id: i64, held: &mut Held, at: DateTime<Utc>) {
+        self.next_seq += 1;
+        held.seq = self.next_seq;
+        self.heap.push(Reverse((to_millis(at), self.next_seq, id)));
+    }
+
+    /// When the soonest entry is due.
+    fn next_due(&self) -> Option<i64> {
+        self.heap.peek().map(|Reverse((at, _, _))| *at)
+    }
+}
+
+type PollResult = (i64, JobRecord, Result<PollOutcome, EngineError>);
 
 /// Claims and polls jobs until shut down.
 #[derive(Debug)]
@@ -58,13 +91,13 @@ impl Supervisor {
     pub async fn run(self, shutdown: CancellationToken) {
         let engine = &self.engine;
         let settings = engine.settings().clone();
-        let lease = settings.lease;
-        let heartbeat_every = lease / 3;
-        let claim_every = (lease / 6).clamp(Duration::from_millis(250), Duration::from_secs(5));
-        let capacity = i64::from(settings.claim_batch) * 10;
+        let heartbeat_every = settings.lease / 3;
+        let claim_every =
+            (settings.lease / 6).clamp(Duration::from_millis(250), Duration::from_secs(5));
         let permits = Arc::new(Semaphore::new(settings.max_concurrent_polls as usize));
         let mut held: HashMap<i64, Held> = HashMap::new();
-        let mut polls: JoinSet<(i64, Result<PollOutcome, EngineError>)> = JoinSet::new();
+        let mut queue = DueQueue::default();
+        let mut polls: JoinSet<PollResult> = JoinSet::new();
         let mut next_heartbeat = engine.now();
         let mut next_claim = engine.now();
         let mut done = false;
@@ -84,9 +117,14 @@ impl Supervisor {
                     .await
                 {
                     Ok(renewed) => {
-                        let renewed: HashMap<i64, i64> = renewed.into_iter().collect();
+                        db_failures = 0;
+                        let renewed: HashMap<i64, _> =
+                            renewed.into_iter().map(|r| (r.job_id, r)).collect();
                         held.retain(|id, h| {
-                            let kept = h.in_flight || renewed.get(id) == Some(&h.epoch);
+                            let kept = h.in_flight
+                                || renewed
+                                    .get(id)
+                                    .is_some_and(|r| r.epoch == h.job.lease_epoch);
                             if !kept {
                                 tracing::warn!(
                                     job_id = id,
@@ -95,6 +133,14 @@ impl Supervisor {
                             }
                             kept
                         });
+                        // A cancel asked for elsewhere: send it now rather than at the next poll.
+                        for (id, h) in held.iter_mut() {
+                            let pending = renewed.get(id).is_some_and(|r| r.cancel_pending);
+                            if pending && h.job.cancel_requested_at.is_none() && !h.in_flight {
+                                h.job.cancel_requested_at = Some(now);
+                                queue.schedule(*id, h, now);
+                            }
+                        }
                     }
                     Err(e) => {
                         db_failures += 1;
@@ -103,35 +149,10 @@ impl Supervisor {
                     }
                 }
             }
-            if now >= next_claim && (held.len() as i64) < capacity {
+            if now >= next_claim {
                 next_claim = now + claim_every;
-                let want = (capacity - held.len() as i64).min(i64::from(settings.claim_batch));
-                match engine
-                    .jobs()
-                    .claim_batch(
-                        engine.owner(),
-                        to_millis(now),
-                        engine.lease_until(now),
-                        want,
-                        self.only,
-                    )
-                    .await
-                {
-                    Ok(claimed) => {
-                        db_failures = 0;
-                        for job in claimed {
-                            crate::metrics::LEASES.with_label_values(&["claimed"]).inc();
-                            tracing::info!(job_id = job.id, epoch = job.lease_epoch, "claimed");
-                            held.insert(
-                                job.id,
-                                Held {
-                                    epoch: job.lease_epoch,
-                                    next_poll_at: job.next_poll_at,
-                                    in_flight: false,
-                                },
-                            );
-                        }
-                    }
+                match self.claim(&mut held, &mut queue).await {
+                    Ok(()) => db_failures = 0,
                     Err(e) => {
                         db_failures += 1;
                         next_claim = now + backoff(db_failures);
@@ -140,45 +161,48 @@ impl Supervisor {
                 }
             }
             // Start every due poll that a permit allows.
-            let mut earliest: Option<DateTime<Utc>> = None;
-            for (&id, h) in held.iter_mut() {
-                if h.in_flight {
-                    continue;
+            let now_ms = to_millis(engine.now());
+            while let Some(Reverse((at, seq, id))) = queue.heap.peek().copied() {
+                if at > now_ms {
+                    break;
                 }
-                if h.next_poll_at > now {
-                    earliest = Some(earliest.map_or(h.next_poll_at, |e| e.min(h.next_poll_at)));
+                let Some(h) = held.get_mut(&id).filter(|h| h.seq == seq && !h.in_flight) else {
+                    queue.heap.pop();
                     continue;
-                }
+                };
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     break;
                 };
+                queue.heap.pop();
                 h.in_flight = true;
                 let engine = engine.clone();
+                let mut job = h.job.clone();
                 let lease = Lease {
                     job_id: id,
                     owner: engine.owner().to_string(),
-                    epoch: h.epoch,
+                    epoch: job.lease_epoch,
                 };
                 polls.spawn(async move {
-                    let result = engine.poll_job(&lease).await;
+                    let result = engine.poll_record(&mut job, &lease).await;
                     drop(permit);
-                    (id, result)
+                    (id, job, result)
                 });
             }
-            let mut wake = next_heartbeat.min(next_claim);
-            if let Some(e) = earliest {
-                wake = wake.min(e);
+            let mut wake = to_millis(next_heartbeat.min(next_claim));
+            if let Some(due) = queue.next_due() {
+                wake = wake.min(due);
             }
-            let sleep = (wake - engine.now()).to_std().unwrap_or(Duration::ZERO);
+            let sleep = Duration::from_millis((wake - to_millis(engine.now())).max(0) as u64);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(joined) = polls.join_next(), if !polls.is_empty() => {
-                    let Ok((id, result)) = joined else { continue };
+                    let Ok((id, job, result)) = joined else { continue };
                     match result {
                         Ok(PollOutcome::Again(at)) => {
                             if let Some(h) = held.get_mut(&id) {
-                                h.next_poll_at = at;
+                                h.job = job;
                                 h.in_flight = false;
+                                queue.schedule(id, h, at);
                             }
                         }
                         Ok(outcome @ (PollOutcome::Finished | PollOutcome::LeaseLost)) => {
@@ -194,7 +218,8 @@ impl Supervisor {
                             tracing::warn!(job_id = id, error = %e, "poll failed; retrying");
                             if let Some(h) = held.get_mut(&id) {
                                 h.in_flight = false;
-                                h.next_poll_at = engine.now() + Duration::from_secs(1);
+                                let at = engine.now() + Duration::from_secs(1);
+                                queue.schedule(id, h, at);
                             }
                         }
                     }
@@ -219,6 +244,59 @@ impl Supervisor {
                 tracing::warn!(error = %e, "releasing leases failed; they expire by themselves")
             }
         }
+    }
+
+    /// Claims free jobs up to this supervisor's fair share, `claim_batch` at a time, and
+    /// queues them at their next-poll time.
+    async fn claim(
+        &self,
+        held: &mut HashMap<i64, Held>,
+        queue: &mut DueQueue,
+    ) -> Result<(), EngineError> {
+        let engine = &self.engine;
+        let batch = i64::from(engine.settings().claim_batch.max(1));
+        let mut want = match self.only {
+            Some(_) => 1 - held.len() as i64,
+            None => {
+                let now = to_millis(engine.now());
+                let (unfinished, owners) = engine.jobs().workload(now).await?;
+                let others = (owners - i64::from(!held.is_empty())).max(0);
+                let share = (unfinished + others) / (others + 1);
+                share - held.len() as i64
+            }
+        };
+        while want > 0 {
+            let now = engine.now();
+            let claimed = engine
+                .jobs()
+                .claim_batch(
+                    engine.owner(),
+                    to_millis(now),
+                    engine.lease_until(now),
+                    want.min(batch),
+                    self.only,
+                )
+                .await?;
+            let got = claimed.len() as i64;
+            for job in claimed {
+                crate::metrics::LEASES.with_label_values(&["claimed"]).inc();
+                tracing::debug!(job_id = job.id, epoch = job.lease_epoch, "claimed");
+                let at = job.next_poll_at;
+                let id = job.id;
+                let mut h = Held {
+                    job,
+                    seq: 0,
+                    in_flight: false,
+                };
+                queue.schedule(id, &mut h, at);
+                held.insert(id, h);
+            }
+            if got < want.min(batch) {
+                break;
+            }
+            want -= got;
+        }
+        Ok(())
     }
 
     async fn only_job_finished(&self, id: i64) -> bool {

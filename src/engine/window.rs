@@ -62,17 +62,25 @@ impl Engine {
         self.inner.settings.lease + provider.settings().request_timeout
     }
 
-    /// Extends `lease` to a submitter's length and keeps it renewed until the returned value
+    /// Extends `lease` to a submitter's length (unless `held_until`, where the record says it
+    /// ends, is that far already: a fresh intent) and keeps it renewed until the returned value
     /// is dropped. `None` if the lease was lost already.
     pub(crate) async fn hold_for_submission(
         &self,
         lease: &Lease,
+        held_until: Option<i64>,
         provider: &dyn Provider,
     ) -> Result<Option<HeldLease>, EngineError> {
         let length = self.submit_lease_len(provider);
-        let until = to_millis(self.now()) + length.as_millis() as i64;
-        if !self.inner.jobs.extend(lease, until).await? {
-            return Ok(None);
+        let mut until = to_millis(self.now()) + length.as_millis() as i64;
+        let renew_every = (self.inner.settings.lease / 3).as_millis() as i64;
+        match held_until {
+            Some(held) if held >= until - renew_every => until = held,
+            _ => {
+                if !self.inner.jobs.extend(lease, until).await? {
+                    return Ok(None);
+                }
+            }
         }
         let window = SendWindow {
             until: Arc::new(AtomicI64::new(until)),

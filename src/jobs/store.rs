@@ -83,6 +83,17 @@ pub struct PollUpdate {
     pub state_key: Option<StateKeyWrite>,
 }
 
+/// A lease still held after a renewal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renewed {
+    /// The job.
+    pub job_id: i64,
+    /// Its fencing value.
+    pub epoch: i64,
+    /// A cancel was requested and has not reached the provider.
+    pub cancel_pending: bool,
+}
+
 /// Filters of [`JobStore::list`].
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
@@ -463,19 +474,17 @@ impl JobStore {
         rows.iter().map(JobRecord::from_row).collect()
     }
 
-    /// Extends every live lease `owner` holds; returns the (job id, epoch) of each one still
-    /// held. A lease that ran out is not revived: its job may be someone else's now. A lease
-    /// is never shortened (a submitter's lease also covers its request timeout).
-    pub async fn renew(
-        &self,
-        owner: &str,
-        now: i64,
-        until: i64,
-    ) -> Result<Vec<(i64, i64)>, DbError> {
+    /// Extends every live lease `owner` holds; returns each one still held, with its epoch and
+    /// whether a cancel was requested that has not reached the provider yet (so that the
+    /// holder learns of cancels asked for elsewhere without reading each row). A lease that
+    /// ran out is not revived: its job may be someone else's now. A lease is never shortened
+    /// (a submitter's lease also covers its request timeout).
+    pub async fn renew(&self, owner: &str, now: i64, until: i64) -> Result<Vec<Renewed>, DbError> {
         let rows = sqlx::query(
             "UPDATE jobs SET lease_expires_at = CASE WHEN lease_expires_at > $1 \
              THEN lease_expires_at ELSE $1 END WHERE lease_owner = $2 \
-             AND lease_expires_at >= $3 AND phase <> 'terminal' RETURNING id, lease_epoch",
+             AND lease_expires_at >= $3 AND phase <> 'terminal' \
+             RETURNING id, lease_epoch, cancel_requested_at, cancel_sent_at",
         )
         .bind(until)
         .bind(owner)
@@ -483,8 +492,30 @@ impl JobStore {
         .fetch_all(self.db.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("lease_epoch")?)))
+            .map(|r| {
+                Ok(Renewed {
+                    job_id: r.try_get("id")?,
+                    epoch: r.try_get("lease_epoch")?,
+                    cancel_pending: r
+                        .try_get::<Option<i64>, _>("cancel_requested_at")?
+                        .is_some()
+                        && r.try_get::<Option<i64>, _>("cancel_sent_at")?.is_none(),
+                })
+            })
             .collect()
+    }
+
+    /// How many jobs are unfinished, and how many supervisors hold live leases: what a fair
+    /// share per supervisor is computed from.
+    pub async fn workload(&self, now: i64) -> Result<(i64, i64), DbError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS unfinished, COUNT(DISTINCT CASE WHEN lease_expires_at >= $1 \
+             THEN lease_owner END) AS owners FROM jobs WHERE phase <> 'terminal'",
+        )
+        .bind(now)
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok((row.try_get("unfinished")?, row.try_get("owners")?))
     }
 
     /// Extends one lease (fenced) to `until`, never shortening it. False if the lease was

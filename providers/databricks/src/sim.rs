@@ -137,12 +137,17 @@ struct SimRun {
     terminating: Duration,
     outcome: String,
     cancelled: bool,
+    /// When a client last read this run (`runs/get`, or a `runs/list` page holding it).
+    last_seen: Option<Instant>,
 }
 
 #[derive(Debug)]
 struct Inner {
     config: SimConfig,
-    runs: Vec<SimRun>,
+    /// By run id: lookups stay cheap with 100,000 runs, and listing is newest first.
+    runs: BTreeMap<i64, SimRun>,
+    /// The id of the next run.
+    next_id: i64,
     tokens: HashMap<String, i64>,
     oauth_tokens: Vec<String>,
     faults: VecDeque<Fault>,
@@ -164,7 +169,8 @@ impl Simulator {
     pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Self> {
         let inner = Arc::new(Mutex::new(Inner {
             config,
-            runs: Vec::new(),
+            runs: BTreeMap::new(),
+            next_id: 1001,
             tokens: HashMap::new(),
             oauth_tokens: Vec::new(),
             faults: VecDeque::new(),
@@ -218,7 +224,7 @@ impl Simulator {
     /// Ends a run now with `result_state`.
     pub fn finish_run(&self, run_id: i64, result_state: &str) {
         let mut inner = self.lock();
-        if let Some(run) = inner.runs.iter_mut().find(|r| r.id == run_id) {
+        if let Some(run) = inner.runs.get_mut(&run_id) {
             run.outcome = result_state.to_string();
             run.pending = Duration::ZERO;
             run.running = Duration::ZERO;
@@ -229,7 +235,7 @@ impl Simulator {
     /// The classic life cycle state of a run now (`None`: no such run).
     pub fn run_state(&self, run_id: i64) -> Option<String> {
         let inner = self.lock();
-        let run = inner.runs.iter().find(|r| r.id == run_id)?;
+        let run = inner.runs.get(&run_id)?;
         let (life, result, _) = run.state(Instant::now());
         Some(match result {
             Some(r) => format!("{life}/{r}"),
@@ -239,7 +245,7 @@ impl Simulator {
 
     /// Forgets a run, as if it had aged out of the workspace.
     pub fn delete_run(&self, run_id: i64) {
-        self.lock().runs.retain(|r| r.id != run_id);
+        self.lock().runs.remove(&run_id);
     }
 }
 
@@ -451,23 +457,28 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
         drop(guard);
         return respond_after(after, Json(json!({ "run_id": run_id })).into_response());
     }
-    let id = 1000 + guard.runs.len() as i64 + 1;
+    let id = guard.next_id;
+    guard.next_id += 1;
     let name = match body.get("run_name").and_then(Value::as_str) {
         Some(n) => n.to_string(),
         None if run_now => format!("job {}", body["job_id"]),
         None => "Untitled".to_string(),
     };
     let config = guard.config.clone();
-    guard.runs.push(SimRun {
+    guard.runs.insert(
         id,
-        name,
-        created: Instant::now(),
-        pending: config.pending,
-        running: config.running,
-        terminating: config.terminating,
-        outcome: config.outcome,
-        cancelled: false,
-    });
+        SimRun {
+            id,
+            name,
+            created: Instant::now(),
+            pending: config.pending,
+            running: config.running,
+            terminating: config.terminating,
+            outcome: config.outcome,
+            cancelled: false,
+            last_seen: None,
+        },
+    );
     if let Some(t) = token {
         *guard.stats.by_key.entry(t.clone()).or_default() += 1;
         guard.tokens.insert(t, id);
@@ -558,9 +569,10 @@ async fn get_run(
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.get_requests += 1;
     let report_status = guard.config.report_status;
-    let Some(run) = guard.runs.iter().find(|r| r.id == id) else {
+    let Some(run) = guard.runs.get_mut(&id) else {
         return run_not_found(id);
     };
+    run.last_seen = Some(Instant::now());
     let mut api = run.to_api(report_status, &base_url(&headers));
     if let Some(FaultKind::UnknownState(state)) = after {
         api.state = Some(RunState {
@@ -596,7 +608,7 @@ async fn list_runs(
         Ok(q) => q,
         Err(response) => return *response,
     };
-    let guard = inner.lock().expect("simulator mutex poisoned");
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
     let now = Instant::now();
     let base = base_url(&headers);
     let limit = q.limit.unwrap_or(25).clamp(1, 25);
@@ -607,7 +619,7 @@ async fn list_runs(
         .unwrap_or(0);
     let matching: Vec<&SimRun> = guard
         .runs
-        .iter()
+        .values()
         .rev()
         .filter(|r| !q.active_only.unwrap_or(false) || r.state(now).0 != "TERMINATED")
         .collect();
@@ -618,6 +630,12 @@ async fn list_runs(
         .map(|r| r.to_api(guard.config.report_status, &base))
         .collect();
     let has_more = offset + limit < matching.len();
+    let seen: Vec<i64> = page.iter().map(|r| r.run_id).collect();
+    for id in seen {
+        if let Some(run) = guard.runs.get_mut(&id) {
+            run.last_seen = Some(now);
+        }
+    }
     Json(RunsPage {
         runs: page,
         has_more,
@@ -642,7 +660,7 @@ async fn cancel_run(State(inner): State<Shared>, headers: HeaderMap, body: Strin
     };
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     let now = Instant::now();
-    let Some(run) = guard.runs.iter_mut().find(|r| r.id == id) else {
+    let Some(run) = guard.runs.get_mut(&id) else {
         return run_not_found(id);
     };
     if run.state(now).0 != "TERMINATED" {
@@ -692,12 +710,37 @@ async fn issue_token(
         .into_response()
 }
 
-async fn stats(State(inner): State<Shared>) -> Json<SimStats> {
-    Json(
-        inner
-            .lock()
-            .expect("simulator mutex poisoned")
-            .stats
-            .clone(),
-    )
+#[derive(Deserialize)]
+struct StatsQuery {
+    /// Also count the runs not terminated, and those of them read within this many seconds.
+    fresh_within: Option<f64>,
+}
+
+/// The counters; with `?fresh_within=S`, also `active_runs` and `fresh_runs` (active runs a
+/// client read within the last S seconds), so that a benchmark can tell whether every job
+/// is polled within its cadence.
+async fn stats(State(inner): State<Shared>, Query(q): Query<StatsQuery>) -> Response {
+    let guard = inner.lock().expect("simulator mutex poisoned");
+    let mut body = serde_json::to_value(&guard.stats).expect("stats serialise");
+    if let Some(secs) = q.fresh_within {
+        let now = Instant::now();
+        let window = Duration::from_secs_f64(secs.max(0.0));
+        let active = guard
+            .runs
+            .values()
+            .filter(|r| r.state(now).0 != "TERMINATED");
+        let (mut total, mut fresh) = (0u64, 0u64);
+        for run in active {
+            total += 1;
+            if run
+                .last_seen
+                .is_some_and(|t| now.duration_since(t) <= window)
+            {
+                fresh += 1;
+            }
+        }
+        body["active_runs"] = json!(total);
+        body["fresh_runs"] = json!(fresh);
+    }
+    Json(body).into_response()
 }

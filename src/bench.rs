@@ -1,0 +1,358 @@
+//! `tether bench`: what tracking many running jobs costs, measured on real processes.
+//!
+//! The `tracked` scenario starts the Databricks simulator (`tether sim databricks`) and
+//! `tether serve` as child processes, seeds N running jobs through the engine, waits until the
+//! supervisor has polled each once, then measures over a window: the supervisor's CPU-seconds
+//! per second and peak RSS (from `/proc`), provider calls per minute (from the simulator's
+//! counters), the share of jobs polled within twice their cadence, and the simulator's own CPU
+//! (so that a saturated simulator is said, not mistaken for a slow supervisor). On PostgreSQL,
+//! the CPU of the database backends serving the supervisor is reported too.
+//!
+//! Figures are printed, one per line; nothing is asserted (timings belong to reports, not
+//! tests).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+use crate::app::App;
+use crate::config::Config;
+use crate::engine::EnsureRequest;
+use crate::state::TaskInstanceId;
+use crate::Error;
+
+/// What the `tracked` scenario runs.
+#[derive(Debug, Clone)]
+pub struct TrackedBench {
+    /// Running jobs to track.
+    pub jobs: u32,
+    /// How often each job is due.
+    pub cadence: Duration,
+    /// How long to measure, after every job was polled once.
+    pub window: Duration,
+    /// `None`: SQLite in a temp folder; else a PostgreSQL admin URL to create a database with.
+    pub postgres_admin: Option<String>,
+    /// `supervisor.claim_batch` for the supervisor.
+    pub claim_batch: u32,
+    /// The tether binary (this one, normally).
+    pub binary: PathBuf,
+}
+
+/// CPU ticks and peak RSS of a process, from `/proc`.
+fn proc_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    Some((utime + stime) / ticks)
+}
+
+fn proc_peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn free_port() -> Result<u16, Error> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| Error::Io {
+        context: "finding a free port".into(),
+        source,
+    })?;
+    Ok(listener
+        .local_addr()
+        .map_err(|source| Error::Io {
+            context: "finding a free port".into(),
+            source,
+        })?
+        .port())
+}
+
+fn spawn(binary: &Path, args: &[&str], log: &Path) -> Result<Child, Error> {
+    let io = |source| Error::Io {
+        context: format!("starting {} {}", binary.display(), args.join(" ")),
+        source,
+    };
+    let log = std::fs::File::create(log).map_err(io)?;
+    Command::new(binary)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(io)
+}
+
+async fn sim_stats(client: &reqwest::Client, url: &str, fresh_within: Duration) -> Value {
+    let url = format!(
+        "{url}/_sim/stats?fresh_within={}",
+        fresh_within.as_secs_f64()
+    );
+    match client.get(url).send().await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
+fn count(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or(0)
+}
+
+/// The PostgreSQL backends serving `database`, by pid (for their CPU).
+async fn pg_backends(app: &App, database: &str) -> Vec<u32> {
+    let rows: Vec<(i32,)> = sqlx::query_as(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(database)
+    .fetch_all(app.db.pool())
+    .await
+    .unwrap_or_default();
+    rows.into_iter().map(|(p,)| p as u32).collect()
+}
+
+/// Runs the `tracked` scenario and prints its figures.
+pub async fn tracked(bench: &TrackedBench) -> Result<(), Error> {
+    let dir = tempfile::tempdir().map_err(|source| Error::Io {
+        context: "making a temp folder".into(),
+        source,
+    })?;
+    let (sim_port, cadence) = (free_port()?, bench.cadence);
+    let (db_url, pg_name) = match &bench.postgres_admin {
+        None => (format!("sqlite://{}/tether.db", dir.path().display()), None),
+        Some(admin) => {
+            let name = format!("tether_bench_{}", std::process::id());
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+                .await
+                .map_err(|e| Error::Usage(format!("--postgres {admin}: {e}")))?;
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                .execute(&mut conn)
+                .await
+                .map_err(crate::db::DbError::from)?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .map_err(crate::db::DbError::from)?;
+            let mut url = url::Url::parse(admin).map_err(|e| Error::Usage(e.to_string()))?;
+            url.set_path(&name);
+            (url.to_string(), Some((admin.clone(), name)))
+        }
+    };
+    let secs = cadence.as_secs_f64();
+    let config_text = format!(
+        r#"
+[database]
+url = "{db_url}"
+max_connections = 16
+
+[supervisor]
+lease = "30s"
+claim_batch = {claim_batch}
+max_concurrent_polls = 64
+
+[api]
+enabled = false
+
+[providers.databricks]
+host = "http://127.0.0.1:{sim_port}"
+token = "dapi-sim-token"
+poll_initial = "{secs}s"
+poll_max = "{secs}s"
+poll_multiplier = 1.0
+rate_limit_per_second = 1000000
+rate_limit_burst = 100000
+"#,
+        claim_batch = bench.claim_batch
+    );
+    let config_path = dir.path().join("tether.toml");
+    std::fs::write(&config_path, &config_text).map_err(|source| Error::Io {
+        context: "writing the bench config".into(),
+        source,
+    })?;
+    let port = sim_port.to_string();
+    let mut sim = spawn(
+        &bench.binary,
+        &[
+            "sim",
+            "databricks",
+            "--port",
+            &port,
+            "--pending",
+            "0s",
+            "--running",
+            "1000000s",
+        ],
+        &dir.path().join("sim.log"),
+    )?;
+    let sim_url = format!("http://127.0.0.1:{sim_port}");
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http
+            .get(format!("{sim_url}/_sim/stats"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kind = if pg_name.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    println!(
+        "bench tracked: {} running jobs, due every {}s, {kind}, window {}s, claim_batch {}",
+        bench.jobs,
+        secs,
+        bench.window.as_secs(),
+        bench.claim_batch
+    );
+
+    // Seed the jobs through the engine, 32 at a time.
+    let app = App::open(Config::from_toml(&config_text, "bench")?).await?;
+    let seeding = Instant::now();
+    let engine = app.engine.clone();
+    let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (engine, next, total) = (engine.clone(), next.clone(), bench.jobs);
+        workers.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<(), Error>(());
+                }
+                let req = EnsureRequest {
+                    task_instance: TaskInstanceId::new("bench", "r1", format!("t{i}"), -1),
+                    try_number: 1,
+                    name: "main".into(),
+                    provider: "databricks".into(),
+                    spec: json!({"run_name": format!("bench-{i}"),
+                                 "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/b"}}]}),
+                };
+                engine.ensure(&req).await?;
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.map_err(|e| Error::Usage(format!("seeding failed: {e}")))??;
+    }
+    println!(
+        "seeded: {} jobs in {:.1}s",
+        bench.jobs,
+        seeding.elapsed().as_secs_f64()
+    );
+
+    // The supervisor, then a warm-up until every job was polled once.
+    let config_arg = config_path.to_string_lossy().to_string();
+    let serve = spawn(
+        &bench.binary,
+        &["--config", &config_arg, "serve"],
+        &dir.path().join("serve.log"),
+    )?;
+    let serve_pid = serve.id().unwrap_or(0);
+    let warm = Instant::now();
+    let fresh_window = cadence * 2;
+    loop {
+        let stats = sim_stats(&http, &sim_url, fresh_window).await;
+        if count(&stats, "fresh_runs") >= u64::from(bench.jobs) {
+            break;
+        }
+        if warm.elapsed() > cadence * 4 + Duration::from_secs(60) {
+            println!(
+                "warm-up: only {} of {} jobs polled after {:.0}s; measuring anyway",
+                count(&stats, "fresh_runs"),
+                bench.jobs,
+                warm.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "warm-up: every job polled once after {:.1}s",
+        warm.elapsed().as_secs_f64()
+    );
+
+    // The window.
+    let pg_pids = match &pg_name {
+        Some((_, name)) => pg_backends(&app, name).await,
+        None => Vec::new(),
+    };
+    let pg_cpu = |pids: &[u32]| {
+        pids.iter()
+            .filter_map(|p| proc_cpu_seconds(*p))
+            .sum::<f64>()
+    };
+    let sim_pid = sim.id().unwrap_or(0);
+    let before = sim_stats(&http, &sim_url, fresh_window).await;
+    let (cpu0, sim_cpu0, pg0) = (
+        proc_cpu_seconds(serve_pid).unwrap_or(0.0),
+        proc_cpu_seconds(sim_pid).unwrap_or(0.0),
+        pg_cpu(&pg_pids),
+    );
+    let started = Instant::now();
+    tokio::time::sleep(bench.window).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let after = sim_stats(&http, &sim_url, fresh_window).await;
+    let cpu = proc_cpu_seconds(serve_pid).unwrap_or(0.0) - cpu0;
+    let sim_cpu = proc_cpu_seconds(sim_pid).unwrap_or(0.0) - sim_cpu0;
+    let rss = proc_peak_rss_mib(serve_pid).unwrap_or(0.0);
+    let calls = count(&after, "requests") - count(&before, "requests");
+    let gets = count(&after, "get_requests") - count(&before, "get_requests");
+    let (active, fresh) = (count(&after, "active_runs"), count(&after, "fresh_runs"));
+    println!("supervisor CPU: {:.3} CPU-s/s", cpu / elapsed);
+    println!("supervisor peak RSS: {rss:.1} MiB");
+    println!(
+        "provider calls: {:.0} per minute ({:.0} runs/get, {:.0} other)",
+        calls as f64 * 60.0 / elapsed,
+        gets as f64 * 60.0 / elapsed,
+        (calls - gets) as f64 * 60.0 / elapsed
+    );
+    println!(
+        "polled within 2x cadence: {fresh} of {active} running jobs ({:.1}%)",
+        if active == 0 {
+            0.0
+        } else {
+            100.0 * fresh as f64 / active as f64
+        }
+    );
+    if !pg_pids.is_empty() {
+        println!(
+            "postgres backends CPU: {:.3} CPU-s/s ({} backends)",
+            (pg_cpu(&pg_pids) - pg0) / elapsed,
+            pg_pids.len()
+        );
+    }
+    let sim_load = sim_cpu / elapsed;
+    println!(
+        "simulator CPU: {sim_load:.3} CPU-s/s ({})",
+        if sim_load > 0.8 {
+            "saturated: the figures above are bounded by the simulator"
+        } else {
+            "not the bottleneck"
+        }
+    );
+    drop(serve);
+    let _ = sim.start_kill();
+    app.db.close().await;
+    if let Some((admin, name)) = pg_name {
+        if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+    Ok(())
+}
