@@ -38,8 +38,10 @@ pub struct TrackedBench {
     pub postgres_admin: Option<String>,
     /// `supervisor.claim_batch` for the supervisor.
     pub claim_batch: u32,
-    /// The tether binary (this one, normally).
+    /// The tether binary that serves the simulator (this one, normally).
     pub binary: PathBuf,
+    /// The tether binary whose `serve` is measured.
+    pub serve_binary: PathBuf,
 }
 
 /// CPU ticks and peak RSS of a process, from `/proc`.
@@ -57,9 +59,10 @@ fn proc_cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / ticks)
 }
 
-fn proc_peak_rss_mib(pid: u32) -> Option<f64> {
+/// `VmHWM` (the peak) or `VmRSS` (now) of a process, in MiB.
+fn proc_rss_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
@@ -257,7 +260,7 @@ rate_limit_burst = 100000
     // The supervisor, then a warm-up until every job was polled once.
     let config_arg = config_path.to_string_lossy().to_string();
     let serve = spawn(
-        &bench.binary,
+        &bench.serve_binary,
         &["--config", &config_arg, "serve"],
         &dir.path().join("serve.log"),
     )?;
@@ -308,12 +311,13 @@ rate_limit_burst = 100000
     let after = sim_stats(&http, &sim_url, fresh_window).await;
     let cpu = proc_cpu_seconds(serve_pid).unwrap_or(0.0) - cpu0;
     let sim_cpu = proc_cpu_seconds(sim_pid).unwrap_or(0.0) - sim_cpu0;
-    let rss = proc_peak_rss_mib(serve_pid).unwrap_or(0.0);
+    let rss = proc_rss_mib(serve_pid, "VmHWM:").unwrap_or(0.0);
+    let rss_now = proc_rss_mib(serve_pid, "VmRSS:").unwrap_or(0.0);
     let calls = count(&after, "requests") - count(&before, "requests");
     let gets = count(&after, "get_requests") - count(&before, "get_requests");
     let (active, fresh) = (count(&after, "active_runs"), count(&after, "fresh_runs"));
     println!("supervisor CPU: {:.3} CPU-s/s", cpu / elapsed);
-    println!("supervisor peak RSS: {rss:.1} MiB");
+    println!("supervisor peak RSS: {rss:.1} MiB (now {rss_now:.1} MiB)");
     println!(
         "provider calls: {:.0} per minute ({:.0} runs/get, {:.0} other)",
         calls as f64 * 60.0 / elapsed,

@@ -106,6 +106,8 @@ impl Cli {
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
             Command::Serve | Command::Sim(_) => "info",
+            // The seeding's own slow-statement warnings would drown the figures.
+            Command::Bench(_) => "error",
             _ => "warn",
         }
     }
@@ -222,8 +224,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
     /// `supervisor.claim_batch` of the measured supervisor.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 1000)]
     claim_batch: u32,
+    /// The tether binary whose `serve` is measured (another build, to compare); default: this.
+    #[arg(long, value_name = "PATH")]
+    serve_binary: Option<std::path::PathBuf>,
 }
 
 async fn bench(args: &BenchArgs) -> Result<(), Error> {
@@ -237,6 +242,7 @@ async fn bench(args: &BenchArgs) -> Result<(), Error> {
         window: args.window,
         postgres_admin: args.postgres.clone(),
         claim_batch: args.claim_batch,
+        serve_binary: args.serve_binary.clone().unwrap_or_else(|| binary.clone()),
         binary,
     })
     .await

@@ -278,8 +278,13 @@ impl Supervisor {
                 )
                 .await?;
             let got = claimed.len() as i64;
-            for job in claimed {
+            for mut job in claimed {
                 crate::metrics::LEASES.with_label_values(&["claimed"]).inc();
+                if job.phase == crate::jobs::Phase::Active {
+                    // Polling never needs the spec (reconciling a submission does): with
+                    // 100,000 held jobs it is most of the memory.
+                    job.spec = serde_json::Value::Null;
+                }
                 tracing::debug!(job_id = job.id, epoch = job.lease_epoch, "claimed");
                 let at = job.next_poll_at;
                 let id = job.id;
