@@ -49,21 +49,9 @@ fn jitter(d: Duration) -> Duration {
 }
 
 impl Engine {
-    /// Polls the job under `lease` once and records what it learned (reading its row first;
-    /// a supervisor holding the row calls [`Engine::poll_record`]).
-    #[tracing::instrument(skip(self, lease), fields(job_id = lease.job_id))]
-    pub async fn poll_job(&self, lease: &Lease) -> Result<PollOutcome, EngineError> {
-        let Some(mut job) = self.inner.jobs.get(lease.job_id).await? else {
-            return Ok(PollOutcome::Finished);
-        };
-        if job.lease_of(&lease.owner).as_ref() != Some(lease) && job.phase != Phase::Terminal {
-            return Ok(PollOutcome::LeaseLost);
-        }
-        self.poll_record(&mut job, lease).await
-    }
-
     /// Polls the job whose record this supervisor holds under `lease`, and updates `job` to
     /// what it learned. Writes only what changed, fenced by the lease.
+    #[tracing::instrument(skip(self, job, lease), fields(job_id = lease.job_id))]
     pub(crate) async fn poll_record(
         &self,
         job: &mut JobRecord,

@@ -67,6 +67,35 @@ class Tether:
         return stats
 
 
+def write_tether_config(
+    folder: Path, *, api_port: int, sim_port: int, token: str, lease: str, poll: str
+) -> Path:
+    """A tether config in ``folder``: SQLite there, the API on ``api_port`` with ``token`` as
+    its admin token, the Databricks simulator on ``sim_port`` polled every ``poll`` or so."""
+    config = folder / "tether.toml"
+    config.write_text(
+        f"""
+[database]
+url = "sqlite://{folder}/tether.db"
+
+[supervisor]
+lease = "{lease}"
+
+[api]
+listen = "127.0.0.1:{api_port}"
+admin_token_sha256 = ["{hashlib.sha256(token.encode()).hexdigest()}"]
+max_wait = "10s"
+
+[providers.databricks]
+host = "http://127.0.0.1:{sim_port}"
+token = "dapi-sim-token"
+poll_initial = "{poll}"
+poll_max = "2s"
+"""
+    )
+    return config
+
+
 @pytest.fixture(scope="session")
 def tether(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tether]:
     folder = tmp_path_factory.mktemp("tether")
@@ -88,27 +117,8 @@ def tether(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tether]:
         stderr=subprocess.DEVNULL,
     )
     token = secrets.token_urlsafe(32)
-    digest = hashlib.sha256(token.encode()).hexdigest()
-    config = folder / "tether.toml"
-    config.write_text(
-        f"""
-[database]
-url = "sqlite://{folder}/tether.db"
-
-[supervisor]
-lease = "5s"
-
-[api]
-listen = "127.0.0.1:{api_port}"
-admin_token_sha256 = ["{digest}"]
-max_wait = "10s"
-
-[providers.databricks]
-host = "http://127.0.0.1:{sim_port}"
-token = "dapi-sim-token"
-poll_initial = "100ms"
-poll_max = "300ms"
-"""
+    config = write_tether_config(
+        folder, api_port=api_port, sim_port=sim_port, token=token, lease="5s", poll="100ms"
     )
     serve = subprocess.Popen(
         [binary, "--config", str(config), "serve"],

@@ -12,7 +12,6 @@ The scenarios run in file order and share the deployment (starting Airflow takes
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import shutil
@@ -29,7 +28,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from ..conftest import free_port, tether_bin, wait_http
+from ..conftest import free_port, tether_bin, wait_http, write_tether_config
 
 DAGS = Path(__file__).parent / "dags"
 LIMIT = 150.0
@@ -177,24 +176,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     binary = tether_bin()
     sim_port, tether_port, airflow_port = free_port(), free_port(), free_port()
     token = secrets.token_urlsafe(32)
-    (folder / "tether.toml").write_text(
-        f"""
-[database]
-url = "sqlite://{folder}/tether.db"
-
-[supervisor]
-lease = "10s"
-
-[api]
-listen = "127.0.0.1:{tether_port}"
-admin_token_sha256 = ["{hashlib.sha256(token.encode()).hexdigest()}"]
-
-[providers.databricks]
-host = "http://127.0.0.1:{sim_port}"
-token = "dapi-sim-token"
-poll_initial = "500ms"
-poll_max = "2s"
-"""
+    config = write_tether_config(
+        folder, api_port=tether_port, sim_port=sim_port, token=token, lease="10s", poll="500ms"
     )
     dags = folder / "dags"
     shutil.copytree(DAGS, dags)
@@ -248,7 +231,7 @@ poll_max = "2s"
                 "20s",
             ],
         )
-        d.start("tether", [binary, "--config", str(folder / "tether.toml"), "serve"])
+        d.start("tether", [binary, "--config", str(config), "serve"])
         airflow = str(Path(sys.executable).parent / "airflow")
         subprocess.run(
             [airflow, "db", "migrate"],
