@@ -42,6 +42,9 @@ pub struct TrackedBench {
     pub binary: PathBuf,
     /// The tether binary whose `serve` is measured.
     pub serve_binary: PathBuf,
+    /// After the window: SIGKILL the supervisor, start another, and measure how long until
+    /// it has claimed and polled every job (and how many submissions that added).
+    pub recovery: bool,
 }
 
 /// CPU ticks and peak RSS of a process, from `/proc`.
@@ -259,7 +262,7 @@ rate_limit_burst = 100000
 
     // The supervisor, then a warm-up until every job was polled once.
     let config_arg = config_path.to_string_lossy().to_string();
-    let serve = spawn(
+    let mut serve = spawn(
         &bench.serve_binary,
         &["--config", &config_arg, "serve"],
         &dir.path().join("serve.log"),
@@ -348,6 +351,43 @@ rate_limit_burst = 100000
             "not the bottleneck"
         }
     );
+    if bench.recovery {
+        let before = sim_stats(&http, &sim_url, fresh_window).await;
+        let _ = serve.start_kill(); // SIGKILL: its leases stay until they expire
+        let _ = serve.wait().await;
+        let killed = Instant::now();
+        serve = spawn(
+            &bench.serve_binary,
+            &["--config", &config_arg, "serve"],
+            &dir.path().join("serve-2.log"),
+        )?;
+        let lease = Duration::from_secs(30);
+        let recovered = loop {
+            let since = killed.elapsed();
+            let stats = sim_stats(&http, &sim_url, since).await;
+            if count(&stats, "fresh_runs") >= u64::from(bench.jobs) {
+                break Some(since);
+            }
+            if since > lease * 4 {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let after = sim_stats(&http, &sim_url, fresh_window).await;
+        let added = count(&after, "submissions") - count(&before, "submissions");
+        match recovered {
+            Some(t) => println!(
+                "recovery: a new supervisor claimed and polled all {} jobs {:.1}s after the SIGKILL (lease {}s); submissions added: {added}",
+                bench.jobs,
+                t.as_secs_f64(),
+                lease.as_secs()
+            ),
+            None => println!(
+                "recovery: not every job was polled within {}s of the SIGKILL; submissions added: {added}",
+                (lease * 4).as_secs()
+            ),
+        }
+    }
     drop(serve);
     let _ = sim.start_kill();
     app.db.close().await;

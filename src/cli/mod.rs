@@ -229,6 +229,9 @@ pub struct BenchArgs {
     /// The tether binary whose `serve` is measured (another build, to compare); default: this.
     #[arg(long, value_name = "PATH")]
     serve_binary: Option<std::path::PathBuf>,
+    /// Then SIGKILL the supervisor, start another, and measure the recovery.
+    #[arg(long)]
+    recovery: bool,
 }
 
 async fn bench(args: &BenchArgs) -> Result<(), Error> {
@@ -243,6 +246,7 @@ async fn bench(args: &BenchArgs) -> Result<(), Error> {
         postgres_admin: args.postgres.clone(),
         claim_batch: args.claim_batch,
         serve_binary: args.serve_binary.clone().unwrap_or_else(|| binary.clone()),
+        recovery: args.recovery,
         binary,
     })
     .await
