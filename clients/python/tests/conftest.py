@@ -67,6 +67,21 @@ class Tether:
         return stats
 
 
+def sim_command(binary: str, port: int, *, pending: str, running: str) -> list[str]:
+    """`tether sim databricks` on ``port``, runs pending then running for these durations."""
+    return [
+        binary,
+        "sim",
+        "databricks",
+        "--port",
+        str(port),
+        "--pending",
+        pending,
+        "--running",
+        running,
+    ]
+
+
 def write_tether_config(
     folder: Path, *, api_port: int, sim_port: int, token: str, lease: str, poll: str
 ) -> Path:
@@ -102,17 +117,7 @@ def tether(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tether]:
     binary = tether_bin()
     sim_port, api_port = free_port(), free_port()
     sim = subprocess.Popen(
-        [
-            binary,
-            "sim",
-            "databricks",
-            "--port",
-            str(sim_port),
-            "--pending",
-            "200ms",
-            "--running",
-            "1s",
-        ],
+        sim_command(binary, sim_port, pending="200ms", running="1s"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from ..conftest import free_port, tether_bin, wait_http, write_tether_config
+from ..conftest import free_port, sim_command, tether_bin, wait_http, write_tether_config
 
 DAGS = Path(__file__).parent / "dags"
 LIMIT = 150.0
@@ -217,20 +217,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         f"http://127.0.0.1:{sim_port}",
     )
     try:
-        d.start(
-            "sim",
-            [
-                binary,
-                "sim",
-                "databricks",
-                "--port",
-                str(sim_port),
-                "--pending",
-                "1s",
-                "--running",
-                "20s",
-            ],
-        )
+        d.start("sim", sim_command(binary, sim_port, pending="1s", running="20s"))
         d.start("tether", [binary, "--config", str(config), "serve"])
         airflow = str(Path(sys.executable).parent / "airflow")
         subprocess.run(

@@ -92,21 +92,14 @@ class TetherClient:
     def __init__(self, endpoint: TetherEndpoint) -> None:
         self.endpoint = endpoint
 
-    def _retrying(self) -> tenacity.Retrying:
-        return tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_retryable),
-            stop=tenacity.stop_after_attempt(self.endpoint.attempts),
-            wait=tenacity.wait_random_exponential(multiplier=0.5, max=10),
-            reraise=True,
-        )
-
-    def _aretrying(self) -> tenacity.AsyncRetrying:
-        return tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception(_retryable),
-            stop=tenacity.stop_after_attempt(self.endpoint.attempts),
-            wait=tenacity.wait_random_exponential(multiplier=0.5, max=10),
-            reraise=True,
-        )
+    def _retry_policy(self) -> dict[str, Any]:
+        """Connection errors and 503 are retried with jittered exponential backoff."""
+        return {
+            "retry": tenacity.retry_if_exception(_retryable),
+            "stop": tenacity.stop_after_attempt(self.endpoint.attempts),
+            "wait": tenacity.wait_random_exponential(multiplier=0.5, max=10),
+            "reraise": True,
+        }
 
     def request(
         self,
@@ -120,7 +113,7 @@ class TetherClient:
         """One call; the answer's JSON, or ``None`` for 404 on a GET of a key."""
         url = f"{self.endpoint.base_url}{path}"
         timeout = self.endpoint.timeout + extra_timeout
-        for attempt in self._retrying():
+        for attempt in tenacity.Retrying(**self._retry_policy()):
             with attempt, httpx.Client(timeout=timeout, headers=self.endpoint.headers) as http:
                 response = http.request(method, url, json=json, params=params)
                 _raise_for(response)
@@ -138,7 +131,7 @@ class TetherClient:
     ) -> Any:
         url = f"{self.endpoint.base_url}{path}"
         timeout = self.endpoint.timeout + extra_timeout
-        async for attempt in self._aretrying():
+        async for attempt in tenacity.AsyncRetrying(**self._retry_policy()):
             with attempt:
                 async with httpx.AsyncClient(timeout=timeout, headers=self.endpoint.headers) as h:
                     response = await h.request(method, url, json=json, params=params)
