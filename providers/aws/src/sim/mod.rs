@@ -179,6 +179,9 @@ impl SimJob {
 struct Inner {
     config: SimConfig,
     jobs: Vec<SimJob>,
+    /// Position in `jobs` by job id (ids are unique across services): lookups stay cheap
+    /// with many jobs.
+    by_id: HashMap<String, usize>,
     client_tokens: HashMap<(String, String), String>,
     faults: Vec<Fault>,
     stats: SimStats,
@@ -200,6 +203,7 @@ impl Simulator {
         let inner = Arc::new(Mutex::new(Inner {
             config,
             jobs: Vec::new(),
+            by_id: HashMap::new(),
             client_tokens: HashMap::new(),
             faults: Vec::new(),
             stats: SimStats::default(),
@@ -258,11 +262,9 @@ impl Simulator {
 
     /// The state of a job now (`None`: no such job).
     pub fn job_state(&self, id: &str) -> Option<String> {
-        self.lock()
-            .jobs
-            .iter()
-            .find(|j| j.id == id)
-            .map(|j| j.state().to_string())
+        let inner = self.lock();
+        let i = *inner.by_id.get(id)?;
+        Some(inner.jobs[i].state().to_string())
     }
 }
 
@@ -463,6 +465,7 @@ fn new_job(
         .by_key
         .entry(key_of(service, name, &arguments, client_token))
         .or_default() += 1;
+    inner.by_id.insert(id.clone(), inner.jobs.len());
     inner.jobs.push(SimJob {
         service,
         id: id.clone(),
@@ -492,10 +495,9 @@ fn find_job<'a>(
     parent: &str,
     id: &str,
 ) -> Option<&'a mut SimJob> {
-    inner
-        .jobs
-        .iter_mut()
-        .find(|j| j.service == service && j.parent == parent && j.id == id)
+    let i = *inner.by_id.get(id)?;
+    let job = &mut inner.jobs[i];
+    (job.service == service && job.parent == parent).then_some(job)
 }
 
 /// An error answer of an operation (boxed: a response is large).
