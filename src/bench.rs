@@ -45,6 +45,8 @@ pub struct TrackedBench {
     /// After the window: SIGKILL the supervisor, start another, and measure how long until
     /// it has claimed and polled every job (and how many submissions that added).
     pub recovery: bool,
+    /// Coalesced polling (`runs/list`) on, or every job polled by its own `runs/get`.
+    pub coalesce: bool,
 }
 
 /// CPU ticks and peak RSS of a process, from `/proc`.
@@ -176,8 +178,10 @@ poll_max = "{secs}s"
 poll_multiplier = 1.0
 rate_limit_per_second = 1000000
 rate_limit_burst = 100000
+coalesce = {coalesce}
 "#,
-        claim_batch = bench.claim_batch
+        claim_batch = bench.claim_batch,
+        coalesce = bench.coalesce
     );
     let config_path = dir.path().join("tether.toml");
     std::fs::write(&config_path, &config_text).map_err(|source| Error::Io {
@@ -218,9 +222,10 @@ rate_limit_burst = 100000
         "sqlite"
     };
     println!(
-        "bench tracked: {} running jobs, due every {}s, {kind}, window {}s, claim_batch {}",
+        "bench tracked: {} running jobs, due every {}s, {kind}, coalescing {}, window {}s, claim_batch {}",
         bench.jobs,
         secs,
+        if bench.coalesce { "on" } else { "off" },
         bench.window.as_secs(),
         bench.claim_batch
     );
@@ -318,14 +323,16 @@ rate_limit_burst = 100000
     let rss_now = proc_rss_mib(serve_pid, "VmRSS:").unwrap_or(0.0);
     let calls = count(&after, "requests") - count(&before, "requests");
     let gets = count(&after, "get_requests") - count(&before, "get_requests");
+    let lists = count(&after, "list_requests") - count(&before, "list_requests");
     let (active, fresh) = (count(&after, "active_runs"), count(&after, "fresh_runs"));
     println!("supervisor CPU: {:.3} CPU-s/s", cpu / elapsed);
     println!("supervisor peak RSS: {rss:.1} MiB (now {rss_now:.1} MiB)");
     println!(
-        "provider calls: {:.0} per minute ({:.0} runs/get, {:.0} other)",
+        "provider calls: {:.0} per minute ({:.0} runs/get, {:.0} runs/list, {:.0} other)",
         calls as f64 * 60.0 / elapsed,
         gets as f64 * 60.0 / elapsed,
-        (calls - gets) as f64 * 60.0 / elapsed
+        lists as f64 * 60.0 / elapsed,
+        (calls - gets - lists) as f64 * 60.0 / elapsed
     );
     println!(
         "polled within 2x cadence: {fresh} of {active} running jobs ({:.1}%)",

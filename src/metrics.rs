@@ -34,12 +34,22 @@ fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
     h
 }
 
-/// Status polls, by provider and outcome (`ok`, `transient`, `permanent`, `not_found`).
+/// Status polls, by provider and outcome (`ok`, `transient`, `permanent`, `not_found`, or
+/// `listed`: answered by a coalesced sweep, without a call of its own).
 pub static POLLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
         "tether_polls_total",
         "Status polls by provider and outcome",
         &["provider", "outcome"],
+    )
+});
+
+/// Provider calls made by coalesced sweeps (list calls answering for many jobs).
+pub static SWEEP_CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "tether_sweep_calls_total",
+        "Provider list calls made by coalesced polling sweeps, by provider",
+        &["provider"],
     )
 });
 
@@ -131,6 +141,7 @@ pub static JOBS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 pub fn init() {
     LazyLock::force(&POLLS);
     LazyLock::force(&PROVIDER_ERRORS);
+    LazyLock::force(&SWEEP_CALLS);
     LazyLock::force(&RATE_LIMIT_WAITS);
     LazyLock::force(&LEASES);
     LazyLock::force(&DUPLICATES);

@@ -394,7 +394,88 @@ async fn crash_after_submit_process_reconciles_on_each_service(db: TestDb) {
     }
 }
 
+/// Waits (a supervisor running) until every job in `ids` has finished; their records.
+async fn until_all_done(app: &App, ids: &[i64], limit: Duration) -> Vec<JobRecord> {
+    let stop = CancellationToken::new();
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let start = Instant::now();
+    let jobs = loop {
+        let mut jobs = Vec::new();
+        for id in ids {
+            jobs.push(app.engine.jobs().get(*id).await.unwrap().unwrap());
+        }
+        if jobs.iter().all(|j| j.phase == Phase::Terminal) {
+            break jobs;
+        }
+        assert!(start.elapsed() < limit, "jobs did not finish: {jobs:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stop.cancel();
+    sup.await.unwrap();
+    jobs
+}
+
+/// Coalesced polling on each service: five jobs of one cluster / application / Glue job are
+/// polled through `ListSteps` / `ListJobRuns` / `GetJobRuns`. A finished job is no longer in
+/// the active lists, so only the single-call fallback can finish it (the jobs would never
+/// end without it). Then the simulator's lists lie, reporting every job as succeeded while
+/// the jobs really fail: no job may be recorded as succeeded, because a terminal state is
+/// only ever recorded after a single status call confirms it.
+async fn coalesced_polling_on_each_service(db: TestDb) {
+    aws_env();
+    for lie in [false, true] {
+        let sim = Simulator::start(
+            SimConfig {
+                pending: Duration::from_millis(300),
+                running: Duration::from_millis(2500),
+                succeed: !lie,
+                lists_report_success: lie,
+                ..SimConfig::default()
+            },
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await
+        .unwrap();
+        let text = config_toml(&db, "http://127.0.0.1:9", "2s", &aws_providers(&sim.url()));
+        let app = App::open(Config::from_toml(&text, "test").unwrap())
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for service in SERVICES {
+            for n in 0..5 {
+                let task = format!("sweep-{lie}-{}-{n}", service.kind());
+                let mut req = request(service, &task, 1);
+                if service == Service::Glue {
+                    // One Glue job, many runs: what GetJobRuns lists together.
+                    req.spec["JobName"] = json!("glue-batch");
+                }
+                ids.push(app.engine.ensure(&req).await.unwrap().job.id);
+            }
+        }
+        let jobs = until_all_done(&app, &ids, Duration::from_secs(40)).await;
+        let want = if lie {
+            JobState::Failed
+        } else {
+            JobState::Succeeded
+        };
+        for job in &jobs {
+            assert_eq!(job.state, want, "lists lie: {lie}: {job:?}");
+        }
+        let stats = sim.stats();
+        assert!(stats.list_requests > 0, "no coalesced polling: {stats:?}");
+        if !lie {
+            // Without coalescing, 15 jobs polled every 100-300 ms for about 3 s make well over
+            // 150 single calls; with it, about one to confirm each end, and a few more.
+            assert!(
+                stats.status_requests < 15 * 5,
+                "single calls were not coalesced: {stats:?}"
+            );
+        }
+    }
+}
+
 on_both_backends!(
+    coalesced_polling_on_each_service,
     crash_after_submit_process_reconciles_on_each_service,
     decision_table_on_each_service,
     crash_after_submit_is_reconciled_by_find,

@@ -544,7 +544,74 @@ async fn oauth_m2m_tokens_are_fetched_and_cached() {
     assert!(!err.contains("wrong"), "{err}");
 }
 
+/// Coalesced polling: six runs are polled through `runs/list?active_only=true`. A finished run
+/// is no longer listed, so only the single-call fallback (`runs/get`) can finish it: the jobs
+/// would never end without it. Then the simulator's list lies, reporting every run as
+/// succeeded while the runs really fail: no job may be recorded as succeeded, because a
+/// terminal state is only ever recorded after `runs/get` confirms it.
+async fn coalesced_polling_with_runs_list(db: TestDb) {
+    for lie in [false, true] {
+        let sim = Simulator::start(
+            tether_databricks::sim::SimConfig {
+                pending: Duration::from_millis(300),
+                running: Duration::from_millis(2500),
+                terminating: Duration::from_millis(100),
+                outcome: if lie { "FAILED" } else { "SUCCESS" }.into(),
+                lists_report_success: lie,
+                ..Default::default()
+            },
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await
+        .unwrap();
+        let app = app_for(&db, &sim.url(), "2s", "").await;
+        let mut ids = Vec::new();
+        for n in 0..6 {
+            let mut req = request(1);
+            req.task_instance = TaskInstanceId::new("etl", "r1", format!("sweep-{lie}-{n}"), -1);
+            ids.push(app.engine.ensure(&req).await.unwrap().job.id);
+        }
+        let stop = CancellationToken::new();
+        let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+        let start = Instant::now();
+        let jobs = loop {
+            let mut jobs = Vec::new();
+            for id in &ids {
+                jobs.push(app.engine.jobs().get(*id).await.unwrap().unwrap());
+            }
+            if jobs.iter().all(|j| j.phase == Phase::Terminal) {
+                break jobs;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "not finished: {jobs:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        stop.cancel();
+        sup.await.unwrap();
+        let want = if lie {
+            JobState::Failed
+        } else {
+            JobState::Succeeded
+        };
+        for job in &jobs {
+            assert_eq!(job.state, want, "list lies: {lie}: {job:?}");
+        }
+        let stats = sim.stats();
+        assert!(stats.list_requests > 0, "no coalesced polling: {stats:?}");
+        if !lie {
+            // Singly, six runs polled every 100-300 ms for about 3 s take well over 60 calls.
+            assert!(
+                stats.get_requests < 6 * 5,
+                "polls were not coalesced: {stats:?}"
+            );
+        }
+    }
+}
+
 on_both_backends!(
+    coalesced_polling_with_runs_list,
     first_ensure_submits_and_polls_to_success,
     running_job_is_reattached_by_any_try,
     succeeded_job_is_reported_not_resubmitted,

@@ -232,6 +232,9 @@ pub struct BenchArgs {
     /// Then SIGKILL the supervisor, start another, and measure the recovery.
     #[arg(long)]
     recovery: bool,
+    /// Poll every job with its own `runs/get` (`coalesce = false`), to compare.
+    #[arg(long)]
+    no_coalesce: bool,
 }
 
 async fn bench(args: &BenchArgs) -> Result<(), Error> {
@@ -247,6 +250,7 @@ async fn bench(args: &BenchArgs) -> Result<(), Error> {
         claim_batch: args.claim_batch,
         serve_binary: args.serve_binary.clone().unwrap_or_else(|| binary.clone()),
         recovery: args.recovery,
+        coalesce: !args.no_coalesce,
         binary,
     })
     .await

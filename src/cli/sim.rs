@@ -193,6 +193,7 @@ async fn run_aws(args: &AwsSimArgs) -> Result<(), Error> {
         pending: args.pending,
         running: args.running,
         succeed: !args.fail,
+        ..Default::default()
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
     let sim = tether_aws::sim::Simulator::start(config, addr)

@@ -5,12 +5,15 @@
 //! - [`ensure`]: the decision table run on every request for a job.
 //! - [`poll`]: one poll of one job: backoff, unknown states, lost jobs, cancel requests.
 //! - [`supervisor`]: the loop that claims jobs under leases, renews them, and polls.
+//! - `coalesce`: when the supervisor polls many jobs of one account through its list calls
+//!   (a sweep) instead of one call each.
 //! - [`providers`]: the configured provider accounts, by name.
 //! - `window`: the submitter's lease, renewed while it submits, and the gate that sends a
 //!   non-idempotent request only while that lease covers it.
 //!
 //! The job records, leases and events themselves live in [`crate::jobs`].
 
+mod coalesce;
 pub mod ensure;
 pub mod key;
 pub mod poll;

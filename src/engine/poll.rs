@@ -51,11 +51,16 @@ fn jitter(d: Duration) -> Duration {
 impl Engine {
     /// Polls the job whose record this supervisor holds under `lease`, and updates `job` to
     /// what it learned. Writes only what changed, fenced by the lease.
-    #[tracing::instrument(skip(self, job, lease), fields(job_id = lease.job_id))]
+    ///
+    /// `listed` is what a coalesced sweep reported for the job, if anything: a non-terminal
+    /// state is taken as the poll's answer; a terminal one is confirmed by a single status
+    /// call first (so no terminal state is ever recorded from a list call alone).
+    #[tracing::instrument(skip(self, job, lease, listed), fields(job_id = lease.job_id))]
     pub(crate) async fn poll_record(
         &self,
         job: &mut JobRecord,
         lease: &Lease,
+        listed: Option<RemoteStatus>,
     ) -> Result<PollOutcome, EngineError> {
         if job.phase == Phase::Terminal {
             return Ok(PollOutcome::Finished);
@@ -72,7 +77,10 @@ impl Engine {
         let Some(handle) = job.handle.clone() else {
             return Ok(PollOutcome::Finished);
         };
+        let mut listed = listed.filter(|s| !s.state.is_terminal());
         if job.cancel_requested_at.is_some() && job.cancel_sent_at.is_none() {
+            // What a sweep listed before the cancel is stale now.
+            listed = None;
             match provider.cancel(&handle).await {
                 Ok(()) => {
                     let now = self.now();
@@ -86,8 +94,19 @@ impl Engine {
             }
         }
         let settings = provider.settings();
-        let result = provider.status(&handle).await;
-        count_poll(&job.provider, &result);
+        let result = match listed {
+            Some(status) => {
+                crate::metrics::POLLS
+                    .with_label_values(&[job.provider.as_str(), "listed"])
+                    .inc();
+                Ok(status)
+            }
+            None => {
+                let result = provider.status(&handle).await;
+                count_poll(&job.provider, &result);
+                result
+            }
+        };
         let now = self.now();
         let update = match result {
             Ok(status) => self.update_from_status(job, status, &settings.poll, now),

@@ -26,6 +26,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use tether_provider::{ProviderError, RemoteStatus, Sweep, Tracked};
+
+use super::coalesce::{Coalescer, Route};
 use super::poll::PollOutcome;
 use super::{Engine, EngineError};
 use crate::clock::to_millis;
@@ -36,6 +39,11 @@ use crate::jobs::{JobRecord, Lease};
 struct Held {
     /// The record as this supervisor last wrote or read it: what a poll starts from.
     job: JobRecord,
+    /// A sweep covered it since its last poll: the next poll takes `listed` (what the sweep
+    /// reported, if anything) and asks singly for what the sweep did not settle.
+    swept: bool,
+    /// What that sweep reported for it.
+    listed: Option<RemoteStatus>,
     /// Which queue entry is this job's current one (older entries are skipped when popped).
     seq: u64,
     in_flight: bool,
@@ -63,6 +71,8 @@ impl DueQueue {
 }
 
 type PollResult = (i64, JobRecord, Result<PollOutcome, EngineError>);
+/// A finished sweep: the account, the jobs it covered, and what it learned.
+type SweepResult = (String, Vec<i64>, Result<Sweep, ProviderError>);
 
 /// Claims and polls jobs until shut down.
 #[derive(Debug)]
@@ -98,6 +108,8 @@ impl Supervisor {
         let mut held: HashMap<i64, Held> = HashMap::new();
         let mut queue = DueQueue::default();
         let mut polls: JoinSet<PollResult> = JoinSet::new();
+        let mut sweeps: JoinSet<SweepResult> = JoinSet::new();
+        let mut coalescer = Coalescer::default();
         let mut next_heartbeat = engine.now();
         let mut next_claim = engine.now();
         let mut done = false;
@@ -160,8 +172,10 @@ impl Supervisor {
                     }
                 }
             }
-            // Start every due poll that a permit allows.
-            let now_ms = to_millis(engine.now());
+            // Start every due poll that a permit allows; due jobs of an account that
+            // coalesces go into a sweep instead (see `coalesce`).
+            let now = engine.now();
+            let now_ms = to_millis(now);
             while let Some(Reverse((at, seq, id))) = queue.heap.peek().copied() {
                 if at > now_ms {
                     break;
@@ -170,6 +184,37 @@ impl Supervisor {
                     queue.heap.pop();
                     continue;
                 };
+                if !h.swept && sweepable(&h.job) {
+                    let name = h.job.provider.clone();
+                    let route = match engine.providers().get(&name) {
+                        Ok(p) => coalescer.route(&name, &*p, now),
+                        Err(_) => Route::Single,
+                    };
+                    match route {
+                        Route::Wait => {
+                            queue.heap.pop();
+                            coalescer.defer(&name, id);
+                            continue;
+                        }
+                        Route::Sweep => {
+                            if let Some(covered) = start_sweep(
+                                engine,
+                                &name,
+                                &mut held,
+                                &coalescer,
+                                &mut sweeps,
+                                now_ms,
+                            ) {
+                                coalescer.started(&name);
+                                tracing::debug!(provider = %name, jobs = covered, "sweep started");
+                                queue.heap.pop();
+                                continue;
+                            }
+                        }
+                        Route::Single => {}
+                    }
+                }
+                let Some(h) = held.get_mut(&id) else { continue };
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     break;
                 };
@@ -177,13 +222,15 @@ impl Supervisor {
                 h.in_flight = true;
                 let engine = engine.clone();
                 let mut job = h.job.clone();
+                let listed = h.listed.take();
+                h.swept = false;
                 let lease = Lease {
                     job_id: id,
                     owner: engine.owner().to_string(),
                     epoch: job.lease_epoch,
                 };
                 polls.spawn(async move {
-                    let result = engine.poll_record(&mut job, &lease).await;
+                    let result = engine.poll_record(&mut job, &lease, listed).await;
                     drop(permit);
                     (id, job, result)
                 });
@@ -224,6 +271,35 @@ impl Supervisor {
                         }
                     }
                 }
+                Some(joined) = sweeps.join_next(), if !sweeps.is_empty() => {
+                let Ok((name, ids, result)) = joined else { continue };
+                let now = engine.now();
+                let deferred = coalescer.finished(&name, &result, now);
+                // Swept jobs are polled now, with what the sweep said; after a failed sweep
+                // they wait (for the provider's Retry-After, if it gave one) and are swept again.
+                let (statuses, at, swept) = match result {
+                    Ok(sweep) => (sweep.statuses, now, true),
+                    Err(e) => {
+                        let wait = e.retry_after.unwrap_or(Duration::from_secs(5));
+                        (Vec::new(), now + wait, false)
+                    }
+                };
+                let mut statuses = statuses.into_iter();
+                for id in ids {
+                    let listed = statuses.next().flatten();
+                    if let Some(h) = held.get_mut(&id) {
+                        h.in_flight = false;
+                        h.swept = swept;
+                        h.listed = listed;
+                        queue.schedule(id, h, at);
+                    }
+                }
+                for id in deferred {
+                    if let Some(h) = held.get_mut(&id).filter(|h| !h.in_flight) {
+                        queue.schedule(id, h, now);
+                    }
+                }
+            }
                 _ = tokio::time::sleep(sleep) => {}
             }
         }
@@ -235,6 +311,7 @@ impl Supervisor {
         if grace.await.is_err() {
             polls.abort_all();
         }
+        sweeps.abort_all();
         match engine.jobs().release_all(engine.owner()).await {
             Ok(n) => tracing::info!(
                 released = n,
@@ -290,6 +367,8 @@ impl Supervisor {
                 let id = job.id;
                 let mut h = Held {
                     job,
+                    swept: false,
+                    listed: None,
                     seq: 0,
                     in_flight: false,
                 };
@@ -310,4 +389,66 @@ impl Supervisor {
             Ok(Some(crate::jobs::Phase::Terminal)) | Ok(None)
         )
     }
+}
+
+/// Whether a job can be polled by a sweep: it has a handle and no cancel waiting to be sent.
+fn sweepable(job: &JobRecord) -> bool {
+    job.phase == crate::jobs::Phase::Active
+        && job.handle.is_some()
+        && !(job.cancel_requested_at.is_some() && job.cancel_sent_at.is_none())
+}
+
+/// Starts a sweep of account `name` over every job of it that is held, idle and due within
+/// half its polling interval, if that is worth a sweep; returns how many it covers.
+fn start_sweep(
+    engine: &Engine,
+    name: &str,
+    held: &mut HashMap<i64, Held>,
+    coalescer: &Coalescer,
+    sweeps: &mut JoinSet<SweepResult>,
+    now_ms: i64,
+) -> Option<usize> {
+    let provider = engine.providers().get(name).ok()?;
+    let ids: Vec<i64> = held
+        .iter()
+        .filter(|(_, h)| {
+            !h.in_flight
+                && !h.swept
+                && h.job.provider == name
+                && sweepable(&h.job)
+                && to_millis(h.job.next_poll_at) <= now_ms + h.job.poll_interval_ms / 2
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    if !coalescer.worth_it(name, ids.len()) {
+        return None;
+    }
+    let mut jobs = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let h = held.get_mut(id).expect("just listed");
+        h.in_flight = true;
+        jobs.push((
+            h.job.handle.clone().expect("sweepable"),
+            to_millis(h.job.created_at),
+        ));
+    }
+    let covered = ids.len();
+    let name = name.to_string();
+    sweeps.spawn(async move {
+        let tracked: Vec<Tracked<'_>> = jobs
+            .iter()
+            .map(|(handle, created_ms)| Tracked {
+                handle,
+                created_ms: *created_ms,
+            })
+            .collect();
+        let result = provider.status_many(&tracked).await;
+        if let Ok(sweep) = &result {
+            crate::metrics::SWEEP_CALLS
+                .with_label_values(&[name.as_str()])
+                .inc_by(sweep.calls);
+        }
+        (name, ids, result)
+    });
+    Some(covered)
 }

@@ -9,7 +9,7 @@ use tether_provider::settings::take_string;
 use tether_provider::CommonSettings;
 
 /// The AWS services tether runs jobs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
     /// EMR on EC2: steps on a running cluster.
     Emr,

@@ -8,14 +8,18 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate};
+use tether_provider::{
+    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
+};
 
 use crate::client::AwsClient;
 use crate::config::AwsConfig;
-use crate::{field, find_in_pages, tagged_name, timestamp};
+use crate::{each_page, field, find_in_pages, sweep, tagged_name, timestamp, Group};
 
 const PROVIDER: &str = "emr";
 const TARGET: &str = "ElasticMapReduce";
+/// The step states a sweep lists: the ones that still change.
+const ACTIVE_STATES: [&str; 3] = ["PENDING", "CANCEL_PENDING", "RUNNING"];
 
 /// The EMR steps adapter.
 #[derive(Debug)]
@@ -36,6 +40,62 @@ impl Emr {
     /// The client, for calls tether does not wrap (tests create clusters with it).
     pub fn client(&self) -> &AwsClient {
         &self.client
+    }
+}
+
+/// A step's `Status` (from `DescribeStep` or `ListSteps`) as tether sees it.
+fn step_status(status: &Value) -> RemoteStatus {
+    let raw = status["State"].as_str().unwrap_or("").to_string();
+    let failure = &status["FailureDetails"];
+    let message = match (failure["Reason"].as_str(), failure["Message"].as_str()) {
+        (None, None) => status["StateChangeReason"]["Message"]
+            .as_str()
+            .map(str::to_string),
+        (r, m) => Some(format!(
+            "{}{}{}",
+            r.unwrap_or(""),
+            m.map(|m| format!(": {m}")).unwrap_or_default(),
+            failure["LogFile"]
+                .as_str()
+                .map(|l| format!(" (log: {l})"))
+                .unwrap_or_default()
+        )),
+    };
+    RemoteStatus {
+        state: crate::state::emr_step(&raw),
+        raw_state: raw,
+        message,
+        url: None,
+        next_poll_hint: None,
+    }
+}
+
+impl Emr {
+    /// The active steps of one cluster (`ListSteps` with `StepStates`, paged by `Marker`).
+    async fn list_active(
+        &self,
+        group: Group,
+    ) -> Result<(Vec<(usize, RemoteStatus)>, u64), ProviderError> {
+        let mut found = Vec::new();
+        let list = |marker: Option<String>| {
+            let mut body = json!({"ClusterId": group.parent, "StepStates": ACTIVE_STATES});
+            if let Some(m) = marker {
+                body["Marker"] = json!(m);
+            }
+            async move {
+                self.client
+                    .json11(TARGET, "ListSteps", &body, Idempotency::Idempotent)
+                    .await
+            }
+        };
+        let calls = each_page("Steps", "Marker", list, |step| {
+            if let Some(&i) = step["Id"].as_str().and_then(|id| group.wanted.get(id)) {
+                found.push((i, step_status(&step["Status"])));
+            }
+            true
+        })
+        .await?;
+        Ok((found, calls))
     }
 }
 
@@ -116,30 +176,7 @@ impl Provider for Emr {
                 Idempotency::Idempotent,
             )
             .await?;
-        let status = &out["Step"]["Status"];
-        let raw = status["State"].as_str().unwrap_or("").to_string();
-        let failure = &status["FailureDetails"];
-        let message = match (failure["Reason"].as_str(), failure["Message"].as_str()) {
-            (None, None) => status["StateChangeReason"]["Message"]
-                .as_str()
-                .map(str::to_string),
-            (r, m) => Some(format!(
-                "{}{}{}",
-                r.unwrap_or(""),
-                m.map(|m| format!(": {m}")).unwrap_or_default(),
-                failure["LogFile"]
-                    .as_str()
-                    .map(|l| format!(" (log: {l})"))
-                    .unwrap_or_default()
-            )),
-        };
-        Ok(RemoteStatus {
-            state: crate::state::emr_step(&raw),
-            raw_state: raw,
-            message,
-            url: None,
-            next_poll_hint: None,
-        })
+        Ok(step_status(&out["Step"]["Status"]))
     }
 
     /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_CancelSteps.html>
@@ -190,6 +227,16 @@ impl Provider for Emr {
             },
         )
         .await
+    }
+
+    fn coalesces(&self) -> bool {
+        self.config.common.coalesce
+    }
+
+    /// `ListSteps` of each cluster, for its pending and running steps.
+    /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_ListSteps.html>
+    async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
+        sweep(jobs, |h| handle_parts(h).ok(), |g| self.list_active(g)).await
     }
 
     fn settings(&self) -> &CommonSettings {

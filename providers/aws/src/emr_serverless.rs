@@ -9,11 +9,13 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate};
+use tether_provider::{
+    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
+};
 
 use crate::client::AwsClient;
 use crate::config::AwsConfig;
-use crate::{field, find_in_pages, path_segment, tagged_name, timestamp};
+use crate::{each_page, field, find_in_pages, path_segment, sweep, tagged_name, timestamp, Group};
 
 const PROVIDER: &str = "emr-serverless";
 
@@ -47,6 +49,87 @@ fn run_path(handle: &Handle) -> Result<String, ProviderError> {
         path_segment(app),
         path_segment(run)
     ))
+}
+
+/// The job run states a sweep lists: the ones that still change.
+const ACTIVE_STATES: [&str; 6] = [
+    "SUBMITTED",
+    "PENDING",
+    "SCHEDULED",
+    "RUNNING",
+    "CANCELLING",
+    "QUEUED",
+];
+
+/// A job run (from `GetJobRun` or `ListJobRuns`) as tether sees it.
+fn run_status(run: &Value) -> RemoteStatus {
+    let raw = run["state"].as_str().unwrap_or("").to_string();
+    let message = run["stateDetails"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .map(str::to_string);
+    RemoteStatus {
+        state: crate::state::emr_serverless_run(&raw),
+        raw_state: raw,
+        message,
+        url: None,
+        next_poll_hint: None,
+    }
+}
+
+fn handle_parts(handle: &Handle) -> Option<(&str, &str)> {
+    Some((
+        field(handle, "application_id", PROVIDER).ok()?,
+        field(handle, "job_run_id", PROVIDER).ok()?,
+    ))
+}
+
+impl EmrServerless {
+    /// One application's active job runs created since the oldest asked about
+    /// (`ListJobRuns` with `states` and `createdAtAfter`, 50 a page).
+    async fn list_active(
+        &self,
+        group: Group,
+    ) -> Result<(Vec<(usize, RemoteStatus)>, u64), ProviderError> {
+        let mut found = Vec::new();
+        let since = chrono::DateTime::from_timestamp_millis((group.since * 1000.0) as i64)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut base = format!(
+            "/applications/{}/jobruns?maxResults=50&createdAtAfter={}",
+            path_segment(&group.parent),
+            path_segment(&since)
+        );
+        for state in ACTIVE_STATES {
+            base.push_str(&format!("&states={state}"));
+        }
+        let list = |token: Option<String>| {
+            let mut path = base.clone();
+            if let Some(t) = token {
+                path.push_str(&format!("&nextToken={}", path_segment(&t)));
+            }
+            async move {
+                self.client
+                    .rest(
+                        "ListJobRuns",
+                        Method::GET,
+                        &path,
+                        None,
+                        Idempotency::Idempotent,
+                    )
+                    .await
+            }
+        };
+        let calls = each_page("jobRuns", "nextToken", list, |run| {
+            let id = run["id"].as_str().or(run["jobRunId"].as_str());
+            if let Some(&i) = id.and_then(|id| group.wanted.get(id)) {
+                found.push((i, run_status(run)));
+            }
+            true
+        })
+        .await?;
+        Ok((found, calls))
+    }
 }
 
 #[async_trait]
@@ -130,19 +213,7 @@ impl Provider for EmrServerless {
                 Idempotency::Idempotent,
             )
             .await?;
-        let run = &out["jobRun"];
-        let raw = run["state"].as_str().unwrap_or("").to_string();
-        let message = run["stateDetails"]
-            .as_str()
-            .filter(|m| !m.is_empty())
-            .map(str::to_string);
-        Ok(RemoteStatus {
-            state: crate::state::emr_serverless_run(&raw),
-            raw_state: raw,
-            message,
-            url: None,
-            next_poll_hint: None,
-        })
+        Ok(run_status(&out["jobRun"]))
     }
 
     /// <https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_CancelJobRun.html>
@@ -198,6 +269,16 @@ impl Provider for EmrServerless {
             },
         )
         .await
+    }
+
+    fn coalesces(&self) -> bool {
+        self.config.common.coalesce
+    }
+
+    /// `ListJobRuns` of each application, for its active runs.
+    /// <https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_ListJobRuns.html>
+    async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
+        sweep(jobs, handle_parts, |g| self.list_active(g)).await
     }
 
     fn settings(&self) -> &CommonSettings {

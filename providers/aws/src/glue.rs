@@ -7,11 +7,13 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate};
+use tether_provider::{
+    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
+};
 
 use crate::client::AwsClient;
 use crate::config::AwsConfig;
-use crate::{field, find_in_pages, timestamp};
+use crate::{each_page, field, find_in_pages, sweep, timestamp, Group};
 
 const PROVIDER: &str = "glue";
 const TARGET: &str = "AWSGlue";
@@ -37,6 +39,61 @@ impl Glue {
     /// The client, for calls tether does not wrap.
     pub fn client(&self) -> &AwsClient {
         &self.client
+    }
+}
+
+/// A job run (from `GetJobRun` or `GetJobRuns`) as tether sees it.
+fn run_status(run: &Value) -> RemoteStatus {
+    let raw = run["JobRunState"].as_str().unwrap_or("").to_string();
+    let message = run["ErrorMessage"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .map(str::to_string);
+    RemoteStatus {
+        state: crate::state::glue_run(&raw),
+        raw_state: raw,
+        message,
+        url: None,
+        next_poll_hint: None,
+    }
+}
+
+fn handle_parts(handle: &Handle) -> Option<(&str, &str)> {
+    Some((
+        field(handle, "job_name", PROVIDER).ok()?,
+        field(handle, "job_run_id", PROVIDER).ok()?,
+    ))
+}
+
+impl Glue {
+    /// One Glue job's runs (`GetJobRuns`, 200 a page, newest first), until every run asked
+    /// about is seen or the runs are older than the oldest asked about. `GetJobRuns` has no
+    /// state filter, so it also reports finished runs: the engine confirms those singly.
+    async fn list_runs(
+        &self,
+        group: Group,
+    ) -> Result<(Vec<(usize, RemoteStatus)>, u64), ProviderError> {
+        let mut found = Vec::new();
+        let list = |token: Option<String>| {
+            let mut body = json!({"JobName": group.parent, "MaxResults": 200});
+            if let Some(t) = token {
+                body["NextToken"] = json!(t);
+            }
+            async move {
+                self.client
+                    .json11(TARGET, "GetJobRuns", &body, Idempotency::Idempotent)
+                    .await
+            }
+        };
+        let calls = each_page("JobRuns", "NextToken", list, |run| {
+            if let Some(&i) = run["Id"].as_str().and_then(|id| group.wanted.get(id)) {
+                found.push((i, run_status(run)));
+            }
+            let older = timestamp(&run["StartedOn"]).is_some_and(|t| t < group.since);
+            found.len() < group.wanted.len() && !older
+        })
+        .await?;
+        Ok((found, calls))
     }
 }
 
@@ -109,21 +166,7 @@ impl Provider for Glue {
                 Idempotency::Idempotent,
             )
             .await?;
-        let raw = out["JobRun"]["JobRunState"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        let message = out["JobRun"]["ErrorMessage"]
-            .as_str()
-            .filter(|m| !m.is_empty())
-            .map(str::to_string);
-        Ok(RemoteStatus {
-            state: crate::state::glue_run(&raw),
-            raw_state: raw,
-            message,
-            url: None,
-            next_poll_hint: None,
-        })
+        Ok(run_status(&out["JobRun"]))
     }
 
     /// <https://docs.aws.amazon.com/glue/latest/webapi/API_BatchStopJobRun.html>
@@ -180,6 +223,16 @@ impl Provider for Glue {
             },
         )
         .await
+    }
+
+    fn coalesces(&self) -> bool {
+        self.config.common.coalesce
+    }
+
+    /// `GetJobRuns` of each Glue job.
+    /// <https://docs.aws.amazon.com/glue/latest/webapi/API_GetJobRuns.html>
+    async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
+        sweep(jobs, handle_parts, |g| self.list_runs(g)).await
     }
 
     fn settings(&self) -> &CommonSettings {

@@ -25,8 +25,12 @@ pub mod glue;
 pub mod sim;
 pub mod state;
 
+use std::collections::HashMap;
+use std::future::Future;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::Value;
-use tether_provider::{Handle, ProviderError};
+use tether_provider::{Handle, ProviderError, RemoteStatus, Sweep, Tracked};
 
 pub use config::{AwsConfig, Service};
 pub use emr::Emr;
@@ -89,6 +93,98 @@ where
     found.reverse();
     found.sort_by(|(_, a), (_, b)| a.unwrap_or(0.0).total_cmp(&b.unwrap_or(0.0)));
     Ok(found.into_iter().map(|(handle, _)| handle).collect())
+}
+
+/// How much earlier than tether's record a job's creation time may be (the clocks' skew).
+const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+/// Parents (clusters, applications, Glue jobs) listed at once in a sweep; the account's rate
+/// limiter paces them.
+const SWEEP_PARALLEL: usize = 8;
+/// A bound on the pages of one list, against a service that keeps answering with a token.
+const MAX_LIST_PAGES: u64 = 100_000;
+
+/// The jobs of one parent (EMR cluster, EMR Serverless application, Glue job) that a sweep
+/// asks about.
+#[derive(Debug)]
+struct Group {
+    /// The cluster id, application id or Glue job name.
+    parent: String,
+    /// The oldest job's record time less the clocks' skew, in seconds since the epoch: no job
+    /// asked about was created before it.
+    since: f64,
+    /// The jobs' ids (step id, job run id) and their positions in the sweep.
+    wanted: HashMap<String, usize>,
+}
+
+/// Coalesced polling, shared by the three services: the jobs asked about are grouped by
+/// parent (`parts` gives a handle's parent and id), each group is listed by `list` (groups in
+/// parallel), and what it reports is matched back to the jobs.
+async fn sweep<'h, F, Fut>(
+    jobs: &[Tracked<'h>],
+    parts: impl Fn(&'h Handle) -> Option<(&'h str, &'h str)>,
+    list: F,
+) -> Result<Sweep, ProviderError>
+where
+    F: Fn(Group) -> Fut,
+    Fut: Future<Output = Result<(Vec<(usize, RemoteStatus)>, u64), ProviderError>>,
+{
+    let mut groups: HashMap<&str, Group> = HashMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let Some((parent, id)) = parts(job.handle) else {
+            continue;
+        };
+        let since = (job.created_ms - CLOCK_SKEW_MS) as f64 / 1000.0;
+        let group = groups.entry(parent).or_insert_with(|| Group {
+            parent: parent.to_string(),
+            since,
+            wanted: HashMap::new(),
+        });
+        group.since = group.since.min(since);
+        group.wanted.insert(id.to_string(), i);
+    }
+    let listed: Vec<(Vec<(usize, RemoteStatus)>, u64)> = stream::iter(groups.into_values())
+        .map(list)
+        .buffer_unordered(SWEEP_PARALLEL)
+        .try_collect()
+        .await?;
+    let mut out = Sweep {
+        statuses: vec![None; jobs.len()],
+        calls: 0,
+    };
+    for (found, calls) in listed {
+        out.calls += calls;
+        for (i, status) in found {
+            out.statuses[i] = Some(status);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a list call page after page, handing every entry to `each` until it says stop
+/// (`false`) or the pages run out; returns the calls made. `items` and `next` name the fields
+/// holding a page's entries and the next page's token.
+async fn each_page<F, Fut>(
+    items: &str,
+    next: &str,
+    mut list: F,
+    mut each: impl FnMut(&Value) -> bool,
+) -> Result<u64, ProviderError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<Value, ProviderError>>,
+{
+    let mut calls = 0;
+    let mut token = None;
+    while calls < MAX_LIST_PAGES {
+        let page = list(token.take()).await?;
+        calls += 1;
+        let go_on = page[items].as_array().into_iter().flatten().all(&mut each);
+        match page[next].as_str() {
+            Some(t) if go_on && !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    Ok(calls)
 }
 
 /// An AWS timestamp as seconds since the epoch: a number (JSON 1.1 and REST JSON's default)

@@ -1,6 +1,7 @@
 //! The provider trait every tether adapter implements, and the plumbing adapters share.
 //!
-//! - [`Provider`]: submit, status, cancel and find a remote job; optionally `status_many`.
+//! - [`Provider`]: submit, status, cancel and find a remote job; optionally `status_many`, the
+//!   coalesced polling of many jobs through list calls.
 //! - [`status`]: the normalised job states ([`JobState`], [`RemoteStatus`]).
 //! - [`error`]: [`ProviderError`], classified transient / permanent / not found.
 //! - [`http`]: the retrying HTTP client (5xx, 429, 408, Retry-After, jittered backoff); no
@@ -43,6 +44,25 @@ impl std::fmt::Display for Handle {
     }
 }
 
+/// A job that a coalesced status call ([`Provider::status_many`]) is asked about.
+#[derive(Debug, Clone, Copy)]
+pub struct Tracked<'a> {
+    /// Its handle.
+    pub handle: &'a Handle,
+    /// When tether recorded the intent to submit it, in ms since the Unix epoch: the remote
+    /// job was created at or after this (give or take the two clocks' skew).
+    pub created_ms: i64,
+}
+
+/// What one coalesced status sweep learned.
+#[derive(Debug, Clone, Default)]
+pub struct Sweep {
+    /// For each job asked about, in the same order: its status, if a list call reported it.
+    pub statuses: Vec<Option<RemoteStatus>>,
+    /// The provider calls the sweep made.
+    pub calls: u64,
+}
+
 /// A remote job service: Databricks, EMR, ...
 ///
 /// Implementations classify every failure ([`ProviderError::kind`]) so that the engine decides
@@ -83,14 +103,25 @@ pub trait Provider: Send + Sync + Debug + 'static {
     async fn find(&self, idempotency_key: &str, spec: &Value)
         -> Result<Vec<Handle>, ProviderError>;
 
-    /// The status of many jobs; providers whose API reports several jobs in one call override
-    /// this. The default asks one by one.
-    async fn status_many(&self, handles: &[Handle]) -> Vec<Result<RemoteStatus, ProviderError>> {
-        let mut out = Vec::with_capacity(handles.len());
-        for h in handles {
-            out.push(self.status(h).await);
-        }
-        out
+    /// Whether [`Provider::status_many`] can report many jobs in one call (and is switched on:
+    /// `coalesce = true` in the provider's settings).
+    fn coalesces(&self) -> bool {
+        false
+    }
+
+    /// Asks for the state of many jobs through the provider's list calls (Databricks
+    /// `runs/list`, EMR `ListSteps`, ...), a few calls for many jobs.
+    ///
+    /// The answer is a hint the engine checks: a job the sweep does not report (finished
+    /// since, outside the pages fetched) is asked about singly with [`Provider::status`], and
+    /// a terminal state from a list is always confirmed with [`Provider::status`] before it
+    /// is recorded. An error means the sweep learned nothing usable. The default reports
+    /// nothing, so every job is asked about singly.
+    async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
+        Ok(Sweep {
+            statuses: vec![None; jobs.len()],
+            calls: 0,
+        })
     }
 
     /// A link to the job in the provider's UI, if known without a call.

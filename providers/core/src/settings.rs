@@ -41,6 +41,8 @@ pub struct CommonSettings {
     pub request_timeout: Duration,
     /// Retries of one call on transient failures.
     pub max_retries: u32,
+    /// Poll many jobs through the provider's list calls where it has them (`coalesce`).
+    pub coalesce: bool,
 }
 
 impl Default for CommonSettings {
@@ -52,6 +54,7 @@ impl Default for CommonSettings {
             unknown_after: 10,
             request_timeout: Duration::from_secs(30),
             max_retries: 4,
+            coalesce: true,
         }
     }
 }
@@ -95,6 +98,14 @@ impl CommonSettings {
         }
         if let Some(n) = take_int(table, "max_retries", &mut bad) {
             s.max_retries = n;
+        }
+        match table.remove("coalesce") {
+            None => {}
+            Some(toml::Value::Boolean(b)) => s.coalesce = b,
+            Some(other) => bad(
+                "coalesce",
+                format!("must be true or false, not {}", other.type_str()),
+            ),
         }
         s
     }

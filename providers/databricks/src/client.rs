@@ -11,6 +11,9 @@ use tether_provider::{ErrorKind, ProviderError};
 use crate::auth::Authenticator;
 use crate::PROVIDER;
 
+/// The most runs `runs/list` returns per page (the API refuses more).
+pub const LIST_LIMIT: usize = 25;
+
 /// A run, as `runs/get` and `runs/list` return it (only the fields tether reads).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Run {
@@ -28,6 +31,9 @@ pub struct Run {
     /// Link to the run in the workspace UI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_page_url: Option<String>,
+    /// When the run was created (ms since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<i64>,
 }
 
 /// `state` of a run.
@@ -156,9 +162,34 @@ impl JobsClient {
         self.call("jobs/runs/list", Idempotency::Idempotent, |c, url| {
             let mut q = vec![
                 ("run_type", "SUBMIT_RUN".to_string()),
-                ("limit", "25".to_string()),
+                ("limit", LIST_LIMIT.to_string()),
                 ("active_only", active_only.to_string()),
             ];
+            if let Some(t) = page_token {
+                q.push(("page_token", t.to_string()));
+            }
+            c.get(url).query(&q)
+        })
+        .await
+    }
+
+    /// `GET /api/2.1/jobs/runs/list?active_only=true`, every run type, started within
+    /// `[start_time_from, start_time_to]` (ms; `None`: unbounded), newest first, 25 a page.
+    pub async fn list_active_runs(
+        &self,
+        start_time_from: i64,
+        start_time_to: Option<i64>,
+        page_token: Option<&str>,
+    ) -> Result<RunsPage, ProviderError> {
+        self.call("jobs/runs/list", Idempotency::Idempotent, |c, url| {
+            let mut q = vec![
+                ("active_only", "true".to_string()),
+                ("limit", LIST_LIMIT.to_string()),
+                ("start_time_from", start_time_from.to_string()),
+            ];
+            if let Some(to) = start_time_to {
+                q.push(("start_time_to", to.to_string()));
+            }
             if let Some(t) = page_token {
                 q.push(("page_token", t.to_string()));
             }

@@ -22,10 +22,15 @@ pub mod config;
 pub mod sim;
 pub mod state;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use tether_provider::http::HttpClient;
-use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate};
+use tether_provider::{
+    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
+};
 
 pub use config::{Auth, DatabricksConfig};
 
@@ -33,6 +38,14 @@ pub use config::{Auth, DatabricksConfig};
 pub const PROVIDER: &str = "databricks";
 /// Databricks accepts idempotency tokens of at most this many characters.
 pub const MAX_IDEMPOTENCY_TOKEN: usize = 64;
+
+/// Jobs per `start_time` window of a coalesced sweep: about ten pages of `runs/list` when the
+/// workspace's active runs are mostly tether's, so that windows can be fetched in parallel.
+const SWEEP_WINDOW_JOBS: usize = 250;
+/// Windows of a sweep fetched at once (the account's rate limiter paces them).
+const SWEEP_PARALLEL: usize = 8;
+/// How much earlier than tether's record a run's `start_time` may be (the clocks' skew).
+const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// The Databricks adapter.
 #[derive(Debug)]
@@ -53,6 +66,31 @@ impl Databricks {
     /// The HTTP client's rate limiter (for metrics).
     pub fn rate_limiter(&self) -> &std::sync::Arc<tether_provider::RateLimiter> {
         self.client.http().limiter()
+    }
+}
+
+impl Databricks {
+    /// Every active run started within `[from, to]`, page after page; and the calls made.
+    async fn active_runs(
+        &self,
+        from: i64,
+        to: Option<i64>,
+    ) -> Result<(Vec<client::Run>, u64), ProviderError> {
+        let mut runs = Vec::new();
+        let mut calls = 0;
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_active_runs(from, to, token.as_deref())
+                .await?;
+            calls += 1;
+            runs.extend(page.runs);
+            match page.next_page_token {
+                Some(t) if page.has_more => token = Some(t),
+                _ => return Ok((runs, calls)),
+            }
+        }
     }
 }
 
@@ -174,6 +212,53 @@ impl Provider for Databricks {
         }
         found.reverse();
         Ok(found)
+    }
+
+    fn coalesces(&self) -> bool {
+        self.config.common.coalesce
+    }
+
+    /// `runs/list?active_only=true` over contiguous `start_time` windows from the oldest job's
+    /// creation (less the clocks' skew) onward, each holding about [`SWEEP_WINDOW_JOBS`] of the
+    /// jobs asked about, fetched in parallel. Finished runs are not listed: those jobs fall
+    /// back to `runs/get`, which also confirms every terminal state.
+    async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
+        let mut statuses = vec![None; jobs.len()];
+        let mut wanted = HashMap::with_capacity(jobs.len());
+        let mut starts = Vec::with_capacity(jobs.len());
+        for (i, job) in jobs.iter().enumerate() {
+            if let Ok(id) = run_id(job.handle) {
+                wanted.insert(id, i);
+                starts.push(job.created_ms);
+            }
+        }
+        if starts.is_empty() {
+            return Ok(Sweep { statuses, calls: 0 });
+        }
+        starts.sort_unstable();
+        let mut bounds: Vec<i64> = starts.iter().step_by(SWEEP_WINDOW_JOBS).copied().collect();
+        bounds[0] -= CLOCK_SKEW_MS;
+        bounds.dedup();
+        let windows: Vec<(i64, Option<i64>)> = bounds
+            .iter()
+            .enumerate()
+            .map(|(k, &from)| (from, bounds.get(k + 1).map(|next| next - 1)))
+            .collect();
+        let fetched: Vec<(Vec<client::Run>, u64)> = stream::iter(windows)
+            .map(|(from, to)| self.active_runs(from, to))
+            .buffer_unordered(SWEEP_PARALLEL)
+            .try_collect()
+            .await?;
+        let mut calls = 0;
+        for (runs, n) in fetched {
+            calls += n;
+            for run in runs {
+                if let Some(&i) = wanted.get(&run.run_id) {
+                    statuses[i] = Some(state::run_status(&run));
+                }
+            }
+        }
+        Ok(Sweep { statuses, calls })
     }
 
     fn settings(&self) -> &CommonSettings {

@@ -44,6 +44,10 @@ pub struct SimConfig {
     pub outcome: String,
     /// Whether runs also carry the newer `status` field.
     pub report_status: bool,
+    /// `runs/list` reports every run it lists as finished successfully, whatever its real
+    /// state: a list that lies, to prove that tether never records a terminal state from a
+    /// list alone.
+    pub lists_report_success: bool,
 }
 
 impl Default for SimConfig {
@@ -56,6 +60,7 @@ impl Default for SimConfig {
             terminating: Duration::from_secs(1),
             outcome: "SUCCESS".into(),
             report_status: true,
+            lists_report_success: false,
         }
     }
 }
@@ -121,6 +126,9 @@ pub struct SimStats {
     pub submit_requests: u64,
     /// `runs/get` requests.
     pub get_requests: u64,
+    /// `runs/list` requests.
+    #[serde(default)]
+    pub list_requests: u64,
     /// Cancel requests for existing runs.
     pub cancels: u64,
     /// OAuth tokens issued.
@@ -137,6 +145,8 @@ struct SimRun {
     terminating: Duration,
     outcome: String,
     cancelled: bool,
+    /// `start_time`: when it was created, in ms since the Unix epoch.
+    start_ms: i64,
     /// When a client last read this run (`runs/get`, or a `runs/list` page holding it).
     last_seen: Option<Instant>,
 }
@@ -146,6 +156,9 @@ struct Inner {
     config: SimConfig,
     /// By run id: lookups stay cheap with 100,000 runs, and listing is newest first.
     runs: BTreeMap<i64, SimRun>,
+    /// (start_time, run id) in creation order (both ascending): where a `start_time_to`
+    /// bound starts listing, found by binary search.
+    starts: Vec<(i64, i64)>,
     /// The id of the next run.
     next_id: i64,
     tokens: HashMap<String, i64>,
@@ -170,6 +183,7 @@ impl Simulator {
         let inner = Arc::new(Mutex::new(Inner {
             config,
             runs: BTreeMap::new(),
+            starts: Vec::new(),
             next_id: 1001,
             tokens: HashMap::new(),
             oauth_tokens: Vec::new(),
@@ -308,6 +322,7 @@ impl SimRun {
             }),
             status,
             run_page_url: Some(format!("{base}/#job/runs/{}", self.id)),
+            start_time: Some(self.start_ms),
         }
     }
 }
@@ -465,6 +480,9 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
         None => "Untitled".to_string(),
     };
     let config = guard.config.clone();
+    // Kept ascending with the ids, so that listing by start_time can binary-search.
+    let start_ms = guard.starts.last().map_or(0, |&(t, _)| t).max(epoch_ms());
+    guard.starts.push((start_ms, id));
     guard.runs.insert(
         id,
         SimRun {
@@ -476,6 +494,7 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
             terminating: config.terminating,
             outcome: config.outcome,
             cancelled: false,
+            start_ms,
             last_seen: None,
         },
     );
@@ -593,8 +612,13 @@ struct ListQuery {
     active_only: Option<bool>,
     limit: Option<usize>,
     page_token: Option<String>,
+    start_time_from: Option<i64>,
+    start_time_to: Option<i64>,
 }
 
+/// `runs/list`: newest first, at most 25 a page (as the real API), `active_only`,
+/// `start_time_from` / `start_time_to`; the page token is the last run id returned, so paging
+/// through a set that changes meanwhile neither repeats nor skips a run.
 async fn list_runs(
     State(inner): State<Shared>,
     headers: HeaderMap,
@@ -608,40 +632,85 @@ async fn list_runs(
         Ok(q) => q,
         Err(response) => return *response,
     };
+    let limit = match q.limit {
+        None => 20,
+        Some(n @ 1..=25) => n,
+        Some(n) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                format!("Invalid limit {n}: it must be between 1 and 25"),
+            )
+        }
+    };
+    let cursor = match q.page_token.as_deref().map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                "Invalid page_token",
+            )
+        }
+    };
     let mut guard = inner.lock().expect("simulator mutex poisoned");
+    guard.stats.list_requests += 1;
     let now = Instant::now();
     let base = base_url(&headers);
-    let limit = q.limit.unwrap_or(25).clamp(1, 25);
-    let offset: usize = q
-        .page_token
-        .as_deref()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0);
-    let matching: Vec<&SimRun> = guard
+    let from = q.start_time_from.unwrap_or(i64::MIN);
+    // The newest run that may be listed: before the cursor, started at or before `to`.
+    let mut upper = cursor.map_or(i64::MAX, |c| c - 1);
+    if let Some(to) = q.start_time_to {
+        let n = guard.starts.partition_point(|&(t, _)| t <= to);
+        upper = upper.min(n.checked_sub(1).map_or(i64::MIN, |k| guard.starts[k].1));
+    }
+    let active_only = q.active_only.unwrap_or(false);
+    let mut matching = guard
         .runs
-        .values()
+        .range(..=upper)
         .rev()
-        .filter(|r| !q.active_only.unwrap_or(false) || r.state(now).0 != "TERMINATED")
-        .collect();
+        .take_while(|(_, r)| r.start_ms >= from)
+        .filter(|(_, r)| !active_only || r.state(now).0 != "TERMINATED")
+        .map(|(_, r)| r);
+    let lie = guard.config.lists_report_success;
     let page: Vec<Run> = matching
-        .iter()
-        .skip(offset)
+        .by_ref()
         .take(limit)
-        .map(|r| r.to_api(guard.config.report_status, &base))
+        .map(|r| {
+            let mut run = r.to_api(guard.config.report_status, &base);
+            if lie {
+                run.state = Some(RunState {
+                    life_cycle_state: Some("TERMINATED".into()),
+                    result_state: Some("SUCCESS".into()),
+                    state_message: None,
+                });
+                run.status = None;
+            }
+            run
+        })
         .collect();
-    let has_more = offset + limit < matching.len();
-    let seen: Vec<i64> = page.iter().map(|r| r.run_id).collect();
-    for id in seen {
-        if let Some(run) = guard.runs.get_mut(&id) {
-            run.last_seen = Some(now);
+    let has_more = matching.next().is_some();
+    for run in &page {
+        if let Some(r) = guard.runs.get_mut(&run.run_id) {
+            r.last_seen = Some(now);
         }
     }
+    let next_page_token = has_more
+        .then(|| page.last().map(|r| r.run_id.to_string()))
+        .flatten();
     Json(RunsPage {
         runs: page,
         has_more,
-        next_page_token: has_more.then(|| (offset + limit).to_string()),
+        next_page_token,
     })
     .into_response()
+}
+
+fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 async fn cancel_run(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {

@@ -39,6 +39,10 @@ pub struct SimConfig {
     pub running: Duration,
     /// Whether jobs end successfully.
     pub succeed: bool,
+    /// List calls (`ListSteps`, `ListJobRuns`, `GetJobRuns`) report every job as finished
+    /// successfully, whatever its real state: a list that lies, as an eventually consistent
+    /// one may lag, to prove that tether never records a terminal state from a list alone.
+    pub lists_report_success: bool,
 }
 
 impl Default for SimConfig {
@@ -49,6 +53,7 @@ impl Default for SimConfig {
             pending: Duration::from_secs(2),
             running: Duration::from_secs(10),
             succeed: true,
+            lists_report_success: false,
         }
     }
 }
@@ -129,6 +134,10 @@ pub struct SimStats {
     pub rejected_signatures: u64,
     /// Requests received.
     pub requests: u64,
+    /// List requests (`ListSteps`, `ListJobRuns`, `GetJobRuns`).
+    pub list_requests: u64,
+    /// Single status requests (`DescribeStep`, `GetJobRun`).
+    pub status_requests: u64,
 }
 
 #[derive(Debug)]
@@ -182,6 +191,9 @@ struct Inner {
     /// Position in `jobs` by job id (ids are unique across services): lookups stay cheap
     /// with many jobs.
     by_id: HashMap<String, usize>,
+    /// Positions in `jobs` by (service, cluster / application / Glue job), ascending: what
+    /// the list calls page through.
+    by_parent: HashMap<(Service, String), Vec<usize>>,
     client_tokens: HashMap<(String, String), String>,
     faults: Vec<Fault>,
     stats: SimStats,
@@ -204,6 +216,7 @@ impl Simulator {
             config,
             jobs: Vec::new(),
             by_id: HashMap::new(),
+            by_parent: HashMap::new(),
             client_tokens: HashMap::new(),
             faults: Vec::new(),
             stats: SimStats::default(),
@@ -466,6 +479,12 @@ fn new_job(
         .entry(key_of(service, name, &arguments, client_token))
         .or_default() += 1;
     inner.by_id.insert(id.clone(), inner.jobs.len());
+    let position = inner.jobs.len();
+    inner
+        .by_parent
+        .entry((service, parent.to_string()))
+        .or_default()
+        .push(position);
     inner.jobs.push(SimJob {
         service,
         id: id.clone(),
@@ -507,10 +526,75 @@ fn bad(kind: &str, message: String) -> Box<Response> {
     Box::new(aws_error(StatusCode::BAD_REQUEST, kind, &message))
 }
 
-fn page(all: Vec<Value>, token: Option<&str>, size: usize) -> (Vec<Value>, Option<String>) {
-    let start: usize = token.and_then(|t| t.parse().ok()).unwrap_or(0);
-    let next = (start + size < all.len()).then(|| (start + size).to_string());
-    (all.into_iter().skip(start).take(size).collect(), next)
+/// One page of a parent's jobs, newest first, from `token` (an opaque position), keeping the
+/// jobs `keep` accepts, at most `size`; and the next page's token. Pages never repeat or skip
+/// a job when jobs are added meanwhile.
+fn list_page(
+    inner: &mut Inner,
+    service: Service,
+    parent: &str,
+    token: Option<&str>,
+    size: usize,
+    keep: impl Fn(&SimJob) -> bool,
+    render: fn(&SimJob) -> Value,
+) -> Result<(Vec<Value>, Option<String>), Box<Response>> {
+    inner.stats.list_requests += 1;
+    let positions = inner
+        .by_parent
+        .get(&(service, parent.to_string()))
+        .map_or(&[][..], Vec::as_slice);
+    let end = match token {
+        None => positions.len(),
+        Some(t) => match t.parse::<usize>() {
+            Ok(k) if k <= positions.len() => k,
+            _ => return Err(bad("ValidationException", format!("invalid token {t:?}"))),
+        },
+    };
+    let mut matching = positions[..end]
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, &i)| keep(&inner.jobs[i]));
+    let mut page = Vec::new();
+    let mut last = end;
+    for (k, &i) in matching.by_ref().take(size) {
+        let mut entry = render(&inner.jobs[i]);
+        if inner.config.lists_report_success {
+            lie_success(service, &mut entry);
+        }
+        page.push(entry);
+        last = k;
+    }
+    let next = matching.next().is_some().then(|| last.to_string());
+    Ok((page, next))
+}
+
+/// What a lying list says: finished successfully.
+fn lie_success(service: Service, entry: &mut Value) {
+    match service {
+        Service::Emr => entry["Status"]["State"] = json!("COMPLETED"),
+        Service::EmrServerless => entry["state"] = json!("SUCCESS"),
+        Service::Glue => entry["JobRunState"] = json!("SUCCEEDED"),
+    }
+}
+
+/// A page size within `1..=max`, `default` if not given.
+fn page_size(
+    value: &Value,
+    default: usize,
+    max: usize,
+    name: &str,
+) -> Result<usize, Box<Response>> {
+    match value {
+        Value::Null => Ok(default),
+        v => match v.as_u64() {
+            Some(n) if (1..=max as u64).contains(&n) => Ok(n as usize),
+            _ => Err(bad(
+                "ValidationException",
+                format!("{name} must be between 1 and {max}, not {v}"),
+            )),
+        },
+    }
 }
 
 fn emr_step_json(j: &SimJob) -> Value {
@@ -568,6 +652,7 @@ fn json11(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             Ok(json!({"StepIds": ids}))
         }
         "ElasticMapReduce.DescribeStep" => {
+            inner.stats.status_requests += 1;
             let (cluster, step) = (s("ClusterId"), s("StepId"));
             match find_job(inner, Service::Emr, &cluster, &step) {
                 Some(j) => Ok(json!({"Step": emr_step_json(j)})),
@@ -579,14 +664,28 @@ fn json11(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
         }
         "ElasticMapReduce.ListSteps" => {
             let cluster = s("ClusterId");
-            let all: Vec<Value> = inner
-                .jobs
-                .iter()
-                .rev()
-                .filter(|j| j.service == Service::Emr && j.parent == cluster)
-                .map(emr_step_json)
-                .collect();
-            let (steps, marker) = page(all, input["Marker"].as_str(), 50);
+            let strings = |k: &str| -> Vec<String> {
+                input[k]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            };
+            let (states, ids) = (strings("StepStates"), strings("StepIds"));
+            let (steps, marker) = list_page(
+                inner,
+                Service::Emr,
+                &cluster,
+                input["Marker"].as_str(),
+                50,
+                |j| {
+                    (states.is_empty() || states.iter().any(|st| st == j.state()))
+                        && (ids.is_empty() || ids.contains(&j.id))
+                },
+                emr_step_json,
+            )?;
             let mut out = json!({"Steps": steps});
             if let Some(m) = marker {
                 out["Marker"] = json!(m);
@@ -626,6 +725,7 @@ fn json11(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             Ok(json!({"JobRunId": new_job(inner, Service::Glue, id, &job, "", args, "")}))
         }
         "AWSGlue.GetJobRun" => {
+            inner.stats.status_requests += 1;
             let (job, run) = (s("JobName"), s("RunId"));
             match find_job(inner, Service::Glue, &job, &run) {
                 Some(j) => Ok(json!({"JobRun": glue_run_json(j)})),
@@ -637,14 +737,16 @@ fn json11(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
         }
         "AWSGlue.GetJobRuns" => {
             let job = s("JobName");
-            let all: Vec<Value> = inner
-                .jobs
-                .iter()
-                .rev()
-                .filter(|j| j.service == Service::Glue && j.parent == job)
-                .map(glue_run_json)
-                .collect();
-            let (runs, next) = page(all, input["NextToken"].as_str(), 100);
+            let size = page_size(&input["MaxResults"], 100, 200, "MaxResults")?;
+            let (runs, next) = list_page(
+                inner,
+                Service::Glue,
+                &job,
+                input["NextToken"].as_str(),
+                size,
+                |_| true,
+                glue_run_json,
+            )?;
             let mut out = json!({"JobRuns": runs});
             if let Some(t) = next {
                 out["NextToken"] = json!(t);
@@ -738,23 +840,49 @@ fn emr_serverless(
             )
         }
         ("GET", ["applications", app, "jobruns", id]) => {
+            inner.stats.status_requests += 1;
             match find_job(inner, Service::EmrServerless, app, id) {
                 Some(j) => Ok(json!({"jobRun": serverless_run_json(j)})),
                 None => Err(not_found(format!("Job run {id} does not exist"))),
             }
         }
         ("GET", ["applications", app, "jobruns"]) => {
-            let token = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("nextToken="));
-            let all: Vec<Value> = inner
-                .jobs
-                .iter()
-                .rev()
-                .filter(|j| j.service == Service::EmrServerless && j.parent == *app)
-                .map(serverless_run_json)
+            let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
                 .collect();
-            let (runs, next) = page(all, token, 50);
+            let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let states: Vec<&str> = params
+                .iter()
+                .filter(|(n, _)| n == "states")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let time = |k: &str| -> Result<Option<f64>, Box<Response>> {
+                param(k)
+                    .map(|t| {
+                        crate::timestamp(&json!(t)).ok_or_else(|| {
+                            bad("ValidationException", format!("{k}: not a timestamp: {t}"))
+                        })
+                    })
+                    .transpose()
+            };
+            let (after, before) = (time("createdAtAfter")?, time("createdAtBefore")?);
+            let size = match param("maxResults") {
+                None => 50,
+                Some(n) => page_size(&json!(n.parse::<u64>().ok()), 50, 50, "maxResults")?,
+            };
+            let (runs, next) = list_page(
+                inner,
+                Service::EmrServerless,
+                app,
+                param("nextToken"),
+                size,
+                |j| {
+                    (states.is_empty() || states.contains(&j.state()))
+                        && after.is_none_or(|a| j.created_at >= a)
+                        && before.is_none_or(|b| j.created_at <= b)
+                },
+                serverless_run_json,
+            )?;
             let mut out = json!({"jobRuns": runs});
             if let Some(t) = next {
                 out["nextToken"] = json!(t);
