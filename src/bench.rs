@@ -10,6 +10,10 @@
 //!
 //! Figures are printed, one per line; nothing is asserted (timings belong to reports, not
 //! tests).
+//!
+//! `--compare-airflow` then runs Airflow's own `DatabricksExecutionTrigger` (N of them in one
+//! asyncio loop, `bench/airflow_triggers.py`) against a fresh simulator at the same cadence, and
+//! prints the ratios.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -128,8 +132,19 @@ async fn pg_backends(app: &App, database: &str) -> Vec<u32> {
     rows.into_iter().map(|(p,)| p as u32).collect()
 }
 
-/// Runs the `tracked` scenario and prints its figures.
-pub async fn tracked(bench: &TrackedBench) -> Result<(), Error> {
+/// The three figures compared with Airflow's triggers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Figures {
+    /// CPU-seconds per second (the supervisor's own; PostgreSQL's backends not included).
+    pub cpu: f64,
+    /// Peak RSS, MiB.
+    pub rss_mib: f64,
+    /// Provider calls per minute.
+    pub calls_per_minute: f64,
+}
+
+/// Runs the `tracked` scenario, prints its figures and returns the main three.
+pub async fn tracked(bench: &TrackedBench) -> Result<Figures, Error> {
     let dir = tempfile::tempdir().map_err(|source| Error::Io {
         context: "making a temp folder".into(),
         source,
@@ -325,6 +340,11 @@ coalesce = {coalesce}
     let gets = count(&after, "get_requests") - count(&before, "get_requests");
     let lists = count(&after, "list_requests") - count(&before, "list_requests");
     let (active, fresh) = (count(&after, "active_runs"), count(&after, "fresh_runs"));
+    let figures = Figures {
+        cpu: cpu / elapsed,
+        rss_mib: rss,
+        calls_per_minute: calls as f64 * 60.0 / elapsed,
+    };
     println!("supervisor CPU: {:.3} CPU-s/s", cpu / elapsed);
     println!("supervisor peak RSS: {rss:.1} MiB (now {rss_now:.1} MiB)");
     println!(
@@ -405,5 +425,148 @@ coalesce = {coalesce}
                 .await;
         }
     }
+    Ok(figures)
+}
+
+/// The script that runs Airflow's triggers (`bench/airflow_triggers.py`), built in.
+const AIRFLOW_SCRIPT: &str = include_str!("../bench/airflow_triggers.py");
+/// The pins the Airflow virtual environment is built with.
+const AIRFLOW_CONSTRAINTS: &str =
+    include_str!("../clients/python/constraints-airflow-3.3.2-py3.11.txt");
+
+/// `tether bench --compare-airflow`: the `tracked` scenario, then N of Airflow's
+/// `DatabricksExecutionTrigger` in one asyncio loop against a fresh simulator with the same
+/// cadence (`bench/airflow_triggers.py`, in `venv`, which is built from PyPI if it lacks
+/// Airflow), then the ratios.
+pub async fn compare_airflow(bench: &TrackedBench, venv: &Path) -> Result<(), Error> {
+    let ours = tracked(bench).await?;
+    let python = venv.join("bin/python");
+    let has_airflow = Command::new(&python)
+        .args([
+            "-c",
+            "import airflow.providers.databricks.triggers.databricks",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success());
+    let dir = tempfile::tempdir().map_err(|source| Error::Io {
+        context: "making a temp folder".into(),
+        source,
+    })?;
+    let io = |context: &str| {
+        let context = context.to_string();
+        move |source| Error::Io { context, source }
+    };
+    if !has_airflow {
+        println!(
+            "building {} with apache-airflow 3.3.2 and apache-airflow-providers-databricks 7.23.0 from PyPI",
+            venv.display()
+        );
+        let constraints = dir.path().join("constraints.txt");
+        std::fs::write(&constraints, AIRFLOW_CONSTRAINTS).map_err(io("writing constraints"))?;
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(venv)
+            .status()
+            .await
+            .map_err(io("running python3 -m venv"))?
+            .success()
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check", "-c"])
+                .arg(&constraints)
+                .args([
+                    "apache-airflow==3.3.2",
+                    "apache-airflow-providers-databricks==7.23.0",
+                ])
+                .status()
+                .await
+                .map_err(io("running pip"))?
+                .success();
+        if !ok {
+            return Err(Error::Usage(format!(
+                "could not build the Airflow virtual environment in {}",
+                venv.display()
+            )));
+        }
+    }
+    let script = dir.path().join("airflow_triggers.py");
+    std::fs::write(&script, AIRFLOW_SCRIPT).map_err(io("writing the Airflow script"))?;
+    let sim_port = free_port()?.to_string();
+    let mut sim = spawn(
+        &bench.binary,
+        &[
+            "sim",
+            "databricks",
+            "--port",
+            &sim_port,
+            "--pending",
+            "0s",
+            "--running",
+            "1000000s",
+        ],
+        &dir.path().join("sim.log"),
+    )?;
+    let sim_url = format!("http://127.0.0.1:{sim_port}");
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http
+            .get(format!("{sim_url}/_sim/stats"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let airflow_log = dir.path().join("airflow.log");
+    let output = Command::new(&python)
+        .arg(&script)
+        .args(["--sim", &sim_url, "--runs", &bench.jobs.to_string()])
+        .args(["--cadence", &bench.cadence.as_secs_f64().to_string()])
+        .args(["--window", &bench.window.as_secs_f64().to_string()])
+        .env("AIRFLOW_HOME", dir.path())
+        // Their logs go to a file, as the triggerer's do.
+        .stderr(std::fs::File::create(&airflow_log).map_err(io("creating the Airflow log"))?)
+        .output()
+        .await
+        .map_err(io("running the Airflow triggers"))?;
+    let _ = sim.start_kill();
+    let text = String::from_utf8_lossy(&output.stdout);
+    print!("{text}");
+    let figure = |prefix: &str| -> Option<f64> {
+        let line = text.lines().find(|l| l.starts_with(prefix))?;
+        line[prefix.len()..].split_whitespace().next()?.parse().ok()
+    };
+    let (Some(cpu), Some(rss), Some(calls)) = (
+        figure("airflow CPU: "),
+        figure("airflow peak RSS: "),
+        figure("airflow provider calls: "),
+    ) else {
+        let log = std::fs::read_to_string(&airflow_log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(Error::Usage(format!(
+            "the Airflow triggers did not print their figures (exit {}); their log ends:\n{}",
+            output.status,
+            tail.join("\n")
+        )));
+    };
+    let ratio = |theirs: f64, ours: f64| {
+        if ours > 0.0 {
+            format!("{:.1}x", theirs / ours)
+        } else {
+            "(tether measured 0)".to_string()
+        }
+    };
+    println!(
+        "ratio (Airflow / tether), {} jobs: CPU {}, peak RSS {}, provider calls {}",
+        bench.jobs,
+        ratio(cpu, ours.cpu),
+        ratio(rss, ours.rss_mib),
+        ratio(calls, ours.calls_per_minute)
+    );
     Ok(())
 }

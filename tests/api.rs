@@ -701,3 +701,81 @@ on_both_backends!(
     metrics_parse_and_show_the_figures,
     unreachable_database_is_503,
 );
+
+/// On PostgreSQL, a change made by another process reaches `/v1/jobs/{id}/wait` through
+/// `LISTEN/NOTIFY`: with the relay connected, a waiter re-reads its job only every 5 s, so an
+/// answer within 3 s of the change can only come from the notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_hear_other_processes_changes_through_notify() {
+    use tether::engine::changes::{relay, RELAYED_REREAD};
+    use tether::engine::{EnsureRequest, Supervisor};
+    let Some(db) = TestDb::postgres("waiters_hear_other_processes_changes").await else {
+        return;
+    };
+    let api = start(&db).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(relay(
+        db.url.expose().to_string(),
+        api.app.engine.changes().clone(),
+        stop.clone(),
+    ));
+    let start_wait = Instant::now();
+    while api.app.engine.changes().reread_every() != RELAYED_REREAD {
+        assert!(
+            start_wait.elapsed() < Duration::from_secs(10),
+            "relay never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // "Another process": its own engine on the same database, with its own supervisor.
+    let other = app_for(&db, &api._sim.url(), "2s", "").await;
+    let job = other
+        .engine
+        .ensure(&EnsureRequest {
+            task_instance: tether::state::TaskInstanceId::new("etl", "r1", "notify", -1),
+            try_number: 1,
+            name: "main".into(),
+            provider: "databricks".into(),
+            spec: common::spec("notify"),
+        })
+        .await
+        .unwrap()
+        .job;
+    let waiter = {
+        let (http, url) = (api.http.clone(), api.url.clone());
+        tokio::spawn(async move {
+            let answer: Value = http
+                .get(format!(
+                    "{url}/v1/jobs/{}/wait?state=pending&timeout=9",
+                    job.id
+                ))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (answer, Instant::now())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let supervisor = tokio::spawn(Supervisor::new(other.engine.clone()).run(stop.clone()));
+    // The other process records the change (pending -> running) within a second or so.
+    let changed_at = loop {
+        let j = other.engine.jobs().get(job.id).await.unwrap().unwrap();
+        if j.state != tether_provider::JobState::Pending {
+            break Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (answer, answered_at) = waiter.await.unwrap();
+    assert_eq!(answer["changed"], true, "{answer}");
+    let lag = answered_at.saturating_duration_since(changed_at);
+    assert!(
+        lag < Duration::from_secs(3),
+        "the waiter answered {lag:?} after the change: not woken by NOTIFY"
+    );
+    stop.cancel();
+    let _ = supervisor.await;
+}

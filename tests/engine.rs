@@ -504,11 +504,8 @@ async fn stale_lease_holder_cannot_write(db: TestDb) {
     assert!(!event_kinds(&app, job.id)
         .await
         .contains(&"finished".to_string()));
-    assert!(jobs
-        .renew("A", later, later + 1000)
-        .await
-        .unwrap()
-        .is_empty());
+    assert_eq!(jobs.renew("A", later, later + 1000).await.unwrap(), 0);
+    assert!(jobs.leases_of("A", later).await.unwrap().is_empty());
 }
 
 /// OAuth machine-to-machine: the token is fetched once and cached for the following calls.

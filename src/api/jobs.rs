@@ -14,7 +14,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Path, Query};
 use super::ApiState;
-use crate::engine::{EnsureAction, EnsureRequest};
+use crate::engine::{Changes, EnsureAction, EnsureRequest};
 use crate::jobs::{JobEvent, JobFilter, JobRecord};
 use crate::state::TaskInstanceId;
 
@@ -246,7 +246,7 @@ pub async fn wait_job(
     };
     let max = s.app.config.api.max_wait;
     let timeout = Duration::from_secs(q.timeout.unwrap_or(30)).min(max);
-    let mut changes = s.app.engine.subscribe();
+    let mut changes = s.app.engine.changes().subscribe();
     let first = load(&s, &who, id).await?;
     let known = known.unwrap_or(first.state);
     let deadline = tokio::time::Instant::now() + timeout;
@@ -258,10 +258,12 @@ pub async fn wait_job(
                 job: job.into(),
             }));
         }
-        // Woken by this process's changes at once; another process's within 250 ms.
+        // Woken by announced changes at once (see `engine::changes`); re-read now and then
+        // in case one was not announced.
+        let reread = s.app.engine.changes().reread_every();
         tokio::select! {
-            _ = changes.changed() => {}
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = Changes::changed(&mut changes, id) => {}
+            _ = tokio::time::sleep(reread) => {}
             _ = tokio::time::sleep_until(deadline) => {
                 return Ok(axum::Json(WaitResponse { changed: false, job: job.into() }));
             }

@@ -177,6 +177,15 @@ async fn serve(app: &App) -> Result<(), Error> {
     );
     let sweeper = tokio::spawn(sweeper.run(shutdown.clone()));
     let supervisor = tokio::spawn(Supervisor::new(app.engine.clone()).run(shutdown.clone()));
+    // Waiters in this process hear of other processes' job changes through PostgreSQL.
+    let relay =
+        (app.config.api.enabled && app.db.backend() == crate::db::Backend::Postgres).then(|| {
+            tokio::spawn(crate::engine::changes::relay(
+                app.db.url().expose().to_string(),
+                app.engine.changes().clone(),
+                shutdown.clone(),
+            ))
+        });
     let api = app.config.api.enabled.then(|| {
         let listen = app.config.api.listen;
         let task = tokio::spawn(crate::api::serve(app.clone(), shutdown.clone()));
@@ -205,6 +214,9 @@ async fn serve(app: &App) -> Result<(), Error> {
     shutdown.cancel();
     let _ = supervisor.await;
     let _ = sweeper.await;
+    if let Some(relay) = relay {
+        let _ = relay.await;
+    }
     result
 }
 
@@ -235,6 +247,18 @@ pub struct BenchArgs {
     /// Poll every job with its own `runs/get` (`coalesce = false`), to compare.
     #[arg(long)]
     no_coalesce: bool,
+    /// Then run as many of Airflow's own `DatabricksExecutionTrigger` in one asyncio loop
+    /// against the same simulator and cadence, and print the ratios.
+    #[arg(long)]
+    compare_airflow: bool,
+    /// The virtual environment with apache-airflow and its Databricks provider (built from
+    /// PyPI when it lacks them).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/var/tmp/tether-airflow-3.3.2-py3.11"
+    )]
+    airflow_venv: std::path::PathBuf,
 }
 
 async fn bench(args: &BenchArgs) -> Result<(), Error> {
@@ -242,7 +266,7 @@ async fn bench(args: &BenchArgs) -> Result<(), Error> {
         context: "finding the tether binary".into(),
         source,
     })?;
-    crate::bench::tracked(&crate::bench::TrackedBench {
+    let bench = crate::bench::TrackedBench {
         jobs: args.jobs,
         cadence: args.cadence,
         window: args.window,
@@ -252,8 +276,12 @@ async fn bench(args: &BenchArgs) -> Result<(), Error> {
         recovery: args.recovery,
         coalesce: !args.no_coalesce,
         binary,
-    })
-    .await
+    };
+    if args.compare_airflow {
+        crate::bench::compare_airflow(&bench, &args.airflow_venv).await
+    } else {
+        crate::bench::tracked(&bench).await.map(|_| ())
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -352,7 +352,7 @@ impl Engine {
         // The submitter's lease only covered the submission: leave polling to whichever
         // supervisor claims the job (the `tether run` that asked, or `tether serve`).
         self.inner.jobs.release(&lease).await?;
-        self.notify_changed();
+        self.notify_changed(recorded.id);
         recorded.lease_owner = None;
         tracing::info!(job_id = recorded.id, handle = %handle, "{event}");
         Ok(Some(Ensured {

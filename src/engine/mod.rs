@@ -5,6 +5,8 @@
 //! - [`ensure`]: the decision table run on every request for a job.
 //! - [`poll`]: one poll of one job: backoff, unknown states, lost jobs, cancel requests.
 //! - [`supervisor`]: the loop that claims jobs under leases, renews them, and polls.
+//! - [`changes`]: announcements of job changes to waiters, relayed from PostgreSQL's
+//!   `LISTEN/NOTIFY` for changes made by other processes.
 //! - `coalesce`: when the supervisor polls many jobs of one account through its list calls
 //!   (a sweep) instead of one call each.
 //! - [`providers`]: the configured provider accounts, by name.
@@ -13,6 +15,7 @@
 //!
 //! The job records, leases and events themselves live in [`crate::jobs`].
 
+pub mod changes;
 mod coalesce;
 pub mod ensure;
 pub mod key;
@@ -34,6 +37,7 @@ use crate::jobs::store::StateKeyWrite;
 use crate::jobs::{JobRecord, JobStore, Phase};
 use crate::state::{StateError, TaskState, ValidationError};
 
+pub use changes::Changes;
 pub use ensure::{EnsureAction, EnsureRequest, Ensured};
 pub use providers::Providers;
 pub use supervisor::Supervisor;
@@ -125,9 +129,8 @@ struct Inner {
     /// This process's lease owner id: host, pid and a random part, unique per process.
     owner: String,
     clock: Arc<dyn Clock>,
-    /// Bumped whenever this process changes a job, so that long-poll waiters wake at once
-    /// (changes by other processes are seen by their periodic re-read).
-    changes: tokio::sync::watch::Sender<u64>,
+    /// Announces job changes to long-poll waiters (see [`changes`]).
+    changes: Arc<Changes>,
 }
 
 impl Engine {
@@ -147,7 +150,7 @@ impl Engine {
                 settings,
                 owner: owner_id(),
                 clock,
-                changes: tokio::sync::watch::Sender::new(0),
+                changes: Arc::new(Changes::default()),
             }),
         }
     }
@@ -167,13 +170,13 @@ impl Engine {
         &self.inner.owner
     }
 
-    /// A receiver that sees every job change made by this process.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.inner.changes.subscribe()
+    /// The announcements of job changes (this process's, and on PostgreSQL everyone's).
+    pub fn changes(&self) -> &Arc<Changes> {
+        &self.inner.changes
     }
 
-    pub(crate) fn notify_changed(&self) {
-        self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+    pub(crate) fn notify_changed(&self, job_id: i64) {
+        self.inner.changes.announce(job_id);
     }
 
     /// The supervisor settings.
@@ -255,7 +258,7 @@ impl Engine {
                 }
             }
         }
-        self.notify_changed();
+        self.notify_changed(job_id);
         Ok(self.inner.jobs.get(job_id).await?.unwrap_or(job))
     }
 }

@@ -94,6 +94,9 @@ impl Engine {
             }
         }
         let settings = provider.settings();
+        // Jobs answered by a sweep are not jittered: polled together, they stay together, so
+        // that the next sweep covers them all again.
+        let jittered = listed.is_none();
         let result = match listed {
             Some(status) => {
                 crate::metrics::POLLS
@@ -109,38 +112,55 @@ impl Engine {
         };
         let now = self.now();
         let update = match result {
-            Ok(status) => self.update_from_status(job, status, &settings.poll, now),
+            Ok(status) => self.update_from_status(job, status, &settings.poll, now, jittered),
             Err(e) if e.kind == ErrorKind::NotFound => self.lost(job, &e, now),
             Err(e) => self.update_from_failure(job, &e, settings, now),
         };
         let terminal = update.state.is_terminal();
         let next = update.next_poll_at;
-        let worth_writing = update.event.is_some()
-            || update.state != job.state
-            || update.raw_state != job.raw_state
-            || (update.poll_failures == 0 && update.message != job.message)
-            || (update.url.is_some() && update.url != job.url);
-        if worth_writing {
+        if worth_writing(job, &update) {
             if !self.inner.jobs.apply_poll(lease, &update).await? {
                 tracing::warn!("lease lost: another supervisor polls this job now");
                 return Ok(PollOutcome::LeaseLost);
             }
-            self.notify_changed();
+            self.notify_changed(job.id);
         }
-        job.state = update.state;
-        job.raw_state = update.raw_state;
-        job.message = update.message;
-        if update.url.is_some() {
-            job.url = update.url;
-        }
-        job.poll_interval_ms = update.poll_interval_ms;
-        job.poll_failures = update.poll_failures;
-        job.next_poll_at = crate::clock::from_millis(next);
+        absorb(job, update);
         Ok(if terminal {
             PollOutcome::Finished
         } else {
             PollOutcome::Again(crate::clock::from_millis(next))
         })
+    }
+
+    /// Settles the poll of a job that a sweep reported unchanged, without a task of its own:
+    /// updates `job`'s polling bookkeeping and returns the next poll time. `None` when the
+    /// poll has something to do or write (a change, a final state, a cancel to send), which
+    /// [`Engine::poll_record`] then does.
+    pub(crate) fn settle_listed(
+        &self,
+        job: &mut JobRecord,
+        status: &RemoteStatus,
+    ) -> Option<DateTime<Utc>> {
+        if status.state.is_terminal()
+            || job.phase != Phase::Active
+            || (job.cancel_requested_at.is_some() && job.cancel_sent_at.is_none())
+        {
+            return None;
+        }
+        let provider = self.inner.providers.get(&job.provider).ok()?;
+        let now = self.now();
+        let update =
+            self.update_from_status(job, status.clone(), &provider.settings().poll, now, false);
+        if worth_writing(job, &update) {
+            return None;
+        }
+        crate::metrics::POLLS
+            .with_label_values(&[job.provider.as_str(), "listed"])
+            .inc();
+        let next = crate::clock::from_millis(update.next_poll_at);
+        absorb(job, update);
+        Some(next)
     }
 
     fn update_from_status(
@@ -149,12 +169,14 @@ impl Engine {
         status: RemoteStatus,
         poll: &PollSettings,
         now: DateTime<Utc>,
+        jittered: bool,
     ) -> PollUpdate {
         let changed =
             status.state != job.state || job.raw_state.as_deref() != Some(&status.raw_state);
         let current = Duration::from_millis(job.poll_interval_ms.max(0) as u64);
         let interval = next_interval(current, changed, poll);
         let delay = status.next_poll_hint.map_or(interval, |h| h.max(interval));
+        let delay = if jittered { jitter(delay) } else { delay };
         let terminal = status.state.is_terminal();
         let event = changed.then(|| {
             let kind = if terminal {
@@ -176,7 +198,7 @@ impl Engine {
             raw_state: Some(status.raw_state),
             message: status.message,
             url: status.url,
-            next_poll_at: to_millis(now) + jitter(delay).as_millis() as i64,
+            next_poll_at: to_millis(now) + delay.as_millis() as i64,
             poll_interval_ms: interval.as_millis() as i64,
             poll_failures: 0,
             now: to_millis(now),
@@ -248,6 +270,29 @@ impl Engine {
             state_key: None,
         }
     }
+}
+
+/// Whether a poll's update holds anything worth a write: an event, a new state, provider state
+/// or message, a new link. Failures below the `unknown` budget are kept in memory only.
+fn worth_writing(job: &JobRecord, update: &PollUpdate) -> bool {
+    update.event.is_some()
+        || update.state != job.state
+        || update.raw_state != job.raw_state
+        || (update.poll_failures == 0 && update.message != job.message)
+        || (update.url.is_some() && update.url != job.url)
+}
+
+/// Takes what a poll learnt into the held record.
+fn absorb(job: &mut JobRecord, update: PollUpdate) {
+    job.state = update.state;
+    job.raw_state = update.raw_state;
+    job.message = update.message;
+    if update.url.is_some() {
+        job.url = update.url;
+    }
+    job.poll_interval_ms = update.poll_interval_ms;
+    job.poll_failures = update.poll_failures;
+    job.next_poll_at = crate::clock::from_millis(update.next_poll_at);
 }
 
 fn count_poll<T>(provider: &str, result: &Result<T, ProviderError>) {

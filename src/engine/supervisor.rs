@@ -123,37 +123,8 @@ impl Supervisor {
             let now = engine.now();
             if now >= next_heartbeat {
                 next_heartbeat = now + heartbeat_every;
-                match engine
-                    .jobs()
-                    .renew(engine.owner(), to_millis(now), engine.lease_until(now))
-                    .await
-                {
-                    Ok(renewed) => {
-                        db_failures = 0;
-                        let renewed: HashMap<i64, _> =
-                            renewed.into_iter().map(|r| (r.job_id, r)).collect();
-                        held.retain(|id, h| {
-                            let kept = h.in_flight
-                                || renewed
-                                    .get(id)
-                                    .is_some_and(|r| r.epoch == h.job.lease_epoch);
-                            if !kept {
-                                tracing::warn!(
-                                    job_id = id,
-                                    "lease lost; another supervisor may hold it"
-                                );
-                            }
-                            kept
-                        });
-                        // A cancel asked for elsewhere: send it now rather than at the next poll.
-                        for (id, h) in held.iter_mut() {
-                            let pending = renewed.get(id).is_some_and(|r| r.cancel_pending);
-                            if pending && h.job.cancel_requested_at.is_none() && !h.in_flight {
-                                h.job.cancel_requested_at = Some(now);
-                                queue.schedule(*id, h, now);
-                            }
-                        }
-                    }
+                match self.renew(&mut held, &mut queue).await {
+                    Ok(()) => db_failures = 0,
                     Err(e) => {
                         db_failures += 1;
                         next_heartbeat = now + backoff(db_failures).min(heartbeat_every);
@@ -287,8 +258,15 @@ impl Supervisor {
                 let mut statuses = statuses.into_iter();
                 for id in ids {
                     let listed = statuses.next().flatten();
-                    if let Some(h) = held.get_mut(&id) {
-                        h.in_flight = false;
+                    let Some(h) = held.get_mut(&id) else { continue };
+                    h.in_flight = false;
+                    // Most jobs are unchanged: settled here, without a task or a write.
+                    let settled = listed
+                        .as_ref()
+                        .and_then(|status| engine.settle_listed(&mut h.job, status));
+                    if let Some(next) = settled {
+                        queue.schedule(id, h, next);
+                    } else {
                         h.swept = swept;
                         h.listed = listed;
                         queue.schedule(id, h, at);
@@ -321,6 +299,47 @@ impl Supervisor {
                 tracing::warn!(error = %e, "releasing leases failed; they expire by themselves")
             }
         }
+    }
+
+    /// Renews every lease this supervisor holds in one statement. Only when the number
+    /// renewed differs from the number it holds does it ask which it still has, and drops the
+    /// others (another supervisor may hold them now; fencing refuses their writes anyway). Then it learns of cancels asked for elsewhere, and sends
+    /// them now rather than at the next poll.
+    async fn renew(
+        &self,
+        held: &mut HashMap<i64, Held>,
+        queue: &mut DueQueue,
+    ) -> Result<(), EngineError> {
+        let engine = &self.engine;
+        let now = engine.now();
+        let jobs = engine.jobs();
+        let renewed = jobs
+            .renew(engine.owner(), to_millis(now), engine.lease_until(now))
+            .await?;
+        if renewed != held.len() as u64 {
+            let live: HashMap<i64, i64> = jobs
+                .leases_of(engine.owner(), to_millis(now))
+                .await?
+                .into_iter()
+                .map(|r| (r.job_id, r.epoch))
+                .collect();
+            held.retain(|id, h| {
+                let kept = h.in_flight || live.get(id) == Some(&h.job.lease_epoch);
+                if !kept {
+                    tracing::warn!(job_id = id, "lease lost; another supervisor may hold it");
+                }
+                kept
+            });
+        }
+        for pending in jobs.cancels_pending(engine.owner()).await? {
+            if let Some(h) = held.get_mut(&pending.job_id) {
+                if h.job.cancel_requested_at.is_none() && !h.in_flight {
+                    h.job.cancel_requested_at = Some(now);
+                    queue.schedule(pending.job_id, h, now);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Claims free jobs up to this supervisor's fair share, `claim_batch` at a time, and

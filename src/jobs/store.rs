@@ -10,6 +10,7 @@
 //!   the same moment do not wait for each other.
 
 use serde_json::Value;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tether_provider::JobState;
 
@@ -83,7 +84,7 @@ pub struct PollUpdate {
     pub state_key: Option<StateKeyWrite>,
 }
 
-/// A lease still held after a renewal.
+/// A lease a supervisor holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Renewed {
     /// The job.
@@ -92,6 +93,17 @@ pub struct Renewed {
     pub epoch: i64,
     /// A cancel was requested and has not reached the provider.
     pub cancel_pending: bool,
+}
+
+fn renewed(r: &AnyRow) -> Result<Renewed, DbError> {
+    Ok(Renewed {
+        job_id: r.try_get("id")?,
+        epoch: r.try_get("lease_epoch")?,
+        cancel_pending: r
+            .try_get::<Option<i64>, _>("cancel_requested_at")?
+            .is_some()
+            && r.try_get::<Option<i64>, _>("cancel_sent_at")?.is_none(),
+    })
 }
 
 /// Filters of [`JobStore::list`].
@@ -474,35 +486,48 @@ impl JobStore {
         rows.iter().map(JobRecord::from_row).collect()
     }
 
-    /// Extends every live lease `owner` holds; returns each one still held, with its epoch and
-    /// whether a cancel was requested that has not reached the provider yet (so that the
-    /// holder learns of cancels asked for elsewhere without reading each row). A lease that
-    /// ran out is not revived: its job may be someone else's now. A lease is never shortened
-    /// (a submitter's lease also covers its request timeout).
-    pub async fn renew(&self, owner: &str, now: i64, until: i64) -> Result<Vec<Renewed>, DbError> {
-        let rows = sqlx::query(
+    /// Extends every live lease `owner` holds to `until` (never shortening one); how many it
+    /// extended. One statement that returns no rows, however many jobs are held: which leases
+    /// they are is asked ([`JobStore::leases_of`]) only when the count is not what the holder
+    /// expects.
+    pub async fn renew(&self, owner: &str, now: i64, until: i64) -> Result<u64, DbError> {
+        let done = sqlx::query(
             "UPDATE jobs SET lease_expires_at = CASE WHEN lease_expires_at > $1 \
              THEN lease_expires_at ELSE $1 END WHERE lease_owner = $2 \
-             AND lease_expires_at >= $3 AND phase <> 'terminal' \
-             RETURNING id, lease_epoch, cancel_requested_at, cancel_sent_at",
+             AND lease_expires_at >= $3 AND phase <> 'terminal'",
         )
         .bind(until)
         .bind(owner)
         .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The live leases `owner` holds on unfinished jobs.
+    pub async fn leases_of(&self, owner: &str, now: i64) -> Result<Vec<Renewed>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, lease_epoch, cancel_requested_at, cancel_sent_at FROM jobs \
+             WHERE lease_owner = $1 AND lease_expires_at >= $2 AND phase <> 'terminal'",
+        )
+        .bind(owner)
+        .bind(now)
         .fetch_all(self.db.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Renewed {
-                    job_id: r.try_get("id")?,
-                    epoch: r.try_get("lease_epoch")?,
-                    cancel_pending: r
-                        .try_get::<Option<i64>, _>("cancel_requested_at")?
-                        .is_some()
-                        && r.try_get::<Option<i64>, _>("cancel_sent_at")?.is_none(),
-                })
-            })
-            .collect()
+        rows.iter().map(renewed).collect()
+    }
+
+    /// The jobs `owner` holds whose cancel was requested and has not reached the provider.
+    pub async fn cancels_pending(&self, owner: &str) -> Result<Vec<Renewed>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, lease_epoch, cancel_requested_at, cancel_sent_at FROM jobs \
+             WHERE lease_owner = $1 AND cancel_requested_at IS NOT NULL \
+             AND cancel_sent_at IS NULL AND phase <> 'terminal'",
+        )
+        .bind(owner)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(renewed).collect()
     }
 
     /// How many jobs are unfinished, and how many supervisors hold live leases: what a fair

@@ -1,0 +1,136 @@
+"""Airflow's own way to wait, measured: N DatabricksExecutionTrigger in one asyncio event loop.
+
+This is what Airflow's triggerer does for N deferred Databricks tasks: one trigger per run,
+each with its own aiohttp session, each calling `runs/get` and then sleeping
+`polling_period_seconds`. The script submits N long-running runs to a Databricks simulator
+(`tether sim databricks`), starts N triggers of apache-airflow-providers-databricks against
+it, lets every trigger poll once (warm-up), then measures over a window:
+
+- CPU-seconds per second of this process (user + system, from getrusage);
+- peak RSS (VmHWM from /proc);
+- provider calls per minute (from the simulator's own counters).
+
+It prints one line per figure, in the form `tether bench` prints its own, so that
+`tether bench --compare-airflow` can read them. Run it with the Python of a virtual
+environment holding apache-airflow 3.3.x and apache-airflow-providers-databricks (see the
+README, "What tracking costs").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import time
+import urllib.request
+from typing import Any
+
+
+def sim_call(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        f"{base}{path}",
+        data=data,
+        headers={
+            "Authorization": "Bearer dapi-sim-token",
+            "Content-Type": "application/json",
+        },
+        method="POST" if data is not None else "GET",
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.load(resp)
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def peak_rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sim", required=True, help="the simulator's URL, http://127.0.0.1:PORT"
+    )
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument(
+        "--cadence", type=float, default=30.0, help="polling_period_seconds"
+    )
+    parser.add_argument("--window", type=float, default=60.0, help="seconds measured")
+    args = parser.parse_args()
+
+    host, port = args.sim.removeprefix("http://").split(":")
+    os.environ["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "databricks",
+            "host": host,
+            "port": int(port),
+            "schema": "http",
+            "password": "dapi-sim-token",
+        }
+    )
+    # Imported after the connection is set, as the triggerer would have it.
+    from airflow.providers.databricks.triggers.databricks import (
+        DatabricksExecutionTrigger,
+    )
+
+    run_ids = []
+    for i in range(args.runs):
+        run = sim_call(
+            args.sim,
+            "/api/2.1/jobs/runs/submit",
+            {
+                "run_name": f"airflow-bench-{i}",
+                "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/b"}}],
+            },
+        )
+        run_ids.append(run["run_id"])
+    print(
+        f"airflow triggers: {args.runs} DatabricksExecutionTrigger in one asyncio loop, "
+        f"polling_period_seconds {args.cadence:g}, window {args.window:g}s",
+        flush=True,
+    )
+
+    async def follow(run_id: int) -> None:
+        trigger = DatabricksExecutionTrigger(
+            run_id=run_id,
+            databricks_conn_id="databricks_default",
+            polling_period_seconds=int(args.cadence),
+        )
+        async for _event in trigger.run():
+            return
+
+    tasks = [asyncio.create_task(follow(r)) for r in run_ids]
+    # Warm-up: every trigger has polled once (their first calls are not paced).
+    await asyncio.sleep(min(args.cadence, 30.0))
+    before = sim_call(args.sim, "/_sim/stats")
+    cpu0, t0 = cpu_seconds(), time.monotonic()
+    await asyncio.sleep(args.window)
+    elapsed = time.monotonic() - t0
+    cpu = cpu_seconds() - cpu0
+    after = sim_call(args.sim, "/_sim/stats")
+    calls = after["requests"] - before["requests"]
+    gets = after["get_requests"] - before["get_requests"]
+    print(f"airflow CPU: {cpu / elapsed:.3f} CPU-s/s")
+    print(f"airflow peak RSS: {peak_rss_mib():.1f} MiB")
+    print(
+        f"airflow provider calls: {calls * 60 / elapsed:.0f} per minute "
+        f"({gets * 60 / elapsed:.0f} runs/get)",
+        flush=True,
+    )
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
