@@ -9,6 +9,9 @@
 //! most `max_concurrent_polls` at once. A job whose lease renewal or fenced write fails is
 //! dropped at once: someone else holds it now.
 //!
+//! Each provider account's rate limit is split evenly among the live supervisors (the same
+//! count as the fair share), so that three supervisors do not make three times the calls.
+//!
 //! The jobs wait in a due-time queue (a heap keyed by next-poll time): a wake-up touches only
 //! the jobs that are due. The supervisor keeps each held job's record in memory and polls from
 //! it, so a poll reads nothing first and writes only what changed.
@@ -357,6 +360,10 @@ impl Supervisor {
                 let now = to_millis(engine.now());
                 let (unfinished, owners) = engine.jobs().workload(now).await?;
                 let others = (owners - i64::from(!held.is_empty())).max(0);
+                // Every provider account's rate limit is split among the live supervisors.
+                for (_, provider) in engine.providers().iter() {
+                    provider.share_rate_limit((others + 1) as u32);
+                }
                 let share = (unfinished + others) / (others + 1);
                 share - held.len() as i64
             }

@@ -132,6 +132,10 @@ pub trait Provider: Send + Sync + Debug + 'static {
     /// The settings every provider has.
     fn settings(&self) -> &CommonSettings;
 
+    /// Shares this account's rate limit among `sharers` processes (this one included), each
+    /// taking an equal part: the supervisors sharing a database call it with their number.
+    fn share_rate_limit(&self, _sharers: u32) {}
+
     /// How many calls have waited for this account's rate limiter (for the metrics).
     fn rate_limit_waits(&self) -> u64 {
         0

@@ -1,9 +1,10 @@
-//! A token bucket per provider account, which a 429 or Retry-After pauses.
+//! A token bucket per provider account, which a 429 or Retry-After pauses, and whose budget
+//! the supervisors sharing a database split between them ([`RateLimiter::share`]).
 //!
 //! Hand-written rather than taken from a crate: besides a steady rate it needs "nobody calls
 //! this account until T" when the provider says Retry-After, which the usual limiters lack.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,6 +18,9 @@ pub struct RateLimiter {
     bucket: Mutex<Bucket>,
     /// How many calls had to wait (for the metrics).
     waits: AtomicU64,
+    /// How many processes share this account's budget (this one included): each takes an
+    /// equal part of the rate and the burst.
+    sharers: AtomicU32,
 }
 
 #[derive(Debug)]
@@ -40,7 +44,20 @@ impl RateLimiter {
                 paused_until: None,
             }),
             waits: AtomicU64::new(0),
+            sharers: AtomicU32::new(1),
         }
+    }
+
+    /// Shares the account's budget among `sharers` processes (this one included), each
+    /// taking an equal part. Returns whether that changed anything.
+    pub fn share(&self, sharers: u32) -> bool {
+        self.sharers.swap(sharers.max(1), Ordering::Relaxed) != sharers.max(1)
+    }
+
+    /// This process's part: (calls per second, burst).
+    fn part(&self) -> (f64, f64) {
+        let n = f64::from(self.sharers.load(Ordering::Relaxed).max(1));
+        (self.per_second / n, (self.burst / n).max(1.0))
     }
 
     /// Waits until a call may be made, and takes its token.
@@ -50,8 +67,9 @@ impl RateLimiter {
             let wait = {
                 let mut b = self.bucket.lock().expect("rate limiter mutex poisoned");
                 let now = Instant::now();
+                let (per_second, burst) = self.part();
                 let elapsed = now.saturating_duration_since(b.refilled_at).as_secs_f64();
-                b.tokens = (b.tokens + elapsed * self.per_second).min(self.burst);
+                b.tokens = (b.tokens + elapsed * per_second).min(burst);
                 b.refilled_at = now;
                 match b.paused_until {
                     Some(until) if until > now => until - now,
@@ -62,7 +80,7 @@ impl RateLimiter {
                         }
                         return;
                     }
-                    _ => Duration::from_secs_f64((1.0 - b.tokens) / self.per_second),
+                    _ => Duration::from_secs_f64((1.0 - b.tokens) / per_second),
                 }
             };
             waited = true;
@@ -99,6 +117,19 @@ mod tests {
         // 2 at once, then 4 more at 2 per second.
         assert_eq!(start.elapsed().as_millis(), 2000);
         assert_eq!(limiter.waits(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shared_budget_is_split() {
+        let limiter = RateLimiter::new(4.0, 4);
+        assert!(limiter.share(2));
+        assert!(!limiter.share(2));
+        // Burst 2 now, then 2 per second: 6 calls take 2 s.
+        let start = Instant::now();
+        for _ in 0..6 {
+            limiter.acquire().await;
+        }
+        assert_eq!(start.elapsed().as_millis(), 2000);
     }
 
     #[tokio::test(start_paused = true)]

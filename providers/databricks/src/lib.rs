@@ -265,6 +265,16 @@ impl Provider for Databricks {
         &self.config.common
     }
 
+    fn share_rate_limit(&self, sharers: u32) {
+        if self.client.http().limiter().share(sharers) {
+            tracing::info!(
+                provider = self.kind(),
+                sharers,
+                "rate limit shared with the other supervisors"
+            );
+        }
+    }
+
     fn rate_limit_waits(&self) -> u64 {
         self.client.http().limiter().waits()
     }
