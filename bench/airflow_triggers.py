@@ -56,7 +56,7 @@ def peak_rss_mib() -> float:
     return 0.0
 
 
-async def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--sim", required=True, help="the simulator's URL, http://127.0.0.1:PORT"
@@ -66,8 +66,14 @@ async def main() -> None:
         "--cadence", type=float, default=30.0, help="polling_period_seconds"
     )
     parser.add_argument("--window", type=float, default=60.0, help="seconds measured")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--out",
+        help="also write the figures to this file (the triggers log to stdout, as in the triggerer)",
+    )
+    return parser.parse_args()
 
+
+async def measure(args: argparse.Namespace) -> list[str]:
     host, port = args.sim.removeprefix("http://").split(":")
     os.environ["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = json.dumps(
         {
@@ -100,7 +106,10 @@ async def main() -> None:
         flush=True,
     )
 
-    async def follow(run_id: int) -> None:
+    async def follow(run_id: int, start_after: float) -> None:
+        # Spread over one cadence, as tasks defer one after another (all at once would
+        # measure a thundering herd, not the steady state).
+        await asyncio.sleep(start_after)
         trigger = DatabricksExecutionTrigger(
             run_id=run_id,
             databricks_conn_id="databricks_default",
@@ -109,9 +118,10 @@ async def main() -> None:
         async for _event in trigger.run():
             return
 
-    tasks = [asyncio.create_task(follow(r)) for r in run_ids]
-    # Warm-up: every trigger has polled once (their first calls are not paced).
-    await asyncio.sleep(min(args.cadence, 30.0))
+    spread = args.cadence / max(len(run_ids), 1)
+    tasks = [asyncio.create_task(follow(r, i * spread)) for i, r in enumerate(run_ids)]
+    # Warm-up: every trigger has started and polled once.
+    await asyncio.sleep(args.cadence + 5.0)
     before = sim_call(args.sim, "/_sim/stats")
     cpu0, t0 = cpu_seconds(), time.monotonic()
     await asyncio.sleep(args.window)
@@ -120,17 +130,28 @@ async def main() -> None:
     after = sim_call(args.sim, "/_sim/stats")
     calls = after["requests"] - before["requests"]
     gets = after["get_requests"] - before["get_requests"]
-    print(f"airflow CPU: {cpu / elapsed:.3f} CPU-s/s")
-    print(f"airflow peak RSS: {peak_rss_mib():.1f} MiB")
-    print(
-        f"airflow provider calls: {calls * 60 / elapsed:.0f} per minute "
-        f"({gets * 60 / elapsed:.0f} runs/get)",
-        flush=True,
-    )
+    lines = [
+        f"airflow CPU: {cpu / elapsed:.4f} CPU-s/s",
+        f"airflow peak RSS: {peak_rss_mib():.1f} MiB",
+        (
+            f"airflow provider calls: {calls * 60 / elapsed:.0f} per minute "
+            f"({gets * 60 / elapsed:.0f} runs/get)"
+        ),
+    ]
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    return lines
+
+
+def main() -> None:
+    lines = asyncio.run(measure(parse_args()))
+    print("\n".join(lines), flush=True)
+    args = parse_args()
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -345,7 +345,7 @@ coalesce = {coalesce}
         rss_mib: rss,
         calls_per_minute: calls as f64 * 60.0 / elapsed,
     };
-    println!("supervisor CPU: {:.3} CPU-s/s", cpu / elapsed);
+    println!("supervisor CPU: {:.4} CPU-s/s", cpu / elapsed);
     println!("supervisor peak RSS: {rss:.1} MiB (now {rss_now:.1} MiB)");
     println!(
         "provider calls: {:.0} per minute ({:.0} runs/get, {:.0} runs/list, {:.0} other)",
@@ -522,19 +522,24 @@ pub async fn compare_airflow(bench: &TrackedBench, venv: &Path) -> Result<(), Er
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let airflow_log = dir.path().join("airflow.log");
-    let output = Command::new(&python)
+    let figures_path = dir.path().join("airflow-figures.txt");
+    let log = std::fs::File::create(&airflow_log).map_err(io("creating the Airflow log"))?;
+    // The triggers log every poll (to stdout, as in the triggerer): into a file.
+    let status = Command::new(&python)
         .arg(&script)
         .args(["--sim", &sim_url, "--runs", &bench.jobs.to_string()])
         .args(["--cadence", &bench.cadence.as_secs_f64().to_string()])
         .args(["--window", &bench.window.as_secs_f64().to_string()])
+        .arg("--out")
+        .arg(&figures_path)
         .env("AIRFLOW_HOME", dir.path())
-        // Their logs go to a file, as the triggerer's do.
-        .stderr(std::fs::File::create(&airflow_log).map_err(io("creating the Airflow log"))?)
-        .output()
+        .stdout(log.try_clone().map_err(io("creating the Airflow log"))?)
+        .stderr(log)
+        .status()
         .await
         .map_err(io("running the Airflow triggers"))?;
     let _ = sim.start_kill();
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = std::fs::read_to_string(&figures_path).unwrap_or_default();
     print!("{text}");
     let figure = |prefix: &str| -> Option<f64> {
         let line = text.lines().find(|l| l.starts_with(prefix))?;
@@ -550,7 +555,7 @@ pub async fn compare_airflow(bench: &TrackedBench, venv: &Path) -> Result<(), Er
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(Error::Usage(format!(
             "the Airflow triggers did not print their figures (exit {}); their log ends:\n{}",
-            output.status,
+            status,
             tail.join("\n")
         )));
     };
