@@ -251,6 +251,13 @@ pub struct BenchArgs {
     /// against the same simulator and cadence, and print the ratios.
     #[arg(long)]
     compare_airflow: bool,
+    /// Measure the HTTP API instead: ensure latency (submit and reattach paths) and task-state
+    /// operations per second, with 1 and 16 clients.
+    #[arg(long)]
+    api: bool,
+    /// With --api: ensure calls per path and client count.
+    #[arg(long, default_value_t = 10_000)]
+    calls: u32,
     /// The virtual environment with apache-airflow and its Databricks provider (built from
     /// PyPI when it lacks them).
     #[arg(
@@ -266,6 +273,15 @@ async fn bench(args: &BenchArgs) -> Result<(), Error> {
         context: "finding the tether binary".into(),
         source,
     })?;
+    if args.api {
+        return crate::bench::api(&crate::bench::ApiBench {
+            calls: args.calls,
+            window: args.window,
+            postgres_admin: args.postgres.clone(),
+            binary,
+        })
+        .await;
+    }
     let bench = crate::bench::TrackedBench {
         jobs: args.jobs,
         cadence: args.cadence,

@@ -15,6 +15,12 @@
 //! asyncio loop, `bench/airflow_triggers.py`) against a fresh simulator at the same cadence, and
 //! prints the ratios.
 
+mod airflow;
+mod api;
+
+pub use airflow::compare_airflow;
+pub use api::{api, ApiBench};
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -120,6 +126,76 @@ fn count(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or(0)
 }
 
+/// A database for a benchmark: SQLite in `dir`, or with `postgres_admin` a new PostgreSQL
+/// database; its URL, and the (admin URL, name) to drop it with afterwards.
+async fn create_database(
+    postgres_admin: Option<&str>,
+    dir: &Path,
+) -> Result<(String, Option<(String, String)>), Error> {
+    let Some(admin) = postgres_admin else {
+        return Ok((format!("sqlite://{}/tether.db", dir.display()), None));
+    };
+    let name = format!("tether_bench_{}", std::process::id());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+        .await
+        .map_err(|e| Error::Usage(format!("--postgres {admin}: {e}")))?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut conn)
+        .await
+        .map_err(crate::db::DbError::from)?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .map_err(crate::db::DbError::from)?;
+    let mut url = url::Url::parse(admin).map_err(|e| Error::Usage(e.to_string()))?;
+    url.set_path(&name);
+    Ok((url.to_string(), Some((admin.to_string(), name))))
+}
+
+/// Drops what [`create_database`] created on PostgreSQL.
+async fn drop_database(pg: Option<(String, String)>) {
+    if let Some((admin, name)) = pg {
+        if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+/// Starts the Databricks simulator with runs that never end; its URL.
+async fn start_sim(binary: &Path, dir: &Path) -> Result<(Child, String), Error> {
+    let port = free_port()?.to_string();
+    let sim = spawn(
+        binary,
+        &[
+            "sim",
+            "databricks",
+            "--port",
+            &port,
+            "--pending",
+            "0s",
+            "--running",
+            "1000000s",
+        ],
+        &dir.join("sim.log"),
+    )?;
+    let url = format!("http://127.0.0.1:{port}");
+    wait_for(&format!("{url}/_sim/stats")).await;
+    Ok((sim, url))
+}
+
+/// Waits (up to 10 s) until `url` answers.
+async fn wait_for(url: &str) {
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(url).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The PostgreSQL backends serving `database`, by pid (for their CPU).
 async fn pg_backends(app: &App, database: &str) -> Vec<u32> {
     let rows: Vec<(i32,)> = sqlx::query_as(
@@ -150,26 +226,7 @@ pub async fn tracked(bench: &TrackedBench) -> Result<Figures, Error> {
         source,
     })?;
     let (sim_port, cadence) = (free_port()?, bench.cadence);
-    let (db_url, pg_name) = match &bench.postgres_admin {
-        None => (format!("sqlite://{}/tether.db", dir.path().display()), None),
-        Some(admin) => {
-            let name = format!("tether_bench_{}", std::process::id());
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
-                .await
-                .map_err(|e| Error::Usage(format!("--postgres {admin}: {e}")))?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-                .execute(&mut conn)
-                .await
-                .map_err(crate::db::DbError::from)?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .map_err(crate::db::DbError::from)?;
-            let mut url = url::Url::parse(admin).map_err(|e| Error::Usage(e.to_string()))?;
-            url.set_path(&name);
-            (url.to_string(), Some((admin.clone(), name)))
-        }
-    };
+    let (db_url, pg_name) = create_database(bench.postgres_admin.as_deref(), dir.path()).await?;
     let secs = cadence.as_secs_f64();
     let config_text = format!(
         r#"
@@ -418,160 +475,6 @@ coalesce = {coalesce}
     drop(serve);
     let _ = sim.start_kill();
     app.db.close().await;
-    if let Some((admin, name)) = pg_name {
-        if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
-        }
-    }
+    drop_database(pg_name).await;
     Ok(figures)
-}
-
-/// The script that runs Airflow's triggers (`bench/airflow_triggers.py`), built in.
-const AIRFLOW_SCRIPT: &str = include_str!("../bench/airflow_triggers.py");
-/// The pins the Airflow virtual environment is built with.
-const AIRFLOW_CONSTRAINTS: &str =
-    include_str!("../clients/python/constraints-airflow-3.3.2-py3.11.txt");
-
-/// `tether bench --compare-airflow`: the `tracked` scenario, then N of Airflow's
-/// `DatabricksExecutionTrigger` in one asyncio loop against a fresh simulator with the same
-/// cadence (`bench/airflow_triggers.py`, in `venv`, which is built from PyPI if it lacks
-/// Airflow), then the ratios.
-pub async fn compare_airflow(bench: &TrackedBench, venv: &Path) -> Result<(), Error> {
-    let ours = tracked(bench).await?;
-    let python = venv.join("bin/python");
-    let has_airflow = Command::new(&python)
-        .args([
-            "-c",
-            "import airflow.providers.databricks.triggers.databricks",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|s| s.success());
-    let dir = tempfile::tempdir().map_err(|source| Error::Io {
-        context: "making a temp folder".into(),
-        source,
-    })?;
-    let io = |context: &str| {
-        let context = context.to_string();
-        move |source| Error::Io { context, source }
-    };
-    if !has_airflow {
-        println!(
-            "building {} with apache-airflow 3.3.2 and apache-airflow-providers-databricks 7.23.0 from PyPI",
-            venv.display()
-        );
-        let constraints = dir.path().join("constraints.txt");
-        std::fs::write(&constraints, AIRFLOW_CONSTRAINTS).map_err(io("writing constraints"))?;
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(venv)
-            .status()
-            .await
-            .map_err(io("running python3 -m venv"))?
-            .success()
-            && Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check", "-c"])
-                .arg(&constraints)
-                .args([
-                    "apache-airflow==3.3.2",
-                    "apache-airflow-providers-databricks==7.23.0",
-                ])
-                .status()
-                .await
-                .map_err(io("running pip"))?
-                .success();
-        if !ok {
-            return Err(Error::Usage(format!(
-                "could not build the Airflow virtual environment in {}",
-                venv.display()
-            )));
-        }
-    }
-    let script = dir.path().join("airflow_triggers.py");
-    std::fs::write(&script, AIRFLOW_SCRIPT).map_err(io("writing the Airflow script"))?;
-    let sim_port = free_port()?.to_string();
-    let mut sim = spawn(
-        &bench.binary,
-        &[
-            "sim",
-            "databricks",
-            "--port",
-            &sim_port,
-            "--pending",
-            "0s",
-            "--running",
-            "1000000s",
-        ],
-        &dir.path().join("sim.log"),
-    )?;
-    let sim_url = format!("http://127.0.0.1:{sim_port}");
-    let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http
-            .get(format!("{sim_url}/_sim/stats"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let airflow_log = dir.path().join("airflow.log");
-    let figures_path = dir.path().join("airflow-figures.txt");
-    let log = std::fs::File::create(&airflow_log).map_err(io("creating the Airflow log"))?;
-    // The triggers log every poll (to stdout, as in the triggerer): into a file.
-    let status = Command::new(&python)
-        .arg(&script)
-        .args(["--sim", &sim_url, "--runs", &bench.jobs.to_string()])
-        .args(["--cadence", &bench.cadence.as_secs_f64().to_string()])
-        .args(["--window", &bench.window.as_secs_f64().to_string()])
-        .arg("--out")
-        .arg(&figures_path)
-        .env("AIRFLOW_HOME", dir.path())
-        .stdout(log.try_clone().map_err(io("creating the Airflow log"))?)
-        .stderr(log)
-        .status()
-        .await
-        .map_err(io("running the Airflow triggers"))?;
-    let _ = sim.start_kill();
-    let text = std::fs::read_to_string(&figures_path).unwrap_or_default();
-    print!("{text}");
-    let figure = |prefix: &str| -> Option<f64> {
-        let line = text.lines().find(|l| l.starts_with(prefix))?;
-        line[prefix.len()..].split_whitespace().next()?.parse().ok()
-    };
-    let (Some(cpu), Some(rss), Some(calls)) = (
-        figure("airflow CPU: "),
-        figure("airflow peak RSS: "),
-        figure("airflow provider calls: "),
-    ) else {
-        let log = std::fs::read_to_string(&airflow_log).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Error::Usage(format!(
-            "the Airflow triggers did not print their figures (exit {}); their log ends:\n{}",
-            status,
-            tail.join("\n")
-        )));
-    };
-    let ratio = |theirs: f64, ours: f64| {
-        if ours > 0.0 {
-            format!("{:.1}x", theirs / ours)
-        } else {
-            "(tether measured 0)".to_string()
-        }
-    };
-    println!(
-        "ratio (Airflow / tether), {} jobs: CPU {}, peak RSS {}, provider calls {}",
-        bench.jobs,
-        ratio(cpu, ours.cpu),
-        ratio(rss, ours.rss_mib),
-        ratio(calls, ours.calls_per_minute)
-    );
-    Ok(())
 }
