@@ -19,7 +19,7 @@ use tether_aws::Service;
 use tether_provider::{JobState, Ungated};
 use tokio_util::sync::CancellationToken;
 
-use common::{config_toml, TestDb};
+use common::{config_toml, until_all_done, TestDb};
 
 const SERVICES: [Service; 3] = [Service::Emr, Service::EmrServerless, Service::Glue];
 
@@ -392,27 +392,6 @@ async fn crash_after_submit_process_reconciles_on_each_service(db: TestDb) {
             );
         }
     }
-}
-
-/// Waits (a supervisor running) until every job in `ids` has finished; their records.
-async fn until_all_done(app: &App, ids: &[i64], limit: Duration) -> Vec<JobRecord> {
-    let stop = CancellationToken::new();
-    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
-    let start = Instant::now();
-    let jobs = loop {
-        let mut jobs = Vec::new();
-        for id in ids {
-            jobs.push(app.engine.jobs().get(*id).await.unwrap().unwrap());
-        }
-        if jobs.iter().all(|j| j.phase == Phase::Terminal) {
-            break jobs;
-        }
-        assert!(start.elapsed() < limit, "jobs did not finish: {jobs:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    stop.cancel();
-    sup.await.unwrap();
-    jobs
 }
 
 /// Coalesced polling on each service: five jobs of one cluster / application / Glue job are

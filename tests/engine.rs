@@ -568,25 +568,7 @@ async fn coalesced_polling_with_runs_list(db: TestDb) {
             req.task_instance = TaskInstanceId::new("etl", "r1", format!("sweep-{lie}-{n}"), -1);
             ids.push(app.engine.ensure(&req).await.unwrap().job.id);
         }
-        let stop = CancellationToken::new();
-        let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
-        let start = Instant::now();
-        let jobs = loop {
-            let mut jobs = Vec::new();
-            for id in &ids {
-                jobs.push(app.engine.jobs().get(*id).await.unwrap().unwrap());
-            }
-            if jobs.iter().all(|j| j.phase == Phase::Terminal) {
-                break jobs;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "not finished: {jobs:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        stop.cancel();
-        sup.await.unwrap();
+        let jobs = common::until_all_done(&app, &ids, Duration::from_secs(30)).await;
         let want = if lie {
             JobState::Failed
         } else {

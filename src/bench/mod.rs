@@ -225,7 +225,8 @@ pub async fn tracked(bench: &TrackedBench) -> Result<Figures, Error> {
         context: "making a temp folder".into(),
         source,
     })?;
-    let (sim_port, cadence) = (free_port()?, bench.cadence);
+    let cadence = bench.cadence;
+    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path()).await?;
     let (db_url, pg_name) = create_database(bench.postgres_admin.as_deref(), dir.path()).await?;
     let secs = cadence.as_secs_f64();
     let config_text = format!(
@@ -243,7 +244,7 @@ max_concurrent_polls = 64
 enabled = false
 
 [providers.databricks]
-host = "http://127.0.0.1:{sim_port}"
+host = "{sim_url}"
 token = "dapi-sim-token"
 poll_initial = "{secs}s"
 poll_max = "{secs}s"
@@ -260,34 +261,7 @@ coalesce = {coalesce}
         context: "writing the bench config".into(),
         source,
     })?;
-    let port = sim_port.to_string();
-    let mut sim = spawn(
-        &bench.binary,
-        &[
-            "sim",
-            "databricks",
-            "--port",
-            &port,
-            "--pending",
-            "0s",
-            "--running",
-            "1000000s",
-        ],
-        &dir.path().join("sim.log"),
-    )?;
-    let sim_url = format!("http://127.0.0.1:{sim_port}");
     let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http
-            .get(format!("{sim_url}/_sim/stats"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let kind = if pg_name.is_some() {
         "postgres"
     } else {

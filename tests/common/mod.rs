@@ -272,3 +272,31 @@ pub async fn exit_within(
 pub fn signal(child: &tokio::process::Child, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id().unwrap() as i32), sig).unwrap();
 }
+
+/// Waits (a supervisor running) until every job in `ids` has finished; their records.
+pub async fn until_all_done(
+    app: &App,
+    ids: &[i64],
+    limit: std::time::Duration,
+) -> Vec<tether::jobs::JobRecord> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sup = tokio::spawn(tether::engine::Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let start = std::time::Instant::now();
+    let jobs = loop {
+        let mut jobs = Vec::new();
+        for id in ids {
+            jobs.push(app.engine.jobs().get(*id).await.unwrap().unwrap());
+        }
+        if jobs
+            .iter()
+            .all(|j| j.phase == tether::jobs::Phase::Terminal)
+        {
+            break jobs;
+        }
+        assert!(start.elapsed() < limit, "jobs did not finish: {jobs:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    stop.cancel();
+    sup.await.unwrap();
+    jobs
+}

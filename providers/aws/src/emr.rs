@@ -243,17 +243,7 @@ impl Provider for Emr {
         &self.config.common
     }
 
-    fn share_rate_limit(&self, sharers: u32) {
-        if self.client.http().limiter().share(sharers) {
-            tracing::info!(
-                provider = self.kind(),
-                sharers,
-                "rate limit shared with the other supervisors"
-            );
-        }
-    }
-
-    fn rate_limit_waits(&self) -> u64 {
-        self.client.http().limiter().waits()
+    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
+        Some(self.client.http().limiter())
     }
 }

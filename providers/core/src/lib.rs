@@ -132,12 +132,25 @@ pub trait Provider: Send + Sync + Debug + 'static {
     /// The settings every provider has.
     fn settings(&self) -> &CommonSettings;
 
+    /// This account's rate limiter, if the adapter has one.
+    fn rate_limiter(&self) -> Option<&RateLimiter> {
+        None
+    }
+
     /// Shares this account's rate limit among `sharers` processes (this one included), each
     /// taking an equal part: the supervisors sharing a database call it with their number.
-    fn share_rate_limit(&self, _sharers: u32) {}
+    fn share_rate_limit(&self, sharers: u32) {
+        if self.rate_limiter().is_some_and(|l| l.share(sharers)) {
+            tracing::info!(
+                provider = self.kind(),
+                sharers,
+                "rate limit shared with the other supervisors"
+            );
+        }
+    }
 
     /// How many calls have waited for this account's rate limiter (for the metrics).
     fn rate_limit_waits(&self) -> u64 {
-        0
+        self.rate_limiter().map_or(0, RateLimiter::waits)
     }
 }

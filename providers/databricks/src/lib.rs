@@ -62,11 +62,6 @@ impl Databricks {
         let client = client::JobsClient::new(config.host.clone(), http, auth);
         Ok(Self { client, config })
     }
-
-    /// The HTTP client's rate limiter (for metrics).
-    pub fn rate_limiter(&self) -> &std::sync::Arc<tether_provider::RateLimiter> {
-        self.client.http().limiter()
-    }
 }
 
 impl Databricks {
@@ -265,17 +260,7 @@ impl Provider for Databricks {
         &self.config.common
     }
 
-    fn share_rate_limit(&self, sharers: u32) {
-        if self.client.http().limiter().share(sharers) {
-            tracing::info!(
-                provider = self.kind(),
-                sharers,
-                "rate limit shared with the other supervisors"
-            );
-        }
-    }
-
-    fn rate_limit_waits(&self) -> u64 {
-        self.client.http().limiter().waits()
+    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
+        Some(self.client.http().limiter())
     }
 }
