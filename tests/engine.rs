@@ -653,3 +653,63 @@ async fn simulator_accepts_get_parameters_in_a_json_body() {
         .unwrap();
     assert_eq!(listed["runs"][0]["run_id"], run_id, "{listed}");
 }
+
+/// A supervisor that joins later gets its share: the first one, holding every job, hands the
+/// excess back once the newcomer is seen alive, and the jobs spread over both (PostgreSQL,
+/// where several supervisors share a database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_supervisor_gets_its_share() {
+    let Some(db) = TestDb::postgres("a_joining_supervisor_gets_its_share").await else {
+        return;
+    };
+    let sim = quick_sim().await;
+    sim.configure(|c| c.running = Duration::from_secs(120));
+    let first = app_for(&db, &sim.url(), "2s", "").await;
+    let second = app_for(&db, &sim.url(), "2s", "").await;
+    for n in 0..40 {
+        let mut req = request(1);
+        req.task_instance = TaskInstanceId::new("etl", "r1", format!("share-{n}"), -1);
+        first.engine.ensure(&req).await.unwrap();
+    }
+    let held_by = |app: &App| {
+        let (jobs, owner) = (app.engine.jobs().clone(), app.engine.owner().to_string());
+        async move {
+            let filter = tether::jobs::JobFilter {
+                limit: 1000,
+                ..Default::default()
+            };
+            jobs.list(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|j| j.lease_owner.as_deref() == Some(owner.as_str()))
+                .count()
+        }
+    };
+    let stop = CancellationToken::new();
+    let a = tokio::spawn(Supervisor::new(first.engine.clone()).run(stop.clone()));
+    let start = Instant::now();
+    while held_by(&first).await < 40 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the first never held all 40"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let b = tokio::spawn(Supervisor::new(second.engine.clone()).run(stop.clone()));
+    let start = Instant::now();
+    loop {
+        let (x, y) = (held_by(&first).await, held_by(&second).await);
+        if (18..=22).contains(&x) && (18..=22).contains(&y) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "jobs did not spread: {x} and {y}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.cancel();
+    let _ = tokio::join!(a, b);
+    assert_eq!(sim.stats().submissions, 40, "rebalancing submitted nothing");
+}

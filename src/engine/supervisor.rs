@@ -1,10 +1,11 @@
 //! The supervisor loop: claim jobs under leases, renew the leases, poll each job when due.
 //!
-//! Several supervisors may share one PostgreSQL database. Each claims unfinished jobs whose
-//! lease is free or has run out (so a crashed supervisor's jobs move to another once its
-//! leases expire), up to its fair share: the unfinished jobs divided by the supervisors that
-//! hold live leases (itself included), claimed `claim_batch` at a time until the share is
-//! reached or nothing is left. It renews its leases every third of the lease time (and learns
+//! Several supervisors may share one PostgreSQL database. Each records itself alive in the
+//! `supervisors` table at every lease renewal, and claims unfinished jobs whose lease is free or
+//! has run out (so a crashed supervisor's jobs move to another once its leases expire), up to
+//! its fair share: the unfinished jobs divided by the supervisors seen within one lease time
+//! (itself included), claimed `claim_batch` at a time until the share is reached or nothing is
+//! left. One that holds more than its share (another supervisor joined) hands the excess back. It renews its leases every third of the lease time (and learns
 //! there of cancels asked for elsewhere), and polls the jobs it holds when they are due, at
 //! most `max_concurrent_polls` at once. A job whose lease renewal or fenced write fails is
 //! dropped at once: someone else holds it now.
@@ -293,6 +294,11 @@ impl Supervisor {
             polls.abort_all();
         }
         sweeps.abort_all();
+        if self.only.is_none() {
+            if let Err(e) = engine.jobs().leave(engine.owner()).await {
+                tracing::warn!(error = %e, "leaving the supervisors' table failed; it ages out");
+            }
+        }
         match engine.jobs().release_all(engine.owner()).await {
             Ok(n) => tracing::info!(
                 released = n,
@@ -316,6 +322,9 @@ impl Supervisor {
         let engine = &self.engine;
         let now = engine.now();
         let jobs = engine.jobs();
+        if self.only.is_none() {
+            jobs.heartbeat(engine.owner(), to_millis(now)).await?;
+        }
         let renewed = jobs
             .renew(engine.owner(), to_millis(now), engine.lease_until(now))
             .await?;
@@ -357,14 +366,20 @@ impl Supervisor {
         let mut want = match self.only {
             Some(_) => 1 - held.len() as i64,
             None => {
-                let now = to_millis(engine.now());
-                let (unfinished, owners) = engine.jobs().workload(now).await?;
-                let others = (owners - i64::from(!held.is_empty())).max(0);
+                let now = engine.now();
+                let live_since = to_millis(now) - engine.settings().lease.as_millis() as i64;
+                let (unfinished, supervisors) = engine.jobs().workload(live_since).await?;
+                let sharers = supervisors.max(1);
                 // Every provider account's rate limit is split among the live supervisors.
                 for (_, provider) in engine.providers().iter() {
-                    provider.share_rate_limit((others + 1) as u32);
+                    provider.share_rate_limit(sharers as u32);
                 }
-                let share = (unfinished + others) / (others + 1);
+                let share = (unfinished + sharers - 1) / sharers;
+                let excess = held.len() as i64 - share;
+                // A little above the share is kept, so that shares do not flap.
+                if excess > (share / 20).max(1) {
+                    self.release_excess(held, excess as usize).await?;
+                }
                 share - held.len() as i64
             }
         };
@@ -406,6 +421,39 @@ impl Supervisor {
             }
             want -= got;
         }
+        Ok(())
+    }
+
+    /// Hands back `count` of the held jobs that are not being polled (another supervisor
+    /// joined, so this one holds more than its share); whoever has room claims them.
+    async fn release_excess(
+        &self,
+        held: &mut HashMap<i64, Held>,
+        count: usize,
+    ) -> Result<(), EngineError> {
+        let engine = &self.engine;
+        let chosen: Vec<(i64, i64)> = held
+            .iter()
+            .filter(|(_, h)| !h.in_flight)
+            .take(count)
+            .map(|(id, h)| (*id, h.job.lease_epoch))
+            .collect();
+        for (id, epoch) in &chosen {
+            let lease = Lease {
+                job_id: *id,
+                owner: engine.owner().to_string(),
+                epoch: *epoch,
+            };
+            engine.jobs().release(&lease).await?;
+            held.remove(id);
+            crate::metrics::LEASES
+                .with_label_values(&["released"])
+                .inc();
+        }
+        tracing::info!(
+            released = chosen.len(),
+            "holding more than a fair share: leases handed back"
+        );
         Ok(())
     }
 

@@ -530,17 +530,44 @@ impl JobStore {
         rows.iter().map(renewed).collect()
     }
 
-    /// How many jobs are unfinished, and how many supervisors hold live leases: what a fair
-    /// share per supervisor is computed from.
-    pub async fn workload(&self, now: i64) -> Result<(i64, i64), DbError> {
+    /// How many jobs are unfinished, and how many supervisors were seen since `live_since`
+    /// (see [`JobStore::heartbeat`]): what a fair share per supervisor is computed from.
+    pub async fn workload(&self, live_since: i64) -> Result<(i64, i64), DbError> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS unfinished, COUNT(DISTINCT CASE WHEN lease_expires_at >= $1 \
-             THEN lease_owner END) AS owners FROM jobs WHERE phase <> 'terminal'",
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE phase <> 'terminal') AS unfinished, \
+             (SELECT COUNT(*) FROM supervisors WHERE seen_at >= $1) AS supervisors",
         )
-        .bind(now)
+        .bind(live_since)
         .fetch_one(self.db.pool())
         .await?;
-        Ok((row.try_get("unfinished")?, row.try_get("owners")?))
+        Ok((row.try_get("unfinished")?, row.try_get("supervisors")?))
+    }
+
+    /// Records that supervisor `owner` is alive at `now` (and forgets supervisors not seen
+    /// for a day).
+    pub async fn heartbeat(&self, owner: &str, now: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO supervisors (owner, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(owner)
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        sqlx::query("DELETE FROM supervisors WHERE seen_at < $1")
+            .bind(now - 86_400_000)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Removes supervisor `owner` (it stopped).
+    pub async fn leave(&self, owner: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM supervisors WHERE owner = $1")
+            .bind(owner)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
     }
 
     /// Extends one lease (fenced) to `until`, never shortening it. False if the lease was
