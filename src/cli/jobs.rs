@@ -125,10 +125,16 @@ pub(super) async fn run(app: &App, cmd: &JobsCommand, json: bool) -> Result<(), 
             let job = app.engine.cancel(*id, reason, "cli").await?;
             if json {
                 print_json(&job);
-            } else if job.state.is_terminal() {
+            } else if ended_before_the_request(&job) {
                 println!("job {id} had already ended: {}", job.state);
             } else if job.cancel_sent_at.is_some() {
-                println!("job {id}: cancel sent to {}", job.provider);
+                // The supervisor polling the job may already have seen it end.
+                let now = if job.state.is_terminal() {
+                    format!("; it has ended: {}", job.state)
+                } else {
+                    String::new()
+                };
+                println!("job {id}: cancel sent to {}{now}", job.provider);
             } else {
                 println!(
                     "job {id}: cancel requested; the supervisor sends it to {}",
@@ -138,6 +144,12 @@ pub(super) async fn run(app: &App, cmd: &JobsCommand, json: bool) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// Whether the job had finished before this cancel was asked for (rather than because of it).
+fn ended_before_the_request(job: &JobRecord) -> bool {
+    job.finished_at
+        .is_some_and(|ended| job.cancel_requested_at.is_none_or(|asked| ended < asked))
 }
 
 async fn find(app: &App, id: i64) -> Result<JobRecord, Error> {
