@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::json;
 use tether_aws::{AwsConfig, Emr, EmrServerless, Glue, Service};
 use tether_provider::http::Idempotency;
-use tether_provider::{JobState, Provider, Ungated};
+use tether_provider::{Handle, JobState, Provider, Tracked, Ungated};
 
 struct Moto {
     url: String,
@@ -123,9 +123,10 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
     let second = emr.submit(&spec, key, &Ungated).await.unwrap();
     assert_eq!(
         emr.find(key, &spec).await.unwrap(),
-        vec![handle.clone(), second],
+        vec![handle.clone(), second.clone()],
         "both steps, oldest first"
     );
+    agrees_with_single_calls(&emr, &[handle.clone(), second.clone()]).await;
     // moto 5.2 answers CancelSteps with HTTP 500: tether reports it as a transient error.
     if let Err(e) = emr.cancel(&handle).await {
         assert!(e.is_transient(), "{e}");
@@ -155,6 +156,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
         vec![handle.clone()],
         "ListJobRuns finds the run by its name"
     );
+    agrees_with_single_calls(&serverless, std::slice::from_ref(&handle)).await;
     match serverless.cancel(&handle).await {
         Ok(()) => {}
         Err(e) => assert!(
@@ -190,10 +192,41 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
     let second = glue.submit(&spec, key, &Ungated).await.unwrap();
     assert_eq!(
         glue.find(key, &spec).await.unwrap(),
-        vec![handle.clone(), second],
+        vec![handle.clone(), second.clone()],
         "both runs, oldest first"
     );
+    agrees_with_single_calls(&glue, &[handle.clone(), second.clone()]).await;
     if let Err(e) = glue.cancel(&handle).await {
         assert!(!e.message.is_empty());
+    }
+}
+
+/// Coalesced polling against moto: the sweep's list calls (`ListSteps` with `StepStates`,
+/// `ListJobRuns` with `states` and `createdAtAfter`, `GetJobRuns`) are accepted, and whatever
+/// they report for a job is what its single status call says.
+async fn agrees_with_single_calls(provider: &dyn Provider, handles: &[Handle]) {
+    let since = chrono::Utc::now().timestamp_millis() - 60_000;
+    let tracked: Vec<Tracked<'_>> = handles
+        .iter()
+        .map(|handle| Tracked {
+            handle,
+            created_ms: since,
+        })
+        .collect();
+    let sweep = provider
+        .status_many(&tracked)
+        .await
+        .unwrap_or_else(|e| panic!("{}: the sweep failed against moto: {e}", provider.kind()));
+    assert!(sweep.calls >= 1, "{}: no list call", provider.kind());
+    for (handle, listed) in handles.iter().zip(&sweep.statuses) {
+        if let Some(listed) = listed {
+            let single = provider.status(handle).await.unwrap();
+            assert_eq!(
+                listed.raw_state,
+                single.raw_state,
+                "{}: the list and the single call disagree on {handle}",
+                provider.kind()
+            );
+        }
     }
 }
