@@ -71,22 +71,31 @@ fn step_status(status: &Value) -> RemoteStatus {
 }
 
 impl Emr {
+    /// One page of `ListSteps` (`body` names the cluster and any filters), from `marker`.
+    async fn list_steps(
+        &self,
+        mut body: Value,
+        marker: Option<String>,
+    ) -> Result<Value, ProviderError> {
+        if let Some(m) = marker {
+            body["Marker"] = json!(m);
+        }
+        self.client
+            .json11(TARGET, "ListSteps", &body, Idempotency::Idempotent)
+            .await
+    }
+
     /// The active steps of one cluster (`ListSteps` with `StepStates`, paged by `Marker`).
     async fn list_active(
         &self,
         group: Group,
     ) -> Result<(Vec<(usize, RemoteStatus)>, u64), ProviderError> {
         let mut found = Vec::new();
-        let list = |marker: Option<String>| {
-            let mut body = json!({"ClusterId": group.parent, "StepStates": ACTIVE_STATES});
-            if let Some(m) = marker {
-                body["Marker"] = json!(m);
-            }
-            async move {
-                self.client
-                    .json11(TARGET, "ListSteps", &body, Idempotency::Idempotent)
-                    .await
-            }
+        let list = |marker| {
+            self.list_steps(
+                json!({"ClusterId": group.parent, "StepStates": ACTIVE_STATES}),
+                marker,
+            )
         };
         let calls = each_page("Steps", "Marker", list, |step| {
             if let Some(&i) = step["Id"].as_str().and_then(|id| group.wanted.get(id)) {
@@ -201,17 +210,7 @@ impl Provider for Emr {
             return Ok(Vec::new());
         };
         let wanted = tagged_name(spec["step"].get("Name").and_then(Value::as_str), key);
-        let list = |marker: Option<String>| {
-            let mut body = json!({"ClusterId": cluster});
-            if let Some(m) = marker {
-                body["Marker"] = json!(m);
-            }
-            async move {
-                self.client
-                    .json11(TARGET, "ListSteps", &body, Idempotency::Idempotent)
-                    .await
-            }
-        };
+        let list = |marker| self.list_steps(json!({"ClusterId": cluster}), marker);
         find_in_pages(
             self.config.find_max_pages,
             "Steps",
@@ -236,7 +235,7 @@ impl Provider for Emr {
     /// `ListSteps` of each cluster, for its pending and running steps.
     /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_ListSteps.html>
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        sweep(jobs, |h| handle_parts(h).ok(), |g| self.list_active(g)).await
+        sweep(jobs, ("cluster_id", "step_id"), |g| self.list_active(g)).await
     }
 
     fn settings(&self) -> &CommonSettings {

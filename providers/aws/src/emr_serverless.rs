@@ -77,14 +77,27 @@ fn run_status(run: &Value) -> RemoteStatus {
     }
 }
 
-fn handle_parts(handle: &Handle) -> Option<(&str, &str)> {
-    Some((
-        field(handle, "application_id", PROVIDER).ok()?,
-        field(handle, "job_run_id", PROVIDER).ok()?,
-    ))
-}
-
 impl EmrServerless {
+    /// One page of `ListJobRuns` at `path` (the application and any filters), from `token`.
+    async fn list_job_runs(
+        &self,
+        mut path: String,
+        token: Option<String>,
+    ) -> Result<Value, ProviderError> {
+        if let Some(t) = token {
+            path.push_str(&format!("&nextToken={}", path_segment(&t)));
+        }
+        self.client
+            .rest(
+                "ListJobRuns",
+                Method::GET,
+                &path,
+                None,
+                Idempotency::Idempotent,
+            )
+            .await
+    }
+
     /// One application's active job runs created since the oldest asked about
     /// (`ListJobRuns` with `states` and `createdAtAfter`, 50 a page).
     async fn list_active(
@@ -103,23 +116,7 @@ impl EmrServerless {
         for state in ACTIVE_STATES {
             base.push_str(&format!("&states={state}"));
         }
-        let list = |token: Option<String>| {
-            let mut path = base.clone();
-            if let Some(t) = token {
-                path.push_str(&format!("&nextToken={}", path_segment(&t)));
-            }
-            async move {
-                self.client
-                    .rest(
-                        "ListJobRuns",
-                        Method::GET,
-                        &path,
-                        None,
-                        Idempotency::Idempotent,
-                    )
-                    .await
-            }
-        };
+        let list = |token| self.list_job_runs(base.clone(), token);
         let calls = each_page("jobRuns", "nextToken", list, |run| {
             let id = run["id"].as_str().or(run["jobRunId"].as_str());
             if let Some(&i) = id.and_then(|id| group.wanted.get(id)) {
@@ -237,22 +234,9 @@ impl Provider for EmrServerless {
             return Ok(Vec::new());
         };
         let wanted = tagged_name(spec.get("name").and_then(Value::as_str), key);
-        let list = |token: Option<String>| {
-            let mut path = format!("/applications/{}/jobruns?maxResults=50", path_segment(app));
-            if let Some(t) = token {
-                path.push_str(&format!("&nextToken={}", path_segment(&t)));
-            }
-            async move {
-                self.client
-                    .rest(
-                        "ListJobRuns",
-                        Method::GET,
-                        &path,
-                        None,
-                        Idempotency::Idempotent,
-                    )
-                    .await
-            }
+        let list = |token| {
+            let path = format!("/applications/{}/jobruns?maxResults=50", path_segment(app));
+            self.list_job_runs(path, token)
         };
         find_in_pages(
             self.config.find_max_pages,
@@ -278,7 +262,10 @@ impl Provider for EmrServerless {
     /// `ListJobRuns` of each application, for its active runs.
     /// <https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_ListJobRuns.html>
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        sweep(jobs, handle_parts, |g| self.list_active(g)).await
+        sweep(jobs, ("application_id", "job_run_id"), |g| {
+            self.list_active(g)
+        })
+        .await
     }
 
     fn settings(&self) -> &CommonSettings {

@@ -58,14 +58,18 @@ fn run_status(run: &Value) -> RemoteStatus {
     }
 }
 
-fn handle_parts(handle: &Handle) -> Option<(&str, &str)> {
-    Some((
-        field(handle, "job_name", PROVIDER).ok()?,
-        field(handle, "job_run_id", PROVIDER).ok()?,
-    ))
-}
-
 impl Glue {
+    /// One page of `GetJobRuns` (200 runs, newest first) of the Glue job `job`, from `token`.
+    async fn get_job_runs(&self, job: &str, token: Option<String>) -> Result<Value, ProviderError> {
+        let mut body = json!({"JobName": job, "MaxResults": 200});
+        if let Some(t) = token {
+            body["NextToken"] = json!(t);
+        }
+        self.client
+            .json11(TARGET, "GetJobRuns", &body, Idempotency::Idempotent)
+            .await
+    }
+
     /// One Glue job's runs (`GetJobRuns`, 200 a page, newest first), until every run asked
     /// about is seen or the runs are older than the oldest asked about. `GetJobRuns` has no
     /// state filter, so it also reports finished runs: the engine confirms those singly.
@@ -74,17 +78,7 @@ impl Glue {
         group: Group,
     ) -> Result<(Vec<(usize, RemoteStatus)>, u64), ProviderError> {
         let mut found = Vec::new();
-        let list = |token: Option<String>| {
-            let mut body = json!({"JobName": group.parent, "MaxResults": 200});
-            if let Some(t) = token {
-                body["NextToken"] = json!(t);
-            }
-            async move {
-                self.client
-                    .json11(TARGET, "GetJobRuns", &body, Idempotency::Idempotent)
-                    .await
-            }
-        };
+        let list = |token| self.get_job_runs(&group.parent, token);
         let calls = each_page("JobRuns", "NextToken", list, |run| {
             if let Some(&i) = run["Id"].as_str().and_then(|id| group.wanted.get(id)) {
                 found.push((i, run_status(run)));
@@ -197,17 +191,7 @@ impl Provider for Glue {
         let Some(job) = spec.get("JobName").and_then(Value::as_str) else {
             return Ok(Vec::new());
         };
-        let list = |token: Option<String>| {
-            let mut body = json!({"JobName": job, "MaxResults": 200});
-            if let Some(t) = token {
-                body["NextToken"] = json!(t);
-            }
-            async move {
-                self.client
-                    .json11(TARGET, "GetJobRuns", &body, Idempotency::Idempotent)
-                    .await
-            }
-        };
+        let list = |token| self.get_job_runs(job, token);
         find_in_pages(
             self.config.find_max_pages,
             "JobRuns",
@@ -232,7 +216,7 @@ impl Provider for Glue {
     /// `GetJobRuns` of each Glue job.
     /// <https://docs.aws.amazon.com/glue/latest/webapi/API_GetJobRuns.html>
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        sweep(jobs, handle_parts, |g| self.list_runs(g)).await
+        sweep(jobs, ("job_name", "job_run_id"), |g| self.list_runs(g)).await
     }
 
     fn settings(&self) -> &CommonSettings {

@@ -117,11 +117,12 @@ struct Group {
 }
 
 /// Coalesced polling, shared by the three services: the jobs asked about are grouped by
-/// parent (`parts` gives a handle's parent and id), each group is listed by `list` (groups in
-/// parallel), and what it reports is matched back to the jobs.
-async fn sweep<'h, F, Fut>(
-    jobs: &[Tracked<'h>],
-    parts: impl Fn(&'h Handle) -> Option<(&'h str, &'h str)>,
+/// parent (the handle's fields `parent_field` and `id_field` give its parent and id), each
+/// group is listed by `list` (groups in parallel), and what it reports is matched back to the
+/// jobs.
+async fn sweep<F, Fut>(
+    jobs: &[Tracked<'_>],
+    (parent_field, id_field): (&str, &str),
     list: F,
 ) -> Result<Sweep, ProviderError>
 where
@@ -130,7 +131,8 @@ where
 {
     let mut groups: HashMap<&str, Group> = HashMap::new();
     for (i, job) in jobs.iter().enumerate() {
-        let Some((parent, id)) = parts(job.handle) else {
+        let text = |name| job.handle.0.get(name).and_then(Value::as_str);
+        let (Some(parent), Some(id)) = (text(parent_field), text(id_field)) else {
             continue;
         };
         let since = (job.created_ms - CLOCK_SKEW_MS) as f64 / 1000.0;

@@ -154,23 +154,12 @@ impl JobsClient {
 
     /// `GET /api/2.1/jobs/runs/list` (submitted runs, newest first):
     /// <https://docs.databricks.com/api/workspace/jobs/listruns>
-    pub async fn list_runs(
-        &self,
-        active_only: bool,
-        page_token: Option<&str>,
-    ) -> Result<RunsPage, ProviderError> {
-        self.call("jobs/runs/list", Idempotency::Idempotent, |c, url| {
-            let mut q = vec![
-                ("run_type", "SUBMIT_RUN".to_string()),
-                ("limit", LIST_LIMIT.to_string()),
-                ("active_only", active_only.to_string()),
-            ];
-            if let Some(t) = page_token {
-                q.push(("page_token", t.to_string()));
-            }
-            c.get(url).query(&q)
-        })
-        .await
+    pub async fn list_runs(&self, page_token: Option<&str>) -> Result<RunsPage, ProviderError> {
+        let q = vec![
+            ("run_type", "SUBMIT_RUN".to_string()),
+            ("limit", LIST_LIMIT.to_string()),
+        ];
+        self.list(q, page_token).await
     }
 
     /// `GET /api/2.1/jobs/runs/list?active_only=true`, every run type, started within
@@ -181,18 +170,27 @@ impl JobsClient {
         start_time_to: Option<i64>,
         page_token: Option<&str>,
     ) -> Result<RunsPage, ProviderError> {
+        let mut q = vec![
+            ("active_only", "true".to_string()),
+            ("limit", LIST_LIMIT.to_string()),
+            ("start_time_from", start_time_from.to_string()),
+        ];
+        if let Some(to) = start_time_to {
+            q.push(("start_time_to", to.to_string()));
+        }
+        self.list(q, page_token).await
+    }
+
+    /// One page of `runs/list` with the query `q`, from `page_token`.
+    async fn list(
+        &self,
+        mut q: Vec<(&'static str, String)>,
+        page_token: Option<&str>,
+    ) -> Result<RunsPage, ProviderError> {
+        if let Some(t) = page_token {
+            q.push(("page_token", t.to_string()));
+        }
         self.call("jobs/runs/list", Idempotency::Idempotent, |c, url| {
-            let mut q = vec![
-                ("active_only", "true".to_string()),
-                ("limit", LIST_LIMIT.to_string()),
-                ("start_time_from", start_time_from.to_string()),
-            ];
-            if let Some(to) = start_time_to {
-                q.push(("start_time_to", to.to_string()));
-            }
-            if let Some(t) = page_token {
-                q.push(("page_token", t.to_string()));
-            }
             c.get(url).query(&q)
         })
         .await

@@ -193,7 +193,7 @@ impl Provider for Databricks {
         let mut found = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..self.config.find_max_pages {
-            let page = self.client.list_runs(false, token.as_deref()).await?;
+            let page = self.client.list_runs(token.as_deref()).await?;
             found.extend(
                 page.runs
                     .iter()
