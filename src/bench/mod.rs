@@ -233,7 +233,6 @@ pub async fn tracked(bench: &TrackedBench) -> Result<Figures, Error> {
         r#"
 [database]
 url = "{db_url}"
-max_connections = 16
 
 [supervisor]
 lease = "30s"

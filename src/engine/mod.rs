@@ -34,7 +34,7 @@ use crate::clock::{to_millis, Clock};
 use crate::config::SupervisorConfig;
 use crate::db::DbError;
 use crate::jobs::store::StateKeyWrite;
-use crate::jobs::{JobRecord, JobStore, Phase};
+use crate::jobs::{HeldJob, JobRecord, JobStore, Phase};
 use crate::state::{StateError, TaskState, ValidationError};
 
 pub use changes::Changes;
@@ -193,14 +193,15 @@ impl Engine {
     }
 
     /// The task-state record of a job: what a task (or Airflow) reads at `tether.job.<name>`.
-    fn state_key_write(
+    fn state_key_write<'a>(
         &self,
-        job: &JobRecord,
+        job: impl Into<KeyedJob<'a>>,
         phase: Phase,
         handle: Option<&Handle>,
         state: JobState,
         now: DateTime<Utc>,
     ) -> StateKeyWrite {
+        let job = job.into();
         let value = json!({
             "job_id": job.id,
             "provider": job.provider,
@@ -212,7 +213,7 @@ impl Engine {
             "state": state.as_str(),
         });
         StateKeyWrite {
-            key: state_key(&job.name),
+            key: state_key(job.name),
             json: value.to_string(),
             expires_at: self
                 .inner
@@ -273,4 +274,41 @@ fn owner_id() -> String {
         std::process::id(),
         rand::random::<u32>()
     )
+}
+
+/// What a job's task-state key is made from: the same fields of a whole record or of a held
+/// job.
+struct KeyedJob<'a> {
+    id: i64,
+    name: &'a str,
+    provider: &'a str,
+    generation: i64,
+    idempotency_key: &'a str,
+    try_number: i64,
+}
+
+impl<'a> From<&'a JobRecord> for KeyedJob<'a> {
+    fn from(j: &'a JobRecord) -> Self {
+        Self {
+            id: j.id,
+            name: &j.name,
+            provider: &j.provider,
+            generation: j.generation,
+            idempotency_key: &j.idempotency_key,
+            try_number: j.try_number,
+        }
+    }
+}
+
+impl<'a> From<&'a HeldJob> for KeyedJob<'a> {
+    fn from(j: &'a HeldJob) -> Self {
+        Self {
+            id: j.id,
+            name: &j.name,
+            provider: &j.provider,
+            generation: j.generation,
+            idempotency_key: &j.idempotency_key,
+            try_number: j.try_number,
+        }
+    }
 }

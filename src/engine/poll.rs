@@ -21,7 +21,7 @@ use tether_provider::{ErrorKind, JobState, PollSettings, ProviderError, RemoteSt
 use super::{Engine, EngineError};
 use crate::clock::to_millis;
 use crate::jobs::store::PollUpdate;
-use crate::jobs::{JobRecord, Lease, Phase};
+use crate::jobs::{HeldJob, Lease, Phase};
 
 /// What became of a job after a poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ impl Engine {
     #[tracing::instrument(skip(self, job, lease, listed), fields(job_id = lease.job_id))]
     pub(crate) async fn poll_record(
         &self,
-        job: &mut JobRecord,
+        job: &mut HeldJob,
         lease: &Lease,
         listed: Option<RemoteStatus>,
     ) -> Result<PollOutcome, EngineError> {
@@ -67,9 +67,13 @@ impl Engine {
         }
         let provider = self.inner.providers.get(&job.provider)?;
         if job.phase == Phase::Submitting {
-            // A submitter died between submit and record: finish its work.
+            // A submitter died between submit and record: finish its work, from the whole
+            // record (the spec, the task instance), which a supervisor does not hold.
             // Either way the lease is released afterwards: whoever claims the job next polls it.
-            if let Err(e) = self.reconcile(job.clone(), lease.clone(), &*provider).await {
+            let Some(record) = self.inner.jobs.get(job.id).await? else {
+                return Ok(PollOutcome::Finished);
+            };
+            if let Err(e) = self.reconcile(record, lease.clone(), &*provider).await {
                 tracing::warn!(error = %e, "reconciling an orphaned submission failed; retrying later");
             }
             return Ok(PollOutcome::LeaseLost);
@@ -78,7 +82,7 @@ impl Engine {
             return Ok(PollOutcome::Finished);
         };
         let mut listed = listed.filter(|s| !s.state.is_terminal());
-        if job.cancel_requested_at.is_some() && job.cancel_sent_at.is_none() {
+        if job.cancel_unsent() {
             // What a sweep listed before the cancel is stale now.
             listed = None;
             match provider.cancel(&handle).await {
@@ -139,13 +143,10 @@ impl Engine {
     /// [`Engine::poll_record`] then does.
     pub(crate) fn settle_listed(
         &self,
-        job: &mut JobRecord,
+        job: &mut HeldJob,
         status: &RemoteStatus,
     ) -> Option<DateTime<Utc>> {
-        if status.state.is_terminal()
-            || job.phase != Phase::Active
-            || (job.cancel_requested_at.is_some() && job.cancel_sent_at.is_none())
-        {
+        if status.state.is_terminal() || job.phase != Phase::Active || job.cancel_unsent() {
             return None;
         }
         let provider = self.inner.providers.get(&job.provider).ok()?;
@@ -165,7 +166,7 @@ impl Engine {
 
     fn update_from_status(
         &self,
-        job: &JobRecord,
+        job: &HeldJob,
         status: RemoteStatus,
         poll: &PollSettings,
         now: DateTime<Utc>,
@@ -204,12 +205,18 @@ impl Engine {
             now: to_millis(now),
             event,
             state_key: terminal.then(|| {
-                self.state_key_write(job, Phase::Terminal, job.handle.as_ref(), status.state, now)
+                self.state_key_write(
+                    job,
+                    Phase::Terminal,
+                    job.handle.as_deref(),
+                    status.state,
+                    now,
+                )
             }),
         }
     }
 
-    fn lost(&self, job: &JobRecord, e: &ProviderError, now: DateTime<Utc>) -> PollUpdate {
+    fn lost(&self, job: &HeldJob, e: &ProviderError, now: DateTime<Utc>) -> PollUpdate {
         tracing::warn!(error = %e, "the provider has no such job: marking it lost");
         PollUpdate {
             state: JobState::Lost,
@@ -224,7 +231,7 @@ impl Engine {
             state_key: Some(self.state_key_write(
                 job,
                 Phase::Terminal,
-                job.handle.as_ref(),
+                job.handle.as_deref(),
                 JobState::Lost,
                 now,
             )),
@@ -233,7 +240,7 @@ impl Engine {
 
     fn update_from_failure(
         &self,
-        job: &JobRecord,
+        job: &HeldJob,
         e: &ProviderError,
         settings: &tether_provider::CommonSettings,
         now: DateTime<Utc>,
@@ -274,7 +281,7 @@ impl Engine {
 
 /// Whether a poll's update holds anything worth a write: an event, a new state, provider state
 /// or message, a new link. Failures below the `unknown` budget are kept in memory only.
-fn worth_writing(job: &JobRecord, update: &PollUpdate) -> bool {
+fn worth_writing(job: &HeldJob, update: &PollUpdate) -> bool {
     update.event.is_some()
         || update.state != job.state
         || update.raw_state != job.raw_state
@@ -283,7 +290,7 @@ fn worth_writing(job: &JobRecord, update: &PollUpdate) -> bool {
 }
 
 /// Takes what a poll learnt into the held record.
-fn absorb(job: &mut JobRecord, update: PollUpdate) {
+fn absorb(job: &mut HeldJob, update: PollUpdate) {
     job.state = update.state;
     job.raw_state = update.raw_state;
     job.message = update.message;

@@ -14,8 +14,9 @@
 //! count as the fair share), so that three supervisors do not make three times the calls.
 //!
 //! The jobs wait in a due-time queue (a heap keyed by next-poll time): a wake-up touches only
-//! the jobs that are due. The supervisor keeps each held job's record in memory and polls from
-//! it, so a poll reads nothing first and writes only what changed.
+//! the jobs that are due. The supervisor keeps what a poll needs of each held job in memory
+//! ([`HeldJob`], not the whole record) and polls from it, so a poll reads nothing first and
+//! writes only what changed.
 //!
 //! On shutdown the loop stops claiming, waits for polls in flight (up to
 //! `shutdown_grace`), and releases its leases. It never cancels a remote job.
@@ -36,22 +37,26 @@ use super::coalesce::{Coalescer, Route};
 use super::poll::PollOutcome;
 use super::{Engine, EngineError};
 use crate::clock::to_millis;
-use crate::jobs::{JobRecord, Lease};
+use crate::jobs::{HeldJob, Lease};
 
 /// A job this supervisor holds.
 #[derive(Debug)]
 struct Held {
-    /// The record as this supervisor last wrote or read it: what a poll starts from.
-    job: JobRecord,
+    /// The job as this supervisor last wrote or read it: what a poll starts from.
+    job: HeldJob,
     /// A sweep covered it since its last poll: the next poll takes `listed` (what the sweep
     /// reported, if anything) and asks singly for what the sweep did not settle.
     swept: bool,
-    /// What that sweep reported for it.
-    listed: Option<RemoteStatus>,
+    /// What that sweep reported for it (boxed: most held jobs have none).
+    listed: Option<Box<RemoteStatus>>,
     /// Which queue entry is this job's current one (older entries are skipped when popped).
     seq: u64,
     in_flight: bool,
 }
+
+/// The jobs held, by id. Boxed, so that the table (sized in powers of two, and copied when it
+/// grows) holds pointers rather than whole jobs.
+type HeldJobs = HashMap<i64, Box<Held>>;
 
 /// The due-time queue: (due time in ms, entry sequence, job id), soonest first.
 #[derive(Debug, Default)]
@@ -74,7 +79,7 @@ impl DueQueue {
     }
 }
 
-type PollResult = (i64, JobRecord, Result<PollOutcome, EngineError>);
+type PollResult = (i64, HeldJob, Result<PollOutcome, EngineError>);
 /// A finished sweep: the account, the jobs it covered, and what it learned.
 type SweepResult = (String, Vec<i64>, Result<Sweep, ProviderError>);
 
@@ -109,7 +114,7 @@ impl Supervisor {
         let claim_every =
             (settings.lease / 6).clamp(Duration::from_millis(250), Duration::from_secs(5));
         let permits = Arc::new(Semaphore::new(settings.max_concurrent_polls as usize));
-        let mut held: HashMap<i64, Held> = HashMap::new();
+        let mut held = HeldJobs::new();
         let mut queue = DueQueue::default();
         let mut polls: JoinSet<PollResult> = JoinSet::new();
         let mut sweeps: JoinSet<SweepResult> = JoinSet::new();
@@ -197,7 +202,7 @@ impl Supervisor {
                 h.in_flight = true;
                 let engine = engine.clone();
                 let mut job = h.job.clone();
-                let listed = h.listed.take();
+                let listed = h.listed.take().map(|l| *l);
                 h.swept = false;
                 let lease = Lease {
                     job_id: id,
@@ -272,7 +277,7 @@ impl Supervisor {
                         queue.schedule(id, h, next);
                     } else {
                         h.swept = swept;
-                        h.listed = listed;
+                        h.listed = listed.map(Box::new);
                         queue.schedule(id, h, at);
                     }
                 }
@@ -316,7 +321,7 @@ impl Supervisor {
     /// them now rather than at the next poll.
     async fn renew(
         &self,
-        held: &mut HashMap<i64, Held>,
+        held: &mut HeldJobs,
         queue: &mut DueQueue,
     ) -> Result<(), EngineError> {
         let engine = &self.engine;
@@ -358,7 +363,7 @@ impl Supervisor {
     /// queues them at their next-poll time.
     async fn claim(
         &self,
-        held: &mut HashMap<i64, Held>,
+        held: &mut HeldJobs,
         queue: &mut DueQueue,
     ) -> Result<(), EngineError> {
         let engine = &self.engine;
@@ -396,23 +401,18 @@ impl Supervisor {
                 )
                 .await?;
             let got = claimed.len() as i64;
-            for mut job in claimed {
+            for job in claimed {
                 crate::metrics::LEASES.with_label_values(&["claimed"]).inc();
-                if job.phase == crate::jobs::Phase::Active {
-                    // Polling never needs the spec (reconciling a submission does): with
-                    // 100,000 held jobs it is most of the memory.
-                    job.spec = serde_json::Value::Null;
-                }
                 tracing::debug!(job_id = job.id, epoch = job.lease_epoch, "claimed");
                 let at = job.next_poll_at;
                 let id = job.id;
-                let mut h = Held {
+                let mut h = Box::new(Held {
                     job,
                     swept: false,
                     listed: None,
                     seq: 0,
                     in_flight: false,
-                };
+                });
                 queue.schedule(id, &mut h, at);
                 held.insert(id, h);
             }
@@ -428,7 +428,7 @@ impl Supervisor {
     /// joined, so this one holds more than its share); whoever has room claims them.
     async fn release_excess(
         &self,
-        held: &mut HashMap<i64, Held>,
+        held: &mut HeldJobs,
         count: usize,
     ) -> Result<(), EngineError> {
         let engine = &self.engine;
@@ -466,10 +466,8 @@ impl Supervisor {
 }
 
 /// Whether a job can be polled by a sweep: it has a handle and no cancel waiting to be sent.
-fn sweepable(job: &JobRecord) -> bool {
-    job.phase == crate::jobs::Phase::Active
-        && job.handle.is_some()
-        && !(job.cancel_requested_at.is_some() && job.cancel_sent_at.is_none())
+fn sweepable(job: &HeldJob) -> bool {
+    job.phase == crate::jobs::Phase::Active && job.handle.is_some() && !job.cancel_unsent()
 }
 
 /// Starts a sweep of account `name` over every job of it that is held, idle and due within
@@ -477,7 +475,7 @@ fn sweepable(job: &JobRecord) -> bool {
 fn start_sweep(
     engine: &Engine,
     name: &str,
-    held: &mut HashMap<i64, Held>,
+    held: &mut HeldJobs,
     coalescer: &Coalescer,
     sweeps: &mut JoinSet<SweepResult>,
     now_ms: i64,

@@ -2,11 +2,14 @@
 //! append-only event log.
 //!
 //! - [`record`]: the job record and event types.
+//! - [`held`]: what a supervisor keeps in memory of a job it holds and polls.
 //! - [`store`]: the SQL that reads and writes them; every write by a lease holder is fenced by
 //!   the lease epoch.
 
+pub mod held;
 pub mod record;
 pub mod store;
 
+pub use held::HeldJob;
 pub use record::{JobEvent, JobRecord, Lease, Phase};
 pub use store::{JobFilter, JobStore, NewJob, PollUpdate};

@@ -33,7 +33,7 @@ impl Phase {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, DbError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, DbError> {
         match s {
             "submitting" => Ok(Phase::Submitting),
             "active" => Ok(Phase::Active),
@@ -150,7 +150,7 @@ pub(crate) fn decode_error(message: String) -> DbError {
     DbError::Query(sqlx::Error::Decode(message.into()))
 }
 
-fn json_column(row: &AnyRow, column: &str) -> Result<Option<Value>, DbError> {
+pub(crate) fn json_column(row: &AnyRow, column: &str) -> Result<Option<Value>, DbError> {
     let text: Option<String> = row.try_get(column)?;
     text.map(|t| {
         serde_json::from_str(&t)
@@ -159,7 +159,7 @@ fn json_column(row: &AnyRow, column: &str) -> Result<Option<Value>, DbError> {
     .transpose()
 }
 
-fn time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, DbError> {
+pub(crate) fn time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, DbError> {
     Ok(row.try_get::<Option<i64>, _>(column)?.map(from_millis))
 }
 

@@ -14,6 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tether_provider::JobState;
 
+use super::held::{HeldJob, HELD_COLUMNS};
 use super::record::{JobEvent, JobRecord, Lease, Phase};
 use crate::db::{Backend, Db, DbError};
 use crate::state::storage::{put_on, Put};
@@ -456,7 +457,8 @@ impl JobStore {
     }
 
     /// Claims up to `limit` unfinished jobs whose lease is free or has run out, soonest poll
-    /// first; `only` restricts the claim to one job.
+    /// first; `only` restricts the claim to one job. Returns what a supervisor holds of each
+    /// (not the whole record: with many held jobs, that is the memory of tracking).
     pub async fn claim_batch(
         &self,
         owner: &str,
@@ -464,7 +466,7 @@ impl JobStore {
         until: i64,
         limit: i64,
         only: Option<i64>,
-    ) -> Result<Vec<JobRecord>, DbError> {
+    ) -> Result<Vec<HeldJob>, DbError> {
         let skip_locked = match self.db.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -473,7 +475,8 @@ impl JobStore {
             "UPDATE jobs SET lease_owner = $1, lease_epoch = lease_epoch + 1, \
              lease_expires_at = $2 WHERE id IN (SELECT id FROM jobs WHERE phase <> 'terminal' \
              AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < $3) \
-             AND ($5 < 0 OR id = $5) ORDER BY next_poll_at LIMIT $4 {skip_locked}) RETURNING *"
+             AND ($5 < 0 OR id = $5) ORDER BY next_poll_at LIMIT $4 {skip_locked}) \
+             RETURNING {HELD_COLUMNS}"
         );
         let rows = sqlx::query(&sql)
             .bind(owner)
@@ -483,7 +486,7 @@ impl JobStore {
             .bind(only.unwrap_or(-1))
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter().map(JobRecord::from_row).collect()
+        rows.iter().map(HeldJob::from_row).collect()
     }
 
     /// Extends every live lease `owner` holds to `until` (never shortening one); how many it
