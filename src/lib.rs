@@ -8,6 +8,7 @@
 //!   migrations (`migrations/sqlite`, `migrations/postgres`).
 //! - [`config`]: the TOML configuration and its checks.
 //! - [`clock`]: time as the stores see it (replaceable in tests).
+//! - [`crash`]: the named crash points of the crash tests (test builds only).
 //! - [`error`]: the public [`Error`] and its mapping to exit codes.
 //! - [`cli`]: the `tether` command line; `src/main.rs` only parses and calls into it.
 //! - [`app`]: opening the database and building the services every command needs.
@@ -22,6 +23,7 @@ pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crash;
 pub mod db;
 pub mod engine;
 pub mod error;

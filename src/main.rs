@@ -7,6 +7,8 @@ use tether::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // Crash points for the crash tests (test builds only: nothing in a release build).
+    let _crash_points = tether::crash::setup();
     let cli = Cli::parse();
     let filter = cli
         .log

@@ -333,7 +333,7 @@ async fn sigkilled_run_reattaches_on_each_service(db: TestDb) {
     assert_eq!(sim.stats().cancels, 0);
 }
 
-/// A real crash (SIGKILL at `TETHER_CRASH_AT=after_submit`) between the provider accepting the
+/// A real crash (SIGKILL at the crash point `after_submit`) between the provider accepting the
 /// job and tether recording its handle: the rerun reconciles it; one submission per service.
 /// The run is logged at trace level, and no credential appears in that log.
 async fn crash_after_submit_process_reconciles_on_each_service(db: TestDb) {
@@ -355,9 +355,9 @@ async fn crash_after_submit_process_reconciles_on_each_service(db: TestDb) {
             let mut cmd = tether_run(&config, service, &spec_path, &task, 1);
             cmd.env("TETHER_LOG", "trace");
             if crash {
-                cmd.env("TETHER_CRASH_AT", "after_submit");
+                cmd.env("FAILPOINTS", "after_submit=return");
             } else {
-                cmd.env_remove("TETHER_CRASH_AT");
+                cmd.env_remove("FAILPOINTS");
             }
             cmd
         };

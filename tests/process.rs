@@ -43,7 +43,7 @@ impl Harness {
             .arg(&self.config)
             .args(args)
             .env("TETHER_LOG", "info")
-            .env_remove("TETHER_CRASH_AT")
+            .env_remove("FAILPOINTS")
             .stdout(Stdio::from(
                 std::fs::File::create(self.dir.path().join(format!("{log}.out"))).unwrap(),
             ))
@@ -166,7 +166,7 @@ async fn crash_between_submit_and_record_ends_with_one_submission(db: TestDb) {
     let h = Harness::new(&db, &sim, "1s");
     let app = app_for(&db, &sim.url(), "1s", "").await;
     let mut crashing = h.run("load", 1, "crash");
-    crashing.env("TETHER_CRASH_AT", "after_submit");
+    crashing.env("FAILPOINTS", "after_submit=return");
     let mut try1 = crashing.spawn().unwrap();
     let status = exit_within(&mut try1, Duration::from_secs(20)).await;
     assert_eq!(

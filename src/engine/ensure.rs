@@ -21,9 +21,10 @@ use serde_json::{json, Value};
 use tether_provider::{ErrorKind, Handle, JobState, Provider};
 
 use super::key::{idempotency_key, spec_hash};
-use super::{crash_point, Engine, EngineError};
+use super::{Engine, EngineError};
 use crate::clock::to_millis;
 use crate::config::OnSpecChange;
+use crate::crash::crash_point;
 use crate::jobs::store::NewJob;
 use crate::jobs::{JobRecord, Lease, Phase};
 use crate::state::scope::validate_id;
@@ -239,9 +240,11 @@ impl Engine {
         let intent = |job: &JobRecord| {
             self.state_key_write(job, Phase::Submitting, None, JobState::Pending, now)
         };
+        crash_point("before_intent");
         let Some(job) = self.inner.jobs.insert_intent(&new, &intent).await? else {
             return Ok(None);
         };
+        crash_point("after_intent");
         tracing::info!(job_id = job.id, generation, key = %key, "intent recorded; submitting");
         let lease = Lease {
             job_id: job.id,

@@ -103,17 +103,6 @@ pub enum EngineError {
     State(#[from] StateError),
 }
 
-/// Test hooks that make the process die at a chosen point, as a crash would.
-///
-/// `TETHER_CRASH_AT=after_submit` kills the process with SIGKILL right after the provider
-/// accepted a submission and before its handle is recorded.
-fn crash_point(point: &str) {
-    if std::env::var("TETHER_CRASH_AT").is_ok_and(|p| p == point) {
-        tracing::error!(point, "TETHER_CRASH_AT: killing this process");
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
-    }
-}
-
 /// The engine's shared parts.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -240,6 +229,7 @@ impl Engine {
             .request_cancel(job_id, reason, actor, now)
             .await?
             .ok_or(EngineError::JobNotFound(job_id))?;
+        crate::crash::crash_point("after_cancel_recorded");
         if job.phase != Phase::Active {
             // Finished already, or still submitting: once the handle is recorded, the
             // supervisor polling the job sees the request and sends the cancel.

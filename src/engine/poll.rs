@@ -121,6 +121,9 @@ impl Engine {
             Err(e) => self.update_from_failure(job, &e, settings, now),
         };
         let terminal = update.state.is_terminal();
+        if terminal {
+            crate::crash::crash_point("before_terminal_record");
+        }
         let next = update.next_poll_at;
         if worth_writing(job, &update) {
             if !self.inner.jobs.apply_poll(lease, &update).await? {

@@ -319,17 +319,14 @@ impl Supervisor {
     /// renewed differs from the number it holds does it ask which it still has, and drops the
     /// others (another supervisor may hold them now; fencing refuses their writes anyway). Then it learns of cancels asked for elsewhere, and sends
     /// them now rather than at the next poll.
-    async fn renew(
-        &self,
-        held: &mut HeldJobs,
-        queue: &mut DueQueue,
-    ) -> Result<(), EngineError> {
+    async fn renew(&self, held: &mut HeldJobs, queue: &mut DueQueue) -> Result<(), EngineError> {
         let engine = &self.engine;
         let now = engine.now();
         let jobs = engine.jobs();
         if self.only.is_none() {
             jobs.heartbeat(engine.owner(), to_millis(now)).await?;
         }
+        crate::crash::crash_point("during_renewal");
         let renewed = jobs
             .renew(engine.owner(), to_millis(now), engine.lease_until(now))
             .await?;
@@ -361,11 +358,7 @@ impl Supervisor {
 
     /// Claims free jobs up to this supervisor's fair share, `claim_batch` at a time, and
     /// queues them at their next-poll time.
-    async fn claim(
-        &self,
-        held: &mut HeldJobs,
-        queue: &mut DueQueue,
-    ) -> Result<(), EngineError> {
+    async fn claim(&self, held: &mut HeldJobs, queue: &mut DueQueue) -> Result<(), EngineError> {
         let engine = &self.engine;
         let batch = i64::from(engine.settings().claim_batch.max(1));
         let mut want = match self.only {
@@ -401,6 +394,9 @@ impl Supervisor {
                 )
                 .await?;
             let got = claimed.len() as i64;
+            if got > 0 {
+                crate::crash::crash_point("during_claim");
+            }
             for job in claimed {
                 crate::metrics::LEASES.with_label_values(&["claimed"]).inc();
                 tracing::debug!(job_id = job.id, epoch = job.lease_epoch, "claimed");
@@ -426,11 +422,7 @@ impl Supervisor {
 
     /// Hands back `count` of the held jobs that are not being polled (another supervisor
     /// joined, so this one holds more than its share); whoever has room claims them.
-    async fn release_excess(
-        &self,
-        held: &mut HeldJobs,
-        count: usize,
-    ) -> Result<(), EngineError> {
+    async fn release_excess(&self, held: &mut HeldJobs, count: usize) -> Result<(), EngineError> {
         let engine = &self.engine;
         let chosen: Vec<(i64, i64)> = held
             .iter()

@@ -74,6 +74,7 @@ pub async fn sweep(
         if removed.len() < batch_size as usize {
             break;
         }
+        crate::crash::crash_point("during_gc");
         // Let waiting writers take the database between batches.
         tokio::task::yield_now().await;
     }

@@ -3,8 +3,12 @@
 //! PostgreSQL tests use the server named by `TETHER_TEST_POSTGRES_URL` (an admin URL such as
 //! `postgres://postgres@127.0.0.1:5432/postgres`). Without it they print that they were
 //! skipped, except under CI (`CI` set), where a missing URL fails the test.
+//!
+//! [`procs`] runs real `tether` processes against `tether sim` child processes.
 
 #![allow(dead_code)]
+
+pub mod procs;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

@@ -87,6 +87,17 @@ class Deployment:
             os.killpg(process.pid, sig)
         process.wait(30)
 
+    def stop(self, name: str) -> None:
+        """SIGTERM, as an operator stops a component; SIGKILL if it is still up 30 s later
+        (a scheduler busy shutting down its executor can take that long on a loaded machine)."""
+        process = self.processes[name]
+        try:
+            self.kill(name, signal.SIGTERM)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+
     # Airflow's REST API ------------------------------------------------------------------
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
@@ -235,7 +246,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         yield d
     finally:
         for name in list(d.processes):
-            d.kill(name, signal.SIGTERM)
+            d.stop(name)
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)".encode())
 

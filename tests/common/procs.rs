@@ -1,0 +1,250 @@
+//! Real `tether` processes against `tether sim` child processes, for every provider: the
+//! simulator (counted through `GET /_sim/stats`, as a person reproducing a case by hand would),
+//! a config and spec per provider, `tether run` and `tether serve` commands.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tether::app::App;
+use tether::config::Config;
+use tether::engine::key::idempotency_key;
+use tether::jobs::JobRecord;
+use tether::state::TaskInstanceId;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::TestDb;
+
+pub const SIM_KEY_ID: &str = "AKIATETHERSIMULATOR";
+pub const SIM_SECRET: &str = "tether-simulator-secret-key-0123456789";
+
+/// A `tether` command for the test binary: simulator credentials, info logs, no crash point.
+pub fn tether() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tether"));
+    cmd.env("AWS_ACCESS_KEY_ID", SIM_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SIM_SECRET)
+        .env("AWS_CONFIG_FILE", "/nonexistent/tether-test")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tether-test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("TETHER_LOG", "info")
+        .env_remove("FAILPOINTS")
+        .kill_on_drop(true);
+    cmd
+}
+
+/// A `tether sim` child process and its URL.
+pub struct Sim {
+    pub url: String,
+    _child: Child,
+}
+
+impl Sim {
+    /// `tether sim <kind> --port 0 <args>`, runs of about a second; reads the URL from its
+    /// first line.
+    pub async fn start(provider: &str, args: &[&str]) -> Self {
+        Self::start_with(provider, "1s", args).await
+    }
+
+    /// As [`Sim::start`], with runs that stay running for `running`.
+    pub async fn start_with(provider: &str, running: &str, args: &[&str]) -> Self {
+        let kind = if provider == "databricks" {
+            "databricks"
+        } else {
+            "emr"
+        };
+        let mut child = tether()
+            .args([
+                "sim",
+                kind,
+                "--port",
+                "0",
+                "--pending",
+                "200ms",
+                "--running",
+                running,
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the simulator starts")
+            .unwrap()
+            .expect("the simulator prints its URL");
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("a URL in the first line")
+            .trim_end_matches([';', ','])
+            .to_string();
+        // Keep draining its output so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { url, _child: child }
+    }
+
+    pub async fn stats(&self) -> Value {
+        reqwest::get(format!("{}/_sim/stats", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Remote jobs the provider created for `key`.
+    pub async fn jobs_for(&self, key: &str) -> u64 {
+        self.stats().await["by_key"][key].as_u64().unwrap_or(0)
+    }
+
+    /// Cancel requests that reached a remote job.
+    pub async fn cancels(&self) -> u64 {
+        self.stats().await["cancels"].as_u64().unwrap_or(0)
+    }
+}
+
+/// A job spec per provider.
+pub fn spec(provider: &str, name: &str) -> Value {
+    match provider {
+        "databricks" => super::spec(name),
+        "emr" => json!({"cluster_id": "j-SIMCLUSTER1", "step": {"Name": name,
+            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "s3://jobs/load.py"]}}}),
+        "emr-serverless" => json!({"applicationId": "00simapp", "name": name,
+            "executionRoleArn": "arn:aws:iam::000000000000:role/emr",
+            "jobDriver": {"sparkSubmit": {"entryPoint": "s3://jobs/load.py"}}}),
+        _ => json!({"JobName": format!("glue-{name}"), "Arguments": {"--day": "2026-12-01"}}),
+    }
+}
+
+/// A config file for `provider` at the simulator, a spec file, in a temp folder.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub spec: PathBuf,
+    pub provider: &'static str,
+}
+
+impl Setup {
+    pub fn new(db: &TestDb, provider: &'static str, sim: &Sim, lease: &str) -> Self {
+        Self::with_timeout(db, provider, sim, lease, "2s")
+    }
+
+    /// As [`Setup::new`], with the provider's `request_timeout`.
+    pub fn with_timeout(
+        db: &TestDb,
+        provider: &'static str,
+        sim: &Sim,
+        lease: &str,
+        request_timeout: &str,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let account = if provider == "databricks" {
+            format!("host = \"{}\"\ntoken = \"dapi-sim-token\"", sim.url)
+        } else {
+            format!(
+                "kind = \"{provider}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"",
+                sim.url
+            )
+        };
+        let config = dir.path().join("tether.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[database]
+url = "{url}"
+
+[supervisor]
+lease = "{lease}"
+shutdown_grace = "5s"
+
+[api]
+listen = "127.0.0.1:0"
+
+[providers.{provider}]
+{account}
+poll_initial = "100ms"
+poll_max = "300ms"
+request_timeout = "{request_timeout}"
+max_retries = 5
+unknown_after = 3
+"#,
+                url = db.url.expose()
+            ),
+        )
+        .unwrap();
+        let spec_path = dir.path().join("job.json");
+        std::fs::write(&spec_path, spec(provider, "load").to_string()).unwrap();
+        Self {
+            dir,
+            config,
+            spec: spec_path,
+            provider,
+        }
+    }
+
+    pub fn log(&self, name: &str) -> Stdio {
+        Stdio::from(std::fs::File::create(self.dir.path().join(name)).unwrap())
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+
+    /// `tether run` for etl/r1/`task`, output to `<log>.out` / `<log>.err`.
+    pub fn run(&self, task: &str, try_number: u32, log: &str) -> Command {
+        let mut cmd = tether();
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(["run", "--provider", self.provider, "--spec"])
+            .arg(&self.spec)
+            .args(["--dag", "etl", "--run", "r1", "--task", task, "--try"])
+            .arg(try_number.to_string())
+            .stdout(self.log(&format!("{log}.out")))
+            .stderr(self.log(&format!("{log}.err")));
+        cmd
+    }
+
+    pub fn serve(&self) -> Command {
+        let mut cmd = tether();
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .stdout(self.log("serve.out"))
+            .stderr(self.log("serve.err"));
+        cmd
+    }
+
+    pub async fn app(&self) -> App {
+        App::open(Config::load(&self.config).unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+/// The idempotency key of etl/r1/`task`, generation 1.
+pub fn key_of(task: &str) -> String {
+    idempotency_key(&TaskInstanceId::new("etl", "r1", task, -1), "main", 1)
+}
+
+/// Waits until the job of etl/r1/`task` satisfies `done`.
+pub async fn wait_job(app: &App, task: &str, done: impl Fn(&JobRecord) -> bool) -> JobRecord {
+    let ti = TaskInstanceId::new("etl", "r1", task, -1);
+    let start = Instant::now();
+    loop {
+        if let Some(job) = app.engine.jobs().latest(&ti, "main").await.unwrap() {
+            if done(&job) {
+                return job;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{task}: timed out"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
