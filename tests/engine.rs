@@ -82,7 +82,7 @@ async fn first_ensure_submits_and_polls_to_success(db: TestDb) {
         .await
         .unwrap()
         .expect("handle in task state");
-    assert_eq!(recorded.value["handle"], handle.0);
+    assert_eq!(recorded.value["handle"], handle.value());
     assert_eq!(recorded.value["phase"], "active");
 
     let job = supervise_until_done(&app, ensured.job.id, Duration::from_secs(20)).await;
@@ -283,8 +283,12 @@ async fn vanished_run_is_lost(db: TestDb) {
     let (sim, app) = setup(&db, "").await;
     sim.configure(|c| c.running = Duration::from_secs(60));
     let first = app.engine.ensure(&request(1)).await.unwrap();
-    let run_id = first.job.handle.as_ref().unwrap().0["run_id"]
-        .as_i64()
+    let run_id = first
+        .job
+        .handle
+        .as_ref()
+        .unwrap()
+        .get_i64("run_id")
         .unwrap();
     sim.delete_run(run_id);
     let job = supervise_until_done(&app, first.job.id, Duration::from_secs(20)).await;

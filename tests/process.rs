@@ -142,7 +142,7 @@ async fn sigkilled_run_is_reattached_by_the_retry(db: TestDb) {
         .await
         .unwrap()
         .unwrap();
-    let run_id = job.handle.unwrap().0["run_id"].as_i64().unwrap();
+    let run_id = job.handle.unwrap().get_i64("run_id").unwrap();
     assert_eq!(
         sim.run_state(run_id).as_deref(),
         Some("RUNNING"),
@@ -222,7 +222,7 @@ async fn sigterm_leaves_the_job_running(db: TestDb) {
     let (_, err) = h.output("term");
     assert_eq!(status.code(), Some(5), "{err}");
     assert!(err.contains("keeps running"), "{err}");
-    let run_id = job.handle.unwrap().0["run_id"].as_i64().unwrap();
+    let run_id = job.handle.unwrap().get_i64("run_id").unwrap();
     assert_eq!(sim.run_state(run_id).as_deref(), Some("RUNNING"));
     assert_eq!(sim.stats().cancels, 0);
     let job = app.engine.jobs().get(job.id).await.unwrap().unwrap();
@@ -445,7 +445,7 @@ async fn graceful_shutdown_answers_waits_and_leaves_jobs_running(db: TestDb) {
     );
     let job = app.engine.jobs().get(id).await.unwrap().unwrap();
     assert_eq!(job.lease_owner, None, "leases released");
-    let run_id = job.handle.unwrap().0["run_id"].as_i64().unwrap();
+    let run_id = job.handle.unwrap().get_i64("run_id").unwrap();
     assert_eq!(sim.run_state(run_id).as_deref(), Some("RUNNING"));
     assert_eq!(sim.stats().cancels, 0);
     assert!(
@@ -738,7 +738,7 @@ mod postgres_supervisors {
         let stopped_at = chrono::Utc::now();
         // The held answer will report a change (the run ends meanwhile), so A, resumed, tries
         // to write it: a poll that changed nothing writes nothing.
-        let run_id = held.handle.as_ref().unwrap().0["run_id"].as_i64().unwrap();
+        let run_id = held.handle.as_ref().unwrap().get_i64("run_id").unwrap();
         sim.finish_run(run_id, "SUCCESS");
         tokio::time::sleep(Duration::from_secs(3)).await; // A's lease runs out
         let mut b = h.tether(&["serve"], "serve-b").spawn().unwrap();

@@ -260,7 +260,7 @@ async fn a_duplicate_is_reported_loudly() {
         "{metrics}"
     );
     let view = tether::api::jobs::JobView::from(ensured.job.clone());
-    assert_eq!(view.duplicates, vec![two.0.clone()]);
+    assert_eq!(view.duplicates, vec![two.value()]);
     assert!(
         view.warnings[0].contains("duplicate submission"),
         "{:?}",

@@ -89,7 +89,7 @@ impl From<JobRecord> for JobView {
             raw_state: j.raw_state,
             message: j.message,
             url: j.url,
-            handle: j.handle.map(|h| h.0),
+            handle: j.handle.map(|h| h.value()),
             idempotency_key: j.idempotency_key,
             cancel_requested_at: j.cancel_requested_at,
             cancel_reason: j.cancel_reason,
@@ -101,7 +101,7 @@ impl From<JobRecord> for JobView {
                 .iter()
                 .map(|d| format!("duplicate submission: the provider also has job {d} with this job's key; tether does not track it"))
                 .collect(),
-            duplicates: j.duplicates.into_iter().map(|h| h.0).collect(),
+            duplicates: j.duplicates.iter().map(tether_provider::Handle::value).collect(),
         }
     }
 }

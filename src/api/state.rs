@@ -24,7 +24,6 @@ pub struct StateValue {
     /// The key.
     pub key: String,
     /// The value (any JSON but null).
-    #[schema(value_type = Object)]
     pub value: Value,
     /// The key's version.
     pub version: i64,
@@ -54,7 +53,6 @@ impl From<Entry> for StateValue {
 #[serde(deny_unknown_fields)]
 pub struct PutBody {
     /// The value: any JSON but null.
-    #[schema(value_type = Object)]
     pub value: Value,
     /// A duration (`30d`, `12h`) or `never`; default: the scope's default.
     pub retention: Option<String>,

@@ -90,11 +90,7 @@ async fn story(dir: &Path) -> Result<(), Error> {
     println!("2. The run is RUNNING. The worker is evicted: try 1 is killed with SIGKILL.");
     try1.start_kill().map_err(io("killing try 1"))?;
     let _ = try1.wait().await;
-    let run_id = job
-        .handle
-        .as_ref()
-        .and_then(|h| h.0.get("run_id"))
-        .and_then(|v| v.as_i64());
+    let run_id = job.handle.as_ref().and_then(|h| h.get_i64("run_id"));
     if let Some(state) = run_id.and_then(|id| sim.run_state(id)) {
         println!(
             "   The Databricks run {} is still {state}: nothing cancelled it.",

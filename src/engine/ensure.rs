@@ -341,7 +341,7 @@ impl Engine {
         let recorded = self
             .inner
             .jobs
-            .record_handle(&lease, &handle.0, event, &key, to_millis(now))
+            .record_handle(&lease, &handle, event, &key, to_millis(now))
             .await?;
         let Some(mut recorded) = recorded else {
             let now_recorded = self.inner.jobs.get(job.id).await?;
@@ -399,14 +399,13 @@ impl Engine {
         job: &JobRecord,
         extra: &[Handle],
     ) -> Result<(), EngineError> {
-        let values: Vec<Value> = extra.iter().map(|h| h.0.clone()).collect();
         let added = self
             .inner
             .jobs
-            .note_duplicates(job.id, &values, self.owner(), to_millis(self.now()))
+            .note_duplicates(job.id, extra, self.owner(), to_millis(self.now()))
             .await?;
         if added > 0 {
-            let shown = Value::Array(values).to_string();
+            let shown = serde_json::to_string(extra).expect("handles serialise");
             crate::metrics::DUPLICATES
                 .with_label_values(&[job.provider.as_str()])
                 .inc_by(added);

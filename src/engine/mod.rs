@@ -198,7 +198,7 @@ impl Engine {
             "idempotency_key": job.idempotency_key,
             "try_number": job.try_number,
             "phase": phase.as_str(),
-            "handle": handle.map(|h| &h.0),
+            "handle": handle.map(Handle::value),
             "state": state.as_str(),
         });
         StateKeyWrite {

@@ -78,7 +78,7 @@ impl HeldJob {
             provider: row.try_get("provider")?,
             try_number: row.try_get("try_number")?,
             phase: Phase::parse(&row.try_get::<String, _>("phase")?)?,
-            handle: json_column(row, "handle")?.map(|h| Arc::new(Handle(h))),
+            handle: json_column(row, "handle")?.map(|h| Arc::new(Handle::new(h))),
             state: JobState::parse(&state)
                 .ok_or_else(|| decode_error(format!("unknown job state {state:?}")))?,
             raw_state: row.try_get("raw_state")?,

@@ -182,7 +182,7 @@ impl JobRecord {
             spec_hash: row.try_get("spec_hash")?,
             try_number: row.try_get("try_number")?,
             phase: Phase::parse(&row.try_get::<String, _>("phase")?)?,
-            handle: json_column(row, "handle")?.map(Handle),
+            handle: json_column(row, "handle")?.map(Handle::new),
             state: JobState::parse(&state)
                 .ok_or_else(|| decode_error(format!("unknown job state {state:?}")))?,
             raw_state: row.try_get("raw_state")?,
@@ -201,7 +201,7 @@ impl JobRecord {
             updated_at: from_millis(row.try_get("updated_at")?),
             finished_at: time(row, "finished_at")?,
             duplicates: match json_column(row, "duplicates")? {
-                Some(Value::Array(handles)) => handles.into_iter().map(Handle).collect(),
+                Some(Value::Array(handles)) => handles.into_iter().map(Handle::new).collect(),
                 _ => Vec::new(),
             },
         })

@@ -12,7 +12,7 @@
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use tether_provider::JobState;
+use tether_provider::{Handle, JobState};
 
 use super::held::{HeldJob, HELD_COLUMNS};
 use super::record::{JobEvent, JobRecord, Lease, Phase};
@@ -294,7 +294,7 @@ impl JobStore {
     pub async fn record_handle(
         &self,
         lease: &Lease,
-        handle: &Value,
+        handle: &Handle,
         event_kind: &str,
         state_key: &StateKeyWrite,
         now: i64,
@@ -594,7 +594,7 @@ impl JobStore {
     pub async fn note_duplicates(
         &self,
         job_id: i64,
-        found: &[Value],
+        found: &[Handle],
         actor: &str,
         now: i64,
     ) -> Result<u64, DbError> {
@@ -607,21 +607,18 @@ impl JobStore {
             return Ok(0);
         };
         let mut record = JobRecord::from_row(&row)?;
-        let tracked = record.handle.as_ref().map(|h| &h.0);
-        let new: Vec<&Value> = found
+        let tracked = record.handle.clone();
+        let new: Vec<&Handle> = found
             .iter()
-            .filter(|h| Some(*h) != tracked && !record.duplicates.iter().any(|d| &d.0 == *h))
+            .filter(|h| tracked.as_ref() != Some(*h) && !record.duplicates.contains(*h))
             .collect();
         if new.is_empty() {
             return Ok(0);
         }
-        record
-            .duplicates
-            .extend(new.iter().map(|h| tether_provider::Handle((*h).clone())));
-        let all: Vec<&Value> = record.duplicates.iter().map(|h| &h.0).collect();
+        record.duplicates.extend(new.iter().map(|h| (*h).clone()));
         sqlx::query("UPDATE jobs SET duplicates = $2, updated_at = $3 WHERE id = $1")
             .bind(job_id)
-            .bind(serde_json::to_string(&all).expect("JSON values serialise"))
+            .bind(serde_json::to_string(&record.duplicates).expect("handles serialise"))
             .bind(now)
             .execute(&mut *tx)
             .await?;

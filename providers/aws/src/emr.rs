@@ -108,7 +108,7 @@ impl Emr {
     }
 }
 
-fn handle_parts(handle: &Handle) -> Result<(&str, &str), ProviderError> {
+fn handle_parts(handle: &Handle) -> Result<(String, String), ProviderError> {
     Ok((
         field(handle, "cluster_id", PROVIDER)?,
         field(handle, "step_id", PROVIDER)?,
@@ -166,7 +166,9 @@ impl Provider for Emr {
                 format!("AddJobFlowSteps: no StepIds in the answer: {out}"),
             )
         })?;
-        Ok(Handle(json!({"cluster_id": cluster, "step_id": step_id})))
+        Ok(Handle::new(
+            json!({"cluster_id": cluster, "step_id": step_id}),
+        ))
     }
 
     fn submit_is_idempotent(&self) -> bool {
@@ -219,7 +221,7 @@ impl Provider for Emr {
             |step| {
                 (step["Name"].as_str() == Some(wanted.as_str())).then(|| {
                     (
-                        Handle(json!({"cluster_id": cluster, "step_id": step["Id"]})),
+                        Handle::new(json!({"cluster_id": cluster, "step_id": step["Id"]})),
                         timestamp(&step["Status"]["Timeline"]["CreationDateTime"]),
                     )
                 })

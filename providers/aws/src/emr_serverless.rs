@@ -46,8 +46,8 @@ fn run_path(handle: &Handle) -> Result<String, ProviderError> {
     let run = field(handle, "job_run_id", PROVIDER)?;
     Ok(format!(
         "/applications/{}/jobruns/{}",
-        path_segment(app),
-        path_segment(run)
+        path_segment(&app),
+        path_segment(&run)
     ))
 }
 
@@ -191,7 +191,9 @@ impl Provider for EmrServerless {
                 format!("StartJobRun: no jobRunId in the answer: {out}"),
             )
         })?;
-        Ok(Handle(json!({"application_id": app, "job_run_id": run})))
+        Ok(Handle::new(
+            json!({"application_id": app, "job_run_id": run}),
+        ))
     }
 
     fn submit_is_idempotent(&self) -> bool {
@@ -246,7 +248,7 @@ impl Provider for EmrServerless {
             |run| {
                 (run["name"].as_str() == Some(wanted.as_str())).then(|| {
                     (
-                        Handle(json!({"application_id": app, "job_run_id": run["id"]})),
+                        Handle::new(json!({"application_id": app, "job_run_id": run["id"]})),
                         timestamp(&run["createdAt"]),
                     )
                 })

@@ -138,7 +138,7 @@ impl Provider for Glue {
                 format!("StartJobRun: no JobRunId in the answer: {out}"),
             )
         })?;
-        Ok(Handle(
+        Ok(Handle::new(
             json!({"job_name": spec["JobName"], "job_run_id": run}),
         ))
     }
@@ -200,7 +200,7 @@ impl Provider for Glue {
             |run| {
                 (run["Arguments"][KEY_ARGUMENT].as_str() == Some(key)).then(|| {
                     (
-                        Handle(json!({"job_name": job, "job_run_id": run["Id"]})),
+                        Handle::new(json!({"job_name": job, "job_run_id": run["Id"]})),
                         timestamp(&run["StartedOn"]),
                     )
                 })

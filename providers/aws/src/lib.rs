@@ -45,15 +45,9 @@ pub fn tagged_name(name: Option<&str>, key: &str) -> String {
     }
 }
 
-fn field<'h>(
-    handle: &'h Handle,
-    name: &str,
-    provider: &'static str,
-) -> Result<&'h str, ProviderError> {
+fn field(handle: &Handle, name: &str, provider: &'static str) -> Result<String, ProviderError> {
     handle
-        .0
-        .get(name)
-        .and_then(Value::as_str)
+        .get_str(name)
         .ok_or_else(|| ProviderError::permanent(provider, format!("handle {handle} has no {name}")))
 }
 
@@ -129,20 +123,20 @@ where
     F: Fn(Group) -> Fut,
     Fut: Future<Output = Result<(Vec<(usize, RemoteStatus)>, u64), ProviderError>>,
 {
-    let mut groups: HashMap<&str, Group> = HashMap::new();
+    let mut groups: HashMap<String, Group> = HashMap::new();
     for (i, job) in jobs.iter().enumerate() {
-        let text = |name| job.handle.0.get(name).and_then(Value::as_str);
+        let text = |name| job.handle.get_str(name);
         let (Some(parent), Some(id)) = (text(parent_field), text(id_field)) else {
             continue;
         };
         let since = (job.created_ms - CLOCK_SKEW_MS) as f64 / 1000.0;
-        let group = groups.entry(parent).or_insert_with(|| Group {
-            parent: parent.to_string(),
+        let group = groups.entry(parent.clone()).or_insert_with(|| Group {
+            parent,
             since,
             wanted: HashMap::new(),
         });
         group.since = group.since.min(since);
-        group.wanted.insert(id.to_string(), i);
+        group.wanted.insert(id, i);
     }
     let listed: Vec<(Vec<(usize, RemoteStatus)>, u64)> = stream::iter(groups.into_values())
         .map(list)

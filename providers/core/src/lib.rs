@@ -4,6 +4,7 @@
 //!   coalesced polling of many jobs through list calls.
 //! - [`status`]: the normalised job states ([`JobState`], [`RemoteStatus`]).
 //! - [`error`]: [`ProviderError`], classified transient / permanent / not found.
+//! - [`handle`]: [`Handle`], a provider's handle on a remote job, as compact JSON text.
 //! - [`http`]: the retrying HTTP client (5xx, 429, 408, Retry-After, jittered backoff); no
 //!   adapter writes its own retry loop.
 //! - [`ratelimit`]: the per-account token bucket that 429s slow down.
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod handle;
 pub mod http;
 pub mod ratelimit;
 pub mod secret;
@@ -23,26 +25,16 @@ pub mod status;
 use std::fmt::Debug;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+
 use serde_json::Value;
 
 pub use error::{ErrorKind, ProviderError};
+pub use handle::Handle;
 pub use http::{SendGate, Ungated};
 pub use ratelimit::RateLimiter;
 pub use secret::Secret;
 pub use settings::{CommonSettings, PollSettings};
 pub use status::{JobState, RemoteStatus};
-
-/// A provider's handle on a remote job (Databricks: `{"run_id": 42}`), as JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Handle(pub Value);
-
-impl std::fmt::Display for Handle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
 
 /// A job that a coalesced status call ([`Provider::status_many`]) is asked about.
 #[derive(Debug, Clone, Copy)]

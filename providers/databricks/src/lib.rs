@@ -90,13 +90,9 @@ impl Databricks {
 }
 
 fn run_id(handle: &Handle) -> Result<i64, ProviderError> {
-    handle
-        .0
-        .get("run_id")
-        .and_then(Value::as_i64)
-        .ok_or_else(|| {
-            ProviderError::permanent(PROVIDER, format!("handle {handle} has no numeric run_id"))
-        })
+    handle.get_i64("run_id").ok_or_else(|| {
+        ProviderError::permanent(PROVIDER, format!("handle {handle} has no numeric run_id"))
+    })
 }
 
 /// The run name tether gives a one-time run: the spec's name tagged with the key.
@@ -166,7 +162,7 @@ impl Provider for Databricks {
         }
         obj.insert("idempotency_token".into(), json!(idempotency_key));
         let run_id = self.client.submit(&body).await?;
-        Ok(Handle(json!({ "run_id": run_id })))
+        Ok(Handle::new(json!({ "run_id": run_id })))
     }
 
     fn submit_is_idempotent(&self) -> bool {
@@ -198,7 +194,7 @@ impl Provider for Databricks {
                 page.runs
                     .iter()
                     .filter(|r| r.run_name.as_deref() == Some(wanted.as_str()))
-                    .map(|run| Handle(json!({ "run_id": run.run_id }))),
+                    .map(|run| Handle::new(json!({ "run_id": run.run_id }))),
             );
             match page.next_page_token {
                 Some(t) if page.has_more => token = Some(t),
