@@ -367,7 +367,7 @@ macro_rules! hostile {
     ($($name:ident: $index:expr;)*) => {
         $(
             proptest! {
-                #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+                // 256 cases each (proptest's default; `PROPTEST_CASES` sets another count).
                 #[test]
                 fn $name(value in answer(&shapes()[$index]), how in mangle(), status in http_status()) {
                     check(&shapes()[$index], value, how, status)?;
