@@ -77,13 +77,7 @@ async fn crash_at(db: &TestDb, point: &'static str, provider: &'static str) {
                 Some(0)
             );
             let job = wait_job(&app, &task, |j| j.phase == Phase::Active).await;
-            let mut cancel = common::procs::tether();
-            cancel
-                .arg("--config")
-                .arg(&setup.config)
-                .args(["jobs", "cancel", &job.id.to_string()])
-                .stdout(setup.log("cancel.out"))
-                .stderr(setup.log("cancel.err"));
+            let cancel = setup.cli(&["jobs", "cancel", &job.id.to_string()], "cancel");
             killed_at(cancel, point, &what, &setup, "cancel").await;
             assert_eq!(
                 sim.cancels().await,
@@ -98,33 +92,29 @@ async fn crash_at(db: &TestDb, point: &'static str, provider: &'static str) {
                 Some(0)
             );
             for key in ["a", "b", "c"] {
-                let mut set = common::procs::tether();
-                set.arg("--config").arg(&setup.config).args([
-                    "state",
+                let set = setup.cli(
+                    &[
+                        "state",
+                        "set",
+                        key,
+                        "1",
+                        "--dag",
+                        "etl",
+                        "--run",
+                        "r1",
+                        "--task",
+                        &task,
+                        "--retention",
+                        "1s",
+                    ],
                     "set",
-                    key,
-                    "1",
-                    "--dag",
-                    "etl",
-                    "--run",
-                    "r1",
-                    "--task",
-                    &task,
-                    "--retention",
-                    "1s",
-                ]);
+                );
                 assert_eq!(finish(set).await, Some(0));
             }
             tokio::time::sleep(Duration::from_millis(1100)).await;
-            let mut gc = common::procs::tether();
-            gc.arg("--config")
-                .arg(&setup.config)
-                .args(["gc", "--batch-size", "1"])
-                .stdout(setup.log("gc.out"))
-                .stderr(setup.log("gc.err"));
+            let gc = setup.cli(&["gc", "--batch-size", "1"], "gc");
             killed_at(gc, point, &what, &setup, "gc").await;
-            let mut again = common::procs::tether();
-            again.arg("--config").arg(&setup.config).arg("gc");
+            let again = setup.cli(&["gc"], "gc-again");
             assert_eq!(finish(again).await, Some(0), "{what}: the next sweep runs");
         }
         other => unreachable!("crash point {other} has no scenario"),

@@ -310,7 +310,7 @@ impl JobStore {
             lease,
             set,
             "AND phase = 'submitting'",
-            &handle.to_string(),
+            handle.as_json(),
             now,
             state_key,
             event,

@@ -209,6 +209,17 @@ unknown_after = 3
         cmd
     }
 
+    /// `tether --config <this config> <args>`, output to `<log>.out` / `<log>.err`.
+    pub fn cli(&self, args: &[&str], log: &str) -> Command {
+        let mut cmd = tether();
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdout(self.log(&format!("{log}.out")))
+            .stderr(self.log(&format!("{log}.err")));
+        cmd
+    }
+
     pub fn serve(&self) -> Command {
         let mut cmd = tether();
         cmd.arg("--config")

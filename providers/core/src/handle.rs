@@ -54,12 +54,6 @@ impl Handle {
     }
 }
 
-impl From<Value> for Handle {
-    fn from(value: Value) -> Self {
-        Self::new(value)
-    }
-}
-
 impl fmt::Display for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
