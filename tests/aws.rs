@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tether::app::App;
 use tether::config::Config;
-use tether::engine::{EnsureAction, EnsureRequest, Supervisor};
+use tether::engine::{EngineError, EnsureAction, EnsureRequest, Supervisor};
 use tether::jobs::{JobRecord, Phase};
 use tether::state::TaskInstanceId;
 use tether_aws::sim::{Fault, FaultKind, SimConfig, Simulator};
@@ -227,6 +227,62 @@ async fn crash_after_submit_is_reconciled_by_find(db: TestDb) {
             "{service:?}: found, not submitted again"
         );
     }
+}
+
+/// A submission answered 500 after the job was made, whose look for the job fails too: its
+/// lease is left to run out, even while a supervisor of the same process renews its own
+/// leases (found by `tether soak`: the supervisor's renewal kept the submission's lease alive
+/// for as long as the process lived, so the intent was never reconciled and every ensure of
+/// the task waited). The supervisor then reconciles it, and finds the one remote job.
+async fn uncertain_submission_is_reconciled_beside_a_running_supervisor(db: TestDb) {
+    let (sim, app) = setup(&db).await;
+    let stop = CancellationToken::new();
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    // The services whose submit does not deduplicate (EMR Serverless' does, and its
+    // submitter hands the intent back at once).
+    for service in [Service::Emr, Service::Glue] {
+        sim.inject(
+            Fault::new(FaultKind::FailAfterProcessing, 1)
+                .on(service)
+                .submits_only(),
+        );
+        // Every attempt of the look that follows (max_retries = 3).
+        sim.inject(Fault::new(FaultKind::ServerError, 4).on(service));
+        let req = request(service, &format!("uncertain-{}", service.kind()), 1);
+        let err = app.engine.ensure(&req).await.unwrap_err();
+        assert!(
+            matches!(err, EngineError::SubmissionUncertain { .. }),
+            "{service:?}: {err}"
+        );
+        let start = Instant::now();
+        let job = loop {
+            let job = app
+                .engine
+                .jobs()
+                .latest(&req.task_instance, "main")
+                .await
+                .unwrap()
+                .unwrap();
+            if job.handle.is_some() {
+                break job;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{service:?}: never reconciled: {job:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(job.generation, 1, "{service:?}");
+        assert_eq!(
+            sim.submissions(service),
+            1,
+            "{service:?}: found, not made again"
+        );
+        let ensured = app.engine.ensure(&req).await.unwrap();
+        assert_eq!(ensured.job.id, job.id, "{service:?}");
+    }
+    stop.cancel();
+    sup.await.unwrap();
 }
 
 /// Explicit cancel reaches the provider and ends the job as cancelled.
@@ -458,6 +514,7 @@ on_both_backends!(
     crash_after_submit_process_reconciles_on_each_service,
     decision_table_on_each_service,
     crash_after_submit_is_reconciled_by_find,
+    uncertain_submission_is_reconciled_beside_a_running_supervisor,
     explicit_cancel_on_each_service,
     throttling_slows_down_and_fails_nothing,
     sigkilled_run_reattaches_on_each_service,

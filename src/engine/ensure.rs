@@ -222,20 +222,7 @@ impl Engine {
         let key = idempotency_key(&req.task_instance, &req.name, generation);
         let now = self.now();
         let spec_json = req.spec.to_string();
-        let new = NewJob {
-            task_instance: &req.task_instance,
-            name: &req.name,
-            generation,
-            idempotency_key: &key,
-            provider: &req.provider,
-            spec_json: &spec_json,
-            spec_hash: hash,
-            try_number: req.try_number,
-            owner: self.owner(),
-            now: to_millis(now),
-            lease_until: to_millis(now) + self.submit_lease_len(provider).as_millis() as i64,
-            poll_interval_ms: provider.settings().poll.initial.as_millis() as i64,
-        };
+        let new = self.intent_of(req, provider, generation, &key, &spec_json, hash);
         // The task-state key is written in the insert's transaction, from the new record.
         let intent = |job: &JobRecord| {
             self.state_key_write(job, Phase::Submitting, None, JobState::Pending, now)
@@ -248,10 +235,37 @@ impl Engine {
         tracing::info!(job_id = job.id, generation, key = %key, "intent recorded; submitting");
         let lease = Lease {
             job_id: job.id,
-            owner: self.owner().to_string(),
+            owner: self.submitter().to_string(),
             epoch: job.lease_epoch,
         };
         self.submit_recorded(job, lease, provider, action).await
+    }
+
+    /// The intent `req` makes for `generation`, held by this process' submitter from now.
+    fn intent_of<'a>(
+        &'a self,
+        req: &'a EnsureRequest,
+        provider: &dyn Provider,
+        generation: i64,
+        key: &'a str,
+        spec_json: &'a str,
+        hash: &'a str,
+    ) -> NewJob<'a> {
+        let now = to_millis(self.now());
+        NewJob {
+            task_instance: &req.task_instance,
+            name: &req.name,
+            generation,
+            idempotency_key: key,
+            provider: &req.provider,
+            spec_json,
+            spec_hash: hash,
+            try_number: req.try_number,
+            owner: self.submitter(),
+            now,
+            lease_until: now + self.submit_lease_len(provider).as_millis() as i64,
+            poll_interval_ms: provider.settings().poll.initial.as_millis() as i64,
+        }
     }
 
     /// Calls the provider for a recorded intent whose lease this process holds, and records
@@ -446,18 +460,23 @@ impl Engine {
         let Some(claimed) = self
             .inner
             .jobs
-            .claim(job.id, self.owner(), to_millis(now), self.lease_until(now))
+            .claim(
+                job.id,
+                self.submitter(),
+                to_millis(now),
+                self.lease_until(now),
+            )
             .await?
         else {
             return Ok(None);
         };
         if claimed.phase != Phase::Submitting {
-            if let Some(lease) = claimed.lease_of(self.owner()) {
+            if let Some(lease) = claimed.lease_of(self.submitter()) {
                 self.inner.jobs.release(&lease).await?;
             }
             return Ok(None);
         }
-        let lease = claimed.lease_of(self.owner()).expect("just claimed");
+        let lease = claimed.lease_of(self.submitter()).expect("just claimed");
         self.reconcile(claimed, lease, provider).await
     }
 

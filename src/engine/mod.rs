@@ -117,6 +117,8 @@ struct Inner {
     settings: SupervisorConfig,
     /// This process's lease owner id: host, pid and a random part, unique per process.
     owner: String,
+    /// The owner id of submission leases: see [`Engine::submitter`].
+    submitter: String,
     clock: Arc<dyn Clock>,
     /// Announces job changes to long-poll waiters (see [`changes`]).
     changes: Arc<Changes>,
@@ -131,13 +133,16 @@ impl Engine {
         settings: SupervisorConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let owner = owner_id();
+        let submitter = format!("{owner}/submit");
         Self {
             inner: Arc::new(Inner {
                 jobs,
                 state,
                 providers,
                 settings,
-                owner: owner_id(),
+                owner,
+                submitter,
                 clock,
                 changes: Arc::new(Changes::default()),
             }),
@@ -154,9 +159,18 @@ impl Engine {
         &self.inner.providers
     }
 
-    /// This process's lease owner id.
+    /// This process's lease owner id: the supervisor's leases carry it.
     pub fn owner(&self) -> &str {
         &self.inner.owner
+    }
+
+    /// The owner id of the leases `ensure` takes to submit (the owner id with `/submit`):
+    /// kept apart from the supervisor's, so that the supervisor's renewal of its own leases
+    /// never extends a submission's (which must run out by itself when its outcome is
+    /// uncertain, for another process to reconcile), and its shutdown never releases one that
+    /// may still have a request on the way.
+    pub fn submitter(&self) -> &str {
+        &self.inner.submitter
     }
 
     /// The announcements of job changes (this process's, and on PostgreSQL everyone's).
