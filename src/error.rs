@@ -28,6 +28,9 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 5;
     /// `tether run`: the remote job ended unsuccessfully (failed, cancelled or lost).
     pub const JOB_FAILED: u8 = 6;
+    /// `tether soak`: a promise broke (a duplicate submission, a lost job, a cancel nobody
+    /// asked for, ...).
+    pub const CHECK_FAILED: u8 = 7;
 }
 
 /// Any error tether reports to a user.
@@ -62,6 +65,9 @@ pub enum Error {
     /// Arguments that do not fit together.
     #[error("{0}")]
     Usage(String),
+    /// A check of `tether soak` failed.
+    #[error("{0}")]
+    CheckFailed(String),
     /// Reading input or writing output failed.
     #[error("{context}: {source}")]
     Io {
@@ -80,6 +86,7 @@ impl Error {
             Error::Db(_) | Error::Io { .. } => exit::OPERATIONAL,
             Error::JobFailed { .. } => exit::JOB_FAILED,
             Error::Interrupted { .. } => exit::INTERRUPTED,
+            Error::CheckFailed(_) => exit::CHECK_FAILED,
             Error::Engine(e) => match e {
                 EngineError::Invalid(_) | EngineError::UnknownProvider { .. } => exit::USAGE,
                 EngineError::Provider(p) if p.kind == tether_provider::ErrorKind::InvalidSpec => {

@@ -13,6 +13,7 @@
 //! - [`cli`]: the `tether` command line; `src/main.rs` only parses and calls into it.
 //! - [`app`]: opening the database and building the services every command needs.
 //! - [`bench`]: `tether bench`, what tracking many jobs costs, measured on real processes.
+//! - [`soak`]: `tether soak`, the chaos soak across supervisors.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -29,6 +30,7 @@ pub mod engine;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod soak;
 pub mod state;
 
 pub use error::Error;

@@ -32,7 +32,9 @@ use crate::Error;
 /// tether: keeps long-running remote jobs alive across worker crashes and retries, on a durable
 /// task-state store.
 ///
-/// Exit codes: 0 ok, 1 operational error, 2 usage error, 3 not found, 4 version conflict.
+/// Exit codes: 0 ok, 1 operational error, 2 usage error, 3 not found, 4 version conflict (or a
+/// running job with another spec), 5 interrupted (`tether run`; the remote job keeps running),
+/// 6 the job failed, was cancelled or lost (`tether run`), 7 a promise broke (`tether soak`).
 #[derive(Debug, Parser)]
 #[command(name = "tether", version, about, long_about)]
 pub struct Cli {
@@ -78,7 +80,12 @@ pub enum Command {
         batch_size: Option<u32>,
     },
     /// Ensure a remote job for a task instance (submit, or reattach to the one already
-    /// running) and wait for it. Exit 0 on success, 6 if the job failed, 5 if interrupted.
+    /// running) and wait for it.
+    ///
+    /// Exit codes: 0 the job succeeded, 1 operational error (database or provider out of
+    /// reach), 2 usage error (bad arguments, config or spec), 4 a job is running with another
+    /// spec (`on_spec_change = "fail"`), 5 interrupted by SIGINT/SIGTERM (the remote job keeps
+    /// running; run the command again to reattach), 6 the job failed, was cancelled or lost.
     Run(run::RunArgs),
     /// Inspect and cancel jobs.
     #[command(subcommand)]
@@ -99,6 +106,12 @@ pub enum Command {
     /// Show tether's main job on this machine: a Databricks run (simulated) survives the
     /// eviction of its worker, and the retry reattaches instead of resubmitting.
     Demo,
+    /// A chaos soak: jobs through several `tether serve` processes on a throwaway PostgreSQL
+    /// server of its own, against the simulators of all four providers, while supervisors are
+    /// killed and stopped, the database crashes and the providers throttle, fail and lose
+    /// answers. Prints its figures; exit 7 if a job was submitted twice, lost, or cancelled
+    /// without a request.
+    Soak(SoakArgs),
 }
 
 impl Cli {
@@ -107,7 +120,7 @@ impl Cli {
         match self.command {
             Command::Serve | Command::Sim(_) => "info",
             // The seeding's own slow-statement warnings would drown the figures.
-            Command::Bench(_) => "error",
+            Command::Bench(_) | Command::Soak(_) => "error",
             _ => "warn",
         }
     }
@@ -134,6 +147,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Sim(cmd) => return sim::run(cmd).await,
         Command::Demo => return demo::run().await,
         Command::Bench(args) => return bench(args).await,
+        Command::Soak(args) => return soak(args).await,
         Command::Token(token::TokenCommand::Hash) => return token::hash(),
         // `tether run` listens for signals before it touches the database.
         Command::Run(args) => return run::run(&cli, args).await,
@@ -160,7 +174,11 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Jobs(cmd) => jobs::run(&app, cmd, cli.json).await,
         Command::Token(cmd) => token::run(&app, cmd),
         Command::Serve => serve(&app).await,
-        Command::Sim(_) | Command::Demo | Command::Run(_) | Command::Bench(_) => {
+        Command::Sim(_)
+        | Command::Demo
+        | Command::Run(_)
+        | Command::Bench(_)
+        | Command::Soak(_) => {
             unreachable!("handled above")
         }
     };
@@ -298,6 +316,73 @@ async fn bench(args: &BenchArgs) -> Result<(), Error> {
     } else {
         crate::bench::tracked(&bench).await.map(|_| ())
     }
+}
+
+/// `tether soak`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct SoakArgs {
+    /// Jobs to ensure (over the first 60 % of --duration).
+    #[arg(long, default_value_t = 200)]
+    jobs: u32,
+    /// How long the chaos lasts.
+    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+    duration: std::time::Duration,
+    /// `tether serve` processes sharing the database.
+    #[arg(long, default_value_t = 3)]
+    supervisors: usize,
+    /// The supervisors' lease (a stopped supervisor stays stopped for twice this).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    lease: std::time::Duration,
+    /// How long each remote job runs.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    run_time: std::time::Duration,
+    /// The share of jobs cancelled on purpose, a few seconds after they are submitted.
+    #[arg(long, default_value_t = 0.05)]
+    cancel_share: f64,
+    /// Seeds the plan and the sequence of faults (default: random, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// After the chaos, how long the jobs may take to finish.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    settle: std::time::Duration,
+    /// Keep the soak's folder (supervisor logs and configs, the database) here.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+    /// The supervisors' log filter (RUST_LOG syntax).
+    #[arg(long, default_value = "info", value_name = "FILTER")]
+    supervisor_log: String,
+}
+
+async fn soak(args: &SoakArgs) -> Result<(), Error> {
+    if args.supervisors == 0 || args.jobs == 0 {
+        return Err(Error::Usage(
+            "--supervisors and --jobs must be at least 1".into(),
+        ));
+    }
+    if !(0.0..=1.0).contains(&args.cancel_share) {
+        return Err(Error::Usage(format!(
+            "--cancel-share must be between 0 and 1, not {}",
+            args.cancel_share
+        )));
+    }
+    let binary = std::env::current_exe().map_err(|source| Error::Io {
+        context: "finding the tether binary".into(),
+        source,
+    })?;
+    crate::soak::soak(&crate::soak::Soak {
+        jobs: args.jobs,
+        duration: args.duration,
+        supervisors: args.supervisors,
+        lease: args.lease,
+        run_time: args.run_time,
+        cancel_share: args.cancel_share,
+        seed: args.seed.unwrap_or_else(rand::random),
+        settle: args.settle,
+        keep: args.keep.clone(),
+        supervisor_log: args.supervisor_log.clone(),
+        binary,
+    })
+    .await
 }
 
 /// Resolves on SIGINT or SIGTERM.

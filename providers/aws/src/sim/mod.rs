@@ -5,8 +5,8 @@
 //! Jobs move through each service's states on a schedule and end as configured; EMR
 //! Serverless deduplicates `clientToken` as AWS documents; submissions and cancels are
 //! counted (in all, and per idempotency key) and served at `GET /_sim/stats`; throttling,
-//! unavailability, server errors, slow answers and a submit processed but answered with 500
-//! can be injected, for submits only or for every request. JSON 1.1 requests are routed by
+//! unavailability, server errors, slow answers, connections dropped mid-answer and a submit
+//! processed but answered with 500 can be injected, for submits only or for every request. JSON 1.1 requests are routed by
 //! `X-Amz-Target`, EMR Serverless by its REST paths.
 
 mod sigv4;
@@ -117,6 +117,8 @@ pub enum FaultKind {
     Delay(Duration),
     /// Process the request (a submit creates its job), then answer `500`.
     FailAfterProcessing,
+    /// Send the status line, then cut the connection before the body (nothing processed).
+    Drop,
 }
 
 /// Counters, per service kind.
@@ -266,6 +268,11 @@ impl Simulator {
     /// Queues a fault.
     pub fn inject(&self, fault: Fault) {
         self.lock().faults.push(fault);
+    }
+
+    /// Removes every queued fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
     }
 
     /// Changes timings and outcome of jobs created from now on.
@@ -459,6 +466,16 @@ fn admit(
             "InternalFailure",
             "simulated failure",
         ))),
+        FaultKind::Drop => {
+            let cut = futures_util::stream::once(async {
+                Err::<Vec<u8>, std::io::Error>(std::io::Error::other(
+                    "simulated dropped connection",
+                ))
+            });
+            Err(Box::new(
+                (StatusCode::OK, axum::body::Body::from_stream(cut)).into_response(),
+            ))
+        }
         kind => Ok((service, target, Some(kind))),
     }
 }

@@ -1,0 +1,249 @@
+//! The soak's chaos loop: every few seconds one fault, picked at random — a supervisor
+//! SIGKILLed and started again, one SIGSTOPped for longer than its lease and resumed, the
+//! PostgreSQL server crashed and started again, or the simulators throttling (with a
+//! Retry-After that outlives a lease), failing, answering slowly, dropping connections, or
+//! losing a submission's answer after making the job.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::Rng as _;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use tether_aws::sim::{Fault as AwsFault, FaultKind as AwsKind, Simulator as AwsSim};
+use tether_databricks::sim::{
+    Endpoint, Fault as DbxFault, FaultKind as DbxKind, Simulator as DbxSim,
+};
+
+use super::fleet::Fleet;
+use super::postgres::Cluster;
+
+/// What the chaos did.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    /// Supervisors SIGKILLed (each started again).
+    pub kills: u64,
+    /// Supervisors SIGSTOPped for longer than the lease (each resumed).
+    pub stops: u64,
+    /// PostgreSQL crashes (each followed by a start).
+    pub db_restarts: u64,
+    /// Periods of throttling at both simulators.
+    pub throttles: u64,
+    /// Bursts of 500 and 503 answers.
+    pub errors: u64,
+    /// Bursts of answers slower than the request timeout.
+    pub slow: u64,
+    /// Bursts of connections dropped mid-answer.
+    pub drops: u64,
+    /// Bursts of submissions made but answered 500.
+    pub lost_answers: u64,
+    /// The faults that could not be made (a failed `pg_ctl`), as text.
+    pub failures: Vec<String>,
+}
+
+/// The things the chaos acts on.
+#[derive(Debug)]
+pub struct Chaos {
+    /// The supervisors.
+    pub fleet: Arc<Mutex<Fleet>>,
+    /// The database server.
+    pub cluster: Arc<Cluster>,
+    /// The Databricks simulator.
+    pub databricks: Arc<DbxSim>,
+    /// The AWS simulator (EMR, EMR Serverless, Glue).
+    pub aws: Arc<AwsSim>,
+    /// The supervisors' lease.
+    pub lease: Duration,
+}
+
+impl Chaos {
+    /// Makes faults until `until`; returns what it did and when the last fault ended.
+    pub async fn run(&self, until: Instant, rng: &mut StdRng) -> (Tally, Instant) {
+        let mut tally = Tally::default();
+        let mut last_end = Instant::now();
+        let mut pending: Vec<tokio::task::JoinHandle<Instant>> = Vec::new();
+        while Instant::now() < until {
+            let pause = Duration::from_millis(rng.random_range(1_500..4_000));
+            tokio::time::sleep(pause).await;
+            match rng.random_range(0..100) {
+                0..20 => last_end = last_end.max(self.kill(rng, &mut tally).await),
+                20..35 => {
+                    if let Some(resumed) = self.stop(rng, &mut tally).await {
+                        pending.push(resumed);
+                    }
+                }
+                35..47 => last_end = last_end.max(self.restart_database(rng, &mut tally).await),
+                47..57 => {
+                    tally.throttles += 1;
+                    pending.push(self.throttle());
+                }
+                57..70 => {
+                    tally.errors += 1;
+                    self.errors();
+                    last_end = Instant::now();
+                }
+                70..80 => {
+                    tally.slow += 1;
+                    self.slow();
+                    last_end = Instant::now();
+                }
+                80..90 => {
+                    tally.drops += 1;
+                    self.drops();
+                    last_end = Instant::now();
+                }
+                _ => {
+                    tally.lost_answers += 1;
+                    self.lost_answers();
+                    last_end = Instant::now();
+                }
+            }
+        }
+        for task in pending {
+            if let Ok(end) = task.await {
+                last_end = last_end.max(end);
+            }
+        }
+        (tally, last_end)
+    }
+
+    async fn kill(&self, rng: &mut StdRng, tally: &mut Tally) -> Instant {
+        let mut fleet = self.fleet.lock().await;
+        let i = rng.random_range(0..fleet.len());
+        fleet.kill(i).await;
+        tally.kills += 1;
+        drop(fleet);
+        tokio::time::sleep(Duration::from_millis(rng.random_range(200..2_000))).await;
+        let mut fleet = self.fleet.lock().await;
+        if let Err(e) = fleet.start(i) {
+            tally
+                .failures
+                .push(format!("restarting supervisor {i}: {e}"));
+        }
+        Instant::now()
+    }
+
+    /// SIGSTOPs a running supervisor (none if one is stopped already) for twice the lease;
+    /// the task resumes it and returns when.
+    async fn stop(
+        &self,
+        rng: &mut StdRng,
+        tally: &mut Tally,
+    ) -> Option<tokio::task::JoinHandle<Instant>> {
+        let mut fleet = self.fleet.lock().await;
+        let running: Vec<usize> = (0..fleet.len()).filter(|&i| fleet.is_running(i)).collect();
+        if running.len() < fleet.len() {
+            return None;
+        }
+        let i = running[rng.random_range(0..running.len())];
+        if !fleet.pause(i) {
+            return None;
+        }
+        tally.stops += 1;
+        let fleet = self.fleet.clone();
+        let stopped_for = self.lease * 2;
+        Some(tokio::spawn(async move {
+            tokio::time::sleep(stopped_for).await;
+            fleet.lock().await.resume(i);
+            Instant::now()
+        }))
+    }
+
+    async fn restart_database(&self, rng: &mut StdRng, tally: &mut Tally) -> Instant {
+        if let Err(e) = self.cluster.crash().await {
+            tally.failures.push(format!("crashing PostgreSQL: {e}"));
+            return Instant::now();
+        }
+        tally.db_restarts += 1;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(500..3_000))).await;
+        // A start can fail while the old server's socket lingers: try again.
+        for attempt in 0..5 {
+            match self.cluster.start().await {
+                Ok(()) => break,
+                Err(e) if attempt == 4 => tally.failures.push(format!("starting PostgreSQL: {e}")),
+                Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+        Instant::now()
+    }
+
+    /// Both simulators throttle every request for 1.5 leases, with a Retry-After longer than
+    /// a lease; the task clears the throttle and returns when.
+    fn throttle(&self) -> tokio::task::JoinHandle<Instant> {
+        let retry_after = self.lease + Duration::from_secs(1);
+        self.databricks.inject(DbxFault {
+            endpoint: None,
+            kind: DbxKind::Status {
+                code: 429,
+                retry_after: Some(retry_after.as_secs()),
+            },
+            times: u32::MAX,
+        });
+        self.aws
+            .inject(AwsFault::new(AwsKind::Throttle, u32::MAX).retry_after(Some(retry_after)));
+        let (databricks, aws) = (self.databricks.clone(), self.aws.clone());
+        let lasting = self.lease * 3 / 2;
+        tokio::spawn(async move {
+            tokio::time::sleep(lasting).await;
+            databricks.clear_faults();
+            aws.clear_faults();
+            Instant::now()
+        })
+    }
+
+    fn both(&self, dbx: DbxKind, aws: AwsKind, times: u32, submits_only: bool) {
+        self.databricks.inject(DbxFault {
+            endpoint: submits_only.then_some(Endpoint::Submit),
+            kind: dbx,
+            times,
+        });
+        let fault = AwsFault::new(aws, times);
+        self.aws.inject(if submits_only {
+            fault.submits_only()
+        } else {
+            fault
+        });
+    }
+
+    fn errors(&self) {
+        self.both(
+            DbxKind::Status {
+                code: 500,
+                retry_after: None,
+            },
+            AwsKind::ServerError,
+            15,
+            false,
+        );
+        self.both(
+            DbxKind::Status {
+                code: 503,
+                retry_after: Some(2),
+            },
+            AwsKind::Unavailable,
+            15,
+            false,
+        );
+    }
+
+    fn slow(&self) {
+        // Longer than the supervisors' request timeout.
+        let late = Duration::from_secs(3);
+        self.both(DbxKind::Delay(late), AwsKind::Delay(late), 10, false);
+    }
+
+    fn drops(&self) {
+        self.both(DbxKind::Drop, AwsKind::Drop, 10, false);
+    }
+
+    fn lost_answers(&self) {
+        self.both(
+            DbxKind::FailAfterProcessing,
+            AwsKind::FailAfterProcessing,
+            4,
+            true,
+        );
+    }
+}

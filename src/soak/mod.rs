@@ -1,0 +1,495 @@
+//! `tether soak`: a chaos soak across supervisors, Jepsen-style. N jobs go through several
+//! `tether serve` processes sharing one PostgreSQL (a throwaway cluster of its own), against
+//! the simulators of all four providers, while the chaos loop kills, stops and restarts
+//! everything it can; then it waits for every job to finish and prints what it tried and what
+//! broke, one figure per line. It fails (exit 7) when a promise broke: a duplicate submission,
+//! a lost job, a cancel nobody asked for, an asked cancel that never reached the provider, a
+//! new generation, or an API answer 5xx other than 503 (or 4xx to a valid request).
+//!
+//! - [`postgres`]: the throwaway PostgreSQL cluster;
+//! - [`fleet`]: the supervisor processes;
+//! - [`workload`]: the API clients (ensure, ensure again, cancel);
+//! - [`chaos`]: the faults;
+//! - [`verdict`]: the records against the simulators.
+
+mod chaos;
+mod fleet;
+mod postgres;
+mod verdict;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use serde_json::json;
+use tokio::time::Instant;
+
+use tether_aws::sim::{SimConfig as AwsConfig, Simulator as AwsSim};
+use tether_databricks::sim::{SimConfig as DbxConfig, Simulator as DbxSim};
+
+use crate::db::{DatabaseUrl, Db};
+use crate::jobs::{JobRecord, JobStore, Phase};
+use crate::Error;
+use workload::{Answers, Planned, Workload};
+
+/// The provider accounts the soak's jobs go to, in turn.
+const PROVIDERS: [&str; 4] = ["databricks", "emr", "emr-serverless", "glue"];
+
+/// What the soak runs.
+#[derive(Debug, Clone)]
+pub struct Soak {
+    /// Jobs to ensure.
+    pub jobs: u32,
+    /// How long the chaos lasts (new jobs are ensured over its first 60 %).
+    pub duration: Duration,
+    /// `tether serve` processes.
+    pub supervisors: usize,
+    /// Their lease.
+    pub lease: Duration,
+    /// How long each remote job runs.
+    pub run_time: Duration,
+    /// The share of jobs cancelled on purpose.
+    pub cancel_share: f64,
+    /// Seeds the plan and the chaos (processes and timing still vary between runs).
+    pub seed: u64,
+    /// After the chaos, how long the jobs may take to finish.
+    pub settle: Duration,
+    /// Keep the folder (logs, database) here instead of a temp folder.
+    pub keep: Option<PathBuf>,
+    /// The supervisors' log filter.
+    pub supervisor_log: String,
+    /// The tether binary whose `serve` runs (this one, normally).
+    pub binary: PathBuf,
+}
+
+/// The admin token of the soak's supervisors: random per run.
+fn admin_token() -> String {
+    let bytes: [u8; 16] = rand::random();
+    hex::encode(bytes)
+}
+
+fn free_port() -> Result<u16, Error> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|source| Error::Io {
+            context: "finding a free port".into(),
+            source,
+        })
+}
+
+fn spec(provider: &str, task: &str) -> serde_json::Value {
+    match provider {
+        "databricks" => json!({"run_name": task,
+            "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/soak.py"}}]}),
+        "emr" => json!({"cluster_id": "j-SOAKCLUSTER", "step": {"Name": task,
+            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "s3://soak/job.py"]}}}),
+        "emr-serverless" => json!({"applicationId": "00soakapp", "name": task,
+            "executionRoleArn": "arn:aws:iam::000000000000:role/soak",
+            "jobDriver": {"sparkSubmit": {"entryPoint": "s3://soak/job.py"}}}),
+        _ => json!({"JobName": "soak-glue", "Arguments": {"--task": task}}),
+    }
+}
+
+/// One supervisor's config: the shared database, its own API port, the four accounts.
+fn config_text(
+    db_url: &str,
+    port: u16,
+    token_hash: &str,
+    lease: Duration,
+    dbx: &str,
+    aws: &str,
+) -> String {
+    let mut text = format!(
+        r#"[database]
+url = "{db_url}"
+max_connections = 8
+connect_timeout = "5s"
+
+[supervisor]
+lease = "{lease}"
+shutdown_grace = "2s"
+
+[api]
+listen = "127.0.0.1:{port}"
+admin_token_sha256 = ["{token_hash}"]
+"#,
+        lease = humantime::format_duration(lease),
+    );
+    for kind in PROVIDERS {
+        let account = if kind == "databricks" {
+            format!("host = \"{dbx}\"\ntoken = \"dapi-sim-token\"")
+        } else {
+            format!("region = \"us-east-1\"\nendpoint_url = \"{aws}\"")
+        };
+        text.push_str(&format!(
+            "\n[providers.{kind}]\nkind = \"{kind}\"\n{account}\n\
+             poll_initial = \"1s\"\npoll_max = \"3s\"\nrequest_timeout = \"2s\"\n"
+        ));
+    }
+    text
+}
+
+/// Runs the soak and prints its figures; `Err` if a promise broke.
+pub async fn soak(s: &Soak) -> Result<(), Error> {
+    let temp = tempfile::tempdir().map_err(|source| Error::Io {
+        context: "making the soak's folder".into(),
+        source,
+    })?;
+    let folder = match &s.keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                context: format!("making {}", dir.display()),
+                source,
+            })?;
+            dir.clone()
+        }
+        None => temp.path().to_path_buf(),
+    };
+    println!(
+        "soak: {} jobs, {} supervisors, {} of chaos, seed {}, folder {}",
+        s.jobs,
+        s.supervisors,
+        humantime::format_duration(s.duration),
+        s.seed,
+        folder.display()
+    );
+
+    let cluster = Arc::new(postgres::Cluster::create(&folder, free_port()?).await?);
+    cluster.start().await?;
+    let outcome = run(s, &folder, cluster.clone()).await;
+    if let Err(e) = cluster.stop().await {
+        eprintln!("stopping the soak's PostgreSQL: {e}");
+    }
+    outcome
+}
+
+async fn run(
+    s: &Soak,
+    folder: &std::path::Path,
+    cluster: Arc<postgres::Cluster>,
+) -> Result<(), Error> {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let io = |context: &str| {
+        let context = context.to_string();
+        move |source| Error::Io { context, source }
+    };
+    let databricks = Arc::new(
+        DbxSim::start(
+            DbxConfig {
+                pending: Duration::from_secs(1),
+                running: s.run_time,
+                terminating: Duration::from_millis(500),
+                ..DbxConfig::default()
+            },
+            loopback,
+        )
+        .await
+        .map_err(io("starting the Databricks simulator"))?,
+    );
+    let aws_config = AwsConfig {
+        pending: Duration::from_secs(1),
+        running: s.run_time,
+        ..AwsConfig::default()
+    };
+    let env = vec![
+        ("TETHER_LOG".to_string(), s.supervisor_log.clone()),
+        (
+            "AWS_ACCESS_KEY_ID".to_string(),
+            aws_config.access_key_id.clone(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_string(),
+            aws_config.secret_access_key.clone(),
+        ),
+        (
+            "AWS_CONFIG_FILE".to_string(),
+            "/nonexistent/tether-soak".to_string(),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE".to_string(),
+            "/nonexistent/tether-soak".to_string(),
+        ),
+        ("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()),
+    ];
+    let aws = Arc::new(
+        AwsSim::start(aws_config, loopback)
+            .await
+            .map_err(io("starting the AWS simulator"))?,
+    );
+
+    // The database, migrated before any supervisor starts; the soak reads the records here.
+    let db_url = cluster.url();
+    let url = DatabaseUrl::parse(&db_url).map_err(|e| Error::Usage(e.to_string()))?;
+    let db = Db::connect(&url, &Default::default()).await?;
+    db.migrate().await?;
+    let jobs = JobStore::new(db.clone());
+
+    let token = admin_token();
+    let token_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+    let (mut configs, mut urls) = (Vec::new(), Vec::new());
+    for i in 0..s.supervisors {
+        let port = free_port()?;
+        let path = folder.join(format!("supervisor-{i}.toml"));
+        let text = config_text(
+            &db_url,
+            port,
+            &token_hash,
+            s.lease,
+            &databricks.url(),
+            &aws.url(),
+        );
+        std::fs::write(&path, text).map_err(io("writing a supervisor's config"))?;
+        configs.push(path);
+        urls.push(format!("http://127.0.0.1:{port}"));
+    }
+    let mut fleet = fleet::Fleet::new(s.binary.clone(), env, folder, configs);
+    for i in 0..fleet.len() {
+        fleet.start(i)?;
+    }
+    wait_ready(&urls).await?;
+    let fleet = Arc::new(tokio::sync::Mutex::new(fleet));
+
+    // The plan: jobs in turn over the four providers, a few cancelled on purpose.
+    let mut rng = StdRng::seed_from_u64(s.seed);
+    let plan: Vec<Planned> = (0..s.jobs as usize)
+        .map(|i| {
+            let provider = PROVIDERS[i % PROVIDERS.len()];
+            let task = format!("t{i:05}");
+            Planned {
+                spec: spec(provider, &task),
+                task,
+                provider,
+                cancel: rng.random_bool(s.cancel_share),
+            }
+        })
+        .collect();
+
+    let started = Instant::now();
+    let chaos_end = started + s.duration;
+    let deadline = chaos_end + s.settle;
+    let workload = Arc::new(Workload::new(urls, token));
+    let clients = tokio::spawn(drive(workload.clone(), plan, s.duration, deadline));
+    let chaos = chaos::Chaos {
+        fleet: fleet.clone(),
+        cluster,
+        databricks: databricks.clone(),
+        aws: aws.clone(),
+        lease: s.lease,
+    };
+    let (tally, last_fault) = chaos.run(chaos_end, &mut rng).await;
+    let _ = clients.await;
+
+    // All quiet: wait until every job is held by a running supervisor (reattached), then
+    // until every job has finished.
+    let ids: Vec<i64> = workload
+        .ensured
+        .lock()
+        .expect("not poisoned")
+        .values()
+        .map(|e| e.job_id)
+        .collect();
+    let mut reattached_after = None;
+    let records = loop {
+        let records = read_all(&jobs, &ids).await;
+        let pids = fleet.lock().await.running_pids();
+        if reattached_after.is_none() && all_held(&records, &pids) {
+            reattached_after = Some(last_fault.elapsed());
+        }
+        let finished = records.iter().all(|r| r.phase == Phase::Terminal);
+        if finished || Instant::now() >= deadline {
+            break records;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let fleet_guard = fleet.lock().await;
+    let fenced = fleet_guard.fenced_writes();
+    let duplicate_logs = fleet_guard.log_lines("DUPLICATE SUBMISSION");
+    drop(fleet_guard);
+    fleet.lock().await.shutdown(Duration::from_secs(10)).await;
+    db.close().await;
+
+    let v = verdict::judge(&records, &databricks, &aws);
+    let a = &workload.answers;
+    let never_named = s.jobs as u64 - ids.len() as u64;
+    let lost = v.lost + never_named;
+    let server_errors = Answers::get(&a.server_errors);
+    let refused = Answers::get(&a.refused);
+    let resubmitted = Answers::get(&a.resubmitted);
+    let figure = |name: &str, value: String| println!("{name}: {value}");
+    figure(
+        "jobs",
+        format!("{} ({} named by the API)", s.jobs, ids.len()),
+    );
+    figure("submissions at the providers", v.submissions.to_string());
+    figure("duplicates (must be 0)", v.duplicates.to_string());
+    figure("lost (must be 0)", lost.to_string());
+    figure(
+        "cancelled without a request (must be 0)",
+        v.unasked_cancels.to_string(),
+    );
+    figure(
+        "requested cancels that never reached the provider (must be 0)",
+        v.unsent_cancels.to_string(),
+    );
+    figure(
+        "new generations or re-ensures that submitted (must be 0)",
+        (v.new_generations + resubmitted).to_string(),
+    );
+    figure("cancels requested", v.asked_cancels.to_string());
+    figure(
+        "cancels sent after the run had ended by itself",
+        v.late_cancels.to_string(),
+    );
+    figure(
+        "longest time from a cancel's request to its sending (s)",
+        format!("{:.2}", v.slowest_cancel),
+    );
+    figure("stale writes refused by fencing", fenced.to_string());
+    figure("supervisor kills", tally.kills.to_string());
+    figure(
+        "supervisor stops (longer than the lease)",
+        tally.stops.to_string(),
+    );
+    figure("database restarts", tally.db_restarts.to_string());
+    figure(
+        "provider faults (throttles, 500/503 bursts, slow, dropped, lost answers)",
+        format!(
+            "{} {} {} {} {}",
+            tally.throttles, tally.errors, tally.slow, tally.drops, tally.lost_answers
+        ),
+    );
+    figure(
+        "API answers (2xx, 503, no answer)",
+        format!(
+            "{} {} {}",
+            Answers::get(&a.ok),
+            Answers::get(&a.unavailable),
+            Answers::get(&a.unanswered)
+        ),
+    );
+    figure(
+        "API 5xx other than 503 (must be 0)",
+        server_errors.to_string(),
+    );
+    figure("API 4xx to valid requests (must be 0)", refused.to_string());
+    figure(
+        "seconds from the last fault to all jobs reattached",
+        reattached_after.map_or("never".into(), |d| format!("{:.1}", d.as_secs_f64())),
+    );
+    for line in v
+        .problems
+        .iter()
+        .chain(a.examples.lock().expect("not poisoned").iter())
+        .chain(&duplicate_logs)
+        .chain(&tally.failures)
+        .take(40)
+    {
+        println!("  {line}");
+    }
+    let broken = v.duplicates
+        + lost
+        + v.unasked_cancels
+        + v.unsent_cancels
+        + v.new_generations
+        + resubmitted
+        + server_errors
+        + refused
+        + tally.failures.len() as u64;
+    if broken > 0 {
+        return Err(Error::CheckFailed(format!(
+            "the soak broke {broken} promise(s); the logs are in {}",
+            if s.keep.is_some() {
+                folder.display().to_string()
+            } else {
+                "a temp folder (run with --keep DIR to keep them)".into()
+            }
+        )));
+    }
+    println!("soak passed");
+    Ok(())
+}
+
+/// Ensures the plan's jobs evenly over the first 60 % of `duration`, and ensures running
+/// ones again (about five a second) until `duration` has passed.
+async fn drive(workload: Arc<Workload>, plan: Vec<Planned>, duration: Duration, deadline: Instant) {
+    let started = Instant::now();
+    let spread = duration.mul_f64(0.6);
+    let gap = spread / plan.len().max(1) as u32;
+    let mut tasks = Vec::new();
+    let again = {
+        let workload = workload.clone();
+        tokio::spawn(async move {
+            while started.elapsed() < duration {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                workload.ensure_again(deadline).await;
+            }
+        })
+    };
+    for (i, planned) in plan.into_iter().enumerate() {
+        tasks.push(tokio::spawn(
+            workload.clone().ensure_new(i, planned, deadline),
+        ));
+        tokio::time::sleep(gap).await;
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let _ = again.await;
+}
+
+async fn wait_ready(urls: &[String]) -> Result<(), Error> {
+    let client = reqwest::Client::new();
+    for url in urls {
+        let start = Instant::now();
+        loop {
+            let ready = client.get(format!("{url}/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                return Err(Error::CheckFailed(format!(
+                    "the supervisor at {url} never became ready"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+/// The records of `ids`, read again until the database answers.
+async fn read_all(jobs: &JobStore, ids: &[i64]) -> Vec<JobRecord> {
+    let mut records = Vec::with_capacity(ids.len());
+    for &id in ids {
+        loop {
+            match jobs.get(id).await {
+                Ok(Some(record)) => {
+                    records.push(record);
+                    break;
+                }
+                Ok(None) => break,
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+    records
+}
+
+/// Whether every unfinished job is held by a supervisor that runs now (its owner id holds the
+/// process id).
+fn all_held(records: &[JobRecord], pids: &[u32]) -> bool {
+    records
+        .iter()
+        .filter(|r| r.phase != Phase::Terminal)
+        .all(|r| {
+            r.lease_owner
+                .as_deref()
+                .and_then(|o| o.split(':').nth(1))
+                .and_then(|p| p.parse::<u32>().ok())
+                .is_some_and(|pid| pids.contains(&pid))
+        })
+}

@@ -1,0 +1,122 @@
+//! The soak's verdict: every job the API named, read from the database when all is quiet,
+//! against what the simulators did — how many remote jobs each idempotency key made, and how
+//! each remote job ended.
+
+use std::collections::BTreeMap;
+
+use tether_aws::sim::Simulator as AwsSim;
+use tether_databricks::sim::Simulator as DbxSim;
+use tether_provider::JobState;
+
+use crate::jobs::{JobRecord, Phase};
+
+/// What the soak counts at the end (the ones that must be 0 are said so in [`super`]).
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Remote jobs the simulators made.
+    pub submissions: u64,
+    /// Remote jobs beyond the first for one idempotency key.
+    pub duplicates: u64,
+    /// Jobs whose record is not finished, that never got a remote job, or whose recorded end
+    /// is not the remote job's.
+    pub lost: u64,
+    /// Remote jobs cancelled that nobody asked to cancel.
+    pub unasked_cancels: u64,
+    /// Cancels asked for (and recorded) that tether never sent, and whose remote job ran to
+    /// its end.
+    pub unsent_cancels: u64,
+    /// Cancels sent only after the remote job had ended by itself (a figure, not a fault:
+    /// under the chaos, a cancel can take longer than the rest of a run).
+    pub late_cancels: u64,
+    /// The longest time from a cancel's request to its sending, in seconds.
+    pub slowest_cancel: f64,
+    /// Jobs whose generation is not 1 (tether submitted anew).
+    pub new_generations: u64,
+    /// Cancels asked for and recorded.
+    pub asked_cancels: u64,
+    /// One line per job that broke a promise.
+    pub problems: Vec<String>,
+}
+
+/// How a remote job ended, as the simulator reports it.
+fn remote_end(record: &JobRecord, databricks: &DbxSim, aws: &AwsSim) -> Option<JobState> {
+    let handle = record.handle.as_ref()?;
+    let raw = match handle.get_i64("run_id") {
+        Some(run_id) => databricks.run_state(run_id)?,
+        None => {
+            let id = handle
+                .get_str("step_id")
+                .or_else(|| handle.get_str("job_run_id"))?;
+            aws.job_state(&id)?
+        }
+    };
+    Some(match raw.as_str() {
+        "TERMINATED/SUCCESS" | "COMPLETED" | "SUCCESS" | "SUCCEEDED" => JobState::Succeeded,
+        "TERMINATED/CANCELED" | "CANCELLED" | "STOPPED" => JobState::Cancelled,
+        s if s.contains('/') || s == "FAILED" => JobState::Failed,
+        _ => JobState::Running,
+    })
+}
+
+/// Judges the final records against the simulators.
+pub fn judge(records: &[JobRecord], databricks: &DbxSim, aws: &AwsSim) -> Verdict {
+    let mut v = Verdict::default();
+    let mut by_key: BTreeMap<String, u64> = databricks.stats().by_key;
+    by_key.extend(aws.stats().by_key);
+    v.submissions = by_key.values().sum();
+    for (key, made) in &by_key {
+        if *made > 1 {
+            v.duplicates += made - 1;
+            v.problems.push(format!("key {key}: {made} remote jobs"));
+        }
+    }
+    for job in records {
+        let name = format!(
+            "job {} ({} {})",
+            job.id, job.provider, job.task_instance.task_id
+        );
+        let asked = job.cancel_requested_at.is_some();
+        v.asked_cancels += u64::from(asked);
+        if job.generation != 1 {
+            v.new_generations += 1;
+            v.problems
+                .push(format!("{name}: generation {}", job.generation));
+        }
+        if job.phase != Phase::Terminal {
+            v.lost += 1;
+            v.problems.push(format!(
+                "{name}: still {} ({})",
+                job.phase.as_str(),
+                job.state
+            ));
+            continue;
+        }
+        let Some(remote) = remote_end(job, databricks, aws) else {
+            v.lost += 1;
+            v.problems.push(format!(
+                "{name}: ended {} without a remote job ({:?})",
+                job.state, job.message
+            ));
+            continue;
+        };
+        if remote != job.state {
+            v.lost += 1;
+            v.problems.push(format!(
+                "{name}: recorded {} but the remote job is {remote}",
+                job.state
+            ));
+        }
+        if remote == JobState::Cancelled && !asked {
+            v.unasked_cancels += 1;
+            v.problems
+                .push(format!("{name}: cancelled at the provider, never asked"));
+        }
+        if asked && remote != JobState::Cancelled {
+            v.unsent_cancels += 1;
+            v.problems.push(format!(
+                "{name}: a cancel was asked, the remote job ended {remote}"
+            ));
+        }
+    }
+    v
+}
