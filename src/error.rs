@@ -89,7 +89,9 @@ impl Error {
             Error::CheckFailed(_) => exit::CHECK_FAILED,
             Error::Engine(e) => match e {
                 EngineError::Invalid(_) | EngineError::UnknownProvider { .. } => exit::USAGE,
-                EngineError::Provider(p) if p.kind == tether_provider::ErrorKind::InvalidSpec => {
+                EngineError::Provider(p) | EngineError::SubmissionRefused { source: p, .. }
+                    if p.kind == tether_provider::ErrorKind::InvalidSpec =>
+                {
                     exit::USAGE
                 }
                 EngineError::JobNotFound(_) => exit::NOT_FOUND,

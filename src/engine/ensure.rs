@@ -6,6 +6,7 @@
 //! | an intent without a handle (a crash between submit and record) | reconcile: `find(key)`, else submit again with the same key (deduplicated by the provider) |
 //! | a job that is not finished (pending, running, unknown)  | reattach, whatever the try number; no submit |
 //! | a job that succeeded                                    | report success; no submit                   |
+//! | a refused submission (no handle), asked by the same or a later try | submit again on the same record and key (the provider made nothing) |
 //! | a failed / cancelled / lost job, asked by a later try   | submit anew: generation + 1 (a real retry)  |
 //! | a terminal job, asked by the same (or an earlier) try   | report that result                          |
 //! | a running job whose spec differs from the one asked for | reattach and warn (`on_spec_change = "reattach"`), or refuse (`"fail"`) |
@@ -141,6 +142,13 @@ impl Engine {
                     action: EnsureAction::Reattached,
                 });
             }
+            if job.refused() && req.try_number >= job.try_number {
+                // Nothing was made: submit again, same generation and key.
+                match self.retry_refused(req, job, &*provider, &hash).await? {
+                    Some(done) => return Ok(done),
+                    None => continue,
+                }
+            }
             if job.state != JobState::Succeeded && req.try_number > job.try_number {
                 let provider_now = self.inner.providers.get(&req.provider)?;
                 match self
@@ -268,6 +276,46 @@ impl Engine {
         }
     }
 
+    /// Submits a refused submission again, on its own record (same generation and key), with
+    /// the provider and spec asked for now. `None` if another caller took it up first.
+    async fn retry_refused(
+        &self,
+        req: &EnsureRequest,
+        job: JobRecord,
+        provider: &dyn Provider,
+        hash: &str,
+    ) -> Result<Option<Ensured>, EngineError> {
+        let now = self.now();
+        let spec_json = req.spec.to_string();
+        let again = self.intent_of(
+            req,
+            provider,
+            job.generation,
+            &job.idempotency_key,
+            &spec_json,
+            hash,
+        );
+        let intent = |job: &JobRecord| {
+            self.state_key_write(job, Phase::Submitting, None, JobState::Pending, now)
+        };
+        let Some(job) = self
+            .inner
+            .jobs
+            .retry_refused(job.id, &again, intent)
+            .await?
+        else {
+            return Ok(None);
+        };
+        tracing::info!(job_id = job.id, key = %job.idempotency_key, "a refused submission is submitted again");
+        let lease = Lease {
+            job_id: job.id,
+            owner: self.submitter().to_string(),
+            epoch: job.lease_epoch,
+        };
+        self.submit_recorded(job, lease, provider, EnsureAction::Submitted)
+            .await
+    }
+
     /// Calls the provider for a recorded intent whose lease this process holds, and records
     /// the handle. The lease is kept renewed while the submission is in progress, and its
     /// requests are sent only while it covers them (see [`super::window`]). `None` if the
@@ -334,7 +382,10 @@ impl Engine {
                     .jobs
                     .fail_submission(&lease, &e.to_string(), &key, to_millis(now))
                     .await?;
-                Err(e.into())
+                Err(EngineError::SubmissionRefused {
+                    job_id: job.id,
+                    source: e,
+                })
             }
         }
     }

@@ -87,6 +87,18 @@ pub enum EngineError {
         /// What the provider said.
         message: String,
     },
+    /// The provider refused the submission (a bad token, a spec it rejects): it made no job,
+    /// and the job stays retryable, with the same key.
+    #[error(
+        "job {job_id}: the provider refused the submission, so nothing was submitted ({source}); \
+         asking again (the same command, with the config or spec fixed) submits it again"
+    )]
+    SubmissionRefused {
+        /// The job.
+        job_id: i64,
+        /// What the provider answered.
+        source: ProviderError,
+    },
     /// Another process is submitting this job right now and did not finish in time.
     #[error("job {job_id} is being submitted by {owner}; try again shortly")]
     Busy {

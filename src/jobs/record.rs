@@ -117,6 +117,13 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
+    /// Whether this is a refused submission: it ended failed without a handle, which only a
+    /// provider's refusal to create the job does ([`super::JobStore::fail_submission`]). Such a
+    /// job is retried on the same record and key (no remote job exists).
+    pub fn refused(&self) -> bool {
+        self.phase == Phase::Terminal && self.state == JobState::Failed && self.handle.is_none()
+    }
+
     /// The lease this record says `owner` holds, if it does.
     pub fn lease_of(&self, owner: &str) -> Option<Lease> {
         (self.lease_owner.as_deref() == Some(owner)).then(|| Lease {

@@ -289,6 +289,65 @@ impl JobStore {
         Ok(Some(record))
     }
 
+    /// Takes a refused submission up again ([`JobRecord::refused`]): the same record, so the
+    /// same generation and idempotency key (the provider made no job), goes back to
+    /// `submitting` with the provider, spec and try asked for now, the submitter holding the
+    /// lease and no cancel pending; with its task-state key and an `intent` event, in one
+    /// transaction. `None` if it is no longer a refused submission (another caller took it
+    /// up first).
+    pub async fn retry_refused(
+        &self,
+        job_id: i64,
+        again: &NewJob<'_>,
+        state_key: impl FnOnce(&JobRecord) -> StateKeyWrite,
+    ) -> Result<Option<JobRecord>, DbError> {
+        let mut tx = self.db.pool().begin().await?;
+        let row = sqlx::query(
+            "UPDATE jobs SET phase = 'submitting', state = 'pending', provider = $2, spec = $3, \
+             spec_hash = $4, try_number = $5, raw_state = NULL, message = NULL, url = NULL, \
+             finished_at = NULL, next_poll_at = $6, poll_interval_ms = $7, poll_failures = 0, \
+             cancel_requested_at = NULL, cancel_reason = NULL, cancel_sent_at = NULL, \
+             lease_owner = $8, lease_epoch = lease_epoch + 1, lease_expires_at = $9, \
+             updated_at = $6 WHERE id = $1 AND phase = 'terminal' AND state = 'failed' \
+             AND handle IS NULL RETURNING *",
+        )
+        .bind(job_id)
+        .bind(again.provider)
+        .bind(again.spec_json)
+        .bind(again.spec_hash)
+        .bind(again.try_number)
+        .bind(again.now)
+        .bind(again.poll_interval_ms)
+        .bind(again.owner)
+        .bind(again.lease_until)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let record = JobRecord::from_row(&row)?;
+        write_state_key(&mut tx, again.task_instance, &state_key(&record), again.now).await?;
+        let detail = serde_json::json!({
+            "generation": record.generation,
+            "try_number": again.try_number,
+            "idempotency_key": record.idempotency_key,
+            "spec_hash": again.spec_hash,
+            "after": "submit_refused",
+        });
+        insert_event(
+            &mut tx,
+            record.id,
+            "intent",
+            Some(JobState::Pending),
+            &detail,
+            again.owner,
+            again.now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(record))
+    }
+
     /// Records the handle of a submitted job (fenced), with its task-state key and event.
     /// Returns the updated record, or `None` if the lease was lost.
     pub async fn record_handle(
@@ -318,8 +377,8 @@ impl JobStore {
         .await
     }
 
-    /// Ends a job that never got a handle (the provider refused the spec). Fenced; false if
-    /// the lease was lost.
+    /// Ends a job that never got a handle (the provider refused the submission: see
+    /// [`JobRecord::refused`]). Fenced; false if the lease was lost.
     pub async fn fail_submission(
         &self,
         lease: &Lease,
@@ -330,7 +389,7 @@ impl JobStore {
         let set = "phase = 'terminal', state = 'failed', message = $4, updated_at = $5, \
                    finished_at = $5, lease_owner = NULL, lease_expires_at = NULL";
         let event = (
-            "submit_failed",
+            "submit_refused",
             JobState::Failed,
             serde_json::json!({ "message": message }),
         );
