@@ -247,6 +247,37 @@ async fn jobs_ensure_wait_events_cancel_list(db: TestDb) {
         .await
     };
     assert_eq!(w["job"]["state"], "cancelled", "{w}");
+
+    // The reason is optional (recorded as empty), as on the command line; a long one is
+    // refused with its length.
+    let (_, third) = api
+        .admin(
+            Method::POST,
+            "/v1/jobs",
+            Some(ensure_body("ops", "third", 1)),
+        )
+        .await;
+    let id3 = third["job"]["id"].as_i64().unwrap();
+    let cancel3 = format!("/v1/jobs/{id3}/cancel");
+    let (status, body) = api
+        .admin(
+            Method::POST,
+            &cancel3,
+            Some(json!({"reason": "x".repeat(1001)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("1001 bytes"),
+        "{body}"
+    );
+    let (status, body) = api
+        .admin(Method::POST, &cancel3, Some(json!({"reason": "a\u{0}b"})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = api.admin(Method::POST, &cancel3, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["cancel_reason"], "", "{body}");
     stop.cancel();
     sup.await.unwrap();
 
@@ -273,6 +304,13 @@ async fn jobs_ensure_wait_events_cancel_list(db: TestDb) {
         .admin(Method::GET, "/v1/jobs?state=exploded", None)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Found by tests/hostile_api.rs: PostgreSQL text cannot hold a NUL byte (it was a 500).
+    let (status, body) = api.admin(Method::GET, "/v1/jobs?provider=%00", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("NUL"), "{body}");
+    let (status, body) = api.admin(Method::PUT, "/v1/jobs", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("PUT"), "{body}");
 
     // Bad input names what is wrong; nothing is recorded.
     let mut bad = ensure_body("etl", "bad task", 1);

@@ -137,6 +137,13 @@ impl From<EngineError> for ApiError {
                 ),
                 _ => Self::new(StatusCode::BAD_GATEWAY, "provider_error", p.to_string()),
             },
+            EngineError::SubmissionRefused { ref source, .. } => {
+                let (status, code) = match source.kind {
+                    ErrorKind::InvalidSpec => (StatusCode::BAD_REQUEST, "invalid_spec"),
+                    _ => (StatusCode::BAD_GATEWAY, "submission_refused"),
+                };
+                Self::new(status, code, e.to_string())
+            }
             EngineError::SpecChanged { .. } => {
                 Self::new(StatusCode::CONFLICT, "spec_changed", e.to_string())
             }

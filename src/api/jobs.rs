@@ -324,7 +324,8 @@ pub async fn job_events(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
-    /// Recorded in the event log.
+    /// Recorded in the event log; optional (recorded as empty).
+    #[serde(default)]
     pub reason: String,
 }
 
@@ -339,8 +340,14 @@ pub async fn cancel_job(
     Json(body): Json<CancelBody>,
 ) -> Result<axum::Json<JobView>, ApiError> {
     load(&s, &who, id).await?;
-    if body.reason.trim().is_empty() || body.reason.len() > 1000 {
-        return Err(ApiError::bad_request("reason must be 1 to 1000 bytes"));
+    if body.reason.contains('\0') {
+        return Err(ApiError::bad_request("reason contains a NUL byte"));
+    }
+    if body.reason.len() > 1000 {
+        return Err(ApiError::bad_request(format!(
+            "reason is {} bytes; at most 1000",
+            body.reason.len()
+        )));
     }
     let actor = match &who {
         Principal::Admin => "api:admin".to_string(),
@@ -386,6 +393,16 @@ pub async fn list_jobs(
     who: Principal,
     Query(q): Query<ListQuery>,
 ) -> Result<axum::Json<JobPage>, ApiError> {
+    // PostgreSQL text cannot hold a NUL byte, and no id or provider name has one.
+    for (name, value) in [
+        ("dag_id", &q.dag_id),
+        ("run_id", &q.run_id),
+        ("provider", &q.provider),
+    ] {
+        if value.as_deref().is_some_and(|v| v.contains('\0')) {
+            return Err(ApiError::bad_request(format!("{name} contains a NUL byte")));
+        }
+    }
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request(format!(

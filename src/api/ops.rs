@@ -88,6 +88,15 @@ pub async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
 
+/// A known route asked with a method it does not serve.
+pub async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not served on this route (see /openapi.json)"),
+    )
+}
+
 /// A request for a task token.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
