@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::engine::{Engine, Providers};
 use crate::jobs::JobStore;
+use crate::state::gc::Sweeper;
 use crate::state::{SqlStateStorage, TaskState};
 use crate::Error;
 
@@ -24,6 +25,17 @@ pub struct App {
 }
 
 impl App {
+    /// The GC sweeper of this app's config: expired task state, then finished jobs past
+    /// `jobs.retention`, `batch_size` (default `gc.batch_size`) per statement.
+    pub fn sweeper(&self, batch_size: Option<u32>) -> Sweeper {
+        Sweeper::new(
+            self.state.clone(),
+            self.config.gc.schedule.clone(),
+            batch_size.unwrap_or(self.config.gc.batch_size),
+        )
+        .with_job_history(self.engine.jobs().clone(), self.config.jobs.retention)
+    }
+
     /// Connects to the configured database, applies pending migrations, and builds the services
     /// on the system clock.
     pub async fn open(config: Config) -> Result<Self, Error> {

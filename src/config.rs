@@ -68,6 +68,23 @@ pub struct GcConfig {
     pub batch_size: u32,
 }
 
+/// Job history: how long finished jobs and their events are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobsConfig {
+    /// How long a finished job (and its event log) is kept after it finished; `never` keeps
+    /// it. The GC sweep removes older ones, except a task instance's newest generation while
+    /// its `tether.job.<name>` task-state key is there.
+    pub retention: Retention,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            retention: Retention::For(std::time::Duration::from_secs(30 * 24 * 3600)),
+        }
+    }
+}
+
 /// What `ensure` does when a job is running and the spec it is asked for differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -173,6 +190,8 @@ pub struct Config {
     pub state: StateSettings,
     /// Garbage collection.
     pub gc: GcConfig,
+    /// Job history.
+    pub jobs: JobsConfig,
     /// The supervisor.
     pub supervisor: SupervisorConfig,
     /// Provider accounts by name (`[providers.NAME]`).
@@ -191,6 +210,8 @@ struct RawConfig {
     state: RawState,
     #[serde(default)]
     gc: RawGc,
+    #[serde(default)]
+    jobs: RawJobs,
     #[serde(default)]
     supervisor: RawSupervisor,
     #[serde(default)]
@@ -237,6 +258,12 @@ struct RawState {
     default_retention: Option<String>,
     max_value_bytes: Option<u64>,
     clear_on_success: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJobs {
+    retention: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -317,6 +344,16 @@ impl RawConfig {
             check(
                 "database.connect_timeout",
                 parse_duration(t).map(|d| pool.acquire_timeout = d),
+            );
+        }
+
+        let mut jobs = JobsConfig::default();
+        if let Some(r) = &self.jobs.retention {
+            check(
+                "jobs.retention",
+                Retention::from_str(r)
+                    .map(|r| jobs.retention = r)
+                    .map_err(|e| e.to_string()),
             );
         }
 
@@ -497,6 +534,7 @@ impl RawConfig {
                     schedule,
                     batch_size,
                 },
+                jobs,
                 supervisor,
                 providers,
                 api,
@@ -632,6 +670,8 @@ mod tests {
             [gc]
             schedule = "every minute"
             batch_size = 0
+            [jobs]
+            retention = "0s"
             "#,
             "t.toml",
         )
@@ -643,6 +683,7 @@ mod tests {
             "state.default_retention",
             "gc.schedule",
             "gc.batch_size",
+            "jobs.retention",
         ] {
             assert!(err.contains(field), "{field} missing from: {err}");
         }

@@ -16,6 +16,7 @@ const FIELDS: &[(&str, &[&str])] = &[
         &["default_retention", "max_value_bytes", "clear_on_success"],
     ),
     ("gc", &["schedule", "batch_size"]),
+    ("jobs", &["retention"]),
     (
         "supervisor",
         &[

@@ -1,4 +1,4 @@
-//! `tether jobs ...`: list, inspect and cancel jobs.
+//! `tether jobs ...`: list, inspect, cancel and prune jobs.
 
 use clap::Subcommand;
 use tether_provider::JobState;
@@ -38,6 +38,21 @@ pub enum JobsCommand {
     Events {
         /// The job id.
         id: i64,
+    },
+    /// Remove finished jobs (and their events) that finished longer ago than --older-than,
+    /// once; unfinished jobs, and a task instance's newest generation while its
+    /// `tether.job.<name>` task-state key is there, are kept. `tether serve` does this on the
+    /// GC schedule for `jobs.retention`.
+    Prune {
+        /// How long ago a job must have finished, e.g. `7d`, `12h`.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+        /// Only count what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Jobs removed per transaction (default: gc.batch_size from the config).
+        #[arg(long)]
+        batch_size: Option<u32>,
     },
     /// Cancel a job at the provider (the only way tether ever cancels one).
     Cancel {
@@ -119,6 +134,35 @@ pub(super) async fn run(app: &App, cmd: &JobsCommand, json: bool) -> Result<(), 
                         e.actor
                     );
                 }
+            }
+        }
+        JobsCommand::Prune {
+            older_than,
+            dry_run,
+            batch_size,
+        } => {
+            let now = chrono::Utc::now();
+            let before = chrono::Duration::from_std(*older_than)
+                .ok()
+                .and_then(|d| now.checked_sub_signed(d))
+                .ok_or_else(|| Error::Usage(format!("--older-than {older_than:?} is too long")))?;
+            let batch = batch_size.unwrap_or(app.config.gc.batch_size);
+            let pruned = crate::jobs::retention::prune(jobs, before, now, batch, *dry_run).await?;
+            if json {
+                print_json(&pruned);
+            } else if *dry_run {
+                println!(
+                    "would remove {} finished jobs that finished before {}",
+                    pruned.jobs,
+                    before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+            } else {
+                println!(
+                    "removed {} finished jobs ({} events) that finished before {}",
+                    pruned.jobs,
+                    pruned.events,
+                    before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
             }
         }
         JobsCommand::Cancel { id, reason } => {

@@ -26,7 +26,6 @@ use crate::app::App;
 use crate::config::Config;
 use crate::db::DatabaseUrl;
 use crate::engine::Supervisor;
-use crate::state::gc::Sweeper;
 use crate::Error;
 
 /// tether: keeps long-running remote jobs alive across worker crashes and retries, on a durable
@@ -73,7 +72,8 @@ pub enum Command {
     /// Read and write task state.
     #[command(subcommand)]
     State(state::StateCommand),
-    /// Remove expired task state once, and print what was removed.
+    /// Remove expired task state and finished jobs past `jobs.retention` once, and print what
+    /// was removed.
     Gc {
         /// Keys deleted per statement (default: gc.batch_size from the config).
         #[arg(long)]
@@ -162,8 +162,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::State(cmd) => state::run(&app, cmd, cli.json).await,
         Command::Gc { batch_size } => {
-            let batch = batch_size.unwrap_or(app.config.gc.batch_size);
-            let report = app.state.sweep(batch).await?;
+            let report = app.sweeper(*batch_size).sweep().await?;
             if cli.json {
                 print_json(&report);
             } else {
@@ -188,12 +187,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
 
 async fn serve(app: &App) -> Result<(), Error> {
     let shutdown = CancellationToken::new();
-    let sweeper = Sweeper::new(
-        app.state.clone(),
-        app.config.gc.schedule.clone(),
-        app.config.gc.batch_size,
-    );
-    let sweeper = tokio::spawn(sweeper.run(shutdown.clone()));
+    let sweeper = tokio::spawn(app.sweeper(None).run(shutdown.clone()));
     let supervisor = tokio::spawn(Supervisor::new(app.engine.clone()).run(shutdown.clone()));
     // Waiters in this process hear of other processes' job changes through PostgreSQL.
     let relay =

@@ -5,9 +5,11 @@
 //! - [`held`]: what a supervisor keeps in memory of a job it holds and polls.
 //! - [`store`]: the SQL that reads and writes them; every write by a lease holder is fenced by
 //!   the lease epoch.
+//! - [`retention`]: how long finished jobs are kept (`jobs.retention`), and their removal.
 
 pub mod held;
 pub mod record;
+pub mod retention;
 pub mod store;
 
 pub use held::HeldJob;

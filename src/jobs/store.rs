@@ -348,6 +348,55 @@ impl JobStore {
         Ok(Some(record))
     }
 
+    /// Up to `limit` finished jobs that finished before `before` (ms), oldest first: never an
+    /// unfinished job, nor the newest generation of a task instance's job while its
+    /// `tether.job.<name>` task-state key is live at `now` (a retry reads it to decide).
+    pub async fn prunable(&self, before: i64, now: i64, limit: i64) -> Result<Vec<i64>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT j.id FROM jobs j WHERE j.phase = 'terminal' AND j.finished_at < $1 \
+             AND NOT (j.generation = (SELECT MAX(g.generation) FROM jobs g \
+                 WHERE g.dag_id = j.dag_id AND g.run_id = j.run_id AND g.task_id = j.task_id \
+                 AND g.map_index = j.map_index AND g.name = j.name) \
+               AND EXISTS (SELECT 1 FROM task_state s WHERE s.scope_kind = 'task_instance' \
+                 AND s.dag_id = j.dag_id AND s.run_id = j.run_id AND s.task_id = j.task_id \
+                 AND s.map_index = j.map_index AND s.asset = '' \
+                 AND s.key = 'tether.job.' || j.name \
+                 AND (s.expires_at IS NULL OR s.expires_at > $2))) \
+             ORDER BY j.finished_at, j.id LIMIT $3",
+        )
+        .bind(before)
+        .bind(now)
+        .bind(limit.max(1))
+        .fetch_all(self.db.pool())
+        .await?)
+    }
+
+    /// Removes the finished jobs among `ids`, with their events, in one transaction; how many
+    /// jobs and events it removed.
+    pub async fn remove_finished(&self, ids: &[i64]) -> Result<(u64, u64), DbError> {
+        if ids.is_empty() {
+            return Ok((0, 0));
+        }
+        // Integers from the database: safe to inline. The phase is checked again here.
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let mut tx = self.db.pool().begin().await?;
+        let events = sqlx::query(&format!(
+            "DELETE FROM job_events WHERE job_id IN (SELECT id FROM jobs \
+             WHERE id IN ({list}) AND phase = 'terminal')"
+        ))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let jobs = sqlx::query(&format!(
+            "DELETE FROM jobs WHERE id IN ({list}) AND phase = 'terminal'"
+        ))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok((jobs, events))
+    }
+
     /// Records the handle of a submitted job (fenced), with its task-state key and event.
     /// Returns the updated record, or `None` if the lease was lost.
     pub async fn record_handle(

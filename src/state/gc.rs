@@ -1,8 +1,9 @@
-//! Garbage collection of expired task state.
+//! Garbage collection of expired task state (and, with it, of old job history).
 //!
 //! [`sweep`] deletes expired keys in bounded batches (each batch its own short statement, so
 //! writers get in between batches, even on SQLite's single writer lock). [`Sweeper`] runs a
-//! sweep on a cron schedule inside the long-running process until shut down.
+//! sweep on a cron schedule inside the long-running process until shut down, followed by the
+//! removal of finished jobs past `jobs.retention` ([`crate::jobs::retention`]).
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,10 @@ pub struct GcReport {
     pub task: u64,
     /// Expired asset keys removed.
     pub asset: u64,
+    /// Finished jobs removed (past `jobs.retention`).
+    pub jobs: u64,
+    /// Their events removed.
+    pub job_events: u64,
     /// How many delete statements ran.
     pub batches: u32,
     /// How long the sweep took, in milliseconds.
@@ -41,11 +46,14 @@ impl std::fmt::Display for GcReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "removed {} expired keys (task_instance {}, task {}, asset {}); {} batch(es), {} ms",
+            "removed {} expired keys (task_instance {}, task {}, asset {}) and {} finished jobs \
+             ({} events); {} batch(es), {} ms",
             self.total(),
             self.task_instance,
             self.task,
             self.asset,
+            self.jobs,
+            self.job_events,
             self.batches,
             self.elapsed_ms
         )
@@ -88,6 +96,7 @@ pub struct Sweeper {
     state: TaskState,
     schedule: cron::Schedule,
     batch_size: u32,
+    history: Option<(crate::jobs::JobStore, super::Retention)>,
 }
 
 impl Sweeper {
@@ -97,7 +106,31 @@ impl Sweeper {
             state,
             schedule,
             batch_size,
+            history: None,
         }
+    }
+
+    /// Also removes the finished jobs in `jobs` that `retention` no longer keeps.
+    pub fn with_job_history(
+        mut self,
+        jobs: crate::jobs::JobStore,
+        retention: super::Retention,
+    ) -> Self {
+        self.history = Some((jobs, retention));
+        self
+    }
+
+    /// One sweep: expired task state, then old job history.
+    pub async fn sweep(&self) -> Result<GcReport, super::StateError> {
+        let mut report = self.state.sweep(self.batch_size).await?;
+        if let Some((jobs, retention)) = &self.history {
+            let pruned =
+                crate::jobs::retention::sweep(jobs, *retention, Utc::now(), self.batch_size)
+                    .await?;
+            report.jobs = pruned.jobs;
+            report.job_events = pruned.events;
+        }
+        Ok(report)
     }
 
     /// Sleeps until each scheduled time and sweeps, until `shutdown` is cancelled. A failed
@@ -119,8 +152,8 @@ impl Sweeper {
 
     #[tracing::instrument(name = "gc_sweep", skip(self))]
     async fn sweep_once(&self) {
-        match self.state.sweep(self.batch_size).await {
-            Ok(report) if report.total() > 0 => tracing::info!(%report, "gc sweep"),
+        match self.sweep().await {
+            Ok(report) if report.total() + report.jobs > 0 => tracing::info!(%report, "gc sweep"),
             Ok(report) => tracing::debug!(%report, "gc sweep"),
             Err(e) => tracing::warn!(error = %e, "gc sweep failed; retrying on schedule"),
         }
