@@ -132,8 +132,10 @@ pub struct ApiConfig {
     pub listen: std::net::SocketAddr,
     /// SHA-256 (hex) of each admin token; the tokens themselves are never stored.
     pub admin_token_sha256: Vec<String>,
-    /// The key task tokens are signed with (HS256). `None`: a random key per process.
-    pub signing_key: Option<tether_provider::Secret>,
+    /// The keys task tokens are signed with (HS256), by key id; the first signs, the others
+    /// are accepted until removed (`api.signing_keys` with `api.signing_kid`, or one
+    /// `api.signing_key`, whose id is `default`). Empty: a random key per process.
+    pub signing_keys: Vec<SigningKey>,
     /// Lifetime of a task token when the request gives none.
     pub task_token_ttl: Duration,
     /// Largest request body.
@@ -142,6 +144,15 @@ pub struct ApiConfig {
     pub max_wait: Duration,
     /// Serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<TlsFiles>,
+}
+
+/// A task-token signing key and its id (`kid`).
+#[derive(Debug, Clone)]
+pub struct SigningKey {
+    /// The key id, carried in the header of the tokens it signs.
+    pub kid: String,
+    /// The secret.
+    pub key: tether_provider::Secret,
 }
 
 /// PEM files for HTTPS.
@@ -159,7 +170,7 @@ impl Default for ApiConfig {
             enabled: true,
             listen: ([127, 0, 0, 1], 8080).into(),
             admin_token_sha256: Vec::new(),
-            signing_key: None,
+            signing_keys: Vec::new(),
             task_token_ttl: Duration::from_secs(12 * 3600),
             max_body_bytes: 1024 * 1024,
             max_wait: Duration::from_secs(60),
@@ -227,6 +238,8 @@ struct RawApi {
     listen: Option<String>,
     admin_token_sha256: Option<Vec<String>>,
     signing_key: Option<String>,
+    signing_keys: Option<BTreeMap<String, String>>,
+    signing_kid: Option<String>,
     task_token_ttl: Option<String>,
     max_body_bytes: Option<usize>,
     max_wait: Option<String>,
@@ -467,23 +480,92 @@ impl RawConfig {
                 );
             }
         }
-        let key = self
+        let single = self
             .api
             .signing_key
             .clone()
             .or_else(|| std::env::var("TETHER_API_SIGNING_KEY").ok())
             .filter(|k| !k.is_empty());
-        if let Some(k) = key {
-            if k.len() < 32 {
-                check(
-                    "api.signing_key",
-                    Err(format!(
-                        "is {} bytes; use at least 32 random bytes",
-                        k.len()
-                    )),
-                );
+        let ring = self.api.signing_keys.clone().unwrap_or_default();
+        let strong = |key: &str| {
+            if key.len() < 32 {
+                Err(format!(
+                    "is {} bytes; use at least 32 random bytes",
+                    key.len()
+                ))
             } else {
-                api.signing_key = Some(tether_provider::Secret::new(k));
+                Ok(())
+            }
+        };
+        if ring.is_empty() {
+            if let Some(kid) = &self.api.signing_kid {
+                check(
+                    "api.signing_kid",
+                    Err(format!("names {kid:?}, but api.signing_keys is empty")),
+                );
+            }
+            if let Some(k) = single {
+                match strong(&k) {
+                    Ok(()) => api.signing_keys.push(SigningKey {
+                        kid: "default".into(),
+                        key: tether_provider::Secret::new(k),
+                    }),
+                    Err(e) => check("api.signing_key", Err(e)),
+                }
+            }
+        } else if self.api.signing_key.is_some() {
+            check(
+                "api.signing_key",
+                Err(
+                    "set api.signing_keys (with api.signing_kid) or api.signing_key, not both \
+                     (during a rotation, put the old key in api.signing_keys as `default`)"
+                        .into(),
+                ),
+            );
+        } else {
+            let signer = match (&self.api.signing_kid, ring.len()) {
+                (Some(kid), _) => Some(kid.clone()),
+                (None, 1) => ring.keys().next().cloned(),
+                (None, _) => None,
+            };
+            match &signer {
+                None => check(
+                    "api.signing_kid",
+                    Err(format!(
+                        "is required with {} signing keys: name the one that signs ({})",
+                        ring.len(),
+                        ring.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )),
+                ),
+                Some(kid) if !ring.contains_key(kid) => check(
+                    "api.signing_kid",
+                    Err(format!(
+                        "{kid:?} is not in api.signing_keys ({})",
+                        ring.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )),
+                ),
+                Some(_) => {}
+            }
+            for (kid, key) in &ring {
+                let field = format!("api.signing_keys.{kid}");
+                if let Err(e) = crate::state::scope::validate_id("key id", kid, "") {
+                    check(&field, Err(e.to_string()));
+                    continue;
+                }
+                match strong(key) {
+                    Ok(()) => {
+                        let entry = SigningKey {
+                            kid: kid.clone(),
+                            key: tether_provider::Secret::new(key.clone()),
+                        };
+                        if signer.as_deref() == Some(kid.as_str()) {
+                            api.signing_keys.insert(0, entry);
+                        } else {
+                            api.signing_keys.push(entry);
+                        }
+                    }
+                    Err(e) => check(&field, Err(e)),
+                }
             }
         }
         if let Some(t) = &self.api.task_token_ttl {
@@ -688,6 +770,41 @@ mod tests {
             assert!(err.contains(field), "{field} missing from: {err}");
         }
         assert!(err.starts_with("config file t.toml:"), "{err}");
+    }
+
+    #[test]
+    fn signing_key_rings_are_checked() {
+        let long = "k".repeat(32);
+        let ring = |api: &str| Config::from_toml(&format!("[api]\n{api}"), "t.toml");
+        let two = format!("[api.signing_keys]\na = \"{long}\"\nb = \"{long}\"");
+        let err = ring(&two).unwrap_err().to_string();
+        assert!(
+            err.contains("api.signing_kid: is required with 2 signing keys"),
+            "{err}"
+        );
+        let err = ring(&format!("signing_kid = \"c\"\n{two}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"c\" is not in api.signing_keys (a, b)"),
+            "{err}"
+        );
+        let err = ring(&format!("signing_key = \"{long}\"\n{two}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not both"), "{err}");
+        let err = ring("[api.signing_keys]\na = \"short\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("api.signing_keys.a: is 5 bytes"), "{err}");
+        let config = ring(&format!("signing_kid = \"b\"\n{two}")).unwrap();
+        let kids: Vec<&str> = config
+            .api
+            .signing_keys
+            .iter()
+            .map(|k| k.kid.as_str())
+            .collect();
+        assert_eq!(kids, ["b", "a"], "the signing key first");
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub enum Error {
     /// Arguments that do not fit together.
     #[error("{0}")]
     Usage(String),
+    /// What was asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// A check of `tether soak` failed.
     #[error("{0}")]
     CheckFailed(String),
@@ -87,6 +90,7 @@ impl Error {
             Error::JobFailed { .. } => exit::JOB_FAILED,
             Error::Interrupted { .. } => exit::INTERRUPTED,
             Error::CheckFailed(_) => exit::CHECK_FAILED,
+            Error::NotFound(_) => exit::NOT_FOUND,
             Error::Engine(e) => match e {
                 EngineError::Invalid(_) | EngineError::UnknownProvider { .. } => exit::USAGE,
                 EngineError::Provider(p) | EngineError::SubmissionRefused { source: p, .. }

@@ -636,16 +636,18 @@ async fn task_tokens_are_scoped(db: TestDb) {
         );
     }
     // Expired tokens are refused.
-    let expired = tether::api::auth::TokenKeys::new(b"test-signing-key-0123456789abcdef!").sign(
-        &tether::api::auth::TaskClaims {
-            dag_id: "etl".into(),
-            run_id: None,
-            task_id: None,
-            map_index: None,
-            assets: vec![],
-            exp: 1,
-        },
-    );
+    let (expired, _) =
+        tether::api::auth::TokenKeys::new("default", b"test-signing-key-0123456789abcdef!").sign(
+            &tether::api::auth::TaskClaims {
+                jti: String::new(),
+                dag_id: "etl".into(),
+                run_id: None,
+                task_id: None,
+                map_index: None,
+                assets: vec![],
+                exp: 1,
+            },
+        );
     let (status, body) = api
         .call(Method::GET, "/v1/jobs", Some(&expired), None)
         .await;

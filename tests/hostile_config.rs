@@ -34,6 +34,7 @@ const FIELDS: &[(&str, &[&str])] = &[
             "listen",
             "admin_token_sha256",
             "signing_key",
+            "signing_kid",
             "task_token_ttl",
             "max_body_bytes",
             "max_wait",

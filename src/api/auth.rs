@@ -3,6 +3,10 @@
 //! index, plus the assets they name). This mirrors how Airflow's Execution API gives each task
 //! an identity token.
 //!
+//! Task tokens carry an id (`jti`, checked against the revocation list in the database on
+//! every request: see [`super::tokens`]) and the id of the key that signed them (`kid`, so
+//! that keys can be rotated: `api.signing_keys`).
+//!
 //! A task token reaches its own task instance's state and jobs, its task's cross-run state, and
 //! the asset states it names; anything else is 403 with a message saying which scope it lacks.
 
@@ -21,6 +25,9 @@ use crate::state::{Scope, TaskInstanceId};
 /// What a task token may touch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TaskClaims {
+    /// The token's id, to list and revoke it (empty in tokens signed before ids existed).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jti: String,
     /// The DAG.
     pub dag_id: String,
     /// The run, or any run of the DAG.
@@ -53,11 +60,13 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Signs task tokens and checks them.
+/// Signs task tokens (with the first key of the ring, its id in the header's `kid`) and
+/// checks them (with the key their `kid` names; a token without one, signed before key ids,
+/// with each key in turn).
 #[derive(Clone)]
 pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    signer: (String, EncodingKey),
+    verifiers: Vec<(String, DecodingKey)>,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -67,25 +76,76 @@ impl std::fmt::Debug for TokenKeys {
 }
 
 impl TokenKeys {
-    /// Keys from a shared secret.
-    pub fn new(secret: &[u8]) -> Self {
+    /// Keys from one shared secret, with the key id `kid`.
+    pub fn new(kid: &str, secret: &[u8]) -> Self {
+        Self::ring(&[(kid.to_string(), secret.to_vec())])
+    }
+
+    /// Keys from a ring of (kid, secret): the first signs, every one verifies.
+    ///
+    /// # Panics
+    /// If `ring` is empty.
+    pub fn ring(ring: &[(String, Vec<u8>)]) -> Self {
+        let (kid, secret) = ring.first().expect("a key ring holds at least one key");
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            signer: (kid.clone(), EncodingKey::from_secret(secret)),
+            verifiers: ring
+                .iter()
+                .map(|(k, s)| (k.clone(), DecodingKey::from_secret(s)))
+                .collect(),
         }
     }
 
-    /// A signed token for `claims`.
-    pub fn sign(&self, claims: &TaskClaims) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-            .expect("HS256 signing cannot fail")
+    /// Keys from the configured ring (`api.signing_keys`, the signing one first); `None` if
+    /// none is configured.
+    pub fn from_config(keys: &[crate::config::SigningKey]) -> Option<Self> {
+        let ring: Vec<(String, Vec<u8>)> = keys
+            .iter()
+            .map(|k| (k.kid.clone(), k.key.expose().as_bytes().to_vec()))
+            .collect();
+        (!ring.is_empty()).then(|| Self::ring(&ring))
     }
 
-    fn verify(&self, token: &str) -> Result<TaskClaims, jsonwebtoken::errors::Error> {
+    /// A signed token for `claims`, and the id of the key that signed it.
+    pub fn sign(&self, claims: &TaskClaims) -> (String, String) {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.signer.0.clone());
+        let token = jsonwebtoken::encode(&header, claims, &self.signer.1)
+            .expect("HS256 signing cannot fail");
+        (token, self.signer.0.clone())
+    }
+
+    fn verify(&self, token: &str) -> Result<TaskClaims, String> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.required_spec_claims = ["exp".to_string()].into();
         validation.leeway = 0;
-        jsonwebtoken::decode::<TaskClaims>(token, &self.decoding, &validation).map(|d| d.claims)
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| "the token is not valid here")?;
+        let candidates: Vec<&DecodingKey> = match &header.kid {
+            Some(kid) => match self.verifiers.iter().find(|(k, _)| k == kid) {
+                Some((_, key)) => vec![key],
+                None => {
+                    return Err(format!(
+                        "the token was signed with key {kid:?}, which this server no longer accepts"
+                    ))
+                }
+            },
+            None => self.verifiers.iter().map(|(_, k)| k).collect(),
+        };
+        let mut expired = false;
+        for key in candidates {
+            match jsonwebtoken::decode::<TaskClaims>(token, key, &validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) => {
+                    expired |= matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature)
+                }
+            }
+        }
+        Err(if expired {
+            "the token has expired".into()
+        } else {
+            "the token is not valid here".into()
+        })
     }
 }
 
@@ -110,15 +170,14 @@ impl FromRequestParts<ApiState> for Principal {
         if state.admin_hashes.contains(&hashed) {
             return Ok(Principal::Admin);
         }
-        match state.keys.verify(token) {
-            Ok(claims) => Ok(Principal::Task(claims)),
-            Err(e) => Err(ApiError::unauthorized(match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    "the token has expired".to_string()
-                }
-                _ => "the token is not valid here".to_string(),
-            })),
+        let claims = state.keys.verify(token).map_err(ApiError::unauthorized)?;
+        if !claims.jti.is_empty() && state.tokens.is_revoked(&claims.jti).await? {
+            return Err(ApiError::unauthorized(format!(
+                "the token {} was revoked",
+                claims.jti
+            )));
         }
+        Ok(Principal::Task(claims))
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! - [`jobs`]: ensure, get, long-poll wait, events, cancel, list.
 //! - [`state`]: task state of the three scopes, shaped like Airflow's state-store routes.
-//! - [`ops`]: health, readiness, metrics, the OpenAPI document, task tokens.
+//! - [`ops`]: health, readiness, metrics, the OpenAPI document.
+//! - [`tokens`]: task tokens: signing, the registry, listing, revoking.
 //! - [`auth`]: admin and task tokens; [`error`]: the one status-code mapping; [`extract`]:
 //!   extractors that answer bad input with that mapping.
 
@@ -13,6 +14,7 @@ pub mod extract;
 pub mod jobs;
 pub mod ops;
 pub mod state;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,26 +39,27 @@ pub struct ApiState {
     pub admin_hashes: Arc<Vec<String>>,
     /// The task-token signing keys.
     pub keys: TokenKeys,
+    /// The task tokens signed, and which were revoked.
+    pub tokens: tokens::TokenRegistry,
     /// Cancelled when the server shuts down, so that long polls return at once.
     pub shutdown: CancellationToken,
 }
 
 impl ApiState {
-    /// The API state for an opened app. Without `api.signing_key`, task tokens are signed with
-    /// a random key that lives as long as this process.
+    /// The API state for an opened app. Without `api.signing_key` (or `api.signing_keys`),
+    /// task tokens are signed with a random key that lives as long as this process.
     pub fn new(app: App) -> Self {
-        let secret = match &app.config.api.signing_key {
-            Some(k) => k.expose().as_bytes().to_vec(),
-            None => {
-                tracing::warn!("api.signing_key is not set: task tokens are signed with a random key and stop working when this process restarts");
-                (0..4)
-                    .flat_map(|_| rand::random::<u64>().to_le_bytes())
-                    .collect()
-            }
-        };
+        let keys = TokenKeys::from_config(&app.config.api.signing_keys).unwrap_or_else(|| {
+            tracing::warn!("api.signing_key is not set: task tokens are signed with a random key and stop working when this process restarts");
+            let secret: Vec<u8> = (0..4)
+                .flat_map(|_| rand::random::<u64>().to_le_bytes())
+                .collect();
+            TokenKeys::new("process", &secret)
+        });
         Self {
             admin_hashes: Arc::new(app.config.api.admin_token_sha256.clone()),
-            keys: TokenKeys::new(&secret),
+            keys,
+            tokens: tokens::TokenRegistry::new(app.db.clone()),
             shutdown: CancellationToken::new(),
             app,
         }
@@ -73,7 +76,8 @@ impl ApiState {
         state::task_get, state::task_put, state::task_delete, state::task_list, state::task_clear,
         state::asset_get, state::asset_put, state::asset_delete, state::asset_list, state::asset_clear,
         state::forget_run,
-        ops::healthz, ops::readyz, ops::metrics, ops::issue_token,
+        ops::healthz, ops::readyz, ops::metrics,
+        tokens::issue_token, tokens::list_tokens, tokens::revoke_token,
     ),
     modifiers(&BearerAuth, &IdRules),
     security(("bearer" = []))
@@ -172,7 +176,14 @@ pub fn router(state: ApiState) -> Router {
             "/v1/state/runs/{dag_id}/{run_id}",
             axum::routing::delete(state::forget_run),
         )
-        .route("/v1/tokens", post(ops::issue_token))
+        .route(
+            "/v1/tokens",
+            post(tokens::issue_token).get(tokens::list_tokens),
+        )
+        .route(
+            "/v1/tokens/{id}",
+            axum::routing::delete(tokens::revoke_token),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

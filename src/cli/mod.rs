@@ -171,7 +171,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Jobs(cmd) => jobs::run(&app, cmd, cli.json).await,
-        Command::Token(cmd) => token::run(&app, cmd),
+        Command::Token(cmd) => token::run(&app, cmd, cli.json).await,
         Command::Serve => serve(&app).await,
         Command::Sim(_)
         | Command::Demo

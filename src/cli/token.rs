@@ -1,11 +1,12 @@
-//! `tether token ...`: admin token hashes for the config, and task tokens signed locally.
+//! `tether token ...`: admin token hashes for the config; task tokens signed locally (and
+//! recorded, like those the API signs), listed and revoked.
 
 use std::io::Read;
 
 use clap::Subcommand;
 
 use crate::api::auth::{hash_token, TokenKeys};
-use crate::api::ops::{claims_for, TokenRequest};
+use crate::api::tokens::{claims_for, TokenRegistry, TokenRequest};
 use crate::app::App;
 use crate::Error;
 
@@ -14,7 +15,8 @@ use crate::Error;
 pub enum TokenCommand {
     /// Read an admin token on stdin and print the SHA-256 to put in api.admin_token_sha256.
     Hash,
-    /// Sign a task token with api.signing_key (the same as POST /v1/tokens).
+    /// Sign a task token with the signing key (api.signing_kid's, or api.signing_key), as
+    /// POST /v1/tokens does; it is recorded, to be listed and revoked.
     Issue {
         /// The DAG the token is bound to.
         #[arg(long)]
@@ -34,6 +36,14 @@ pub enum TokenCommand {
         /// Lifetime in seconds.
         #[arg(long)]
         ttl_seconds: Option<u64>,
+    },
+    /// List the live task tokens (neither expired nor revoked); never the tokens themselves.
+    List,
+    /// Revoke a task token by id: every supervisor sharing the database refuses it from the
+    /// next request on.
+    Revoke {
+        /// The token's id (`tether token list`, or the `id` POST /v1/tokens answered).
+        id: String,
     },
 }
 
@@ -55,21 +65,56 @@ pub(super) fn hash() -> Result<(), Error> {
     Ok(())
 }
 
-pub(super) fn run(app: &App, cmd: &TokenCommand) -> Result<(), Error> {
-    let TokenCommand::Issue {
-        dag,
-        run,
-        task,
-        map_index,
-        assets,
-        ttl_seconds,
-    } = cmd
-    else {
-        return hash();
+pub(super) async fn run(app: &App, cmd: &TokenCommand, json: bool) -> Result<(), Error> {
+    let registry = TokenRegistry::new(app.db.clone());
+    let now = chrono::Utc::now().timestamp_millis();
+    let (dag, run, task, map_index, assets, ttl_seconds) = match cmd {
+        TokenCommand::Hash => return hash(),
+        TokenCommand::List => {
+            let live = registry.live(now).await?;
+            if json {
+                super::print_json(&live);
+            }
+            for t in live.iter().filter(|_| !json) {
+                println!(
+                    "{}  dag {} run {} task {} map {}  assets {:?}  kid {}  expires {}  by {}",
+                    t.id,
+                    t.dag_id,
+                    t.run_id.as_deref().unwrap_or("*"),
+                    t.task_id.as_deref().unwrap_or("*"),
+                    t.map_index.map_or("*".to_string(), |m| m.to_string()),
+                    t.assets,
+                    t.kid,
+                    t.expires_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    t.issued_by
+                );
+            }
+            return Ok(());
+        }
+        TokenCommand::Revoke { id } => {
+            let Some(info) = registry.revoke(id, now).await? else {
+                return Err(Error::NotFound(format!("no task token with id {id:?}")));
+            };
+            if json {
+                super::print_json(&info);
+            } else {
+                println!("token {id} revoked; every supervisor sharing the database refuses it");
+            }
+            return Ok(());
+        }
+        TokenCommand::Issue {
+            dag,
+            run,
+            task,
+            map_index,
+            assets,
+            ttl_seconds,
+        } => (dag, run, task, map_index, assets, ttl_seconds),
     };
-    let Some(key) = &app.config.api.signing_key else {
+    let Some(keys) = TokenKeys::from_config(&app.config.api.signing_keys) else {
         return Err(Error::Usage(
-            "api.signing_key (or TETHER_API_SIGNING_KEY) is not set: tokens signed now would not verify on the server".into(),
+            "api.signing_key (or TETHER_API_SIGNING_KEY, or api.signing_keys) is not set: tokens signed now would not verify on the server".into(),
         ));
     };
     let request = TokenRequest {
@@ -82,6 +127,8 @@ pub(super) fn run(app: &App, cmd: &TokenCommand) -> Result<(), Error> {
     };
     let claims = claims_for(request, app.config.api.task_token_ttl.as_secs())
         .map_err(|e| Error::Usage(e.message().to_string()))?;
-    println!("{}", TokenKeys::new(key.expose().as_bytes()).sign(&claims));
+    let (token, kid) = keys.sign(&claims);
+    registry.record(&claims, &kid, "cli", now).await?;
+    println!("{token}");
     Ok(())
 }
