@@ -14,6 +14,7 @@
 //! - [`app`]: opening the database and building the services every command needs.
 //! - [`bench`]: `tether bench`, what tracking many jobs costs, measured on real processes.
 //! - [`soak`]: `tether soak`, the chaos soak across supervisors.
+//! - [`ui`]: the web view under `/ui` (an HTML shell and plain JavaScript over the API).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -32,5 +33,6 @@ pub mod jobs;
 pub mod metrics;
 pub mod soak;
 pub mod state;
+pub mod ui;
 
 pub use error::Error;

@@ -54,6 +54,10 @@ pub struct JobView {
     pub handle: Option<Value>,
     /// The idempotency key the provider deduplicates on.
     pub idempotency_key: String,
+    /// The supervisor (or submitter) holding the job's lease now.
+    pub lease_owner: Option<String>,
+    /// When that lease runs out.
+    pub lease_expires_at: Option<DateTime<Utc>>,
     /// When a cancel was requested.
     pub cancel_requested_at: Option<DateTime<Utc>>,
     /// Why.
@@ -91,6 +95,8 @@ impl From<JobRecord> for JobView {
             url: j.url,
             handle: j.handle.map(|h| h.value()),
             idempotency_key: j.idempotency_key,
+            lease_owner: j.lease_owner,
+            lease_expires_at: j.lease_expires_at,
             cancel_requested_at: j.cancel_requested_at,
             cancel_reason: j.cancel_reason,
             created_at: j.created_at,
@@ -365,6 +371,8 @@ pub struct ListQuery {
     pub dag_id: Option<String>,
     /// Only this run.
     pub run_id: Option<String>,
+    /// Only this task.
+    pub task_id: Option<String>,
     /// Only this state.
     pub state: Option<String>,
     /// Only this provider.
@@ -393,10 +401,34 @@ pub async fn list_jobs(
     who: Principal,
     Query(q): Query<ListQuery>,
 ) -> Result<axum::Json<JobPage>, ApiError> {
+    let filter = scoped_filter(&who, q)?;
+    let limit = filter.limit - 1;
+    let mut jobs = s.app.engine.jobs().list(&filter).await?;
+    if let Principal::Task(_) = &who {
+        jobs.retain(|j| who.allow_task_instance(&j.task_instance).is_ok());
+    }
+    let more = jobs.len() as i64 > limit;
+    jobs.truncate(limit as usize);
+    let next_before_id = if more {
+        jobs.last().map(|j| j.id)
+    } else {
+        None
+    };
+    Ok(axum::Json(JobPage {
+        jobs: jobs.into_iter().map(Into::into).collect(),
+        next_before_id,
+    }))
+}
+
+/// The filter a list query asks for, narrowed to what the caller may see (a task token: its
+/// DAG, and its run, task and map index if it is bound to them); `limit` is one more than the
+/// page, to tell whether there is another.
+fn scoped_filter(who: &Principal, q: ListQuery) -> Result<JobFilter, ApiError> {
     // PostgreSQL text cannot hold a NUL byte, and no id or provider name has one.
     for (name, value) in [
         ("dag_id", &q.dag_id),
         ("run_id", &q.run_id),
+        ("task_id", &q.task_id),
         ("provider", &q.provider),
     ] {
         if value.as_deref().is_some_and(|v| v.contains('\0')) {
@@ -416,47 +448,66 @@ pub async fn list_jobs(
             })?),
             None => None,
         };
-    let mut dag_id = q.dag_id;
-    let mut run_id = q.run_id;
-    if let Principal::Task(c) = &who {
-        if dag_id.as_ref().is_some_and(|d| *d != c.dag_id) {
-            return Err(ApiError::forbidden(format!(
-                "this task token lacks the scope of dag {:?}",
-                dag_id.unwrap_or_default()
-            )));
-        }
-        dag_id = Some(c.dag_id.clone());
-        if let Some(r) = &c.run_id {
-            if run_id.as_ref().is_some_and(|x| x != r) {
-                return Err(ApiError::forbidden(format!(
-                    "this task token lacks the scope of run {:?}",
-                    run_id.unwrap_or_default()
-                )));
-            }
-            run_id = Some(r.clone());
-        }
-    }
-    let filter = JobFilter {
-        dag_id,
-        run_id,
+    let mut filter = JobFilter {
+        dag_id: q.dag_id,
+        run_id: q.run_id,
+        task_id: q.task_id,
+        map_index: None,
         state,
         provider: q.provider,
         limit: limit + 1,
         before_id: q.before_id,
     };
-    let mut jobs = s.app.engine.jobs().list(&filter).await?;
-    if let Principal::Task(_) = &who {
-        jobs.retain(|j| who.allow_task_instance(&j.task_instance).is_ok());
+    if let Principal::Task(c) = who {
+        let narrow = |asked: &mut Option<String>, bound: &Option<String>, what: &str| {
+            if let Some(b) = bound {
+                if asked.as_ref().is_some_and(|a| a != b) {
+                    return Err(ApiError::forbidden(format!(
+                        "this task token lacks the scope of {what} {:?}",
+                        asked.clone().unwrap_or_default()
+                    )));
+                }
+                *asked = Some(b.clone());
+            }
+            Ok(())
+        };
+        narrow(&mut filter.dag_id, &Some(c.dag_id.clone()), "dag")?;
+        narrow(&mut filter.run_id, &c.run_id, "run")?;
+        narrow(&mut filter.task_id, &c.task_id, "task")?;
+        filter.map_index = c.map_index;
     }
-    let more = jobs.len() as i64 > limit;
-    jobs.truncate(limit as usize);
-    let next_before_id = if more {
-        jobs.last().map(|j| j.id)
-    } else {
-        None
-    };
-    Ok(axum::Json(JobPage {
-        jobs: jobs.into_iter().map(Into::into).collect(),
-        next_before_id,
-    }))
+    Ok(filter)
+}
+
+/// How many jobs there are in each state, with the list's filters (its `state`, `limit` and
+/// `before_id` ignored).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobCounts {
+    /// Jobs by state; states without jobs are absent.
+    #[schema(value_type = Object)]
+    pub by_state: std::collections::BTreeMap<String, i64>,
+    /// All of them.
+    pub total: i64,
+}
+
+/// Count jobs by state.
+#[utoipa::path(get, path = "/v1/jobs/counts", tag = "jobs", params(ListQuery),
+    responses((status = 200, body = JobCounts), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn job_counts(
+    State(s): State<ApiState>,
+    who: Principal,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<JobCounts>, ApiError> {
+    let filter = scoped_filter(&who, q)?;
+    let by_state: std::collections::BTreeMap<String, i64> = s
+        .app
+        .engine
+        .jobs()
+        .count_by_state(&filter)
+        .await?
+        .into_iter()
+        .collect();
+    let total = by_state.values().sum();
+    Ok(axum::Json(JobCounts { by_state, total }))
 }

@@ -71,7 +71,7 @@ impl ApiState {
 #[openapi(
     info(title = "tether", description = "Resumable remote jobs and durable task state"),
     paths(
-        jobs::ensure, jobs::get_job, jobs::wait_job, jobs::job_events, jobs::cancel_job, jobs::list_jobs,
+        jobs::ensure, jobs::get_job, jobs::wait_job, jobs::job_events, jobs::cancel_job, jobs::list_jobs, jobs::job_counts,
         state::ti_get, state::ti_put, state::ti_delete, state::ti_list, state::ti_clear,
         state::task_get, state::task_put, state::task_delete, state::task_list, state::task_clear,
         state::asset_get, state::asset_put, state::asset_delete, state::asset_list, state::asset_clear,
@@ -144,6 +144,7 @@ pub fn router(state: ApiState) -> Router {
     let asset = "/v1/state/assets/{asset}";
     Router::new()
         .route("/v1/jobs", post(jobs::ensure).get(jobs::list_jobs))
+        .route("/v1/jobs/counts", get(jobs::job_counts))
         .route("/v1/jobs/{id}", get(jobs::get_job))
         .route("/v1/jobs/{id}/wait", get(jobs::wait_job))
         .route("/v1/jobs/{id}/events", get(jobs::job_events))
@@ -188,6 +189,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
+        .merge(crate::ui::routes())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

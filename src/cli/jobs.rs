@@ -86,7 +86,7 @@ pub(super) async fn run(app: &App, cmd: &JobsCommand, json: bool) -> Result<(), 
                 state: *state,
                 provider: provider.clone(),
                 limit: *limit,
-                before_id: None,
+                ..JobFilter::default()
             };
             let list = jobs.list(&filter).await?;
             if json {

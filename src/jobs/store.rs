@@ -114,6 +114,10 @@ pub struct JobFilter {
     pub dag_id: Option<String>,
     /// Only this run.
     pub run_id: Option<String>,
+    /// Only this task.
+    pub task_id: Option<String>,
+    /// Only this map index.
+    pub map_index: Option<i64>,
     /// Only this state.
     pub state: Option<JobState>,
     /// Only this provider.
@@ -183,6 +187,7 @@ impl JobStore {
         let rows = sqlx::query(
             "SELECT * FROM jobs WHERE ($1 = '' OR dag_id = $1) AND ($2 = '' OR run_id = $2) \
              AND ($3 = '' OR state = $3) AND ($4 = '' OR provider = $4) AND id < $6 \
+             AND ($7 = '' OR task_id = $7) AND ($8 < -1 OR map_index = $8) \
              ORDER BY id DESC LIMIT $5",
         )
         .bind(filter.dag_id.as_deref().unwrap_or(""))
@@ -191,9 +196,30 @@ impl JobStore {
         .bind(filter.provider.as_deref().unwrap_or(""))
         .bind(if filter.limit > 0 { filter.limit } else { 100 })
         .bind(filter.before_id.unwrap_or(i64::MAX))
+        .bind(filter.task_id.as_deref().unwrap_or(""))
+        .bind(filter.map_index.unwrap_or(-2))
         .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(JobRecord::from_row).collect()
+    }
+
+    /// How many jobs `filter` matches in each state (its state, limit and paging ignored).
+    pub async fn count_by_state(&self, filter: &JobFilter) -> Result<Vec<(String, i64)>, DbError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM jobs WHERE ($1 = '' OR dag_id = $1) \
+             AND ($2 = '' OR run_id = $2) AND ($3 = '' OR provider = $3) \
+             AND ($4 = '' OR task_id = $4) AND ($5 < -1 OR map_index = $5) GROUP BY state",
+        )
+        .bind(filter.dag_id.as_deref().unwrap_or(""))
+        .bind(filter.run_id.as_deref().unwrap_or(""))
+        .bind(filter.provider.as_deref().unwrap_or(""))
+        .bind(filter.task_id.as_deref().unwrap_or(""))
+        .bind(filter.map_index.unwrap_or(-2))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
+            .collect()
     }
 
     /// How many jobs there are of each (provider, state).
