@@ -294,24 +294,7 @@ impl JobStore {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        write_state_key(&mut tx, job.task_instance, &state_key(&record), job.now).await?;
-        let detail = serde_json::json!({
-            "generation": job.generation,
-            "try_number": job.try_number,
-            "idempotency_key": job.idempotency_key,
-            "spec_hash": job.spec_hash,
-        });
-        insert_event(
-            &mut tx,
-            record.id,
-            "intent",
-            Some(JobState::Pending),
-            &detail,
-            job.owner,
-            job.now,
-        )
-        .await?;
-        tx.commit().await?;
+        commit_intent(tx, job, &record, &state_key(&record), None).await?;
         Ok(Some(record))
     }
 
@@ -352,25 +335,8 @@ impl JobStore {
             return Ok(None);
         };
         let record = JobRecord::from_row(&row)?;
-        write_state_key(&mut tx, again.task_instance, &state_key(&record), again.now).await?;
-        let detail = serde_json::json!({
-            "generation": record.generation,
-            "try_number": again.try_number,
-            "idempotency_key": record.idempotency_key,
-            "spec_hash": again.spec_hash,
-            "after": "submit_refused",
-        });
-        insert_event(
-            &mut tx,
-            record.id,
-            "intent",
-            Some(JobState::Pending),
-            &detail,
-            again.owner,
-            again.now,
-        )
-        .await?;
-        tx.commit().await?;
+        let key = state_key(&record);
+        commit_intent(tx, again, &record, &key, Some("submit_refused")).await?;
         Ok(Some(record))
     }
 
@@ -861,6 +827,39 @@ impl JobStore {
     pub async fn phase(&self, job_id: i64) -> Result<Option<Phase>, DbError> {
         Ok(self.get(job_id).await?.map(|j| j.phase))
     }
+}
+
+/// Ends the transaction that recorded an intent: its task-state key, its `intent` event
+/// (`after`: the event it follows, when a refused submission is taken up again), the commit.
+async fn commit_intent(
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    job: &NewJob<'_>,
+    record: &JobRecord,
+    state_key: &StateKeyWrite,
+    after: Option<&str>,
+) -> Result<(), DbError> {
+    write_state_key(&mut tx, job.task_instance, state_key, job.now).await?;
+    let mut detail = serde_json::json!({
+        "generation": record.generation,
+        "try_number": job.try_number,
+        "idempotency_key": record.idempotency_key,
+        "spec_hash": job.spec_hash,
+    });
+    if let Some(after) = after {
+        detail["after"] = after.into();
+    }
+    insert_event(
+        &mut tx,
+        record.id,
+        "intent",
+        Some(JobState::Pending),
+        &detail,
+        job.owner,
+        job.now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn write_state_key(
