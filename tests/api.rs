@@ -297,7 +297,7 @@ async fn jobs_ensure_wait_events_cancel_list(db: TestDb) {
     assert_eq!(page2["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(page2["next_before_id"], Value::Null);
     let (_, only) = api
-        .admin(Method::GET, "/v1/jobs?state=cancelled", None)
+        .admin(Method::GET, "/v1/jobs?state=cancelled&dag_id=etl", None)
         .await;
     assert_eq!(only["jobs"].as_array().unwrap().len(), 1);
     let (status, body) = api
