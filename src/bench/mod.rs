@@ -82,7 +82,8 @@ fn proc_rss_mib(pid: u32, field: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn free_port() -> Result<u16, Error> {
+/// A free loopback port (the OS picks it; free again once the probe closes).
+pub(crate) fn free_port() -> Result<u16, Error> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| Error::Io {
         context: "finding a free port".into(),
         source,

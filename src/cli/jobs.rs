@@ -142,9 +142,7 @@ pub(super) async fn run(app: &App, cmd: &JobsCommand, json: bool) -> Result<(), 
             batch_size,
         } => {
             let now = chrono::Utc::now();
-            let before = chrono::Duration::from_std(*older_than)
-                .ok()
-                .and_then(|d| now.checked_sub_signed(d))
+            let before = crate::jobs::retention::cutoff(now, *older_than)
                 .ok_or_else(|| Error::Usage(format!("--older-than {older_than:?} is too long")))?;
             let batch = batch_size.unwrap_or(app.config.gc.batch_size);
             let pruned = crate::jobs::retention::prune(jobs, before, now, batch, *dry_run).await?;

@@ -53,6 +53,14 @@ pub async fn prune(
     }
 }
 
+/// When a job must have finished, at `now`, to be older than `keep`; `None` if that is before
+/// any time there is.
+pub fn cutoff(now: DateTime<Utc>, keep: std::time::Duration) -> Option<DateTime<Utc>> {
+    chrono::Duration::from_std(keep)
+        .ok()
+        .and_then(|k| now.checked_sub_signed(k))
+}
+
 /// Removes the finished jobs that `retention` no longer keeps at `now` (none for `never`).
 pub async fn sweep(
     store: &JobStore,
@@ -63,9 +71,6 @@ pub async fn sweep(
     let Retention::For(keep) = retention else {
         return Ok(Pruned::default());
     };
-    let before = chrono::Duration::from_std(keep)
-        .ok()
-        .and_then(|k| now.checked_sub_signed(k))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let before = cutoff(now, keep).unwrap_or(DateTime::<Utc>::MIN_UTC);
     prune(store, before, now, batch_size, false).await
 }

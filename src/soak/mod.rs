@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use tether_aws::sim::{SimConfig as AwsConfig, Simulator as AwsSim};
 use tether_databricks::sim::{SimConfig as DbxConfig, Simulator as DbxSim};
 
+use crate::bench::free_port;
 use crate::db::{DatabaseUrl, Db};
 use crate::jobs::{JobRecord, JobStore, Phase};
 use crate::Error;
@@ -69,16 +70,6 @@ pub struct Soak {
 fn admin_token() -> String {
     let bytes: [u8; 16] = rand::random();
     hex::encode(bytes)
-}
-
-fn free_port() -> Result<u16, Error> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|source| Error::Io {
-            context: "finding a free port".into(),
-            source,
-        })
 }
 
 fn spec(provider: &str, task: &str) -> serde_json::Value {
