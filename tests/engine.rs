@@ -593,8 +593,178 @@ async fn coalesced_polling_with_runs_list(db: TestDb) {
     }
 }
 
+/// A cancel recorded by another process that could not reach the provider (the API of
+/// another supervisor, say) reaches the provider through the supervisor holding the job, even
+/// when every poll of the job is slow, so that a poll or a sweep of it is in flight at nearly
+/// every lease renewal: the renewal records the request on the job in flight, and the poll or
+/// sweep coming back keeps it and sends the cancel at once.
+async fn cancel_reaches_the_provider_while_polls_are_in_flight(db: TestDb) {
+    // Slow single polls (one job), then slow sweeps (three jobs, runs/list).
+    for (endpoint, jobs) in [(Endpoint::Get, 1), (Endpoint::List, 3)] {
+        let sim = quick_sim().await;
+        sim.configure(|c| c.running = Duration::from_secs(60));
+        // Polls back-to-back: a job is idle for 10 ms between polls that take 1.5 s, while
+        // the lease (1 s) is renewed every third of a second.
+        let toml = common::config_toml(&db, &sim.url(), "1s", "")
+            .replace("poll_initial = \"100ms\"", "poll_initial = \"10ms\"")
+            .replace("poll_max = \"300ms\"", "poll_max = \"10ms\"");
+        let app = App::open(tether::config::Config::from_toml(&toml, "test").unwrap())
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for n in 0..jobs {
+            let mut req = request(1);
+            req.task_instance =
+                TaskInstanceId::new("etl", "r1", format!("slow-{endpoint:?}-{n}"), -1);
+            ids.push(app.engine.ensure(&req).await.unwrap().job.id);
+        }
+        let stop = CancellationToken::new();
+        let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+        sim.inject(Fault {
+            endpoint: Some(endpoint),
+            kind: FaultKind::Delay(Duration::from_millis(1500)),
+            times: u32::MAX,
+        });
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = chrono::Utc::now().timestamp_millis();
+        app.engine
+            .jobs()
+            .request_cancel(ids[0], "asked elsewhere", "another-api", now)
+            .await
+            .unwrap()
+            .unwrap();
+        let asked = Instant::now();
+        while sim.stats().cancels == 0 {
+            // A renewal (a third of a second), the poll in flight (1.5 s), the cancel.
+            assert!(
+                asked.elapsed() < Duration::from_secs(4),
+                "slow {endpoint:?}: the cancel did not reach the provider"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        sim.clear_faults();
+        let start = Instant::now();
+        let job = loop {
+            let job = app.engine.jobs().get(ids[0]).await.unwrap().unwrap();
+            if job.phase == Phase::Terminal {
+                break job;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "{job:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        stop.cancel();
+        sup.await.unwrap();
+        assert_eq!(job.state, JobState::Cancelled, "slow {endpoint:?}");
+        assert!(job.cancel_sent_at.is_some(), "slow {endpoint:?}");
+        assert_eq!(sim.stats().cancels, 1, "slow {endpoint:?}");
+    }
+}
+
+/// Sets a job's lease in the database, behind the supervisor's back.
+async fn set_lease(app: &App, job_id: i64, sql_set: &str) {
+    sqlx::query(&format!("UPDATE jobs SET {sql_set} WHERE id = $1"))
+        .bind(job_id)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+}
+
+async fn until_terminal(app: &App, job_id: i64, limit: Duration) -> JobRecord {
+    let start = Instant::now();
+    loop {
+        let job = app.engine.jobs().get(job_id).await.unwrap().unwrap();
+        if job.phase == Phase::Terminal {
+            return job;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "job {job_id} did not finish: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A supervisor whose lease on a job ran out while a poll of it was in flight (its renewals
+/// failed for a lease time) claims the job again: what that poll brings back belongs to the
+/// earlier lease and must not replace the new one, else the job is polled under a stale
+/// epoch, dropped at its first fenced write, and its new lease renewed, unpolled, forever.
+async fn job_claimed_again_during_its_poll_is_still_polled(db: TestDb) {
+    let sim = quick_sim().await;
+    sim.configure(|c| c.running = Duration::from_secs(4));
+    let app = app_for(&db, &sim.url(), "1s", "").await;
+    let id = app.engine.ensure(&request(1)).await.unwrap().job.id;
+    let stop = CancellationToken::new();
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let claimed = Instant::now();
+    while app.engine.jobs().get(id).await.unwrap().unwrap().state != JobState::Running {
+        assert!(claimed.elapsed() < Duration::from_secs(5), "never polled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let epoch = app
+        .engine
+        .jobs()
+        .get(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .lease_epoch;
+    // The next poll takes 1.5 s; meanwhile the lease runs out and the supervisor claims the
+    // job again.
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::Get),
+        kind: FaultKind::Delay(Duration::from_millis(1500)),
+        times: 1,
+    });
+    // (`requests` counts a request when it arrives, before its fault.)
+    let requests = sim.stats().requests;
+    while sim.stats().requests == requests {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    set_lease(&app, id, "lease_expires_at = 0, next_poll_at = 0").await;
+    // A second job leaves the supervisor below its fair share, so it claims; the first job,
+    // due the longest, first.
+    let mut other = request(1);
+    other.task_instance = TaskInstanceId::new("etl", "r1", "other", -1);
+    let other = app.engine.ensure(&other).await.unwrap().job.id;
+    let job = until_terminal(&app, id, Duration::from_secs(15)).await;
+    until_terminal(&app, other, Duration::from_secs(15)).await;
+    stop.cancel();
+    sup.await.unwrap();
+    assert_eq!(job.state, JobState::Succeeded);
+    // Claimed once more, and not handed back and claimed again after that.
+    assert_eq!(job.lease_epoch, epoch + 1, "{job:?}");
+}
+
+/// A lease the database says a supervisor holds but the supervisor does not know of (a
+/// claim whose answer was lost with the connection) is handed back at its next renewal, and
+/// the job claimed and polled, rather than renewed unpolled forever.
+async fn lease_held_unknowingly_is_handed_back(db: TestDb) {
+    let sim = quick_sim().await;
+    let app = app_for(&db, &sim.url(), "1s", "").await;
+    let id = app.engine.ensure(&request(1)).await.unwrap().job.id;
+    let until = chrono::Utc::now().timestamp_millis() + 60_000;
+    set_lease(
+        &app,
+        id,
+        &format!(
+            "lease_owner = '{}', lease_epoch = lease_epoch + 1, lease_expires_at = {until}",
+            app.engine.owner()
+        ),
+    )
+    .await;
+    let stop = CancellationToken::new();
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let job = until_terminal(&app, id, Duration::from_secs(15)).await;
+    stop.cancel();
+    sup.await.unwrap();
+    assert_eq!(job.state, JobState::Succeeded);
+}
+
 on_both_backends!(
     coalesced_polling_with_runs_list,
+    job_claimed_again_during_its_poll_is_still_polled,
+    lease_held_unknowingly_is_handed_back,
+    cancel_reaches_the_provider_while_polls_are_in_flight,
     first_ensure_submits_and_polls_to_success,
     running_job_is_reattached_by_any_try,
     succeeded_job_is_reported_not_resubmitted,

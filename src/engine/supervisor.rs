@@ -5,10 +5,16 @@
 //! has run out (so a crashed supervisor's jobs move to another once its leases expire), up to
 //! its fair share: the unfinished jobs divided by the supervisors seen within one lease time
 //! (itself included), claimed `claim_batch` at a time until the share is reached or nothing is
-//! left. One that holds more than its share (another supervisor joined) hands the excess back. It renews its leases every third of the lease time (and learns
-//! there of cancels asked for elsewhere), and polls the jobs it holds when they are due, at
-//! most `max_concurrent_polls` at once. A job whose lease renewal or fenced write fails is
-//! dropped at once: someone else holds it now.
+//! left. One that holds more than its share (another supervisor joined) hands the excess back.
+//! It renews its leases every third of the lease time (and learns there of cancels asked for
+//! elsewhere, even for a job whose poll is in flight), and polls the jobs it holds when they are
+//! due, at most `max_concurrent_polls` at once. A job whose lease renewal or fenced write fails
+//! is dropped at once: someone else holds it now.
+//!
+//! What it holds in memory and what the database says it holds are kept the same: a job
+//! claimed again after its lease ran out (renewals failed meanwhile) ignores what returns of
+//! a poll or sweep under the earlier lease, and a lease it holds without knowing (a claim whose
+//! answer was lost) is handed back at the next renewal rather than renewed unpolled forever.
 //!
 //! Each provider account's rate limit is split evenly among the live supervisors (the same
 //! count as the fair share), so that three supervisors do not make three times the calls.
@@ -54,6 +60,28 @@ struct Held {
     in_flight: bool,
 }
 
+impl Held {
+    /// Whether a poll or sweep started under lease `epoch` is this job's, in flight: not one of
+    /// an earlier lease of it (the job was claimed again while that one was in flight).
+    fn started_under(&self, epoch: i64) -> bool {
+        self.in_flight && self.job.lease_epoch == epoch
+    }
+
+    /// Takes back the record a poll started from and updated, keeping a cancel request that
+    /// the supervisor learnt of while the poll was in flight (the poll's copy predates it).
+    /// Returns whether there was one: its cancel still has to be sent.
+    fn take_poll(&mut self, polled: HeldJob) -> bool {
+        let learnt = polled.cancel_requested_at.is_none() && self.job.cancel_requested_at.is_some();
+        let asked = self.job.cancel_requested_at;
+        self.job = polled;
+        self.in_flight = false;
+        if learnt {
+            self.job.cancel_requested_at = asked;
+        }
+        learnt
+    }
+}
+
 /// The jobs held, by id. Boxed, so that the table (sized in powers of two, and copied when it
 /// grows) holds pointers rather than whole jobs.
 type HeldJobs = HashMap<i64, Box<Held>>;
@@ -80,8 +108,9 @@ impl DueQueue {
 }
 
 type PollResult = (i64, HeldJob, Result<PollOutcome, EngineError>);
-/// A finished sweep: the account, the jobs it covered, and what it learned.
-type SweepResult = (String, Vec<i64>, Result<Sweep, ProviderError>);
+/// A finished sweep: the account, the jobs it covered (id and the lease epoch it was started
+/// under), and what it learned.
+type SweepResult = (String, Vec<(i64, i64)>, Result<Sweep, ProviderError>);
 
 /// Claims and polls jobs until shut down.
 #[derive(Debug)]
@@ -224,11 +253,18 @@ impl Supervisor {
                 _ = shutdown.cancelled() => break,
                 Some(joined) = polls.join_next(), if !polls.is_empty() => {
                     let Ok((id, job, result)) = joined else { continue };
+                    if !held.get(&id).is_some_and(|h| h.started_under(job.lease_epoch)) {
+                        // The job was claimed again meanwhile (its lease had run out): this
+                        // result belongs to the earlier lease, the new one polls for itself.
+                        tracing::debug!(job_id = id, epoch = job.lease_epoch, "result of a poll under an earlier lease ignored");
+                        continue;
+                    }
                     match result {
                         Ok(PollOutcome::Again(at)) => {
                             if let Some(h) = held.get_mut(&id) {
-                                h.job = job;
-                                h.in_flight = false;
+                                let cancel_learnt = h.take_poll(job);
+                                // A cancel learnt during the poll is sent now, not at `at`.
+                                let at = if cancel_learnt { engine.now() } else { at };
                                 queue.schedule(id, h, at);
                             }
                         }
@@ -265,9 +301,11 @@ impl Supervisor {
                     }
                 };
                 let mut statuses = statuses.into_iter();
-                for id in ids {
+                for (id, epoch) in ids {
                     let listed = statuses.next().flatten();
-                    let Some(h) = held.get_mut(&id) else { continue };
+                    let Some(h) = held.get_mut(&id).filter(|h| h.started_under(epoch)) else {
+                        continue;
+                    };
                     h.in_flight = false;
                     // Most jobs are unchanged: settled here, without a task or a write.
                     let settled = listed
@@ -278,6 +316,8 @@ impl Supervisor {
                     } else {
                         h.swept = swept;
                         h.listed = listed.map(Box::new);
+                        // A cancel learnt during the sweep is sent now, whatever the sweep met.
+                        let at = if h.job.cancel_unsent() { now } else { at };
                         queue.schedule(id, h, at);
                     }
                 }
@@ -344,12 +384,35 @@ impl Supervisor {
                 }
                 kept
             });
+            // A lease this supervisor holds without knowing it (a claim whose answer was lost
+            // with the connection, say) would be renewed with the others and never polled:
+            // it is handed back, for whoever claims next.
+            for (&job_id, &epoch) in &live {
+                if held.get(&job_id).is_none_or(|h| h.job.lease_epoch != epoch) {
+                    let lease = Lease {
+                        job_id,
+                        owner: engine.owner().to_string(),
+                        epoch,
+                    };
+                    if jobs.release(&lease).await? {
+                        tracing::warn!(job_id, epoch, "a lease held unknowingly was handed back");
+                        crate::metrics::LEASES
+                            .with_label_values(&["released"])
+                            .inc();
+                    }
+                }
+            }
         }
         for pending in jobs.cancels_pending(engine.owner()).await? {
             if let Some(h) = held.get_mut(&pending.job_id) {
-                if h.job.cancel_requested_at.is_none() && !h.in_flight {
+                if h.job.cancel_requested_at.is_none() {
+                    // Recorded even while a poll or sweep of the job is in flight: its result
+                    // keeps the request (see `Held::take_poll`), and the job is polled, which
+                    // sends the cancel, as soon as it is back.
                     h.job.cancel_requested_at = Some(now);
-                    queue.schedule(pending.job_id, h, now);
+                    if !h.in_flight {
+                        queue.schedule(pending.job_id, h, now);
+                    }
                 }
             }
         }
@@ -410,7 +473,15 @@ impl Supervisor {
                     in_flight: false,
                 });
                 queue.schedule(id, &mut h, at);
-                held.insert(id, h);
+                if let Some(earlier) = held.insert(id, h) {
+                    // Its earlier lease ran out (renewals failed for a lease time) while it
+                    // was held: what is in flight under that one is ignored when it returns.
+                    tracing::info!(
+                        job_id = id,
+                        earlier_epoch = earlier.job.lease_epoch,
+                        "claimed again after its lease ran out"
+                    );
+                }
             }
             if got < want.min(batch) {
                 break;
@@ -488,14 +559,17 @@ fn start_sweep(
         return None;
     }
     let mut jobs = Vec::with_capacity(ids.len());
+    let mut covered_ids = Vec::with_capacity(ids.len());
     for id in &ids {
         let h = held.get_mut(id).expect("just listed");
         h.in_flight = true;
+        covered_ids.push((*id, h.job.lease_epoch));
         jobs.push((
             h.job.handle.clone().expect("sweepable"),
             to_millis(h.job.created_at),
         ));
     }
+    let ids = covered_ids;
     let covered = ids.len();
     let name = name.to_string();
     sweeps.spawn(async move {
