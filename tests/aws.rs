@@ -307,6 +307,41 @@ async fn explicit_cancel_on_each_service(db: TestDb) {
     assert_eq!(sim.stats().cancels, 3);
 }
 
+/// A cancel the API could not send (every attempt answered 500) is sent by the supervisor
+/// that polls the job; the faults touch the cancel calls only (`CancelSteps`,
+/// `BatchStopJobRun`, EMR Serverless' `DELETE .../jobruns/{id}`), not the status calls.
+async fn cancel_refused_at_first_is_sent_by_the_supervisor(db: TestDb) {
+    let (sim, app) = setup(&db).await;
+    sim.configure(|c| c.running = Duration::from_secs(60));
+    for service in SERVICES {
+        let first = app
+            .engine
+            .ensure(&request(
+                service,
+                &format!("refused-cancel-{}", service.kind()),
+                1,
+            ))
+            .await
+            .unwrap();
+        // Every attempt of one cancel call (max_retries = 3).
+        sim.inject(
+            Fault::new(FaultKind::ServerError, 4)
+                .on(service)
+                .cancels_only(),
+        );
+        let job = app
+            .engine
+            .cancel(first.job.id, "stop", "test")
+            .await
+            .unwrap();
+        assert!(job.cancel_sent_at.is_none(), "{service:?}: {job:?}");
+        let job = until_done(&app, first.job.id).await;
+        assert_eq!(job.state, JobState::Cancelled, "{service:?}");
+        assert!(job.cancel_sent_at.is_some(), "{service:?}: {job:?}");
+    }
+    assert_eq!(sim.stats().cancels, 3);
+}
+
 /// Throttling (400 ThrottlingException for JSON 1.1, 429 for REST) slows the account down;
 /// jobs are neither failed nor submitted twice.
 async fn throttling_slows_down_and_fails_nothing(db: TestDb) {
@@ -516,6 +551,7 @@ on_both_backends!(
     crash_after_submit_is_reconciled_by_find,
     uncertain_submission_is_reconciled_beside_a_running_supervisor,
     explicit_cancel_on_each_service,
+    cancel_refused_at_first_is_sent_by_the_supervisor,
     throttling_slows_down_and_fails_nothing,
     sigkilled_run_reattaches_on_each_service,
 );

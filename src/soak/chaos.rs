@@ -1,8 +1,9 @@
 //! The soak's chaos loop: every few seconds one fault, picked at random — a supervisor
 //! SIGKILLed and started again, one SIGSTOPped for longer than its lease and resumed, the
 //! PostgreSQL server crashed and started again, or the simulators throttling (with a
-//! Retry-After that outlives a lease), failing, answering slowly, dropping connections, or
-//! losing a submission's answer after making the job.
+//! Retry-After that outlives a lease), failing, answering slowly, dropping connections,
+//! losing a submission's answer after making the job, or refusing cancels (so that a cancel
+//! the API could not send has to be sent by the supervisor holding the job).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,8 @@ pub struct Tally {
     pub drops: u64,
     /// Bursts of submissions made but answered 500.
     pub lost_answers: u64,
+    /// Bursts of cancel requests answered 500.
+    pub refused_cancels: u64,
     /// The faults that could not be made (a failed `pg_ctl`), as text.
     pub failures: Vec<String>,
 }
@@ -94,9 +97,14 @@ impl Chaos {
                     self.drops();
                     last_end = Instant::now();
                 }
-                _ => {
+                90..95 => {
                     tally.lost_answers += 1;
                     self.lost_answers();
+                    last_end = Instant::now();
+                }
+                _ => {
+                    tally.refused_cancels += 1;
+                    self.refused_cancels();
                     last_end = Instant::now();
                 }
             }
@@ -193,17 +201,17 @@ impl Chaos {
         })
     }
 
-    fn both(&self, dbx: DbxKind, aws: AwsKind, times: u32, submits_only: bool) {
+    fn both(&self, dbx: DbxKind, aws: AwsKind, times: u32, only: Option<Endpoint>) {
         self.databricks.inject(DbxFault {
-            endpoint: submits_only.then_some(Endpoint::Submit),
+            endpoint: only,
             kind: dbx,
             times,
         });
         let fault = AwsFault::new(aws, times);
-        self.aws.inject(if submits_only {
-            fault.submits_only()
-        } else {
-            fault
+        self.aws.inject(match only {
+            Some(Endpoint::Submit) => fault.submits_only(),
+            Some(Endpoint::Cancel) => fault.cancels_only(),
+            _ => fault,
         });
     }
 
@@ -215,7 +223,7 @@ impl Chaos {
             },
             AwsKind::ServerError,
             15,
-            false,
+            None,
         );
         self.both(
             DbxKind::Status {
@@ -224,18 +232,18 @@ impl Chaos {
             },
             AwsKind::Unavailable,
             15,
-            false,
+            None,
         );
     }
 
     fn slow(&self) {
         // Longer than the supervisors' request timeout.
         let late = Duration::from_secs(3);
-        self.both(DbxKind::Delay(late), AwsKind::Delay(late), 10, false);
+        self.both(DbxKind::Delay(late), AwsKind::Delay(late), 10, None);
     }
 
     fn drops(&self) {
-        self.both(DbxKind::Drop, AwsKind::Drop, 10, false);
+        self.both(DbxKind::Drop, AwsKind::Drop, 10, None);
     }
 
     fn lost_answers(&self) {
@@ -243,7 +251,21 @@ impl Chaos {
             DbxKind::FailAfterProcessing,
             AwsKind::FailAfterProcessing,
             4,
-            true,
+            Some(Endpoint::Submit),
+        );
+    }
+
+    /// The next ten cancel requests at each simulator are answered 500: more than one
+    /// cancel call's retries, so the API's attempt fails and the supervisor's first one too.
+    fn refused_cancels(&self) {
+        self.both(
+            DbxKind::Status {
+                code: 500,
+                retry_after: None,
+            },
+            AwsKind::ServerError,
+            10,
+            Some(Endpoint::Cancel),
         );
     }
 }

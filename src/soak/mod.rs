@@ -332,7 +332,7 @@ async fn run(
     );
     figure("cancels requested", v.asked_cancels.to_string());
     figure(
-        "cancels sent after the run had ended by itself",
+        "cancels sent after the run had ended by itself (must be 0)",
         v.late_cancels.to_string(),
     );
     figure(
@@ -347,10 +347,15 @@ async fn run(
     );
     figure("database restarts", tally.db_restarts.to_string());
     figure(
-        "provider faults (throttles, 500/503 bursts, slow, dropped, lost answers)",
+        "provider faults (throttles, 500/503 bursts, slow, dropped, lost answers, refused cancels)",
         format!(
-            "{} {} {} {} {}",
-            tally.throttles, tally.errors, tally.slow, tally.drops, tally.lost_answers
+            "{} {} {} {} {} {}",
+            tally.throttles,
+            tally.errors,
+            tally.slow,
+            tally.drops,
+            tally.lost_answers,
+            tally.refused_cancels
         ),
     );
     figure(
@@ -385,6 +390,7 @@ async fn run(
         + lost
         + v.unasked_cancels
         + v.unsent_cancels
+        + v.late_cancels
         + v.new_generations
         + resubmitted
         + server_errors

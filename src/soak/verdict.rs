@@ -25,8 +25,8 @@ pub struct Verdict {
     /// Cancels asked for (and recorded) that tether never sent, and whose remote job ran to
     /// its end.
     pub unsent_cancels: u64,
-    /// Cancels sent only after the remote job had ended by itself (a figure, not a fault:
-    /// under the chaos, a cancel can take longer than the rest of a run).
+    /// Cancels sent only after the remote job had ended by itself: the soak cancels a job a
+    /// few seconds into a run of a minute, so this is a cancel delayed by most of a minute.
     pub late_cancels: u64,
     /// The longest time from a cancel's request to its sending, in seconds.
     pub slowest_cancel: f64,
@@ -111,11 +111,22 @@ pub fn judge(records: &[JobRecord], databricks: &DbxSim, aws: &AwsSim) -> Verdic
             v.problems
                 .push(format!("{name}: cancelled at the provider, never asked"));
         }
+        if let (Some(asked_at), Some(sent_at)) = (job.cancel_requested_at, job.cancel_sent_at) {
+            let took = (sent_at - asked_at).num_milliseconds() as f64 / 1000.0;
+            v.slowest_cancel = v.slowest_cancel.max(took);
+        }
         if asked && remote != JobState::Cancelled {
-            v.unsent_cancels += 1;
-            v.problems.push(format!(
-                "{name}: a cancel was asked, the remote job ended {remote}"
-            ));
+            if job.cancel_sent_at.is_some() {
+                v.late_cancels += 1;
+                v.problems.push(format!(
+                    "{name}: a cancel was asked and sent only after the remote job ended {remote}"
+                ));
+            } else {
+                v.unsent_cancels += 1;
+                v.problems.push(format!(
+                    "{name}: a cancel was asked, never sent, and the remote job ended {remote}"
+                ));
+            }
         }
     }
     v

@@ -63,8 +63,8 @@ impl Default for SimConfig {
 pub struct Fault {
     /// Which service; `None` for all.
     pub service: Option<Service>,
-    /// Only submit requests (`AddJobFlowSteps`, `StartJobRun`), or every request.
-    pub submits_only: bool,
+    /// Which requests of the service: every one, submits or cancels only.
+    pub calls: Calls,
     /// What.
     pub kind: FaultKind,
     /// How many requests.
@@ -78,7 +78,7 @@ impl Fault {
     pub fn new(kind: FaultKind, times: u32) -> Self {
         Self {
             service: None,
-            submits_only: false,
+            calls: Calls::All,
             kind,
             times,
             retry_after: None,
@@ -93,7 +93,13 @@ impl Fault {
 
     /// Only for submit requests.
     pub fn submits_only(mut self) -> Self {
-        self.submits_only = true;
+        self.calls = Calls::Submits;
+        self
+    }
+
+    /// Only for cancel requests.
+    pub fn cancels_only(mut self) -> Self {
+        self.calls = Calls::Cancels;
         self
     }
 
@@ -102,6 +108,17 @@ impl Fault {
         self.retry_after = wait;
         self
     }
+}
+
+/// Which requests a [`Fault`] applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    /// Every request.
+    All,
+    /// Submits: `AddJobFlowSteps`, `StartJobRun` (Glue and EMR Serverless).
+    Submits,
+    /// Cancels: `CancelSteps`, `BatchStopJobRun`, EMR Serverless `CancelJobRun`.
+    Cancels,
 }
 
 /// Kinds of injected fault.
@@ -302,11 +319,11 @@ fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
     r
 }
 
-fn take_fault(inner: &mut Inner, service: Service, submit: bool) -> Option<Fault> {
+fn take_fault(inner: &mut Inner, service: Service, call: Call) -> Option<Fault> {
     let i = inner
         .faults
         .iter()
-        .position(|f| f.service.is_none_or(|s| s == service) && (submit || !f.submits_only))?;
+        .position(|f| f.service.is_none_or(|s| s == service) && f.calls.cover(call))?;
     let fault = inner.faults[i].clone();
     inner.faults[i].times -= 1;
     if inner.faults[i].times == 0 {
@@ -315,11 +332,34 @@ fn take_fault(inner: &mut Inner, service: Service, submit: bool) -> Option<Fault
     Some(fault)
 }
 
-/// Whether a request submits a job.
-fn is_submit(target: Option<&str>, method: &Method, path: &str) -> bool {
-    match target {
-        Some(t) => t == "ElasticMapReduce.AddJobFlowSteps" || t == "AWSGlue.StartJobRun",
-        None => method == Method::POST && path.ends_with("/jobruns"),
+/// What a request does, as far as faults tell requests apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Submit,
+    Cancel,
+    Other,
+}
+
+impl Call {
+    fn of(target: Option<&str>, method: &Method, path: &str) -> Call {
+        match target {
+            Some("ElasticMapReduce.AddJobFlowSteps" | "AWSGlue.StartJobRun") => Call::Submit,
+            Some("ElasticMapReduce.CancelSteps" | "AWSGlue.BatchStopJobRun") => Call::Cancel,
+            Some(_) => Call::Other,
+            None if method == Method::POST && path.ends_with("/jobruns") => Call::Submit,
+            None if method == Method::DELETE && path.contains("/jobruns/") => Call::Cancel,
+            None => Call::Other,
+        }
+    }
+}
+
+impl Calls {
+    /// Whether a fault for these calls applies to `call`.
+    fn cover(self, call: Call) -> bool {
+        matches!(
+            (self, call),
+            (Calls::All, _) | (Calls::Submits, Call::Submit) | (Calls::Cancels, Call::Cancel)
+        )
     }
 }
 
@@ -455,8 +495,8 @@ fn admit(
         guard.stats.rejected_signatures += 1;
         return Err(Box::new(aws_error(StatusCode::FORBIDDEN, kind, &message)));
     }
-    let submit = is_submit(target.as_deref(), method, uri.path());
-    let Some(fault) = take_fault(&mut guard, service, submit) else {
+    let call = Call::of(target.as_deref(), method, uri.path());
+    let Some(fault) = take_fault(&mut guard, service, call) else {
         return Ok((service, target, None));
     };
     match fault.kind {
