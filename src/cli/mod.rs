@@ -363,7 +363,7 @@ async fn soak(args: &SoakArgs) -> Result<(), Error> {
         context: "finding the tether binary".into(),
         source,
     })?;
-    crate::soak::soak(&crate::soak::Soak {
+    let soak = crate::soak::Soak {
         jobs: args.jobs,
         duration: args.duration,
         supervisors: args.supervisors,
@@ -375,8 +375,8 @@ async fn soak(args: &SoakArgs) -> Result<(), Error> {
         keep: args.keep.clone(),
         supervisor_log: args.supervisor_log.clone(),
         binary,
-    })
-    .await
+    };
+    crate::soak::soak(&soak, shutdown_signal()).await
 }
 
 /// Resolves on SIGINT or SIGTERM.

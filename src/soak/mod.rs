@@ -124,8 +124,13 @@ admin_token_sha256 = ["{token_hash}"]
     text
 }
 
-/// Runs the soak and prints its figures; `Err` if a promise broke.
-pub async fn soak(s: &Soak) -> Result<(), Error> {
+/// Runs the soak and prints its figures; `Err` if a promise broke. When `interrupted`
+/// resolves first (SIGINT, SIGTERM), the supervisors are killed and the database stopped
+/// before it returns, so that nothing of the soak keeps running.
+pub async fn soak(
+    s: &Soak,
+    interrupted: impl std::future::Future<Output = ()>,
+) -> Result<(), Error> {
     let temp = tempfile::tempdir().map_err(|source| Error::Io {
         context: "making the soak's folder".into(),
         source,
@@ -151,7 +156,12 @@ pub async fn soak(s: &Soak) -> Result<(), Error> {
 
     let cluster = Arc::new(postgres::Cluster::create(&folder, free_port()?).await?);
     cluster.start().await?;
-    let outcome = run(s, &folder, cluster.clone()).await;
+    let outcome = tokio::select! {
+        outcome = run(s, &folder, cluster.clone()) => outcome,
+        () = interrupted => Err(Error::Interrupted(
+            "the soak's supervisors were killed and its database stopped".into(),
+        )),
+    };
     if let Err(e) = cluster.stop().await {
         eprintln!("stopping the soak's PostgreSQL: {e}");
     }
