@@ -760,8 +760,59 @@ async fn lease_held_unknowingly_is_handed_back(db: TestDb) {
     assert_eq!(job.state, JobState::Succeeded);
 }
 
+/// The same when the number of leases agrees by chance: one of the supervisor's jobs has
+/// gone to another supervisor while the supervisor holds another lease unknowingly. Its
+/// renewal compares which leases it holds (a digest), not only how many.
+async fn lease_held_unknowingly_is_handed_back_when_the_count_agrees(db: TestDb) {
+    let sim = quick_sim().await;
+    sim.configure(|c| c.running = Duration::from_secs(60));
+    let app = app_for(&db, &sim.url(), "1s", "").await;
+    let a = app.engine.ensure(&request(1)).await.unwrap().job.id;
+    let mut other = request(1);
+    other.task_instance = TaskInstanceId::new("etl", "r1", "other", -1);
+    let b = app.engine.ensure(&other).await.unwrap().job;
+    // B is someone else's until the swap below, so the supervisor does not claim it.
+    let far = chrono::Utc::now().timestamp_millis() + 60_000;
+    set_lease(
+        &app,
+        b.id,
+        &format!("lease_owner = 'someone-else', lease_expires_at = {far}"),
+    )
+    .await;
+    let stop = CancellationToken::new();
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let start = Instant::now();
+    // Claimed and running: its polls write nothing more (a write would be fenced after the
+    // swap and give the game away).
+    while app.engine.jobs().get(a).await.unwrap().unwrap().state != JobState::Running {
+        assert!(start.elapsed() < Duration::from_secs(5), "A never polled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // One statement: A goes to someone else, B to this supervisor behind its back. It holds
+    // one job in memory and one lease in the database, but not the same.
+    sqlx::query(&format!(
+        "UPDATE jobs SET lease_epoch = lease_epoch + 1, lease_expires_at = {far}, \
+         lease_owner = CASE WHEN id = $1 THEN 'someone-else' ELSE '{}' END \
+         WHERE id = $1 OR id = $2",
+        app.engine.owner()
+    ))
+    .bind(a)
+    .bind(b.id)
+    .execute(app.db.pool())
+    .await
+    .unwrap();
+    let run_id = b.handle.as_ref().unwrap().get_i64("run_id").unwrap();
+    sim.finish_run(run_id, "SUCCESS");
+    let job = until_terminal(&app, b.id, Duration::from_secs(10)).await;
+    stop.cancel();
+    sup.await.unwrap();
+    assert_eq!(job.state, JobState::Succeeded);
+}
+
 on_both_backends!(
     coalesced_polling_with_runs_list,
+    lease_held_unknowingly_is_handed_back_when_the_count_agrees,
     job_claimed_again_during_its_poll_is_still_polled,
     lease_held_unknowingly_is_handed_back,
     cancel_reaches_the_provider_while_polls_are_in_flight,

@@ -11,10 +11,12 @@
 //! due, at most `max_concurrent_polls` at once. A job whose lease renewal or fenced write fails
 //! is dropped at once: someone else holds it now.
 //!
-//! What it holds in memory and what the database says it holds are kept the same: a job
-//! claimed again after its lease ran out (renewals failed meanwhile) ignores what returns of
-//! a poll or sweep under the earlier lease, and a lease it holds without knowing (a claim whose
-//! answer was lost) is handed back at the next renewal rather than renewed unpolled forever.
+//! What it holds in memory and what the database says it holds are kept the same, compared at
+//! every renewal by a digest of (job, lease epoch): a job whose lease is gone is dropped (once
+//! its poll in flight is back), a job claimed again after its lease ran out (renewals failed
+//! meanwhile) ignores what returns of a poll or sweep under the earlier lease, and a lease it
+//! holds without knowing (a claim whose answer was lost) is handed back rather than renewed
+//! unpolled forever.
 //!
 //! Each provider account's rate limit is split evenly among the live supervisors (the same
 //! count as the fair share), so that three supervisors do not make three times the calls.
@@ -43,6 +45,7 @@ use super::coalesce::{Coalescer, Route};
 use super::poll::PollOutcome;
 use super::{Engine, EngineError};
 use crate::clock::to_millis;
+use crate::jobs::store::lease_digest;
 use crate::jobs::{HeldJob, Lease};
 
 /// A job this supervisor holds.
@@ -58,6 +61,9 @@ struct Held {
     /// Which queue entry is this job's current one (older entries are skipped when popped).
     seq: u64,
     in_flight: bool,
+    /// Its lease was found gone while a poll or sweep of it was in flight: it is dropped when
+    /// that comes back (whatever it learnt, another supervisor holds the job now).
+    orphaned: bool,
 }
 
 impl Held {
@@ -259,6 +265,10 @@ impl Supervisor {
                         tracing::debug!(job_id = id, epoch = job.lease_epoch, "result of a poll under an earlier lease ignored");
                         continue;
                     }
+                    if held.get(&id).is_some_and(|h| h.orphaned) {
+                        held.remove(&id);
+                        continue;
+                    }
                     match result {
                         Ok(PollOutcome::Again(at)) => {
                             if let Some(h) = held.get_mut(&id) {
@@ -306,6 +316,10 @@ impl Supervisor {
                     let Some(h) = held.get_mut(&id).filter(|h| h.started_under(epoch)) else {
                         continue;
                     };
+                    if h.orphaned {
+                        held.remove(&id);
+                        continue;
+                    }
                     h.in_flight = false;
                     // Most jobs are unchanged: settled here, without a task or a write.
                     let settled = listed
@@ -355,10 +369,13 @@ impl Supervisor {
         }
     }
 
-    /// Renews every lease this supervisor holds in one statement. Only when the number
-    /// renewed differs from the number it holds does it ask which it still has, and drops the
-    /// others (another supervisor may hold them now; fencing refuses their writes anyway). Then it learns of cancels asked for elsewhere, and sends
-    /// them now rather than at the next poll.
+    /// Renews every lease this supervisor holds in one statement, then compares a digest of
+    /// the leases the database says it holds with the same digest of the jobs it holds (one
+    /// row either way). Only when they differ does it ask which it has: it drops the jobs it
+    /// no longer holds (another supervisor may hold them now; fencing refuses their writes
+    /// anyway), or marks them to be dropped when their poll in flight comes back, and hands
+    /// back the leases it holds without knowing. Then it learns of cancels asked for
+    /// elsewhere, and sends them now rather than at the next poll.
     async fn renew(&self, held: &mut HeldJobs, queue: &mut DueQueue) -> Result<(), EngineError> {
         let engine = &self.engine;
         let now = engine.now();
@@ -367,10 +384,16 @@ impl Supervisor {
             jobs.heartbeat(engine.owner(), to_millis(now)).await?;
         }
         crate::crash::crash_point("during_renewal");
-        let renewed = jobs
-            .renew(engine.owner(), to_millis(now), engine.lease_until(now))
+        jobs.renew(engine.owner(), to_millis(now), engine.lease_until(now))
             .await?;
-        if renewed != held.len() as u64 {
+        let in_db = jobs.lease_digest_of(engine.owner(), to_millis(now)).await?;
+        let in_memory = held
+            .iter()
+            .filter(|(_, h)| !h.orphaned)
+            .fold((0i64, 0i64), |(n, d), (id, h)| {
+                (n + 1, d.wrapping_add(lease_digest(*id, h.job.lease_epoch)))
+            });
+        if in_db != in_memory {
             let live: HashMap<i64, i64> = jobs
                 .leases_of(engine.owner(), to_millis(now))
                 .await?
@@ -378,17 +401,23 @@ impl Supervisor {
                 .map(|r| (r.job_id, r.epoch))
                 .collect();
             held.retain(|id, h| {
-                let kept = h.in_flight || live.get(id) == Some(&h.job.lease_epoch);
-                if !kept {
+                if live.get(id) == Some(&h.job.lease_epoch) {
+                    return true;
+                }
+                if !h.orphaned {
                     tracing::warn!(job_id = id, "lease lost; another supervisor may hold it");
                 }
-                kept
+                h.orphaned = h.in_flight;
+                h.in_flight
             });
             // A lease this supervisor holds without knowing it (a claim whose answer was lost
             // with the connection, say) would be renewed with the others and never polled:
             // it is handed back, for whoever claims next.
             for (&job_id, &epoch) in &live {
-                if held.get(&job_id).is_none_or(|h| h.job.lease_epoch != epoch) {
+                if held
+                    .get(&job_id)
+                    .is_none_or(|h| h.orphaned || h.job.lease_epoch != epoch)
+                {
                     let lease = Lease {
                         job_id,
                         owner: engine.owner().to_string(),
@@ -471,6 +500,7 @@ impl Supervisor {
                     listed: None,
                     seq: 0,
                     in_flight: false,
+                    orphaned: false,
                 });
                 queue.schedule(id, &mut h, at);
                 if let Some(earlier) = held.insert(id, h) {

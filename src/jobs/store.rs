@@ -96,6 +96,14 @@ pub struct Renewed {
     pub cancel_pending: bool,
 }
 
+/// One lease's part of [`JobStore::lease_digest_of`]: computed the same way as the SQL.
+pub fn lease_digest(job_id: i64, epoch: i64) -> i64 {
+    (job_id
+        .wrapping_mul(7919)
+        .wrapping_add(epoch.wrapping_mul(104729)))
+        % 2_147_483_647
+}
+
 fn renewed(r: &AnyRow) -> Result<Renewed, DbError> {
     Ok(Renewed {
         job_id: r.try_get("id")?,
@@ -605,6 +613,24 @@ impl JobStore {
         .execute(self.db.pool())
         .await?;
         Ok(done.rows_affected())
+    }
+
+    /// A digest of the live leases `owner` holds on unfinished jobs: how many, and the sum of
+    /// [`lease_digest`] over them. One row, however many jobs: a supervisor compares it with
+    /// the same digest of the jobs it believes it holds, and asks which leases it has
+    /// ([`JobStore::leases_of`]) only when they differ. (A count alone can agree by chance: a
+    /// lease lost and another held unknowingly.)
+    pub async fn lease_digest_of(&self, owner: &str, now: i64) -> Result<(i64, i64), DbError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, \
+             CAST(COALESCE(SUM((id * 7919 + lease_epoch * 104729) % 2147483647), 0) AS BIGINT) AS d \
+             FROM jobs WHERE lease_owner = $1 AND lease_expires_at >= $2 AND phase <> 'terminal'",
+        )
+        .bind(owner)
+        .bind(now)
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("d")?))
     }
 
     /// The live leases `owner` holds on unfinished jobs.
