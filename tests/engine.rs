@@ -34,18 +34,7 @@ fn request(try_number: i64) -> EnsureRequest {
 async fn supervise_until_done(app: &App, job_id: i64, limit: Duration) -> JobRecord {
     let stop = CancellationToken::new();
     let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
-    let start = Instant::now();
-    let job = loop {
-        let job = app.engine.jobs().get(job_id).await.unwrap().unwrap();
-        if job.phase == Phase::Terminal {
-            break job;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "job {job_id} did not finish: {job:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let job = until_terminal(app, job_id, limit).await;
     stop.cancel();
     sup.await.unwrap();
     job
@@ -643,15 +632,7 @@ async fn cancel_reaches_the_provider_while_polls_are_in_flight(db: TestDb) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         sim.clear_faults();
-        let start = Instant::now();
-        let job = loop {
-            let job = app.engine.jobs().get(ids[0]).await.unwrap().unwrap();
-            if job.phase == Phase::Terminal {
-                break job;
-            }
-            assert!(start.elapsed() < Duration::from_secs(20), "{job:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let job = until_terminal(&app, ids[0], Duration::from_secs(20)).await;
         stop.cancel();
         sup.await.unwrap();
         assert_eq!(job.state, JobState::Cancelled, "slow {endpoint:?}");
@@ -669,6 +650,8 @@ async fn set_lease(app: &App, job_id: i64, sql_set: &str) {
         .unwrap();
 }
 
+/// Waits until the job ends (or `limit` passes; a supervisor must be running) and returns its
+/// record.
 async fn until_terminal(app: &App, job_id: i64, limit: Duration) -> JobRecord {
     let start = Instant::now();
     loop {

@@ -16,7 +16,7 @@ use tether_databricks::sim::{Endpoint, Fault, FaultKind, Simulator};
 use tether_provider::JobState;
 use tokio::process::{Child, Command};
 
-use common::{app_for, config_toml, exit_within, quick_sim, signal, TestDb};
+use common::{app_for, config_toml, exit_within, free_port, quick_sim, signal, TestDb};
 
 /// A config file and a spec file in a temp folder, and the tether binary.
 struct Harness {
@@ -337,14 +337,6 @@ async fn ensure_over_http(client: &reqwest::Client, base: &str) -> serde_json::V
         .json()
         .await
         .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 const ADMIN: &str = "process-admin-token-0123456789abcdef";

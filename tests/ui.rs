@@ -53,11 +53,7 @@ async fn chromedriver() -> Option<(tokio::process::Child, String)> {
         eprintln!("SKIPPED ui: chromium or chromedriver is not installed");
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let child = tokio::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())

@@ -80,11 +80,36 @@ impl Held {
         let learnt = polled.cancel_requested_at.is_none() && self.job.cancel_requested_at.is_some();
         let asked = self.job.cancel_requested_at;
         self.job = polled;
-        self.in_flight = false;
         if learnt {
             self.job.cancel_requested_at = asked;
         }
         learnt
+    }
+}
+
+/// The held job that a poll or sweep started under lease `epoch` comes back to, idle again;
+/// `None` when the result is not its to take: the job was claimed again meanwhile (the result
+/// belongs to the earlier lease, the new one polls for itself), or its lease went while the
+/// poll was in flight (the job is dropped now).
+fn back_from_flight(held: &mut HeldJobs, id: i64, epoch: i64) -> Option<&mut Held> {
+    match held.get(&id) {
+        Some(h) if h.started_under(epoch) && h.orphaned => {
+            held.remove(&id);
+            None
+        }
+        Some(h) if h.started_under(epoch) => {
+            let h = held.get_mut(&id)?;
+            h.in_flight = false;
+            Some(h)
+        }
+        _ => {
+            tracing::debug!(
+                job_id = id,
+                epoch,
+                "result of a poll or sweep under an earlier lease (or of a job no longer held) ignored"
+            );
+            None
+        }
     }
 }
 
@@ -259,24 +284,15 @@ impl Supervisor {
                 _ = shutdown.cancelled() => break,
                 Some(joined) = polls.join_next(), if !polls.is_empty() => {
                     let Ok((id, job, result)) = joined else { continue };
-                    if !held.get(&id).is_some_and(|h| h.started_under(job.lease_epoch)) {
-                        // The job was claimed again meanwhile (its lease had run out): this
-                        // result belongs to the earlier lease, the new one polls for itself.
-                        tracing::debug!(job_id = id, epoch = job.lease_epoch, "result of a poll under an earlier lease ignored");
+                    let Some(h) = back_from_flight(&mut held, id, job.lease_epoch) else {
                         continue;
-                    }
-                    if held.get(&id).is_some_and(|h| h.orphaned) {
-                        held.remove(&id);
-                        continue;
-                    }
+                    };
                     match result {
                         Ok(PollOutcome::Again(at)) => {
-                            if let Some(h) = held.get_mut(&id) {
-                                let cancel_learnt = h.take_poll(job);
-                                // A cancel learnt during the poll is sent now, not at `at`.
-                                let at = if cancel_learnt { engine.now() } else { at };
-                                queue.schedule(id, h, at);
-                            }
+                            let cancel_learnt = h.take_poll(job);
+                            // A cancel learnt during the poll is sent now, not at `at`.
+                            let at = if cancel_learnt { engine.now() } else { at };
+                            queue.schedule(id, h, at);
                         }
                         Ok(outcome @ (PollOutcome::Finished | PollOutcome::LeaseLost)) => {
                             if outcome == PollOutcome::LeaseLost {
@@ -289,11 +305,7 @@ impl Supervisor {
                         }
                         Err(e) => {
                             tracing::warn!(job_id = id, error = %e, "poll failed; retrying");
-                            if let Some(h) = held.get_mut(&id) {
-                                h.in_flight = false;
-                                let at = engine.now() + Duration::from_secs(1);
-                                queue.schedule(id, h, at);
-                            }
+                            queue.schedule(id, h, engine.now() + Duration::from_secs(1));
                         }
                     }
                 }
@@ -313,14 +325,9 @@ impl Supervisor {
                 let mut statuses = statuses.into_iter();
                 for (id, epoch) in ids {
                     let listed = statuses.next().flatten();
-                    let Some(h) = held.get_mut(&id).filter(|h| h.started_under(epoch)) else {
+                    let Some(h) = back_from_flight(&mut held, id, epoch) else {
                         continue;
                     };
-                    if h.orphaned {
-                        held.remove(&id);
-                        continue;
-                    }
-                    h.in_flight = false;
                     // Most jobs are unchanged: settled here, without a task or a write.
                     let settled = listed
                         .as_ref()

@@ -13,7 +13,7 @@ use rand::Rng as _;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use tether_aws::sim::{Fault as AwsFault, FaultKind as AwsKind, Simulator as AwsSim};
+use tether_aws::sim::{Calls, Fault as AwsFault, FaultKind as AwsKind, Simulator as AwsSim};
 use tether_databricks::sim::{
     Endpoint, Fault as DbxFault, FaultKind as DbxKind, Simulator as DbxSim,
 };
@@ -201,17 +201,22 @@ impl Chaos {
         })
     }
 
-    fn both(&self, dbx: DbxKind, aws: AwsKind, times: u32, only: Option<Endpoint>) {
+    /// `dbx` at the Databricks simulator and `aws` at the AWS one, for the next `times`
+    /// requests of the kind `calls` names.
+    fn both(&self, dbx: DbxKind, aws: AwsKind, times: u32, calls: Calls) {
+        let endpoint = match calls {
+            Calls::All => None,
+            Calls::Submits => Some(Endpoint::Submit),
+            Calls::Cancels => Some(Endpoint::Cancel),
+        };
         self.databricks.inject(DbxFault {
-            endpoint: only,
+            endpoint,
             kind: dbx,
             times,
         });
-        let fault = AwsFault::new(aws, times);
-        self.aws.inject(match only {
-            Some(Endpoint::Submit) => fault.submits_only(),
-            Some(Endpoint::Cancel) => fault.cancels_only(),
-            _ => fault,
+        self.aws.inject(AwsFault {
+            calls,
+            ..AwsFault::new(aws, times)
         });
     }
 
@@ -223,7 +228,7 @@ impl Chaos {
             },
             AwsKind::ServerError,
             15,
-            None,
+            Calls::All,
         );
         self.both(
             DbxKind::Status {
@@ -232,18 +237,18 @@ impl Chaos {
             },
             AwsKind::Unavailable,
             15,
-            None,
+            Calls::All,
         );
     }
 
     fn slow(&self) {
         // Longer than the supervisors' request timeout.
         let late = Duration::from_secs(3);
-        self.both(DbxKind::Delay(late), AwsKind::Delay(late), 10, None);
+        self.both(DbxKind::Delay(late), AwsKind::Delay(late), 10, Calls::All);
     }
 
     fn drops(&self) {
-        self.both(DbxKind::Drop, AwsKind::Drop, 10, None);
+        self.both(DbxKind::Drop, AwsKind::Drop, 10, Calls::All);
     }
 
     fn lost_answers(&self) {
@@ -251,7 +256,7 @@ impl Chaos {
             DbxKind::FailAfterProcessing,
             AwsKind::FailAfterProcessing,
             4,
-            Some(Endpoint::Submit),
+            Calls::Submits,
         );
     }
 
@@ -269,7 +274,7 @@ impl Chaos {
             },
             AwsKind::ServerError,
             5,
-            Some(Endpoint::Cancel),
+            Calls::Cancels,
         );
     }
 }
