@@ -57,6 +57,8 @@ impl App {
             config.supervisor.clone(),
             clock,
         );
+        // Lease times are on the database's clock from the first one on.
+        engine.sync_clock().await.map_err(Error::Engine)?;
         Ok(Self {
             config,
             db,

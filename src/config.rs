@@ -109,6 +109,10 @@ pub struct SupervisorConfig {
     pub on_spec_change: OnSpecChange,
     /// How long shutdown waits for polls in flight.
     pub shutdown_grace: Duration,
+    /// How far this process's clock may be from the database's. Leases are judged by the
+    /// database's clock whatever the skew (see [`crate::clock::DbClock`]); beyond this bound
+    /// the process distrusts its host and neither claims jobs nor submits any, and says so.
+    pub max_clock_skew: Duration,
 }
 
 impl Default for SupervisorConfig {
@@ -119,6 +123,7 @@ impl Default for SupervisorConfig {
             max_concurrent_polls: 16,
             on_spec_change: OnSpecChange::Reattach,
             shutdown_grace: Duration::from_secs(10),
+            max_clock_skew: Duration::from_secs(10),
         }
     }
 }
@@ -255,6 +260,7 @@ struct RawSupervisor {
     max_concurrent_polls: Option<u32>,
     on_spec_change: Option<OnSpecChange>,
     shutdown_grace: Option<String>,
+    max_clock_skew: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,6 +269,7 @@ struct RawDatabase {
     url: Option<String>,
     max_connections: Option<u32>,
     connect_timeout: Option<String>,
+    idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -359,6 +366,12 @@ impl RawConfig {
                 parse_duration(t).map(|d| pool.acquire_timeout = d),
             );
         }
+        if let Some(t) = &self.database.idle_timeout {
+            check(
+                "database.idle_timeout",
+                parse_duration(t).map(|d| pool.idle_timeout = d),
+            );
+        }
 
         let mut jobs = JobsConfig::default();
         if let Some(r) = &self.jobs.retention {
@@ -431,6 +444,12 @@ impl RawConfig {
             check(
                 "supervisor.shutdown_grace",
                 parse_duration(t).map(|d| supervisor.shutdown_grace = d),
+            );
+        }
+        if let Some(t) = &self.supervisor.max_clock_skew {
+            check(
+                "supervisor.max_clock_skew",
+                parse_duration(t).map(|d| supervisor.max_clock_skew = d),
             );
         }
         for (field, value, target) in [

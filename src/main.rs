@@ -18,6 +18,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("warn")))
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a log file or a pipe gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let runtime = match tokio::runtime::Runtime::new() {
@@ -27,7 +29,11 @@ fn main() -> ExitCode {
             return ExitCode::from(tether::error::exit::OPERATIONAL);
         }
     };
-    match runtime.block_on(tether::cli::run(cli)) {
+    let result = runtime.block_on(tether::cli::run(cli));
+    // Bounded: a blocking task still waiting on the database (a full disk, a lock) must not
+    // hold the exit; whatever it was doing is either committed or not, never acknowledged.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

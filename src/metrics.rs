@@ -6,7 +6,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The registry `/metrics` renders.
@@ -97,6 +98,30 @@ pub static LEASES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Database failures that passed (answered 503 or retried), by reason: `unreachable`,
+/// `no_connection`, `disk_full`, `storage`, `busy`.
+pub static DB_UNAVAILABLE: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "tether_database_unavailable_total",
+        "Requests that found the database unavailable (answered 503), by reason",
+        &["reason"],
+    )
+});
+
+/// This process's clock minus the database's, in seconds, as last measured (see
+/// `engine::clock`).
+pub static CLOCK_SKEW: LazyLock<Gauge> = LazyLock::new(|| {
+    let g = Gauge::new(
+        "tether_clock_skew_seconds",
+        "This process's clock minus the database's, as measured at the last heartbeat",
+    )
+    .expect("valid metric");
+    REGISTRY
+        .register(Box::new(g.clone()))
+        .expect("registered once");
+    g
+});
+
 /// Task-state operations by operation and result.
 pub static STATE_OPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
@@ -145,6 +170,8 @@ pub fn init() {
     LazyLock::force(&RATE_LIMIT_WAITS);
     LazyLock::force(&LEASES);
     LazyLock::force(&DUPLICATES);
+    LazyLock::force(&DB_UNAVAILABLE);
+    LazyLock::force(&CLOCK_SKEW);
     LazyLock::force(&STATE_OPS);
     LazyLock::force(&STATE_LATENCY);
     LazyLock::force(&HTTP_LATENCY);

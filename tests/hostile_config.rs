@@ -10,7 +10,10 @@ use toml::Value;
 /// Fields by section, as the README's configuration table lists them.
 const FIELDS: &[(&str, &[&str])] = &[
     ("", &["data_dir"]),
-    ("database", &["url", "max_connections", "connect_timeout"]),
+    (
+        "database",
+        &["url", "max_connections", "connect_timeout", "idle_timeout"],
+    ),
     (
         "state",
         &["default_retention", "max_value_bytes", "clear_on_success"],
@@ -25,6 +28,7 @@ const FIELDS: &[(&str, &[&str])] = &[
             "max_concurrent_polls",
             "on_spec_change",
             "shutdown_grace",
+            "max_clock_skew",
         ],
     ),
     (

@@ -30,6 +30,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Sent as `Retry-After` (seconds): on every 503, so that clients wait and try again.
+    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -39,6 +41,20 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 503 with `Retry-After`: a condition that passes (the database unreachable or full, a
+    /// submission in progress elsewhere).
+    pub fn unavailable(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after: std::time::Duration,
+    ) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
         }
     }
 
@@ -79,19 +95,26 @@ impl IntoResponse for ApiError {
             error: self.code.to_string(),
             message: self.message,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(after) = self.retry_after {
+            let seconds = after.as_secs().max(1).to_string();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                seconds.parse().expect("digits are a header value"),
+            );
+        }
+        response
     }
 }
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        if e.is_unavailable() {
-            tracing::warn!(error = %e, "database unavailable");
-            return Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database is unreachable; try again shortly",
-            );
+        if let Some(why) = e.unavailable() {
+            tracing::warn!(error = %e, reason = why.as_str(), "database unavailable");
+            crate::metrics::DB_UNAVAILABLE
+                .with_label_values(&[why.as_str()])
+                .inc();
+            return Self::unavailable("unavailable", why.message(), why.retry_after());
         }
         tracing::error!(error = %e, "database error");
         Self::new(
@@ -149,8 +172,13 @@ impl From<EngineError> for ApiError {
             }
             EngineError::JobNotFound(_) => Self::not_found(e.to_string()),
             EngineError::SubmissionUncertain { .. } | EngineError::Busy { .. } => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "retry", e.to_string())
+                Self::unavailable("retry", e.to_string(), std::time::Duration::from_secs(2))
             }
+            EngineError::ClockSkew { .. } => Self::unavailable(
+                "clock_skew",
+                e.to_string(),
+                std::time::Duration::from_secs(10),
+            ),
             EngineError::Db(d) => d.into(),
             EngineError::State(s) => s.into(),
         }

@@ -210,24 +210,34 @@ async fn record_latency(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves the API on the configured address (HTTPS when `api.tls_cert` and `api.tls_key` are
+/// Binds the API's address (`api.listen`): done first, so that a taken port ends `tether
+/// serve` before it claims anything.
+pub fn bind(listen: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(listen)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves the API on `listener` (see [`bind`]; HTTPS when `api.tls_cert` and `api.tls_key` are
 /// set) until `shutdown`: then it stops accepting, long polls return at once, and requests in
-/// flight finish.
-pub async fn serve(app: App, shutdown: CancellationToken) -> std::io::Result<()> {
+/// flight get `supervisor.shutdown_grace` to finish.
+pub async fn serve(
+    app: App,
+    listener: std::net::TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     crate::metrics::init();
-    let listen = app.config.api.listen;
     let tls = app.config.api.tls.clone();
+    let grace = app.config.supervisor.shutdown_grace;
     let mut state = ApiState::new(app);
     state.shutdown = shutdown.clone();
     let routes = router(state);
-    let listener = std::net::TcpListener::bind(listen)?;
-    listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
         shutdown.cancelled().await;
-        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+        stopper.graceful_shutdown(Some(grace));
     });
     match tls {
         Some(files) => {

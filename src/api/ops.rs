@@ -46,7 +46,10 @@ pub async fn readyz(State(s): State<ApiState>) -> (StatusCode, axum::Json<Health
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 axum::Json(Health {
-                    status: "database unreachable".into(),
+                    status: e
+                        .unavailable()
+                        .map_or("database error", |why| why.message())
+                        .into(),
                 }),
             )
         }

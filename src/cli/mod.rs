@@ -186,6 +186,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
 }
 
 async fn serve(app: &App) -> Result<(), Error> {
+    // The address first: a taken port ends the command before anything is claimed.
+    let listen = app.config.api.listen;
+    let listener = match app.config.api.enabled {
+        true => Some(crate::api::bind(listen).map_err(|source| Error::Io {
+            context: format!("cannot listen on {listen} (api.listen)"),
+            source,
+        })?),
+        false => None,
+    };
     let shutdown = CancellationToken::new();
     let sweeper = tokio::spawn(app.sweeper(None).run(shutdown.clone()));
     let supervisor = tokio::spawn(Supervisor::new(app.engine.clone()).run(shutdown.clone()));
@@ -198,39 +207,54 @@ async fn serve(app: &App) -> Result<(), Error> {
                 shutdown.clone(),
             ))
         });
-    let api = app.config.api.enabled.then(|| {
-        let listen = app.config.api.listen;
-        let task = tokio::spawn(crate::api::serve(app.clone(), shutdown.clone()));
-        (listen, task)
-    });
+    let mut api =
+        listener.map(|l| tokio::spawn(crate::api::serve(app.clone(), l, shutdown.clone())));
     tracing::info!(database = %app.db.url(), owner = app.engine.owner(), "tether serve started");
     let mut result = Ok(());
-    match api {
-        Some((listen, mut task)) => {
-            tokio::select! {
-                _ = shutdown_signal() => {}
-                ended = &mut task => {
-                    result = match ended {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(source)) => Err(Error::Io { context: format!("serving the HTTP API on {listen}"), source }),
-                        Err(e) => Err(Error::Usage(format!("the HTTP API task failed: {e}"))),
-                    };
-                }
-            }
-            shutdown.cancel();
-            let _ = task.await;
+    let api_ended = async {
+        match api.as_mut() {
+            Some(task) => task.await,
+            None => std::future::pending().await,
         }
-        None => shutdown_signal().await,
+    };
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        ended = api_ended => {
+            result = match ended {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(source)) => Err(Error::Io { context: format!("serving the HTTP API on {listen}"), source }),
+                Err(e) => Err(Error::Usage(format!("the HTTP API task failed: {e}"))),
+            };
+            api = None;
+        }
     }
     tracing::info!("shutting down: releasing leases, leaving remote jobs running");
     shutdown.cancel();
-    let _ = supervisor.await;
-    let _ = sweeper.await;
-    if let Some(relay) = relay {
-        let _ = relay.await;
+    // Bounded: requests and polls in flight get the grace, the leases' release a little more;
+    // past that the process exits anyway (its leases then run out by themselves).
+    let limit = app.config.supervisor.shutdown_grace + SHUTDOWN_SLACK;
+    let drained = tokio::time::timeout(limit, async {
+        if let Some(api) = api {
+            let _ = api.await;
+        }
+        let _ = supervisor.await;
+        let _ = sweeper.await;
+        if let Some(relay) = relay {
+            let _ = relay.await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            limit_ms = limit.as_millis() as u64,
+            "shutdown did not finish in time; exiting (leases run out by themselves, remote jobs keep running)"
+        );
     }
     result
 }
+
+/// What shutdown may take beyond `supervisor.shutdown_grace`: handing the leases back.
+const SHUTDOWN_SLACK: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Arguments of `tether bench`.
 #[derive(Debug, clap::Args)]

@@ -5,15 +5,18 @@
 //! a store asks [`Db::backend`]. The schema lives in `migrations/sqlite` and
 //! `migrations/postgres`: the same logical tables in each engine's DDL.
 
+mod fault;
 mod url;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
+pub use self::fault::Unavailable;
 pub use self::url::{mask, Backend, DatabaseUrl, UrlError};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -46,29 +49,51 @@ pub enum DbError {
         reason: String,
     },
     /// A query failed.
-    #[error("database error: {0}")]
+    #[error("{}", query_message(.0))]
     Query(#[from] sqlx::Error),
 }
 
+fn query_message(e: &sqlx::Error) -> String {
+    match fault::classify(e) {
+        Some(why) => format!("{why}: {e}"),
+        None => format!("database error: {e}"),
+    }
+}
+
 impl DbError {
-    /// Whether the failure is the database being out of reach (as opposed to a bad query), so
-    /// that callers can retry later.
-    pub fn is_unavailable(&self) -> bool {
+    /// Why the database cannot serve now, when the failure passes (as opposed to a bad
+    /// query), so that callers can retry later.
+    pub fn unavailable(&self) -> Option<Unavailable> {
         match self {
-            DbError::Connect { .. } => true,
-            DbError::Query(e) => matches!(
-                e,
-                // A connection cut mid-handshake shows up as a protocol or TLS error.
-                sqlx::Error::Io(_)
-                    | sqlx::Error::Protocol(_)
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-            ),
-            _ => false,
+            DbError::Connect { .. } => Some(Unavailable::Unreachable),
+            DbError::Query(e) => fault::classify(e),
+            _ => None,
         }
     }
+
+    /// Whether the failure passes: see [`DbError::unavailable`].
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable().is_some()
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Runs a write that has a `RETURNING` clause to its end and returns its first row.
+///
+/// Every write that returns rows goes through here rather than `fetch_one`/`fetch_optional`:
+/// those stop reading after the first row and reset the statement, and on SQLite, outside a
+/// transaction, the statement's own commit then happens inside that reset, whose error (a full
+/// disk) nobody sees: the caller would acknowledge a write that was never committed.
+pub async fn returning<'q, 'e, E>(
+    query: AnyQuery<'q>,
+    executor: E,
+) -> Result<Option<sqlx::any::AnyRow>, sqlx::Error>
+where
+    'q: 'e,
+    E: Executor<'e, Database = sqlx::Any>,
+{
+    Ok(query.fetch_all(executor).await?.into_iter().next())
 }
 
 /// Takes an exclusive lock on `<db_file>.migrate.lock`, waiting for another process that
@@ -99,6 +124,10 @@ pub struct PoolSettings {
     pub max_connections: u32,
     /// How long to wait for a connection (and for the first one when connecting).
     pub acquire_timeout: Duration,
+    /// How long a connection may sit unused before it is closed: after a burst (or an outage,
+    /// when every waiter reconnected at once) the pool shrinks back to what it uses, and hands
+    /// the server's slots back.
+    pub idle_timeout: Duration,
 }
 
 impl Default for PoolSettings {
@@ -106,6 +135,66 @@ impl Default for PoolSettings {
         Self {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Whether a connection handed back to the pool is outside any transaction, so that the next
+/// borrower's statements commit by themselves. A connection that is not (a commit or a statement
+/// failed mid-transaction, say with SQLite's "disk full", and SQLite rolled the transaction back
+/// by itself, or did not) is closed instead of kept: kept, its open transaction would hold the
+/// write lock and swallow every later write uncommitted.
+///
+/// On SQLite a `BEGIN` tells SQLite's own view (it fails inside a transaction); sqlx's count of
+/// open transactions tells its view (asked after the `BEGIN`, which runs after any rollback
+/// still queued on the connection). Both must say "none".
+async fn settled(conn: &mut AnyConnection, backend: Backend) -> bool {
+    if backend == Backend::Sqlite {
+        if conn.execute("BEGIN").await.is_err() {
+            tracing::warn!("a database connection was left inside a transaction; closing it");
+            return false;
+        }
+        if conn.execute("ROLLBACK").await.is_err() {
+            return false;
+        }
+    }
+    if conn.is_in_transaction() {
+        tracing::warn!("a database connection was handed back inside a transaction; closing it");
+        return false;
+    }
+    true
+}
+
+/// Closes the connections a pool did not need for a whole `idle_timeout`, until the pool is
+/// closed, keeping one spare.
+///
+/// sqlx's own `idle_timeout` closes a connection only once it sat unused that long, but the pool
+/// hands its idle connections out in turn, so that under any steady trickle of queries (the
+/// supervisor's heartbeats) none ever sits unused, and a pool that grew in a burst (an outage's
+/// reconnects) would hold the server's slots for good. Here the fewest idle connections seen in
+/// each period were not needed in it: that many (but one) are closed.
+async fn shrink_when_idle(
+    pool: AnyPool,
+    idle_timeout: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let sample = (idle_timeout / 10).max(Duration::from_millis(100));
+    while !pool.is_closed() && !stop.is_cancelled() {
+        let started = tokio::time::Instant::now();
+        let mut fewest = usize::MAX;
+        while started.elapsed() < idle_timeout && !pool.is_closed() {
+            fewest = fewest.min(pool.num_idle());
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(sample) => {}
+            }
+        }
+        for _ in 1..fewest.min(pool.num_idle()) {
+            match pool.try_acquire() {
+                Some(conn) => drop(conn.close().await),
+                None => break,
+            }
         }
     }
 }
@@ -116,6 +205,8 @@ pub struct Db {
     pool: AnyPool,
     backend: Backend,
     url: DatabaseUrl,
+    /// Stops the pool's shrinker once the last clone of this `Db` is gone.
+    _shrinker: Arc<tokio_util::sync::DropGuard>,
 }
 
 impl Db {
@@ -168,6 +259,8 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(settings.acquire_timeout)
+            .min_connections(0)
+            .idle_timeout(settings.idle_timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -188,13 +281,23 @@ impl Db {
                     Ok(())
                 })
             })
+            .after_release(move |conn, _meta| {
+                Box::pin(async move { Ok(settled(conn, backend).await) })
+            })
             .connect_with(options)
             .await
             .map_err(|e| connect_err(e.to_string()))?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(shrink_when_idle(
+            pool.clone(),
+            settings.idle_timeout,
+            stop.clone(),
+        ));
         Ok(Self {
             pool,
             backend,
             url: url.clone(),
+            _shrinker: Arc::new(stop.drop_guard()),
         })
     }
 
@@ -239,6 +342,20 @@ impl Db {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         }
+    }
+
+    /// The database's clock now, in milliseconds since the epoch: PostgreSQL's
+    /// `clock_timestamp()`, SQLite's `'now'` (the host's clock: SQLite is one host).
+    pub async fn now_ms(&self) -> Result<i64, DbError> {
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+            }
+            Backend::Sqlite => {
+                "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)"
+            }
+        };
+        Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
     }
 
     /// The connection pool.

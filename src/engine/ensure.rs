@@ -227,6 +227,7 @@ impl Engine {
         hash: &str,
         action: EnsureAction,
     ) -> Result<Option<Ensured>, EngineError> {
+        self.clock_trusted()?;
         let key = idempotency_key(&req.task_instance, &req.name, generation);
         let now = self.now();
         let spec_json = req.spec.to_string();
@@ -285,6 +286,7 @@ impl Engine {
         provider: &dyn Provider,
         hash: &str,
     ) -> Result<Option<Ensured>, EngineError> {
+        self.clock_trusted()?;
         let now = self.now();
         let spec_json = req.spec.to_string();
         let again = self.intent_of(
@@ -327,6 +329,9 @@ impl Engine {
         provider: &dyn Provider,
         action: EnsureAction,
     ) -> Result<Option<Ensured>, EngineError> {
+        // On a refusal the intent stays, without a request: its lease runs out and another
+        // process (or this one, its clock fixed) reconciles it.
+        self.clock_trusted()?;
         let held_until = job.lease_expires_at.map(crate::clock::to_millis);
         let Some(held) = self
             .hold_for_submission(&lease, held_until, provider)
@@ -409,12 +414,31 @@ impl Engine {
             .record_handle(&lease, &handle, event, &key, to_millis(now))
             .await?;
         let Some(mut recorded) = recorded else {
+            // The lease was lost while the provider answered (it ran out, or the record moved
+            // on). The first handle recorded for the intent is the job's, whoever brings it;
+            // any other is a duplicate, reported whichever answer arrives first.
+            let stray = self
+                .inner
+                .jobs
+                .record_stray_handle(job.id, &handle, &key, &lease.owner, to_millis(now))
+                .await?;
+            if let Some(recorded) = stray {
+                tracing::warn!(job_id = job.id, handle = %handle, "the submission's lease was lost before its answer came; its handle is recorded");
+                self.notify_changed(recorded.id);
+                return Ok(Some(Ensured {
+                    job: recorded,
+                    action,
+                }));
+            }
             let now_recorded = self.inner.jobs.get(job.id).await?;
             if let Some(tracked) = now_recorded.and_then(|j| j.handle) {
                 if tracked != handle {
                     self.report_duplicates(&job, &[handle]).await?;
                 }
             }
+            // If the lease is still ours (another process recorded the handle), polling is
+            // for whichever supervisor claims the job now, not after the lease runs out.
+            self.inner.jobs.release(&lease).await?;
             return Ok(None);
         };
         // The submitter's lease only covered the submission: leave polling to whichever
@@ -507,6 +531,7 @@ impl Engine {
             }
             return Ok(None);
         }
+        self.clock_trusted()?;
         let now = self.now();
         let Some(claimed) = self
             .inner

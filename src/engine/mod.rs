@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tether_provider::{Handle, JobState, ProviderError};
 
-use crate::clock::{to_millis, Clock};
+use crate::clock::{to_millis, Clock, DbClock};
 use crate::config::SupervisorConfig;
 use crate::db::DbError;
 use crate::jobs::store::StateKeyWrite;
@@ -107,6 +107,18 @@ pub enum EngineError {
         /// The submitter.
         owner: String,
     },
+    /// This process's clock is further from the database's than `supervisor.max_clock_skew`:
+    /// it submits nothing (and its supervisor claims nothing) until that is fixed.
+    #[error(
+        "this process's clock is {skew} the database's (supervisor.max_clock_skew is {bound}): \
+         it neither submits nor claims jobs until the host's clock is fixed; nothing was submitted"
+    )]
+    ClockSkew {
+        /// How far off, for people: "12.3 s ahead of".
+        skew: String,
+        /// The bound, for people.
+        bound: String,
+    },
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -131,7 +143,8 @@ struct Inner {
     owner: String,
     /// The owner id of submission leases: see [`Engine::submitter`].
     submitter: String,
-    clock: Arc<dyn Clock>,
+    /// The database's clock: every lease time is on it (see [`DbClock`]).
+    clock: Arc<DbClock>,
     /// Announces job changes to long-poll waiters (see [`changes`]).
     changes: Arc<Changes>,
 }
@@ -155,7 +168,7 @@ impl Engine {
                 settings,
                 owner,
                 submitter,
-                clock,
+                clock: Arc::new(DbClock::new(clock)),
                 changes: Arc::new(Changes::default()),
             }),
         }
@@ -201,6 +214,43 @@ impl Engine {
 
     fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
+    }
+
+    /// Reads the database's clock again (see [`DbClock`]) and returns the skew (ms); says so
+    /// in the log when it is beyond `supervisor.max_clock_skew`.
+    pub async fn sync_clock(&self) -> Result<i64, EngineError> {
+        let skew = self.inner.clock.sync(self.inner.jobs.db()).await?;
+        if self.skew_beyond_bound(skew) {
+            tracing::warn!(
+                skew_ms = skew,
+                bound_ms = self.inner.settings.max_clock_skew.as_millis() as u64,
+                "this process's clock is off the database's by more than supervisor.max_clock_skew: \
+                 no claims and no submissions until it is fixed"
+            );
+        } else {
+            tracing::debug!(skew_ms = skew, "clock measured against the database");
+        }
+        Ok(skew)
+    }
+
+    fn skew_beyond_bound(&self, skew_ms: i64) -> bool {
+        skew_ms.unsigned_abs() > self.inner.settings.max_clock_skew.as_millis() as u64
+    }
+
+    /// Refuses when the last measured skew is beyond `supervisor.max_clock_skew`: what every
+    /// submission and every claim asks first.
+    pub(crate) fn clock_trusted(&self) -> Result<(), EngineError> {
+        match self.inner.clock.skew_ms() {
+            Some(skew) if self.skew_beyond_bound(skew) => Err(EngineError::ClockSkew {
+                skew: format!(
+                    "{:.1} s {} of",
+                    skew.unsigned_abs() as f64 / 1000.0,
+                    if skew > 0 { "ahead" } else { "behind" }
+                ),
+                bound: humantime::format_duration(self.inner.settings.max_clock_skew).to_string(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn lease_until(&self, now: DateTime<Utc>) -> i64 {

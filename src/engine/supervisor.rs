@@ -385,6 +385,7 @@ impl Supervisor {
     /// elsewhere, and sends them now rather than at the next poll.
     async fn renew(&self, held: &mut HeldJobs, queue: &mut DueQueue) -> Result<(), EngineError> {
         let engine = &self.engine;
+        engine.sync_clock().await?;
         let now = engine.now();
         let jobs = engine.jobs();
         if self.only.is_none() {
@@ -459,6 +460,11 @@ impl Supervisor {
     /// queues them at their next-poll time.
     async fn claim(&self, held: &mut HeldJobs, queue: &mut DueQueue) -> Result<(), EngineError> {
         let engine = &self.engine;
+        if engine.clock_trusted().is_err() {
+            // Said at each clock sync (see `Engine::sync_clock`); the jobs it holds are still
+            // polled and renewed, on the database's clock.
+            return Ok(());
+        }
         let batch = i64::from(engine.settings().claim_batch.max(1));
         let mut want = match self.only {
             Some(_) => 1 - held.len() as i64,

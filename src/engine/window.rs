@@ -97,7 +97,8 @@ impl Engine {
 }
 
 /// Renews the lease every third of the lease time; stops once it is lost. A failed renewal
-/// (the database out of reach) is retried at the next tick, while the window narrows.
+/// (the database out of reach) closes the window at once: nothing more is sent unless a later
+/// renewal succeeds (which proves nobody took the lease meanwhile: it is fenced by epoch).
 async fn renew(engine: Engine, lease: Lease, length: Duration, until: Arc<AtomicI64>) {
     let every = engine.inner.settings.lease / 3;
     loop {
@@ -106,17 +107,111 @@ async fn renew(engine: Engine, lease: Lease, length: Duration, until: Arc<Atomic
         match engine.inner.jobs.extend(&lease, next).await {
             Ok(true) => until.store(next, Ordering::Release),
             Ok(false) => {
+                until.store(i64::MIN, Ordering::Release);
                 tracing::warn!(
                     job_id = lease.job_id,
                     "submission lease lost: no further attempt is sent"
                 );
                 return;
             }
-            Err(e) => tracing::warn!(
-                job_id = lease.job_id,
-                error = %e,
-                "renewing the submission lease failed; sending stops unless a retry succeeds"
-            ),
+            Err(e) => {
+                until.store(i64::MIN, Ordering::Release);
+                tracing::warn!(
+                    job_id = lease.job_id,
+                    error = %e,
+                    "renewing the submission lease failed; sending stops unless a retry succeeds"
+                )
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tether_provider::SendGate;
+
+    use crate::app::App;
+    use crate::config::Config;
+    use crate::jobs::store::{NewJob, StateKeyWrite};
+    use crate::jobs::Lease;
+    use crate::state::TaskInstanceId;
+
+    async fn app(dir: &std::path::Path) -> App {
+        let text = format!(
+            "[database]\nurl = \"sqlite://{}/t.db\"\n[supervisor]\nlease = \"1s\"\n\
+             [providers.databricks]\nhost = \"http://127.0.0.1:9\"\ntoken = \"x\"\n\
+             request_timeout = \"100ms\"\n",
+            dir.display()
+        );
+        App::open(Config::from_toml(&text, "test").unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// A submission lease held for a submit, whose renewal `steal` may take away first: what
+    /// the gate says after two renewals.
+    async fn gate_after_renewals(steal: bool) -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path()).await;
+        let engine = &app.engine;
+        let ti = TaskInstanceId::new("d", "r", "t", -1);
+        let now = crate::clock::to_millis(engine.now());
+        let job = engine
+            .jobs()
+            .insert_intent(
+                &NewJob {
+                    task_instance: &ti,
+                    name: "main",
+                    generation: 1,
+                    idempotency_key: "k",
+                    provider: "databricks",
+                    spec_json: "{}",
+                    spec_hash: "h",
+                    try_number: 1,
+                    owner: engine.submitter(),
+                    now,
+                    lease_until: now + 1100,
+                    poll_interval_ms: 100,
+                },
+                |_| StateKeyWrite {
+                    key: "tether.job.main".into(),
+                    json: "{}".into(),
+                    expires_at: None,
+                },
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let lease = Lease {
+            job_id: job.id,
+            owner: engine.submitter().to_string(),
+            epoch: job.lease_epoch,
+        };
+        let provider = engine.providers().get("databricks").unwrap();
+        let held = engine
+            .hold_for_submission(&lease, None, &*provider)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(held.gate().may_send(Duration::ZERO), "open while held");
+        if steal {
+            sqlx::query("UPDATE jobs SET lease_owner = 'other', lease_epoch = lease_epoch + 1")
+                .execute(app.db.pool())
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        held.gate().may_send(Duration::ZERO)
+    }
+
+    #[tokio::test]
+    async fn a_lost_renewal_closes_the_gate_at_once() {
+        assert!(gate_after_renewals(false).await, "renewed: still open");
+        assert!(
+            !gate_after_renewals(true).await,
+            "lost: closed although the lease it last wrote has not run out"
+        );
     }
 }

@@ -16,7 +16,7 @@ use tether_provider::{Handle, JobState};
 
 use super::held::{HeldJob, HELD_COLUMNS};
 use super::record::{JobEvent, JobRecord, Lease, Phase};
-use crate::db::{Backend, Db, DbError};
+use crate::db::{returning, Backend, Db, DbError};
 use crate::state::storage::{put_on, Put};
 use crate::state::{Scope, TaskInstanceId};
 
@@ -161,6 +161,11 @@ impl JobStore {
         Self { db }
     }
 
+    /// The database it works on.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// A job by id.
     pub async fn get(&self, id: i64) -> Result<Option<JobRecord>, DbError> {
         let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
@@ -294,11 +299,10 @@ impl JobStore {
         .bind(job.now)
         .bind(job.poll_interval_ms)
         .bind(job.owner)
-        .bind(job.lease_until)
-        .fetch_one(&mut *tx)
-        .await;
-        let record = match inserted {
-            Ok(row) => JobRecord::from_row(&row)?,
+        .bind(job.lease_until);
+        let record = match returning(inserted, &mut *tx).await {
+            Ok(Some(row)) => JobRecord::from_row(&row)?,
+            Ok(None) => return Err(sqlx::Error::RowNotFound.into()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
             Err(e) => return Err(e.into()),
         };
@@ -336,9 +340,8 @@ impl JobStore {
         .bind(again.now)
         .bind(again.poll_interval_ms)
         .bind(again.owner)
-        .bind(again.lease_until)
-        .fetch_optional(&mut *tx)
-        .await?;
+        .bind(again.lease_until);
+        let row = returning(row, &mut *tx).await?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -459,30 +462,60 @@ impl JobStore {
         text: &str,
         now: i64,
         state_key: &StateKeyWrite,
+        event: (&str, JobState, Value),
+    ) -> Result<Option<JobRecord>, DbError> {
+        let sql = format!("UPDATE jobs SET {set} WHERE {FENCE} {and} RETURNING *");
+        let query = fenced(&sql, lease).bind(text).bind(now);
+        self.transition(query, state_key, event, &lease.owner, now)
+            .await
+    }
+
+    /// Records the handle of a submission whose submitter lost its lease while the provider
+    /// answered (not fenced): the first handle recorded for an intent is the job's, whoever
+    /// brings it, so that one that arrives before the new lease holder's is kept, and a later
+    /// one is a duplicate to report (never overwritten, never forgotten). `None` if the intent
+    /// has a handle already, or is no longer being submitted.
+    pub async fn record_stray_handle(
+        &self,
+        job_id: i64,
+        handle: &Handle,
+        state_key: &StateKeyWrite,
+        actor: &str,
+        now: i64,
+    ) -> Result<Option<JobRecord>, DbError> {
+        let query = sqlx::query(
+            "UPDATE jobs SET phase = 'active', handle = $2, state = 'pending', updated_at = $3, \
+             next_poll_at = $3, poll_failures = 0 WHERE id = $1 AND phase = 'submitting' \
+             AND handle IS NULL RETURNING *",
+        )
+        .bind(job_id)
+        .bind(handle.as_json())
+        .bind(now);
+        let event = (
+            "submitted",
+            JobState::Pending,
+            serde_json::json!({ "handle": handle, "after_lease_lost": true }),
+        );
+        self.transition(query, state_key, event, actor, now).await
+    }
+
+    /// In one transaction: `update` (an `UPDATE jobs .. RETURNING *`), then, if it changed the
+    /// job, its task-state key and an event. `None` if it changed nothing.
+    async fn transition(
+        &self,
+        update: AnyQuery<'_>,
+        state_key: &StateKeyWrite,
         (kind, state, detail): (&str, JobState, Value),
+        actor: &str,
+        now: i64,
     ) -> Result<Option<JobRecord>, DbError> {
         let mut tx = self.db.pool().begin().await?;
-        let sql = format!("UPDATE jobs SET {set} WHERE {FENCE} {and} RETURNING *");
-        let Some(row) = fenced(&sql, lease)
-            .bind(text)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(row) = returning(update, &mut *tx).await? else {
             return Ok(None);
         };
         let record = JobRecord::from_row(&row)?;
         write_state_key(&mut tx, &record.task_instance, state_key, now).await?;
-        insert_event(
-            &mut tx,
-            record.id,
-            kind,
-            Some(state),
-            &detail,
-            &lease.owner,
-            now,
-        )
-        .await?;
+        insert_event(&mut tx, record.id, kind, Some(state), &detail, actor, now).await?;
         tx.commit().await?;
         Ok(Some(record))
     }
@@ -501,7 +534,7 @@ impl JobStore {
              lease_expires_at = CASE WHEN $12 = 1 THEN NULL ELSE lease_expires_at END \
              WHERE {FENCE} AND phase = 'active' RETURNING dag_id, run_id, task_id, map_index"
         );
-        let Some(row) = fenced(&sql, lease)
+        let query = fenced(&sql, lease)
             .bind(update.state.as_str())
             .bind(update.raw_state.as_deref())
             .bind(update.message.as_deref())
@@ -510,10 +543,8 @@ impl JobStore {
             .bind(update.poll_interval_ms)
             .bind(update.poll_failures)
             .bind(update.now)
-            .bind(i64::from(terminal))
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+            .bind(i64::from(terminal));
+        let Some(row) = returning(query, &mut *tx).await? else {
             return Ok(false);
         };
         if let Some(key) = &update.state_key {
@@ -558,9 +589,8 @@ impl JobStore {
         .bind(job_id)
         .bind(owner)
         .bind(until)
-        .bind(now)
-        .fetch_optional(self.db.pool())
-        .await?;
+        .bind(now);
+        let row = returning(row, self.db.pool()).await?;
         row.as_ref().map(JobRecord::from_row).transpose()
     }
 
@@ -799,10 +829,8 @@ impl JobStore {
         )
         .bind(job_id)
         .bind(now)
-        .bind(reason)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
+        .bind(reason);
+        let Some(row) = returning(row, &mut *tx).await? else {
             drop(tx);
             return self.get(job_id).await;
         };

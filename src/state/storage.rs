@@ -16,7 +16,7 @@ use sqlx::Row;
 
 use super::scope::{Scope, ScopeKind, TaskInstanceId};
 use crate::clock::from_millis;
-use crate::db::{Backend, Db, DbError};
+use crate::db::{returning, Backend, Db, DbError};
 
 /// A stored key with its value and metadata.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -240,14 +240,13 @@ pub async fn put_on(conn: &mut AnyConnection, put: &Put<'_>) -> Result<Option<i6
                      expires_at = $10 WHERE {SCOPE_MATCH} AND key = $7 AND {LIVE} \
                      AND version = $11 RETURNING version"
             );
-            bind_scope(sqlx::query(&sql), &cols)
+            let query = bind_scope(sqlx::query(&sql), &cols)
                 .bind(put.key)
                 .bind(put.now)
                 .bind(put.json)
                 .bind(put.expires_at)
-                .bind(expected)
-                .fetch_optional(&mut *conn)
-                .await?
+                .bind(expected);
+            returning(query, &mut *conn).await?
         }
         // Unconditional, or "must not exist": an upsert. An expired row counts as absent;
         // its version carries on so that versions of a key never repeat while it exists.
@@ -268,13 +267,12 @@ pub async fn put_on(conn: &mut AnyConnection, put: &Put<'_>) -> Result<Option<i6
                      AND task_state.expires_at <= $8 THEN excluded.created_at \
                      ELSE task_state.created_at END {must_be_absent} RETURNING version"
             );
-            bind_scope(sqlx::query(&sql), &cols)
+            let query = bind_scope(sqlx::query(&sql), &cols)
                 .bind(put.key)
                 .bind(put.now)
                 .bind(put.json)
-                .bind(put.expires_at)
-                .fetch_optional(&mut *conn)
-                .await?
+                .bind(put.expires_at);
+            returning(query, &mut *conn).await?
         }
     };
     row.map(|row| row.try_get("version"))
@@ -331,7 +329,7 @@ impl StateStorage for SqlStateStorage {
         if let Some(v) = if_version {
             query = query.bind(v);
         }
-        let deleted = query.fetch_optional(self.db.pool()).await?;
+        let deleted = returning(query, self.db.pool()).await?;
         match (deleted, if_version) {
             (Some(_), _) => Ok(CasOutcome::Done { version: 0 }),
             (None, None) => Ok(CasOutcome::Absent),
