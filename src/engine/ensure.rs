@@ -13,7 +13,11 @@
 //!
 //! Submission is write-ahead: the intent (key, spec hash, provider, try) is committed before
 //! the provider is called, and the handle is committed with the task-state key
-//! `tether.job.<name>` right after, in one transaction fenced by the submitter's lease.
+//! `tether.job.<name>` right after, in one transaction fenced by the submitter's lease. A
+//! submitter that lost its lease while the provider answered records its handle all the same
+//! if the intent has none yet (the first handle recorded is the job's), and otherwise reports
+//! it as a duplicate. Nothing is submitted while this process's clock is beyond
+//! `supervisor.max_clock_skew` from the database's.
 
 use std::time::Duration;
 

@@ -219,7 +219,9 @@ impl Engine {
     /// Reads the database's clock again (see [`DbClock`]) and returns the skew (ms); says so
     /// in the log when it is beyond `supervisor.max_clock_skew`.
     pub async fn sync_clock(&self) -> Result<i64, EngineError> {
+        let before = self.inner.clock.skew_ms();
         let skew = self.inner.clock.sync(self.inner.jobs.db()).await?;
+        let moved = before.is_none_or(|b| (b - skew).abs() >= 1000);
         if self.skew_beyond_bound(skew) {
             tracing::warn!(
                 skew_ms = skew,
@@ -227,6 +229,9 @@ impl Engine {
                 "this process's clock is off the database's by more than supervisor.max_clock_skew: \
                  no claims and no submissions until it is fixed"
             );
+        } else if moved {
+            // Said at the first measurement and whenever it moved by a second or more.
+            tracing::info!(skew_ms = skew, "clock measured against the database");
         } else {
             tracing::debug!(skew_ms = skew, "clock measured against the database");
         }

@@ -18,6 +18,12 @@
 //! holds without knowing (a claim whose answer was lost) is handed back rather than renewed
 //! unpolled forever.
 //!
+//! Every time it writes or compares is on the database's clock ([`crate::clock::DbClock`]),
+//! synced at each renewal, which also measures this process's skew: beyond
+//! `supervisor.max_clock_skew` the supervisor claims nothing and leaves the `supervisors` table
+//! (so the others' fair shares cover every job), while it keeps renewing and polling what it
+//! holds.
+//!
 //! Each provider account's rate limit is split evenly among the live supervisors (the same
 //! count as the fair share), so that three supervisors do not make three times the calls.
 //!
@@ -389,7 +395,13 @@ impl Supervisor {
         let now = engine.now();
         let jobs = engine.jobs();
         if self.only.is_none() {
-            jobs.heartbeat(engine.owner(), to_millis(now)).await?;
+            if engine.clock_trusted().is_ok() {
+                jobs.heartbeat(engine.owner(), to_millis(now)).await?;
+            } else {
+                // Not counted among the live supervisors while it claims nothing: the others'
+                // fair shares then cover every job.
+                jobs.leave(engine.owner()).await?;
+            }
         }
         crate::crash::crash_point("during_renewal");
         jobs.renew(engine.owner(), to_millis(now), engine.lease_until(now))
