@@ -197,6 +197,23 @@ pub async fn app_for(db: &TestDb, host: &str, lease: &str, extra: &str) -> App {
     App::open(config).await.expect("open app")
 }
 
+/// As [`app_for`], on `clock` as this process's own clock; `supervisor` is added to the
+/// `[supervisor]` section.
+pub async fn app_with_clock(
+    db: &TestDb,
+    host: &str,
+    lease: &str,
+    supervisor: &str,
+    clock: Arc<dyn Clock>,
+) -> App {
+    let text = config_toml(db, host, lease, "").replace(
+        "shutdown_grace = \"2s\"",
+        &format!("shutdown_grace = \"2s\"\n{supervisor}"),
+    );
+    let config = Config::from_toml(&text, "test").expect("config");
+    App::open_with_clock(config, clock).await.expect("open app")
+}
+
 /// A Databricks simulator with runs that take about a second.
 pub async fn quick_sim() -> tether_databricks::sim::Simulator {
     tether_databricks::sim::Simulator::start(
