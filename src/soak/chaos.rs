@@ -1,6 +1,7 @@
 //! The soak's chaos loop: every few seconds one fault, picked at random — a supervisor
 //! SIGKILLed and started again, one SIGSTOPped for longer than its lease and resumed, the
-//! PostgreSQL server crashed and started again, or the simulators throttling (with a
+//! PostgreSQL server crashed and started again, or refusing the supervisors' connections for a
+//! while, or the simulators throttling (with a
 //! Retry-After that outlives a lease), failing, answering slowly, dropping connections,
 //! losing a submission's answer after making the job, or refusing cancels (so that a cancel
 //! the API could not send has to be sent by the supervisor holding the job).
@@ -30,6 +31,9 @@ pub struct Tally {
     pub stops: u64,
     /// PostgreSQL crashes (each followed by a start).
     pub db_restarts: u64,
+    /// Periods of 1.5 leases in which PostgreSQL refused the supervisors' connections (and
+    /// ended their open ones).
+    pub db_refusals: u64,
     /// Periods of throttling at both simulators.
     pub throttles: u64,
     /// Bursts of 500 and 503 answers.
@@ -77,8 +81,9 @@ impl Chaos {
                         pending.push(resumed);
                     }
                 }
-                35..47 => last_end = last_end.max(self.restart_database(rng, &mut tally).await),
-                47..57 => {
+                35..43 => last_end = last_end.max(self.restart_database(rng, &mut tally).await),
+                43..49 => last_end = last_end.max(self.refuse_connections(&mut tally).await),
+                49..57 => {
                     tally.throttles += 1;
                     pending.push(self.throttle());
                 }
@@ -171,6 +176,25 @@ impl Chaos {
             match self.cluster.start().await {
                 Ok(()) => break,
                 Err(e) if attempt == 4 => tally.failures.push(format!("starting PostgreSQL: {e}")),
+                Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+        Instant::now()
+    }
+
+    /// PostgreSQL refuses the supervisors' connections for 1.5 leases and ends their open
+    /// ones, as a server out of connection slots would.
+    async fn refuse_connections(&self, tally: &mut Tally) -> Instant {
+        if let Err(e) = self.cluster.refuse_connections().await {
+            tally.failures.push(format!("refusing connections: {e}"));
+            return Instant::now();
+        }
+        tally.db_refusals += 1;
+        tokio::time::sleep(self.lease * 3 / 2).await;
+        for attempt in 0..5 {
+            match self.cluster.allow_connections().await {
+                Ok(()) => break,
+                Err(e) if attempt == 4 => tally.failures.push(format!("allowing connections: {e}")),
                 Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
             }
         }

@@ -15,11 +15,16 @@ use crate::Error;
 /// refused (the fencing check of `src/jobs/store.rs`).
 const FENCED: &str = "lease lost";
 
+/// Debian's libfaketime (package `faketime`), which sets a supervisor's clock off.
+pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
 /// One supervisor's place in the fleet.
 #[derive(Debug)]
 struct Slot {
     config: PathBuf,
     log: PathBuf,
+    /// Its own environment, over the fleet's (a clock set off by libfaketime).
+    env: Vec<(String, String)>,
     child: Option<Child>,
     stopped: bool,
 }
@@ -47,11 +52,17 @@ impl Fleet {
             .map(|(i, config)| Slot {
                 config,
                 log: folder.join(format!("supervisor-{i}.log")),
+                env: Vec::new(),
                 child: None,
                 stopped: false,
             })
             .collect();
         Self { binary, env, slots }
+    }
+
+    /// Sets `key` for supervisor `i` from its next start on.
+    pub fn set_env(&mut self, i: usize, key: &str, value: &str) {
+        self.slots[i].env.push((key.to_string(), value.to_string()));
     }
 
     /// How many supervisors.
@@ -77,7 +88,7 @@ impl Fleet {
             .arg("serve")
             .env("NO_COLOR", "1")
             .env_remove("FAILPOINTS")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().chain(&slot.env).map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)

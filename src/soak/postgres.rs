@@ -55,6 +55,9 @@ fn io(context: String) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { context, source }
 }
 
+/// The role (and database) the soak's supervisors connect as.
+pub const ROLE: &str = "tether";
+
 impl Cluster {
     /// Makes a new cluster in `<folder>/pg` (trust authentication, user `postgres`).
     pub async fn create(folder: &Path, port: u16) -> Result<Self, Error> {
@@ -115,6 +118,58 @@ impl Cluster {
     /// The admin URL.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The supervisors' URL: role [`ROLE`] on its own database, as the README says to run
+    /// tether (not as a superuser, whose connections ignore a role's limit and may take the
+    /// slots reserved for an operator).
+    pub fn tether_url(&self) -> String {
+        format!("postgres://{ROLE}@127.0.0.1:{}/{ROLE}", self.port)
+    }
+
+    /// The supervisors' database, read as the admin.
+    pub fn admin_tether_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{ROLE}", self.port)
+    }
+
+    /// Makes role [`ROLE`] and its database (owned by it).
+    pub async fn create_role(&self) -> Result<(), Error> {
+        self.admin(&[
+            &format!("CREATE ROLE {ROLE} LOGIN"),
+            &format!("CREATE DATABASE {ROLE} OWNER {ROLE}"),
+        ])
+        .await
+    }
+
+    /// Refuses [`ROLE`]'s connections (its limit set to 0) and ends the open ones, as a server
+    /// out of connection slots does to a client; [`Cluster::allow_connections`] undoes it.
+    pub async fn refuse_connections(&self) -> Result<(), Error> {
+        self.admin(&[
+            &format!("ALTER ROLE {ROLE} CONNECTION LIMIT 0"),
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{ROLE}'"
+            ),
+        ])
+        .await
+    }
+
+    /// Lets [`ROLE`] connect again.
+    pub async fn allow_connections(&self) -> Result<(), Error> {
+        self.admin(&[&format!("ALTER ROLE {ROLE} CONNECTION LIMIT -1")])
+            .await
+    }
+
+    async fn admin(&self, statements: &[&str]) -> Result<(), Error> {
+        use sqlx::{Connection, Executor};
+        let failed = |e: sqlx::Error| Error::Usage(format!("the soak's PostgreSQL: {e}"));
+        let mut conn = sqlx::PgConnection::connect(&self.url())
+            .await
+            .map_err(failed)?;
+        for sql in statements {
+            conn.execute(*sql).await.map_err(failed)?;
+        }
+        let _ = conn.close().await;
+        Ok(())
     }
 
     /// Starts the server and waits until it accepts connections.
