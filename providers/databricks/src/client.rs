@@ -19,6 +19,10 @@ pub const LIST_LIMIT: usize = 25;
 pub struct Run {
     /// The run's id.
     pub run_id: i64,
+    /// The job the run belongs to (one-time runs have one too); Airflow's deferrable
+    /// Databricks operators read it before they defer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<i64>,
     /// The run's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_name: Option<String>,

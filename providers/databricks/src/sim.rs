@@ -135,9 +135,15 @@ pub struct SimStats {
     pub tokens_issued: u64,
 }
 
+/// Where the ids of one-time runs' jobs start (run 7's job is 900,000,007).
+const ONE_TIME_JOB_IDS: i64 = 900_000_000;
+
 #[derive(Debug)]
 struct SimRun {
     id: i64,
+    /// The job it is a run of: the one `run-now` named, or for a one-time run
+    /// (`runs/submit`) the job Databricks makes for it (as the real API reports one).
+    job_id: i64,
     name: String,
     created: Instant,
     pending: Duration,
@@ -314,6 +320,7 @@ impl SimRun {
         });
         Run {
             run_id: self.id,
+            job_id: Some(self.job_id),
             run_name: Some(self.name.clone()),
             state: Some(RunState {
                 life_cycle_state: Some(life.to_string()),
@@ -487,6 +494,7 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
         id,
         SimRun {
             id,
+            job_id: body["job_id"].as_i64().unwrap_or(ONE_TIME_JOB_IDS + id),
             name,
             created: Instant::now(),
             pending: config.pending,
