@@ -20,6 +20,10 @@ use crate::state::{Retention, StateSettings};
 /// The default garbage-collection schedule: every 15 minutes.
 pub const DEFAULT_GC_SCHEDULE: &str = "0 */15 * * * *";
 
+/// The default port of the HTTP API (`api.listen` is `127.0.0.1:8470`): not 8080, which is
+/// Airflow's API server's, so that both run on one machine as they come.
+pub const DEFAULT_API_PORT: u16 = 8470;
+
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -173,7 +177,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            listen: ([127, 0, 0, 1], 8080).into(),
+            listen: ([127, 0, 0, 1], DEFAULT_API_PORT).into(),
             admin_token_sha256: Vec::new(),
             signing_keys: Vec::new(),
             task_token_ttl: Duration::from_secs(12 * 3600),
@@ -483,7 +487,7 @@ impl RawConfig {
                 "api.listen",
                 l.parse()
                     .map(|a| api.listen = a)
-                    .map_err(|_| format!("{l:?} is not an address such as 127.0.0.1:8080")),
+                    .map_err(|_| format!("{l:?} is not an address such as 127.0.0.1:8470")),
             );
         }
         for (i, h) in self.api.admin_token_sha256.iter().flatten().enumerate() {
