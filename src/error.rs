@@ -99,7 +99,9 @@ impl Error {
                     exit::USAGE
                 }
                 EngineError::JobNotFound(_) => exit::NOT_FOUND,
-                EngineError::SpecChanged { .. } => exit::CONFLICT,
+                EngineError::SpecChanged { .. }
+                | EngineError::CancelRefused { .. }
+                | EngineError::NotFinished(_) => exit::CONFLICT,
                 _ => exit::OPERATIONAL,
             },
             Error::State(e) => match e {

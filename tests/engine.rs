@@ -618,9 +618,8 @@ async fn cancel_reaches_the_provider_while_polls_are_in_flight(db: TestDb) {
         let now = chrono::Utc::now().timestamp_millis();
         app.engine
             .jobs()
-            .request_cancel(ids[0], "asked elsewhere", "another-api", now)
+            .request_cancel(ids[0], "asked elsewhere", "another-api", now, None)
             .await
-            .unwrap()
             .unwrap();
         let asked = Instant::now();
         while sim.stats().cancels == 0 {

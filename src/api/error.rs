@@ -171,6 +171,12 @@ impl From<EngineError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "spec_changed", e.to_string())
             }
             EngineError::JobNotFound(_) => Self::not_found(e.to_string()),
+            EngineError::CancelRefused { .. } => {
+                Self::new(StatusCode::CONFLICT, "cancel_refused", e.to_string())
+            }
+            EngineError::NotFinished(_) => {
+                Self::new(StatusCode::CONFLICT, "not_finished", e.to_string())
+            }
             EngineError::SubmissionUncertain { .. } | EngineError::Busy { .. } => {
                 Self::unavailable("retry", e.to_string(), std::time::Duration::from_secs(2))
             }

@@ -74,10 +74,16 @@ pub struct JobView {
     pub duplicates: Vec<Value>,
     /// Warnings a person should act on (one per duplicate submission).
     pub warnings: Vec<String>,
+    /// The latest try of the task instance handed the job (its submitter, or a try that
+    /// reattached): the only try whose cancel is taken.
+    pub owner_try: i64,
+    /// The try that took the finished job's result, if one did (`POST .../consume`).
+    pub consumed_try: Option<i64>,
 }
 
 impl From<JobRecord> for JobView {
     fn from(j: JobRecord) -> Self {
+        let owner_try = j.owner_try();
         Self {
             id: j.id,
             dag_id: j.task_instance.dag_id,
@@ -108,6 +114,8 @@ impl From<JobRecord> for JobView {
                 .map(|d| format!("duplicate submission: the provider also has job {d} with this job's key; tether does not track it"))
                 .collect(),
             duplicates: j.duplicates.iter().map(tether_provider::Handle::value).collect(),
+            owner_try,
+            consumed_try: j.consumed_try,
         }
     }
 }
@@ -172,17 +180,26 @@ pub async fn ensure(
     ti.validate()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     who.allow_task_instance(&ti)?;
-    let ensured = s
-        .app
-        .engine
-        .ensure(&EnsureRequest {
-            task_instance: ti,
-            try_number: body.try_number,
-            name: body.name,
-            provider: body.provider,
-            spec: body.spec,
-        })
-        .await?;
+    let req = EnsureRequest {
+        task_instance: ti,
+        try_number: body.try_number,
+        name: body.name,
+        provider: body.provider,
+        spec: body.spec,
+    };
+    // Run apart from the request: a client that goes away (a task SIGKILLed mid-submit) drops
+    // this handler, not the submission, which records its handle for the next try to find.
+    let engine = s.app.engine.clone();
+    let ensured = tokio::spawn(async move { engine.ensure(&req).await })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "an ensure task failed");
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; see the server log",
+            )
+        })??;
     Ok(axum::Json(EnsureResponse {
         action: ensured.action,
         submitted: ensured.action.submitted(),
@@ -333,6 +350,19 @@ pub struct CancelBody {
     /// Recorded in the event log; optional (recorded as empty).
     #[serde(default)]
     pub reason: String,
+    /// The try of the job's task instance that asks (an Airflow task's `on_kill`): refused
+    /// with 409 once a later try owns the job (it reattached after a clear). A person's cancel
+    /// names none.
+    #[serde(default)]
+    pub try_number: Option<i64>,
+}
+
+/// Which try took a finished job's result.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumeBody {
+    /// The try whose task instance completed with the job's result.
+    pub try_number: i64,
 }
 
 /// Cancel a job at the provider: the only way tether ever cancels one.
@@ -359,7 +389,32 @@ pub async fn cancel_job(
         Principal::Admin => "api:admin".to_string(),
         Principal::Task(c) => format!("api:task:{}", c.dag_id),
     };
-    let job = s.app.engine.cancel(id, &body.reason, &actor).await?;
+    let job = s
+        .app
+        .engine
+        .cancel_for_try(id, &body.reason, &actor, body.try_number)
+        .await?;
+    Ok(axum::Json(job.into()))
+}
+
+/// Record that a try took the finished job's result (its task instance completed with it): a
+/// later try of the task instance (Airflow's clear) then runs the job anew, where otherwise it
+/// is told the result (the job ended while its try was gone). 409 while the job runs.
+#[utoipa::path(post, path = "/v1/jobs/{id}/consume", tag = "jobs", request_body = ConsumeBody, params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn consume_job(
+    State(s): State<ApiState>,
+    who: Principal,
+    Path(id): Path<i64>,
+    Json(body): Json<ConsumeBody>,
+) -> Result<axum::Json<JobView>, ApiError> {
+    load(&s, &who, id).await?;
+    let actor = match &who {
+        Principal::Admin => "api:admin".to_string(),
+        Principal::Task(c) => format!("api:task:{}", c.dag_id),
+    };
+    let job = s.app.engine.consume(id, body.try_number, &actor).await?;
     Ok(axum::Json(job.into()))
 }
 

@@ -71,7 +71,7 @@ impl ApiState {
 #[openapi(
     info(title = "tether", description = "Resumable remote jobs and durable task state"),
     paths(
-        jobs::ensure, jobs::get_job, jobs::wait_job, jobs::job_events, jobs::cancel_job, jobs::list_jobs, jobs::job_counts,
+        jobs::ensure, jobs::get_job, jobs::wait_job, jobs::job_events, jobs::cancel_job, jobs::consume_job, jobs::list_jobs, jobs::job_counts,
         state::ti_get, state::ti_put, state::ti_delete, state::ti_list, state::ti_clear,
         state::task_get, state::task_put, state::task_delete, state::task_list, state::task_clear,
         state::asset_get, state::asset_put, state::asset_delete, state::asset_list, state::asset_clear,
@@ -149,6 +149,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/jobs/{id}/wait", get(jobs::wait_job))
         .route("/v1/jobs/{id}/events", get(jobs::job_events))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel_job))
+        .route("/v1/jobs/{id}/consume", post(jobs::consume_job))
         .route(
             &format!("{ti}/keys/{{key}}"),
             get(state::ti_get)

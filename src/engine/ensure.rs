@@ -4,10 +4,12 @@
 //! |---------------------------------------------------------|---------------------------------------------|
 //! | nothing                                                 | submit generation 1                         |
 //! | an intent without a handle (a crash between submit and record) | reconcile: `find(key)`, else submit again with the same key (deduplicated by the provider) |
-//! | a job that is not finished (pending, running, unknown)  | reattach, whatever the try number; no submit |
-//! | a job that succeeded                                    | report success; no submit                   |
+//! | a job that is not finished (pending, running, unknown)  | reattach, whatever the try number; no submit; the job belongs to the latest try that asked |
+//! | a job not finished whose cancel its try asked for, asked by a later try (a clear) | once the cancel reached the provider, submit anew: generation + 1 |
+//! | a job that succeeded, its result not consumed            | report success; no submit (it ended while its try was gone) |
+//! | a job that succeeded, consumed by try N, asked by a later try (a clear) | submit anew: generation + 1 |
 //! | a refused submission (no handle), asked by the same or a later try | submit again on the same record and key (the provider made nothing) |
-//! | a failed / cancelled / lost job, asked by a later try   | submit anew: generation + 1 (a real retry)  |
+//! | a failed / cancelled / lost job, asked by a later try than the one it belongs to | submit anew: generation + 1 (a real retry) |
 //! | a terminal job, asked by the same (or an earlier) try   | report that result                          |
 //! | a running job whose spec differs from the one asked for | reattach and warn (`on_spec_change = "reattach"`), or refuse (`"fail"`) |
 //!
@@ -34,6 +36,10 @@ use crate::jobs::store::NewJob;
 use crate::jobs::{JobRecord, Lease, Phase};
 use crate::state::scope::validate_id;
 use crate::state::{TaskInstanceId, ValidationError};
+
+/// How long `ensure` waits for the cancel of an earlier try's job to reach the provider before
+/// it runs the job anew (else it answers "busy": ask again).
+const CANCEL_SEND_WAIT: Duration = Duration::from_secs(10);
 
 /// A task's request for its job.
 #[derive(Debug, Clone)]
@@ -128,18 +134,36 @@ impl Engine {
                 }
             }
             if !job.state.is_terminal() {
+                if job.cancel_requested_at.is_some() && req.try_number > job.owner_try() {
+                    // Its earlier try asked to cancel it (Airflow's clear of a running task):
+                    // this try runs the job anew once the cancel has reached the provider,
+                    // never reattaching to a job on its way out.
+                    self.until_cancel_sent(&job).await?;
+                    match self
+                        .submit_new(
+                            req,
+                            &*provider,
+                            job.generation + 1,
+                            &hash,
+                            EnsureAction::Resubmitted,
+                        )
+                        .await?
+                    {
+                        Some(done) => return Ok(done),
+                        None => continue,
+                    }
+                }
                 self.check_spec(&job, req, &hash).await?;
-                self.inner
+                let now = to_millis(self.now());
+                let Some(job) = self
+                    .inner
                     .jobs
-                    .append_event(
-                        job.id,
-                        "reattached",
-                        Some(job.state),
-                        &json!({ "try_number": req.try_number }),
-                        self.owner(),
-                        to_millis(self.now()),
-                    )
-                    .await?;
+                    .attach(job.id, req.try_number, self.owner(), now)
+                    .await?
+                else {
+                    // A cancel was asked, or it finished, meanwhile: decide again.
+                    continue;
+                };
                 tracing::info!(job_id = job.id, state = %job.state, "reattached to a running job");
                 return Ok(Ensured {
                     job,
@@ -153,7 +177,15 @@ impl Engine {
                     None => continue,
                 }
             }
-            if job.state != JobState::Succeeded && req.try_number > job.try_number {
+            // A later try than the one the job belongs to runs it anew after a failure, and
+            // after a success whose result a try consumed (its task had completed: Airflow's
+            // clear). A success nobody consumed is reported: the job ended while the try that
+            // waited for it was gone (an eviction).
+            let rerun = match job.state {
+                JobState::Succeeded => job.consumed_try.is_some_and(|t| req.try_number > t),
+                _ => req.try_number > job.owner_try(),
+            };
+            if rerun {
                 let provider_now = self.inner.providers.get(&req.provider)?;
                 match self
                     .submit_new(
@@ -183,6 +215,31 @@ impl Engine {
             job_id: job.as_ref().map_or(0, |j| j.id),
             owner: job.and_then(|j| j.lease_owner).unwrap_or_default(),
         })
+    }
+
+    /// Waits (up to [`CANCEL_SEND_WAIT`]) until the cancel asked for `job` reached the
+    /// provider, or the job ended; [`EngineError::Busy`] (503: ask again) if it did not yet.
+    async fn until_cancel_sent(&self, job: &JobRecord) -> Result<(), EngineError> {
+        let started = std::time::Instant::now();
+        let mut now = job.clone();
+        loop {
+            if now.cancel_sent_at.is_some() || now.phase == Phase::Terminal {
+                return Ok(());
+            }
+            if started.elapsed() >= CANCEL_SEND_WAIT {
+                return Err(EngineError::Busy {
+                    job_id: job.id,
+                    owner: now
+                        .lease_owner
+                        .unwrap_or_else(|| "the supervisor sending its cancel".into()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            match self.inner.jobs.get(job.id).await? {
+                Some(j) => now = j,
+                None => return Ok(()),
+            }
+        }
     }
 
     async fn check_spec(

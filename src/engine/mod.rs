@@ -34,7 +34,7 @@ use crate::clock::{to_millis, Clock, DbClock};
 use crate::config::SupervisorConfig;
 use crate::db::DbError;
 use crate::jobs::store::StateKeyWrite;
-use crate::jobs::{HeldJob, JobRecord, JobStore, Phase};
+use crate::jobs::{CancelRequest, HeldJob, JobRecord, JobStore, Phase};
 use crate::state::{StateError, TaskState, ValidationError};
 
 pub use changes::Changes;
@@ -76,6 +76,22 @@ pub enum EngineError {
     /// No such job.
     #[error("job {0} not found")]
     JobNotFound(i64),
+    /// A try asked to cancel a job that a later try of its task instance owns now.
+    #[error(
+        "job {job_id} belongs to try {owner} now (a later try reattached to it): the cancel \
+         asked by try {asked_by} is refused, and the job keeps running"
+    )]
+    CancelRefused {
+        /// The job.
+        job_id: i64,
+        /// The try that asked.
+        asked_by: i64,
+        /// The try that owns it.
+        owner: i64,
+    },
+    /// The job has not finished: its result cannot be consumed yet.
+    #[error("job {0} has not finished: only a finished job's result can be consumed")]
+    NotFinished(i64),
     /// A submission's outcome is not known yet (the provider did not answer); the next
     /// request reconciles it. Nothing was submitted twice.
     #[error(
@@ -303,17 +319,42 @@ impl Engine {
         reason: &str,
         actor: &str,
     ) -> Result<JobRecord, EngineError> {
+        self.cancel_for_try(job_id, reason, actor, None).await
+    }
+
+    /// As [`Engine::cancel`], asked by try `by_try` of the job's task instance (an Airflow
+    /// task's `on_kill`): refused with [`EngineError::CancelRefused`] once a later try owns
+    /// the job (it reattached after a clear), so that a stopped try never cancels the run its
+    /// successor carries on.
+    pub async fn cancel_for_try(
+        &self,
+        job_id: i64,
+        reason: &str,
+        actor: &str,
+        by_try: Option<i64>,
+    ) -> Result<JobRecord, EngineError> {
         let now = to_millis(self.now());
-        let job = self
+        let job = match self
             .inner
             .jobs
-            .request_cancel(job_id, reason, actor, now)
+            .request_cancel(job_id, reason, actor, now, by_try)
             .await?
-            .ok_or(EngineError::JobNotFound(job_id))?;
+        {
+            CancelRequest::Recorded(job) => job,
+            CancelRequest::Finished(job) => return Ok(job),
+            CancelRequest::Missing => return Err(EngineError::JobNotFound(job_id)),
+            CancelRequest::TakenOver(job) => {
+                return Err(EngineError::CancelRefused {
+                    job_id,
+                    asked_by: by_try.unwrap_or_default(),
+                    owner: job.owner_try(),
+                })
+            }
+        };
         crate::crash::crash_point("after_cancel_recorded");
         if job.phase != Phase::Active {
-            // Finished already, or still submitting: once the handle is recorded, the
-            // supervisor polling the job sees the request and sends the cancel.
+            // Still submitting: once the handle is recorded, the supervisor polling the job
+            // sees the request and sends the cancel.
             return Ok(job);
         }
         if let Some(handle) = &job.handle {
@@ -332,6 +373,36 @@ impl Engine {
         }
         self.notify_changed(job_id);
         Ok(self.inner.jobs.get(job_id).await?.unwrap_or(job))
+    }
+
+    /// Records that try `try_number` took the finished job's result: a later try (Airflow's
+    /// clear of a finished task) runs the job anew instead of reporting it. Refused with
+    /// [`EngineError::NotFinished`] while the job runs.
+    pub async fn consume(
+        &self,
+        job_id: i64,
+        try_number: i64,
+        actor: &str,
+    ) -> Result<JobRecord, EngineError> {
+        if try_number < 1 {
+            return Err(EngineError::Invalid(ValidationError::new(
+                "try_number",
+                format!("{try_number} is below 1 (the first try is 1)"),
+            )));
+        }
+        let now = to_millis(self.now());
+        match self
+            .inner
+            .jobs
+            .consume(job_id, try_number, actor, now)
+            .await?
+        {
+            Some(job) => Ok(job),
+            None => match self.inner.jobs.get(job_id).await? {
+                Some(_) => Err(EngineError::NotFinished(job_id)),
+                None => Err(EngineError::JobNotFound(job_id)),
+            },
+        }
     }
 }
 

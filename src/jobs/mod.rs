@@ -14,4 +14,4 @@ pub mod store;
 
 pub use held::HeldJob;
 pub use record::{JobEvent, JobRecord, Lease, Phase};
-pub use store::{JobFilter, JobStore, NewJob, PollUpdate};
+pub use store::{CancelRequest, JobFilter, JobStore, NewJob, PollUpdate};

@@ -114,6 +114,12 @@ pub struct JobRecord {
     /// Other remote jobs found with this job's idempotency key: duplicate submissions that
     /// tether does not track, for a person to act on. Empty normally.
     pub duplicates: Vec<Handle>,
+    /// The latest try handed this job while it ran: its submitter, or a later try that
+    /// reattached (see [`JobRecord::owner_try`]). Only that try (or a person) may cancel it.
+    pub attached_try: Option<i64>,
+    /// The try that took the finished job's result (`POST /v1/jobs/{id}/consume`): a later
+    /// try runs the job again rather than reporting that result (Airflow's clear).
+    pub consumed_try: Option<i64>,
 }
 
 impl JobRecord {
@@ -122,6 +128,13 @@ impl JobRecord {
     /// job is retried on the same record and key (no remote job exists).
     pub fn refused(&self) -> bool {
         self.phase == Phase::Terminal && self.state == JobState::Failed && self.handle.is_none()
+    }
+
+    /// The try the job belongs to now: the latest one handed it.
+    pub fn owner_try(&self) -> i64 {
+        self.attached_try
+            .unwrap_or(self.try_number)
+            .max(self.try_number)
     }
 
     /// The lease this record says `owner` holds, if it does.
@@ -211,6 +224,8 @@ impl JobRecord {
                 Some(Value::Array(handles)) => handles.into_iter().map(Handle::new).collect(),
                 _ => Vec::new(),
             },
+            attached_try: row.try_get("attached_try")?,
+            consumed_try: row.try_get("consumed_try")?,
         })
     }
 }

@@ -115,6 +115,19 @@ fn renewed(r: &AnyRow) -> Result<Renewed, DbError> {
     })
 }
 
+/// What [`JobStore::request_cancel`] found.
+#[derive(Debug, Clone)]
+pub enum CancelRequest {
+    /// The request is recorded (or was already): the job as it is now.
+    Recorded(JobRecord),
+    /// The job has finished: nothing to cancel.
+    Finished(JobRecord),
+    /// A later try than the one asking owns the job now: the request is refused.
+    TakenOver(JobRecord),
+    /// No such job.
+    Missing,
+}
+
 /// Filters of [`JobStore::list`].
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
@@ -328,7 +341,7 @@ impl JobStore {
              spec_hash = $4, try_number = $5, raw_state = NULL, message = NULL, url = NULL, \
              finished_at = NULL, next_poll_at = $6, poll_interval_ms = $7, poll_failures = 0, \
              cancel_requested_at = NULL, cancel_reason = NULL, cancel_sent_at = NULL, \
-             lease_owner = $8, lease_epoch = lease_epoch + 1, lease_expires_at = $9, \
+             attached_try = NULL, consumed_try = NULL, lease_owner = $8, lease_epoch = lease_epoch + 1, lease_expires_at = $9, \
              updated_at = $6 WHERE id = $1 AND phase = 'terminal' AND state = 'failed' \
              AND handle IS NULL RETURNING *",
         )
@@ -554,7 +567,19 @@ impl JobStore {
                 row.try_get::<String, _>("task_id")?,
                 row.try_get("map_index")?,
             );
-            write_state_key(&mut tx, &ti, key, update.now).await?;
+            // The key tells the newest generation's story: an older one that ends after a
+            // newer was submitted (a cancelled run, once a later try ran the job anew) leaves it.
+            let newer: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM jobs g, jobs j WHERE j.id = $1 AND g.dag_id = j.dag_id \
+                 AND g.run_id = j.run_id AND g.task_id = j.task_id AND g.map_index = j.map_index \
+                 AND g.name = j.name AND g.generation > j.generation",
+            )
+            .bind(lease.job_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if newer == 0 {
+                write_state_key(&mut tx, &ti, key, update.now).await?;
+            }
         }
         if let Some((kind, detail)) = &update.event {
             insert_event(
@@ -812,34 +837,120 @@ impl JobStore {
         Ok(done.rows_affected())
     }
 
-    /// Records an explicit cancel request (not fenced: anyone may ask). Returns the record,
-    /// or `None` if there is no such job.
+    /// Records an explicit cancel request (not fenced: anyone may ask). `by_try`: the try of
+    /// the task instance that asks (an Airflow task's `on_kill`); its request is refused once
+    /// a later try owns the job ([`JobRecord::owner_try`]). A person's cancel names no try.
     pub async fn request_cancel(
         &self,
         job_id: i64,
         reason: &str,
         actor: &str,
         now: i64,
-    ) -> Result<Option<JobRecord>, DbError> {
+        by_try: Option<i64>,
+    ) -> Result<CancelRequest, DbError> {
         let mut tx = self.db.pool().begin().await?;
         let row = sqlx::query(
             "UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, $2), \
              cancel_reason = COALESCE(cancel_reason, $3), updated_at = $2 \
-             WHERE id = $1 AND phase <> 'terminal' RETURNING *",
+             WHERE id = $1 AND phase <> 'terminal' \
+             AND COALESCE(attached_try, try_number) <= $4 AND try_number <= $4 RETURNING *",
         )
         .bind(job_id)
         .bind(now)
-        .bind(reason);
+        .bind(reason)
+        .bind(by_try.unwrap_or(i64::MAX));
         let Some(row) = returning(row, &mut *tx).await? else {
             drop(tx);
-            return self.get(job_id).await;
+            return Ok(match self.get(job_id).await? {
+                None => CancelRequest::Missing,
+                Some(job) if job.phase == Phase::Terminal => CancelRequest::Finished(job),
+                Some(job) => CancelRequest::TakenOver(job),
+            });
         };
         let record = JobRecord::from_row(&row)?;
-        let detail = serde_json::json!({ "reason": reason });
+        let mut detail = serde_json::json!({ "reason": reason });
+        if let Some(t) = by_try {
+            detail["try_number"] = t.into();
+        }
         insert_event(
             &mut tx,
             job_id,
             "cancel_requested",
+            Some(record.state),
+            &detail,
+            actor,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(CancelRequest::Recorded(record))
+    }
+
+    /// Hands a running job to try `try_number` (a retry reattaching), with a `reattached`
+    /// event: it owns the job from now on if it is the latest try. `None` if the job is no
+    /// longer running, or a cancel was asked for it and this try is a later one than its owner
+    /// (a later try never takes over a job on its way out): the caller reads it again.
+    pub async fn attach(
+        &self,
+        job_id: i64,
+        try_number: i64,
+        actor: &str,
+        now: i64,
+    ) -> Result<Option<JobRecord>, DbError> {
+        let mut tx = self.db.pool().begin().await?;
+        let query = sqlx::query(
+            "UPDATE jobs SET attached_try = CASE WHEN COALESCE(attached_try, try_number) < $2 \
+             THEN $2 ELSE COALESCE(attached_try, try_number) END \
+             WHERE id = $1 AND phase <> 'terminal' AND (cancel_requested_at IS NULL \
+             OR $2 <= COALESCE(attached_try, try_number)) RETURNING *",
+        )
+        .bind(job_id)
+        .bind(try_number);
+        let Some(row) = returning(query, &mut *tx).await? else {
+            return Ok(None);
+        };
+        let record = JobRecord::from_row(&row)?;
+        let detail = serde_json::json!({ "try_number": try_number });
+        insert_event(
+            &mut tx,
+            job_id,
+            "reattached",
+            Some(record.state),
+            &detail,
+            actor,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(record))
+    }
+
+    /// Records that try `try_number` took the finished job's result (its task instance
+    /// completed with it), with a `consumed` event. `None` if the job has not finished (or
+    /// does not exist).
+    pub async fn consume(
+        &self,
+        job_id: i64,
+        try_number: i64,
+        actor: &str,
+        now: i64,
+    ) -> Result<Option<JobRecord>, DbError> {
+        let mut tx = self.db.pool().begin().await?;
+        let query = sqlx::query(
+            "UPDATE jobs SET consumed_try = CASE WHEN consumed_try IS NULL OR consumed_try < $2 \
+             THEN $2 ELSE consumed_try END WHERE id = $1 AND phase = 'terminal' RETURNING *",
+        )
+        .bind(job_id)
+        .bind(try_number);
+        let Some(row) = returning(query, &mut *tx).await? else {
+            return Ok(None);
+        };
+        let record = JobRecord::from_row(&row)?;
+        let detail = serde_json::json!({ "try_number": try_number });
+        insert_event(
+            &mut tx,
+            job_id,
+            "consumed",
             Some(record.state),
             &detail,
             actor,
