@@ -112,7 +112,7 @@ def test_503_is_retried_with_backoff(flaky: str) -> None:
 
 async def test_503_is_retried_by_the_async_client_too(flaky: str) -> None:
     client = TetherClient(TetherEndpoint(base_url=flaky, token="t"))
-    assert await client.arequest("GET", "/v1/jobs/1") == {"ok": True}
+    assert await client.a_request("GET", "/v1/jobs/1") == {"ok": True}
     assert FlakyHandler.seen == 3
 
 

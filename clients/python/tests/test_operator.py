@@ -115,3 +115,104 @@ def test_on_kill_outside_a_task_cancels_nothing(tether: Tether) -> None:
     op.on_kill()  # no Airflow supervisor to ask: the job is left running
     job = tether.client().get_job(deferred.value.trigger.job_id)
     assert job["cancel_requested_at"] is None
+
+
+def test_a_completed_try_consumes_its_result_and_a_clear_runs_anew(tether: Tether) -> None:
+    first = operator("consumed").execute(context("consumed", 1))
+    job = tether.client().get_job(first["job_id"])
+    assert job["consumed_try"] == 1
+    # A clear starts the next try: it runs the job again (a new generation), once.
+    second = operator("consumed").execute(context("consumed", 2))
+    assert second["generation"] == 2
+    assert second["job_id"] != first["job_id"]
+
+
+def test_sigterm_ends_the_wait_at_once_and_leaves_the_job_running(tether: Tether) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    from airflow_provider_tether.exceptions import TetherTaskStopped
+
+    # The signal goes to the process (as Airflow's supervisor sends it), and may reach any of
+    # its threads: here it comes from another thread, the worst case.
+    op = operator("evicted")
+    previous = signal.signal(signal.SIGTERM, lambda *_: op.on_kill())  # as Airflow's runner
+    try:
+        timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGTERM))
+        started = time.monotonic()
+        timer.start()
+        with pytest.raises(TetherTaskStopped) as stopped:
+            op.execute(context("evicted", 1))
+        took = time.monotonic() - started
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert took < 1.0, f"the wait ended {took:.2f} s after it began"
+    assert stopped.value.cancelled is False
+    assert stopped.value.job_id is not None
+    job = tether.client().get_job(stopped.value.job_id)
+    assert job["cancel_requested_at"] is None, "not a person's stop: the job runs on"
+
+
+async def test_a_trigger_kill_survives_repeated_cancellation(
+    tether: Tether, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from airflow_provider_tether.triggers import job as trigger_module
+
+    client = tether.client()
+    ident = {"dag_id": "ops", "run_id": "r1", "task_id": "killed", "map_index": -1}
+    job = client.ensure_job(
+        {**ident, "try_number": 1}, "databricks", databricks_spec("killed"), "main"
+    )["job"]
+
+    async def slow_person_check(*_: Any) -> bool:
+        await asyncio.sleep(0.3)  # the state lookup of a busy triggerer
+        return True
+
+    monkeypatch.setattr(trigger_module, "stopped_by_a_person_async", slow_person_check)
+    trigger = TetherJobTrigger(job_id=job["id"])
+    trigger.task_instance = SimpleNamespace(**ident, try_number=1)  # type: ignore[assignment]
+    # Airflow cancels the trigger, then cancels it again at its next sync, mid on_kill.
+    kill = asyncio.ensure_future(trigger.on_kill())
+    await asyncio.sleep(0.05)
+    kill.cancel()
+    await asyncio.sleep(0.05)
+    with pytest.raises(asyncio.CancelledError):
+        await kill
+    for _ in range(40):
+        if client.get_job(job["id"])["cancel_requested_at"]:
+            break
+        await asyncio.sleep(0.05)
+    assert client.get_job(job["id"])["cancel_requested_at"] is not None
+
+
+async def test_a_stale_trigger_cannot_cancel_a_later_trys_job(
+    tether: Tether, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_tether.triggers import job as trigger_module
+
+    client = tether.client()
+    ident = {"dag_id": "ops", "run_id": "r1", "task_id": "cleared", "map_index": -1}
+    spec = databricks_spec("cleared")
+    job = client.ensure_job({**ident, "try_number": 1}, "databricks", spec, "main")["job"]
+    again = client.ensure_job({**ident, "try_number": 2}, "databricks", spec, "main")
+    assert again["action"] == "reattached"
+
+    async def person(*_: Any) -> bool:
+        return True
+
+    monkeypatch.setattr(trigger_module, "stopped_by_a_person_async", person)
+    trigger = TetherJobTrigger(job_id=job["id"])
+    trigger.task_instance = SimpleNamespace(**ident, try_number=1)  # type: ignore[assignment]
+    await trigger.on_kill()  # try 1's trigger, after try 2 reattached: refused, not raised
+    assert client.get_job(job["id"])["cancel_requested_at"] is None
+
+
+def test_the_connection_test_button(tether: Tether) -> None:
+    from airflow_provider_tether.hooks.tether import TetherHook
+
+    ok, message = TetherHook().test_connection()
+    assert ok, message

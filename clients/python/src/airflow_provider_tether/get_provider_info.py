@@ -38,4 +38,29 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_tether.triggers.job"],
             }
         ],
+        "config": {
+            "tether": {
+                "description": (
+                    "Where TetherStoreBackend (the [state_store] backend) finds tether. "
+                    "Operators and triggers use an Airflow connection of type tether instead."
+                ),
+                "options": {
+                    "url": {
+                        "description": "tether's base URL; TETHER_URL when unset.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "http://127.0.0.1:8470",
+                        "default": None,
+                    },
+                    "token": {
+                        "description": "The API token (an admin token); TETHER_TOKEN when unset.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "sensitive": True,
+                        "example": None,
+                        "default": None,
+                    },
+                },
+            }
+        },
     }

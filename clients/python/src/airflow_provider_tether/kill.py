@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_tether._compat import supervisor_comms, task_states_of, task_states_request
+
 #: States a task instance has while Airflow still wants it to run: not a person's stop.
 STILL_WANTED = frozenset(
     {"running", "deferred", "queued", "scheduled", "up_for_retry", "up_for_reschedule"}
@@ -29,34 +31,12 @@ def _person_stopped(task_states: dict[str, Any], run_id: str, task_id: str, map_
     return state is None or str(state) not in STILL_WANTED
 
 
-def _states(answer: Any) -> dict[str, Any]:
-    from airflow.sdk.execution_time.comms import TaskStatesResult
-
-    if not isinstance(answer, TaskStatesResult):
-        raise TypeError(f"unexpected answer {answer!r}")
-    return answer.task_states
-
-
-def _request(dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
-    # Airflow 3.3 offers the task-instance state to tasks and triggers only through the task
-    # SDK's supervisor channel, which has no public wrapper yet.
-    from airflow.sdk.execution_time.comms import GetTaskStates
-
-    return GetTaskStates(
-        dag_id=dag_id,
-        run_ids=[run_id],
-        task_ids=[task_id],
-        map_index=map_index if map_index >= 0 else None,
-    )
-
-
 def stopped_by_a_person(dag_id: str, run_id: str, task_id: str, map_index: int) -> bool:
     """In a task process: whether the task instance left the running states."""
     try:
-        from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
-
-        answer = SUPERVISOR_COMMS.send(_request(dag_id, run_id, task_id, map_index))
-        return _person_stopped(_states(answer), run_id, task_id, map_index)
+        request = task_states_request(dag_id, run_id, task_id, map_index)
+        answer = supervisor_comms().send(request)
+        return _person_stopped(task_states_of(answer), run_id, task_id, map_index)
     except Exception:  # any failure means: do not cancel
         return False
 
@@ -64,9 +44,8 @@ def stopped_by_a_person(dag_id: str, run_id: str, task_id: str, map_index: int) 
 async def stopped_by_a_person_async(dag_id: str, run_id: str, task_id: str, map_index: int) -> bool:
     """In the triggerer: whether the task instance left the running states."""
     try:
-        from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
-
-        answer = await SUPERVISOR_COMMS.asend(_request(dag_id, run_id, task_id, map_index))
-        return _person_stopped(_states(answer), run_id, task_id, map_index)
+        request = task_states_request(dag_id, run_id, task_id, map_index)
+        answer = await supervisor_comms().asend(request)
+        return _person_stopped(task_states_of(answer), run_id, task_id, map_index)
     except Exception:  # any failure means: do not cancel
         return False

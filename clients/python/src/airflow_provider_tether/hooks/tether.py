@@ -9,7 +9,9 @@ message.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -87,10 +89,17 @@ def _raise_for(response: httpx.Response) -> None:
 
 
 class TetherClient:
-    """tether's HTTP API, sync and async, with retries on connection errors and 503."""
+    """tether's HTTP API, sync and async, with retries on connection errors and 503.
+
+    Connections are kept and reused: one ``httpx.Client`` per client for the sync calls, and
+    one ``httpx.AsyncClient`` per event loop and endpoint for the async ones, shared by every
+    client of the process (the triggerer's triggers, say), each with its pool and TLS context
+    made once rather than per request.
+    """
 
     def __init__(self, endpoint: TetherEndpoint) -> None:
         self.endpoint = endpoint
+        self._http: httpx.Client | None = None
 
     def _retry_policy(self) -> dict[str, Any]:
         """Connection errors and 503 are retried with jittered exponential backoff."""
@@ -100,6 +109,17 @@ class TetherClient:
             "wait": tenacity.wait_random_exponential(multiplier=0.5, max=10),
             "reraise": True,
         }
+
+    def _sync_http(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(headers=self.endpoint.headers)
+        return self._http
+
+    def close(self) -> None:
+        """Closes the sync connections (the async ones belong to their event loop)."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def request(
         self,
@@ -114,13 +134,15 @@ class TetherClient:
         url = f"{self.endpoint.base_url}{path}"
         timeout = self.endpoint.timeout + extra_timeout
         for attempt in tenacity.Retrying(**self._retry_policy()):
-            with attempt, httpx.Client(timeout=timeout, headers=self.endpoint.headers) as http:
-                response = http.request(method, url, json=json, params=params)
+            with attempt:
+                response = self._sync_http().request(
+                    method, url, json=json, params=params, timeout=timeout
+                )
                 _raise_for(response)
                 return response.json() if response.content else None
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
-    async def arequest(
+    async def a_request(
         self,
         method: str,
         path: str,
@@ -133,10 +155,16 @@ class TetherClient:
         timeout = self.endpoint.timeout + extra_timeout
         async for attempt in tenacity.AsyncRetrying(**self._retry_policy()):
             with attempt:
-                async with httpx.AsyncClient(timeout=timeout, headers=self.endpoint.headers) as h:
-                    response = await h.request(method, url, json=json, params=params)
-                    _raise_for(response)
-                    return response.json() if response.content else None
+                response = await _shared_async_http().request(
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    timeout=timeout,
+                    headers=self.endpoint.headers,
+                )
+                _raise_for(response)
+                return response.json() if response.content else None
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     # Jobs ----------------------------------------------------------------------------------
@@ -151,24 +179,34 @@ class TetherClient:
 
     def wait_job(self, job_id: int, state: str | None, timeout: int) -> Any:
         """Long-poll: answers when the job's state differs from ``state``, or after ``timeout``."""
-        params: dict[str, Any] = {"timeout": timeout}
-        if state:
-            params["state"] = state
-        return self.request("GET", f"/v1/jobs/{job_id}/wait", params=params, extra_timeout=timeout)
-
-    async def await_job(self, job_id: int, state: str | None, timeout: int) -> Any:
-        params: dict[str, Any] = {"timeout": timeout}
-        if state:
-            params["state"] = state
-        return await self.arequest(
-            "GET", f"/v1/jobs/{job_id}/wait", params=params, extra_timeout=timeout
+        return self.request(
+            "GET", f"/v1/jobs/{job_id}/wait", params=_wait(state, timeout), extra_timeout=timeout
         )
 
-    def cancel_job(self, job_id: int, reason: str) -> Any:
-        return self.request("POST", f"/v1/jobs/{job_id}/cancel", json={"reason": reason})
+    async def a_wait_job(self, job_id: int, state: str | None, timeout: int) -> Any:
+        return await self.a_request(
+            "GET", f"/v1/jobs/{job_id}/wait", params=_wait(state, timeout), extra_timeout=timeout
+        )
 
-    async def acancel_job(self, job_id: int, reason: str) -> Any:
-        return await self.arequest("POST", f"/v1/jobs/{job_id}/cancel", json={"reason": reason})
+    def cancel_job(self, job_id: int, reason: str, try_number: int | None = None) -> Any:
+        """Cancels the job. With ``try_number`` (a task's own ``on_kill``), tether refuses
+        (409 ``cancel_refused``) once a later try owns the job."""
+        return self.request("POST", f"/v1/jobs/{job_id}/cancel", json=_cancel(reason, try_number))
+
+    async def a_cancel_job(self, job_id: int, reason: str, try_number: int | None = None) -> Any:
+        return await self.a_request(
+            "POST", f"/v1/jobs/{job_id}/cancel", json=_cancel(reason, try_number)
+        )
+
+    def consume_job(self, job_id: int, try_number: int) -> Any:
+        """Records that try ``try_number`` took the finished job's result: a later try (a
+        clear of the task) runs the job anew instead of being told this result."""
+        return self.request("POST", f"/v1/jobs/{job_id}/consume", json={"try_number": try_number})
+
+    async def a_consume_job(self, job_id: int, try_number: int) -> Any:
+        return await self.a_request(
+            "POST", f"/v1/jobs/{job_id}/consume", json={"try_number": try_number}
+        )
 
     # Task state ----------------------------------------------------------------------------
 
@@ -181,9 +219,9 @@ class TetherClient:
                 return None
             raise
 
-    async def aget_state(self, scope: Scope, key: str) -> Any:
+    async def a_get_state(self, scope: Scope, key: str) -> Any:
         try:
-            return await self.arequest("GET", f"/v1/state/{scope.path}/keys/{_seg(key)}")
+            return await self.a_request("GET", f"/v1/state/{scope.path}/keys/{_seg(key)}")
         except TetherApiError as e:
             if e.status == 404:
                 return None
@@ -201,7 +239,7 @@ class TetherClient:
         body = _put_body(value, retention, if_version)
         return self.request("PUT", f"/v1/state/{scope.path}/keys/{_seg(key)}", json=body)
 
-    async def aput_state(
+    async def a_put_state(
         self,
         scope: Scope,
         key: str,
@@ -211,7 +249,7 @@ class TetherClient:
         if_version: int | None = None,
     ) -> Any:
         body = _put_body(value, retention, if_version)
-        return await self.arequest("PUT", f"/v1/state/{scope.path}/keys/{_seg(key)}", json=body)
+        return await self.a_request("PUT", f"/v1/state/{scope.path}/keys/{_seg(key)}", json=body)
 
     def delete_state(self, scope: Scope, key: str) -> None:
         try:
@@ -220,9 +258,9 @@ class TetherClient:
             if e.status != 404:
                 raise
 
-    async def adelete_state(self, scope: Scope, key: str) -> None:
+    async def a_delete_state(self, scope: Scope, key: str) -> None:
         try:
-            await self.arequest("DELETE", f"/v1/state/{scope.path}/keys/{_seg(key)}")
+            await self.a_request("DELETE", f"/v1/state/{scope.path}/keys/{_seg(key)}")
         except TetherApiError as e:
             if e.status != 404:
                 raise
@@ -231,9 +269,40 @@ class TetherClient:
         params = {"all_map_indices": "true"} if all_map_indices else None
         return self.request("DELETE", f"/v1/state/{scope.path}", params=params)
 
-    async def aclear_state(self, scope: Scope, *, all_map_indices: bool = False) -> Any:
+    async def a_clear_state(self, scope: Scope, *, all_map_indices: bool = False) -> Any:
         params = {"all_map_indices": "true"} if all_map_indices else None
-        return await self.arequest("DELETE", f"/v1/state/{scope.path}", params=params)
+        return await self.a_request("DELETE", f"/v1/state/{scope.path}", params=params)
+
+
+def _wait(state: str | None, timeout: int) -> dict[str, Any]:
+    params: dict[str, Any] = {"timeout": timeout}
+    if state:
+        params["state"] = state
+    return params
+
+
+def _cancel(reason: str, try_number: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"reason": reason}
+    if try_number is not None:
+        body["try_number"] = try_number
+    return body
+
+
+#: The async clients of this process: one per event loop (an ``httpx.AsyncClient`` is bound to
+#: the loop it first ran on), shared by every TetherClient in it. Weak keys: a loop that is
+#: gone takes its client with it.
+_ASYNC_HTTP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shared_async_http() -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    client = _ASYNC_HTTP.get(loop)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(limits=httpx.Limits(max_connections=None))
+        _ASYNC_HTTP[loop] = client
+    return client
 
 
 def _put_body(value: Any, retention: str | None, if_version: int | None) -> dict[str, Any]:
@@ -263,7 +332,7 @@ class TetherHook(BaseHook):
         return {
             "hidden_fields": ["login"],
             "relabeling": {"password": "API token", "schema": "Scheme (http or https)"},
-            "placeholders": {"host": "127.0.0.1", "port": "8080", "schema": "http"},
+            "placeholders": {"host": "127.0.0.1", "port": "8470", "schema": "http"},
         }
 
     def __init__(self, tether_conn_id: str = DEFAULT_CONN_ID) -> None:
@@ -287,6 +356,22 @@ class TetherHook(BaseHook):
 
     def client(self) -> TetherClient:
         return TetherClient(self.endpoint())
+
+    def test_connection(self) -> tuple[bool, str]:
+        """What Airflow's "Test" button shows: tether is reachable, ready, and takes the token."""
+        endpoint = self.endpoint()
+        try:
+            with httpx.Client(timeout=endpoint.timeout, headers=endpoint.headers) as http:
+                ready = http.get(f"{endpoint.base_url}/readyz")
+                if ready.status_code != 200:
+                    return False, f"tether at {endpoint.base_url} is not ready: {ready.text}"
+                listed = http.get(f"{endpoint.base_url}/v1/jobs", params={"limit": 1})
+                _raise_for(listed)
+        except httpx.HTTPError as e:
+            return False, f"cannot reach tether at {endpoint.base_url}: {e}"
+        except TetherApiError as e:
+            return False, f"tether refused the token: {e}"
+        return True, f"tether at {endpoint.base_url} is ready and accepts the token"
 
 
 def endpoint_from_env() -> TetherEndpoint | None:

@@ -5,16 +5,24 @@ running for this task instance, per tether's decision table), then waits: in the
 tether's long-poll, or (``deferrable=True``) in the triggerer with :class:`TetherJobTrigger`.
 A retry after an eviction ensures again and reattaches; it never submits twice. Only a person
 stopping the task (mark failed, mark success, clear) cancels the remote job.
+
+When the task completes with the job's result, the operator tells tether that this try
+*consumed* it: a later try (a clear, to run the task again) then runs the job anew, where a try
+that follows an eviction is told the result of the job that finished while it was gone. On
+SIGTERM (a deploy, an eviction) ``on_kill`` leaves the job running and ends the wait at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+import functools
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_tether.exceptions import TetherJobFailed
+from airflow_provider_tether._compat import conf_boolean
+from airflow_provider_tether.exceptions import TetherApiError, TetherJobFailed, TetherTaskStopped
 from airflow_provider_tether.hooks.tether import DEFAULT_CONN_ID, TetherClient, TetherHook
 from airflow_provider_tether.kill import stopped_by_a_person
 from airflow_provider_tether.links import XCOM_RUN_PAGE_URL_KEY, TetherRunPageLink
@@ -22,6 +30,8 @@ from airflow_provider_tether.triggers.job import TetherJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+T = TypeVar("T")
 
 
 def summary(job: dict[str, Any]) -> dict[str, Any]:
@@ -37,6 +47,34 @@ def summary(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: How often a waiting ``execute`` looks up from its request: Airflow's SIGTERM handler (which
+#: calls ``on_kill``) runs only when the task's main thread does, and a signal that reaches
+#: another thread does not interrupt a blocking read of the main one.
+_WAKE_EVERY = 0.2
+
+
+def interruptible(call: Callable[[], T]) -> T:
+    """Runs ``call`` (one request to tether, a long-poll perhaps) in a thread of its own while
+    the calling thread waits in short slices, so that a signal handler runs in it at once: a
+    SIGTERM ends the task within a moment even in the middle of a minute-long poll. What the
+    call raises is raised here."""
+    done: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            done["value"] = call()
+        except BaseException as e:
+            done["error"] = e
+
+    worker = threading.Thread(target=run, name="tether-request", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(_WAKE_EVERY)
+    if "error" in done:
+        raise done["error"]
+    return cast(T, done["value"])
+
+
 class TetherJobOperator(BaseOperator):
     """Runs a remote job through tether and waits for it.
 
@@ -44,7 +82,8 @@ class TetherJobOperator(BaseOperator):
     :param spec: the job spec, the provider's submit body (templated).
     :param job_name: the job's name within the task instance, when a task runs several.
     :param tether_conn_id: the Airflow connection to tether (conn type ``tether``).
-    :param deferrable: wait in the triggerer instead of the worker.
+    :param deferrable: wait in the triggerer instead of the worker (default:
+        ``[operators] default_deferrable``).
     :param wait_seconds: how long one long-poll waits at most.
     """
 
@@ -60,7 +99,7 @@ class TetherJobOperator(BaseOperator):
         spec: dict[str, Any],
         job_name: str = "main",
         tether_conn_id: str = DEFAULT_CONN_ID,
-        deferrable: bool = False,
+        deferrable: bool = conf_boolean("operators", "default_deferrable", fallback=False),
         wait_seconds: int = 60,
         **kwargs: Any,
     ) -> None:
@@ -73,13 +112,15 @@ class TetherJobOperator(BaseOperator):
         self.wait_seconds = wait_seconds
         self._job_id: int | None = None
         self._identity: dict[str, Any] | None = None
+        #: ``execute`` is waiting for the job: ``on_kill`` (SIGTERM) ends that wait.
+        self._waiting = False
 
     def _client(self) -> TetherClient:
         return TetherHook(self.tether_conn_id).client()
 
     def execute(self, context: Context) -> Any:
         ti = context["ti"]
-        self._identity = {
+        self._identity = identity = {
             "dag_id": ti.dag_id,
             "run_id": ti.run_id,
             "task_id": ti.task_id,
@@ -87,7 +128,13 @@ class TetherJobOperator(BaseOperator):
             "try_number": ti.try_number,
         }
         client = self._client()
-        ensured = client.ensure_job(self._identity, self.provider, self.spec, self.job_name)
+        self._waiting = True
+        try:
+            ensured = interruptible(
+                lambda: client.ensure_job(identity, self.provider, self.spec, self.job_name)
+            )
+        finally:
+            self._waiting = False
         job = ensured["job"]
         self._job_id = job["id"]
         self.log.info(
@@ -101,49 +148,86 @@ class TetherJobOperator(BaseOperator):
         for warning in job.get("warnings", []):
             self.log.warning("tether: %s", warning)
         self._push_url(context, job)
-        while job["phase"] != "terminal":
-            if self.deferrable:
-                self.defer(
-                    trigger=TetherJobTrigger(
-                        job_id=job["id"],
-                        tether_conn_id=self.tether_conn_id,
-                        state=job["state"],
-                        wait_seconds=self.wait_seconds,
-                    ),
-                    method_name="execute_complete",
+        self._waiting = True
+        try:
+            while job["phase"] != "terminal":
+                if self.deferrable:
+                    self.defer(
+                        trigger=TetherJobTrigger(
+                            job_id=job["id"],
+                            tether_conn_id=self.tether_conn_id,
+                            state=job["state"],
+                            wait_seconds=self.wait_seconds,
+                        ),
+                        method_name="execute_complete",
+                    )
+                answer = interruptible(
+                    functools.partial(client.wait_job, job["id"], job["state"], self.wait_seconds)
                 )
-            answer = client.wait_job(job["id"], job["state"], self.wait_seconds)
-            if answer["changed"]:
-                job = answer["job"]
-                self.log.info(
-                    "tether job %s is %s (%s)", job["id"], job["state"], job.get("raw_state")
-                )
-                self._push_url(context, job)
-        return self._finish(job)
+                if answer["changed"]:
+                    job = answer["job"]
+                    self.log.info(
+                        "tether job %s is %s (%s)", job["id"], job["state"], job.get("raw_state")
+                    )
+                    self._push_url(context, job)
+        finally:
+            self._waiting = False
+        return self._finish(context, job)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         job = event["job"]
         self._push_url(context, job)
-        return self._finish(job)
+        return self._finish(context, job)
 
     def _push_url(self, context: Context, job: dict[str, Any]) -> None:
         if job.get("url"):
             context["ti"].xcom_push(key=XCOM_RUN_PAGE_URL_KEY, value=job["url"])
 
-    def _finish(self, job: dict[str, Any]) -> Any:
+    def _finish(self, context: Context, job: dict[str, Any]) -> Any:
+        self._consume(context["ti"].try_number, job)
         if job["state"] == "succeeded":
             return summary(job)
         message = job.get("message") or job.get("raw_state") or "no message from the provider"
         raise TetherJobFailed(job["id"], job["state"], message)
 
+    def _consume(self, try_number: int, job: dict[str, Any]) -> None:
+        """Tells tether this try took the job's result. If it cannot be told, the task still
+        completes: a later clear is then told this result instead of running the job again."""
+        try:
+            self._client().consume_job(job["id"], try_number)
+        except Exception as e:
+            self.log.warning(
+                "tether job %s: could not record that try %s took its result (%s); clearing "
+                "this task will report the result rather than run the job again",
+                job["id"],
+                try_number,
+                e,
+            )
+
     def on_kill(self) -> None:
         """Cancels the remote job, but only if a person stopped the task: a SIGTERM on deploy
-        reaches this method too, and then the job is left running for the retry."""
+        reaches this method too, and then the job is left running for the retry. Either way a
+        wait in progress ends at once (Airflow's SIGTERM handler returns into it)."""
         if self._job_id is None or self._identity is None:
+            if self._waiting:  # still asking for the job: tether finishes that by itself
+                raise TetherTaskStopped(None, cancelled=False)
             return
         i = self._identity
-        if not stopped_by_a_person(i["dag_id"], i["run_id"], i["task_id"], i["map_index"]):
+        cancelled = False
+        if stopped_by_a_person(i["dag_id"], i["run_id"], i["task_id"], i["map_index"]):
+            try:
+                self._client().cancel_job(
+                    self._job_id, "the Airflow task was stopped by a user", i["try_number"]
+                )
+                cancelled = True
+                self.log.info(
+                    "tether job %s cancelled: the task was stopped by a user", self._job_id
+                )
+            except TetherApiError as e:
+                if e.code != "cancel_refused":
+                    raise
+                self.log.info("tether job %s left running: %s", self._job_id, e.message)
+        else:
             self.log.info("tether job %s left running: not stopped by a person", self._job_id)
-            return
-        self._client().cancel_job(self._job_id, "the Airflow task was stopped by a user")
-        self.log.info("tether job %s cancelled: the task was stopped by a user", self._job_id)
+        if self._waiting:
+            raise TetherTaskStopped(self._job_id, cancelled)

@@ -108,7 +108,7 @@ class TetherStoreBackend(BaseStoreBackend):
         )
 
     async def aget(self, scope: StoreScope, key: str, *, session: Any = None) -> str | None:
-        return stored(await self.client.aget_state(tether_scope(scope), key))
+        return stored(await self.client.a_get_state(tether_scope(scope), key))
 
     async def aset(
         self,
@@ -119,17 +119,17 @@ class TetherStoreBackend(BaseStoreBackend):
         expires_at: datetime | None = None,
         session: Any = None,
     ) -> None:
-        await self.client.aput_state(
+        await self.client.a_put_state(
             tether_scope(scope), key, value, retention=retention(expires_at)
         )
 
     async def adelete(self, scope: StoreScope, key: str, *, session: Any = None) -> None:
-        await self.client.adelete_state(tether_scope(scope), key)
+        await self.client.a_delete_state(tether_scope(scope), key)
 
     async def aclear(
         self, scope: StoreScope, *, all_map_indices: bool = False, session: Any = None
     ) -> None:
-        await self.client.aclear_state(
+        await self.client.a_clear_state(
             tether_scope(scope), all_map_indices=all_map_indices and isinstance(scope, TaskScope)
         )
 

@@ -4,6 +4,12 @@ The trigger keeps no state but the job id and the state it last saw, so a trigge
 restarts (or another triggerer that takes the trigger over) simply opens the next long-poll.
 It never cancels on shutdown or redistribution: only ``on_kill``, after it confirmed with
 Airflow that a person stopped the task (mark failed, mark success, clear), cancels the job.
+
+Airflow re-sends its cancellation to a trigger being killed at every sync with the trigger
+runner, which would interrupt a slow ``on_kill`` halfway (after the check, before the cancel):
+the check-and-cancel runs as a task of its own that outlives those interruptions. Its cancel
+names the task's try, so that tether refuses it once a later try (after a clear) owns the job.
+HTTP connections are shared by every trigger of the triggerer (see ``TetherClient``).
 """
 
 from __future__ import annotations
@@ -14,11 +20,16 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_tether.exceptions import TetherApiError
 from airflow_provider_tether.hooks.tether import DEFAULT_CONN_ID, TetherClient, TetherHook
 from airflow_provider_tether.kill import stopped_by_a_person_async
 
 #: How long one long-poll waits at most (tether caps it with ``api.max_wait``).
 WAIT_SECONDS = 60
+
+#: The check-and-cancel tasks in flight: held here so that none is garbage-collected while
+#: the trigger that started it is gone.
+_KILLS: set[asyncio.Task[None]] = set()
 
 
 class TetherJobTrigger(BaseTrigger):
@@ -58,7 +69,7 @@ class TetherJobTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         client = await self._client()
         while True:
-            answer = await client.await_job(self.job_id, self.state, self.wait_seconds)
+            answer = await client.a_wait_job(self.job_id, self.state, self.wait_seconds)
             job = answer["job"]
             self.state = job["state"]
             if job["phase"] == "terminal":
@@ -69,16 +80,31 @@ class TetherJobTrigger(BaseTrigger):
         """Cancels the job, but only if a person stopped the task (Airflow also calls this
         when a trigger moves away from a stale triggerer)."""
         ti = self.task_instance
-        if ti is None or not await stopped_by_a_person_async(
-            ti.dag_id, ti.run_id, ti.task_id, ti.map_index
-        ):
+        if ti is None:
+            self.log.info("tether job %s left running: no task instance to ask", self.job_id)
+            return
+        kill = asyncio.ensure_future(
+            self._cancel_if_stopped(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number)
+        )
+        _KILLS.add(kill)
+        kill.add_done_callback(_KILLS.discard)
+        # Shielded: a repeated cancellation of this coroutine leaves the task running.
+        await asyncio.shield(kill)
+
+    async def _cancel_if_stopped(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int | None
+    ) -> None:
+        if not await stopped_by_a_person_async(dag_id, run_id, task_id, map_index):
             self.log.info("tether job %s left running: not stopped by a person", self.job_id)
             return
         client = await self._client()
-        # on_kill runs in the trigger's task, which Airflow has just cancelled: httpx's async
-        # stack (anyio) would see that cancellation on its first await, so the call runs in
-        # a thread of its own.
-        await asyncio.to_thread(
-            client.cancel_job, self.job_id, "the Airflow task was stopped by a user"
-        )
+        try:
+            await client.a_cancel_job(
+                self.job_id, "the Airflow task was stopped by a user", try_number
+            )
+        except TetherApiError as e:
+            if e.code != "cancel_refused":
+                raise
+            self.log.info("tether job %s left running: %s", self.job_id, e.message)
+            return
         self.log.info("tether job %s cancelled: the task was stopped by a user", self.job_id)

@@ -1,0 +1,46 @@
+"""The one place this package reaches into Airflow's non-public modules.
+
+Airflow 3.3 offers a task instance's state to tasks and triggers only through the task SDK's
+supervisor channel (``airflow.sdk.execution_time``), which has no public wrapper yet; and its
+configuration moved into the task SDK (``airflow.sdk.configuration``). When Airflow publishes
+these, only this module changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def conf_boolean(section: str, key: str, fallback: bool) -> bool:
+    """A boolean option of Airflow's configuration."""
+    from airflow.sdk.configuration import conf
+
+    return bool(conf.getboolean(section, key, fallback=fallback))
+
+
+def task_states_request(dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
+    """The supervisor message that asks for one task instance's state."""
+    from airflow.sdk.execution_time.comms import GetTaskStates
+
+    return GetTaskStates(
+        dag_id=dag_id,
+        run_ids=[run_id],
+        task_ids=[task_id],
+        map_index=map_index if map_index >= 0 else None,
+    )
+
+
+def task_states_of(answer: Any) -> dict[str, Any]:
+    """The states in the supervisor's answer, by run id and task."""
+    from airflow.sdk.execution_time.comms import TaskStatesResult
+
+    if not isinstance(answer, TaskStatesResult):
+        raise TypeError(f"unexpected answer {answer!r}")
+    return answer.task_states
+
+
+def supervisor_comms() -> Any:
+    """The channel to Airflow's task supervisor of this process (a task, or the triggerer)."""
+    from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
+
+    return SUPERVISOR_COMMS
