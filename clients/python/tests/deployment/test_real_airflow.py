@@ -143,6 +143,35 @@ class Deployment:
         )
         return "\n".join(p.read_text()[-3000:] for p in sorted(folder.glob("*.log")))
 
+    def clear(self, dag_id: str, run_id: str, task_id: str) -> None:
+        """Clears one task instance, as a person does from the grid (whatever its state)."""
+        body = {
+            "dry_run": False,
+            "only_failed": False,
+            "task_ids": [task_id],
+            "dag_run_id": run_id,
+            "reset_dag_runs": True,
+        }
+        self.api("POST", f"/dags/{dag_id}/clearTaskInstances", body)
+
+    def wait_try(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, *states: str
+    ) -> Any:
+        def reached() -> dict[str, Any] | None:
+            ti = self.ti(dag_id, run_id, task_id)
+            if ti["try_number"] == try_number and ti["state"] in ("failed", "upstream_failed"):
+                raise AssertionError(
+                    f"{dag_id}/{run_id}/{task_id} try {try_number} failed: "
+                    f"{self.task_log(dag_id, run_id, task_id)}"
+                )
+            return ti if ti["try_number"] == try_number and ti["state"] in states else None
+
+        return eventually(f"{dag_id}/{run_id}/{task_id} try {try_number} in {states}", reached)
+
+    def jobs_of(self, dag_id: str) -> list[dict[str, Any]]:
+        jobs: list[dict[str, Any]] = self.tether(f"/v1/jobs?dag_id={dag_id}")["jobs"]
+        return jobs
+
     def return_value(self, dag_id: str, run_id: str, task_id: str) -> Any:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
         return self.api("GET", path)["value"]
@@ -355,3 +384,78 @@ def test_5_incremental_task_keeps_its_watermark(deployment: Deployment) -> None:
     print(f"\n5. incremental: run 1 {first}, run 2 {second}")
     assert first == {"since": 0, "until": 10}
     assert second == {"since": 10, "until": 20}
+
+
+def test_6_clearing_a_succeeded_task_runs_the_job_again(deployment: Deployment) -> None:
+    d, before = deployment, deployment.sim()
+    d.trigger("cleared_done", "r1")
+    d.wait_try("cleared_done", "r1", "job", 1, "success")
+    first = d.return_value("cleared_done", "r1", "job")
+    d.clear("cleared_done", "r1", "job")
+    d.wait_try("cleared_done", "r1", "job", 2, "success")
+    second = d.return_value("cleared_done", "r1", "job")
+    assert (first["generation"], second["generation"]) == (1, 2)
+    assert second["job_id"] != first["job_id"]
+    assert report("6. clear of a succeeded task", before, d.sim()) == (2, 0)
+
+
+def test_7_clearing_a_running_task_cancels_the_run_and_starts_anew(
+    deployment: Deployment,
+) -> None:
+    d, before = deployment, deployment.sim()
+    d.trigger("cleared_running", "r1")
+    d.wait_try("cleared_running", "r1", "job", 1, "running")
+    d.wait_job("cleared_running", "running")
+    d.clear("cleared_running", "r1", "job")
+    d.wait_try("cleared_running", "r1", "job", 2, "success")
+    jobs = d.jobs_of("cleared_running")
+    states = sorted((j["generation"], j["state"]) for j in jobs)
+    print(f"\n7. clear of a running task: jobs {states}")
+    assert states == [(1, "cancelled"), (2, "succeeded")]
+    assert report("7. clear of a running task", before, d.sim()) == (2, 1)
+
+
+def test_8_clearing_a_deferred_task_never_fails_it(deployment: Deployment) -> None:
+    d, before = deployment, deployment.sim()
+    d.trigger("cleared_deferred", "r1")
+    d.wait_try("cleared_deferred", "r1", "job", 1, "deferred")
+    d.wait_job("cleared_deferred", "running")
+    d.clear("cleared_deferred", "r1", "job")
+    d.wait_try("cleared_deferred", "r1", "job", 2, "success")
+    time.sleep(3)  # a late cancel of the old try would show now
+    jobs = {j["generation"]: j for j in d.jobs_of("cleared_deferred")}
+    outcome = report("8. clear of a deferred task", before, d.sim())
+    print(f"8. jobs: {[(g, j['state'], j['owner_try']) for g, j in sorted(jobs.items())]}")
+    # Either the old run was cancelled and a new one ran, or the old one was carried on.
+    assert outcome in ((2, 1), (1, 0)), outcome
+    newest = jobs[max(jobs)]
+    assert newest["state"] == "succeeded"
+    if outcome == (1, 0):
+        assert newest["owner_try"] == 2 and newest["cancel_requested_at"] is None
+
+
+def test_9_sigterm_leaves_at_once_and_the_retry_reattaches(deployment: Deployment) -> None:
+    d, before = deployment, deployment.sim()
+    d.trigger("sigterm", "r1")
+    ti = d.wait_try("sigterm", "r1", "job", 1, "running")
+    d.wait_job("sigterm", "running")
+    time.sleep(1)
+    started = time.monotonic()
+    os.kill(ti["pid"], signal.SIGTERM)  # as a deploy or a pod eviction stops the worker
+
+    def left() -> bool:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(ti["pid"], 0)
+            return False
+        return True
+
+    eventually("the task process to exit", left, limit=30)
+    took = time.monotonic() - started
+    job = d.job_of("sigterm")
+    assert job is not None and job["cancel_requested_at"] is None, job
+    ti = d.wait_try("sigterm", "r1", "job", 2, "success")
+    print(f"\n9. SIGTERM: the task process exited {took:.1f} s after the signal")
+    assert took < 5, f"the task left {took:.1f} s after SIGTERM"
+    events = [e["kind"] for e in d.tether(f"/v1/jobs/{job['id']}/events")]
+    assert "reattached" in events
+    assert report("9. SIGTERM of a running task", before, d.sim()) == (1, 0)

@@ -49,3 +49,19 @@ with DAG("incremental", schedule=None, start_date=START, catchup=False):
         return {"since": since, "until": until}
 
     load()
+
+# 6. Clear of a task that succeeded: the next try runs the job again.
+with DAG("cleared_done", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(task_id="job", provider="databricks", spec=SPEC)
+
+# 7. Clear of a running task: the run is cancelled and a new one starts.
+with DAG("cleared_running", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(task_id="job", provider="databricks", spec=SPEC)
+
+# 8. Clear of a deferred task: the old run cancelled and a new one, or the old one carried on.
+with DAG("cleared_deferred", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(task_id="job", provider="databricks", spec=SPEC, deferrable=True)
+
+# 9. SIGTERM of a running task's process (a deploy, an eviction): it leaves at once.
+with DAG("sigterm", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(task_id="job", provider="databricks", spec=SPEC, **RETRY)
