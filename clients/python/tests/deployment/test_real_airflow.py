@@ -66,6 +66,9 @@ class Deployment:
     tether_url: str
     tether_token: str
     sim_url: str
+    #: A second simulator, behind tether's provider account ``databricks_slow``: its first
+    #: submit is answered 12 s late.
+    slow_sim_url: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     # Processes ---------------------------------------------------------------------------
@@ -196,8 +199,8 @@ class Deployment:
         job: dict[str, Any] = eventually(f"the tether job of {dag_id} {state}", reached)
         return job
 
-    def sim(self) -> dict[str, Any]:
-        stats: dict[str, Any] = httpx.get(f"{self.sim_url}/_sim/stats", timeout=10).json()
+    def sim(self, url: str | None = None) -> dict[str, Any]:
+        stats: dict[str, Any] = httpx.get(f"{url or self.sim_url}/_sim/stats", timeout=10).json()
         return stats
 
 
@@ -215,10 +218,22 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
     binary = tether_bin()
     sim_port, tether_port, airflow_port = free_port(), free_port(), free_port()
+    slow_port = free_port()
     token = secrets.token_urlsafe(32)
     config = write_tether_config(
         folder, api_port=tether_port, sim_port=sim_port, token=token, lease="10s", poll="500ms"
     )
+    with config.open("a") as f:
+        f.write(
+            f"""
+[providers.databricks_slow]
+kind = "databricks"
+host = "http://127.0.0.1:{slow_port}"
+token = "dapi-sim-token"
+poll_initial = "500ms"
+poll_max = "2s"
+"""
+        )
     dags = folder / "dags"
     shutil.copytree(DAGS, dags)
     airflow_url = f"http://127.0.0.1:{airflow_port}"
@@ -255,9 +270,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         f"http://127.0.0.1:{tether_port}",
         token,
         f"http://127.0.0.1:{sim_port}",
+        f"http://127.0.0.1:{slow_port}",
     )
     try:
         d.start("sim", sim_command(binary, sim_port, pending="1s", running="20s"))
+        slow = sim_command(binary, slow_port, pending="1s", running="10s")
+        d.start("slow_sim", [*slow, "--slow-first", "1", "--slow-by", "12s"])
         d.start("tether", [binary, "--config", str(config), "serve"])
         airflow = str(Path(sys.executable).parent / "airflow")
         subprocess.run(
@@ -270,6 +288,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
             d.airflow(component)
         wait_http(f"{d.sim_url}/_sim/stats")
+        wait_http(f"{d.slow_sim_url}/_sim/stats")
         wait_http(f"{d.tether_url}/healthz")
         wait_http(f"{airflow_url}/api/v2/version", limit=120)
         yield d
@@ -459,3 +478,39 @@ def test_9_sigterm_leaves_at_once_and_the_retry_reattaches(deployment: Deploymen
     events = [e["kind"] for e in d.tether(f"/v1/jobs/{job['id']}/events")]
     assert "reattached" in events
     assert report("9. SIGTERM of a running task", before, d.sim()) == (1, 0)
+
+
+def test_10_a_task_killed_mid_submit_is_found_by_its_retry(deployment: Deployment) -> None:
+    from datetime import datetime, timezone
+
+    d = deployment
+    before = d.sim(d.slow_sim_url)
+    d.trigger("killed_mid_submit", "r1")
+    ti = d.wait_try("killed_mid_submit", "r1", "job", 1, "running")
+    # The intent is recorded right before the submit goes out (the simulator counts a submit
+    # only once it has answered it).
+    intent = eventually("the intent", lambda: d.job_of("killed_mid_submit"))
+    assert intent["phase"] == "submitting", intent
+    time.sleep(3)
+    waiting = d.job_of("killed_mid_submit")
+    assert waiting is not None and waiting["phase"] == "submitting", "still waiting for the answer"
+    os.kill(ti["pid"], signal.SIGKILL)  # 3 s into a 12-s submit: its request is dropped
+    killed = datetime.now(timezone.utc)
+    d.wait_try("killed_mid_submit", "r1", "job", 2, "success")
+    job = d.job_of("killed_mid_submit")
+    assert job is not None
+    events = d.tether(f"/v1/jobs/{job['id']}/events")
+    at = {e["kind"]: datetime.fromisoformat(e["at"]) for e in events}
+    # tether finished the submission without its client (the handle recorded as the provider
+    # answered, 12 s in), so try 2 reattached as soon as Airflow started it: no reconcile, no
+    # wait for the dead submitter's lease (10 s) and request timeout (30 s).
+    assert "submitted" in at and "recovered" not in at, events
+    recorded = (at["submitted"] - at["intent"]).total_seconds()
+    reattached = (at["reattached"] - killed).total_seconds()
+    print(
+        f"\n10. killed mid-submit: the handle recorded {recorded:.1f} s after the intent, "
+        f"try 2 reattached {reattached:.1f} s after the kill"
+    )
+    assert 10 < recorded < 15, events
+    assert reattached < 30, events
+    assert report("10. killed mid-submit", before, d.sim(d.slow_sim_url)) == (1, 0)

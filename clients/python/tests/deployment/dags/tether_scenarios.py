@@ -65,3 +65,7 @@ with DAG("cleared_deferred", schedule=None, start_date=START, catchup=False):
 # 9. SIGTERM of a running task's process (a deploy, an eviction): it leaves at once.
 with DAG("sigterm", schedule=None, start_date=START, catchup=False):
     TetherJobOperator(task_id="job", provider="databricks", spec=SPEC, **RETRY)
+
+# 10. The task is SIGKILLed in the middle of a slow submit (12 s, at a second simulator).
+with DAG("killed_mid_submit", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(task_id="job", provider="databricks_slow", spec=SPEC, **RETRY)
