@@ -133,64 +133,51 @@ impl Engine {
                     None => continue,
                 }
             }
-            if !job.state.is_terminal() {
-                if job.cancel_requested_at.is_some() && req.try_number > job.owner_try() {
-                    // Its earlier try asked to cancel it (Airflow's clear of a running task):
-                    // this try runs the job anew once the cancel has reached the provider,
-                    // never reattaching to a job on its way out.
-                    self.until_cancel_sent(&job).await?;
-                    match self
-                        .submit_new(
-                            req,
-                            &*provider,
-                            job.generation + 1,
-                            &hash,
-                            EnsureAction::Resubmitted,
-                        )
+            let rerun = if !job.state.is_terminal() {
+                if job.cancel_requested_at.is_none() || req.try_number <= job.owner_try() {
+                    self.check_spec(&job, req, &hash).await?;
+                    let now = to_millis(self.now());
+                    let Some(job) = self
+                        .inner
+                        .jobs
+                        .attach(job.id, req.try_number, self.owner(), now)
                         .await?
-                    {
-                        Some(done) => return Ok(done),
-                        None => continue,
-                    }
+                    else {
+                        // A cancel was asked, or it finished, meanwhile: decide again.
+                        continue;
+                    };
+                    tracing::info!(job_id = job.id, state = %job.state, "reattached to a running job");
+                    return Ok(Ensured {
+                        job,
+                        action: EnsureAction::Reattached,
+                    });
                 }
-                self.check_spec(&job, req, &hash).await?;
-                let now = to_millis(self.now());
-                let Some(job) = self
-                    .inner
-                    .jobs
-                    .attach(job.id, req.try_number, self.owner(), now)
-                    .await?
-                else {
-                    // A cancel was asked, or it finished, meanwhile: decide again.
-                    continue;
-                };
-                tracing::info!(job_id = job.id, state = %job.state, "reattached to a running job");
-                return Ok(Ensured {
-                    job,
-                    action: EnsureAction::Reattached,
-                });
-            }
-            if job.refused() && req.try_number >= job.try_number {
+                // Its earlier try asked to cancel it (Airflow's clear of a running task): this
+                // try runs the job anew once the cancel has reached the provider, never
+                // reattaching to a job on its way out.
+                self.until_cancel_sent(&job).await?;
+                true
+            } else if job.refused() && req.try_number >= job.try_number {
                 // Nothing was made: submit again, same generation and key.
                 match self.retry_refused(req, job, &*provider, &hash).await? {
                     Some(done) => return Ok(done),
                     None => continue,
                 }
-            }
-            // A later try than the one the job belongs to runs it anew after a failure, and
-            // after a success whose result a try consumed (its task had completed: Airflow's
-            // clear). A success nobody consumed is reported: the job ended while the try that
-            // waited for it was gone (an eviction).
-            let rerun = match job.state {
-                JobState::Succeeded => job.consumed_try.is_some_and(|t| req.try_number > t),
-                _ => req.try_number > job.owner_try(),
+            } else {
+                // A later try than the one the job belongs to runs it anew after a failure,
+                // and after a success whose result a try consumed (its task had completed:
+                // Airflow's clear). A success nobody consumed is reported: the job ended while
+                // the try that waited for it was gone (an eviction).
+                match job.state {
+                    JobState::Succeeded => job.consumed_try.is_some_and(|t| req.try_number > t),
+                    _ => req.try_number > job.owner_try(),
+                }
             };
             if rerun {
-                let provider_now = self.inner.providers.get(&req.provider)?;
                 match self
                     .submit_new(
                         req,
-                        &*provider_now,
+                        &*provider,
                         job.generation + 1,
                         &hash,
                         EnsureAction::Resubmitted,

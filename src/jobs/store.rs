@@ -479,8 +479,15 @@ impl JobStore {
     ) -> Result<Option<JobRecord>, DbError> {
         let sql = format!("UPDATE jobs SET {set} WHERE {FENCE} {and} RETURNING *");
         let query = fenced(&sql, lease).bind(text).bind(now);
-        self.transition(query, state_key, event, &lease.owner, now)
-            .await
+        let (kind, state, detail) = event;
+        self.transition(
+            query,
+            Some(state_key),
+            (kind, Some(state), detail),
+            &lease.owner,
+            now,
+        )
+        .await
     }
 
     /// Records the handle of a submission whose submitter lost its lease while the provider
@@ -506,19 +513,21 @@ impl JobStore {
         .bind(now);
         let event = (
             "submitted",
-            JobState::Pending,
+            Some(JobState::Pending),
             serde_json::json!({ "handle": handle, "after_lease_lost": true }),
         );
-        self.transition(query, state_key, event, actor, now).await
+        self.transition(query, Some(state_key), event, actor, now)
+            .await
     }
 
     /// In one transaction: `update` (an `UPDATE jobs .. RETURNING *`), then, if it changed the
-    /// job, its task-state key and an event. `None` if it changed nothing.
+    /// job, its task-state key (if given) and an event (its state, or the job's after the
+    /// update). `None` if it changed nothing.
     async fn transition(
         &self,
         update: AnyQuery<'_>,
-        state_key: &StateKeyWrite,
-        (kind, state, detail): (&str, JobState, Value),
+        state_key: Option<&StateKeyWrite>,
+        (kind, state, detail): (&str, Option<JobState>, Value),
         actor: &str,
         now: i64,
     ) -> Result<Option<JobRecord>, DbError> {
@@ -527,7 +536,10 @@ impl JobStore {
             return Ok(None);
         };
         let record = JobRecord::from_row(&row)?;
-        write_state_key(&mut tx, &record.task_instance, state_key, now).await?;
+        if let Some(key) = state_key {
+            write_state_key(&mut tx, &record.task_instance, key, now).await?;
+        }
+        let state = state.unwrap_or(record.state);
         insert_event(&mut tx, record.id, kind, Some(state), &detail, actor, now).await?;
         tx.commit().await?;
         Ok(Some(record))
@@ -897,7 +909,6 @@ impl JobStore {
         actor: &str,
         now: i64,
     ) -> Result<Option<JobRecord>, DbError> {
-        let mut tx = self.db.pool().begin().await?;
         let query = sqlx::query(
             "UPDATE jobs SET attached_try = CASE WHEN COALESCE(attached_try, try_number) < $2 \
              THEN $2 ELSE COALESCE(attached_try, try_number) END \
@@ -906,23 +917,9 @@ impl JobStore {
         )
         .bind(job_id)
         .bind(try_number);
-        let Some(row) = returning(query, &mut *tx).await? else {
-            return Ok(None);
-        };
-        let record = JobRecord::from_row(&row)?;
         let detail = serde_json::json!({ "try_number": try_number });
-        insert_event(
-            &mut tx,
-            job_id,
-            "reattached",
-            Some(record.state),
-            &detail,
-            actor,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(record))
+        self.transition(query, None, ("reattached", None, detail), actor, now)
+            .await
     }
 
     /// Records that try `try_number` took the finished job's result (its task instance
@@ -935,30 +932,15 @@ impl JobStore {
         actor: &str,
         now: i64,
     ) -> Result<Option<JobRecord>, DbError> {
-        let mut tx = self.db.pool().begin().await?;
         let query = sqlx::query(
             "UPDATE jobs SET consumed_try = CASE WHEN consumed_try IS NULL OR consumed_try < $2 \
              THEN $2 ELSE consumed_try END WHERE id = $1 AND phase = 'terminal' RETURNING *",
         )
         .bind(job_id)
         .bind(try_number);
-        let Some(row) = returning(query, &mut *tx).await? else {
-            return Ok(None);
-        };
-        let record = JobRecord::from_row(&row)?;
         let detail = serde_json::json!({ "try_number": try_number });
-        insert_event(
-            &mut tx,
-            job_id,
-            "consumed",
-            Some(record.state),
-            &detail,
-            actor,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(record))
+        self.transition(query, None, ("consumed", None, detail), actor, now)
+            .await
     }
 
     /// Records that the provider accepted the cancel.
