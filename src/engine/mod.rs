@@ -352,9 +352,9 @@ impl Engine {
             }
         };
         crate::crash::crash_point("after_cancel_recorded");
-        if job.phase != Phase::Active {
+        if job.phase != Phase::Active || job.cancel_sent_at.is_some() {
             // Still submitting: once the handle is recorded, the supervisor polling the job
-            // sees the request and sends the cancel.
+            // sees the request and sends the cancel. Or sent already: once is enough.
             return Ok(job);
         }
         if let Some(handle) = &job.handle {

@@ -54,6 +54,10 @@ use crate::clock::to_millis;
 use crate::jobs::store::lease_digest;
 use crate::jobs::{HeldJob, Lease};
 
+/// How long a supervisor that learns of a cancel at a renewal leaves it to the process that
+/// recorded it (the API sends the cancel itself right away) before it sends it itself.
+const CANCEL_HANDOFF: Duration = Duration::from_secs(2);
+
 /// A job this supervisor holds.
 #[derive(Debug)]
 struct Held {
@@ -460,7 +464,9 @@ impl Supervisor {
                     // sends the cancel, as soon as it is back.
                     h.job.cancel_requested_at = Some(now);
                     if !h.in_flight {
-                        queue.schedule(pending.job_id, h, now);
+                        // After a moment: the process that recorded the request sends it
+                        // itself at once, and the poll then finds it sent.
+                        queue.schedule(pending.job_id, h, now + CANCEL_HANDOFF);
                     }
                 }
             }

@@ -943,6 +943,19 @@ impl JobStore {
             .await
     }
 
+    /// When the cancel of a job reached the provider, if it has.
+    pub async fn cancel_sent_at(
+        &self,
+        job_id: i64,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, DbError> {
+        let sent: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT cancel_sent_at FROM jobs WHERE id = $1")
+                .bind(job_id)
+                .fetch_optional(self.db.pool())
+                .await?;
+        Ok(sent.flatten().map(crate::clock::from_millis))
+    }
+
     /// Records that the provider accepted the cancel.
     pub async fn mark_cancel_sent(
         &self,
@@ -951,11 +964,19 @@ impl JobStore {
         now: i64,
     ) -> Result<(), DbError> {
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query("UPDATE jobs SET cancel_sent_at = $2 WHERE id = $1 AND cancel_sent_at IS NULL")
-            .bind(job_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let first = sqlx::query(
+            "UPDATE jobs SET cancel_sent_at = $2 WHERE id = $1 AND cancel_sent_at IS NULL",
+        )
+        .bind(job_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !first {
+            // Sent by another process too: the first send is the one recorded.
+            return Ok(());
+        }
         insert_event(
             &mut tx,
             job_id,
