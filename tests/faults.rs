@@ -560,6 +560,17 @@ async fn refused_connections_are_503_and_lose_nothing() {
         .unwrap();
     let name = db.url.expose().rsplit('/').next().unwrap().to_string();
     let role = format!("{name}_role");
+    // Roles left by an earlier run that stopped halfway (they own no database any more).
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT rolname FROM pg_roles r WHERE rolname LIKE 'tether_test_%_role' \
+         AND NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datdba = r.oid)",
+    )
+    .fetch_all(&mut admin_conn)
+    .await
+    .unwrap();
+    for old in stale {
+        let _ = sqlx::Executor::execute(&mut admin_conn, format!("DROP ROLE {old}").as_str()).await;
+    }
     for sql in [
         format!("CREATE ROLE {role} LOGIN CONNECTION LIMIT 20"),
         format!("ALTER DATABASE {name} OWNER TO {role}"),
@@ -669,8 +680,9 @@ async fn refused_connections_are_503_and_lose_nothing() {
     let role_drop = role.clone();
     drop(db);
     if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
-        let _ =
-            sqlx::Executor::execute(&mut c, format!("DROP ROLE IF EXISTS {role_drop}").as_str())
-                .await;
+        let sql = format!("DROP ROLE IF EXISTS {role_drop}");
+        if let Err(e) = sqlx::Executor::execute(&mut c, sql.as_str()).await {
+            eprintln!("could not drop role {role_drop}: {e}");
+        }
     }
 }

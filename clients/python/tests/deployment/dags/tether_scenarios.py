@@ -69,3 +69,11 @@ with DAG("sigterm", schedule=None, start_date=START, catchup=False):
 # 10. The task is SIGKILLed in the middle of a slow submit (12 s, at a second simulator).
 with DAG("killed_mid_submit", schedule=None, start_date=START, catchup=False):
     TetherJobOperator(task_id="job", provider="databricks_slow", spec=SPEC, **RETRY)
+
+# 11. 200 deferred tasks (one mapped task) marked failed in one request.
+with DAG(
+    "bulk_marked_failed", schedule=None, start_date=START, catchup=False, max_active_tasks=200
+):
+    TetherJobOperator.partial(task_id="job", provider="databricks_long", deferrable=True).expand(
+        spec=[{**SPEC, "run_name": f"bulk-{i}"} for i in range(200)]
+    )
