@@ -54,8 +54,10 @@ fn the_python_package_passes_its_tests() {
 }
 
 /// Worker eviction, triggerer restart, mark failed (running and deferred), Airflow's own
-/// Databricks operator on `TetherStoreBackend`, and an incremental task; each prints the
-/// submissions and cancels the simulator saw.
+/// Databricks operator on `TetherStoreBackend`, an incremental task, clear of a succeeded, a
+/// running and a deferred task, SIGTERM of a running task, a task killed mid-submit, and 200
+/// deferred tasks marked failed at once; each prints the submissions and cancels the simulator
+/// saw.
 #[test]
 fn the_scenarios_pass_on_a_real_airflow_deployment() {
     let Some(venv) = venv() else { return };
