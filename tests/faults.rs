@@ -118,6 +118,18 @@ impl Seen {
     }
 }
 
+/// Reads an answer whole and notes it in `seen`: its status and body.
+async fn read_answer(r: reqwest::Response, seen: &Mutex<Seen>) -> (u16, String) {
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap_or("").to_string());
+    let text = r.text().await.unwrap_or_default();
+    seen.lock().unwrap().note(status, retry.as_deref(), &text);
+    (status, text)
+}
+
 /// The load: `writers` clients each writing its own keys over and over (the value counts up),
 /// and one client ensuring a new job every 100 ms, retrying a 503 as the Airflow hook does.
 /// Runs until `stop`; returns the last acknowledged value of each key and the ensures that were
@@ -163,13 +175,7 @@ impl Load {
                         .send()
                         .await;
                     if let Ok(r) = sent {
-                        let status = r.status().as_u16();
-                        let retry = r
-                            .headers()
-                            .get("retry-after")
-                            .map(|v| v.to_str().unwrap_or("").to_string());
-                        let body = r.text().await.unwrap_or_default();
-                        seen.lock().unwrap().note(status, retry.as_deref(), &body);
+                        let (status, _) = read_answer(r, &seen).await;
                         if status == 200 {
                             acked.lock().unwrap().insert(format!("w{w}/{key}"), n);
                         }
@@ -206,13 +212,7 @@ impl Load {
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         continue;
                     };
-                    let status = r.status().as_u16();
-                    let retry = r
-                        .headers()
-                        .get("retry-after")
-                        .map(|v| v.to_str().unwrap_or("").to_string());
-                    let text = r.text().await.unwrap_or_default();
-                    seen.lock().unwrap().note(status, retry.as_deref(), &text);
+                    let (status, text) = read_answer(r, &seen).await;
                     if status == 200 {
                         let v: Value = serde_json::from_str(&text).unwrap();
                         let id = v["job"]["id"].as_i64().unwrap();

@@ -85,8 +85,6 @@ impl Engine {
         if job.cancel_unsent() {
             // What a sweep listed before the cancel is stale now.
             listed = None;
-        }
-        if job.cancel_unsent() {
             // Whoever recorded the request (the API) asks the provider at once, and may have
             // by now: once is enough.
             job.cancel_sent_at = self.inner.jobs.cancel_sent_at(job.id).await?;
