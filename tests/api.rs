@@ -524,6 +524,21 @@ async fn limits_are_400_or_413_naming_the_field(db: TestDb) {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = api
+        .admin(
+            Method::PUT,
+            &format!("{base}/k"),
+            Some(json!({"value": 1, "retention": "99999999999999d"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than the longest retention, 36500d (100 years)"),
+        "{body}"
+    );
     // Nothing was written by any of these.
     let (_, list) = api.admin(Method::GET, base, None).await;
     assert_eq!(list["entries"], json!([]));
@@ -657,6 +672,68 @@ async fn task_tokens_are_scoped(db: TestDb) {
     );
 }
 
+/// The `Authorization` header and task tokens as the RFCs read them: the scheme's name in any
+/// case (RFC 9110 §11.1), one header only, and `nbf` honoured (RFC 7519 §4.1.5).
+async fn tokens_are_read_as_the_rfcs_say(db: TestDb) {
+    let api = start(&db).await;
+    let with = |values: &[&str]| {
+        let mut req = api.http.get(format!("{}/v1/jobs", api.url));
+        for v in values {
+            req = req.header(reqwest::header::AUTHORIZATION, *v);
+        }
+        req.send()
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let resp = with(&[&format!("{scheme} {ADMIN}")]).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "scheme {scheme}");
+    }
+    let resp = with(&[&format!("bearer   {ADMIN}")]).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "spaces after the scheme");
+    for refused in [
+        ADMIN.to_string(),
+        format!("Basic {ADMIN}"),
+        "Bearer ".into(),
+    ] {
+        let resp = with(&[&refused]).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{refused:?}");
+    }
+    let resp = with(&[&format!("Bearer {ADMIN}"), "Bearer someone-else"])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["message"], "more than one Authorization header: send one",
+        "{body}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed = |nbf: u64| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &json!({"dag_id": "etl", "assets": [], "nbf": nbf, "exp": now + 7200}),
+            &jsonwebtoken::EncodingKey::from_secret(b"test-signing-key-0123456789abcdef!"),
+        )
+        .unwrap()
+    };
+    let (status, body) = api
+        .call(Method::GET, "/v1/jobs", Some(&signed(now + 3600)), None)
+        .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some("the token is not valid yet (its nbf is ahead)")
+        )
+    );
+    let (status, body) = api
+        .call(Method::GET, "/v1/jobs", Some(&signed(now - 60)), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 async fn metrics_parse_and_show_the_figures(db: TestDb) {
     let api = start(&db).await;
     let (_, first) = api
@@ -738,6 +815,7 @@ on_both_backends!(
     state_endpoints_for_three_scopes,
     limits_are_400_or_413_naming_the_field,
     task_tokens_are_scoped,
+    tokens_are_read_as_the_rfcs_say,
     metrics_parse_and_show_the_figures,
     unreachable_database_is_503,
 );

@@ -118,6 +118,8 @@ impl TokenKeys {
     fn verify(&self, token: &str) -> Result<TaskClaims, String> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.required_spec_claims = ["exp".to_string()].into();
+        // A token is refused before its `nbf` (RFC 7519 §4.1.5), as after its `exp`.
+        validation.validate_nbf = true;
         validation.leeway = 0;
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| "the token is not valid here")?;
@@ -132,20 +134,22 @@ impl TokenKeys {
             },
             None => self.verifiers.iter().map(|(_, k)| k).collect(),
         };
-        let mut expired = false;
+        let mut why = "the token is not valid here";
         for key in candidates {
             match jsonwebtoken::decode::<TaskClaims>(token, key, &validation) {
                 Ok(data) => return Ok(data.claims),
-                Err(e) => {
-                    expired |= matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature)
-                }
+                Err(e) => match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                        why = "the token has expired"
+                    }
+                    jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                        why = "the token is not valid yet (its nbf is ahead)"
+                    }
+                    _ => {}
+                },
             }
         }
-        Err(if expired {
-            "the token has expired".into()
-        } else {
-            "the token is not valid here".into()
-        })
+        Err(why.into())
     }
 }
 
@@ -153,19 +157,18 @@ impl FromRequestParts<ApiState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
+        let mut headers = parts.headers.get_all(AUTHORIZATION).iter();
+        let header = headers
+            .next()
             .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
+        if headers.next().is_some() {
+            return Err(ApiError::bad_request(
+                "more than one Authorization header: send one",
+            ));
+        }
+        let token = header.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
         let hashed = hash_token(token);
         if state.admin_hashes.contains(&hashed) {
             return Ok(Principal::Admin);
@@ -179,6 +182,14 @@ impl FromRequestParts<ApiState> for Principal {
         }
         Ok(Principal::Task(claims))
     }
+}
+
+/// The token of an `Authorization` header's value, `Bearer <token>`: the scheme's name is
+/// case-insensitive (RFC 9110 §11.1) and may be followed by more than one space.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 impl Principal {

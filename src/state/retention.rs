@@ -31,11 +31,19 @@ impl Retention {
     }
 }
 
-/// A retention that is neither `never` nor a positive duration.
+/// The longest retention short of `never`: 100 years. Longer ones would put an expiry past
+/// what clients parse (Python's `datetime` ends in year 9999, JavaScript's `Date` in 275760).
+pub const MAX_RETENTION: Duration = Duration::from_secs(36_500 * 86_400);
+
+/// A retention that is neither `never` nor a positive duration of at most [`MAX_RETENTION`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{input:?} is not a retention: give a duration such as 30d, 12h or 90s, or `never`")]
-pub struct RetentionParseError {
-    input: String,
+pub enum RetentionParseError {
+    /// Not a duration at all, or zero.
+    #[error("{0:?} is not a retention: give a duration such as 30d, 12h or 90s, or `never`")]
+    NotADuration(String),
+    /// Longer than [`MAX_RETENTION`].
+    #[error("{0:?} is longer than the longest retention, 36500d (100 years): give a shorter one, or `never`")]
+    TooLong(String),
 }
 
 impl FromStr for Retention {
@@ -47,10 +55,12 @@ impl FromStr for Retention {
             return Ok(Retention::Never);
         }
         match humantime::parse_duration(s) {
+            Ok(d) if d > MAX_RETENTION => Err(RetentionParseError::TooLong(s.to_string())),
             Ok(d) if !d.is_zero() => Ok(Retention::For(d)),
-            _ => Err(RetentionParseError {
-                input: s.to_string(),
-            }),
+            Err(humantime::DurationError::NumberOverflow) => {
+                Err(RetentionParseError::TooLong(s.to_string()))
+            }
+            _ => Err(RetentionParseError::NotADuration(s.to_string())),
         }
     }
 }
@@ -95,5 +105,19 @@ mod tests {
         assert!("0s".parse::<Retention>().is_err());
         let err = "soon".parse::<Retention>().unwrap_err().to_string();
         assert!(err.contains("\"soon\""), "{err}");
+    }
+
+    #[test]
+    fn refuses_retentions_past_a_hundred_years() {
+        assert_eq!(
+            "36500d".parse(),
+            Ok(Retention::For(MAX_RETENTION)),
+            "the limit itself is allowed"
+        );
+        for long in ["36501d", "99999999999999d", "999999999999999999999999s"] {
+            let err = long.parse::<Retention>().unwrap_err();
+            assert_eq!(err, RetentionParseError::TooLong(long.into()));
+            assert!(err.to_string().contains("36500d (100 years)"), "{err}");
+        }
     }
 }
