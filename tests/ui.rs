@@ -218,6 +218,35 @@ async fn the_web_view_in_a_real_browser(db: TestDb) {
         "{csp}"
     );
     assert_eq!(page.headers()["x-frame-options"], "DENY");
+    // On every answer under /ui, the router's fallbacks included.
+    let http = reqwest::Client::new();
+    for (method, path) in [
+        (reqwest::Method::GET, "/ui/nope"),
+        (reqwest::Method::GET, "/ui/assets/nope.js"),
+        (reqwest::Method::POST, "/ui"),
+        (reqwest::Method::GET, "/ui/assets/app.js"),
+    ] {
+        let answer = http
+            .request(method.clone(), format!("{url}{path}"))
+            .send()
+            .await
+            .unwrap();
+        let headers = answer.headers();
+        assert_eq!(
+            headers
+                .get("content-security-policy")
+                .map(|v| v.to_str().unwrap()),
+            Some(csp.as_str()),
+            "{method} {path}"
+        );
+        for (name, value) in [
+            ("x-frame-options", "DENY"),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+        ] {
+            assert_eq!(headers[name], value, "{method} {path}: {name}");
+        }
+    }
 
     let c = browser(&driver_url).await;
     log_in(&c, &url, ADMIN).await;
@@ -272,6 +301,12 @@ async fn the_web_view_in_a_real_browser(db: TestDb) {
         summary.contains("run_id") && summary.contains("succeeded"),
         "{summary}"
     );
+    let link = c.find(Locator::Css("#provider-link")).await.unwrap();
+    let href = link.attr("href").await.unwrap().unwrap_or_default();
+    assert!(
+        href.starts_with(&sim.url()),
+        "the run page is a link: {href}"
+    );
     shot(&c, "job.png").await;
 
     // The state browser.
@@ -283,6 +318,63 @@ async fn the_web_view_in_a_real_browser(db: TestDb) {
     let keys_shown = rows(&c, "#state-table tbody tr", 1).await;
     assert!(keys_shown[0].contains("tether.job.main"), "{keys_shown:?}");
     shot(&c, "state.png").await;
+    // A map index from the query string cannot make the page fetch another path (here
+    // /v1/tokens, with the admin's token): it must be an integer.
+    c.goto(&format!(
+        "{url}/ui/state?scope=task-instance&dag_id=x&run_id=r&task_id=t\
+         &map_index=-1/../../../../../../tokens%3Fx%3D"
+    ))
+    .await
+    .unwrap();
+    let refused = text_of(&c, "#error").await;
+    assert!(
+        refused.contains("the map index must be an integer"),
+        "{refused}"
+    );
+    assert!(rows(&c, "#state-table tbody tr", 0).await.is_empty());
+
+    // A provider's `javascript:` run page is shown, never linked.
+    sim.configure(|c| c.run_page_url = Some("javascript:alert(document.domain)".into()));
+    let hostile = app
+        .engine
+        .ensure(&request("etl", "hostile"))
+        .await
+        .unwrap()
+        .job
+        .id;
+    let stop = CancellationToken::new();
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let start = Instant::now();
+    while app
+        .engine
+        .jobs()
+        .get(hostile)
+        .await
+        .unwrap()
+        .unwrap()
+        .url
+        .is_none()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no run page seen"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    sup.await.unwrap();
+    c.goto(&format!("{url}/ui/jobs/{hostile}")).await.unwrap();
+    let start = Instant::now();
+    while !text_of(&c, "#job-summary").await.contains("javascript:") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the job page shows no handle"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let links = c.find_all(Locator::Css("#job-summary a")).await.unwrap();
+    assert!(links.is_empty(), "a javascript: run page became a link");
+    shot(&c, "hostile-link.png").await;
 
     // A task token of dag `other` sees its own jobs only.
     c.find(Locator::Css("#logout"))

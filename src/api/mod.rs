@@ -194,6 +194,7 @@ pub fn router(state: ApiState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(crate::ui::secure))
         .layer(axum::middleware::from_fn(record_latency))
         .with_state(state)
 }

@@ -159,6 +159,18 @@ function jobsPage() {
   });
 }
 
+// A provider's run page as a link only if it is an http(s) URL (as Airflow's extra links do):
+// a `javascript:` or `data:` URL from a provider is never made clickable.
+function webLink(url) {
+  if (!url) return null;
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
+  } catch (e) {
+    return null;
+  }
+}
+
 function jobPage(id) {
   const summary = el("dl", { id: "job-summary" });
   const events = el("ol", { id: "job-events", class: "timeline" });
@@ -175,7 +187,9 @@ function jobPage(id) {
         ...row("job", j.name + ", generation " + j.generation + ", try " + j.try_number),
         ...row("provider", j.provider),
         ...row("state", [stateBadge(j.state), j.raw_state ? " (" + j.raw_state + ")" : "", " ", j.phase]),
-        ...row("handle", j.url ? el("a", { href: j.url, rel: "noreferrer", target: "_blank", id: "provider-link" }, handle) : handle),
+        ...row("handle", webLink(j.url)
+          ? el("a", { href: webLink(j.url), rel: "noreferrer", target: "_blank", id: "provider-link" }, handle)
+          : j.url ? [handle, " (run page, not an http(s) URL: ", el("code", { id: "provider-url" }, j.url), ")"] : handle),
         ...row("idempotency key", j.idempotency_key),
         ...row("lease", j.lease_owner ? j.lease_owner + " until " + when(j.lease_expires_at) : "none"),
         ...row("created", when(j.created_at)),
@@ -221,10 +235,16 @@ function statePage() {
     el("thead", {}, el("tr", {}, ["key", "version", "updated", "expires", "value"].map((h) => el("th", {}, h)))),
     el("tbody"));
   main(el("h1", {}, "Task state"), form, table);
+  // Every segment from the query string is encoded (none can add a path of its own), and the
+  // map index must be an integer.
   const v = (name) => encodeURIComponent(q.get(name) || "");
+  const mapIndex = (q.get("map_index") || "-1").trim();
+  if (!/^-?[0-9]{1,10}$/.test(mapIndex)) {
+    return showError(new Error("the map index must be an integer, not " + JSON.stringify(mapIndex)));
+  }
   let path = null;
   if (kind === "task-instance" && q.get("dag_id") && q.get("run_id") && q.get("task_id")) {
-    path = "/v1/state/task-instances/" + v("dag_id") + "/" + v("run_id") + "/" + v("task_id") + "/" + (q.get("map_index") || "-1") + "/keys";
+    path = "/v1/state/task-instances/" + v("dag_id") + "/" + v("run_id") + "/" + v("task_id") + "/" + encodeURIComponent(mapIndex) + "/keys";
   } else if (kind === "task" && q.get("dag_id") && q.get("task_id")) {
     path = "/v1/state/tasks/" + v("dag_id") + "/" + v("task_id") + "/keys";
   } else if (kind === "asset" && q.get("asset")) {

@@ -6,9 +6,14 @@
 //! `/v1` API with the token the person logged in with, kept in the browser session
 //! (`sessionStorage`), never in a URL: an admin token sees everything, a task token its own
 //! scopes. The assets are embedded in the binary (no build step); every answer carries a strict
-//! Content-Security-Policy (scripts and styles from this origin only), and refuses framing.
+//! Content-Security-Policy (scripts and styles from this origin only), and refuses framing:
+//! [`secure`] adds those headers to every answer under `/ui`, whichever handler (or fallback)
+//! gave it. A provider's run page is a link only when it is an http(s) URL, and every path
+//! segment the state browser takes from its query string is encoded.
 
+use axum::extract::Request;
 use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -30,31 +35,36 @@ const HEADERS: [(header::HeaderName, &str); 5] = [
     (header::CACHE_CONTROL, "no-store"),
 ];
 
-fn secured(mut response: Response) -> Response {
-    for (name, value) in HEADERS {
-        response
-            .headers_mut()
-            .insert(name, HeaderValue::from_static(value));
+/// Middleware over the whole router: every answer to a path under `/ui` carries the security
+/// headers, the router's fallbacks (an unknown page or asset, a wrong method) included.
+pub async fn secure(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let ui = path == "/ui" || path.starts_with("/ui/");
+    let mut response = next.run(request).await;
+    if ui {
+        for (name, value) in HEADERS {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
     }
     response
 }
 
 async fn page() -> Response {
-    secured(Html(INDEX).into_response())
+    Html(INDEX).into_response()
 }
 
 async fn script() -> Response {
-    secured(
-        (
-            [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-            SCRIPT,
-        )
-            .into_response(),
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
     )
+        .into_response()
 }
 
 async fn style() -> Response {
-    secured(([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response())
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
 }
 
 /// The `/ui` routes (no state: the pages read the API from the browser).

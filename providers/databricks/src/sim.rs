@@ -48,6 +48,9 @@ pub struct SimConfig {
     /// state: a list that lies, to prove that tether never records a terminal state from a
     /// list alone.
     pub lists_report_success: bool,
+    /// The `run_page_url` new runs report instead of their own page (a hostile provider's
+    /// link, such as `javascript:...`, for the web view's tests).
+    pub run_page_url: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -61,6 +64,7 @@ impl Default for SimConfig {
             outcome: "SUCCESS".into(),
             report_status: true,
             lists_report_success: false,
+            run_page_url: None,
         }
     }
 }
@@ -155,6 +159,8 @@ struct SimRun {
     start_ms: i64,
     /// When a client last read this run (`runs/get`, or a `runs/list` page holding it).
     last_seen: Option<Instant>,
+    /// The page it reports, if not its own (`SimConfig::run_page_url`).
+    page_url: Option<String>,
 }
 
 #[derive(Debug)]
@@ -328,7 +334,11 @@ impl SimRun {
                 state_message: Some(message),
             }),
             status,
-            run_page_url: Some(format!("{base}/#job/runs/{}", self.id)),
+            run_page_url: Some(
+                self.page_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{base}/#job/runs/{}", self.id)),
+            ),
             start_time: Some(self.start_ms),
         }
     }
@@ -504,6 +514,7 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
             cancelled: false,
             start_ms,
             last_seen: None,
+            page_url: config.run_page_url,
         },
     );
     if let Some(t) = token {
