@@ -151,6 +151,12 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Longest long-poll wait a client may ask for.
     pub max_wait: Duration,
+    /// How long a connection may take to send a request's headers, counted from when the
+    /// server starts waiting for them: a connection idle between requests (or that never
+    /// sends one) is closed after it too.
+    pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive in full (then 408).
+    pub body_read_timeout: Duration,
     /// Serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<TlsFiles>,
 }
@@ -183,6 +189,8 @@ impl Default for ApiConfig {
             task_token_ttl: Duration::from_secs(12 * 3600),
             max_body_bytes: 1024 * 1024,
             max_wait: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
             tls: None,
         }
     }
@@ -252,6 +260,8 @@ struct RawApi {
     task_token_ttl: Option<String>,
     max_body_bytes: Option<usize>,
     max_wait: Option<String>,
+    header_read_timeout: Option<String>,
+    body_read_timeout: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -600,6 +610,22 @@ impl RawConfig {
         if let Some(t) = &self.api.max_wait {
             check("api.max_wait", parse_duration(t).map(|d| api.max_wait = d));
         }
+        if let Some(t) = &self.api.header_read_timeout {
+            check(
+                "api.header_read_timeout",
+                parse_duration(t)
+                    .and_then(positive)
+                    .map(|d| api.header_read_timeout = d),
+            );
+        }
+        if let Some(t) = &self.api.body_read_timeout {
+            check(
+                "api.body_read_timeout",
+                parse_duration(t)
+                    .and_then(positive)
+                    .map(|d| api.body_read_timeout = d),
+            );
+        }
         if let Some(n) = self.api.max_body_bytes {
             check(
                 "api.max_body_bytes",
@@ -715,6 +741,15 @@ pub fn default_data_dir() -> PathBuf {
         return PathBuf::from(home).join(".local/share/tether");
     }
     PathBuf::from(".tether")
+}
+
+/// A duration that must not be zero.
+fn positive(d: Duration) -> Result<Duration, String> {
+    if d.is_zero() {
+        Err("must be above 0".into())
+    } else {
+        Ok(d)
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

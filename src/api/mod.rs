@@ -12,6 +12,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod limits;
 pub mod ops;
 pub mod state;
 pub mod tokens;
@@ -139,6 +140,10 @@ impl utoipa::Modify for IdRules {
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
     let max_body = state.app.config.api.max_body_bytes;
+    let body_limits = limits::BodyLimits {
+        max_bytes: max_body,
+        read_timeout: state.app.config.api.body_read_timeout,
+    };
     let ti = "/v1/state/task-instances/{dag_id}/{run_id}/{task_id}/{map_index}";
     let task = "/v1/state/tasks/{dag_id}/{task_id}";
     let asset = "/v1/state/assets/{asset}";
@@ -194,6 +199,10 @@ pub fn router(state: ApiState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            limits::guard_body,
+        ))
         .layer(axum::middleware::from_fn(crate::ui::secure))
         .layer(axum::middleware::from_fn(record_latency))
         .with_state(state)
@@ -233,6 +242,7 @@ pub async fn serve(
     let grace = app.config.supervisor.shutdown_grace;
     let mut state = ApiState::new(app);
     state.shutdown = shutdown.clone();
+    let header_read_timeout = state.app.config.api.header_read_timeout;
     let routes = router(state);
     let address = listener.local_addr()?;
     let handle = axum_server::Handle::new();
@@ -255,17 +265,37 @@ pub async fn serve(
                         ))
                     })?;
             tracing::info!(%address, "HTTP API listening (HTTPS)");
-            axum_server::from_tcp_rustls(listener, config)
+            let tls = axum_server::tls_rustls::RustlsAcceptor::new(config)
+                .acceptor(limits::FirstByteWithin(header_read_timeout));
+            let mut server = axum_server::from_tcp(listener).acceptor(tls);
+            read_headers_within(server.http_builder(), header_read_timeout);
+            server
                 .handle(handle)
                 .serve(routes.into_make_service())
                 .await
         }
         None => {
             tracing::info!(%address, "HTTP API listening");
-            axum_server::from_tcp(listener)
+            let mut server = axum_server::from_tcp(listener)
+                .acceptor(limits::FirstByteWithin(header_read_timeout));
+            read_headers_within(server.http_builder(), header_read_timeout);
+            server
                 .handle(handle)
                 .serve(routes.into_make_service())
                 .await
         }
     }
+}
+
+/// `api.header_read_timeout`: a connection that has not sent a request's whole header this
+/// long after the server began waiting for it (slowly, or not at all, or idle after an
+/// earlier request) is closed. hyper enforces it once it has a timer.
+fn read_headers_within(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    timeout: std::time::Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout);
 }
