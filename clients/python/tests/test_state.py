@@ -3,6 +3,7 @@ Airflow's `[state_store] backend`, sync and async, against a real `tether serve`
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -50,9 +51,32 @@ def test_the_backend_is_airflows_kind_of_backend(tether: Tether) -> None:
     assert issubclass(TetherStoreBackend, BaseStoreBackend)
 
 
+class History:
+    """When earlier tries of task instances succeeded: what Airflow's ``task_instance_history``
+    tells the backend in the API server (the real lookup runs in the deployment scenarios)."""
+
+    def __init__(self) -> None:
+        self.succeeded: dict[tuple[str, str, str, int], datetime] = {}
+
+    def __call__(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int, session: object
+    ) -> datetime | None:
+        return self.succeeded.get((dag_id, run_id, task_id, map_index))
+
+    def a_try_succeeds(self, scope: TaskScope) -> None:
+        self.succeeded[(scope.dag_id, scope.run_id, scope.task_id, scope.map_index)] = datetime.now(
+            timezone.utc
+        )
+
+
 @pytest.fixture
-def backend(tether: Tether) -> TetherStoreBackend:
-    return TetherStoreBackend(tether.client())
+def history() -> History:
+    return History()
+
+
+@pytest.fixture
+def backend(tether: Tether, history: History) -> TetherStoreBackend:
+    return TetherStoreBackend(tether.client(), last_success=history)
 
 
 def test_values_round_trip_verbatim(backend: TetherStoreBackend) -> None:
@@ -111,12 +135,57 @@ async def test_async_variants(backend: TetherStoreBackend) -> None:
     assert await backend.aget(scope, "k") is None
 
 
+def test_a_cleared_task_does_not_read_what_a_succeeded_try_wrote(
+    backend: TetherStoreBackend, history: History
+) -> None:
+    scope = TaskScope("backend", "r5", "submit", -1)
+    backend.set(scope, "databricks_run_id", "7")
+    history.a_try_succeeds(scope)  # try 1 succeeded with run 7; a person clears the task
+    assert backend.get(scope, "databricks_run_id") is None, "try 2 submits anew"
+    time.sleep(0.01)
+    backend.set(scope, "databricks_run_id", "8")  # try 2's run
+    assert backend.get(scope, "databricks_run_id") == "8", "a retry of try 2 reattaches to it"
+
+
+async def test_a_cleared_task_does_not_read_it_async_either(
+    backend: TetherStoreBackend, history: History
+) -> None:
+    scope = TaskScope("backend", "r5", "async", -1)
+    await backend.aset(scope, "k", "1")
+    history.a_try_succeeds(scope)
+    assert await backend.aget(scope, "k") is None
+
+
+def test_a_retry_after_an_eviction_reads_it(backend: TetherStoreBackend, history: History) -> None:
+    scope = TaskScope("backend", "r6", "submit", -1)
+    history.a_try_succeeds(scope)  # an earlier success, then a clear; then this try wrote
+    time.sleep(0.01)
+    backend.set(scope, "databricks_run_id", "9")
+    assert backend.get(scope, "databricks_run_id") == "9"
+    other = TaskScope("backend", "r6", "other", -1)  # no earlier try succeeded
+    backend.set(other, "k", "1")
+    assert backend.get(other, "k") == "1"
+    asset = AssetScope(uri="s3://lake/r6")  # asset state is not a task instance's
+    backend.set(asset, "k", "1")
+    assert backend.get(asset, "k") == "1"
+
+
+def test_rerun_after_clear_can_be_turned_off(tether: Tether, history: History) -> None:
+    backend = TetherStoreBackend(tether.client(), rerun_after_clear=False, last_success=history)
+    scope = TaskScope("backend", "r7", "submit", -1)
+    backend.set(scope, "databricks_run_id", "7")
+    history.a_try_succeeds(scope)
+    assert backend.get(scope, "databricks_run_id") == "7"
+
+
 def test_the_backend_reads_airflows_configuration(
     tether: Tether, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW__TETHER__URL", tether.url)
     monkeypatch.setenv("AIRFLOW__TETHER__TOKEN", tether.token)
+    monkeypatch.setenv("AIRFLOW__TETHER__RERUN_AFTER_CLEAR", "False")
     backend = TetherStoreBackend()
+    assert not backend.rerun_after_clear
     scope = TaskScope("backend", "r4", "configured", -1)
     backend.set(scope, "k", '"x"')
     assert backend.get(scope, "k") == '"x"'

@@ -3,11 +3,14 @@
 Airflow 3.3 offers a task instance's state to tasks and triggers only through the task SDK's
 supervisor channel (``airflow.sdk.execution_time``), which has no public wrapper yet; and its
 configuration moved into the task SDK (``airflow.sdk.configuration``). When Airflow publishes
-these, only this module changes.
+these, only this module changes. The state store backend, which runs inside Airflow's API
+server, also reads which earlier tries of a task instance succeeded from Airflow's metadata
+models.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 
@@ -44,3 +47,30 @@ def supervisor_comms() -> Any:
     from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
 
     return SUPERVISOR_COMMS
+
+
+def last_success_of_an_earlier_try(
+    dag_id: str, run_id: str, task_id: str, map_index: int, session: Any
+) -> datetime | None:
+    """When the latest earlier try of this task instance that *succeeded* ended, from
+    Airflow's metadata database (``task_instance_history``, where a clear or a retry files the
+    try it ends); ``None`` if no earlier try succeeded. Runs where the Execution API runs (the
+    API server): ``session`` is its SQLAlchemy session, or ``None`` for a session of its own."""
+    from airflow.models.taskinstancehistory import TaskInstanceHistory as TIH
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import func, select
+
+    query = select(func.max(TIH.end_date)).where(
+        TIH.dag_id == dag_id,
+        TIH.run_id == run_id,
+        TIH.task_id == task_id,
+        TIH.map_index == map_index,
+        TIH.state == TaskInstanceState.SUCCESS,
+    )
+    if session is not None:
+        ended: datetime | None = session.scalar(query)
+        return ended
+    with create_session() as own:
+        ended = own.scalar(query)
+        return ended

@@ -60,6 +60,18 @@ def get_provider_info() -> dict[str, Any]:
                         "example": None,
                         "default": None,
                     },
+                    "rerun_after_clear": {
+                        "description": (
+                            "TetherStoreBackend hides a task instance's key written before an "
+                            "earlier try of it succeeded, so that a cleared task (a "
+                            "ResumableJobMixin operator, say) runs its job anew instead of "
+                            "reading the finished run's id."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    },
                 },
             }
         },

@@ -2,7 +2,8 @@
 
 API server, scheduler, DAG processor and triggerer run as separate processes with the
 LocalExecutor, their metadata in a database of their own on the PostgreSQL server named by
-``TETHER_TEST_POSTGRES_URL``; ``tether serve`` and ``tether sim databricks`` run on loopback.
+``TETHER_TEST_POSTGRES_URL``; ``tether serve`` and ``tether sim databricks`` run on loopback
+(``harness.py`` starts them all).
 DAG runs are triggered and read through Airflow's REST API; remote jobs are counted by the
 simulator (``/_sim/stats``). Each scenario prints the submissions and cancels it saw.
 
@@ -13,25 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-import httpx
 import pytest
 
-from ..conftest import free_port, sim_command, tether_bin, wait_http, write_tether_config
+from ..conftest import tether_bin
+from .harness import Account, Deployment, Sim, deploy, eventually
 
 DAGS = Path(__file__).parent / "dags"
-LIMIT = 150.0
 
 
 def admin_postgres_url() -> str:
@@ -43,284 +38,31 @@ def admin_postgres_url() -> str:
     return url
 
 
-def eventually(what: str, check: Callable[[], Any], limit: float = LIMIT) -> Any:
-    """Polls ``check`` until it returns something truthy."""
-    start = time.monotonic()
-    last: Any = None
-    while time.monotonic() - start < limit:
-        try:
-            last = check()
-            if last:
-                return last
-        except httpx.HTTPError as e:
-            last = e
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
-@dataclass
-class Deployment:
-    folder: Path
-    env: dict[str, str]
-    airflow_url: str
-    tether_url: str
-    tether_token: str
-    sim_url: str
-    #: A second simulator, behind tether's provider account ``databricks_slow``: its first
-    #: submit is answered 12 s late.
-    slow_sim_url: str = ""
-    #: A third, behind ``databricks_long``: runs that take 15 minutes.
-    long_sim_url: str = ""
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    # Processes ---------------------------------------------------------------------------
-
-    def start(self, name: str, args: list[str]) -> None:
-        log = (self.folder / f"{name}.log").open("ab")
-        # A session of its own: Airflow's components fork workers and log servers, and the
-        # whole group is stopped (or killed) at once.
-        self.processes[name] = subprocess.Popen(
-            args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def airflow(self, component: str) -> None:
-        self.start(component, [str(Path(sys.executable).parent / "airflow"), component])
-
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        process = self.processes.pop(name)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        process.wait(30)
-
-    def stop(self, name: str) -> None:
-        """SIGTERM, as an operator stops a component; SIGKILL if it is still up 30 s later
-        (a scheduler busy shutting down its executor can take that long on a loaded machine)."""
-        process = self.processes[name]
-        try:
-            self.kill(name, signal.SIGTERM)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(30)
-
-    # Airflow's REST API ------------------------------------------------------------------
-
-    def api(self, method: str, path: str, body: Any = None) -> Any:
-        response = httpx.request(method, f"{self.airflow_url}/api/v2{path}", json=body, timeout=30)
-        response.raise_for_status()
-        return response.json()
-
-    def trigger(self, dag_id: str, run_id: str) -> None:
-        eventually(f"DAG {dag_id} parsed", lambda: self._dag_known(dag_id))
-        self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
-        self.api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "dag_run_id": run_id})
-
-    def _dag_known(self, dag_id: str) -> bool:
-        r = httpx.get(f"{self.airflow_url}/api/v2/dags/{dag_id}", timeout=10)
-        return r.status_code == 200
-
-    def ti(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
-        ti: dict[str, Any] = self.api(
-            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
-        )
-        return ti
-
-    def wait_ti(self, dag_id: str, run_id: str, task_id: str, *states: str) -> dict[str, Any]:
-        def reached() -> dict[str, Any] | None:
-            ti = self.ti(dag_id, run_id, task_id)
-            if ti["state"] in ("failed", "upstream_failed") and "failed" not in states:
-                raise AssertionError(
-                    f"{dag_id}/{run_id}/{task_id} failed: {self.task_log(dag_id, run_id, task_id)}"
-                )
-            return ti if ti["state"] in states else None
-
-        ti: dict[str, Any] = eventually(f"{dag_id}/{run_id}/{task_id} in {states}", reached)
-        return ti
-
-    def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
-        folder = (
-            self.folder
-            / "home"
-            / "logs"
-            / f"dag_id={dag_id}"
-            / f"run_id={run_id}"
-            / f"task_id={task_id}"
-        )
-        return "\n".join(p.read_text()[-3000:] for p in sorted(folder.glob("*.log")))
-
-    def clear(self, dag_id: str, run_id: str, task_id: str) -> None:
-        """Clears one task instance, as a person does from the grid (whatever its state)."""
-        body = {
-            "dry_run": False,
-            "only_failed": False,
-            "task_ids": [task_id],
-            "dag_run_id": run_id,
-            "reset_dag_runs": True,
-        }
-        self.api("POST", f"/dags/{dag_id}/clearTaskInstances", body)
-
-    def wait_try(
-        self, dag_id: str, run_id: str, task_id: str, try_number: int, *states: str
-    ) -> Any:
-        def reached() -> dict[str, Any] | None:
-            ti = self.ti(dag_id, run_id, task_id)
-            if ti["try_number"] == try_number and ti["state"] in ("failed", "upstream_failed"):
-                raise AssertionError(
-                    f"{dag_id}/{run_id}/{task_id} try {try_number} failed: "
-                    f"{self.task_log(dag_id, run_id, task_id)}"
-                )
-            return ti if ti["try_number"] == try_number and ti["state"] in states else None
-
-        return eventually(f"{dag_id}/{run_id}/{task_id} try {try_number} in {states}", reached)
-
-    def jobs_of(self, dag_id: str) -> list[dict[str, Any]]:
-        jobs: list[dict[str, Any]] = self.tether(f"/v1/jobs?dag_id={dag_id}")["jobs"]
-        return jobs
-
-    def tis(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """Every task instance of the run (the API answers 100 at a time)."""
-        tis: list[dict[str, Any]] = []
-        while True:
-            page = self.api(
-                "GET",
-                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(tis)}",
-            )
-            tis.extend(page["task_instances"])
-            if not page["task_instances"] or len(tis) >= page["total_entries"]:
-                return tis
-
-    def return_value(self, dag_id: str, run_id: str, task_id: str) -> Any:
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
-        return self.api("GET", path)["value"]
-
-    # tether and the simulator ------------------------------------------------------------
-
-    def tether(self, path: str) -> Any:
-        headers = {"Authorization": f"Bearer {self.tether_token}"}
-        response = httpx.get(f"{self.tether_url}{path}", headers=headers, timeout=30)
-        response.raise_for_status()
-        return response.json()
-
-    def job_of(self, dag_id: str) -> dict[str, Any] | None:
-        jobs = self.tether(f"/v1/jobs?dag_id={dag_id}")["jobs"]
-        return jobs[0] if jobs else None
-
-    def wait_job(self, dag_id: str, state: str) -> dict[str, Any]:
-        def reached() -> dict[str, Any] | None:
-            job = self.job_of(dag_id)
-            return job if job and job["state"] == state else None
-
-        job: dict[str, Any] = eventually(f"the tether job of {dag_id} {state}", reached)
-        return job
-
-    def sim(self, url: str | None = None) -> dict[str, Any]:
-        stats: dict[str, Any] = httpx.get(f"{url or self.sim_url}/_sim/stats", timeout=10).json()
-        return stats
-
-
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    admin = admin_postgres_url()
-    import psycopg
-
-    folder = tmp_path_factory.mktemp("airflow")
-    db_name = f"tether_airflow_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {db_name}".encode())
-    pg = urlparse(admin)
-    airflow_db = f"postgresql+psycopg2://{pg.netloc}/{db_name}"
-
-    binary = tether_bin()
-    sim_port, tether_port, airflow_port = free_port(), free_port(), free_port()
-    slow_port, long_port = free_port(), free_port()
-    token = secrets.token_urlsafe(32)
-    config = write_tether_config(
-        folder, api_port=tether_port, sim_port=sim_port, token=token, lease="10s", poll="500ms"
-    )
-    with config.open("a") as f:
-        f.write(
-            f"""
-[providers.databricks_slow]
-kind = "databricks"
-host = "http://127.0.0.1:{slow_port}"
-token = "dapi-sim-token"
-poll_initial = "500ms"
-poll_max = "2s"
-
-[providers.databricks_long]
-kind = "databricks"
-host = "http://127.0.0.1:{long_port}"
-token = "dapi-sim-token"
-poll_initial = "2s"
-poll_max = "10s"
-"""
-        )
-    dags = folder / "dags"
-    shutil.copytree(DAGS, dags)
-    airflow_url = f"http://127.0.0.1:{airflow_port}"
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(folder / "home"),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db,
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-        "AIRFLOW__API__PORT": str(airflow_port),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW_CONN_TETHER_DEFAULT": (
-            f'{{"conn_type": "tether", "host": "127.0.0.1", "port": {tether_port}, '
-            f'"schema": "http", "password": "{token}"}}'
-        ),
-        "AIRFLOW_CONN_DATABRICKS_DEFAULT": (
-            f'{{"conn_type": "databricks", "host": "127.0.0.1", "port": {sim_port}, '
-            '"schema": "http", "password": "dapi-sim-token"}'
-        ),
-        "AIRFLOW__STATE_STORE__BACKEND": "airflow_provider_tether.state.backend.TetherStoreBackend",
-        "AIRFLOW__TETHER__URL": f"http://127.0.0.1:{tether_port}",
-        "AIRFLOW__TETHER__TOKEN": token,
-    }
-    d = Deployment(
-        folder,
-        env,
-        airflow_url,
-        f"http://127.0.0.1:{tether_port}",
-        token,
-        f"http://127.0.0.1:{sim_port}",
-        f"http://127.0.0.1:{slow_port}",
-        f"http://127.0.0.1:{long_port}",
-    )
-    try:
-        d.start("sim", sim_command(binary, sim_port, pending="1s", running="20s"))
-        slow = sim_command(binary, slow_port, pending="1s", running="10s")
-        d.start("slow_sim", [*slow, "--slow-first", "1", "--slow-by", "12s"])
-        d.start("long_sim", sim_command(binary, long_port, pending="1s", running="900s"))
-        d.start("tether", [binary, "--config", str(config), "serve"])
-        airflow = str(Path(sys.executable).parent / "airflow")
-        subprocess.run(
-            [airflow, "db", "migrate"],
-            env=env,
-            check=True,
-            stdout=(folder / "migrate.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
-            d.airflow(component)
-        wait_http(f"{d.sim_url}/_sim/stats")
-        wait_http(f"{d.slow_sim_url}/_sim/stats")
-        wait_http(f"{d.long_sim_url}/_sim/stats")
-        wait_http(f"{d.tether_url}/healthz")
-        wait_http(f"{airflow_url}/api/v2/version", limit=120)
+    with deploy(
+        admin_postgres_url(),
+        tmp_path_factory.mktemp("airflow"),
+        tether_bin(),
+        dags=DAGS,
+        sims={
+            "sim": Sim(pending="1s", running="20s"),
+            # Behind tether's provider account ``databricks_slow``: its first submit is
+            # answered 12 s late.
+            "slow": Sim(
+                pending="1s", running="10s", args=("--slow-first", "1", "--slow-by", "12s")
+            ),
+            # Behind ``databricks_long``: runs that take 15 minutes.
+            "long": Sim(pending="1s", running="900s"),
+        },
+        accounts={
+            "databricks": Account("sim", poll_initial="500ms", poll_max="2s"),
+            "databricks_slow": Account("slow", poll_initial="500ms", poll_max="2s"),
+            "databricks_long": Account("long", poll_initial="2s", poll_max="10s"),
+        },
+        airflow_databricks_sim="sim",
+    ) as d:
         yield d
-    finally:
-        for name in list(d.processes):
-            d.stop(name)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)".encode())
 
 
 def report(scenario: str, before: dict[str, Any], after: dict[str, Any]) -> tuple[int, int]:
@@ -508,7 +250,7 @@ def test_10_a_task_killed_mid_submit_is_found_by_its_retry(deployment: Deploymen
     from datetime import datetime, timezone
 
     d = deployment
-    before = d.sim(d.slow_sim_url)
+    before = d.sim("slow")
     d.trigger("killed_mid_submit", "r1")
     ti = d.wait_try("killed_mid_submit", "r1", "job", 1, "running")
     # The intent is recorded right before the submit goes out (the simulator counts a submit
@@ -537,14 +279,14 @@ def test_10_a_task_killed_mid_submit_is_found_by_its_retry(deployment: Deploymen
     )
     assert 10 < recorded < 15, events
     assert reattached < 30, events
-    assert report("10. killed mid-submit", before, d.sim(d.slow_sim_url)) == (1, 0)
+    assert report("10. killed mid-submit", before, d.sim("slow")) == (1, 0)
 
 
 def test_11_marking_200_deferred_tasks_failed_at_once_cancels_200_runs(
     deployment: Deployment,
 ) -> None:
     d, n = deployment, 200
-    before = d.sim(d.long_sim_url)
+    before = d.sim("long")
     d.trigger("bulk_marked_failed", "r1")
 
     def all_deferred() -> bool:
@@ -571,10 +313,29 @@ def test_11_marking_200_deferred_tasks_failed_at_once_cancels_200_runs(
 
     eventually(f"{n} cancelled runs", cancelled, limit=300)
     submissions, cancels = report(
-        "11. 200 deferred tasks marked failed at once", before, d.sim(d.long_sim_url)
+        "11. 200 deferred tasks marked failed at once", before, d.sim("long")
     )
     assert submissions == n
     # Every run cancelled (above). A run gets one cancel request, or two when the supervisor
     # holding it sends one while the API's own is still on its way (seen: 21 of 200, on a
     # loaded 2-core machine); the simulator counts requests.
     assert n <= cancels <= 2 * n, cancels
+
+
+def test_12_clearing_a_succeeded_resumable_databricks_task_runs_it_again(
+    deployment: Deployment,
+) -> None:
+    d, before = deployment, deployment.sim()
+    key = "/v1/state/task-instances/cleared_databricks/r1/submit/-1/keys/databricks_run_id"
+    d.trigger("cleared_databricks", "r1")
+    d.wait_try("cleared_databricks", "r1", "submit", 1, "success")
+    first = d.tether(key)
+    d.clear("cleared_databricks", "r1", "submit")
+    d.wait_try("cleared_databricks", "r1", "submit", 2, "success")
+    second = d.tether(key)
+    print(f"\n12. run ids in tether: try 1 {first['value']}, try 2 {second['value']}")
+    assert second["value"] != first["value"], "try 2 wrote the id of a run of its own"
+    assert report("12. clear of a succeeded DatabricksSubmitRunOperator", before, d.sim()) == (
+        2,
+        0,
+    )

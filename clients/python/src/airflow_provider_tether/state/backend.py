@@ -14,22 +14,41 @@ Airflow's configuration: ``[tether] url`` and ``[tether] token`` (or the environ
   unchanged.
 - ``expires_at`` becomes tether's retention (``None``: ``never``); expired keys are removed by
   tether's own scheduled GC, so ``cleanup()`` does nothing.
+- A clear reruns. Airflow 3.3.2 keeps a task instance's state when a person clears it, so an
+  operator built on ``ResumableJobMixin`` (``DatabricksSubmitRunOperator``, say) finds the run
+  id of the try that already succeeded, sees ``SUCCESS``, and reruns nothing. The backend
+  therefore hides a task-instance key last written before an earlier try of that task
+  instance *succeeded* (that try took the result; Airflow's ``task_instance_history`` says
+  when it ended): the cleared task submits a new run and writes its id. A key written after
+  the last success, as after an eviction, is read as usual, so a retry still reattaches.
+  ``[tether] rerun_after_clear = False`` turns this off. The two times come from two clocks
+  (tether's and Airflow's API server's): they must agree to within the time a job takes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from airflow.state import AssetScope, BaseStoreBackend, StoreScope, TaskScope
 
+from airflow_provider_tether._compat import last_success_of_an_earlier_try
 from airflow_provider_tether.hooks.tether import (
     Scope,
     TetherClient,
     TetherEndpoint,
     endpoint_from_env,
 )
+
+log = logging.getLogger(__name__)
+
+#: When the latest earlier try of a task instance that succeeded ended:
+#: ``(dag_id, run_id, task_id, map_index, session) -> datetime | None``.
+LastSuccess = Callable[[str, str, str, int, Any], "datetime | None"]
 
 
 def configured_endpoint() -> TetherEndpoint:
@@ -77,14 +96,65 @@ def stored(entry: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def configured_rerun_after_clear() -> bool:
+    """``[tether] rerun_after_clear`` (default true)."""
+    from airflow.configuration import conf
+
+    return bool(conf.getboolean("tether", "rerun_after_clear", fallback=True))
+
+
+def written_at(entry: Any) -> datetime:
+    """When tether last wrote the entry."""
+    return datetime.fromisoformat(str(entry["updated_at"]).replace("Z", "+00:00"))
+
+
 class TetherStoreBackend(BaseStoreBackend):
     """Airflow's task state store in tether: versions, retention and automatic GC included."""
 
-    def __init__(self, client: TetherClient | None = None) -> None:
+    def __init__(
+        self,
+        client: TetherClient | None = None,
+        *,
+        rerun_after_clear: bool | None = None,
+        last_success: LastSuccess = last_success_of_an_earlier_try,
+    ) -> None:
         self.client = client or TetherClient(configured_endpoint())
+        self.rerun_after_clear = (
+            configured_rerun_after_clear() if rerun_after_clear is None else rerun_after_clear
+        )
+        self._last_success = last_success
+
+    def _taken_by_a_success(self, scope: StoreScope, key: str, entry: Any, session: Any) -> bool:
+        """Whether an earlier try of the task instance succeeded after the entry's last write
+        (so that try took it, and a cleared task must not be told it again)."""
+        if entry is None or not self.rerun_after_clear or not isinstance(scope, TaskScope):
+            return False
+        ended = self._last_success(
+            scope.dag_id, scope.run_id, scope.task_id, scope.map_index, session
+        )
+        if ended is None:
+            return False
+        if ended.tzinfo is None:
+            ended = ended.replace(tzinfo=timezone.utc)
+        if written_at(entry) > ended:
+            return False
+        log.info(
+            "task state %r of %s/%s/%s[%s] was written before an earlier try succeeded (%s): "
+            "not shown to the cleared task, which runs anew",
+            key,
+            scope.dag_id,
+            scope.run_id,
+            scope.task_id,
+            scope.map_index,
+            ended.isoformat(),
+        )
+        return True
 
     def get(self, scope: StoreScope, key: str, *, session: Any = None) -> str | None:
-        return stored(self.client.get_state(tether_scope(scope), key))
+        entry = self.client.get_state(tether_scope(scope), key)
+        if self._taken_by_a_success(scope, key, entry, session):
+            return None
+        return stored(entry)
 
     def set(
         self,
@@ -108,7 +178,11 @@ class TetherStoreBackend(BaseStoreBackend):
         )
 
     async def aget(self, scope: StoreScope, key: str, *, session: Any = None) -> str | None:
-        return stored(await self.client.a_get_state(tether_scope(scope), key))
+        entry = await self.client.a_get_state(tether_scope(scope), key)
+        # Airflow's metadata is read synchronously, with a session of its own, off the loop.
+        if await asyncio.to_thread(self._taken_by_a_success, scope, key, entry, None):
+            return None
+        return stored(entry)
 
     async def aset(
         self,

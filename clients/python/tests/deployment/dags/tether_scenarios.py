@@ -77,3 +77,8 @@ with DAG(
     TetherJobOperator.partial(task_id="job", provider="databricks_long", deferrable=True).expand(
         spec=[{**SPEC, "run_name": f"bulk-{i}"} for i in range(200)]
     )
+
+# 12. Clear of a succeeded DatabricksSubmitRunOperator (Airflow's ResumableJobMixin) on
+# TetherStoreBackend: the next try runs the job again.
+with DAG("cleared_databricks", schedule=None, start_date=START, catchup=False):
+    DatabricksSubmitRunOperator(task_id="submit", json=SPEC, polling_period_seconds=1)

@@ -1,0 +1,364 @@
+"""A real Airflow 3.3.2 deployment beside a real ``tether serve``, started as users run them.
+
+API server, scheduler, DAG processor and triggerer run as separate processes with the
+LocalExecutor, their metadata in a database of their own on a PostgreSQL server; ``tether
+serve`` (SQLite) and ``tether sim databricks`` simulators run on loopback. Both the scenarios
+(``test_real_airflow.py``) and the triggerer benchmark (``triggerer_cost.py``) start one with
+:func:`deploy`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+
+from ..conftest import free_port, sim_command, wait_http
+
+LIMIT = 150.0
+
+
+def eventually(what: str, check: Callable[[], Any], limit: float = LIMIT) -> Any:
+    """Polls ``check`` until it returns something truthy."""
+    start = time.monotonic()
+    last: Any = None
+    while time.monotonic() - start < limit:
+        try:
+            last = check()
+            if last:
+                return last
+        except httpx.HTTPError as e:
+            last = e
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Deployment:
+    folder: Path
+    env: dict[str, str]
+    airflow_url: str
+    tether_url: str
+    tether_token: str
+    #: The Databricks simulators by name (``tether sim databricks``), their base URLs.
+    sims: dict[str, str]
+    #: Airflow's metadata database (a PostgreSQL URL), for what the REST API does not show.
+    metadata_url: str
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    # Processes ---------------------------------------------------------------------------
+
+    def start(self, name: str, args: list[str]) -> None:
+        log = (self.folder / f"{name}.log").open("ab")
+        # A session of its own: Airflow's components fork workers and log servers, and the
+        # whole group is stopped (or killed) at once.
+        self.processes[name] = subprocess.Popen(
+            args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def airflow(self, component: str) -> None:
+        self.start(component, [str(Path(sys.executable).parent / "airflow"), component])
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        process.wait(30)
+
+    def stop(self, name: str) -> None:
+        """SIGTERM, as an operator stops a component; SIGKILL if it is still up 30 s later
+        (a scheduler busy shutting down its executor can take that long on a loaded machine)."""
+        process = self.processes[name]
+        try:
+            self.kill(name, signal.SIGTERM)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+
+    # Airflow's REST API ------------------------------------------------------------------
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        response = httpx.request(method, f"{self.airflow_url}/api/v2{path}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def trigger(self, dag_id: str, run_id: str) -> None:
+        eventually(f"DAG {dag_id} parsed", lambda: self._dag_known(dag_id))
+        self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+        self.api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "dag_run_id": run_id})
+
+    def _dag_known(self, dag_id: str) -> bool:
+        r = httpx.get(f"{self.airflow_url}/api/v2/dags/{dag_id}", timeout=10)
+        return r.status_code == 200
+
+    def ti(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        ti: dict[str, Any] = self.api(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        )
+        return ti
+
+    def wait_ti(self, dag_id: str, run_id: str, task_id: str, *states: str) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            ti = self.ti(dag_id, run_id, task_id)
+            if ti["state"] in ("failed", "upstream_failed") and "failed" not in states:
+                raise AssertionError(
+                    f"{dag_id}/{run_id}/{task_id} failed: {self.task_log(dag_id, run_id, task_id)}"
+                )
+            return ti if ti["state"] in states else None
+
+        ti: dict[str, Any] = eventually(f"{dag_id}/{run_id}/{task_id} in {states}", reached)
+        return ti
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
+        folder = (
+            self.folder
+            / "home"
+            / "logs"
+            / f"dag_id={dag_id}"
+            / f"run_id={run_id}"
+            / f"task_id={task_id}"
+        )
+        return "\n".join(p.read_text()[-3000:] for p in sorted(folder.glob("*.log")))
+
+    def clear(self, dag_id: str, run_id: str, task_id: str) -> None:
+        """Clears one task instance, as a person does from the grid (whatever its state)."""
+        body = {
+            "dry_run": False,
+            "only_failed": False,
+            "task_ids": [task_id],
+            "dag_run_id": run_id,
+            "reset_dag_runs": True,
+        }
+        self.api("POST", f"/dags/{dag_id}/clearTaskInstances", body)
+
+    def wait_try(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, *states: str
+    ) -> Any:
+        def reached() -> dict[str, Any] | None:
+            ti = self.ti(dag_id, run_id, task_id)
+            if ti["try_number"] == try_number and ti["state"] in ("failed", "upstream_failed"):
+                raise AssertionError(
+                    f"{dag_id}/{run_id}/{task_id} try {try_number} failed: "
+                    f"{self.task_log(dag_id, run_id, task_id)}"
+                )
+            return ti if ti["try_number"] == try_number and ti["state"] in states else None
+
+        return eventually(f"{dag_id}/{run_id}/{task_id} try {try_number} in {states}", reached)
+
+    def jobs_of(self, dag_id: str) -> list[dict[str, Any]]:
+        jobs: list[dict[str, Any]] = self.tether(f"/v1/jobs?dag_id={dag_id}")["jobs"]
+        return jobs
+
+    def tis(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of the run (the API answers 100 at a time)."""
+        tis: list[dict[str, Any]] = []
+        while True:
+            page = self.api(
+                "GET",
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(tis)}",
+            )
+            tis.extend(page["task_instances"])
+            if not page["task_instances"] or len(tis) >= page["total_entries"]:
+                return tis
+
+    def return_value(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        return self.api("GET", path)["value"]
+
+    # tether and the simulator ------------------------------------------------------------
+
+    def tether(self, path: str) -> Any:
+        headers = {"Authorization": f"Bearer {self.tether_token}"}
+        response = httpx.get(f"{self.tether_url}{path}", headers=headers, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def job_of(self, dag_id: str) -> dict[str, Any] | None:
+        jobs = self.tether(f"/v1/jobs?dag_id={dag_id}")["jobs"]
+        return jobs[0] if jobs else None
+
+    def wait_job(self, dag_id: str, state: str) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            job = self.job_of(dag_id)
+            return job if job and job["state"] == state else None
+
+        job: dict[str, Any] = eventually(f"the tether job of {dag_id} {state}", reached)
+        return job
+
+    def metadata(self, sql: str) -> Any:
+        """The first column of the first row of a query of Airflow's metadata database."""
+        import psycopg
+
+        with psycopg.connect(self.metadata_url) as conn:
+            row = conn.execute(sql.encode()).fetchone()
+            return row[0] if row else None
+
+    def sim(self, name: str = "sim") -> dict[str, Any]:
+        """The counters of simulator ``name`` (submissions, cancels, requests, ...)."""
+        stats: dict[str, Any] = httpx.get(f"{self.sims[name]}/_sim/stats", timeout=10).json()
+        return stats
+
+
+@dataclass(frozen=True)
+class Sim:
+    """A ``tether sim databricks``: how long its runs stay pending, then running."""
+
+    pending: str
+    running: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Account:
+    """A tether provider account (``[providers.NAME]``, kind databricks) on a simulator."""
+
+    sim: str
+    poll_initial: str
+    poll_max: str
+
+
+@contextlib.contextmanager
+def deploy(
+    admin_url: str,
+    folder: Path,
+    binary: str,
+    *,
+    dags: Path,
+    sims: dict[str, Sim],
+    accounts: dict[str, Account],
+    airflow_databricks_sim: str,
+    lease: str = "10s",
+    max_wait: str = "10s",
+) -> Iterator[Deployment]:
+    """Starts the simulators, ``tether serve`` with ``accounts``, and Airflow (its metadata in
+    a new database on ``admin_url``'s server, its DAGs a copy of ``dags``); Airflow's
+    ``databricks_default`` connection points at simulator ``airflow_databricks_sim`` and
+    ``[state_store] backend`` is tether's. Everything is stopped, and the database dropped, on
+    the way out."""
+    import psycopg
+
+    db_name = f"tether_airflow_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {db_name}".encode())
+    pg = urlparse(admin_url)
+    airflow_db = f"postgresql+psycopg2://{pg.netloc}/{db_name}"
+
+    sim_ports = {name: free_port() for name in sims}
+    tether_port, airflow_port = free_port(), free_port()
+    token = secrets.token_urlsafe(32)
+    config = folder / "tether.toml"
+    config.write_text(
+        tether_config(folder, tether_port, token, lease, max_wait, accounts, sim_ports)
+    )
+    shutil.copytree(dags, folder / "dags")
+    airflow_url = f"http://127.0.0.1:{airflow_port}"
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(folder / "home"),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(folder / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        "AIRFLOW__API__PORT": str(airflow_port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW_CONN_TETHER_DEFAULT": (
+            f'{{"conn_type": "tether", "host": "127.0.0.1", "port": {tether_port}, '
+            f'"schema": "http", "password": "{token}"}}'
+        ),
+        "AIRFLOW_CONN_DATABRICKS_DEFAULT": (
+            '{"conn_type": "databricks", "host": "127.0.0.1", '
+            f'"port": {sim_ports[airflow_databricks_sim]}, '
+            '"schema": "http", "password": "dapi-sim-token"}'
+        ),
+        "AIRFLOW__STATE_STORE__BACKEND": "airflow_provider_tether.state.backend.TetherStoreBackend",
+        "AIRFLOW__TETHER__URL": f"http://127.0.0.1:{tether_port}",
+        "AIRFLOW__TETHER__TOKEN": token,
+    }
+    d = Deployment(
+        folder,
+        env,
+        airflow_url,
+        f"http://127.0.0.1:{tether_port}",
+        token,
+        {name: f"http://127.0.0.1:{port}" for name, port in sim_ports.items()},
+        pg._replace(path=f"/{db_name}").geturl(),
+    )
+    try:
+        for name, sim in sims.items():
+            command = sim_command(binary, sim_ports[name], pending=sim.pending, running=sim.running)
+            d.start(name, [*command, *sim.args])
+        d.start("tether", [binary, "--config", str(config), "serve"])
+        airflow = str(Path(sys.executable).parent / "airflow")
+        subprocess.run(
+            [airflow, "db", "migrate"],
+            env=env,
+            check=True,
+            stdout=(folder / "migrate.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
+            d.airflow(component)
+        for url in d.sims.values():
+            wait_http(f"{url}/_sim/stats")
+        wait_http(f"{d.tether_url}/healthz")
+        wait_http(f"{airflow_url}/api/v2/version", limit=120)
+        yield d
+    finally:
+        for name in list(d.processes):
+            d.stop(name)
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)".encode())
+
+
+def tether_config(
+    folder: Path,
+    port: int,
+    token: str,
+    lease: str,
+    max_wait: str,
+    accounts: dict[str, Account],
+    sim_ports: dict[str, int],
+) -> str:
+    """tether's config: SQLite in ``folder``, the API on ``port`` with ``token`` as its admin
+    token, one Databricks provider account per entry of ``accounts``."""
+    text = f"""
+[database]
+url = "sqlite://{folder}/tether.db"
+
+[supervisor]
+lease = "{lease}"
+
+[api]
+listen = "127.0.0.1:{port}"
+admin_token_sha256 = ["{hashlib.sha256(token.encode()).hexdigest()}"]
+max_wait = "{max_wait}"
+"""
+    for name, account in accounts.items():
+        text += f"""
+[providers.{name}]
+kind = "databricks"
+host = "http://127.0.0.1:{sim_ports[account.sim]}"
+token = "dapi-sim-token"
+poll_initial = "{account.poll_initial}"
+poll_max = "{account.poll_max}"
+"""
+    return text
