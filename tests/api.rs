@@ -672,6 +672,99 @@ async fn task_tokens_are_scoped(db: TestDb) {
     );
 }
 
+/// `POST /v1/jobs/wait`: one request for many jobs, answered when any of them changes; jobs it
+/// cannot wait for are named in `errors`; bad lists are a 400.
+async fn waiting_for_many_jobs_at_once(db: TestDb) {
+    let api = start(&db).await;
+    let mut ids = Vec::new();
+    for task in ["a", "b", "c"] {
+        let (status, body) = api
+            .admin(Method::POST, "/v1/jobs", Some(ensure_body("etl", task, 1)))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        ids.push(body["job"]["id"].as_i64().unwrap());
+    }
+    let wait = |jobs: Value, timeout: u64| {
+        api.admin(
+            Method::POST,
+            "/v1/jobs/wait",
+            Some(json!({"jobs": jobs, "timeout": timeout})),
+        )
+    };
+    // Nothing changes while no supervisor polls: the answer comes at the timeout.
+    let started = Instant::now();
+    let (status, body) = wait(
+        json!([{"id": ids[0], "state": "pending"}, {"id": ids[1], "state": "pending"},
+               {"id": ids[2]}]),
+        2,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"changed": [], "errors": []}));
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+    // A state the caller has wrong is a change at once; a missing job is an error at once.
+    let started = Instant::now();
+    let (_, body) = wait(
+        json!([{"id": ids[0], "state": "running"}, {"id": 999_999, "state": "pending"}]),
+        10,
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(body["changed"][0]["id"], ids[0], "{body}");
+    assert_eq!(
+        body["errors"],
+        json!([{"id": 999_999, "error": "not_found", "message": "job 999999 not found"}])
+    );
+    // A task token of another DAG may not wait for these.
+    let other = api.task_token(json!({"dag_id": "other"})).await;
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/v1/jobs/wait",
+            Some(&other),
+            Some(json!({"jobs": [{"id": ids[1], "state": "pending"}], "timeout": 5})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["changed"], json!([]));
+    assert_eq!(body["errors"][0]["error"], "forbidden", "{body}");
+    // Bad lists.
+    for (jobs, needle) in [
+        (json!([]), "1 to 1000 jobs"),
+        (json!([{"id": ids[0]}, {"id": ids[0]}]), "listed twice"),
+        (json!([{"id": ids[0], "state": "done"}]), "not a job state"),
+        (json!([{"job": ids[0]}]), "job"),
+    ] {
+        let (status, body) = wait(jobs, 1).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(needle),
+            "{needle}: {body}"
+        );
+    }
+    // A supervisor moves them on: the wait answers with the ones that changed.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sup =
+        tokio::spawn(tether::engine::Supervisor::new(api.app.engine.clone()).run(stop.clone()));
+    let started = Instant::now();
+    let (status, body) = wait(
+        Value::Array(
+            ids.iter()
+                .map(|id| json!({"id": id, "state": "pending"}))
+                .collect(),
+        ),
+        10,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let changed = body["changed"].as_array().unwrap();
+    assert!(!changed.is_empty(), "{body}");
+    assert!(changed.iter().all(|j| j["state"] != "pending"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(9), "{body}");
+    stop.cancel();
+    sup.await.unwrap();
+}
+
 /// The `Authorization` header and task tokens as the RFCs read them: the scheme's name in any
 /// case (RFC 9110 §11.1), one header only, and `nbf` honoured (RFC 7519 §4.1.5).
 async fn tokens_are_read_as_the_rfcs_say(db: TestDb) {
@@ -816,6 +909,7 @@ on_both_backends!(
     limits_are_400_or_413_naming_the_field,
     task_tokens_are_scoped,
     tokens_are_read_as_the_rfcs_say,
+    waiting_for_many_jobs_at_once,
     metrics_parse_and_show_the_figures,
     unreachable_database_is_503,
 );

@@ -83,6 +83,11 @@ impl ApiError {
         self.status
     }
 
+    /// The code (`not_found`, `forbidden`, ...).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// The message.
     pub fn message(&self) -> &str {
         &self.message

@@ -1,5 +1,5 @@
-//! `/v1/jobs`: ensure a job (submit or reattach), read it, wait for it to change, read its
-//! events, cancel it, list jobs.
+//! `/v1/jobs`: ensure a job (submit or reattach), read it, wait for it (or for any of many) to
+//! change, read its events, cancel it, list jobs.
 
 use std::time::Duration;
 
@@ -295,6 +295,135 @@ pub async fn wait_job(
             }
         }
         job = load(&s, &who, id).await?;
+    }
+}
+
+/// The most jobs one `POST /v1/jobs/wait` may name.
+pub const MAX_WAIT_JOBS: usize = 1000;
+
+/// A job to wait for, and the state its waiter knows.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KnownJob {
+    /// tether's job id.
+    pub id: i64,
+    /// The state the caller knows (none: the state at the time of the request).
+    pub state: Option<String>,
+}
+
+/// Many jobs to wait for at once.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitManyRequest {
+    /// The jobs (1 to 1,000, each once).
+    pub jobs: Vec<KnownJob>,
+    /// Seconds to wait at most (capped by the server's `api.max_wait`); default 30.
+    pub timeout: Option<u64>,
+}
+
+/// A job of the request that cannot be waited for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitManyError {
+    /// The job id.
+    pub id: i64,
+    /// `not_found` or `forbidden`.
+    pub error: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The jobs that changed (or ended), and those that cannot be waited for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitManyResponse {
+    /// Every listed job whose state differs from the one given, or that has ended; empty
+    /// after the timeout.
+    pub changed: Vec<JobView>,
+    /// Listed jobs that do not exist, or that the token may not see.
+    pub errors: Vec<WaitManyError>,
+}
+
+/// Wait for any of many jobs to change: one open request for all of a process's waiters
+/// (Airflow's triggerer holds one for all its tether triggers), answered as soon as one of
+/// them changes state or ends.
+#[utoipa::path(post, path = "/v1/jobs/wait", tag = "jobs", request_body = WaitManyRequest,
+    responses((status = 200, body = WaitManyResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn wait_jobs(
+    State(s): State<ApiState>,
+    who: Principal,
+    Json(request): Json<WaitManyRequest>,
+) -> Result<axum::Json<WaitManyResponse>, ApiError> {
+    if request.jobs.is_empty() || request.jobs.len() > MAX_WAIT_JOBS {
+        return Err(ApiError::bad_request(format!(
+            "jobs must list 1 to {MAX_WAIT_JOBS} jobs, not {}",
+            request.jobs.len()
+        )));
+    }
+    let mut known: std::collections::HashMap<i64, Option<JobState>> =
+        std::collections::HashMap::with_capacity(request.jobs.len());
+    for job in &request.jobs {
+        let state = match job.state.as_deref() {
+            Some(name) => Some(JobState::parse(name).ok_or_else(|| {
+                ApiError::bad_request(format!("job {}: state {name:?} is not a job state (pending, running, succeeded, failed, cancelled, lost, unknown)", job.id))
+            })?),
+            None => None,
+        };
+        if known.insert(job.id, state).is_some() {
+            return Err(ApiError::bad_request(format!(
+                "job {} is listed twice",
+                job.id
+            )));
+        }
+    }
+    let ids: Vec<i64> = known.keys().copied().collect();
+    let watched: std::collections::HashSet<i64> = ids.iter().copied().collect();
+    let timeout = Duration::from_secs(request.timeout.unwrap_or(30)).min(s.app.config.api.max_wait);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut changes = s.app.engine.changes().subscribe();
+    loop {
+        let jobs = s.app.engine.jobs().get_many(&ids).await?;
+        let mut answer = WaitManyResponse {
+            changed: Vec::new(),
+            errors: Vec::new(),
+        };
+        let mut found = std::collections::HashSet::with_capacity(jobs.len());
+        for job in jobs {
+            found.insert(job.id);
+            if let Err(e) = who.allow_task_instance(&job.task_instance) {
+                answer.errors.push(WaitManyError {
+                    id: job.id,
+                    error: e.code().into(),
+                    message: e.message().into(),
+                });
+                continue;
+            }
+            // A job listed without a state is measured against its first reading.
+            let baseline = *known
+                .get_mut(&job.id)
+                .expect("only listed jobs are read")
+                .get_or_insert(job.state);
+            if job.state != baseline || job.phase == crate::jobs::Phase::Terminal {
+                answer.changed.push(job.into());
+            }
+        }
+        for id in ids.iter().filter(|id| !found.contains(id)) {
+            answer.errors.push(WaitManyError {
+                id: *id,
+                error: "not_found".into(),
+                message: format!("job {id} not found"),
+            });
+        }
+        if !answer.changed.is_empty() || !answer.errors.is_empty() {
+            return Ok(axum::Json(answer));
+        }
+        // As in `wait_job`: woken by announced changes, re-read now and then in case.
+        let reread = s.app.engine.changes().reread_every();
+        tokio::select! {
+            _ = Changes::changed_any(&mut changes, &watched) => {}
+            _ = tokio::time::sleep(reread) => {}
+            _ = tokio::time::sleep_until(deadline) => return Ok(axum::Json(answer)),
+            _ = s.shutdown.cancelled() => return Ok(axum::Json(answer)),
+        }
     }
 }
 

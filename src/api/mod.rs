@@ -72,7 +72,7 @@ impl ApiState {
 #[openapi(
     info(title = "tether", description = "Resumable remote jobs and durable task state"),
     paths(
-        jobs::ensure, jobs::get_job, jobs::wait_job, jobs::job_events, jobs::cancel_job, jobs::consume_job, jobs::list_jobs, jobs::job_counts,
+        jobs::ensure, jobs::get_job, jobs::wait_job, jobs::wait_jobs, jobs::job_events, jobs::cancel_job, jobs::consume_job, jobs::list_jobs, jobs::job_counts,
         state::ti_get, state::ti_put, state::ti_delete, state::ti_list, state::ti_clear,
         state::task_get, state::task_put, state::task_delete, state::task_list, state::task_clear,
         state::asset_get, state::asset_put, state::asset_delete, state::asset_list, state::asset_clear,
@@ -150,6 +150,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/jobs", post(jobs::ensure).get(jobs::list_jobs))
         .route("/v1/jobs/counts", get(jobs::job_counts))
+        .route("/v1/jobs/wait", post(jobs::wait_jobs))
         .route("/v1/jobs/{id}", get(jobs::get_job))
         .route("/v1/jobs/{id}/wait", get(jobs::wait_job))
         .route("/v1/jobs/{id}/events", get(jobs::job_events))

@@ -73,6 +73,23 @@ impl Changes {
     }
 }
 
+impl Changes {
+    /// Waits until one of `jobs` is announced as changed (or announcements were missed).
+    pub async fn changed_any(
+        rx: &mut broadcast::Receiver<i64>,
+        jobs: &std::collections::HashSet<i64>,
+    ) {
+        loop {
+            match rx.recv().await {
+                Ok(id) if id == ANY_JOB || jobs.contains(&id) => return,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => return,
+                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+            }
+        }
+    }
+}
+
 /// Relays the job changes PostgreSQL announces (made by any process) until `shutdown`;
 /// reconnects with backoff when the listening connection is lost, and then announces
 /// [`ANY_JOB`], since announcements may have been missed meanwhile.

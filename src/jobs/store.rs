@@ -188,6 +188,19 @@ impl JobStore {
         row.as_ref().map(JobRecord::from_row).transpose()
     }
 
+    /// The jobs of `ids` that exist, in no particular order.
+    pub async fn get_many(&self, ids: &[i64]) -> Result<Vec<JobRecord>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Integers: safe to inline, and one statement whatever their number.
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let rows = sqlx::query(&format!("SELECT * FROM jobs WHERE id IN ({list})"))
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(JobRecord::from_row).collect()
+    }
+
     /// The newest generation of a task instance's named job.
     pub async fn latest(
         &self,

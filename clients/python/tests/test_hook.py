@@ -3,10 +3,13 @@ that carry tether's code, and retries on 503."""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import threading
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 
 from airflow_provider_tether.exceptions import TetherApiError
@@ -134,3 +137,61 @@ def test_airflow_sees_the_connection_type_and_the_extra_link() -> None:
     assert hook is not None
     assert hook.hook_class_name == "airflow_provider_tether.hooks.tether.TetherHook"
     assert "airflow_provider_tether.links.TetherRunPageLink" in manager.extra_links_class_names
+
+
+def wait_requests(tether: Tether) -> int:
+    """How many ``POST /v1/jobs/wait`` tether has answered (its Prometheus counter)."""
+    text = httpx.get(
+        f"{tether.url}/metrics", headers={"Authorization": f"Bearer {tether.token}"}
+    ).text
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("tether_http_request_seconds_count") and 'route="/v1/jobs/wait"' in line
+    )
+
+
+def many_jobs(tether: Tether, prefix: str, n: int) -> list[int]:
+    client = tether.client()
+    return [
+        client.ensure_job(identity(f"{prefix}{i}"), "databricks", databricks_spec(prefix), "main")[
+            "job"
+        ]["id"]
+        for i in range(n)
+    ]
+
+
+async def test_waits_for_many_jobs_share_one_long_poll(tether: Tether) -> None:
+    ids = many_jobs(tether, "shared", 20)
+    before = wait_requests(tether)
+    client = tether.client()
+    answers = await asyncio.gather(*(client.a_wait_for_change(i, "pending", 10) for i in ids))
+    assert [a["job"]["id"] for a in answers] == ids
+    assert all(a["changed"] and a["job"]["state"] != "pending" for a in answers), answers
+    used = wait_requests(tether) - before
+    assert 1 <= used < len(ids), f"{used} long-polls for {len(ids)} jobs"
+
+
+async def test_a_missing_job_fails_its_own_wait_only(tether: Tether) -> None:
+    (real,) = many_jobs(tether, "beside-missing", 1)
+    client = tether.client()
+    results: tuple[Any, ...] = await asyncio.gather(
+        client.a_wait_for_change(999_999, "pending", 10),
+        client.a_wait_for_change(real, "pending", 10),
+        return_exceptions=True,
+    )
+    missing, found = results
+    assert isinstance(missing, TetherApiError) and missing.status == 404, missing
+    assert isinstance(found, dict) and found["job"]["id"] == real
+
+
+async def test_a_cancelled_wait_leaves_the_others_waiting(tether: Tether) -> None:
+    first, second = many_jobs(tether, "cancelled-wait", 2)
+    client = tether.client()
+    leaving = asyncio.ensure_future(client.a_wait_for_change(first, "pending", 10))
+    staying = asyncio.ensure_future(client.a_wait_for_change(second, "pending", 10))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    answer = await asyncio.wait_for(staying, 15)
+    assert answer["job"]["id"] == second
+    assert leaving.cancelled()

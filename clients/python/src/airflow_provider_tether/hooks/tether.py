@@ -188,6 +188,13 @@ class TetherClient:
             "GET", f"/v1/jobs/{job_id}/wait", params=_wait(state, timeout), extra_timeout=timeout
         )
 
+    async def a_wait_for_change(self, job_id: int, state: str | None, timeout: int) -> Any:
+        """The job, once its state differs from ``state`` (or it has ended): waited for
+        together with every other job this event loop waits for at the same endpoint, in one
+        long-poll (``POST /v1/jobs/wait``) renewed every ``timeout`` seconds, so that a
+        triggerer holding hundreds of tether triggers holds one request, not hundreds."""
+        return await _shared_waiter(self, timeout).wait(job_id, state)
+
     def cancel_job(self, job_id: int, reason: str, try_number: int | None = None) -> Any:
         """Cancels the job. With ``try_number`` (a task's own ``on_kill``), tether refuses
         (409 ``cancel_refused``) once a later try owns the job."""
@@ -303,6 +310,109 @@ def _shared_async_http() -> httpx.AsyncClient:
         client = httpx.AsyncClient(limits=httpx.Limits(max_connections=None))
         _ASYNC_HTTP[loop] = client
     return client
+
+
+#: The most jobs one ``POST /v1/jobs/wait`` may name (tether's limit).
+MAX_WAIT_JOBS = 1000
+
+
+class _JobWaiter:
+    """Every wait of one event loop for the jobs of one tether endpoint, as one long-poll.
+
+    A job's waiters register a future; the waiter keeps one ``POST /v1/jobs/wait`` open for
+    all registered jobs (one per thousand), resolves the futures of the jobs tether reports
+    changed (or gone: not found, forbidden), and opens the next. A job registered while a
+    request is open renews it, after a tenth of a second in which others may join. A failed
+    request (after the client's retries) fails every wait that it served.
+    """
+
+    def __init__(self, client: TetherClient, timeout: int) -> None:
+        self._client = client
+        self._timeout = timeout
+        #: Job id -> (the state its first waiter knows, the waiters' futures).
+        self._jobs: dict[int, tuple[str | None, list[asyncio.Future[Any]]]] = {}
+        self._grown = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def wait(self, job_id: int, state: str | None) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if job_id in self._jobs:
+            self._jobs[job_id][1].append(future)
+        else:
+            self._jobs[job_id] = (state, [future])
+            self._grown.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+        try:
+            return await future
+        finally:
+            waiting = self._jobs.get(job_id)
+            if waiting is not None and future in waiting[1]:
+                waiting[1].remove(future)
+                if not waiting[1]:
+                    del self._jobs[job_id]
+
+    async def _run(self) -> None:
+        while self._jobs:
+            self._grown.clear()
+            listed = [{"id": i, "state": state} for i, (state, _) in self._jobs.items()]
+            polls = {
+                asyncio.ensure_future(self._poll(listed[at : at + MAX_WAIT_JOBS]))
+                for at in range(0, len(listed), MAX_WAIT_JOBS)
+            }
+            grown = asyncio.ensure_future(self._grown.wait())
+            done, pending = await asyncio.wait({*polls, grown}, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            for poll in done & polls:
+                error = poll.exception()
+                if error is not None:
+                    self._fail_all(error)
+                    return
+                self._answer(poll.result())
+            if grown in done and not done & polls:
+                await asyncio.sleep(0.1)  # let the other new waiters join
+
+    async def _poll(self, listed: list[dict[str, Any]]) -> Any:
+        body = {"jobs": listed, "timeout": self._timeout}
+        return await self._client.a_request(
+            "POST", "/v1/jobs/wait", json=body, extra_timeout=self._timeout
+        )
+
+    def _answer(self, answer: Any) -> None:
+        for job in answer["changed"]:
+            for future in self._jobs.pop(job["id"], (None, []))[1]:
+                if not future.done():
+                    future.set_result({"changed": True, "job": job})
+        for gone in answer["errors"]:
+            status = 403 if gone["error"] == "forbidden" else 404
+            error = TetherApiError(status, gone["error"], gone["message"])
+            for future in self._jobs.pop(gone["id"], (None, []))[1]:
+                if not future.done():
+                    future.set_exception(error)
+
+    def _fail_all(self, error: BaseException) -> None:
+        waiting, self._jobs = self._jobs, {}
+        for _, futures in waiting.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+
+
+#: The shared waiters: per event loop (futures and tasks belong to one), per endpoint.
+_WAITERS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, str | None], _JobWaiter]
+] = weakref.WeakKeyDictionary()
+
+
+def _shared_waiter(client: TetherClient, timeout: int) -> _JobWaiter:
+    waiters = _WAITERS.setdefault(asyncio.get_running_loop(), {})
+    key = (client.endpoint.base_url, client.endpoint.token)
+    if key not in waiters:
+        waiters[key] = _JobWaiter(client, timeout)
+    return waiters[key]
 
 
 def _put_body(value: Any, retention: str | None, if_version: int | None) -> dict[str, Any]:

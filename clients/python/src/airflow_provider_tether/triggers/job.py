@@ -9,7 +9,8 @@ Airflow re-sends its cancellation to a trigger being killed at every sync with t
 runner, which would interrupt a slow ``on_kill`` halfway (after the check, before the cancel):
 the check-and-cancel runs as a task of its own that outlives those interruptions. Its cancel
 names the task's try, so that tether refuses it once a later try (after a clear) owns the job.
-HTTP connections are shared by every trigger of the triggerer (see ``TetherClient``).
+The triggers of a triggerer wait together: one long-poll for all their jobs
+(``TetherClient.a_wait_for_change``), not one open request per trigger.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class TetherJobTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         client = await self._client()
         while True:
-            answer = await client.a_wait_job(self.job_id, self.state, self.wait_seconds)
+            answer = await client.a_wait_for_change(self.job_id, self.state, self.wait_seconds)
             job = answer["job"]
             self.state = job["state"]
             if job["phase"] == "terminal":
