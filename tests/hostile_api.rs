@@ -2,8 +2,9 @@
 //! path segments (empty, huge, unicode, percent-escapes, `..`, numbers out of range), query
 //! strings, bodies (the route's own shape with fields of the wrong type, missing or unknown;
 //! JSON truncated at a random byte; bytes that are not JSON; bodies over the size limit) and
-//! tokens (the admin's, none, garbage). Against a live server on each backend, the API never
-//! answers 5xx, and every refusal is a 4xx whose JSON body names what is wrong.
+//! tokens (the admin's, none, garbage); the many-jobs wait and retentions past the limit among
+//! them. Against a live server on each backend, the API never answers 5xx, and every refusal
+//! is a 4xx whose JSON body names what is wrong.
 
 mod common;
 
@@ -249,6 +250,11 @@ fn request() -> impl Strategy<Value = Request> {
         query().prop_map(|q| ("GET", format!("/v1/jobs{q}"), None)),
         (seg(), query()).prop_map(|(id, q)| ("GET", format!("/v1/jobs/{id}{q}"), None)),
         (seg(), query()).prop_map(|(id, q)| ("GET", format!("/v1/jobs/{id}/wait{q}"), None)),
+        body(vec![
+            ("jobs", json!([{"id": 1, "state": "running"}, {"id": 2}])),
+            ("timeout", json!(1)),
+        ])
+        .prop_map(|b| ("POST", "/v1/jobs/wait".to_string(), Some(b))),
         seg().prop_map(|id| ("GET", format!("/v1/jobs/{id}/events"), None)),
         (seg(), body(vec![("reason", json!("because\u{0}"))])).prop_map(|(id, b)| (
             "POST",
@@ -260,6 +266,15 @@ fn request() -> impl Strategy<Value = Request> {
             format!("{s}/keys/{k}"),
             Some(b)
         )),
+        (
+            scope.clone(),
+            seg(),
+            body(vec![
+                ("value", json!(1)),
+                ("retention", json!("99999999999999d"))
+            ])
+        )
+            .prop_map(|(s, k, b)| ("PUT", format!("{s}/keys/{k}"), Some(b))),
         (scope.clone(), seg()).prop_map(|(s, k)| ("GET", format!("{s}/keys/{k}"), None)),
         (scope.clone(), seg(), query()).prop_map(|(s, k, q)| (
             "DELETE",
