@@ -660,6 +660,7 @@ async fn task_tokens_are_scoped(db: TestDb) {
                 task_id: None,
                 map_index: None,
                 assets: vec![],
+                providers: None,
                 exp: 1,
             },
         );

@@ -3,7 +3,8 @@
 //! both from the next request on, and no longer listed. Signing-key rotation: a server that
 //! signs with a new key (`api.signing_kid`) still accepts tokens of the old one while it is in
 //! `api.signing_keys`, and refuses them, saying which key, once it is removed; tokens signed
-//! before key ids (no `kid`) verify against the ring.
+//! before key ids (no `kid`) verify against the ring. A token bound to provider accounts
+//! ensures jobs on those only.
 
 mod common;
 
@@ -155,6 +156,7 @@ async fn signing_keys_rotate(db: TestDb) {
         task_id: None,
         map_index: None,
         assets: vec![],
+        providers: None,
         exp: chrono::Utc::now().timestamp() as u64 + 600,
     };
     let legacy = jsonwebtoken::encode(
@@ -200,7 +202,69 @@ async fn signing_keys_rotate(db: TestDb) {
     );
 }
 
+/// A task token bound to provider accounts ensures jobs on those only; without the binding,
+/// on every one (as before); a binding to an account that is not configured is a 400.
+async fn tokens_bound_to_provider_accounts(db: TestDb) {
+    let sim = quick_sim().await;
+    let second = format!(
+        "[providers.other]\nkind = \"databricks\"\nhost = \"{}\"\ntoken = \"dapi-sim-token\"",
+        sim.url()
+    );
+    let url = server(&db, &sim.url(), &second).await;
+    let sign = |body: Value| {
+        let url = url.clone();
+        async move { call(Method::POST, &format!("{url}/v1/tokens"), ADMIN, Some(body)).await }
+    };
+    let (status, bound) = sign(json!({"dag_id": "etl", "providers": ["other"]})).await;
+    assert_eq!(status, StatusCode::OK, "{bound}");
+    assert_eq!(bound["claims"]["providers"], json!(["other"]));
+    let (_, free) = sign(json!({"dag_id": "etl"})).await;
+    let ensure = |token: String, task: &'static str, provider: &'static str| {
+        let url = url.clone();
+        async move {
+            let body = json!({"dag_id": "etl", "run_id": "r1", "task_id": task, "try_number": 1,
+                              "provider": provider, "spec": common::spec(task)});
+            call(Method::POST, &format!("{url}/v1/jobs"), &token, Some(body)).await
+        }
+    };
+    let bound_token = bound["token"].as_str().unwrap().to_string();
+    let (status, body) = ensure(bound_token.clone(), "a", "databricks").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["message"],
+        "this task token may ensure jobs on the provider accounts [\"other\"], not \"databricks\""
+    );
+    let (status, body) = ensure(bound_token, "b", "other").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let free_token = free["token"].as_str().unwrap().to_string();
+    for (task, provider) in [("c", "databricks"), ("d", "other")] {
+        let (status, body) = ensure(free_token.clone(), task, provider).await;
+        assert_eq!(status, StatusCode::OK, "{provider}: {body}");
+    }
+    for (providers, needle) in [
+        (
+            json!(["nope"]),
+            "\"nope\" is not a configured provider account",
+        ),
+        (json!([]), "names no provider account"),
+    ] {
+        let (status, body) = sign(json!({"dag_id": "etl", "providers": providers})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(needle), "{body}");
+    }
+    let (_, listed) = call(Method::GET, &format!("{url}/v1/tokens"), ADMIN, None).await;
+    let shown: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["providers"])
+        .collect();
+    assert!(shown.contains(&&json!(["other"])), "{listed}");
+    assert!(shown.contains(&&Value::Null), "{listed}");
+}
+
 on_both_backends!(
     revoked_on_one_supervisor_refused_by_both,
-    signing_keys_rotate
+    signing_keys_rotate,
+    tokens_bound_to_provider_accounts
 );

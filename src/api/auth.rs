@@ -42,6 +42,9 @@ pub struct TaskClaims {
     /// Assets whose state the token may read and write.
     #[serde(default)]
     pub assets: Vec<String>,
+    /// The provider accounts (`[providers.NAME]`) it may ensure jobs on; none: every one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub providers: Option<Vec<String>>,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
 }
@@ -217,6 +220,19 @@ impl Principal {
                 "this task token lacks the scope of task instance {ti}; it covers {}",
                 describe(c)
             )))
+        }
+    }
+
+    /// Whether the caller may ensure jobs on the provider account `provider`.
+    pub fn allow_provider(&self, provider: &str) -> Result<(), ApiError> {
+        match self {
+            Principal::Task(TaskClaims {
+                providers: Some(allowed),
+                ..
+            }) if !allowed.iter().any(|p| p == provider) => Err(ApiError::forbidden(format!(
+                "this task token may ensure jobs on the provider accounts {allowed:?}, not {provider:?}"
+            ))),
+            _ => Ok(()),
         }
     }
 

@@ -180,6 +180,7 @@ pub async fn ensure(
     ti.validate()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     who.allow_task_instance(&ti)?;
+    who.allow_provider(&body.provider)?;
     let req = EnsureRequest {
         task_instance: ti,
         try_number: body.try_number,

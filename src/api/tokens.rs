@@ -33,6 +33,8 @@ pub struct TokenRequest {
     /// Assets whose state the token may use.
     #[serde(default)]
     pub assets: Vec<String>,
+    /// The provider accounts (`[providers.NAME]`) it may ensure jobs on (default: every one).
+    pub providers: Option<Vec<String>>,
     /// Lifetime in seconds (default `api.task_token_ttl`, at most 7 days).
     pub ttl_seconds: Option<u64>,
 }
@@ -63,6 +65,8 @@ pub struct TokenInfo {
     pub map_index: Option<i64>,
     /// Assets it may use.
     pub assets: Vec<String>,
+    /// The provider accounts it may ensure jobs on (none: every one).
+    pub providers: Option<Vec<String>>,
     /// The id of the key that signed it.
     pub kid: String,
     /// Who asked for it (`api:admin`, `cli`).
@@ -97,7 +101,8 @@ impl TokenRegistry {
     ) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO api_tokens (id, dag_id, run_id, task_id, map_index, assets, kid, \
-             issued_by, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             issued_by, issued_at, expires_at, providers) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&claims.jti)
         .bind(&claims.dag_id)
@@ -109,6 +114,12 @@ impl TokenRegistry {
         .bind(issued_by)
         .bind(now)
         .bind(i64::try_from(claims.exp).unwrap_or(i64::MAX / 1000) * 1000)
+        .bind(
+            claims
+                .providers
+                .as_ref()
+                .map(|p| serde_json::to_string(p).expect("strings serialise")),
+        )
         .execute(self.db.pool())
         .await?;
         Ok(())
@@ -160,6 +171,9 @@ fn info(row: &sqlx::any::AnyRow) -> Result<TokenInfo, DbError> {
         task_id: row.try_get("task_id")?,
         map_index: row.try_get("map_index")?,
         assets: serde_json::from_str(&assets).unwrap_or_default(),
+        providers: row
+            .try_get::<Option<String>, _>("providers")?
+            .and_then(|p| serde_json::from_str(&p).ok()),
         kid: row.try_get("kid")?,
         issued_by: row.try_get("issued_by")?,
         issued_at: from_millis(row.try_get("issued_at")?),
@@ -207,8 +221,33 @@ pub fn claims_for(req: TokenRequest, default_ttl: u64) -> Result<TaskClaims, Api
         task_id: req.task_id,
         map_index: req.map_index,
         assets: req.assets,
+        providers: req.providers,
         exp,
     })
+}
+
+/// The provider accounts a token is bound to must be configured ones, and at least one.
+pub fn check_providers(
+    claims: &TaskClaims,
+    config: &crate::config::Config,
+) -> Result<(), ApiError> {
+    let Some(providers) = &claims.providers else {
+        return Ok(());
+    };
+    if providers.is_empty() {
+        return Err(ApiError::bad_request(
+            "providers names no provider account: name at least one, or leave it out for every one",
+        ));
+    }
+    for p in providers {
+        if !config.providers.contains_key(p) {
+            return Err(ApiError::bad_request(format!(
+                "providers: {p:?} is not a configured provider account (configured: {:?})",
+                config.providers.keys().collect::<Vec<_>>()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Sign a task token (admin only); it is recorded, to be listed and revoked.
@@ -221,6 +260,7 @@ pub async fn issue_token(
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
     who.require_admin("signing task tokens")?;
     let claims = claims_for(req, s.app.config.api.task_token_ttl.as_secs())?;
+    check_providers(&claims, &s.app.config)?;
     let (token, kid) = s.keys.sign(&claims);
     s.tokens
         .record(&claims, &kid, "api:admin", Utc::now().timestamp_millis())

@@ -6,7 +6,7 @@ use std::io::Read;
 use clap::Subcommand;
 
 use crate::api::auth::{hash_token, TokenKeys};
-use crate::api::tokens::{claims_for, TokenRegistry, TokenRequest};
+use crate::api::tokens::{check_providers, claims_for, TokenRegistry, TokenRequest};
 use crate::app::App;
 use crate::Error;
 
@@ -33,6 +33,10 @@ pub enum TokenCommand {
         /// An asset whose state the token may use (repeat for more).
         #[arg(long = "asset")]
         assets: Vec<String>,
+        /// A provider account ([providers.NAME]) the token may ensure jobs on (repeat for
+        /// more; none given: every configured one).
+        #[arg(long = "provider")]
+        providers: Vec<String>,
         /// Lifetime in seconds.
         #[arg(long)]
         ttl_seconds: Option<u64>,
@@ -68,7 +72,7 @@ pub(super) fn hash() -> Result<(), Error> {
 pub(super) async fn run(app: &App, cmd: &TokenCommand, json: bool) -> Result<(), Error> {
     let registry = TokenRegistry::new(app.db.clone());
     let now = chrono::Utc::now().timestamp_millis();
-    let (dag, run, task, map_index, assets, ttl_seconds) = match cmd {
+    let (dag, run, task, map_index, assets, providers, ttl_seconds) = match cmd {
         TokenCommand::Hash => return hash(),
         TokenCommand::List => {
             let live = registry.live(now).await?;
@@ -109,8 +113,9 @@ pub(super) async fn run(app: &App, cmd: &TokenCommand, json: bool) -> Result<(),
             task,
             map_index,
             assets,
+            providers,
             ttl_seconds,
-        } => (dag, run, task, map_index, assets, ttl_seconds),
+        } => (dag, run, task, map_index, assets, providers, ttl_seconds),
     };
     let Some(keys) = TokenKeys::from_config(&app.config.api.signing_keys) else {
         return Err(Error::Usage(
@@ -123,9 +128,11 @@ pub(super) async fn run(app: &App, cmd: &TokenCommand, json: bool) -> Result<(),
         task_id: task.clone(),
         map_index: *map_index,
         assets: assets.clone(),
+        providers: (!providers.is_empty()).then(|| providers.clone()),
         ttl_seconds: *ttl_seconds,
     };
     let claims = claims_for(request, app.config.api.task_token_ttl.as_secs())
+        .and_then(|c| check_providers(&c, &app.config).map(|()| c))
         .map_err(|e| Error::Usage(e.message().to_string()))?;
     let (token, kid) = keys.sign(&claims);
     registry.record(&claims, &kid, "cli", now).await?;
