@@ -208,6 +208,16 @@ pub async fn ensure(
     }))
 }
 
+/// A job state named by a client (a wait's known state, a list's filter), if any.
+fn job_state(name: Option<&str>) -> Result<Option<JobState>, String> {
+    name.map(|n| {
+        JobState::parse(n).ok_or_else(|| {
+            format!("state {n:?} is not a job state (pending, running, succeeded, failed, cancelled, lost, unknown)")
+        })
+    })
+    .transpose()
+}
+
 async fn load(s: &ApiState, who: &Principal, id: i64) -> Result<JobRecord, ApiError> {
     let job = s
         .app
@@ -262,12 +272,7 @@ pub async fn wait_job(
     Path(id): Path<i64>,
     Query(q): Query<WaitQuery>,
 ) -> Result<axum::Json<WaitResponse>, ApiError> {
-    let known = match q.state.as_deref() {
-        Some(name) => Some(JobState::parse(name).ok_or_else(|| {
-            ApiError::bad_request(format!("state {name:?} is not a job state (pending, running, succeeded, failed, cancelled, lost, unknown)"))
-        })?),
-        None => None,
-    };
+    let known = job_state(q.state.as_deref()).map_err(ApiError::bad_request)?;
     let max = s.app.config.api.max_wait;
     let timeout = Duration::from_secs(q.timeout.unwrap_or(30)).min(max);
     let mut changes = s.app.engine.changes().subscribe();
@@ -363,12 +368,8 @@ pub async fn wait_jobs(
     let mut known: std::collections::HashMap<i64, Option<JobState>> =
         std::collections::HashMap::with_capacity(request.jobs.len());
     for job in &request.jobs {
-        let state = match job.state.as_deref() {
-            Some(name) => Some(JobState::parse(name).ok_or_else(|| {
-                ApiError::bad_request(format!("job {}: state {name:?} is not a job state (pending, running, succeeded, failed, cancelled, lost, unknown)", job.id))
-            })?),
-            None => None,
-        };
+        let state = job_state(job.state.as_deref())
+            .map_err(|e| ApiError::bad_request(format!("job {}: {e}", job.id)))?;
         if known.insert(job.id, state).is_some() {
             return Err(ApiError::bad_request(format!(
                 "job {} is listed twice",
@@ -626,13 +627,7 @@ fn scoped_filter(who: &Principal, q: ListQuery) -> Result<JobFilter, ApiError> {
             "limit {limit} is outside 1..=500"
         )));
     }
-    let state =
-        match q.state.as_deref() {
-            Some(name) => Some(JobState::parse(name).ok_or_else(|| {
-                ApiError::bad_request(format!("state {name:?} is not a job state"))
-            })?),
-            None => None,
-        };
+    let state = job_state(q.state.as_deref()).map_err(ApiError::bad_request)?;
     let mut filter = JobFilter {
         dag_id: q.dag_id,
         run_id: q.run_id,
