@@ -139,16 +139,25 @@ def test_sigterm_ends_the_wait_at_once_and_leaves_the_job_running(tether: Tether
     # its threads: here it comes from another thread, the worst case.
     op = operator("evicted")
     previous = signal.signal(signal.SIGTERM, lambda *_: op.on_kill())  # as Airflow's runner
+    sent: list[float] = []
+
+    def signal_once_waiting() -> None:
+        # Once the job is ensured and execute waits for it (however long the ensure took on a
+        # loaded machine), then 0.3 s into that wait.
+        while op._job_id is None or not op._waiting:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGTERM)
+
     try:
-        timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGTERM))
-        started = time.monotonic()
-        timer.start()
+        threading.Thread(target=signal_once_waiting, daemon=True).start()
         with pytest.raises(TetherTaskStopped) as stopped:
             op.execute(context("evicted", 1))
-        took = time.monotonic() - started
+        took = time.monotonic() - sent[0]
     finally:
         signal.signal(signal.SIGTERM, previous)
-    assert took < 1.0, f"the wait ended {took:.2f} s after it began"
+    assert took < 1.0, f"the wait ended {took:.2f} s after the signal"
     assert stopped.value.cancelled is False
     assert stopped.value.job_id is not None
     job = tether.client().get_job(stopped.value.job_id)
