@@ -673,7 +673,10 @@ async fn until_terminal(app: &App, job_id: i64, limit: Duration) -> JobRecord {
 async fn job_claimed_again_during_its_poll_is_still_polled(db: TestDb) {
     let sim = quick_sim().await;
     sim.configure(|c| c.running = Duration::from_secs(4));
-    let app = app_for(&db, &sim.url(), "1s", "").await;
+    // A lease of 3 s: long enough that a loaded machine's late renewal does not let it run
+    // out by itself (a second claim the assertion below would count), short enough that the
+    // claim loop (every half second) claims the job again while the delayed poll is out.
+    let app = app_for(&db, &sim.url(), "3s", "").await;
     let id = app.engine.ensure(&request(1)).await.unwrap().job.id;
     let stop = CancellationToken::new();
     let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
