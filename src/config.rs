@@ -151,6 +151,11 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Longest long-poll wait a client may ask for.
     pub max_wait: Duration,
+    /// Most long polls (`/v1/jobs/{id}/wait`, `/v1/jobs/wait`) open at once; more are 429.
+    pub max_waits: usize,
+    /// Most long polls open at once with one token (every admin token counts as one); more
+    /// are 429.
+    pub max_waits_per_token: usize,
     /// How long a connection may take to send a request's headers, counted from when the
     /// server starts waiting for them: a connection idle between requests (or that never
     /// sends one) is closed after it too.
@@ -189,6 +194,8 @@ impl Default for ApiConfig {
             task_token_ttl: Duration::from_secs(12 * 3600),
             max_body_bytes: 1024 * 1024,
             max_wait: Duration::from_secs(60),
+            max_waits: 2048,
+            max_waits_per_token: 1024,
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(60),
             tls: None,
@@ -260,6 +267,8 @@ struct RawApi {
     task_token_ttl: Option<String>,
     max_body_bytes: Option<usize>,
     max_wait: Option<String>,
+    max_waits: Option<usize>,
+    max_waits_per_token: Option<usize>,
     header_read_timeout: Option<String>,
     body_read_timeout: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -292,6 +301,7 @@ struct RawState {
     default_retention: Option<String>,
     max_value_bytes: Option<u64>,
     clear_on_success: Option<bool>,
+    max_keys_per_scope: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -419,6 +429,9 @@ impl RawConfig {
         }
         if let Some(b) = self.state.clear_on_success {
             state.clear_on_success = b;
+        }
+        if let Some(n) = self.state.max_keys_per_scope {
+            state.max_keys_per_scope = n;
         }
 
         let schedule_text = self
@@ -609,6 +622,26 @@ impl RawConfig {
         }
         if let Some(t) = &self.api.max_wait {
             check("api.max_wait", parse_duration(t).map(|d| api.max_wait = d));
+        }
+        for (field, value, target) in [
+            ("api.max_waits", self.api.max_waits, &mut api.max_waits),
+            (
+                "api.max_waits_per_token",
+                self.api.max_waits_per_token,
+                &mut api.max_waits_per_token,
+            ),
+        ] {
+            if let Some(n) = value {
+                check(
+                    field,
+                    if n == 0 {
+                        Err("must be at least 1".into())
+                    } else {
+                        *target = n;
+                        Ok(())
+                    },
+                );
+            }
         }
         if let Some(t) = &self.api.header_read_timeout {
             check(

@@ -6,8 +6,8 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The registry `/metrics` renders.
@@ -122,6 +122,29 @@ pub static CLOCK_SKEW: LazyLock<Gauge> = LazyLock::new(|| {
     g
 });
 
+/// Long polls (`/v1/jobs/{id}/wait`, `/v1/jobs/wait`) open now, and those refused (429) since
+/// start because too many were.
+pub static WAITS_IN_FLIGHT: LazyLock<IntGauge> = LazyLock::new(|| {
+    let g = IntGauge::new(
+        "tether_api_waits_in_flight",
+        "Long polls open now (api.max_waits caps them)",
+    )
+    .expect("valid metric");
+    REGISTRY
+        .register(Box::new(g.clone()))
+        .expect("registered once");
+    g
+});
+
+/// Long polls refused (429) because too many were open, in total or with one token.
+pub static WAITS_REFUSED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "tether_api_waits_refused_total",
+        "Long polls refused (429): too many open, in total or with one token",
+        &["limit"],
+    )
+});
+
 /// Task-state operations by operation and result.
 pub static STATE_OPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
@@ -176,6 +199,8 @@ pub fn init() {
     LazyLock::force(&STATE_LATENCY);
     LazyLock::force(&HTTP_LATENCY);
     LazyLock::force(&JOBS);
+    LazyLock::force(&WAITS_IN_FLIGHT);
+    LazyLock::force(&WAITS_REFUSED);
 }
 
 /// The registry in Prometheus' text format.

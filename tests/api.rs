@@ -19,10 +19,16 @@ struct Api {
     url: String,
     http: reqwest::Client,
     app: App,
+    waits: std::sync::Arc<tether::api::waits::WaitSlots>,
     _sim: Simulator,
 }
 
 async fn start(db: &TestDb) -> Api {
+    start_with(db, "").await
+}
+
+/// As [`start`], with `more` (TOML tables) after the `[api]` table.
+async fn start_with(db: &TestDb, more: &str) -> Api {
     let sim = quick_sim().await;
     sim.configure(|c| c.running = Duration::from_secs(2));
     let extra = format!(
@@ -31,15 +37,18 @@ async fn start(db: &TestDb) -> Api {
     )
     .replace("[api]", "");
     // The provider table ends the generated config; the [api] table must come after it.
-    let app = app_for(db, &sim.url(), "2s", &format!("\n[api]{extra}")).await;
+    let app = app_for(db, &sim.url(), "2s", &format!("\n[api]{extra}\n{more}")).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let api = router(ApiState::new(app.clone()));
+    let state = ApiState::new(app.clone());
+    let waits = state.waits.clone();
+    let api = router(state);
     tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
     Api {
         url,
         http: reqwest::Client::new(),
         app,
+        waits,
         _sim: sim,
     }
 }
@@ -196,7 +205,7 @@ async fn jobs_ensure_wait_events_cancel_list(db: TestDb) {
     let (_, events) = api
         .admin(Method::GET, &format!("/v1/jobs/{id}/events"), None)
         .await;
-    let kinds: Vec<&str> = events
+    let kinds: Vec<&str> = events["events"]
         .as_array()
         .unwrap()
         .iter()
@@ -206,6 +215,34 @@ async fn jobs_ensure_wait_events_cancel_list(db: TestDb) {
     assert!(
         kinds.contains(&"reattached") && kinds.contains(&"finished"),
         "{kinds:?}"
+    );
+    assert_eq!(events["next_after_id"], Value::Null, "{events}");
+    // A page at a time: one event per page, in the same order.
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let (status, page) = api
+            .admin(
+                Method::GET,
+                &format!("/v1/jobs/{id}/events?limit=1&after_id={after}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        paged.push(page["events"][0]["kind"].as_str().unwrap().to_string());
+        match page["next_after_id"].as_i64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    assert_eq!(paged, kinds);
+    let (status, body) = api
+        .admin(Method::GET, &format!("/v1/jobs/{id}/events?limit=0"), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("limit 0"),
+        "{body}"
     );
 
     // Cancel with a reason; a running job gets cancelled.
@@ -461,6 +498,173 @@ async fn state_endpoints_for_three_scopes(db: TestDb) {
     .await;
     let (_, r) = api.admin(Method::DELETE, task, None).await;
     assert_eq!(r["removed"], 1);
+}
+
+/// A scope holds at most `state.max_keys_per_scope` live keys: a new key beyond it is a 409
+/// `quota_exceeded` naming the limit; rewrites, expired keys and the engine's own job keys
+/// are not held against it. Key lists come a page at a time.
+async fn key_quota_and_paged_key_lists(db: TestDb) {
+    let api = start_with(&db, "[state]\nmax_keys_per_scope = 5").await;
+    let token = api
+        .task_token(json!({"dag_id": "etl", "run_id": "r1", "task_id": "t"}))
+        .await;
+    let base = "/v1/state/task-instances/etl/r1/t/-1";
+    let put = |key: String, body: Value| {
+        let api = &api;
+        let token = token.clone();
+        async move {
+            api.call(
+                Method::PUT,
+                &format!("{base}/keys/{key}"),
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+    for i in 0..5 {
+        let (status, body) = put(format!("k{i}"), json!({"value": i})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = put("k5".into(), json!({"value": 5})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "quota_exceeded", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("holds 5 keys") && message.contains("state.max_keys_per_scope"),
+        "{body}"
+    );
+    // A must-not-exist write of a new key is refused by the quota too, of a live key by its
+    // version; a rewrite of a live key passes.
+    let (_, body) = put("k5".into(), json!({"value": 5, "if_version": 0})).await;
+    assert_eq!(body["error"], "quota_exceeded", "{body}");
+    let (_, body) = put("k4".into(), json!({"value": 4, "if_version": 0})).await;
+    assert_eq!(body["error"], "version_conflict", "{body}");
+    let (status, body) = put("k4".into(), json!({"value": 44})).await;
+    assert_eq!(
+        (status, body["version"].as_i64()),
+        (StatusCode::OK, Some(2))
+    );
+    // Room again after a delete; an expired key holds none.
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            &format!("{base}/keys/k0"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = put("k0".into(), json!({"value": 0, "retention": "1s"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, body) = put("k5".into(), json!({"value": 5})).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the expired k0 holds no place: {body}"
+    );
+    // Other scopes have their own room.
+    let (status, body) = api
+        .call(
+            Method::PUT,
+            "/v1/state/task-instances/etl/r1/t/0/keys/k0",
+            Some(&api.task_token(json!({"dag_id": "etl"})).await),
+            Some(json!({"value": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A full scope does not stop the engine: ensuring a job writes its key beyond the quota.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/v1/jobs",
+            Some(&token),
+            Some(ensure_body("etl", "t", 1)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The list: by key, a page at a time; the pages together are the whole list.
+    let (status, whole) = api
+        .call(Method::GET, &format!("{base}/keys"), Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{whole}");
+    assert_eq!(whole["next_after"], Value::Null);
+    let keys: Vec<String> = whole["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 6, "five of ours and the job's: {keys:?}");
+    assert!(
+        keys.iter().any(|k| k.starts_with("tether.job.")),
+        "{keys:?}"
+    );
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let query = match &after {
+            Some(a) => format!("?limit=2&after={}", urlencode(a)),
+            None => "?limit=2".to_string(),
+        };
+        let (status, page) = api
+            .call(
+                Method::GET,
+                &format!("{base}/keys{query}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let entries = page["entries"].as_array().unwrap();
+        assert!(entries.len() <= 2, "{page}");
+        paged.extend(
+            entries
+                .iter()
+                .map(|e| e["key"].as_str().unwrap().to_string()),
+        );
+        match page["next_after"].as_str() {
+            Some(a) => after = Some(a.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, keys);
+    for (bad, names) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("after=", "after"),
+        ("cursor=k1", "cursor"),
+    ] {
+        let (status, body) = api
+            .call(
+                Method::GET,
+                &format!("{base}/keys?{bad}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(names),
+            "{bad}: {body}"
+        );
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 async fn limits_are_400_or_413_naming_the_field(db: TestDb) {
@@ -908,30 +1112,133 @@ on_both_backends!(
     jobs_ensure_wait_events_cancel_list,
     state_endpoints_for_three_scopes,
     limits_are_400_or_413_naming_the_field,
+    key_quota_and_paged_key_lists,
     task_tokens_are_scoped,
     tokens_are_read_as_the_rfcs_say,
     waiting_for_many_jobs_at_once,
     metrics_parse_and_show_the_figures,
     unreachable_database_is_503,
+    waiters_hear_other_processes_changes,
+    long_polls_in_flight_are_capped,
 );
 
-/// On PostgreSQL, a change made by another process reaches `/v1/jobs/{id}/wait` through
-/// `LISTEN/NOTIFY`: with the relay connected, a waiter re-reads its job only every 5 s, so an
-/// answer within 3 s of the change can only come from the notification.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waiters_hear_other_processes_changes_through_notify() {
-    use tether::engine::changes::{relay, RELAYED_REREAD};
-    use tether::engine::{EnsureRequest, Supervisor};
-    let Some(db) = TestDb::postgres("waiters_hear_other_processes_changes").await else {
-        return;
+/// At most `api.max_waits` long polls at once, `api.max_waits_per_token` with one token:
+/// beyond either, 429 `too_many_waits` with `Retry-After`, naming the setting; a slot is free
+/// again once its wait answers, or its client goes away.
+async fn long_polls_in_flight_are_capped(db: TestDb) {
+    // (Keys before any table header land in `[api]`.)
+    let api = start_with(&db, "max_waits = 3\nmax_waits_per_token = 2").await;
+    // No supervisor runs here: the job stays pending, and a wait on "pending" holds.
+    let (_, job) = api
+        .admin(
+            Method::POST,
+            "/v1/jobs",
+            Some(ensure_body("etl", "capped", 1)),
+        )
+        .await;
+    let id = job["job"]["id"].as_i64().unwrap();
+    let one = api
+        .task_token(json!({"dag_id": "etl", "run_id": "r1", "task_id": "capped"}))
+        .await;
+    let other = api.task_token(json!({"dag_id": "etl"})).await;
+    let open = |token: String, timeout: u64| {
+        let (http, url) = (api.http.clone(), api.url.clone());
+        tokio::spawn(async move {
+            let answer = http
+                .get(format!(
+                    "{url}/v1/jobs/{id}/wait?state=pending&timeout={timeout}"
+                ))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (
+                answer.status(),
+                answer.headers().get("retry-after").cloned(),
+            )
+        })
     };
+    let held_a = open(one.clone(), 4);
+    let held_b = open(one.clone(), 30);
+    wait_until_waits(&api, 2).await;
+    let (status, retry) = open(one.clone(), 4).await.unwrap();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry.unwrap(), "2");
+    let (status, body) = api
+        .call(
+            Method::GET,
+            &format!("/v1/jobs/{id}/wait?state=pending&timeout=4"),
+            Some(&one),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "too_many_waits");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("api.max_waits_per_token"),
+        "{body}"
+    );
+    // Another token still has room, up to the total.
+    let held_c = open(other.clone(), 4);
+    wait_until_waits(&api, 3).await;
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/v1/jobs/wait",
+            Some(ADMIN),
+            Some(json!({"jobs": [{"id": id, "state": "pending"}], "timeout": 4})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("api.max_waits)"),
+        "{body}"
+    );
+    // A wait that answers (its timeout) gives its slot back.
+    assert_eq!(held_a.await.unwrap().0, StatusCode::OK);
+    assert_eq!(held_c.await.unwrap().0, StatusCode::OK);
+    wait_until_waits(&api, 1).await;
+    let held_d = open(one.clone(), 1);
+    assert_eq!(held_d.await.unwrap().0, StatusCode::OK);
+    // So does one whose client went away.
+    held_b.abort();
+    wait_until_waits(&api, 0).await;
+}
+
+/// Waits (up to 10 s) until exactly `n` long polls are in flight on `api`'s server.
+async fn wait_until_waits(api: &Api, n: usize) {
+    let start = Instant::now();
+    loop {
+        let now = api.waits.in_flight();
+        if now == n {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{now} waits in flight, not {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A change made by another process reaches `/v1/jobs/{id}/wait` through the relay: on
+/// PostgreSQL `LISTEN/NOTIFY`, on SQLite the change log read when `PRAGMA data_version` moves.
+/// With the relay running, a waiter re-reads its job only every 30 s, so an answer within 3 s
+/// of the change can only come from the relay.
+async fn waiters_hear_other_processes_changes(db: TestDb) {
+    use tether::engine::changes::{relay, watch_sqlite, RELAYED_REREAD};
+    use tether::engine::{EnsureRequest, Supervisor};
     let api = start(&db).await;
     let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(relay(
-        db.url.expose().to_string(),
-        api.app.engine.changes().clone(),
-        stop.clone(),
-    ));
+    let changes = api.app.engine.changes().clone();
+    if db.backend == "postgres" {
+        tokio::spawn(relay(db.url.expose().to_string(), changes, stop.clone()));
+    } else {
+        tokio::spawn(watch_sqlite(api.app.db.clone(), changes, stop.clone()));
+    }
     let start_wait = Instant::now();
     while api.app.engine.changes().reread_every() != RELAYED_REREAD {
         assert!(

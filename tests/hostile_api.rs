@@ -2,8 +2,8 @@
 //! path segments (empty, huge, unicode, percent-escapes, `..`, numbers out of range), query
 //! strings, bodies (the route's own shape with fields of the wrong type, missing or unknown;
 //! JSON truncated at a random byte; bytes that are not JSON; bodies over the size limit) and
-//! tokens (the admin's, none, garbage); the many-jobs wait and retentions past the limit among
-//! them. Against a live server on each backend, the API never answers 5xx, and every refusal
+//! tokens (the admin's, none, garbage); the many-jobs wait, retentions past the limit, paging
+//! cursors of every list, a scope's key quota and the cap on long polls among them. Against a live server on each backend, the API never answers 5xx, and every refusal
 //! is a 4xx whose JSON body names what is wrong.
 
 mod common;
@@ -43,7 +43,7 @@ fn world() -> &'static World {
                 dbs.push(pg);
             }
             let extra = format!(
-                "\n[api]\nadmin_token_sha256 = [\"{}\"]\nsigning_key = \"hostile-signing-key-0123456789abcdef\"\nmax_wait = \"1s\"\nmax_body_bytes = 4096\n",
+                "\n[api]\nadmin_token_sha256 = [\"{}\"]\nsigning_key = \"hostile-signing-key-0123456789abcdef\"\nmax_wait = \"1s\"\nmax_body_bytes = 4096\nmax_waits = 2\nmax_waits_per_token = 1\n[state]\nmax_keys_per_scope = 3\n",
                 tether::api::auth::hash_token(ADMIN)
             );
             let mut servers = Vec::new();
@@ -219,6 +219,15 @@ fn query() -> impl Strategy<Value = String> {
             "?if_version=-1",
             "?all_map_indices=maybe",
             "?after=2",
+            "?after=",
+            "?after=%00",
+            "?after=%FF",
+            "?after=1.x",
+            "?after_id=x",
+            "?after_id=-9223372036854775808",
+            "?limit=0",
+            "?limit=1001",
+            "?limit=2&after=k",
             "?timeout=abc",
             "?timeout=100000s",
             "?dag_id=&run_id=",
@@ -255,7 +264,8 @@ fn request() -> impl Strategy<Value = Request> {
             ("timeout", json!(1)),
         ])
         .prop_map(|b| ("POST", "/v1/jobs/wait".to_string(), Some(b))),
-        seg().prop_map(|id| ("GET", format!("/v1/jobs/{id}/events"), None)),
+        (seg(), query()).prop_map(|(id, q)| ("GET", format!("/v1/jobs/{id}/events{q}"), None)),
+        query().prop_map(|q| ("GET", format!("/v1/tokens{q}"), None)),
         (seg(), body(vec![("reason", json!("because\u{0}"))])).prop_map(|(id, b)| (
             "POST",
             format!("/v1/jobs/{id}/cancel"),
@@ -281,9 +291,7 @@ fn request() -> impl Strategy<Value = Request> {
             format!("{s}/keys/{k}{q}"),
             None
         )),
-        scope
-            .clone()
-            .prop_map(|s| ("GET", format!("{s}/keys"), None)),
+        (scope.clone(), query()).prop_map(|(s, q)| ("GET", format!("{s}/keys{q}"), None)),
         (scope, query()).prop_map(|(s, q)| ("DELETE", format!("{s}{q}"), None)),
         (seg(), seg()).prop_map(|(d, r)| ("DELETE", format!("/v1/state/runs/{d}/{r}"), None)),
         body(token_fields()).prop_map(|b| ("POST", "/v1/tokens".to_string(), Some(b))),

@@ -86,7 +86,7 @@ async fn revoked_on_one_supervisor_refused_by_both(db: TestDb) {
     // Listed on both, never with the token itself.
     let (status, list) = call(Method::GET, &format!("{b}/v1/tokens"), ADMIN, None).await;
     assert_eq!(status, StatusCode::OK, "{list}");
-    let ids: Vec<&str> = list
+    let ids: Vec<&str> = list["tokens"]
         .as_array()
         .unwrap()
         .iter()
@@ -100,7 +100,45 @@ async fn revoked_on_one_supervisor_refused_by_both(db: TestDb) {
         !list.to_string().contains(&token),
         "the list holds no token"
     );
-    assert_eq!(list[0]["kid"], "default", "{list}");
+    assert_eq!(list["tokens"][0]["kid"], "default", "{list}");
+    assert_eq!(list["next_after"], Value::Null, "one page: {list}");
+
+    // A page at a time, newest first: each page's `next_after` leads to the next, and the
+    // pages together are the whole list, each token once.
+    for _ in 0..3 {
+        issue(&a).await;
+    }
+    let (_, whole) = call(Method::GET, &format!("{b}/v1/tokens"), ADMIN, None).await;
+    let whole: Vec<Value> = whole["tokens"].as_array().unwrap().clone();
+    assert_eq!(whole.len(), 5, "{whole:?}");
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(c) => format!("{b}/v1/tokens?limit=2&after={c}"),
+            None => format!("{b}/v1/tokens?limit=2"),
+        };
+        let (status, page) = call(Method::GET, &path, ADMIN, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page["tokens"].as_array().unwrap().len() <= 2, "{page}");
+        paged.extend(page["tokens"].as_array().unwrap().iter().cloned());
+        match page["next_after"].as_str() {
+            Some(c) => after = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, whole);
+    for bad in ["limit=0", "limit=1001", "after=nonsense", "after=12x.abc"] {
+        let (status, body) = call(Method::GET, &format!("{b}/v1/tokens?{bad}"), ADMIN, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains(bad.split('=').next().unwrap()),
+            "{bad}: {body}"
+        );
+    }
 
     // A task token cannot list or revoke.
     let (status, _) = call(Method::GET, &format!("{a}/v1/tokens"), &token, None).await;
@@ -173,7 +211,7 @@ async fn signing_keys_rotate(db: TestDb) {
     assert_eq!(use_token(&during, &legacy).await.0, StatusCode::OK);
     let (new_id, new_token) = issue(&during).await;
     let (_, list) = call(Method::GET, &format!("{during}/v1/tokens"), ADMIN, None).await;
-    let new_entry = list
+    let new_entry = list["tokens"]
         .as_array()
         .unwrap()
         .iter()
@@ -253,7 +291,7 @@ async fn tokens_bound_to_provider_accounts(db: TestDb) {
         assert!(body["message"].as_str().unwrap().contains(needle), "{body}");
     }
     let (_, listed) = call(Method::GET, &format!("{url}/v1/tokens"), ADMIN, None).await;
-    let shown: Vec<&Value> = listed
+    let shown: Vec<&Value> = listed["tokens"]
         .as_array()
         .unwrap()
         .iter()

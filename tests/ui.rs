@@ -318,6 +318,45 @@ async fn the_web_view_in_a_real_browser(db: TestDb) {
     let keys_shown = rows(&c, "#state-table tbody tr", 1).await;
     assert!(keys_shown[0].contains("tether.job.main"), "{keys_shown:?}");
     shot(&c, "state.png").await;
+    // A scope's keys come a page (100) at a time: "More keys" shows the next.
+    let many = tether::state::Scope::task("etl", "many");
+    for i in 0..105 {
+        app.state
+            .set(
+                &many,
+                &format!("k{i:03}"),
+                serde_json::json!(i),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+    }
+    c.goto(&format!(
+        "{url}/ui/state?scope=task&dag_id=etl&task_id=many"
+    ))
+    .await
+    .unwrap();
+    let first = rows(&c, "#state-table tbody tr", 100).await;
+    assert!(first[99].starts_with("k099"), "{:?}", first[99]);
+    c.find(Locator::Css("#state-more"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let all = rows(&c, "#state-table tbody tr", 105).await;
+    assert!(all[104].starts_with("k104"), "{:?}", all[104]);
+    assert_eq!(
+        c.find(Locator::Css("#state-more"))
+            .await
+            .unwrap()
+            .attr("hidden")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true"),
+        "no more pages: the button hides"
+    );
     // A map index from the query string cannot make the page fetch another path (here
     // /v1/tokens, with the admin's token): it must be an integer.
     c.goto(&format!(

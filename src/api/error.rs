@@ -18,7 +18,7 @@ use crate::state::{StateError, ValueError};
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// A stable code: `invalid_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `version_conflict`, `payload_too_large`, `unavailable`, ...
+    /// `version_conflict`, `quota_exceeded`, `payload_too_large`, `unavailable`, ...
     pub error: String,
     /// What is wrong, for people.
     pub message: String,
@@ -30,7 +30,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    /// Sent as `Retry-After` (seconds): on every 503, so that clients wait and try again.
+    /// Sent as `Retry-After` (seconds): on every 503 and 429, so that clients wait and try
+    /// again.
     retry_after: Option<std::time::Duration>,
 }
 
@@ -55,6 +56,14 @@ impl ApiError {
         Self {
             retry_after: Some(retry_after),
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
+    }
+
+    /// The same error, telling the client to ask again after `after` (`Retry-After`).
+    pub fn retry_after(self, after: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(after),
+            ..self
         }
     }
 
@@ -144,6 +153,9 @@ impl From<StateError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "version_conflict", e.to_string())
             }
             StateError::NotFound { .. } => Self::not_found(e.to_string()),
+            StateError::ScopeFull { .. } => {
+                Self::new(StatusCode::CONFLICT, "quota_exceeded", e.to_string())
+            }
             StateError::Db(d) => d.into(),
         }
     }

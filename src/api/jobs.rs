@@ -14,7 +14,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Path, Query};
 use super::ApiState;
-use crate::engine::{Changes, EnsureAction, EnsureRequest};
+use crate::engine::{EnsureAction, EnsureRequest};
 use crate::jobs::{JobEvent, JobFilter, JobRecord};
 use crate::state::TaskInstanceId;
 
@@ -265,7 +265,7 @@ pub struct WaitResponse {
 /// Wait for a job's state to change: one open request instead of a poll loop.
 #[utoipa::path(get, path = "/v1/jobs/{id}/wait", tag = "jobs", params(("id" = i64, Path, description = "Job id"), WaitQuery),
     responses((status = 200, body = WaitResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn wait_job(
     State(s): State<ApiState>,
     who: Principal,
@@ -275,7 +275,9 @@ pub async fn wait_job(
     let known = job_state(q.state.as_deref()).map_err(ApiError::bad_request)?;
     let max = s.app.config.api.max_wait;
     let timeout = Duration::from_secs(q.timeout.unwrap_or(30)).min(max);
-    let mut changes = s.app.engine.changes().subscribe();
+    let _slot = s.waits.take(&who)?;
+    // Registered before the first reading, so that no change after it goes unheard.
+    let watch = s.app.engine.changes().watch([id]);
     let first = load(&s, &who, id).await?;
     let known = known.unwrap_or(first.state);
     let deadline = tokio::time::Instant::now() + timeout;
@@ -291,7 +293,7 @@ pub async fn wait_job(
         // in case one was not announced.
         let reread = s.app.engine.changes().reread_every();
         tokio::select! {
-            _ = Changes::changed(&mut changes, id) => {}
+            _ = watch.changed() => {}
             _ = tokio::time::sleep(reread) => {}
             _ = tokio::time::sleep_until(deadline) => {
                 return Ok(axum::Json(WaitResponse { changed: false, job: job.into() }));
@@ -353,7 +355,7 @@ pub struct WaitManyResponse {
 /// them changes state or ends.
 #[utoipa::path(post, path = "/v1/jobs/wait", tag = "jobs", request_body = WaitManyRequest,
     responses((status = 200, body = WaitManyResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn wait_jobs(
     State(s): State<ApiState>,
     who: Principal,
@@ -378,10 +380,10 @@ pub async fn wait_jobs(
         }
     }
     let ids: Vec<i64> = known.keys().copied().collect();
-    let watched: std::collections::HashSet<i64> = ids.iter().copied().collect();
     let timeout = Duration::from_secs(request.timeout.unwrap_or(30)).min(s.app.config.api.max_wait);
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut changes = s.app.engine.changes().subscribe();
+    let _slot = s.waits.take(&who)?;
+    let watch = s.app.engine.changes().watch(ids.iter().copied());
     loop {
         let jobs = s.app.engine.jobs().get_many(&ids).await?;
         let mut answer = WaitManyResponse {
@@ -421,7 +423,7 @@ pub async fn wait_jobs(
         // As in `wait_job`: woken by announced changes, re-read now and then in case.
         let reread = s.app.engine.changes().reread_every();
         tokio::select! {
-            _ = Changes::changed_any(&mut changes, &watched) => {}
+            _ = watch.changed() => {}
             _ = tokio::time::sleep(reread) => {}
             _ = tokio::time::sleep_until(deadline) => return Ok(axum::Json(answer)),
             _ = s.shutdown.cancelled() => return Ok(axum::Json(answer)),
@@ -460,18 +462,58 @@ impl From<JobEvent> for EventView {
     }
 }
 
-/// A job's event log, oldest first.
-#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", params(("id" = i64, Path, description = "Job id")),
-    responses((status = 200, body = Vec<EventView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+/// Paging of a job's event log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Page size, 1 to 1000; default 100.
+    pub limit: Option<i64>,
+    /// The `next_after_id` of the previous page.
+    pub after_id: Option<i64>,
+}
+
+/// A page of a job's event log, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    /// The events.
+    pub events: Vec<EventView>,
+    /// Pass as `after_id` for the next page; absent on the last page.
+    pub next_after_id: Option<i64>,
+}
+
+/// A job's event log, oldest first, a page at a time.
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", params(("id" = i64, Path, description = "Job id"), EventsQuery),
+    responses((status = 200, body = EventPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn job_events(
     State(s): State<ApiState>,
     who: Principal,
     Path(id): Path<i64>,
-) -> Result<axum::Json<Vec<EventView>>, ApiError> {
+    Query(q): Query<EventsQuery>,
+) -> Result<axum::Json<EventPage>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit {limit} is outside 1..=1000"
+        )));
+    }
     load(&s, &who, id).await?;
-    let events = s.app.engine.jobs().events(id).await?;
-    Ok(axum::Json(events.into_iter().map(Into::into).collect()))
+    let mut events = s
+        .app
+        .engine
+        .jobs()
+        .events_after(id, q.after_id.unwrap_or(0), limit + 1)
+        .await?;
+    let next_after_id = if events.len() as i64 > limit {
+        events.truncate(limit as usize);
+        events.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(axum::Json(EventPage {
+        events: events.into_iter().map(Into::into).collect(),
+        next_after_id,
+    }))
 }
 
 /// Why a job is cancelled.

@@ -5,6 +5,7 @@
 //! - [`state`]: task state of the three scopes, shaped like Airflow's state-store routes.
 //! - [`ops`]: health, readiness, metrics, the OpenAPI document.
 //! - [`tokens`]: task tokens: signing, the registry, listing, revoking.
+//! - [`limits`]: slow and oversized requests; [`waits`]: caps on long polls in flight.
 //! - [`auth`]: admin and task tokens; [`error`]: the one status-code mapping; [`extract`]:
 //!   extractors that answer bad input with that mapping.
 
@@ -16,6 +17,7 @@ pub mod limits;
 pub mod ops;
 pub mod state;
 pub mod tokens;
+pub mod waits;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,6 +46,8 @@ pub struct ApiState {
     pub tokens: tokens::TokenRegistry,
     /// Cancelled when the server shuts down, so that long polls return at once.
     pub shutdown: CancellationToken,
+    /// The long polls in flight, capped.
+    pub waits: Arc<waits::WaitSlots>,
 }
 
 impl ApiState {
@@ -62,6 +66,10 @@ impl ApiState {
             keys,
             tokens: tokens::TokenRegistry::new(app.db.clone()),
             shutdown: CancellationToken::new(),
+            waits: Arc::new(waits::WaitSlots::new(
+                app.config.api.max_waits,
+                app.config.api.max_waits_per_token,
+            )),
             app,
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! The shapes follow Airflow's state-store routes, so that an Airflow backend class maps onto
 //! them one to one: `GET|PUT|DELETE .../keys/{key}` with `{"value": ..., "expires_at": ...}`,
-//! `GET .../keys` to list, `DELETE` on the scope to clear it (`all_map_indices=true` for every
+//! `GET .../keys` to list (a page at a time: `limit`, and `after` the previous page's
+//! `next_after`), `DELETE` on the scope to clear it (`all_map_indices=true` for every
 //! map index of a task instance), and `DELETE /v1/state/runs/{dag_id}/{run_id}` to forget a run.
 //! Asset names and keys are path segments: percent-encode `/` as `%2F`.
 
@@ -71,11 +72,23 @@ pub struct Written {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// The keys of a scope.
+/// A page of the keys of a scope.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StateList {
-    /// Live entries, by key.
+    /// Live entries, by key (compared as bytes).
     pub entries: Vec<StateValue>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<String>,
+}
+
+/// Paging of a key list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListKeysQuery {
+    /// Page size, 1 to 1000; default 100.
+    pub limit: Option<u32>,
+    /// The `next_after` of the previous page: the list goes on from the first key after it.
+    pub after: Option<String>,
 }
 
 /// How many keys a clear removed.
@@ -218,12 +231,18 @@ async fn list_keys(
     s: &ApiState,
     who: &Principal,
     scope: Scope,
+    q: ListKeysQuery,
 ) -> Result<axum::Json<StateList>, ApiError> {
     scope.validate().map_err(StateError::from)?;
     who.allow_scope(&scope)?;
-    let entries = s.app.state.list(&scope).await?;
+    let page = s
+        .app
+        .state
+        .list_page(&scope, q.after.as_deref(), q.limit.unwrap_or(100))
+        .await?;
     Ok(axum::Json(StateList {
-        entries: entries.into_iter().map(Into::into).collect(),
+        entries: page.items.into_iter().map(Into::into).collect(),
+        next_after: page.next_after,
     }))
 }
 
@@ -298,17 +317,19 @@ pub async fn ti_delete(
 
 /// List a task instance's keys.
 #[utoipa::path(get, path = "/v1/state/task-instances/{dag_id}/{run_id}/{task_id}/{map_index}/keys", tag = "state",
-    params(("dag_id" = String, Path), ("run_id" = String, Path), ("task_id" = String, Path), ("map_index" = i64, Path)),
+    params(("dag_id" = String, Path), ("run_id" = String, Path), ("task_id" = String, Path), ("map_index" = i64, Path), ListKeysQuery),
     responses((status = 200, body = StateList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn ti_list(
     State(s): State<ApiState>,
     who: Principal,
     Path(p): Path<TiPath>,
+    Query(q): Query<ListKeysQuery>,
 ) -> Result<axum::Json<StateList>, ApiError> {
     list_keys(
         &s,
         &who,
         ti_scope(p.dag_id, p.run_id, p.task_id, p.map_index),
+        q,
     )
     .await
 }
@@ -390,14 +411,15 @@ pub async fn task_delete(
 
 /// List a task's cross-run keys.
 #[utoipa::path(get, path = "/v1/state/tasks/{dag_id}/{task_id}/keys", tag = "state",
-    params(("dag_id" = String, Path), ("task_id" = String, Path)),
+    params(("dag_id" = String, Path), ("task_id" = String, Path), ListKeysQuery),
     responses((status = 200, body = StateList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn task_list(
     State(s): State<ApiState>,
     who: Principal,
     Path(p): Path<TaskPath>,
+    Query(q): Query<ListKeysQuery>,
 ) -> Result<axum::Json<StateList>, ApiError> {
-    list_keys(&s, &who, Scope::task(p.dag_id, p.task_id)).await
+    list_keys(&s, &who, Scope::task(p.dag_id, p.task_id), q).await
 }
 
 /// Clear a task's cross-run state.
@@ -452,14 +474,15 @@ pub async fn asset_delete(
 
 /// List an asset's keys.
 #[utoipa::path(get, path = "/v1/state/assets/{asset}/keys", tag = "state",
-    params(("asset" = String, Path, description = "Asset name or URI, percent-encoded")),
+    params(("asset" = String, Path, description = "Asset name or URI, percent-encoded"), ListKeysQuery),
     responses((status = 200, body = StateList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn asset_list(
     State(s): State<ApiState>,
     who: Principal,
     Path(asset): Path<String>,
+    Query(q): Query<ListKeysQuery>,
 ) -> Result<axum::Json<StateList>, ApiError> {
-    list_keys(&s, &who, Scope::asset(asset)).await
+    list_keys(&s, &who, Scope::asset(asset), q).await
 }
 
 /// Clear an asset's state.

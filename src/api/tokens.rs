@@ -8,11 +8,11 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Principal, TaskClaims};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Json, Path};
+use super::extract::{Json, Path, Query};
 use super::ApiState;
 use crate::clock::from_millis;
 use crate::db::{Db, DbError};
@@ -151,14 +151,68 @@ impl TokenRegistry {
 
     /// The tokens neither expired nor revoked at `now`, newest first.
     pub async fn live(&self, now: i64) -> Result<Vec<TokenInfo>, DbError> {
+        self.live_after(now, None, i64::MAX).await
+    }
+
+    /// At most `limit` of the tokens neither expired nor revoked at `now`, newest first, from
+    /// the first after `after` (a token's place in that order).
+    pub async fn live_after(
+        &self,
+        now: i64,
+        after: Option<&TokenCursor>,
+        limit: i64,
+    ) -> Result<Vec<TokenInfo>, DbError> {
+        let (issued_at, id) = after.map_or((i64::MAX, ""), |c| (c.issued_at, c.id.as_str()));
         let rows = sqlx::query(
             "SELECT * FROM api_tokens WHERE revoked_at IS NULL AND expires_at > $1 \
-             ORDER BY issued_at DESC, id",
+             AND (issued_at < $2 OR (issued_at = $2 AND id > $3)) \
+             ORDER BY issued_at DESC, id LIMIT $4",
         )
         .bind(now)
+        .bind(issued_at)
+        .bind(id)
+        .bind(limit)
         .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(info).collect()
+    }
+}
+
+/// A token's place in the list, newest first: `<issued_at ms>.<id>` in a query string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenCursor {
+    issued_at: i64,
+    id: String,
+}
+
+impl TokenCursor {
+    fn of(t: &TokenInfo) -> Self {
+        Self {
+            issued_at: t.issued_at.timestamp_millis(),
+            id: t.id.clone(),
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let (at, id) = text
+            .split_once('.')
+            .ok_or_else(|| format!("after {text:?} is not the next_after of a token list"))?;
+        let issued_at = at
+            .parse()
+            .map_err(|_| format!("after {text:?} is not the next_after of a token list"))?;
+        if id.contains('\0') {
+            return Err("after contains a NUL byte".into());
+        }
+        Ok(Self {
+            issued_at,
+            id: id.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for TokenCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.issued_at, self.id)
     }
 }
 
@@ -272,17 +326,57 @@ pub async fn issue_token(
     }))
 }
 
+/// Paging of the token list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TokensQuery {
+    /// Page size, 1 to 1000; default 100.
+    pub limit: Option<i64>,
+    /// The `next_after` of the previous page.
+    pub after: Option<String>,
+}
+
+/// A page of the live task tokens, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPage {
+    /// The tokens' records (never the tokens).
+    pub tokens: Vec<TokenInfo>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<String>,
+}
+
 /// The live task tokens (admin only): neither expired nor revoked; never the tokens.
-#[utoipa::path(get, path = "/v1/tokens", tag = "ops",
-    responses((status = 200, body = Vec<TokenInfo>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/tokens", tag = "ops", params(TokensQuery),
+    responses((status = 200, body = TokenPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_tokens(
     State(s): State<ApiState>,
     who: Principal,
-) -> Result<axum::Json<Vec<TokenInfo>>, ApiError> {
+    Query(q): Query<TokensQuery>,
+) -> Result<axum::Json<TokenPage>, ApiError> {
     who.require_admin("listing task tokens")?;
-    Ok(axum::Json(
-        s.tokens.live(Utc::now().timestamp_millis()).await?,
-    ))
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit {limit} is outside 1..=1000"
+        )));
+    }
+    let after = q
+        .after
+        .as_deref()
+        .map(TokenCursor::parse)
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let mut tokens = s
+        .tokens
+        .live_after(Utc::now().timestamp_millis(), after.as_ref(), limit + 1)
+        .await?;
+    let next_after = if tokens.len() as i64 > limit {
+        tokens.truncate(limit as usize);
+        tokens.last().map(|t| TokenCursor::of(t).to_string())
+    } else {
+        None
+    };
+    Ok(axum::Json(TokenPage { tokens, next_after }))
 }
 
 /// Revoke a task token (admin only): refused from now on by every supervisor sharing the

@@ -5,7 +5,10 @@
 //!   run submitted, handle recorded) and the reattach path (the same task instances, next try),
 //!   with 1 and 16 concurrent clients;
 //! - task-state operations per second, `GET` and compare-and-set `PUT` (`if_version`), with 1
-//!   and 16 concurrent clients, each on its own key.
+//!   and 16 concurrent clients, each on its own key;
+//! - first, on the fresh server: what idle long polls cost, as the CPU `tether serve` uses per
+//!   second with N running jobs and no waiter, then with one idle `/v1/jobs/{id}/wait` open
+//!   on each (`--serve-binary` measures another build's server, to compare).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,12 +28,16 @@ const TOKEN: &str = "tether-bench-admin-token-0123456789";
 pub struct ApiBench {
     /// Ensure calls per path and client count.
     pub calls: u32,
+    /// Idle long polls to measure (one per running job); 0 to skip.
+    pub waiters: u32,
     /// How long each task-state measurement lasts.
     pub window: Duration,
     /// `None`: SQLite in a temp folder; else a PostgreSQL admin URL.
     pub postgres_admin: Option<String>,
-    /// The tether binary (serves the simulator and the API).
+    /// The tether binary (serves the simulator).
     pub binary: PathBuf,
+    /// The tether binary whose `serve` is measured.
+    pub serve_binary: PathBuf,
 }
 
 /// Runs the `api` scenario and prints its figures.
@@ -51,6 +58,7 @@ url = "{db_url}"
 enabled = true
 listen = "127.0.0.1:{port}"
 admin_token_sha256 = ["{hash}"]
+max_wait = "3600s"
 
 [providers.databricks]
 host = "{sim_url}"
@@ -68,8 +76,8 @@ rate_limit_burst = 100000
         source,
     })?;
     let config_arg = config_path.to_string_lossy().to_string();
-    let _serve = spawn(
-        &bench.binary,
+    let serve = spawn(
+        &bench.serve_binary,
         &["--config", &config_arg, "serve"],
         &dir.path().join("serve.log"),
     )?;
@@ -85,6 +93,12 @@ rate_limit_burst = 100000
         .pool_max_idle_per_host(32)
         .build()
         .map_err(|e| Error::Usage(format!("HTTP client: {e}")))?;
+    if bench.waiters > 0 {
+        let pid = serve
+            .id()
+            .ok_or_else(|| Error::Usage("tether serve exited".into()))?;
+        idle_waiters(&http, &base, pid, bench.waiters, bench.window).await?;
+    }
     for clients in [1u32, 16] {
         for (path, try_number) in [("submit", 1), ("reattach", 2)] {
             let latencies = ensure_calls(&http, &base, bench.calls, clients, try_number).await?;
@@ -108,6 +122,87 @@ rate_limit_burst = 100000
         }
     }
     drop_database(pg).await;
+    Ok(())
+}
+
+/// Prints the CPU `tether serve` (process `pid`) uses per second over `window` with `n` running
+/// jobs and no waiter, then with one idle long poll on each job, and the difference.
+async fn idle_waiters(
+    http: &reqwest::Client,
+    base: &str,
+    pid: u32,
+    n: u32,
+    window: Duration,
+) -> Result<(), Error> {
+    let mut ids = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let body = json!({"dag_id": "bench", "run_id": "r1", "task_id": format!("wait-{i}"),
+            "try_number": 1, "provider": "databricks",
+            "spec": {"run_name": format!("wait-{i}"),
+                     "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/b"}}]}});
+        let answer: Value = http
+            .post(format!("{base}/v1/jobs"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| Error::Usage(format!("ensure failed: {e}")))?
+            .json()
+            .await
+            .map_err(|e| Error::Usage(format!("ensure answer: {e}")))?;
+        ids.push(answer["job"]["id"].as_i64().unwrap_or_default());
+    }
+    // Every job submitted and polled once (running), so that the windows see steady polling.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cpu_per_second = |window: Duration| async move {
+        let before = super::proc_cpu_seconds(pid).unwrap_or(0.0);
+        tokio::time::sleep(window).await;
+        (super::proc_cpu_seconds(pid).unwrap_or(0.0) - before) / window.as_secs_f64()
+    };
+    let idle = cpu_per_second(window).await;
+    // Each waiter knows the job is running and waits up to an hour for a change.
+    let waiting = Arc::new(AtomicU64::new(0));
+    let mut waiters = tokio::task::JoinSet::new();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .map_err(|e| Error::Usage(format!("HTTP client: {e}")))?;
+    for id in &ids {
+        let url = format!("{base}/v1/jobs/{id}/wait?state=running&timeout=3600");
+        let (client, waiting) = (client.clone(), waiting.clone());
+        waiters.spawn(async move {
+            let answer = client.get(&url).bearer_auth(TOKEN).send();
+            waiting.fetch_add(1, Ordering::Relaxed);
+            match answer.await {
+                Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(e) => e.to_string(),
+            }
+        });
+    }
+    while waiting.load(Ordering::Relaxed) < u64::from(n) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let the requests arrive and settle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let with_waiters = cpu_per_second(window).await;
+    let mut answered = Vec::new();
+    while let Some(done) = waiters.try_join_next() {
+        answered.push(done.unwrap_or_else(|e| e.to_string()));
+    }
+    waiters.abort_all();
+    println!(
+        "idle waiters: {n} running jobs, no waiter: {:.2} % of a core; with {n} idle waits \
+         open: {:.2} % of a core; the waiters' cost: {:.2} % of a core ({} answered early{})",
+        idle * 100.0,
+        with_waiters * 100.0,
+        (with_waiters - idle) * 100.0,
+        answered.len(),
+        answered
+            .first()
+            .map(|a| format!(", the first: {a}"))
+            .unwrap_or_default(),
+    );
     Ok(())
 }
 

@@ -198,15 +198,23 @@ async fn serve(app: &App) -> Result<(), Error> {
     let shutdown = CancellationToken::new();
     let sweeper = tokio::spawn(app.sweeper(None).run(shutdown.clone()));
     let supervisor = tokio::spawn(Supervisor::new(app.engine.clone()).run(shutdown.clone()));
-    // Waiters in this process hear of other processes' job changes through PostgreSQL.
-    let relay =
-        (app.config.api.enabled && app.db.backend() == crate::db::Backend::Postgres).then(|| {
-            tokio::spawn(crate::engine::changes::relay(
+    // Waiters in this process hear of other processes' job changes: through PostgreSQL's
+    // NOTIFY, or SQLite's change log.
+    let relay = app.config.api.enabled.then(|| {
+        let changes = app.engine.changes().clone();
+        match app.db.backend() {
+            crate::db::Backend::Postgres => tokio::spawn(crate::engine::changes::relay(
                 app.db.url().expose().to_string(),
-                app.engine.changes().clone(),
+                changes,
                 shutdown.clone(),
-            ))
-        });
+            )),
+            crate::db::Backend::Sqlite => tokio::spawn(crate::engine::changes::watch_sqlite(
+                app.db.clone(),
+                changes,
+                shutdown.clone(),
+            )),
+        }
+    });
     let mut api =
         listener.map(|l| tokio::spawn(crate::api::serve(app.clone(), l, shutdown.clone())));
     tracing::info!(database = %app.db.url(), owner = app.engine.owner(), "tether serve started");
@@ -294,6 +302,10 @@ pub struct BenchArgs {
     /// With --api: ensure calls per path and client count.
     #[arg(long, default_value_t = 10_000)]
     calls: u32,
+    /// With --api: idle long polls (`/v1/jobs/{id}/wait`, one per running job) whose cost is
+    /// measured first; 0 to skip.
+    #[arg(long, default_value_t = 500)]
+    waiters: u32,
     /// The virtual environment with apache-airflow and its Databricks provider (built from
     /// PyPI when it lacks them).
     #[arg(
@@ -312,8 +324,10 @@ async fn bench(args: &BenchArgs) -> Result<(), Error> {
     if args.api {
         return crate::bench::api(&crate::bench::ApiBench {
             calls: args.calls,
+            waiters: args.waiters,
             window: args.window,
             postgres_admin: args.postgres.clone(),
+            serve_binary: args.serve_binary.clone().unwrap_or_else(|| binary.clone()),
             binary,
         })
         .await;

@@ -274,10 +274,24 @@ impl JobStore {
 
     /// A job's events, oldest first.
     pub async fn events(&self, job_id: i64) -> Result<Vec<JobEvent>, DbError> {
-        let rows = sqlx::query("SELECT * FROM job_events WHERE job_id = $1 ORDER BY id")
-            .bind(job_id)
-            .fetch_all(self.db.pool())
-            .await?;
+        self.events_after(job_id, 0, i64::MAX).await
+    }
+
+    /// At most `limit` of a job's events, oldest first, from the first after event `after_id`.
+    pub async fn events_after(
+        &self,
+        job_id: i64,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<JobEvent>, DbError> {
+        let rows = sqlx::query(
+            "SELECT * FROM job_events WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(job_id)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
         rows.iter().map(JobEvent::from_row).collect()
     }
 
@@ -1059,6 +1073,9 @@ async fn write_state_key(
             if_version: None,
             now,
             expires_at: key.expires_at,
+            // The engine's own keys (`tether.job.*`) are exempt from the quota: a job's
+            // record and its key change together, and a full scope must not fail a submit.
+            max_keys: None,
         },
     )
     .await?;

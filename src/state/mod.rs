@@ -59,6 +59,18 @@ pub enum StateError {
         /// The version the key has (`None`: absent).
         found: Option<i64>,
     },
+    /// A new key was refused: the scope holds as many live keys as
+    /// [`StateSettings::max_keys_per_scope`] allows.
+    #[error(
+        "{scope} holds {limit} keys, the most a scope may hold (state.max_keys_per_scope); \
+         delete keys, or let them expire, before writing new ones"
+    )]
+    ScopeFull {
+        /// The scope, as printed.
+        scope: String,
+        /// The limit.
+        limit: u32,
+    },
     /// The key does not exist (or has expired).
     #[error("key {key:?} not found in {scope}")]
     NotFound {
@@ -89,6 +101,24 @@ pub struct StateSettings {
     pub max_value_bytes: usize,
     /// Whether a task instance's state is removed when it succeeds.
     pub clear_on_success: bool,
+    /// How many live keys one scope may hold (0: no limit). The engine's own job keys
+    /// (`tether.job.*`) are exempt.
+    pub max_keys_per_scope: u32,
+}
+
+/// The default of [`StateSettings::max_keys_per_scope`].
+pub const DEFAULT_MAX_KEYS_PER_SCOPE: u32 = 1000;
+
+/// The largest page of a key list.
+pub const MAX_PAGE: u32 = 1000;
+
+/// A page of a list, and where the next begins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items, in order.
+    pub items: Vec<T>,
+    /// Pass as `after` to read the next page; `None` on the last.
+    pub next_after: Option<String>,
 }
 
 impl Default for StateSettings {
@@ -97,6 +127,7 @@ impl Default for StateSettings {
             default_retention: Retention::For(std::time::Duration::from_secs(30 * 24 * 3600)),
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             clear_on_success: false,
+            max_keys_per_scope: DEFAULT_MAX_KEYS_PER_SCOPE,
         }
     }
 }
@@ -201,6 +232,7 @@ impl TaskState {
                     if_version: options.if_version,
                     now: to_millis(now),
                     expires_at: expires_at.map(to_millis),
+                    max_keys: Some(self.settings.max_keys_per_scope).filter(|n| *n > 0),
                 })
                 .await?;
             match outcome {
@@ -213,6 +245,10 @@ impl TaskState {
                     key: key.to_string(),
                     expected: options.if_version.unwrap_or_default(),
                     found,
+                }),
+                CasOutcome::ScopeFull => Err(StateError::ScopeFull {
+                    scope: scope.to_string(),
+                    limit: self.settings.max_keys_per_scope,
                 }),
                 CasOutcome::Absent => unreachable!("a write never reports Absent"),
             }
@@ -256,6 +292,7 @@ impl TaskState {
                     expected: if_version.unwrap_or_default(),
                     found,
                 }),
+                CasOutcome::ScopeFull => unreachable!("a delete never fills a scope"),
             }
         }
         .await;
@@ -263,16 +300,54 @@ impl TaskState {
         result
     }
 
-    /// The live keys of a scope, by key.
-    pub async fn list(&self, scope: &Scope) -> Result<Vec<Entry>, StateError> {
+    /// At most `limit` (1 to [`MAX_PAGE`]) live keys of a scope, by key (compared as
+    /// bytes), from the first after `after`.
+    pub async fn list_page(
+        &self,
+        scope: &Scope,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Entry>, StateError> {
         let started = std::time::Instant::now();
         let result = async {
             scope.validate()?;
-            Ok(self.storage.list(scope, to_millis(self.now())).await?)
+            if let Some(after) = after {
+                value::validate_key(after).map_err(|e| e.renamed("after"))?;
+            }
+            if !(1..=MAX_PAGE).contains(&limit) {
+                return Err(ValidationError::new(
+                    "limit",
+                    format!("{limit} is outside 1..={MAX_PAGE}"),
+                )
+                .into());
+            }
+            let now = to_millis(self.now());
+            let mut items = self.storage.list(scope, now, after, limit + 1).await?;
+            let next_after = if items.len() > limit as usize {
+                items.truncate(limit as usize);
+                items.last().map(|e| e.key.clone())
+            } else {
+                None
+            };
+            Ok(Page { items, next_after })
         }
         .await;
         crate::metrics::observe_state("list", started, &result);
         result
+    }
+
+    /// Every live key of a scope, by key, read a page at a time (for the CLI).
+    pub async fn list(&self, scope: &Scope) -> Result<Vec<Entry>, StateError> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.list_page(scope, after.as_deref(), MAX_PAGE).await?;
+            all.extend(page.items);
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => return Ok(all),
+            }
+        }
     }
 
     /// Removes every key of `target`; returns how many were removed.

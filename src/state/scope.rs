@@ -33,6 +33,11 @@ impl ValidationError {
             reason: reason.into(),
         }
     }
+
+    /// The same rule broken by another field (a cursor checked as a key, say).
+    pub(crate) fn renamed(self, field: &'static str) -> Self {
+        Self { field, ..self }
+    }
 }
 
 /// One task instance: the unit whose state survives its retries.

@@ -50,6 +50,10 @@ pub struct Put<'a> {
     pub now: i64,
     /// When the value expires (ms), if ever.
     pub expires_at: Option<i64>,
+    /// How many live keys the scope may hold: a write of a new key into a scope that holds
+    /// this many is refused ([`CasOutcome::ScopeFull`]); rewrites of live keys always pass.
+    /// `None` for no limit (the engine's own job keys, written inside its transactions).
+    pub max_keys: Option<u32>,
 }
 
 /// What a compare-and-set write or delete found.
@@ -67,6 +71,8 @@ pub enum CasOutcome {
     },
     /// A delete of a key that does not exist.
     Absent,
+    /// A write of a new key into a scope that already holds [`Put::max_keys`] live keys.
+    ScopeFull,
 }
 
 /// Which keys a clear removes.
@@ -107,8 +113,14 @@ pub trait StateStorage: Send + Sync + Debug + 'static {
         if_version: Option<i64>,
         now: i64,
     ) -> Result<CasOutcome, DbError>;
-    /// The live entries of a scope, by key.
-    async fn list(&self, scope: &Scope, now: i64) -> Result<Vec<Entry>, DbError>;
+    /// At most `limit` live entries of a scope, by key, from the first key after `after`.
+    async fn list(
+        &self,
+        scope: &Scope,
+        now: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Entry>, DbError>;
     /// Deletes every key of the target; returns how many were deleted.
     async fn clear(&self, target: &ClearTarget) -> Result<u64, DbError>;
     /// Deletes at most `limit` keys that expired at or before `now`; returns the scope kind of
@@ -229,7 +241,11 @@ impl SqlStateStorage {
 
 /// Writes a key on `conn` (which may be inside a transaction, so that a job record and its
 /// task-state key change together). Returns the new version, or `None` if `if_version` did not
-/// match.
+/// match or the scope is full (the caller tells which).
+///
+/// The quota is counted in the write's own statement: exact on SQLite (one writer at a time);
+/// on PostgreSQL, writers of new keys racing into a scope one short of full may each see room,
+/// so a scope can end up to their number over (a bound on growth, not an invariant).
 pub async fn put_on(conn: &mut AnyConnection, put: &Put<'_>) -> Result<Option<i64>, DbError> {
     let cols = ScopeColumns::from(put.scope);
     let row = match put.if_version {
@@ -250,7 +266,18 @@ pub async fn put_on(conn: &mut AnyConnection, put: &Put<'_>) -> Result<Option<i6
         }
         // Unconditional, or "must not exist": an upsert. An expired row counts as absent;
         // its version carries on so that versions of a key never repeat while it exists.
+        // With a quota, the row to insert exists only if the key is live already or the
+        // scope has room.
         _ => {
+            let room = if put.max_keys.is_some() {
+                format!(
+                    "WHERE EXISTS (SELECT 1 FROM task_state WHERE {SCOPE_MATCH} AND key = $7 \
+                     AND {LIVE}) OR (SELECT COUNT(*) FROM task_state WHERE {SCOPE_MATCH} \
+                     AND {LIVE}) < $11"
+                )
+            } else {
+                String::new()
+            };
             let must_be_absent = if put.if_version == Some(0) {
                 "WHERE task_state.expires_at IS NOT NULL AND task_state.expires_at <= $8"
             } else {
@@ -259,7 +286,7 @@ pub async fn put_on(conn: &mut AnyConnection, put: &Put<'_>) -> Result<Option<i6
             let sql = format!(
                 "INSERT INTO task_state (scope_kind, dag_id, run_id, task_id, map_index, \
                      asset, key, value, version, created_at, updated_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $9, 1, $8, $8, $10) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $9, 1, $8, $8, $10 {room} \
                      ON CONFLICT (scope_kind, dag_id, run_id, task_id, map_index, asset, key) \
                      DO UPDATE SET value = excluded.value, version = task_state.version + 1, \
                      updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
@@ -267,11 +294,14 @@ pub async fn put_on(conn: &mut AnyConnection, put: &Put<'_>) -> Result<Option<i6
                      AND task_state.expires_at <= $8 THEN excluded.created_at \
                      ELSE task_state.created_at END {must_be_absent} RETURNING version"
             );
-            let query = bind_scope(sqlx::query(&sql), &cols)
+            let mut query = bind_scope(sqlx::query(&sql), &cols)
                 .bind(put.key)
                 .bind(put.now)
                 .bind(put.json)
                 .bind(put.expires_at);
+            if let Some(max) = put.max_keys {
+                query = query.bind(i64::from(max));
+            }
             returning(query, &mut *conn).await?
         }
     };
@@ -301,9 +331,20 @@ impl StateStorage for SqlStateStorage {
             Some(version) => Ok(CasOutcome::Done { version }),
             None => {
                 drop(conn);
-                Ok(CasOutcome::Conflict {
-                    found: self.live_version(put.scope, put.key, put.now).await?,
-                })
+                let found = self.live_version(put.scope, put.key, put.now).await?;
+                // Refused with the compare-and-set satisfied: by the quota. An unconditional
+                // write is refused by nothing else; a "must not exist" one, unless the key
+                // exists.
+                let cas_holds = match put.if_version {
+                    None => true,
+                    Some(0) => found.is_none(),
+                    Some(_) => false,
+                };
+                if cas_holds && put.max_keys.is_some() {
+                    Ok(CasOutcome::ScopeFull)
+                } else {
+                    Ok(CasOutcome::Conflict { found })
+                }
             }
         }
     }
@@ -339,14 +380,29 @@ impl StateStorage for SqlStateStorage {
         }
     }
 
-    async fn list(&self, scope: &Scope, now: i64) -> Result<Vec<Entry>, DbError> {
+    async fn list(
+        &self,
+        scope: &Scope,
+        now: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Entry>, DbError> {
         let cols = ScopeColumns::from(scope);
+        // Keys are compared as bytes (SQLite's default; `COLLATE "C"` on PostgreSQL), so
+        // that a page ends where the next begins whatever the database's locale.
+        let collate = match self.db.backend() {
+            Backend::Postgres => " COLLATE \"C\"",
+            Backend::Sqlite => "",
+        };
         let sql = format!(
             "SELECT {ENTRY_COLUMNS} FROM task_state WHERE {SCOPE_MATCH} \
-             AND (expires_at IS NULL OR expires_at > $7) ORDER BY key"
+             AND (expires_at IS NULL OR expires_at > $7) AND key{collate} > $8 \
+             ORDER BY key{collate} LIMIT $9"
         );
         let rows = bind_scope(sqlx::query(&sql), &cols)
             .bind(now)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
             .fetch_all(self.db.pool())
             .await?;
         rows.iter().map(entry_from_row).collect()

@@ -42,6 +42,20 @@ async function api(path) {
   return body;
 }
 
+// Every page of a paged list: `field` of each answer, following `cursor` (the answer's
+// next-page field) as the query parameter `param`.
+async function allPages(path, field, cursor, param) {
+  const items = [];
+  let next = null;
+  do {
+    const sep = path.includes("?") ? "&" : "?";
+    const page = await api(next === null ? path : path + sep + param + "=" + encodeURIComponent(next));
+    items.push(...page[field]);
+    next = page[cursor];
+  } while (next !== null && next !== undefined);
+  return items;
+}
+
 function when(t) {
   if (!t) return "-";
   return t.replace("T", " ").replace(/\.\d+Z$/, "Z");
@@ -178,7 +192,7 @@ function jobPage(id) {
     el("h2", {}, "Events"), events);
   every(async () => {
     try {
-      const [j, log] = await Promise.all([api("/v1/jobs/" + id), api("/v1/jobs/" + id + "/events")]);
+      const [j, log] = await Promise.all([api("/v1/jobs/" + id), allPages("/v1/jobs/" + id + "/events?limit=1000", "events", "next_after_id", "after_id")]);
       const row = (k, v) => [el("dt", {}, k), el("dd", {}, v)];
       const handle = j.handle ? JSON.stringify(j.handle) : "-";
       summary.replaceChildren(
@@ -251,15 +265,21 @@ function statePage() {
     path = "/v1/state/assets/" + v("asset") + "/keys";
   }
   if (!path) return;
-  api(path).then((list) => {
-    table.tBodies[0].replaceChildren(...list.entries.map((e) => el("tr", {},
+  // A page of keys at a time; "More keys" appends the next.
+  const more = el("button", { id: "state-more", type: "button", hidden: true }, "More keys");
+  table.after(more);
+  const show = (after) => api(path + "?limit=100" + (after ? "&after=" + encodeURIComponent(after) : "")).then((list) => {
+    table.tBodies[0].append(...list.entries.map((e) => el("tr", {},
       el("td", {}, e.key), el("td", {}, e.version), el("td", {}, when(e.updated_at)),
       el("td", {}, e.expires_at ? when(e.expires_at) : "never"),
       el("td", {}, el("code", {}, JSON.stringify(e.value))))));
-    if (list.entries.length === 0) {
+    if (!after && list.entries.length === 0) {
       table.tBodies[0].replaceChildren(el("tr", {}, el("td", { colspan: 5 }, "No keys.")));
     }
-  }).catch(showError);
+    more.hidden = !list.next_after;
+    more.onclick = () => show(list.next_after).catch(showError);
+  });
+  show(null).catch(showError);
 }
 
 function route() {

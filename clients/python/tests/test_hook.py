@@ -1,5 +1,5 @@
 """TetherClient against a real `tether serve`: ensure, reattach, long-poll, cancel, errors
-that carry tether's code, and retries on 503."""
+that carry tether's code, and retries on 503 and 429."""
 
 from __future__ import annotations
 
@@ -79,15 +79,16 @@ def test_the_hook_reads_the_airflow_connection(tether: Tether) -> None:
 
 
 class FlakyHandler(http.server.BaseHTTPRequestHandler):
-    """503 for the first two requests, then 200."""
+    """``status`` (503, or 429) for the first two requests, then 200."""
 
     seen = 0
+    status = 503
 
     def do_GET(self) -> None:
         FlakyHandler.seen += 1
         ok = FlakyHandler.seen > 2
         body = b'{"ok": true}' if ok else b'{"error": "unavailable", "message": "db down"}'
-        self.send_response(200 if ok else 503)
+        self.send_response(200 if ok else FlakyHandler.status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
@@ -100,6 +101,7 @@ class FlakyHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def flaky() -> Iterator[str]:
     FlakyHandler.seen = 0
+    FlakyHandler.status = 503
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -110,6 +112,13 @@ def flaky() -> Iterator[str]:
 def test_503_is_retried_with_backoff(flaky: str) -> None:
     client = TetherClient(TetherEndpoint(base_url=flaky, token="t"))
     assert client.request("GET", "/v1/jobs/1") == {"ok": True}
+    assert FlakyHandler.seen == 3
+
+
+def test_429_too_many_waits_is_retried_too(flaky: str) -> None:
+    FlakyHandler.status = 429
+    client = TetherClient(TetherEndpoint(base_url=flaky, token="t"))
+    assert client.request("GET", "/v1/jobs/1/wait") == {"ok": True}
     assert FlakyHandler.seen == 3
 
 

@@ -187,6 +187,17 @@ class Deployment:
         response.raise_for_status()
         return response.json()
 
+    def events(self, job_id: int) -> list[dict[str, Any]]:
+        """A job's whole event log, oldest first (read a page at a time)."""
+        events: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            page = self.tether(f"/v1/jobs/{job_id}/events?limit=1000&after_id={after}")
+            events.extend(page["events"])
+            if page["next_after_id"] is None:
+                return events
+            after = page["next_after_id"]
+
     def job_of(self, dag_id: str) -> dict[str, Any] | None:
         jobs = self.tether(f"/v1/jobs?dag_id={dag_id}")["jobs"]
         return jobs[0] if jobs else None

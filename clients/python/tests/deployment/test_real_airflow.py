@@ -86,7 +86,7 @@ def test_1_worker_eviction_reattaches(deployment: Deployment) -> None:
     assert job is not None
     assert result["state"] == "succeeded"
     assert result["handle"] == job["handle"], "the return value names the run"
-    events = [e["kind"] for e in d.tether(f"/v1/jobs/{job['id']}/events")]
+    events = [e["kind"] for e in d.events(job["id"])]
     assert "reattached" in events
     assert report("1. worker eviction", before, d.sim()) == (1, 0)
 
@@ -241,7 +241,7 @@ def test_9_sigterm_leaves_at_once_and_the_retry_reattaches(deployment: Deploymen
     ti = d.wait_try("sigterm", "r1", "job", 2, "success")
     print(f"\n9. SIGTERM: the task process exited {took:.1f} s after the signal")
     assert took < 5, f"the task left {took:.1f} s after SIGTERM"
-    events = [e["kind"] for e in d.tether(f"/v1/jobs/{job['id']}/events")]
+    events = [e["kind"] for e in d.events(job["id"])]
     assert "reattached" in events
     assert report("9. SIGTERM of a running task", before, d.sim()) == (1, 0)
 
@@ -265,7 +265,7 @@ def test_10_a_task_killed_mid_submit_is_found_by_its_retry(deployment: Deploymen
     d.wait_try("killed_mid_submit", "r1", "job", 2, "success")
     job = d.job_of("killed_mid_submit")
     assert job is not None
-    events = d.tether(f"/v1/jobs/{job['id']}/events")
+    events = d.events(job["id"])
     at = {e["kind"]: datetime.fromisoformat(e["at"]) for e in events}
     # tether finished the submission without its client (the handle recorded as the provider
     # answered, 12 s in), so try 2 reattached as soon as Airflow started it: no reconcile, no

@@ -2,9 +2,9 @@
 
 The operator, the trigger and the state-store backend only decide; this module owns the wire:
 the base URL and token from an Airflow connection (``conn_type`` ``tether``), timeouts,
-retries with jittered backoff on connection errors and on 503 (tether answers 503 while its
-database is out of reach), and :class:`TetherApiError`, which carries tether's error code and
-message.
+retries with jittered backoff on connection errors, on 503 (tether answers 503 while its
+database is out of reach) and on 429 (too many long polls open at once), and
+:class:`TetherApiError`, which carries tether's error code and message.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from airflow_provider_tether.exceptions import TetherApiError
 DEFAULT_CONN_ID = "tether_default"
 #: Seconds a single request may take, beyond the long-poll time it asks for.
 DEFAULT_TIMEOUT = 30.0
-#: Attempts of one call on connection errors and 503 answers.
+#: Attempts of one call on connection errors and 503 and 429 answers.
 DEFAULT_ATTEMPTS = 6
 
 
@@ -74,7 +74,7 @@ def _seg(text: str) -> str:
 def _retryable(error: BaseException) -> bool:
     if isinstance(error, httpx.TransportError):
         return True
-    return isinstance(error, TetherApiError) and error.status == 503
+    return isinstance(error, TetherApiError) and error.status in (429, 503)
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -89,7 +89,7 @@ def _raise_for(response: httpx.Response) -> None:
 
 
 class TetherClient:
-    """tether's HTTP API, sync and async, with retries on connection errors and 503.
+    """tether's HTTP API, sync and async, with retries on connection errors, 503 and 429.
 
     Connections are kept and reused: one ``httpx.Client`` per client for the sync calls, and
     one ``httpx.AsyncClient`` per event loop and endpoint for the async ones, shared by every
@@ -102,7 +102,7 @@ class TetherClient:
         self._http: httpx.Client | None = None
 
     def _retry_policy(self) -> dict[str, Any]:
-        """Connection errors and 503 are retried with jittered exponential backoff."""
+        """Connection errors, 503 and 429 are retried with jittered exponential backoff."""
         return {
             "retry": tenacity.retry_if_exception(_retryable),
             "stop": tenacity.stop_after_attempt(self.endpoint.attempts),
