@@ -21,16 +21,14 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// What was asked for does not exist.
     pub const NOT_FOUND: u8 = 3;
-    /// A compare-and-set write lost, or a job is running with another spec.
+    /// A compare-and-set write lost, a scope is full of keys, or a job is running with another
+    /// spec.
     pub const CONFLICT: u8 = 4;
     /// `tether run` was interrupted (SIGINT/SIGTERM) before its job finished; the remote job
     /// keeps running, and running the command again reattaches.
     pub const INTERRUPTED: u8 = 5;
     /// `tether run`: the remote job ended unsuccessfully (failed, cancelled or lost).
     pub const JOB_FAILED: u8 = 6;
-    /// `tether soak`: a promise broke (a duplicate submission, a lost job, a cancel nobody
-    /// asked for, ...).
-    pub const CHECK_FAILED: u8 = 7;
 }
 
 /// Any error tether reports to a user.
@@ -68,9 +66,6 @@ pub enum Error {
     /// What was asked for does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// A check of `tether soak` failed.
-    #[error("{0}")]
-    CheckFailed(String),
     /// Reading input or writing output failed.
     #[error("{context}: {source}")]
     Io {
@@ -89,7 +84,6 @@ impl Error {
             Error::Db(_) | Error::Io { .. } => exit::OPERATIONAL,
             Error::JobFailed { .. } => exit::JOB_FAILED,
             Error::Interrupted { .. } => exit::INTERRUPTED,
-            Error::CheckFailed(_) => exit::CHECK_FAILED,
             Error::NotFound(_) => exit::NOT_FOUND,
             Error::Engine(e) => match e {
                 EngineError::Invalid(_) | EngineError::UnknownProvider { .. } => exit::USAGE,
@@ -107,7 +101,7 @@ impl Error {
             Error::State(e) => match e {
                 StateError::Invalid(_) | StateError::Value(_) => exit::USAGE,
                 StateError::NotFound { .. } => exit::NOT_FOUND,
-                StateError::Conflict { .. } => exit::CONFLICT,
+                StateError::Conflict { .. } | StateError::ScopeFull { .. } => exit::CONFLICT,
                 _ => exit::OPERATIONAL,
             },
         }

@@ -12,8 +12,6 @@
 //! - [`error`]: the public [`Error`] and its mapping to exit codes.
 //! - [`cli`]: the `tether` command line; `src/main.rs` only parses and calls into it.
 //! - [`app`]: opening the database and building the services every command needs.
-//! - [`bench`]: `tether bench`, what tracking many jobs costs, measured on real processes.
-//! - [`soak`]: `tether soak`, the chaos soak across supervisors.
 //! - [`ui`]: the web view under `/ui` (an HTML shell and plain JavaScript over the API).
 
 #![forbid(unsafe_code)]
@@ -21,7 +19,6 @@
 
 pub mod api;
 pub mod app;
-pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -31,7 +28,6 @@ pub mod engine;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
-pub mod soak;
 pub mod state;
 pub mod ui;
 

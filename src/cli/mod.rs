@@ -33,7 +33,7 @@ use crate::Error;
 ///
 /// Exit codes: 0 ok, 1 operational error, 2 usage error, 3 not found, 4 version conflict (or a
 /// running job with another spec), 5 interrupted (`tether run`; the remote job keeps running),
-/// 6 the job failed, was cancelled or lost (`tether run`), 7 a promise broke (`tether soak`).
+/// 6 the job failed, was cancelled or lost (`tether run`).
 #[derive(Debug, Parser)]
 #[command(name = "tether", version, about, long_about)]
 pub struct Cli {
@@ -100,18 +100,9 @@ pub enum Command {
     /// Serve a provider simulator on a loopback port.
     #[command(subcommand)]
     Sim(sim::SimCommand),
-    /// Measure what tracking many running jobs costs (CPU, memory, provider calls), with the
-    /// simulator and `tether serve` as child processes.
-    Bench(BenchArgs),
     /// Show tether's main job on this machine: a Databricks run (simulated) survives the
     /// eviction of its worker, and the retry reattaches instead of resubmitting.
     Demo,
-    /// A chaos soak: jobs through several `tether serve` processes on a throwaway PostgreSQL
-    /// server of its own, against the simulators of all four providers, while supervisors are
-    /// killed and stopped, the database crashes and the providers throttle, fail and lose
-    /// answers. Prints its figures; exit 7 if a job was submitted twice, lost, or cancelled
-    /// without a request.
-    Soak(SoakArgs),
 }
 
 impl Cli {
@@ -119,8 +110,6 @@ impl Cli {
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
             Command::Serve | Command::Sim(_) => "info",
-            // The seeding's own slow-statement warnings would drown the figures.
-            Command::Bench(_) | Command::Soak(_) => "error",
             _ => "warn",
         }
     }
@@ -146,8 +135,6 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     match &cli.command {
         Command::Sim(cmd) => return sim::run(cmd).await,
         Command::Demo => return demo::run().await,
-        Command::Bench(args) => return bench(args).await,
-        Command::Soak(args) => return soak(args).await,
         Command::Token(token::TokenCommand::Hash) => return token::hash(),
         // `tether run` listens for signals before it touches the database.
         Command::Run(args) => return run::run(&cli, args).await,
@@ -173,13 +160,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Jobs(cmd) => jobs::run(&app, cmd, cli.json).await,
         Command::Token(cmd) => token::run(&app, cmd, cli.json).await,
         Command::Serve => serve(&app).await,
-        Command::Sim(_)
-        | Command::Demo
-        | Command::Run(_)
-        | Command::Bench(_)
-        | Command::Soak(_) => {
-            unreachable!("handled above")
-        }
+        Command::Sim(_) | Command::Demo | Command::Run(_) => unreachable!("handled above"),
     };
     app.db.close().await;
     result
@@ -263,159 +244,6 @@ async fn serve(app: &App) -> Result<(), Error> {
 
 /// What shutdown may take beyond `supervisor.shutdown_grace`: handing the leases back.
 const SHUTDOWN_SLACK: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Arguments of `tether bench`.
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    /// Running jobs to track.
-    #[arg(long, default_value_t = 1000)]
-    jobs: u32,
-    /// How often each job is due.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    cadence: std::time::Duration,
-    /// How long to measure, after every job was polled once.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    window: std::time::Duration,
-    /// Use PostgreSQL: an admin URL to create (and drop) a database with. Default: SQLite.
-    #[arg(long, value_name = "URL")]
-    postgres: Option<String>,
-    /// `supervisor.claim_batch` of the measured supervisor.
-    #[arg(long, default_value_t = 1000)]
-    claim_batch: u32,
-    /// The tether binary whose `serve` is measured (another build, to compare); default: this.
-    #[arg(long, value_name = "PATH")]
-    serve_binary: Option<std::path::PathBuf>,
-    /// Then SIGKILL the supervisor, start another, and measure the recovery.
-    #[arg(long)]
-    recovery: bool,
-    /// Poll every job with its own `runs/get` (`coalesce = false`), to compare.
-    #[arg(long)]
-    no_coalesce: bool,
-    /// Then run as many of Airflow's own `DatabricksExecutionTrigger` in one asyncio loop
-    /// against the same simulator and cadence, and print the ratios.
-    #[arg(long)]
-    compare_airflow: bool,
-    /// Measure the HTTP API instead: ensure latency (submit and reattach paths) and task-state
-    /// operations per second, with 1 and 16 clients.
-    #[arg(long)]
-    api: bool,
-    /// With --api: ensure calls per path and client count.
-    #[arg(long, default_value_t = 10_000)]
-    calls: u32,
-    /// With --api: idle long polls (`/v1/jobs/{id}/wait`, one per running job) whose cost is
-    /// measured first; 0 to skip.
-    #[arg(long, default_value_t = 500)]
-    waiters: u32,
-    /// The virtual environment with apache-airflow and its Databricks provider (built from
-    /// PyPI when it lacks them).
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "/var/tmp/tether-airflow-3.3.2-py3.11"
-    )]
-    airflow_venv: std::path::PathBuf,
-}
-
-async fn bench(args: &BenchArgs) -> Result<(), Error> {
-    let binary = std::env::current_exe().map_err(|source| Error::Io {
-        context: "finding the tether binary".into(),
-        source,
-    })?;
-    if args.api {
-        return crate::bench::api(&crate::bench::ApiBench {
-            calls: args.calls,
-            waiters: args.waiters,
-            window: args.window,
-            postgres_admin: args.postgres.clone(),
-            serve_binary: args.serve_binary.clone().unwrap_or_else(|| binary.clone()),
-            binary,
-        })
-        .await;
-    }
-    let bench = crate::bench::TrackedBench {
-        jobs: args.jobs,
-        cadence: args.cadence,
-        window: args.window,
-        postgres_admin: args.postgres.clone(),
-        claim_batch: args.claim_batch,
-        serve_binary: args.serve_binary.clone().unwrap_or_else(|| binary.clone()),
-        recovery: args.recovery,
-        coalesce: !args.no_coalesce,
-        binary,
-    };
-    if args.compare_airflow {
-        crate::bench::compare_airflow(&bench, &args.airflow_venv).await
-    } else {
-        crate::bench::tracked(&bench).await.map(|_| ())
-    }
-}
-
-/// `tether soak`'s arguments.
-#[derive(Debug, clap::Args)]
-pub struct SoakArgs {
-    /// Jobs to ensure (over the first 60 % of --duration).
-    #[arg(long, default_value_t = 200)]
-    jobs: u32,
-    /// How long the chaos lasts.
-    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
-    duration: std::time::Duration,
-    /// `tether serve` processes sharing the database.
-    #[arg(long, default_value_t = 3)]
-    supervisors: usize,
-    /// The supervisors' lease (a stopped supervisor stays stopped for twice this).
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    lease: std::time::Duration,
-    /// How long each remote job runs.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    run_time: std::time::Duration,
-    /// The share of jobs cancelled on purpose, a few seconds after they are submitted.
-    #[arg(long, default_value_t = 0.05)]
-    cancel_share: f64,
-    /// Seeds the plan and the sequence of faults (default: random, printed).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// After the chaos, how long the jobs may take to finish.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-    settle: std::time::Duration,
-    /// Keep the soak's folder (supervisor logs and configs, the database) here.
-    #[arg(long, value_name = "DIR")]
-    keep: Option<PathBuf>,
-    /// The supervisors' log filter (RUST_LOG syntax).
-    #[arg(long, default_value = "info", value_name = "FILTER")]
-    supervisor_log: String,
-}
-
-async fn soak(args: &SoakArgs) -> Result<(), Error> {
-    if args.supervisors == 0 || args.jobs == 0 {
-        return Err(Error::Usage(
-            "--supervisors and --jobs must be at least 1".into(),
-        ));
-    }
-    if !(0.0..=1.0).contains(&args.cancel_share) {
-        return Err(Error::Usage(format!(
-            "--cancel-share must be between 0 and 1, not {}",
-            args.cancel_share
-        )));
-    }
-    let binary = std::env::current_exe().map_err(|source| Error::Io {
-        context: "finding the tether binary".into(),
-        source,
-    })?;
-    let soak = crate::soak::Soak {
-        jobs: args.jobs,
-        duration: args.duration,
-        supervisors: args.supervisors,
-        lease: args.lease,
-        run_time: args.run_time,
-        cancel_share: args.cancel_share,
-        seed: args.seed.unwrap_or_else(rand::random),
-        settle: args.settle,
-        keep: args.keep.clone(),
-        supervisor_log: args.supervisor_log.clone(),
-        binary,
-    };
-    crate::soak::soak(&soak, shutdown_signal()).await
-}
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

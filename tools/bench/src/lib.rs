@@ -1,4 +1,4 @@
-//! `tether bench`: what tracking many running jobs costs, measured on real processes.
+//! `tether-bench`: what tracking many running jobs costs, measured on real processes.
 //!
 //! The `tracked` scenario starts the Databricks simulator (`tether sim databricks`) and
 //! `tether serve` as child processes, seeds N running jobs through the engine, waits until the
@@ -12,7 +12,7 @@
 //! tests).
 //!
 //! `--compare-airflow` then runs Airflow's own `DatabricksExecutionTrigger` (N of them in one
-//! asyncio loop, `bench/airflow_triggers.py`) against a fresh simulator at the same cadence, and
+//! asyncio loop, `tools/bench/airflow_triggers.py`) against a fresh simulator at the same cadence, and
 //! prints the ratios.
 
 mod airflow;
@@ -29,11 +29,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
-use crate::app::App;
-use crate::config::Config;
-use crate::engine::EnsureRequest;
-use crate::state::TaskInstanceId;
-use crate::Error;
+use tether::app::App;
+use tether::config::Config;
+use tether::engine::EnsureRequest;
+use tether::state::TaskInstanceId;
+use tether::Error;
 
 /// What the `tracked` scenario runs.
 #[derive(Debug, Clone)]
@@ -143,11 +143,11 @@ async fn create_database(
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
         .execute(&mut conn)
         .await
-        .map_err(crate::db::DbError::from)?;
+        .map_err(tether::db::DbError::from)?;
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
-        .map_err(crate::db::DbError::from)?;
+        .map_err(tether::db::DbError::from)?;
     let mut url = url::Url::parse(admin).map_err(|e| Error::Usage(e.to_string()))?;
     url.set_path(&name);
     Ok((url.to_string(), Some((admin.to_string(), name))))

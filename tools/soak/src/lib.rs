@@ -1,4 +1,4 @@
-//! `tether soak`: a chaos soak across supervisors, Jepsen-style. N jobs go through several
+//! `tether-soak`: a chaos soak across supervisors, Jepsen-style. N jobs go through several
 //! `tether serve` processes sharing one PostgreSQL (a throwaway cluster of its own), against
 //! the simulators of all four providers, while the chaos loop kills, stops and restarts
 //! everything it can; then it waits for every job to finish and prints what it tried and what
@@ -10,9 +10,11 @@
 //! - [`fleet`]: the supervisor processes;
 //! - [`workload`]: the API clients (ensure, ensure again, cancel);
 //! - [`chaos`]: the faults;
-//! - [`verdict`]: the records against the simulators.
+//! - [`verdict`]: the records against the simulators;
+//! - [`error`]: its errors and exit codes.
 
 mod chaos;
+pub mod error;
 mod fleet;
 mod postgres;
 mod verdict;
@@ -30,10 +32,9 @@ use tokio::time::Instant;
 use tether_aws::sim::{SimConfig as AwsConfig, Simulator as AwsSim};
 use tether_databricks::sim::{SimConfig as DbxConfig, Simulator as DbxSim};
 
-use crate::bench::free_port;
-use crate::db::{DatabaseUrl, Db};
-use crate::jobs::{JobRecord, JobStore, Phase};
-use crate::Error;
+pub use crate::error::Error;
+use tether::db::{DatabaseUrl, Db};
+use tether::jobs::{JobRecord, JobStore, Phase};
 use workload::{Answers, Planned, Workload};
 
 /// The provider accounts the soak's jobs go to, in turn.
@@ -62,7 +63,7 @@ pub struct Soak {
     pub keep: Option<PathBuf>,
     /// The supervisors' log filter.
     pub supervisor_log: String,
-    /// The tether binary whose `serve` runs (this one, normally).
+    /// The tether binary whose `serve` runs.
     pub binary: PathBuf,
 }
 
@@ -239,7 +240,7 @@ async fn run(
     let skewed = std::path::Path::new(fleet::LIBFAKETIME).exists();
 
     let token = admin_token();
-    let token_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+    let token_hash = tether::api::auth::hash_token(&token);
     let (mut configs, mut urls) = (Vec::new(), Vec::new());
     for i in 0..s.supervisors {
         let port = free_port()?;
@@ -529,4 +530,14 @@ fn all_held(records: &[JobRecord], pids: &[u32]) -> bool {
                 .and_then(|p| p.parse::<u32>().ok())
                 .is_some_and(|pid| pids.contains(&pid))
         })
+}
+
+/// A free loopback port (the OS picks it; free again once the probe closes).
+fn free_port() -> Result<u16, Error> {
+    let io = |source| Error::Io {
+        context: "finding a free port".into(),
+        source,
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
+    Ok(listener.local_addr().map_err(io)?.port())
 }

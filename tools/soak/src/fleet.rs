@@ -9,7 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
-use crate::Error;
+use crate::error::Error;
 
 /// The message a supervisor logs when a write or renewal of a lease it no longer holds is
 /// refused (the fencing check of `src/jobs/store.rs`).

@@ -8,7 +8,7 @@ use tether_aws::sim::Simulator as AwsSim;
 use tether_databricks::sim::Simulator as DbxSim;
 use tether_provider::JobState;
 
-use crate::jobs::{JobRecord, Phase};
+use tether::jobs::{JobRecord, Phase};
 
 /// What the soak counts at the end (the ones that must be 0 are said so in [`super`]).
 #[derive(Debug, Default)]

@@ -1,4 +1,4 @@
-//! `tether bench --api`: what a client of the HTTP API waits for, measured against a real
+//! `tether-bench --api`: what a client of the HTTP API waits for, measured against a real
 //! `tether serve` (child process) and the Databricks simulator.
 //!
 //! - ensure latency, p50 and p99, for the submit path (a new task instance: intent recorded,
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::{create_database, drop_database, free_port, spawn, start_sim, wait_for};
-use crate::Error;
+use tether::Error;
 
 /// The admin token the benchmark's server accepts.
 const TOKEN: &str = "tether-bench-admin-token-0123456789";
@@ -68,7 +68,7 @@ poll_max = "30s"
 rate_limit_per_second = 1000000
 rate_limit_burst = 100000
 "#,
-        hash = crate::api::auth::hash_token(TOKEN)
+        hash = tether::api::auth::hash_token(TOKEN)
     );
     let config_path = dir.path().join("tether.toml");
     std::fs::write(&config_path, &config).map_err(|source| Error::Io {

@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::Error;
+use crate::error::Error;
 
 /// A cluster in `<folder>/pg`, listening on 127.0.0.1 only.
 #[derive(Debug)]

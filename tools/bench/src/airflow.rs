@@ -1,5 +1,5 @@
 //! `tether bench --compare-airflow`: Airflow's own `DatabricksExecutionTrigger`, N of them in
-//! one asyncio loop (`bench/airflow_triggers.py`, run in a virtual environment with Airflow),
+//! one asyncio loop (`tools/bench/airflow_triggers.py`, run in a virtual environment with Airflow),
 //! against a fresh simulator at the same cadence as the `tracked` scenario; then the ratios.
 
 use std::path::Path;
@@ -8,17 +8,17 @@ use std::process::Stdio;
 use tokio::process::Command;
 
 use super::{start_sim, tracked, TrackedBench};
-use crate::Error;
+use tether::Error;
 
-/// The script that runs Airflow's triggers (`bench/airflow_triggers.py`), built in.
-const AIRFLOW_SCRIPT: &str = include_str!("../../bench/airflow_triggers.py");
+/// The script that runs Airflow's triggers (`tools/bench/airflow_triggers.py`), built in.
+const AIRFLOW_SCRIPT: &str = include_str!("../airflow_triggers.py");
 /// The pins the Airflow virtual environment is built with.
 const AIRFLOW_CONSTRAINTS: &str =
-    include_str!("../../clients/python/constraints-airflow-3.3.2-py3.11.txt");
+    include_str!("../../../clients/python/constraints-airflow-3.3.2-py3.11.txt");
 
 /// `tether bench --compare-airflow`: the `tracked` scenario, then N of Airflow's
 /// `DatabricksExecutionTrigger` in one asyncio loop against a fresh simulator with the same
-/// cadence (`bench/airflow_triggers.py`, in `venv`, which is built from PyPI if it lacks
+/// cadence (`tools/bench/airflow_triggers.py`, in `venv`, which is built from PyPI if it lacks
 /// Airflow), then the ratios.
 pub async fn compare_airflow(bench: &TrackedBench, venv: &Path) -> Result<(), Error> {
     let ours = tracked(bench).await?;

@@ -1,0 +1,139 @@
+//! `tether-bench`: measures what tether costs on real processes (the `tether` binary's
+//! `serve` and `sim`, as child processes) and prints the figures. See the library's docs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use tether::Error;
+use tracing_subscriber::EnvFilter;
+
+/// Measure what tracking many running jobs costs (CPU, memory, provider calls), with the
+/// simulator and `tether serve` as child processes; or, with --api, the HTTP API.
+#[derive(Debug, Parser)]
+#[command(name = "tether-bench", version, about)]
+struct Args {
+    /// Running jobs to track.
+    #[arg(long, default_value_t = 1000)]
+    jobs: u32,
+    /// How often each job is due.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    cadence: Duration,
+    /// How long to measure, after every job was polled once.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    window: Duration,
+    /// Use PostgreSQL: an admin URL to create (and drop) a database with. Default: SQLite.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// `supervisor.claim_batch` of the measured supervisor.
+    #[arg(long, default_value_t = 1000)]
+    claim_batch: u32,
+    /// The `tether` binary that serves the simulators (and, unless --serve-binary, is
+    /// measured); default: `tether` beside this program (build it first: `cargo build`).
+    #[arg(long, value_name = "PATH")]
+    tether: Option<PathBuf>,
+    /// The tether binary whose `serve` is measured (another build, to compare).
+    #[arg(long, value_name = "PATH")]
+    serve_binary: Option<PathBuf>,
+    /// Then SIGKILL the supervisor, start another, and measure the recovery.
+    #[arg(long)]
+    recovery: bool,
+    /// Poll every job with its own `runs/get` (`coalesce = false`), to compare.
+    #[arg(long)]
+    no_coalesce: bool,
+    /// Then run as many of Airflow's own `DatabricksExecutionTrigger` in one asyncio loop
+    /// against the same simulator and cadence, and print the ratios.
+    #[arg(long, requires = "airflow_venv")]
+    compare_airflow: bool,
+    /// Measure the HTTP API instead: idle long polls, ensure latency (submit and reattach
+    /// paths) and task-state operations per second, with 1 and 16 clients.
+    #[arg(long)]
+    api: bool,
+    /// With --api: ensure calls per path and client count.
+    #[arg(long, default_value_t = 10_000)]
+    calls: u32,
+    /// With --api: idle long polls (`/v1/jobs/{id}/wait`, one per running job) whose cost is
+    /// measured first; 0 to skip.
+    #[arg(long, default_value_t = 500)]
+    waiters: u32,
+    /// With --compare-airflow: the virtual environment with apache-airflow and its
+    /// Databricks provider (built from PyPI when it lacks them).
+    #[arg(long, value_name = "PATH", env = "TETHER_AIRFLOW_VENV")]
+    airflow_venv: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // The seeding's own slow-statement warnings would drown the figures.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("error")))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = tokio::runtime::Runtime::new()
+        .map_err(|source| Error::Io {
+            context: "starting the async runtime".into(),
+            source,
+        })
+        .and_then(|rt| rt.block_on(run(&args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.to_exit_code()
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<(), Error> {
+    let binary = tether_binary(args.tether.as_ref())?;
+    let serve_binary = args.serve_binary.clone().unwrap_or_else(|| binary.clone());
+    if args.api {
+        return tether_bench::api(&tether_bench::ApiBench {
+            calls: args.calls,
+            waiters: args.waiters,
+            window: args.window,
+            postgres_admin: args.postgres.clone(),
+            serve_binary,
+            binary,
+        })
+        .await;
+    }
+    let bench = tether_bench::TrackedBench {
+        jobs: args.jobs,
+        cadence: args.cadence,
+        window: args.window,
+        postgres_admin: args.postgres.clone(),
+        claim_batch: args.claim_batch,
+        serve_binary,
+        recovery: args.recovery,
+        coalesce: !args.no_coalesce,
+        binary,
+    };
+    match (&args.airflow_venv, args.compare_airflow) {
+        (Some(venv), true) => tether_bench::compare_airflow(&bench, venv).await,
+        _ => tether_bench::tracked(&bench).await.map(|_| ()),
+    }
+}
+
+/// `--tether`, or `tether` beside this program.
+fn tether_binary(given: Option<&PathBuf>) -> Result<PathBuf, Error> {
+    let path = match given {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()
+            .map_err(|source| Error::Io {
+                context: "finding this program".into(),
+                source,
+            })?
+            .with_file_name("tether"),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::Usage(format!(
+            "no tether binary at {}: build it (cargo build --bins) or pass --tether PATH",
+            path.display()
+        )))
+    }
+}
