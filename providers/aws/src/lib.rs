@@ -10,8 +10,8 @@
 //! - `client.rs`: SigV4 (`aws-sigv4`), JSON 1.1 and REST JSON calls, AWS errors.
 //! - `emr.rs`, `emr_serverless.rs`, `glue.rs`: the adapters.
 //! - `state.rs`: the state mappings.
-//! - `sim/`: simulators of the three services that check SigV4 signatures
-//!   (`tether sim emr | emr-serverless | glue`).
+//! - `sim/` (feature `sim`, off by default): simulators of the three services that check
+//!   SigV4 signatures (`tether sim emr | emr-serverless | glue`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -22,6 +22,7 @@ pub mod credential;
 pub mod emr;
 pub mod emr_serverless;
 pub mod glue;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;
 

@@ -5,8 +5,8 @@
 //! - `auth.rs`: personal access tokens and OAuth machine-to-machine tokens.
 //! - `client.rs`: the API calls and Databricks' error shapes.
 //! - `state.rs`: how Databricks run states map to tether's.
-//! - `sim.rs`: a Databricks simulator speaking the same API, for tests and for trying tether
-//!   without a workspace (`tether sim databricks`).
+//! - `sim.rs` (feature `sim`, off by default): a Databricks simulator speaking the same API,
+//!   for tests and for trying tether without a workspace (`tether sim databricks`).
 //!
 //! A job spec is the body of `runs/submit` (a one-time run: `tasks`, `run_name`, ...) or of
 //! `run-now` (an existing job: `job_id`, `job_parameters`, ...). tether adds the
@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;
 
