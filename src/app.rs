@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::engine::{Engine, Providers};
 use crate::jobs::JobStore;
-use crate::state::gc::Sweeper;
+use crate::maintenance::Sweeper;
 use crate::state::{SqlStateStorage, TaskState};
 use crate::Error;
 
@@ -22,6 +22,8 @@ pub struct App {
     pub state: TaskState,
     /// The resumption engine (jobs, providers, leases).
     pub engine: Engine,
+    /// Where every "now" comes from (token expiry, job history, the API's records).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl App {
@@ -55,7 +57,7 @@ impl App {
             state.clone(),
             providers,
             config.supervisor.clone(),
-            clock,
+            clock.clone(),
         );
         // Lease times are on the database's clock from the first one on.
         engine.sync_clock().await.map_err(Error::Engine)?;
@@ -64,6 +66,7 @@ impl App {
             db,
             state,
             engine,
+            clock,
         })
     }
 }

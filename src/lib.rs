@@ -12,6 +12,7 @@
 //! - [`error`]: the public [`Error`] and its mapping to exit codes.
 //! - [`cli`]: the `tether` command line; `src/main.rs` only parses and calls into it.
 //! - [`app`]: opening the database and building the services every command needs.
+//! - [`maintenance`]: the scheduled sweep above both stores (expired state, old jobs).
 //! - [`ui`]: the web view under `/ui` (an HTML shell and plain JavaScript over the API).
 
 #![forbid(unsafe_code)]
@@ -27,6 +28,7 @@ pub mod db;
 pub mod engine;
 pub mod error;
 pub mod jobs;
+pub mod maintenance;
 pub mod metrics;
 pub mod state;
 pub mod ui;

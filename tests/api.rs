@@ -865,6 +865,7 @@ async fn task_tokens_are_scoped(db: TestDb) {
                 map_index: None,
                 assets: vec![],
                 providers: None,
+                nbf: None,
                 exp: 1,
             },
         );

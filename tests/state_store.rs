@@ -616,7 +616,7 @@ async fn sweeper_runs_on_schedule(db: TestDb) {
         .unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let every_second = tether::config::parse_cron("* * * * * *").unwrap();
-    let sweeper = tether::state::gc::Sweeper::new(app.state.clone(), every_second, 10);
+    let sweeper = tether::maintenance::Sweeper::new(app.state.clone(), every_second, 10);
     let handle = tokio::spawn(sweeper.run(shutdown.clone()));
     let rows = || async {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM task_state")

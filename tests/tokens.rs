@@ -195,6 +195,7 @@ async fn signing_keys_rotate(db: TestDb) {
         map_index: None,
         assets: vec![],
         providers: None,
+        nbf: None,
         exp: chrono::Utc::now().timestamp() as u64 + 600,
     };
     let legacy = jsonwebtoken::encode(
@@ -301,8 +302,44 @@ async fn tokens_bound_to_provider_accounts(db: TestDb) {
     assert!(shown.contains(&&Value::Null), "{listed}");
 }
 
+/// A token's expiry (and the token list's "live") are judged by the app's clock, not the
+/// system's: the server's clock moved an hour on makes a 10-minute token expired.
+async fn token_expiry_follows_the_apps_clock(db: TestDb) {
+    let sim = quick_sim().await;
+    let clock = tether::clock::ManualClock::new(chrono::Utc::now());
+    let extra = format!(
+        "\n[api]\nadmin_token_sha256 = [\"{}\"]\n",
+        tether::api::auth::hash_token(ADMIN)
+    );
+    let text = common::config_toml(&db, &sim.url(), "2s", &extra);
+    let config = tether::config::Config::from_toml(&text, "test").unwrap();
+    let app = tether::app::App::open_with_clock(config, std::sync::Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, router(ApiState::new(app)))
+            .await
+            .unwrap()
+    });
+    let (_, token) = issue(&url).await;
+    assert_eq!(use_token(&url, &token).await.0, StatusCode::OK);
+    clock.advance(std::time::Duration::from_secs(3600));
+    let (status, body) = use_token(&url, &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["message"], "the token has expired", "{body}");
+    let (_, list) = call(Method::GET, &format!("{url}/v1/tokens"), ADMIN, None).await;
+    assert_eq!(
+        list["tokens"],
+        json!([]),
+        "no token is live an hour on: {list}"
+    );
+}
+
 on_both_backends!(
     revoked_on_one_supervisor_refused_by_both,
     signing_keys_rotate,
-    tokens_bound_to_provider_accounts
+    tokens_bound_to_provider_accounts,
+    token_expiry_follows_the_apps_clock
 );

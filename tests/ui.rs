@@ -425,6 +425,7 @@ async fn the_web_view_in_a_real_browser(db: TestDb) {
     let claims = tether::api::tokens::claims_for(
         serde_json::from_value(json!({"dag_id": "other"})).unwrap(),
         600,
+        chrono::Utc::now().timestamp(),
     )
     .unwrap();
     let (task_token, _) = keys.sign(&claims);

@@ -45,6 +45,9 @@ pub struct TaskClaims {
     /// The provider accounts (`[providers.NAME]`) it may ensure jobs on; none: every one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub providers: Option<Vec<String>>,
+    /// Not before, seconds since the epoch (RFC 7519 §4.1.5); tether signs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
 }
@@ -118,11 +121,15 @@ impl TokenKeys {
         (token, self.signer.0.clone())
     }
 
-    fn verify(&self, token: &str) -> Result<TaskClaims, String> {
+    /// The claims of `token` if a key of the ring signed it and it is valid at `now` (seconds
+    /// since the epoch, from the app's clock): refused after its `exp` and before its `nbf`
+    /// (RFC 7519 §4.1.4, §4.1.5), with no leeway.
+    fn verify(&self, token: &str, now: i64) -> Result<TaskClaims, String> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.required_spec_claims = ["exp".to_string()].into();
-        // A token is refused before its `nbf` (RFC 7519 §4.1.5), as after its `exp`.
-        validation.validate_nbf = true;
+        // Times are checked below against the app's clock, not the library's.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.leeway = 0;
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| "the token is not valid here")?;
@@ -137,22 +144,20 @@ impl TokenKeys {
             },
             None => self.verifiers.iter().map(|(_, k)| k).collect(),
         };
-        let mut why = "the token is not valid here";
         for key in candidates {
-            match jsonwebtoken::decode::<TaskClaims>(token, key, &validation) {
-                Ok(data) => return Ok(data.claims),
-                Err(e) => match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                        why = "the token has expired"
-                    }
-                    jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
-                        why = "the token is not valid yet (its nbf is ahead)"
-                    }
-                    _ => {}
-                },
+            // Signed by this key: the token is this one, valid or not in time.
+            if let Ok(data) = jsonwebtoken::decode::<TaskClaims>(token, key, &validation) {
+                let now = now.max(0) as u64;
+                if data.claims.exp < now {
+                    return Err("the token has expired".into());
+                }
+                if data.claims.nbf.is_some_and(|nbf| nbf > now) {
+                    return Err("the token is not valid yet (its nbf is ahead)".into());
+                }
+                return Ok(data.claims);
             }
         }
-        Err(why.into())
+        Err("the token is not valid here".into())
     }
 }
 
@@ -176,7 +181,11 @@ impl FromRequestParts<ApiState> for Principal {
         if state.admin_hashes.contains(&hashed) {
             return Ok(Principal::Admin);
         }
-        let claims = state.keys.verify(token).map_err(ApiError::unauthorized)?;
+        let now = state.app.clock.now().timestamp();
+        let claims = state
+            .keys
+            .verify(token, now)
+            .map_err(ApiError::unauthorized)?;
         if !claims.jti.is_empty() && state.tokens.is_revoked(&claims.jti).await? {
             return Err(ApiError::unauthorized(format!(
                 "the token {} was revoked",

@@ -239,7 +239,9 @@ fn info(row: &sqlx::any::AnyRow) -> Result<TokenInfo, DbError> {
 }
 
 /// Checks a token request and turns it into claims, with a new id.
-pub fn claims_for(req: TokenRequest, default_ttl: u64) -> Result<TaskClaims, ApiError> {
+/// The claims `req` asks for, checked, expiring `default_ttl` seconds (or the request's own
+/// ttl) after `now` (seconds since the epoch).
+pub fn claims_for(req: TokenRequest, default_ttl: u64, now: i64) -> Result<TaskClaims, ApiError> {
     let check = |field: &'static str, value: &str, extra: &str| {
         crate::state::scope::validate_id(field, value, extra)
             .map_err(|e| ApiError::bad_request(e.to_string()))
@@ -267,7 +269,7 @@ pub fn claims_for(req: TokenRequest, default_ttl: u64) -> Result<TaskClaims, Api
             "ttl_seconds {ttl} is outside 1..=604800"
         )));
     }
-    let exp = chrono::Utc::now().timestamp() as u64 + ttl;
+    let exp = now.max(0) as u64 + ttl;
     Ok(TaskClaims {
         jti: hex::encode(rand::random::<[u8; 12]>()),
         dag_id: req.dag_id,
@@ -276,6 +278,7 @@ pub fn claims_for(req: TokenRequest, default_ttl: u64) -> Result<TaskClaims, Api
         map_index: req.map_index,
         assets: req.assets,
         providers: req.providers,
+        nbf: None,
         exp,
     })
 }
@@ -313,11 +316,16 @@ pub async fn issue_token(
     Json(req): Json<TokenRequest>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
     who.require_admin("signing task tokens")?;
-    let claims = claims_for(req, s.app.config.api.task_token_ttl.as_secs())?;
+    let now = s.app.clock.now();
+    let claims = claims_for(
+        req,
+        s.app.config.api.task_token_ttl.as_secs(),
+        now.timestamp(),
+    )?;
     check_providers(&claims, &s.app.config)?;
     let (token, kid) = s.keys.sign(&claims);
     s.tokens
-        .record(&claims, &kid, "api:admin", Utc::now().timestamp_millis())
+        .record(&claims, &kid, "api:admin", now.timestamp_millis())
         .await?;
     Ok(axum::Json(TokenResponse {
         id: claims.jti.clone(),
@@ -368,7 +376,11 @@ pub async fn list_tokens(
         .map_err(ApiError::bad_request)?;
     let mut tokens = s
         .tokens
-        .live_after(Utc::now().timestamp_millis(), after.as_ref(), limit + 1)
+        .live_after(
+            s.app.clock.now().timestamp_millis(),
+            after.as_ref(),
+            limit + 1,
+        )
         .await?;
     let next_after = if tokens.len() as i64 > limit {
         tokens.truncate(limit as usize);
@@ -393,7 +405,7 @@ pub async fn revoke_token(
         return Err(ApiError::bad_request("the token id contains a NUL byte"));
     }
     s.tokens
-        .revoke(&id, Utc::now().timestamp_millis())
+        .revoke(&id, s.app.clock.now().timestamp_millis())
         .await?
         .map(axum::Json)
         .ok_or_else(|| ApiError::not_found(format!("no task token with id {id:?}")))

@@ -141,7 +141,7 @@ pub(super) async fn run(app: &App, cmd: &JobsCommand, json: bool) -> Result<(), 
             dry_run,
             batch_size,
         } => {
-            let now = chrono::Utc::now();
+            let now = app.clock.now();
             let before = crate::jobs::retention::cutoff(now, *older_than)
                 .ok_or_else(|| Error::Usage(format!("--older-than {older_than:?} is too long")))?;
             let batch = batch_size.unwrap_or(app.config.gc.batch_size);

@@ -71,7 +71,7 @@ pub(super) fn hash() -> Result<(), Error> {
 
 pub(super) async fn run(app: &App, cmd: &TokenCommand, json: bool) -> Result<(), Error> {
     let registry = TokenRegistry::new(app.db.clone());
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = app.clock.now().timestamp_millis();
     let (dag, run, task, map_index, assets, providers, ttl_seconds) = match cmd {
         TokenCommand::Hash => return hash(),
         TokenCommand::List => {
@@ -131,9 +131,13 @@ pub(super) async fn run(app: &App, cmd: &TokenCommand, json: bool) -> Result<(),
         providers: (!providers.is_empty()).then(|| providers.clone()),
         ttl_seconds: *ttl_seconds,
     };
-    let claims = claims_for(request, app.config.api.task_token_ttl.as_secs())
-        .and_then(|c| check_providers(&c, &app.config).map(|()| c))
-        .map_err(|e| Error::Usage(e.message().to_string()))?;
+    let claims = claims_for(
+        request,
+        app.config.api.task_token_ttl.as_secs(),
+        app.clock.now().timestamp(),
+    )
+    .and_then(|c| check_providers(&c, &app.config).map(|()| c))
+    .map_err(|e| Error::Usage(e.message().to_string()))?;
     let (token, kid) = keys.sign(&claims);
     registry.record(&claims, &kid, "cli", now).await?;
     println!("{token}");

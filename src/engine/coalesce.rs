@@ -130,6 +130,11 @@ impl Coalescer {
 mod tests {
     use super::*;
 
+    /// A fixed instant: the coalescer is given its time, never reads a clock.
+    fn at() -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("a valid instant")
+    }
+
     #[test]
     fn a_sweep_is_worth_it_only_when_cheaper_than_single_calls() {
         let mut c = Coalescer::default();
@@ -140,7 +145,7 @@ mod tests {
             statuses: vec![],
             calls: 40,
         };
-        c.finished("d", &Ok(sweep), Utc::now());
+        c.finished("d", &Ok(sweep), at());
         assert!(!c.worth_it("d", 40));
         assert!(c.worth_it("d", 41));
     }
@@ -148,7 +153,7 @@ mod tests {
     #[test]
     fn repeated_failures_pause_coalescing() {
         let mut c = Coalescer::default();
-        let now = Utc::now();
+        let now = at();
         let transient = Err(ProviderError::transient("d", "503"));
         for _ in 0..FAILURES_BEFORE_PAUSE - 1 {
             c.finished("d", &transient, now);

@@ -1,18 +1,17 @@
-//! Garbage collection of expired task state (and, with it, of old job history).
+//! Garbage collection of expired task state.
 //!
 //! [`sweep`] deletes expired keys in bounded batches (each batch its own short statement, so
-//! writers get in between batches, even on SQLite's single writer lock). [`Sweeper`] runs a
-//! sweep on a cron schedule inside the long-running process until shut down, followed by the
-//! removal of finished jobs past `jobs.retention` ([`crate::jobs::retention`]).
+//! writers get in between batches, even on SQLite's single writer lock). The schedule, and
+//! the removal of old job history after it, belong to [`crate::maintenance`], above both
+//! stores.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
 use super::storage::StateStorage;
-use super::{ScopeKind, TaskState};
+use super::ScopeKind;
 use crate::clock::to_millis;
 use crate::db::DbError;
 
@@ -88,74 +87,4 @@ pub async fn sweep(
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
-}
-
-/// Runs [`TaskState::sweep`] on a cron schedule until cancelled.
-#[derive(Debug)]
-pub struct Sweeper {
-    state: TaskState,
-    schedule: cron::Schedule,
-    batch_size: u32,
-    history: Option<(crate::jobs::JobStore, super::Retention)>,
-}
-
-impl Sweeper {
-    /// A sweeper for `state` on `schedule`.
-    pub fn new(state: TaskState, schedule: cron::Schedule, batch_size: u32) -> Self {
-        Self {
-            state,
-            schedule,
-            batch_size,
-            history: None,
-        }
-    }
-
-    /// Also removes the finished jobs in `jobs` that `retention` no longer keeps.
-    pub fn with_job_history(
-        mut self,
-        jobs: crate::jobs::JobStore,
-        retention: super::Retention,
-    ) -> Self {
-        self.history = Some((jobs, retention));
-        self
-    }
-
-    /// One sweep: expired task state, then old job history.
-    pub async fn sweep(&self) -> Result<GcReport, super::StateError> {
-        let mut report = self.state.sweep(self.batch_size).await?;
-        if let Some((jobs, retention)) = &self.history {
-            let pruned =
-                crate::jobs::retention::sweep(jobs, *retention, Utc::now(), self.batch_size)
-                    .await?;
-            report.jobs = pruned.jobs;
-            report.job_events = pruned.events;
-        }
-        Ok(report)
-    }
-
-    /// Sleeps until each scheduled time and sweeps, until `shutdown` is cancelled. A failed
-    /// sweep is logged and the next one runs on schedule.
-    pub async fn run(self, shutdown: CancellationToken) {
-        loop {
-            let Some(next) = self.schedule.upcoming(Utc).next() else {
-                tracing::warn!("gc schedule has no upcoming time; the sweeper stops");
-                return;
-            };
-            let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            self.sweep_once().await;
-        }
-    }
-
-    #[tracing::instrument(name = "gc_sweep", skip(self))]
-    async fn sweep_once(&self) {
-        match self.sweep().await {
-            Ok(report) if report.total() + report.jobs > 0 => tracing::info!(%report, "gc sweep"),
-            Ok(report) => tracing::debug!(%report, "gc sweep"),
-            Err(e) => tracing::warn!(error = %e, "gc sweep failed; retrying on schedule"),
-        }
-    }
 }

@@ -7,7 +7,7 @@
 //! - [`value`]: key and value rules (size, JSON without null).
 //! - [`retention`]: how long a write lives.
 //! - [`storage`]: the raw storage trait and its SQL implementation.
-//! - [`gc`]: the sweeper that removes expired keys in bounded batches.
+//! - [`gc`]: removing expired keys in bounded batches (scheduled by [`crate::maintenance`]).
 //!
 //! [`TaskState`] is the entry point: it validates every input, applies defaults, and turns
 //! storage outcomes into [`StateError`]s.
@@ -186,7 +186,8 @@ impl TaskState {
         &self.settings
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    /// The current time on the store's clock.
+    pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
