@@ -24,7 +24,11 @@ async fn server(db: &TestDb, sim: &str, api: &str) -> String {
         "\n[api]\nadmin_token_sha256 = [\"{}\"]\n{api}\n",
         tether::api::auth::hash_token(ADMIN)
     );
-    let app = app_for(db, sim, "2s", &extra).await;
+    serve(app_for(db, sim, "2s", &extra).await).await
+}
+
+/// Serves `app`'s API on a free loopback port; its URL.
+async fn serve(app: tether::app::App) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -316,13 +320,7 @@ async fn token_expiry_follows_the_apps_clock(db: TestDb) {
     let app = tether::app::App::open_with_clock(config, std::sync::Arc::new(clock.clone()))
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(listener, router(ApiState::new(app)))
-            .await
-            .unwrap()
-    });
+    let url = serve(app).await;
     let (_, token) = issue(&url).await;
     assert_eq!(use_token(&url, &token).await.0, StatusCode::OK);
     clock.advance(std::time::Duration::from_secs(3600));
