@@ -5,6 +5,7 @@
 //! a store asks [`Db::backend`]. The schema lives in `migrations/sqlite` and
 //! `migrations/postgres`: the same logical tables in each engine's DDL.
 
+pub mod changes;
 mod fault;
 mod url;
 

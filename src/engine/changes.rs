@@ -12,17 +12,18 @@
 //! to the table `job_changes`, which one connection per process reads whenever
 //! `PRAGMA data_version` says another connection committed). While a relay runs, waiters
 //! re-read their jobs only every [`RELAYED_REREAD`], in case; without one (not started, or
-//! its connection lost) every [`UNRELAYED_REREAD`].
+//! its connection lost) every [`UNRELAYED_REREAD`]. The SQL of both relays lives in
+//! [`crate::db::changes`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::Row as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::db::changes::{listen, SqliteLog};
 use crate::db::Db;
 
 /// How often a waiter re-reads its job while other processes' changes are relayed: only in
@@ -34,12 +35,8 @@ pub const RELAYED_REREAD: Duration = Duration::from_secs(30);
 pub const UNRELAYED_REREAD: Duration = Duration::from_millis(250);
 /// The announcement that any job may have changed (the relay was down for a while).
 pub const ANY_JOB: i64 = -1;
-/// The PostgreSQL channel the trigger announces on.
-const CHANNEL: &str = "tether_jobs";
 /// How often the SQLite relay asks whether another connection committed.
 const SQLITE_LOOK_EVERY: Duration = Duration::from_millis(250);
-/// How many of the latest rows of `job_changes` are kept (older ones are pruned).
-const SQLITE_KEEP_CHANGES: i64 = 10_000;
 
 /// The waiters of job changes, by job id, and whether other processes' changes are relayed.
 #[derive(Debug, Default)]
@@ -147,9 +144,9 @@ impl Drop for Watch {
 
 /// Relays the job changes other processes make on a SQLite database until `shutdown`: one
 /// connection of its own asks `PRAGMA data_version` every [`SQLITE_LOOK_EVERY`]; when another
-/// connection committed, it reads the rows `job_changes` gained since its last look, announces
-/// their jobs, and prunes all but the latest [`SQLITE_KEEP_CHANGES`]. Rows it missed (pruned
-/// before it read them) or a lost connection announce [`ANY_JOB`].
+/// connection committed, it reads the rows `job_changes` gained since its last look
+/// ([`SqliteLog`]) and announces their jobs. Rows it missed (pruned before it read them) or a
+/// lost connection announce [`ANY_JOB`].
 pub async fn watch_sqlite(db: Db, changes: Arc<Changes>, shutdown: CancellationToken) {
     let mut failures = 0u32;
     while !shutdown.is_cancelled() {
@@ -173,18 +170,7 @@ async fn watch_sqlite_once(
     changes: &Changes,
     shutdown: &CancellationToken,
 ) -> Result<(), sqlx::Error> {
-    // A connection of its own: `data_version` tells of commits by every *other* connection.
-    let mut conn = db.pool().acquire().await?.detach();
-    let data_version = |row: sqlx::any::AnyRow| row.try_get::<i64, _>(0);
-    let mut version = data_version(
-        sqlx::query("PRAGMA data_version")
-            .fetch_one(&mut conn)
-            .await?,
-    )?;
-    let mut last: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM job_changes")
-        .fetch_one(&mut conn)
-        .await?
-        .try_get(0)?;
+    let mut log = SqliteLog::open(db).await?;
     changes.set_relayed(true);
     // Changes made before the relay ran (or while it was down) were not relayed.
     changes.announce(ANY_JOB);
@@ -195,40 +181,12 @@ async fn watch_sqlite_once(
             _ = shutdown.cancelled() => return Ok(()),
             _ = tick.tick() => {}
         }
-        let now = data_version(
-            sqlx::query("PRAGMA data_version")
-                .fetch_one(&mut conn)
-                .await?,
-        )?;
-        if now == version {
-            continue;
-        }
-        version = now;
-        let rows =
-            sqlx::query("SELECT id, job_id FROM job_changes WHERE id > $1 ORDER BY id LIMIT $2")
-                .bind(last)
-                .bind(SQLITE_KEEP_CHANGES)
-                .fetch_all(&mut conn)
-                .await?;
-        let Some(first) = rows.first() else { continue };
-        let first: i64 = first.try_get(0)?;
-        if first != last + 1 || rows.len() as i64 == SQLITE_KEEP_CHANGES {
-            // Some were pruned before this look, or more may follow: wake everyone.
+        let look = log.look().await?;
+        if look.missed {
             changes.announce(ANY_JOB);
         }
-        let mut announced = std::collections::HashSet::new();
-        for row in &rows {
-            last = row.try_get(0)?;
-            let job: i64 = row.try_get(1)?;
-            if announced.insert(job) {
-                changes.announce(job);
-            }
-        }
-        if last % 1000 < rows.len() as i64 {
-            sqlx::query("DELETE FROM job_changes WHERE id <= $1")
-                .bind(last - SQLITE_KEEP_CHANGES)
-                .execute(&mut conn)
-                .await?;
+        for job in look.jobs {
+            changes.announce(job);
         }
     }
 }
@@ -239,11 +197,7 @@ async fn watch_sqlite_once(
 pub async fn relay(url: String, changes: std::sync::Arc<Changes>, shutdown: CancellationToken) {
     let mut failures = 0u32;
     while !shutdown.is_cancelled() {
-        let connected = async {
-            let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
-            listener.listen(CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
+        let connected = listen(&url);
         let mut listener = tokio::select! {
             _ = shutdown.cancelled() => return,
             connected = connected => match connected {
@@ -263,7 +217,7 @@ pub async fn relay(url: String, changes: std::sync::Arc<Changes>, shutdown: Canc
         failures = 0;
         changes.set_relayed(true);
         changes.announce(ANY_JOB);
-        tracing::debug!("listening for job changes on {CHANNEL}");
+        tracing::debug!("listening for job changes");
         loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => return,
