@@ -1,21 +1,18 @@
 //! Task tokens: signing them (`POST /v1/tokens`, `tether token issue`), the registry of those
-//! signed (`api_tokens`: id, scope, key id, expiry; never the token), listing the live ones
+//! signed (kept by [`crate::db::tokens`]: id, scope, key id, expiry; never the token), listing the live ones
 //! (`GET /v1/tokens`, `tether token list`) and revoking one (`DELETE /v1/tokens/{id}`,
 //! `tether token revoke`). A revoked token is refused by every supervisor sharing the
 //! database from the next request on: [`super::auth`] looks its id up on each request.
 
 use axum::extract::State;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Principal, TaskClaims};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Path, Query};
 use super::ApiState;
-use crate::clock::from_millis;
-use crate::db::{Db, DbError};
+pub use crate::db::tokens::{NewToken, TokenInfo, TokenRegistry};
 use crate::state::TaskInstanceId;
 
 /// A request for a task token.
@@ -48,134 +45,6 @@ pub struct TokenResponse {
     pub token: String,
     /// What it may touch.
     pub claims: TaskClaims,
-}
-
-/// A task token as the registry keeps it: no secret.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct TokenInfo {
-    /// Its id (`jti`).
-    pub id: String,
-    /// The DAG.
-    pub dag_id: String,
-    /// The run, if bound to one.
-    pub run_id: Option<String>,
-    /// The task, if bound to one.
-    pub task_id: Option<String>,
-    /// The map index, if bound to one.
-    pub map_index: Option<i64>,
-    /// Assets it may use.
-    pub assets: Vec<String>,
-    /// The provider accounts it may ensure jobs on (none: every one).
-    pub providers: Option<Vec<String>>,
-    /// The id of the key that signed it.
-    pub kid: String,
-    /// Who asked for it (`api:admin`, `cli`).
-    pub issued_by: String,
-    /// When it was signed.
-    pub issued_at: DateTime<Utc>,
-    /// When it expires.
-    pub expires_at: DateTime<Utc>,
-    /// When it was revoked.
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-/// The registry of signed task tokens.
-#[derive(Debug, Clone)]
-pub struct TokenRegistry {
-    db: Db,
-}
-
-impl TokenRegistry {
-    /// The registry in `db`.
-    pub fn new(db: Db) -> Self {
-        Self { db }
-    }
-
-    /// Records a token just signed.
-    pub async fn record(
-        &self,
-        claims: &TaskClaims,
-        kid: &str,
-        issued_by: &str,
-        now: i64,
-    ) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (id, dag_id, run_id, task_id, map_index, assets, kid, \
-             issued_by, issued_at, expires_at, providers) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&claims.jti)
-        .bind(&claims.dag_id)
-        .bind(claims.run_id.as_deref())
-        .bind(claims.task_id.as_deref())
-        .bind(claims.map_index)
-        .bind(serde_json::to_string(&claims.assets).expect("strings serialise"))
-        .bind(kid)
-        .bind(issued_by)
-        .bind(now)
-        .bind(i64::try_from(claims.exp).unwrap_or(i64::MAX / 1000) * 1000)
-        .bind(
-            claims
-                .providers
-                .as_ref()
-                .map(|p| serde_json::to_string(p).expect("strings serialise")),
-        )
-        .execute(self.db.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// Whether the token with this id was revoked.
-    pub async fn is_revoked(&self, id: &str) -> Result<bool, DbError> {
-        let revoked: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT revoked_at FROM api_tokens WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.db.pool())
-                .await?;
-        Ok(matches!(revoked, Some(Some(_))))
-    }
-
-    /// Revokes a token (again: no change); `None` if there is no such token.
-    pub async fn revoke(&self, id: &str, now: i64) -> Result<Option<TokenInfo>, DbError> {
-        sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
-            .bind(id)
-            .bind(now)
-            .execute(self.db.pool())
-            .await?;
-        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        row.as_ref().map(info).transpose()
-    }
-
-    /// The tokens neither expired nor revoked at `now`, newest first.
-    pub async fn live(&self, now: i64) -> Result<Vec<TokenInfo>, DbError> {
-        self.live_after(now, None, i64::MAX).await
-    }
-
-    /// At most `limit` of the tokens neither expired nor revoked at `now`, newest first, from
-    /// the first after `after` (a token's place in that order).
-    pub async fn live_after(
-        &self,
-        now: i64,
-        after: Option<&TokenCursor>,
-        limit: i64,
-    ) -> Result<Vec<TokenInfo>, DbError> {
-        let (issued_at, id) = after.map_or((i64::MAX, ""), |c| (c.issued_at, c.id.as_str()));
-        let rows = sqlx::query(
-            "SELECT * FROM api_tokens WHERE revoked_at IS NULL AND expires_at > $1 \
-             AND (issued_at < $2 OR (issued_at = $2 AND id > $3)) \
-             ORDER BY issued_at DESC, id LIMIT $4",
-        )
-        .bind(now)
-        .bind(issued_at)
-        .bind(id)
-        .bind(limit)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter().map(info).collect()
-    }
 }
 
 /// A token's place in the list, newest first: `<issued_at ms>.<id>` in a query string.
@@ -216,29 +85,28 @@ impl std::fmt::Display for TokenCursor {
     }
 }
 
-fn info(row: &sqlx::any::AnyRow) -> Result<TokenInfo, DbError> {
-    let assets: String = row.try_get("assets")?;
-    Ok(TokenInfo {
-        id: row.try_get("id")?,
-        dag_id: row.try_get("dag_id")?,
-        run_id: row.try_get("run_id")?,
-        task_id: row.try_get("task_id")?,
-        map_index: row.try_get("map_index")?,
-        assets: serde_json::from_str(&assets).unwrap_or_default(),
-        providers: row
-            .try_get::<Option<String>, _>("providers")?
-            .and_then(|p| serde_json::from_str(&p).ok()),
-        kid: row.try_get("kid")?,
-        issued_by: row.try_get("issued_by")?,
-        issued_at: from_millis(row.try_get("issued_at")?),
-        expires_at: from_millis(row.try_get("expires_at")?),
-        revoked_at: row
-            .try_get::<Option<i64>, _>("revoked_at")?
-            .map(from_millis),
-    })
+/// The registry's record of a token just signed with `claims` by key `kid`.
+pub fn new_token<'a>(
+    claims: &'a TaskClaims,
+    kid: &'a str,
+    issued_by: &'a str,
+    now: i64,
+) -> NewToken<'a> {
+    NewToken {
+        id: &claims.jti,
+        dag_id: &claims.dag_id,
+        run_id: claims.run_id.as_deref(),
+        task_id: claims.task_id.as_deref(),
+        map_index: claims.map_index,
+        assets: &claims.assets,
+        providers: claims.providers.as_deref(),
+        kid,
+        issued_by,
+        issued_at: now,
+        expires_at: i64::try_from(claims.exp).unwrap_or(i64::MAX / 1000) * 1000,
+    }
 }
 
-/// Checks a token request and turns it into claims, with a new id.
 /// The claims `req` asks for, checked, expiring `default_ttl` seconds (or the request's own
 /// ttl) after `now` (seconds since the epoch).
 pub fn claims_for(req: TokenRequest, default_ttl: u64, now: i64) -> Result<TaskClaims, ApiError> {
@@ -325,7 +193,12 @@ pub async fn issue_token(
     check_providers(&claims, &s.app.config)?;
     let (token, kid) = s.keys.sign(&claims);
     s.tokens
-        .record(&claims, &kid, "api:admin", now.timestamp_millis())
+        .record(&new_token(
+            &claims,
+            &kid,
+            "api:admin",
+            now.timestamp_millis(),
+        ))
         .await?;
     Ok(axum::Json(TokenResponse {
         id: claims.jti.clone(),
@@ -378,7 +251,7 @@ pub async fn list_tokens(
         .tokens
         .live_after(
             s.app.clock.now().timestamp_millis(),
-            after.as_ref(),
+            after.as_ref().map(|c| (c.issued_at, c.id.as_str())),
             limit + 1,
         )
         .await?;

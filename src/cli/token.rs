@@ -139,7 +139,9 @@ pub(super) async fn run(app: &App, cmd: &TokenCommand, json: bool) -> Result<(),
     .and_then(|c| check_providers(&c, &app.config).map(|()| c))
     .map_err(|e| Error::Usage(e.message().to_string()))?;
     let (token, kid) = keys.sign(&claims);
-    registry.record(&claims, &kid, "cli", now).await?;
+    registry
+        .record(&crate::api::tokens::new_token(&claims, &kid, "cli", now))
+        .await?;
     println!("{token}");
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 pub mod changes;
 mod fault;
+pub mod tokens;
 mod url;
 
 use std::str::FromStr;
