@@ -1,7 +1,7 @@
-//! Task tokens: signing them (`POST /v1/tokens`, `tether token issue`), the registry of those
-//! signed (kept by [`crate::db::tokens`]: id, scope, key id, expiry; never the token), listing the live ones
-//! (`GET /v1/tokens`, `tether token list`) and revoking one (`DELETE /v1/tokens/{id}`,
-//! `tether token revoke`). A revoked token is refused by every supervisor sharing the
+//! Task tokens: signing them (`POST /v1/tokens`, `tether token issue`), recording those signed
+//! (in [`crate::db::tokens`]: id, scope, key id, expiry; never the token), listing the live
+//! ones a page at a time (`GET /v1/tokens`, `tether token list`) and revoking one
+//! (`DELETE /v1/tokens/{id}`, `tether token revoke`). A revoked token is refused by every supervisor sharing the
 //! database from the next request on: [`super::auth`] looks its id up on each request.
 
 use axum::extract::State;
