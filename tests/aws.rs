@@ -231,9 +231,9 @@ async fn crash_after_submit_is_reconciled_by_find(db: TestDb) {
 
 /// A submission answered 500 after the job was made, whose look for the job fails too: its
 /// lease is left to run out, even while a supervisor of the same process renews its own
-/// leases (found by `tether soak`: the supervisor's renewal kept the submission's lease alive
-/// for as long as the process lived, so the intent was never reconciled and every ensure of
-/// the task waited). The supervisor then reconciles it, and finds the one remote job.
+/// leases (found by the chaos soak: the supervisor's renewal kept the submission's lease
+/// alive for as long as the process lived, so the intent was never reconciled and every
+/// ensure of the task waited). The supervisor then reconciles it, and finds the one remote job.
 async fn uncertain_submission_is_reconciled_beside_a_running_supervisor(db: TestDb) {
     let (sim, app) = setup(&db).await;
     let stop = CancellationToken::new();

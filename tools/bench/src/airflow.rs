@@ -1,4 +1,4 @@
-//! `tether bench --compare-airflow`: Airflow's own `DatabricksExecutionTrigger`, N of them in
+//! `tether-bench --compare-airflow`: Airflow's own `DatabricksExecutionTrigger`, N of them in
 //! one asyncio loop (`tools/bench/airflow_triggers.py`, run in a virtual environment with Airflow),
 //! against a fresh simulator at the same cadence as the `tracked` scenario; then the ratios.
 
@@ -16,7 +16,7 @@ const AIRFLOW_SCRIPT: &str = include_str!("../airflow_triggers.py");
 const AIRFLOW_CONSTRAINTS: &str =
     include_str!("../../../clients/python/constraints-airflow-3.3.2-py3.11.txt");
 
-/// `tether bench --compare-airflow`: the `tracked` scenario, then N of Airflow's
+/// `tether-bench --compare-airflow`: the `tracked` scenario, then N of Airflow's
 /// `DatabricksExecutionTrigger` in one asyncio loop against a fresh simulator with the same
 /// cadence (`tools/bench/airflow_triggers.py`, in `venv`, which is built from PyPI if it lacks
 /// Airflow), then the ratios.
