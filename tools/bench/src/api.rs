@@ -8,7 +8,8 @@
 //!   and 16 concurrent clients, each on its own key;
 //! - first, on the fresh server: what idle long polls cost, as the CPU `tether serve` uses per
 //!   second with N running jobs and no waiter, then with one idle `/v1/jobs/{id}/wait` open
-//!   on each (`--serve-binary` measures another build's server, to compare).
+//!   on each, then with none again (`--serve-binary` measures another build's server, to
+//!   compare).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,7 +127,8 @@ rate_limit_burst = 100000
 }
 
 /// Prints the CPU `tether serve` (process `pid`) uses per second over `window` with `n` running
-/// jobs and no waiter, then with one idle long poll on each job, and the difference.
+/// jobs and no waiter, then with one idle long poll on each job, then with none again, and
+/// the difference between the middle window and the mean of the other two.
 async fn idle_waiters(
     http: &reqwest::Client,
     base: &str,
@@ -160,7 +162,7 @@ async fn idle_waiters(
         tokio::time::sleep(window).await;
         (super::proc_cpu_seconds(pid).unwrap_or(0.0) - before) / window.as_secs_f64()
     };
-    let idle = cpu_per_second(window).await;
+    let idle_before = cpu_per_second(window).await;
     // Each waiter knows the job is running and waits up to an hour for a change.
     let waiting = Arc::new(AtomicU64::new(0));
     let mut waiters = tokio::task::JoinSet::new();
@@ -191,10 +193,18 @@ async fn idle_waiters(
         answered.push(done.unwrap_or_else(|e| e.to_string()));
     }
     waiters.abort_all();
+    // The windows without waiters bracket the one with them, so that what the server does
+    // anyway in the meantime (its first polls of the jobs, say) weighs on both sides alike.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_after = cpu_per_second(window).await;
+    let idle = (idle_before + idle_after) / 2.0;
     println!(
-        "idle waiters: {n} running jobs, no waiter: {:.2} % of a core; with {n} idle waits \
-         open: {:.2} % of a core; the waiters' cost: {:.2} % of a core ({} answered early{})",
+        "idle waiters: {n} running jobs, no waiter: {:.2} % of a core (before {:.2}, after \
+         {:.2}); with {n} idle waits open: {:.2} % of a core; the waiters' cost: {:.2} % of a \
+         core ({} answered early{})",
         idle * 100.0,
+        idle_before * 100.0,
+        idle_after * 100.0,
         with_waiters * 100.0,
         (with_waiters - idle) * 100.0,
         answered.len(),
