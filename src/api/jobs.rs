@@ -491,12 +491,7 @@ pub async fn job_events(
     Path(id): Path<i64>,
     Query(q): Query<EventsQuery>,
 ) -> Result<axum::Json<EventPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit {limit} is outside 1..=1000"
-        )));
-    }
+    let limit = super::paging::page_size(q.limit, 100, 1000)?;
     load(&s, &who, id).await?;
     let mut events = s
         .app
@@ -504,12 +499,7 @@ pub async fn job_events(
         .jobs()
         .events_after(id, q.after_id.unwrap_or(0), limit + 1)
         .await?;
-    let next_after_id = if events.len() as i64 > limit {
-        events.truncate(limit as usize);
-        events.last().map(|e| e.id)
-    } else {
-        None
-    };
+    let next_after_id = super::paging::cut(&mut events, limit).map(|e| e.id);
     Ok(axum::Json(EventPage {
         events: events.into_iter().map(Into::into).collect(),
         next_after_id,
@@ -663,12 +653,7 @@ fn scoped_filter(who: &Principal, q: ListQuery) -> Result<JobFilter, ApiError> {
             return Err(ApiError::bad_request(format!("{name} contains a NUL byte")));
         }
     }
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit {limit} is outside 1..=500"
-        )));
-    }
+    let limit = super::paging::page_size(q.limit, 50, 500)?;
     let state = job_state(q.state.as_deref()).map_err(ApiError::bad_request)?;
     let mut filter = JobFilter {
         dag_id: q.dag_id,

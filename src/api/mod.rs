@@ -5,7 +5,8 @@
 //! - [`state`]: task state of the three scopes, shaped like Airflow's state-store routes.
 //! - [`ops`]: health, readiness, metrics, the OpenAPI document.
 //! - [`tokens`]: task tokens: signing, the registry, listing, revoking.
-//! - [`limits`]: slow and oversized requests; [`waits`]: caps on long polls in flight.
+//! - [`paging`]: page sizes and cursors of every list; [`limits`]: slow and oversized
+//!   requests; [`waits`]: caps on long polls in flight.
 //! - [`auth`]: admin and task tokens; [`error`]: the one status-code mapping; [`extract`]:
 //!   extractors that answer bad input with that mapping.
 
@@ -15,6 +16,7 @@ pub mod extract;
 pub mod jobs;
 pub mod limits;
 pub mod ops;
+pub mod paging;
 pub mod state;
 pub mod tokens;
 pub mod waits;

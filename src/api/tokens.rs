@@ -235,12 +235,7 @@ pub async fn list_tokens(
     Query(q): Query<TokensQuery>,
 ) -> Result<axum::Json<TokenPage>, ApiError> {
     who.require_admin("listing task tokens")?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit {limit} is outside 1..=1000"
-        )));
-    }
+    let limit = super::paging::page_size(q.limit, 100, 1000)?;
     let after = q
         .after
         .as_deref()
@@ -255,12 +250,7 @@ pub async fn list_tokens(
             limit + 1,
         )
         .await?;
-    let next_after = if tokens.len() as i64 > limit {
-        tokens.truncate(limit as usize);
-        tokens.last().map(|t| TokenCursor::of(t).to_string())
-    } else {
-        None
-    };
+    let next_after = super::paging::cut(&mut tokens, limit).map(|t| TokenCursor::of(t).to_string());
     Ok(axum::Json(TokenPage { tokens, next_after }))
 }
 
