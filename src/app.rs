@@ -8,7 +8,7 @@ use crate::db::Db;
 use crate::engine::{Engine, Providers};
 use crate::jobs::JobStore;
 use crate::maintenance::Sweeper;
-use crate::state::{SqlStateStorage, TaskState};
+use crate::state::TaskState;
 use crate::Error;
 
 /// The services a command or the server works with.
@@ -48,8 +48,7 @@ impl App {
     pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         let db = Db::connect(&config.database.url, &config.database.pool).await?;
         db.migrate().await?;
-        let storage = Arc::new(SqlStateStorage::new(db.clone()));
-        let state = TaskState::new(storage, clock.clone(), config.state.clone());
+        let state = TaskState::new(db.clone(), clock.clone(), config.state.clone());
         let providers =
             Providers::from_config(&config.providers).map_err(|e| Error::Engine(e.into()))?;
         let engine = Engine::new(

@@ -11,7 +11,9 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
+
+pub use crate::model::ids::{from_millis, to_millis};
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + Debug + 'static {
@@ -122,14 +124,4 @@ impl Clock for DbClock {
             None => self.local.now(),
         }
     }
-}
-
-/// Milliseconds since the Unix epoch: how times are stored in the database.
-pub fn to_millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-/// The inverse of [`to_millis`]. Out-of-range values (not written by tether) clamp to the epoch.
-pub fn from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }

@@ -11,8 +11,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
-
-use tether_databricks::DatabricksConfig;
+use tether_provider::settings::{Setting, Table};
+use tether_provider::ProviderSettings;
 
 use crate::db::{DatabaseUrl, PoolSettings};
 use crate::state::{Retention, StateSettings};
@@ -203,18 +203,9 @@ impl Default for ApiConfig {
     }
 }
 
-/// One configured provider account.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum ProviderConfig {
-    /// A Databricks workspace.
-    Databricks(DatabricksConfig),
-    /// An AWS service (EMR, EMR Serverless, Glue) in one account and region.
-    Aws(tether_aws::AwsConfig),
-}
-
-/// The provider kinds tether knows.
-pub const PROVIDER_KINDS: &[&str] = &["databricks", "emr", "emr-serverless", "glue"];
+/// One configured provider account: its checked settings, from its crate's factory
+/// ([`crate::registry`]).
+pub type ProviderConfig = std::sync::Arc<dyn ProviderSettings>;
 
 /// tether's configuration, checked.
 #[derive(Debug, Clone)]
@@ -594,7 +585,7 @@ impl RawConfig {
             }
             for (kid, key) in &ring {
                 let field = format!("api.signing_keys.{kid}");
-                if let Err(e) = crate::state::scope::validate_id("key id", kid, "") {
+                if let Err(e) = crate::model::scope::validate_id("key id", kid, "") {
                     check(&field, Err(e.to_string()));
                     continue;
                 }
@@ -708,60 +699,76 @@ impl RawConfig {
     }
 }
 
-/// Builds each `[providers.NAME]` table with its adapter's config. The kind is the `kind` field,
-/// or the name itself when it names a kind. Without a `[providers.databricks]` table, one is
-/// made from the `DATABRICKS_*` variables when `DATABRICKS_HOST` and a token or OAuth client id
-/// are set.
+/// Builds each `[providers.NAME]` table through the registry: the kind is the `kind` field, or
+/// the name itself when it names a kind, and that kind's factory checks the rest. A factory
+/// may configure a provider from the environment when the file has no table of its name
+/// (`DATABRICKS_*`).
 fn build_providers(
     mut raw: BTreeMap<String, toml::Table>,
     problems: &mut Vec<String>,
 ) -> BTreeMap<String, ProviderConfig> {
     let env = |name: &str| std::env::var(name).ok();
-    // Only with credentials too: DATABRICKS_HOST alone (set for other tools that read a
-    // profile file) must not make every tether command fail on a half-configured provider.
-    let databricks_env = env("DATABRICKS_HOST").is_some()
-        && (env("DATABRICKS_TOKEN").is_some() || env("DATABRICKS_CLIENT_ID").is_some());
-    if !raw.contains_key("databricks") && databricks_env {
-        raw.insert("databricks".into(), toml::Table::new());
+    let mut tables: BTreeMap<String, Table> = BTreeMap::new();
+    for factory in crate::registry::FACTORIES {
+        if let Some((name, table)) = factory.configured_by_env(&env) {
+            if !raw.contains_key(name) {
+                tables.insert(name.to_string(), table);
+            }
+        }
+    }
+    let file: Vec<(String, toml::Table)> = std::mem::take(&mut raw).into_iter().collect();
+    for (name, table) in file {
+        tables.insert(name, neutral_table(table));
     }
     let mut providers = BTreeMap::new();
-    for (name, table) in raw {
+    for (name, table) in tables {
         let prefix = format!("providers.{name}");
-        if let Err(e) = crate::state::scope::validate_id("provider name", &name, "") {
+        if let Err(e) = crate::model::scope::validate_id("provider name", &name, "") {
             problems.push(format!("{prefix}: {e}"));
             continue;
         }
         let kind = match table.get("kind") {
-            Some(toml::Value::String(k)) => k.clone(),
+            Some(Setting::String(k)) => k.clone(),
             Some(other) => {
                 problems.push(format!("{prefix}.kind: must be a string, not {other}"));
                 continue;
             }
             None => name.clone(),
         };
-        match kind.as_str() {
-            "databricks" => match DatabricksConfig::build(&prefix, table, env) {
-                Ok(c) => {
-                    providers.insert(name, ProviderConfig::Databricks(c));
-                }
-                Err(p) => problems.extend(p),
-            },
-            aws if tether_aws::Service::from_kind(aws).is_some() => {
-                let service = tether_aws::Service::from_kind(aws).expect("checked");
-                match tether_aws::AwsConfig::build(&prefix, service, table, env) {
-                    Ok(c) => {
-                        providers.insert(name, ProviderConfig::Aws(c));
-                    }
-                    Err(p) => problems.extend(p),
-                }
+        let Some(factory) = crate::registry::factory(&kind) else {
+            problems.push(format!(
+                "{prefix}.kind: {kind:?} is not a provider kind (known: {})",
+                crate::registry::kinds().join(", ")
+            ));
+            continue;
+        };
+        let mut table = table;
+        table.remove("kind");
+        match factory.check(&kind, &prefix, table, &env) {
+            Ok(settings) => {
+                providers.insert(name, settings);
             }
-            other => problems.push(format!(
-                "{prefix}.kind: {other:?} is not a provider kind (known: {})",
-                PROVIDER_KINDS.join(", ")
-            )),
+            Err(p) => problems.extend(p),
         }
     }
     providers
+}
+
+/// A provider's table as the file gave it, in the form providers read (no TOML types).
+fn neutral_table(table: toml::Table) -> Table {
+    table.into_iter().map(|(k, v)| (k, neutral(v))).collect()
+}
+
+fn neutral(value: toml::Value) -> Setting {
+    match value {
+        toml::Value::String(s) => Setting::String(s),
+        toml::Value::Integer(i) => Setting::Integer(i),
+        toml::Value::Float(f) => Setting::Float(f),
+        toml::Value::Boolean(b) => Setting::Boolean(b),
+        toml::Value::Datetime(d) => Setting::Datetime(d.to_string()),
+        toml::Value::Array(items) => Setting::List(items.into_iter().map(neutral).collect()),
+        toml::Value::Table(t) => Setting::Table(neutral_table(t)),
+    }
 }
 
 /// Where SQLite lives when nothing says otherwise: `$XDG_DATA_HOME/tether`,

@@ -51,7 +51,7 @@ pub enum Error {
     #[error("job {job_id} {state}: {message}")]
     JobFailed {
         /// The job.
-        job_id: i64,
+        job_id: crate::model::JobId,
         /// Its final state.
         state: String,
         /// The provider's message.

@@ -2,11 +2,16 @@
 //! on top of a durable task-state store in the spirit of Airflow's task state store (AIP-103).
 //!
 //! # Layout
-//! - [`state`]: the task-state store: scopes, values, versions with compare-and-set, retention,
-//!   and garbage collection ([`state::gc`]). [`state::TaskState`] is its entry point.
-//! - [`db`]: connecting to SQLite (the embedded default) or PostgreSQL, and the embedded
-//!   migrations (`migrations/sqlite`, `migrations/postgres`).
+//! - [`model`]: what tether records (identifiers and their rules, job records, task-state
+//!   entries, typed ids and times), used by every layer and using none.
+//! - [`db`]: the database layer: every SQL statement, connecting to SQLite (the embedded
+//!   default) or PostgreSQL, the embedded migrations (`migrations/sqlite`,
+//!   `migrations/postgres`) and the change feeds.
+//! - [`state`]: the task-state store: values, versions with compare-and-set, retention, and
+//!   garbage collection ([`state::gc`]). [`state::TaskState`] is its entry point.
+//! - [`jobs`]: job history retention; the job types re-exported from [`model`] and [`db`].
 //! - [`config`]: the TOML configuration and its checks.
+//! - [`registry`]: the provider crates tether is built with, one line each.
 //! - [`clock`]: time as the stores see it (replaceable in tests).
 //! - [`crash`]: the named crash points of the crash tests (test builds only).
 //! - [`error`]: the public [`Error`] and its mapping to exit codes.
@@ -30,6 +35,8 @@ pub mod error;
 pub mod jobs;
 pub mod maintenance;
 pub mod metrics;
+pub mod model;
+pub mod registry;
 pub mod state;
 pub mod ui;
 

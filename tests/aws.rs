@@ -120,7 +120,7 @@ fn tether_run(
     cmd
 }
 
-async fn until_done(app: &App, id: i64) -> JobRecord {
+async fn until_done(app: &App, id: tether::model::JobId) -> JobRecord {
     let stop = CancellationToken::new();
     let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
     let start = Instant::now();

@@ -28,7 +28,7 @@ fn req(task: &str, try_number: i64) -> EnsureRequest {
     }
 }
 
-async fn finished(app: &App, id: i64) -> JobRecord {
+async fn finished(app: &App, id: tether::model::JobId) -> JobRecord {
     common::until_all_done(app, &[id], Duration::from_secs(30))
         .await
         .remove(0)

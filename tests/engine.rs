@@ -9,6 +9,7 @@ use serde_json::json;
 use tether::app::App;
 use tether::engine::{EngineError, EnsureAction, EnsureRequest, Supervisor};
 use tether::jobs::{JobRecord, Phase};
+use tether::model::Millis;
 use tether::state::{Scope, TaskInstanceId};
 use tether_databricks::sim::{Endpoint, Fault, FaultKind, Simulator};
 use tether_provider::JobState;
@@ -31,7 +32,11 @@ fn request(try_number: i64) -> EnsureRequest {
 }
 
 /// Runs a supervisor until the job ends (or `limit` passes) and returns its record.
-async fn supervise_until_done(app: &App, job_id: i64, limit: Duration) -> JobRecord {
+async fn supervise_until_done(
+    app: &App,
+    job_id: tether::model::JobId,
+    limit: Duration,
+) -> JobRecord {
     let stop = CancellationToken::new();
     let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
     let job = until_terminal(app, job_id, limit).await;
@@ -40,7 +45,7 @@ async fn supervise_until_done(app: &App, job_id: i64, limit: Duration) -> JobRec
     job
 }
 
-async fn event_kinds(app: &App, job_id: i64) -> Vec<String> {
+async fn event_kinds(app: &App, job_id: tether::model::JobId) -> Vec<String> {
     app.engine
         .jobs()
         .events(job_id)
@@ -453,27 +458,27 @@ async fn stale_lease_holder_cannot_write(db: TestDb) {
     sim.configure(|c| c.running = Duration::from_secs(60));
     let first = app.engine.ensure(&request(1)).await.unwrap();
     let jobs = app.engine.jobs();
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = Millis::from(chrono::Utc::now());
     let a = jobs
-        .claim(first.job.id, "A", now, now + 100)
+        .claim(first.job.id, "A", now, now.plus(100))
         .await
         .unwrap()
         .unwrap();
     let lease_a = a.lease_of("A").unwrap();
     assert!(
-        jobs.claim(first.job.id, "B", now, now + 1000)
+        jobs.claim(first.job.id, "B", now, now.plus(1000))
             .await
             .unwrap()
             .is_none(),
         "A's lease is live"
     );
-    let later = now + 200;
+    let later = now.plus(200);
     let b = jobs
-        .claim(first.job.id, "B", later, later + 10_000)
+        .claim(first.job.id, "B", later, later.plus(10_000))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(b.lease_epoch, a.lease_epoch + 1);
+    assert_eq!(b.lease_epoch, a.lease_epoch.next());
     let update = tether::jobs::PollUpdate {
         state: JobState::Succeeded,
         raw_state: Some("TERMINATED/SUCCESS".into()),
@@ -497,7 +502,7 @@ async fn stale_lease_holder_cannot_write(db: TestDb) {
     assert!(!event_kinds(&app, job.id)
         .await
         .contains(&"finished".to_string()));
-    assert_eq!(jobs.renew("A", later, later + 1000).await.unwrap(), 0);
+    assert_eq!(jobs.renew("A", later, later.plus(1000)).await.unwrap(), 0);
     assert!(jobs.leases_of("A", later).await.unwrap().is_empty());
 }
 
@@ -615,7 +620,7 @@ async fn cancel_reaches_the_provider_while_polls_are_in_flight(db: TestDb) {
             times: u32::MAX,
         });
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = Millis::from(chrono::Utc::now());
         app.engine
             .jobs()
             .request_cancel(ids[0], "asked elsewhere", "another-api", now, None)
@@ -641,9 +646,9 @@ async fn cancel_reaches_the_provider_while_polls_are_in_flight(db: TestDb) {
 }
 
 /// Sets a job's lease in the database, behind the supervisor's back.
-async fn set_lease(app: &App, job_id: i64, sql_set: &str) {
+async fn set_lease(app: &App, job_id: tether::model::JobId, sql_set: &str) {
     sqlx::query(&format!("UPDATE jobs SET {sql_set} WHERE id = $1"))
-        .bind(job_id)
+        .bind(job_id.0)
         .execute(app.db.pool())
         .await
         .unwrap();
@@ -651,7 +656,7 @@ async fn set_lease(app: &App, job_id: i64, sql_set: &str) {
 
 /// Waits until the job ends (or `limit` passes; a supervisor must be running) and returns its
 /// record.
-async fn until_terminal(app: &App, job_id: i64, limit: Duration) -> JobRecord {
+async fn until_terminal(app: &App, job_id: tether::model::JobId, limit: Duration) -> JobRecord {
     let start = Instant::now();
     loop {
         let job = app.engine.jobs().get(job_id).await.unwrap().unwrap();
@@ -717,7 +722,7 @@ async fn job_claimed_again_during_its_poll_is_still_polled(db: TestDb) {
     sup.await.unwrap();
     assert_eq!(job.state, JobState::Succeeded);
     // Claimed once more, and not handed back and claimed again after that.
-    assert_eq!(job.lease_epoch, epoch + 1, "{job:?}");
+    assert_eq!(job.lease_epoch, epoch.next(), "{job:?}");
 }
 
 /// A lease the database says a supervisor holds but the supervisor does not know of (a
@@ -782,8 +787,8 @@ async fn lease_held_unknowingly_is_handed_back_when_the_count_agrees(db: TestDb)
          WHERE id = $1 OR id = $2",
         app.engine.owner()
     ))
-    .bind(a)
-    .bind(b.id)
+    .bind(a.0)
+    .bind(b.id.0)
     .execute(app.db.pool())
     .await
     .unwrap();

@@ -303,7 +303,7 @@ async fn check_remote_jobs(app: &App, sim: &Sim) -> u64 {
     let jobs = app
         .engine
         .jobs()
-        .list(&tether::jobs::store::JobFilter {
+        .list(&tether::db::jobs::JobFilter {
             limit: 100_000,
             ..Default::default()
         })

@@ -11,6 +11,7 @@ use reqwest::Method;
 use serde_json::json;
 use tether_aws::{AwsConfig, Emr, EmrServerless, Glue, Service};
 use tether_provider::http::Idempotency;
+use tether_provider::settings::Setting;
 use tether_provider::{Handle, JobState, Provider, Tracked, Ungated};
 
 struct Moto {
@@ -68,10 +69,12 @@ async fn start_moto() -> Option<Moto> {
 }
 
 fn config(service: Service, endpoint: &str) -> AwsConfig {
-    let table: toml::Table = toml::from_str(&format!(
-        "region = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\nmax_retries = 1\nrequest_timeout = \"10s\""
-    ))
-    .unwrap();
+    let table = tether_provider::settings::Table::from([
+        ("region".to_string(), "us-east-1".into()),
+        ("endpoint_url".to_string(), endpoint.into()),
+        ("max_retries".to_string(), Setting::Integer(1)),
+        ("request_timeout".to_string(), "10s".into()),
+    ]);
     AwsConfig::build("moto", service, table, |_| None).unwrap()
 }
 

@@ -435,7 +435,13 @@ async fn graceful_shutdown_answers_waits_and_leaves_jobs_running(db: TestDb) {
         "shutdown took {:?}",
         asked.elapsed()
     );
-    let job = app.engine.jobs().get(id).await.unwrap().unwrap();
+    let job = app
+        .engine
+        .jobs()
+        .get(tether::model::JobId(id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(job.lease_owner, None, "leases released");
     let run_id = job.handle.unwrap().get_i64("run_id").unwrap();
     assert_eq!(sim.run_state(run_id).as_deref(), Some("RUNNING"));

@@ -26,7 +26,7 @@ fn request(task: &str, try_number: i64) -> EnsureRequest {
 }
 
 /// Runs a supervisor until every job in `ids` has finished.
-async fn until_finished(app: &App, ids: &[i64]) -> Vec<JobRecord> {
+async fn until_finished(app: &App, ids: &[tether::model::JobId]) -> Vec<JobRecord> {
     let stop = CancellationToken::new();
     let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
     let start = Instant::now();

@@ -243,7 +243,7 @@ async fn beyond_the_bound_nothing_is_claimed_or_submitted(db: TestDb) {
 
     // Within the bound (one second behind), beside it: every orphan is claimed and reconciled.
     let behind = common::app_with_clock(&db, &sim.url(), "2s", "", skewed(-1)).await;
-    let ids: Vec<i64> = orphans.iter().map(|o| o.id).collect();
+    let ids: Vec<tether::model::JobId> = orphans.iter().map(|o| o.id).collect();
     let done = common::until_all_done(&behind, &ids, Duration::from_secs(30)).await;
     shutdown.cancel();
     supervisor.await.unwrap();
@@ -285,7 +285,7 @@ async fn a_live_lease_is_live_on_the_database_clock(db: TestDb) {
 /// Takes the submission lease of job `id` away, as a process that judged it run out would:
 /// the epoch moves on, another owner holds it. With `handle`, that process has also recorded
 /// the remote job it found or made.
-async fn take_over(app: &tether::app::App, id: i64, handle: Option<&str>) {
+async fn take_over(app: &tether::app::App, id: tether::model::JobId, handle: Option<&str>) {
     let sql = match handle {
         Some(_) => {
             "UPDATE jobs SET lease_owner = 'other/submit', lease_epoch = lease_epoch + 1, \
@@ -297,7 +297,7 @@ async fn take_over(app: &tether::app::App, id: i64, handle: Option<&str>) {
         }
     };
     sqlx::query(sql)
-        .bind(id)
+        .bind(id.0)
         .bind(handle.unwrap_or(""))
         .execute(app.db.pool())
         .await
@@ -311,7 +311,7 @@ async fn slow_submission(
     sim: &tether_databricks::sim::Simulator,
     task: &str,
 ) -> (
-    i64,
+    tether::model::JobId,
     tokio::task::JoinHandle<Result<tether::engine::Ensured, EngineError>>,
 ) {
     use tether_databricks::sim::{Endpoint, Fault, FaultKind};

@@ -19,6 +19,7 @@ use tether::api::{router, ApiState};
 use tether::app::App;
 use tether::engine::{EnsureRequest, Supervisor};
 use tether::jobs::Phase;
+use tether::model::JobId;
 use tether::state::TaskInstanceId;
 use tether_provider::JobState;
 use tokio_util::sync::CancellationToken;
@@ -148,7 +149,7 @@ async fn log_in(c: &Client, url: &str, token: &str) {
         .unwrap();
 }
 
-async fn seed(app: &App, sim: &tether_databricks::sim::Simulator) -> (i64, i64) {
+async fn seed(app: &App, sim: &tether_databricks::sim::Simulator) -> (JobId, JobId) {
     let load = app
         .engine
         .ensure(&request("etl", "load"))

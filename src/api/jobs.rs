@@ -16,6 +16,7 @@ use super::extract::{Json, Path, Query};
 use super::ApiState;
 use crate::engine::{EnsureAction, EnsureRequest};
 use crate::jobs::{JobEvent, JobFilter, JobRecord};
+use crate::model::JobId;
 use crate::state::TaskInstanceId;
 
 /// A job, as the API shows it.
@@ -85,7 +86,7 @@ impl From<JobRecord> for JobView {
     fn from(j: JobRecord) -> Self {
         let owner_try = j.owner_try();
         Self {
-            id: j.id,
+            id: j.id.0,
             dag_id: j.task_instance.dag_id,
             run_id: j.task_instance.run_id,
             task_id: j.task_instance.task_id,
@@ -218,7 +219,7 @@ fn job_state(name: Option<&str>) -> Result<Option<JobState>, String> {
     .transpose()
 }
 
-async fn load(s: &ApiState, who: &Principal, id: i64) -> Result<JobRecord, ApiError> {
+async fn load(s: &ApiState, who: &Principal, id: JobId) -> Result<JobRecord, ApiError> {
     let job = s
         .app
         .engine
@@ -237,7 +238,7 @@ async fn load(s: &ApiState, who: &Principal, id: i64) -> Result<JobRecord, ApiEr
 pub async fn get_job(
     State(s): State<ApiState>,
     who: Principal,
-    Path(id): Path<i64>,
+    Path(id): Path<JobId>,
 ) -> Result<axum::Json<JobView>, ApiError> {
     Ok(axum::Json(load(&s, &who, id).await?.into()))
 }
@@ -269,7 +270,7 @@ pub struct WaitResponse {
 pub async fn wait_job(
     State(s): State<ApiState>,
     who: Principal,
-    Path(id): Path<i64>,
+    Path(id): Path<JobId>,
     Query(q): Query<WaitQuery>,
 ) -> Result<axum::Json<WaitResponse>, ApiError> {
     let known = job_state(q.state.as_deref()).map_err(ApiError::bad_request)?;
@@ -379,7 +380,7 @@ pub async fn wait_jobs(
             )));
         }
     }
-    let ids: Vec<i64> = known.keys().copied().collect();
+    let ids: Vec<JobId> = known.keys().copied().map(JobId).collect();
     let timeout = Duration::from_secs(request.timeout.unwrap_or(30)).min(s.app.config.api.max_wait);
     let deadline = tokio::time::Instant::now() + timeout;
     let _slot = s.waits.take(&who)?;
@@ -395,7 +396,7 @@ pub async fn wait_jobs(
             found.insert(job.id);
             if let Err(e) = who.allow_task_instance(&job.task_instance) {
                 answer.errors.push(WaitManyError {
-                    id: job.id,
+                    id: job.id.0,
                     error: e.code().into(),
                     message: e.message().into(),
                 });
@@ -403,7 +404,7 @@ pub async fn wait_jobs(
             }
             // A job listed without a state is measured against its first reading.
             let baseline = *known
-                .get_mut(&job.id)
+                .get_mut(&job.id.0)
                 .expect("only listed jobs are read")
                 .get_or_insert(job.state);
             if job.state != baseline || job.phase == crate::jobs::Phase::Terminal {
@@ -412,7 +413,7 @@ pub async fn wait_jobs(
         }
         for id in ids.iter().filter(|id| !found.contains(id)) {
             answer.errors.push(WaitManyError {
-                id: *id,
+                id: id.0,
                 error: "not_found".into(),
                 message: format!("job {id} not found"),
             });
@@ -488,7 +489,7 @@ pub struct EventPage {
 pub async fn job_events(
     State(s): State<ApiState>,
     who: Principal,
-    Path(id): Path<i64>,
+    Path(id): Path<JobId>,
     Query(q): Query<EventsQuery>,
 ) -> Result<axum::Json<EventPage>, ApiError> {
     let limit = super::paging::page_size(q.limit, 100, 1000)?;
@@ -535,7 +536,7 @@ pub struct ConsumeBody {
 pub async fn cancel_job(
     State(s): State<ApiState>,
     who: Principal,
-    Path(id): Path<i64>,
+    Path(id): Path<JobId>,
     Json(body): Json<CancelBody>,
 ) -> Result<axum::Json<JobView>, ApiError> {
     load(&s, &who, id).await?;
@@ -569,7 +570,7 @@ pub async fn cancel_job(
 pub async fn consume_job(
     State(s): State<ApiState>,
     who: Principal,
-    Path(id): Path<i64>,
+    Path(id): Path<JobId>,
     Json(body): Json<ConsumeBody>,
 ) -> Result<axum::Json<JobView>, ApiError> {
     load(&s, &who, id).await?;
@@ -628,7 +629,7 @@ pub async fn list_jobs(
     let more = jobs.len() as i64 > limit;
     jobs.truncate(limit as usize);
     let next_before_id = if more {
-        jobs.last().map(|j| j.id)
+        jobs.last().map(|j| j.id.0)
     } else {
         None
     };
@@ -663,7 +664,7 @@ fn scoped_filter(who: &Principal, q: ListQuery) -> Result<JobFilter, ApiError> {
         state,
         provider: q.provider,
         limit: limit + 1,
-        before_id: q.before_id,
+        before_id: q.before_id.map(JobId),
     };
     if let Principal::Task(c) = who {
         let narrow = |asked: &mut Option<String>, bound: &Option<String>, what: &str| {

@@ -111,7 +111,7 @@ pub fn new_token<'a>(
 /// ttl) after `now` (seconds since the epoch).
 pub fn claims_for(req: TokenRequest, default_ttl: u64, now: i64) -> Result<TaskClaims, ApiError> {
     let check = |field: &'static str, value: &str, extra: &str| {
-        crate::state::scope::validate_id(field, value, extra)
+        crate::model::scope::validate_id(field, value, extra)
             .map_err(|e| ApiError::bad_request(e.to_string()))
     };
     check("dag_id", &req.dag_id, "")?;

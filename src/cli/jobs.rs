@@ -6,6 +6,7 @@ use tether_provider::JobState;
 use super::print_json;
 use crate::app::App;
 use crate::jobs::{JobFilter, JobRecord};
+use crate::model::JobId;
 use crate::Error;
 
 /// The `jobs` subcommands.
@@ -32,12 +33,12 @@ pub enum JobsCommand {
     /// Show one job.
     Show {
         /// The job id.
-        id: i64,
+        id: JobId,
     },
     /// Show a job's event log.
     Events {
         /// The job id.
-        id: i64,
+        id: JobId,
     },
     /// Remove finished jobs (and their events) that finished longer ago than --older-than,
     /// once; unfinished jobs, and a task instance's newest generation while its
@@ -57,7 +58,7 @@ pub enum JobsCommand {
     /// Cancel a job at the provider (the only way tether ever cancels one).
     Cancel {
         /// The job id.
-        id: i64,
+        id: JobId,
         /// Why; recorded in the event log.
         #[arg(long, default_value = "cancelled from the command line")]
         reason: String,
@@ -194,7 +195,7 @@ fn ended_before_the_request(job: &JobRecord) -> bool {
         .is_some_and(|ended| job.cancel_requested_at.is_none_or(|asked| ended < asked))
 }
 
-async fn find(app: &App, id: i64) -> Result<JobRecord, Error> {
+async fn find(app: &App, id: JobId) -> Result<JobRecord, Error> {
     app.engine
         .jobs()
         .get(id)

@@ -98,8 +98,7 @@ pub enum Command {
     #[command(subcommand)]
     Token(token::TokenCommand),
     /// Serve a provider simulator on a loopback port.
-    #[command(subcommand)]
-    Sim(sim::SimCommand),
+    Sim(sim::SimArgs),
     /// Show tether's main job on this machine: a Databricks run (simulated) survives the
     /// eviction of its worker, and the retry reattaches instead of resubmitting.
     Demo,

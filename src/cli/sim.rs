@@ -1,25 +1,49 @@
-//! `tether sim databricks | emr | emr-serverless | glue`: serve a provider simulator on a
-//! loopback port, with faults injected from the command line (see [`FaultArgs`]).
+//! `tether sim KIND`: serve a provider simulator on a loopback port, with faults injected from
+//! the command line (see [`FaultArgs`]). The kinds, and how each simulator starts, come from
+//! the provider registry ([`crate::registry`]).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
-use tether_databricks::sim::{SimConfig, Simulator};
+use clap::Args;
+use tether_provider::registry::{SimCalls, SimFault, SimFaultKind, SimOptions, SimOutcome};
+use tether_provider::settings::{Setting, Table};
 
 use crate::Error;
 
-/// The simulators.
-#[derive(Debug, Subcommand)]
-pub enum SimCommand {
-    /// A Databricks workspace (Jobs API 2.1).
-    Databricks(DatabricksSimArgs),
-    /// EMR on EC2 steps (the AWS simulator serves EMR, EMR Serverless and Glue on one port).
-    Emr(AwsSimArgs),
-    /// EMR Serverless job runs.
-    EmrServerless(AwsSimArgs),
-    /// Glue job runs.
-    Glue(AwsSimArgs),
+/// Which simulator, and how it behaves.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// The provider kind, one of the registry's kinds with a simulator (the AWS simulator
+    /// serves EMR, EMR Serverless and Glue on one port, whichever of the three is named).
+    #[arg(value_name = "KIND", value_parser = simulated_kinds())]
+    kind: String,
+    /// Port on 127.0.0.1 (0 picks a free one) [default: 8089 for databricks, 8090 for the AWS
+    /// kinds].
+    #[arg(long)]
+    port: Option<u16>,
+    /// How long a job stays pending.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pending: Duration,
+    /// How long a job runs.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    running: Duration,
+    /// databricks: the result_state runs end with (SUCCESS, FAILED, TIMEDOUT, ...).
+    #[arg(long)]
+    outcome: Option<String>,
+    /// Make jobs fail instead of succeed.
+    #[arg(long, conflicts_with = "outcome")]
+    fail: bool,
+    /// databricks: the bearer token it accepts [default: dapi-sim-token].
+    #[arg(long)]
+    token: Option<String>,
+    /// emr, emr-serverless, glue: the access key id it accepts [default: AKIATETHERSIMULATOR].
+    #[arg(long)]
+    access_key_id: Option<String>,
+    /// emr, emr-serverless, glue: its secret (requests are checked with SigV4).
+    #[arg(long)]
+    secret_access_key: Option<String>,
+    #[command(flatten)]
+    faults: FaultArgs,
 }
 
 /// Which requests injected faults hit.
@@ -63,49 +87,33 @@ pub struct FaultArgs {
 }
 
 impl FaultArgs {
-    fn retry_after_secs(&self) -> Option<u64> {
-        self.retry_after
-            .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
-    }
-
-    fn databricks(&self) -> Vec<tether_databricks::sim::Fault> {
-        use tether_databricks::sim::{Endpoint, Fault, FaultKind};
-        let endpoint = (self.fault_on == FaultTarget::Submit).then_some(Endpoint::Submit);
-        let status = |code, retry_after| FaultKind::Status { code, retry_after };
+    /// The faults, in the order they hit.
+    fn faults(&self) -> Vec<SimFault> {
         [
-            (self.throttle_first, status(429, self.retry_after_secs())),
-            (self.unavailable_first, status(503, self.retry_after_secs())),
-            (self.error_first, status(500, None)),
-            (self.slow_first, FaultKind::Delay(self.slow_by)),
-            (self.fail_after_processing, FaultKind::FailAfterProcessing),
+            (
+                self.throttle_first,
+                SimFaultKind::Throttle(self.retry_after),
+            ),
+            (
+                self.unavailable_first,
+                SimFaultKind::Unavailable(self.retry_after),
+            ),
+            (self.error_first, SimFaultKind::ServerError),
+            (self.slow_first, SimFaultKind::Delay(self.slow_by)),
+            (
+                self.fail_after_processing,
+                SimFaultKind::FailAfterProcessing,
+            ),
         ]
         .into_iter()
         .filter(|(times, _)| *times > 0)
-        .map(|(times, kind)| Fault {
-            endpoint,
+        .map(|(times, kind)| SimFault {
             kind,
             times,
-        })
-        .collect()
-    }
-
-    fn aws(&self) -> Vec<tether_aws::sim::Fault> {
-        use tether_aws::sim::{Fault, FaultKind};
-        [
-            (self.throttle_first, FaultKind::Throttle),
-            (self.unavailable_first, FaultKind::Unavailable),
-            (self.error_first, FaultKind::ServerError),
-            (self.slow_first, FaultKind::Delay(self.slow_by)),
-            (self.fail_after_processing, FaultKind::FailAfterProcessing),
-        ]
-        .into_iter()
-        .filter(|(times, _)| *times > 0)
-        .map(|(times, kind)| {
-            let fault = Fault::new(kind, times).retry_after(self.retry_after);
-            match self.fault_on {
-                FaultTarget::Submit => fault.submits_only(),
-                FaultTarget::All => fault,
-            }
+            calls: match self.fault_on {
+                FaultTarget::Submit => SimCalls::Submits,
+                FaultTarget::All => SimCalls::All,
+            },
         })
         .collect()
     }
@@ -139,126 +147,74 @@ impl FaultArgs {
     }
 }
 
-/// Options of the AWS simulator.
-#[derive(Debug, Args)]
-pub struct AwsSimArgs {
-    /// Port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 8090)]
-    port: u16,
-    /// The access key id it accepts.
-    #[arg(long, default_value = "AKIATETHERSIMULATOR")]
-    access_key_id: String,
-    /// Its secret (requests are checked with SigV4).
-    #[arg(long, default_value = "tether-simulator-secret-key-0123456789")]
-    secret_access_key: String,
-    /// How long a job stays pending.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
-    pending: Duration,
-    /// How long a job runs.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    running: Duration,
-    /// Make jobs fail instead of succeed.
-    #[arg(long)]
-    fail: bool,
-    #[command(flatten)]
-    faults: FaultArgs,
+/// The kinds `tether sim` serves: those of the registry whose crate has a simulator.
+fn simulated_kinds() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        crate::registry::kinds()
+            .into_iter()
+            .filter(|kind| crate::registry::simulators(kind).is_some()),
+    )
 }
 
-/// Options of the Databricks simulator.
-#[derive(Debug, Args)]
-pub struct DatabricksSimArgs {
-    /// Port on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 8089)]
-    port: u16,
-    /// The bearer token it accepts.
-    #[arg(long, default_value = "dapi-sim-token")]
-    token: String,
-    /// How long a run stays PENDING.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
-    pending: Duration,
-    /// How long a run stays RUNNING.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    running: Duration,
-    /// The result_state runs end with (SUCCESS, FAILED, TIMEDOUT, ...).
-    #[arg(long, default_value = "SUCCESS")]
-    outcome: String,
-    #[command(flatten)]
-    faults: FaultArgs,
-}
-
-async fn run_aws(args: &AwsSimArgs) -> Result<(), Error> {
-    let config = tether_aws::sim::SimConfig {
-        access_key_id: args.access_key_id.clone(),
-        secret_access_key: args.secret_access_key.clone(),
-        pending: args.pending,
-        running: args.running,
-        succeed: !args.fail,
-        ..Default::default()
+pub(super) async fn run(args: &SimArgs) -> Result<(), Error> {
+    let bad = |message: String| Error::Usage(message);
+    let Some(sims) = crate::registry::simulators(&args.kind) else {
+        let known: Vec<&str> = crate::registry::kinds()
+            .into_iter()
+            .filter(|k| crate::registry::simulators(k).is_some())
+            .collect();
+        return Err(bad(format!(
+            "no simulator of kind {:?} (known: {})",
+            args.kind,
+            known.join(", ")
+        )));
     };
-    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let sim = tether_aws::sim::Simulator::start(config, addr)
-        .await
-        .map_err(|source| Error::Io {
-            context: format!("starting the AWS simulator on {addr}"),
-            source,
-        })?;
-    for fault in args.faults.aws() {
-        sim.inject(fault);
-    }
-    println!(
-        "AWS simulator (EMR, EMR Serverless, Glue) on {}; it checks SigV4 with key {}; stats at {}/_sim/stats",
-        sim.url(),
-        args.access_key_id,
-        sim.url()
-    );
-    let faults = args.faults.describe();
-    if !faults.is_empty() {
-        println!("{faults}");
-    }
-    println!("Use it with: endpoint_url = \"{}\" and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY set to that key pair", sim.url());
-    super::shutdown_signal().await;
-    Ok(())
-}
-
-pub(super) async fn run(cmd: &SimCommand) -> Result<(), Error> {
-    let args = match cmd {
-        SimCommand::Databricks(args) => args,
-        SimCommand::Emr(a) | SimCommand::EmrServerless(a) | SimCommand::Glue(a) => {
-            return run_aws(a).await
+    let mut switches = Table::new();
+    for (key, value) in [
+        ("token", &args.token),
+        ("access_key_id", &args.access_key_id),
+        ("secret_access_key", &args.secret_access_key),
+    ] {
+        if let Some(v) = value {
+            switches.insert(key.to_string(), Setting::String(v.clone()));
         }
-    };
-    let config = SimConfig {
-        token: args.token.clone(),
+    }
+    let options = SimOptions {
+        port: args.port,
         pending: args.pending,
         running: args.running,
-        outcome: args.outcome.clone(),
-        ..SimConfig::default()
+        outcome: match (&args.outcome, args.fail) {
+            (Some(state), _) => SimOutcome::Named(state.clone()),
+            (None, true) => SimOutcome::Fail,
+            (None, false) => SimOutcome::Succeed,
+        },
+        switches,
     };
-    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let sim = Simulator::start(config, addr)
+    let port = args.port.unwrap_or_else(|| sims.default_port(&args.kind));
+    let sim = sims
+        .start(&args.kind, options)
         .await
-        .map_err(|source| Error::Io {
-            context: format!("starting the simulator on {addr}"),
-            source,
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::InvalidInput => bad(source.to_string()),
+            _ => Error::Io {
+                context: format!("starting the {} simulator on 127.0.0.1:{port}", args.kind),
+                source,
+            },
         })?;
-    for fault in args.faults.databricks() {
+    for fault in args.faults.faults() {
         sim.inject(fault);
     }
-    println!(
-        "Databricks simulator on {} (token {:?}); stats at {}/_sim/stats",
-        sim.url(),
-        args.token,
-        sim.url()
-    );
+    let mut banner = sim.banner().into_iter();
+    if let Some(first) = banner.next() {
+        println!("{first}");
+    }
     let faults = args.faults.describe();
     if !faults.is_empty() {
         println!("{faults}");
     }
-    println!(
-        "Use it with: [providers.databricks] host = \"{}\", token = \"{}\"",
-        sim.url(),
-        args.token
-    );
+    for line in banner {
+        println!("{line}");
+    }
     super::shutdown_signal().await;
     Ok(())
 }

@@ -1,12 +1,28 @@
-//! The database connection shared by every store: connecting, migrations, and the two dialects.
+//! The database layer: every SQL statement tether runs, the migrations, and the change
+//! notifications, for SQLite and PostgreSQL alike.
 //!
 //! tether keeps one implementation of each store for both backends, written against sqlx's
 //! `Any` driver with `$N` placeholders (which SQLite accepts too). Where the dialects differ,
 //! a store asks [`Db::backend`]. The schema lives in `migrations/sqlite` and
-//! `migrations/postgres`: the same logical tables in each engine's DDL.
+//! `migrations/postgres`: the same logical tables in each engine's DDL (`tests/schema_parity.rs`
+//! checks that they agree).
+//!
+//! - [`jobs`]: job records, leases and events; writes that change a job and its task-state key
+//!   do both in one transaction, in that module.
+//! - [`state`]: task-state keys (`task_state`); its [`state::write_key`] takes the caller's
+//!   connection, so a job's transaction can write a key.
+//! - [`tokens`]: the registry of signed task tokens.
+//! - [`changes`]: the feeds that tell waiters a job changed (PostgreSQL `NOTIFY`, SQLite's
+//!   `job_changes` table).
+//! - `rows`: one decoder per record type.
+//!
+//! Nothing outside this module writes SQL; the records themselves are in `crate::model`.
 
 pub mod changes;
 mod fault;
+pub mod jobs;
+mod rows;
+pub mod state;
 pub mod tokens;
 mod url;
 

@@ -7,7 +7,7 @@ use sqlx::Row as _;
 use utoipa::ToSchema;
 
 use super::{Db, DbError};
-use crate::clock::from_millis;
+use crate::model::from_millis;
 
 /// A token just signed, as the registry records it (times in ms since the epoch).
 #[derive(Debug, Clone, Copy)]

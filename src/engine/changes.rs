@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::changes::{listen, SqliteLog};
 use crate::db::Db;
+use crate::model::JobId;
 
 /// How often a waiter re-reads its job while other processes' changes are relayed: only in
 /// case of a bug, since every change a waiter answers on (state, phase) is relayed, and a
@@ -34,7 +35,7 @@ pub const RELAYED_REREAD: Duration = Duration::from_secs(30);
 /// How often a waiter re-reads its job while they are not.
 pub const UNRELAYED_REREAD: Duration = Duration::from_millis(250);
 /// The announcement that any job may have changed (the relay was down for a while).
-pub const ANY_JOB: i64 = -1;
+pub const ANY_JOB: JobId = JobId(-1);
 /// How often the SQLite relay asks whether another connection committed.
 const SQLITE_LOOK_EVERY: Duration = Duration::from_millis(250);
 
@@ -49,14 +50,14 @@ pub struct Changes {
 #[derive(Debug, Default)]
 struct Waiters {
     /// Job id -> the watches waiting for it.
-    by_job: HashMap<i64, HashMap<u64, Arc<Notify>>>,
+    by_job: HashMap<JobId, HashMap<u64, Arc<Notify>>>,
     /// Watch id -> its wake-up and jobs (to wake every one, and to unregister).
-    watches: HashMap<u64, (Arc<Notify>, Vec<i64>)>,
+    watches: HashMap<u64, (Arc<Notify>, Vec<JobId>)>,
 }
 
 impl Changes {
     /// Announces that `job_id` changed ([`ANY_JOB`]: any may have): wakes its waiters.
-    pub fn announce(&self, job_id: i64) {
+    pub fn announce(&self, job_id: JobId) {
         let waiters = self.waiters.lock().expect("waiters lock");
         if job_id == ANY_JOB {
             for (notify, _) in waiters.watches.values() {
@@ -71,10 +72,10 @@ impl Changes {
 
     /// Registers a waiter for `jobs`: every announcement of one of them from now on wakes it
     /// (one announced between two waits is kept for the next). Unregistered when dropped.
-    pub fn watch(self: &Arc<Self>, jobs: impl IntoIterator<Item = i64>) -> Watch {
+    pub fn watch(self: &Arc<Self>, jobs: impl IntoIterator<Item = JobId>) -> Watch {
         let id = self.next_watch.fetch_add(1, Ordering::Relaxed);
         let notify = Arc::new(Notify::new());
-        let jobs: Vec<i64> = jobs.into_iter().collect();
+        let jobs: Vec<JobId> = jobs.into_iter().collect();
         let mut waiters = self.waiters.lock().expect("waiters lock");
         for job in &jobs {
             waiters
@@ -186,7 +187,7 @@ async fn watch_sqlite_once(
             changes.announce(ANY_JOB);
         }
         for job in look.jobs {
-            changes.announce(job);
+            changes.announce(JobId(job));
         }
     }
 }
@@ -225,7 +226,7 @@ pub async fn relay(url: String, changes: std::sync::Arc<Changes>, shutdown: Canc
             };
             match next {
                 Ok(Some(n)) => match n.payload().parse::<i64>() {
-                    Ok(id) => changes.announce(id),
+                    Ok(id) => changes.announce(JobId(id)),
                     Err(_) => {
                         tracing::warn!(payload = n.payload(), "unexpected job change payload")
                     }

@@ -23,6 +23,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tether_provider::{ErrorKind, Provider, ProviderError, Sweep};
 
+use crate::model::JobId;
+
 /// How long coalescing stays off for an account after it kept failing or was refused.
 pub const PAUSE: Duration = Duration::from_secs(300);
 /// Sweep failures in a row that pause coalescing.
@@ -42,7 +44,7 @@ struct Account {
     failures: u32,
     paused_until: Option<DateTime<Utc>>,
     /// Jobs that fell due while a sweep ran.
-    deferred: Vec<i64>,
+    deferred: Vec<JobId>,
 }
 
 /// What to do with a due job of an account that coalesces.
@@ -87,7 +89,7 @@ impl Coalescer {
     }
 
     /// Parks a due job until the running sweep of `name` ends.
-    pub(crate) fn defer(&mut self, name: &str, job_id: i64) {
+    pub(crate) fn defer(&mut self, name: &str, job_id: JobId) {
         self.accounts
             .entry(name.to_string())
             .or_default()
@@ -101,7 +103,7 @@ impl Coalescer {
         name: &str,
         result: &Result<Sweep, ProviderError>,
         now: DateTime<Utc>,
-    ) -> Vec<i64> {
+    ) -> Vec<JobId> {
         let account = self.accounts.entry(name.to_string()).or_default();
         account.running = false;
         match result {

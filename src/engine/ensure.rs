@@ -29,12 +29,12 @@ use tether_provider::{ErrorKind, Handle, JobState, Provider};
 
 use super::key::{idempotency_key, spec_hash};
 use super::{Engine, EngineError};
-use crate::clock::to_millis;
 use crate::config::OnSpecChange;
 use crate::crash::crash_point;
-use crate::jobs::store::NewJob;
+use crate::db::jobs::NewJob;
 use crate::jobs::{JobRecord, Lease, Phase};
-use crate::state::scope::validate_id;
+use crate::model::scope::validate_id;
+use crate::model::{JobId, Millis};
 use crate::state::{TaskInstanceId, ValidationError};
 
 /// How long `ensure` waits for the cancel of an earlier try's job to reach the provider before
@@ -136,7 +136,7 @@ impl Engine {
             let rerun = if !job.state.is_terminal() {
                 if job.cancel_requested_at.is_none() || req.try_number <= job.owner_try() {
                     self.check_spec(&job, req, &hash).await?;
-                    let now = to_millis(self.now());
+                    let now = Millis::from(self.now());
                     let Some(job) = self
                         .inner
                         .jobs
@@ -146,7 +146,7 @@ impl Engine {
                         // A cancel was asked, or it finished, meanwhile: decide again.
                         continue;
                     };
-                    tracing::info!(job_id = job.id, state = %job.state, "reattached to a running job");
+                    tracing::info!(job_id = job.id.0, state = %job.state, "reattached to a running job");
                     return Ok(Ensured {
                         job,
                         action: EnsureAction::Reattached,
@@ -199,7 +199,7 @@ impl Engine {
             .latest(&req.task_instance, &req.name)
             .await?;
         Err(EngineError::Busy {
-            job_id: job.as_ref().map_or(0, |j| j.id),
+            job_id: job.as_ref().map_or(JobId(0), |j| j.id),
             owner: job.and_then(|j| j.lease_owner).unwrap_or_default(),
         })
     }
@@ -245,7 +245,7 @@ impl Engine {
             }),
             OnSpecChange::Reattach => {
                 tracing::warn!(
-                    job_id = job.id,
+                    job_id = job.id.0,
                     "the job is running with a different spec (or provider); reattaching to it"
                 );
                 self.inner
@@ -257,7 +257,7 @@ impl Engine {
                         &json!({ "running_spec_hash": job.spec_hash, "requested_spec_hash": hash,
                                  "requested_provider": req.provider }),
                         self.owner(),
-                        to_millis(self.now()),
+                        Millis::from(self.now()),
                     )
                     .await?;
                 Ok(())
@@ -289,7 +289,7 @@ impl Engine {
             return Ok(None);
         };
         crash_point("after_intent");
-        tracing::info!(job_id = job.id, generation, key = %key, "intent recorded; submitting");
+        tracing::info!(job_id = job.id.0, generation, key = %key, "intent recorded; submitting");
         let lease = Lease {
             job_id: job.id,
             owner: self.submitter().to_string(),
@@ -308,7 +308,7 @@ impl Engine {
         spec_json: &'a str,
         hash: &'a str,
     ) -> NewJob<'a> {
-        let now = to_millis(self.now());
+        let now = Millis::from(self.now());
         NewJob {
             task_instance: &req.task_instance,
             name: &req.name,
@@ -320,7 +320,7 @@ impl Engine {
             try_number: req.try_number,
             owner: self.submitter(),
             now,
-            lease_until: now + self.submit_lease_len(provider).as_millis() as i64,
+            lease_until: now.plus(self.submit_lease_len(provider).as_millis() as i64),
             poll_interval_ms: provider.settings().poll.initial.as_millis() as i64,
         }
     }
@@ -356,7 +356,7 @@ impl Engine {
         else {
             return Ok(None);
         };
-        tracing::info!(job_id = job.id, key = %job.idempotency_key, "a refused submission is submitted again");
+        tracing::info!(job_id = job.id.0, key = %job.idempotency_key, "a refused submission is submitted again");
         let lease = Lease {
             job_id: job.id,
             owner: self.submitter().to_string(),
@@ -410,7 +410,7 @@ impl Engine {
             Err(e) if e.kind == ErrorKind::Transient => {
                 // The request may or may not have reached the provider: look before anything
                 // else is decided.
-                tracing::warn!(job_id = job.id, error = %e, "submission outcome unknown; reconciling");
+                tracing::warn!(job_id = job.id.0, error = %e, "submission outcome unknown; reconciling");
                 if let Ok(found) = provider.find(&job.idempotency_key, &job.spec).await {
                     if !found.is_empty() {
                         return self.adopt(job, lease, found).await;
@@ -433,7 +433,7 @@ impl Engine {
                 let key = self.state_key_write(&job, Phase::Terminal, None, JobState::Failed, now);
                 self.inner
                     .jobs
-                    .fail_submission(&lease, &e.to_string(), &key, to_millis(now))
+                    .fail_submission(&lease, &e.to_string(), &key, Millis::from(now))
                     .await?;
                 Err(EngineError::SubmissionRefused {
                     job_id: job.id,
@@ -459,7 +459,7 @@ impl Engine {
         let recorded = self
             .inner
             .jobs
-            .record_handle(&lease, &handle, event, &key, to_millis(now))
+            .record_handle(&lease, &handle, event, &key, Millis::from(now))
             .await?;
         let Some(mut recorded) = recorded else {
             // The lease was lost while the provider answered (it ran out, or the record moved
@@ -468,10 +468,10 @@ impl Engine {
             let stray = self
                 .inner
                 .jobs
-                .record_stray_handle(job.id, &handle, &key, &lease.owner, to_millis(now))
+                .record_stray_handle(job.id, &handle, &key, &lease.owner, Millis::from(now))
                 .await?;
             if let Some(recorded) = stray {
-                tracing::warn!(job_id = job.id, handle = %handle, "the submission's lease was lost before its answer came; its handle is recorded");
+                tracing::warn!(job_id = job.id.0, handle = %handle, "the submission's lease was lost before its answer came; its handle is recorded");
                 self.notify_changed(recorded.id);
                 return Ok(Some(Ensured {
                     job: recorded,
@@ -494,7 +494,7 @@ impl Engine {
         self.inner.jobs.release(&lease).await?;
         self.notify_changed(recorded.id);
         recorded.lease_owner = None;
-        tracing::info!(job_id = recorded.id, handle = %handle, "{event}");
+        tracing::info!(job_id = recorded.id.0, handle = %handle, "{event}");
         Ok(Some(Ensured {
             job: recorded,
             action,
@@ -539,7 +539,7 @@ impl Engine {
         let added = self
             .inner
             .jobs
-            .note_duplicates(job.id, extra, self.owner(), to_millis(self.now()))
+            .note_duplicates(job.id, extra, self.owner(), Millis::from(self.now()))
             .await?;
         if added > 0 {
             let shown = serde_json::to_string(extra).expect("handles serialise");
@@ -547,7 +547,7 @@ impl Engine {
                 .with_label_values(&[job.provider.as_str()])
                 .inc_by(added);
             tracing::error!(
-                job_id = job.id,
+                job_id = job.id.0,
                 key = %job.idempotency_key,
                 duplicates = %shown,
                 "DUPLICATE SUBMISSION: the provider holds more than one job for this key; tether keeps tracking the first and leaves the others to a person"
@@ -587,7 +587,7 @@ impl Engine {
             .claim(
                 job.id,
                 self.submitter(),
-                to_millis(now),
+                Millis::from(now),
                 self.lease_until(now),
             )
             .await?
@@ -617,7 +617,7 @@ impl Engine {
         lease: Lease,
         provider: &dyn Provider,
     ) -> Result<Option<Ensured>, EngineError> {
-        tracing::warn!(job_id = job.id, key = %job.idempotency_key, "an intent has no handle; reconciling with the provider");
+        tracing::warn!(job_id = job.id.0, key = %job.idempotency_key, "an intent has no handle; reconciling with the provider");
         let mut looks = 0;
         loop {
             looks += 1;
@@ -639,7 +639,7 @@ impl Engine {
             }
             let settle = provider.settings().request_timeout;
             tracing::info!(
-                job_id = job.id,
+                job_id = job.id.0,
                 wait_ms = settle.as_millis() as u64,
                 "not found; looking again before submitting"
             );

@@ -9,7 +9,8 @@
 //!   `LISTEN/NOTIFY` for changes made by other processes.
 //! - `coalesce`: when the supervisor polls many jobs of one account through its list calls
 //!   (a sweep) instead of one call each.
-//! - [`providers`]: the configured provider accounts, by name.
+//! - [`providers`]: the configured provider accounts, by name (built through
+//!   [`crate::registry`]).
 //! - `window`: the submitter's lease, renewed while it submits, and the gate that sends a
 //!   non-idempotent request only while that lease covers it.
 //!
@@ -30,11 +31,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tether_provider::{Handle, JobState, ProviderError};
 
-use crate::clock::{to_millis, Clock, DbClock};
+use crate::clock::{Clock, DbClock};
 use crate::config::SupervisorConfig;
+use crate::db::jobs::StateKeyWrite;
 use crate::db::DbError;
-use crate::jobs::store::StateKeyWrite;
 use crate::jobs::{CancelRequest, HeldJob, JobRecord, JobStore, Phase};
+use crate::model::{JobId, Millis};
 use crate::state::{StateError, TaskState, ValidationError};
 
 pub use changes::Changes;
@@ -69,13 +71,13 @@ pub enum EngineError {
     #[error("job {job_id} ({name}) is running with a different spec (on_spec_change = \"fail\"); it was left running")]
     SpecChanged {
         /// The running job.
-        job_id: i64,
+        job_id: JobId,
         /// Its name.
         name: String,
     },
     /// No such job.
     #[error("job {0} not found")]
-    JobNotFound(i64),
+    JobNotFound(JobId),
     /// A try asked to cancel a job that a later try of its task instance owns now.
     #[error(
         "job {job_id} belongs to try {owner} now (a later try reattached to it): the cancel \
@@ -83,7 +85,7 @@ pub enum EngineError {
     )]
     CancelRefused {
         /// The job.
-        job_id: i64,
+        job_id: JobId,
         /// The try that asked.
         asked_by: i64,
         /// The try that owns it.
@@ -91,7 +93,7 @@ pub enum EngineError {
     },
     /// The job has not finished: its result cannot be consumed yet.
     #[error("job {0} has not finished: only a finished job's result can be consumed")]
-    NotFinished(i64),
+    NotFinished(JobId),
     /// A submission's outcome is not known yet (the provider did not answer); the next
     /// request reconciles it. Nothing was submitted twice.
     #[error(
@@ -99,7 +101,7 @@ pub enum EngineError {
     )]
     SubmissionUncertain {
         /// The job.
-        job_id: i64,
+        job_id: JobId,
         /// What the provider said.
         message: String,
     },
@@ -111,7 +113,7 @@ pub enum EngineError {
     )]
     SubmissionRefused {
         /// The job.
-        job_id: i64,
+        job_id: JobId,
         /// What the provider answered.
         source: ProviderError,
     },
@@ -119,7 +121,7 @@ pub enum EngineError {
     #[error("job {job_id} is being submitted by {owner}; try again shortly")]
     Busy {
         /// The job.
-        job_id: i64,
+        job_id: JobId,
         /// The submitter.
         owner: String,
     },
@@ -219,7 +221,7 @@ impl Engine {
         &self.inner.changes
     }
 
-    pub(crate) fn notify_changed(&self, job_id: i64) {
+    pub(crate) fn notify_changed(&self, job_id: JobId) {
         self.inner.changes.announce(job_id);
     }
 
@@ -274,8 +276,8 @@ impl Engine {
         }
     }
 
-    fn lease_until(&self, now: DateTime<Utc>) -> i64 {
-        to_millis(now) + self.inner.settings.lease.as_millis() as i64
+    fn lease_until(&self, now: DateTime<Utc>) -> Millis {
+        Millis::from(now).plus(self.inner.settings.lease.as_millis() as i64)
     }
 
     /// The task-state record of a job: what a task (or Airflow) reads at `tether.job.<name>`.
@@ -307,7 +309,7 @@ impl Engine {
                 .settings()
                 .default_retention
                 .expires_at(now)
-                .map(to_millis),
+                .map(Millis::from),
         }
     }
 
@@ -315,7 +317,7 @@ impl Engine {
     /// supervisor polling the job retries the provider call if this one fails.
     pub async fn cancel(
         &self,
-        job_id: i64,
+        job_id: JobId,
         reason: &str,
         actor: &str,
     ) -> Result<JobRecord, EngineError> {
@@ -328,12 +330,12 @@ impl Engine {
     /// successor carries on.
     pub async fn cancel_for_try(
         &self,
-        job_id: i64,
+        job_id: JobId,
         reason: &str,
         actor: &str,
         by_try: Option<i64>,
     ) -> Result<JobRecord, EngineError> {
-        let now = to_millis(self.now());
+        let now = Millis::from(self.now());
         let job = match self
             .inner
             .jobs
@@ -363,11 +365,11 @@ impl Engine {
                 Ok(()) => {
                     self.inner
                         .jobs
-                        .mark_cancel_sent(job_id, actor, to_millis(self.now()))
+                        .mark_cancel_sent(job_id, actor, Millis::from(self.now()))
                         .await?
                 }
                 Err(e) => {
-                    tracing::warn!(job_id, error = %e, "cancel not sent yet; the supervisor retries")
+                    tracing::warn!(job_id = job_id.0, error = %e, "cancel not sent yet; the supervisor retries")
                 }
             }
         }
@@ -380,7 +382,7 @@ impl Engine {
     /// [`EngineError::NotFinished`] while the job runs.
     pub async fn consume(
         &self,
-        job_id: i64,
+        job_id: JobId,
         try_number: i64,
         actor: &str,
     ) -> Result<JobRecord, EngineError> {
@@ -390,7 +392,7 @@ impl Engine {
                 format!("{try_number} is below 1 (the first try is 1)"),
             )));
         }
-        let now = to_millis(self.now());
+        let now = Millis::from(self.now());
         match self
             .inner
             .jobs
@@ -421,7 +423,7 @@ fn owner_id() -> String {
 /// What a job's task-state key is made from: the same fields of a whole record or of a held
 /// job.
 struct KeyedJob<'a> {
-    id: i64,
+    id: JobId,
     name: &'a str,
     provider: &'a str,
     generation: i64,

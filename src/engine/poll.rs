@@ -19,9 +19,9 @@ use serde_json::json;
 use tether_provider::{ErrorKind, JobState, PollSettings, ProviderError, RemoteStatus};
 
 use super::{Engine, EngineError};
-use crate::clock::to_millis;
-use crate::jobs::store::PollUpdate;
+use crate::db::jobs::PollUpdate;
 use crate::jobs::{HeldJob, Lease, Phase};
+use crate::model::Millis;
 
 /// What became of a job after a poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Engine {
     /// `listed` is what a coalesced sweep reported for the job, if anything: a non-terminal
     /// state is taken as the poll's answer; a terminal one is confirmed by a single status
     /// call first (so no terminal state is ever recorded from a list call alone).
-    #[tracing::instrument(skip(self, job, lease, listed), fields(job_id = lease.job_id))]
+    #[tracing::instrument(skip(self, job, lease, listed), fields(job_id = lease.job_id.0))]
     pub(crate) async fn poll_record(
         &self,
         job: &mut HeldJob,
@@ -95,7 +95,7 @@ impl Engine {
                     let now = self.now();
                     self.inner
                         .jobs
-                        .mark_cancel_sent(job.id, &lease.owner, to_millis(now))
+                        .mark_cancel_sent(job.id, &lease.owner, Millis::from(now))
                         .await?;
                     job.cancel_sent_at = Some(now);
                 }
@@ -141,7 +141,7 @@ impl Engine {
         Ok(if terminal {
             PollOutcome::Finished
         } else {
-            PollOutcome::Again(crate::clock::from_millis(next))
+            PollOutcome::Again(next.into())
         })
     }
 
@@ -167,7 +167,7 @@ impl Engine {
         crate::metrics::POLLS
             .with_label_values(&[job.provider.as_str(), "listed"])
             .inc();
-        let next = crate::clock::from_millis(update.next_poll_at);
+        let next = update.next_poll_at.into();
         absorb(job, update);
         Some(next)
     }
@@ -207,10 +207,10 @@ impl Engine {
             raw_state: Some(status.raw_state),
             message: status.message,
             url: status.url,
-            next_poll_at: to_millis(now) + delay.as_millis() as i64,
+            next_poll_at: Millis::from(now).plus(delay.as_millis() as i64),
             poll_interval_ms: interval.as_millis() as i64,
             poll_failures: 0,
-            now: to_millis(now),
+            now: Millis::from(now),
             event,
             state_key: terminal.then(|| {
                 self.state_key_write(
@@ -231,10 +231,10 @@ impl Engine {
             raw_state: job.raw_state.clone(),
             message: Some(e.message.clone()),
             url: None,
-            next_poll_at: to_millis(now),
+            next_poll_at: Millis::from(now),
             poll_interval_ms: job.poll_interval_ms,
             poll_failures: job.poll_failures,
-            now: to_millis(now),
+            now: Millis::from(now),
             event: Some(("lost", json!({ "message": e.message }))),
             state_key: Some(self.state_key_write(
                 job,
@@ -277,10 +277,10 @@ impl Engine {
             raw_state: job.raw_state.clone(),
             message: Some(e.message.clone()),
             url: None,
-            next_poll_at: to_millis(now) + jitter(delay).as_millis() as i64,
+            next_poll_at: Millis::from(now).plus(jitter(delay).as_millis() as i64),
             poll_interval_ms: interval.as_millis() as i64,
             poll_failures: failures,
-            now: to_millis(now),
+            now: Millis::from(now),
             event,
             state_key: None,
         }
@@ -307,7 +307,7 @@ fn absorb(job: &mut HeldJob, update: PollUpdate) {
     }
     job.poll_interval_ms = update.poll_interval_ms;
     job.poll_failures = update.poll_failures;
-    job.next_poll_at = crate::clock::from_millis(update.next_poll_at);
+    job.next_poll_at = update.next_poll_at.into();
 }
 
 fn count_poll<T>(provider: &str, result: &Result<T, ProviderError>) {

@@ -1,4 +1,5 @@
-//! The configured provider accounts, built from `[providers.NAME]`, looked up by name.
+//! The configured provider accounts, built from `[providers.NAME]` by their crates' factories
+//! ([`crate::registry`]), looked up by name.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,20 +19,8 @@ impl Providers {
     /// Builds an adapter for each configured provider.
     pub fn from_config(config: &BTreeMap<String, ProviderConfig>) -> Result<Self, ProviderError> {
         let mut by_name: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-        for (name, provider) in config {
-            let adapter: Arc<dyn Provider> = match provider {
-                ProviderConfig::Databricks(c) => {
-                    Arc::new(tether_databricks::Databricks::new(c.clone())?)
-                }
-                ProviderConfig::Aws(c) => match c.service {
-                    tether_aws::Service::Emr => Arc::new(tether_aws::Emr::new(c.clone())?),
-                    tether_aws::Service::EmrServerless => {
-                        Arc::new(tether_aws::EmrServerless::new(c.clone())?)
-                    }
-                    tether_aws::Service::Glue => Arc::new(tether_aws::Glue::new(c.clone())?),
-                },
-            };
-            by_name.insert(name.clone(), adapter);
+        for (name, settings) in config {
+            by_name.insert(name.clone(), settings.adapter()?);
         }
         Ok(Self { by_name })
     }

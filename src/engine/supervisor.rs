@@ -51,8 +51,9 @@ use super::coalesce::{Coalescer, Route};
 use super::poll::PollOutcome;
 use super::{Engine, EngineError};
 use crate::clock::to_millis;
-use crate::jobs::store::lease_digest;
+use crate::db::jobs::lease_digest;
 use crate::jobs::{HeldJob, Lease};
+use crate::model::{Epoch, JobId, Millis};
 
 /// How long a supervisor that learns of a cancel at a renewal leaves it to the process that
 /// recorded it (the API sends the cancel itself right away) before it sends it itself.
@@ -79,7 +80,7 @@ struct Held {
 impl Held {
     /// Whether a poll or sweep started under lease `epoch` is this job's, in flight: not one of
     /// an earlier lease of it (the job was claimed again while that one was in flight).
-    fn started_under(&self, epoch: i64) -> bool {
+    fn started_under(&self, epoch: Epoch) -> bool {
         self.in_flight && self.job.lease_epoch == epoch
     }
 
@@ -101,7 +102,7 @@ impl Held {
 /// `None` when the result is not its to take: the job was claimed again meanwhile (the result
 /// belongs to the earlier lease, the new one polls for itself), or its lease went while the
 /// poll was in flight (the job is dropped now).
-fn back_from_flight(held: &mut HeldJobs, id: i64, epoch: i64) -> Option<&mut Held> {
+fn back_from_flight(held: &mut HeldJobs, id: JobId, epoch: Epoch) -> Option<&mut Held> {
     match held.get(&id) {
         Some(h) if h.started_under(epoch) && h.orphaned => {
             held.remove(&id);
@@ -114,8 +115,8 @@ fn back_from_flight(held: &mut HeldJobs, id: i64, epoch: i64) -> Option<&mut Hel
         }
         _ => {
             tracing::debug!(
-                job_id = id,
-                epoch,
+                job_id = id.0,
+                epoch = epoch.0,
                 "result of a poll or sweep under an earlier lease (or of a job no longer held) ignored"
             );
             None
@@ -125,18 +126,18 @@ fn back_from_flight(held: &mut HeldJobs, id: i64, epoch: i64) -> Option<&mut Hel
 
 /// The jobs held, by id. Boxed, so that the table (sized in powers of two, and copied when it
 /// grows) holds pointers rather than whole jobs.
-type HeldJobs = HashMap<i64, Box<Held>>;
+type HeldJobs = HashMap<JobId, Box<Held>>;
 
 /// The due-time queue: (due time in ms, entry sequence, job id), soonest first.
 #[derive(Debug, Default)]
 struct DueQueue {
-    heap: BinaryHeap<Reverse<(i64, u64, i64)>>,
+    heap: BinaryHeap<Reverse<(i64, u64, JobId)>>,
     next_seq: u64,
 }
 
 impl DueQueue {
     /// Schedules `held` at `at`; any earlier entry of the job goes stale.
-    fn schedule(&mut self, id: i64, held: &mut Held, at: DateTime<Utc>) {
+    fn schedule(&mut self, id: JobId, held: &mut Held, at: DateTime<Utc>) {
         self.next_seq += 1;
         held.seq = self.next_seq;
         self.heap.push(Reverse((to_millis(at), self.next_seq, id)));
@@ -148,17 +149,17 @@ impl DueQueue {
     }
 }
 
-type PollResult = (i64, HeldJob, Result<PollOutcome, EngineError>);
+type PollResult = (JobId, HeldJob, Result<PollOutcome, EngineError>);
 /// A finished sweep: the account, the jobs it covered (id and the lease epoch it was started
 /// under), and what it learned.
-type SweepResult = (String, Vec<(i64, i64)>, Result<Sweep, ProviderError>);
+type SweepResult = (String, Vec<(JobId, Epoch)>, Result<Sweep, ProviderError>);
 
 /// Claims and polls jobs until shut down.
 #[derive(Debug)]
 pub struct Supervisor {
     engine: Engine,
     /// Only this job (`tether run` supervises its own job); `None` for all.
-    only: Option<i64>,
+    only: Option<JobId>,
 }
 
 impl Supervisor {
@@ -168,7 +169,7 @@ impl Supervisor {
     }
 
     /// A supervisor for one job.
-    pub fn for_job(engine: Engine, job_id: i64) -> Self {
+    pub fn for_job(engine: Engine, job_id: JobId) -> Self {
         Self {
             engine,
             only: Some(job_id),
@@ -314,7 +315,7 @@ impl Supervisor {
                             }
                         }
                         Err(e) => {
-                            tracing::warn!(job_id = id, error = %e, "poll failed; retrying");
+                            tracing::warn!(job_id = id.0, error = %e, "poll failed; retrying");
                             queue.schedule(id, h, engine.now() + Duration::from_secs(1));
                         }
                     }
@@ -400,7 +401,7 @@ impl Supervisor {
         let jobs = engine.jobs();
         if self.only.is_none() {
             if engine.clock_trusted().is_ok() {
-                jobs.heartbeat(engine.owner(), to_millis(now)).await?;
+                jobs.heartbeat(engine.owner(), Millis::from(now)).await?;
             } else {
                 // Not counted among the live supervisors while it claims nothing: the others'
                 // fair shares then cover every job.
@@ -408,9 +409,11 @@ impl Supervisor {
             }
         }
         crate::crash::crash_point("during_renewal");
-        jobs.renew(engine.owner(), to_millis(now), engine.lease_until(now))
+        jobs.renew(engine.owner(), Millis::from(now), engine.lease_until(now))
             .await?;
-        let in_db = jobs.lease_digest_of(engine.owner(), to_millis(now)).await?;
+        let in_db = jobs
+            .lease_digest_of(engine.owner(), Millis::from(now))
+            .await?;
         let in_memory = held
             .iter()
             .filter(|(_, h)| !h.orphaned)
@@ -418,8 +421,8 @@ impl Supervisor {
                 (n + 1, d.wrapping_add(lease_digest(*id, h.job.lease_epoch)))
             });
         if in_db != in_memory {
-            let live: HashMap<i64, i64> = jobs
-                .leases_of(engine.owner(), to_millis(now))
+            let live: HashMap<JobId, Epoch> = jobs
+                .leases_of(engine.owner(), Millis::from(now))
                 .await?
                 .into_iter()
                 .map(|r| (r.job_id, r.epoch))
@@ -429,7 +432,7 @@ impl Supervisor {
                     return true;
                 }
                 if !h.orphaned {
-                    tracing::warn!(job_id = id, "lease lost; another supervisor may hold it");
+                    tracing::warn!(job_id = id.0, "lease lost; another supervisor may hold it");
                 }
                 h.orphaned = h.in_flight;
                 h.in_flight
@@ -448,7 +451,11 @@ impl Supervisor {
                         epoch,
                     };
                     if jobs.release(&lease).await? {
-                        tracing::warn!(job_id, epoch, "a lease held unknowingly was handed back");
+                        tracing::warn!(
+                            job_id = job_id.0,
+                            epoch = epoch.0,
+                            "a lease held unknowingly was handed back"
+                        );
                         crate::metrics::LEASES
                             .with_label_values(&["released"])
                             .inc();
@@ -488,7 +495,8 @@ impl Supervisor {
             Some(_) => 1 - held.len() as i64,
             None => {
                 let now = engine.now();
-                let live_since = to_millis(now) - engine.settings().lease.as_millis() as i64;
+                let live_since =
+                    Millis::from(now).plus(-(engine.settings().lease.as_millis() as i64));
                 let (unfinished, supervisors) = engine.jobs().workload(live_since).await?;
                 let sharers = supervisors.max(1);
                 // Every provider account's rate limit is split among the live supervisors.
@@ -510,7 +518,7 @@ impl Supervisor {
                 .jobs()
                 .claim_batch(
                     engine.owner(),
-                    to_millis(now),
+                    Millis::from(now),
                     engine.lease_until(now),
                     want.min(batch),
                     self.only,
@@ -522,7 +530,7 @@ impl Supervisor {
             }
             for job in claimed {
                 crate::metrics::LEASES.with_label_values(&["claimed"]).inc();
-                tracing::debug!(job_id = job.id, epoch = job.lease_epoch, "claimed");
+                tracing::debug!(job_id = job.id.0, epoch = job.lease_epoch.0, "claimed");
                 let at = job.next_poll_at;
                 let id = job.id;
                 let mut h = Box::new(Held {
@@ -538,8 +546,8 @@ impl Supervisor {
                     // Its earlier lease ran out (renewals failed for a lease time) while it
                     // was held: what is in flight under that one is ignored when it returns.
                     tracing::info!(
-                        job_id = id,
-                        earlier_epoch = earlier.job.lease_epoch,
+                        job_id = id.0,
+                        earlier_epoch = earlier.job.lease_epoch.0,
                         "claimed again after its lease ran out"
                     );
                 }
@@ -556,7 +564,7 @@ impl Supervisor {
     /// joined, so this one holds more than its share); whoever has room claims them.
     async fn release_excess(&self, held: &mut HeldJobs, count: usize) -> Result<(), EngineError> {
         let engine = &self.engine;
-        let chosen: Vec<(i64, i64)> = held
+        let chosen: Vec<(JobId, Epoch)> = held
             .iter()
             .filter(|(_, h)| !h.in_flight)
             .take(count)
@@ -581,7 +589,7 @@ impl Supervisor {
         Ok(())
     }
 
-    async fn only_job_finished(&self, id: i64) -> bool {
+    async fn only_job_finished(&self, id: JobId) -> bool {
         matches!(
             self.engine.jobs().phase(id).await,
             Ok(Some(crate::jobs::Phase::Terminal)) | Ok(None)
@@ -605,7 +613,7 @@ fn start_sweep(
     now_ms: i64,
 ) -> Option<usize> {
     let provider = engine.providers().get(name).ok()?;
-    let ids: Vec<i64> = held
+    let ids: Vec<JobId> = held
         .iter()
         .filter(|(_, h)| {
             !h.in_flight

@@ -19,6 +19,7 @@ use tether_provider::{Provider, SendGate};
 use super::{Engine, EngineError};
 use crate::clock::{to_millis, Clock};
 use crate::jobs::Lease;
+use crate::model::Millis;
 
 /// The gate a submitter's requests pass: open while its lease covers a whole attempt.
 #[derive(Debug, Clone)]
@@ -72,10 +73,10 @@ impl Engine {
         provider: &dyn Provider,
     ) -> Result<Option<HeldLease>, EngineError> {
         let length = self.submit_lease_len(provider);
-        let mut until = to_millis(self.now()) + length.as_millis() as i64;
+        let mut until = Millis::from(self.now()).plus(length.as_millis() as i64);
         let renew_every = (self.inner.settings.lease / 3).as_millis() as i64;
         match held_until {
-            Some(held) if held >= until - renew_every => until = held,
+            Some(held) if held >= until.0 - renew_every => until = Millis(held),
             _ => {
                 if !self.inner.jobs.extend(lease, until).await? {
                     return Ok(None);
@@ -83,7 +84,7 @@ impl Engine {
             }
         }
         let window = SendWindow {
-            until: Arc::new(AtomicI64::new(until)),
+            until: Arc::new(AtomicI64::new(until.0)),
             clock: self.inner.clock.clone(),
         };
         let renewer = tokio::spawn(renew(
@@ -103,13 +104,13 @@ async fn renew(engine: Engine, lease: Lease, length: Duration, until: Arc<Atomic
     let every = engine.inner.settings.lease / 3;
     loop {
         tokio::time::sleep(every).await;
-        let next = to_millis(engine.now()) + length.as_millis() as i64;
+        let next = Millis::from(engine.now()).plus(length.as_millis() as i64);
         match engine.inner.jobs.extend(&lease, next).await {
-            Ok(true) => until.store(next, Ordering::Release),
+            Ok(true) => until.store(next.0, Ordering::Release),
             Ok(false) => {
                 until.store(i64::MIN, Ordering::Release);
                 tracing::warn!(
-                    job_id = lease.job_id,
+                    job_id = lease.job_id.0,
                     "submission lease lost: no further attempt is sent"
                 );
                 return;
@@ -117,7 +118,7 @@ async fn renew(engine: Engine, lease: Lease, length: Duration, until: Arc<Atomic
             Err(e) => {
                 until.store(i64::MIN, Ordering::Release);
                 tracing::warn!(
-                    job_id = lease.job_id,
+                    job_id = lease.job_id.0,
                     error = %e,
                     "renewing the submission lease failed; sending stops unless a retry succeeds"
                 )
@@ -132,32 +133,45 @@ mod tests {
 
     use tether_provider::SendGate;
 
-    use crate::app::App;
-    use crate::config::Config;
-    use crate::jobs::store::{NewJob, StateKeyWrite};
-    use crate::jobs::Lease;
-    use crate::state::TaskInstanceId;
+    use std::sync::Arc;
 
-    async fn app(dir: &std::path::Path) -> App {
+    use crate::clock::SystemClock;
+    use crate::config::Config;
+    use crate::db::jobs::{JobStore, NewJob, StateKeyWrite};
+    use crate::db::Db;
+    use crate::engine::{Engine, Providers};
+    use crate::model::{Lease, Millis};
+    use crate::state::{TaskInstanceId, TaskState};
+
+    async fn engine(dir: &std::path::Path) -> Engine {
         let text = format!(
             "[database]\nurl = \"sqlite://{}/t.db\"\n[supervisor]\nlease = \"1s\"\n\
              [providers.databricks]\nhost = \"http://127.0.0.1:9\"\ntoken = \"x\"\n\
              request_timeout = \"100ms\"\n",
             dir.display()
         );
-        App::open(Config::from_toml(&text, "test").unwrap())
+        let config = Config::from_toml(&text, "test").unwrap();
+        let db = Db::connect(&config.database.url, &config.database.pool)
             .await
-            .unwrap()
+            .unwrap();
+        db.migrate().await.unwrap();
+        let clock = Arc::new(SystemClock);
+        Engine::new(
+            JobStore::new(db.clone()),
+            TaskState::new(db, clock.clone(), config.state.clone()),
+            Providers::from_config(&config.providers).unwrap(),
+            config.supervisor.clone(),
+            clock,
+        )
     }
 
     /// A submission lease held for a submit, whose renewal `steal` may take away first: what
     /// the gate says after two renewals.
     async fn gate_after_renewals(steal: bool) -> bool {
         let dir = tempfile::tempdir().unwrap();
-        let app = app(dir.path()).await;
-        let engine = &app.engine;
+        let engine = &engine(dir.path()).await;
         let ti = TaskInstanceId::new("d", "r", "t", -1);
-        let now = crate::clock::to_millis(engine.now());
+        let now = Millis::from(engine.now());
         let job = engine
             .jobs()
             .insert_intent(
@@ -172,7 +186,7 @@ mod tests {
                     try_number: 1,
                     owner: engine.submitter(),
                     now,
-                    lease_until: now + 1100,
+                    lease_until: now.plus(1100),
                     poll_interval_ms: 100,
                 },
                 |_| StateKeyWrite {
@@ -197,10 +211,15 @@ mod tests {
             .unwrap();
         assert!(held.gate().may_send(Duration::ZERO), "open while held");
         if steal {
-            sqlx::query("UPDATE jobs SET lease_owner = 'other', lease_epoch = lease_epoch + 1")
-                .execute(app.db.pool())
-                .await
-                .unwrap();
+            // Another supervisor takes the lease: released, then claimed, epoch increased.
+            let jobs = engine.jobs();
+            assert!(jobs.release(&lease).await.unwrap());
+            let until = now.plus(60_000);
+            let stolen = jobs.claim(lease.job_id, "other", now, until).await.unwrap();
+            assert!(
+                stolen.is_some(),
+                "the other supervisor claims the released job"
+            );
         }
         tokio::time::sleep(Duration::from_millis(800)).await;
         held.gate().may_send(Duration::ZERO)

@@ -7,9 +7,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::JobStore;
-use crate::clock::to_millis;
+use crate::db::jobs::JobStore;
 use crate::db::DbError;
+use crate::model::Millis;
 use crate::state::Retention;
 
 /// What a prune removed (or, dry, would remove).
@@ -30,7 +30,7 @@ pub async fn prune(
     batch_size: u32,
     dry_run: bool,
 ) -> Result<Pruned, DbError> {
-    let (before, now) = (to_millis(before), to_millis(now));
+    let (before, now) = (Millis::from(before), Millis::from(now));
     if dry_run {
         let ids = store.prunable(before, now, i64::MAX).await?;
         return Ok(Pruned {

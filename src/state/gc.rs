@@ -10,10 +10,9 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::storage::StateStorage;
-use super::ScopeKind;
-use crate::clock::to_millis;
+use crate::db::state::StateTable;
 use crate::db::DbError;
+use crate::model::{Millis, ScopeKind};
 
 /// What one sweep removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -61,7 +60,7 @@ impl std::fmt::Display for GcReport {
 
 /// Deletes every key expired at `now`, at most `batch_size` per statement.
 pub async fn sweep(
-    storage: &dyn StateStorage,
+    storage: &StateTable,
     now: DateTime<Utc>,
     batch_size: u32,
 ) -> Result<GcReport, DbError> {
@@ -69,7 +68,9 @@ pub async fn sweep(
     let batch_size = batch_size.max(1);
     let mut report = GcReport::default();
     loop {
-        let removed = storage.delete_expired(to_millis(now), batch_size).await?;
+        let removed = storage
+            .delete_expired(Millis::from(now), batch_size)
+            .await?;
         report.batches += 1;
         for kind in &removed {
             match kind {

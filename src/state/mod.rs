@@ -3,10 +3,10 @@
 //! This is the model of Airflow's task state store (AIP-103) with what it lacks: versions with
 //! compare-and-set, size limits on every path, expiry with automatic garbage collection.
 //!
-//! - [`scope`]: the three scopes and Airflow's identifier rules.
+//! - The scopes and Airflow's identifier rules are `crate::model::scope` (re-exported here).
 //! - [`value`]: key and value rules (size, JSON without null).
 //! - [`retention`]: how long a write lives.
-//! - [`storage`]: the raw storage trait and its SQL implementation.
+//! - The SQL is `crate::db::state`.
 //! - [`gc`]: removing expired keys in bounded batches (scheduled by [`crate::maintenance`]).
 //!
 //! [`TaskState`] is the entry point: it validates every input, applies defaults, and turns
@@ -14,8 +14,6 @@
 
 pub mod gc;
 pub mod retention;
-pub mod scope;
-pub mod storage;
 pub mod value;
 
 use std::fmt;
@@ -26,12 +24,14 @@ use serde_json::Value;
 
 pub use self::gc::GcReport;
 pub use self::retention::Retention;
-pub use self::scope::{Scope, ScopeKind, TaskInstanceId, ValidationError};
-pub use self::storage::{CasOutcome, ClearTarget, Entry, SqlStateStorage, StateStorage};
 pub use self::value::{ValueError, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_BYTES};
+pub use crate::model::scope::{self, Scope, ScopeKind, TaskInstanceId, ValidationError};
+pub use crate::model::{CasOutcome, ClearTarget, Entry};
 
-use crate::clock::{to_millis, Clock};
-use crate::db::DbError;
+use crate::clock::Clock;
+use crate::db::state::{Put, StateTable};
+use crate::db::{Db, DbError};
+use crate::model::Millis;
 
 /// Why a task-state operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -150,10 +150,10 @@ pub struct Written {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// The task-state store: validated access to [`StateStorage`].
+/// The task-state store: validated access to the `task_state` table.
 #[derive(Clone)]
 pub struct TaskState {
-    storage: Arc<dyn StateStorage>,
+    storage: StateTable,
     clock: Arc<dyn Clock>,
     settings: StateSettings,
 }
@@ -168,14 +168,10 @@ impl fmt::Debug for TaskState {
 }
 
 impl TaskState {
-    /// A store over `storage`, reading time from `clock`.
-    pub fn new(
-        storage: Arc<dyn StateStorage>,
-        clock: Arc<dyn Clock>,
-        settings: StateSettings,
-    ) -> Self {
+    /// A store on `db`, reading time from `clock`.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, settings: StateSettings) -> Self {
         Self {
-            storage,
+            storage: StateTable::new(db),
             clock,
             settings,
         }
@@ -197,7 +193,10 @@ impl TaskState {
         let result = async {
             scope.validate()?;
             value::validate_key(key)?;
-            Ok(self.storage.get(scope, key, to_millis(self.now())).await?)
+            Ok(self
+                .storage
+                .get(scope, key, Millis::from(self.now()))
+                .await?)
         }
         .await;
         crate::metrics::observe_state("get", started, &result);
@@ -226,13 +225,13 @@ impl TaskState {
             let expires_at = retention.expires_at(now);
             let outcome = self
                 .storage
-                .put(storage::Put {
+                .put(Put {
                     scope,
                     key,
                     json: &checked.json,
                     if_version: options.if_version,
-                    now: to_millis(now),
-                    expires_at: expires_at.map(to_millis),
+                    now: Millis::from(now),
+                    expires_at: expires_at.map(Millis::from),
                     max_keys: Some(self.settings.max_keys_per_scope).filter(|n| *n > 0),
                 })
                 .await?;
@@ -278,7 +277,7 @@ impl TaskState {
                 )
                 .into());
             }
-            let now = to_millis(self.now());
+            let now = Millis::from(self.now());
             match self.storage.delete(scope, key, if_version, now).await? {
                 CasOutcome::Done { .. } => Ok(()),
                 CasOutcome::Absent | CasOutcome::Conflict { found: None } => {
@@ -322,7 +321,7 @@ impl TaskState {
                 )
                 .into());
             }
-            let now = to_millis(self.now());
+            let now = Millis::from(self.now());
             let mut items = self.storage.list(scope, now, after, limit + 1).await?;
             let next_after = if items.len() > limit as usize {
                 items.truncate(limit as usize);
@@ -396,7 +395,7 @@ impl TaskState {
     /// Runs one garbage-collection sweep: removes every key expired by now, `batch_size` at a
     /// time.
     pub async fn sweep(&self, batch_size: u32) -> Result<GcReport, StateError> {
-        Ok(gc::sweep(self.storage.as_ref(), self.now(), batch_size).await?)
+        Ok(gc::sweep(&self.storage, self.now(), batch_size).await?)
     }
 
     fn default_retention(&self, kind: ScopeKind) -> Retention {

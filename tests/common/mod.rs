@@ -245,9 +245,9 @@ pub async fn orphan_intent(
     req: &tether::engine::EnsureRequest,
     lease_ms: i64,
 ) -> tether::jobs::JobRecord {
-    use tether::jobs::store::{NewJob, StateKeyWrite};
+    use tether::db::jobs::{NewJob, StateKeyWrite};
     let key = tether::engine::key::idempotency_key(&req.task_instance, &req.name, 1);
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = tether::model::Millis::from(chrono::Utc::now());
     let spec_json = req.spec.to_string();
     let hash = tether::engine::key::spec_hash(&req.spec);
     app.engine
@@ -264,7 +264,7 @@ pub async fn orphan_intent(
                 try_number: req.try_number,
                 owner: "dead-worker",
                 now,
-                lease_until: now + lease_ms,
+                lease_until: now.plus(lease_ms),
                 poll_interval_ms: 100,
             },
             |_: &tether::jobs::JobRecord| StateKeyWrite {
@@ -297,7 +297,7 @@ pub fn signal(child: &tokio::process::Child, sig: nix::sys::signal::Signal) {
 /// Waits (a supervisor running) until every job in `ids` has finished; their records.
 pub async fn until_all_done(
     app: &App,
-    ids: &[i64],
+    ids: &[tether::model::JobId],
     limit: std::time::Duration,
 ) -> Vec<tether::jobs::JobRecord> {
     let stop = tokio_util::sync::CancellationToken::new();

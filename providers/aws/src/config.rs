@@ -5,7 +5,7 @@
 //! falls back to `AWS_REGION` / `AWS_DEFAULT_REGION`. Credentials are never configured here:
 //! they come from the standard AWS chain (see `credential.rs`).
 
-use tether_provider::settings::take_string;
+use tether_provider::settings::{take_string, Setting, Table};
 use tether_provider::CommonSettings;
 
 /// The AWS services tether runs jobs on.
@@ -73,7 +73,7 @@ impl AwsConfig {
     pub fn build(
         prefix: &str,
         service: Service,
-        mut table: toml::Table,
+        mut table: Table,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
@@ -88,7 +88,7 @@ impl AwsConfig {
         let profile = take_string(&mut table, "profile", &mut bad);
         let find_max_pages = match table.remove("find_max_pages") {
             None => 20,
-            Some(toml::Value::Integer(n)) if n > 0 => n as u32,
+            Some(Setting::Integer(n)) if n > 0 && n <= i64::from(u32::MAX) => n as u32,
             Some(other) => {
                 bad(
                     "find_max_pages",
@@ -150,19 +150,24 @@ mod tests {
     #[test]
     fn region_from_env_and_default_endpoint() {
         let env = |v: &str| (v == "AWS_REGION").then(|| "eu-west-1".to_string());
-        let c = AwsConfig::build("p", Service::Glue, toml::Table::new(), env).unwrap();
+        let c = AwsConfig::build("p", Service::Glue, Table::new(), env).unwrap();
         assert_eq!(c.endpoint, "https://glue.eu-west-1.amazonaws.com");
-        let t: toml::Table =
-            toml::from_str("region = \"us-east-1\"\nendpoint_url = \"http://127.0.0.1:5000/\"")
-                .unwrap();
+        let t: Table = [
+            ("region".to_string(), "us-east-1".into()),
+            ("endpoint_url".to_string(), "http://127.0.0.1:5000/".into()),
+        ]
+        .into();
         let c = AwsConfig::build("p", Service::Emr, t, |_| None).unwrap();
         assert_eq!(c.endpoint, "http://127.0.0.1:5000");
     }
 
     #[test]
     fn reports_every_problem() {
-        let t: toml::Table =
-            toml::from_str("endpoint_url = \"ftp://x\"\nsecret_access_key = \"x\"").unwrap();
+        let t: Table = [
+            ("endpoint_url".to_string(), "ftp://x".into()),
+            ("secret_access_key".to_string(), "x".into()),
+        ]
+        .into();
         let err = AwsConfig::build("providers.emr", Service::Emr, t, |_| None)
             .unwrap_err()
             .join("\n");

@@ -5,6 +5,8 @@
 //! the same parts as every provider (the adapter, its spec and handle), and its state mapping
 //! sits in `state.rs`.
 //!
+//! - `factory.rs`: [`FACTORY`], what tether's registry lists: the three kinds, their settings
+//!   check, adapters and simulator.
 //! - `config.rs`: service, region, endpoint override, profile.
 //! - `credential.rs`: the standard AWS credential chain (`aws-config`), cached and refreshed.
 //! - `client.rs`: SigV4 (`aws-sigv4`), JSON 1.1 and REST JSON calls, AWS errors.
@@ -21,6 +23,7 @@ pub mod config;
 pub mod credential;
 pub mod emr;
 pub mod emr_serverless;
+pub mod factory;
 pub mod glue;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -36,6 +39,7 @@ use tether_provider::{Handle, ProviderError, RemoteStatus, Sweep, Tracked};
 pub use config::{AwsConfig, Service};
 pub use emr::Emr;
 pub use emr_serverless::EmrServerless;
+pub use factory::FACTORY;
 pub use glue::Glue;
 
 /// A job name tagged with tether's key, so that `find` can recognise it.

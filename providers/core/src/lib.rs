@@ -8,7 +8,10 @@
 //! - [`http`]: the retrying HTTP client (5xx, 429, 408, Retry-After, jittered backoff); no
 //!   adapter writes its own retry loop.
 //! - [`ratelimit`]: the per-account token bucket that 429s slow down.
-//! - [`settings`]: settings every provider has (polling, rate limit, retries, timeouts).
+//! - [`settings`]: settings every provider has (polling, rate limit, retries, timeouts), and
+//!   the neutral [`settings::Table`] a provider's configuration reaches it in.
+//! - [`registry`]: [`ProviderFactory`], what a provider crate exports to join tether (its
+//!   kinds, its settings check, its adapters and simulators).
 //! - [`secret`]: [`Secret`], a string that prints as `******`.
 
 #![forbid(unsafe_code)]
@@ -18,6 +21,7 @@ pub mod error;
 pub mod handle;
 pub mod http;
 pub mod ratelimit;
+pub mod registry;
 pub mod secret;
 pub mod settings;
 pub mod status;
@@ -32,6 +36,7 @@ pub use error::{ErrorKind, ProviderError};
 pub use handle::Handle;
 pub use http::{SendGate, Ungated};
 pub use ratelimit::RateLimiter;
+pub use registry::{ProviderFactory, ProviderSettings};
 pub use secret::Secret;
 pub use settings::{CommonSettings, PollSettings};
 pub use status::{JobState, RemoteStatus};

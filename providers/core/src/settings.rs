@@ -1,9 +1,84 @@
-//! Settings every provider has, read from its `[providers.NAME]` table.
+//! Settings every provider has, read from its `[providers.NAME]` table, and the neutral form
+//! that table reaches a provider in.
 //!
-//! Each adapter's `config.rs` takes these keys out of the table with
-//! [`CommonSettings::take_from`], reads its own, and reports whatever is left as unknown.
+//! A provider never sees the configuration file's format: tether turns its
+//! `[providers.NAME]` table into a [`Table`] of [`Setting`]s. Each adapter's `config.rs` takes
+//! the common keys out of it with [`CommonSettings::take_from`], reads its own, and reports
+//! whatever is left as unknown.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
+
+/// A provider's settings, by key, as the configuration gave them.
+pub type Table = BTreeMap<String, Setting>;
+
+/// One value of a provider's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Setting {
+    /// Text.
+    String(String),
+    /// A whole number.
+    Integer(i64),
+    /// A number with a fraction.
+    Float(f64),
+    /// `true` or `false`.
+    Boolean(bool),
+    /// A date or time, as written.
+    Datetime(String),
+    /// A list.
+    List(Vec<Setting>),
+    /// A nested table.
+    Table(Table),
+}
+
+impl Setting {
+    /// What kind of value it is, for messages (`string`, `integer`, ...).
+    pub fn type_str(&self) -> &'static str {
+        match self {
+            Setting::String(_) => "string",
+            Setting::Integer(_) => "integer",
+            Setting::Float(_) => "float",
+            Setting::Boolean(_) => "boolean",
+            Setting::Datetime(_) => "datetime",
+            Setting::List(_) => "array",
+            Setting::Table(_) => "table",
+        }
+    }
+}
+
+/// As a configuration file writes it: strings quoted, lists in brackets.
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Setting::String(s) => write!(f, "{s:?}"),
+            Setting::Integer(i) => write!(f, "{i}"),
+            Setting::Float(x) => write!(f, "{x}"),
+            Setting::Boolean(b) => write!(f, "{b}"),
+            Setting::Datetime(d) => write!(f, "{d}"),
+            Setting::List(items) => {
+                let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+                write!(f, "[{}]", items.join(", "))
+            }
+            Setting::Table(t) => {
+                let items: Vec<String> = t.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                write!(f, "{{ {} }}", items.join(", "))
+            }
+        }
+    }
+}
+
+impl From<&str> for Setting {
+    fn from(s: &str) -> Self {
+        Setting::String(s.to_string())
+    }
+}
+
+impl From<String> for Setting {
+    fn from(s: String) -> Self {
+        Setting::String(s)
+    }
+}
 
 /// How often a job is polled.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +136,7 @@ impl Default for CommonSettings {
 
 impl CommonSettings {
     /// Takes the common keys out of `table`, adding a line to `problems` for each bad one.
-    pub fn take_from(table: &mut toml::Table, prefix: &str, problems: &mut Vec<String>) -> Self {
+    pub fn take_from(table: &mut Table, prefix: &str, problems: &mut Vec<String>) -> Self {
         let mut s = Self::default();
         let mut bad = |key: &str, why: String| problems.push(format!("{prefix}.{key}: {why}"));
         if let Some(d) = take_duration(table, "poll_initial", &mut bad) {
@@ -101,7 +176,7 @@ impl CommonSettings {
         }
         match table.remove("coalesce") {
             None => {}
-            Some(toml::Value::Boolean(b)) => s.coalesce = b,
+            Some(Setting::Boolean(b)) => s.coalesce = b,
             Some(other) => bad(
                 "coalesce",
                 format!("must be true or false, not {}", other.type_str()),
@@ -113,12 +188,12 @@ impl CommonSettings {
 
 /// Takes a string key out of a table; a non-string is reported.
 pub fn take_string(
-    table: &mut toml::Table,
+    table: &mut Table,
     key: &str,
     bad: &mut impl FnMut(&str, String),
 ) -> Option<String> {
     match table.remove(key)? {
-        toml::Value::String(s) => Some(s),
+        Setting::String(s) => Some(s),
         other => {
             bad(key, format!("must be a string, not {}", other.type_str()));
             None
@@ -127,7 +202,7 @@ pub fn take_string(
 }
 
 fn take_duration(
-    table: &mut toml::Table,
+    table: &mut Table,
     key: &str,
     bad: &mut impl FnMut(&str, String),
 ) -> Option<Duration> {
@@ -144,14 +219,10 @@ fn take_duration(
     }
 }
 
-fn take_float(
-    table: &mut toml::Table,
-    key: &str,
-    bad: &mut impl FnMut(&str, String),
-) -> Option<f64> {
+fn take_float(table: &mut Table, key: &str, bad: &mut impl FnMut(&str, String)) -> Option<f64> {
     match table.remove(key)? {
-        toml::Value::Float(f) => Some(f),
-        toml::Value::Integer(i) => Some(i as f64),
+        Setting::Float(f) => Some(f),
+        Setting::Integer(i) => Some(i as f64),
         other => {
             bad(key, format!("must be a number, not {}", other.type_str()));
             None
@@ -159,9 +230,9 @@ fn take_float(
     }
 }
 
-fn take_int(table: &mut toml::Table, key: &str, bad: &mut impl FnMut(&str, String)) -> Option<u32> {
+fn take_int(table: &mut Table, key: &str, bad: &mut impl FnMut(&str, String)) -> Option<u32> {
     match table.remove(key)? {
-        toml::Value::Integer(i) if (0..=i64::from(u32::MAX)).contains(&i) => Some(i as u32),
+        Setting::Integer(i) if (0..=i64::from(u32::MAX)).contains(&i) => Some(i as u32),
         other => {
             bad(key, format!("must be a whole number >= 0, not {other}"));
             None
@@ -193,12 +264,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
+    fn make(pairs: &[(&str, Setting)]) -> Table {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
     #[test]
     fn reads_and_checks_common_keys() {
-        let mut table: toml::Table = toml::from_str(
-            "poll_initial = \"1s\"\npoll_max = \"30s\"\nrate_limit_per_second = 2\nhost = \"x\"",
-        )
-        .unwrap();
+        let mut table = make(&[
+            ("poll_initial", "1s".into()),
+            ("poll_max", "30s".into()),
+            ("rate_limit_per_second", Setting::Integer(2)),
+            ("host", "x".into()),
+        ]);
         let mut problems = vec![];
         let s = CommonSettings::take_from(&mut table, "providers.db", &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
@@ -209,8 +289,10 @@ mod tests {
             "adapter keys are left in the table"
         );
 
-        let mut table: toml::Table =
-            toml::from_str("poll_initial = \"soon\"\nunknown_after = -1").unwrap();
+        let mut table = make(&[
+            ("poll_initial", "soon".into()),
+            ("unknown_after", Setting::Integer(-1)),
+        ]);
         CommonSettings::take_from(&mut table, "providers.db", &mut problems);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("providers.db.poll_initial"));

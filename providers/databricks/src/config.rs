@@ -4,7 +4,7 @@
 //! the variables Databricks' own tools use: `DATABRICKS_HOST`, `DATABRICKS_TOKEN`,
 //! `DATABRICKS_CLIENT_ID`, `DATABRICKS_CLIENT_SECRET`.
 
-use tether_provider::settings::take_string;
+use tether_provider::settings::{take_string, Setting, Table};
 use tether_provider::{CommonSettings, Secret};
 
 /// How tether authenticates to the workspace.
@@ -41,7 +41,7 @@ impl DatabricksConfig {
     /// missing field (prefixed with `prefix`, e.g. `providers.databricks`).
     pub fn build(
         prefix: &str,
-        mut table: toml::Table,
+        mut table: Table,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
@@ -59,7 +59,7 @@ impl DatabricksConfig {
         let client_secret = field("client_secret", "DATABRICKS_CLIENT_SECRET");
         let find_max_pages = match table.remove("find_max_pages") {
             None => 20,
-            Some(toml::Value::Integer(n)) if n > 0 => n as u32,
+            Some(Setting::Integer(n)) if n > 0 && n <= i64::from(u32::MAX) => n as u32,
             Some(other) => {
                 problems.push(format!(
                     "{prefix}.find_max_pages: must be a whole number above 0, not {other}"
@@ -116,15 +116,21 @@ impl DatabricksConfig {
 mod tests {
     use super::*;
 
-    fn table(text: &str) -> toml::Table {
-        toml::from_str(text).unwrap()
+    fn table(pairs: &[(&str, &str)]) -> Table {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), (*v).into()))
+            .collect()
     }
 
     #[test]
     fn token_from_config_or_environment() {
         let c = DatabricksConfig::build(
             "p",
-            table("host = \"https://x.cloud.databricks.com/\"\ntoken = \"dapi123\""),
+            table(&[
+                ("host", "https://x.cloud.databricks.com/"),
+                ("token", "dapi123"),
+            ]),
             |_| None,
         )
         .unwrap();
@@ -138,7 +144,7 @@ mod tests {
             "DATABRICKS_CLIENT_SECRET" => Some("s3cr3t".to_string()),
             _ => None,
         };
-        let c = DatabricksConfig::build("p", table(""), env).unwrap();
+        let c = DatabricksConfig::build("p", table(&[]), env).unwrap();
         assert!(matches!(c.auth, Auth::OAuth { .. }));
         assert!(!format!("{c:?}").contains("s3cr3t"));
     }
@@ -147,7 +153,12 @@ mod tests {
     fn reports_every_problem() {
         let err = DatabricksConfig::build(
             "providers.db",
-            table("host = \"ftp://x\"\nclient_id = \"a\"\ncolour = \"red\"\npoll_max = \"x\""),
+            table(&[
+                ("host", "ftp://x"),
+                ("client_id", "a"),
+                ("colour", "red"),
+                ("poll_max", "x"),
+            ]),
             |_| None,
         )
         .unwrap_err();

@@ -1,6 +1,8 @@
 //! tether's Databricks adapter: runs submitted through the Jobs API 2.1, polled with
 //! `runs/get`, reconciled with `runs/list`, cancelled with `runs/cancel`.
 //!
+//! - `factory.rs`: [`FACTORY`], what tether's registry lists: the kind, the settings check,
+//!   the adapter and the simulator.
 //! - `config.rs`: host and credentials (config or `DATABRICKS_*` variables).
 //! - `auth.rs`: personal access tokens and OAuth machine-to-machine tokens.
 //! - `client.rs`: the API calls and Databricks' error shapes.
@@ -19,6 +21,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod factory;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;
@@ -34,6 +37,7 @@ use tether_provider::{
 };
 
 pub use config::{Auth, DatabricksConfig};
+pub use factory::FACTORY;
 
 /// The provider kind, as in config and errors.
 pub const PROVIDER: &str = "databricks";

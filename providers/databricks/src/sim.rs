@@ -25,6 +25,10 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use tether_provider::registry;
+use tether_provider::settings::{Setting, Table};
+use tether_provider::JobState;
+
 use crate::client::{Run, RunState, RunStatus, RunsPage, TerminationDetails};
 
 /// How the simulator behaves.
@@ -161,6 +165,11 @@ struct SimRun {
     last_seen: Option<Instant>,
     /// The page it reports, if not its own (`SimConfig::run_page_url`).
     page_url: Option<String>,
+    /// The state it reports whatever its schedule says
+    /// ([`registry::RunningSim::set_state`]).
+    forced: Option<String>,
+    /// Left out of `runs/list` ([`registry::RunningSim::hide_from_lists`]).
+    hidden: bool,
 }
 
 #[derive(Debug)]
@@ -275,6 +284,22 @@ impl Simulator {
     }
 }
 
+impl Simulator {
+    /// Changes the run `handle` names; false if there is none.
+    fn with_run(&self, handle: &tether_provider::Handle, f: impl FnOnce(&mut SimRun)) -> bool {
+        let Some(run_id) = handle.get_i64("run_id") else {
+            return false;
+        };
+        match self.lock().runs.get_mut(&run_id) {
+            Some(run) => {
+                f(run);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.task.abort();
@@ -324,15 +349,22 @@ impl SimRun {
                 message: Some(message.clone()),
             }),
         });
+        let (state, status) = match &self.forced {
+            Some(raw) => forced_state(raw),
+            None => (
+                Some(RunState {
+                    life_cycle_state: Some(life.to_string()),
+                    result_state: result,
+                    state_message: Some(message),
+                }),
+                status,
+            ),
+        };
         Run {
             run_id: self.id,
             job_id: Some(self.job_id),
             run_name: Some(self.name.clone()),
-            state: Some(RunState {
-                life_cycle_state: Some(life.to_string()),
-                result_state: result,
-                state_message: Some(message),
-            }),
+            state,
             status,
             run_page_url: Some(
                 self.page_url
@@ -340,6 +372,41 @@ impl SimRun {
                     .unwrap_or_else(|| format!("{base}/#job/runs/{}", self.id)),
             ),
             start_time: Some(self.start_ms),
+        }
+    }
+}
+
+/// The fields of a run told to report `raw` ([`registry::RunningSim::set_state`]):
+/// `LIFE` or `LIFE/RESULT` as the classic `state` alone; `status:STATE` or
+/// `status:TERMINATED/CODE` as the newer `status` alone.
+fn forced_state(raw: &str) -> (Option<RunState>, Option<RunStatus>) {
+    match raw.strip_prefix("status:") {
+        Some(newer) => {
+            let (state, code) = match newer.split_once('/') {
+                Some((state, code)) => (state, Some(code)),
+                None => (newer, None),
+            };
+            let status = RunStatus {
+                state: Some(state.to_string()),
+                termination_details: code.map(|code| TerminationDetails {
+                    code: Some(code.to_string()),
+                    kind: None,
+                    message: None,
+                }),
+            };
+            (None, Some(status))
+        }
+        None => {
+            let (life, result) = match raw.split_once('/') {
+                Some((life, result)) => (life, Some(result.to_string())),
+                None => (raw, None),
+            };
+            let state = RunState {
+                life_cycle_state: Some(life.to_string()),
+                result_state: result,
+                state_message: None,
+            };
+            (Some(state), None)
         }
     }
 }
@@ -515,6 +582,8 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
             start_ms,
             last_seen: None,
             page_url: config.run_page_url,
+            forced: None,
+            hidden: false,
         },
     );
     if let Some(t) = token {
@@ -690,7 +759,7 @@ async fn list_runs(
         .range(..=upper)
         .rev()
         .take_while(|(_, r)| r.start_ms >= from)
-        .filter(|(_, r)| !active_only || r.state(now).0 != "TERMINATED")
+        .filter(|(_, r)| !r.hidden && (!active_only || r.state(now).0 != "TERMINATED"))
         .map(|(_, r)| r);
     let lie = guard.config.lists_report_success;
     let page: Vec<Run> = matching
@@ -831,4 +900,236 @@ async fn stats(State(inner): State<Shared>, Query(q): Query<StatsQuery>) -> Resp
         body["fresh_runs"] = json!(fresh);
     }
     Json(body).into_response()
+}
+
+/// The Databricks simulator, as the registry starts it ([`crate::FACTORY`]).
+pub static SIMULATORS: Simulators = Simulators;
+
+/// See [`SIMULATORS`].
+#[derive(Debug)]
+pub struct Simulators;
+
+/// Where `tether sim databricks` listens by default.
+pub const DEFAULT_PORT: u16 = 8089;
+
+#[async_trait::async_trait]
+impl registry::SimFactory for Simulators {
+    fn default_port(&self, _kind: &str) -> u16 {
+        DEFAULT_PORT
+    }
+
+    async fn start(
+        &self,
+        _kind: &str,
+        options: registry::SimOptions,
+    ) -> std::io::Result<Box<dyn registry::RunningSim>> {
+        let mut config = SimConfig {
+            pending: options.pending,
+            running: options.running,
+            outcome: match options.outcome {
+                registry::SimOutcome::Succeed => "SUCCESS".into(),
+                registry::SimOutcome::Fail => "FAILED".into(),
+                registry::SimOutcome::Named(state) => state,
+            },
+            ..SimConfig::default()
+        };
+        for (key, value) in options.switches {
+            match (key.as_str(), value) {
+                ("token", Setting::String(token)) => config.token = token,
+                (key, _) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("the databricks simulator takes no {key:?} (it takes a token)"),
+                    ))
+                }
+            }
+        }
+        let port = options.port.unwrap_or(DEFAULT_PORT);
+        let sim = Simulator::start(config, SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        Ok(Box::new(sim))
+    }
+}
+
+impl registry::RunningSim for Simulator {
+    fn url(&self) -> String {
+        Simulator::url(self)
+    }
+
+    fn banner(&self) -> Vec<String> {
+        let (url, token) = (self.url(), self.lock().config.token.clone());
+        vec![
+            format!("Databricks simulator on {url} (token {token:?}); stats at {url}/_sim/stats"),
+            format!("Use it with: [providers.databricks] host = \"{url}\", token = \"{token}\""),
+        ]
+    }
+
+    fn settings(&self, _kind: &str) -> Table {
+        let token = self.lock().config.token.clone();
+        Table::from([
+            ("host".to_string(), Setting::String(self.url())),
+            ("token".to_string(), Setting::String(token)),
+        ])
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn inject(&self, fault: registry::SimFault) {
+        let secs = |d: Option<Duration>| d.map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
+        let kind = match fault.kind {
+            registry::SimFaultKind::Throttle(after) => FaultKind::Status {
+                code: 429,
+                retry_after: secs(after),
+            },
+            registry::SimFaultKind::Unavailable(after) => FaultKind::Status {
+                code: 503,
+                retry_after: secs(after),
+            },
+            registry::SimFaultKind::ServerError => FaultKind::Status {
+                code: 500,
+                retry_after: None,
+            },
+            registry::SimFaultKind::Delay(by) => FaultKind::Delay(by),
+            registry::SimFaultKind::FailAfterProcessing => FaultKind::FailAfterProcessing,
+            registry::SimFaultKind::Drop => FaultKind::Drop,
+        };
+        let endpoint = match fault.calls {
+            registry::SimCalls::All => None,
+            registry::SimCalls::Submits => Some(Endpoint::Submit),
+            registry::SimCalls::Cancels => Some(Endpoint::Cancel),
+        };
+        Simulator::inject(
+            self,
+            Fault {
+                endpoint,
+                kind,
+                times: fault.times,
+            },
+        );
+    }
+
+    fn clear_faults(&self) {
+        Simulator::clear_faults(self);
+    }
+
+    fn jobs_by_key(&self) -> BTreeMap<String, u64> {
+        self.lock().stats.by_key.clone()
+    }
+
+    fn job_state(&self, handle: &tether_provider::Handle) -> Option<registry::SimJobState> {
+        let run_id = handle.get_i64("run_id")?;
+        let inner = self.lock();
+        let (_, result, _) = inner.runs.get(&run_id)?.state(Instant::now());
+        Some(match result.as_deref() {
+            None => registry::SimJobState::Running,
+            Some("SUCCESS") => registry::SimJobState::Succeeded,
+            Some("CANCELED") => registry::SimJobState::Cancelled,
+            Some(_) => registry::SimJobState::Failed,
+        })
+    }
+
+    fn sample_spec(&self, _kind: &str, name: &str) -> Value {
+        json!({"run_name": name,
+            "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/sim.py"}}]})
+    }
+
+    /// databricks-sdk's `RunLifeCycleState` (with each `RunResultState` once terminated),
+    /// `RunLifecycleStateV2State` and `TerminationCodeCode`, as `src/state.rs` and the README
+    /// document them.
+    fn documented_states(&self, _kind: &str) -> Vec<(String, JobState)> {
+        use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
+        let mut states: Vec<(String, JobState)> = [
+            ("BLOCKED", Pending),
+            ("PENDING", Pending),
+            ("QUEUED", Pending),
+            ("WAITING_FOR_RETRY", Pending),
+            ("RUNNING", Running),
+            ("TERMINATING", Running),
+            ("SKIPPED", Cancelled),
+            ("INTERNAL_ERROR", Failed),
+            // Terminated without a result: not finished for tether (logged as unknown).
+            ("TERMINATED", Running),
+            ("TERMINATED/SUCCESS", Succeeded),
+            ("TERMINATED/SUCCESS_WITH_FAILURES", Succeeded),
+            ("TERMINATED/EXCLUDED", Succeeded),
+            ("TERMINATED/FAILED", Failed),
+            ("TERMINATED/TIMEDOUT", Failed),
+            ("TERMINATED/MAXIMUM_CONCURRENT_RUNS_REACHED", Failed),
+            ("TERMINATED/UPSTREAM_FAILED", Failed),
+            ("TERMINATED/CANCELED", Cancelled),
+            ("TERMINATED/UPSTREAM_CANCELED", Cancelled),
+            ("TERMINATED/DISABLED", Cancelled),
+            ("status:BLOCKED", Pending),
+            ("status:PENDING", Pending),
+            ("status:QUEUED", Pending),
+            ("status:WAITING", Pending),
+            ("status:RUNNING", Running),
+            ("status:TERMINATING", Running),
+            ("status:TERMINATED/SUCCESS", Succeeded),
+            ("status:TERMINATED/SUCCESS_WITH_FAILURES", Succeeded),
+            ("status:TERMINATED/USER_CANCELED", Cancelled),
+            ("status:TERMINATED/CANCELED", Cancelled),
+            ("status:TERMINATED/SKIPPED", Cancelled),
+            ("status:TERMINATED/DISABLED", Cancelled),
+        ]
+        .iter()
+        .map(|(raw, state)| (raw.to_string(), *state))
+        .collect();
+        // Every other termination code names a failure.
+        for code in [
+            "BREAKING_CHANGE",
+            "BUDGET_POLICY_LIMIT_EXCEEDED",
+            "CLOUD_FAILURE",
+            "CLUSTER_ERROR",
+            "CLUSTER_REQUEST_LIMIT_EXCEEDED",
+            "CLUSTER_TERMINATED_BY_USER",
+            "DRIVER_ERROR",
+            "FEATURE_DISABLED",
+            "INTERNAL_ERROR",
+            "INVALID_CLUSTER_REQUEST",
+            "INVALID_RUN_CONFIGURATION",
+            "LIBRARY_INSTALLATION_ERROR",
+            "MAX_CONCURRENT_RUNS_EXCEEDED",
+            "MAX_JOB_QUEUE_SIZE_EXCEEDED",
+            "MAX_SPARK_CONTEXTS_EXCEEDED",
+            "REPOSITORY_CHECKOUT_FAILED",
+            "RESOURCE_NOT_FOUND",
+            "RUN_EXECUTION_ERROR",
+            "STORAGE_ACCESS_ERROR",
+            "UNAUTHORIZED_ERROR",
+            "WORKSPACE_RUN_LIMIT_EXCEEDED",
+        ] {
+            states.push((format!("status:TERMINATED/{code}"), Failed));
+        }
+        states
+    }
+
+    fn set_state(&self, handle: &tether_provider::Handle, raw: &str) -> bool {
+        self.with_run(handle, |run| run.forced = Some(raw.to_string()))
+    }
+
+    fn forget(&self, handle: &tether_provider::Handle) -> bool {
+        let Some(run_id) = handle.get_i64("run_id") else {
+            return false;
+        };
+        self.lock().runs.remove(&run_id).is_some()
+    }
+
+    fn hide_from_lists(&self, handle: &tether_provider::Handle) -> bool {
+        self.with_run(handle, |run| run.hidden = true)
+    }
+
+    fn lie_in_lists(&self, on: bool) {
+        self.configure(|c| c.lists_report_success = on);
+    }
+
+    fn counts(&self) -> registry::SimCounts {
+        let stats = self.stats();
+        registry::SimCounts {
+            requests: stats.requests,
+            submissions: stats.submissions,
+            cancels: stats.cancels,
+        }
+    }
 }

@@ -14,10 +14,7 @@ use rand::Rng as _;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use tether_aws::sim::{Calls, Fault as AwsFault, FaultKind as AwsKind, Simulator as AwsSim};
-use tether_databricks::sim::{
-    Endpoint, Fault as DbxFault, FaultKind as DbxKind, Simulator as DbxSim,
-};
+use tether_provider::registry::{RunningSim, SimCalls, SimFault, SimFaultKind};
 
 use super::fleet::Fleet;
 use super::postgres::Cluster;
@@ -51,16 +48,13 @@ pub struct Tally {
 }
 
 /// The things the chaos acts on.
-#[derive(Debug)]
 pub struct Chaos {
     /// The supervisors.
     pub fleet: Arc<Mutex<Fleet>>,
     /// The database server.
     pub cluster: Arc<Cluster>,
-    /// The Databricks simulator.
-    pub databricks: Arc<DbxSim>,
-    /// The AWS simulator (EMR, EMR Serverless, Glue).
-    pub aws: Arc<AwsSim>,
+    /// The providers' simulators.
+    pub sims: Vec<Arc<dyn RunningSim>>,
     /// The supervisors' lease.
     pub lease: Duration,
 }
@@ -201,87 +195,58 @@ impl Chaos {
         Instant::now()
     }
 
-    /// Both simulators throttle every request for 1.5 leases, with a Retry-After longer than
-    /// a lease; the task clears the throttle and returns when.
+    /// Every simulator throttles every request for 1.5 leases, with a Retry-After longer
+    /// than a lease; the task clears the throttle and returns when.
     fn throttle(&self) -> tokio::task::JoinHandle<Instant> {
         let retry_after = self.lease + Duration::from_secs(1);
-        self.databricks.inject(DbxFault {
-            endpoint: None,
-            kind: DbxKind::Status {
-                code: 429,
-                retry_after: Some(retry_after.as_secs()),
-            },
-            times: u32::MAX,
-        });
-        self.aws
-            .inject(AwsFault::new(AwsKind::Throttle, u32::MAX).retry_after(Some(retry_after)));
-        let (databricks, aws) = (self.databricks.clone(), self.aws.clone());
+        self.all(
+            SimFaultKind::Throttle(Some(retry_after)),
+            u32::MAX,
+            SimCalls::All,
+        );
+        let sims = self.sims.clone();
         let lasting = self.lease * 3 / 2;
         tokio::spawn(async move {
             tokio::time::sleep(lasting).await;
-            databricks.clear_faults();
-            aws.clear_faults();
+            for sim in &sims {
+                sim.clear_faults();
+            }
             Instant::now()
         })
     }
 
-    /// `dbx` at the Databricks simulator and `aws` at the AWS one, for the next `times`
-    /// requests of the kind `calls` names.
-    fn both(&self, dbx: DbxKind, aws: AwsKind, times: u32, calls: Calls) {
-        let endpoint = match calls {
-            Calls::All => None,
-            Calls::Submits => Some(Endpoint::Submit),
-            Calls::Cancels => Some(Endpoint::Cancel),
-        };
-        self.databricks.inject(DbxFault {
-            endpoint,
-            kind: dbx,
-            times,
-        });
-        self.aws.inject(AwsFault {
-            calls,
-            ..AwsFault::new(aws, times)
-        });
+    /// `kind` at every simulator, for the next `times` requests of the kind `calls` names.
+    fn all(&self, kind: SimFaultKind, times: u32, calls: SimCalls) {
+        for sim in &self.sims {
+            sim.inject(SimFault {
+                kind: kind.clone(),
+                times,
+                calls,
+            });
+        }
     }
 
     fn errors(&self) {
-        self.both(
-            DbxKind::Status {
-                code: 500,
-                retry_after: None,
-            },
-            AwsKind::ServerError,
+        self.all(SimFaultKind::ServerError, 15, SimCalls::All);
+        self.all(
+            SimFaultKind::Unavailable(Some(Duration::from_secs(2))),
             15,
-            Calls::All,
-        );
-        self.both(
-            DbxKind::Status {
-                code: 503,
-                retry_after: Some(2),
-            },
-            AwsKind::Unavailable,
-            15,
-            Calls::All,
+            SimCalls::All,
         );
     }
 
     fn slow(&self) {
         // Longer than the supervisors' request timeout.
         let late = Duration::from_secs(3);
-        self.both(DbxKind::Delay(late), AwsKind::Delay(late), 10, Calls::All);
+        self.all(SimFaultKind::Delay(late), 10, SimCalls::All);
     }
 
     fn drops(&self) {
-        self.both(DbxKind::Drop, AwsKind::Drop, 10, Calls::All);
+        self.all(SimFaultKind::Drop, 10, SimCalls::All);
     }
 
     fn lost_answers(&self) {
-        self.both(
-            DbxKind::FailAfterProcessing,
-            AwsKind::FailAfterProcessing,
-            4,
-            Calls::Submits,
-        );
+        self.all(SimFaultKind::FailAfterProcessing, 4, SimCalls::Submits);
     }
 
     /// The next five cancel requests at each simulator are answered 500: every attempt of one
@@ -291,14 +256,6 @@ impl Chaos {
     /// and retries, near the minute a run lasts: the soak is to test tether, not the number of
     /// refusals.)
     fn refused_cancels(&self) {
-        self.both(
-            DbxKind::Status {
-                code: 500,
-                retry_after: None,
-            },
-            AwsKind::ServerError,
-            5,
-            Calls::Cancels,
-        );
+        self.all(SimFaultKind::ServerError, 5, SimCalls::Cancels);
     }
 }

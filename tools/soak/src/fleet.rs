@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 use crate::error::Error;
 
 /// The message a supervisor logs when a write or renewal of a lease it no longer holds is
-/// refused (the fencing check of `src/jobs/store.rs`).
+/// refused (the fencing check of `src/db/jobs.rs`).
 const FENCED: &str = "lease lost";
 
 /// Debian's libfaketime (package `faketime`), which sets a supervisor's clock off.

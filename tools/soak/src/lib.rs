@@ -26,19 +26,18 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use serde_json::json;
 use tokio::time::Instant;
 
-use tether_aws::sim::{SimConfig as AwsConfig, Simulator as AwsSim};
-use tether_databricks::sim::{SimConfig as DbxConfig, Simulator as DbxSim};
+use tether_provider::registry::{RunningSim, SimOptions};
 
 pub use crate::error::Error;
 use tether::db::{DatabaseUrl, Db};
 use tether::jobs::{JobRecord, JobStore, Phase};
 use workload::{Answers, Planned, Workload};
 
-/// The provider accounts the soak's jobs go to, in turn.
-const PROVIDERS: [&str; 4] = ["databricks", "emr", "emr-serverless", "glue"];
+/// The simulators the soak's jobs go to, in turn: one per provider kind of the registry that
+/// has one, each the account `[providers.KIND]`.
+pub type Sims = Vec<(&'static str, Arc<dyn RunningSim>)>;
 
 /// What the soak runs.
 #[derive(Debug, Clone)]
@@ -73,27 +72,13 @@ fn admin_token() -> String {
     hex::encode(bytes)
 }
 
-fn spec(provider: &str, task: &str) -> serde_json::Value {
-    match provider {
-        "databricks" => json!({"run_name": task,
-            "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/soak.py"}}]}),
-        "emr" => json!({"cluster_id": "j-SOAKCLUSTER", "step": {"Name": task,
-            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "s3://soak/job.py"]}}}),
-        "emr-serverless" => json!({"applicationId": "00soakapp", "name": task,
-            "executionRoleArn": "arn:aws:iam::000000000000:role/soak",
-            "jobDriver": {"sparkSubmit": {"entryPoint": "s3://soak/job.py"}}}),
-        _ => json!({"JobName": "soak-glue", "Arguments": {"--task": task}}),
-    }
-}
-
-/// One supervisor's config: the shared database, its own API port, the four accounts.
+/// One supervisor's config: the shared database, its own API port, an account per simulator.
 fn config_text(
     db_url: &str,
     port: u16,
     token_hash: &str,
     lease: Duration,
-    dbx: &str,
-    aws: &str,
+    sims: &Sims,
     supervisor: &str,
 ) -> String {
     let mut text = format!(
@@ -113,14 +98,14 @@ admin_token_sha256 = ["{token_hash}"]
 "#,
         lease = humantime::format_duration(lease),
     );
-    for kind in PROVIDERS {
-        let account = if kind == "databricks" {
-            format!("host = \"{dbx}\"\ntoken = \"dapi-sim-token\"")
-        } else {
-            format!("region = \"us-east-1\"\nendpoint_url = \"{aws}\"")
-        };
+    for (kind, sim) in sims {
+        let account: String = sim
+            .settings(kind)
+            .iter()
+            .map(|(key, value)| format!("{key} = {value}\n"))
+            .collect();
         text.push_str(&format!(
-            "\n[providers.{kind}]\nkind = \"{kind}\"\n{account}\n\
+            "\n[providers.{kind}]\nkind = \"{kind}\"\n{account}\
              poll_initial = \"1s\"\npoll_max = \"3s\"\nrequest_timeout = \"2s\"\n"
         ));
     }
@@ -176,39 +161,13 @@ async fn run(
     folder: &std::path::Path,
     cluster: Arc<postgres::Cluster>,
 ) -> Result<(), Error> {
-    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let io = |context: &str| {
         let context = context.to_string();
         move |source| Error::Io { context, source }
     };
-    let databricks = Arc::new(
-        DbxSim::start(
-            DbxConfig {
-                pending: Duration::from_secs(1),
-                running: s.run_time,
-                terminating: Duration::from_millis(500),
-                ..DbxConfig::default()
-            },
-            loopback,
-        )
-        .await
-        .map_err(io("starting the Databricks simulator"))?,
-    );
-    let aws_config = AwsConfig {
-        pending: Duration::from_secs(1),
-        running: s.run_time,
-        ..AwsConfig::default()
-    };
-    let env = vec![
+    let mut sims: Sims = Vec::new();
+    let mut env = vec![
         ("TETHER_LOG".to_string(), s.supervisor_log.clone()),
-        (
-            "AWS_ACCESS_KEY_ID".to_string(),
-            aws_config.access_key_id.clone(),
-        ),
-        (
-            "AWS_SECRET_ACCESS_KEY".to_string(),
-            aws_config.secret_access_key.clone(),
-        ),
         (
             "AWS_CONFIG_FILE".to_string(),
             "/nonexistent/tether-soak".to_string(),
@@ -219,11 +178,26 @@ async fn run(
         ),
         ("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()),
     ];
-    let aws = Arc::new(
-        AwsSim::start(aws_config, loopback)
+    for kind in tether::registry::kinds() {
+        let Some(factory) = tether::registry::simulators(kind) else {
+            continue;
+        };
+        let options = SimOptions {
+            pending: Duration::from_secs(1),
+            running: s.run_time,
+            ..SimOptions::default()
+        };
+        let sim = factory
+            .start(kind, options)
             .await
-            .map_err(io("starting the AWS simulator"))?,
-    );
+            .map_err(io(&format!("starting the {kind} simulator")))?;
+        for pair in sim.env() {
+            if !env.contains(&pair) {
+                env.push(pair);
+            }
+        }
+        sims.push((kind, Arc::from(sim)));
+    }
 
     // The database, of a role of its own, migrated by that role before any supervisor starts;
     // the soak reads the records as the admin (whose connections are not refused).
@@ -250,8 +224,7 @@ async fn run(
             port,
             &token_hash,
             s.lease,
-            &databricks.url(),
-            &aws.url(),
+            &sims,
             if skewed && i == 0 {
                 "max_clock_skew = \"5m\""
             } else {
@@ -273,14 +246,14 @@ async fn run(
     wait_ready(&urls).await?;
     let fleet = Arc::new(tokio::sync::Mutex::new(fleet));
 
-    // The plan: jobs in turn over the four providers, a few cancelled on purpose.
+    // The plan: jobs in turn over the simulators, a few cancelled on purpose.
     let mut rng = StdRng::seed_from_u64(s.seed);
     let plan: Vec<Planned> = (0..s.jobs as usize)
         .map(|i| {
-            let provider = PROVIDERS[i % PROVIDERS.len()];
+            let (provider, sim) = &sims[i % sims.len()];
             let task = format!("t{i:05}");
             Planned {
-                spec: spec(provider, &task),
+                spec: sim.sample_spec(provider, &task),
                 task,
                 provider,
                 cancel: rng.random_bool(s.cancel_share),
@@ -296,8 +269,7 @@ async fn run(
     let chaos = chaos::Chaos {
         fleet: fleet.clone(),
         cluster,
-        databricks: databricks.clone(),
-        aws: aws.clone(),
+        sims: sims.iter().map(|(_, sim)| sim.clone()).collect(),
         lease: s.lease,
     };
     let (tally, last_fault) = chaos.run(chaos_end, &mut rng).await;
@@ -332,7 +304,7 @@ async fn run(
     fleet.lock().await.shutdown(Duration::from_secs(10)).await;
     db.close().await;
 
-    let v = verdict::judge(&records, &databricks, &aws);
+    let v = verdict::judge(&records, &sims);
     let a = &workload.answers;
     let never_named = s.jobs as u64 - ids.len() as u64;
     let lost = v.lost + never_named;
@@ -504,7 +476,7 @@ async fn read_all(jobs: &JobStore, ids: &[i64]) -> Vec<JobRecord> {
     let mut records = Vec::with_capacity(ids.len());
     for &id in ids {
         loop {
-            match jobs.get(id).await {
+            match jobs.get(tether::model::JobId(id)).await {
                 Ok(Some(record)) => {
                     records.push(record);
                     break;

@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use tether_aws::sim::Simulator as AwsSim;
-use tether_databricks::sim::Simulator as DbxSim;
+use tether_provider::registry::SimJobState;
 use tether_provider::JobState;
 
 use tether::jobs::{JobRecord, Phase};
@@ -38,31 +37,25 @@ pub struct Verdict {
     pub problems: Vec<String>,
 }
 
-/// How a remote job ended, as the simulator reports it.
-fn remote_end(record: &JobRecord, databricks: &DbxSim, aws: &AwsSim) -> Option<JobState> {
+/// How a remote job ended, as the simulator of its provider (named as its kind) reports it.
+fn remote_end(record: &JobRecord, sims: &crate::Sims) -> Option<JobState> {
     let handle = record.handle.as_ref()?;
-    let raw = match handle.get_i64("run_id") {
-        Some(run_id) => databricks.run_state(run_id)?,
-        None => {
-            let id = handle
-                .get_str("step_id")
-                .or_else(|| handle.get_str("job_run_id"))?;
-            aws.job_state(&id)?
-        }
-    };
-    Some(match raw.as_str() {
-        "TERMINATED/SUCCESS" | "COMPLETED" | "SUCCESS" | "SUCCEEDED" => JobState::Succeeded,
-        "TERMINATED/CANCELED" | "CANCELLED" | "STOPPED" => JobState::Cancelled,
-        s if s.contains('/') || s == "FAILED" => JobState::Failed,
-        _ => JobState::Running,
+    let (_, sim) = sims.iter().find(|(kind, _)| *kind == record.provider)?;
+    Some(match sim.job_state(handle)? {
+        SimJobState::Running => JobState::Running,
+        SimJobState::Succeeded => JobState::Succeeded,
+        SimJobState::Failed => JobState::Failed,
+        SimJobState::Cancelled => JobState::Cancelled,
     })
 }
 
 /// Judges the final records against the simulators.
-pub fn judge(records: &[JobRecord], databricks: &DbxSim, aws: &AwsSim) -> Verdict {
+pub fn judge(records: &[JobRecord], sims: &crate::Sims) -> Verdict {
     let mut v = Verdict::default();
-    let mut by_key: BTreeMap<String, u64> = databricks.stats().by_key;
-    by_key.extend(aws.stats().by_key);
+    let mut by_key: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, sim) in sims {
+        by_key.extend(sim.jobs_by_key());
+    }
     v.submissions = by_key.values().sum();
     for (key, made) in &by_key {
         if *made > 1 {
@@ -91,7 +84,7 @@ pub fn judge(records: &[JobRecord], databricks: &DbxSim, aws: &AwsSim) -> Verdic
             ));
             continue;
         }
-        let Some(remote) = remote_end(job, databricks, aws) else {
+        let Some(remote) = remote_end(job, sims) else {
             v.lost += 1;
             v.problems.push(format!(
                 "{name}: ended {} without a remote job ({:?})",

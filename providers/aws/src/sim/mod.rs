@@ -24,6 +24,10 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use tether_provider::registry;
+use tether_provider::settings::{Setting, Table};
+use tether_provider::JobState;
+
 use crate::config::Service;
 
 /// How the simulator behaves.
@@ -174,10 +178,17 @@ struct SimJob {
     running: Duration,
     succeed: bool,
     cancelled: bool,
+    /// The state it reports whatever its schedule says ([`registry::RunningSim::set_state`]).
+    forced: Option<String>,
+    /// Left out of list calls ([`registry::RunningSim::hide_from_lists`]).
+    hidden: bool,
 }
 
 impl SimJob {
-    fn state(&self) -> &'static str {
+    fn state(&self) -> &str {
+        if let Some(forced) = &self.forced {
+            return forced;
+        }
         let age = self.created.elapsed();
         let phase = if self.cancelled {
             3
@@ -556,6 +567,8 @@ fn new_job(
         running: c.running,
         succeed: c.succeed,
         cancelled: false,
+        forced: None,
+        hidden: false,
     });
     *inner
         .stats
@@ -611,7 +624,7 @@ fn list_page(
         .iter()
         .enumerate()
         .rev()
-        .filter(|(_, &i)| keep(&inner.jobs[i]));
+        .filter(|(_, &i)| !inner.jobs[i].hidden && keep(&inner.jobs[i]));
     let mut page = Vec::new();
     let mut last = end;
     for (k, &i) in matching.by_ref().take(size) {
@@ -959,5 +972,259 @@ fn emr_serverless(
             }
         }
         _ => Err(not_found(format!("no route {method} {path}"))),
+    }
+}
+
+/// The AWS simulator, as the registry starts it ([`crate::FACTORY`]): one server for the
+/// three services, whichever kind it is started for.
+pub static SIMULATORS: Simulators = Simulators;
+
+/// See [`SIMULATORS`].
+#[derive(Debug)]
+pub struct Simulators;
+
+/// Where `tether sim emr | emr-serverless | glue` listens by default.
+pub const DEFAULT_PORT: u16 = 8090;
+
+#[async_trait::async_trait]
+impl registry::SimFactory for Simulators {
+    fn default_port(&self, _kind: &str) -> u16 {
+        DEFAULT_PORT
+    }
+
+    async fn start(
+        &self,
+        _kind: &str,
+        options: registry::SimOptions,
+    ) -> std::io::Result<Box<dyn registry::RunningSim>> {
+        let mut config = SimConfig {
+            pending: options.pending,
+            running: options.running,
+            ..SimConfig::default()
+        };
+        config.succeed = match options.outcome {
+            registry::SimOutcome::Succeed => true,
+            registry::SimOutcome::Fail => false,
+            registry::SimOutcome::Named(state) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "the AWS simulator ends jobs in success or failure only, not {state:?}"
+                    ),
+                ))
+            }
+        };
+        for (key, value) in options.switches {
+            match (key.as_str(), value) {
+                ("access_key_id", Setting::String(id)) => config.access_key_id = id,
+                ("secret_access_key", Setting::String(secret)) => config.secret_access_key = secret,
+                (key, _) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!(
+                            "the AWS simulator takes no {key:?} (it takes an access key id and \
+                             a secret access key)"
+                        ),
+                    ))
+                }
+            }
+        }
+        let port = options.port.unwrap_or(DEFAULT_PORT);
+        let sim = Simulator::start(config, SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        Ok(Box::new(sim))
+    }
+}
+
+impl registry::RunningSim for Simulator {
+    fn url(&self) -> String {
+        Simulator::url(self)
+    }
+
+    fn banner(&self) -> Vec<String> {
+        let (url, key) = (self.url(), self.lock().config.access_key_id.clone());
+        vec![
+            format!(
+                "AWS simulator (EMR, EMR Serverless, Glue) on {url}; it checks SigV4 with key \
+                 {key}; stats at {url}/_sim/stats"
+            ),
+            format!(
+                "Use it with: endpoint_url = \"{url}\" and AWS_ACCESS_KEY_ID / \
+                 AWS_SECRET_ACCESS_KEY set to that key pair"
+            ),
+        ]
+    }
+
+    fn settings(&self, _kind: &str) -> Table {
+        Table::from([
+            ("region".to_string(), Setting::from("us-east-1")),
+            ("endpoint_url".to_string(), Setting::String(self.url())),
+        ])
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let inner = self.lock();
+        vec![
+            (
+                "AWS_ACCESS_KEY_ID".into(),
+                inner.config.access_key_id.clone(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                inner.config.secret_access_key.clone(),
+            ),
+        ]
+    }
+
+    fn inject(&self, fault: registry::SimFault) {
+        let (kind, retry_after) = match fault.kind {
+            registry::SimFaultKind::Throttle(after) => (FaultKind::Throttle, after),
+            registry::SimFaultKind::Unavailable(after) => (FaultKind::Unavailable, after),
+            registry::SimFaultKind::ServerError => (FaultKind::ServerError, None),
+            registry::SimFaultKind::Delay(by) => (FaultKind::Delay(by), None),
+            registry::SimFaultKind::FailAfterProcessing => (FaultKind::FailAfterProcessing, None),
+            registry::SimFaultKind::Drop => (FaultKind::Drop, None),
+        };
+        let calls = match fault.calls {
+            registry::SimCalls::All => Calls::All,
+            registry::SimCalls::Submits => Calls::Submits,
+            registry::SimCalls::Cancels => Calls::Cancels,
+        };
+        Simulator::inject(
+            self,
+            Fault {
+                calls,
+                ..Fault::new(kind, fault.times).retry_after(retry_after)
+            },
+        );
+    }
+
+    fn clear_faults(&self) {
+        Simulator::clear_faults(self);
+    }
+
+    fn jobs_by_key(&self) -> BTreeMap<String, u64> {
+        self.lock().stats.by_key.clone()
+    }
+
+    fn job_state(&self, handle: &tether_provider::Handle) -> Option<registry::SimJobState> {
+        let id = job_id(handle)?;
+        let inner = self.lock();
+        let job = &inner.jobs[*inner.by_id.get(&id)?];
+        Some(if job.cancelled {
+            registry::SimJobState::Cancelled
+        } else if !job.finished() {
+            registry::SimJobState::Running
+        } else if job.succeed {
+            registry::SimJobState::Succeeded
+        } else {
+            registry::SimJobState::Failed
+        })
+    }
+
+    fn sample_spec(&self, kind: &str, name: &str) -> Value {
+        match Service::from_kind(kind) {
+            Some(Service::Emr) => json!({"cluster_id": "j-SIMCLUSTER", "step": {"Name": name,
+                "HadoopJarStep": {"Jar": "command-runner.jar",
+                    "Args": ["spark-submit", "s3://sim/job.py"]}}}),
+            Some(Service::EmrServerless) => json!({"applicationId": "00simapp", "name": name,
+                "executionRoleArn": "arn:aws:iam::000000000000:role/sim",
+                "jobDriver": {"sparkSubmit": {"entryPoint": "s3://sim/job.py"}}}),
+            _ => json!({"JobName": "sim-glue", "Arguments": {"--task": name}}),
+        }
+    }
+
+    fn counts(&self) -> registry::SimCounts {
+        let stats = self.stats();
+        registry::SimCounts {
+            requests: stats.requests,
+            submissions: stats.submissions.values().sum(),
+            cancels: stats.cancels,
+        }
+    }
+
+    /// The state enums of botocore's models (`StepState`, EMR Serverless `JobRunState`, Glue
+    /// `JobRunState`), as `providers/aws/src/state.rs` and the README document them.
+    fn documented_states(&self, kind: &str) -> Vec<(String, JobState)> {
+        use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
+        let states: &[(&str, JobState)] = match Service::from_kind(kind) {
+            Some(Service::Emr) => &[
+                ("PENDING", Pending),
+                ("RUNNING", Running),
+                ("CANCEL_PENDING", Running),
+                ("COMPLETED", Succeeded),
+                ("CANCELLED", Cancelled),
+                ("FAILED", Failed),
+                ("INTERRUPTED", Failed),
+            ],
+            Some(Service::EmrServerless) => &[
+                ("SUBMITTED", Pending),
+                ("PENDING", Pending),
+                ("SCHEDULED", Pending),
+                ("QUEUED", Pending),
+                ("RUNNING", Running),
+                ("CANCELLING", Running),
+                ("SUCCESS", Succeeded),
+                ("FAILED", Failed),
+                ("CANCELLED", Cancelled),
+            ],
+            Some(Service::Glue) => &[
+                ("STARTING", Pending),
+                ("WAITING", Pending),
+                ("RUNNING", Running),
+                ("STOPPING", Running),
+                ("SUCCEEDED", Succeeded),
+                ("FAILED", Failed),
+                ("TIMEOUT", Failed),
+                ("ERROR", Failed),
+                ("EXPIRED", Failed),
+                ("STOPPED", Cancelled),
+            ],
+            None => &[],
+        };
+        states
+            .iter()
+            .map(|(raw, s)| (raw.to_string(), *s))
+            .collect()
+    }
+
+    fn set_state(&self, handle: &tether_provider::Handle, raw: &str) -> bool {
+        self.with_job(handle, |job| job.forced = Some(raw.to_string()))
+    }
+
+    fn forget(&self, handle: &tether_provider::Handle) -> bool {
+        let Some(id) = job_id(handle) else {
+            return false;
+        };
+        self.lock().by_id.remove(&id).is_some()
+    }
+
+    fn hide_from_lists(&self, handle: &tether_provider::Handle) -> bool {
+        self.with_job(handle, |job| job.hidden = true)
+    }
+
+    fn lie_in_lists(&self, on: bool) {
+        self.configure(|c| c.lists_report_success = on);
+    }
+}
+
+/// The id of the job a handle names: an EMR step's, or a job run's.
+fn job_id(handle: &tether_provider::Handle) -> Option<String> {
+    handle
+        .get_str("step_id")
+        .or_else(|| handle.get_str("job_run_id"))
+}
+
+impl Simulator {
+    /// Changes the job `handle` names; false if there is none.
+    fn with_job(&self, handle: &tether_provider::Handle, f: impl FnOnce(&mut SimJob)) -> bool {
+        let Some(id) = job_id(handle) else {
+            return false;
+        };
+        let mut inner = self.lock();
+        let Some(&i) = inner.by_id.get(&id) else {
+            return false;
+        };
+        f(&mut inner.jobs[i]);
+        true
     }
 }

@@ -10,24 +10,16 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use tether_provider::{Handle, JobState};
 
-use super::record::{decode_error, json_column, time, Phase};
-use crate::clock::from_millis;
-use crate::db::DbError;
-
-/// The columns [`HeldJob::from_row`] reads, for a `SELECT` or `RETURNING` list.
-pub(crate) const HELD_COLUMNS: &str = "id, name, generation, idempotency_key, provider, \
-     try_number, phase, handle, state, raw_state, message, url, cancel_requested_at, \
-     cancel_sent_at, next_poll_at, poll_interval_ms, poll_failures, lease_epoch, created_at";
+use super::ids::{Epoch, JobId};
+use super::job::Phase;
 
 /// A job held by a supervisor, as it last wrote or read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeldJob {
     /// tether's id for the job.
-    pub id: i64,
+    pub id: JobId,
     /// The job's name within its task instance (the task-state key is made from it).
     pub name: String,
     /// The submission generation (written into the task-state key's value).
@@ -61,39 +53,12 @@ pub struct HeldJob {
     /// Failed polls in a row.
     pub poll_failures: i64,
     /// The fencing value of the holder's lease.
-    pub lease_epoch: i64,
+    pub lease_epoch: Epoch,
     /// When the intent was recorded (a sweep looks for the remote job from then on).
     pub created_at: DateTime<Utc>,
 }
 
 impl HeldJob {
-    /// Reads a row that holds at least [`HELD_COLUMNS`].
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, DbError> {
-        let state: String = row.try_get("state")?;
-        Ok(Self {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            generation: row.try_get("generation")?,
-            idempotency_key: row.try_get("idempotency_key")?,
-            provider: row.try_get("provider")?,
-            try_number: row.try_get("try_number")?,
-            phase: Phase::parse(&row.try_get::<String, _>("phase")?)?,
-            handle: json_column(row, "handle")?.map(|h| Arc::new(Handle::new(h))),
-            state: JobState::parse(&state)
-                .ok_or_else(|| decode_error(format!("unknown job state {state:?}")))?,
-            raw_state: row.try_get("raw_state")?,
-            message: row.try_get("message")?,
-            url: row.try_get("url")?,
-            cancel_requested_at: time(row, "cancel_requested_at")?,
-            cancel_sent_at: time(row, "cancel_sent_at")?,
-            next_poll_at: from_millis(row.try_get("next_poll_at")?),
-            poll_interval_ms: row.try_get("poll_interval_ms")?,
-            poll_failures: row.try_get("poll_failures")?,
-            lease_epoch: row.try_get("lease_epoch")?,
-            created_at: from_millis(row.try_get("created_at")?),
-        })
-    }
-
     /// Whether an explicit cancel was asked for and has not reached the provider yet.
     pub fn cancel_unsent(&self) -> bool {
         self.cancel_requested_at.is_some() && self.cancel_sent_at.is_none()

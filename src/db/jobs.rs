@@ -1,4 +1,6 @@
-//! The SQL behind job records, leases and events, for SQLite and PostgreSQL alike.
+//! The SQL behind job records, leases and events, for SQLite and PostgreSQL alike. Every
+//! write that changes a job and its task-state key (`tether.job.<name>`) does both in one
+//! transaction here, through [`super::state::write_key`] on that transaction.
 //!
 //! Lease rules, enforced here:
 //! - a job is claimed only if nobody holds a live lease on it; claiming increases
@@ -14,11 +16,12 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tether_provider::{Handle, JobState};
 
-use super::held::{HeldJob, HELD_COLUMNS};
-use super::record::{JobEvent, JobRecord, Lease, Phase};
-use crate::db::{returning, Backend, Db, DbError};
-use crate::state::storage::{put_on, Put};
-use crate::state::{Scope, TaskInstanceId};
+use super::rows::{self, HELD_COLUMNS};
+use super::state::{write_key, Put};
+use super::{returning, Backend, Db, DbError};
+use crate::model::{
+    Epoch, HeldJob, JobEvent, JobId, JobRecord, Lease, Millis, Phase, Scope, TaskInstanceId,
+};
 
 /// A job's task-state key, written in the same transaction as the job record.
 #[derive(Debug, Clone)]
@@ -28,7 +31,7 @@ pub struct StateKeyWrite {
     /// The value, compact JSON.
     pub json: String,
     /// When it expires (ms), if ever.
-    pub expires_at: Option<i64>,
+    pub expires_at: Option<Millis>,
 }
 
 /// A job about to be submitted: the write-ahead intent.
@@ -53,9 +56,9 @@ pub struct NewJob<'a> {
     /// The submitter's owner id: it holds the lease while it submits.
     pub owner: &'a str,
     /// Now (ms).
-    pub now: i64,
+    pub now: Millis,
     /// When the submitter's lease runs out (ms).
-    pub lease_until: i64,
+    pub lease_until: Millis,
     /// The first polling delay (ms).
     pub poll_interval_ms: i64,
 }
@@ -72,13 +75,13 @@ pub struct PollUpdate {
     /// The UI link.
     pub url: Option<String>,
     /// When to poll next (ms).
-    pub next_poll_at: i64,
+    pub next_poll_at: Millis,
     /// The polling delay now (ms).
     pub poll_interval_ms: i64,
     /// Failed polls in a row.
     pub poll_failures: i64,
     /// Now (ms).
-    pub now: i64,
+    pub now: Millis,
     /// An event to append, if the poll changed something worth recording.
     pub event: Option<(&'static str, Value)>,
     /// The task-state key to update (on terminal states).
@@ -89,25 +92,26 @@ pub struct PollUpdate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Renewed {
     /// The job.
-    pub job_id: i64,
+    pub job_id: JobId,
     /// Its fencing value.
-    pub epoch: i64,
+    pub epoch: Epoch,
     /// A cancel was requested and has not reached the provider.
     pub cancel_pending: bool,
 }
 
 /// One lease's part of [`JobStore::lease_digest_of`]: computed the same way as the SQL.
-pub fn lease_digest(job_id: i64, epoch: i64) -> i64 {
+pub fn lease_digest(job_id: JobId, epoch: Epoch) -> i64 {
     (job_id
+        .0
         .wrapping_mul(7919)
-        .wrapping_add(epoch.wrapping_mul(104729)))
+        .wrapping_add(epoch.0.wrapping_mul(104729)))
         % 2_147_483_647
 }
 
 fn renewed(r: &AnyRow) -> Result<Renewed, DbError> {
     Ok(Renewed {
-        job_id: r.try_get("id")?,
-        epoch: r.try_get("lease_epoch")?,
+        job_id: JobId(r.try_get("id")?),
+        epoch: Epoch(r.try_get("lease_epoch")?),
         cancel_pending: r
             .try_get::<Option<i64>, _>("cancel_requested_at")?
             .is_some()
@@ -146,7 +150,7 @@ pub struct JobFilter {
     /// At most this many, newest first.
     pub limit: i64,
     /// Only jobs with a smaller id (paging: the last id of the previous page).
-    pub before_id: Option<i64>,
+    pub before_id: Option<JobId>,
 }
 
 /// The fencing condition: parameters `$1`..`$3`, bound by [`fenced`].
@@ -157,9 +161,9 @@ type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q
 /// A query whose `WHERE` holds [`FENCE`], with the lease bound to `$1`..`$3`.
 fn fenced<'q>(sql: &'q str, lease: &'q Lease) -> AnyQuery<'q> {
     sqlx::query(sql)
-        .bind(lease.job_id)
+        .bind(lease.job_id.0)
         .bind(&lease.owner)
-        .bind(lease.epoch)
+        .bind(lease.epoch.0)
 }
 
 /// Job records, leases and events.
@@ -180,25 +184,29 @@ impl JobStore {
     }
 
     /// A job by id.
-    pub async fn get(&self, id: i64) -> Result<Option<JobRecord>, DbError> {
+    pub async fn get(&self, id: JobId) -> Result<Option<JobRecord>, DbError> {
         let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
-            .bind(id)
+            .bind(id.0)
             .fetch_optional(self.db.pool())
             .await?;
-        row.as_ref().map(JobRecord::from_row).transpose()
+        row.as_ref().map(rows::job).transpose()
     }
 
     /// The jobs of `ids` that exist, in no particular order.
-    pub async fn get_many(&self, ids: &[i64]) -> Result<Vec<JobRecord>, DbError> {
+    pub async fn get_many(&self, ids: &[JobId]) -> Result<Vec<JobRecord>, DbError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         // Integers: safe to inline, and one statement whatever their number.
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = ids
+            .iter()
+            .map(JobId::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let rows = sqlx::query(&format!("SELECT * FROM jobs WHERE id IN ({list})"))
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter().map(JobRecord::from_row).collect()
+        rows.iter().map(rows::job).collect()
     }
 
     /// The newest generation of a task instance's named job.
@@ -218,7 +226,7 @@ impl JobStore {
         .bind(name)
         .fetch_optional(self.db.pool())
         .await?;
-        row.as_ref().map(JobRecord::from_row).transpose()
+        row.as_ref().map(rows::job).transpose()
     }
 
     /// Jobs matching `filter`, newest first.
@@ -234,12 +242,12 @@ impl JobStore {
         .bind(filter.state.map_or("", JobState::as_str))
         .bind(filter.provider.as_deref().unwrap_or(""))
         .bind(if filter.limit > 0 { filter.limit } else { 100 })
-        .bind(filter.before_id.unwrap_or(i64::MAX))
+        .bind(filter.before_id.map_or(i64::MAX, |id| id.0))
         .bind(filter.task_id.as_deref().unwrap_or(""))
         .bind(filter.map_index.unwrap_or(-2))
         .fetch_all(self.db.pool())
         .await?;
-        rows.iter().map(JobRecord::from_row).collect()
+        rows.iter().map(rows::job).collect()
     }
 
     /// How many jobs `filter` matches in each state (its state, limit and paging ignored).
@@ -273,37 +281,37 @@ impl JobStore {
     }
 
     /// A job's events, oldest first.
-    pub async fn events(&self, job_id: i64) -> Result<Vec<JobEvent>, DbError> {
+    pub async fn events(&self, job_id: JobId) -> Result<Vec<JobEvent>, DbError> {
         self.events_after(job_id, 0, i64::MAX).await
     }
 
     /// At most `limit` of a job's events, oldest first, from the first after event `after_id`.
     pub async fn events_after(
         &self,
-        job_id: i64,
+        job_id: JobId,
         after_id: i64,
         limit: i64,
     ) -> Result<Vec<JobEvent>, DbError> {
         let rows = sqlx::query(
             "SELECT * FROM job_events WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
-        .bind(job_id)
+        .bind(job_id.0)
         .bind(after_id)
         .bind(limit)
         .fetch_all(self.db.pool())
         .await?;
-        rows.iter().map(JobEvent::from_row).collect()
+        rows.iter().map(rows::event).collect()
     }
 
     /// Appends an event.
     pub async fn append_event(
         &self,
-        job_id: i64,
+        job_id: JobId,
         kind: &str,
         state: Option<JobState>,
         detail: &Value,
         actor: &str,
-        now: i64,
+        now: Millis,
     ) -> Result<(), DbError> {
         let mut conn = self.db.pool().acquire().await?;
         insert_event(&mut conn, job_id, kind, state, detail, actor, now).await
@@ -336,12 +344,12 @@ impl JobStore {
         .bind(job.spec_json)
         .bind(job.spec_hash)
         .bind(job.try_number)
-        .bind(job.now)
+        .bind(job.now.0)
         .bind(job.poll_interval_ms)
         .bind(job.owner)
-        .bind(job.lease_until);
+        .bind(job.lease_until.0);
         let record = match returning(inserted, &mut *tx).await {
-            Ok(Some(row)) => JobRecord::from_row(&row)?,
+            Ok(Some(row)) => rows::job(&row)?,
             Ok(None) => return Err(sqlx::Error::RowNotFound.into()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -358,7 +366,7 @@ impl JobStore {
     /// up first).
     pub async fn retry_refused(
         &self,
-        job_id: i64,
+        job_id: JobId,
         again: &NewJob<'_>,
         state_key: impl FnOnce(&JobRecord) -> StateKeyWrite,
     ) -> Result<Option<JobRecord>, DbError> {
@@ -372,20 +380,20 @@ impl JobStore {
              updated_at = $6 WHERE id = $1 AND phase = 'terminal' AND state = 'failed' \
              AND handle IS NULL RETURNING *",
         )
-        .bind(job_id)
+        .bind(job_id.0)
         .bind(again.provider)
         .bind(again.spec_json)
         .bind(again.spec_hash)
         .bind(again.try_number)
-        .bind(again.now)
+        .bind(again.now.0)
         .bind(again.poll_interval_ms)
         .bind(again.owner)
-        .bind(again.lease_until);
+        .bind(again.lease_until.0);
         let row = returning(row, &mut *tx).await?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let record = JobRecord::from_row(&row)?;
+        let record = rows::job(&row)?;
         let key = state_key(&record);
         commit_intent(tx, again, &record, &key, Some("submit_refused")).await?;
         Ok(Some(record))
@@ -394,8 +402,13 @@ impl JobStore {
     /// Up to `limit` finished jobs that finished before `before` (ms), oldest first: never an
     /// unfinished job, nor the newest generation of a task instance's job while its
     /// `tether.job.<name>` task-state key is live at `now` (a retry reads it to decide).
-    pub async fn prunable(&self, before: i64, now: i64, limit: i64) -> Result<Vec<i64>, DbError> {
-        Ok(sqlx::query_scalar(
+    pub async fn prunable(
+        &self,
+        before: Millis,
+        now: Millis,
+        limit: i64,
+    ) -> Result<Vec<JobId>, DbError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT j.id FROM jobs j WHERE j.phase = 'terminal' AND j.finished_at < $1 \
              AND NOT (j.generation = (SELECT MAX(g.generation) FROM jobs g \
                  WHERE g.dag_id = j.dag_id AND g.run_id = j.run_id AND g.task_id = j.task_id \
@@ -407,21 +420,26 @@ impl JobStore {
                  AND (s.expires_at IS NULL OR s.expires_at > $2))) \
              ORDER BY j.finished_at, j.id LIMIT $3",
         )
-        .bind(before)
-        .bind(now)
+        .bind(before.0)
+        .bind(now.0)
         .bind(limit.max(1))
         .fetch_all(self.db.pool())
-        .await?)
+        .await?;
+        Ok(ids.into_iter().map(JobId).collect())
     }
 
     /// Removes the finished jobs among `ids`, with their events, in one transaction; how many
     /// jobs and events it removed.
-    pub async fn remove_finished(&self, ids: &[i64]) -> Result<(u64, u64), DbError> {
+    pub async fn remove_finished(&self, ids: &[JobId]) -> Result<(u64, u64), DbError> {
         if ids.is_empty() {
             return Ok((0, 0));
         }
         // Integers from the database: safe to inline. The phase is checked again here.
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = ids
+            .iter()
+            .map(JobId::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let mut tx = self.db.pool().begin().await?;
         let events = sqlx::query(&format!(
             "DELETE FROM job_events WHERE job_id IN (SELECT id FROM jobs \
@@ -448,25 +466,21 @@ impl JobStore {
         handle: &Handle,
         event_kind: &str,
         state_key: &StateKeyWrite,
-        now: i64,
+        now: Millis,
     ) -> Result<Option<JobRecord>, DbError> {
-        let set = "phase = 'active', handle = $4, state = 'pending', updated_at = $5, \
-                   next_poll_at = $5, poll_failures = 0";
+        let sql = format!(
+            "UPDATE jobs SET phase = 'active', handle = $4, state = 'pending', updated_at = $5, \
+             next_poll_at = $5, poll_failures = 0 WHERE {FENCE} AND phase = 'submitting' \
+             RETURNING *"
+        );
         let event = (
             event_kind,
-            JobState::Pending,
+            Some(JobState::Pending),
             serde_json::json!({ "handle": handle }),
         );
-        self.fenced_transition(
-            lease,
-            set,
-            "AND phase = 'submitting'",
-            handle.as_json(),
-            now,
-            state_key,
-            event,
-        )
-        .await
+        let query = fenced(&sql, lease).bind(handle.as_json()).bind(now.0);
+        self.transition(query, Some(state_key), event, &lease.owner, now)
+            .await
     }
 
     /// Ends a job that never got a handle (the provider refused the submission: see
@@ -476,45 +490,23 @@ impl JobStore {
         lease: &Lease,
         message: &str,
         state_key: &StateKeyWrite,
-        now: i64,
+        now: Millis,
     ) -> Result<bool, DbError> {
-        let set = "phase = 'terminal', state = 'failed', message = $4, updated_at = $5, \
-                   finished_at = $5, lease_owner = NULL, lease_expires_at = NULL";
+        let sql = format!(
+            "UPDATE jobs SET phase = 'terminal', state = 'failed', message = $4, updated_at = $5, \
+             finished_at = $5, lease_owner = NULL, lease_expires_at = NULL WHERE {FENCE} \
+             RETURNING *"
+        );
         let event = (
             "submit_refused",
-            JobState::Failed,
+            Some(JobState::Failed),
             serde_json::json!({ "message": message }),
         );
+        let query = fenced(&sql, lease).bind(message).bind(now.0);
         let done = self
-            .fenced_transition(lease, set, "", message, now, state_key, event)
+            .transition(query, Some(state_key), event, &lease.owner, now)
             .await?;
         Ok(done.is_some())
-    }
-
-    /// In one transaction: `UPDATE jobs SET <set> WHERE <fence> <and>` with `$4` = `text` and
-    /// `$5` = `now`, the job's task-state key, and an event. `None` if the lease was lost.
-    #[allow(clippy::too_many_arguments)]
-    async fn fenced_transition(
-        &self,
-        lease: &Lease,
-        set: &str,
-        and: &str,
-        text: &str,
-        now: i64,
-        state_key: &StateKeyWrite,
-        event: (&str, JobState, Value),
-    ) -> Result<Option<JobRecord>, DbError> {
-        let sql = format!("UPDATE jobs SET {set} WHERE {FENCE} {and} RETURNING *");
-        let query = fenced(&sql, lease).bind(text).bind(now);
-        let (kind, state, detail) = event;
-        self.transition(
-            query,
-            Some(state_key),
-            (kind, Some(state), detail),
-            &lease.owner,
-            now,
-        )
-        .await
     }
 
     /// Records the handle of a submission whose submitter lost its lease while the provider
@@ -524,20 +516,20 @@ impl JobStore {
     /// has a handle already, or is no longer being submitted.
     pub async fn record_stray_handle(
         &self,
-        job_id: i64,
+        job_id: JobId,
         handle: &Handle,
         state_key: &StateKeyWrite,
         actor: &str,
-        now: i64,
+        now: Millis,
     ) -> Result<Option<JobRecord>, DbError> {
         let query = sqlx::query(
             "UPDATE jobs SET phase = 'active', handle = $2, state = 'pending', updated_at = $3, \
              next_poll_at = $3, poll_failures = 0 WHERE id = $1 AND phase = 'submitting' \
              AND handle IS NULL RETURNING *",
         )
-        .bind(job_id)
+        .bind(job_id.0)
         .bind(handle.as_json())
-        .bind(now);
+        .bind(now.0);
         let event = (
             "submitted",
             Some(JobState::Pending),
@@ -556,13 +548,13 @@ impl JobStore {
         state_key: Option<&StateKeyWrite>,
         (kind, state, detail): (&str, Option<JobState>, Value),
         actor: &str,
-        now: i64,
+        now: Millis,
     ) -> Result<Option<JobRecord>, DbError> {
         let mut tx = self.db.pool().begin().await?;
         let Some(row) = returning(update, &mut *tx).await? else {
             return Ok(None);
         };
-        let record = JobRecord::from_row(&row)?;
+        let record = rows::job(&row)?;
         if let Some(key) = state_key {
             write_state_key(&mut tx, &record.task_instance, key, now).await?;
         }
@@ -591,21 +583,16 @@ impl JobStore {
             .bind(update.raw_state.as_deref())
             .bind(update.message.as_deref())
             .bind(update.url.as_deref())
-            .bind(update.next_poll_at)
+            .bind(update.next_poll_at.0)
             .bind(update.poll_interval_ms)
             .bind(update.poll_failures)
-            .bind(update.now)
+            .bind(update.now.0)
             .bind(i64::from(terminal));
         let Some(row) = returning(query, &mut *tx).await? else {
             return Ok(false);
         };
         if let Some(key) = &update.state_key {
-            let ti = TaskInstanceId::new(
-                row.try_get::<String, _>("dag_id")?,
-                row.try_get::<String, _>("run_id")?,
-                row.try_get::<String, _>("task_id")?,
-                row.try_get("map_index")?,
-            );
+            let ti = rows::task_instance(&row)?;
             // The key tells the newest generation's story: an older one that ends after a
             // newer was submitted (a cancelled run, once a later try ran the job anew) leaves it.
             let newer: i64 = sqlx::query_scalar(
@@ -613,7 +600,7 @@ impl JobStore {
                  AND g.run_id = j.run_id AND g.task_id = j.task_id AND g.map_index = j.map_index \
                  AND g.name = j.name AND g.generation > j.generation",
             )
-            .bind(lease.job_id)
+            .bind(lease.job_id.0)
             .fetch_one(&mut *tx)
             .await?;
             if newer == 0 {
@@ -639,10 +626,10 @@ impl JobStore {
     /// Takes the lease of one unfinished job if nobody else holds a live one.
     pub async fn claim(
         &self,
-        job_id: i64,
+        job_id: JobId,
         owner: &str,
-        now: i64,
-        until: i64,
+        now: Millis,
+        until: Millis,
     ) -> Result<Option<JobRecord>, DbError> {
         let row = sqlx::query(
             "UPDATE jobs SET lease_owner = $2, lease_epoch = lease_epoch + 1, \
@@ -650,12 +637,12 @@ impl JobStore {
              (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at IS NULL \
              OR lease_expires_at < $4) RETURNING *",
         )
-        .bind(job_id)
+        .bind(job_id.0)
         .bind(owner)
-        .bind(until)
-        .bind(now);
+        .bind(until.0)
+        .bind(now.0);
         let row = returning(row, self.db.pool()).await?;
-        row.as_ref().map(JobRecord::from_row).transpose()
+        row.as_ref().map(rows::job).transpose()
     }
 
     /// Claims up to `limit` unfinished jobs whose lease is free or has run out, soonest poll
@@ -664,10 +651,10 @@ impl JobStore {
     pub async fn claim_batch(
         &self,
         owner: &str,
-        now: i64,
-        until: i64,
+        now: Millis,
+        until: Millis,
         limit: i64,
-        only: Option<i64>,
+        only: Option<JobId>,
     ) -> Result<Vec<HeldJob>, DbError> {
         let skip_locked = match self.db.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -682,28 +669,28 @@ impl JobStore {
         );
         let rows = sqlx::query(&sql)
             .bind(owner)
-            .bind(until)
-            .bind(now)
+            .bind(until.0)
+            .bind(now.0)
             .bind(limit)
-            .bind(only.unwrap_or(-1))
+            .bind(only.map_or(-1, |id| id.0))
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter().map(HeldJob::from_row).collect()
+        rows.iter().map(rows::held).collect()
     }
 
     /// Extends every live lease `owner` holds to `until` (never shortening one); how many it
     /// extended. One statement that returns no rows, however many jobs are held: which leases
     /// they are is asked ([`JobStore::leases_of`]) only when the count is not what the holder
     /// expects.
-    pub async fn renew(&self, owner: &str, now: i64, until: i64) -> Result<u64, DbError> {
+    pub async fn renew(&self, owner: &str, now: Millis, until: Millis) -> Result<u64, DbError> {
         let done = sqlx::query(
             "UPDATE jobs SET lease_expires_at = CASE WHEN lease_expires_at > $1 \
              THEN lease_expires_at ELSE $1 END WHERE lease_owner = $2 \
              AND lease_expires_at >= $3 AND phase <> 'terminal'",
         )
-        .bind(until)
+        .bind(until.0)
         .bind(owner)
-        .bind(now)
+        .bind(now.0)
         .execute(self.db.pool())
         .await?;
         Ok(done.rows_affected())
@@ -714,27 +701,27 @@ impl JobStore {
     /// the same digest of the jobs it believes it holds, and asks which leases it has
     /// ([`JobStore::leases_of`]) only when they differ. (A count alone can agree by chance: a
     /// lease lost and another held unknowingly.)
-    pub async fn lease_digest_of(&self, owner: &str, now: i64) -> Result<(i64, i64), DbError> {
+    pub async fn lease_digest_of(&self, owner: &str, now: Millis) -> Result<(i64, i64), DbError> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, \
              CAST(COALESCE(SUM((id * 7919 + lease_epoch * 104729) % 2147483647), 0) AS BIGINT) AS d \
              FROM jobs WHERE lease_owner = $1 AND lease_expires_at >= $2 AND phase <> 'terminal'",
         )
         .bind(owner)
-        .bind(now)
+        .bind(now.0)
         .fetch_one(self.db.pool())
         .await?;
         Ok((row.try_get("n")?, row.try_get("d")?))
     }
 
     /// The live leases `owner` holds on unfinished jobs.
-    pub async fn leases_of(&self, owner: &str, now: i64) -> Result<Vec<Renewed>, DbError> {
+    pub async fn leases_of(&self, owner: &str, now: Millis) -> Result<Vec<Renewed>, DbError> {
         let rows = sqlx::query(
             "SELECT id, lease_epoch, cancel_requested_at, cancel_sent_at FROM jobs \
              WHERE lease_owner = $1 AND lease_expires_at >= $2 AND phase <> 'terminal'",
         )
         .bind(owner)
-        .bind(now)
+        .bind(now.0)
         .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(renewed).collect()
@@ -755,12 +742,12 @@ impl JobStore {
 
     /// How many jobs are unfinished, and how many supervisors were seen since `live_since`
     /// (see [`JobStore::heartbeat`]): what a fair share per supervisor is computed from.
-    pub async fn workload(&self, live_since: i64) -> Result<(i64, i64), DbError> {
+    pub async fn workload(&self, live_since: Millis) -> Result<(i64, i64), DbError> {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM jobs WHERE phase <> 'terminal') AS unfinished, \
              (SELECT COUNT(*) FROM supervisors WHERE seen_at >= $1) AS supervisors",
         )
-        .bind(live_since)
+        .bind(live_since.0)
         .fetch_one(self.db.pool())
         .await?;
         Ok((row.try_get("unfinished")?, row.try_get("supervisors")?))
@@ -768,17 +755,17 @@ impl JobStore {
 
     /// Records that supervisor `owner` is alive at `now` (and forgets supervisors not seen
     /// for a day).
-    pub async fn heartbeat(&self, owner: &str, now: i64) -> Result<(), DbError> {
+    pub async fn heartbeat(&self, owner: &str, now: Millis) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO supervisors (owner, seen_at) VALUES ($1, $2) \
              ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at",
         )
         .bind(owner)
-        .bind(now)
+        .bind(now.0)
         .execute(self.db.pool())
         .await?;
         sqlx::query("DELETE FROM supervisors WHERE seen_at < $1")
-            .bind(now - 86_400_000)
+            .bind(now.plus(-86_400_000).0)
             .execute(self.db.pool())
             .await?;
         Ok(())
@@ -796,13 +783,13 @@ impl JobStore {
     /// Extends one lease (fenced) to `until`, never shortening it. False if the lease was
     /// lost. Fencing by epoch makes this safe even after the lease ran out: nobody claimed the
     /// job meanwhile, or the epoch would differ.
-    pub async fn extend(&self, lease: &Lease, until: i64) -> Result<bool, DbError> {
+    pub async fn extend(&self, lease: &Lease, until: Millis) -> Result<bool, DbError> {
         let sql = format!(
             "UPDATE jobs SET lease_expires_at = CASE WHEN lease_expires_at > $4 \
              THEN lease_expires_at ELSE $4 END WHERE {FENCE} AND phase <> 'terminal'"
         );
         let done = fenced(&sql, lease)
-            .bind(until)
+            .bind(until.0)
             .execute(self.db.pool())
             .await?;
         Ok(done.rows_affected() == 1)
@@ -813,20 +800,20 @@ impl JobStore {
     /// new.
     pub async fn note_duplicates(
         &self,
-        job_id: i64,
+        job_id: JobId,
         found: &[Handle],
         actor: &str,
-        now: i64,
+        now: Millis,
     ) -> Result<u64, DbError> {
         let mut tx = self.db.pool().begin().await?;
         let Some(row) = sqlx::query("SELECT * FROM jobs WHERE id = $1")
-            .bind(job_id)
+            .bind(job_id.0)
             .fetch_optional(&mut *tx)
             .await?
         else {
             return Ok(0);
         };
-        let mut record = JobRecord::from_row(&row)?;
+        let mut record = rows::job(&row)?;
         let tracked = record.handle.clone();
         let new: Vec<&Handle> = found
             .iter()
@@ -837,9 +824,9 @@ impl JobStore {
         }
         record.duplicates.extend(new.iter().map(|h| (*h).clone()));
         sqlx::query("UPDATE jobs SET duplicates = $2, updated_at = $3 WHERE id = $1")
-            .bind(job_id)
+            .bind(job_id.0)
             .bind(serde_json::to_string(&record.duplicates).expect("handles serialise"))
-            .bind(now)
+            .bind(now.0)
             .execute(&mut *tx)
             .await?;
         let detail = serde_json::json!({ "tracked": tracked, "duplicates": new });
@@ -881,10 +868,10 @@ impl JobStore {
     /// a later try owns the job ([`JobRecord::owner_try`]). A person's cancel names no try.
     pub async fn request_cancel(
         &self,
-        job_id: i64,
+        job_id: JobId,
         reason: &str,
         actor: &str,
-        now: i64,
+        now: Millis,
         by_try: Option<i64>,
     ) -> Result<CancelRequest, DbError> {
         let mut tx = self.db.pool().begin().await?;
@@ -894,8 +881,8 @@ impl JobStore {
              WHERE id = $1 AND phase <> 'terminal' \
              AND COALESCE(attached_try, try_number) <= $4 AND try_number <= $4 RETURNING *",
         )
-        .bind(job_id)
-        .bind(now)
+        .bind(job_id.0)
+        .bind(now.0)
         .bind(reason)
         .bind(by_try.unwrap_or(i64::MAX));
         let Some(row) = returning(row, &mut *tx).await? else {
@@ -906,7 +893,7 @@ impl JobStore {
                 Some(job) => CancelRequest::TakenOver(job),
             });
         };
-        let record = JobRecord::from_row(&row)?;
+        let record = rows::job(&row)?;
         let mut detail = serde_json::json!({ "reason": reason });
         if let Some(t) = by_try {
             detail["try_number"] = t.into();
@@ -931,10 +918,10 @@ impl JobStore {
     /// (a later try never takes over a job on its way out): the caller reads it again.
     pub async fn attach(
         &self,
-        job_id: i64,
+        job_id: JobId,
         try_number: i64,
         actor: &str,
-        now: i64,
+        now: Millis,
     ) -> Result<Option<JobRecord>, DbError> {
         let query = sqlx::query(
             "UPDATE jobs SET attached_try = CASE WHEN COALESCE(attached_try, try_number) < $2 \
@@ -942,7 +929,7 @@ impl JobStore {
              WHERE id = $1 AND phase <> 'terminal' AND (cancel_requested_at IS NULL \
              OR $2 <= COALESCE(attached_try, try_number)) RETURNING *",
         )
-        .bind(job_id)
+        .bind(job_id.0)
         .bind(try_number);
         let detail = serde_json::json!({ "try_number": try_number });
         self.transition(query, None, ("reattached", None, detail), actor, now)
@@ -954,16 +941,16 @@ impl JobStore {
     /// does not exist).
     pub async fn consume(
         &self,
-        job_id: i64,
+        job_id: JobId,
         try_number: i64,
         actor: &str,
-        now: i64,
+        now: Millis,
     ) -> Result<Option<JobRecord>, DbError> {
         let query = sqlx::query(
             "UPDATE jobs SET consumed_try = CASE WHEN consumed_try IS NULL OR consumed_try < $2 \
              THEN $2 ELSE consumed_try END WHERE id = $1 AND phase = 'terminal' RETURNING *",
         )
-        .bind(job_id)
+        .bind(job_id.0)
         .bind(try_number);
         let detail = serde_json::json!({ "try_number": try_number });
         self.transition(query, None, ("consumed", None, detail), actor, now)
@@ -973,29 +960,29 @@ impl JobStore {
     /// When the cancel of a job reached the provider, if it has.
     pub async fn cancel_sent_at(
         &self,
-        job_id: i64,
+        job_id: JobId,
     ) -> Result<Option<chrono::DateTime<chrono::Utc>>, DbError> {
         let sent: Option<Option<i64>> =
             sqlx::query_scalar("SELECT cancel_sent_at FROM jobs WHERE id = $1")
-                .bind(job_id)
+                .bind(job_id.0)
                 .fetch_optional(self.db.pool())
                 .await?;
-        Ok(sent.flatten().map(crate::clock::from_millis))
+        Ok(sent.flatten().map(crate::model::from_millis))
     }
 
     /// Records that the provider accepted the cancel.
     pub async fn mark_cancel_sent(
         &self,
-        job_id: i64,
+        job_id: JobId,
         actor: &str,
-        now: i64,
+        now: Millis,
     ) -> Result<(), DbError> {
         let mut tx = self.db.pool().begin().await?;
         let first = sqlx::query(
             "UPDATE jobs SET cancel_sent_at = $2 WHERE id = $1 AND cancel_sent_at IS NULL",
         )
-        .bind(job_id)
-        .bind(now)
+        .bind(job_id.0)
+        .bind(now.0)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -1019,7 +1006,7 @@ impl JobStore {
     }
 
     /// The phase of a job (cheap check for watchers).
-    pub async fn phase(&self, job_id: i64) -> Result<Option<Phase>, DbError> {
+    pub async fn phase(&self, job_id: JobId) -> Result<Option<Phase>, DbError> {
         Ok(self.get(job_id).await?.map(|j| j.phase))
     }
 }
@@ -1057,14 +1044,15 @@ async fn commit_intent(
     Ok(())
 }
 
+/// Writes a job's task-state key on `conn`, inside the transaction that changes the job.
 async fn write_state_key(
     conn: &mut AnyConnection,
     ti: &TaskInstanceId,
     key: &StateKeyWrite,
-    now: i64,
+    now: Millis,
 ) -> Result<(), DbError> {
     let scope = Scope::TaskInstance(ti.clone());
-    put_on(
+    write_key(
         conn,
         &Put {
             scope: &scope,
@@ -1084,20 +1072,20 @@ async fn write_state_key(
 
 async fn insert_event(
     conn: &mut AnyConnection,
-    job_id: i64,
+    job_id: JobId,
     kind: &str,
     state: Option<JobState>,
     detail: &Value,
     actor: &str,
-    now: i64,
+    now: Millis,
 ) -> Result<(), DbError> {
     let detail = (!detail.is_null()).then(|| detail.to_string());
     sqlx::query(
         "INSERT INTO job_events (job_id, at, kind, state, detail, actor) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(job_id)
-    .bind(now)
+    .bind(job_id.0)
+    .bind(now.0)
     .bind(kind)
     .bind(state.map(JobState::as_str))
     .bind(detail)

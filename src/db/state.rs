@@ -1,39 +1,19 @@
-//! Where task state is kept: the raw storage trait and its SQL implementation.
+//! The SQL of task state (`task_state`), for SQLite and PostgreSQL alike.
 //!
-//! The trait does no validation and knows no defaults; [`super::TaskState`] does both and is
-//! what callers use. Times are passed in (milliseconds since the epoch) so that the caller's
-//! clock decides what has expired.
+//! It does no validation and knows no defaults: `crate::state::TaskState` does both and is
+//! what callers use. Times are passed in so that the caller's clock decides what has expired.
+//! [`write_key`] takes the caller's connection, so that a job record and its task-state key change
+//! in one transaction (`super::jobs`).
 //!
 //! Every compare-and-set is one statement (`INSERT .. ON CONFLICT .. DO UPDATE .. WHERE` or
 //! `UPDATE .. WHERE version = ..`), so no read-then-write race exists on either backend.
 
-use std::fmt::Debug;
-
-use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
-use super::scope::{Scope, ScopeKind, TaskInstanceId};
-use crate::clock::from_millis;
-use crate::db::{returning, Backend, Db, DbError};
-
-/// A stored key with its value and metadata.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Entry {
-    /// The key.
-    pub key: String,
-    /// The value.
-    pub value: serde_json::Value,
-    /// Increases by one on every write; 1 after the first.
-    pub version: i64,
-    /// When the key was first written (or rewritten after it expired).
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    /// When the key was last written.
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-    /// When the key expires; `None` for never.
-    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
-}
+use super::rows::{self, ENTRY_COLUMNS};
+use super::{returning, Backend, Db, DbError};
+use crate::model::{CasOutcome, ClearTarget, Entry, Millis, Scope, ScopeKind, TaskInstanceId};
 
 /// A write, already validated.
 #[derive(Debug, Clone)]
@@ -46,96 +26,24 @@ pub struct Put<'a> {
     pub json: &'a str,
     /// Compare-and-set: the version the key must have now; 0 means it must not exist.
     pub if_version: Option<i64>,
-    /// The time of the write (ms).
-    pub now: i64,
-    /// When the value expires (ms), if ever.
-    pub expires_at: Option<i64>,
+    /// The time of the write.
+    pub now: Millis,
+    /// When the value expires, if ever.
+    pub expires_at: Option<Millis>,
     /// How many live keys the scope may hold: a write of a new key into a scope that holds
     /// this many is refused ([`CasOutcome::ScopeFull`]); rewrites of live keys always pass.
     /// `None` for no limit (the engine's own job keys, written inside its transactions).
     pub max_keys: Option<u32>,
 }
 
-/// What a compare-and-set write or delete found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CasOutcome {
-    /// Done; the key's version after a write (0 after a delete).
-    Done {
-        /// The version now.
-        version: i64,
-    },
-    /// The key did not have the expected version; `found` is what it had (`None`: absent).
-    Conflict {
-        /// The version found, if the key exists.
-        found: Option<i64>,
-    },
-    /// A delete of a key that does not exist.
-    Absent,
-    /// A write of a new key into a scope that already holds [`Put::max_keys`] live keys.
-    ScopeFull,
-}
-
-/// Which keys a clear removes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClearTarget {
-    /// Every key of one scope.
-    Scope(Scope),
-    /// Every key of every map index of one task in one run.
-    AllMapIndices {
-        /// The DAG.
-        dag_id: String,
-        /// The run.
-        run_id: String,
-        /// The task.
-        task_id: String,
-    },
-    /// Every task-instance key of one DAG run (the run was deleted).
-    Run {
-        /// The DAG.
-        dag_id: String,
-        /// The run.
-        run_id: String,
-    },
-}
-
-/// Raw storage of task state.
-#[async_trait]
-pub trait StateStorage: Send + Sync + Debug + 'static {
-    /// The live (unexpired at `now`) entry of a key.
-    async fn get(&self, scope: &Scope, key: &str, now: i64) -> Result<Option<Entry>, DbError>;
-    /// Writes a key, honouring `if_version`.
-    async fn put(&self, put: Put<'_>) -> Result<CasOutcome, DbError>;
-    /// Deletes a key, honouring `if_version`.
-    async fn delete(
-        &self,
-        scope: &Scope,
-        key: &str,
-        if_version: Option<i64>,
-        now: i64,
-    ) -> Result<CasOutcome, DbError>;
-    /// At most `limit` live entries of a scope, by key, from the first key after `after`.
-    async fn list(
-        &self,
-        scope: &Scope,
-        now: i64,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<Entry>, DbError>;
-    /// Deletes every key of the target; returns how many were deleted.
-    async fn clear(&self, target: &ClearTarget) -> Result<u64, DbError>;
-    /// Deletes at most `limit` keys that expired at or before `now`; returns the scope kind of
-    /// each one deleted.
-    async fn delete_expired(&self, now: i64, limit: u32) -> Result<Vec<ScopeKind>, DbError>;
-}
-
-/// [`StateStorage`] on SQLite or PostgreSQL.
+/// The `task_state` table.
 #[derive(Debug, Clone)]
-pub struct SqlStateStorage {
+pub struct StateTable {
     db: Db,
 }
 
-impl SqlStateStorage {
-    /// Storage on an open (and migrated) database.
+impl StateTable {
+    /// The table in an open (and migrated) database.
     pub fn new(db: Db) -> Self {
         Self { db }
     }
@@ -193,7 +101,6 @@ const SCOPE_MATCH: &str = "scope_kind = $1 AND dag_id = $2 AND run_id = $3 AND t
                            AND map_index = $5 AND asset = $6";
 /// "Not expired at the time bound to parameter `$8`" (what `get`, `put` and `delete` bind).
 const LIVE: &str = "(expires_at IS NULL OR expires_at > $8)";
-const ENTRY_COLUMNS: &str = "key, value, version, created_at, updated_at, expires_at";
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -207,33 +114,13 @@ fn bind_scope<'q>(query: AnyQuery<'q>, cols: &ScopeColumns<'q>) -> AnyQuery<'q> 
         .bind(cols.asset)
 }
 
-fn entry_from_row(row: &AnyRow) -> Result<Entry, DbError> {
-    let key: String = row.try_get("key")?;
-    let text: String = row.try_get("value")?;
-    let value = serde_json::from_str(&text).map_err(|e| {
-        DbError::Query(sqlx::Error::Decode(
-            format!("stored value of key {key:?} is not JSON: {e}").into(),
-        ))
-    })?;
-    Ok(Entry {
-        key,
-        value,
-        version: row.try_get("version")?,
-        created_at: from_millis(row.try_get("created_at")?),
-        updated_at: from_millis(row.try_get("updated_at")?),
-        expires_at: row
-            .try_get::<Option<i64>, _>("expires_at")?
-            .map(from_millis),
-    })
-}
-
-impl SqlStateStorage {
+impl StateTable {
     /// The version a live key has now, for conflict messages.
     async fn live_version(
         &self,
         scope: &Scope,
         key: &str,
-        now: i64,
+        now: Millis,
     ) -> Result<Option<i64>, DbError> {
         Ok(self.get(scope, key, now).await?.map(|e| e.version))
     }
@@ -246,7 +133,7 @@ impl SqlStateStorage {
 /// The quota is counted in the write's own statement: exact on SQLite (one writer at a time);
 /// on PostgreSQL, writers of new keys racing into a scope one short of full may each see room,
 /// so a scope can end up to their number over (a bound on growth, not an invariant).
-pub async fn put_on(conn: &mut AnyConnection, put: &Put<'_>) -> Result<Option<i64>, DbError> {
+pub async fn write_key(conn: &mut AnyConnection, put: &Put<'_>) -> Result<Option<i64>, DbError> {
     let cols = ScopeColumns::from(put.scope);
     let row = match put.if_version {
         // Compare-and-set against an existing, live version: a plain conditional update.
@@ -258,9 +145,9 @@ pub async fn put_on(conn: &mut AnyConnection, put: &Put<'_>) -> Result<Option<i6
             );
             let query = bind_scope(sqlx::query(&sql), &cols)
                 .bind(put.key)
-                .bind(put.now)
+                .bind(put.now.0)
                 .bind(put.json)
-                .bind(put.expires_at)
+                .bind(put.expires_at.map(|t| t.0))
                 .bind(expected);
             returning(query, &mut *conn).await?
         }
@@ -296,9 +183,9 @@ pub async fn put_on(conn: &mut AnyConnection, put: &Put<'_>) -> Result<Option<i6
             );
             let mut query = bind_scope(sqlx::query(&sql), &cols)
                 .bind(put.key)
-                .bind(put.now)
+                .bind(put.now.0)
                 .bind(put.json)
-                .bind(put.expires_at);
+                .bind(put.expires_at.map(|t| t.0));
             if let Some(max) = put.max_keys {
                 query = query.bind(i64::from(max));
             }
@@ -310,24 +197,30 @@ pub async fn put_on(conn: &mut AnyConnection, put: &Put<'_>) -> Result<Option<i6
         .map_err(DbError::from)
 }
 
-#[async_trait]
-impl StateStorage for SqlStateStorage {
-    async fn get(&self, scope: &Scope, key: &str, now: i64) -> Result<Option<Entry>, DbError> {
+impl StateTable {
+    /// The live (unexpired at `now`) entry of a key.
+    pub async fn get(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: Millis,
+    ) -> Result<Option<Entry>, DbError> {
         let cols = ScopeColumns::from(scope);
         let sql = format!(
             "SELECT {ENTRY_COLUMNS} FROM task_state WHERE {SCOPE_MATCH} AND key = $7 AND {LIVE}"
         );
         let row = bind_scope(sqlx::query(&sql), &cols)
             .bind(key)
-            .bind(now)
+            .bind(now.0)
             .fetch_optional(self.db.pool())
             .await?;
-        row.as_ref().map(entry_from_row).transpose()
+        row.as_ref().map(rows::entry).transpose()
     }
 
-    async fn put(&self, put: Put<'_>) -> Result<CasOutcome, DbError> {
+    /// Writes a key, honouring `if_version` and the quota.
+    pub async fn put(&self, put: Put<'_>) -> Result<CasOutcome, DbError> {
         let mut conn = self.db.pool().acquire().await?;
-        match put_on(&mut conn, &put).await? {
+        match write_key(&mut conn, &put).await? {
             Some(version) => Ok(CasOutcome::Done { version }),
             None => {
                 drop(conn);
@@ -349,12 +242,13 @@ impl StateStorage for SqlStateStorage {
         }
     }
 
-    async fn delete(
+    /// Deletes a key, honouring `if_version`.
+    pub async fn delete(
         &self,
         scope: &Scope,
         key: &str,
         if_version: Option<i64>,
-        now: i64,
+        now: Millis,
     ) -> Result<CasOutcome, DbError> {
         let cols = ScopeColumns::from(scope);
         let version_match = if if_version.is_some() {
@@ -366,7 +260,7 @@ impl StateStorage for SqlStateStorage {
             "DELETE FROM task_state WHERE {SCOPE_MATCH} AND key = $7 AND {LIVE} {version_match} \
              RETURNING version"
         );
-        let mut query = bind_scope(sqlx::query(&sql), &cols).bind(key).bind(now);
+        let mut query = bind_scope(sqlx::query(&sql), &cols).bind(key).bind(now.0);
         if let Some(v) = if_version {
             query = query.bind(v);
         }
@@ -380,10 +274,11 @@ impl StateStorage for SqlStateStorage {
         }
     }
 
-    async fn list(
+    /// At most `limit` live entries of a scope, by key, from the first key after `after`.
+    pub async fn list(
         &self,
         scope: &Scope,
-        now: i64,
+        now: Millis,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Entry>, DbError> {
@@ -400,15 +295,16 @@ impl StateStorage for SqlStateStorage {
              ORDER BY key{collate} LIMIT $9"
         );
         let rows = bind_scope(sqlx::query(&sql), &cols)
-            .bind(now)
+            .bind(now.0)
             .bind(after.unwrap_or(""))
             .bind(i64::from(limit))
             .fetch_all(self.db.pool())
             .await?;
-        rows.iter().map(entry_from_row).collect()
+        rows.iter().map(rows::entry).collect()
     }
 
-    async fn clear(&self, target: &ClearTarget) -> Result<u64, DbError> {
+    /// Deletes every key of the target; returns how many were deleted.
+    pub async fn clear(&self, target: &ClearTarget) -> Result<u64, DbError> {
         let result =
             match target {
                 ClearTarget::Scope(scope) => {
@@ -443,7 +339,9 @@ impl StateStorage for SqlStateStorage {
         Ok(result.rows_affected())
     }
 
-    async fn delete_expired(&self, now: i64, limit: u32) -> Result<Vec<ScopeKind>, DbError> {
+    /// Deletes at most `limit` keys that expired at or before `now`; returns the scope kind
+    /// of each one deleted.
+    pub async fn delete_expired(&self, now: Millis, limit: u32) -> Result<Vec<ScopeKind>, DbError> {
         // On PostgreSQL, rows another sweeper is deleting are skipped instead of waited for.
         let skip_locked = match self.db.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -455,7 +353,7 @@ impl StateStorage for SqlStateStorage {
              {skip_locked}) RETURNING scope_kind"
         );
         let rows = sqlx::query(&sql)
-            .bind(now)
+            .bind(now.0)
             .bind(i64::from(limit))
             .fetch_all(self.db.pool())
             .await?;
@@ -463,9 +361,7 @@ impl StateStorage for SqlStateStorage {
             .map(|row| {
                 let kind: String = row.try_get("scope_kind")?;
                 ScopeKind::parse(&kind).ok_or_else(|| {
-                    DbError::Query(sqlx::Error::Decode(
-                        format!("unknown scope_kind {kind:?} in task_state").into(),
-                    ))
+                    rows::decode_error(format!("unknown scope_kind {kind:?} in task_state"))
                 })
             })
             .collect()

@@ -3,13 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use tether_provider::{Handle, JobState};
 
-use crate::clock::from_millis;
-use crate::db::DbError;
-use crate::state::TaskInstanceId;
+use super::ids::{Epoch, JobId};
+use super::scope::TaskInstanceId;
 
 /// Where a job is in tether's protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,12 +30,13 @@ impl Phase {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Result<Self, DbError> {
+    /// The phase stored as `s`, if it is one.
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "submitting" => Ok(Phase::Submitting),
-            "active" => Ok(Phase::Active),
-            "terminal" => Ok(Phase::Terminal),
-            other => Err(decode_error(format!("unknown job phase {other:?}"))),
+            "submitting" => Some(Phase::Submitting),
+            "active" => Some(Phase::Active),
+            "terminal" => Some(Phase::Terminal),
+            _ => None,
         }
     }
 }
@@ -47,18 +45,18 @@ impl Phase {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// The job.
-    pub job_id: i64,
+    pub job_id: JobId,
     /// The holder's owner id.
     pub owner: String,
     /// The fencing value: every write carries it, and fails if another holder has taken over.
-    pub epoch: i64,
+    pub epoch: Epoch,
 }
 
 /// One job, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobRecord {
     /// tether's id for the job.
-    pub id: i64,
+    pub id: JobId,
     /// The task instance that asked for it.
     pub task_instance: TaskInstanceId,
     /// The job's name within the task instance (`main` by default).
@@ -102,7 +100,7 @@ pub struct JobRecord {
     /// The supervisor that polls it.
     pub lease_owner: Option<String>,
     /// The fencing value.
-    pub lease_epoch: i64,
+    pub lease_epoch: Epoch,
     /// When the lease runs out.
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// When the intent was recorded.
@@ -124,8 +122,9 @@ pub struct JobRecord {
 
 impl JobRecord {
     /// Whether this is a refused submission: it ended failed without a handle, which only a
-    /// provider's refusal to create the job does ([`super::JobStore::fail_submission`]). Such a
-    /// job is retried on the same record and key (no remote job exists).
+    /// provider's refusal to create the job does (`JobStore::fail_submission` in
+    /// `crate::db::jobs`). Such a job is retried on the same record and key (no remote job
+    /// exists).
     pub fn refused(&self) -> bool {
         self.phase == Phase::Terminal && self.state == JobState::Failed && self.handle.is_none()
     }
@@ -153,7 +152,7 @@ pub struct JobEvent {
     /// Order of events.
     pub id: i64,
     /// The job.
-    pub job_id: i64,
+    pub job_id: JobId,
     /// When.
     pub at: DateTime<Utc>,
     /// What happened: `intent`, `submitted`, `reattached`, `state_changed`, ...
@@ -164,82 +163,4 @@ pub struct JobEvent {
     pub detail: Option<Value>,
     /// Who: a supervisor's owner id, or `cli`.
     pub actor: String,
-}
-
-pub(crate) fn decode_error(message: String) -> DbError {
-    DbError::Query(sqlx::Error::Decode(message.into()))
-}
-
-pub(crate) fn json_column(row: &AnyRow, column: &str) -> Result<Option<Value>, DbError> {
-    let text: Option<String> = row.try_get(column)?;
-    text.map(|t| {
-        serde_json::from_str(&t)
-            .map_err(|e| decode_error(format!("jobs.{column} is not JSON: {e}")))
-    })
-    .transpose()
-}
-
-pub(crate) fn time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, DbError> {
-    Ok(row.try_get::<Option<i64>, _>(column)?.map(from_millis))
-}
-
-impl JobRecord {
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, DbError> {
-        let state: String = row.try_get("state")?;
-        Ok(Self {
-            id: row.try_get("id")?,
-            task_instance: TaskInstanceId::new(
-                row.try_get::<String, _>("dag_id")?,
-                row.try_get::<String, _>("run_id")?,
-                row.try_get::<String, _>("task_id")?,
-                row.try_get("map_index")?,
-            ),
-            name: row.try_get("name")?,
-            generation: row.try_get("generation")?,
-            idempotency_key: row.try_get("idempotency_key")?,
-            provider: row.try_get("provider")?,
-            spec: json_column(row, "spec")?.unwrap_or(Value::Null),
-            spec_hash: row.try_get("spec_hash")?,
-            try_number: row.try_get("try_number")?,
-            phase: Phase::parse(&row.try_get::<String, _>("phase")?)?,
-            handle: json_column(row, "handle")?.map(Handle::new),
-            state: JobState::parse(&state)
-                .ok_or_else(|| decode_error(format!("unknown job state {state:?}")))?,
-            raw_state: row.try_get("raw_state")?,
-            message: row.try_get("message")?,
-            url: row.try_get("url")?,
-            cancel_requested_at: time(row, "cancel_requested_at")?,
-            cancel_reason: row.try_get("cancel_reason")?,
-            cancel_sent_at: time(row, "cancel_sent_at")?,
-            next_poll_at: from_millis(row.try_get("next_poll_at")?),
-            poll_interval_ms: row.try_get("poll_interval_ms")?,
-            poll_failures: row.try_get("poll_failures")?,
-            lease_owner: row.try_get("lease_owner")?,
-            lease_epoch: row.try_get("lease_epoch")?,
-            lease_expires_at: time(row, "lease_expires_at")?,
-            created_at: from_millis(row.try_get("created_at")?),
-            updated_at: from_millis(row.try_get("updated_at")?),
-            finished_at: time(row, "finished_at")?,
-            duplicates: match json_column(row, "duplicates")? {
-                Some(Value::Array(handles)) => handles.into_iter().map(Handle::new).collect(),
-                _ => Vec::new(),
-            },
-            attached_try: row.try_get("attached_try")?,
-            consumed_try: row.try_get("consumed_try")?,
-        })
-    }
-}
-
-impl JobEvent {
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, DbError> {
-        Ok(Self {
-            id: row.try_get("id")?,
-            job_id: row.try_get("job_id")?,
-            at: from_millis(row.try_get("at")?),
-            kind: row.try_get("kind")?,
-            state: row.try_get("state")?,
-            detail: json_column(row, "detail")?,
-            actor: row.try_get("actor")?,
-        })
-    }
 }

@@ -1,0 +1,58 @@
+//! How tether finds this crate: [`FACTORY`], its kinds (`emr`, `emr-serverless`, `glue`),
+//! their settings check, their adapters and (feature `sim`) their simulator.
+
+use std::sync::Arc;
+
+use tether_provider::registry::{Env, ProviderFactory, ProviderSettings};
+use tether_provider::settings::Table;
+use tether_provider::{CommonSettings, Provider, ProviderError};
+
+use crate::{AwsConfig, Emr, EmrServerless, Glue, Service};
+
+/// The AWS providers, as tether's registry lists them.
+pub static FACTORY: Factory = Factory;
+
+/// See [`FACTORY`].
+#[derive(Debug)]
+pub struct Factory;
+
+impl ProviderFactory for Factory {
+    fn kinds(&self) -> &'static [&'static str] {
+        &["emr", "emr-serverless", "glue"]
+    }
+
+    fn check(
+        &self,
+        kind: &str,
+        prefix: &str,
+        table: Table,
+        env: Env<'_>,
+    ) -> Result<Arc<dyn ProviderSettings>, Vec<String>> {
+        let service = Service::from_kind(kind)
+            .ok_or_else(|| vec![format!("{prefix}.kind: {kind:?} is not an AWS kind")])?;
+        Ok(Arc::new(AwsConfig::build(prefix, service, table, env)?))
+    }
+
+    #[cfg(feature = "sim")]
+    fn simulators(&self) -> Option<&dyn tether_provider::registry::SimFactory> {
+        Some(&crate::sim::SIMULATORS)
+    }
+}
+
+impl ProviderSettings for AwsConfig {
+    fn kind(&self) -> &'static str {
+        self.service.kind()
+    }
+
+    fn common(&self) -> &CommonSettings {
+        &self.common
+    }
+
+    fn adapter(&self) -> Result<Arc<dyn Provider>, ProviderError> {
+        Ok(match self.service {
+            Service::Emr => Arc::new(Emr::new(self.clone())?),
+            Service::EmrServerless => Arc::new(EmrServerless::new(self.clone())?),
+            Service::Glue => Arc::new(Glue::new(self.clone())?),
+        })
+    }
+}
