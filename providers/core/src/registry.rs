@@ -172,6 +172,12 @@ pub trait SimFactory: Send + Sync {
     /// The port a kind's simulator listens on when none is given.
     fn default_port(&self, kind: &str) -> u16;
 
+    /// Every state of the provider's own API model for `kind` (its SDK's enum), written as
+    /// [`RunningSim::set_state`] takes it, with the state tether must read it as: what the
+    /// conformance suite holds the adapter to, against the simulator and against any other
+    /// implementation of the API.
+    fn documented_states(&self, kind: &str) -> Vec<(String, JobState)>;
+
     /// Starts a simulator of `kind` on 127.0.0.1. A bad switch is an
     /// [`std::io::ErrorKind::InvalidInput`] error naming it.
     async fn start(&self, kind: &str, options: SimOptions) -> std::io::Result<Box<dyn RunningSim>>;
@@ -212,13 +218,8 @@ pub trait RunningSim: Send + Sync {
     /// A job spec of `kind` this simulator runs, named `name`.
     fn sample_spec(&self, kind: &str, name: &str) -> serde_json::Value;
 
-    /// Every state of the provider's own API model for `kind` (its SDK's enum), written as
-    /// [`RunningSim::set_state`] takes it, with the state tether must read it as: what the
-    /// conformance suite holds the adapter to.
-    fn documented_states(&self, kind: &str) -> Vec<(String, JobState)>;
-
-    /// Makes the job report `raw` from now on (one of
-    /// [`RunningSim::documented_states`], or any text: a state the adapter does not know).
+    /// Makes the job report `raw` from now on (one of [`SimFactory::documented_states`], or
+    /// any text: a state the adapter does not know).
     /// False: no such job.
     fn set_state(&self, handle: &Handle, raw: &str) -> bool;
 

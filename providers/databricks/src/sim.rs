@@ -918,6 +918,77 @@ impl registry::SimFactory for Simulators {
         DEFAULT_PORT
     }
 
+    /// databricks-sdk's `RunLifeCycleState` (with each `RunResultState` once terminated),
+    /// `RunLifecycleStateV2State` and `TerminationCodeCode`, as `src/state.rs` and the README
+    /// document them.
+    fn documented_states(&self, _kind: &str) -> Vec<(String, JobState)> {
+        use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
+        let mut states: Vec<(String, JobState)> = [
+            ("BLOCKED", Pending),
+            ("PENDING", Pending),
+            ("QUEUED", Pending),
+            ("WAITING_FOR_RETRY", Pending),
+            ("RUNNING", Running),
+            ("TERMINATING", Running),
+            ("SKIPPED", Cancelled),
+            ("INTERNAL_ERROR", Failed),
+            // Terminated without a result: not finished for tether (logged as unknown).
+            ("TERMINATED", Running),
+            ("TERMINATED/SUCCESS", Succeeded),
+            ("TERMINATED/SUCCESS_WITH_FAILURES", Succeeded),
+            ("TERMINATED/EXCLUDED", Succeeded),
+            ("TERMINATED/FAILED", Failed),
+            ("TERMINATED/TIMEDOUT", Failed),
+            ("TERMINATED/MAXIMUM_CONCURRENT_RUNS_REACHED", Failed),
+            ("TERMINATED/UPSTREAM_FAILED", Failed),
+            ("TERMINATED/CANCELED", Cancelled),
+            ("TERMINATED/UPSTREAM_CANCELED", Cancelled),
+            ("TERMINATED/DISABLED", Cancelled),
+            ("status:BLOCKED", Pending),
+            ("status:PENDING", Pending),
+            ("status:QUEUED", Pending),
+            ("status:WAITING", Pending),
+            ("status:RUNNING", Running),
+            ("status:TERMINATING", Running),
+            ("status:TERMINATED/SUCCESS", Succeeded),
+            ("status:TERMINATED/SUCCESS_WITH_FAILURES", Succeeded),
+            ("status:TERMINATED/USER_CANCELED", Cancelled),
+            ("status:TERMINATED/CANCELED", Cancelled),
+            ("status:TERMINATED/SKIPPED", Cancelled),
+            ("status:TERMINATED/DISABLED", Cancelled),
+        ]
+        .iter()
+        .map(|(raw, state)| (raw.to_string(), *state))
+        .collect();
+        // Every other termination code names a failure.
+        for code in [
+            "BREAKING_CHANGE",
+            "BUDGET_POLICY_LIMIT_EXCEEDED",
+            "CLOUD_FAILURE",
+            "CLUSTER_ERROR",
+            "CLUSTER_REQUEST_LIMIT_EXCEEDED",
+            "CLUSTER_TERMINATED_BY_USER",
+            "DRIVER_ERROR",
+            "FEATURE_DISABLED",
+            "INTERNAL_ERROR",
+            "INVALID_CLUSTER_REQUEST",
+            "INVALID_RUN_CONFIGURATION",
+            "LIBRARY_INSTALLATION_ERROR",
+            "MAX_CONCURRENT_RUNS_EXCEEDED",
+            "MAX_JOB_QUEUE_SIZE_EXCEEDED",
+            "MAX_SPARK_CONTEXTS_EXCEEDED",
+            "REPOSITORY_CHECKOUT_FAILED",
+            "RESOURCE_NOT_FOUND",
+            "RUN_EXECUTION_ERROR",
+            "STORAGE_ACCESS_ERROR",
+            "UNAUTHORIZED_ERROR",
+            "WORKSPACE_RUN_LIMIT_EXCEEDED",
+        ] {
+            states.push((format!("status:TERMINATED/{code}"), Failed));
+        }
+        states
+    }
+
     async fn start(
         &self,
         _kind: &str,
@@ -1032,77 +1103,6 @@ impl registry::RunningSim for Simulator {
     fn sample_spec(&self, _kind: &str, name: &str) -> Value {
         json!({"run_name": name,
             "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/sim.py"}}]})
-    }
-
-    /// databricks-sdk's `RunLifeCycleState` (with each `RunResultState` once terminated),
-    /// `RunLifecycleStateV2State` and `TerminationCodeCode`, as `src/state.rs` and the README
-    /// document them.
-    fn documented_states(&self, _kind: &str) -> Vec<(String, JobState)> {
-        use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
-        let mut states: Vec<(String, JobState)> = [
-            ("BLOCKED", Pending),
-            ("PENDING", Pending),
-            ("QUEUED", Pending),
-            ("WAITING_FOR_RETRY", Pending),
-            ("RUNNING", Running),
-            ("TERMINATING", Running),
-            ("SKIPPED", Cancelled),
-            ("INTERNAL_ERROR", Failed),
-            // Terminated without a result: not finished for tether (logged as unknown).
-            ("TERMINATED", Running),
-            ("TERMINATED/SUCCESS", Succeeded),
-            ("TERMINATED/SUCCESS_WITH_FAILURES", Succeeded),
-            ("TERMINATED/EXCLUDED", Succeeded),
-            ("TERMINATED/FAILED", Failed),
-            ("TERMINATED/TIMEDOUT", Failed),
-            ("TERMINATED/MAXIMUM_CONCURRENT_RUNS_REACHED", Failed),
-            ("TERMINATED/UPSTREAM_FAILED", Failed),
-            ("TERMINATED/CANCELED", Cancelled),
-            ("TERMINATED/UPSTREAM_CANCELED", Cancelled),
-            ("TERMINATED/DISABLED", Cancelled),
-            ("status:BLOCKED", Pending),
-            ("status:PENDING", Pending),
-            ("status:QUEUED", Pending),
-            ("status:WAITING", Pending),
-            ("status:RUNNING", Running),
-            ("status:TERMINATING", Running),
-            ("status:TERMINATED/SUCCESS", Succeeded),
-            ("status:TERMINATED/SUCCESS_WITH_FAILURES", Succeeded),
-            ("status:TERMINATED/USER_CANCELED", Cancelled),
-            ("status:TERMINATED/CANCELED", Cancelled),
-            ("status:TERMINATED/SKIPPED", Cancelled),
-            ("status:TERMINATED/DISABLED", Cancelled),
-        ]
-        .iter()
-        .map(|(raw, state)| (raw.to_string(), *state))
-        .collect();
-        // Every other termination code names a failure.
-        for code in [
-            "BREAKING_CHANGE",
-            "BUDGET_POLICY_LIMIT_EXCEEDED",
-            "CLOUD_FAILURE",
-            "CLUSTER_ERROR",
-            "CLUSTER_REQUEST_LIMIT_EXCEEDED",
-            "CLUSTER_TERMINATED_BY_USER",
-            "DRIVER_ERROR",
-            "FEATURE_DISABLED",
-            "INTERNAL_ERROR",
-            "INVALID_CLUSTER_REQUEST",
-            "INVALID_RUN_CONFIGURATION",
-            "LIBRARY_INSTALLATION_ERROR",
-            "MAX_CONCURRENT_RUNS_EXCEEDED",
-            "MAX_JOB_QUEUE_SIZE_EXCEEDED",
-            "MAX_SPARK_CONTEXTS_EXCEEDED",
-            "REPOSITORY_CHECKOUT_FAILED",
-            "RESOURCE_NOT_FOUND",
-            "RUN_EXECUTION_ERROR",
-            "STORAGE_ACCESS_ERROR",
-            "UNAUTHORIZED_ERROR",
-            "WORKSPACE_RUN_LIMIT_EXCEEDED",
-        ] {
-            states.push((format!("status:TERMINATED/{code}"), Failed));
-        }
-        states
     }
 
     fn set_state(&self, handle: &tether_provider::Handle, raw: &str) -> bool {

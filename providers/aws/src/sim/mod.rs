@@ -992,6 +992,51 @@ impl registry::SimFactory for Simulators {
         DEFAULT_PORT
     }
 
+    /// The state enums of botocore's models (`StepState`, EMR Serverless `JobRunState`, Glue
+    /// `JobRunState`), as `providers/aws/src/state.rs` and the README document them.
+    fn documented_states(&self, kind: &str) -> Vec<(String, JobState)> {
+        use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
+        let states: &[(&str, JobState)] = match Service::from_kind(kind) {
+            Some(Service::Emr) => &[
+                ("PENDING", Pending),
+                ("RUNNING", Running),
+                ("CANCEL_PENDING", Running),
+                ("COMPLETED", Succeeded),
+                ("CANCELLED", Cancelled),
+                ("FAILED", Failed),
+                ("INTERRUPTED", Failed),
+            ],
+            Some(Service::EmrServerless) => &[
+                ("SUBMITTED", Pending),
+                ("PENDING", Pending),
+                ("SCHEDULED", Pending),
+                ("QUEUED", Pending),
+                ("RUNNING", Running),
+                ("CANCELLING", Running),
+                ("SUCCESS", Succeeded),
+                ("FAILED", Failed),
+                ("CANCELLED", Cancelled),
+            ],
+            Some(Service::Glue) => &[
+                ("STARTING", Pending),
+                ("WAITING", Pending),
+                ("RUNNING", Running),
+                ("STOPPING", Running),
+                ("SUCCEEDED", Succeeded),
+                ("FAILED", Failed),
+                ("TIMEOUT", Failed),
+                ("ERROR", Failed),
+                ("EXPIRED", Failed),
+                ("STOPPED", Cancelled),
+            ],
+            None => &[],
+        };
+        states
+            .iter()
+            .map(|(raw, s)| (raw.to_string(), *s))
+            .collect()
+    }
+
     async fn start(
         &self,
         _kind: &str,
@@ -1140,51 +1185,6 @@ impl registry::RunningSim for Simulator {
             submissions: stats.submissions.values().sum(),
             cancels: stats.cancels,
         }
-    }
-
-    /// The state enums of botocore's models (`StepState`, EMR Serverless `JobRunState`, Glue
-    /// `JobRunState`), as `providers/aws/src/state.rs` and the README document them.
-    fn documented_states(&self, kind: &str) -> Vec<(String, JobState)> {
-        use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
-        let states: &[(&str, JobState)] = match Service::from_kind(kind) {
-            Some(Service::Emr) => &[
-                ("PENDING", Pending),
-                ("RUNNING", Running),
-                ("CANCEL_PENDING", Running),
-                ("COMPLETED", Succeeded),
-                ("CANCELLED", Cancelled),
-                ("FAILED", Failed),
-                ("INTERRUPTED", Failed),
-            ],
-            Some(Service::EmrServerless) => &[
-                ("SUBMITTED", Pending),
-                ("PENDING", Pending),
-                ("SCHEDULED", Pending),
-                ("QUEUED", Pending),
-                ("RUNNING", Running),
-                ("CANCELLING", Running),
-                ("SUCCESS", Succeeded),
-                ("FAILED", Failed),
-                ("CANCELLED", Cancelled),
-            ],
-            Some(Service::Glue) => &[
-                ("STARTING", Pending),
-                ("WAITING", Pending),
-                ("RUNNING", Running),
-                ("STOPPING", Running),
-                ("SUCCEEDED", Succeeded),
-                ("FAILED", Failed),
-                ("TIMEOUT", Failed),
-                ("ERROR", Failed),
-                ("EXPIRED", Failed),
-                ("STOPPED", Cancelled),
-            ],
-            None => &[],
-        };
-        states
-            .iter()
-            .map(|(raw, s)| (raw.to_string(), *s))
-            .collect()
     }
 
     fn set_state(&self, handle: &tether_provider::Handle, raw: &str) -> bool {

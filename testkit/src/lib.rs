@@ -1,0 +1,671 @@
+//! tether's provider conformance suite: one list of scenarios, run against every provider kind
+//! of the registry that has a simulator (`tests/simulators.rs`), in the spirit of
+//! `object_store`'s integration suite. A provider added through the registry is held to it
+//! with no line of its own here.
+//!
+//! Each scenario takes a [`Subject`]: a kind's simulator, started through the registry, and an
+//! adapter built by the kind's factory from the settings that point at it. The scenarios:
+//!
+//! - [`submit_and_deduplicate`]: a second submit with the same key makes no second job (where
+//!   the provider deduplicates), and `find` names the first ([`find_names_the_job`] alone
+//!   against moto);
+//! - [`new_job_reads_as_documented`]: a new job's state is one of the API model's, read as
+//!   documented;
+//! - [`documented_states`]: every state of the provider's own API model reads as documented;
+//! - [`unknown_states_are_never_final`]: a state the adapter does not know reads as unfinished;
+//! - [`lost_submit_answer`]: a submission processed but answered 500 ends as one job, through
+//!   the engine;
+//! - [`cancel`]: an explicit cancel reaches the provider and reads as cancelled;
+//! - [`coalesced_sweep`]: a sweep whose list misses jobs and lies about finals changes no
+//!   record wrongly: missed jobs are polled singly, finals confirmed;
+//! - [`throttling`]: a throttled call waits for the `Retry-After` and then succeeds;
+//! - [`not_found`]: a job the provider forgot reads as not found (the engine's `lost`;
+//!   [`missing_job_is_not_found`] against moto);
+//! - [`secrets_stay_out`]: no credential in a log line, an error or a settings printout.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tether::app::App;
+use tether::config::Config;
+use tether::engine::{EnsureRequest, Supervisor};
+use tether::jobs::{JobRecord, Phase};
+use tether::state::TaskInstanceId;
+use tether_provider::registry::{
+    RunningSim, SimCalls, SimFault, SimFaultKind, SimJobState, SimOptions,
+};
+use tether_provider::settings::{Setting, Table};
+use tether_provider::{ErrorKind, Handle, JobState, Provider, ProviderSettings, Tracked, Ungated};
+
+/// Every kind of the registry whose crate has a simulator.
+pub fn kinds() -> Vec<&'static str> {
+    tether::registry::kinds()
+        .into_iter()
+        .filter(|k| tether::registry::simulators(k).is_some())
+        .collect()
+}
+
+/// Makes a job spec named after its argument.
+pub type Specs = Box<dyn Fn(&str) -> Value + Send + Sync>;
+
+/// One provider kind under test: an adapter pointed at its simulator, or at another
+/// implementation of its API (moto), which the scenarios that need the simulator's controls
+/// are not run against.
+pub struct Subject {
+    /// The kind.
+    pub kind: &'static str,
+    sim: Option<Box<dyn RunningSim>>,
+    /// The checked settings the adapter was built from.
+    pub settings: Arc<dyn ProviderSettings>,
+    /// The adapter.
+    pub adapter: Arc<dyn Provider>,
+    /// The `[providers.KIND]` keys that point at the endpoint, as TOML lines.
+    pub toml: String,
+    specs: Option<Specs>,
+}
+
+impl Subject {
+    /// Starts `kind`'s simulator (jobs pending for `pending`, then running for `running`) and
+    /// builds an adapter on it through the kind's factory.
+    pub async fn start(kind: &'static str, pending: Duration, running: Duration) -> Self {
+        let sims = tether::registry::simulators(kind).expect("a kind with a simulator");
+        let options = SimOptions {
+            pending,
+            running,
+            ..SimOptions::default()
+        };
+        let sim = sims
+            .start(kind, options)
+            .await
+            .expect("start the simulator");
+        for (name, value) in sim.env() {
+            // The same values for every subject of a run: setting them twice is harmless.
+            std::env::set_var(name, value);
+        }
+        let mut subject = Self::on_endpoint(kind, sim.settings(kind), None);
+        subject.sim = Some(sim);
+        subject
+    }
+
+    /// An adapter of `kind` built through the registry from `table` (the keys that point it
+    /// at an endpoint), with no simulator: for another implementation of the API, such as
+    /// moto, whose job specs `specs` makes. The caller sets the credentials the adapter reads
+    /// from the environment.
+    pub fn on_endpoint(kind: &'static str, table: Table, specs: Option<Specs>) -> Self {
+        for (name, value) in [
+            ("AWS_CONFIG_FILE", "/nonexistent/tether-testkit"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tether-testkit"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ] {
+            std::env::set_var(name, value);
+        }
+        let mut table = table;
+        table.extend(quick_settings());
+        let toml: String = table
+            .iter()
+            .map(|(key, value)| format!("{key} = {value}\n"))
+            .collect();
+        let env = |name: &str| std::env::var(name).ok();
+        let factory = tether::registry::factory(kind).expect("a registered kind");
+        let settings = factory
+            .check(kind, &format!("providers.{kind}"), table, &env)
+            .unwrap_or_else(|problems| panic!("{kind}: {}", problems.join("; ")));
+        let adapter = settings.adapter().expect("build the adapter");
+        Self {
+            kind,
+            sim: None,
+            settings,
+            adapter,
+            toml,
+            specs,
+        }
+    }
+
+    /// The simulator: the scenarios that need its controls run against simulators only.
+    pub fn sim(&self) -> &dyn RunningSim {
+        self.sim
+            .as_deref()
+            .unwrap_or_else(|| panic!("{}: this scenario needs the simulator", self.kind))
+    }
+
+    /// Whether the subject is a simulator.
+    pub fn simulated(&self) -> bool {
+        self.sim.is_some()
+    }
+
+    /// A job spec the subject runs.
+    pub fn spec(&self, name: &str) -> Value {
+        match (&self.sim, &self.specs) {
+            (Some(sim), _) => sim.sample_spec(self.kind, name),
+            (None, Some(specs)) => specs(name),
+            (None, None) => panic!("{}: no job specs", self.kind),
+        }
+    }
+
+    /// The states of the kind's API model, with the state each must read as.
+    pub fn documented_states(&self) -> Vec<(String, JobState)> {
+        tether::registry::simulators(self.kind)
+            .expect("a kind with a simulator")
+            .documented_states(self.kind)
+    }
+
+    /// Submits a job under a fresh key; its handle and key.
+    pub async fn submit(&self, scenario: &str) -> (Handle, String) {
+        let key = key(self.kind, scenario);
+        let handle = self
+            .adapter
+            .submit(&self.spec(scenario), &key, &Ungated)
+            .await
+            .unwrap_or_else(|e| panic!("{}: submit: {e}", self.kind));
+        (handle, key)
+    }
+
+    /// An app (SQLite in `dir`) with this kind as the account `[providers.KIND]`.
+    pub async fn app(&self, dir: &std::path::Path) -> App {
+        let text = format!(
+            "[database]\nurl = \"sqlite://{}/conformance.db\"\n\
+             [supervisor]\nlease = \"3s\"\nshutdown_grace = \"1s\"\n\
+             [providers.{kind}]\nkind = \"{kind}\"\n{toml}",
+            dir.display(),
+            kind = self.kind,
+            toml = self.toml,
+        );
+        let config = Config::from_toml(&text, "conformance").expect("config");
+        App::open(config).await.expect("open the app")
+    }
+
+    /// The first documented state that reads as `state`.
+    fn raw_state(&self, state: JobState) -> String {
+        self.documented_states()
+            .into_iter()
+            .find(|(_, s)| *s == state)
+            .map(|(raw, _)| raw)
+            .unwrap_or_else(|| panic!("{}: no documented state reads {state}", self.kind))
+    }
+}
+
+/// Settings that keep the scenarios short: quick polls and timeouts, few retries.
+fn quick_settings() -> Table {
+    Table::from([
+        ("poll_initial".to_string(), Setting::from("200ms")),
+        ("poll_max".to_string(), Setting::from("500ms")),
+        ("request_timeout".to_string(), Setting::from("5s")),
+        ("max_retries".to_string(), Setting::Integer(3)),
+        ("unknown_after".to_string(), Setting::Integer(3)),
+    ])
+}
+
+/// A fresh idempotency key for a scenario (at most 64 characters, as Databricks allows).
+pub fn key(kind: &str, scenario: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut key = format!("tether-{kind}-{scenario}-{n}-{nanos}");
+    key.truncate(64);
+    key
+}
+
+/// A second submit with the same key makes no second job, where the provider deduplicates;
+/// and `find` names the first job (the engine's way back to a job whose answer was lost),
+/// and only it.
+pub async fn submit_and_deduplicate(s: &Subject) {
+    let (first, key) = s.submit("dedupe").await;
+    let spec = s.spec("dedupe");
+    if s.adapter.submit_is_idempotent() {
+        let again = s.adapter.submit(&spec, &key, &Ungated).await.unwrap();
+        assert_eq!(again, first, "{}: the same key names the same job", s.kind);
+        assert_eq!(
+            s.sim().jobs_for_key(&key),
+            1,
+            "{}: one job for the key",
+            s.kind
+        );
+    }
+    finds_by_key(s, &first, &key, &spec).await;
+}
+
+/// `find` names a submitted job by its key, and nothing for a key never used. (Against moto,
+/// which does not deduplicate EMR Serverless' `clientToken` as AWS documents, this is the
+/// deduplication scenario's part that holds.)
+pub async fn find_names_the_job(s: &Subject) {
+    let (first, key) = s.submit("find").await;
+    finds_by_key(s, &first, &key, &s.spec("find")).await;
+}
+
+/// `find` with the spec the job was submitted with (a provider may search by its name).
+async fn finds_by_key(s: &Subject, first: &Handle, key: &str, spec: &Value) {
+    let found = s.adapter.find(key, spec).await.unwrap();
+    assert_eq!(found, vec![first.clone()], "{}: find names the job", s.kind);
+    let other = key_of_nothing(s.kind);
+    assert_eq!(
+        s.adapter.find(&other, spec).await.unwrap(),
+        Vec::<Handle>::new(),
+        "{}: find names nothing for a key never used",
+        s.kind
+    );
+}
+
+fn key_of_nothing(kind: &str) -> String {
+    key(kind, "never-used")
+}
+
+/// A new job's state, whatever the implementation reports, is one of the API model's states
+/// and reads as documented (or, undocumented, as unfinished).
+pub async fn new_job_reads_as_documented(s: &Subject) {
+    let (handle, _) = s.submit("new").await;
+    let got = s.adapter.status(&handle).await.unwrap();
+    let documented = s.documented_states();
+    match documented.iter().find(|(raw, _)| *raw == got.raw_state) {
+        Some((raw, want)) => assert_eq!(got.state, *want, "{}: {raw}", s.kind),
+        None => assert!(
+            !got.state.is_terminal(),
+            "{}: undocumented {:?} read as {}",
+            s.kind,
+            got.raw_state,
+            got.state
+        ),
+    }
+}
+
+/// A job the implementation never made (`missing`: a handle like one of its own, naming
+/// nothing) reads as not found, which the engine records as `lost`.
+pub async fn missing_job_is_not_found(s: &Subject, missing: &Handle) {
+    let err = match s.adapter.status(missing).await {
+        Ok(status) => panic!("{}: {missing} read as {status:?}", s.kind),
+        Err(e) => e,
+    };
+    assert_eq!(err.kind, ErrorKind::NotFound, "{}: {err}", s.kind);
+}
+
+/// Every state of the provider's own API model reads as documented.
+pub async fn documented_states(s: &Subject) {
+    let (handle, _) = s.submit("states").await;
+    let states = s.documented_states();
+    assert!(!states.is_empty(), "{}: no documented states", s.kind);
+    let mut wrong = Vec::new();
+    for (raw, want) in &states {
+        assert!(s.sim().set_state(&handle, raw), "{}: set {raw}", s.kind);
+        let got = s.adapter.status(&handle).await.unwrap();
+        if got.state != *want {
+            wrong.push(format!("{raw}: read {} (documented {want})", got.state));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{}: states read otherwise than documented:\n  {}",
+        s.kind,
+        wrong.join("\n  ")
+    );
+}
+
+/// A state the adapter does not know reads as unfinished: never success, never any end.
+pub async fn unknown_states_are_never_final(s: &Subject) {
+    let (handle, _) = s.submit("unknown").await;
+    for raw in [
+        "A_STATE_INVENTED_TOMORROW",
+        "TERMINATED/A_RESULT_INVENTED_TOMORROW",
+        "status:A_STATE_INVENTED_TOMORROW",
+        "",
+    ] {
+        assert!(s.sim().set_state(&handle, raw));
+        let got = s.adapter.status(&handle).await.unwrap();
+        assert!(
+            !got.state.is_terminal(),
+            "{}: unknown state {raw:?} read as {}",
+            s.kind,
+            got.state
+        );
+    }
+}
+
+/// A submission the provider processed but answered with 500 ends as one remote job and one
+/// record, through the engine (which reconciles with `find`, or repeats an idempotent submit).
+pub async fn lost_submit_answer(s: &Subject) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = s.app(dir.path()).await;
+    s.sim().inject(SimFault {
+        kind: SimFaultKind::FailAfterProcessing,
+        times: 1,
+        calls: SimCalls::Submits,
+    });
+    let request = EnsureRequest {
+        task_instance: TaskInstanceId::new("conformance", "r1", format!("lost-{}", s.kind), -1),
+        try_number: 1,
+        name: "main".into(),
+        provider: s.kind.into(),
+        spec: s.spec("lost"),
+    };
+    let first = app.engine.ensure(&request).await;
+    // Whatever the first answer was, a retry of the task ends with the job recorded.
+    let ensured = match first {
+        Ok(e) if e.job.handle.is_some() => e,
+        _ => {
+            let retry = EnsureRequest {
+                try_number: 2,
+                ..request.clone()
+            };
+            app.engine
+                .ensure(&retry)
+                .await
+                .unwrap_or_else(|e| panic!("{}: the retry: {e}", s.kind))
+        }
+    };
+    let key = &ensured.job.idempotency_key;
+    assert!(
+        ensured.job.handle.is_some(),
+        "{}: {:?}",
+        s.kind,
+        ensured.job
+    );
+    assert_eq!(
+        s.sim().jobs_for_key(key),
+        1,
+        "{}: one remote job for the lost answer",
+        s.kind
+    );
+    app.db.close().await;
+}
+
+/// An explicit cancel reaches the provider, and the job then reads as cancelled.
+pub async fn cancel(s: &Subject) {
+    let (handle, _) = s.submit("cancel").await;
+    let before = s.sim().counts().cancels;
+    s.adapter.cancel(&handle).await.unwrap();
+    assert_eq!(
+        s.sim().counts().cancels,
+        before + 1,
+        "{}: one cancel",
+        s.kind
+    );
+    assert_eq!(
+        s.sim().job_state(&handle),
+        Some(SimJobState::Cancelled),
+        "{}: cancelled at the provider",
+        s.kind
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = s.adapter.status(&handle).await.unwrap();
+        if got.state == JobState::Cancelled {
+            break;
+        }
+        assert!(
+            !got.state.is_terminal() && Instant::now() < deadline,
+            "{}: a cancelled job read as {}",
+            s.kind,
+            got.state
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A coalesced sweep whose list misses some jobs and reports every job it lists as
+/// succeeded, while all of them run: no record ends. A missed job that really ends is read by
+/// its own call. Then every job ends for real and every record follows.
+pub async fn coalesced_sweep(s: &Subject) {
+    if !s.adapter.coalesces() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = s.app(dir.path()).await;
+    let running = s.raw_state(JobState::Running);
+    let succeeded = s.raw_state(JobState::Succeeded);
+    let mut jobs = Vec::new();
+    for i in 0..6 {
+        let request = EnsureRequest {
+            task_instance: TaskInstanceId::new("conformance", "r1", format!("sweep-{i}"), -1),
+            try_number: 1,
+            name: "main".into(),
+            provider: s.kind.into(),
+            spec: s.spec(&format!("sweep-{i}")),
+        };
+        let job = app.engine.ensure(&request).await.unwrap().job;
+        let handle = job.handle.clone().expect("submitted");
+        assert!(s.sim().set_state(&handle, &running));
+        jobs.push((job.id, handle));
+    }
+    // Two jobs the lists never show: one runs on, one ends (only its own call can tell).
+    assert!(s.sim().hide_from_lists(&jobs[0].1));
+    assert!(s.sim().hide_from_lists(&jobs[1].1));
+    assert!(s.sim().set_state(&jobs[1].1, &succeeded));
+    s.sim().lie_in_lists(true);
+
+    // The sweep itself: what the adapter reports for the listed jobs is a hint at most.
+    let tracked: Vec<Tracked<'_>> = jobs
+        .iter()
+        .map(|(_, h)| Tracked {
+            handle: h,
+            created_ms: 0,
+        })
+        .collect();
+    let sweep = s.adapter.status_many(&tracked).await.unwrap();
+    assert_eq!(
+        sweep.statuses.len(),
+        jobs.len(),
+        "{}: one answer per job",
+        s.kind
+    );
+    assert!(
+        sweep.statuses[0].is_none() && sweep.statuses[1].is_none(),
+        "{}: the hidden jobs are not reported by the sweep",
+        s.kind
+    );
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let supervisor = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let read = |app: &App, ids: Vec<tether::model::JobId>| {
+        let jobs = app.engine.jobs().clone();
+        async move {
+            let mut records = Vec::new();
+            for id in ids {
+                records.push(jobs.get(id).await.unwrap().unwrap());
+            }
+            records
+        }
+    };
+    let ids: Vec<_> = jobs.iter().map(|(id, _)| *id).collect();
+    // The missed job that ended is read by its own call.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let records = read(&app, ids.clone()).await;
+        let wrong: Vec<&JobRecord> = records
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| *i != 1 && r.phase == Phase::Terminal)
+            .map(|(_, r)| r)
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{}: a job recorded as ended on a list's word: {wrong:?}",
+            s.kind
+        );
+        if records[1].state == JobState::Succeeded {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: the missed job's end was never read: {:?}",
+            s.kind,
+            records[1]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A few more rounds of lying sweeps change nothing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for r in read(&app, ids.clone()).await.iter().skip(2) {
+        assert_ne!(r.phase, Phase::Terminal, "{}: {r:?}", s.kind);
+    }
+    // Every job ends for real: every record follows.
+    s.sim().lie_in_lists(false);
+    for (_, handle) in &jobs {
+        assert!(s.sim().set_state(handle, &succeeded));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let records = read(&app, ids.clone()).await;
+        if records.iter().all(|r| r.state == JobState::Succeeded) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: not every end was read: {records:?}",
+            s.kind
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.cancel();
+    supervisor.await.unwrap();
+    app.db.close().await;
+}
+
+/// A throttled call waits for the provider's `Retry-After`, then succeeds.
+pub async fn throttling(s: &Subject) {
+    let (handle, _) = s.submit("throttle").await;
+    s.sim().inject(SimFault {
+        kind: SimFaultKind::Throttle(Some(Duration::from_secs(1))),
+        times: 2,
+        calls: SimCalls::All,
+    });
+    let before = s.sim().counts().requests;
+    let started = Instant::now();
+    let status = s.adapter.status(&handle).await;
+    assert!(status.is_ok(), "{}: {status:?}", s.kind);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{}: the Retry-After was not waited for ({:?})",
+        s.kind,
+        started.elapsed()
+    );
+    assert!(
+        s.sim().counts().requests >= before + 3,
+        "{}: two throttled requests, then the one that passed",
+        s.kind
+    );
+}
+
+/// A job the provider no longer knows reads as not found (which the engine records as `lost`).
+pub async fn not_found(s: &Subject) {
+    let (handle, _) = s.submit("forgotten").await;
+    assert!(s.sim().forget(&handle));
+    missing_job_is_not_found(s, &handle).await;
+}
+
+/// The credentials a subject uses: its settings' secret values and its environment's.
+fn secrets(s: &Subject) -> Vec<String> {
+    let mut secrets: Vec<String> = s
+        .sim()
+        .settings(s.kind)
+        .into_iter()
+        .filter(|(k, _)| ["token", "client_secret"].contains(&k.as_str()))
+        .filter_map(|(_, v)| match v {
+            Setting::String(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    secrets.extend(
+        s.sim()
+            .env()
+            .into_iter()
+            .filter(|(k, _)| k.contains("SECRET") || k.contains("TOKEN"))
+            .map(|(_, v)| v),
+    );
+    secrets
+}
+
+/// No credential shows in a log line (at trace level, through errors and retries), in an
+/// error, or in the settings' printout.
+pub async fn secrets_stay_out(s: &Subject) {
+    let secrets = secrets(s);
+    assert!(!secrets.is_empty(), "{}: no credential to look for", s.kind);
+    let printed = format!("{:?}", s.settings);
+    let (handle, _) = s.submit("secrets").await;
+    let mut errors = Vec::new();
+    for kind in [
+        SimFaultKind::ServerError,
+        SimFaultKind::Unavailable(None),
+        SimFaultKind::Throttle(None),
+    ] {
+        s.sim().inject(SimFault {
+            kind,
+            times: 10,
+            calls: SimCalls::All,
+        });
+        if let Err(e) = s.adapter.status(&handle).await {
+            errors.push(e.to_string());
+        }
+        s.sim().clear_faults();
+    }
+    assert!(s.sim().forget(&handle));
+    if let Err(e) = s.adapter.status(&handle).await {
+        errors.push(e.to_string());
+    }
+    let logs = captured_logs();
+    assert!(
+        logs.contains("WARN") || logs.contains("DEBUG") || logs.contains("TRACE"),
+        "{}: no log line was captured to look at",
+        s.kind
+    );
+    for secret in &secrets {
+        assert!(
+            !printed.contains(secret),
+            "{}: the settings print a secret",
+            s.kind
+        );
+        for e in &errors {
+            assert!(
+                !e.contains(secret),
+                "{}: an error holds a secret: {e}",
+                s.kind
+            );
+        }
+        assert!(
+            !logs.contains(secret),
+            "{}: a log line holds a secret",
+            s.kind
+        );
+    }
+}
+
+/// The log lines of this process so far (every test of the binary logs here at trace level
+/// for tether's crates: see [`capture_logs`]).
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.get_or_init(Default::default).lock().unwrap()).into_owned()
+}
+
+static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.get_or_init(Default::default)
+            .lock()
+            .unwrap()
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends every log line of tether's crates, down to trace, to the buffer that
+/// [`captured_logs`] reads (once per process).
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::new(
+            "tether=trace,tether_provider=trace,tether_databricks=trace,tether_aws=trace",
+        );
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(|| Capture)
+            .with_ansi(false)
+            .init();
+    });
+}

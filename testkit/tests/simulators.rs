@@ -1,0 +1,34 @@
+//! The conformance suite against every provider kind of the registry with a simulator: each
+//! scenario of `tether_testkit`, run for each kind in turn.
+
+use std::time::Duration;
+
+use tether_testkit::{capture_logs, kinds, Subject};
+
+/// Runs `scenario` against a fresh simulator of every kind; jobs run for `running` unless the
+/// scenario moves them itself.
+macro_rules! for_every_kind {
+    ($name:ident, $running:expr) => {
+        #[tokio::test]
+        async fn $name() {
+            capture_logs();
+            let kinds = kinds();
+            assert!(kinds.len() >= 4, "the registry's simulators: {kinds:?}");
+            for kind in kinds {
+                let subject = Subject::start(kind, Duration::from_millis(100), $running).await;
+                tether_testkit::$name(&subject).await;
+            }
+        }
+    };
+}
+
+for_every_kind!(submit_and_deduplicate, Duration::from_secs(600));
+for_every_kind!(documented_states, Duration::from_secs(600));
+for_every_kind!(unknown_states_are_never_final, Duration::from_secs(600));
+for_every_kind!(lost_submit_answer, Duration::from_secs(600));
+for_every_kind!(cancel, Duration::from_secs(600));
+for_every_kind!(coalesced_sweep, Duration::from_secs(600));
+for_every_kind!(throttling, Duration::from_secs(600));
+for_every_kind!(not_found, Duration::from_secs(600));
+for_every_kind!(secrets_stay_out, Duration::from_secs(600));
+for_every_kind!(new_job_reads_as_documented, Duration::from_secs(600));
