@@ -34,6 +34,10 @@
 //!
 //! On shutdown the loop stops claiming, waits for polls in flight (up to
 //! `shutdown_grace`), and releases its leases. It never cancels a remote job.
+//!
+//! The loop is its state (`Running`: held jobs, the due queue, polls and sweeps in flight)
+//! and one handler per event: `on_heartbeat_due` (renew), `on_claim_due` (claim),
+//! `dispatch` (start due polls and sweeps), `on_poll`, `on_sweep`, and `stop`.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -154,6 +158,75 @@ type PollResult = (JobId, HeldJob, Result<PollOutcome, EngineError>);
 /// under), and what it learned.
 type SweepResult = (String, Vec<(JobId, Epoch)>, Result<Sweep, ProviderError>);
 
+/// What the supervisor's loop keeps from one turn to the next.
+struct Running {
+    /// The jobs it holds, by id.
+    held: HeldJobs,
+    /// When each is next due.
+    queue: DueQueue,
+    /// Polls in flight.
+    polls: JoinSet<PollResult>,
+    /// Sweeps in flight.
+    sweeps: JoinSet<SweepResult>,
+    /// The sweeps' book, per account.
+    coalescer: Coalescer,
+    /// Provider calls in flight at once (`max_concurrent_polls`).
+    permits: Arc<Semaphore>,
+    heartbeat_every: Duration,
+    claim_every: Duration,
+    next_heartbeat: DateTime<Utc>,
+    next_claim: DateTime<Utc>,
+    /// Database failures in a row: claims and heartbeats back off while it is unreachable.
+    db_failures: u32,
+    /// The one job supervised has finished (`tether run`).
+    done: bool,
+}
+
+impl Running {
+    fn new(engine: &Engine) -> Self {
+        let settings = engine.settings();
+        Self {
+            held: HeldJobs::new(),
+            queue: DueQueue::default(),
+            polls: JoinSet::new(),
+            sweeps: JoinSet::new(),
+            coalescer: Coalescer::default(),
+            permits: Arc::new(Semaphore::new(settings.max_concurrent_polls as usize)),
+            heartbeat_every: settings.lease / 3,
+            claim_every: (settings.lease / 6)
+                .clamp(Duration::from_millis(250), Duration::from_secs(5)),
+            next_heartbeat: engine.now(),
+            next_claim: engine.now(),
+            db_failures: 0,
+            done: false,
+        }
+    }
+
+    /// How long until the next renewal, claim or due poll.
+    fn until_next_due(&self, engine: &Engine) -> Duration {
+        let mut wake = to_millis(self.next_heartbeat.min(self.next_claim));
+        if let Some(due) = self.queue.next_due() {
+            wake = wake.min(due);
+        }
+        Duration::from_millis((wake - to_millis(engine.now())).max(0) as u64)
+    }
+}
+
+/// What ends the loop's wait.
+enum Wake {
+    Shutdown,
+    /// A poll is back (boxed: a held job is large beside the other events).
+    Poll(Box<Result<PollResult, tokio::task::JoinError>>),
+    Sweep(Result<SweepResult, tokio::task::JoinError>),
+    /// A renewal, a claim or a poll is due.
+    Due,
+}
+
+/// How long claims and heartbeats wait after `n` database failures in a row.
+fn backoff(n: u32) -> Duration {
+    Duration::from_millis(250u64 << n.min(6)).min(Duration::from_secs(10))
+}
+
 /// Claims and polls jobs until shut down.
 #[derive(Debug)]
 pub struct Supervisor {
@@ -178,199 +251,224 @@ impl Supervisor {
 
     /// Runs until `shutdown` is cancelled (or, for one job, until it finishes). Database
     /// failures are logged and retried; they never end the loop.
+    ///
+    /// Each turn: renew the leases and claim jobs when those are due, start the due polls and
+    /// sweeps, then wait for whatever comes first (a poll or a sweep back, the next due time,
+    /// shutdown) and hand it to its handler.
     pub async fn run(self, shutdown: CancellationToken) {
         let engine = &self.engine;
-        let settings = engine.settings().clone();
-        let heartbeat_every = settings.lease / 3;
-        let claim_every =
-            (settings.lease / 6).clamp(Duration::from_millis(250), Duration::from_secs(5));
-        let permits = Arc::new(Semaphore::new(settings.max_concurrent_polls as usize));
-        let mut held = HeldJobs::new();
-        let mut queue = DueQueue::default();
-        let mut polls: JoinSet<PollResult> = JoinSet::new();
-        let mut sweeps: JoinSet<SweepResult> = JoinSet::new();
-        let mut coalescer = Coalescer::default();
-        let mut next_heartbeat = engine.now();
-        let mut next_claim = engine.now();
-        let mut done = false;
-        // Database failures in a row: claims and heartbeats back off while it is unreachable.
-        let mut db_failures = 0u32;
-        let backoff =
-            |n: u32| Duration::from_millis(250u64 << n.min(6)).min(Duration::from_secs(10));
-
+        let mut s = Running::new(engine);
         tracing::info!(owner = engine.owner(), "supervisor started");
-        while !done && !shutdown.is_cancelled() {
+        while !s.done && !shutdown.is_cancelled() {
             let now = engine.now();
-            if now >= next_heartbeat {
-                next_heartbeat = now + heartbeat_every;
-                match self.renew(&mut held, &mut queue).await {
-                    Ok(()) => db_failures = 0,
-                    Err(e) => {
-                        db_failures += 1;
-                        next_heartbeat = now + backoff(db_failures).min(heartbeat_every);
-                        tracing::warn!(error = %e, failures = db_failures, "renewing leases failed; retrying");
+            if now >= s.next_heartbeat {
+                self.on_heartbeat_due(&mut s, now).await;
+            }
+            if now >= s.next_claim {
+                self.on_claim_due(&mut s, now).await;
+            }
+            self.dispatch(&mut s);
+            let sleep = s.until_next_due(engine);
+            let wake = tokio::select! {
+                _ = shutdown.cancelled() => Wake::Shutdown,
+                Some(joined) = s.polls.join_next(), if !s.polls.is_empty() => Wake::Poll(Box::new(joined)),
+                Some(joined) = s.sweeps.join_next(), if !s.sweeps.is_empty() => Wake::Sweep(joined),
+                _ = tokio::time::sleep(sleep) => Wake::Due,
+            };
+            match wake {
+                Wake::Shutdown => break,
+                Wake::Poll(joined) => {
+                    if let Ok(result) = *joined {
+                        self.on_poll(&mut s, result).await;
                     }
                 }
+                Wake::Sweep(Ok(result)) => self.on_sweep(&mut s, result),
+                // A poll or sweep task that panicked (none should) brings nothing back: its
+                // jobs stay marked in flight.
+                Wake::Sweep(Err(_)) | Wake::Due => {}
             }
-            if now >= next_claim {
-                next_claim = now + claim_every;
-                match self.claim(&mut held, &mut queue).await {
-                    Ok(()) => db_failures = 0,
-                    Err(e) => {
-                        db_failures += 1;
-                        next_claim = now + backoff(db_failures);
-                        tracing::warn!(error = %e, failures = db_failures, "claiming jobs failed; retrying with backoff");
-                    }
-                }
+        }
+        self.stop(s).await;
+    }
+
+    /// Renews the leases; after a failure, tries again sooner, backing off.
+    async fn on_heartbeat_due(&self, s: &mut Running, now: DateTime<Utc>) {
+        s.next_heartbeat = now + s.heartbeat_every;
+        match self.renew(&mut s.held, &mut s.queue).await {
+            Ok(()) => s.db_failures = 0,
+            Err(e) => {
+                s.db_failures += 1;
+                s.next_heartbeat = now + backoff(s.db_failures).min(s.heartbeat_every);
+                tracing::warn!(error = %e, failures = s.db_failures, "renewing leases failed; retrying");
             }
-            // Start every due poll that a permit allows; due jobs of an account that
-            // coalesces go into a sweep instead (see `coalesce`).
-            let now = engine.now();
-            let now_ms = to_millis(now);
-            while let Some(Reverse((at, seq, id))) = queue.heap.peek().copied() {
-                if at > now_ms {
-                    break;
-                }
-                let Some(h) = held.get_mut(&id).filter(|h| h.seq == seq && !h.in_flight) else {
-                    queue.heap.pop();
-                    continue;
+        }
+    }
+
+    /// Claims jobs; after a failure, backs off.
+    async fn on_claim_due(&self, s: &mut Running, now: DateTime<Utc>) {
+        s.next_claim = now + s.claim_every;
+        match self.claim(&mut s.held, &mut s.queue).await {
+            Ok(()) => s.db_failures = 0,
+            Err(e) => {
+                s.db_failures += 1;
+                s.next_claim = now + backoff(s.db_failures);
+                tracing::warn!(error = %e, failures = s.db_failures, "claiming jobs failed; retrying with backoff");
+            }
+        }
+    }
+
+    /// Starts every due poll that a permit allows; due jobs of an account that coalesces go
+    /// into a sweep instead (see `coalesce`).
+    fn dispatch(&self, s: &mut Running) {
+        let engine = &self.engine;
+        let now = engine.now();
+        let now_ms = to_millis(now);
+        while let Some(Reverse((at, seq, id))) = s.queue.heap.peek().copied() {
+            if at > now_ms {
+                break;
+            }
+            let Some(h) = s.held.get_mut(&id).filter(|h| h.seq == seq && !h.in_flight) else {
+                s.queue.heap.pop();
+                continue;
+            };
+            if !h.swept && sweepable(&h.job) {
+                let name = h.job.provider.clone();
+                let route = match engine.providers().get(&name) {
+                    Ok(p) => s.coalescer.route(&name, &*p, now),
+                    Err(_) => Route::Single,
                 };
-                if !h.swept && sweepable(&h.job) {
-                    let name = h.job.provider.clone();
-                    let route = match engine.providers().get(&name) {
-                        Ok(p) => coalescer.route(&name, &*p, now),
-                        Err(_) => Route::Single,
-                    };
-                    match route {
-                        Route::Wait => {
-                            queue.heap.pop();
-                            coalescer.defer(&name, id);
+                match route {
+                    Route::Wait => {
+                        s.queue.heap.pop();
+                        s.coalescer.defer(&name, id);
+                        continue;
+                    }
+                    Route::Sweep => {
+                        if let Some(covered) = start_sweep(
+                            engine,
+                            &name,
+                            &mut s.held,
+                            &s.coalescer,
+                            &mut s.sweeps,
+                            now_ms,
+                        ) {
+                            s.coalescer.started(&name);
+                            tracing::debug!(provider = %name, jobs = covered, "sweep started");
+                            s.queue.heap.pop();
                             continue;
                         }
-                        Route::Sweep => {
-                            if let Some(covered) = start_sweep(
-                                engine,
-                                &name,
-                                &mut held,
-                                &coalescer,
-                                &mut sweeps,
-                                now_ms,
-                            ) {
-                                coalescer.started(&name);
-                                tracing::debug!(provider = %name, jobs = covered, "sweep started");
-                                queue.heap.pop();
-                                continue;
-                            }
-                        }
-                        Route::Single => {}
                     }
-                }
-                let Some(h) = held.get_mut(&id) else { continue };
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    break;
-                };
-                queue.heap.pop();
-                h.in_flight = true;
-                let engine = engine.clone();
-                let mut job = h.job.clone();
-                let listed = h.listed.take().map(|l| *l);
-                h.swept = false;
-                let lease = Lease {
-                    job_id: id,
-                    owner: engine.owner().to_string(),
-                    epoch: job.lease_epoch,
-                };
-                polls.spawn(async move {
-                    let result = engine.poll_record(&mut job, &lease, listed).await;
-                    drop(permit);
-                    (id, job, result)
-                });
-            }
-            let mut wake = to_millis(next_heartbeat.min(next_claim));
-            if let Some(due) = queue.next_due() {
-                wake = wake.min(due);
-            }
-            let sleep = Duration::from_millis((wake - to_millis(engine.now())).max(0) as u64);
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                Some(joined) = polls.join_next(), if !polls.is_empty() => {
-                    let Ok((id, job, result)) = joined else { continue };
-                    let Some(h) = back_from_flight(&mut held, id, job.lease_epoch) else {
-                        continue;
-                    };
-                    match result {
-                        Ok(PollOutcome::Again(at)) => {
-                            let cancel_learnt = h.take_poll(job);
-                            // A cancel learnt during the poll is sent now, not at `at`.
-                            let at = if cancel_learnt { engine.now() } else { at };
-                            queue.schedule(id, h, at);
-                        }
-                        Ok(outcome @ (PollOutcome::Finished | PollOutcome::LeaseLost)) => {
-                            if outcome == PollOutcome::LeaseLost {
-                                crate::metrics::LEASES.with_label_values(&["lost"]).inc();
-                            }
-                            held.remove(&id);
-                            if self.only == Some(id) {
-                                done = self.only_job_finished(id).await;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(job_id = id.0, error = %e, "poll failed; retrying");
-                            queue.schedule(id, h, engine.now() + Duration::from_secs(1));
-                        }
-                    }
-                }
-                Some(joined) = sweeps.join_next(), if !sweeps.is_empty() => {
-                let Ok((name, ids, result)) = joined else { continue };
-                let now = engine.now();
-                let deferred = coalescer.finished(&name, &result, now);
-                // Swept jobs are polled now, with what the sweep said; after a failed sweep
-                // they wait (for the provider's Retry-After, if it gave one) and are swept again.
-                let (statuses, at, swept) = match result {
-                    Ok(sweep) => (sweep.statuses, now, true),
-                    Err(e) => {
-                        let wait = e.retry_after.unwrap_or(Duration::from_secs(5));
-                        (Vec::new(), now + wait, false)
-                    }
-                };
-                let mut statuses = statuses.into_iter();
-                for (id, epoch) in ids {
-                    let listed = statuses.next().flatten();
-                    let Some(h) = back_from_flight(&mut held, id, epoch) else {
-                        continue;
-                    };
-                    // Most jobs are unchanged: settled here, without a task or a write.
-                    let settled = listed
-                        .as_ref()
-                        .and_then(|status| engine.settle_listed(&mut h.job, status));
-                    if let Some(next) = settled {
-                        queue.schedule(id, h, next);
-                    } else {
-                        h.swept = swept;
-                        h.listed = listed.map(Box::new);
-                        // A cancel learnt during the sweep is sent now, whatever the sweep met.
-                        let at = if h.job.cancel_unsent() { now } else { at };
-                        queue.schedule(id, h, at);
-                    }
-                }
-                for id in deferred {
-                    if let Some(h) = held.get_mut(&id).filter(|h| !h.in_flight) {
-                        queue.schedule(id, h, now);
-                    }
+                    Route::Single => {}
                 }
             }
-                _ = tokio::time::sleep(sleep) => {}
+            let Some(h) = s.held.get_mut(&id) else {
+                continue;
+            };
+            let Ok(permit) = s.permits.clone().try_acquire_owned() else {
+                break;
+            };
+            s.queue.heap.pop();
+            h.in_flight = true;
+            let engine = engine.clone();
+            let mut job = h.job.clone();
+            let listed = h.listed.take().map(|l| *l);
+            h.swept = false;
+            let lease = Lease {
+                job_id: id,
+                owner: engine.owner().to_string(),
+                epoch: job.lease_epoch,
+            };
+            s.polls.spawn(async move {
+                let result = engine.poll_record(&mut job, &lease, listed).await;
+                drop(permit);
+                (id, job, result)
+            });
+        }
+    }
+
+    /// A poll came back: the job is queued for its next poll, or dropped when it finished or
+    /// its lease was lost.
+    async fn on_poll(&self, s: &mut Running, (id, job, result): PollResult) {
+        let engine = &self.engine;
+        let Some(h) = back_from_flight(&mut s.held, id, job.lease_epoch) else {
+            return;
+        };
+        match result {
+            Ok(PollOutcome::Again(at)) => {
+                let cancel_learnt = h.take_poll(job);
+                // A cancel learnt during the poll is sent now, not at `at`.
+                let at = if cancel_learnt { engine.now() } else { at };
+                s.queue.schedule(id, h, at);
+            }
+            Ok(outcome @ (PollOutcome::Finished | PollOutcome::LeaseLost)) => {
+                if outcome == PollOutcome::LeaseLost {
+                    crate::metrics::LEASES.with_label_values(&["lost"]).inc();
+                }
+                s.held.remove(&id);
+                if self.only == Some(id) {
+                    s.done = self.only_job_finished(id).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(job_id = id.0, error = %e, "poll failed; retrying");
+                s.queue
+                    .schedule(id, h, engine.now() + Duration::from_secs(1));
             }
         }
+    }
 
-        // Shutdown: let polls in flight finish, then hand every lease back.
-        let grace = tokio::time::timeout(settings.shutdown_grace, async {
-            while polls.join_next().await.is_some() {}
+    /// A sweep came back: swept jobs are polled now, with what the sweep said (most are
+    /// unchanged and settled here, without a task or a write); after a failed sweep they wait
+    /// (for the provider's Retry-After, if it gave one) and are swept again. Jobs deferred
+    /// while it ran are due now.
+    fn on_sweep(&self, s: &mut Running, (name, ids, result): SweepResult) {
+        let engine = &self.engine;
+        let now = engine.now();
+        let deferred = s.coalescer.finished(&name, &result, now);
+        let (statuses, at, swept) = match result {
+            Ok(sweep) => (sweep.statuses, now, true),
+            Err(e) => {
+                let wait = e.retry_after.unwrap_or(Duration::from_secs(5));
+                (Vec::new(), now + wait, false)
+            }
+        };
+        let mut statuses = statuses.into_iter();
+        for (id, epoch) in ids {
+            let listed = statuses.next().flatten();
+            let Some(h) = back_from_flight(&mut s.held, id, epoch) else {
+                continue;
+            };
+            let settled = listed
+                .as_ref()
+                .and_then(|status| engine.settle_listed(&mut h.job, status));
+            if let Some(next) = settled {
+                s.queue.schedule(id, h, next);
+            } else {
+                h.swept = swept;
+                h.listed = listed.map(Box::new);
+                // A cancel learnt during the sweep is sent now, whatever the sweep met.
+                let at = if h.job.cancel_unsent() { now } else { at };
+                s.queue.schedule(id, h, at);
+            }
+        }
+        for id in deferred {
+            if let Some(h) = s.held.get_mut(&id).filter(|h| !h.in_flight) {
+                s.queue.schedule(id, h, now);
+            }
+        }
+    }
+
+    /// Shutdown: lets polls in flight finish (for the grace period), then hands every lease
+    /// back. Remote jobs are left running.
+    async fn stop(&self, mut s: Running) {
+        let engine = &self.engine;
+        let grace = tokio::time::timeout(engine.settings().shutdown_grace, async {
+            while s.polls.join_next().await.is_some() {}
         });
         if grace.await.is_err() {
-            polls.abort_all();
+            s.polls.abort_all();
         }
-        sweeps.abort_all();
+        s.sweeps.abort_all();
         if self.only.is_none() {
             if let Err(e) = engine.jobs().leave(engine.owner()).await {
                 tracing::warn!(error = %e, "leaving the supervisors' table failed; it ages out");

@@ -89,6 +89,54 @@ fn config(service: Service, endpoint: &str) -> AwsConfig {
     AwsConfig::build("moto", service, table, |_| None).unwrap()
 }
 
+/// moto's EMR cluster named `name`, kept alive with no steps; its id.
+async fn cluster(emr: &Emr, name: &str) -> String {
+    emr.client()
+        .json11("ElasticMapReduce", "RunJobFlow", &json!({
+            "Name": name, "ReleaseLabel": "emr-7.0.0",
+            "Instances": {"InstanceCount": 1, "MasterInstanceType": "m5.xlarge", "KeepJobFlowAliveWhenNoSteps": true},
+            "JobFlowRole": "EMR_EC2_DefaultRole", "ServiceRole": "EMR_DefaultRole"}), Idempotency::NotIdempotent(&Ungated))
+        .await
+        .unwrap()["JobFlowId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// moto's EMR Serverless application named `name`; its id.
+async fn application(serverless: &EmrServerless, name: &str) -> String {
+    serverless
+        .client()
+        .rest(
+            "CreateApplication",
+            Method::POST,
+            "/applications",
+            Some(&json!({
+            "name": name, "releaseLabel": "emr-6.15.0", "type": "SPARK",
+            "clientToken": format!("create-{name}")})),
+            Idempotency::Idempotent,
+        )
+        .await
+        .unwrap()["applicationId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// moto's Glue job named `name`.
+async fn glue_job(glue: &Glue, name: &str) {
+    glue.client()
+        .json11(
+            "AWSGlue",
+            "CreateJob",
+            &json!({"Name": name, "Role": "arn:aws:iam::123456789012:role/glue",
+            "Command": {"Name": "glueetl", "ScriptLocation": "s3://jobs/load.py"}}),
+            Idempotency::NotIdempotent(&Ungated),
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adapters_speak_the_wire_protocol_moto_implements() {
     credentials();
@@ -98,17 +146,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
 
     // EMR: a cluster, a step; moto reports a new step RUNNING and does not advance it.
     let emr = Emr::new(config(Service::Emr, &moto.url)).unwrap();
-    let cluster = emr
-        .client()
-        .json11("ElasticMapReduce", "RunJobFlow", &json!({
-            "Name": "tether-moto", "ReleaseLabel": "emr-7.0.0",
-            "Instances": {"InstanceCount": 1, "MasterInstanceType": "m5.xlarge", "KeepJobFlowAliveWhenNoSteps": true},
-            "JobFlowRole": "EMR_EC2_DefaultRole", "ServiceRole": "EMR_DefaultRole"}), Idempotency::NotIdempotent(&Ungated))
-        .await
-        .unwrap()["JobFlowId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cluster = cluster(&emr, "tether-moto").await;
     let spec = json!({"cluster_id": cluster, "step": {"Name": "load", "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}});
     let key = "tether-0123456789abcdef0123456789abcdef";
     let handle = emr.submit(&spec, key, &Ungated).await.unwrap();
@@ -144,15 +182,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
 
     // EMR Serverless: an application, a job run (moto reports SUCCESS at once).
     let serverless = EmrServerless::new(config(Service::EmrServerless, &moto.url)).unwrap();
-    let app = serverless
-        .client()
-        .rest("CreateApplication", Method::POST, "/applications", Some(&json!({
-            "name": "tether-moto", "releaseLabel": "emr-6.15.0", "type": "SPARK", "clientToken": "create-app"})), Idempotency::Idempotent)
-        .await
-        .unwrap()["applicationId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let app = application(&serverless, "tether-moto").await;
     let spec = json!({"applicationId": app, "name": "load", "executionRoleArn": "arn:aws:iam::123456789012:role/emr",
         "jobDriver": {"sparkSubmit": {"entryPoint": "s3://jobs/load.py"}}});
     let handle = serverless.submit(&spec, key, &Ungated).await.unwrap();
@@ -177,16 +207,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
 
     // Glue: a job, a run carrying the key as a run argument.
     let glue = Glue::new(config(Service::Glue, &moto.url)).unwrap();
-    glue.client()
-        .json11(
-            "AWSGlue",
-            "CreateJob",
-            &json!({"Name": "load-orders", "Role": "arn:aws:iam::123456789012:role/glue",
-            "Command": {"Name": "glueetl", "ScriptLocation": "s3://jobs/load.py"}}),
-            Idempotency::NotIdempotent(&Ungated),
-        )
-        .await
-        .unwrap();
+    glue_job(&glue, "load-orders").await;
     let spec = json!({"JobName": "load-orders", "Arguments": {"--day": "2026-11-24"}});
     let handle = glue.submit(&spec, key, &Ungated).await.unwrap();
     let status = glue.status(&handle).await.unwrap();
@@ -252,45 +273,11 @@ async fn the_conformance_scenarios_moto_answers() {
     };
     // moto's parents of jobs: a cluster, an application, a Glue job.
     let emr = Emr::new(config(Service::Emr, &moto.url)).unwrap();
-    let cluster = emr
-        .client()
-        .json11("ElasticMapReduce", "RunJobFlow", &json!({
-            "Name": "tether-conformance", "ReleaseLabel": "emr-7.0.0",
-            "Instances": {"InstanceCount": 1, "MasterInstanceType": "m5.xlarge", "KeepJobFlowAliveWhenNoSteps": true},
-            "JobFlowRole": "EMR_EC2_DefaultRole", "ServiceRole": "EMR_DefaultRole"}), Idempotency::NotIdempotent(&Ungated))
-        .await
-        .unwrap()["JobFlowId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cluster = cluster(&emr, "tether-conformance").await;
     let serverless = EmrServerless::new(config(Service::EmrServerless, &moto.url)).unwrap();
-    let app = serverless
-        .client()
-        .rest(
-            "CreateApplication",
-            Method::POST,
-            "/applications",
-            Some(&json!({
-            "name": "tether-conformance", "releaseLabel": "emr-6.15.0", "type": "SPARK",
-            "clientToken": "conformance-app"})),
-            Idempotency::Idempotent,
-        )
-        .await
-        .unwrap()["applicationId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let app = application(&serverless, "tether-conformance").await;
     let glue = Glue::new(config(Service::Glue, &moto.url)).unwrap();
-    glue.client()
-        .json11(
-            "AWSGlue",
-            "CreateJob",
-            &json!({"Name": "conformance", "Role": "arn:aws:iam::123456789012:role/glue",
-            "Command": {"Name": "glueetl", "ScriptLocation": "s3://jobs/load.py"}}),
-            Idempotency::NotIdempotent(&Ungated),
-        )
-        .await
-        .unwrap();
+    glue_job(&glue, "conformance").await;
 
     let mut covered = Vec::new();
     for kind in tether_testkit::kinds() {
