@@ -17,7 +17,7 @@ pub type ProviderConfig = std::sync::Arc<dyn ProviderSettings>;
 /// may configure a provider from the environment when the file has no table of its name
 /// (`DATABRICKS_*`).
 pub(super) fn build(
-    mut raw: BTreeMap<String, toml::Table>,
+    raw: BTreeMap<String, toml::Table>,
     problems: &mut Problems,
 ) -> BTreeMap<String, ProviderConfig> {
     let env = |name: &str| std::env::var(name).ok();
@@ -29,10 +29,7 @@ pub(super) fn build(
             }
         }
     }
-    let file: Vec<(String, toml::Table)> = std::mem::take(&mut raw).into_iter().collect();
-    for (name, table) in file {
-        tables.insert(name, neutral_table(table));
-    }
+    tables.extend(raw.into_iter().map(|(name, t)| (name, neutral_table(t))));
     let mut providers = BTreeMap::new();
     for (name, table) in tables {
         let prefix = format!("providers.{name}");

@@ -212,11 +212,12 @@ impl Running {
     }
 }
 
-/// What ends the loop's wait.
+/// What ends the loop's wait. One lives on the stack per turn: a poll's result is not boxed
+/// (that would allocate once per poll).
+#[allow(clippy::large_enum_variant)]
 enum Wake {
     Shutdown,
-    /// A poll is back (boxed: a held job is large beside the other events).
-    Poll(Box<Result<PollResult, tokio::task::JoinError>>),
+    Poll(Result<PollResult, tokio::task::JoinError>),
     Sweep(Result<SweepResult, tokio::task::JoinError>),
     /// A renewal, a claim or a poll is due.
     Due,
@@ -271,21 +272,17 @@ impl Supervisor {
             let sleep = s.until_next_due(engine);
             let wake = tokio::select! {
                 _ = shutdown.cancelled() => Wake::Shutdown,
-                Some(joined) = s.polls.join_next(), if !s.polls.is_empty() => Wake::Poll(Box::new(joined)),
+                Some(joined) = s.polls.join_next(), if !s.polls.is_empty() => Wake::Poll(joined),
                 Some(joined) = s.sweeps.join_next(), if !s.sweeps.is_empty() => Wake::Sweep(joined),
                 _ = tokio::time::sleep(sleep) => Wake::Due,
             };
             match wake {
                 Wake::Shutdown => break,
-                Wake::Poll(joined) => {
-                    if let Ok(result) = *joined {
-                        self.on_poll(&mut s, result).await;
-                    }
-                }
+                Wake::Poll(Ok(result)) => self.on_poll(&mut s, result).await,
                 Wake::Sweep(Ok(result)) => self.on_sweep(&mut s, result),
                 // A poll or sweep task that panicked (none should) brings nothing back: its
                 // jobs stay marked in flight.
-                Wake::Sweep(Err(_)) | Wake::Due => {}
+                Wake::Poll(Err(_)) | Wake::Sweep(Err(_)) | Wake::Due => {}
             }
         }
         self.stop(s).await;

@@ -1088,6 +1088,10 @@ impl registry::RunningSim for Simulator {
         self.lock().stats.by_key.clone()
     }
 
+    fn jobs_for_key(&self, key: &str) -> u64 {
+        self.lock().stats.by_key.get(key).copied().unwrap_or(0)
+    }
+
     fn job_state(&self, handle: &tether_provider::Handle) -> Option<registry::SimJobState> {
         let run_id = handle.get_i64("run_id")?;
         let inner = self.lock();

@@ -1151,6 +1151,10 @@ impl registry::RunningSim for Simulator {
         self.lock().stats.by_key.clone()
     }
 
+    fn jobs_for_key(&self, key: &str) -> u64 {
+        Simulator::jobs_for_key(self, key)
+    }
+
     fn job_state(&self, handle: &tether_provider::Handle) -> Option<registry::SimJobState> {
         let id = job_id(handle)?;
         let inner = self.lock();
