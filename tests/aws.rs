@@ -1,4 +1,5 @@
-//! The AWS adapters (EMR steps, EMR Serverless job runs, Glue job runs) against tether's AWS
+//! The AWS adapters (EMR steps, EMR Serverless job runs, Glue job runs, Batch jobs, ECS tasks)
+//! against tether's AWS
 //! simulator, which checks every request's SigV4 signature: the decision table, reconciliation
 //! by `find`, explicit cancel, throttling, SIGKILL of `tether run`, and a wrong secret. Every
 //! test runs each service on both backends.
@@ -21,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use common::{config_toml, until_all_done, TestDb};
 
-const SERVICES: [Service; 3] = [Service::Emr, Service::EmrServerless, Service::Glue];
+const SERVICES: [Service; 5] = Service::ALL;
 
 /// The credential chain reads the environment: the simulator's key pair, and nothing else
 /// (no shared files, no instance metadata). Every test sets the same values.
@@ -45,6 +46,9 @@ fn spec(service: Service, name: &str) -> Value {
         Service::Glue => {
             json!({"JobName": format!("glue-{name}"), "Arguments": {"--day": "2026-11-24"}})
         }
+        other => tether::registry::simulators(other.kind())
+            .unwrap()
+            .sample_spec(other.kind(), name),
     }
 }
 
@@ -240,7 +244,7 @@ async fn uncertain_submission_is_reconciled_beside_a_running_supervisor(db: Test
     let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
     // The services whose submit does not deduplicate (EMR Serverless' does, and its
     // submitter hands the intent back at once).
-    for service in [Service::Emr, Service::Glue] {
+    for service in [Service::Emr, Service::Glue, Service::Batch] {
         sim.inject(
             Fault::new(FaultKind::FailAfterProcessing, 1)
                 .on(service)
@@ -304,7 +308,7 @@ async fn explicit_cancel_on_each_service(db: TestDb) {
         let job = until_done(&app, first.job.id).await;
         assert_eq!(job.state, JobState::Cancelled, "{service:?}");
     }
-    assert_eq!(sim.stats().cancels, 3);
+    assert_eq!(sim.stats().cancels, SERVICES.len() as u64);
 }
 
 /// A cancel the API could not send (every attempt answered 500) is sent by the supervisor
@@ -339,7 +343,7 @@ async fn cancel_refused_at_first_is_sent_by_the_supervisor(db: TestDb) {
         assert_eq!(job.state, JobState::Cancelled, "{service:?}");
         assert!(job.cancel_sent_at.is_some(), "{service:?}: {job:?}");
     }
-    assert_eq!(sim.stats().cancels, 3);
+    assert_eq!(sim.stats().cancels, SERVICES.len() as u64);
 }
 
 /// Throttling (400 ThrottlingException for JSON 1.1, 429 for REST) slows the account down;
@@ -601,6 +605,6 @@ async fn wrong_secret_is_rejected_by_the_signature_check() {
             "{service:?}: the secret leaked: {err}"
         );
     }
-    assert_eq!(sim.stats().rejected_signatures, 3);
+    assert_eq!(sim.stats().rejected_signatures, SERVICES.len() as u64);
     assert_eq!(sim.stats().submissions.values().sum::<u64>(), 0);
 }

@@ -7,15 +7,15 @@ mod common;
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 use tether::crash::POINTS;
 use tether::jobs::Phase;
 use tether_provider::JobState;
 use tokio::process::Command;
 
-use common::procs::{key_of, wait_job, Setup, Sim};
+use common::procs::{key_of, kinds, wait_job, Setup, Sim};
 use common::{exit_within, TestDb};
-
-const PROVIDERS: [&str; 4] = ["databricks", "emr", "emr-serverless", "glue"];
 
 /// Runs `cmd` with the crash point `point` on, and checks that it died by SIGKILL there.
 /// The renewal point fires on the second renewal: the first comes before the claim, when the
@@ -165,17 +165,19 @@ fn no_wait(mut cmd: Command) -> Command {
     cmd
 }
 
-/// One point on every provider; the four providers run at once, except for the garbage
-/// collector's point (one provider's sweep would remove the keys another's is to crash on).
+/// Providers crashed at once.
+const AT_ONCE: usize = 4;
+
+/// One point on every provider of the registry with a simulator; four providers at a time,
+/// except for the garbage collector's point (one provider's sweep would remove the keys
+/// another's is to crash on).
 async fn crash_point_on_each_provider(db: TestDb, point: &'static str) {
-    if point == "during_gc" {
-        for provider in PROVIDERS {
-            crash_at(&db, point, provider).await;
-        }
-        return;
-    }
-    let [a, b, c, d] = PROVIDERS.map(|provider| crash_at(&db, point, provider));
-    tokio::join!(a, b, c, d);
+    let at_once = if point == "during_gc" { 1 } else { AT_ONCE };
+    let providers = kinds();
+    assert!(providers.len() >= 6, "{providers:?}");
+    futures_util::stream::iter(providers)
+        .for_each_concurrent(at_once, |provider| crash_at(&db, point, provider))
+        .await;
 }
 
 #[test]

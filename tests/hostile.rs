@@ -23,7 +23,7 @@ use common::TestDb;
 /// What the server answers next: an HTTP status and a body.
 type Answer = Arc<Mutex<(u16, Vec<u8>)>>;
 
-/// One runtime, one answering server and one app (SQLite) with the four providers pointed
+/// One runtime, one answering server and one app (SQLite) with the providers pointed
 /// at it, shared by every case.
 struct World {
     rt: tokio::runtime::Runtime,
@@ -69,7 +69,7 @@ fn world() -> &'static World {
             let mut providers = format!(
                 "[providers.databricks]\nhost = \"{url}\"\ntoken = \"dapi-hostile\"\n{COMMON}"
             );
-            for kind in ["emr", "emr-serverless", "glue"] {
+            for kind in ["emr", "emr-serverless", "glue", "batch", "ecs"] {
                 providers.push_str(&format!(
                     "\n[providers.{kind}]\nkind = \"{kind}\"\nregion = \"us-east-1\"\nendpoint_url = \"{url}\"\n{COMMON}"
                 ));
@@ -103,7 +103,10 @@ struct Shape {
     success: &'static str,
 }
 
-fn shapes() -> [Shape; 4] {
+/// The ECS task the hostile answers are about.
+const TASK_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task/etl/0123456789abcdef";
+
+fn shapes() -> [Shape; 6] {
     [
         Shape {
             provider: "databricks",
@@ -181,6 +184,42 @@ fn shapes() -> [Shape; 4] {
                 "EXPIRED",
             ],
             success: "SUCCEEDED",
+        },
+        Shape {
+            provider: "batch",
+            handle: json!({"job_queue": "nightly", "job_id": "job-1"}),
+            state_path: &["jobs", "0", "status"],
+            known: &[
+                "SUBMITTED",
+                "PENDING",
+                "RUNNABLE",
+                "STARTING",
+                "RUNNING",
+                "SUCCEEDED",
+                "FAILED",
+            ],
+            success: "SUCCEEDED",
+        },
+        Shape {
+            provider: "ecs",
+            handle: json!({"cluster": "etl", "task_arn": TASK_ARN}),
+            state_path: &["tasks", "0", "lastStatus"],
+            known: &[
+                "PROVISIONING",
+                "PENDING",
+                "ACTIVATING",
+                "RUNNING",
+                "DEACTIVATING",
+                "STOPPING",
+                "DEPROVISIONING",
+                "STOPPED",
+                "DELETED",
+                "EssentialContainerExited",
+                "UserInitiated",
+                "TaskFailedToStart",
+                "SpotInterruption",
+            ],
+            success: "STOPPED",
         },
     ]
 }
@@ -269,6 +308,57 @@ fn answer(shape: &Shape) -> BoxedStrategy<Value> {
                 json!({ "jobRun": Value::Object(run) })
             })
             .boxed(),
+        "batch" => (
+            name(),
+            text(),
+            field(Just(json!("job-1"))),
+            field(any::<bool>().prop_map(Value::from)),
+            field((-2i64..300).prop_map(Value::from)),
+            text(),
+        )
+            .prop_map(|(state, reason, id, cancelled, exit, container_reason)| {
+                let mut job = Map::new();
+                put(&mut job, "jobId", id);
+                put(&mut job, "status", state);
+                put(&mut job, "statusReason", reason);
+                put(&mut job, "isCancelled", cancelled);
+                let mut container = Map::new();
+                put(&mut container, "exitCode", exit);
+                put(&mut container, "reason", container_reason);
+                job.insert("container".into(), Value::Object(container));
+                json!({ "jobs": [Value::Object(job)] })
+            })
+            .boxed(),
+        "ecs" => (
+            name(),
+            name(),
+            field(Just(json!(TASK_ARN))),
+            proptest::collection::vec(field((-2i64..3).prop_map(Value::from)), 0..3),
+            text(),
+            field(junk()),
+        )
+            .prop_map(|(last, code, arn, exits, reason, failures)| {
+                let mut task = Map::new();
+                put(&mut task, "taskArn", arn);
+                put(&mut task, "lastStatus", last);
+                put(&mut task, "stopCode", code);
+                put(&mut task, "stoppedReason", reason);
+                let containers = exits
+                    .into_iter()
+                    .map(|exit| {
+                        let mut c = Map::new();
+                        c.insert("name".into(), json!("app"));
+                        put(&mut c, "exitCode", exit);
+                        Value::Object(c)
+                    })
+                    .collect();
+                task.insert("containers".into(), Value::Array(containers));
+                let mut answer = Map::new();
+                answer.insert("tasks".into(), json!([Value::Object(task)]));
+                put(&mut answer, "failures", failures);
+                Value::Object(answer)
+            })
+            .boxed(),
         _ => (name(), text())
             .prop_map(|(state, error)| {
                 let mut run = Map::new();
@@ -303,8 +393,13 @@ fn http_status() -> impl Strategy<Value = u16> {
     prop_oneof![8 => Just(200u16), 1 => 100u16..600]
 }
 
+/// The value at `path` (object keys, or array positions written as numbers).
 fn at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v Value> {
-    path.iter().try_fold(value, |v, k| v.get(*k))
+    path.iter()
+        .try_fold(value, |v, k| match (v, k.parse::<usize>()) {
+            (Value::Array(items), Ok(i)) => items.get(i),
+            _ => v.get(*k),
+        })
 }
 
 /// Whether the body the client received says the job succeeded.
@@ -314,6 +409,17 @@ fn says_success(shape: &Shape, body: Option<&Value>) -> bool {
     match shape.provider {
         "databricks" => {
             is(&["state", "result_state"]) || is(&["status", "termination_details", "code"])
+        }
+        // A stopped task whose essential container exited and every container exited 0.
+        "ecs" => {
+            let task = &["tasks", "0"];
+            let text = |k: &str| at(body, &[task[0], task[1], k]).and_then(Value::as_str);
+            let containers = at(body, &["tasks", "0", "containers"]).and_then(Value::as_array);
+            matches!(text("lastStatus"), Some("STOPPED" | "DELETED"))
+                && text("stopCode") == Some("EssentialContainerExited")
+                && containers.is_some_and(|cs| {
+                    !cs.is_empty() && cs.iter().all(|c| c["exitCode"].as_i64() == Some(0))
+                })
         }
         _ => is(shape.state_path),
     }
@@ -382,4 +488,6 @@ hostile! {
     emr_status_survives_hostile_answers: 1;
     emr_serverless_status_survives_hostile_answers: 2;
     glue_status_survives_hostile_answers: 3;
+    batch_status_survives_hostile_answers: 4;
+    ecs_status_survives_hostile_answers: 5;
 }

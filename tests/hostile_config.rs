@@ -108,7 +108,7 @@ fn document() -> impl Strategy<Value = String> {
     let providers = proptest::collection::vec(
         (
             prop_oneof![
-                3 => proptest::sample::select(&["databricks", "emr", "emr-serverless", "glue"][..])
+                3 => proptest::sample::select(tether::registry::kinds())
                     .prop_map(str::to_string),
                 1 => "[a-z][a-z-]{0,8}",
             ],

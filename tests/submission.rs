@@ -16,6 +16,11 @@ use tether::state::TaskInstanceId;
 use common::procs::{key_of, spec, tether, wait_job, Setup, Sim, SIM_KEY_ID, SIM_SECRET};
 use common::{exit_within, signal, TestDb};
 
+/// The simulator's switch that answers requests 503 (with `Retry-After`).
+const UNAVAILABLE: &str = "--unavailable-first";
+/// The simulator's switch that throttles requests (with `Retry-After`).
+const THROTTLED: &str = "--throttle-first";
+
 /// Who else shares the database while the first `tether run` submits.
 #[derive(Debug, Clone, Copy)]
 enum Other {
@@ -25,19 +30,18 @@ enum Other {
     SecondRun,
 }
 
-/// The first three submits are answered 503 with `Retry-After: 1`, so the submission takes
-/// about 3 s, longer than the 2 s lease; another process shares the database. Exactly one
-/// remote job per key, the first `tether run` succeeds, and so does the second one.
+/// The first three requests are refused (`refusal`: `--unavailable-first`, 503, or
+/// `--throttle-first`, the service's throttling answer) with `Retry-After: 1`, so the
+/// submission takes about 3 s, longer than the 2 s lease; another process shares the
+/// database. Exactly one remote job per key, the first `tether run` succeeds, and so does the
+/// second one.
 async fn a_submission_outliving_its_lease_makes_one_job(
     db: TestDb,
     provider: &'static str,
     other: Other,
+    refusal: &str,
 ) {
-    let sim = Sim::start(
-        provider,
-        &["--unavailable-first", "3", "--retry-after", "1s"],
-    )
-    .await;
+    let sim = Sim::start(provider, &[refusal, "3", "--retry-after", "1s"]).await;
     let setup = Setup::new(&db, provider, &sim, "2s");
     let task = format!("slow-{provider}-{other:?}").to_lowercase();
     let app = setup.app().await;
@@ -91,11 +95,12 @@ async fn a_submission_outliving_its_lease_makes_one_job(
 }
 
 macro_rules! outliving_lease {
-    ($($name:ident: $provider:expr, $other:expr;)*) => {
+    ($($name:ident: $provider:expr, $other:expr, $refusal:expr;)*) => {
         async fn outliving_lease_tests(db: TestDb, which: &str) {
             $(
                 if which == stringify!($name) {
-                    a_submission_outliving_its_lease_makes_one_job(db, $provider, $other).await;
+                    a_submission_outliving_its_lease_makes_one_job(db, $provider, $other, $refusal)
+                        .await;
                     return;
                 }
             )*
@@ -124,14 +129,19 @@ macro_rules! outliving_lease {
 }
 
 outliving_lease! {
-    emr_with_serve: "emr", Other::Serve;
-    emr_with_second_run: "emr", Other::SecondRun;
-    glue_with_serve: "glue", Other::Serve;
-    glue_with_second_run: "glue", Other::SecondRun;
-    databricks_with_serve: "databricks", Other::Serve;
-    databricks_with_second_run: "databricks", Other::SecondRun;
-    emr_serverless_with_serve: "emr-serverless", Other::Serve;
-    emr_serverless_with_second_run: "emr-serverless", Other::SecondRun;
+    emr_with_serve: "emr", Other::Serve, UNAVAILABLE;
+    emr_with_second_run: "emr", Other::SecondRun, UNAVAILABLE;
+    glue_with_serve: "glue", Other::Serve, UNAVAILABLE;
+    glue_with_second_run: "glue", Other::SecondRun, UNAVAILABLE;
+    databricks_with_serve: "databricks", Other::Serve, UNAVAILABLE;
+    databricks_with_second_run: "databricks", Other::SecondRun, UNAVAILABLE;
+    emr_serverless_with_serve: "emr-serverless", Other::Serve, UNAVAILABLE;
+    emr_serverless_with_second_run: "emr-serverless", Other::SecondRun, UNAVAILABLE;
+    batch_throttled_with_serve: "batch", Other::Serve, THROTTLED;
+    batch_throttled_with_second_run: "batch", Other::SecondRun, THROTTLED;
+    batch_with_second_run: "batch", Other::SecondRun, UNAVAILABLE;
+    ecs_throttled_with_serve: "ecs", Other::Serve, THROTTLED;
+    ecs_with_second_run: "ecs", Other::SecondRun, UNAVAILABLE;
 }
 
 /// SIGTERM or SIGINT while the provider takes 3 s to answer the submit: `tether run` waits for

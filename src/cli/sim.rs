@@ -36,10 +36,10 @@ pub struct SimArgs {
     /// databricks: the bearer token it accepts [default: dapi-sim-token].
     #[arg(long)]
     token: Option<String>,
-    /// emr, emr-serverless, glue: the access key id it accepts [default: AKIATETHERSIMULATOR].
+    /// The AWS kinds (emr, glue, batch, ...): the access key id it accepts [default: AKIATETHERSIMULATOR].
     #[arg(long)]
     access_key_id: Option<String>,
-    /// emr, emr-serverless, glue: its secret (requests are checked with SigV4).
+    /// The AWS kinds: its secret (requests are checked with SigV4).
     #[arg(long)]
     secret_access_key: Option<String>,
     #[command(flatten)]

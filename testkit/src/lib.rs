@@ -138,7 +138,9 @@ impl Subject {
     /// A job spec the subject runs.
     pub fn spec(&self, name: &str) -> Value {
         match (&self.sim, &self.specs) {
-            (Some(sim), _) => sim.sample_spec(self.kind, name),
+            (Some(_), _) => tether::registry::simulators(self.kind)
+                .expect("a kind with a simulator")
+                .sample_spec(self.kind, name),
             (None, Some(specs)) => specs(name),
             (None, None) => panic!("{}: no job specs", self.kind),
         }

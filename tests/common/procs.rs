@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tether::app::App;
 use tether::config::Config;
 use tether::engine::key::idempotency_key;
@@ -49,15 +49,10 @@ impl Sim {
 
     /// As [`Sim::start`], with runs that stay running for `running`.
     pub async fn start_with(provider: &str, running: &str, args: &[&str]) -> Self {
-        let kind = if provider == "databricks" {
-            "databricks"
-        } else {
-            "emr"
-        };
         let mut child = tether()
             .args([
                 "sim",
-                kind,
+                provider,
                 "--port",
                 "0",
                 "--pending",
@@ -107,17 +102,19 @@ impl Sim {
     }
 }
 
-/// A job spec per provider.
+/// A job spec of `provider` (a registry kind) that its simulator runs.
 pub fn spec(provider: &str, name: &str) -> Value {
-    match provider {
-        "databricks" => super::spec(name),
-        "emr" => json!({"cluster_id": "j-SIMCLUSTER1", "step": {"Name": name,
-            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "s3://jobs/load.py"]}}}),
-        "emr-serverless" => json!({"applicationId": "00simapp", "name": name,
-            "executionRoleArn": "arn:aws:iam::000000000000:role/emr",
-            "jobDriver": {"sparkSubmit": {"entryPoint": "s3://jobs/load.py"}}}),
-        _ => json!({"JobName": format!("glue-{name}"), "Arguments": {"--day": "2026-12-01"}}),
-    }
+    tether::registry::simulators(provider)
+        .unwrap_or_else(|| panic!("{provider}: a kind with a simulator"))
+        .sample_spec(provider, name)
+}
+
+/// Every registry kind with a simulator.
+pub fn kinds() -> Vec<&'static str> {
+    tether::registry::kinds()
+        .into_iter()
+        .filter(|k| tether::registry::simulators(k).is_some())
+        .collect()
 }
 
 /// A config file for `provider` at the simulator, a spec file, in a temp folder.

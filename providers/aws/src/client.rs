@@ -101,6 +101,13 @@ pub fn error_type(response: &Response) -> Option<String> {
     Some(raw.split(':').next().unwrap_or(raw).to_string())
 }
 
+/// Whether `what` (the operation) creates a job: its refusals blame the spec.
+fn is_submit(what: &str) -> bool {
+    ["Start", "Add", "Submit", "Run"]
+        .iter()
+        .any(|p| what.starts_with(p))
+}
+
 fn is_throttle(response: &Response) -> bool {
     response.status.is_client_error()
         && error_type(response).is_some_and(|t| {
@@ -255,11 +262,18 @@ impl AwsClient {
             {
                 ErrorKind::NotFound
             }
-            "ValidationException" | "InvalidRequestException" | "InvalidInputException"
-                if what.starts_with("Start") || what.starts_with("Add") =>
+            "ValidationException"
+            | "InvalidRequestException"
+            | "InvalidInputException"
+            | "ClientException"
+            | "InvalidParameterException"
+            | "ClusterNotFoundException"
+                if is_submit(what) =>
             {
                 ErrorKind::InvalidSpec
             }
+            // ECS: the cluster of a task asked about is gone, and its tasks with it.
+            "ClusterNotFoundException" => ErrorKind::NotFound,
             _ if response.status.is_server_error() => ErrorKind::Transient,
             _ => ErrorKind::Permanent,
         };

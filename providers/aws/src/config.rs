@@ -1,7 +1,8 @@
 //! AWS provider settings: which service, region, endpoint and profile, and the common
 //! provider settings.
 //!
-//! Read from `[providers.NAME]` with `kind = "emr" | "emr-serverless" | "glue"`. The region
+//! Read from `[providers.NAME]` with `kind = "emr" | "emr-serverless" | "glue" | "batch" |
+//! "ecs"`. The region
 //! falls back to `AWS_REGION` / `AWS_DEFAULT_REGION`. Credentials are never configured here:
 //! they come from the standard AWS chain (see `credential.rs`).
 
@@ -17,6 +18,10 @@ pub enum Service {
     EmrServerless,
     /// Glue: job runs of a Glue job.
     Glue,
+    /// AWS Batch: jobs on a job queue.
+    Batch,
+    /// Amazon ECS: tasks on a cluster.
+    Ecs,
 }
 
 impl Service {
@@ -26,8 +31,19 @@ impl Service {
             Service::Emr => "emr",
             Service::EmrServerless => "emr-serverless",
             Service::Glue => "glue",
+            Service::Batch => "batch",
+            Service::Ecs => "ecs",
         }
     }
+
+    /// Every service, in the order tether lists its kinds.
+    pub const ALL: [Service; 5] = [
+        Service::Emr,
+        Service::EmrServerless,
+        Service::Glue,
+        Service::Batch,
+        Service::Ecs,
+    ];
 
     /// The SigV4 signing name.
     pub fn signing_name(self) -> &'static str {
@@ -35,17 +51,22 @@ impl Service {
             Service::Emr => "elasticmapreduce",
             Service::EmrServerless => "emr-serverless",
             Service::Glue => "glue",
+            Service::Batch => "batch",
+            Service::Ecs => "ecs",
+        }
+    }
+
+    /// The first label of the service's public endpoint (`https://<host>.<region>.amazonaws.com`).
+    pub fn endpoint_prefix(self) -> &'static str {
+        match self {
+            Service::Emr => "elasticmapreduce",
+            other => other.signing_name(),
         }
     }
 
     /// The service's kind from tether's config.
     pub fn from_kind(kind: &str) -> Option<Self> {
-        Some(match kind {
-            "emr" => Service::Emr,
-            "emr-serverless" => Service::EmrServerless,
-            "glue" => Service::Glue,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|s| s.kind() == kind)
     }
 }
 
@@ -120,14 +141,10 @@ impl AwsConfig {
                 problems.push(format!("{prefix}.endpoint_url: {e:?} must start with https:// (or http:// for a simulator)"));
                 String::new()
             }
-            None => {
-                let host = match service {
-                    Service::Emr => "elasticmapreduce",
-                    Service::EmrServerless => "emr-serverless",
-                    Service::Glue => "glue",
-                };
-                format!("https://{host}.{region}.amazonaws.com")
-            }
+            None => format!(
+                "https://{}.{region}.amazonaws.com",
+                service.endpoint_prefix()
+            ),
         };
         if !problems.is_empty() {
             return Err(problems);

@@ -1,4 +1,5 @@
-//! How tether finds this crate: [`FACTORY`], its kinds (`emr`, `emr-serverless`, `glue`),
+//! How tether finds this crate: [`FACTORY`], its kinds (`emr`, `emr-serverless`, `glue`,
+//! `batch`, `ecs`),
 //! their settings check, their adapters and (feature `sim`) their simulator.
 
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use tether_provider::registry::{Env, ProviderFactory, ProviderSettings};
 use tether_provider::settings::Table;
 use tether_provider::{CommonSettings, Provider, ProviderError};
 
-use crate::{AwsConfig, Emr, EmrServerless, Glue, Service};
+use crate::{AwsConfig, Batch, Ecs, Emr, EmrServerless, Glue, Service};
 
 /// The AWS providers, as tether's registry lists them.
 pub static FACTORY: Factory = Factory;
@@ -18,7 +19,7 @@ pub struct Factory;
 
 impl ProviderFactory for Factory {
     fn kinds(&self) -> &'static [&'static str] {
-        &["emr", "emr-serverless", "glue"]
+        &["emr", "emr-serverless", "glue", "batch", "ecs"]
     }
 
     fn check(
@@ -53,6 +54,8 @@ impl ProviderSettings for AwsConfig {
             Service::Emr => Arc::new(Emr::new(self.clone())?),
             Service::EmrServerless => Arc::new(EmrServerless::new(self.clone())?),
             Service::Glue => Arc::new(Glue::new(self.clone())?),
+            Service::Batch => Arc::new(Batch::new(self.clone())?),
+            Service::Ecs => Arc::new(Ecs::new(self.clone())?),
         })
     }
 }

@@ -1,26 +1,29 @@
-//! tether's AWS adapters: EMR on EC2 steps, EMR Serverless job runs and Glue job runs.
+//! tether's AWS adapters: EMR on EC2 steps, EMR Serverless job runs, Glue job runs, AWS Batch
+//! jobs and Amazon ECS tasks.
 //!
-//! One crate for the three services, because what is hard is shared: SigV4 signing, the
+//! One crate for the services, because what is hard is shared: SigV4 signing, the
 //! credential chain, AWS's error shapes and throttling. Each service has its own module with
 //! the same parts as every provider (the adapter, its spec and handle), and its state mapping
 //! sits in `state.rs`.
 //!
-//! - `factory.rs`: [`FACTORY`], what tether's registry lists: the three kinds, their settings
+//! - `factory.rs`: [`FACTORY`], what tether's registry lists: the kinds, their settings
 //!   check, adapters and simulator.
 //! - `config.rs`: service, region, endpoint override, profile.
 //! - `credential.rs`: the standard AWS credential chain (`aws-config`), cached and refreshed.
 //! - `client.rs`: SigV4 (`aws-sigv4`), JSON 1.1 and REST JSON calls, AWS errors.
-//! - `emr.rs`, `emr_serverless.rs`, `glue.rs`: the adapters.
+//! - `emr.rs`, `emr_serverless.rs`, `glue.rs`, `batch.rs`, `ecs.rs`: the adapters.
 //! - `state.rs`: the state mappings.
-//! - `sim/` (feature `sim`, off by default): simulators of the three services that check
-//!   SigV4 signatures (`tether sim emr | emr-serverless | glue`).
+//! - `sim/` (feature `sim`, off by default): simulators of the services that check SigV4
+//!   signatures (`tether sim emr | emr-serverless | glue | batch | ecs`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod client;
 pub mod config;
 pub mod credential;
+pub mod ecs;
 pub mod emr;
 pub mod emr_serverless;
 pub mod factory;
@@ -36,7 +39,9 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::Value;
 use tether_provider::{Handle, ProviderError, RemoteStatus, Sweep, Tracked};
 
+pub use batch::Batch;
 pub use config::{AwsConfig, Service};
+pub use ecs::Ecs;
 pub use emr::Emr;
 pub use emr_serverless::EmrServerless;
 pub use factory::FACTORY;
@@ -156,6 +161,67 @@ where
         out.calls += calls;
         for (i, status) in found {
             out.statuses[i] = Some(status);
+        }
+    }
+    Ok(out)
+}
+
+/// What one batched read found: statuses by job id.
+type Found = HashMap<String, RemoteStatus>;
+
+/// Coalesced polling by batched reads (Batch `DescribeJobs`, ECS `DescribeTasks`): the jobs
+/// asked about are grouped by parent (`parent_field` of the handle, or one group without it),
+/// each group is cut into chunks of `chunk` ids (`id_field`), and `describe(parent, ids)`
+/// reads one chunk (chunks in parallel), answering the statuses it found by id. A job the
+/// answer leaves out gets no status: the engine then asks about it alone.
+async fn sweep_by_ids<F, Fut>(
+    jobs: &[Tracked<'_>],
+    (parent_field, id_field): (Option<&str>, &str),
+    chunk: usize,
+    describe: F,
+) -> Result<Sweep, ProviderError>
+where
+    F: Fn(String, Vec<String>) -> Fut,
+    Fut: Future<Output = Result<Found, ProviderError>>,
+{
+    let mut groups: HashMap<String, Vec<(String, usize)>> = HashMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let parent = match parent_field {
+            Some(name) => job.handle.get_str(name),
+            None => Some(String::new()),
+        };
+        let (Some(parent), Some(id)) = (parent, job.handle.get_str(id_field)) else {
+            continue;
+        };
+        groups.entry(parent).or_default().push((id, i));
+    }
+    // (parent, [(id, position in `jobs`)]): what one call reads.
+    type Chunk = (String, Vec<(String, usize)>);
+    let chunks: Vec<Chunk> = groups
+        .into_iter()
+        .flat_map(|(parent, ids)| {
+            ids.chunks(chunk)
+                .map(|c| (parent.clone(), c.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let calls = chunks.len() as u64;
+    let answers: Vec<(Vec<(String, usize)>, Found)> = stream::iter(chunks)
+        .map(|(parent, wanted)| {
+            let ids = wanted.iter().map(|(id, _)| id.clone()).collect();
+            let call = describe(parent, ids);
+            async move { call.await.map(|found| (wanted, found)) }
+        })
+        .buffer_unordered(SWEEP_PARALLEL)
+        .try_collect()
+        .await?;
+    let mut out = Sweep {
+        statuses: vec![None; jobs.len()],
+        calls,
+    };
+    for (wanted, mut found) in answers {
+        for (id, i) in wanted {
+            out.statuses[i] = found.remove(&id);
         }
     }
     Ok(out)

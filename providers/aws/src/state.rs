@@ -1,4 +1,5 @@
-//! How EMR step, EMR Serverless job run and Glue job run states map to tether's.
+//! How EMR step, EMR Serverless job run, Glue job run, Batch job and ECS task states map to
+//! tether's.
 //!
 //! A state not listed maps to running with a warning: never to success.
 
@@ -49,6 +50,67 @@ pub fn glue_run(raw: &str) -> JobState {
     }
 }
 
+/// AWS Batch job states (botocore `JobStatus`):
+/// <https://docs.aws.amazon.com/batch/latest/APIReference/API_JobDetail.html>. A job that was
+/// cancelled or terminated also reads `FAILED`: the adapter tells a cancel apart by the job's
+/// `isCancelled` / `isTerminated` flags and its reason (see `batch.rs`).
+pub fn batch_job(raw: &str) -> JobState {
+    match raw {
+        "SUBMITTED" | "PENDING" | "RUNNABLE" | "STARTING" => JobState::Pending,
+        "RUNNING" => JobState::Running,
+        "SUCCEEDED" => JobState::Succeeded,
+        "FAILED" => JobState::Failed,
+        other => unknown("batch", other),
+    }
+}
+
+/// Amazon ECS task `lastStatus` values (the task life cycle:
+/// <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html>).
+/// A stopped task's end is decided by its stop code and its containers' exit codes
+/// ([`ecs_stopped`]); this is the state before that.
+pub fn ecs_task(raw: &str) -> JobState {
+    match raw {
+        "PROVISIONING" | "PENDING" | "ACTIVATING" => JobState::Pending,
+        // The containers may have exited, but the task has not stopped yet.
+        "RUNNING" | "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" => JobState::Running,
+        // Decided by `ecs_stopped`; failed until shown otherwise.
+        "STOPPED" | "DELETED" => JobState::Failed,
+        other => unknown("ecs", other),
+    }
+}
+
+/// How a stopped ECS task ended: `stop_code` (botocore `TaskStopCode`) and its containers'
+/// exit codes (`None`: a container without one). Succeeded only when its essential container
+/// exited and every container exited 0 (as Airflow's `EcsRunTaskOperator` judges it);
+/// cancelled when a user stopped it (`StopTask`); failed otherwise, including a stop code
+/// AWS adds later.
+pub fn ecs_stopped(stop_code: Option<&str>, exit_codes: &[Option<i64>]) -> JobState {
+    match stop_code {
+        Some("EssentialContainerExited")
+            if !exit_codes.is_empty() && exit_codes.iter().all(|c| *c == Some(0)) =>
+        {
+            JobState::Succeeded
+        }
+        Some("UserInitiated") => JobState::Cancelled,
+        Some(
+            "EssentialContainerExited"
+            | "TaskFailedToStart"
+            | "ServiceSchedulerInitiated"
+            | "SpotInterruption"
+            | "TerminationNotice"
+            | "InfrastructureHealth",
+        ) => JobState::Failed,
+        other => {
+            tracing::warn!(
+                provider = "ecs",
+                stop_code = other,
+                "unknown ECS stop code; the stopped task counts as failed"
+            );
+            JobState::Failed
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +155,57 @@ mod tests {
         ] {
             assert_eq!(glue_run(raw), want, "{raw}");
         }
+        for (raw, want) in [
+            ("SUBMITTED", JobState::Pending),
+            ("PENDING", JobState::Pending),
+            ("RUNNABLE", JobState::Pending),
+            ("STARTING", JobState::Pending),
+            ("RUNNING", JobState::Running),
+            ("SUCCEEDED", JobState::Succeeded),
+            ("FAILED", JobState::Failed),
+        ] {
+            assert_eq!(batch_job(raw), want, "{raw}");
+        }
+        for (raw, want) in [
+            ("PROVISIONING", JobState::Pending),
+            ("PENDING", JobState::Pending),
+            ("ACTIVATING", JobState::Pending),
+            ("RUNNING", JobState::Running),
+            ("DEACTIVATING", JobState::Running),
+            ("STOPPING", JobState::Running),
+            ("DEPROVISIONING", JobState::Running),
+            ("STOPPED", JobState::Failed),
+            ("DELETED", JobState::Failed),
+        ] {
+            assert_eq!(ecs_task(raw), want, "{raw}");
+        }
+        let ok = [Some(0), Some(0)];
+        for (code, exits, want) in [
+            ("EssentialContainerExited", &ok[..], JobState::Succeeded),
+            (
+                "EssentialContainerExited",
+                &[Some(0), Some(1)][..],
+                JobState::Failed,
+            ),
+            (
+                "EssentialContainerExited",
+                &[Some(0), None][..],
+                JobState::Failed,
+            ),
+            ("EssentialContainerExited", &[][..], JobState::Failed),
+            ("UserInitiated", &ok[..], JobState::Cancelled),
+            ("TaskFailedToStart", &[None][..], JobState::Failed),
+            ("ServiceSchedulerInitiated", &ok[..], JobState::Failed),
+            ("SpotInterruption", &ok[..], JobState::Failed),
+            ("TerminationNotice", &ok[..], JobState::Failed),
+            ("InfrastructureHealth", &ok[..], JobState::Failed),
+            ("AStopCodeInventedTomorrow", &ok[..], JobState::Failed),
+        ] {
+            assert_eq!(ecs_stopped(Some(code), exits), want, "{code} {exits:?}");
+        }
+        assert_eq!(ecs_stopped(None, &ok), JobState::Failed);
+        assert_eq!(batch_job("QUEUED_TOMORROW"), JobState::Running);
+        assert_eq!(ecs_task("HIBERNATING"), JobState::Running);
         assert_eq!(emr_step("EXPLODED"), JobState::Running);
         assert_eq!(emr_serverless_run(""), JobState::Running);
         assert_eq!(glue_run("MAYBE"), JobState::Running);

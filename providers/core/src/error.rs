@@ -51,6 +51,11 @@ impl ProviderError {
         Self::new(provider, ErrorKind::Permanent, message)
     }
 
+    /// The job is gone (the engine records it as lost).
+    pub fn not_found(provider: &'static str, message: impl Into<String>) -> Self {
+        Self::new(provider, ErrorKind::NotFound, message)
+    }
+
     /// A bad job spec.
     pub fn invalid_spec(provider: &'static str, message: impl Into<String>) -> Self {
         Self::new(provider, ErrorKind::InvalidSpec, message)

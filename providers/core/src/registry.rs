@@ -178,6 +178,10 @@ pub trait SimFactory: Send + Sync {
     /// implementation of the API.
     fn documented_states(&self, kind: &str) -> Vec<(String, JobState)>;
 
+    /// A job spec of `kind` its simulator runs, named after `name` (the conformance suite,
+    /// the crash tests and the soak submit it).
+    fn sample_spec(&self, kind: &str, name: &str) -> serde_json::Value;
+
     /// Starts a simulator of `kind` on 127.0.0.1. A bad switch is an
     /// [`std::io::ErrorKind::InvalidInput`] error naming it.
     async fn start(&self, kind: &str, options: SimOptions) -> std::io::Result<Box<dyn RunningSim>>;
@@ -214,9 +218,6 @@ pub trait RunningSim: Send + Sync {
 
     /// How the job `handle` names stands now (`None`: the simulator has no such job).
     fn job_state(&self, handle: &Handle) -> Option<SimJobState>;
-
-    /// A job spec of `kind` this simulator runs, named `name`.
-    fn sample_spec(&self, kind: &str, name: &str) -> serde_json::Value;
 
     /// Makes the job report `raw` from now on (one of [`SimFactory::documented_states`], or
     /// any text: a state the adapter does not know).

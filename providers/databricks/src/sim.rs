@@ -989,6 +989,11 @@ impl registry::SimFactory for Simulators {
         states
     }
 
+    fn sample_spec(&self, _kind: &str, name: &str) -> Value {
+        json!({"run_name": name,
+            "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/sim.py"}}]})
+    }
+
     async fn start(
         &self,
         _kind: &str,
@@ -1102,11 +1107,6 @@ impl registry::RunningSim for Simulator {
             Some("CANCELED") => registry::SimJobState::Cancelled,
             Some(_) => registry::SimJobState::Failed,
         })
-    }
-
-    fn sample_spec(&self, _kind: &str, name: &str) -> Value {
-        json!({"run_name": name,
-            "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/sim.py"}}]})
     }
 
     fn set_state(&self, handle: &tether_provider::Handle, raw: &str) -> bool {

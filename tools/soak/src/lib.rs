@@ -250,10 +250,12 @@ async fn run(
     let mut rng = StdRng::seed_from_u64(s.seed);
     let plan: Vec<Planned> = (0..s.jobs as usize)
         .map(|i| {
-            let (provider, sim) = &sims[i % sims.len()];
+            let (provider, _) = &sims[i % sims.len()];
             let task = format!("t{i:05}");
             Planned {
-                spec: sim.sample_spec(provider, &task),
+                spec: tether::registry::simulators(provider)
+                    .expect("a kind with a simulator")
+                    .sample_spec(provider, &task),
                 task,
                 provider,
                 cancel: rng.random_bool(s.cancel_share),

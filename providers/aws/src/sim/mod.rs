@@ -1,4 +1,5 @@
-//! Simulators of EMR steps, EMR Serverless job runs and Glue job runs, on one loopback port.
+//! Simulators of EMR steps, EMR Serverless job runs, Glue job runs, Batch jobs and ECS tasks,
+//! on one loopback port (Batch and ECS in their own modules).
 //!
 //! Every request's SigV4 signature is checked against the configured key pair (a wrong secret
 //! gets AWS's `InvalidSignatureException`, an unknown key `UnrecognizedClientException`).
@@ -6,9 +7,15 @@
 //! Serverless deduplicates `clientToken` as AWS documents; submissions and cancels are
 //! counted (in all, and per idempotency key) and served at `GET /_sim/stats`; throttling,
 //! unavailability, server errors, slow answers, connections dropped mid-answer and a submit
-//! processed but answered with 500 can be injected, for submits only or for every request. JSON 1.1 requests are routed by
-//! `X-Amz-Target`, EMR Serverless by its REST paths.
+//! processed but answered with 500 can be injected, for submits only or for every request.
+//! JSON 1.1 requests are routed by `X-Amz-Target`, EMR Serverless and Batch by their REST
+//! paths.
+//!
+//! Batch's `DescribeJobs` and ECS's `DescribeTasks` read many jobs at once: asked about more
+//! than one, they count as list calls, leave out hidden jobs and lie with the lists.
 
+mod batch;
+mod ecs;
 mod sigv4;
 
 use std::collections::{BTreeMap, HashMap};
@@ -205,6 +212,9 @@ impl SimJob {
             Service::Emr => ["PENDING", "RUNNING", "COMPLETED", "CANCELLED", "FAILED"],
             Service::EmrServerless => ["SCHEDULED", "RUNNING", "SUCCESS", "CANCELLED", "FAILED"],
             Service::Glue => ["STARTING", "RUNNING", "SUCCEEDED", "STOPPED", "FAILED"],
+            Service::Batch => ["RUNNABLE", "RUNNING", "SUCCEEDED", "FAILED", "FAILED"],
+            // How a stopped task ended is in its stop code and exit codes (`ecs.rs`).
+            Service::Ecs => ["PENDING", "RUNNING", "STOPPED", "STOPPED", "STOPPED"],
         };
         names[phase]
     }
@@ -354,9 +364,19 @@ enum Call {
 impl Call {
     fn of(target: Option<&str>, method: &Method, path: &str) -> Call {
         match target {
-            Some("ElasticMapReduce.AddJobFlowSteps" | "AWSGlue.StartJobRun") => Call::Submit,
-            Some("ElasticMapReduce.CancelSteps" | "AWSGlue.BatchStopJobRun") => Call::Cancel,
+            Some(
+                "ElasticMapReduce.AddJobFlowSteps"
+                | "AWSGlue.StartJobRun"
+                | "AmazonEC2ContainerServiceV20141113.RunTask",
+            ) => Call::Submit,
+            Some(
+                "ElasticMapReduce.CancelSteps"
+                | "AWSGlue.BatchStopJobRun"
+                | "AmazonEC2ContainerServiceV20141113.StopTask",
+            ) => Call::Cancel,
             Some(_) => Call::Other,
+            None if path == "/v1/submitjob" => Call::Submit,
+            None if path == "/v1/terminatejob" || path == "/v1/canceljob" => Call::Cancel,
             None if method == Method::POST && path.ends_with("/jobruns") => Call::Submit,
             None if method == Method::DELETE && path.contains("/jobruns/") => Call::Cancel,
             None => Call::Other,
@@ -377,11 +397,13 @@ impl Calls {
 /// A throttled or unavailable answer, with `Retry-After` when the fault has one.
 fn refusal(fault: &Fault, service: Service) -> Response {
     let mut response = match fault.kind {
-        FaultKind::Throttle if service == Service::EmrServerless => aws_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequestsException",
-            "Rate exceeded",
-        ),
+        FaultKind::Throttle if matches!(service, Service::EmrServerless | Service::Batch) => {
+            aws_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Rate exceeded",
+            )
+        }
         FaultKind::Throttle => aws_error(
             StatusCode::BAD_REQUEST,
             "ThrottlingException",
@@ -413,6 +435,11 @@ fn key_of(service: Service, name: &str, arguments: &Value, client_token: &str) -
             .to_string(),
         Service::EmrServerless => client_token.to_string(),
         Service::Glue => arguments["--tether-key"].as_str().unwrap_or("").to_string(),
+        Service::Batch => name
+            .rfind("tether-")
+            .map_or(name, |i| &name[i..])
+            .to_string(),
+        Service::Ecs => client_token.to_string(),
     }
 }
 
@@ -461,6 +488,8 @@ async fn handle(
             uri.query().unwrap_or(""),
             &input,
         ),
+        Service::Batch => batch::call(&mut guard, &method, uri.path(), &input),
+        Service::Ecs => ecs::call(&mut guard, target.as_deref().unwrap_or(""), &input),
         _ => json11(&mut guard, target.as_deref().unwrap_or(""), &input),
     };
     match (fault, response) {
@@ -492,7 +521,9 @@ fn admit(
     let service = match target.as_deref().and_then(|t| t.split('.').next()) {
         Some("ElasticMapReduce") => Service::Emr,
         Some("AWSGlue") => Service::Glue,
+        Some(ecs::TARGET) => Service::Ecs,
         _ if uri.path().starts_with("/applications/") => Service::EmrServerless,
+        _ if uri.path().starts_with("/v1/") => Service::Batch,
         _ => {
             return Err(Box::new(aws_error(
                 StatusCode::BAD_REQUEST,
@@ -645,6 +676,8 @@ fn lie_success(service: Service, entry: &mut Value) {
         Service::Emr => entry["Status"]["State"] = json!("COMPLETED"),
         Service::EmrServerless => entry["state"] = json!("SUCCESS"),
         Service::Glue => entry["JobRunState"] = json!("SUCCEEDED"),
+        Service::Batch => batch::lie_success(entry),
+        Service::Ecs => ecs::lie_success(entry),
     }
 }
 
@@ -1017,6 +1050,8 @@ impl registry::SimFactory for Simulators {
                 ("FAILED", Failed),
                 ("CANCELLED", Cancelled),
             ],
+            Some(Service::Batch) => batch::DOCUMENTED_STATES,
+            Some(Service::Ecs) => ecs::DOCUMENTED_STATES,
             Some(Service::Glue) => &[
                 ("STARTING", Pending),
                 ("WAITING", Pending),
@@ -1035,6 +1070,20 @@ impl registry::SimFactory for Simulators {
             .iter()
             .map(|(raw, s)| (raw.to_string(), *s))
             .collect()
+    }
+
+    fn sample_spec(&self, kind: &str, name: &str) -> Value {
+        match Service::from_kind(kind) {
+            Some(Service::Emr) => json!({"cluster_id": "j-SIMCLUSTER", "step": {"Name": name,
+                "HadoopJarStep": {"Jar": "command-runner.jar",
+                    "Args": ["spark-submit", "s3://sim/job.py"]}}}),
+            Some(Service::EmrServerless) => json!({"applicationId": "00simapp", "name": name,
+                "executionRoleArn": "arn:aws:iam::000000000000:role/sim",
+                "jobDriver": {"sparkSubmit": {"entryPoint": "s3://sim/job.py"}}}),
+            Some(Service::Batch) => batch::sample_spec(name),
+            Some(Service::Ecs) => ecs::sample_spec(name),
+            _ => json!({"JobName": "sim-glue", "Arguments": {"--task": name}}),
+        }
     }
 
     async fn start(
@@ -1089,7 +1138,7 @@ impl registry::RunningSim for Simulator {
         let (url, key) = (self.url(), self.lock().config.access_key_id.clone());
         vec![
             format!(
-                "AWS simulator (EMR, EMR Serverless, Glue) on {url}; it checks SigV4 with key \
+                "AWS simulator (EMR, EMR Serverless, Glue, Batch, ECS) on {url}; it checks SigV4 with key \
                  {key}; stats at {url}/_sim/stats"
             ),
             format!(
@@ -1170,18 +1219,6 @@ impl registry::RunningSim for Simulator {
         })
     }
 
-    fn sample_spec(&self, kind: &str, name: &str) -> Value {
-        match Service::from_kind(kind) {
-            Some(Service::Emr) => json!({"cluster_id": "j-SIMCLUSTER", "step": {"Name": name,
-                "HadoopJarStep": {"Jar": "command-runner.jar",
-                    "Args": ["spark-submit", "s3://sim/job.py"]}}}),
-            Some(Service::EmrServerless) => json!({"applicationId": "00simapp", "name": name,
-                "executionRoleArn": "arn:aws:iam::000000000000:role/sim",
-                "jobDriver": {"sparkSubmit": {"entryPoint": "s3://sim/job.py"}}}),
-            _ => json!({"JobName": "sim-glue", "Arguments": {"--task": name}}),
-        }
-    }
-
     fn counts(&self) -> registry::SimCounts {
         let stats = self.stats();
         registry::SimCounts {
@@ -1211,11 +1248,14 @@ impl registry::RunningSim for Simulator {
     }
 }
 
-/// The id of the job a handle names: an EMR step's, or a job run's.
+/// The id of the job a handle names: an EMR step's, a job run's, a Batch job's, an ECS task's
+/// ARN.
 fn job_id(handle: &tether_provider::Handle) -> Option<String> {
     handle
         .get_str("step_id")
         .or_else(|| handle.get_str("job_run_id"))
+        .or_else(|| handle.get_str("job_id"))
+        .or_else(|| handle.get_str("task_arn"))
 }
 
 impl Simulator {

@@ -1,0 +1,324 @@
+//! AWS Batch jobs (REST JSON, SigV4 service `batch`).
+//!
+//! A job spec is the `SubmitJob` body: `{"jobQueue": "...", "jobDefinition": "...",
+//! "jobName": "...", "containerOverrides": {...}, ...}`. `SubmitJob` has no idempotency token
+//! and job names are not unique, so tether puts its key into the name (`<jobName>-<key>`,
+//! within Batch's 128 characters of `[A-Za-z0-9_-]`) and `find` lists the queue's jobs with
+//! the `JOB_NAME` filter (every status): the EMR-steps rule of the decision table.
+//!
+//! A coalesced sweep reads up to 100 jobs per `DescribeJobs` call. A cancel is `TerminateJob`,
+//! which cancels a job that has not started and stops one that has; either way the job then
+//! reads `FAILED`, and the adapter reports it cancelled when tether's reason is on it (or
+//! `isCancelled` is set).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tether_provider::http::Idempotency;
+use tether_provider::{
+    CommonSettings, Handle, JobState, Provider, ProviderError, RemoteStatus, SendGate, Sweep,
+    Tracked,
+};
+
+use crate::client::AwsClient;
+use crate::config::AwsConfig;
+use crate::{field, find_in_pages, sweep_by_ids};
+
+const PROVIDER: &str = "batch";
+/// Jobs per `DescribeJobs` call (the API's limit).
+const DESCRIBE_MAX: usize = 100;
+/// The longest job name Batch takes.
+const NAME_MAX: usize = 128;
+/// The reason `TerminateJob` carries, by which a job tether cancelled reads as cancelled.
+pub const CANCEL_REASON: &str = "Cancelled through tether";
+
+/// The Batch adapter.
+#[derive(Debug)]
+pub struct Batch {
+    client: AwsClient,
+    config: AwsConfig,
+}
+
+impl Batch {
+    /// An adapter for the configured account and region.
+    pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
+        Ok(Self {
+            client: AwsClient::new(&config)?,
+            config,
+        })
+    }
+
+    /// The client, for calls tether does not wrap.
+    pub fn client(&self) -> &AwsClient {
+        &self.client
+    }
+}
+
+/// The job name carrying `key`: the spec's `jobName` (cut to fit), a dash, the key.
+pub fn job_name(name: Option<&str>, key: &str) -> String {
+    match name {
+        Some(n) if !n.is_empty() => {
+            let room = NAME_MAX.saturating_sub(key.len() + 1);
+            let cut: String = n.chars().take(room).collect();
+            format!("{cut}-{key}")
+        }
+        _ => key.to_string(),
+    }
+}
+
+fn name_ok(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// A job (from `DescribeJobs`) as tether sees it: its status, and the failure reason as the
+/// message (the job's `statusReason`, its container's `reason` and exit code).
+fn job_status(job: &Value) -> RemoteStatus {
+    let raw = job["status"].as_str().unwrap_or("").to_string();
+    let mut state = crate::state::batch_job(&raw);
+    let reason = job["statusReason"].as_str().filter(|r| !r.is_empty());
+    if state == JobState::Failed
+        && (job["isCancelled"].as_bool() == Some(true) || reason == Some(CANCEL_REASON))
+    {
+        state = JobState::Cancelled;
+    }
+    let container = &job["container"];
+    let mut parts: Vec<String> = reason.into_iter().map(str::to_string).collect();
+    if let Some(r) = container["reason"].as_str().filter(|r| !r.is_empty()) {
+        parts.push(format!("container: {r}"));
+    }
+    if let Some(code) = container["exitCode"].as_i64().filter(|c| *c != 0) {
+        parts.push(format!("exit code {code}"));
+    }
+    RemoteStatus {
+        state,
+        raw_state: raw,
+        message: (!parts.is_empty()).then(|| parts.join("; ")),
+        url: None,
+        next_poll_hint: None,
+    }
+}
+
+impl Batch {
+    /// `DescribeJobs` for up to 100 ids: the statuses found, by job id.
+    async fn describe(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<HashMap<String, RemoteStatus>, ProviderError> {
+        let out = self
+            .client
+            .rest(
+                "DescribeJobs",
+                Method::POST,
+                "/v1/describejobs",
+                Some(&json!({ "jobs": ids })),
+                Idempotency::Idempotent,
+            )
+            .await?;
+        Ok(out["jobs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|job| Some((job["jobId"].as_str()?.to_string(), job_status(job))))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Provider for Batch {
+    fn kind(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
+        let text = |k: &str| {
+            spec.get(k)
+                .and_then(Value::as_str)
+                .is_some_and(|v| !v.is_empty())
+        };
+        if !spec.is_object() || !text("jobQueue") || !text("jobDefinition") {
+            return Err(ProviderError::invalid_spec(
+                PROVIDER,
+                "the job spec must be a SubmitJob body holding jobQueue and jobDefinition",
+            ));
+        }
+        match spec.get("jobName") {
+            None => {}
+            Some(Value::String(n)) if name_ok(n) => {}
+            Some(other) => {
+                return Err(ProviderError::invalid_spec(
+                    PROVIDER,
+                    format!(
+                        "jobName {other} must start with a letter or digit and hold only \
+                         letters, digits, - and _ (tether appends its key to it)"
+                    ),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// <https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html>
+    async fn submit(
+        &self,
+        spec: &Value,
+        key: &str,
+        gate: &dyn SendGate,
+    ) -> Result<Handle, ProviderError> {
+        self.validate_spec(spec)?;
+        let mut body = spec.clone();
+        body["jobName"] = json!(job_name(spec.get("jobName").and_then(Value::as_str), key));
+        let out = self
+            .client
+            .rest(
+                "SubmitJob",
+                Method::POST,
+                "/v1/submitjob",
+                Some(&body),
+                Idempotency::NotIdempotent(gate),
+            )
+            .await?;
+        let id = out["jobId"].as_str().ok_or_else(|| {
+            ProviderError::transient(
+                PROVIDER,
+                format!("SubmitJob: no jobId in the answer: {out}"),
+            )
+        })?;
+        Ok(Handle::new(
+            json!({"job_queue": spec["jobQueue"], "job_id": id}),
+        ))
+    }
+
+    fn submit_is_idempotent(&self) -> bool {
+        false
+    }
+
+    /// <https://docs.aws.amazon.com/batch/latest/APIReference/API_DescribeJobs.html>: a job
+    /// Batch does not know is left out of the answer.
+    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
+        let id = field(handle, "job_id", PROVIDER)?;
+        self.describe(vec![id.clone()])
+            .await?
+            .remove(&id)
+            .ok_or_else(|| ProviderError::not_found(PROVIDER, format!("DescribeJobs: no job {id}")))
+    }
+
+    /// <https://docs.aws.amazon.com/batch/latest/APIReference/API_TerminateJob.html>
+    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
+        let id = field(handle, "job_id", PROVIDER)?;
+        self.client
+            .rest(
+                "TerminateJob",
+                Method::POST,
+                "/v1/terminatejob",
+                Some(&json!({"jobId": id, "reason": CANCEL_REASON})),
+                Idempotency::Idempotent,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Lists the queue's jobs named with the key (`ListJobs` with the `JOB_NAME` filter, which
+    /// covers every status; paged by `nextToken`).
+    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
+        let Some(queue) = spec.get("jobQueue").and_then(Value::as_str) else {
+            return Ok(Vec::new());
+        };
+        let wanted = job_name(spec.get("jobName").and_then(Value::as_str), key);
+        let list = |token: Option<String>| {
+            let mut body = json!({"jobQueue": queue, "maxResults": 100,
+                "filters": [{"name": "JOB_NAME", "values": [wanted]}]});
+            if let Some(t) = token {
+                body["nextToken"] = json!(t);
+            }
+            async move {
+                self.client
+                    .rest(
+                        "ListJobs",
+                        Method::POST,
+                        "/v1/listjobs",
+                        Some(&body),
+                        Idempotency::Idempotent,
+                    )
+                    .await
+            }
+        };
+        find_in_pages(
+            self.config.find_max_pages,
+            "jobSummaryList",
+            "nextToken",
+            list,
+            |job| {
+                // The filter matches names without regard to case: compare exactly.
+                (job["jobName"].as_str() == Some(wanted.as_str())).then(|| {
+                    (
+                        Handle::new(json!({"job_queue": queue, "job_id": job["jobId"]})),
+                        job["createdAt"].as_f64().map(|ms| ms / 1000.0),
+                    )
+                })
+            },
+        )
+        .await
+    }
+
+    fn coalesces(&self) -> bool {
+        self.config.common.coalesce
+    }
+
+    /// `DescribeJobs` for up to 100 jobs a call.
+    async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
+        sweep_by_ids(jobs, (None, "job_id"), DESCRIBE_MAX, |_, ids| {
+            self.describe(ids)
+        })
+        .await
+    }
+
+    fn settings(&self) -> &CommonSettings {
+        &self.config.common
+    }
+
+    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
+        Some(self.client.http().limiter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_the_key_within_the_limit() {
+        let key = "tether-0123456789abcdef0123456789abcdef";
+        assert_eq!(job_name(None, key), key);
+        assert_eq!(job_name(Some("nightly"), key), format!("nightly-{key}"));
+        let long = "x".repeat(300);
+        let name = job_name(Some(&long), key);
+        assert_eq!(name.len(), NAME_MAX);
+        assert!(name.ends_with(key) && name_ok(&name));
+    }
+
+    #[test]
+    fn a_cancel_reads_cancelled_and_failures_carry_their_reason() {
+        let cancelled = json!({"status": "FAILED", "statusReason": CANCEL_REASON});
+        assert_eq!(job_status(&cancelled).state, JobState::Cancelled);
+        let queued = json!({"status": "FAILED", "isCancelled": true});
+        assert_eq!(job_status(&queued).state, JobState::Cancelled);
+        let failed = json!({"status": "FAILED", "statusReason": "Essential container in task exited",
+            "container": {"reason": "OutOfMemoryError: Container killed", "exitCode": 137}});
+        let status = job_status(&failed);
+        assert_eq!(status.state, JobState::Failed);
+        assert_eq!(
+            status.message.as_deref(),
+            Some("Essential container in task exited; container: OutOfMemoryError: Container killed; exit code 137")
+        );
+        // Terminated by someone else (a timeout, the console): failed.
+        let terminated = json!({"status": "FAILED", "isTerminated": true, "statusReason": "Job attempt duration exceeded timeout"});
+        assert_eq!(job_status(&terminated).state, JobState::Failed);
+    }
+}

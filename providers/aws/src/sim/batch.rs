@@ -1,0 +1,269 @@
+//! The AWS Batch part of the simulator: `SubmitJob`, `DescribeJobs`, `ListJobs`,
+//! `TerminateJob` and `CancelJob` (REST JSON under `/v1/`), as botocore's `batch` model and
+//! the API reference describe them. Job names are not unique (a second `SubmitJob` with the
+//! same name makes a second job, as on AWS); `ListJobs` with the `JOB_NAME` filter matches
+//! names without regard to case (a trailing `*` matches a prefix) and lists every status.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+use tether_provider::JobState;
+
+use super::{aws_error, bad, list_page, new_job, page_size, Inner, OpResult, SimJob};
+use crate::config::Service;
+
+/// botocore's `JobStatus` enum, and what each reads as.
+pub(super) const DOCUMENTED_STATES: &[(&str, JobState)] = &[
+    ("SUBMITTED", JobState::Pending),
+    ("PENDING", JobState::Pending),
+    ("RUNNABLE", JobState::Pending),
+    ("STARTING", JobState::Pending),
+    ("RUNNING", JobState::Running),
+    ("SUCCEEDED", JobState::Succeeded),
+    ("FAILED", JobState::Failed),
+];
+
+/// A job spec the simulator runs.
+pub(super) fn sample_spec(name: &str) -> Value {
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    json!({"jobQueue": "sim-queue", "jobDefinition": "sim-job:1", "jobName": format!("j{name}"),
+        "containerOverrides": {"command": ["python", "job.py"]}})
+}
+
+/// What a lying list says: succeeded.
+pub(super) fn lie_success(entry: &mut Value) {
+    entry["status"] = json!("SUCCEEDED");
+    if let Some(o) = entry.as_object_mut() {
+        o.remove("statusReason");
+        o.remove("isTerminated");
+        o.remove("isCancelled");
+    }
+}
+
+fn arn(j: &SimJob) -> String {
+    format!("arn:aws:batch:us-east-1:000000000000:job/{}", j.id)
+}
+
+fn ms(seconds: f64) -> i64 {
+    (seconds * 1000.0) as i64
+}
+
+/// A job as `DescribeJobs` answers it (`JobDetail`).
+fn detail(j: &SimJob) -> Value {
+    let state = j.state();
+    let mut job = json!({"jobArn": arn(j), "jobName": j.name, "jobId": j.id, "jobQueue": j.parent,
+        "status": state, "createdAt": ms(j.created_at), "jobDefinition": j.arguments["jobDefinition"],
+        "container": {"image": "public.ecr.aws/sim/job:latest", "vcpus": 1, "memory": 2048}});
+    if matches!(state, "RUNNING" | "SUCCEEDED" | "FAILED") {
+        job["startedAt"] = json!(ms(j.created_at + j.pending.as_secs_f64()));
+    }
+    if j.forced.is_none() && j.cancelled {
+        job["statusReason"] = j.arguments["statusReason"].clone();
+        if j.arguments["isCancelled"] == json!(true) {
+            job["isCancelled"] = json!(true);
+        } else {
+            job["isTerminated"] = json!(true);
+        }
+    } else if state == "FAILED" {
+        job["statusReason"] = json!("Essential container in task exited");
+        job["container"]["exitCode"] = json!(1);
+        job["container"]["reason"] = json!("simulated job failure");
+    } else if state == "SUCCEEDED" {
+        job["container"]["exitCode"] = json!(0);
+    }
+    job
+}
+
+/// A job as `ListJobs` answers it (`JobSummary`).
+fn summary(j: &SimJob) -> Value {
+    let d = detail(j);
+    let mut s = json!({"jobArn": d["jobArn"], "jobId": d["jobId"], "jobName": d["jobName"],
+        "createdAt": d["createdAt"], "status": d["status"], "jobDefinition": d["jobDefinition"]});
+    if let Some(r) = d.get("statusReason") {
+        s["statusReason"] = r.clone();
+    }
+    s
+}
+
+fn client_error(message: String) -> Box<axum::response::Response> {
+    bad("ClientException", message)
+}
+
+/// A `JOB_NAME` filter value matches `name`: without regard to case, a trailing `*` for a
+/// prefix.
+fn name_matches(filter: &str, name: &str) -> bool {
+    match filter.strip_suffix('*') {
+        Some(prefix) => name
+            .to_ascii_lowercase()
+            .starts_with(&prefix.to_ascii_lowercase()),
+        None => name.eq_ignore_ascii_case(filter),
+    }
+}
+
+/// One Batch request: `method` on `path` with the JSON `input`.
+pub(super) fn call(inner: &mut Inner, method: &Method, path: &str, input: &Value) -> OpResult {
+    let s = |k: &str| {
+        input
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    if method != Method::POST {
+        return Err(Box::new(aws_error(
+            StatusCode::NOT_FOUND,
+            "UnknownOperationException",
+            &format!("no route {method} {path}"),
+        )));
+    }
+    match path {
+        "/v1/submitjob" => {
+            let (name, queue, definition) = (s("jobName"), s("jobQueue"), s("jobDefinition"));
+            let name_ok = name.len() <= 128
+                && name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !name_ok {
+                return Err(client_error(format!(
+                    "Error executing request, Exception : Job name {name:?} is invalid: up to 128 letters, numbers, hyphens and underscores, starting with a letter or number"
+                )));
+            }
+            if queue.is_empty() || definition.is_empty() {
+                return Err(client_error(
+                    "jobQueue and jobDefinition are required".into(),
+                ));
+            }
+            let id = format!(
+                "{:08x}-5e11-4a7b-9c0d-{:012x}",
+                inner.jobs.len() + 1,
+                inner.jobs.len() + 1
+            );
+            let extras = json!({"jobDefinition": definition});
+            new_job(inner, Service::Batch, id.clone(), &queue, &name, extras, "");
+            Ok(
+                json!({"jobArn": format!("arn:aws:batch:us-east-1:000000000000:job/{id}"),
+                "jobName": name, "jobId": id}),
+            )
+        }
+        "/v1/describejobs" => {
+            let ids: Vec<&str> = input["jobs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if ids.is_empty() || ids.len() > 100 {
+                return Err(client_error(format!(
+                    "jobs must hold 1 to 100 job ids, not {}",
+                    ids.len()
+                )));
+            }
+            let many = ids.len() > 1;
+            if many {
+                inner.stats.list_requests += 1;
+            } else {
+                inner.stats.status_requests += 1;
+            }
+            let lie = many && inner.config.lists_report_success;
+            let mut jobs = Vec::new();
+            for id in ids {
+                let Some(&i) = inner.by_id.get(id) else {
+                    continue;
+                };
+                let j = &inner.jobs[i];
+                if j.service != Service::Batch || (many && j.hidden) {
+                    continue;
+                }
+                let mut d = detail(j);
+                if lie {
+                    lie_success(&mut d);
+                }
+                jobs.push(d);
+            }
+            Ok(json!({ "jobs": jobs }))
+        }
+        "/v1/listjobs" => {
+            let queue = s("jobQueue");
+            if queue.is_empty() {
+                return Err(client_error(
+                    "jobQueue, arrayJobId or multiNodeJobId is required".into(),
+                ));
+            }
+            let filters = input["filters"].as_array().cloned().unwrap_or_default();
+            if filters.len() > 1 {
+                return Err(client_error("only one filter can be used at a time".into()));
+            }
+            let name_filter = match filters.first() {
+                None => None,
+                Some(f) if f["name"] == "JOB_NAME" => {
+                    Some(f["values"][0].as_str().unwrap_or("").to_string())
+                }
+                Some(f) => {
+                    return Err(client_error(format!(
+                        "the simulator filters by JOB_NAME only, not {}",
+                        f["name"]
+                    )))
+                }
+            };
+            let status = input["jobStatus"].as_str().unwrap_or("RUNNING").to_string();
+            let max = if name_filter.is_some() { 100 } else { 1000 };
+            let size = page_size(&input["maxResults"], max, max, "maxResults")?;
+            let (jobs, next) = list_page(
+                inner,
+                Service::Batch,
+                &queue,
+                input["nextToken"].as_str(),
+                size,
+                |j| match &name_filter {
+                    Some(f) => name_matches(f, &j.name),
+                    None => j.state() == status,
+                },
+                summary,
+            )?;
+            let mut out = json!({ "jobSummaryList": jobs });
+            if let Some(t) = next {
+                out["nextToken"] = json!(t);
+            }
+            Ok(out)
+        }
+        "/v1/terminatejob" | "/v1/canceljob" => {
+            let (id, reason) = (s("jobId"), s("reason"));
+            if reason.is_empty() {
+                return Err(client_error("reason is required".into()));
+            }
+            let Some(&i) = inner.by_id.get(&id) else {
+                return Err(client_error(format!("Job {id} not found")));
+            };
+            let terminate = path == "/v1/terminatejob";
+            let j = &mut inner.jobs[i];
+            // CancelJob leaves a job that started alone (and still succeeds, as on AWS).
+            let started = j.created.elapsed() >= j.pending;
+            if j.service == Service::Batch && !j.finished() && (terminate || !started) {
+                j.cancelled = true;
+                j.arguments["statusReason"] = json!(reason);
+                if !terminate {
+                    j.arguments["isCancelled"] = json!(true);
+                }
+                inner.stats.cancels += 1;
+            }
+            Ok(json!({}))
+        }
+        _ => Err(Box::new(aws_error(
+            StatusCode::NOT_FOUND,
+            "UnknownOperationException",
+            &format!("no route POST {path}"),
+        ))),
+    }
+}

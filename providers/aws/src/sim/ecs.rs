@@ -1,0 +1,283 @@
+//! The Amazon ECS part of the simulator: `RunTask`, `DescribeTasks`, `ListTasks` and
+//! `StopTask` (JSON 1.1, `AmazonEC2ContainerServiceV20141113.<Operation>`), as botocore's
+//! `ecs` model and the API reference describe them. `RunTask` deduplicates `clientToken` per
+//! cluster; an unknown task is a `MISSING` failure of `DescribeTasks`; a stopped task carries
+//! a stop code and its container's exit code.
+//!
+//! A forced state (`set_state`) is a `lastStatus`, optionally with a stop code and an exit
+//! code: `STOPPED` (the essential container exited 0), `STOPPED/EssentialContainerExited/1`,
+//! `STOPPED/UserInitiated`.
+
+use serde_json::{json, Value};
+use tether_provider::JobState;
+
+use super::{bad, list_page, new_job, Inner, OpResult, SimJob};
+use crate::config::Service;
+
+/// The JSON 1.1 target prefix.
+pub(super) const TARGET: &str = "AmazonEC2ContainerServiceV20141113";
+
+/// The task life cycle's `lastStatus` values (with the stop codes of botocore's
+/// `TaskStopCode` for a stopped task), and what each reads as.
+pub(super) const DOCUMENTED_STATES: &[(&str, JobState)] = &[
+    ("PROVISIONING", JobState::Pending),
+    ("PENDING", JobState::Pending),
+    ("ACTIVATING", JobState::Pending),
+    ("RUNNING", JobState::Running),
+    ("DEACTIVATING", JobState::Running),
+    ("STOPPING", JobState::Running),
+    ("DEPROVISIONING", JobState::Running),
+    ("STOPPED", JobState::Succeeded),
+    ("STOPPED/EssentialContainerExited/1", JobState::Failed),
+    ("STOPPED/UserInitiated", JobState::Cancelled),
+    ("STOPPED/TaskFailedToStart", JobState::Failed),
+    ("STOPPED/ServiceSchedulerInitiated", JobState::Failed),
+    ("STOPPED/SpotInterruption", JobState::Failed),
+    ("STOPPED/TerminationNotice", JobState::Failed),
+    ("STOPPED/InfrastructureHealth", JobState::Failed),
+    ("DELETED", JobState::Succeeded),
+];
+
+/// A job spec the simulator runs.
+pub(super) fn sample_spec(name: &str) -> Value {
+    json!({"cluster": "sim-cluster", "taskDefinition": "sim-task:1", "launchType": "FARGATE",
+        "overrides": {"containerOverrides": [{"name": "app", "command": ["python", "job.py", name]}]}})
+}
+
+/// What a lying list says: stopped after its container exited 0.
+pub(super) fn lie_success(entry: &mut Value) {
+    if !entry.is_object() {
+        // `ListTasks` answers bare ARNs.
+        return;
+    }
+    entry["lastStatus"] = json!("STOPPED");
+    entry["desiredStatus"] = json!("STOPPED");
+    entry["stopCode"] = json!("EssentialContainerExited");
+    entry["containers"] = json!([{"name": "app", "lastStatus": "STOPPED", "exitCode": 0}]);
+}
+
+fn cluster_arn(cluster: &str) -> String {
+    if cluster.starts_with("arn:") {
+        cluster.to_string()
+    } else {
+        format!("arn:aws:ecs:us-east-1:000000000000:cluster/{cluster}")
+    }
+}
+
+/// The cluster's name, from a name or an ARN.
+fn cluster_name(cluster: &str) -> &str {
+    cluster.rsplit('/').next().unwrap_or(cluster)
+}
+
+/// A task's ARN, from an id or an ARN.
+fn task_arn(cluster: &str, task: &str) -> String {
+    if task.starts_with("arn:") {
+        task.to_string()
+    } else {
+        format!("arn:aws:ecs:us-east-1:000000000000:task/{cluster}/{task}")
+    }
+}
+
+/// A task as `DescribeTasks` and `RunTask` answer it.
+fn task_json(j: &SimJob) -> Value {
+    let state = j.state();
+    let mut parts = state.splitn(3, '/');
+    let last = parts.next().unwrap_or("");
+    let (mut code, mut exit) = (
+        parts.next().map(str::to_string),
+        parts.next().map(str::to_string),
+    );
+    let stopped = matches!(last, "STOPPED" | "DELETED");
+    if stopped && code.is_none() {
+        let (c, e) = match (j.forced.is_some(), j.cancelled, j.succeed) {
+            (false, true, _) => ("UserInitiated", "143"),
+            (false, false, false) => ("EssentialContainerExited", "1"),
+            _ => ("EssentialContainerExited", "0"),
+        };
+        code = Some(c.to_string());
+        exit = Some(e.to_string());
+    }
+    let mut container = json!({"name": "app", "lastStatus": last});
+    let mut task = json!({"taskArn": j.id, "clusterArn": cluster_arn(&j.parent),
+        "taskDefinitionArn": format!("arn:aws:ecs:us-east-1:000000000000:task-definition/{}", j.arguments["taskDefinition"].as_str().unwrap_or("")),
+        "lastStatus": last, "desiredStatus": if stopped || j.finished() { "STOPPED" } else { "RUNNING" },
+        "startedBy": j.arguments["startedBy"], "createdAt": j.created_at, "launchType": "FARGATE"});
+    if stopped {
+        let code = code.unwrap_or_default();
+        let reason = match code.as_str() {
+            "UserInitiated" => j.arguments["reason"]
+                .as_str()
+                .unwrap_or("Task stopped by user")
+                .to_string(),
+            "TaskFailedToStart" => "CannotPullContainerError: simulated".to_string(),
+            _ => "Essential container in task exited".to_string(),
+        };
+        task["stopCode"] = json!(code);
+        task["stoppedReason"] = json!(reason);
+        task["stoppedAt"] = json!(j.created_at + (j.pending + j.running).as_secs_f64());
+        match exit.and_then(|e| e.parse::<i64>().ok()) {
+            Some(e) if code != "TaskFailedToStart" => {
+                container["exitCode"] = json!(e);
+                if e != 0 && code == "EssentialContainerExited" {
+                    container["reason"] = json!("simulated task failure");
+                }
+            }
+            _ => container["reason"] = json!("CannotPullContainerError: simulated"),
+        }
+    }
+    task["containers"] = json!([container]);
+    task
+}
+
+fn invalid(message: String) -> Box<axum::response::Response> {
+    bad("InvalidParameterException", message)
+}
+
+/// One ECS request: the operation `target` with the JSON `input`.
+pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
+    let s = |k: &str| {
+        input
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let cluster = match s("cluster") {
+        c if c.is_empty() => "default".to_string(),
+        c => cluster_name(&c).to_string(),
+    };
+    match target.strip_prefix(TARGET).unwrap_or("") {
+        ".RunTask" => {
+            let (definition, token) = (s("taskDefinition"), s("clientToken"));
+            if definition.is_empty() {
+                return Err(invalid("taskDefinition is required".into()));
+            }
+            if token.len() > 64 {
+                return Err(invalid("clientToken is longer than 64 characters".into()));
+            }
+            if input["count"].as_u64().is_some_and(|n| n != 1) {
+                return Err(invalid("the simulator runs one task per RunTask".into()));
+            }
+            let dedup = (!token.is_empty()).then(|| (format!("ecs/{cluster}"), token.clone()));
+            let existing = dedup
+                .as_ref()
+                .and_then(|k| inner.client_tokens.get(k))
+                .cloned();
+            let arn = match existing {
+                Some(arn) => arn,
+                None => {
+                    let n = inner.jobs.len() + 1;
+                    let arn = task_arn(&cluster, &format!("{n:032x}"));
+                    let extras = json!({"taskDefinition": definition, "startedBy": s("startedBy")});
+                    new_job(
+                        inner,
+                        Service::Ecs,
+                        arn.clone(),
+                        &cluster,
+                        "",
+                        extras,
+                        &token,
+                    );
+                    if let Some(k) = dedup {
+                        inner.client_tokens.insert(k, arn.clone());
+                    }
+                    arn
+                }
+            };
+            let task = task_json(&inner.jobs[inner.by_id[&arn]]);
+            Ok(json!({"tasks": [task], "failures": []}))
+        }
+        ".DescribeTasks" => {
+            let tasks: Vec<String> = input["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|t| task_arn(&cluster, t))
+                .collect();
+            if tasks.is_empty() || tasks.len() > 100 {
+                return Err(invalid(format!(
+                    "tasks must hold 1 to 100 task ids or ARNs, not {}",
+                    tasks.len()
+                )));
+            }
+            let many = tasks.len() > 1;
+            if many {
+                inner.stats.list_requests += 1;
+            } else {
+                inner.stats.status_requests += 1;
+            }
+            let lie = many && inner.config.lists_report_success;
+            let (mut found, mut failures) = (Vec::new(), Vec::new());
+            for arn in tasks {
+                let job = inner.by_id.get(&arn).map(|&i| &inner.jobs[i]);
+                match job {
+                    Some(j) if j.service == Service::Ecs && j.parent == cluster => {
+                        if many && j.hidden {
+                            continue;
+                        }
+                        let mut t = task_json(j);
+                        if lie {
+                            lie_success(&mut t);
+                        }
+                        found.push(t);
+                    }
+                    _ => failures.push(json!({"arn": arn, "reason": "MISSING"})),
+                }
+            }
+            Ok(json!({"tasks": found, "failures": failures}))
+        }
+        ".ListTasks" => {
+            let (started_by, desired) = (s("startedBy"), s("desiredStatus"));
+            let desired = if desired.is_empty() {
+                "RUNNING".to_string()
+            } else {
+                desired
+            };
+            if !["RUNNING", "PENDING", "STOPPED"].contains(&desired.as_str()) {
+                return Err(invalid(format!(
+                    "desiredStatus {desired:?} is not RUNNING, PENDING or STOPPED"
+                )));
+            }
+            let size = super::page_size(&input["maxResults"], 100, 100, "maxResults")?;
+            let (arns, next) = list_page(
+                inner,
+                Service::Ecs,
+                &cluster,
+                input["nextToken"].as_str(),
+                size,
+                |j| {
+                    let t = task_json(j);
+                    (started_by.is_empty() || t["startedBy"] == json!(started_by))
+                        && t["desiredStatus"] == json!(desired)
+                },
+                |j| json!(j.id),
+            )?;
+            let mut out = json!({ "taskArns": arns });
+            if let Some(t) = next {
+                out["nextToken"] = json!(t);
+            }
+            Ok(out)
+        }
+        ".StopTask" => {
+            let arn = task_arn(&cluster, &s("task"));
+            let Some(&i) = inner.by_id.get(&arn) else {
+                return Err(invalid("The referenced task was not found.".into()));
+            };
+            let j = &mut inner.jobs[i];
+            if j.service != Service::Ecs || j.parent != cluster {
+                return Err(invalid("The referenced task was not found.".into()));
+            }
+            if !j.finished() {
+                j.cancelled = true;
+                j.arguments["reason"] = json!(s("reason"));
+                inner.stats.cancels += 1;
+            }
+            Ok(json!({ "task": task_json(&inner.jobs[i]) }))
+        }
+        other => Err(bad(
+            "UnknownOperationException",
+            format!("unknown operation {TARGET}{other}"),
+        )),
+    }
+}
