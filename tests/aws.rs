@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use common::{config_toml, until_all_done, TestDb};
 
-const SERVICES: [Service; 5] = Service::ALL;
+const SERVICES: [Service; Service::ALL.len()] = Service::ALL;
 
 /// The credential chain reads the environment: the simulator's key pair, and nothing else
 /// (no shared files, no instance metadata). Every test sets the same values.

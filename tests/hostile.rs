@@ -69,7 +69,17 @@ fn world() -> &'static World {
             let mut providers = format!(
                 "[providers.databricks]\nhost = \"{url}\"\ntoken = \"dapi-hostile\"\n{COMMON}"
             );
-            for kind in ["emr", "emr-serverless", "glue", "batch", "ecs"] {
+            for kind in [
+                "emr",
+                "emr-serverless",
+                "glue",
+                "batch",
+                "ecs",
+                "stepfunctions",
+                "sagemaker-training",
+                "sagemaker-processing",
+                "emr-containers",
+            ] {
                 providers.push_str(&format!(
                     "\n[providers.{kind}]\nkind = \"{kind}\"\nregion = \"us-east-1\"\nendpoint_url = \"{url}\"\n{COMMON}"
                 ));
@@ -106,7 +116,7 @@ struct Shape {
 /// The ECS task the hostile answers are about.
 const TASK_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task/etl/0123456789abcdef";
 
-fn shapes() -> [Shape; 6] {
+fn shapes() -> [Shape; 10] {
     [
         Shape {
             provider: "databricks",
@@ -221,8 +231,61 @@ fn shapes() -> [Shape; 6] {
             ],
             success: "STOPPED",
         },
+        Shape {
+            provider: "stepfunctions",
+            handle: json!({"state_machine_arn": "arn:aws:states:us-east-1:123456789012:stateMachine:m",
+                "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:m:e"}),
+            state_path: &["status"],
+            known: &[
+                "RUNNING",
+                "SUCCEEDED",
+                "FAILED",
+                "TIMED_OUT",
+                "ABORTED",
+                "PENDING_REDRIVE",
+            ],
+            success: "SUCCEEDED",
+        },
+        Shape {
+            provider: "sagemaker-training",
+            handle: json!({"training_job_name": "train-1"}),
+            state_path: &["TrainingJobStatus"],
+            known: SAGEMAKER_STATES,
+            success: "Completed",
+        },
+        Shape {
+            provider: "sagemaker-processing",
+            handle: json!({"processing_job_name": "process-1"}),
+            state_path: &["ProcessingJobStatus"],
+            known: SAGEMAKER_STATES,
+            success: "Completed",
+        },
+        Shape {
+            provider: "emr-containers",
+            handle: json!({"virtual_cluster_id": "vc1", "job_run_id": "0000000000000000001"}),
+            state_path: &["jobRun", "state"],
+            known: &[
+                "PENDING",
+                "SUBMITTED",
+                "RUNNING",
+                "FAILED",
+                "CANCELLED",
+                "CANCEL_PENDING",
+                "COMPLETED",
+            ],
+            success: "COMPLETED",
+        },
     ]
 }
+
+const SAGEMAKER_STATES: &[&str] = &[
+    "InProgress",
+    "Completed",
+    "Failed",
+    "Stopping",
+    "Stopped",
+    "Deleting",
+];
 
 /// A state name: mostly the provider's own names (all of them, success included), else any
 /// string.
@@ -359,6 +422,36 @@ fn answer(shape: &Shape) -> BoxedStrategy<Value> {
                 Value::Object(answer)
             })
             .boxed(),
+        "stepfunctions" => (name(), text(), text())
+            .prop_map(|(state, error, cause)| {
+                let mut e = Map::new();
+                put(&mut e, "status", state);
+                put(&mut e, "error", error);
+                put(&mut e, "cause", cause);
+                Value::Object(e)
+            })
+            .boxed(),
+        "sagemaker-training" | "sagemaker-processing" => {
+            let status = shape.state_path[0];
+            (name(), text(), text())
+                .prop_map(move |(state, reason, exit)| {
+                    let mut job = Map::new();
+                    put(&mut job, status, state);
+                    put(&mut job, "FailureReason", reason);
+                    put(&mut job, "ExitMessage", exit);
+                    Value::Object(job)
+                })
+                .boxed()
+        }
+        "emr-containers" => (name(), text(), text())
+            .prop_map(|(state, reason, details)| {
+                let mut run = Map::new();
+                put(&mut run, "state", state);
+                put(&mut run, "failureReason", reason);
+                put(&mut run, "stateDetails", details);
+                json!({ "jobRun": Value::Object(run) })
+            })
+            .boxed(),
         _ => (name(), text())
             .prop_map(|(state, error)| {
                 let mut run = Map::new();
@@ -490,4 +583,8 @@ hostile! {
     glue_status_survives_hostile_answers: 3;
     batch_status_survives_hostile_answers: 4;
     ecs_status_survives_hostile_answers: 5;
+    stepfunctions_status_survives_hostile_answers: 6;
+    sagemaker_training_status_survives_hostile_answers: 7;
+    sagemaker_processing_status_survives_hostile_answers: 8;
+    emr_containers_status_survives_hostile_answers: 9;
 }

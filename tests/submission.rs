@@ -142,6 +142,10 @@ outliving_lease! {
     batch_with_second_run: "batch", Other::SecondRun, UNAVAILABLE;
     ecs_throttled_with_serve: "ecs", Other::Serve, THROTTLED;
     ecs_with_second_run: "ecs", Other::SecondRun, UNAVAILABLE;
+    stepfunctions_throttled_with_serve: "stepfunctions", Other::Serve, THROTTLED;
+    sagemaker_training_with_second_run: "sagemaker-training", Other::SecondRun, UNAVAILABLE;
+    sagemaker_processing_throttled_with_serve: "sagemaker-processing", Other::Serve, THROTTLED;
+    emr_containers_with_second_run: "emr-containers", Other::SecondRun, UNAVAILABLE;
 }
 
 /// SIGTERM or SIGINT while the provider takes 3 s to answer the submit: `tether run` waits for

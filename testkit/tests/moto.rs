@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::json;
-use tether_aws::{AwsConfig, Batch, Ecs, Emr, EmrServerless, Glue, Service};
+use tether_aws::{
+    AwsConfig, Batch, Ecs, Emr, EmrContainers, EmrServerless, Glue, Service, StepFunctions,
+};
 use tether_provider::http::Idempotency;
 use tether_provider::settings::{Setting, Table};
 use tether_provider::{Handle, JobState, Provider, Tracked, Ungated};
@@ -213,6 +215,45 @@ async fn ecs_cluster(ecs: &Ecs, name: &str) {
             .await
             .unwrap_or_else(|e| panic!("{op}: {e}"));
     }
+}
+
+/// moto's STANDARD state machine `name`; its ARN.
+async fn state_machine(moto: &Moto, sfn: &StepFunctions, name: &str) -> String {
+    let role = iam_role(moto, &format!("{name}-sfn")).await;
+    let definition = json!({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}});
+    sfn.client()
+        .json10(
+            "AWSStepFunctions",
+            "CreateStateMachine",
+            &json!({"name": name, "definition": definition.to_string(), "roleArn": role}),
+            Idempotency::Idempotent,
+        )
+        .await
+        .unwrap()["stateMachineArn"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// moto's EMR on EKS virtual cluster `name` (in namespace `name`); its id.
+async fn virtual_cluster(eks: &EmrContainers, name: &str) -> String {
+    eks.client()
+        .rest(
+            "CreateVirtualCluster",
+            Method::POST,
+            "/virtualclusters",
+            Some(
+                &json!({"name": name, "clientToken": format!("create-{name}"),
+                "containerProvider": {"type": "EKS", "id": "eks-cluster",
+                    "info": {"eksInfo": {"namespace": name}}}}),
+            ),
+            Idempotency::Idempotent,
+        )
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,6 +463,11 @@ async fn the_conformance_scenarios_moto_answers() {
     batch_queue(&moto, &batch, "conformance").await;
     let ecs = Ecs::new(config(Service::Ecs, &moto.url)).unwrap();
     ecs_cluster(&ecs, "conformance").await;
+    let sfn = StepFunctions::new(config(Service::StepFunctions, &moto.url)).unwrap();
+    let machine = state_machine(&moto, &sfn, "conformance").await;
+    let eks = EmrContainers::new(config(Service::EmrContainers, &moto.url)).unwrap();
+    let vc = virtual_cluster(&eks, "conformance").await;
+    let word = |name: &str| name.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
 
     let mut covered = Vec::new();
     for kind in tether_testkit::kinds() {
@@ -478,6 +524,48 @@ async fn the_conformance_scenarios_moto_answers() {
                 // scenario holds ECS to that); the adapter reads the silence as transient.
                 None,
             ),
+            "stepfunctions" => {
+                let (machine, missing) = (machine.clone(), machine.clone());
+                (
+                    Box::new(
+                        move |name: &str| json!({"stateMachineArn": machine, "name": word(name), "input": {"n": 1}}),
+                    ),
+                    Some(json!({"state_machine_arn": missing,
+                        "execution_arn": missing.replace(":stateMachine:", ":execution:") + ":never-started"})),
+                )
+            }
+            "sagemaker-training" => (
+                Box::new(move |name: &str| {
+                    json!({"TrainingJobName": word(name), "RoleArn": "arn:aws:iam::123456789012:role/sm",
+                        "AlgorithmSpecification": {"TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1", "TrainingInputMode": "File"},
+                        "OutputDataConfig": {"S3OutputPath": "s3://out"},
+                        "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 10},
+                        "StoppingCondition": {"MaxRuntimeInSeconds": 3600}})
+                }),
+                Some(json!({"training_job_name": "never-made"})),
+            ),
+            "sagemaker-processing" => (
+                Box::new(move |name: &str| {
+                    json!({"ProcessingJobName": word(name), "RoleArn": "arn:aws:iam::123456789012:role/sm",
+                        "AppSpecification": {"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"},
+                        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 10}}})
+                }),
+                Some(json!({"processing_job_name": "never-made"})),
+            ),
+            "emr-containers" => {
+                let (vc, missing) = (vc.clone(), vc.clone());
+                (
+                    Box::new(move |name: &str| {
+                        json!({"virtualClusterId": vc, "name": word(name),
+                            "executionRoleArn": "arn:aws:iam::123456789012:role/emr-eks",
+                            "releaseLabel": "emr-7.2.0-latest",
+                            "jobDriver": {"sparkSubmitJobDriver": {"entryPoint": "s3://jobs/load.py"}}})
+                    }),
+                    Some(
+                        json!({"virtual_cluster_id": missing, "job_run_id": "aaaaaaaaaaaaaaaaaaa"}),
+                    ),
+                )
+            }
             _ => continue,
         };
         let table = Table::from([
@@ -497,7 +585,17 @@ async fn the_conformance_scenarios_moto_answers() {
     }
     assert_eq!(
         covered,
-        ["emr", "emr-serverless", "glue", "batch", "ecs"],
+        [
+            "emr",
+            "emr-serverless",
+            "glue",
+            "batch",
+            "ecs",
+            "stepfunctions",
+            "sagemaker-training",
+            "sagemaker-processing",
+            "emr-containers"
+        ],
         "the AWS kinds moto serves"
     );
 }

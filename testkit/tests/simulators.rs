@@ -13,7 +13,7 @@ macro_rules! for_every_kind {
         async fn $name() {
             capture_logs();
             let kinds = kinds();
-            assert!(kinds.len() >= 6, "the registry's simulators: {kinds:?}");
+            assert!(kinds.len() >= 10, "the registry's simulators: {kinds:?}");
             for kind in kinds {
                 let subject = Subject::start(kind, Duration::from_millis(100), $running).await;
                 tether_testkit::$name(&subject).await;

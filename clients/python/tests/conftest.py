@@ -67,12 +67,14 @@ class Tether:
         return stats
 
 
-def sim_command(binary: str, port: int, *, pending: str, running: str) -> list[str]:
-    """`tether sim databricks` on ``port``, runs pending then running for these durations."""
+def sim_command(
+    binary: str, port: int, *, pending: str, running: str, kind: str = "databricks"
+) -> list[str]:
+    """`tether sim KIND` on ``port``, jobs pending then running for these durations."""
     return [
         binary,
         "sim",
-        "databricks",
+        kind,
         "--port",
         str(port),
         "--pending",

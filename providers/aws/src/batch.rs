@@ -58,14 +58,7 @@ impl Batch {
 
 /// The job name carrying `key`: the spec's `jobName` (cut to fit), a dash, the key.
 pub fn job_name(name: Option<&str>, key: &str) -> String {
-    match name {
-        Some(n) if !n.is_empty() => {
-            let room = NAME_MAX.saturating_sub(key.len() + 1);
-            let cut: String = n.chars().take(room).collect();
-            format!("{cut}-{key}")
-        }
-        _ => key.to_string(),
-    }
+    crate::keyed_name(name, key, NAME_MAX)
 }
 
 fn name_ok(name: &str) -> bool {

@@ -103,7 +103,7 @@ pub fn error_type(response: &Response) -> Option<String> {
 
 /// Whether `what` (the operation) creates a job: its refusals blame the spec.
 fn is_submit(what: &str) -> bool {
-    ["Start", "Add", "Submit", "Run"]
+    ["Start", "Add", "Submit", "Run", "Create"]
         .iter()
         .any(|p| what.starts_with(p))
 }
@@ -142,10 +142,34 @@ impl AwsClient {
         body: &Value,
         idempotency: Idempotency<'_>,
     ) -> Result<Value, ProviderError> {
+        self.json_rpc("1.1", target_prefix, operation, body, idempotency)
+            .await
+    }
+
+    /// A JSON 1.0 call (Step Functions): as [`AwsClient::json11`], another content type.
+    pub async fn json10(
+        &self,
+        target_prefix: &str,
+        operation: &str,
+        body: &Value,
+        idempotency: Idempotency<'_>,
+    ) -> Result<Value, ProviderError> {
+        self.json_rpc("1.0", target_prefix, operation, body, idempotency)
+            .await
+    }
+
+    async fn json_rpc(
+        &self,
+        version: &str,
+        target_prefix: &str,
+        operation: &str,
+        body: &Value,
+        idempotency: Idempotency<'_>,
+    ) -> Result<Value, ProviderError> {
         let headers = vec![
             (
                 "content-type".to_string(),
-                "application/x-amz-json-1.1".to_string(),
+                format!("application/x-amz-json-{version}"),
             ),
             (
                 "x-amz-target".to_string(),
@@ -256,7 +280,17 @@ impl AwsClient {
         let lower = message.to_ascii_lowercase();
         let kind = match kind_name.as_str() {
             k if k.contains("Throttl") || k.contains("TooManyRequests") => ErrorKind::Transient,
-            "ResourceNotFoundException" | "EntityNotFoundException" => ErrorKind::NotFound,
+            "ResourceNotFoundException"
+            | "EntityNotFoundException"
+            | "ResourceNotFound"
+            | "ExecutionDoesNotExist" => ErrorKind::NotFound,
+            // SageMaker's Describe*Job of a job it does not have.
+            "ValidationException"
+                if !is_submit(what)
+                    && (lower.contains("not found") || lower.contains("could not find")) =>
+            {
+                ErrorKind::NotFound
+            }
             "InvalidRequestException"
                 if lower.contains("not found") || lower.contains("does not exist") =>
             {
@@ -265,6 +299,10 @@ impl AwsClient {
             "ValidationException"
             | "InvalidRequestException"
             | "InvalidInputException"
+            | "InvalidExecutionInput"
+            | "InvalidName"
+            | "InvalidArn"
+            | "StateMachineDoesNotExist"
             | "ClientException"
             | "InvalidParameterException"
             | "ClusterNotFoundException"

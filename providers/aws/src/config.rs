@@ -2,7 +2,7 @@
 //! provider settings.
 //!
 //! Read from `[providers.NAME]` with `kind = "emr" | "emr-serverless" | "glue" | "batch" |
-//! "ecs"`. The region
+//! "ecs" | "stepfunctions" | "sagemaker-training" | "sagemaker-processing" | "emr-containers"`. The region
 //! falls back to `AWS_REGION` / `AWS_DEFAULT_REGION`. Credentials are never configured here:
 //! they come from the standard AWS chain (see `credential.rs`).
 
@@ -22,6 +22,14 @@ pub enum Service {
     Batch,
     /// Amazon ECS: tasks on a cluster.
     Ecs,
+    /// AWS Step Functions: executions of a STANDARD state machine.
+    StepFunctions,
+    /// Amazon SageMaker training jobs.
+    SageMakerTraining,
+    /// Amazon SageMaker processing jobs.
+    SageMakerProcessing,
+    /// Amazon EMR on EKS: job runs on a virtual cluster.
+    EmrContainers,
 }
 
 impl Service {
@@ -33,16 +41,24 @@ impl Service {
             Service::Glue => "glue",
             Service::Batch => "batch",
             Service::Ecs => "ecs",
+            Service::StepFunctions => "stepfunctions",
+            Service::SageMakerTraining => "sagemaker-training",
+            Service::SageMakerProcessing => "sagemaker-processing",
+            Service::EmrContainers => "emr-containers",
         }
     }
 
     /// Every service, in the order tether lists its kinds.
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 9] = [
         Service::Emr,
         Service::EmrServerless,
         Service::Glue,
         Service::Batch,
         Service::Ecs,
+        Service::StepFunctions,
+        Service::SageMakerTraining,
+        Service::SageMakerProcessing,
+        Service::EmrContainers,
     ];
 
     /// The SigV4 signing name.
@@ -53,6 +69,9 @@ impl Service {
             Service::Glue => "glue",
             Service::Batch => "batch",
             Service::Ecs => "ecs",
+            Service::StepFunctions => "states",
+            Service::SageMakerTraining | Service::SageMakerProcessing => "sagemaker",
+            Service::EmrContainers => "emr-containers",
         }
     }
 
@@ -60,6 +79,7 @@ impl Service {
     pub fn endpoint_prefix(self) -> &'static str {
         match self {
             Service::Emr => "elasticmapreduce",
+            Service::SageMakerTraining | Service::SageMakerProcessing => "api.sagemaker",
             other => other.signing_name(),
         }
     }

@@ -237,7 +237,10 @@ impl Provider for Emr {
     /// `ListSteps` of each cluster, for its pending and running steps.
     /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_ListSteps.html>
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        sweep(jobs, ("cluster_id", "step_id"), |g| self.list_active(g)).await
+        sweep(jobs, (Some("cluster_id"), "step_id"), |g| {
+            self.list_active(g)
+        })
+        .await
     }
 
     fn settings(&self) -> &CommonSettings {

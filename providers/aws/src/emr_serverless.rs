@@ -264,7 +264,7 @@ impl Provider for EmrServerless {
     /// `ListJobRuns` of each application, for its active runs.
     /// <https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_ListJobRuns.html>
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        sweep(jobs, ("application_id", "job_run_id"), |g| {
+        sweep(jobs, (Some("application_id"), "job_run_id"), |g| {
             self.list_active(g)
         })
         .await

@@ -1,5 +1,6 @@
 //! How tether finds this crate: [`FACTORY`], its kinds (`emr`, `emr-serverless`, `glue`,
-//! `batch`, `ecs`),
+//! `batch`, `ecs`, `stepfunctions`, `sagemaker-training`, `sagemaker-processing`,
+//! `emr-containers`),
 //! their settings check, their adapters and (feature `sim`) their simulator.
 
 use std::sync::Arc;
@@ -8,7 +9,10 @@ use tether_provider::registry::{Env, ProviderFactory, ProviderSettings};
 use tether_provider::settings::Table;
 use tether_provider::{CommonSettings, Provider, ProviderError};
 
-use crate::{AwsConfig, Batch, Ecs, Emr, EmrServerless, Glue, Service};
+use crate::{
+    AwsConfig, Batch, Ecs, Emr, EmrContainers, EmrServerless, Glue, SageMaker, Service,
+    StepFunctions,
+};
 
 /// The AWS providers, as tether's registry lists them.
 pub static FACTORY: Factory = Factory;
@@ -19,7 +23,17 @@ pub struct Factory;
 
 impl ProviderFactory for Factory {
     fn kinds(&self) -> &'static [&'static str] {
-        &["emr", "emr-serverless", "glue", "batch", "ecs"]
+        &[
+            "emr",
+            "emr-serverless",
+            "glue",
+            "batch",
+            "ecs",
+            "stepfunctions",
+            "sagemaker-training",
+            "sagemaker-processing",
+            "emr-containers",
+        ]
     }
 
     fn check(
@@ -56,6 +70,11 @@ impl ProviderSettings for AwsConfig {
             Service::Glue => Arc::new(Glue::new(self.clone())?),
             Service::Batch => Arc::new(Batch::new(self.clone())?),
             Service::Ecs => Arc::new(Ecs::new(self.clone())?),
+            Service::StepFunctions => Arc::new(StepFunctions::new(self.clone())?),
+            Service::SageMakerTraining | Service::SageMakerProcessing => {
+                Arc::new(SageMaker::new(self.clone())?)
+            }
+            Service::EmrContainers => Arc::new(EmrContainers::new(self.clone())?),
         })
     }
 }

@@ -216,7 +216,10 @@ impl Provider for Glue {
     /// `GetJobRuns` of each Glue job.
     /// <https://docs.aws.amazon.com/glue/latest/webapi/API_GetJobRuns.html>
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        sweep(jobs, ("job_name", "job_run_id"), |g| self.list_runs(g)).await
+        sweep(jobs, (Some("job_name"), "job_run_id"), |g| {
+            self.list_runs(g)
+        })
+        .await
     }
 
     fn settings(&self) -> &CommonSettings {

@@ -1,5 +1,6 @@
 //! tether's AWS adapters: EMR on EC2 steps, EMR Serverless job runs, Glue job runs, AWS Batch
-//! jobs and Amazon ECS tasks.
+//! jobs, Amazon ECS tasks, Step Functions executions, SageMaker training and processing jobs
+//! and EMR on EKS job runs.
 //!
 //! One crate for the services, because what is hard is shared: SigV4 signing, the
 //! credential chain, AWS's error shapes and throttling. Each service has its own module with
@@ -11,10 +12,11 @@
 //! - `config.rs`: service, region, endpoint override, profile.
 //! - `credential.rs`: the standard AWS credential chain (`aws-config`), cached and refreshed.
 //! - `client.rs`: SigV4 (`aws-sigv4`), JSON 1.1 and REST JSON calls, AWS errors.
-//! - `emr.rs`, `emr_serverless.rs`, `glue.rs`, `batch.rs`, `ecs.rs`: the adapters.
+//! - `emr.rs`, `emr_serverless.rs`, `glue.rs`, `batch.rs`, `ecs.rs`, `stepfunctions.rs`,
+//!   `sagemaker.rs` (training and processing), `emr_containers.rs`: the adapters.
 //! - `state.rs`: the state mappings.
 //! - `sim/` (feature `sim`, off by default): simulators of the services that check SigV4
-//!   signatures (`tether sim emr | emr-serverless | glue | batch | ecs`).
+//!   signatures (`tether sim KIND` for each of these kinds).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -25,12 +27,15 @@ pub mod config;
 pub mod credential;
 pub mod ecs;
 pub mod emr;
+pub mod emr_containers;
 pub mod emr_serverless;
 pub mod factory;
 pub mod glue;
+pub mod sagemaker;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;
+pub mod stepfunctions;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -43,14 +48,32 @@ pub use batch::Batch;
 pub use config::{AwsConfig, Service};
 pub use ecs::Ecs;
 pub use emr::Emr;
+pub use emr_containers::EmrContainers;
 pub use emr_serverless::EmrServerless;
 pub use factory::FACTORY;
 pub use glue::Glue;
+pub use sagemaker::SageMaker;
+pub use stepfunctions::StepFunctions;
 
 /// A job name tagged with tether's key, so that `find` can recognise it.
 pub fn tagged_name(name: Option<&str>, key: &str) -> String {
     match name {
         Some(n) if !n.is_empty() => format!("{n} [{key}]"),
+        _ => key.to_string(),
+    }
+}
+
+/// A job name carrying tether's key where the service limits names (Batch, Step Functions,
+/// SageMaker, EMR on EKS): `<name>-<key>`, the name cut so that the whole fits in `max`
+/// characters; the key alone without a name. `find` and the simulators read the key back
+/// from the end.
+pub fn keyed_name(name: Option<&str>, key: &str, max: usize) -> String {
+    match name {
+        Some(n) if !n.is_empty() => {
+            let room = max.saturating_sub(key.len() + 1);
+            let cut: String = n.chars().take(room).collect();
+            format!("{cut}-{key}")
+        }
         _ => key.to_string(),
     }
 }
@@ -120,13 +143,14 @@ struct Group {
     wanted: HashMap<String, usize>,
 }
 
-/// Coalesced polling, shared by the three services: the jobs asked about are grouped by
-/// parent (the handle's fields `parent_field` and `id_field` give its parent and id), each
+/// Coalesced polling by list calls, shared by the services that list jobs: the jobs asked
+/// about are grouped by parent (the handle's fields `parent_field` and `id_field` give its
+/// parent and id; no parent field: one group for the account), each
 /// group is listed by `list` (groups in parallel), and what it reports is matched back to the
 /// jobs.
 async fn sweep<F, Fut>(
     jobs: &[Tracked<'_>],
-    (parent_field, id_field): (&str, &str),
+    (parent_field, id_field): (Option<&str>, &str),
     list: F,
 ) -> Result<Sweep, ProviderError>
 where
@@ -136,7 +160,11 @@ where
     let mut groups: HashMap<String, Group> = HashMap::new();
     for (i, job) in jobs.iter().enumerate() {
         let text = |name| job.handle.get_str(name);
-        let (Some(parent), Some(id)) = (text(parent_field), text(id_field)) else {
+        let parent = match parent_field {
+            Some(name) => text(name),
+            None => Some(String::new()),
+        };
+        let (Some(parent), Some(id)) = (parent, text(id_field)) else {
             continue;
         };
         let since = (job.created_ms - CLOCK_SKEW_MS) as f64 / 1000.0;

@@ -111,6 +111,45 @@ pub fn ecs_stopped(stop_code: Option<&str>, exit_codes: &[Option<i64>]) -> JobSt
     }
 }
 
+/// AWS Step Functions execution states (botocore `ExecutionStatus`):
+/// <https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html>.
+/// `PENDING_REDRIVE`: a redrive of a failed execution was asked for, and it will run again.
+pub fn stepfunctions_execution(raw: &str) -> JobState {
+    match raw {
+        "PENDING_REDRIVE" => JobState::Pending,
+        "RUNNING" => JobState::Running,
+        "SUCCEEDED" => JobState::Succeeded,
+        "FAILED" | "TIMED_OUT" => JobState::Failed,
+        "ABORTED" => JobState::Cancelled,
+        other => unknown("stepfunctions", other),
+    }
+}
+
+/// Amazon SageMaker training and processing job states (botocore `TrainingJobStatus`,
+/// `ProcessingJobStatus`). `Deleting` (training jobs only): on its way to being gone, and
+/// then lost.
+pub fn sagemaker_job(raw: &str) -> JobState {
+    match raw {
+        "InProgress" | "Stopping" | "Deleting" => JobState::Running,
+        "Completed" => JobState::Succeeded,
+        "Failed" => JobState::Failed,
+        "Stopped" => JobState::Cancelled,
+        other => unknown("sagemaker", other),
+    }
+}
+
+/// Amazon EMR on EKS job run states (botocore `emr-containers` `JobRunState`).
+pub fn emr_containers_run(raw: &str) -> JobState {
+    match raw {
+        "PENDING" | "SUBMITTED" => JobState::Pending,
+        "RUNNING" | "CANCEL_PENDING" => JobState::Running,
+        "COMPLETED" => JobState::Succeeded,
+        "FAILED" => JobState::Failed,
+        "CANCELLED" => JobState::Cancelled,
+        other => unknown("emr-containers", other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +243,40 @@ mod tests {
             assert_eq!(ecs_stopped(Some(code), exits), want, "{code} {exits:?}");
         }
         assert_eq!(ecs_stopped(None, &ok), JobState::Failed);
+        for (raw, want) in [
+            ("PENDING_REDRIVE", JobState::Pending),
+            ("RUNNING", JobState::Running),
+            ("SUCCEEDED", JobState::Succeeded),
+            ("FAILED", JobState::Failed),
+            ("TIMED_OUT", JobState::Failed),
+            ("ABORTED", JobState::Cancelled),
+        ] {
+            assert_eq!(stepfunctions_execution(raw), want, "{raw}");
+        }
+        for (raw, want) in [
+            ("InProgress", JobState::Running),
+            ("Stopping", JobState::Running),
+            ("Deleting", JobState::Running),
+            ("Completed", JobState::Succeeded),
+            ("Failed", JobState::Failed),
+            ("Stopped", JobState::Cancelled),
+        ] {
+            assert_eq!(sagemaker_job(raw), want, "{raw}");
+        }
+        for (raw, want) in [
+            ("PENDING", JobState::Pending),
+            ("SUBMITTED", JobState::Pending),
+            ("RUNNING", JobState::Running),
+            ("CANCEL_PENDING", JobState::Running),
+            ("COMPLETED", JobState::Succeeded),
+            ("FAILED", JobState::Failed),
+            ("CANCELLED", JobState::Cancelled),
+        ] {
+            assert_eq!(emr_containers_run(raw), want, "{raw}");
+        }
+        assert_eq!(stepfunctions_execution("PAUSED"), JobState::Running);
+        assert_eq!(sagemaker_job("Completed2"), JobState::Running);
+        assert_eq!(emr_containers_run("DONE"), JobState::Running);
         assert_eq!(batch_job("QUEUED_TOMORROW"), JobState::Running);
         assert_eq!(ecs_task("HIBERNATING"), JobState::Running);
         assert_eq!(emr_step("EXPLODED"), JobState::Running);

@@ -75,7 +75,7 @@ pub async fn compare_airflow(bench: &TrackedBench, venv: &Path) -> Result<(), Er
     }
     let script = dir.path().join("airflow_triggers.py");
     std::fs::write(&script, AIRFLOW_SCRIPT).map_err(io("writing the Airflow script"))?;
-    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path()).await?;
+    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), "databricks").await?;
     let airflow_log = dir.path().join("airflow.log");
     let figures_path = dir.path().join("airflow-figures.txt");
     let log = std::fs::File::create(&airflow_log).map_err(io("creating the Airflow log"))?;

@@ -26,7 +26,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use tether::app::App;
@@ -57,6 +57,8 @@ pub struct TrackedBench {
     pub recovery: bool,
     /// Coalesced polling (`runs/list`) on, or every job polled by its own `runs/get`.
     pub coalesce: bool,
+    /// The provider kind whose simulator serves the jobs (any registry kind with one).
+    pub provider: String,
 }
 
 /// CPU ticks and peak RSS of a process, from `/proc`.
@@ -164,14 +166,14 @@ async fn drop_database(pg: Option<(String, String)>) {
     }
 }
 
-/// Starts the Databricks simulator with runs that never end; its URL.
-async fn start_sim(binary: &Path, dir: &Path) -> Result<(Child, String), Error> {
+/// Starts the simulator of `kind` with jobs that never end; its URL.
+async fn start_sim(binary: &Path, dir: &Path, kind: &str) -> Result<(Child, String), Error> {
     let port = free_port()?.to_string();
     let sim = spawn(
         binary,
         &[
             "sim",
-            "databricks",
+            kind,
             "--port",
             &port,
             "--pending",
@@ -227,9 +229,28 @@ pub async fn tracked(bench: &TrackedBench) -> Result<Figures, Error> {
         source,
     })?;
     let cadence = bench.cadence;
-    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path()).await?;
+    let kind = bench.provider.as_str();
+    let Some(sims) = tether::registry::simulators(kind) else {
+        return Err(Error::Usage(format!(
+            "--provider {kind}: not a provider kind with a simulator (kinds: {})",
+            tether::registry::kinds().join(", ")
+        )));
+    };
+    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), kind).await?;
     let (db_url, pg_name) = create_database(bench.postgres_admin.as_deref(), dir.path()).await?;
     let secs = cadence.as_secs_f64();
+    let account = if kind == "databricks" {
+        format!("host = \"{sim_url}\"\ntoken = \"dapi-sim-token\"")
+    } else {
+        // The AWS simulator's key pair, for this process (seeding) and `tether serve`.
+        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIATETHERSIMULATOR");
+        std::env::set_var(
+            "AWS_SECRET_ACCESS_KEY",
+            "tether-simulator-secret-key-0123456789",
+        );
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        format!("kind = \"{kind}\"\nregion = \"us-east-1\"\nendpoint_url = \"{sim_url}\"")
+    };
     let config_text = format!(
         r#"
 [database]
@@ -243,9 +264,8 @@ max_concurrent_polls = 64
 [api]
 enabled = false
 
-[providers.databricks]
-host = "{sim_url}"
-token = "dapi-sim-token"
+[providers.{kind}]
+{account}
 poll_initial = "{secs}s"
 poll_max = "{secs}s"
 poll_multiplier = 1.0
@@ -262,13 +282,13 @@ coalesce = {coalesce}
         source,
     })?;
     let http = reqwest::Client::new();
-    let kind = if pg_name.is_some() {
+    let backend = if pg_name.is_some() {
         "postgres"
     } else {
         "sqlite"
     };
     println!(
-        "bench tracked: {} running jobs, due every {}s, {kind}, coalescing {}, window {}s, claim_batch {}",
+        "bench tracked: {} running {kind} jobs, due every {}s, {backend}, coalescing {}, window {}s, claim_batch {}",
         bench.jobs,
         secs,
         if bench.coalesce { "on" } else { "off" },
@@ -284,6 +304,7 @@ coalesce = {coalesce}
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..32 {
         let (engine, next, total) = (engine.clone(), next.clone(), bench.jobs);
+        let kind = kind.to_string();
         workers.spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -294,9 +315,8 @@ coalesce = {coalesce}
                     task_instance: TaskInstanceId::new("bench", "r1", format!("t{i}"), -1),
                     try_number: 1,
                     name: "main".into(),
-                    provider: "databricks".into(),
-                    spec: json!({"run_name": format!("bench-{i}"),
-                                 "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/b"}}]}),
+                    provider: kind.clone(),
+                    spec: sims.sample_spec(&kind, &format!("bench-{i}")),
                 };
                 engine.ensure(&req).await?;
             }
@@ -368,7 +388,10 @@ coalesce = {coalesce}
     let rss = proc_rss_mib(serve_pid, "VmHWM:").unwrap_or(0.0);
     let rss_now = proc_rss_mib(serve_pid, "VmRSS:").unwrap_or(0.0);
     let calls = count(&after, "requests") - count(&before, "requests");
-    let gets = count(&after, "get_requests") - count(&before, "get_requests");
+    // Single status calls: Databricks counts `get_requests`, the AWS simulator
+    // `status_requests`.
+    let singles = |v: &Value| count(v, "get_requests") + count(v, "status_requests");
+    let gets = singles(&after) - singles(&before);
     let lists = count(&after, "list_requests") - count(&before, "list_requests");
     let (active, fresh) = (count(&after, "active_runs"), count(&after, "fresh_runs"));
     let figures = Figures {
@@ -379,7 +402,7 @@ coalesce = {coalesce}
     println!("supervisor CPU: {:.4} CPU-s/s", cpu / elapsed);
     println!("supervisor peak RSS: {rss:.1} MiB (now {rss_now:.1} MiB)");
     println!(
-        "provider calls: {:.0} per minute ({:.0} runs/get, {:.0} runs/list, {:.0} other)",
+        "provider calls: {:.0} per minute ({:.0} single status calls, {:.0} list or batched reads, {:.0} other)",
         calls as f64 * 60.0 / elapsed,
         gets as f64 * 60.0 / elapsed,
         lists as f64 * 60.0 / elapsed,

@@ -42,6 +42,10 @@ struct Args {
     /// Poll every job with its own `runs/get` (`coalesce = false`), to compare.
     #[arg(long)]
     no_coalesce: bool,
+    /// The provider kind whose simulator serves the jobs: databricks, or another kind of the
+    /// registry with a simulator (batch, ecs, emr, ...).
+    #[arg(long, default_value = "databricks")]
+    provider: String,
     /// Then run as many of Airflow's own `DatabricksExecutionTrigger` in one asyncio loop
     /// against the same simulator and cadence, and print the ratios.
     #[arg(long, requires = "airflow_venv")]
@@ -109,8 +113,15 @@ async fn run(args: &Args) -> Result<(), Error> {
         serve_binary,
         recovery: args.recovery,
         coalesce: !args.no_coalesce,
+        provider: args.provider.clone(),
         binary,
     };
+    if args.compare_airflow && args.provider != "databricks" {
+        return Err(Error::Usage(
+            "--compare-airflow runs Airflow's Databricks triggers: it takes --provider databricks"
+                .into(),
+        ));
+    }
     match (&args.airflow_venv, args.compare_airflow) {
         (Some(venv), true) => tether_bench::compare_airflow(&bench, venv).await,
         _ => tether_bench::tracked(&bench).await.map(|_| ()),

@@ -226,20 +226,23 @@ class Deployment:
 
 @dataclass(frozen=True)
 class Sim:
-    """A ``tether sim databricks``: how long its runs stay pending, then running."""
+    """A ``tether sim KIND``: how long its jobs stay pending, then running. The AWS simulator
+    (any AWS kind) serves every AWS kind on its port."""
 
     pending: str
     running: str
     args: tuple[str, ...] = ()
+    kind: str = "databricks"
 
 
 @dataclass(frozen=True)
 class Account:
-    """A tether provider account (``[providers.NAME]``, kind databricks) on a simulator."""
+    """A tether provider account (``[providers.NAME]``) of ``kind`` on a simulator."""
 
     sim: str
     poll_initial: str
     poll_max: str
+    kind: str = "databricks"
 
 
 @contextlib.contextmanager
@@ -303,6 +306,10 @@ def deploy(
         "AIRFLOW__STATE_STORE__BACKEND": "airflow_provider_tether.state.backend.TetherStoreBackend",
         "AIRFLOW__TETHER__URL": f"http://127.0.0.1:{tether_port}",
         "AIRFLOW__TETHER__TOKEN": token,
+        # The AWS simulator's key pair, which `tether serve` signs with.
+        "AWS_ACCESS_KEY_ID": "AKIATETHERSIMULATOR",
+        "AWS_SECRET_ACCESS_KEY": "tether-simulator-secret-key-0123456789",
+        "AWS_EC2_METADATA_DISABLED": "true",
     }
     d = Deployment(
         folder,
@@ -315,7 +322,9 @@ def deploy(
     )
     try:
         for name, sim in sims.items():
-            command = sim_command(binary, sim_ports[name], pending=sim.pending, running=sim.running)
+            command = sim_command(
+                binary, sim_ports[name], pending=sim.pending, running=sim.running, kind=sim.kind
+            )
             d.start(name, [*command, *sim.args])
         d.start("tether", [binary, "--config", str(config), "serve"])
         airflow = str(Path(sys.executable).parent / "airflow")
@@ -350,7 +359,7 @@ def tether_config(
     sim_ports: dict[str, int],
 ) -> str:
     """tether's config: SQLite in ``folder``, the API on ``port`` with ``token`` as its admin
-    token, one Databricks provider account per entry of ``accounts``."""
+    token, one provider account per entry of ``accounts``."""
     text = f"""
 [database]
 url = "sqlite://{folder}/tether.db"
@@ -364,11 +373,16 @@ admin_token_sha256 = ["{hashlib.sha256(token.encode()).hexdigest()}"]
 max_wait = "{max_wait}"
 """
     for name, account in accounts.items():
+        url = f"http://127.0.0.1:{sim_ports[account.sim]}"
+        where = (
+            f'host = "{url}"\ntoken = "dapi-sim-token"'
+            if account.kind == "databricks"
+            else f'region = "us-east-1"\nendpoint_url = "{url}"'
+        )
         text += f"""
 [providers.{name}]
-kind = "databricks"
-host = "http://127.0.0.1:{sim_ports[account.sim]}"
-token = "dapi-sim-token"
+kind = "{account.kind}"
+{where}
 poll_initial = "{account.poll_initial}"
 poll_max = "{account.poll_max}"
 """

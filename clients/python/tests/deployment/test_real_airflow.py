@@ -54,11 +54,20 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             ),
             # Behind ``databricks_long``: runs that take 15 minutes.
             "long": Sim(pending="1s", running="900s"),
+            # Behind the AWS accounts: one simulator serves Batch, Step Functions, SageMaker.
+            "aws": Sim(pending="1s", running="8s", kind="batch"),
         },
         accounts={
             "databricks": Account("sim", poll_initial="500ms", poll_max="2s"),
             "databricks_slow": Account("slow", poll_initial="500ms", poll_max="2s"),
             "databricks_long": Account("long", poll_initial="2s", poll_max="10s"),
+            "batch": Account("aws", poll_initial="500ms", poll_max="2s", kind="batch"),
+            "stepfunctions": Account(
+                "aws", poll_initial="500ms", poll_max="2s", kind="stepfunctions"
+            ),
+            "sagemaker": Account(
+                "aws", poll_initial="500ms", poll_max="2s", kind="sagemaker-training"
+            ),
         },
         airflow_databricks_sim="sim",
     ) as d:
@@ -339,3 +348,26 @@ def test_12_clearing_a_succeeded_resumable_databricks_task_runs_it_again(
         2,
         0,
     )
+
+
+def test_13_one_dag_mixes_batch_step_functions_and_sagemaker(deployment: Deployment) -> None:
+    """TetherJobOperator, unchanged, on three AWS kinds at once; one SIGKILLed mid-run."""
+    d, before = deployment, deployment.sim("aws")
+    d.trigger("aws_mix", "r1")
+    ti = d.wait_ti("aws_mix", "r1", "batch_job", "running")
+    d.wait_job("aws_mix", "running")
+    os.kill(ti["pid"], signal.SIGKILL)  # an eviction: the retry reattaches to the Batch job
+    for task_id in ("batch_job", "state_machine", "training_job"):
+        d.wait_ti("aws_mix", "r1", task_id, "success")
+        assert d.return_value("aws_mix", "r1", task_id)["state"] == "succeeded", task_id
+    jobs = d.jobs_of("aws_mix")
+    assert sorted(j["provider"] for j in jobs) == ["batch", "sagemaker", "stepfunctions"]
+    after = d.sim("aws")
+    made = {
+        k: after["submissions"].get(k, 0) - before["submissions"].get(k, 0)
+        for k in ("batch", "stepfunctions", "sagemaker-training")
+    }
+    print(f"\n13. AWS mix: simulator made {made}, by key {after['by_key']}")
+    assert made == {"batch": 1, "stepfunctions": 1, "sagemaker-training": 1}
+    assert all(n == 1 for n in after["by_key"].values()), after["by_key"]
+    assert after["cancels"] == before["cancels"]

@@ -178,10 +178,12 @@ pub(super) fn call(inner: &mut Inner, method: &Method, path: &str, input: &Value
             }
             let lie = many && inner.config.lists_report_success;
             let mut jobs = Vec::new();
+            let now = std::time::Instant::now();
             for id in ids {
                 let Some(&i) = inner.by_id.get(id) else {
                     continue;
                 };
+                inner.jobs[i].last_seen = Some(now);
                 let j = &inner.jobs[i];
                 if j.service != Service::Batch || (many && j.hidden) {
                     continue;

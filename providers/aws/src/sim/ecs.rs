@@ -209,7 +209,11 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             }
             let lie = many && inner.config.lists_report_success;
             let (mut found, mut failures) = (Vec::new(), Vec::new());
+            let now = std::time::Instant::now();
             for arn in tasks {
+                if let Some(&i) = inner.by_id.get(&arn) {
+                    inner.jobs[i].last_seen = Some(now);
+                }
                 let job = inner.by_id.get(&arn).map(|&i| &inner.jobs[i]);
                 match job {
                     Some(j) if j.service == Service::Ecs && j.parent == cluster => {

@@ -1,5 +1,6 @@
-//! Simulators of EMR steps, EMR Serverless job runs, Glue job runs, Batch jobs and ECS tasks,
-//! on one loopback port (Batch and ECS in their own modules).
+//! Simulators of EMR steps, EMR Serverless job runs, Glue job runs, Batch jobs, ECS tasks,
+//! Step Functions executions, SageMaker training and processing jobs and EMR on EKS job runs,
+//! on one loopback port (the services added after the first three in their own modules).
 //!
 //! Every request's SigV4 signature is checked against the configured key pair (a wrong secret
 //! gets AWS's `InvalidSignatureException`, an unknown key `UnrecognizedClientException`).
@@ -16,7 +17,10 @@
 
 mod batch;
 mod ecs;
+mod emr_containers;
+mod sagemaker;
 mod sigv4;
+mod stepfunctions;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -189,6 +193,8 @@ struct SimJob {
     forced: Option<String>,
     /// Left out of list calls ([`registry::RunningSim::hide_from_lists`]).
     hidden: bool,
+    /// When a client last read it (a status or list call): what `?fresh_within` counts.
+    last_seen: Option<Instant>,
 }
 
 impl SimJob {
@@ -215,6 +221,12 @@ impl SimJob {
             Service::Batch => ["RUNNABLE", "RUNNING", "SUCCEEDED", "FAILED", "FAILED"],
             // How a stopped task ended is in its stop code and exit codes (`ecs.rs`).
             Service::Ecs => ["PENDING", "RUNNING", "STOPPED", "STOPPED", "STOPPED"],
+            // A STANDARD execution runs from its start.
+            Service::StepFunctions => ["RUNNING", "RUNNING", "SUCCEEDED", "ABORTED", "FAILED"],
+            Service::SageMakerTraining | Service::SageMakerProcessing => {
+                ["InProgress", "InProgress", "Completed", "Stopped", "Failed"]
+            }
+            Service::EmrContainers => ["SUBMITTED", "RUNNING", "COMPLETED", "CANCELLED", "FAILED"],
         };
         names[phase]
     }
@@ -367,12 +379,18 @@ impl Call {
             Some(
                 "ElasticMapReduce.AddJobFlowSteps"
                 | "AWSGlue.StartJobRun"
-                | "AmazonEC2ContainerServiceV20141113.RunTask",
+                | "AmazonEC2ContainerServiceV20141113.RunTask"
+                | "AWSStepFunctions.StartExecution"
+                | "SageMaker.CreateTrainingJob"
+                | "SageMaker.CreateProcessingJob",
             ) => Call::Submit,
             Some(
                 "ElasticMapReduce.CancelSteps"
                 | "AWSGlue.BatchStopJobRun"
-                | "AmazonEC2ContainerServiceV20141113.StopTask",
+                | "AmazonEC2ContainerServiceV20141113.StopTask"
+                | "AWSStepFunctions.StopExecution"
+                | "SageMaker.StopTrainingJob"
+                | "SageMaker.StopProcessingJob",
             ) => Call::Cancel,
             Some(_) => Call::Other,
             None if path == "/v1/submitjob" => Call::Submit,
@@ -397,7 +415,12 @@ impl Calls {
 /// A throttled or unavailable answer, with `Retry-After` when the fault has one.
 fn refusal(fault: &Fault, service: Service) -> Response {
     let mut response = match fault.kind {
-        FaultKind::Throttle if matches!(service, Service::EmrServerless | Service::Batch) => {
+        FaultKind::Throttle
+            if matches!(
+                service,
+                Service::EmrServerless | Service::Batch | Service::EmrContainers
+            ) =>
+        {
             aws_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "TooManyRequestsException",
@@ -435,12 +458,43 @@ fn key_of(service: Service, name: &str, arguments: &Value, client_token: &str) -
             .to_string(),
         Service::EmrServerless => client_token.to_string(),
         Service::Glue => arguments["--tether-key"].as_str().unwrap_or("").to_string(),
-        Service::Batch => name
+        // The key ends the name.
+        Service::Batch
+        | Service::StepFunctions
+        | Service::SageMakerTraining
+        | Service::SageMakerProcessing => name
             .rfind("tether-")
             .map_or(name, |i| &name[i..])
             .to_string(),
-        Service::Ecs => client_token.to_string(),
+        Service::Ecs | Service::EmrContainers => client_token.to_string(),
     }
+}
+
+/// The counters; with `?fresh_within=S`, also `active_runs` and `fresh_runs` (jobs not
+/// finished, and those of them a client read within the last S seconds), so that a benchmark
+/// can tell whether every job is polled within its cadence.
+fn stats_body(inner: &Inner, query: Option<&str>) -> Value {
+    let mut body = serde_json::to_value(&inner.stats).expect("stats serialise");
+    let fresh_within = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "fresh_within")
+        .and_then(|(_, v)| v.parse::<f64>().ok());
+    if let Some(secs) = fresh_within {
+        let now = Instant::now();
+        let window = Duration::from_secs_f64(secs.max(0.0));
+        let (mut total, mut fresh) = (0u64, 0u64);
+        for job in inner.jobs.iter().filter(|j| !j.finished()) {
+            total += 1;
+            if job
+                .last_seen
+                .is_some_and(|t| now.duration_since(t) <= window)
+            {
+                fresh += 1;
+            }
+        }
+        body["active_runs"] = json!(total);
+        body["fresh_runs"] = json!(fresh);
+    }
+    body
 }
 
 async fn handle(
@@ -451,12 +505,8 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     if method == Method::GET && uri.path() == "/_sim/stats" {
-        let stats = inner
-            .lock()
-            .expect("simulator mutex poisoned")
-            .stats
-            .clone();
-        return Json(stats).into_response();
+        let guard = inner.lock().expect("simulator mutex poisoned");
+        return Json(stats_body(&guard, uri.query())).into_response();
     }
     let (service, target, fault) = match admit(&inner, &method, &uri, &headers, &body) {
         Ok(admitted) => admitted,
@@ -490,6 +540,19 @@ async fn handle(
         ),
         Service::Batch => batch::call(&mut guard, &method, uri.path(), &input),
         Service::Ecs => ecs::call(&mut guard, target.as_deref().unwrap_or(""), &input),
+        Service::StepFunctions => {
+            stepfunctions::call(&mut guard, target.as_deref().unwrap_or(""), &input)
+        }
+        Service::SageMakerTraining | Service::SageMakerProcessing => {
+            sagemaker::call(&mut guard, target.as_deref().unwrap_or(""), &input)
+        }
+        Service::EmrContainers => emr_containers::call(
+            &mut guard,
+            &method,
+            uri.path(),
+            uri.query().unwrap_or(""),
+            &input,
+        ),
         _ => json11(&mut guard, target.as_deref().unwrap_or(""), &input),
     };
     match (fault, response) {
@@ -522,6 +585,9 @@ fn admit(
         Some("ElasticMapReduce") => Service::Emr,
         Some("AWSGlue") => Service::Glue,
         Some(ecs::TARGET) => Service::Ecs,
+        Some(stepfunctions::TARGET) => Service::StepFunctions,
+        Some(sagemaker::TARGET) => sagemaker::service_of(target.as_deref().unwrap_or("")),
+        _ if uri.path().starts_with("/virtualclusters/") => Service::EmrContainers,
         _ if uri.path().starts_with("/applications/") => Service::EmrServerless,
         _ if uri.path().starts_with("/v1/") => Service::Batch,
         _ => {
@@ -600,6 +666,7 @@ fn new_job(
         cancelled: false,
         forced: None,
         hidden: false,
+        last_seen: None,
     });
     *inner
         .stats
@@ -617,6 +684,7 @@ fn find_job<'a>(
 ) -> Option<&'a mut SimJob> {
     let i = *inner.by_id.get(id)?;
     let job = &mut inner.jobs[i];
+    job.last_seen = Some(Instant::now());
     (job.service == service && job.parent == parent).then_some(job)
 }
 
@@ -657,6 +725,7 @@ fn list_page(
         .rev()
         .filter(|(_, &i)| !inner.jobs[i].hidden && keep(&inner.jobs[i]));
     let mut page = Vec::new();
+    let mut seen = Vec::new();
     let mut last = end;
     for (k, &i) in matching.by_ref().take(size) {
         let mut entry = render(&inner.jobs[i]);
@@ -664,9 +733,14 @@ fn list_page(
             lie_success(service, &mut entry);
         }
         page.push(entry);
+        seen.push(i);
         last = k;
     }
     let next = matching.next().is_some().then(|| last.to_string());
+    let now = Instant::now();
+    for i in seen {
+        inner.jobs[i].last_seen = Some(now);
+    }
     Ok((page, next))
 }
 
@@ -678,6 +752,11 @@ fn lie_success(service: Service, entry: &mut Value) {
         Service::Glue => entry["JobRunState"] = json!("SUCCEEDED"),
         Service::Batch => batch::lie_success(entry),
         Service::Ecs => ecs::lie_success(entry),
+        Service::StepFunctions => stepfunctions::lie_success(entry),
+        Service::SageMakerTraining | Service::SageMakerProcessing => {
+            sagemaker::lie_success(service, entry)
+        }
+        Service::EmrContainers => emr_containers::lie_success(entry),
     }
 }
 
@@ -1052,6 +1131,11 @@ impl registry::SimFactory for Simulators {
             ],
             Some(Service::Batch) => batch::DOCUMENTED_STATES,
             Some(Service::Ecs) => ecs::DOCUMENTED_STATES,
+            Some(Service::StepFunctions) => stepfunctions::DOCUMENTED_STATES,
+            Some(s @ (Service::SageMakerTraining | Service::SageMakerProcessing)) => {
+                sagemaker::documented_states(s)
+            }
+            Some(Service::EmrContainers) => emr_containers::DOCUMENTED_STATES,
             Some(Service::Glue) => &[
                 ("STARTING", Pending),
                 ("WAITING", Pending),
@@ -1082,6 +1166,11 @@ impl registry::SimFactory for Simulators {
                 "jobDriver": {"sparkSubmit": {"entryPoint": "s3://sim/job.py"}}}),
             Some(Service::Batch) => batch::sample_spec(name),
             Some(Service::Ecs) => ecs::sample_spec(name),
+            Some(Service::StepFunctions) => stepfunctions::sample_spec(name),
+            Some(s @ (Service::SageMakerTraining | Service::SageMakerProcessing)) => {
+                sagemaker::sample_spec(s, name)
+            }
+            Some(Service::EmrContainers) => emr_containers::sample_spec(name),
             _ => json!({"JobName": "sim-glue", "Arguments": {"--task": name}}),
         }
     }
@@ -1138,7 +1227,8 @@ impl registry::RunningSim for Simulator {
         let (url, key) = (self.url(), self.lock().config.access_key_id.clone());
         vec![
             format!(
-                "AWS simulator (EMR, EMR Serverless, Glue, Batch, ECS) on {url}; it checks SigV4 with key \
+                "AWS simulator (EMR, EMR Serverless, Glue, Batch, ECS, Step Functions, SageMaker, \
+                 EMR on EKS) on {url}; it checks SigV4 with key \
                  {key}; stats at {url}/_sim/stats"
             ),
             format!(
@@ -1256,6 +1346,15 @@ fn job_id(handle: &tether_provider::Handle) -> Option<String> {
         .or_else(|| handle.get_str("job_run_id"))
         .or_else(|| handle.get_str("job_id"))
         .or_else(|| handle.get_str("task_arn"))
+        .or_else(|| handle.get_str("execution_arn"))
+        .or_else(|| {
+            let name = handle.get_str("training_job_name")?;
+            Some(sagemaker::job_key(Service::SageMakerTraining, &name))
+        })
+        .or_else(|| {
+            let name = handle.get_str("processing_job_name")?;
+            Some(sagemaker::job_key(Service::SageMakerProcessing, &name))
+        })
 }
 
 impl Simulator {

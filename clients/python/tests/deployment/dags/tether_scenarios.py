@@ -82,3 +82,47 @@ with DAG(
 # TetherStoreBackend: the next try runs the job again.
 with DAG("cleared_databricks", schedule=None, start_date=START, catchup=False):
     DatabricksSubmitRunOperator(task_id="submit", json=SPEC, polling_period_seconds=1)
+
+# 13. One DAG, three AWS kinds through tether's simulator: a Batch job (its task SIGKILLed
+# mid-run, the retry reattaches), a Step Functions execution and a SageMaker training job.
+with DAG("aws_mix", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(
+        task_id="batch_job",
+        provider="batch",
+        spec={
+            "jobQueue": "nightly",
+            "jobDefinition": "load-orders:3",
+            "jobName": "load-orders",
+            "containerOverrides": {"command": ["python", "load.py"]},
+        },
+        **RETRY,
+    )
+    TetherJobOperator(
+        task_id="state_machine",
+        provider="stepfunctions",
+        spec={
+            "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:publish",
+            "name": "publish",
+            "input": {"day": "2026-12-01"},
+        },
+        deferrable=True,
+    )
+    TetherJobOperator(
+        task_id="training_job",
+        provider="sagemaker",
+        spec={
+            "TrainingJobName": "churn",
+            "RoleArn": "arn:aws:iam::123456789012:role/sagemaker",
+            "AlgorithmSpecification": {
+                "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn:1",
+                "TrainingInputMode": "File",
+            },
+            "OutputDataConfig": {"S3OutputPath": "s3://models/churn"},
+            "ResourceConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.m5.xlarge",
+                "VolumeSizeInGB": 30,
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
+        },
+    )

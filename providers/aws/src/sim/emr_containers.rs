@@ -1,0 +1,193 @@
+//! The Amazon EMR on EKS part of the simulator: `StartJobRun`, `DescribeJobRun`,
+//! `ListJobRuns` and `CancelJobRun` (REST JSON under `/virtualclusters/{id}/jobruns`), as
+//! botocore's `emr-containers` model and the API reference describe them: `clientToken` is
+//! required and deduplicates a repeated start.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{json, Value};
+use tether_provider::JobState;
+
+use super::{aws_error, bad, list_page, new_job, page_size, Inner, OpResult, SimJob};
+use crate::config::Service;
+
+/// botocore's `JobRunState` enum, and what each reads as.
+pub(super) const DOCUMENTED_STATES: &[(&str, JobState)] = &[
+    ("PENDING", JobState::Pending),
+    ("SUBMITTED", JobState::Pending),
+    ("RUNNING", JobState::Running),
+    ("CANCEL_PENDING", JobState::Running),
+    ("COMPLETED", JobState::Succeeded),
+    ("FAILED", JobState::Failed),
+    ("CANCELLED", JobState::Cancelled),
+];
+
+/// A job spec the simulator runs.
+pub(super) fn sample_spec(name: &str) -> Value {
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    json!({"virtualClusterId": "simvirtualcluster", "name": name,
+        "executionRoleArn": "arn:aws:iam::000000000000:role/emr-eks", "releaseLabel": "emr-7.2.0-latest",
+        "jobDriver": {"sparkSubmitJobDriver": {"entryPoint": "s3://sim/job.py"}}})
+}
+
+/// What a lying list says: completed.
+pub(super) fn lie_success(entry: &mut Value) {
+    entry["state"] = json!("COMPLETED");
+    if let Some(o) = entry.as_object_mut() {
+        o.remove("failureReason");
+        o.remove("stateDetails");
+    }
+}
+
+fn run_json(j: &SimJob) -> Value {
+    let mut run = json!({"id": j.id, "name": j.name, "virtualClusterId": j.parent,
+        "arn": format!("arn:aws:emr-containers:us-east-1:000000000000:/virtualclusters/{}/jobruns/{}", j.parent, j.id),
+        "state": j.state(), "clientToken": j.arguments["clientToken"], "createdAt": j.created_at,
+        "releaseLabel": "emr-7.2.0-latest"});
+    if j.state() == "FAILED" {
+        run["failureReason"] = json!("USER_ERROR");
+        run["stateDetails"] = json!("simulated job run failure");
+    }
+    run
+}
+
+/// One EMR on EKS request: `method` on `path` (with `query`) and the JSON `input`.
+pub(super) fn call(
+    inner: &mut Inner,
+    method: &Method,
+    path: &str,
+    query: &str,
+    input: &Value,
+) -> OpResult {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let not_found = |what: String| {
+        Box::new(aws_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            &what,
+        ))
+    };
+    let find = |inner: &Inner, cluster: &str, id: &str| {
+        inner.by_id.get(id).copied().filter(|&i| {
+            inner.jobs[i].service == Service::EmrContainers && inner.jobs[i].parent == cluster
+        })
+    };
+    match (method.as_str(), parts.as_slice()) {
+        ("POST", ["virtualclusters", cluster, "jobruns"]) => {
+            let token = input["clientToken"].as_str().unwrap_or("").to_string();
+            let name = input["name"].as_str().unwrap_or("").to_string();
+            if token.is_empty() || token.len() > 64 {
+                return Err(bad(
+                    "ValidationException",
+                    "clientToken is required (1 to 64 characters)".into(),
+                ));
+            }
+            if name.len() > 64
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_/#".contains(c))
+            {
+                return Err(bad(
+                    "ValidationException",
+                    format!("name '{name}' must match [\\.\\-_/#A-Za-z0-9]+ within 64 characters"),
+                ));
+            }
+            let dedup = (format!("emr-containers/{cluster}"), token.clone());
+            let id = match inner.client_tokens.get(&dedup) {
+                Some(id) => id.clone(),
+                None => {
+                    let id = format!("000000sim{:010}", inner.jobs.len() + 1);
+                    new_job(
+                        inner,
+                        Service::EmrContainers,
+                        id.clone(),
+                        cluster,
+                        &name,
+                        json!({"clientToken": token}),
+                        &token,
+                    );
+                    inner.client_tokens.insert(dedup, id.clone());
+                    id
+                }
+            };
+            Ok(json!({"id": id, "name": name, "virtualClusterId": cluster,
+                "arn": format!("arn:aws:emr-containers:us-east-1:000000000000:/virtualclusters/{cluster}/jobruns/{id}")}))
+        }
+        ("GET", ["virtualclusters", cluster, "jobruns", id]) => {
+            inner.stats.status_requests += 1;
+            match find(inner, cluster, id) {
+                Some(i) => {
+                    inner.jobs[i].last_seen = Some(std::time::Instant::now());
+                    Ok(json!({ "jobRun": run_json(&inner.jobs[i]) }))
+                }
+                None => Err(not_found(format!("Job run {id} doesn't exist."))),
+            }
+        }
+        ("GET", ["virtualclusters", cluster, "jobruns"]) => {
+            let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect();
+            let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let states: Vec<&str> = params
+                .iter()
+                .filter(|(n, _)| n == "states")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let after = match param("createdAfter") {
+                None => None,
+                Some(t) => Some(crate::timestamp(&json!(t)).ok_or_else(|| {
+                    bad(
+                        "ValidationException",
+                        format!("createdAfter: not a timestamp: {t}"),
+                    )
+                })?),
+            };
+            let name = param("name").map(str::to_string);
+            let size = match param("maxResults") {
+                None => 50,
+                Some(n) => page_size(&json!(n.parse::<u64>().ok()), 50, 50, "maxResults")?,
+            };
+            let (runs, next) = list_page(
+                inner,
+                Service::EmrContainers,
+                cluster,
+                param("nextToken"),
+                size,
+                |j| {
+                    (states.is_empty() || states.contains(&j.state()))
+                        && after.is_none_or(|a| j.created_at >= a)
+                        && name.as_deref().is_none_or(|n| j.name == n)
+                },
+                run_json,
+            )?;
+            let mut out = json!({ "jobRuns": runs });
+            if let Some(t) = next {
+                out["nextToken"] = json!(t);
+            }
+            Ok(out)
+        }
+        ("DELETE", ["virtualclusters", cluster, "jobruns", id]) => match find(inner, cluster, id) {
+            Some(i) => {
+                let j = &mut inner.jobs[i];
+                if !j.finished() {
+                    j.cancelled = true;
+                    inner.stats.cancels += 1;
+                }
+                Ok(json!({"id": id, "virtualClusterId": cluster}))
+            }
+            None => Err(bad(
+                "ValidationException",
+                format!("Job run {id} doesn't exist."),
+            )),
+        },
+        _ => Err(not_found(format!("no route {method} {path}"))),
+    }
+}

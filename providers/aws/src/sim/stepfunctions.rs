@@ -1,0 +1,192 @@
+//! The AWS Step Functions part of the simulator: `StartExecution`, `DescribeExecution`,
+//! `ListExecutions` and `StopExecution` (JSON 1.0, `AWSStepFunctions.<Operation>`), as
+//! botocore's `stepfunctions` model and the API reference describe them for STANDARD state
+//! machines: a name is unique per state machine; `StartExecution` with the name of a running
+//! execution and the same input answers that execution again, and otherwise
+//! `ExecutionAlreadyExists`.
+
+use serde_json::{json, Value};
+use tether_provider::JobState;
+
+use super::{bad, list_page, new_job, page_size, Inner, OpResult, SimJob};
+use crate::config::Service;
+
+/// The JSON 1.0 target prefix.
+pub(super) const TARGET: &str = "AWSStepFunctions";
+
+/// botocore's `ExecutionStatus` enum, and what each reads as.
+pub(super) const DOCUMENTED_STATES: &[(&str, JobState)] = &[
+    ("RUNNING", JobState::Running),
+    ("SUCCEEDED", JobState::Succeeded),
+    ("FAILED", JobState::Failed),
+    ("TIMED_OUT", JobState::Failed),
+    ("ABORTED", JobState::Cancelled),
+    ("PENDING_REDRIVE", JobState::Pending),
+];
+
+/// A job spec the simulator runs.
+pub(super) fn sample_spec(name: &str) -> Value {
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    json!({"stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:sim-machine",
+        "name": name, "input": {"day": "2026-12-01"}})
+}
+
+/// What a lying list says: succeeded.
+pub(super) fn lie_success(entry: &mut Value) {
+    entry["status"] = json!("SUCCEEDED");
+}
+
+/// An execution as `DescribeExecution` answers it (`ListExecutions` answers the same fields,
+/// less `input`, `error` and `cause`).
+fn execution_json(j: &SimJob) -> Value {
+    let state = j.state();
+    let mut e = json!({"executionArn": j.id, "stateMachineArn": j.parent, "name": j.name,
+        "status": state, "startDate": j.created_at, "input": j.arguments["input"]});
+    match state {
+        "FAILED" => {
+            e["error"] = json!("States.TaskFailed");
+            e["cause"] = json!("simulated execution failure");
+        }
+        "ABORTED" if j.forced.is_none() => {
+            e["error"] = j.arguments["error"].clone();
+            e["cause"] = j.arguments["cause"].clone();
+        }
+        _ => {}
+    }
+    if state != "RUNNING" {
+        e["stopDate"] = json!(j.created_at + (j.pending + j.running).as_secs_f64());
+    }
+    e
+}
+
+fn list_item(j: &SimJob) -> Value {
+    let mut e = execution_json(j);
+    if let Some(o) = e.as_object_mut() {
+        for k in ["input", "error", "cause"] {
+            o.remove(k);
+        }
+    }
+    e
+}
+
+/// `arn:aws:states:REGION:ACCOUNT:stateMachine:NAME` → the execution ARN prefix.
+fn execution_arn(machine: &str, name: &str) -> Option<String> {
+    let parts: Vec<&str> = machine.split(':').collect();
+    match parts.as_slice() {
+        ["arn", p, "states", r, a, "stateMachine", m] => {
+            Some(format!("arn:{p}:states:{r}:{a}:execution:{m}:{name}"))
+        }
+        _ => None,
+    }
+}
+
+/// One Step Functions request: the operation `target` with the JSON `input`.
+pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
+    let s = |k: &str| {
+        input
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let not_found = |arn: &str| {
+        bad(
+            "ExecutionDoesNotExist",
+            format!("Execution Does Not Exist: '{arn}'"),
+        )
+    };
+    match target.strip_prefix(TARGET).unwrap_or("") {
+        ".StartExecution" => {
+            let (machine, name, body) = (s("stateMachineArn"), s("name"), s("input"));
+            let Some(arn) = execution_arn(&machine, &name) else {
+                return Err(bad(
+                    "InvalidArn",
+                    format!("Invalid Arn: 'Resource type not valid in this context: {machine}'"),
+                ));
+            };
+            if name.is_empty() || name.len() > 80 {
+                return Err(bad("InvalidName", format!("Invalid Name: '{name}'")));
+            }
+            if let Some(&i) = inner.by_id.get(&arn) {
+                let j = &inner.jobs[i];
+                return if j.state() == "RUNNING" && j.arguments["input"] == json!(body) {
+                    Ok(json!({"executionArn": arn, "startDate": j.created_at}))
+                } else {
+                    Err(bad(
+                        "ExecutionAlreadyExists",
+                        format!("Execution Already Exists: '{arn}'"),
+                    ))
+                };
+            }
+            new_job(
+                inner,
+                Service::StepFunctions,
+                arn.clone(),
+                &machine,
+                &name,
+                json!({"input": body}),
+                "",
+            );
+            let started = inner.jobs[inner.by_id[&arn]].created_at;
+            Ok(json!({"executionArn": arn, "startDate": started}))
+        }
+        ".DescribeExecution" => {
+            inner.stats.status_requests += 1;
+            let arn = s("executionArn");
+            let Some(&i) = inner.by_id.get(&arn) else {
+                return Err(not_found(&arn));
+            };
+            inner.jobs[i].last_seen = Some(std::time::Instant::now());
+            Ok(execution_json(&inner.jobs[i]))
+        }
+        ".ListExecutions" => {
+            let machine = s("stateMachineArn");
+            let status = s("statusFilter");
+            let size = match input["maxResults"].as_u64() {
+                None | Some(0) => 100,
+                Some(_) => page_size(&input["maxResults"], 100, 1000, "maxResults")?,
+            };
+            let (executions, next) = list_page(
+                inner,
+                Service::StepFunctions,
+                &machine,
+                input["nextToken"].as_str(),
+                size,
+                |j| status.is_empty() || j.state() == status,
+                list_item,
+            )?;
+            let mut out = json!({ "executions": executions });
+            if let Some(t) = next {
+                out["nextToken"] = json!(t);
+            }
+            Ok(out)
+        }
+        ".StopExecution" => {
+            let arn = s("executionArn");
+            let Some(&i) = inner.by_id.get(&arn) else {
+                return Err(not_found(&arn));
+            };
+            let j = &mut inner.jobs[i];
+            if !j.finished() {
+                j.cancelled = true;
+                j.arguments["error"] = json!(s("error"));
+                j.arguments["cause"] = json!(s("cause"));
+                inner.stats.cancels += 1;
+            }
+            Ok(json!({"stopDate": inner.jobs[i].created_at}))
+        }
+        other => Err(bad(
+            "UnknownOperationException",
+            format!("unknown operation {TARGET}{other}"),
+        )),
+    }
+}
