@@ -69,17 +69,7 @@ fn world() -> &'static World {
             let mut providers = format!(
                 "[providers.databricks]\nhost = \"{url}\"\ntoken = \"dapi-hostile\"\n{COMMON}"
             );
-            for kind in [
-                "emr",
-                "emr-serverless",
-                "glue",
-                "batch",
-                "ecs",
-                "stepfunctions",
-                "sagemaker-training",
-                "sagemaker-processing",
-                "emr-containers",
-            ] {
+            for kind in tether_aws::Service::KINDS {
                 providers.push_str(&format!(
                     "\n[providers.{kind}]\nkind = \"{kind}\"\nregion = \"us-east-1\"\nendpoint_url = \"{url}\"\n{COMMON}"
                 ));
@@ -520,6 +510,10 @@ fn says_success(shape: &Shape, body: Option<&Value>) -> bool {
 
 fn check(shape: &Shape, value: Value, how: Mangle, status: u16) -> Result<(), TestCaseError> {
     let w = world();
+    // One case at a time: the tests run on parallel threads and share the answering server,
+    // so a case must not read the answer another case has just set.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut text = value.to_string().into_bytes();
     match &how {
         Mangle::Whole => {}

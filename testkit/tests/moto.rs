@@ -411,6 +411,18 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
         vec![handle.clone()],
         "a stopped task is found too"
     );
+
+    // Step Functions: moto keeps name idempotency, so a second start with the key names the
+    // same execution (answered again while it runs, ExecutionAlreadyExists once it ended).
+    let sfn = StepFunctions::new(config(Service::StepFunctions, &moto.url)).unwrap();
+    let machine = state_machine(&moto, &sfn, "tether-moto").await;
+    let spec =
+        json!({"stateMachineArn": machine, "name": "publish", "input": {"day": "2026-12-01"}});
+    let handle = sfn.submit(&spec, key, &Ungated).await.unwrap();
+    let again = sfn.submit(&spec, key, &Ungated).await.unwrap();
+    assert_eq!(again, handle, "the key's name names one execution");
+    assert_eq!(sfn.find(key, &spec).await.unwrap(), vec![handle.clone()]);
+    agrees_with_single_calls(&sfn, std::slice::from_ref(&handle)).await;
 }
 
 /// Coalesced polling against moto: the sweep's list calls (`ListSteps` with `StepStates`,
@@ -585,17 +597,7 @@ async fn the_conformance_scenarios_moto_answers() {
     }
     assert_eq!(
         covered,
-        [
-            "emr",
-            "emr-serverless",
-            "glue",
-            "batch",
-            "ecs",
-            "stepfunctions",
-            "sagemaker-training",
-            "sagemaker-processing",
-            "emr-containers"
-        ],
-        "the AWS kinds moto serves"
+        tether_aws::Service::KINDS,
+        "every AWS kind: moto serves them all"
     );
 }

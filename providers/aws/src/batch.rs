@@ -18,12 +18,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
 use tether_provider::{
-    CommonSettings, Handle, JobState, Provider, ProviderError, RemoteStatus, SendGate, Sweep,
-    Tracked,
+    Handle, JobState, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
 };
 
-use crate::client::AwsClient;
-use crate::config::AwsConfig;
 use crate::{field, find_in_pages, sweep_by_ids};
 
 const PROVIDER: &str = "batch";
@@ -34,26 +31,9 @@ const NAME_MAX: usize = 128;
 /// The reason `TerminateJob` carries, by which a job tether cancelled reads as cancelled.
 pub const CANCEL_REASON: &str = "Cancelled through tether";
 
-/// The Batch adapter.
-#[derive(Debug)]
-pub struct Batch {
-    client: AwsClient,
-    config: AwsConfig,
-}
-
-impl Batch {
-    /// An adapter for the configured account and region.
-    pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
-        Ok(Self {
-            client: AwsClient::new(&config)?,
-            config,
-        })
-    }
-
-    /// The client, for calls tether does not wrap.
-    pub fn client(&self) -> &AwsClient {
-        &self.client
-    }
+adapter! {
+    /// The Batch adapter.
+    Batch
 }
 
 /// The job name carrying `key`: the spec's `jobName` (cut to fit), a dash, the key.
@@ -260,10 +240,6 @@ impl Provider for Batch {
         .await
     }
 
-    fn coalesces(&self) -> bool {
-        self.config.common.coalesce
-    }
-
     /// `DescribeJobs` for up to 100 jobs a call.
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
         sweep_by_ids(jobs, (None, "job_id"), DESCRIBE_MAX, |_, ids| {
@@ -272,13 +248,7 @@ impl Provider for Batch {
         .await
     }
 
-    fn settings(&self) -> &CommonSettings {
-        &self.config.common
-    }
-
-    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
-        Some(self.client.http().limiter())
-    }
+    adapter_settings!();
 }
 
 #[cfg(test)]

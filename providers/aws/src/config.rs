@@ -34,7 +34,7 @@ pub enum Service {
 
 impl Service {
     /// The provider kind in tether's config.
-    pub fn kind(self) -> &'static str {
+    pub const fn kind(self) -> &'static str {
         match self {
             Service::Emr => "emr",
             Service::EmrServerless => "emr-serverless",
@@ -60,6 +60,17 @@ impl Service {
         Service::SageMakerProcessing,
         Service::EmrContainers,
     ];
+
+    /// The kinds of [`Service::ALL`], in that order.
+    pub const KINDS: [&'static str; Service::ALL.len()] = {
+        let mut kinds = [""; Service::ALL.len()];
+        let mut i = 0;
+        while i < kinds.len() {
+            kinds[i] = Service::ALL[i].kind();
+            i += 1;
+        }
+        kinds
+    };
 
     /// The SigV4 signing name.
     pub fn signing_name(self) -> &'static str {

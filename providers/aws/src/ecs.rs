@@ -16,12 +16,9 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
 use tether_provider::{
-    CommonSettings, Handle, JobState, Provider, ProviderError, RemoteStatus, SendGate, Sweep,
-    Tracked,
+    Handle, JobState, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
 };
 
-use crate::client::AwsClient;
-use crate::config::AwsConfig;
 use crate::{field, find_in_pages, sweep_by_ids};
 
 const PROVIDER: &str = "ecs";
@@ -33,26 +30,9 @@ const DEFAULT_CLUSTER: &str = "default";
 /// The reason `StopTask` carries.
 const CANCEL_REASON: &str = "Cancelled through tether";
 
-/// The ECS adapter.
-#[derive(Debug)]
-pub struct Ecs {
-    client: AwsClient,
-    config: AwsConfig,
-}
-
-impl Ecs {
-    /// An adapter for the configured account and region.
-    pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
-        Ok(Self {
-            client: AwsClient::new(&config)?,
-            config,
-        })
-    }
-
-    /// The client, for calls tether does not wrap (tests create clusters with it).
-    pub fn client(&self) -> &AwsClient {
-        &self.client
-    }
+adapter! {
+    /// The ECS adapter.
+    Ecs
 }
 
 fn cluster_of(spec: &Value) -> String {
@@ -291,10 +271,6 @@ impl Provider for Ecs {
         Ok(found)
     }
 
-    fn coalesces(&self) -> bool {
-        self.config.common.coalesce
-    }
-
     /// `DescribeTasks` of each cluster, for up to 100 tasks a call.
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
         sweep_by_ids(jobs, (Some("cluster"), "task_arn"), DESCRIBE_MAX, |cluster, arns| async move {
@@ -303,13 +279,7 @@ impl Provider for Ecs {
         .await
     }
 
-    fn settings(&self) -> &CommonSettings {
-        &self.config.common
-    }
-
-    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
-        Some(self.client.http().limiter())
-    }
+    adapter_settings!();
 }
 
 #[cfg(test)]

@@ -8,12 +8,8 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::{
-    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
-};
+use tether_provider::{Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked};
 
-use crate::client::AwsClient;
-use crate::config::AwsConfig;
 use crate::{each_page, field, find_in_pages, sweep, tagged_name, timestamp, Group};
 
 const PROVIDER: &str = "emr";
@@ -21,26 +17,9 @@ const TARGET: &str = "ElasticMapReduce";
 /// The step states a sweep lists: the ones that still change.
 const ACTIVE_STATES: [&str; 3] = ["PENDING", "CANCEL_PENDING", "RUNNING"];
 
-/// The EMR steps adapter.
-#[derive(Debug)]
-pub struct Emr {
-    client: AwsClient,
-    config: AwsConfig,
-}
-
-impl Emr {
-    /// An adapter for the configured account and region.
-    pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
-        Ok(Self {
-            client: AwsClient::new(&config)?,
-            config,
-        })
-    }
-
-    /// The client, for calls tether does not wrap (tests create clusters with it).
-    pub fn client(&self) -> &AwsClient {
-        &self.client
-    }
+adapter! {
+    /// The EMR steps adapter.
+    Emr
 }
 
 /// A step's `Status` (from `DescribeStep` or `ListSteps`) as tether sees it.
@@ -230,10 +209,6 @@ impl Provider for Emr {
         .await
     }
 
-    fn coalesces(&self) -> bool {
-        self.config.common.coalesce
-    }
-
     /// `ListSteps` of each cluster, for its pending and running steps.
     /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_ListSteps.html>
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
@@ -243,11 +218,5 @@ impl Provider for Emr {
         .await
     }
 
-    fn settings(&self) -> &CommonSettings {
-        &self.config.common
-    }
-
-    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
-        Some(self.client.http().limiter())
-    }
+    adapter_settings!();
 }

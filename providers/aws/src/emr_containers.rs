@@ -13,12 +13,8 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::{
-    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
-};
+use tether_provider::{Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked};
 
-use crate::client::AwsClient;
-use crate::config::AwsConfig;
 use crate::{each_page, field, find_in_pages, keyed_name, path_segment, sweep, timestamp, Group};
 
 const PROVIDER: &str = "emr-containers";
@@ -27,26 +23,9 @@ const NAME_MAX: usize = 64;
 /// The run states a sweep lists: the ones that still change.
 const ACTIVE_STATES: [&str; 4] = ["PENDING", "SUBMITTED", "RUNNING", "CANCEL_PENDING"];
 
-/// The EMR on EKS adapter.
-#[derive(Debug)]
-pub struct EmrContainers {
-    client: AwsClient,
-    config: AwsConfig,
-}
-
-impl EmrContainers {
-    /// An adapter for the configured account and region.
-    pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
-        Ok(Self {
-            client: AwsClient::new(&config)?,
-            config,
-        })
-    }
-
-    /// The client, for calls tether does not wrap.
-    pub fn client(&self) -> &AwsClient {
-        &self.client
-    }
+adapter! {
+    /// The EMR on EKS adapter.
+    EmrContainers
 }
 
 /// The run name carrying `key`.
@@ -286,10 +265,6 @@ impl Provider for EmrContainers {
         .await
     }
 
-    fn coalesces(&self) -> bool {
-        self.config.common.coalesce
-    }
-
     /// `ListJobRuns` of each virtual cluster, for its active runs.
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
         sweep(jobs, (Some("virtual_cluster_id"), "job_run_id"), |g| {
@@ -298,11 +273,5 @@ impl Provider for EmrContainers {
         .await
     }
 
-    fn settings(&self) -> &CommonSettings {
-        &self.config.common
-    }
-
-    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
-        Some(self.client.http().limiter())
-    }
+    adapter_settings!();
 }

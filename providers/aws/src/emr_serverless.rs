@@ -9,36 +9,15 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::{
-    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
-};
+use tether_provider::{Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked};
 
-use crate::client::AwsClient;
-use crate::config::AwsConfig;
 use crate::{each_page, field, find_in_pages, path_segment, sweep, tagged_name, timestamp, Group};
 
 const PROVIDER: &str = "emr-serverless";
 
-/// The EMR Serverless adapter.
-#[derive(Debug)]
-pub struct EmrServerless {
-    client: AwsClient,
-    config: AwsConfig,
-}
-
-impl EmrServerless {
-    /// An adapter for the configured account and region.
-    pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
-        Ok(Self {
-            client: AwsClient::new(&config)?,
-            config,
-        })
-    }
-
-    /// The client, for calls tether does not wrap.
-    pub fn client(&self) -> &AwsClient {
-        &self.client
-    }
+adapter! {
+    /// The EMR Serverless adapter.
+    EmrServerless
 }
 
 fn run_path(handle: &Handle) -> Result<String, ProviderError> {
@@ -257,10 +236,6 @@ impl Provider for EmrServerless {
         .await
     }
 
-    fn coalesces(&self) -> bool {
-        self.config.common.coalesce
-    }
-
     /// `ListJobRuns` of each application, for its active runs.
     /// <https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_ListJobRuns.html>
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
@@ -270,11 +245,5 @@ impl Provider for EmrServerless {
         .await
     }
 
-    fn settings(&self) -> &CommonSettings {
-        &self.config.common
-    }
-
-    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
-        Some(self.client.http().limiter())
-    }
+    adapter_settings!();
 }

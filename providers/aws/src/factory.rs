@@ -23,17 +23,7 @@ pub struct Factory;
 
 impl ProviderFactory for Factory {
     fn kinds(&self) -> &'static [&'static str] {
-        &[
-            "emr",
-            "emr-serverless",
-            "glue",
-            "batch",
-            "ecs",
-            "stepfunctions",
-            "sagemaker-training",
-            "sagemaker-processing",
-            "emr-containers",
-        ]
+        &Service::KINDS
     }
 
     fn check(

@@ -7,12 +7,8 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::{
-    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
-};
+use tether_provider::{Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked};
 
-use crate::client::AwsClient;
-use crate::config::AwsConfig;
 use crate::{each_page, field, find_in_pages, sweep, timestamp, Group};
 
 const PROVIDER: &str = "glue";
@@ -20,26 +16,9 @@ const TARGET: &str = "AWSGlue";
 /// The run argument that carries tether's key.
 pub const KEY_ARGUMENT: &str = "--tether-key";
 
-/// The Glue adapter.
-#[derive(Debug)]
-pub struct Glue {
-    client: AwsClient,
-    config: AwsConfig,
-}
-
-impl Glue {
-    /// An adapter for the configured account and region.
-    pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
-        Ok(Self {
-            client: AwsClient::new(&config)?,
-            config,
-        })
-    }
-
-    /// The client, for calls tether does not wrap.
-    pub fn client(&self) -> &AwsClient {
-        &self.client
-    }
+adapter! {
+    /// The Glue adapter.
+    Glue
 }
 
 /// A job run (from `GetJobRun` or `GetJobRuns`) as tether sees it.
@@ -209,10 +188,6 @@ impl Provider for Glue {
         .await
     }
 
-    fn coalesces(&self) -> bool {
-        self.config.common.coalesce
-    }
-
     /// `GetJobRuns` of each Glue job.
     /// <https://docs.aws.amazon.com/glue/latest/webapi/API_GetJobRuns.html>
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
@@ -222,11 +197,5 @@ impl Provider for Glue {
         .await
     }
 
-    fn settings(&self) -> &CommonSettings {
-        &self.config.common
-    }
-
-    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
-        Some(self.client.http().limiter())
-    }
+    adapter_settings!();
 }

@@ -21,6 +21,56 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// An adapter's struct (its client and settings), with `new` and `client`: what every AWS
+/// adapter but SageMaker's (which adds its flavor) has alike.
+macro_rules! adapter {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            client: crate::client::AwsClient,
+            config: crate::config::AwsConfig,
+        }
+
+        impl $name {
+            /// An adapter for the configured account and region.
+            pub fn new(
+                config: crate::config::AwsConfig,
+            ) -> Result<Self, tether_provider::ProviderError> {
+                Ok(Self {
+                    client: crate::client::AwsClient::new(&config)?,
+                    config,
+                })
+            }
+
+            /// The client, for calls tether does not wrap (tests make moto's resources with
+            /// it).
+            pub fn client(&self) -> &crate::client::AwsClient {
+                &self.client
+            }
+        }
+    };
+}
+
+/// The `Provider` methods every AWS adapter answers alike from its settings (`self.config`)
+/// and client (`self.client`): coalescing on or off, the common settings, the account's rate
+/// limiter.
+macro_rules! adapter_settings {
+    () => {
+        fn coalesces(&self) -> bool {
+            self.config.common.coalesce
+        }
+
+        fn settings(&self) -> &tether_provider::CommonSettings {
+            &self.config.common
+        }
+
+        fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
+            Some(self.client.http().limiter())
+        }
+    };
+}
+
 pub mod batch;
 pub mod client;
 pub mod config;

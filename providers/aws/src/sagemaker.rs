@@ -18,8 +18,7 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
 use tether_provider::{
-    CommonSettings, ErrorKind, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep,
-    Tracked,
+    ErrorKind, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
 };
 
 use crate::client::AwsClient;
@@ -298,10 +297,6 @@ impl Provider for SageMaker {
         }
     }
 
-    fn coalesces(&self) -> bool {
-        self.config.common.coalesce
-    }
-
     /// `List*Jobs` with `StatusEquals = InProgress` and `CreationTimeAfter`.
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
         sweep(jobs, (None, self.flavor.handle_field), |g| {
@@ -310,13 +305,7 @@ impl Provider for SageMaker {
         .await
     }
 
-    fn settings(&self) -> &CommonSettings {
-        &self.config.common
-    }
-
-    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
-        Some(self.client.http().limiter())
-    }
+    adapter_settings!();
 }
 
 #[cfg(test)]

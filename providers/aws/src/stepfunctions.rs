@@ -16,12 +16,9 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
 use tether_provider::{
-    CommonSettings, ErrorKind, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep,
-    Tracked,
+    ErrorKind, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
 };
 
-use crate::client::AwsClient;
-use crate::config::AwsConfig;
 use crate::{each_page, field, keyed_name, sweep, Group};
 
 const PROVIDER: &str = "stepfunctions";
@@ -31,26 +28,9 @@ const NAME_MAX: usize = 80;
 /// The cause `StopExecution` carries.
 const CANCEL_CAUSE: &str = "Cancelled through tether";
 
-/// The Step Functions adapter.
-#[derive(Debug)]
-pub struct StepFunctions {
-    client: AwsClient,
-    config: AwsConfig,
-}
-
-impl StepFunctions {
-    /// An adapter for the configured account and region.
-    pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
-        Ok(Self {
-            client: AwsClient::new(&config)?,
-            config,
-        })
-    }
-
-    /// The client, for calls tether does not wrap (tests create state machines with it).
-    pub fn client(&self) -> &AwsClient {
-        &self.client
-    }
+adapter! {
+    /// The Step Functions adapter.
+    StepFunctions
 }
 
 /// The execution name carrying `key`.
@@ -261,10 +241,6 @@ impl Provider for StepFunctions {
         }
     }
 
-    fn coalesces(&self) -> bool {
-        self.config.common.coalesce
-    }
-
     /// `ListExecutions` of each state machine with `statusFilter = RUNNING`.
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
         sweep(jobs, (Some("state_machine_arn"), "execution_arn"), |g| {
@@ -273,13 +249,7 @@ impl Provider for StepFunctions {
         .await
     }
 
-    fn settings(&self) -> &CommonSettings {
-        &self.config.common
-    }
-
-    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
-        Some(self.client.http().limiter())
-    }
+    adapter_settings!();
 }
 
 #[cfg(test)]
