@@ -103,7 +103,7 @@ impl Chaos {
                 }
                 _ => {
                     tally.refused_cancels += 1;
-                    self.refused_cancels();
+                    self.refused_cancels(rng);
                     last_end = Instant::now();
                 }
             }
@@ -249,13 +249,21 @@ impl Chaos {
         self.all(SimFaultKind::FailAfterProcessing, 4, SimCalls::Submits);
     }
 
-    /// The next five cancel requests at each simulator are answered 500: every attempt of one
-    /// cancel call (`max_retries` 4), so the first call fails (the API's, usually) and the
-    /// supervisor holding the job has to send the cancel. (Bursts of ten stacked with the
-    /// 500/503 bursts delayed cancels by up to 39 s in runs whose logs show nothing but faults
-    /// and retries, near the minute a run lasts: the soak is to test tether, not the number of
+    /// The next five cancel requests at one simulator, picked at random, are answered 500:
+    /// every attempt of one cancel call (`max_retries` 4), so the first call fails (the API's,
+    /// usually) and the supervisor holding the job has to send the cancel. (Bursts of ten
+    /// stacked with the 500/503 bursts delayed cancels by up to 39 s in runs whose logs show
+    /// nothing but faults and retries, near the minute a run lasts. Aimed at every simulator,
+    /// the refusals stacked up once cancels spread over ten kinds, one or two per simulator:
+    /// each cancel then met every refusal of the run, and two 2026-12-02 soaks saw cancels
+    /// refused until their jobs ended. The soak is to test tether, not the number of
     /// refusals.)
-    fn refused_cancels(&self) {
-        self.all(SimFaultKind::ServerError, 5, SimCalls::Cancels);
+    fn refused_cancels(&self, rng: &mut StdRng) {
+        let sim = &self.sims[rng.random_range(0..self.sims.len())];
+        sim.inject(SimFault {
+            kind: SimFaultKind::ServerError,
+            times: 5,
+            calls: SimCalls::Cancels,
+        });
     }
 }

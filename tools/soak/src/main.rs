@@ -28,8 +28,10 @@ struct Args {
     /// The supervisors' lease (a stopped supervisor stays stopped for twice this).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     lease: Duration,
-    /// How long each remote job runs.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    /// How long each remote job runs. Two minutes: with ten provider kinds, an ensure answer
+    /// under chaos took up to ~45 s, so a cancel asked a few seconds after it came near the end
+    /// of a one-minute run, and refusals then outlasted the run (three 2026-12-02 soaks).
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     run_time: Duration,
     /// The share of jobs cancelled on purpose, a few seconds after they are submitted.
     #[arg(long, default_value_t = 0.05)]
