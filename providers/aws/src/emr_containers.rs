@@ -55,13 +55,7 @@ fn run_path(handle: &Handle) -> Result<String, ProviderError> {
 /// `failureReason: stateDetails` as the message.
 fn run_status(run: &Value) -> RemoteStatus {
     let raw = run["state"].as_str().unwrap_or("").to_string();
-    let text = |k: &str| run[k].as_str().filter(|t| !t.is_empty());
-    let message = match (text("failureReason"), text("stateDetails")) {
-        (None, None) => None,
-        (Some(r), None) => Some(r.to_string()),
-        (None, Some(d)) => Some(d.to_string()),
-        (Some(r), Some(d)) => Some(format!("{r}: {d}")),
-    };
+    let message = crate::reason_message(run, "failureReason", "stateDetails");
     RemoteStatus {
         state: crate::state::emr_containers_run(&raw),
         raw_state: raw,

@@ -128,6 +128,18 @@ pub fn keyed_name(name: Option<&str>, key: &str, max: usize) -> String {
     }
 }
 
+/// A status message from two text fields of `value` (a reason and its details, such as Step
+/// Functions' `error` and `cause`): `"<first>: <second>"`, either alone, or none when both are
+/// missing or empty.
+fn reason_message(value: &Value, first: &str, second: &str) -> Option<String> {
+    let text = |k: &str| value[k].as_str().filter(|t| !t.is_empty());
+    match (text(first), text(second)) {
+        (None, None) => None,
+        (Some(a), None) | (None, Some(a)) => Some(a.to_string()),
+        (Some(a), Some(b)) => Some(format!("{a}: {b}")),
+    }
+}
+
 fn field(handle: &Handle, name: &str, provider: &'static str) -> Result<String, ProviderError> {
     handle
         .get_str(name)

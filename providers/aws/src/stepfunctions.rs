@@ -63,13 +63,7 @@ fn name_ok(name: &str) -> bool {
 /// `error: cause` as the message.
 fn execution_status(execution: &Value) -> RemoteStatus {
     let raw = execution["status"].as_str().unwrap_or("").to_string();
-    let text = |k: &str| execution[k].as_str().filter(|t| !t.is_empty());
-    let message = match (text("error"), text("cause")) {
-        (None, None) => None,
-        (Some(e), None) => Some(e.to_string()),
-        (None, Some(c)) => Some(c.to_string()),
-        (Some(e), Some(c)) => Some(format!("{e}: {c}")),
-    };
+    let message = crate::reason_message(execution, "error", "cause");
     RemoteStatus {
         state: crate::state::stepfunctions_execution(&raw),
         raw_state: raw,
