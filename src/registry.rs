@@ -10,8 +10,11 @@ use tether_provider::registry::SimFactory;
 use tether_provider::ProviderFactory;
 
 /// The provider crates, one line each.
-pub static FACTORIES: &[&dyn ProviderFactory] =
-    &[&tether_databricks::FACTORY, &tether_aws::FACTORY];
+pub static FACTORIES: &[&dyn ProviderFactory] = &[
+    &tether_databricks::FACTORY,
+    &tether_aws::FACTORY,
+    &tether_http::FACTORY,
+];
 
 /// The factory that builds `kind`, if any does.
 pub fn factory(kind: &str) -> Option<&'static dyn ProviderFactory> {

@@ -80,6 +80,10 @@ pub struct JobView {
     pub owner_try: i64,
     /// The try that took the finished job's result, if one did (`POST .../consume`).
     pub consumed_try: Option<i64>,
+    /// For a generation that repairs the failed one before it in place (`on_retry =
+    /// "repair"`), the failed generation's handle.
+    #[schema(value_type = Option<Object>)]
+    pub repair_of: Option<Value>,
 }
 
 impl From<JobRecord> for JobView {
@@ -117,6 +121,7 @@ impl From<JobRecord> for JobView {
             duplicates: j.duplicates.iter().map(tether_provider::Handle::value).collect(),
             owner_try,
             consumed_try: j.consumed_try,
+            repair_of: j.repair_of.map(|h| h.value()),
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct SimArgs {
     /// The AWS kinds: its secret (requests are checked with SigV4).
     #[arg(long)]
     secret_access_key: Option<String>,
+    /// http: the API it speaks, `livy` (on 8998) or `dbt-cloud` (on 8097) [default: livy].
+    #[arg(long)]
+    api: Option<String>,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -165,6 +168,7 @@ pub(super) async fn run(args: &SimArgs) -> Result<(), Error> {
         ("token", &args.token),
         ("access_key_id", &args.access_key_id),
         ("secret_access_key", &args.secret_access_key),
+        ("api", &args.api),
     ] {
         if let Some(v) = value {
             switches.insert(key.to_string(), Setting::String(v.clone()));

@@ -66,17 +66,5 @@ pub(super) fn build(
 
 /// A provider's table as the file gave it, in the form providers read (no TOML types).
 fn neutral_table(table: toml::Table) -> Table {
-    table.into_iter().map(|(k, v)| (k, neutral(v))).collect()
-}
-
-fn neutral(value: toml::Value) -> Setting {
-    match value {
-        toml::Value::String(s) => Setting::String(s),
-        toml::Value::Integer(i) => Setting::Integer(i),
-        toml::Value::Float(f) => Setting::Float(f),
-        toml::Value::Boolean(b) => Setting::Boolean(b),
-        toml::Value::Datetime(d) => Setting::Datetime(d.to_string()),
-        toml::Value::Array(items) => Setting::List(items.into_iter().map(neutral).collect()),
-        toml::Value::Table(t) => Setting::Table(neutral_table(t)),
-    }
+    tether_provider::settings::from_toml(table)
 }

@@ -61,6 +61,9 @@ pub struct NewJob<'a> {
     pub lease_until: Millis,
     /// The first polling delay (ms).
     pub poll_interval_ms: i64,
+    /// The handle of the failed generation this one repairs in place, as JSON (`None`: a
+    /// submission).
+    pub repair_of: Option<&'a str>,
 }
 
 /// What a poll changes, written fenced.
@@ -330,8 +333,9 @@ impl JobStore {
             "INSERT INTO jobs (dag_id, run_id, task_id, map_index, name, generation, \
              idempotency_key, provider, spec, spec_hash, try_number, phase, state, next_poll_at, \
              poll_interval_ms, poll_failures, lease_owner, lease_epoch, lease_expires_at, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             'submitting', 'pending', $12, $13, 0, $14, 1, $15, $12, $12) RETURNING *",
+             created_at, updated_at, repair_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, 'submitting', 'pending', $12, $13, 0, $14, 1, $15, $12, $12, $16) \
+             RETURNING *",
         )
         .bind(&job.task_instance.dag_id)
         .bind(&job.task_instance.run_id)
@@ -347,7 +351,8 @@ impl JobStore {
         .bind(job.now.0)
         .bind(job.poll_interval_ms)
         .bind(job.owner)
-        .bind(job.lease_until.0);
+        .bind(job.lease_until.0)
+        .bind(job.repair_of);
         let record = match returning(inserted, &mut *tx).await {
             Ok(Some(row)) => rows::job(&row)?,
             Ok(None) => return Err(sqlx::Error::RowNotFound.into()),

@@ -59,6 +59,7 @@ pub(crate) fn job(row: &AnyRow) -> Result<JobRecord, DbError> {
         },
         attached_try: row.try_get("attached_try")?,
         consumed_try: row.try_get("consumed_try")?,
+        repair_of: json(row, "jobs", "repair_of")?.map(Handle::new),
     })
 }
 

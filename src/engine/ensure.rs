@@ -10,6 +10,7 @@
 //! | a job that succeeded, consumed by try N, asked by a later try (a clear) | submit anew: generation + 1 |
 //! | a refused submission (no handle), asked by the same or a later try | submit again on the same record and key (the provider made nothing) |
 //! | a failed / cancelled / lost job, asked by a later try than the one it belongs to | submit anew: generation + 1 (a real retry) |
+//! | the same, failed, with the same spec, on a provider that repairs (`on_retry = "repair"`) | repair it in place: generation + 1 names the same remote job, only its failed parts run again |
 //! | a terminal job, asked by the same (or an earlier) try   | report that result                          |
 //! | a running job whose spec differs from the one asked for | reattach and warn (`on_spec_change = "reattach"`), or refuse (`"fail"`) |
 //!
@@ -20,12 +21,17 @@
 //! if the intent has none yet (the first handle recorded is the job's), and otherwise reports
 //! it as a duplicate. Nothing is submitted while this process's clock is beyond
 //! `supervisor.max_clock_skew` from the database's.
+//!
+//! A repair is a submission like any other: its intent (with `repair_of`, the failed
+//! generation's handle) is committed first, the provider's repair call is gated like a
+//! submission that does not deduplicate, and a lost answer is reconciled with the provider's
+//! `find_repair` before anything is sent again.
 
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use tether_provider::{ErrorKind, Handle, JobState, Provider};
+use tether_provider::{ErrorKind, Handle, JobState, Provider, ProviderError};
 
 use super::key::{idempotency_key, spec_hash};
 use super::{Engine, EngineError};
@@ -120,7 +126,7 @@ impl Engine {
                 .await?;
             let Some(job) = latest else {
                 match self
-                    .submit_new(req, &*provider, 1, &hash, EnsureAction::Submitted)
+                    .submit_new(req, &*provider, 1, &hash, EnsureAction::Submitted, None)
                     .await?
                 {
                     Some(done) => return Ok(done),
@@ -174,6 +180,14 @@ impl Engine {
                 }
             };
             if rerun {
+                // A failed job asked for again with the same spec is repaired in place where
+                // the provider repairs (only its failed parts run again).
+                let repair = (job.state == JobState::Failed
+                    && provider.repairs()
+                    && job.spec_hash == hash
+                    && job.provider == req.provider)
+                    .then_some(job.handle.as_ref())
+                    .flatten();
                 match self
                     .submit_new(
                         req,
@@ -181,6 +195,7 @@ impl Engine {
                         job.generation + 1,
                         &hash,
                         EnsureAction::Resubmitted,
+                        repair,
                     )
                     .await?
                 {
@@ -265,8 +280,9 @@ impl Engine {
         }
     }
 
-    /// Records the intent for `generation` and submits it. `None` if another process
-    /// recorded that generation first.
+    /// Records the intent for `generation` and submits it (or, with `repair`, the failed
+    /// generation's handle, repairs that job). `None` if another process recorded that
+    /// generation first.
     async fn submit_new(
         &self,
         req: &EnsureRequest,
@@ -274,12 +290,14 @@ impl Engine {
         generation: i64,
         hash: &str,
         action: EnsureAction,
+        repair: Option<&Handle>,
     ) -> Result<Option<Ensured>, EngineError> {
         self.clock_trusted()?;
         let key = idempotency_key(&req.task_instance, &req.name, generation);
         let now = self.now();
         let spec_json = req.spec.to_string();
-        let new = self.intent_of(req, provider, generation, &key, &spec_json, hash);
+        let mut new = self.intent_of(req, provider, generation, &key, &spec_json, hash);
+        new.repair_of = repair.map(Handle::as_json);
         // The task-state key is written in the insert's transaction, from the new record.
         let intent = |job: &JobRecord| {
             self.state_key_write(job, Phase::Submitting, None, JobState::Pending, now)
@@ -322,6 +340,7 @@ impl Engine {
             now,
             lease_until: now.plus(self.submit_lease_len(provider).as_millis() as i64),
             poll_interval_ms: provider.settings().poll.initial.as_millis() as i64,
+            repair_of: None,
         }
     }
 
@@ -387,9 +406,18 @@ impl Engine {
         else {
             return Ok(None);
         };
-        let submitted = provider
-            .submit(&job.spec, &job.idempotency_key, held.gate())
-            .await;
+        let submitted = match &job.repair_of {
+            Some(failed) => {
+                provider
+                    .repair(failed, &job.idempotency_key, held.gate())
+                    .await
+            }
+            None => {
+                provider
+                    .submit(&job.spec, &job.idempotency_key, held.gate())
+                    .await
+            }
+        };
         if let Err(e) = &submitted {
             crate::metrics::PROVIDER_ERRORS
                 .with_label_values(&[
@@ -403,7 +431,12 @@ impl Engine {
             Ok(handle) => {
                 crash_point("after_submit");
                 // Keep the lease renewed until the handle is recorded.
-                let recorded = self.record(job, lease, handle, "submitted", action).await;
+                let event = if job.repair_of.is_some() {
+                    "repaired"
+                } else {
+                    "submitted"
+                };
+                let recorded = self.record(job, lease, handle, event, action).await;
                 drop(held);
                 recorded
             }
@@ -411,13 +444,13 @@ impl Engine {
                 // The request may or may not have reached the provider: look before anything
                 // else is decided.
                 tracing::warn!(job_id = job.id.0, error = %e, "submission outcome unknown; reconciling");
-                if let Ok(found) = provider.find(&job.idempotency_key, &job.spec).await {
+                if let Ok(found) = find(provider, &job).await {
                     if !found.is_empty() {
                         return self.adopt(job, lease, found).await;
                     }
                 }
                 drop(held);
-                if provider.submit_is_idempotent() {
+                if repeat_is_safe(provider, &job) {
                     // Repeating is safe: let whoever asks next submit again at once.
                     self.inner.jobs.release(&lease).await?;
                 }
@@ -621,7 +654,7 @@ impl Engine {
         let mut looks = 0;
         loop {
             looks += 1;
-            let found = match provider.find(&job.idempotency_key, &job.spec).await {
+            let found = match find(provider, &job).await {
                 Ok(found) => found,
                 Err(e) => {
                     self.inner.jobs.release(&lease).await?;
@@ -634,7 +667,7 @@ impl Engine {
             if !found.is_empty() {
                 return self.adopt(job, lease, found).await;
             }
-            if provider.submit_is_idempotent() || looks == 2 {
+            if repeat_is_safe(provider, &job) || looks == 2 {
                 break;
             }
             let settle = provider.settings().request_timeout;
@@ -653,4 +686,28 @@ impl Engine {
         self.submit_recorded(job, lease, provider, EnsureAction::Recovered)
             .await
     }
+}
+
+/// The remote jobs a recorded intent may have made: those `find` names for its key, or for a
+/// repair, the repair `find_repair` names.
+async fn find(provider: &dyn Provider, job: &JobRecord) -> Result<Vec<Handle>, ProviderError> {
+    let intent_ms = crate::clock::to_millis(job.created_at);
+    match &job.repair_of {
+        Some(failed) => Ok(provider
+            .find_repair(failed, intent_ms)
+            .await?
+            .into_iter()
+            .collect()),
+        None => {
+            provider
+                .find(&job.idempotency_key, &job.spec, intent_ms)
+                .await
+        }
+    }
+}
+
+/// Whether sending the intent's request again is safe whatever became of the last one: a
+/// submission the provider deduplicates on its key. A repair never is.
+fn repeat_is_safe(provider: &dyn Provider, job: &JobRecord) -> bool {
+    job.repair_of.is_none() && provider.submit_is_idempotent()
 }

@@ -122,6 +122,21 @@ impl Engine {
         let now = self.now();
         let update = match result {
             Ok(status) => self.update_from_status(job, status, &settings.poll, now, jittered),
+            // A provider that forgets what it cancels (Livy deletes a killed batch): the job
+            // tether cancelled is gone because it was cancelled.
+            Err(e) if e.kind == ErrorKind::NotFound && job.cancel_sent_at.is_some() => {
+                let status = RemoteStatus {
+                    state: JobState::Cancelled,
+                    raw_state: job.raw_state.clone().unwrap_or_default(),
+                    message: Some(format!(
+                        "cancelled: the provider no longer has the job after tether's cancel ({})",
+                        e.message
+                    )),
+                    url: job.url.clone(),
+                    next_poll_hint: None,
+                };
+                self.update_from_status(job, status, &settings.poll, now, jittered)
+            }
             Err(e) if e.kind == ErrorKind::NotFound => self.lost(job, &e, now),
             Err(e) => self.update_from_failure(job, &e, settings, now),
         };

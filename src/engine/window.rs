@@ -188,6 +188,7 @@ mod tests {
                     now,
                     lease_until: now.plus(1100),
                     poll_interval_ms: 100,
+                    repair_of: None,
                 },
                 |_| StateKeyWrite {
                     key: "tether.job.main".into(),

@@ -118,6 +118,9 @@ pub struct JobRecord {
     /// The try that took the finished job's result (`POST /v1/jobs/{id}/consume`): a later
     /// try runs the job again rather than reporting that result (Airflow's clear).
     pub consumed_try: Option<i64>,
+    /// For a generation that repairs the failed one before it in place (`on_retry =
+    /// "repair"`), the failed generation's handle: the engine repairs it rather than submit.
+    pub repair_of: Option<Handle>,
 }
 
 impl JobRecord {

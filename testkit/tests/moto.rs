@@ -275,12 +275,12 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
         "{status:?}"
     );
     assert_eq!(
-        emr.find(key, &spec).await.unwrap(),
+        emr.find(key, &spec, 0).await.unwrap(),
         vec![handle.clone()],
         "ListSteps finds the step by its name"
     );
     assert_eq!(
-        emr.find("tether-ffffffffffffffffffffffffffffffff", &spec)
+        emr.find("tether-ffffffffffffffffffffffffffffffff", &spec, 0)
             .await
             .unwrap(),
         vec![]
@@ -289,7 +289,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
     // moto lists steps newest first, as EMR does.
     let second = emr.submit(&spec, key, &Ungated).await.unwrap();
     assert_eq!(
-        emr.find(key, &spec).await.unwrap(),
+        emr.find(key, &spec, 0).await.unwrap(),
         vec![handle.clone(), second.clone()],
         "both steps, oldest first"
     );
@@ -311,7 +311,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
         "{status:?}"
     );
     assert_eq!(
-        serverless.find(key, &spec).await.unwrap(),
+        serverless.find(key, &spec, 0).await.unwrap(),
         vec![handle.clone()],
         "ListJobRuns finds the run by its name"
     );
@@ -335,13 +335,13 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
         "{status:?}"
     );
     assert_eq!(
-        glue.find(key, &spec).await.unwrap(),
+        glue.find(key, &spec, 0).await.unwrap(),
         vec![handle.clone()],
         "GetJobRuns finds the run by its argument"
     );
     let second = glue.submit(&spec, key, &Ungated).await.unwrap();
     assert_eq!(
-        glue.find(key, &spec).await.unwrap(),
+        glue.find(key, &spec, 0).await.unwrap(),
         vec![handle.clone(), second.clone()],
         "both runs, oldest first"
     );
@@ -363,12 +363,12 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
         "{status:?}"
     );
     assert_eq!(
-        batch.find(key, &spec).await.unwrap(),
+        batch.find(key, &spec, 0).await.unwrap(),
         vec![handle.clone()],
         "ListJobs with the JOB_NAME filter finds the job"
     );
     let second = batch.submit(&spec, key, &Ungated).await.unwrap();
-    let found = batch.find(key, &spec).await.unwrap();
+    let found = batch.find(key, &spec, 0).await.unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(
         found.contains(&handle) && found.contains(&second),
@@ -389,7 +389,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
         "{status:?}"
     );
     assert_eq!(
-        ecs.find(key, &spec).await.unwrap(),
+        ecs.find(key, &spec, 0).await.unwrap(),
         vec![handle.clone()],
         "ListTasks by startedBy finds the task"
     );
@@ -407,7 +407,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
     let stopped = ecs.status(&handle).await.unwrap();
     assert_eq!(stopped.raw_state, "STOPPED", "{stopped:?}");
     assert_eq!(
-        ecs.find(key, &spec).await.unwrap(),
+        ecs.find(key, &spec, 0).await.unwrap(),
         vec![handle.clone()],
         "a stopped task is found too"
     );
@@ -421,7 +421,7 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
     let handle = sfn.submit(&spec, key, &Ungated).await.unwrap();
     let again = sfn.submit(&spec, key, &Ungated).await.unwrap();
     assert_eq!(again, handle, "the key's name names one execution");
-    assert_eq!(sfn.find(key, &spec).await.unwrap(), vec![handle.clone()]);
+    assert_eq!(sfn.find(key, &spec, 0).await.unwrap(), vec![handle.clone()]);
     agrees_with_single_calls(&sfn, std::slice::from_ref(&handle)).await;
 }
 

@@ -1,9 +1,10 @@
 //! The conformance suite against every provider kind of the registry with a simulator: each
-//! scenario of `tether_testkit`, run for each kind in turn.
+//! scenario of `tether_testkit`, run for each kind in turn (and for `http`, once per example
+//! API: Livy and dbt Cloud).
 
 use std::time::Duration;
 
-use tether_testkit::{capture_logs, kinds, Subject};
+use tether_testkit::{capture_logs, kinds, targets, Subject};
 
 /// Runs `scenario` against a fresh simulator of every kind; jobs run for `running` unless the
 /// scenario moves them itself.
@@ -13,9 +14,11 @@ macro_rules! for_every_kind {
         async fn $name() {
             capture_logs();
             let kinds = kinds();
-            assert!(kinds.len() >= 10, "the registry's simulators: {kinds:?}");
-            for kind in kinds {
-                let subject = Subject::start(kind, Duration::from_millis(100), $running).await;
+            assert!(kinds.len() >= 13, "the registry's simulators: {kinds:?}");
+            for (kind, api) in targets() {
+                eprintln!("{}: {kind} {}", stringify!($name), api.unwrap_or_default());
+                let subject =
+                    Subject::start_api(kind, api, Duration::from_millis(100), $running).await;
                 tether_testkit::$name(&subject).await;
             }
         }

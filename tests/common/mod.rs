@@ -266,6 +266,7 @@ pub async fn orphan_intent(
                 now,
                 lease_until: now.plus(lease_ms),
                 poll_interval_ms: 100,
+                repair_of: None,
             },
             |_: &tether::jobs::JobRecord| StateKeyWrite {
                 key: format!("tether.job.{}", req.name),

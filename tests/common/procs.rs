@@ -28,6 +28,9 @@ pub fn tether() -> Command {
         .env("AWS_CONFIG_FILE", "/nonexistent/tether-test")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tether-test")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        // The declared providers' examples read their secrets from these.
+        .env("LIVY_PASSWORD", "livy-sim-password")
+        .env("DBT_CLOUD_API_TOKEN", "dbt-sim-token")
         .env("TETHER_LOG", "info")
         .env_remove("FAILPOINTS")
         .kill_on_drop(true);
@@ -139,8 +142,13 @@ impl Setup {
         request_timeout: &str,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let account = if provider == "databricks" {
-            format!("host = \"{}\"\ntoken = \"dapi-sim-token\"", sim.url)
+        let account = if provider == "http" {
+            declared_account("livy.toml", &sim.url)
+        } else if provider.starts_with("databricks") {
+            format!(
+                "kind = \"{provider}\"\nhost = \"{}\"\ntoken = \"dapi-sim-token\"",
+                sim.url
+            )
         } else {
             format!(
                 "kind = \"{provider}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"",
@@ -232,6 +240,37 @@ unknown_after = 3
             .await
             .unwrap()
     }
+}
+
+/// The provider table of an example description in `config/` (`kind = "http"`), pointed at
+/// `url`, less its polling settings (the caller gives its own), as the lines after a
+/// `[providers.NAME]` header: its sub-tables inline.
+pub fn declared_account(example: &str, url: &str) -> String {
+    let text = std::fs::read_to_string(format!("{}/config/{example}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
+    let file: toml::Table = text.parse().unwrap();
+    let (_, table) = file["providers"].as_table().unwrap().iter().next().unwrap();
+    let mut table = tether_provider::settings::from_toml(table.as_table().unwrap().clone());
+    table.insert("base_url".into(), url.into());
+    for key in ["poll_initial", "poll_max", "rate_limit_per_second"] {
+        table.remove(key);
+    }
+    // The simulators' secrets in the file itself: a test process that opens the config
+    // (`Setup::app`) has no environment for them.
+    if let Some(tether_provider::settings::Setting::Table(auth)) = table.get_mut("auth") {
+        for (var, secret, value) in [
+            ("password_env", "password", "livy-sim-password"),
+            ("token_env", "token", "dbt-sim-token"),
+        ] {
+            if auth.remove(var).is_some() {
+                auth.insert(secret.into(), value.into());
+            }
+        }
+    }
+    table
+        .iter()
+        .map(|(key, value)| format!("{key} = {value}\n"))
+        .collect()
 }
 
 /// The idempotency key of etl/r1/`task`, generation 1.

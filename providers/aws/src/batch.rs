@@ -199,7 +199,12 @@ impl Provider for Batch {
 
     /// Lists the queue's jobs named with the key (`ListJobs` with the `JOB_NAME` filter, which
     /// covers every status; paged by `nextToken`).
-    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(
+        &self,
+        key: &str,
+        spec: &Value,
+        _intent_ms: i64,
+    ) -> Result<Vec<Handle>, ProviderError> {
         let Some(queue) = spec.get("jobQueue").and_then(Value::as_str) else {
             return Ok(Vec::new());
         };

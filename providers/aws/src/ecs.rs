@@ -246,7 +246,12 @@ impl Provider for Ecs {
 
     /// Lists the cluster's tasks started by the key (`ListTasks` with `startedBy`, running
     /// ones, then stopped ones, which ECS lists for at least an hour).
-    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(
+        &self,
+        key: &str,
+        spec: &Value,
+        _intent_ms: i64,
+    ) -> Result<Vec<Handle>, ProviderError> {
         let cluster = cluster_of(spec);
         let mut found = Vec::new();
         for desired in ["RUNNING", "STOPPED"] {

@@ -186,7 +186,12 @@ impl Provider for Emr {
     }
 
     /// Lists the cluster's steps (`ListSteps`, paged by `Marker`) for one named with the key.
-    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(
+        &self,
+        key: &str,
+        spec: &Value,
+        _intent_ms: i64,
+    ) -> Result<Vec<Handle>, ProviderError> {
         let Some(cluster) = spec.get("cluster_id").and_then(Value::as_str) else {
             return Ok(Vec::new());
         };

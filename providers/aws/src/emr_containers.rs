@@ -227,7 +227,12 @@ impl Provider for EmrContainers {
     }
 
     /// Lists the virtual cluster's runs with the key's name (`ListJobRuns` with `name`).
-    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(
+        &self,
+        key: &str,
+        spec: &Value,
+        _intent_ms: i64,
+    ) -> Result<Vec<Handle>, ProviderError> {
         let Some(cluster) = spec.get("virtualClusterId").and_then(Value::as_str) else {
             return Ok(Vec::new());
         };

@@ -210,7 +210,12 @@ impl Provider for EmrServerless {
 
     /// Lists the application's job runs (`ListJobRuns`, paged by `nextToken`) for one named
     /// with the key.
-    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(
+        &self,
+        key: &str,
+        spec: &Value,
+        _intent_ms: i64,
+    ) -> Result<Vec<Handle>, ProviderError> {
         let Some(app) = spec.get("applicationId").and_then(Value::as_str) else {
             return Ok(Vec::new());
         };

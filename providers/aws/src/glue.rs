@@ -166,7 +166,12 @@ impl Provider for Glue {
 
     /// Lists the job's runs (`GetJobRuns`, paged by `NextToken`) for one whose `--tether-key`
     /// argument is the key.
-    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(
+        &self,
+        key: &str,
+        spec: &Value,
+        _intent_ms: i64,
+    ) -> Result<Vec<Handle>, ProviderError> {
         let Some(job) = spec.get("JobName").and_then(Value::as_str) else {
             return Ok(Vec::new());
         };

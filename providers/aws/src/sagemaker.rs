@@ -284,7 +284,12 @@ impl Provider for SageMaker {
     }
 
     /// The job the key names: `Describe*Job` by its name.
-    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(
+        &self,
+        key: &str,
+        spec: &Value,
+        _intent_ms: i64,
+    ) -> Result<Vec<Handle>, ProviderError> {
         let name = job_name(
             spec.get(self.flavor.name_field).and_then(Value::as_str),
             key,

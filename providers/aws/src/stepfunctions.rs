@@ -219,7 +219,12 @@ impl Provider for StepFunctions {
 
     /// The execution the key names: `DescribeExecution` of the ARN that follows from the
     /// state machine and the name.
-    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(
+        &self,
+        key: &str,
+        spec: &Value,
+        _intent_ms: i64,
+    ) -> Result<Vec<Handle>, ProviderError> {
         let Some(machine) = spec.get("stateMachineArn").and_then(Value::as_str) else {
             return Ok(Vec::new());
         };

@@ -97,8 +97,50 @@ pub trait Provider: Send + Sync + Debug + 'static {
     /// Finds the jobs submitted with `idempotency_key` (for one whose handle was never
     /// recorded), oldest first. More than one is a duplicate submission, which the engine
     /// reports.
-    async fn find(&self, idempotency_key: &str, spec: &Value)
-        -> Result<Vec<Handle>, ProviderError>;
+    ///
+    /// `intent_ms` is when tether recorded the intent to submit (ms since the Unix epoch): a
+    /// job made for the key was created at or after it, give or take the clocks' skew. Most
+    /// providers recognise their job by the key and need not look before it; one whose jobs
+    /// cannot carry the key (a Databricks pipeline update) recognises it by that time alone.
+    async fn find(
+        &self,
+        idempotency_key: &str,
+        spec: &Value,
+        intent_ms: i64,
+    ) -> Result<Vec<Handle>, ProviderError>;
+
+    /// Whether a job that failed is repaired in place when a later try asks for it again
+    /// (its failed parts run again in the same remote job: Databricks' run repair, switched
+    /// on with `on_retry = "repair"`), rather than submitted anew.
+    fn repairs(&self) -> bool {
+        false
+    }
+
+    /// Repairs the failed job `failed` (the handle of the generation that failed): its failed
+    /// parts run again. The handle returned names the repaired job's new attempt. Like a
+    /// submission that does not deduplicate, it is sent through `gate`.
+    async fn repair(
+        &self,
+        failed: &Handle,
+        _idempotency_key: &str,
+        _gate: &dyn SendGate,
+    ) -> Result<Handle, ProviderError> {
+        Err(ProviderError::permanent(
+            self.kind(),
+            format!("{failed}: this provider does not repair jobs"),
+        ))
+    }
+
+    /// Finds the repair of `failed` made since its intent (`intent_ms`, as for
+    /// [`Provider::find`]), for a repair whose answer was lost: the handle it would have
+    /// returned, if there is one.
+    async fn find_repair(
+        &self,
+        _failed: &Handle,
+        _intent_ms: i64,
+    ) -> Result<Option<Handle>, ProviderError> {
+        Ok(None)
+    }
 
     /// Whether [`Provider::status_many`] can report many jobs in one call (and is switched on:
     /// `coalesce = true` in the provider's settings).

@@ -182,6 +182,14 @@ pub trait SimFactory: Send + Sync {
     /// the crash tests and the soak submit it).
     fn sample_spec(&self, kind: &str, name: &str) -> serde_json::Value;
 
+    /// The APIs a kind stands for whose simulators differ (`http`: one per example
+    /// description, `livy`, `dbt-cloud`), the first the default; empty for a kind that is one
+    /// API. The switch `api` picks one when a simulator is started, and the conformance suite
+    /// runs against each.
+    fn apis(&self, _kind: &str) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Starts a simulator of `kind` on 127.0.0.1. A bad switch is an
     /// [`std::io::ErrorKind::InvalidInput`] error naming it.
     async fn start(&self, kind: &str, options: SimOptions) -> std::io::Result<Box<dyn RunningSim>>;
@@ -197,6 +205,18 @@ pub trait RunningSim: Send + Sync {
 
     /// The keys of a `[providers.NAME]` table of `kind` that point tether at it.
     fn settings(&self, kind: &str) -> Table;
+
+    /// A job spec its API runs, named after `name`, where it is not the kind's
+    /// ([`SimFactory::sample_spec`]): a simulator of one of the kind's [`SimFactory::apis`].
+    fn sample_spec(&self, _name: &str) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Its API's documented states, where they are not the kind's
+    /// ([`SimFactory::documented_states`]).
+    fn documented_states(&self) -> Option<Vec<(String, JobState)>> {
+        None
+    }
 
     /// Environment variables an adapter needs besides (AWS's key pair).
     fn env(&self) -> Vec<(String, String)>;

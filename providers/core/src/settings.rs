@@ -80,6 +80,28 @@ impl From<String> for Setting {
     }
 }
 
+/// A table as a TOML file gave it, in the form providers read (no TOML types).
+pub fn from_toml(table: toml::Table) -> Table {
+    table
+        .into_iter()
+        .map(|(k, v)| (k, from_toml_value(v)))
+        .collect()
+}
+
+fn from_toml_value(value: toml::Value) -> Setting {
+    match value {
+        toml::Value::String(s) => Setting::String(s),
+        toml::Value::Integer(i) => Setting::Integer(i),
+        toml::Value::Float(f) => Setting::Float(f),
+        toml::Value::Boolean(b) => Setting::Boolean(b),
+        toml::Value::Datetime(d) => Setting::Datetime(d.to_string()),
+        toml::Value::Array(items) => {
+            Setting::List(items.into_iter().map(from_toml_value).collect())
+        }
+        toml::Value::Table(t) => Setting::Table(from_toml(t)),
+    }
+}
+
 /// How often a job is polled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollSettings {

@@ -1,4 +1,7 @@
-//! Requests to and responses from the Databricks Jobs API 2.1, and its error shapes.
+//! The workspace client every Databricks kind calls through (bearer or OAuth token, tether's
+//! retrying HTTP client, Databricks' error shapes), and the Jobs API's requests and answers.
+//! The Pipelines and SQL Statement Execution calls live with their kinds (`pipelines.rs`,
+//! `statements.rs`).
 //!
 //! Reference: <https://docs.databricks.com/api/workspace/jobs>
 
@@ -9,10 +12,12 @@ use tether_provider::http::{HttpClient, Idempotency, Response};
 use tether_provider::{ErrorKind, ProviderError};
 
 use crate::auth::Authenticator;
-use crate::PROVIDER;
+use crate::{DatabricksConfig, PROVIDER};
 
-/// The most runs `runs/list` returns per page (the API refuses more).
-pub const LIST_LIMIT: usize = 25;
+/// Runs asked for per page of `runs/list`. The API reference and tether's old simulator
+/// allow 25, but the official SDKs (Python, JavaScript) document `limit` as "greater than 0
+/// and less than 25": 24 is what both readings accept, and the simulator refuses 25.
+pub const LIST_LIMIT: usize = 24;
 
 /// A run, as `runs/get` and `runs/list` return it (only the fields tether reads).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -38,6 +43,52 @@ pub struct Run {
     /// When the run was created (ms since the Unix epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<i64>,
+    /// Its tasks, each as its latest attempt stands (a multi-task run's failure names one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<RunTask>,
+    /// The original run and each repair, oldest first (with `include_history=true`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repair_history: Vec<RepairHistoryItem>,
+}
+
+/// A task of a run (`tasks[]` of `runs/get`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunTask {
+    /// The task's key in the job.
+    #[serde(default)]
+    pub task_key: String,
+    /// The task run's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<i64>,
+    /// Which attempt this is (0 the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_number: Option<i64>,
+    /// The classic state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<RunState>,
+}
+
+/// An item of `repair_history`: the original run, or a repair.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RepairHistoryItem {
+    /// The repair's id (absent for the original run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// `ORIGINAL` or `REPAIR`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// When it started (ms since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<i64>,
+    /// The classic state of this attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<RunState>,
+    /// The newer status of this attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RunStatus>,
+    /// The task runs of this attempt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_run_ids: Vec<i64>,
 }
 
 /// `state` of a run.
@@ -84,6 +135,11 @@ struct SubmitResponse {
     run_id: i64,
 }
 
+#[derive(Debug, Deserialize)]
+struct RepairResponse {
+    repair_id: i64,
+}
+
 /// A page of `runs/list`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct RunsPage {
@@ -109,18 +165,26 @@ pub struct ApiError {
     pub message: String,
 }
 
-/// The Jobs API calls tether makes.
+/// A workspace's API, as tether calls it: the Jobs API calls here, the others through
+/// [`Client::call`].
 #[derive(Debug)]
-pub struct JobsClient {
+pub struct Client {
     host: String,
     http: HttpClient,
     auth: Authenticator,
 }
 
-impl JobsClient {
+impl Client {
     /// A client for the workspace at `host`.
     pub fn new(host: String, http: HttpClient, auth: Authenticator) -> Self {
         Self { host, http, auth }
+    }
+
+    /// A client for the configured workspace.
+    pub fn for_config(config: &DatabricksConfig) -> Result<Self, ProviderError> {
+        let http = HttpClient::new(config.kind, &config.common)?;
+        let auth = Authenticator::new(&config.host, config.auth.clone());
+        Ok(Self::new(config.host.clone(), http, auth))
     }
 
     /// The HTTP client (for its rate limiter).
@@ -136,12 +200,12 @@ impl JobsClient {
     /// <https://docs.databricks.com/api/workspace/jobs/runnow>
     pub async fn submit(&self, body: &Value) -> Result<i64, ProviderError> {
         let path = if body.get("job_id").is_some() {
-            "jobs/run-now"
+            "/api/2.1/jobs/run-now"
         } else {
-            "jobs/runs/submit"
+            "/api/2.1/jobs/runs/submit"
         };
         let r: SubmitResponse = self
-            .call(path, Idempotency::Idempotent, |c, url| {
+            .call(path, Call::Submit, Idempotency::Idempotent, |c, url| {
                 c.post(url).json(body)
             })
             .await?;
@@ -150,10 +214,56 @@ impl JobsClient {
 
     /// `GET /api/2.1/jobs/runs/get?run_id=`: <https://docs.databricks.com/api/workspace/jobs/getrun>
     pub async fn get_run(&self, run_id: i64) -> Result<Run, ProviderError> {
-        self.call("jobs/runs/get", Idempotency::Idempotent, |c, url| {
-            c.get(url).query(&[("run_id", run_id)])
-        })
+        self.call(
+            "/api/2.1/jobs/runs/get",
+            Call::Other,
+            Idempotency::Idempotent,
+            |c, url| c.get(url).query(&[("run_id", run_id)]),
+        )
         .await
+    }
+
+    /// `GET /api/2.2/jobs/runs/get?run_id=&include_history=true`: the run with its
+    /// `repair_history`.
+    pub async fn get_run_with_history(&self, run_id: i64) -> Result<Run, ProviderError> {
+        self.call(
+            "/api/2.2/jobs/runs/get",
+            Call::Other,
+            Idempotency::Idempotent,
+            |c, url| {
+                c.get(url).query(&[
+                    ("run_id", run_id.to_string()),
+                    ("include_history", "true".into()),
+                ])
+            },
+        )
+        .await
+    }
+
+    /// `POST /api/2.2/jobs/runs/repair` with `rerun_all_failed_tasks` (and `latest_repair_id`
+    /// after a first repair, which keeps repairs in sequence): the repair's id. No
+    /// idempotency token: sent through `gate`.
+    ///
+    /// <https://docs.databricks.com/api/workspace/jobs/repairrun>
+    pub async fn repair(
+        &self,
+        run_id: i64,
+        latest_repair_id: Option<i64>,
+        gate: &dyn tether_provider::SendGate,
+    ) -> Result<i64, ProviderError> {
+        let mut body = serde_json::json!({ "run_id": run_id, "rerun_all_failed_tasks": true });
+        if let Some(id) = latest_repair_id {
+            body["latest_repair_id"] = id.into();
+        }
+        let r: RepairResponse = self
+            .call(
+                "/api/2.2/jobs/runs/repair",
+                Call::Submit,
+                Idempotency::NotIdempotent(gate),
+                |c, url| c.post(url).json(&body),
+            )
+            .await?;
+        Ok(r.repair_id)
     }
 
     /// `GET /api/2.1/jobs/runs/list` (submitted runs, newest first):
@@ -167,7 +277,8 @@ impl JobsClient {
     }
 
     /// `GET /api/2.1/jobs/runs/list?active_only=true`, every run type, started within
-    /// `[start_time_from, start_time_to]` (ms; `None`: unbounded), newest first, 25 a page.
+    /// `[start_time_from, start_time_to]` (ms; `None`: unbounded), newest first,
+    /// [`LIST_LIMIT`] a page.
     pub async fn list_active_runs(
         &self,
         start_time_from: i64,
@@ -194,29 +305,44 @@ impl JobsClient {
         if let Some(t) = page_token {
             q.push(("page_token", t.to_string()));
         }
-        self.call("jobs/runs/list", Idempotency::Idempotent, |c, url| {
-            c.get(url).query(&q)
-        })
+        self.call(
+            "/api/2.1/jobs/runs/list",
+            Call::Other,
+            Idempotency::Idempotent,
+            |c, url| c.get(url).query(&q),
+        )
         .await
     }
 
     /// `POST /api/2.1/jobs/runs/cancel`: <https://docs.databricks.com/api/workspace/jobs/cancelrun>
     pub async fn cancel(&self, run_id: i64) -> Result<(), ProviderError> {
         let _: Value = self
-            .call("jobs/runs/cancel", Idempotency::Idempotent, |c, url| {
-                c.post(url).json(&serde_json::json!({ "run_id": run_id }))
-            })
+            .call(
+                "/api/2.1/jobs/runs/cancel",
+                Call::Other,
+                Idempotency::Idempotent,
+                |c, url| c.post(url).json(&serde_json::json!({ "run_id": run_id })),
+            )
             .await?;
         Ok(())
     }
 
-    async fn call<T: DeserializeOwned>(
+    /// The workspace's URL.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Calls `path` (`/api/2.1/jobs/runs/get`, ...) with the request `build` makes, with a
+    /// bearer token (fetched again once on a 401), and decodes the answer or classifies the
+    /// error.
+    pub async fn call<T: DeserializeOwned>(
         &self,
         path: &str,
+        call: Call,
         idempotency: Idempotency<'_>,
         build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
     ) -> Result<T, ProviderError> {
-        let url = format!("{}/api/2.1/{path}", self.host);
+        let url = format!("{}{path}", self.host);
         let mut retried_auth = false;
         loop {
             let token = self.auth.bearer(&self.http).await?;
@@ -232,13 +358,36 @@ impl JobsClient {
                 retried_auth = true;
                 continue;
             }
-            return decode(path, response);
+            return decode(path, call, response);
         }
     }
 }
 
+/// Whether `id` (a pipeline, update, statement or warehouse id) can stand in a URL path as it
+/// is: letters, digits, `-` and `_`, at most 128 of them.
+pub fn is_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// What a call does, for the classification of its errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// It makes a job (a run, a pipeline update, a statement): a 400 names a bad spec.
+    Submit,
+    /// Anything else.
+    Other,
+}
+
 /// Turns a response into `T` or a classified error.
-fn decode<T: DeserializeOwned>(path: &str, response: Response) -> Result<T, ProviderError> {
+fn decode<T: DeserializeOwned>(
+    path: &str,
+    call: Call,
+    response: Response,
+) -> Result<T, ProviderError> {
     let status = response.status;
     if status.is_success() {
         return serde_json::from_slice(&response.body).map_err(|e| {
@@ -263,15 +412,12 @@ fn decode<T: DeserializeOwned>(path: &str, response: Response) -> Result<T, Prov
             api.message
         )
     };
-    let kind = match (status.as_u16(), api.error_code.as_str()) {
-        (404, _) | (_, "RESOURCE_DOES_NOT_EXIST") => ErrorKind::NotFound,
-        (400, "INVALID_PARAMETER_VALUE") if api.message.contains("does not exist") => {
+    let kind = match (call, status.as_u16(), api.error_code.as_str()) {
+        // A submission naming a job, pipeline or warehouse that does not exist is a bad spec.
+        (Call::Submit, 400 | 404, _) => ErrorKind::InvalidSpec,
+        (_, 404, _) | (_, _, "RESOURCE_DOES_NOT_EXIST" | "NOT_FOUND") => ErrorKind::NotFound,
+        (_, 400, "INVALID_PARAMETER_VALUE") if api.message.contains("does not exist") => {
             ErrorKind::NotFound
-        }
-        (400, "INVALID_PARAMETER_VALUE" | "MALFORMED_REQUEST" | "INVALID_STATE")
-            if path.ends_with("submit") || path.ends_with("run-now") =>
-        {
-            ErrorKind::InvalidSpec
         }
         _ => ErrorKind::Permanent,
     };

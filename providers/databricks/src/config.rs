@@ -22,9 +22,22 @@ pub enum Auth {
     },
 }
 
-/// Checked Databricks settings.
+/// What a later try does with a run that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnRetry {
+    /// Submit a new run (every task runs again).
+    #[default]
+    Resubmit,
+    /// Repair the failed run (`runs/repair` with `rerun_all_failed_tasks`): only the failed
+    /// tasks and those depending on them run again, in the same run.
+    Repair,
+}
+
+/// Checked Databricks settings (one account of one kind).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatabricksConfig {
+    /// The kind: `databricks`, `databricks-pipeline` or `databricks-sql`.
+    pub kind: &'static str,
     /// The workspace URL, e.g. `https://adb-1234.5.azuredatabricks.net`, without a trailing
     /// slash.
     pub host: String,
@@ -32,14 +45,28 @@ pub struct DatabricksConfig {
     pub auth: Auth,
     /// Polling, rate limit, retries, timeouts.
     pub common: CommonSettings,
-    /// How many pages of `runs/list` `find` reads at most.
+    /// How many pages of a list `find` reads at most.
     pub find_max_pages: u32,
+    /// What a later try does with a failed run (`on_retry`: `resubmit` or `repair`; runs of
+    /// the `databricks` kind only).
+    pub on_retry: OnRetry,
 }
 
 impl DatabricksConfig {
-    /// Builds the config from a provider table and the environment, reporting every bad or
-    /// missing field (prefixed with `prefix`, e.g. `providers.databricks`).
+    /// Builds the config of a `databricks` account from a provider table and the
+    /// environment, reporting every bad or missing field (prefixed with `prefix`, e.g.
+    /// `providers.databricks`).
     pub fn build(
+        prefix: &str,
+        table: Table,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Vec<String>> {
+        Self::build_kind(crate::PROVIDER, prefix, table, env)
+    }
+
+    /// [`DatabricksConfig::build`] for an account of `kind` (one of [`crate::factory::KINDS`]).
+    pub fn build_kind(
+        kind: &'static str,
         prefix: &str,
         mut table: Table,
         env: impl Fn(&str) -> Option<String>,
@@ -65,6 +92,24 @@ impl DatabricksConfig {
                     "{prefix}.find_max_pages: must be a whole number above 0, not {other}"
                 ));
                 20
+            }
+        };
+        let on_retry = match table.remove("on_retry") {
+            None => OnRetry::Resubmit,
+            Some(Setting::String(s)) if s == "resubmit" => OnRetry::Resubmit,
+            Some(Setting::String(s)) if s == "repair" && kind == crate::PROVIDER => OnRetry::Repair,
+            Some(Setting::String(s)) if s == "repair" => {
+                problems.push(format!(
+                    "{prefix}.on_retry: \"repair\" repairs job runs: kind = \"{}\" only ({kind} has nothing to repair)",
+                    crate::PROVIDER
+                ));
+                OnRetry::Resubmit
+            }
+            Some(other) => {
+                problems.push(format!(
+                    "{prefix}.on_retry: must be \"resubmit\" or \"repair\", not {other}"
+                ));
+                OnRetry::Resubmit
             }
         };
         for key in table.keys() {
@@ -102,10 +147,12 @@ impl DatabricksConfig {
         };
         match (host, auth) {
             (Some(host), Some(auth)) if problems.is_empty() => Ok(Self {
+                kind,
                 host,
                 auth,
                 common,
                 find_max_pages,
+                on_retry,
             }),
             _ => Err(problems),
         }
@@ -166,5 +213,30 @@ mod tests {
         for needle in ["host", "client_secret", "colour: unknown", "poll_max"] {
             assert!(all.contains(needle), "{needle} not in {all}");
         }
+    }
+
+    #[test]
+    fn on_retry() {
+        let base = [("host", "https://h"), ("token", "t")];
+        let with = |kind, value: &str| {
+            let mut t = table(&base);
+            t.insert("on_retry".into(), value.into());
+            DatabricksConfig::build_kind(kind, "providers.db", t, |_| None)
+        };
+        assert_eq!(
+            with("databricks", "repair").unwrap().on_retry,
+            OnRetry::Repair
+        );
+        assert_eq!(
+            with("databricks", "resubmit").unwrap().on_retry,
+            OnRetry::Resubmit
+        );
+        let err = with("databricks", "fix").unwrap_err().join("; ");
+        assert!(err.contains("providers.db.on_retry: must be"), "{err}");
+        let err = with("databricks-sql", "repair").unwrap_err().join("; ");
+        assert!(
+            err.contains("providers.db.on_retry") && err.contains("databricks-sql"),
+            "{err}"
+        );
     }
 }

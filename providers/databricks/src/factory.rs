@@ -1,5 +1,6 @@
-//! How tether finds this crate: [`FACTORY`], its kind (`databricks`), its settings check, its
-//! adapter and (feature `sim`) its simulator.
+//! How tether finds this crate: [`FACTORY`], its kinds (`databricks`, `databricks-pipeline`,
+//! `databricks-sql`), their settings check (one workspace table for all three), their adapters
+//! and (feature `sim`) the simulator.
 
 use std::sync::Arc;
 
@@ -7,7 +8,13 @@ use tether_provider::registry::{Env, ProviderFactory, ProviderSettings};
 use tether_provider::settings::Table;
 use tether_provider::{CommonSettings, Provider, ProviderError};
 
-use crate::{Databricks, DatabricksConfig, PROVIDER};
+use crate::{
+    pipelines, statements, Databricks, DatabricksConfig, DatabricksPipeline, DatabricksSql,
+    PROVIDER,
+};
+
+/// The kinds this crate serves.
+pub const KINDS: &[&str] = &[PROVIDER, pipelines::KIND, statements::KIND];
 
 /// The Databricks provider, as tether's registry lists it.
 pub static FACTORY: Factory = Factory;
@@ -18,17 +25,24 @@ pub struct Factory;
 
 impl ProviderFactory for Factory {
     fn kinds(&self) -> &'static [&'static str] {
-        &[PROVIDER]
+        KINDS
     }
 
     fn check(
         &self,
-        _kind: &str,
+        kind: &str,
         prefix: &str,
         table: Table,
         env: Env<'_>,
     ) -> Result<Arc<dyn ProviderSettings>, Vec<String>> {
-        Ok(Arc::new(DatabricksConfig::build(prefix, table, env)?))
+        let kind = KINDS
+            .iter()
+            .copied()
+            .find(|k| *k == kind)
+            .unwrap_or(PROVIDER);
+        Ok(Arc::new(DatabricksConfig::build_kind(
+            kind, prefix, table, env,
+        )?))
     }
 
     /// `[providers.databricks]` from `DATABRICKS_HOST` with a token or an OAuth client id
@@ -49,7 +63,7 @@ impl ProviderFactory for Factory {
 
 impl ProviderSettings for DatabricksConfig {
     fn kind(&self) -> &'static str {
-        PROVIDER
+        self.kind
     }
 
     fn common(&self) -> &CommonSettings {
@@ -57,6 +71,10 @@ impl ProviderSettings for DatabricksConfig {
     }
 
     fn adapter(&self) -> Result<Arc<dyn Provider>, ProviderError> {
-        Ok(Arc::new(Databricks::new(self.clone())?))
+        Ok(match self.kind {
+            pipelines::KIND => Arc::new(DatabricksPipeline::new(self.clone())?),
+            statements::KIND => Arc::new(DatabricksSql::new(self.clone())?),
+            _ => Arc::new(Databricks::new(self.clone())?),
+        })
     }
 }

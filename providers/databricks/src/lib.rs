@@ -1,17 +1,23 @@
-//! tether's Databricks adapter: runs submitted through the Jobs API 2.1, polled with
-//! `runs/get`, reconciled with `runs/list`, cancelled with `runs/cancel`.
+//! tether's Databricks adapters, one per kind, on one workspace client:
 //!
-//! - `factory.rs`: [`FACTORY`], what tether's registry lists: the kind, the settings check,
-//!   the adapter and the simulator.
+//! - `databricks` (here in `lib.rs`): runs submitted through the Jobs API (`runs/submit`,
+//!   `run-now`), polled with `runs/get`, reconciled with `runs/list`, cancelled with
+//!   `runs/cancel`;
+//! - `databricks-pipeline` (`pipelines.rs`): pipeline (Delta Live Tables) updates;
+//! - `databricks-sql` (`statements.rs`): SQL statements on a SQL warehouse.
+//!
+//! The modules:
+//! - `factory.rs`: [`FACTORY`], what tether's registry lists: the kinds, the settings check,
+//!   the adapters and the simulator.
 //! - `config.rs`: host and credentials (config or `DATABRICKS_*` variables).
 //! - `auth.rs`: personal access tokens and OAuth machine-to-machine tokens.
-//! - `client.rs`: the API calls and Databricks' error shapes.
-//! - `state.rs`: how Databricks run states map to tether's.
-//! - `sim.rs` (feature `sim`, off by default): a Databricks simulator speaking the same API,
+//! - `client.rs`: the workspace client, Databricks' error shapes, the Jobs API calls.
+//! - `state.rs`: how run, update and statement states map to tether's.
+//! - `sim/` (feature `sim`, off by default): a Databricks simulator speaking the same APIs,
 //!   for tests and for trying tether without a workspace (`tether sim databricks`).
 //!
-//! A job spec is the body of `runs/submit` (a one-time run: `tasks`, `run_name`, ...) or of
-//! `run-now` (an existing job: `job_id`, `job_parameters`, ...). tether adds the
+//! A `databricks` job spec is the body of `runs/submit` (a one-time run: `tasks`, `run_name`,
+//! ...) or of `run-now` (an existing job: `job_id`, `job_parameters`, ...). tether adds the
 //! `idempotency_token`, so Databricks itself deduplicates a repeated submission, and tags
 //! one-time runs' names with the key so that `find` can recognise them.
 
@@ -22,22 +28,25 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod factory;
+pub mod pipelines;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;
+pub mod statements;
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
-use tether_provider::http::HttpClient;
 use tether_provider::{
     CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
 };
 
-pub use config::{Auth, DatabricksConfig};
+pub use config::{Auth, DatabricksConfig, OnRetry};
 pub use factory::FACTORY;
+pub use pipelines::DatabricksPipeline;
+pub use statements::DatabricksSql;
 
 /// The provider kind, as in config and errors.
 pub const PROVIDER: &str = "databricks";
@@ -55,16 +64,14 @@ const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 /// The Databricks adapter.
 #[derive(Debug)]
 pub struct Databricks {
-    client: client::JobsClient,
+    client: client::Client,
     config: DatabricksConfig,
 }
 
 impl Databricks {
     /// An adapter for the configured workspace.
     pub fn new(config: DatabricksConfig) -> Result<Self, ProviderError> {
-        let http = HttpClient::new(PROVIDER, &config.common)?;
-        let auth = auth::Authenticator::new(&config.host, config.auth.clone());
-        let client = client::JobsClient::new(config.host.clone(), http, auth);
+        let client = client::Client::for_config(&config)?;
         Ok(Self { client, config })
     }
 }
@@ -174,9 +181,67 @@ impl Provider for Databricks {
         true
     }
 
+    /// `runs/get`; for a repair's handle (`repair_id`), with the run's `repair_history`, which
+    /// the repair's state is read from.
     async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
-        let run = self.client.get_run(run_id(handle)?).await?;
+        let id = run_id(handle)?;
+        if let Some(repair_id) = handle.get_i64("repair_id") {
+            let run = self.client.get_run_with_history(id).await?;
+            return Ok(state::repair_status(&run, repair_id));
+        }
+        let run = self.client.get_run(id).await?;
         Ok(state::run_status(&run))
+    }
+
+    fn repairs(&self) -> bool {
+        self.config.on_retry == OnRetry::Repair
+    }
+
+    /// `runs/repair` of the failed run with `rerun_all_failed_tasks`, after the run's latest
+    /// repair (read from its `repair_history`): the handle names the run and the repair.
+    async fn repair(
+        &self,
+        failed: &Handle,
+        _idempotency_key: &str,
+        gate: &dyn SendGate,
+    ) -> Result<Handle, ProviderError> {
+        let id = run_id(failed)?;
+        let run = self.client.get_run_with_history(id).await?;
+        let latest = run
+            .repair_history
+            .iter()
+            .filter(|i| i.kind.as_deref() == Some("REPAIR"))
+            .filter_map(|i| i.id)
+            .next_back();
+        let repair_id = self.client.repair(id, latest, gate).await?;
+        Ok(Handle::new(json!({ "run_id": id, "repair_id": repair_id })))
+    }
+
+    /// The first repair in the run's `repair_history` after the attempt `failed` names (the
+    /// original run, or a repair): a repair has no idempotency token, but repairs of a run
+    /// follow one another, so the one after the failure is the one asked for.
+    async fn find_repair(
+        &self,
+        failed: &Handle,
+        _intent_ms: i64,
+    ) -> Result<Option<Handle>, ProviderError> {
+        let id = run_id(failed)?;
+        let run = self.client.get_run_with_history(id).await?;
+        let after = match failed.get_i64("repair_id") {
+            Some(r) => run.repair_history.iter().position(|i| i.id == Some(r)),
+            None => run
+                .repair_history
+                .iter()
+                .position(|i| i.kind.as_deref() != Some("REPAIR")),
+        };
+        let Some(after) = after else {
+            return Ok(None);
+        };
+        Ok(run.repair_history[after + 1..]
+            .iter()
+            .find(|i| i.kind.as_deref() == Some("REPAIR"))
+            .and_then(|i| i.id)
+            .map(|repair_id| Handle::new(json!({ "run_id": id, "repair_id": repair_id }))))
     }
 
     async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
@@ -184,7 +249,12 @@ impl Provider for Databricks {
     }
 
     /// Pages through `runs/list` (newest first) for one-time runs named with the key.
-    async fn find(&self, key: &str, spec: &Value) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(
+        &self,
+        key: &str,
+        spec: &Value,
+        _intent_ms: i64,
+    ) -> Result<Vec<Handle>, ProviderError> {
         // Runs of an existing job carry the job's name, not ours: for those the engine relies
         // on resubmitting with the same idempotency token, which Databricks deduplicates.
         if spec.get("job_id").is_some() {

@@ -1,4 +1,4 @@
-//! How Databricks run states map to tether's.
+//! How Databricks run, pipeline update and SQL statement states map to tether's.
 //!
 //! A run carries the classic `state` (`life_cycle_state` + `result_state`) and, in newer
 //! workspaces, `status` (`state` + `termination_details`). `status` wins when it says the run
@@ -51,6 +51,11 @@ pub fn run_status(run: &Run) -> RemoteStatus {
         );
         JobState::Running
     });
+    if state == JobState::Failed {
+        if let Some(named) = failed_tasks(run, message.as_deref()) {
+            message = Some(named);
+        }
+    }
     RemoteStatus {
         state,
         raw_state: raw,
@@ -58,6 +63,67 @@ pub fn run_status(run: &Run) -> RemoteStatus {
         url: run.run_page_url.clone(),
         next_poll_hint: None,
     }
+}
+
+/// A failed multi-task run's message: which tasks failed, and why the first did.
+fn failed_tasks(run: &Run, run_message: Option<&str>) -> Option<String> {
+    let failed: Vec<&crate::client::RunTask> = run
+        .tasks
+        .iter()
+        .filter(|t| {
+            t.state
+                .as_ref()
+                .and_then(|s| s.result_state.as_deref())
+                .and_then(result_state)
+                == Some(JobState::Failed)
+        })
+        .collect();
+    let first = failed.first()?;
+    let keys: Vec<&str> = failed.iter().map(|t| t.task_key.as_str()).collect();
+    let why = first
+        .state
+        .as_ref()
+        .and_then(|s| s.state_message.as_deref())
+        .filter(|m| !m.is_empty())
+        .or(run_message)
+        .unwrap_or("no message");
+    let noun = if keys.len() == 1 { "task" } else { "tasks" };
+    Some(format!("{noun} {} failed: {why}", keys.join(", ")))
+}
+
+/// The status of the repair `repair_id` of a run read with its `repair_history`: the repair's
+/// own item (its state, and the tasks it ran), or pending while the history does not show it
+/// yet. The run's overall state before the repair is the failure being repaired, never this
+/// attempt's.
+pub fn repair_status(run: &Run, repair_id: i64) -> RemoteStatus {
+    let Some(item) = run.repair_history.iter().find(|i| i.id == Some(repair_id)) else {
+        return RemoteStatus {
+            state: JobState::Pending,
+            raw_state: "REPAIR_REQUESTED".into(),
+            message: Some(format!(
+                "repair {repair_id} is not in the run's history yet"
+            )),
+            url: run.run_page_url.clone(),
+            next_poll_hint: None,
+        };
+    };
+    let attempt = Run {
+        run_id: run.run_id,
+        job_id: run.job_id,
+        run_name: run.run_name.clone(),
+        state: item.state.clone(),
+        status: item.status.clone(),
+        run_page_url: run.run_page_url.clone(),
+        start_time: item.start_time,
+        tasks: run
+            .tasks
+            .iter()
+            .filter(|t| t.run_id.is_some_and(|id| item.task_run_ids.contains(&id)))
+            .cloned()
+            .collect(),
+        repair_history: Vec::new(),
+    };
+    run_status(&attempt)
 }
 
 fn classic_state(life: &str, result: Option<&str>) -> Option<JobState> {
@@ -99,6 +165,66 @@ fn termination_code(code: &str) -> Option<JobState> {
         // Every other code names a failure (RUN_EXECUTION_ERROR, DRIVER_ERROR, ...).
         _ => JobState::Failed,
     })
+}
+
+/// A pipeline update's `state` (databricks-sdk's `UpdateInfoState`): waiting for its cluster,
+/// pending; setting up and running, running; then `COMPLETED`, `FAILED` or `CANCELED`.
+///
+/// Reference: <https://docs.databricks.com/api/workspace/pipelines/getupdate>
+pub fn update_state(raw: &str) -> Option<JobState> {
+    Some(match raw {
+        "QUEUED" | "CREATED" | "WAITING_FOR_RESOURCES" => JobState::Pending,
+        "INITIALIZING" | "RESETTING" | "SETTING_UP_TABLES" | "RUNNING" | "STOPPING" => {
+            JobState::Running
+        }
+        "COMPLETED" => JobState::Succeeded,
+        "FAILED" => JobState::Failed,
+        "CANCELED" => JobState::Cancelled,
+        _ => return None,
+    })
+}
+
+/// A SQL statement's `status.state` (databricks-sdk's `StatementState`). `CLOSED` is a
+/// statement that succeeded and whose result was released ("execution successful, and
+/// statement closed; result no longer available for fetch"): a success.
+///
+/// Reference: <https://docs.databricks.com/api/workspace/statementexecution/getstatement>
+pub fn statement_state(raw: &str) -> Option<JobState> {
+    Some(match raw {
+        "PENDING" => JobState::Pending,
+        "RUNNING" => JobState::Running,
+        "SUCCEEDED" | "CLOSED" => JobState::Succeeded,
+        "FAILED" => JobState::Failed,
+        "CANCELED" => JobState::Cancelled,
+        _ => return None,
+    })
+}
+
+/// A status from a raw state and the table that reads it; a state the table does not know
+/// (or none at all) is logged and read as running, never as an end.
+pub fn read_state(
+    kind: &'static str,
+    id: &str,
+    raw: Option<&str>,
+    table: fn(&str) -> Option<JobState>,
+) -> RemoteStatus {
+    let raw = raw.unwrap_or_default();
+    let state = table(raw).unwrap_or_else(|| {
+        tracing::warn!(
+            provider = kind,
+            id,
+            raw_state = raw,
+            "unknown {kind} state; treating it as running"
+        );
+        JobState::Running
+    });
+    RemoteStatus {
+        state,
+        raw_state: raw.to_string(),
+        message: None,
+        url: None,
+        next_poll_hint: None,
+    }
 }
 
 #[cfg(test)]
@@ -176,5 +302,70 @@ mod tests {
         assert_eq!(s.state, JobState::Cancelled);
         let s = status(json!({"run_id": 1, "status": {"state": "WAITING"}}));
         assert_eq!(s.state, JobState::Pending);
+    }
+
+    #[test]
+    fn pipeline_updates_and_statements() {
+        use JobState::*;
+        for (raw, want) in [
+            ("QUEUED", Pending),
+            ("CREATED", Pending),
+            ("WAITING_FOR_RESOURCES", Pending),
+            ("INITIALIZING", Running),
+            ("RESETTING", Running),
+            ("SETTING_UP_TABLES", Running),
+            ("RUNNING", Running),
+            ("STOPPING", Running),
+            ("COMPLETED", Succeeded),
+            ("FAILED", Failed),
+            ("CANCELED", Cancelled),
+        ] {
+            assert_eq!(update_state(raw), Some(want), "{raw}");
+        }
+        for (raw, want) in [
+            ("PENDING", Pending),
+            ("RUNNING", Running),
+            ("SUCCEEDED", Succeeded),
+            ("CLOSED", Succeeded),
+            ("FAILED", Failed),
+            ("CANCELED", Cancelled),
+        ] {
+            assert_eq!(statement_state(raw), Some(want), "{raw}");
+        }
+        for raw in ["", "SUCCESS", "DONE", "completed"] {
+            let s = read_state("databricks-sql", "x", Some(raw), statement_state);
+            assert_eq!(s.state, Running, "{raw}");
+            let s = read_state("databricks-pipeline", "x", Some(raw), update_state);
+            assert_eq!(s.state, Running, "{raw}");
+        }
+        assert_eq!(read_state("k", "x", None, update_state).state, Running);
+    }
+
+    #[test]
+    fn a_failed_task_is_named() {
+        let s = status(json!({"run_id": 1,
+        "state": {"life_cycle_state": "TERMINATED", "result_state": "FAILED", "state_message": "1 of 2 tasks failed"},
+        "tasks": [
+            {"task_key": "extract", "run_id": 11, "state": {"life_cycle_state": "TERMINATED", "result_state": "SUCCESS"}},
+            {"task_key": "load", "run_id": 12, "state": {"life_cycle_state": "TERMINATED", "result_state": "FAILED", "state_message": "NameError: x"}}
+        ]}));
+        assert_eq!(s.state, JobState::Failed);
+        assert_eq!(s.message.as_deref(), Some("task load failed: NameError: x"));
+    }
+
+    #[test]
+    fn a_repair_reads_its_own_history_item() {
+        let run: Run = serde_json::from_value(json!({"run_id": 1,
+            "state": {"life_cycle_state": "TERMINATED", "result_state": "FAILED"},
+            "tasks": [{"task_key": "load", "run_id": 13, "state": {"life_cycle_state": "RUNNING"}}],
+            "repair_history": [
+                {"type": "ORIGINAL", "state": {"life_cycle_state": "TERMINATED", "result_state": "FAILED"}, "task_run_ids": [11, 12]},
+                {"type": "REPAIR", "id": 77, "state": {"life_cycle_state": "RUNNING"}, "task_run_ids": [13]}
+            ]})).unwrap();
+        assert_eq!(repair_status(&run, 77).state, JobState::Running);
+        // Not in the history yet: pending, never the failure being repaired.
+        let s = repair_status(&run, 78);
+        assert_eq!(s.state, JobState::Pending);
+        assert_eq!(s.raw_state, "REPAIR_REQUESTED");
     }
 }

@@ -239,8 +239,8 @@ pub async fn tracked(bench: &TrackedBench) -> Result<Figures, Error> {
     let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), kind).await?;
     let (db_url, pg_name) = create_database(bench.postgres_admin.as_deref(), dir.path()).await?;
     let secs = cadence.as_secs_f64();
-    let account = if kind == "databricks" {
-        format!("host = \"{sim_url}\"\ntoken = \"dapi-sim-token\"")
+    let account = if kind.starts_with("databricks") {
+        format!("kind = \"{kind}\"\nhost = \"{sim_url}\"\ntoken = \"dapi-sim-token\"")
     } else {
         // The AWS simulator's key pair, for this process (seeding) and `tether serve`.
         std::env::set_var("AWS_ACCESS_KEY_ID", "AKIATETHERSIMULATOR");

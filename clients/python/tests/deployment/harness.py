@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from ..conftest import free_port, sim_command, wait_http
+from ..conftest import REPO, free_port, sim_command, wait_http
 
 LIMIT = 150.0
 
@@ -148,8 +148,13 @@ class Deployment:
     def wait_try(
         self, dag_id: str, run_id: str, task_id: str, try_number: int, *states: str
     ) -> Any:
+        seen: list[str] = []
+
         def reached() -> dict[str, Any] | None:
             ti = self.ti(dag_id, run_id, task_id)
+            now = f"try {ti['try_number']} {ti['state']}"
+            if not seen or seen[-1] != now:
+                seen.append(now)
             if ti["try_number"] == try_number and ti["state"] in ("failed", "upstream_failed"):
                 raise AssertionError(
                     f"{dag_id}/{run_id}/{task_id} try {try_number} failed: "
@@ -157,7 +162,15 @@ class Deployment:
                 )
             return ti if ti["try_number"] == try_number and ti["state"] in states else None
 
-        return eventually(f"{dag_id}/{run_id}/{task_id} try {try_number} in {states}", reached)
+        try:
+            return eventually(f"{dag_id}/{run_id}/{task_id} try {try_number} in {states}", reached)
+        except AssertionError as e:
+            # What the task instance went through, and tether's jobs for the DAG.
+            jobs = [
+                (j["generation"], j["state"], j["try_number"], j.get("consumed_try"))
+                for j in self.jobs_of(dag_id)
+            ]
+            raise AssertionError(f"{e}; the task instance was {seen}; tether's jobs {jobs}") from e
 
     def jobs_of(self, dag_id: str) -> list[dict[str, Any]]:
         jobs: list[dict[str, Any]] = self.tether(f"/v1/jobs?dag_id={dag_id}")["jobs"]
@@ -243,6 +256,8 @@ class Account:
     poll_initial: str
     poll_max: str
     kind: str = "databricks"
+    #: For ``kind = "http"``: the example description in ``config/`` (``livy.toml``).
+    example: str = ""
 
 
 @contextlib.contextmanager
@@ -374,6 +389,9 @@ max_wait = "{max_wait}"
 """
     for name, account in accounts.items():
         url = f"http://127.0.0.1:{sim_ports[account.sim]}"
+        if account.kind == "http":
+            text += declared_account(name, account, url)
+            continue
         where = (
             f'host = "{url}"\ntoken = "dapi-sim-token"'
             if account.kind == "databricks"
@@ -387,3 +405,31 @@ poll_initial = "{account.poll_initial}"
 poll_max = "{account.poll_max}"
 """
     return text
+
+
+def declared_account(name: str, account: Account, url: str) -> str:
+    """The provider tables of the example description ``config/<account.example>``, as the
+    account ``name``, pointed at ``url``, polled as ``account`` says."""
+    lines, inside = [], False
+    for line in (REPO / "config" / account.example).read_text().splitlines():
+        if line.startswith("["):
+            inside = line.startswith("[providers.")
+            if inside:
+                table = line.strip("[]").split(".", 2)
+                line = "[" + ".".join(["providers", name, *table[2:]]) + "]"
+        key = line.split("=", 1)[0].strip()
+        # The simulators' secrets in the file itself: every `tether` command the tests run
+        # reads this config, not only `tether serve`.
+        line = {
+            "password_env": 'password = "livy-sim-password"',
+            "token_env": 'token = "dbt-sim-token"',
+        }.get(key, line)
+        if inside and key not in ("base_url", "poll_initial", "poll_max", "rate_limit_per_second"):
+            lines.append(line)
+        if inside and line == f"[providers.{name}]":
+            lines += [
+                f'base_url = "{url}"',
+                f'poll_initial = "{account.poll_initial}"',
+                f'poll_max = "{account.poll_max}"',
+            ]
+    return "\n" + "\n".join(lines) + "\n"

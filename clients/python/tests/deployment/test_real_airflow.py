@@ -56,6 +56,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             "long": Sim(pending="1s", running="900s"),
             # Behind the AWS accounts: one simulator serves Batch, Step Functions, SageMaker.
             "aws": Sim(pending="1s", running="8s", kind="batch"),
+            # Behind the declared accounts: Livy's and dbt Cloud's APIs.
+            "livy": Sim(pending="1s", running="6s", kind="http", args=("--api", "livy")),
+            "dbt": Sim(pending="1s", running="6s", kind="http", args=("--api", "dbt-cloud")),
         },
         accounts={
             "databricks": Account("sim", poll_initial="500ms", poll_max="2s"),
@@ -67,6 +70,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             ),
             "sagemaker": Account(
                 "aws", poll_initial="500ms", poll_max="2s", kind="sagemaker-training"
+            ),
+            "livy": Account(
+                "livy", poll_initial="500ms", poll_max="2s", kind="http", example="livy.toml"
+            ),
+            "dbt": Account(
+                "dbt", poll_initial="500ms", poll_max="2s", kind="http", example="dbt-cloud.toml"
             ),
         },
         airflow_databricks_sim="sim",
@@ -371,3 +380,24 @@ def test_13_one_dag_mixes_batch_step_functions_and_sagemaker(deployment: Deploym
     assert made == {"batch": 1, "stepfunctions": 1, "sagemaker-training": 1}
     assert all(n == 1 for n in after["by_key"].values()), after["by_key"]
     assert after["cancels"] == before["cancels"]
+
+
+def test_14_declared_providers_run_a_livy_batch_and_a_dbt_cloud_job(
+    deployment: Deployment,
+) -> None:
+    """TetherJobOperator, unchanged, on two APIs described in tether's config (kind = "http")."""
+    d = deployment
+    livy, dbt = d.sim("livy"), d.sim("dbt")
+    d.trigger("declared_apis", "r1")
+    for task_id in ("livy_batch", "dbt_job"):
+        d.wait_ti("declared_apis", "r1", task_id, "success")
+        assert d.return_value("declared_apis", "r1", task_id)["state"] == "succeeded", task_id
+    jobs = d.jobs_of("declared_apis")
+    assert sorted(j["provider"] for j in jobs) == ["dbt", "livy"]
+    for name, before in (("livy", livy), ("dbt", dbt)):
+        after = d.sim(name)
+        made = after["submissions"] - before["submissions"]
+        print(f"\n14. {name}: simulator made {made} job(s), by key {after['by_key']}")
+        assert made == 1, name
+        assert all(n == 1 for n in after["by_key"].values()), after["by_key"]
+        assert after["cancels"] == before["cancels"], name

@@ -126,3 +126,23 @@ with DAG("aws_mix", schedule=None, start_date=START, catchup=False):
             "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
         },
     )
+
+# 14. Two job APIs tether has no crate for, declared in its config (kind = "http", the
+# examples config/livy.toml and config/dbt-cloud.toml): a Livy batch and a dbt Cloud job run.
+with DAG("declared_apis", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(
+        task_id="livy_batch",
+        provider="livy",
+        spec={
+            "file": "local:/opt/jobs/etl.py",
+            "args": ["--run", "{{ run_id }}"],
+            "conf": {"spark.executor.memory": "4g"},
+        },
+        **RETRY,
+    )
+    TetherJobOperator(
+        task_id="dbt_job",
+        provider="dbt",
+        spec={"job_id": 4242, "steps_override": ["dbt build --select tag:nightly"]},
+        deferrable=True,
+    )

@@ -1,14 +1,23 @@
-//! A Databricks simulator: the Jobs API 2.1 endpoints tether uses, on a loopback port.
+//! A Databricks simulator: the workspace APIs tether uses, on a loopback port.
 //!
-//! Runs move PENDING -> RUNNING -> TERMINATING -> TERMINATED on a schedule, ending with a
-//! configurable result; `idempotency_token` deduplicates submissions as Databricks does;
-//! submissions (in all and per token) and cancels are counted; faults can be injected per endpoint (an HTTP status
-//! with Retry-After, a slow answer, a connection dropped mid-answer, malformed JSON, a run
-//! state tether does not know). Bearer tokens are checked, and OAuth M2M tokens are issued at
-//! `/oidc/v1/token`. `GET /_sim/stats` reports the counters.
+//! - Jobs (here): runs move PENDING -> RUNNING -> TERMINATING -> TERMINATED on a schedule,
+//!   ending with a configurable result; `idempotency_token` deduplicates submissions as
+//!   Databricks does; `runs/list` pages at most 24 runs, as the SDKs document.
+//! - Pipelines (`pipelines.rs`): updates, one active per pipeline, stopped with `stop`, failures
+//!   in the event log.
+//! - SQL (`statements.rs`): statements on warehouses, and the query history.
+//!
+//! Submissions (in all and per key) and cancels are counted; faults can be injected per
+//! endpoint (an HTTP status with Retry-After, a slow answer, a connection dropped mid-answer,
+//! malformed JSON, a run state tether does not know). Bearer tokens are checked, and OAuth M2M
+//! tokens are issued at `/oidc/v1/token`. `GET /_sim/stats` reports the counters.
 //!
 //! It is tether's test peer, and `tether sim databricks` serves it for people who want to try
 //! DAGs without a workspace.
+
+mod pipelines;
+mod repair;
+mod statements;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -139,8 +148,76 @@ pub struct SimStats {
     pub list_requests: u64,
     /// Cancel requests for existing runs.
     pub cancels: u64,
+    /// Repairs of runs made (`runs/repair`).
+    #[serde(default)]
+    pub repairs: u64,
+    /// Task runs started, per task key (a repair reruns only some).
+    #[serde(default)]
+    pub task_runs: BTreeMap<String, u64>,
     /// OAuth tokens issued.
     pub tokens_issued: u64,
+}
+
+/// The life of a pipeline update or a statement: pending, running, then its outcome, unless
+/// cancelled or told to report something else.
+#[derive(Debug)]
+struct Life {
+    created: Instant,
+    pending: Duration,
+    running: Duration,
+    /// The run result it ends with (`SUCCESS`, `FAILED`, or a state of its own API).
+    outcome: String,
+    cancelled: bool,
+    /// When it was created, in ms since the Unix epoch.
+    start_ms: i64,
+    /// When a client last read it.
+    last_seen: Option<Instant>,
+    /// The state it reports whatever its schedule says.
+    forced: Option<String>,
+    /// Left out of lists.
+    hidden: bool,
+}
+
+/// Where a [`Life`] stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Pending,
+    Running,
+    Cancelled,
+    Ended,
+}
+
+impl Life {
+    fn new(config: &SimConfig) -> Self {
+        Self {
+            created: Instant::now(),
+            pending: config.pending,
+            running: config.running,
+            outcome: config.outcome.clone(),
+            cancelled: false,
+            start_ms: epoch_ms(),
+            last_seen: None,
+            forced: None,
+            hidden: false,
+        }
+    }
+
+    fn phase(&self, now: Instant) -> Phase {
+        let age = now.saturating_duration_since(self.created);
+        if self.cancelled {
+            Phase::Cancelled
+        } else if age < self.pending {
+            Phase::Pending
+        } else if age < self.pending + self.running {
+            Phase::Running
+        } else {
+            Phase::Ended
+        }
+    }
+
+    fn ended(&self, now: Instant) -> bool {
+        matches!(self.phase(now), Phase::Cancelled | Phase::Ended)
+    }
 }
 
 /// Where the ids of one-time runs' jobs start (run 7's job is 900,000,007).
@@ -170,6 +247,13 @@ struct SimRun {
     forced: Option<String>,
     /// Left out of `runs/list` ([`registry::RunningSim::hide_from_lists`]).
     hidden: bool,
+    /// Its tasks' keys.
+    tasks: Vec<String>,
+    /// The tasks that fail in the original run and succeed when repaired (those whose
+    /// definition names `fail-once`, e.g. `dbfs:/sim/fail-once.py`).
+    fail_once: Vec<String>,
+    /// The original run, then each repair; the last is the one under way.
+    attempts: Vec<repair::Attempt>,
 }
 
 #[derive(Debug)]
@@ -182,10 +266,35 @@ struct Inner {
     starts: Vec<(i64, i64)>,
     /// The id of the next run.
     next_id: i64,
+    /// The id of the last repair made.
+    last_repair_id: i64,
     tokens: HashMap<String, i64>,
     oauth_tokens: Vec<String>,
     faults: VecDeque<Fault>,
     stats: SimStats,
+    /// Pipeline updates.
+    updates: pipelines::Updates,
+    /// SQL statements.
+    statements: statements::Statements,
+}
+
+impl Inner {
+    /// Counts a job made (with tether's key, if the request carried it).
+    fn count_submission(&mut self, key: Option<String>) {
+        if let Some(k) = key {
+            *self.stats.by_key.entry(k).or_default() += 1;
+        }
+        self.stats.submissions += 1;
+    }
+
+    /// The life of the update or statement `handle` names.
+    fn life_mut(&mut self, handle: &tether_provider::Handle) -> Option<&mut Life> {
+        if let Some(id) = handle.get_str("update_id") {
+            return self.updates.by_id.get_mut(&id).map(|u| &mut u.life);
+        }
+        let id = handle.get_str("statement_id")?;
+        self.statements.by_id.get_mut(&id).map(|s| &mut s.life)
+    }
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -206,10 +315,13 @@ impl Simulator {
             runs: BTreeMap::new(),
             starts: Vec::new(),
             next_id: 1001,
+            last_repair_id: 500_000,
             tokens: HashMap::new(),
             oauth_tokens: Vec::new(),
             faults: VecDeque::new(),
             stats: SimStats::default(),
+            updates: pipelines::Updates::default(),
+            statements: statements::Statements::default(),
         }));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -312,7 +424,8 @@ impl SimRun {
         if self.cancelled {
             return ("TERMINATED", Some("CANCELED".into()), "TERMINATED");
         }
-        let age = now.saturating_duration_since(self.created);
+        let started = self.attempts.last().map_or(self.created, |a| a.created);
+        let age = now.saturating_duration_since(started);
         if age < self.pending {
             ("PENDING", None, "PENDING")
         } else if age < self.pending + self.running {
@@ -320,7 +433,8 @@ impl SimRun {
         } else if age < self.pending + self.running + self.terminating {
             ("TERMINATING", None, "TERMINATING")
         } else {
-            ("TERMINATED", Some(self.outcome.clone()), "TERMINATED")
+            let last = self.attempts.len().saturating_sub(1);
+            ("TERMINATED", Some(self.attempt_outcome(last)), "TERMINATED")
         }
     }
 
@@ -372,6 +486,8 @@ impl SimRun {
                     .unwrap_or_else(|| format!("{base}/#job/runs/{}", self.id)),
             ),
             start_time: Some(self.start_ms),
+            tasks: Vec::new(),
+            repair_history: Vec::new(),
         }
     }
 }
@@ -417,10 +533,32 @@ fn router(inner: Shared) -> Router {
         .route("/jobs/run-now", post(submit))
         .route("/jobs/runs/get", get(get_run))
         .route("/jobs/runs/list", get(list_runs))
-        .route("/jobs/runs/cancel", post(cancel_run));
+        .route("/jobs/runs/cancel", post(cancel_run))
+        .route("/jobs/runs/repair", post(repair::repair_run));
+    let pipelines = Router::new()
+        .route(
+            "/{pipeline_id}/updates",
+            post(pipelines::start).get(pipelines::list),
+        )
+        .route(
+            "/{pipeline_id}/updates/{update_id}",
+            get(pipelines::get_one),
+        )
+        .route("/{pipeline_id}/stop", post(pipelines::stop))
+        .route("/{pipeline_id}/events", get(pipelines::events));
+    let sql = Router::new()
+        .route("/statements", post(statements::execute))
+        .route("/statements/{statement_id}", get(statements::get_one))
+        .route(
+            "/statements/{statement_id}/cancel",
+            post(statements::cancel),
+        )
+        .route("/history/queries", get(statements::history));
     Router::new()
         .nest("/api/2.1", api.clone())
         .nest("/api/2.2", api)
+        .nest("/api/2.0/pipelines", pipelines)
+        .nest("/api/2.0/sql", sql)
         .route("/oidc/v1/token", post(issue_token))
         .route("/_sim/stats", get(stats))
         .with_state(inner)
@@ -564,6 +702,10 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
         None => "Untitled".to_string(),
     };
     let config = guard.config.clone();
+    let (tasks, fail_once) = repair::tasks_of(&body);
+    for task in &tasks {
+        *guard.stats.task_runs.entry(task.clone()).or_default() += 1;
+    }
     // Kept ascending with the ids, so that listing by start_time can binary-search.
     let start_ms = guard.starts.last().map_or(0, |&(t, _)| t).max(epoch_ms());
     guard.starts.push((start_ms, id));
@@ -584,6 +726,9 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
             page_url: config.run_page_url,
             forced: None,
             hidden: false,
+            attempts: vec![repair::Attempt::original(&tasks, start_ms)],
+            tasks,
+            fail_once,
         },
     );
     if let Some(t) = token {
@@ -614,6 +759,7 @@ fn respond_after(after: Option<FaultKind>, response: Response) -> Response {
 #[derive(Deserialize)]
 struct RunIdQuery {
     run_id: Option<String>,
+    include_history: Option<bool>,
 }
 
 /// The parameters of a GET endpoint, from the query string or from a JSON body (Airflow's
@@ -681,6 +827,10 @@ async fn get_run(
     };
     run.last_seen = Some(Instant::now());
     let mut api = run.to_api(report_status, &base_url(&headers));
+    api.tasks = run.api_tasks(Instant::now());
+    if q.include_history == Some(true) {
+        api.repair_history = run.api_history(Instant::now());
+    }
     if let Some(FaultKind::UnknownState(state)) = after {
         api.state = Some(RunState {
             life_cycle_state: Some(state.clone()),
@@ -704,7 +854,7 @@ struct ListQuery {
     start_time_to: Option<i64>,
 }
 
-/// `runs/list`: newest first, at most 25 a page (as the real API), `active_only`,
+/// `runs/list`: newest first, at most 24 a page (the SDKs' bound), `active_only`,
 /// `start_time_from` / `start_time_to`; the page token is the last run id returned, so paging
 /// through a set that changes meanwhile neither repeats nor skips a run.
 async fn list_runs(
@@ -720,14 +870,15 @@ async fn list_runs(
         Ok(q) => q,
         Err(response) => return *response,
     };
+    // The SDKs' bound ("greater than 0 and less than 25"), the stricter reading.
     let limit = match q.limit {
         None => 20,
-        Some(n @ 1..=25) => n,
+        Some(n @ 1..=24) => n,
         Some(n) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_PARAMETER_VALUE",
-                format!("Invalid limit {n}: it must be between 1 and 25"),
+                format!("Invalid limit {n}: it must be greater than 0 and less than 25"),
             )
         }
     };
@@ -909,6 +1060,9 @@ pub static SIMULATORS: Simulators = Simulators;
 #[derive(Debug)]
 pub struct Simulators;
 
+/// The SQL warehouse sample statements run on (any id of 16 hex digits is one).
+pub const SAMPLE_WAREHOUSE: &str = "5e0d7a1c2b3f4e69";
+
 /// Where `tether sim databricks` listens by default.
 pub const DEFAULT_PORT: u16 = 8089;
 
@@ -921,8 +1075,21 @@ impl registry::SimFactory for Simulators {
     /// databricks-sdk's `RunLifeCycleState` (with each `RunResultState` once terminated),
     /// `RunLifecycleStateV2State` and `TerminationCodeCode`, as `src/state.rs` and the README
     /// document them.
-    fn documented_states(&self, _kind: &str) -> Vec<(String, JobState)> {
+    fn documented_states(&self, kind: &str) -> Vec<(String, JobState)> {
         use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
+        let read = |states: &[&str], table: fn(&str) -> Option<JobState>| {
+            states
+                .iter()
+                .map(|s| (s.to_string(), table(s).expect("a documented state")))
+                .collect()
+        };
+        match kind {
+            crate::pipelines::KIND => return read(pipelines::STATES, crate::state::update_state),
+            crate::statements::KIND => {
+                return read(statements::STATES, crate::state::statement_state)
+            }
+            _ => {}
+        }
         let mut states: Vec<(String, JobState)> = [
             ("BLOCKED", Pending),
             ("PENDING", Pending),
@@ -989,9 +1156,20 @@ impl registry::SimFactory for Simulators {
         states
     }
 
-    fn sample_spec(&self, _kind: &str, name: &str) -> Value {
-        json!({"run_name": name,
-            "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/sim.py"}}]})
+    /// A one-time run; an update of the pipeline named after `name` (each name its own
+    /// pipeline, as a pipeline runs one update at a time); a statement on a warehouse.
+    fn sample_spec(&self, kind: &str, name: &str) -> Value {
+        match kind {
+            crate::pipelines::KIND => {
+                json!({"pipeline_id": pipelines::pipeline_for(name), "full_refresh": false})
+            }
+            crate::statements::KIND => json!({
+                "warehouse_id": SAMPLE_WAREHOUSE,
+                "statement": format!("SELECT '{}' AS job", name.replace('\'', "''")),
+            }),
+            _ => json!({"run_name": name,
+                "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/sim.py"}}]}),
+        }
     }
 
     async fn start(
@@ -1098,6 +1276,22 @@ impl registry::RunningSim for Simulator {
     }
 
     fn job_state(&self, handle: &tether_provider::Handle) -> Option<registry::SimJobState> {
+        {
+            let mut inner = self.lock();
+            if let Some(life) = inner.life_mut(handle) {
+                return Some(match life.phase(Instant::now()) {
+                    Phase::Pending | Phase::Running => registry::SimJobState::Running,
+                    Phase::Cancelled => registry::SimJobState::Cancelled,
+                    Phase::Ended => match life.outcome.as_str() {
+                        "SUCCESS" | "COMPLETED" | "SUCCEEDED" | "CLOSED" => {
+                            registry::SimJobState::Succeeded
+                        }
+                        "CANCELED" => registry::SimJobState::Cancelled,
+                        _ => registry::SimJobState::Failed,
+                    },
+                });
+            }
+        }
         let run_id = handle.get_i64("run_id")?;
         let inner = self.lock();
         let (_, result, _) = inner.runs.get(&run_id)?.state(Instant::now());
@@ -1110,17 +1304,32 @@ impl registry::RunningSim for Simulator {
     }
 
     fn set_state(&self, handle: &tether_provider::Handle, raw: &str) -> bool {
+        if let Some(life) = self.lock().life_mut(handle) {
+            life.forced = Some(raw.to_string());
+            return true;
+        }
         self.with_run(handle, |run| run.forced = Some(raw.to_string()))
     }
 
     fn forget(&self, handle: &tether_provider::Handle) -> bool {
+        let mut inner = self.lock();
+        if let Some(id) = handle.get_str("update_id") {
+            return inner.updates.by_id.remove(&id).is_some();
+        }
+        if let Some(id) = handle.get_str("statement_id") {
+            return inner.statements.by_id.remove(&id).is_some();
+        }
         let Some(run_id) = handle.get_i64("run_id") else {
             return false;
         };
-        self.lock().runs.remove(&run_id).is_some()
+        inner.runs.remove(&run_id).is_some()
     }
 
     fn hide_from_lists(&self, handle: &tether_provider::Handle) -> bool {
+        if let Some(life) = self.lock().life_mut(handle) {
+            life.hidden = true;
+            return true;
+        }
         self.with_run(handle, |run| run.hidden = true)
     }
 

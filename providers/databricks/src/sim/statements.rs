@@ -1,0 +1,335 @@
+//! The simulator's SQL Statement Execution API and query history: statements executed, read
+//! and cancelled as `/api/2.0/sql/statements` does it, and listed by
+//! `/api/2.0/sql/history/queries`.
+//!
+//! A warehouse exists if its id is 16 hexadecimal digits (as Databricks' are); a statement on
+//! any other is answered 404 `RESOURCE_DOES_NOT_EXIST`. `wait_timeout` must be `0s` or 5 to
+//! 50 seconds (the simulator answers at once either way). Statements are pending, run, then
+//! end in `SUCCEEDED` (or the configured outcome). The history filters by warehouse and start
+//! time (`filter_by.` in the query string, as the SDKs send it), newest first, and reports
+//! each statement's tags and text, which is where tether looks for its key.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{error, gate, get_params, respond_after, Endpoint, Life, Phase, Shared};
+use crate::statements::{
+    ListQueriesResponse, QueryInfo, QueryTag, ServiceError, StatementResponse, StatementStatus,
+    KEY_TAG,
+};
+
+/// The documented statement states (databricks-sdk's `StatementState`).
+pub const STATES: &[&str] = &[
+    "PENDING",
+    "RUNNING",
+    "SUCCEEDED",
+    "FAILED",
+    "CANCELED",
+    "CLOSED",
+];
+
+/// The statements the simulator holds.
+#[derive(Debug, Default)]
+pub struct Statements {
+    /// By statement id.
+    pub by_id: BTreeMap<String, SimStatement>,
+    /// Statement ids in creation order.
+    pub order: Vec<String>,
+    next: u64,
+}
+
+/// One statement.
+#[derive(Debug)]
+pub struct SimStatement {
+    pub warehouse_id: String,
+    pub text: String,
+    pub tags: Vec<QueryTag>,
+    pub life: Life,
+}
+
+impl SimStatement {
+    /// The state it reports now.
+    pub fn state(&self, now: Instant) -> String {
+        if let Some(raw) = &self.life.forced {
+            return raw.clone();
+        }
+        match self.life.phase(now) {
+            Phase::Pending => "PENDING".into(),
+            Phase::Running => "RUNNING".into(),
+            Phase::Cancelled => "CANCELED".into(),
+            Phase::Ended => outcome(&self.life.outcome),
+        }
+    }
+
+    fn answer(&self, id: &str, now: Instant) -> StatementResponse {
+        let state = self.state(now);
+        let error = (state == "FAILED").then(|| ServiceError {
+            error_code: Some("BAD_REQUEST".into()),
+            message: Some("[SIMULATED_ERROR] simulated failure of the statement".into()),
+        });
+        StatementResponse {
+            statement_id: Some(id.to_string()),
+            status: Some(StatementStatus {
+                state: Some(state),
+                error,
+            }),
+        }
+    }
+
+    /// The history's status (`QueryStatus`) for the state it reports.
+    fn query_status(&self, now: Instant) -> &'static str {
+        match self.state(now).as_str() {
+            "PENDING" => "QUEUED",
+            "RUNNING" => "RUNNING",
+            "SUCCEEDED" | "CLOSED" => "FINISHED",
+            "CANCELED" => "CANCELED",
+            "FAILED" => "FAILED",
+            _ => "STARTED",
+        }
+    }
+}
+
+/// The statement state a run outcome (`SUCCESS`, `FAILED`, a state name) ends a statement in.
+pub fn outcome(result: &str) -> String {
+    match result {
+        "SUCCESS" => "SUCCEEDED".into(),
+        s if STATES.contains(&s) => s.into(),
+        _ => "FAILED".into(),
+    }
+}
+
+/// Whether `id` looks like a SQL warehouse's id.
+pub fn is_warehouse(id: &str) -> bool {
+    id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn bad(message: impl Into<String>) -> Response {
+    error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", message)
+}
+
+fn no_statement(id: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!("The statement {id} was not found."),
+    )
+}
+
+/// `POST /api/2.0/sql/statements`.
+pub async fn execute(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let after = match gate(&inner, &headers, Endpoint::Submit).await {
+        Ok(after) => after,
+        Err(response) => return response,
+    };
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_REQUEST",
+            "Could not parse request object.",
+        );
+    };
+    let Some(text) = body["statement"].as_str().filter(|s| !s.trim().is_empty()) else {
+        return bad("statement is required");
+    };
+    let Some(warehouse) = body["warehouse_id"].as_str() else {
+        return bad("warehouse_id is required");
+    };
+    match body.get("wait_timeout").map(|w| w.as_str()) {
+        None => {}
+        Some(Some(w)) if valid_wait(w) => {}
+        Some(_) => return bad("wait_timeout must be 0s, or between 5s and 50s"),
+    }
+    if !matches!(
+        body.get("on_wait_timeout").map(|w| w.as_str()),
+        None | Some(Some("CONTINUE" | "CANCEL"))
+    ) {
+        return bad("on_wait_timeout must be CONTINUE or CANCEL");
+    }
+    let tags: Vec<QueryTag> = match body.get("query_tags") {
+        None => Vec::new(),
+        Some(v) => match serde_json::from_value(v.clone()) {
+            Ok(tags) => tags,
+            Err(e) => return bad(format!("query_tags: {e}")),
+        },
+    };
+    if !is_warehouse(warehouse) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_DOES_NOT_EXIST",
+            format!("Warehouse {warehouse} does not exist."),
+        );
+    }
+    let key = tags
+        .iter()
+        .find(|t| t.key == KEY_TAG)
+        .and_then(|t| t.value.clone());
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    guard.stats.submit_requests += 1;
+    guard.statements.next += 1;
+    let n = guard.statements.next;
+    let id = format!("01f0{n:04x}-0000-1000-8000-{:012x}", n * 104_729);
+    let life = Life::new(&guard.config);
+    let statement = SimStatement {
+        warehouse_id: warehouse.to_string(),
+        text: text.to_string(),
+        tags: tags.into_iter().take(20).collect(),
+        life,
+    };
+    let answer = statement.answer(&id, Instant::now());
+    guard.statements.by_id.insert(id.clone(), statement);
+    guard.statements.order.push(id);
+    guard.count_submission(key);
+    drop(guard);
+    respond_after(after, Json(answer).into_response())
+}
+
+fn valid_wait(w: &str) -> bool {
+    w.strip_suffix('s')
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n == 0 || (5..=50).contains(&n))
+}
+
+/// `GET /api/2.0/sql/statements/{id}`.
+pub async fn get_one(
+    State(inner): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = gate(&inner, &headers, Endpoint::Get).await {
+        return response;
+    }
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    guard.stats.get_requests += 1;
+    let now = Instant::now();
+    match guard.statements.by_id.get_mut(&id) {
+        Some(s) => {
+            s.life.last_seen = Some(now);
+            Json(s.answer(&id, now)).into_response()
+        }
+        None => no_statement(&id),
+    }
+}
+
+/// `POST /api/2.0/sql/statements/{id}/cancel`.
+pub async fn cancel(
+    State(inner): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = gate(&inner, &headers, Endpoint::Cancel).await {
+        return response;
+    }
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    let now = Instant::now();
+    let Some(s) = guard.statements.by_id.get_mut(&id) else {
+        return no_statement(&id);
+    };
+    if !s.life.ended(now) {
+        s.life.cancelled = true;
+    }
+    guard.stats.cancels += 1;
+    Json(json!({})).into_response()
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    max_results: Option<usize>,
+    page_token: Option<String>,
+    #[serde(rename = "filter_by.warehouse_ids")]
+    warehouse: Option<String>,
+    #[serde(rename = "filter_by.query_start_time_range.start_time_ms")]
+    since: Option<i64>,
+}
+
+/// `GET /api/2.0/sql/history/queries`: newest first; a page token stands for the filter and
+/// the position reached (`SKIP:SINCE:WAREHOUSE`).
+pub async fn history(State(inner): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
+    if let Err(response) = gate(&inner, &headers, Endpoint::List).await {
+        return response;
+    }
+    let q: HistoryQuery = match get_params(&uri, "") {
+        Ok(q) => q,
+        Err(response) => return *response,
+    };
+    let limit = match q.max_results {
+        None => 100,
+        Some(n @ 1..=999) => n,
+        Some(n) => return bad(format!("max_results must be less than 1000, not {n}")),
+    };
+    let (skip, since, warehouse) = match q.page_token.as_deref() {
+        None => (0, q.since, q.warehouse),
+        Some(token) => {
+            let mut parts = token.splitn(3, ':');
+            let skip = parts.next().and_then(|s| s.parse::<usize>().ok());
+            let since = parts.next().map(|s| s.parse::<i64>().ok());
+            let warehouse = parts.next().map(str::to_string);
+            match (skip, since) {
+                (Some(skip), Some(since)) => (skip, since, warehouse.filter(|w| !w.is_empty())),
+                _ => return bad("Invalid page_token"),
+            }
+        }
+    };
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    guard.stats.list_requests += 1;
+    let now = Instant::now();
+    let lie = guard.config.lists_report_success;
+    let ids: Vec<String> = guard
+        .statements
+        .order
+        .iter()
+        .rev()
+        .filter(|id| {
+            let Some(s) = guard.statements.by_id.get(*id) else {
+                return false;
+            };
+            !s.life.hidden
+                && warehouse.as_deref().is_none_or(|w| s.warehouse_id == w)
+                && since.is_none_or(|t| s.life.start_ms >= t)
+        })
+        .cloned()
+        .collect();
+    let res: Vec<Value> = ids
+        .iter()
+        .skip(skip)
+        .take(limit)
+        .map(|id| {
+            let s = guard.statements.by_id.get_mut(id).expect("listed");
+            s.life.last_seen = Some(now);
+            let info = QueryInfo {
+                query_id: Some(id.clone()),
+                query_text: Some(s.text.clone()),
+                query_tags: s.tags.clone(),
+                query_start_time_ms: Some(s.life.start_ms),
+            };
+            let mut v = serde_json::to_value(info).expect("serialises");
+            v["status"] = json!(if lie { "FINISHED" } else { s.query_status(now) });
+            v["warehouse_id"] = json!(s.warehouse_id);
+            v["endpoint_id"] = json!(s.warehouse_id);
+            v
+        })
+        .collect();
+    let end = skip + res.len();
+    let has_next_page = end < ids.len();
+    let next_page_token = has_next_page.then(|| {
+        format!(
+            "{end}:{}:{}",
+            since.map_or(String::new(), |t| t.to_string()),
+            warehouse.unwrap_or_default()
+        )
+    });
+    let page = json!({
+        "res": res,
+        "has_next_page": has_next_page,
+        "next_page_token": next_page_token,
+    });
+    // The page has the shape tether reads.
+    debug_assert!(serde_json::from_value::<ListQueriesResponse>(page.clone()).is_ok());
+    Json(page).into_response()
+}

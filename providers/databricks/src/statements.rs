@@ -1,0 +1,472 @@
+//! The `databricks-sql` kind: a SQL statement on a SQL warehouse, through the Statement
+//! Execution API.
+//!
+//! - submit: `POST /api/2.0/sql/statements` with `wait_timeout = "0s"` and
+//!   `on_wait_timeout = "CONTINUE"` (the call answers at once; the statement runs on); the
+//!   handle is `{statement_id, warehouse_id}`;
+//! - status: `GET /api/2.0/sql/statements/{id}`, the message from `status.error`;
+//! - cancel: `POST /api/2.0/sql/statements/{id}/cancel`;
+//! - find: a statement has no idempotency token, so tether tags it twice with its key: a
+//!   query tag ([`KEY_TAG`]) and a leading SQL comment (`/* tether-key: KEY */`, for
+//!   workspaces whose history lacks tags). A lost answer is reconciled by reading the query
+//!   history (`GET /api/2.0/sql/history/queries`) of the warehouse since the intent for a
+//!   statement so tagged, before anything is submitted again.
+//!
+//! Reference: <https://docs.databricks.com/api/workspace/statementexecution>
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tether_provider::http::Idempotency;
+use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate};
+
+use crate::client::{is_id, Call, Client};
+use crate::{state, DatabricksConfig};
+
+/// The kind, as in config and errors.
+pub const KIND: &str = "databricks-sql";
+
+/// The query tag that carries tether's key.
+pub const KEY_TAG: &str = "tether_key";
+
+/// The statement's leading comment that carries tether's key.
+pub fn key_comment(key: &str) -> String {
+    format!("/* tether-key: {key} */")
+}
+
+/// How much earlier than tether's intent the history is read from (the clocks' skew).
+const FIND_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// Queries asked for per page of the history (the API takes fewer than 1000).
+const HISTORY_PAGE: usize = 100;
+
+/// The most query tags a statement keeps (more are cut to 20): tether's takes one.
+const MAX_USER_TAGS: usize = 19;
+
+/// The fields of the request body a spec may set (databricks-sdk's `execute_statement`),
+/// less `wait_timeout` and `on_wait_timeout`, which tether sets.
+const BODY_FIELDS: &[&str] = &[
+    "byte_limit",
+    "catalog",
+    "disposition",
+    "format",
+    "parameters",
+    "query_tags",
+    "row_limit",
+    "schema",
+    "statement",
+    "warehouse_id",
+];
+
+/// A statement, as `POST /sql/statements` and `GET /sql/statements/{id}` return it (only the
+/// fields tether reads).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StatementResponse {
+    /// The statement's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_id: Option<String>,
+    /// How it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatementStatus>,
+}
+
+/// `status` of a statement.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StatementStatus {
+    /// `PENDING`, `RUNNING`, `SUCCEEDED`, `FAILED`, `CANCELED`, `CLOSED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ServiceError>,
+}
+
+/// `status.error`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServiceError {
+    /// E.g. `BAD_REQUEST`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// What went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A query of the history (only the fields tether reads).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueryInfo {
+    /// The query's id: the statement's id for a statement run through the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_id: Option<String>,
+    /// Its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_text: Option<String>,
+    /// Its tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_tags: Vec<QueryTag>,
+    /// When it started, in ms since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_start_time_ms: Option<i64>,
+}
+
+/// A query tag.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QueryTag {
+    /// Its key.
+    pub key: String,
+    /// Its value, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// A page of the query history, newest first.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ListQueriesResponse {
+    /// The queries.
+    #[serde(default)]
+    pub res: Vec<QueryInfo>,
+    /// Whether more pages follow.
+    #[serde(default)]
+    pub has_next_page: bool,
+    /// The next page's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
+}
+
+/// The `databricks-sql` adapter.
+#[derive(Debug)]
+pub struct DatabricksSql {
+    client: Client,
+    config: DatabricksConfig,
+}
+
+impl DatabricksSql {
+    /// An adapter for the configured workspace.
+    pub fn new(config: DatabricksConfig) -> Result<Self, ProviderError> {
+        let client = Client::for_config(&config)?;
+        Ok(Self { client, config })
+    }
+}
+
+fn statement_id(handle: &Handle) -> Result<String, ProviderError> {
+    handle
+        .get_str("statement_id")
+        .filter(|id| is_id(id))
+        .ok_or_else(|| {
+            ProviderError::permanent(KIND, format!("handle {handle} has no statement_id"))
+        })
+}
+
+/// Whether a query of the history is the statement tether submitted with `key`.
+fn tagged_with(query: &QueryInfo, key: &str) -> bool {
+    query
+        .query_tags
+        .iter()
+        .any(|t| t.key == KEY_TAG && t.value.as_deref() == Some(key))
+        || query
+            .query_text
+            .as_deref()
+            .is_some_and(|text| text.starts_with(&key_comment(key)))
+}
+
+#[async_trait]
+impl Provider for DatabricksSql {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
+        let invalid = |why: String| Err(ProviderError::invalid_spec(KIND, why));
+        let Some(obj) = spec.as_object() else {
+            return invalid(
+                "the job spec must be a JSON object: statement, warehouse_id and options".into(),
+            );
+        };
+        for field in ["wait_timeout", "on_wait_timeout"] {
+            if obj.contains_key(field) {
+                return invalid(format!(
+                    "the job spec must not set {field}: tether runs the statement asynchronously (wait_timeout 0s, on_wait_timeout CONTINUE)"
+                ));
+            }
+        }
+        let unknown: Vec<&str> = obj
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !BODY_FIELDS.contains(k))
+            .collect();
+        if !unknown.is_empty() {
+            return invalid(format!(
+                "unknown field(s) {}: a statement takes {}",
+                unknown.join(", "),
+                BODY_FIELDS.join(", ")
+            ));
+        }
+        match obj.get("statement") {
+            Some(Value::String(s)) if !s.trim().is_empty() => {}
+            Some(_) => return invalid("statement must be SQL text".into()),
+            None => return invalid("the job spec needs statement (the SQL to run)".into()),
+        }
+        match obj.get("warehouse_id") {
+            Some(Value::String(w)) if is_id(w) => {}
+            Some(other) => {
+                return invalid(format!(
+                    "warehouse_id must be a SQL warehouse's id, not {other}"
+                ))
+            }
+            None => return invalid("the job spec needs warehouse_id".into()),
+        }
+        match obj.get("query_tags") {
+            None => {}
+            Some(Value::Array(tags)) => {
+                if tags.len() > MAX_USER_TAGS {
+                    return invalid(format!(
+                        "query_tags holds {} tags: a statement keeps 20, and tether adds one",
+                        tags.len()
+                    ));
+                }
+                if tags.iter().any(|t| t.get("key") == Some(&json!(KEY_TAG))) {
+                    return invalid(format!(
+                        "query_tags must not use the key {KEY_TAG:?}: tether sets it"
+                    ));
+                }
+            }
+            Some(_) => return invalid("query_tags must be a list of {key, value}".into()),
+        }
+        Ok(())
+    }
+
+    /// `POST /api/2.0/sql/statements`:
+    /// <https://docs.databricks.com/api/workspace/statementexecution/executestatement>. Not
+    /// idempotent: sent through `gate`.
+    async fn submit(
+        &self,
+        spec: &Value,
+        idempotency_key: &str,
+        gate: &dyn SendGate,
+    ) -> Result<Handle, ProviderError> {
+        self.validate_spec(spec)?;
+        let mut body = spec.clone();
+        let obj = body.as_object_mut().expect("validated");
+        let statement = obj["statement"].as_str().expect("validated");
+        let tagged = format!("{}\n{statement}", key_comment(idempotency_key));
+        obj.insert("statement".into(), json!(tagged));
+        let mut tags = obj
+            .get("query_tags")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        tags.push(json!({ "key": KEY_TAG, "value": idempotency_key }));
+        obj.insert("query_tags".into(), json!(tags));
+        obj.insert("wait_timeout".into(), json!("0s"));
+        obj.insert("on_wait_timeout".into(), json!("CONTINUE"));
+        let warehouse = obj["warehouse_id"].as_str().expect("validated").to_string();
+        let started: StatementResponse = self
+            .client
+            .call(
+                "/api/2.0/sql/statements",
+                Call::Submit,
+                Idempotency::NotIdempotent(gate),
+                |c, url| c.post(url).json(&body),
+            )
+            .await?;
+        let Some(id) = started.statement_id.filter(|id| is_id(id)) else {
+            return Err(ProviderError::permanent(
+                KIND,
+                "/api/2.0/sql/statements: the answer names no statement_id",
+            ));
+        };
+        Ok(Handle::new(
+            json!({ "statement_id": id, "warehouse_id": warehouse }),
+        ))
+    }
+
+    fn submit_is_idempotent(&self) -> bool {
+        false
+    }
+
+    /// `GET /api/2.0/sql/statements/{id}`:
+    /// <https://docs.databricks.com/api/workspace/statementexecution/getstatement>
+    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
+        let id = statement_id(handle)?;
+        let got: StatementResponse = self
+            .client
+            .call(
+                &format!("/api/2.0/sql/statements/{id}"),
+                Call::Other,
+                Idempotency::Idempotent,
+                |c, url| c.get(url),
+            )
+            .await?;
+        let status = got.status.unwrap_or_default();
+        let mut read =
+            state::read_state(KIND, &id, status.state.as_deref(), state::statement_state);
+        read.message = status.error.and_then(|e| match (e.error_code, e.message) {
+            (Some(code), Some(m)) => Some(format!("{code}: {m}")),
+            (_, m) => m,
+        });
+        read.url = self.job_url(handle);
+        Ok(read)
+    }
+
+    /// `POST /api/2.0/sql/statements/{id}/cancel`:
+    /// <https://docs.databricks.com/api/workspace/statementexecution/cancelexecution>
+    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
+        let id = statement_id(handle)?;
+        let _: Value = self
+            .client
+            .call(
+                &format!("/api/2.0/sql/statements/{id}/cancel"),
+                Call::Other,
+                Idempotency::Idempotent,
+                |c, url| c.post(url),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The warehouse's query history since the intent (less the clocks' skew), page after
+    /// page, for statements tagged with the key; oldest first.
+    ///
+    /// <https://docs.databricks.com/api/workspace/queryhistory/list>
+    async fn find(
+        &self,
+        key: &str,
+        spec: &Value,
+        intent_ms: i64,
+    ) -> Result<Vec<Handle>, ProviderError> {
+        let Some(warehouse) = spec
+            .get("warehouse_id")
+            .and_then(Value::as_str)
+            .filter(|w| is_id(w))
+        else {
+            return Ok(Vec::new());
+        };
+        let since = intent_ms.saturating_sub(FIND_SKEW_MS).to_string();
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..self.config.find_max_pages {
+            let page: ListQueriesResponse = self
+                .client
+                .call(
+                    "/api/2.0/sql/history/queries",
+                    Call::Other,
+                    Idempotency::Idempotent,
+                    |c, url| {
+                        let mut q = vec![("max_results", HISTORY_PAGE.to_string())];
+                        match &token {
+                            // A page token stands for the whole filter.
+                            Some(t) => q.push(("page_token", t.clone())),
+                            None => {
+                                q.push(("filter_by.warehouse_ids", warehouse.to_string()));
+                                q.push((
+                                    "filter_by.query_start_time_range.start_time_ms",
+                                    since.clone(),
+                                ));
+                            }
+                        }
+                        c.get(url).query(&q)
+                    },
+                )
+                .await?;
+            found.extend(
+                page.res
+                    .iter()
+                    .filter(|q| tagged_with(q, key))
+                    .filter_map(|q| q.query_id.clone())
+                    .map(|id| {
+                        Handle::new(json!({ "statement_id": id, "warehouse_id": warehouse }))
+                    }),
+            );
+            match page.next_page_token {
+                Some(t) if page.has_next_page => token = Some(t),
+                _ => break,
+            }
+        }
+        found.reverse();
+        Ok(found)
+    }
+
+    fn job_url(&self, handle: &Handle) -> Option<String> {
+        let id = statement_id(handle).ok()?;
+        Some(format!("{}/sql/history?queryId={id}", self.client.host()))
+    }
+
+    fn settings(&self) -> &CommonSettings {
+        &self.config.common
+    }
+
+    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
+        Some(self.client.http().limiter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_are_checked() {
+        let config = DatabricksConfig::build_kind(
+            KIND,
+            "p",
+            tether_provider::settings::Table::from([
+                ("host".to_string(), "https://x".into()),
+                ("token".to_string(), "t".into()),
+            ]),
+            |_| None,
+        )
+        .unwrap();
+        let sql = DatabricksSql::new(config).unwrap();
+        let ok = json!({"statement": "SELECT 1", "warehouse_id": "abc123",
+            "query_tags": [{"key": "team", "value": "eng"}]});
+        assert!(sql.validate_spec(&ok).is_ok());
+        for (bad, says) in [
+            (json!("SELECT 1"), "JSON object"),
+            (json!({"warehouse_id": "w"}), "needs statement"),
+            (
+                json!({"statement": " ", "warehouse_id": "w"}),
+                "statement must be",
+            ),
+            (json!({"statement": "SELECT 1"}), "needs warehouse_id"),
+            (
+                json!({"statement": "SELECT 1", "warehouse_id": "a/b"}),
+                "warehouse_id must be",
+            ),
+            (
+                json!({"statement": "SELECT 1", "warehouse_id": "w", "wait_timeout": "30s"}),
+                "wait_timeout",
+            ),
+            (
+                json!({"statement": "SELECT 1", "warehouse_id": "w", "sql": "x"}),
+                "sql",
+            ),
+            (
+                json!({"statement": "SELECT 1", "warehouse_id": "w", "query_tags": [{"key": KEY_TAG}]}),
+                KEY_TAG,
+            ),
+        ] {
+            let err = sql.validate_spec(&bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn tags_and_comments_both_name_the_key() {
+        let by_tag = QueryInfo {
+            query_tags: vec![QueryTag {
+                key: KEY_TAG.into(),
+                value: Some("k1".into()),
+            }],
+            ..QueryInfo::default()
+        };
+        let by_comment = QueryInfo {
+            query_text: Some(format!("{}\nSELECT 1", key_comment("k1"))),
+            ..QueryInfo::default()
+        };
+        for q in [&by_tag, &by_comment] {
+            assert!(tagged_with(q, "k1"));
+            assert!(!tagged_with(q, "k2"));
+            assert!(!tagged_with(q, "k"));
+        }
+    }
+}

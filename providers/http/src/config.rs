@@ -1,0 +1,979 @@
+//! A declared API's description, read from `[providers.NAME]` with `kind = "http"` and checked
+//! in one [`HttpApiConfig::build`] that reports every missing, bad or contradictory field by
+//! its path (`providers.livy.status.state: missing ...`).
+//!
+//! The table (the README documents it field by field; `config/livy.toml` and
+//! `config/dbt-cloud.toml` are complete examples):
+//!
+//! - `base_url`; `auth` (`type = "none" | "bearer" | "basic" | "header" | "oauth2"`, each secret
+//!   given as `X` or `X_env`, the name of an environment variable); `vars` (values for
+//!   `{vars.NAME}`);
+//! - `key`: where tether's idempotency key goes (`in = "body" | "header" | "query"`, `name`,
+//!   `value` a template holding `{key}`) and whether the API deduplicates on it
+//!   (`deduplicated`);
+//! - `submit`, `status`, `cancel`, `find`: calls (`method`, `path`, `query`, `body`, templated);
+//!   `submit.handle` and `find.handle` pick the handle's fields from the answer by JSON pointer;
+//!   `status.state` (and `message`, `url`) likewise; `find.items` and `find.match` say where the
+//!   jobs of a list are and which field holds the key's value;
+//! - `states`: the provider's states, each read as `pending`, `running`, `succeeded`, `failed`
+//!   or `cancelled` (anything else is read as running and logged);
+//! - `not_found` (statuses that mean "no such job", default `[404]`), `error_message` (where an
+//!   error answer says what went wrong).
+
+use std::collections::BTreeMap;
+
+use tether_provider::settings::{Setting, Table};
+use tether_provider::{CommonSettings, JobState, Secret};
+
+use crate::template::{Body, Source, Template};
+
+/// Where tether's key goes in a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyIn {
+    /// A top-level field of the JSON body.
+    Body,
+    /// A request header.
+    Header,
+    /// A query parameter.
+    Query,
+}
+
+/// Where tether's key goes, and whether the API deduplicates on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyPlacement {
+    /// Body, header or query.
+    pub place: KeyIn,
+    /// The field, header or parameter name.
+    pub name: String,
+    /// What is sent: a template holding `{key}` (`"tether {key}"`, `"{spec.name}-{key}"`).
+    pub value: Template,
+    /// Whether a second submission with the same value returns the first job (then a
+    /// submission whose answer was lost may simply be repeated).
+    pub deduplicated: bool,
+}
+
+/// How tether authenticates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    /// No credentials.
+    None,
+    /// `Authorization: <scheme> <token>` (`Bearer`, or dbt Cloud's `Token`).
+    Bearer {
+        /// `Bearer`, `Token`, ...
+        scheme: String,
+        /// The token.
+        token: Secret,
+    },
+    /// HTTP basic authentication.
+    Basic {
+        /// The user.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+    /// A header of one's own (`X-API-Key: ...`).
+    Header {
+        /// Its name.
+        name: String,
+        /// Its value.
+        value: Secret,
+    },
+    /// OAuth2 client credentials: tokens from `token_url`, cached until shortly before they
+    /// expire.
+    OAuth2 {
+        /// The token endpoint.
+        token_url: String,
+        /// The client's id.
+        client_id: String,
+        /// Its secret.
+        client_secret: Secret,
+        /// The scope asked for, if any.
+        scope: Option<String>,
+    },
+}
+
+/// One HTTP call of the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// `GET`, `POST`, ...
+    pub method: reqwest::Method,
+    /// The path after `base_url`.
+    pub path: Template,
+    /// Query parameters.
+    pub query: Vec<(String, Template)>,
+    /// The JSON body, if any.
+    pub body: Option<Body>,
+}
+
+/// Handle field name → JSON pointer into an answer (or a listed item).
+pub type Picks = Vec<(String, String)>;
+
+/// The submit call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submit {
+    /// The call.
+    pub call: Call,
+    /// The handle's fields, from the answer.
+    pub handle: Picks,
+}
+
+/// The status call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// The call.
+    pub call: Call,
+    /// Where the state is.
+    pub state: String,
+    /// Where a human-readable message is.
+    pub message: Option<String>,
+    /// Where a link to the job's page is.
+    pub url: Option<String>,
+}
+
+/// The find call: a list of jobs, one of which may carry the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Find {
+    /// The call.
+    pub call: Call,
+    /// Where the list of jobs is in the answer.
+    pub items: String,
+    /// Where, in a listed job, the key's value is.
+    pub matches: String,
+    /// The handle's fields, from a listed job.
+    pub handle: Picks,
+    /// Whether the list is newest first (tether reports jobs oldest first).
+    pub newest_first: bool,
+}
+
+/// A checked description of a REST job API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpApiConfig {
+    /// `https://livy.example.com:8998`, without a trailing slash.
+    pub base_url: String,
+    /// Credentials.
+    pub auth: Auth,
+    /// Values of `{vars.NAME}`.
+    pub vars: BTreeMap<String, String>,
+    /// Where the key goes.
+    pub key: KeyPlacement,
+    /// Submit.
+    pub submit: Submit,
+    /// Status.
+    pub status: Status,
+    /// The provider's states, read as tether's.
+    pub states: BTreeMap<String, JobState>,
+    /// Cancel.
+    pub cancel: Call,
+    /// Find (required where the API does not deduplicate on the key).
+    pub find: Option<Find>,
+    /// Statuses that mean "no such job".
+    pub not_found: Vec<u16>,
+    /// Where an error answer's message is.
+    pub error_message: Option<String>,
+    /// Polling, rate limit, retries, timeouts.
+    pub common: CommonSettings,
+}
+
+/// Collects problems with their paths.
+struct Problems<'a> {
+    prefix: &'a str,
+    lines: Vec<String>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, at: &str, why: impl std::fmt::Display) {
+        self.lines.push(format!("{}.{at}: {why}", self.prefix));
+    }
+
+    /// Takes the sub-table `key` out of `table` (`None`: absent or not a table, reported).
+    fn table(&mut self, table: &mut Table, key: &str, required: &str) -> Option<Table> {
+        match table.remove(key) {
+            Some(Setting::Table(t)) => Some(t),
+            Some(other) => {
+                self.add(key, format!("must be a table, not {}", other.type_str()));
+                None
+            }
+            None if required.is_empty() => None,
+            None => {
+                self.add(key, format!("missing: {required}"));
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, table: &mut Table, at: &str, key: &str) -> Option<String> {
+        match table.remove(key)? {
+            Setting::String(s) => Some(s),
+            other => {
+                self.add(
+                    &format!("{at}{key}"),
+                    format!("must be a string, not {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn required(&mut self, table: &mut Table, at: &str, key: &str, what: &str) -> Option<String> {
+        let value = self.string(table, at, key);
+        if value.is_none()
+            && !self
+                .lines
+                .iter()
+                .any(|l| l.contains(&format!(".{at}{key}:")))
+        {
+            self.add(&format!("{at}{key}"), format!("missing: {what}"));
+        }
+        value
+    }
+
+    fn template(&mut self, at: &str, text: &str) -> Option<Template> {
+        Template::parse(text).map_err(|e| self.add(at, e)).ok()
+    }
+
+    fn pointer(&mut self, at: &str, pointer: Option<String>) -> Option<String> {
+        match pointer {
+            Some(p) if p.is_empty() || p.starts_with('/') => Some(p),
+            Some(p) => {
+                self.add(
+                    at,
+                    format!("{p:?} is not a JSON pointer (\"/field/0/name\", or \"\" for all)"),
+                );
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn unknown(&mut self, at: &str, table: Table) {
+        for key in table.keys() {
+            self.add(&format!("{at}{key}"), "unknown field");
+        }
+    }
+
+    /// A secret given as `name` or, by the variable it names, as `name_env`.
+    fn secret(
+        &mut self,
+        table: &mut Table,
+        at: &str,
+        name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Secret> {
+        let given = self.string(table, at, name);
+        let var_key = format!("{name}_env");
+        let var = self.string(table, at, &var_key);
+        match (given, var) {
+            (Some(_), Some(_)) => {
+                self.add(
+                    &format!("{at}{name}"),
+                    format!("give {name} or {var_key}, not both"),
+                );
+                None
+            }
+            (Some(v), None) => Some(Secret::new(v)),
+            (None, Some(var)) => match env(&var) {
+                Some(v) if !v.is_empty() => Some(Secret::new(v)),
+                _ => {
+                    self.add(
+                        &format!("{at}{var_key}"),
+                        format!("the environment variable {var} is not set"),
+                    );
+                    None
+                }
+            },
+            (None, None) => {
+                self.add(
+                    &format!("{at}{name}"),
+                    format!("missing (set {name} or {var_key})"),
+                );
+                None
+            }
+        }
+    }
+}
+
+const STATES: &str = "pending, running, succeeded, failed or cancelled";
+
+fn job_state(s: &str) -> Option<JobState> {
+    Some(match s {
+        "pending" => JobState::Pending,
+        "running" => JobState::Running,
+        "succeeded" => JobState::Succeeded,
+        "failed" => JobState::Failed,
+        "cancelled" => JobState::Cancelled,
+        _ => return None,
+    })
+}
+
+impl HttpApiConfig {
+    /// Builds the description from a provider table and the environment, reporting every
+    /// problem (prefixed with `prefix`, e.g. `providers.livy`).
+    pub fn build(
+        prefix: &str,
+        mut table: Table,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, Vec<String>> {
+        let mut p = Problems {
+            prefix,
+            lines: Vec::new(),
+        };
+        table.remove("kind");
+        let common = CommonSettings::take_from(&mut table, prefix, &mut p.lines);
+        let base_url = match p.required(&mut table, "", "base_url", "the API's URL (https://...)") {
+            Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            Some(u) => {
+                p.add(
+                    "base_url",
+                    format!("{u:?} must start with https:// (or http://)"),
+                );
+                None
+            }
+            None => None,
+        };
+        let auth = match p.table(&mut table, "auth", "") {
+            None => Some(Auth::None),
+            Some(t) => auth(&mut p, t, env),
+        };
+        let vars = match p.table(&mut table, "vars", "") {
+            None => BTreeMap::new(),
+            Some(t) => t
+                .into_iter()
+                .filter_map(|(k, v)| match v {
+                    Setting::String(s) => Some((k, s)),
+                    Setting::Integer(i) => Some((k, i.to_string())),
+                    other => {
+                        p.add(
+                            &format!("vars.{k}"),
+                            format!("must be a string, not {}", other.type_str()),
+                        );
+                        None
+                    }
+                })
+                .collect(),
+        };
+        let key = p
+            .table(
+                &mut table,
+                "key",
+                "where tether's idempotency key goes (in, name, deduplicated)",
+            )
+            .and_then(|t| key(&mut p, t));
+        let submit = p
+            .table(
+                &mut table,
+                "submit",
+                "the call that starts a job (path, handle)",
+            )
+            .and_then(|mut t| {
+                let call = call(&mut p, &mut t, "submit.", "POST");
+                let handle = picks(&mut p, &mut t, "submit.", true);
+                p.unknown("submit.", t);
+                Some(Submit {
+                    call: call?,
+                    handle: handle?,
+                })
+            });
+        let status = p
+            .table(
+                &mut table,
+                "status",
+                "the call that reads a job (path, state)",
+            )
+            .and_then(|mut t| {
+                let call = call(&mut p, &mut t, "status.", "GET");
+                let state = p.required(
+                    &mut t,
+                    "status.",
+                    "state",
+                    "the JSON pointer to the job's state in the answer",
+                );
+                let state = p.pointer("status.state", state);
+                let message = p.string(&mut t, "status.", "message");
+                let message = p.pointer("status.message", message);
+                let url = p.string(&mut t, "status.", "url");
+                let url = p.pointer("status.url", url);
+                p.unknown("status.", t);
+                Some(Status {
+                    call: call?,
+                    state: state?,
+                    message,
+                    url,
+                })
+            });
+        let states = match p.table(&mut table, "states", "the state map (provider state = \"pending\" | \"running\" | \"succeeded\" | \"failed\" | \"cancelled\")") {
+            Some(t) if t.is_empty() => {
+                p.add("states", "is empty: map each of the provider's states");
+                None
+            }
+            Some(t) => {
+                let mut states = BTreeMap::new();
+                for (raw, v) in t {
+                    match &v {
+                        Setting::String(s) if job_state(s).is_some() => {
+                            states.insert(raw, job_state(s).expect("checked"));
+                        }
+                        other => p.add(&format!("states.{raw}"), format!("{other} is not one of {STATES}")),
+                    }
+                }
+                Some(states)
+            }
+            None => None,
+        };
+        let cancel = p
+            .table(&mut table, "cancel", "the call that cancels a job (path)")
+            .and_then(|mut t| {
+                let call = call(&mut p, &mut t, "cancel.", "POST");
+                p.unknown("cancel.", t);
+                call
+            });
+        let find = p.table(&mut table, "find", "").and_then(|mut t| {
+            let call = call(&mut p, &mut t, "find.", "GET");
+            let items = p.required(
+                &mut t,
+                "find.",
+                "items",
+                "the JSON pointer to the list of jobs in the answer",
+            );
+            let items = p.pointer("find.items", items);
+            let matches = p.required(
+                &mut t,
+                "find.",
+                "match",
+                "the JSON pointer, in a listed job, to the key's value",
+            );
+            let matches = p.pointer("find.match", matches);
+            let handle = picks(&mut p, &mut t, "find.", true);
+            let newest_first = match t.remove("newest_first") {
+                None => false,
+                Some(Setting::Boolean(b)) => b,
+                Some(other) => {
+                    p.add(
+                        "find.newest_first",
+                        format!("must be true or false, not {other}"),
+                    );
+                    false
+                }
+            };
+            p.unknown("find.", t);
+            Some(Find {
+                call: call?,
+                items: items?,
+                matches: matches?,
+                handle: handle?,
+                newest_first,
+            })
+        });
+        let not_found = match table.remove("not_found") {
+            None => vec![404],
+            Some(Setting::List(codes)) => codes
+                .into_iter()
+                .filter_map(|c| match c {
+                    Setting::Integer(n) if (400..600).contains(&n) => Some(n as u16),
+                    other => {
+                        p.add("not_found", format!("{other} is not an HTTP error status"));
+                        None
+                    }
+                })
+                .collect(),
+            Some(other) => {
+                p.add(
+                    "not_found",
+                    format!("must be a list of statuses, not {other}"),
+                );
+                vec![404]
+            }
+        };
+        let error_message = p.string(&mut table, "", "error_message");
+        let error_message = p.pointer("error_message", error_message);
+        p.unknown("", table);
+
+        // Contradictions between the parts.
+        if let (Some(key), None) = (&key, &find) {
+            if !key.deduplicated {
+                p.add("find", "missing: the API does not deduplicate on the key (key.deduplicated = false), so tether needs a find call to look for a job whose answer was lost before it submits again");
+            }
+        }
+        if let (Some(key), Some(submit)) = (&key, &submit) {
+            if key.place == KeyIn::Body && submit.call.body.is_none() {
+                p.add(
+                    "key.in",
+                    format!(
+                        "\"body\", but submit ({}) sends no body",
+                        submit.call.method
+                    ),
+                );
+            }
+        }
+        if let (Some(submit), Some(find)) = (&submit, &find) {
+            let names = |p: &Picks| p.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+            if names(&submit.handle) != names(&find.handle) {
+                p.add("find.handle", format!("names {:?}, but submit.handle names {:?}: a found job's handle must have the same fields", names(&find.handle), names(&submit.handle)));
+            }
+        }
+        if let Some(submit) = &submit {
+            let fields: Vec<&str> = submit.handle.iter().map(|(n, _)| n.as_str()).collect();
+            let mut check = |at: &str, call: &Call, allowed: &[&str]| {
+                for s in call_sources(call) {
+                    let kind = match s {
+                        Source::Key => "key",
+                        Source::Spec(_) => "spec",
+                        Source::Handle(_) => "handle",
+                        Source::Var(_) => "vars",
+                    };
+                    if !allowed.contains(&kind) {
+                        p.add(at, format!("{s}: this call knows {}", allowed.join(", ")));
+                    }
+                    match s {
+                        Source::Handle(f) if !fields.contains(&f.as_str()) => {
+                            p.add(at, format!("{s}: submit.handle has no field {f:?}"))
+                        }
+                        Source::Var(v) if !vars.contains_key(v) => {
+                            p.add(at, format!("{s}: vars has no {v:?}"))
+                        }
+                        _ => {}
+                    }
+                }
+            };
+            check("submit", &submit.call, &["key", "spec", "vars"]);
+            if let Some(status) = &status {
+                check("status", &status.call, &["handle", "vars"]);
+            }
+            if let Some(cancel) = &cancel {
+                check("cancel", cancel, &["handle", "vars"]);
+            }
+            if let Some(find) = &find {
+                check("find", &find.call, &["key", "spec", "vars"]);
+            }
+        }
+        match (base_url, auth, key, submit, status, states, cancel) {
+            (
+                Some(base_url),
+                Some(auth),
+                Some(key),
+                Some(submit),
+                Some(status),
+                Some(states),
+                Some(cancel),
+            ) if p.lines.is_empty() => Ok(Self {
+                base_url,
+                auth,
+                vars,
+                key,
+                submit,
+                status,
+                states,
+                cancel,
+                find,
+                not_found,
+                error_message,
+                common,
+            }),
+            _ => Err(p.lines),
+        }
+    }
+}
+
+fn call_sources(call: &Call) -> Vec<&Source> {
+    let mut all: Vec<&Source> = call.path.sources().collect();
+    for (_, t) in &call.query {
+        all.extend(t.sources());
+    }
+    if let Some(b) = &call.body {
+        all.extend(b.sources());
+    }
+    all
+}
+
+fn auth(p: &mut Problems<'_>, mut t: Table, env: &dyn Fn(&str) -> Option<String>) -> Option<Auth> {
+    let kind = p.required(
+        &mut t,
+        "auth.",
+        "type",
+        "none, bearer, basic, header or oauth2",
+    );
+    let auth = match kind.as_deref() {
+        None => None,
+        Some("none") => Some(Auth::None),
+        Some("bearer") => {
+            let scheme = p
+                .string(&mut t, "auth.", "scheme")
+                .unwrap_or_else(|| "Bearer".into());
+            p.secret(&mut t, "auth.", "token", env)
+                .map(|token| Auth::Bearer { scheme, token })
+        }
+        Some("basic") => {
+            let username = p.required(&mut t, "auth.", "username", "the user");
+            let password = p.secret(&mut t, "auth.", "password", env);
+            Some(Auth::Basic {
+                username: username?,
+                password: password?,
+            })
+        }
+        Some("header") => {
+            let name = p.required(&mut t, "auth.", "name", "the header's name");
+            if let Some(n) = &name {
+                if reqwest::header::HeaderName::from_bytes(n.as_bytes()).is_err() {
+                    p.add("auth.name", format!("{n:?} is not a header name"));
+                }
+            }
+            let value = p.secret(&mut t, "auth.", "value", env);
+            Some(Auth::Header {
+                name: name?,
+                value: value?,
+            })
+        }
+        Some("oauth2") => {
+            let token_url = p.required(&mut t, "auth.", "token_url", "the token endpoint");
+            if let Some(u) = &token_url {
+                if !(u.starts_with("https://") || u.starts_with("http://")) {
+                    p.add("auth.token_url", format!("{u:?} must start with https://"));
+                }
+            }
+            let client_id = p.required(&mut t, "auth.", "client_id", "the client's id");
+            let client_secret = p.secret(&mut t, "auth.", "client_secret", env);
+            let scope = p.string(&mut t, "auth.", "scope");
+            Some(Auth::OAuth2 {
+                token_url: token_url?,
+                client_id: client_id?,
+                client_secret: client_secret?,
+                scope,
+            })
+        }
+        Some(other) => {
+            p.add(
+                "auth.type",
+                format!("{other:?} is not one of none, bearer, basic, header, oauth2"),
+            );
+            None
+        }
+    };
+    p.unknown("auth.", t);
+    auth
+}
+
+fn key(p: &mut Problems<'_>, mut t: Table) -> Option<KeyPlacement> {
+    let place = match p
+        .required(&mut t, "key.", "in", "\"body\", \"header\" or \"query\"")
+        .as_deref()
+    {
+        None => None,
+        Some("body") => Some(KeyIn::Body),
+        Some("header") => Some(KeyIn::Header),
+        Some("query") => Some(KeyIn::Query),
+        Some(other) => {
+            p.add("key.in", format!("{other:?} is not body, header or query"));
+            None
+        }
+    };
+    let name = p.required(
+        &mut t,
+        "key.",
+        "name",
+        "the body field, header or parameter that carries the key",
+    );
+    if let (Some(KeyIn::Header), Some(n)) = (place, &name) {
+        if reqwest::header::HeaderName::from_bytes(n.as_bytes()).is_err() {
+            p.add("key.name", format!("{n:?} is not a header name"));
+        }
+    }
+    let value = p
+        .string(&mut t, "key.", "value")
+        .unwrap_or_else(|| "{key}".into());
+    let value = p.template("key.value", &value).and_then(|v| {
+        if !v.sources().any(|s| *s == Source::Key) {
+            p.add("key.value", "must hold {key}");
+            return None;
+        }
+        if let Some(s) = v.sources().find(|s| matches!(s, Source::Handle(_))) {
+            p.add("key.value", format!("{s}: a submission has no handle yet"));
+            return None;
+        }
+        Some(v)
+    });
+    let deduplicated = match t.remove("deduplicated") {
+        Some(Setting::Boolean(b)) => Some(b),
+        None => {
+            p.add("key.deduplicated", "missing: whether the API returns the first job for a repeated key (true) or makes another (false)");
+            None
+        }
+        Some(other) => {
+            p.add(
+                "key.deduplicated",
+                format!("must be true or false, not {other}"),
+            );
+            None
+        }
+    };
+    p.unknown("key.", t);
+    Some(KeyPlacement {
+        place: place?,
+        name: name?,
+        value: value?,
+        deduplicated: deduplicated?,
+    })
+}
+
+/// A call's `method`, `path`, `query` and `body` (the body of a POST, PUT or PATCH defaults to
+/// the spec itself).
+fn call(p: &mut Problems<'_>, t: &mut Table, at: &str, method: &str) -> Option<Call> {
+    let method_text = p.string(t, at, "method").unwrap_or_else(|| method.into());
+    let method = match method_text.to_ascii_uppercase().as_str() {
+        "GET" => Some(reqwest::Method::GET),
+        "POST" => Some(reqwest::Method::POST),
+        "PUT" => Some(reqwest::Method::PUT),
+        "PATCH" => Some(reqwest::Method::PATCH),
+        "DELETE" => Some(reqwest::Method::DELETE),
+        _ => {
+            p.add(
+                &format!("{at}method"),
+                format!("{method_text:?} is not GET, POST, PUT, PATCH or DELETE"),
+            );
+            None
+        }
+    };
+    let path = p.required(
+        t,
+        at,
+        "path",
+        "the path after base_url (\"/batches/{handle.id}\")",
+    );
+    let path = path.and_then(|text| {
+        if !text.starts_with('/') {
+            p.add(&format!("{at}path"), format!("{text:?} must start with /"));
+            return None;
+        }
+        p.template(&format!("{at}path"), &text)
+    });
+    let query = match t.remove("query") {
+        None => Some(Vec::new()),
+        Some(Setting::Table(q)) => q
+            .into_iter()
+            .map(|(k, v)| match v {
+                Setting::String(s) => p.template(&format!("{at}query.{k}"), &s).map(|t| (k, t)),
+                Setting::Integer(i) => Some((k, Template::parse(&i.to_string()).expect("digits"))),
+                other => {
+                    p.add(
+                        &format!("{at}query.{k}"),
+                        format!("must be a string, not {}", other.type_str()),
+                    );
+                    None
+                }
+            })
+            .collect::<Option<Vec<_>>>(),
+        Some(other) => {
+            p.add(
+                &format!("{at}query"),
+                format!("must be a table, not {}", other.type_str()),
+            );
+            None
+        }
+    };
+    let sends_body = matches!(method, Some(ref m) if *m == reqwest::Method::POST || *m == reqwest::Method::PUT || *m == reqwest::Method::PATCH);
+    let body = match t.remove("body") {
+        Some(b) if !sends_body => {
+            p.add(
+                &format!("{at}body"),
+                format!("{method_text} sends no body ({b})"),
+            );
+            None
+        }
+        Some(b) => Body::from_setting(&b, &format!("{}.{at}body", p.prefix))
+            .map_err(|e| p.lines.push(e))
+            .ok(),
+        None if sends_body && at == "submit." => {
+            Some(Body::Text(Template::parse("{spec}").expect("valid")))
+        }
+        None => None,
+    };
+    Some(Call {
+        method: method?,
+        path: path?,
+        query: query?,
+        body,
+    })
+}
+
+fn picks(p: &mut Problems<'_>, t: &mut Table, at: &str, required: bool) -> Option<Picks> {
+    match t.remove("handle") {
+        Some(Setting::Table(h)) if !h.is_empty() => h
+            .into_iter()
+            .map(|(name, v)| match v {
+                Setting::String(ptr) => p
+                    .pointer(&format!("{at}handle.{name}"), Some(ptr))
+                    .map(|ptr| (name, ptr)),
+                other => {
+                    p.add(
+                        &format!("{at}handle.{name}"),
+                        format!("must be a JSON pointer string, not {}", other.type_str()),
+                    );
+                    None
+                }
+            })
+            .collect(),
+        Some(Setting::Table(_)) => {
+            p.add(
+                &format!("{at}handle"),
+                "is empty: name at least one field (id = \"/id\")",
+            );
+            None
+        }
+        Some(other) => {
+            p.add(
+                &format!("{at}handle"),
+                format!("must be a table of JSON pointers, not {}", other.type_str()),
+            );
+            None
+        }
+        None if required => {
+            p.add(
+                &format!("{at}handle"),
+                "missing: the handle's fields, each a JSON pointer into the answer (id = \"/id\")",
+            );
+            None
+        }
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The provider table of an example in `config/`.
+    fn example(file: &str) -> Table {
+        let text = std::fs::read_to_string(format!(
+            "{}/../../config/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let file: toml::Table = text.parse().unwrap();
+        let providers = file["providers"].as_table().unwrap();
+        let (_, table) = providers.iter().next().unwrap();
+        tether_provider::settings::from_toml(table.as_table().unwrap().clone())
+    }
+
+    fn env(name: &str) -> Option<String> {
+        matches!(name, "LIVY_PASSWORD" | "DBT_CLOUD_API_TOKEN").then(|| "s3cr3t".to_string())
+    }
+
+    fn problems(table: Table) -> String {
+        HttpApiConfig::build("providers.x", table, &env)
+            .unwrap_err()
+            .join("\n")
+    }
+
+    fn sub<'a>(table: &'a mut Table, key: &str) -> &'a mut Table {
+        match table.get_mut(key) {
+            Some(Setting::Table(t)) => t,
+            _ => panic!("no table {key}"),
+        }
+    }
+
+    #[test]
+    fn the_examples_are_complete() {
+        for file in ["livy.toml", "dbt-cloud.toml"] {
+            let c = HttpApiConfig::build("providers.x", example(file), &env)
+                .unwrap_or_else(|p| panic!("{file}: {}", p.join("; ")));
+            assert!(!c.key.deduplicated && c.find.is_some(), "{file}");
+            assert!(
+                !format!("{c:?}").contains("s3cr3t"),
+                "{file}: the secret prints"
+            );
+        }
+        let dbt = HttpApiConfig::build("providers.x", example("dbt-cloud.toml"), &env).unwrap();
+        assert_eq!(dbt.states.get("10"), Some(&JobState::Succeeded));
+        assert_eq!(
+            dbt.auth,
+            Auth::Bearer {
+                scheme: "Token".into(),
+                token: Secret::new("s3cr3t")
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_state_pointer_or_state_map_is_named() {
+        let mut t = example("livy.toml");
+        sub(&mut t, "status").remove("state");
+        let p = problems(t);
+        assert!(p.contains("providers.x.status.state: missing"), "{p}");
+
+        let mut t = example("livy.toml");
+        t.remove("states");
+        let p = problems(t);
+        assert!(p.contains("providers.x.states: missing"), "{p}");
+
+        let mut t = example("livy.toml");
+        t.insert("states".into(), Setting::Table(Table::new()));
+        assert!(problems(t).contains("providers.x.states: is empty"));
+
+        let mut t = example("dbt-cloud.toml");
+        sub(&mut t, "states").insert("10".into(), Setting::from("done"));
+        let p = problems(t);
+        assert!(
+            p.contains("providers.x.states.10: \"done\" is not one of"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn contradictions_and_unknowns_are_named() {
+        // No find, while the API does not deduplicate.
+        let mut t = example("livy.toml");
+        t.remove("find");
+        assert!(problems(t).contains("providers.x.find: missing: the API does not deduplicate"));
+        // A handle field the submit answer does not give.
+        let mut t = example("livy.toml");
+        sub(&mut t, "status").insert("path".into(), Setting::from("/batches/{handle.batch}"));
+        assert!(
+            problems(t).contains("providers.x.status: {handle.batch}: submit.handle has no field")
+        );
+        // The spec at status time.
+        let mut t = example("livy.toml");
+        sub(&mut t, "cancel").insert("path".into(), Setting::from("/batches/{spec.file}"));
+        assert!(
+            problems(t).contains("providers.x.cancel: {spec.file}: this call knows handle, vars")
+        );
+        // find's handle fields differ from submit's.
+        let mut t = example("livy.toml");
+        sub(&mut t, "find").insert(
+            "handle".into(),
+            Setting::Table([("batch".to_string(), Setting::from("/id"))].into()),
+        );
+        assert!(problems(t).contains("providers.x.find.handle: names"));
+        // A key template without the key, a method without a body, unknown fields, a secret's
+        // variable unset, a pointer that is not one.
+        let mut t = example("livy.toml");
+        sub(&mut t, "key").insert("value".into(), Setting::from("{spec.file}"));
+        sub(&mut t, "submit").insert("method".into(), Setting::from("FETCH"));
+        sub(&mut t, "status").insert("colour".into(), Setting::from("red"));
+        sub(&mut t, "status").insert("url".into(), Setting::from("appInfo.sparkUiUrl"));
+        sub(&mut t, "auth").insert("password_env".into(), Setting::from("NOT_SET_ANYWHERE"));
+        t.insert("retries".into(), Setting::Integer(3));
+        let p = problems(t);
+        for needle in [
+            "providers.x.key.value: must hold {key}",
+            "providers.x.submit.method: \"FETCH\" is not",
+            "providers.x.status.colour: unknown field",
+            "providers.x.status.url: \"appInfo.sparkUiUrl\" is not a JSON pointer",
+            "providers.x.auth.password_env: the environment variable NOT_SET_ANYWHERE is not set",
+            "providers.x.retries: unknown field",
+        ] {
+            assert!(p.contains(needle), "{needle} not in\n{p}");
+        }
+        // Nothing at all: each required part named.
+        let p = problems(Table::new());
+        for needle in [
+            "base_url: missing",
+            "key: missing",
+            "submit: missing",
+            "status: missing",
+            "states: missing",
+            "cancel: missing",
+        ] {
+            assert!(p.contains(needle), "{needle} not in\n{p}");
+        }
+    }
+}

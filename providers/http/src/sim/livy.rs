@@ -1,0 +1,228 @@
+//! Apache Livy's batch API, as its REST documentation describes it: `POST /batches` (201, the
+//! batch; a name already held by a session is refused with 400 `Duplicate session name`),
+//! `GET /batches` (`from`, `size`; `{from, total, sessions}`), `GET /batches/{id}` (404
+//! `Session '{id}' not found.`), `DELETE /batches/{id}` (the batch is killed and forgotten).
+//! Errors are `{"msg": "..."}`; requests carry basic credentials (`tether` and the secret
+//! [`super::Api::secret`] names).
+//!
+//! Reference: <https://livy.apache.org/docs/latest/rest-api.html>
+
+use std::time::Instant;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{gate, respond, Api, Class, Job, Phase, Shared, Store};
+
+/// Livy's error answer.
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "msg": message }))).into_response()
+}
+
+pub(super) fn sample_spec(name: &str) -> Value {
+    json!({
+        "file": "local:/opt/jobs/etl.py",
+        "args": ["--table", name],
+        "conf": {"spark.app.name": name},
+        "numExecutors": 2
+    })
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    let (_, secret) = Api::Livy.secret();
+    let want = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("tether:{secret}"))
+    );
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(want.as_str())
+}
+
+pub(super) fn router(store: Shared) -> Router {
+    Router::new()
+        .route("/batches", get(list).post(create))
+        .route("/batches/{id}", get(one).delete(delete))
+        .with_state(store)
+}
+
+fn state(store: &Store, job: &Job, now: Instant) -> String {
+    if let Some(raw) = &job.forced {
+        return raw.clone();
+    }
+    match store.phase(job, now) {
+        Phase::Pending => "starting",
+        Phase::Running => "running",
+        Phase::Succeeded => "success",
+        Phase::Failed => "dead",
+        Phase::Cancelled => "killed",
+    }
+    .to_string()
+}
+
+fn batch(store: &Store, job: &Job, now: Instant) -> Value {
+    let state = state(store, job, now);
+    let started = !matches!(state.as_str(), "not_started" | "starting");
+    let mut log = vec!["stdout: ".to_string(), "\nstderr: ".to_string()];
+    if state == "dead" || state == "error" {
+        log.push(
+            "Exception in thread \"main\" org.apache.spark.SparkException: simulated failure"
+                .into(),
+        );
+    }
+    json!({
+        "id": job.id,
+        "name": job.tag,
+        "owner": "tether",
+        "proxyUser": job.body.get("proxyUser"),
+        "state": state,
+        "appId": started.then(|| format!("application_1700000000000_{:04}", job.id)),
+        "appInfo": {
+            "driverLogUrl": null,
+            "sparkUiUrl": started.then(|| format!("http://spark-history:18080/history/application_1700000000000_{:04}/", job.id)),
+        },
+        "log": log,
+    })
+}
+
+async fn create(State(store): State<Shared>, headers: HeaderMap, body: String) -> Response {
+    let fail_after = match gate(&store, &headers, Class::Submit, authorized).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Rejected, Reason: invalid JSON in the request body",
+        );
+    };
+    if !body.get("file").is_some_and(Value::is_string) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Rejected, Reason: file is required",
+        );
+    }
+    let name = match body.get("name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(n)) => Some(n.clone()),
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Rejected, Reason: name must be a string",
+            )
+        }
+    };
+    let mut s = store.lock().expect("not poisoned");
+    if let Some(n) = &name {
+        if s.jobs
+            .values()
+            .any(|j| !j.deleted && j.tag.as_deref() == Some(n))
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("Duplicate session name: {n}"),
+            );
+        }
+    }
+    let id = s.create(name, 0, body);
+    let answer = batch(&s, &s.jobs[&id], Instant::now());
+    drop(s);
+    respond(
+        Api::Livy,
+        fail_after,
+        (StatusCode::CREATED, Json(answer)).into_response(),
+    )
+}
+
+#[derive(Deserialize)]
+struct Page {
+    from: Option<usize>,
+    size: Option<usize>,
+}
+
+async fn list(
+    State(store): State<Shared>,
+    headers: HeaderMap,
+    q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = gate(&store, &headers, Class::Other, authorized).await {
+        return r;
+    }
+    let Ok(Query(q)) = q else {
+        return error(StatusCode::BAD_REQUEST, "from and size must be numbers");
+    };
+    let s = store.lock().expect("not poisoned");
+    let now = Instant::now();
+    let held: Vec<&Job> = s
+        .jobs
+        .values()
+        .filter(|j| !j.deleted && !j.hidden)
+        .collect();
+    let from = q.from.unwrap_or(0);
+    let size = q.size.unwrap_or(100);
+    let sessions: Vec<Value> = held
+        .iter()
+        .skip(from)
+        .take(size)
+        .map(|j| {
+            let mut b = batch(&s, j, now);
+            if s.lie {
+                b["state"] = json!("success");
+            }
+            b
+        })
+        .collect();
+    Json(json!({ "from": from, "total": held.len(), "sessions": sessions })).into_response()
+}
+
+fn not_found(id: &str) -> Response {
+    error(StatusCode::NOT_FOUND, &format!("Session '{id}' not found."))
+}
+
+async fn one(State(store): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = gate(&store, &headers, Class::Other, authorized).await {
+        return r;
+    }
+    let s = store.lock().expect("not poisoned");
+    match id.parse::<i64>().ok().and_then(|n| s.jobs.get(&n)) {
+        Some(j) if !j.deleted => Json(batch(&s, j, Instant::now())).into_response(),
+        _ => not_found(&id),
+    }
+}
+
+async fn delete(
+    State(store): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = gate(&store, &headers, Class::Cancel, authorized).await {
+        return r;
+    }
+    let mut s = store.lock().expect("not poisoned");
+    let now = Instant::now();
+    let Some(n) = id
+        .parse::<i64>()
+        .ok()
+        .filter(|n| s.jobs.get(n).is_some_and(|j| !j.deleted))
+    else {
+        return not_found(&id);
+    };
+    let ended = matches!(
+        s.phase(&s.jobs[&n], now),
+        Phase::Succeeded | Phase::Failed | Phase::Cancelled
+    );
+    let job = s.jobs.get_mut(&n).expect("checked");
+    if !ended {
+        job.cancelled = true;
+    }
+    job.deleted = true;
+    s.cancels += 1;
+    Json(json!({ "msg": "deleted" })).into_response()
+}
