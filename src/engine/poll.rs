@@ -119,17 +119,37 @@ impl Engine {
                 result
             }
         };
+        // A provider that forgets what it cancels (Livy deletes a killed batch): a job gone
+        // once its cancel was asked for is gone because of that cancel, also when tether never
+        // heard the cancel's answer (lost on the way back, or the process that sent it killed,
+        // or its database down, before it recorded the sending). The record is read again: the
+        // request may be newer than what this supervisor holds.
+        let gone_after_cancel = match &result {
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                job.cancel_requested_at.is_some()
+                    || self
+                        .inner
+                        .jobs
+                        .get(job.id)
+                        .await?
+                        .is_some_and(|r| r.cancel_requested_at.is_some())
+            }
+            _ => false,
+        };
         let now = self.now();
         let update = match result {
             Ok(status) => self.update_from_status(job, status, &settings.poll, now, jittered),
-            // A provider that forgets what it cancels (Livy deletes a killed batch): the job
-            // tether cancelled is gone because it was cancelled.
-            Err(e) if e.kind == ErrorKind::NotFound && job.cancel_sent_at.is_some() => {
+            Err(e) if gone_after_cancel => {
+                let sent = if job.cancel_sent_at.is_some() {
+                    "after tether's cancel"
+                } else {
+                    "after its cancel was asked for (no answer to the cancel reached tether)"
+                };
                 let status = RemoteStatus {
                     state: JobState::Cancelled,
                     raw_state: job.raw_state.clone().unwrap_or_default(),
                     message: Some(format!(
-                        "cancelled: the provider no longer has the job after tether's cancel ({})",
+                        "cancelled: the provider no longer has the job {sent} ({})",
                         e.message
                     )),
                     url: job.url.clone(),

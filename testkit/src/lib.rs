@@ -16,6 +16,8 @@
 //! - [`lost_submit_answer`]: a submission processed but answered 500 ends as one job, through
 //!   the engine;
 //! - [`cancel`]: an explicit cancel reaches the provider and reads as cancelled;
+//! - [`lost_cancel_answer`]: a cancel processed but answered 500 ends the record cancelled
+//!   (never lost, also where the provider forgets what it cancels), through the engine;
 //! - [`coalesced_sweep`]: a sweep whose list misses jobs and lies about finals changes no
 //!   record wrongly: missed jobs are polled singly, finals confirmed;
 //! - [`throttling`]: a throttled call waits for the `Retry-After` and then succeeds;
@@ -461,6 +463,66 @@ pub async fn cancel(s: &Subject) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// An explicit cancel the provider carries out but answers with a 500: tether does not know
+/// the cancel reached it, and sends it again; the record ends cancelled, as the job did. A
+/// provider that forgets what it cancels (Livy deletes a killed batch) answers the second
+/// cancel and the polls "not found": still cancelled, never lost.
+pub async fn lost_cancel_answer(s: &Subject) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = s.app(dir.path()).await;
+    let request = EnsureRequest {
+        task_instance: TaskInstanceId::new("conformance", "r1", format!("cancel-{}", s.kind), -1),
+        try_number: 1,
+        name: "main".into(),
+        provider: s.kind.into(),
+        spec: s.spec("lost-cancel"),
+    };
+    let job = app.engine.ensure(&request).await.unwrap().job;
+    let handle = job.handle.clone().expect("submitted");
+    s.sim().inject(SimFault {
+        kind: SimFaultKind::FailAfterProcessing,
+        times: 1,
+        calls: SimCalls::Cancels,
+    });
+    // The API's cancel: recorded, then sent; its answer is the simulated 500.
+    app.engine
+        .cancel(job.id, "conformance: lost cancel answer", "testkit")
+        .await
+        .unwrap_or_else(|e| panic!("{}: cancel: {e}", s.kind));
+    assert_eq!(
+        s.sim().job_state(&handle),
+        Some(SimJobState::Cancelled),
+        "{}: the first cancel was carried out",
+        s.kind
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let supervisor = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let record = loop {
+        let record = app.engine.jobs().get(job.id).await.unwrap().unwrap();
+        if record.phase == Phase::Terminal {
+            break record;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: the cancelled job never ended: {record:?}",
+            s.kind
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    stop.cancel();
+    supervisor.await.unwrap();
+    assert_eq!(
+        record.state,
+        JobState::Cancelled,
+        "{}: a job cancelled at the provider recorded as {} ({:?})",
+        s.kind,
+        record.state,
+        record.message
+    );
+    app.db.close().await;
 }
 
 /// A coalesced sweep whose list misses some jobs and reports every job it lists as

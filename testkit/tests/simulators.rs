@@ -30,6 +30,7 @@ for_every_kind!(documented_states, Duration::from_secs(600));
 for_every_kind!(unknown_states_are_never_final, Duration::from_secs(600));
 for_every_kind!(lost_submit_answer, Duration::from_secs(600));
 for_every_kind!(cancel, Duration::from_secs(600));
+for_every_kind!(lost_cancel_answer, Duration::from_secs(600));
 for_every_kind!(coalesced_sweep, Duration::from_secs(600));
 for_every_kind!(throttling, Duration::from_secs(600));
 for_every_kind!(not_found, Duration::from_secs(600));

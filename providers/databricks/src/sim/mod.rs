@@ -953,9 +953,10 @@ fn epoch_ms() -> i64 {
 }
 
 async fn cancel_run(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    if let Err(response) = gate(&inner, &headers, Endpoint::Cancel).await {
-        return response;
-    }
+    let after = match gate(&inner, &headers, Endpoint::Cancel).await {
+        Ok(after) => after,
+        Err(response) => return response,
+    };
     let Some(id) = serde_json::from_str::<Value>(&body)
         .ok()
         .and_then(|v| v.get("run_id").and_then(Value::as_i64))
@@ -975,7 +976,7 @@ async fn cancel_run(State(inner): State<Shared>, headers: HeaderMap, body: Strin
         run.cancelled = true;
     }
     guard.stats.cancels += 1;
-    Json(json!({})).into_response()
+    respond_after(after, Json(json!({})).into_response())
 }
 
 #[derive(Deserialize)]

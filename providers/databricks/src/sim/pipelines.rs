@@ -326,9 +326,10 @@ pub async fn stop(
     Path(pipeline): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = gate(&inner, &headers, Endpoint::Cancel).await {
-        return response;
-    }
+    let after = match gate(&inner, &headers, Endpoint::Cancel).await {
+        Ok(after) => after,
+        Err(response) => return response,
+    };
     if !is_pipeline(&pipeline) {
         return no_pipeline(&pipeline);
     }
@@ -340,7 +341,7 @@ pub async fn stop(
         }
     }
     guard.stats.cancels += 1;
-    Json(json!({})).into_response()
+    respond_after(after, Json(json!({})).into_response())
 }
 
 /// `GET /api/2.0/pipelines/{id}/events`: an `ERROR` event for each failed update, newest

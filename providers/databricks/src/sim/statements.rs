@@ -223,9 +223,10 @@ pub async fn cancel(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = gate(&inner, &headers, Endpoint::Cancel).await {
-        return response;
-    }
+    let after = match gate(&inner, &headers, Endpoint::Cancel).await {
+        Ok(after) => after,
+        Err(response) => return response,
+    };
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     let now = Instant::now();
     let Some(s) = guard.statements.by_id.get_mut(&id) else {
@@ -235,7 +236,7 @@ pub async fn cancel(
         s.life.cancelled = true;
     }
     guard.stats.cancels += 1;
-    Json(json!({})).into_response()
+    respond_after(after, Json(json!({})).into_response())
 }
 
 #[derive(Deserialize)]

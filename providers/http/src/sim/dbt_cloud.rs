@@ -179,9 +179,10 @@ async fn cancel(
     headers: HeaderMap,
     Path((account, id)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = gate(&store, &headers, Class::Cancel, authorized).await {
-        return r;
-    }
+    let fail_after = match gate(&store, &headers, Class::Cancel, authorized).await {
+        Ok(fail_after) => fail_after,
+        Err(r) => return r,
+    };
     let mut s = store.lock().expect("not poisoned");
     let now = Instant::now();
     let Some(n) = id
@@ -196,7 +197,7 @@ async fn cancel(
     }
     s.cancels += 1;
     let answer = run(&s, &s.jobs[&n], now);
-    ok(answer)
+    respond(Api::DbtCloud, fail_after, ok(answer))
 }
 
 #[derive(Deserialize)]

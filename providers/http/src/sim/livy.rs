@@ -202,9 +202,10 @@ async fn delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = gate(&store, &headers, Class::Cancel, authorized).await {
-        return r;
-    }
+    let fail_after = match gate(&store, &headers, Class::Cancel, authorized).await {
+        Ok(fail_after) => fail_after,
+        Err(r) => return r,
+    };
     let mut s = store.lock().expect("not poisoned");
     let now = Instant::now();
     let Some(n) = id
@@ -224,5 +225,9 @@ async fn delete(
     }
     job.deleted = true;
     s.cancels += 1;
-    Json(json!({ "msg": "deleted" })).into_response()
+    respond(
+        Api::Livy,
+        fail_after,
+        Json(json!({ "msg": "deleted" })).into_response(),
+    )
 }
