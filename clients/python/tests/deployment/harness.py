@@ -134,6 +134,16 @@ class Deployment:
         )
         return "\n".join(p.read_text()[-3000:] for p in sorted(folder.glob("*.log")))
 
+    def wait_run(self, dag_id: str, run_id: str, *states: str) -> dict[str, Any]:
+        """Waits for the DAG run to be in one of ``states``."""
+
+        def reached() -> dict[str, Any] | None:
+            run: dict[str, Any] = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            return run if run["state"] in states else None
+
+        run: dict[str, Any] = eventually(f"DAG run {dag_id}/{run_id} in {states}", reached)
+        return run
+
     def clear(self, dag_id: str, run_id: str, task_id: str) -> None:
         """Clears one task instance, as a person does from the grid (whatever its state)."""
         body = {
@@ -170,7 +180,10 @@ class Deployment:
                 (j["generation"], j["state"], j["try_number"], j.get("consumed_try"))
                 for j in self.jobs_of(dag_id)
             ]
-            raise AssertionError(f"{e}; the task instance was {seen}; tether's jobs {jobs}") from e
+            run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            raise AssertionError(
+                f"{e}; the task instance was {seen}; the DAG run is {run}; tether's jobs {jobs}"
+            ) from e
 
     def jobs_of(self, dag_id: str) -> list[dict[str, Any]]:
         jobs: list[dict[str, Any]] = self.tether(f"/v1/jobs?dag_id={dag_id}")["jobs"]

@@ -194,6 +194,12 @@ def test_6_clearing_a_succeeded_task_runs_the_job_again(deployment: Deployment) 
     d.trigger("cleared_done", "r1")
     d.wait_try("cleared_done", "r1", "job", 1, "success")
     first = d.return_value("cleared_done", "r1", "job")
+    # Once the run is done, as a person clears from the grid. A clear in the moment the
+    # scheduler marks the run succeeded reads the run as running and leaves it so, while the
+    # scheduler's success lands after it: the cleared task then waits, unscheduled, in a
+    # succeeded run (our reading of 3.3.2's clear_task_instances: two CI runs waited in vain
+    # for try 2 of scenario 6).
+    d.wait_run("cleared_done", "r1", "success")
     d.clear("cleared_done", "r1", "job")
     d.wait_try("cleared_done", "r1", "job", 2, "success")
     second = d.return_value("cleared_done", "r1", "job")
@@ -348,6 +354,12 @@ def test_12_clearing_a_succeeded_resumable_databricks_task_runs_it_again(
     d.trigger("cleared_databricks", "r1")
     d.wait_try("cleared_databricks", "r1", "submit", 1, "success")
     first = d.tether(key)
+    # Once the run is done, as a person clears from the grid. A clear in the moment the
+    # scheduler marks the run succeeded reads the run as running and leaves it so, while the
+    # scheduler's success lands after it: the cleared task then waits, unscheduled, in a
+    # succeeded run (our reading of 3.3.2's clear_task_instances: two CI runs waited in vain
+    # for try 2 of scenario 6).
+    d.wait_run("cleared_databricks", "r1", "success")
     d.clear("cleared_databricks", "r1", "submit")
     d.wait_try("cleared_databricks", "r1", "submit", 2, "success")
     second = d.tether(key)
