@@ -662,11 +662,7 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
         Err(response) => return response,
     };
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
-            "Could not parse request object.",
-        );
+        return malformed();
     };
     let run_now = body.get("job_id").is_some();
     if !run_now && !body.get("tasks").is_some_and(Value::is_array) {
@@ -743,6 +739,15 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
         json!({ "run_id": id })
     };
     respond_after(after, Json(body).into_response())
+}
+
+/// Databricks' answer to a request body that is not JSON.
+fn malformed() -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "MALFORMED_REQUEST",
+        "Could not parse request object.",
+    )
 }
 
 fn respond_after(after: Option<FaultKind>, response: Response) -> Response {

@@ -19,7 +19,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{error, gate, get_params, respond_after, Endpoint, Life, Phase, Shared};
+use super::{error, gate, get_params, malformed, respond_after, Endpoint, Life, Phase, Shared};
 use crate::pipelines::{GetUpdateResponse, ListUpdatesResponse, UpdateInfo};
 
 /// The documented update states (databricks-sdk's `UpdateInfoState`).
@@ -149,13 +149,7 @@ pub async fn start(
     } else {
         match serde_json::from_str(&body) {
             Ok(v @ Value::Object(_)) => v,
-            _ => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "MALFORMED_REQUEST",
-                    "Could not parse request object.",
-                )
-            }
+            _ => return malformed(),
         }
     };
     if !is_pipeline(&pipeline) {

@@ -17,7 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{epoch_ms, error, gate, respond_after, run_not_found, Endpoint, Shared, SimRun};
+use super::{
+    epoch_ms, error, gate, malformed, respond_after, run_not_found, Endpoint, Shared, SimRun,
+};
 use crate::client::{RepairHistoryItem, RunState, RunTask};
 
 /// One attempt of a run: the original, or a repair.
@@ -203,7 +205,7 @@ pub(super) async fn repair_run(
         Err(response) => return response,
     };
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return bad("MALFORMED_REQUEST", "Could not parse request object.");
+        return malformed();
     };
     let Some(run_id) = body.get("run_id").and_then(Value::as_i64) else {
         return bad("INVALID_PARAMETER_VALUE", "run_id is required");

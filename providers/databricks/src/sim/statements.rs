@@ -19,7 +19,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{error, gate, get_params, respond_after, Endpoint, Life, Phase, Shared};
+use super::{error, gate, get_params, malformed, respond_after, Endpoint, Life, Phase, Shared};
 use crate::statements::{
     ListQueriesResponse, QueryInfo, QueryTag, ServiceError, StatementResponse, StatementStatus,
     KEY_TAG,
@@ -129,11 +129,7 @@ pub async fn execute(State(inner): State<Shared>, headers: HeaderMap, body: Stri
         Err(response) => return response,
     };
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
-            "Could not parse request object.",
-        );
+        return malformed();
     };
     let Some(text) = body["statement"].as_str().filter(|s| !s.trim().is_empty()) else {
         return bad("statement is required");
