@@ -551,7 +551,53 @@ async fn a_taken_port_is_named_before_anything_is_claimed() {
 /// shrinks back when idle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connections_are_503_and_lose_nothing() {
-    let Some(db) = TestDb::postgres("refused_connections_are_503_and_lose_nothing").await else {
+    refused_connections(
+        "refused_connections_are_503_and_lose_nothing",
+        Refusal::RoleLimit,
+    )
+    .await;
+}
+
+/// The same, with the database set not to accept connections at all (`ALTER DATABASE ...
+/// ALLOW_CONNECTIONS false`, as an operator does before maintenance): PostgreSQL answers a new
+/// connection with SQLSTATE 55000, which no list of "unavailable" codes named (issue 32,
+/// finding 10): any failure to obtain a connection is "unavailable".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_not_accepting_connections_is_503_and_loses_nothing() {
+    refused_connections(
+        "a_database_not_accepting_connections_is_503",
+        Refusal::DatabaseClosed,
+    )
+    .await;
+}
+
+/// How PostgreSQL is made to refuse tether's new connections.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// The role's `CONNECTION LIMIT` set to 0 (SQLSTATE 53300, too many connections).
+    RoleLimit,
+    /// The database's `ALLOW_CONNECTIONS` set to false (SQLSTATE 55000).
+    DatabaseClosed,
+}
+
+impl Refusal {
+    fn refuse(self, role: &str, db: &str) -> String {
+        match self {
+            Refusal::RoleLimit => format!("ALTER ROLE {role} CONNECTION LIMIT 0"),
+            Refusal::DatabaseClosed => format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false"),
+        }
+    }
+
+    fn allow(self, role: &str, db: &str) -> String {
+        match self {
+            Refusal::RoleLimit => format!("ALTER ROLE {role} CONNECTION LIMIT 20"),
+            Refusal::DatabaseClosed => format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"),
+        }
+    }
+}
+
+async fn refused_connections(test: &str, refusal: Refusal) {
+    let Some(db) = TestDb::postgres(test).await else {
         return;
     };
     let admin = std::env::var("TETHER_TEST_POSTGRES_URL").unwrap();
@@ -606,7 +652,7 @@ async fn refused_connections_are_503_and_lose_nothing() {
     }
     // The fault: no new connection for the role, and its open ones ended.
     for sql in [
-        format!("ALTER ROLE {role} CONNECTION LIMIT 0"),
+        refusal.refuse(&role, &name),
         format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"),
     ] {
         sqlx::Executor::execute(&mut admin_conn, sql.as_str())
@@ -618,12 +664,9 @@ async fn refused_connections_are_503_and_lose_nothing() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    sqlx::Executor::execute(
-        &mut admin_conn,
-        format!("ALTER ROLE {role} CONNECTION LIMIT 20").as_str(),
-    )
-    .await
-    .unwrap();
+    sqlx::Executor::execute(&mut admin_conn, refusal.allow(&role, &name).as_str())
+        .await
+        .unwrap();
     let ok_at_restore = load.count(200);
     load.until(Duration::from_secs(30), "requests answered again", |s| {
         s.of(200) > ok_at_restore + 50
@@ -656,7 +699,7 @@ async fn refused_connections_are_503_and_lose_nothing() {
     let keys = check_acknowledged(&app, &acked).await;
     let remote = check_remote_jobs(&app, &sim).await;
     println!(
-        "refused connections: answers {:?}; {keys} keys acknowledged, all present; {} ensures, \
+        "refused connections ({refusal:?}): answers {:?}; {keys} keys acknowledged, all present; {} ensures, \
          {remote} remote jobs, each recorded; at most {most} connections (pool {pool} + \
          listener), {idle} when idle",
         seen.statuses,

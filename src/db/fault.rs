@@ -60,6 +60,14 @@ impl Unavailable {
         }
     }
 
+    /// Why no connection could be obtained: what [`classify`] says of the driver's error, and
+    /// otherwise "no connection" (whatever the server answered a new connection with:
+    /// `55000`, a database that does not accept connections; `3D000`, one being recreated;
+    /// `28P01`, a password changed under a running process).
+    pub fn from_acquire(error: &sqlx::Error) -> Self {
+        classify(error).unwrap_or(Unavailable::NoConnection)
+    }
+
     /// A stable label for logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

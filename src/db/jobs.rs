@@ -13,7 +13,7 @@
 
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{Acquire as _, AnyConnection, Row};
 use tether_provider::{Handle, JobState};
 
 use super::rows::{self, HELD_COLUMNS};
@@ -190,7 +190,7 @@ impl JobStore {
     pub async fn get(&self, id: JobId) -> Result<Option<JobRecord>, DbError> {
         let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
             .bind(id.0)
-            .fetch_optional(self.db.pool())
+            .fetch_optional(&mut *self.db.acquire().await?)
             .await?;
         row.as_ref().map(rows::job).transpose()
     }
@@ -207,7 +207,7 @@ impl JobStore {
             .collect::<Vec<_>>()
             .join(",");
         let rows = sqlx::query(&format!("SELECT * FROM jobs WHERE id IN ({list})"))
-            .fetch_all(self.db.pool())
+            .fetch_all(&mut *self.db.acquire().await?)
             .await?;
         rows.iter().map(rows::job).collect()
     }
@@ -227,7 +227,7 @@ impl JobStore {
         .bind(&ti.task_id)
         .bind(ti.map_index)
         .bind(name)
-        .fetch_optional(self.db.pool())
+        .fetch_optional(&mut *self.db.acquire().await?)
         .await?;
         row.as_ref().map(rows::job).transpose()
     }
@@ -248,7 +248,7 @@ impl JobStore {
         .bind(filter.before_id.map_or(i64::MAX, |id| id.0))
         .bind(filter.task_id.as_deref().unwrap_or(""))
         .bind(filter.map_index.unwrap_or(-2))
-        .fetch_all(self.db.pool())
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         rows.iter().map(rows::job).collect()
     }
@@ -265,7 +265,7 @@ impl JobStore {
         .bind(filter.provider.as_deref().unwrap_or(""))
         .bind(filter.task_id.as_deref().unwrap_or(""))
         .bind(filter.map_index.unwrap_or(-2))
-        .fetch_all(self.db.pool())
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
@@ -276,7 +276,7 @@ impl JobStore {
     pub async fn count_by_provider_and_state(&self) -> Result<Vec<(String, String, i64)>, DbError> {
         let rows =
             sqlx::query("SELECT provider, state, COUNT(*) AS n FROM jobs GROUP BY provider, state")
-                .fetch_all(self.db.pool())
+                .fetch_all(&mut *self.db.acquire().await?)
                 .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("provider")?, r.try_get("state")?, r.try_get("n")?)))
@@ -301,7 +301,7 @@ impl JobStore {
         .bind(job_id.0)
         .bind(after_id)
         .bind(limit)
-        .fetch_all(self.db.pool())
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         rows.iter().map(rows::event).collect()
     }
@@ -316,7 +316,7 @@ impl JobStore {
         actor: &str,
         now: Millis,
     ) -> Result<(), DbError> {
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.acquire().await?;
         insert_event(&mut conn, job_id, kind, state, detail, actor, now).await
     }
 
@@ -328,7 +328,8 @@ impl JobStore {
         job: &NewJob<'_>,
         state_key: impl FnOnce(&JobRecord) -> StateKeyWrite,
     ) -> Result<Option<JobRecord>, DbError> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO jobs (dag_id, run_id, task_id, map_index, name, generation, \
              idempotency_key, provider, spec, spec_hash, try_number, phase, state, next_poll_at, \
@@ -375,7 +376,8 @@ impl JobStore {
         again: &NewJob<'_>,
         state_key: impl FnOnce(&JobRecord) -> StateKeyWrite,
     ) -> Result<Option<JobRecord>, DbError> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let row = sqlx::query(
             "UPDATE jobs SET phase = 'submitting', state = 'pending', provider = $2, spec = $3, \
              spec_hash = $4, try_number = $5, raw_state = NULL, message = NULL, url = NULL, \
@@ -428,7 +430,7 @@ impl JobStore {
         .bind(before.0)
         .bind(now.0)
         .bind(limit.max(1))
-        .fetch_all(self.db.pool())
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         Ok(ids.into_iter().map(JobId).collect())
     }
@@ -445,7 +447,8 @@ impl JobStore {
             .map(JobId::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let mut tx = self.db.pool().begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let events = sqlx::query(&format!(
             "DELETE FROM job_events WHERE job_id IN (SELECT id FROM jobs \
              WHERE id IN ({list}) AND phase = 'terminal')"
@@ -555,7 +558,8 @@ impl JobStore {
         actor: &str,
         now: Millis,
     ) -> Result<Option<JobRecord>, DbError> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let Some(row) = returning(update, &mut *tx).await? else {
             return Ok(None);
         };
@@ -573,7 +577,8 @@ impl JobStore {
     /// lease. Returns false if the lease was lost.
     pub async fn apply_poll(&self, lease: &Lease, update: &PollUpdate) -> Result<bool, DbError> {
         let terminal = update.state.is_terminal();
-        let mut tx = self.db.pool().begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let sql = format!(
             "UPDATE jobs SET state = $4, raw_state = $5, message = $6, url = COALESCE($7, url), \
              next_poll_at = $8, poll_interval_ms = $9, poll_failures = $10, updated_at = $11, \
@@ -646,7 +651,7 @@ impl JobStore {
         .bind(owner)
         .bind(until.0)
         .bind(now.0);
-        let row = returning(row, self.db.pool()).await?;
+        let row = returning(row, &mut *self.db.acquire().await?).await?;
         row.as_ref().map(rows::job).transpose()
     }
 
@@ -678,7 +683,7 @@ impl JobStore {
             .bind(now.0)
             .bind(limit)
             .bind(only.map_or(-1, |id| id.0))
-            .fetch_all(self.db.pool())
+            .fetch_all(&mut *self.db.acquire().await?)
             .await?;
         rows.iter().map(rows::held).collect()
     }
@@ -696,7 +701,7 @@ impl JobStore {
         .bind(until.0)
         .bind(owner)
         .bind(now.0)
-        .execute(self.db.pool())
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -714,7 +719,7 @@ impl JobStore {
         )
         .bind(owner)
         .bind(now.0)
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut *self.db.acquire().await?)
         .await?;
         Ok((row.try_get("n")?, row.try_get("d")?))
     }
@@ -727,7 +732,7 @@ impl JobStore {
         )
         .bind(owner)
         .bind(now.0)
-        .fetch_all(self.db.pool())
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         rows.iter().map(renewed).collect()
     }
@@ -740,7 +745,7 @@ impl JobStore {
              AND cancel_sent_at IS NULL AND phase <> 'terminal'",
         )
         .bind(owner)
-        .fetch_all(self.db.pool())
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         rows.iter().map(renewed).collect()
     }
@@ -753,7 +758,7 @@ impl JobStore {
              (SELECT COUNT(*) FROM supervisors WHERE seen_at >= $1) AS supervisors",
         )
         .bind(live_since.0)
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut *self.db.acquire().await?)
         .await?;
         Ok((row.try_get("unfinished")?, row.try_get("supervisors")?))
     }
@@ -767,11 +772,11 @@ impl JobStore {
         )
         .bind(owner)
         .bind(now.0)
-        .execute(self.db.pool())
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         sqlx::query("DELETE FROM supervisors WHERE seen_at < $1")
             .bind(now.plus(-86_400_000).0)
-            .execute(self.db.pool())
+            .execute(&mut *self.db.acquire().await?)
             .await?;
         Ok(())
     }
@@ -780,7 +785,7 @@ impl JobStore {
     pub async fn leave(&self, owner: &str) -> Result<(), DbError> {
         sqlx::query("DELETE FROM supervisors WHERE owner = $1")
             .bind(owner)
-            .execute(self.db.pool())
+            .execute(&mut *self.db.acquire().await?)
             .await?;
         Ok(())
     }
@@ -795,7 +800,7 @@ impl JobStore {
         );
         let done = fenced(&sql, lease)
             .bind(until.0)
-            .execute(self.db.pool())
+            .execute(&mut *self.db.acquire().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -810,7 +815,8 @@ impl JobStore {
         actor: &str,
         now: Millis,
     ) -> Result<u64, DbError> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let Some(row) = sqlx::query("SELECT * FROM jobs WHERE id = $1")
             .bind(job_id.0)
             .fetch_optional(&mut *tx)
@@ -853,7 +859,9 @@ impl JobStore {
     pub async fn release(&self, lease: &Lease) -> Result<bool, DbError> {
         let sql =
             format!("UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE {FENCE}");
-        let done = fenced(&sql, lease).execute(self.db.pool()).await?;
+        let done = fenced(&sql, lease)
+            .execute(&mut *self.db.acquire().await?)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -863,7 +871,7 @@ impl JobStore {
             "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $1",
         )
         .bind(owner)
-        .execute(self.db.pool())
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -879,7 +887,8 @@ impl JobStore {
         now: Millis,
         by_try: Option<i64>,
     ) -> Result<CancelRequest, DbError> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let row = sqlx::query(
             "UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, $2), \
              cancel_reason = COALESCE(cancel_reason, $3), updated_at = $2 \
@@ -970,7 +979,7 @@ impl JobStore {
         let sent: Option<Option<i64>> =
             sqlx::query_scalar("SELECT cancel_sent_at FROM jobs WHERE id = $1")
                 .bind(job_id.0)
-                .fetch_optional(self.db.pool())
+                .fetch_optional(&mut *self.db.acquire().await?)
                 .await?;
         Ok(sent.flatten().map(crate::model::from_millis))
     }
@@ -982,7 +991,8 @@ impl JobStore {
         actor: &str,
         now: Millis,
     ) -> Result<(), DbError> {
-        let mut tx = self.db.pool().begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let first = sqlx::query(
             "UPDATE jobs SET cancel_sent_at = $2 WHERE id = $1 AND cancel_sent_at IS NULL",
         )

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 pub use self::fault::Unavailable;
@@ -66,6 +67,12 @@ pub enum DbError {
         /// What went wrong.
         reason: String,
     },
+    /// No connection could be obtained from the pool: every failure there (the server
+    /// refusing new connections for whatever reason, a database being recreated, a password
+    /// changed under a running process, the pool's wait running out) passes, whatever the
+    /// driver called it. Only [`Db::connect`], at start-up, fails for good on such errors.
+    #[error("{}: {}", Unavailable::from_acquire(.0), .0)]
+    Acquire(sqlx::Error),
     /// A query failed.
     #[error("{}", query_message(.0))]
     Query(#[from] sqlx::Error),
@@ -84,6 +91,7 @@ impl DbError {
     pub fn unavailable(&self) -> Option<Unavailable> {
         match self {
             DbError::Connect { .. } => Some(Unavailable::Unreachable),
+            DbError::Acquire(e) => Some(Unavailable::from_acquire(e)),
             DbError::Query(e) => fault::classify(e),
             _ => None,
         }
@@ -345,7 +353,7 @@ impl Db {
         let table = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success = $1";
         let applied: i64 = match sqlx::query_scalar(table)
             .bind(true)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.acquire().await?)
             .await
         {
             Ok(n) => n,
@@ -373,10 +381,20 @@ impl Db {
                 "SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)"
             }
         };
-        Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar(sql)
+            .fetch_one(&mut *self.acquire().await?)
+            .await?)
     }
 
-    /// The connection pool.
+    /// A connection from the pool: the one place where tether's queries obtain one, so that
+    /// any failure to get it is told apart from a failure of a query ([`DbError::Acquire`],
+    /// always "unavailable": 503 with `Retry-After`, a back-off in the supervisor).
+    pub async fn acquire(&self) -> Result<PoolConnection<sqlx::Any>, DbError> {
+        self.pool.acquire().await.map_err(DbError::Acquire)
+    }
+
+    /// The connection pool, for tests and tools that run their own SQL; tether's own queries
+    /// take their connection from [`Db::acquire`].
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

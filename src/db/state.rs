@@ -212,14 +212,14 @@ impl StateTable {
         let row = bind_scope(sqlx::query(&sql), &cols)
             .bind(key)
             .bind(now.0)
-            .fetch_optional(self.db.pool())
+            .fetch_optional(&mut *self.db.acquire().await?)
             .await?;
         row.as_ref().map(rows::entry).transpose()
     }
 
     /// Writes a key, honouring `if_version` and the quota.
     pub async fn put(&self, put: Put<'_>) -> Result<CasOutcome, DbError> {
-        let mut conn = self.db.pool().acquire().await?;
+        let mut conn = self.db.acquire().await?;
         match write_key(&mut conn, &put).await? {
             Some(version) => Ok(CasOutcome::Done { version }),
             None => {
@@ -264,7 +264,7 @@ impl StateTable {
         if let Some(v) = if_version {
             query = query.bind(v);
         }
-        let deleted = returning(query, self.db.pool()).await?;
+        let deleted = returning(query, &mut *self.db.acquire().await?).await?;
         match (deleted, if_version) {
             (Some(_), _) => Ok(CasOutcome::Done { version: 0 }),
             (None, None) => Ok(CasOutcome::Absent),
@@ -298,7 +298,7 @@ impl StateTable {
             .bind(now.0)
             .bind(after.unwrap_or(""))
             .bind(i64::from(limit))
-            .fetch_all(self.db.pool())
+            .fetch_all(&mut *self.db.acquire().await?)
             .await?;
         rows.iter().map(rows::entry).collect()
     }
@@ -311,7 +311,7 @@ impl StateTable {
                     let cols = ScopeColumns::from(scope);
                     let sql = format!("DELETE FROM task_state WHERE {SCOPE_MATCH}");
                     bind_scope(sqlx::query(&sql), &cols)
-                        .execute(self.db.pool())
+                        .execute(&mut *self.db.acquire().await?)
                         .await?
                 }
                 ClearTarget::AllMapIndices {
@@ -325,7 +325,7 @@ impl StateTable {
                 .bind(dag_id)
                 .bind(run_id)
                 .bind(task_id)
-                .execute(self.db.pool())
+                .execute(&mut *self.db.acquire().await?)
                 .await?,
                 ClearTarget::Run { dag_id, run_id } => sqlx::query(
                     "DELETE FROM task_state WHERE scope_kind = 'task_instance' AND dag_id = $1 \
@@ -333,7 +333,7 @@ impl StateTable {
                 )
                 .bind(dag_id)
                 .bind(run_id)
-                .execute(self.db.pool())
+                .execute(&mut *self.db.acquire().await?)
                 .await?,
             };
         Ok(result.rows_affected())
@@ -355,7 +355,7 @@ impl StateTable {
         let rows = sqlx::query(&sql)
             .bind(now.0)
             .bind(i64::from(limit))
-            .fetch_all(self.db.pool())
+            .fetch_all(&mut *self.db.acquire().await?)
             .await?;
         rows.iter()
             .map(|row| {

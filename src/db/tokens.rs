@@ -99,7 +99,7 @@ impl TokenRegistry {
                 .providers
                 .map(|p| serde_json::to_string(p).expect("strings serialise")),
         )
-        .execute(self.db.pool())
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(())
     }
@@ -109,7 +109,7 @@ impl TokenRegistry {
         let revoked: Option<Option<i64>> =
             sqlx::query_scalar("SELECT revoked_at FROM api_tokens WHERE id = $1")
                 .bind(id)
-                .fetch_optional(self.db.pool())
+                .fetch_optional(&mut *self.db.acquire().await?)
                 .await?;
         Ok(matches!(revoked, Some(Some(_))))
     }
@@ -119,11 +119,11 @@ impl TokenRegistry {
         sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
             .bind(id)
             .bind(now)
-            .execute(self.db.pool())
+            .execute(&mut *self.db.acquire().await?)
             .await?;
         let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.db.pool())
+            .fetch_optional(&mut *self.db.acquire().await?)
             .await?;
         row.as_ref().map(info).transpose()
     }
@@ -151,7 +151,7 @@ impl TokenRegistry {
         .bind(issued_at)
         .bind(id)
         .bind(limit)
-        .fetch_all(self.db.pool())
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         rows.iter().map(info).collect()
     }
