@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::Db;
-use crate::engine::{Engine, Providers};
+use crate::engine::{Engine, KeyNamespace, NamespaceSource, Providers};
 use crate::jobs::JobStore;
 use crate::maintenance::Sweeper;
 use crate::state::TaskState;
@@ -51,12 +51,23 @@ impl App {
         let state = TaskState::new(db.clone(), clock.clone(), config.state.clone());
         let providers =
             Providers::from_config(&config.providers).map_err(|e| Error::Engine(e.into()))?;
+        let key_namespace = match &config.jobs.key_namespace {
+            Some(value) => KeyNamespace {
+                value: value.clone(),
+                source: NamespaceSource::Config,
+            },
+            None => KeyNamespace {
+                value: crate::db::settings::key_namespace(&db).await?,
+                source: NamespaceSource::Database,
+            },
+        };
         let engine = Engine::new(
             JobStore::new(db.clone()),
             state.clone(),
             providers,
             config.supervisor.clone(),
             clock.clone(),
+            key_namespace,
         );
         // Lease times are on the database's clock from the first one on.
         engine.sync_clock().await.map_err(Error::Engine)?;

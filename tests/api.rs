@@ -124,6 +124,16 @@ async fn health_ready_and_openapi(db: TestDb) {
         (status, body["error"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
+    // What this deployment is, with the namespace its keys are derived in.
+    let (status, info) = api.admin(Method::GET, "/v1/info", None).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["database"], db.backend, "{info}");
+    assert_eq!(
+        info["key_namespace"]["value"],
+        api.app.engine.key_namespace().value.as_str()
+    );
+    assert_eq!(info["key_namespace"]["source"], "database");
+    assert!(doc["paths"].get("/v1/info").is_some());
 }
 
 async fn every_endpoint_needs_a_valid_token(db: TestDb) {
@@ -133,6 +143,7 @@ async fn every_endpoint_needs_a_valid_token(db: TestDb) {
         (Method::GET, "/v1/jobs/1"),
         (Method::GET, "/v1/state/assets/a/keys"),
         (Method::GET, "/metrics"),
+        (Method::GET, "/v1/info"),
     ] {
         let (status, body) = api.call(method.clone(), path, None, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");

@@ -218,7 +218,12 @@ async fn crash_after_submit_is_reconciled_by_find(db: TestDb) {
     let (sim, app) = setup(&db).await;
     for service in SERVICES {
         let req = request(service, &format!("orphan-{}", service.kind()), 1);
-        let key = tether::engine::key::idempotency_key(&req.task_instance, &req.name, 1);
+        let key = tether::engine::key::idempotency_key(
+            &app.engine.key_namespace().value,
+            &req.task_instance,
+            &req.name,
+            1,
+        );
         common::orphan_intent(&app, &req, 500).await;
         let provider = app.engine.providers().get(service.kind()).unwrap();
         provider.submit(&req.spec, &key, &Ungated).await.unwrap();

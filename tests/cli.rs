@@ -47,6 +47,21 @@ fn set_get_list_delete_on_a_fresh_sqlite_file() {
     );
     assert!(data.join("tether.db").exists());
 
+    // `tether migrate` names the key namespace the database made, the same each time.
+    let migrate = tether(&data, &["migrate"]);
+    assert_eq!(code(&migrate), 0, "{}", stderr(&migrate));
+    assert!(
+        stdout(&migrate).contains("idempotency keys are derived in the namespace ")
+            && stdout(&migrate).contains("(made by this database)"),
+        "{}",
+        stdout(&migrate)
+    );
+    let json = tether(&data, &["migrate", "--json"]);
+    let info: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let ns = info["key_namespace"]["value"].as_str().unwrap().to_string();
+    assert!(stdout(&migrate).contains(&ns), "{}", stdout(&migrate));
+    assert_eq!(info["key_namespace"]["source"], "database");
+
     let get = tether(&data, &[&["state", "get", "cursor"][..], &TI].concat());
     assert_eq!(code(&get), 0, "{}", stderr(&get));
     assert_eq!(stdout(&get), "{\"offset\":10}\n");

@@ -87,7 +87,7 @@ impl ApiState {
         state::task_get, state::task_put, state::task_delete, state::task_list, state::task_clear,
         state::asset_get, state::asset_put, state::asset_delete, state::asset_list, state::asset_clear,
         state::forget_run,
-        ops::healthz, ops::readyz, ops::metrics,
+        ops::healthz, ops::readyz, ops::metrics, ops::info,
         tokens::issue_token, tokens::list_tokens, tokens::revoke_token,
     ),
     modifiers(&BearerAuth, &IdRules),
@@ -202,6 +202,7 @@ pub fn router(state: ApiState) -> Router {
             "/v1/tokens/{id}",
             axum::routing::delete(tokens::revoke_token),
         )
+        .route("/v1/info", get(ops::info))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -56,6 +56,30 @@ pub async fn readyz(State(s): State<ApiState>) -> (StatusCode, axum::Json<Health
     }
 }
 
+/// What this deployment is: its version, its database's kind, and the namespace its
+/// idempotency keys are derived in (two deployments with different namespaces never adopt
+/// each other's remote jobs).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Info {
+    /// tether's version.
+    pub version: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+    /// The key namespace, and where it comes from.
+    pub key_namespace: crate::engine::KeyNamespace,
+}
+
+/// This deployment's version, database kind and key namespace.
+#[utoipa::path(get, path = "/v1/info", tag = "ops",
+    responses((status = 200, body = Info), (status = 401, body = ErrorBody)))]
+pub async fn info(State(s): State<ApiState>, _who: Principal) -> axum::Json<Info> {
+    axum::Json(Info {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        database: s.app.db.backend().to_string(),
+        key_namespace: s.app.engine.key_namespace().clone(),
+    })
+}
+
 /// Prometheus metrics (text format).
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, content_type = "text/plain", body = String), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]

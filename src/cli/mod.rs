@@ -67,7 +67,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply pending database migrations (every command also does this on start).
+    /// Apply pending database migrations (every command also does this on start), and print
+    /// the namespace this deployment derives its idempotency keys in.
     Migrate,
     /// Read and write task state.
     #[command(subcommand)]
@@ -143,7 +144,18 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     let app = App::open(config).await?;
     let result = match &cli.command {
         Command::Migrate => {
-            println!("database {} is migrated", app.db.url());
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "database": app.db.url().to_string(),
+                    "key_namespace": app.engine.key_namespace(),
+                }));
+            } else {
+                println!(
+                    "database {} is migrated; idempotency keys are derived in the namespace {}",
+                    app.db.url(),
+                    app.engine.key_namespace()
+                );
+            }
             Ok(())
         }
         Command::State(cmd) => state::run(&app, cmd, cli.json).await,

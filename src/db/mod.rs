@@ -12,6 +12,7 @@
 //! - [`state`]: task-state keys (`task_state`); its [`state::write_key`] takes the caller's
 //!   connection, so a job's transaction can write a key.
 //! - [`tokens`]: the registry of signed task tokens.
+//! - [`settings`]: values of the database every process reads (the key namespace).
 //! - [`changes`]: the feeds that tell waiters a job changed (PostgreSQL `NOTIFY`, SQLite's
 //!   `job_changes` table).
 //! - `rows`: one decoder per record type.
@@ -22,6 +23,7 @@ pub mod changes;
 mod fault;
 pub mod jobs;
 mod rows;
+pub mod settings;
 pub mod state;
 pub mod tokens;
 mod url;

@@ -293,7 +293,12 @@ impl Engine {
         repair: Option<&Handle>,
     ) -> Result<Option<Ensured>, EngineError> {
         self.clock_trusted()?;
-        let key = idempotency_key(&req.task_instance, &req.name, generation);
+        let key = idempotency_key(
+            &self.inner.key_namespace.value,
+            &req.task_instance,
+            &req.name,
+            generation,
+        );
         let now = self.now();
         let spec_json = req.spec.to_string();
         let mut new = self.intent_of(req, provider, generation, &key, &spec_json, hash);

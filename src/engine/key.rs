@@ -1,16 +1,55 @@
 //! Deterministic idempotency keys and spec hashes.
 
+use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use crate::state::TaskInstanceId;
 
-/// The idempotency key of a job: `tether-` and 32 hex digits of SHA-256 over the task
-/// instance, the job name and the generation. The same inputs always give the same key (a
-/// retry finds it again); 39 characters fit every provider's limit (Databricks: 64).
-pub fn idempotency_key(ti: &TaskInstanceId, name: &str, generation: i64) -> String {
+/// The namespace every idempotency key of a deployment is derived in: two deployments with
+/// different namespaces never compute the same key for the same task instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct KeyNamespace {
+    /// The namespace.
+    pub value: String,
+    /// Where it comes from.
+    pub source: NamespaceSource,
+}
+
+/// Where a [`KeyNamespace`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NamespaceSource {
+    /// Made at random when the database was first migrated (the table `tether_settings`).
+    Database,
+    /// The configuration's `jobs.key_namespace`.
+    Config,
+}
+
+impl std::fmt::Display for KeyNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let from = match self.source {
+            NamespaceSource::Database => "made by this database",
+            NamespaceSource::Config => "from jobs.key_namespace",
+        };
+        write!(f, "{} ({from})", self.value)
+    }
+}
+
+/// The idempotency key of a job: `tether-` and 32 hex digits of SHA-256 over the deployment's
+/// key namespace, the task instance, the job name and the generation. The same inputs always
+/// give the same key (a retry finds it again); 39 characters fit every provider's limit
+/// (Databricks: 64, Dataproc: 40, Athena: 32 at least).
+pub fn idempotency_key(
+    namespace: &str,
+    ti: &TaskInstanceId,
+    name: &str,
+    generation: i64,
+) -> String {
     let mut hasher = Sha256::new();
     for part in [
+        namespace,
         ti.dag_id.as_str(),
         ti.run_id.as_str(),
         ti.task_id.as_str(),
@@ -42,19 +81,31 @@ mod tests {
     #[test]
     fn keys_are_deterministic_and_distinct() {
         let ti = TaskInstanceId::new("d", "r", "t", -1);
-        let k = idempotency_key(&ti, "main", 1);
-        assert_eq!(k, idempotency_key(&ti, "main", 1));
+        let k = idempotency_key("ns", &ti, "main", 1);
+        assert_eq!(k, idempotency_key("ns", &ti, "main", 1));
         assert_eq!(k.len(), 39);
-        assert_ne!(k, idempotency_key(&ti, "main", 2));
-        assert_ne!(k, idempotency_key(&ti, "other", 1));
+        assert!(k.starts_with("tether-"));
+        assert!(k[7..]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(k, idempotency_key("ns", &ti, "main", 2));
+        assert_ne!(k, idempotency_key("ns", &ti, "other", 1));
         assert_ne!(
             k,
-            idempotency_key(&TaskInstanceId::new("d", "r", "t", 0), "main", 1)
+            idempotency_key("ns", &TaskInstanceId::new("d", "r", "t", 0), "main", 1)
         );
+        // Another deployment's namespace: another key, of the same length and alphabet.
+        let other = idempotency_key("staging", &ti, "main", 1);
+        assert_ne!(k, other);
+        assert_eq!(other.len(), 39);
         // Field boundaries matter: ("ab", "c") is not ("a", "bc").
         assert_ne!(
-            idempotency_key(&TaskInstanceId::new("ab", "c", "t", -1), "m", 1),
-            idempotency_key(&TaskInstanceId::new("a", "bc", "t", -1), "m", 1)
+            idempotency_key("ns", &TaskInstanceId::new("ab", "c", "t", -1), "m", 1),
+            idempotency_key("ns", &TaskInstanceId::new("a", "bc", "t", -1), "m", 1)
+        );
+        assert_ne!(
+            idempotency_key("nsd", &TaskInstanceId::new("", "r", "t", -1), "m", 1),
+            idempotency_key("ns", &TaskInstanceId::new("d", "r", "t", -1), "m", 1)
         );
     }
 

@@ -41,6 +41,7 @@ use crate::state::{StateError, TaskState, ValidationError};
 
 pub use changes::Changes;
 pub use ensure::{EnsureAction, EnsureRequest, Ensured};
+pub use key::{KeyNamespace, NamespaceSource};
 pub use providers::Providers;
 pub use supervisor::Supervisor;
 
@@ -165,6 +166,8 @@ struct Inner {
     clock: Arc<DbClock>,
     /// Announces job changes to long-poll waiters (see [`changes`]).
     changes: Arc<Changes>,
+    /// The namespace new idempotency keys are derived in (see [`key::idempotency_key`]).
+    key_namespace: KeyNamespace,
 }
 
 impl Engine {
@@ -175,6 +178,7 @@ impl Engine {
         providers: Providers,
         settings: SupervisorConfig,
         clock: Arc<dyn Clock>,
+        key_namespace: KeyNamespace,
     ) -> Self {
         let owner = owner_id();
         let submitter = format!("{owner}/submit");
@@ -188,8 +192,14 @@ impl Engine {
                 submitter,
                 clock: Arc::new(DbClock::new(clock)),
                 changes: Arc::new(Changes::default()),
+                key_namespace,
             }),
         }
+    }
+
+    /// The namespace this deployment derives new idempotency keys in.
+    pub fn key_namespace(&self) -> &KeyNamespace {
+        &self.inner.key_namespace
     }
 
     /// The job store.

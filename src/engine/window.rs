@@ -162,6 +162,10 @@ mod tests {
             Providers::from_config(&config.providers).unwrap(),
             config.supervisor.clone(),
             clock,
+            crate::engine::KeyNamespace {
+                value: "test".into(),
+                source: crate::engine::NamespaceSource::Config,
+            },
         )
     }
 

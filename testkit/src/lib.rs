@@ -15,6 +15,9 @@
 //! - [`unknown_states_are_never_final`]: a state the adapter does not know reads as unfinished;
 //! - [`lost_submit_answer`]: a submission processed but answered 500 ends as one job, through
 //!   the engine;
+//! - [`key_namespaces`]: two deployments with their own key namespaces make two jobs for one
+//!   task instance on one account, and two sharing one make one where the provider
+//!   deduplicates;
 //! - [`cancel`]: an explicit cancel reaches the provider and reads as cancelled;
 //! - [`lost_cancel_answer`]: a cancel processed but answered 500 ends the record cancelled
 //!   (never lost, also where the provider forgets what it cancels), through the engine;
@@ -205,9 +208,14 @@ impl Subject {
 
     /// An app (SQLite in `dir`) with this kind as the account `[providers.KIND]`.
     pub async fn app(&self, dir: &std::path::Path) -> App {
+        self.app_with(dir, "").await
+    }
+
+    /// As [`Subject::app`], with `sections` (whole TOML sections) added to the configuration.
+    pub async fn app_with(&self, dir: &std::path::Path, sections: &str) -> App {
         let text = format!(
             "[database]\nurl = \"sqlite://{}/conformance.db\"\n\
-             [supervisor]\nlease = \"3s\"\nshutdown_grace = \"1s\"\n\
+             [supervisor]\nlease = \"3s\"\nshutdown_grace = \"1s\"\n{sections}\n\
              [providers.{kind}]\nkind = \"{kind}\"\n{toml}",
             dir.display(),
             kind = self.kind,
@@ -424,6 +432,66 @@ pub async fn lost_submit_answer(s: &Subject) {
         s.kind
     );
     app.db.close().await;
+}
+
+/// Two deployments (two databases, each with the namespace it made) that ask for the same task
+/// instance's job on one account make two remote jobs, each recording its own; two that share
+/// a namespace on purpose (`jobs.key_namespace`) make one where the provider deduplicates on
+/// the key (where it does not, sharing a namespace cannot make one job of two asks).
+pub async fn key_namespaces(s: &Subject) {
+    let request = EnsureRequest {
+        task_instance: TaskInstanceId::new(
+            "conformance",
+            "scheduled__2026-12-01T00:00:00+00:00",
+            format!("ns-{}", s.kind),
+            -1,
+        ),
+        try_number: 1,
+        name: "main".into(),
+        provider: s.kind.into(),
+        spec: s.spec("namespaces"),
+    };
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let prod = s.app(d1.path()).await;
+    let staging = s.app(d2.path()).await;
+    let a = prod.engine.ensure(&request).await.unwrap().job;
+    let b = match staging.engine.ensure(&request).await {
+        Ok(ensured) => ensured.job,
+        // A target that runs one job at a time (a pipeline's update) refuses the second
+        // deployment's while the first's runs: refused, never handed the other's job.
+        Err(tether::engine::EngineError::SubmissionRefused { job_id, .. }) => {
+            let refused = staging.engine.jobs().get(job_id).await.unwrap().unwrap();
+            assert_eq!(refused.handle, None, "{}", s.kind);
+            refused
+        }
+        Err(e) => panic!("{}: the second deployment's ensure: {e}", s.kind),
+    };
+    assert_ne!(a.idempotency_key, b.idempotency_key, "{}: keys", s.kind);
+    assert!(a.handle.is_some(), "{}", s.kind);
+    assert_ne!(
+        a.handle, b.handle,
+        "{}: each deployment runs its own job",
+        s.kind
+    );
+    assert_eq!(s.sim().jobs_for_key(&a.idempotency_key), 1, "{}", s.kind);
+    let made = u64::from(b.handle.is_some());
+    assert_eq!(s.sim().jobs_for_key(&b.idempotency_key), made, "{}", s.kind);
+    prod.db.close().await;
+    staging.db.close().await;
+    if !s.adapter.submit_is_idempotent() {
+        return;
+    }
+    let shared = "[jobs]\nkey_namespace = \"shared\"\n";
+    let (d3, d4) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one = s.app_with(d3.path(), shared).await;
+    let two = s.app_with(d4.path(), shared).await;
+    let a = one.engine.ensure(&request).await.unwrap().job;
+    let b = two.engine.ensure(&request).await.unwrap().job;
+    assert_eq!(a.idempotency_key, b.idempotency_key, "{}", s.kind);
+    assert_eq!(a.handle, b.handle, "{}: one job, shared on purpose", s.kind);
+    assert_eq!(s.sim().jobs_for_key(&a.idempotency_key), 1, "{}", s.kind);
+    one.db.close().await;
+    two.db.close().await;
 }
 
 /// An explicit cancel reaches the provider, and the job then reads as cancelled.

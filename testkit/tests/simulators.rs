@@ -29,6 +29,7 @@ for_every_kind!(submit_and_deduplicate, Duration::from_secs(600));
 for_every_kind!(documented_states, Duration::from_secs(600));
 for_every_kind!(unknown_states_are_never_final, Duration::from_secs(600));
 for_every_kind!(lost_submit_answer, Duration::from_secs(600));
+for_every_kind!(key_namespaces, Duration::from_secs(600));
 for_every_kind!(cancel, Duration::from_secs(600));
 for_every_kind!(lost_cancel_answer, Duration::from_secs(600));
 for_every_kind!(coalesced_sweep, Duration::from_secs(600));

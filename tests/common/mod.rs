@@ -246,7 +246,12 @@ pub async fn orphan_intent(
     lease_ms: i64,
 ) -> tether::jobs::JobRecord {
     use tether::db::jobs::{NewJob, StateKeyWrite};
-    let key = tether::engine::key::idempotency_key(&req.task_instance, &req.name, 1);
+    let key = tether::engine::key::idempotency_key(
+        &app.engine.key_namespace().value,
+        &req.task_instance,
+        &req.name,
+        1,
+    );
     let now = tether::model::Millis::from(chrono::Utc::now());
     let spec_json = req.spec.to_string();
     let hash = tether::engine::key::spec_hash(&req.spec);

@@ -167,6 +167,9 @@ url = "{url}"
 lease = "{lease}"
 shutdown_grace = "5s"
 
+[jobs]
+key_namespace = "{KEY_NAMESPACE}"
+
 [api]
 listen = "127.0.0.1:0"
 
@@ -273,9 +276,17 @@ pub fn declared_account(example: &str, url: &str) -> String {
         .collect()
 }
 
+/// The key namespace of the processes' configuration, so that a test knows their keys.
+pub const KEY_NAMESPACE: &str = "tether-tests";
+
 /// The idempotency key of etl/r1/`task`, generation 1.
 pub fn key_of(task: &str) -> String {
-    idempotency_key(&TaskInstanceId::new("etl", "r1", task, -1), "main", 1)
+    idempotency_key(
+        KEY_NAMESPACE,
+        &TaskInstanceId::new("etl", "r1", task, -1),
+        "main",
+        1,
+    )
 }
 
 /// Waits until the job of etl/r1/`task` satisfies `done`.
