@@ -29,6 +29,10 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 5;
     /// `tether run`: the remote job ended unsuccessfully (failed, cancelled or lost).
     pub const JOB_FAILED: u8 = 6;
+    /// `tether run`: the job's outcome is unknown (the provider forgot it after reporting it,
+    /// before tether read its end); nothing is submitted again until a person settles it with
+    /// `tether jobs resolve`.
+    pub const OUTCOME_UNKNOWN: u8 = 7;
 }
 
 /// Any error tether reports to a user.
@@ -82,6 +86,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Usage(_) => exit::USAGE,
             Error::Db(_) | Error::Io { .. } => exit::OPERATIONAL,
+            Error::JobFailed { state, .. } if state == "outcome_unknown" => exit::OUTCOME_UNKNOWN,
             Error::JobFailed { .. } => exit::JOB_FAILED,
             Error::Interrupted { .. } => exit::INTERRUPTED,
             Error::NotFound(_) => exit::NOT_FOUND,
@@ -95,7 +100,8 @@ impl Error {
                 EngineError::JobNotFound(_) => exit::NOT_FOUND,
                 EngineError::SpecChanged { .. }
                 | EngineError::CancelRefused { .. }
-                | EngineError::NotFinished(_) => exit::CONFLICT,
+                | EngineError::NotFinished(_)
+                | EngineError::OutcomeKnown { .. } => exit::CONFLICT,
                 _ => exit::OPERATIONAL,
             },
             Error::State(e) => match e {

@@ -89,6 +89,16 @@ pub static DUPLICATES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Jobs that ended `outcome_unknown` (the provider forgot them after it had reported them,
+/// before tether read their end), by provider: each waits for a person (`tether jobs resolve`).
+pub static OUTCOME_UNKNOWN: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "tether_jobs_outcome_unknown_total",
+        "Jobs the provider forgot after reporting them, before tether read their end",
+        &["provider"],
+    )
+});
+
 /// Lease events: `claimed`, `lost`, `released`.
 pub static LEASES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
@@ -193,6 +203,7 @@ pub fn init() {
     LazyLock::force(&RATE_LIMIT_WAITS);
     LazyLock::force(&LEASES);
     LazyLock::force(&DUPLICATES);
+    LazyLock::force(&OUTCOME_UNKNOWN);
     LazyLock::force(&DB_UNAVAILABLE);
     LazyLock::force(&CLOCK_SKEW);
     LazyLock::force(&STATE_OPS);

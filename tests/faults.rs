@@ -50,6 +50,7 @@ poll_initial = "200ms"
 poll_max = "500ms"
 request_timeout = "2s"
 max_retries = 2
+not_found_grace = "2s"
 "#,
         url = url.expose(),
         admin = tether::api::auth::hash_token(ADMIN),

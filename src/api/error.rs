@@ -194,6 +194,9 @@ impl From<EngineError> for ApiError {
             EngineError::NotFinished(_) => {
                 Self::new(StatusCode::CONFLICT, "not_finished", e.to_string())
             }
+            EngineError::OutcomeKnown { .. } => {
+                Self::new(StatusCode::CONFLICT, "outcome_known", e.to_string())
+            }
             EngineError::SubmissionUncertain { .. } | EngineError::Busy { .. } => {
                 Self::unavailable("retry", e.to_string(), std::time::Duration::from_secs(2))
             }

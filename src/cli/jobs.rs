@@ -1,10 +1,11 @@
-//! `tether jobs ...`: list, inspect, cancel and prune jobs.
+//! `tether jobs ...`: list, inspect, cancel, settle and prune jobs.
 
 use clap::Subcommand;
 use tether_provider::JobState;
 
 use super::print_json;
 use crate::app::App;
+use crate::engine::Resolution;
 use crate::jobs::{JobFilter, JobRecord};
 use crate::model::JobId;
 use crate::Error;
@@ -20,7 +21,8 @@ pub enum JobsCommand {
         /// Only this run.
         #[arg(long)]
         run: Option<String>,
-        /// Only this state (pending, running, succeeded, failed, cancelled, lost, unknown).
+        /// Only this state (pending, running, succeeded, failed, cancelled, lost,
+        /// outcome_unknown, unknown).
         #[arg(long, value_parser = parse_state)]
         state: Option<JobState>,
         /// Only this provider.
@@ -55,6 +57,28 @@ pub enum JobsCommand {
         #[arg(long)]
         batch_size: Option<u32>,
     },
+    /// Settle a job whose outcome is unknown (the provider forgot it after reporting it, before
+    /// tether read its end): say what became of it. Recorded in its event log with who and
+    /// why. Exactly one of --succeeded, --failed, --resubmit.
+    Resolve {
+        /// The job id.
+        id: JobId,
+        /// It succeeded (you checked the provider's records or its output).
+        #[arg(long, conflicts_with_all = ["failed", "resubmit"], required_unless_present_any = ["failed", "resubmit"])]
+        succeeded: bool,
+        /// It failed: the next try of its task runs it again.
+        #[arg(long, conflicts_with = "resubmit")]
+        failed: bool,
+        /// Run it again: recorded `lost`, so that the next try of its task submits it anew.
+        #[arg(long)]
+        resubmit: bool,
+        /// Why; recorded in the event log.
+        #[arg(long)]
+        reason: String,
+        /// Who settles it; recorded in the event log (default: $USER).
+        #[arg(long, env = "USER", default_value = "unknown")]
+        by: String,
+    },
     /// Cancel a job at the provider (the only way tether ever cancels one).
     Cancel {
         /// The job id.
@@ -67,7 +91,7 @@ pub enum JobsCommand {
 
 fn parse_state(s: &str) -> Result<JobState, String> {
     JobState::parse(s).ok_or_else(|| {
-        format!("{s:?} is not a job state (pending, running, succeeded, failed, cancelled, lost, unknown)")
+        format!("{s:?} is not a job state (pending, running, succeeded, failed, cancelled, lost, outcome_unknown, unknown)")
     })
 }
 
@@ -161,6 +185,35 @@ pub(super) async fn run(app: &App, cmd: &JobsCommand, json: bool) -> Result<(), 
                     pruned.jobs,
                     pruned.events,
                     before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+            }
+        }
+        JobsCommand::Resolve {
+            id,
+            succeeded,
+            failed,
+            resubmit: _,
+            reason,
+            by,
+        } => {
+            let resolution = match (succeeded, failed) {
+                (true, _) => Resolution::Succeeded,
+                (_, true) => Resolution::Failed,
+                _ => Resolution::Resubmit,
+            };
+            let actor = format!("cli:{by}");
+            let job = app.engine.resolve(*id, resolution, &actor, reason).await?;
+            if json {
+                print_json(&job);
+            } else {
+                println!(
+                    "job {id} settled as {} by {by}: recorded {}{}",
+                    resolution.as_str(),
+                    job.state,
+                    match resolution {
+                        Resolution::Succeeded => "",
+                        _ => "; the next try of its task submits it anew",
+                    }
                 );
             }
         }

@@ -365,8 +365,9 @@ impl JobStore {
     }
 
     /// Takes a refused submission up again ([`JobRecord::refused`]): the same record, so the
-    /// same generation and idempotency key (the provider made no job), goes back to
-    /// `submitting` with the provider, spec and try asked for now, the submitter holding the
+    /// same generation (the provider made no job), goes back to `submitting` as the next
+    /// attempt, with that attempt's key (`again.idempotency_key`), intent time, provider, spec
+    /// and try asked for now, the submitter holding the
     /// lease and no cancel pending; with its task-state key and an `intent` event, in one
     /// transaction. `None` if it is no longer a refused submission (another caller took it
     /// up first).
@@ -384,6 +385,7 @@ impl JobStore {
              finished_at = NULL, next_poll_at = $6, poll_interval_ms = $7, poll_failures = 0, \
              cancel_requested_at = NULL, cancel_reason = NULL, cancel_sent_at = NULL, \
              attached_try = NULL, consumed_try = NULL, lease_owner = $8, lease_epoch = lease_epoch + 1, lease_expires_at = $9, \
+             idempotency_key = $10, attempt = attempt + 1, created_at = $6, \
              updated_at = $6 WHERE id = $1 AND phase = 'terminal' AND state = 'failed' \
              AND handle IS NULL RETURNING *",
         )
@@ -395,7 +397,8 @@ impl JobStore {
         .bind(again.now.0)
         .bind(again.poll_interval_ms)
         .bind(again.owner)
-        .bind(again.lease_until.0);
+        .bind(again.lease_until.0)
+        .bind(again.idempotency_key);
         let row = returning(row, &mut *tx).await?;
         let Some(row) = row else {
             return Ok(None);
@@ -478,7 +481,8 @@ impl JobStore {
     ) -> Result<Option<JobRecord>, DbError> {
         let sql = format!(
             "UPDATE jobs SET phase = 'active', handle = $4, state = 'pending', updated_at = $5, \
-             next_poll_at = $5, poll_failures = 0 WHERE {FENCE} AND phase = 'submitting' \
+             handle_at = $5, next_poll_at = $5, poll_failures = 0 WHERE {FENCE} \
+             AND phase = 'submitting' \
              RETURNING *"
         );
         let event = (
@@ -532,7 +536,8 @@ impl JobStore {
     ) -> Result<Option<JobRecord>, DbError> {
         let query = sqlx::query(
             "UPDATE jobs SET phase = 'active', handle = $2, state = 'pending', updated_at = $3, \
-             next_poll_at = $3, poll_failures = 0 WHERE id = $1 AND phase = 'submitting' \
+             handle_at = $3, next_poll_at = $3, poll_failures = 0 WHERE id = $1 \
+             AND phase = 'submitting' \
              AND handle IS NULL RETURNING *",
         )
         .bind(job_id.0)
@@ -544,6 +549,39 @@ impl JobStore {
             serde_json::json!({ "handle": handle, "after_lease_lost": true }),
         );
         self.transition(query, Some(state_key), event, actor, now)
+            .await
+    }
+
+    /// Settles a job whose outcome is unknown (see [`JobState::OutcomeUnknown`]) as `state`,
+    /// with its task-state key and a `resolved` event naming who settled it and why. `None` if
+    /// the job's outcome is not unknown (settled already, or never so).
+    pub async fn resolve(
+        &self,
+        job_id: JobId,
+        state: JobState,
+        message: &str,
+        state_key: &dyn Fn(&JobRecord) -> StateKeyWrite,
+        (actor, reason): (&str, &str),
+        now: Millis,
+    ) -> Result<Option<JobRecord>, DbError> {
+        let Some(job) = self.get(job_id).await? else {
+            return Ok(None);
+        };
+        let query = sqlx::query(
+            "UPDATE jobs SET state = $2, message = $3, updated_at = $4 \
+             WHERE id = $1 AND state = 'outcome_unknown' RETURNING *",
+        )
+        .bind(job_id.0)
+        .bind(state.as_str())
+        .bind(message)
+        .bind(now.0);
+        let event = (
+            "resolved",
+            Some(state),
+            serde_json::json!({ "from": JobState::OutcomeUnknown, "to": state, "by": actor,
+                                "reason": reason }),
+        );
+        self.transition(query, Some(&state_key(&job)), event, actor, now)
             .await
     }
 

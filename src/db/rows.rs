@@ -18,7 +18,8 @@ use crate::model::{
 /// The columns [`held`] reads, for a `SELECT` or `RETURNING` list.
 pub(crate) const HELD_COLUMNS: &str = "id, name, generation, idempotency_key, provider, \
      try_number, phase, handle, state, raw_state, message, url, cancel_requested_at, \
-     cancel_sent_at, next_poll_at, poll_interval_ms, poll_failures, lease_epoch, created_at";
+     cancel_sent_at, next_poll_at, poll_interval_ms, poll_failures, lease_epoch, created_at, \
+     handle_at";
 
 /// The columns [`entry`] reads.
 pub(crate) const ENTRY_COLUMNS: &str = "key, value, version, created_at, updated_at, expires_at";
@@ -51,6 +52,8 @@ pub(crate) fn job(row: &AnyRow) -> Result<JobRecord, DbError> {
         lease_epoch: Epoch(row.try_get("lease_epoch")?),
         lease_expires_at: time(row, "lease_expires_at")?,
         created_at: from_millis(row.try_get("created_at")?),
+        attempt: row.try_get("attempt")?,
+        handle_at: time(row, "handle_at")?,
         updated_at: from_millis(row.try_get("updated_at")?),
         finished_at: time(row, "finished_at")?,
         duplicates: match json(row, "jobs", "duplicates")? {
@@ -85,6 +88,7 @@ pub(crate) fn held(row: &AnyRow) -> Result<HeldJob, DbError> {
         poll_failures: row.try_get("poll_failures")?,
         lease_epoch: Epoch(row.try_get("lease_epoch")?),
         created_at: from_millis(row.try_get("created_at")?),
+        handle_at: time(row, "handle_at")?,
     })
 }
 

@@ -8,8 +8,9 @@
 //! | a job not finished whose cancel its try asked for, asked by a later try (a clear) | once the cancel reached the provider, submit anew: generation + 1 |
 //! | a job that succeeded, its result not consumed            | report success; no submit (it ended while its try was gone) |
 //! | a job that succeeded, consumed by try N, asked by a later try (a clear) | submit anew: generation + 1 |
-//! | a refused submission (no handle), asked by the same or a later try | submit again on the same record and key (the provider made nothing) |
+//! | a refused submission (no handle), asked by the same or a later try | submit again on the same record, with the next attempt's key (the provider made nothing; a token it remembers with its refusal, as ECS does for 24 hours, would be refused again) |
 //! | a failed / cancelled / lost job, asked by a later try than the one it belongs to | submit anew: generation + 1 (a real retry) |
+//! | a job whose outcome is unknown (the provider forgot it after reporting it), asked by any try | report `outcome_unknown`; no submit until a person settles it (`tether jobs resolve`) |
 //! | the same, failed, with the same spec, on a provider that repairs (`on_retry = "repair"`) | repair it in place: generation + 1 names the same remote job, only its failed parts run again |
 //! | a terminal job, asked by the same (or an earlier) try   | report that result                          |
 //! | a running job whose spec differs from the one asked for | reattach and warn (`on_spec_change = "reattach"`), or refuse (`"fail"`) |
@@ -33,7 +34,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tether_provider::{ErrorKind, Handle, JobState, Provider, ProviderError};
 
-use super::key::{idempotency_key, spec_hash};
+use super::key::{attempt_key, idempotency_key, spec_hash};
 use super::{Engine, EngineError};
 use crate::config::OnSpecChange;
 use crate::crash::crash_point;
@@ -176,6 +177,9 @@ impl Engine {
                 // the try that waited for it was gone (an eviction).
                 match job.state {
                     JobState::Succeeded => job.consumed_try.is_some_and(|t| req.try_number > t),
+                    // The service forgot the job before tether read its end: running it again
+                    // is a person's call (`tether jobs resolve`), never a retry's.
+                    JobState::OutcomeUnknown => false,
                     _ => req.try_number > job.owner_try(),
                 }
             };
@@ -349,8 +353,8 @@ impl Engine {
         }
     }
 
-    /// Submits a refused submission again, on its own record (same generation and key), with
-    /// the provider and spec asked for now. `None` if another caller took it up first.
+    /// Submits a refused submission again, on its own record (same generation, the next
+    /// attempt's key), with the provider and spec asked for now. `None` if another caller took it up first.
     async fn retry_refused(
         &self,
         req: &EnsureRequest,
@@ -361,14 +365,15 @@ impl Engine {
         self.clock_trusted()?;
         let now = self.now();
         let spec_json = req.spec.to_string();
-        let again = self.intent_of(
-            req,
-            provider,
+        // A key of its own: the provider may remember the refused one with its refusal.
+        let key = attempt_key(
+            &self.inner.key_namespace.value,
+            &req.task_instance,
+            &req.name,
             job.generation,
-            &job.idempotency_key,
-            &spec_json,
-            hash,
+            job.attempt + 1,
         );
+        let again = self.intent_of(req, provider, job.generation, &key, &spec_json, hash);
         let intent = |job: &JobRecord| {
             self.state_key_write(job, Phase::Submitting, None, JobState::Pending, now)
         };
@@ -647,8 +652,9 @@ impl Engine {
     /// Called with the intent's lease taken over, i.e. after the earlier submitter's lease ran
     /// out: each of its attempts has been answered or abandoned by then (see
     /// [`super::window`]). For a provider that does not deduplicate, "not found" still only
-    /// counts after one more request timeout (an abandoned request may be processed late)
-    /// and a second look right before the new submit.
+    /// counts after one more request timeout (an abandoned request may be processed late) or
+    /// the account's `not_found_grace` (a new job may not be listed at once), whichever is
+    /// longer, and a second look right before the new submit.
     pub(crate) async fn reconcile(
         &self,
         job: JobRecord,
@@ -675,7 +681,11 @@ impl Engine {
             if repeat_is_safe(provider, &job) || looks == 2 {
                 break;
             }
-            let settle = provider.settings().request_timeout;
+            // An abandoned request may still be processed (one request timeout), and a job the
+            // earlier attempt made may not be visible yet (the account's `not_found_grace`: an
+            // eventually consistent list right after create): look again after the longer.
+            let settings = provider.settings();
+            let settle = settings.request_timeout.max(settings.not_found_grace);
             tracing::info!(
                 job_id = job.id.0,
                 wait_ms = settle.as_millis() as u64,

@@ -65,6 +65,26 @@ pub fn idempotency_key(
     format!("tether-{hex}")
 }
 
+/// The key of submission attempt `attempt` of a generation: the generation's key
+/// ([`idempotency_key`]) for the first, and for each later one (a submission the provider
+/// refused, sent again) a key of its own, of the same form, with the attempt in its hash: a
+/// provider that remembers a token with its refusal would refuse the same token again.
+pub fn attempt_key(
+    namespace: &str,
+    ti: &TaskInstanceId,
+    name: &str,
+    generation: i64,
+    attempt: i64,
+) -> String {
+    let key = idempotency_key(namespace, ti, name, generation);
+    if attempt <= 1 {
+        return key;
+    }
+    let digest = Sha256::digest(format!("{key}\0attempt\0{attempt}").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("tether-{hex}")
+}
+
 /// SHA-256 (hex) of a spec's canonical JSON (object keys sorted), so that key order does not
 /// count as a change.
 pub fn spec_hash(spec: &Value) -> String {
@@ -107,6 +127,24 @@ mod tests {
             idempotency_key("nsd", &TaskInstanceId::new("", "r", "t", -1), "m", 1),
             idempotency_key("ns", &TaskInstanceId::new("d", "r", "t", -1), "m", 1)
         );
+    }
+
+    #[test]
+    fn attempts_after_the_first_have_keys_of_their_own() {
+        let ti = TaskInstanceId::new("d", "r", "t", -1);
+        let first = idempotency_key("ns", &ti, "main", 1);
+        assert_eq!(attempt_key("ns", &ti, "main", 1, 1), first);
+        let second = attempt_key("ns", &ti, "main", 1, 2);
+        let third = attempt_key("ns", &ti, "main", 1, 3);
+        assert_ne!(second, first);
+        assert_ne!(third, second);
+        assert_eq!(
+            second,
+            attempt_key("ns", &ti, "main", 1, 2),
+            "deterministic"
+        );
+        assert_eq!((second.len(), &second[..7]), (39, "tether-"));
+        assert_ne!(second, idempotency_key("ns", &ti, "main", 2));
     }
 
     #[test]

@@ -92,6 +92,17 @@ pub enum EngineError {
         /// The try that owns it.
         owner: i64,
     },
+    /// `resolve` asked for a job whose outcome is not unknown.
+    #[error(
+        "job {job_id} is {state}, not outcome_unknown: only a job whose outcome is unknown can \
+         be settled by hand"
+    )]
+    OutcomeKnown {
+        /// The job.
+        job_id: JobId,
+        /// Its state.
+        state: JobState,
+    },
     /// The job has not finished: its result cannot be consumed yet.
     #[error("job {0} has not finished: only a finished job's result can be consumed")]
     NotFinished(JobId),
@@ -144,6 +155,37 @@ pub enum EngineError {
     /// A task-state operation failed.
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+/// What a person says became of a job whose outcome is unknown ([`Engine::resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// It succeeded (checked in the provider's own records, its output, ...).
+    Succeeded,
+    /// It failed: a later try runs it again.
+    Failed,
+    /// Run it again: recorded `lost`, so that the next try submits it anew.
+    Resubmit,
+}
+
+impl Resolution {
+    /// The state it is recorded as.
+    pub fn state(self) -> JobState {
+        match self {
+            Resolution::Succeeded => JobState::Succeeded,
+            Resolution::Failed => JobState::Failed,
+            Resolution::Resubmit => JobState::Lost,
+        }
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Succeeded => "succeeded",
+            Resolution::Failed => "failed",
+            Resolution::Resubmit => "resubmit",
+        }
+    }
 }
 
 /// The engine's shared parts.
@@ -320,6 +362,56 @@ impl Engine {
                 .default_retention
                 .expires_at(now)
                 .map(Millis::from),
+        }
+    }
+
+    /// Settles a job whose outcome is unknown (the provider forgot it after reporting it): a
+    /// person says what became of it, and it is recorded with who and why.
+    /// [`Resolution::Resubmit`] records it `lost`, so that the next try submits it anew.
+    pub async fn resolve(
+        &self,
+        job_id: JobId,
+        resolution: Resolution,
+        actor: &str,
+        reason: &str,
+    ) -> Result<JobRecord, EngineError> {
+        let state = resolution.state();
+        let message = format!("settled by {actor} as {}: {reason}", resolution.as_str());
+        let now = self.now();
+        let key = |job: &JobRecord| {
+            self.state_key_write(job, Phase::Terminal, job.handle.as_ref(), state, now)
+        };
+        let resolved = self
+            .inner
+            .jobs
+            .resolve(
+                job_id,
+                state,
+                &message,
+                &key,
+                (actor, reason),
+                Millis::from(now),
+            )
+            .await?;
+        match resolved {
+            Some(job) => {
+                tracing::warn!(
+                    job_id = job_id.0,
+                    resolution = resolution.as_str(),
+                    actor,
+                    reason,
+                    "a job whose outcome was unknown was settled by hand"
+                );
+                self.notify_changed(job_id);
+                Ok(job)
+            }
+            None => match self.inner.jobs.get(job_id).await? {
+                None => Err(EngineError::JobNotFound(job_id)),
+                Some(job) => Err(EngineError::OutcomeKnown {
+                    job_id,
+                    state: job.state,
+                }),
+            },
         }
     }
 

@@ -5,7 +5,10 @@
 //!   A provider's own hint or a Retry-After wins when longer.
 //! - Transient failures never fail a job: after `unknown_after` failed polls in a row the job
 //!   is marked `unknown` (with a warning and an event) and polling goes on.
-//! - A job the provider no longer knows becomes `lost`, a terminal state of its own.
+//! - A job the provider does not know is "not visible yet" within the account's
+//!   `not_found_grace` of its handle (an eventually consistent read after create), `lost` after
+//!   that if the provider never reported it, and `outcome_unknown` if it had: the service
+//!   forgot it before tether read its end (see [`Engine::not_found`]).
 //! - An explicit cancel request that has not reached the provider is sent first.
 //! - A supervisor polls the record it holds in memory (no read before the poll), and a poll
 //!   that changed nothing worth keeping (same state, provider state and message; failures
@@ -16,7 +19,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use tether_provider::{ErrorKind, JobState, PollSettings, ProviderError, RemoteStatus};
+use tether_provider::edges::human;
+use tether_provider::{
+    ErrorKind, JobState, OnForgotten, PollSettings, ProviderError, RemoteStatus,
+};
 
 use super::{Engine, EngineError};
 use crate::db::jobs::PollUpdate;
@@ -157,7 +163,7 @@ impl Engine {
                 };
                 self.update_from_status(job, status, &settings.poll, now, jittered)
             }
-            Err(e) if e.kind == ErrorKind::NotFound => self.lost(job, &e, now),
+            Err(e) if e.kind == ErrorKind::NotFound => self.not_found(job, &e, settings, now),
             Err(e) => self.update_from_failure(job, &e, settings, now),
         };
         let terminal = update.state.is_terminal();
@@ -169,6 +175,11 @@ impl Engine {
             if !self.inner.jobs.apply_poll(lease, &update).await? {
                 tracing::warn!("lease lost: another supervisor polls this job now");
                 return Ok(PollOutcome::LeaseLost);
+            }
+            if update.state == JobState::OutcomeUnknown {
+                crate::metrics::OUTCOME_UNKNOWN
+                    .with_label_values(&[job.provider.as_str()])
+                    .inc();
             }
             self.notify_changed(job.id);
         }
@@ -259,23 +270,133 @@ impl Engine {
         }
     }
 
-    fn lost(&self, job: &HeldJob, e: &ProviderError, now: DateTime<Utc>) -> PollUpdate {
-        tracing::warn!(error = %e, "the provider has no such job: marking it lost");
+    /// The provider does not know the job (not after a cancel: see [`Engine::poll_record`]).
+    ///
+    /// - Never reported by the provider, within `not_found_grace` of its handle: not visible
+    ///   yet (an eventually consistent read after create). Polling goes on.
+    /// - Never reported, after that: it was never made. `lost`; a later try submits it again.
+    /// - Reported before: the service forgot it (its retention ran out, or it was deleted)
+    ///   before tether read its end. `outcome_unknown`, which no retry submits again, unless
+    ///   the account says `on_forgotten = "resubmit"` (then `lost`).
+    fn not_found(
+        &self,
+        job: &HeldJob,
+        e: &ProviderError,
+        settings: &tether_provider::CommonSettings,
+        now: DateTime<Utc>,
+    ) -> PollUpdate {
+        let grace = settings.not_found_grace;
+        if !job.seen() {
+            let since = (now - job.handle_time()).to_std().unwrap_or_default();
+            if since < grace {
+                return self.not_visible_yet(job, e, settings, since, now);
+            }
+            let message = format!(
+                "the provider never reported this job and does not know it {} after its handle \
+                 was recorded (not_found_grace is {}): it was not made, so a later try submits \
+                 it again ({})",
+                human(since),
+                human(grace),
+                e.message
+            );
+            return self.ended_gone(job, JobState::Lost, "lost", message, e, now);
+        }
+        let seen = job.raw_state.as_deref().unwrap_or_default();
+        let kept = settings.forgotten_after.map_or_else(
+            || "the service documents no bound on how long it keeps ended jobs".to_string(),
+            |d| {
+                format!(
+                    "the service keeps ended jobs about {} (forgotten_after)",
+                    human(d)
+                )
+            },
+        );
+        match settings.on_forgotten {
+            OnForgotten::Resubmit => {
+                let message = format!(
+                    "the provider no longer knows this job, which it had reported as {seen:?}; \
+                     {kept}. on_forgotten = \"resubmit\": a later try submits it again ({})",
+                    e.message
+                );
+                self.ended_gone(job, JobState::Lost, "lost", message, e, now)
+            }
+            OnForgotten::OutcomeUnknown => {
+                let message = format!(
+                    "outcome unknown: the provider no longer knows this job, which it had \
+                     reported as {seen:?}; {kept}, and it was forgotten (or deleted) before \
+                     tether read its end. No retry submits it again: settle it with `tether \
+                     jobs resolve {} --succeeded | --failed | --resubmit` ({})",
+                    job.id, e.message
+                );
+                self.ended_gone(
+                    job,
+                    JobState::OutcomeUnknown,
+                    "outcome_unknown",
+                    message,
+                    e,
+                    now,
+                )
+            }
+        }
+    }
+
+    /// A job not visible yet: nothing recorded but the message, polled again as usual.
+    fn not_visible_yet(
+        &self,
+        job: &HeldJob,
+        e: &ProviderError,
+        settings: &tether_provider::CommonSettings,
+        since: Duration,
+        now: DateTime<Utc>,
+    ) -> PollUpdate {
+        tracing::info!(error = %e, since_ms = since.as_millis() as u64, "a new job is not visible yet; polling on");
+        let current = Duration::from_millis(job.poll_interval_ms.max(0) as u64);
+        let interval = next_interval(current, false, &settings.poll);
         PollUpdate {
-            state: JobState::Lost,
+            state: job.state,
             raw_state: job.raw_state.clone(),
-            message: Some(e.message.clone()),
+            message: Some(format!(
+                "not visible at the provider yet, {} after its handle was recorded (a new job \
+                 may read \"not found\" for up to {}: not_found_grace)",
+                human(since),
+                human(settings.not_found_grace)
+            )),
+            url: None,
+            next_poll_at: Millis::from(now).plus(jitter(interval).as_millis() as i64),
+            poll_interval_ms: interval.as_millis() as i64,
+            poll_failures: job.poll_failures,
+            now: Millis::from(now),
+            event: None,
+            state_key: None,
+        }
+    }
+
+    /// A final state for a job the provider does not know (`lost` or `outcome_unknown`).
+    fn ended_gone(
+        &self,
+        job: &HeldJob,
+        state: JobState,
+        event: &'static str,
+        message: String,
+        e: &ProviderError,
+        now: DateTime<Utc>,
+    ) -> PollUpdate {
+        tracing::warn!(error = %e, state = %state, "the provider has no such job");
+        PollUpdate {
+            state,
+            raw_state: job.raw_state.clone(),
+            message: Some(message.clone()),
             url: None,
             next_poll_at: Millis::from(now),
             poll_interval_ms: job.poll_interval_ms,
             poll_failures: job.poll_failures,
             now: Millis::from(now),
-            event: Some(("lost", json!({ "message": e.message }))),
+            event: Some((event, json!({ "message": message, "provider": e.message }))),
             state_key: Some(self.state_key_write(
                 job,
                 Phase::Terminal,
                 job.handle.as_deref(),
-                JobState::Lost,
+                state,
                 now,
             )),
         }

@@ -20,7 +20,11 @@ impl Providers {
     pub fn from_config(config: &BTreeMap<String, ProviderConfig>) -> Result<Self, ProviderError> {
         let mut by_name: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
         for (name, settings) in config {
-            by_name.insert(name.clone(), settings.adapter()?);
+            let adapter = settings.adapter()?;
+            if let Some(why) = adapter.settings().retention_warning() {
+                tracing::warn!(provider = %name, "providers.{name}: {why}");
+            }
+            by_name.insert(name.clone(), adapter);
         }
         Ok(Self { by_name })
     }

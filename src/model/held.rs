@@ -56,9 +56,24 @@ pub struct HeldJob {
     pub lease_epoch: Epoch,
     /// When the intent was recorded (a sweep looks for the remote job from then on).
     pub created_at: DateTime<Utc>,
+    /// When the handle was recorded: a "not found" within the account's `not_found_grace`
+    /// of it is read as "not visible yet". `None` for jobs recorded before tether kept it (the
+    /// intent's time stands in).
+    pub handle_at: Option<DateTime<Utc>>,
 }
 
 impl HeldJob {
+    /// Whether the provider has reported the job at least once (a poll read its state): a job
+    /// it no longer knows after that was forgotten, not never made.
+    pub fn seen(&self) -> bool {
+        self.raw_state.is_some()
+    }
+
+    /// When the handle was recorded, or for an older record, when its intent was.
+    pub fn handle_time(&self) -> DateTime<Utc> {
+        self.handle_at.unwrap_or(self.created_at)
+    }
+
     /// Whether an explicit cancel was asked for and has not reached the provider yet.
     pub fn cancel_unsent(&self) -> bool {
         self.cancel_requested_at.is_some() && self.cancel_sent_at.is_none()

@@ -105,6 +105,12 @@ pub struct JobRecord {
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// When the intent was recorded.
     pub created_at: DateTime<Utc>,
+    /// The submission attempt of its generation: 1, plus one per refused submission sent
+    /// again (each attempt after the first has a key of its own).
+    pub attempt: i64,
+    /// When the handle was recorded (`None` before it is, and for jobs recorded before tether
+    /// kept it): a "not found" within the account's `not_found_grace` of it is not an end.
+    pub handle_at: Option<DateTime<Utc>>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
     /// When it reached a terminal state.

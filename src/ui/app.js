@@ -4,7 +4,7 @@
 
 const TOKEN = "tether.token";
 const REFRESH_MS = 5000;
-const STATES = ["pending", "running", "unknown", "lost", "succeeded", "failed", "cancelled"];
+const STATES = ["pending", "running", "unknown", "lost", "outcome_unknown", "succeeded", "failed", "cancelled"];
 let timer = null;
 
 function el(tag, attrs, ...children) {

@@ -243,6 +243,7 @@ fn quick_settings() -> Table {
         ("request_timeout".to_string(), Setting::from("5s")),
         ("max_retries".to_string(), Setting::Integer(3)),
         ("unknown_after".to_string(), Setting::Integer(3)),
+        ("not_found_grace".to_string(), Setting::from("1s")),
     ])
 }
 

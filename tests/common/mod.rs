@@ -185,6 +185,7 @@ poll_max = "300ms"
 request_timeout = "2s"
 max_retries = 3
 unknown_after = 3
+not_found_grace = "1s"
 {extra}
 "#,
         url = db.url.expose(),

@@ -180,6 +180,7 @@ poll_max = "300ms"
 request_timeout = "{request_timeout}"
 max_retries = 5
 unknown_after = 3
+not_found_grace = "1s"
 "#,
                 url = db.url.expose()
             ),
@@ -286,6 +287,19 @@ pub fn key_of(task: &str) -> String {
         &TaskInstanceId::new("etl", "r1", task, -1),
         "main",
         1,
+    )
+}
+
+/// The key of submission attempt `attempt` of etl/r1/`task`, generation 1 (an attempt after
+/// a refused one has a key of its own).
+#[allow(dead_code)]
+pub fn key_of_attempt(task: &str, attempt: i64) -> String {
+    tether::engine::key::attempt_key(
+        KEY_NAMESPACE,
+        &TaskInstanceId::new("etl", "r1", task, -1),
+        "main",
+        1,
+        attempt,
     )
 }
 

@@ -130,7 +130,8 @@ impl AwsConfig {
     ) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
         table.remove("kind");
-        let common = CommonSettings::take_from(&mut table, prefix, &mut problems);
+        let common =
+            CommonSettings::take_from(&mut table, prefix, &mut problems, crate::edges::of(service));
         let mut bad = |key: &str, why: String| problems.push(format!("{prefix}.{key}: {why}"));
         let region = take_string(&mut table, "region", &mut bad)
             .or_else(|| env("AWS_REGION"))

@@ -26,6 +26,10 @@ impl ProviderFactory for Factory {
         &Service::KINDS
     }
 
+    fn edges(&self, kind: &str) -> &'static tether_provider::Edges {
+        crate::edges::of(Service::from_kind(kind).expect("one of the factory's kinds"))
+    }
+
     fn check(
         &self,
         kind: &str,

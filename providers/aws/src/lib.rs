@@ -24,12 +24,13 @@
 /// An adapter's struct (its client and settings), with `new` and `client`: what every AWS
 /// adapter but SageMaker's (which adds its flavor) has alike.
 macro_rules! adapter {
-    ($(#[$doc:meta])* $name:ident) => {
+    ($(#[$doc:meta])* $name:ident $({ $($(#[$fdoc:meta])* $field:ident: $ty:ty),* $(,)? })?) => {
         $(#[$doc])*
         #[derive(Debug)]
         pub struct $name {
             client: crate::client::AwsClient,
             config: crate::config::AwsConfig,
+            $($($(#[$fdoc])* $field: $ty,)*)?
         }
 
         impl $name {
@@ -40,6 +41,7 @@ macro_rules! adapter {
                 Ok(Self {
                     client: crate::client::AwsClient::new(&config)?,
                     config,
+                    $($($field: Default::default(),)*)?
                 })
             }
 
@@ -76,6 +78,7 @@ pub mod client;
 pub mod config;
 pub mod credential;
 pub mod ecs;
+pub mod edges;
 pub mod emr;
 pub mod emr_containers;
 pub mod emr_serverless;

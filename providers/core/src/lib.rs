@@ -3,6 +3,7 @@
 //! - [`Provider`]: submit, status, cancel and find a remote job; optionally `status_many`, the
 //!   coalesced polling of many jobs through list calls.
 //! - [`status`]: the normalised job states ([`JobState`], [`RemoteStatus`]).
+//! - [`edges`]: each kind's catalog of its service's documented hard edges ([`Edges`]).
 //! - [`error`]: [`ProviderError`], classified transient / permanent / not found.
 //! - [`handle`]: [`Handle`], a provider's handle on a remote job, as compact JSON text.
 //! - [`http`]: the retrying HTTP client (5xx, 429, 408, Retry-After, jittered backoff); no
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod edges;
 pub mod error;
 pub mod handle;
 pub mod http;
@@ -32,13 +34,14 @@ use async_trait::async_trait;
 
 use serde_json::Value;
 
+pub use edges::{Edge, Edges, Topic};
 pub use error::{ErrorKind, ProviderError};
 pub use handle::Handle;
 pub use http::{SendGate, Ungated};
 pub use ratelimit::RateLimiter;
 pub use registry::{ProviderFactory, ProviderSettings};
 pub use secret::Secret;
-pub use settings::{CommonSettings, PollSettings};
+pub use settings::{CommonSettings, OnForgotten, PollSettings};
 pub use status::{JobState, RemoteStatus};
 
 /// A job that a coalesced status call ([`Provider::status_many`]) is asked about.

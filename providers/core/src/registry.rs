@@ -37,6 +37,11 @@ pub trait ProviderFactory: Send + Sync + 'static {
         env: Env<'_>,
     ) -> Result<Arc<dyn ProviderSettings>, Vec<String>>;
 
+    /// The edge catalog of `kind` (one of [`ProviderFactory::kinds`]): what its service
+    /// documents about its hard edges, with the sources. Its figures are the defaults of an
+    /// account's `not_found_grace` and `forgotten_after`.
+    fn edges(&self, kind: &str) -> &'static crate::Edges;
+
     /// A provider to configure from the environment alone, when the file has no table of
     /// that name: its name and (empty, or partial) table. Databricks' tools set
     /// `DATABRICKS_HOST` and a token; tether then needs no `[providers.databricks]`.

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::edges::Edges;
+
 /// A provider's settings, by key, as the configuration gave them.
 pub type Table = BTreeMap<String, Setting>;
 
@@ -140,6 +142,29 @@ pub struct CommonSettings {
     pub max_retries: u32,
     /// Poll many jobs through the provider's list calls where it has them (`coalesce`).
     pub coalesce: bool,
+    /// How long after tether recorded a job's handle a "not found" from the service is read as
+    /// "not visible yet" rather than "never made" (`not_found_grace`; the kind's
+    /// [`Edges::visible_after_create`] by default).
+    pub not_found_grace: Duration,
+    /// How long the service keeps an ended job visible (`forgotten_after`; the kind's
+    /// [`Edges::forgotten_after`] by default): what a job forgotten after it was seen is
+    /// reported against.
+    pub forgotten_after: Option<Duration>,
+    /// What becomes of a job the service reported once and then forgot (`on_forgotten`).
+    pub on_forgotten: OnForgotten,
+}
+
+/// What becomes of a job the service reported once and then no longer knows (it aged out of
+/// the service's retention while tether could not poll it, or was deleted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnForgotten {
+    /// Its final state is `outcome_unknown`: no retry submits it again until a person settles
+    /// it (`tether jobs resolve`).
+    #[default]
+    OutcomeUnknown,
+    /// It is `lost`, and the next try submits it again (the account says re-running a job
+    /// whose outcome is unknown is safe).
+    Resubmit,
 }
 
 impl Default for CommonSettings {
@@ -152,14 +177,28 @@ impl Default for CommonSettings {
             request_timeout: Duration::from_secs(30),
             max_retries: 4,
             coalesce: true,
+            not_found_grace: crate::edges::UNDOCUMENTED_GRACE,
+            forgotten_after: None,
+            on_forgotten: OnForgotten::OutcomeUnknown,
         }
     }
 }
 
 impl CommonSettings {
-    /// Takes the common keys out of `table`, adding a line to `problems` for each bad one.
-    pub fn take_from(table: &mut Table, prefix: &str, problems: &mut Vec<String>) -> Self {
-        let mut s = Self::default();
+    /// Takes the common keys out of `table`, adding a line to `problems` for each bad one;
+    /// what the table leaves out of `not_found_grace` and `forgotten_after` comes from the
+    /// kind's edge catalog.
+    pub fn take_from(
+        table: &mut Table,
+        prefix: &str,
+        problems: &mut Vec<String>,
+        edges: &Edges,
+    ) -> Self {
+        let mut s = Self {
+            not_found_grace: edges.visible_after_create,
+            forgotten_after: edges.forgotten_after,
+            ..Self::default()
+        };
         let mut bad = |key: &str, why: String| problems.push(format!("{prefix}.{key}: {why}"));
         if let Some(d) = take_duration(table, "poll_initial", &mut bad) {
             s.poll.initial = d;
@@ -204,7 +243,46 @@ impl CommonSettings {
                 format!("must be true or false, not {}", other.type_str()),
             ),
         }
+        if let Some(d) = take_duration(table, "not_found_grace", &mut bad) {
+            s.not_found_grace = d;
+        }
+        match take_string(table, "forgotten_after", &mut bad).as_deref() {
+            None => {}
+            Some("never") => s.forgotten_after = None,
+            Some(text) => match parse_duration(text) {
+                Ok(d) if !d.is_zero() => s.forgotten_after = Some(d),
+                _ => bad(
+                    "forgotten_after",
+                    format!("{text:?} is neither a duration such as 10m or 7d nor \"never\""),
+                ),
+            },
+        }
+        match take_string(table, "on_forgotten", &mut bad).as_deref() {
+            None => {}
+            Some("outcome_unknown") => s.on_forgotten = OnForgotten::OutcomeUnknown,
+            Some("resubmit") => s.on_forgotten = OnForgotten::Resubmit,
+            Some(other) => bad(
+                "on_forgotten",
+                format!("{other:?} is neither \"outcome_unknown\" nor \"resubmit\""),
+            ),
+        }
         s
+    }
+
+    /// Why this account's polling may miss the end of a job, if it may: a `poll_max` longer
+    /// than half of how long the service keeps ended jobs (a job that ends just after a poll
+    /// is then forgotten before the next one reaches it, whenever polls are spaced that far).
+    pub fn retention_warning(&self) -> Option<String> {
+        let kept = self.forgotten_after?;
+        (self.poll.max * 2 > kept).then(|| {
+            format!(
+                "poll_max ({}) is longer than half of how long the service keeps an ended job \
+                 ({}, forgotten_after): a job ending between two polls may be forgotten \
+                 before it is read, and end as outcome_unknown",
+                crate::edges::human(self.poll.max),
+                crate::edges::human(kept)
+            )
+        })
     }
 }
 
@@ -262,7 +340,7 @@ fn take_int(table: &mut Table, key: &str, bad: &mut impl FnMut(&str, String)) ->
     }
 }
 
-/// Parses `500ms`, `5s`, `2m`, `1h` (one number and one unit).
+/// Parses `500ms`, `5s`, `2m`, `1h`, `7d` (one number and one unit).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -277,7 +355,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("{text:?}: the unit must be ms, s, m or h")),
+        "d" => n * 86_400.0,
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m, h or d")),
     };
     Ok(Duration::from_secs_f64(secs))
 }
@@ -293,6 +372,61 @@ mod tests {
             .collect()
     }
 
+    const EDGES: Edges = Edges {
+        kind: "test",
+        visible_after_create: Duration::from_secs(300),
+        forgotten_after: Some(Duration::from_secs(3600)),
+        entries: &[],
+    };
+
+    #[test]
+    fn edges_give_the_defaults_and_a_table_overrides_them() {
+        let mut problems = vec![];
+        let s = CommonSettings::take_from(&mut Table::new(), "p", &mut problems, &EDGES);
+        assert_eq!(s.not_found_grace, Duration::from_secs(300));
+        assert_eq!(s.forgotten_after, Some(Duration::from_secs(3600)));
+        assert_eq!(s.on_forgotten, OnForgotten::OutcomeUnknown);
+        let mut table = make(&[
+            ("not_found_grace", "10s".into()),
+            ("forgotten_after", "never".into()),
+            ("on_forgotten", "resubmit".into()),
+        ]);
+        let s = CommonSettings::take_from(&mut table, "p", &mut problems, &EDGES);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(s.not_found_grace, Duration::from_secs(10));
+        assert_eq!(s.forgotten_after, None);
+        assert_eq!(s.on_forgotten, OnForgotten::Resubmit);
+        let mut table = make(&[
+            ("forgotten_after", "soon".into()),
+            ("on_forgotten", "retry".into()),
+        ]);
+        CommonSettings::take_from(&mut table, "p", &mut problems, &EDGES);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("p.forgotten_after: \"soon\""),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with("p.on_forgotten: \"retry\""),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn warns_when_polls_are_spaced_beyond_half_the_retention() {
+        let mut s = CommonSettings {
+            forgotten_after: Some(Duration::from_secs(600)),
+            ..CommonSettings::default()
+        };
+        s.poll.max = Duration::from_secs(300);
+        assert_eq!(s.retention_warning(), None);
+        s.poll.max = Duration::from_secs(301);
+        let w = s.retention_warning().unwrap();
+        assert!(w.contains("10 minutes"), "{w}");
+        s.forgotten_after = None;
+        assert_eq!(s.retention_warning(), None);
+    }
+
     #[test]
     fn reads_and_checks_common_keys() {
         let mut table = make(&[
@@ -302,7 +436,7 @@ mod tests {
             ("host", "x".into()),
         ]);
         let mut problems = vec![];
-        let s = CommonSettings::take_from(&mut table, "providers.db", &mut problems);
+        let s = CommonSettings::take_from(&mut table, "providers.db", &mut problems, &EDGES);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(s.poll.initial, Duration::from_secs(1));
         assert_eq!(s.rate_per_second, 2.0);
@@ -315,7 +449,7 @@ mod tests {
             ("poll_initial", "soon".into()),
             ("unknown_after", Setting::Integer(-1)),
         ]);
-        CommonSettings::take_from(&mut table, "providers.db", &mut problems);
+        CommonSettings::take_from(&mut table, "providers.db", &mut problems, &EDGES);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("providers.db.poll_initial"));
     }

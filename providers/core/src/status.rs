@@ -18,8 +18,15 @@ pub enum JobState {
     Failed,
     /// Cancelled.
     Cancelled,
-    /// The provider has no such job any more (deleted, expired, wrong workspace).
+    /// The provider never reported the job and does not know it past the time it may take to
+    /// show a new one (`not_found_grace`): it was never made, or made elsewhere (a wrong
+    /// workspace). A later try submits it again.
     Lost,
+    /// The provider reported the job once and no longer knows it: it aged out of the
+    /// service's retention (or was deleted) before tether read its end. Whether it succeeded
+    /// is unknown; no retry submits it again until a person settles it
+    /// (`tether jobs resolve`), unless the account says `on_forgotten = "resubmit"`.
+    OutcomeUnknown,
     /// The provider could not be asked for a while; tether keeps polling.
     Unknown,
 }
@@ -29,7 +36,11 @@ impl JobState {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            JobState::Succeeded | JobState::Failed | JobState::Cancelled | JobState::Lost
+            JobState::Succeeded
+                | JobState::Failed
+                | JobState::Cancelled
+                | JobState::Lost
+                | JobState::OutcomeUnknown
         )
     }
 
@@ -42,6 +53,7 @@ impl JobState {
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
             JobState::Lost => "lost",
+            JobState::OutcomeUnknown => "outcome_unknown",
             JobState::Unknown => "unknown",
         }
     }
@@ -55,6 +67,7 @@ impl JobState {
             "failed" => JobState::Failed,
             "cancelled" => JobState::Cancelled,
             "lost" => JobState::Lost,
+            "outcome_unknown" => JobState::OutcomeUnknown,
             "unknown" => JobState::Unknown,
             _ => return None,
         })

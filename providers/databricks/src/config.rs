@@ -73,7 +73,8 @@ impl DatabricksConfig {
     ) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
         table.remove("kind");
-        let common = CommonSettings::take_from(&mut table, prefix, &mut problems);
+        let common =
+            CommonSettings::take_from(&mut table, prefix, &mut problems, crate::edges::of(kind));
         let mut bad = |key: &str, why: String| problems.push(format!("{prefix}.{key}: {why}"));
         let mut field = |key: &str, var: &str| {
             take_string(&mut table, key, &mut bad)

@@ -28,6 +28,10 @@ impl ProviderFactory for Factory {
         KINDS
     }
 
+    fn edges(&self, kind: &str) -> &'static tether_provider::Edges {
+        crate::edges::of(kind)
+    }
+
     fn check(
         &self,
         kind: &str,

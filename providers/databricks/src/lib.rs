@@ -27,6 +27,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod edges;
 pub mod factory;
 pub mod pipelines;
 #[cfg(feature = "sim")]

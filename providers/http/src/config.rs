@@ -318,7 +318,8 @@ impl HttpApiConfig {
             lines: Vec::new(),
         };
         table.remove("kind");
-        let common = CommonSettings::take_from(&mut table, prefix, &mut p.lines);
+        let common =
+            CommonSettings::take_from(&mut table, prefix, &mut p.lines, &crate::edges::DECLARED);
         let base_url = match p.required(&mut table, "", "base_url", "the API's URL (https://...)") {
             Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
                 Some(u.trim_end_matches('/').to_string())

@@ -21,6 +21,10 @@ impl ProviderFactory for Factory {
         &[PROVIDER]
     }
 
+    fn edges(&self, _kind: &str) -> &'static tether_provider::Edges {
+        &crate::edges::DECLARED
+    }
+
     fn check(
         &self,
         _kind: &str,

@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod edges;
 pub mod factory;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -106,7 +106,8 @@ admin_token_sha256 = ["{token_hash}"]
             .collect();
         text.push_str(&format!(
             "\n[providers.{kind}]\nkind = \"{kind}\"\n{account}\
-             poll_initial = \"1s\"\npoll_max = \"3s\"\nrequest_timeout = \"2s\"\n"
+             poll_initial = \"1s\"\npoll_max = \"3s\"\nrequest_timeout = \"2s\"\n\
+             not_found_grace = \"5s\"\n"
         ));
     }
     text

@@ -64,6 +64,10 @@ pub struct SimConfig {
     /// The `run_page_url` new runs report instead of their own page (a hostile provider's
     /// link, such as `javascript:...`, for the web view's tests).
     pub run_page_url: Option<String>,
+    /// How long a new run answers "does not exist" to `runs/get` and is left out of
+    /// `runs/list` (the catalog's consistency-after-create edge, switched on: the API does not
+    /// document that a new run is readable at once). Zero by default.
+    pub invisible_for: Duration,
 }
 
 impl Default for SimConfig {
@@ -78,6 +82,7 @@ impl Default for SimConfig {
             report_status: true,
             lists_report_success: false,
             run_page_url: None,
+            invisible_for: Duration::ZERO,
         }
     }
 }
@@ -827,7 +832,12 @@ async fn get_run(
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.get_requests += 1;
     let report_status = guard.config.report_status;
-    let Some(run) = guard.runs.get_mut(&id) else {
+    let invisible_for = guard.config.invisible_for;
+    let Some(run) = guard
+        .runs
+        .get_mut(&id)
+        .filter(|r| r.created.elapsed() >= invisible_for)
+    else {
         return run_not_found(id);
     };
     run.last_seen = Some(Instant::now());
@@ -910,12 +920,17 @@ async fn list_runs(
         upper = upper.min(n.checked_sub(1).map_or(i64::MIN, |k| guard.starts[k].1));
     }
     let active_only = q.active_only.unwrap_or(false);
+    let invisible_for = guard.config.invisible_for;
     let mut matching = guard
         .runs
         .range(..=upper)
         .rev()
         .take_while(|(_, r)| r.start_ms >= from)
-        .filter(|(_, r)| !r.hidden && (!active_only || r.state(now).0 != "TERMINATED"))
+        .filter(|(_, r)| {
+            !r.hidden
+                && now.saturating_duration_since(r.created) >= invisible_for
+                && (!active_only || r.state(now).0 != "TERMINATED")
+        })
         .map(|(_, r)| r);
     let lie = guard.config.lists_report_success;
     let page: Vec<Run> = matching

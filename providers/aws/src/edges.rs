@@ -1,0 +1,376 @@
+//! The edge catalog of each AWS kind (see [`tether_provider::edges`]), from the services' own
+//! API models (botocore's `service-2.json`, the same text as the API reference pages) and
+//! developer guides. "Not documented" entries say what tether assumes instead.
+
+use std::time::Duration;
+
+use tether_provider::edges::{Edge, Edges, Topic, HOUR, UNDOCUMENTED_GRACE};
+
+use crate::config::Service;
+
+/// The catalog of `service`'s kind.
+pub fn of(service: Service) -> &'static Edges {
+    match service {
+        Service::Emr => &EMR,
+        Service::EmrServerless => &EMR_SERVERLESS,
+        Service::Glue => &GLUE,
+        Service::Batch => &BATCH,
+        Service::Ecs => &ECS,
+        Service::StepFunctions => &STEP_FUNCTIONS,
+        Service::SageMakerTraining => &SAGEMAKER_TRAINING,
+        Service::SageMakerProcessing => &SAGEMAKER_PROCESSING,
+        Service::EmrContainers => &EMR_CONTAINERS,
+    }
+}
+
+const THROTTLING: Edge = Edge {
+    topic: Topic::Throttling,
+    says: "ThrottlingException (400) \"The request was denied due to request throttling\"; the SDKs also treat TooManyRequestsException, RequestLimitExceeded, LimitExceededException and HTTP 429 as throttling",
+    tether: "not processed: waits (Retry-After, else backoff) and sends again; slows the account's rate limiter",
+    source: "AWS Common Errors page; botocore/retries/standard.py (_THROTTLED_ERROR_CODES)",
+};
+
+const SERVER_ERRORS: Edge = Edge {
+    topic: Topic::MayHaveRun,
+    says: "5xx (InternalFailure, ServiceUnavailable) and timeouts: \"you might see an exception because of timeouts or server issues occurring after the resources are mutated\"",
+    tether: "the create's outcome is unknown: tether finds the job (by its key) before anything is sent again",
+    source: "ECS API reference, Ensuring idempotency (the general AWS rule); AWS Common Errors page",
+};
+
+/// EMR steps.
+pub static EMR: Edges = Edges {
+    kind: "emr",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: None,
+    entries: &[
+        Edge {
+            topic: Topic::Consistency,
+            says: "not documented whether DescribeStep answers at once for a step AddJobFlowSteps just returned",
+            tether: "a \"not found\" within not_found_grace of the handle is not an end",
+            source: "botocore emr/2009-03-31 (no consistency statement)",
+        },
+        Edge {
+            topic: Topic::Retention,
+            says: "\"After 1,000 steps have been added to a cluster, the submission of additional steps causes the removal of older, user-submitted step records\"; terminated clusters' metadata is kept two months",
+            tether: "a step seen once and then gone is forgotten: outcome_unknown, never resubmitted silently",
+            source: "Amazon EMR Management Guide, emr-view-steps.md, emr-manage-view-clusters.md",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "AddJobFlowSteps has no idempotency token: a repeated call adds another step",
+            tether: "the step name carries the key (`<name> [<key>]`); a lost answer is reconciled by ListSteps before any resend",
+            source: "botocore emr AddJobFlowStepsInput",
+        },
+        Edge {
+            topic: Topic::Limits,
+            says: "ListSteps returns at most 50 steps a call, newest first; at most 256 steps PENDING or RUNNING per cluster; names up to 256 characters",
+            tether: "find pages ListSteps up to find_max_pages",
+            source: "botocore emr ListStepsInput.Marker, StepConfig.Name; EMR Management Guide AddingStepstoaJobFlow.md",
+        },
+        SERVER_ERRORS,
+        THROTTLING,
+    ],
+};
+
+/// EMR Serverless job runs.
+pub static EMR_SERVERLESS: Edges = Edges {
+    kind: "emr-serverless",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: None,
+    entries: &[
+        Edge {
+            topic: Topic::Consistency,
+            says: "not documented whether GetJobRun answers at once for a new run",
+            tether: "a \"not found\" within not_found_grace of the handle is not an end",
+            source: "botocore emr-serverless/2021-07-13 (no consistency statement)",
+        },
+        Edge {
+            topic: Topic::Retention,
+            says: "not documented; runs go with their application",
+            tether: "a run seen once and then gone is forgotten: outcome_unknown",
+            source: "botocore emr-serverless (no retention statement)",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "clientToken (1-64 of [A-Za-z0-9._-]) \"must be unique for each request\"; its scope and lifetime are not documented",
+            tether: "the key is the clientToken: a lost answer is repeated with the same token",
+            source: "botocore emr-serverless StartJobRunRequest.clientToken",
+        },
+        Edge {
+            topic: Topic::Limits,
+            says: "ListJobRuns takes maxResults 1-50, no name filter; createdAtAfter bounds it by time",
+            tether: "find pages the application's runs up to find_max_pages and compares names",
+            source: "botocore emr-serverless ListJobRunsRequest",
+        },
+        SERVER_ERRORS,
+        THROTTLING,
+    ],
+};
+
+/// Glue job runs.
+pub static GLUE: Edges = Edges {
+    kind: "glue",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: Some(Duration::from_secs(90 * 86_400)),
+    entries: &[
+        Edge {
+            topic: Topic::Consistency,
+            says: "not documented whether GetJobRun answers at once for a new run",
+            tether: "a \"not found\" within not_found_grace of the handle is not an end",
+            source: "botocore glue/2017-03-31 (no consistency statement)",
+        },
+        Edge {
+            topic: Topic::Retention,
+            says: "\"Job run history is accessible for 90 days\" (the developer guide; the API reference says 365 days)",
+            tether: "forgotten_after defaults to the shorter, 90 days",
+            source: "AWS Glue Developer Guide, aws-glue-api-jobs-runs; botocore glue GetJobRun",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "StartJobRun has no idempotency token: a repeated call starts another run",
+            tether: "the run carries the key as the argument --tether-key; a lost answer is reconciled by GetJobRuns before any resend",
+            source: "botocore glue StartJobRunRequest",
+        },
+        Edge {
+            topic: Topic::MayHaveRun,
+            says: "StartJobRun may answer OperationTimeoutException (\"The operation timed out.\", a client error in the model) or InternalServiceException; whether the run was started is not documented",
+            tether: "both are outcomes unknown: reconciled by find, never recorded as a refusal",
+            source: "botocore glue StartJobRun errors",
+        },
+        Edge {
+            topic: Topic::Limits,
+            says: "GetJobRuns returns runs newest first, MaxResults 1-200, no state or time filter",
+            tether: "find pages GetJobRuns up to find_max_pages",
+            source: "botocore glue GetJobRuns",
+        },
+        SERVER_ERRORS,
+        THROTTLING,
+    ],
+};
+
+/// AWS Batch jobs.
+pub static BATCH: Edges = Edges {
+    kind: "batch",
+    visible_after_create: Duration::from_secs(5 * 60),
+    forgotten_after: Some(Duration::from_secs(7 * 86_400)),
+    entries: &[
+        Edge {
+            topic: Topic::Consistency,
+            says: "not documented by AWS; DescribeJobs is reported to answer an empty list for a job just submitted",
+            tether: "a job missing from DescribeJobs within not_found_grace (5 minutes) of the handle is not an end",
+            source: "Netflix/metaflow#543, apache/airflow#37552 (field reports)",
+        },
+        Edge {
+            topic: Topic::Retention,
+            says: "\"The job state for SUCCEEDED jobs is persisted in AWS Batch for at least 7 days\" (FAILED likewise)",
+            tether: "forgotten_after defaults to 7 days; a job seen and then gone is outcome_unknown",
+            source: "AWS Batch User Guide, job_states.md",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "SubmitJob has no idempotency token; job names need not be unique",
+            tether: "the job name carries the key (`<jobName>-<key>`); a lost answer is reconciled by ListJobs with the JOB_NAME filter",
+            source: "botocore batch SubmitJobRequest",
+        },
+        Edge {
+            topic: Topic::Names,
+            says: "jobName: up to 128 letters, digits, hyphens and underscores, starting alphanumeric",
+            tether: "validate_spec refuses a name that cannot carry the key within 128",
+            source: "botocore batch SubmitJobRequest.jobName",
+        },
+        Edge {
+            topic: Topic::Filters,
+            says: "\"Only one filter can be used at a time\"; with a filter jobStatus is ignored; JOB_NAME is a case-insensitive match",
+            tether: "find sends the JOB_NAME filter alone",
+            source: "botocore batch ListJobsRequest.filters",
+        },
+        Edge {
+            topic: Topic::Limits,
+            says: "DescribeJobs takes up to 100 job ids; ListJobs with filters returns up to 100 a page",
+            tether: "sweeps describe 100 jobs a call",
+            source: "botocore batch DescribeJobsRequest.jobs, ListJobsRequest.maxResults",
+        },
+        SERVER_ERRORS,
+        THROTTLING,
+    ],
+};
+
+/// Amazon ECS tasks.
+pub static ECS: Edges = Edges {
+    kind: "ecs",
+    visible_after_create: Duration::from_secs(5 * 60),
+    forgotten_after: Some(HOUR),
+    entries: &[
+        Edge {
+            topic: Topic::Consistency,
+            says: "\"The Amazon ECS API follows an eventual consistency model\": run DescribeTasks with backoff \"increasing gradually up to five minutes of wait time\"; a task not yet visible is a MISSING failure",
+            tether: "MISSING within not_found_grace (5 minutes) of the handle is not an end",
+            source: "botocore ecs RunTask; ECS API failure reasons (MISSING)",
+        },
+        Edge {
+            topic: Topic::Retention,
+            says: "\"stopped tasks appear in the returned results for at least one hour\"; ListTasks: \"Recently stopped tasks might appear\"",
+            tether: "forgotten_after defaults to 1 hour; a task seen and then MISSING is outcome_unknown",
+            source: "botocore ecs DescribeTasks, ListTasks",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "clientToken (up to 64 characters) is scoped to the cluster and lives 24 hours; a retry with the same token and parameters returns the original result; with other parameters, ConflictException",
+            tether: "the token is derived from the key and the attempt: a RunTask that placed no task (failures[]) is refused for that attempt, and the next try sends a new token",
+            source: "ECS API reference, Ensuring idempotency (RunTask); botocore ecs RunTaskRequest.clientToken",
+        },
+        Edge {
+            topic: Topic::Filters,
+            says: "\"When you specify startedBy as the filter, it must be the only filter that you use\"",
+            tether: "find lists by startedBy alone (running and recently stopped tasks)",
+            source: "botocore ecs ListTasksRequest.startedBy",
+        },
+        Edge {
+            topic: Topic::Limits,
+            says: "DescribeTasks takes up to 100 tasks; ListTasks pages up to 100",
+            tether: "sweeps describe 100 tasks per cluster a call",
+            source: "botocore ecs DescribeTasksRequest.tasks, ListTasksRequest.maxResults",
+        },
+        Edge {
+            topic: Topic::Other,
+            says: "RunTask answers 200 with failures[] (RESOURCE:*, AGENT, capacity) when it placed no task",
+            tether: "a refusal for that attempt (nothing runs): the next try submits with a new token",
+            source: "botocore ecs RunTaskResponse.failures",
+        },
+        SERVER_ERRORS,
+        THROTTLING,
+    ],
+};
+
+/// Step Functions executions.
+pub static STEP_FUNCTIONS: Edges = Edges {
+    kind: "stepfunctions",
+    visible_after_create: Duration::from_secs(5 * 60),
+    forgotten_after: Some(Duration::from_secs(90 * 86_400)),
+    entries: &[
+        Edge {
+            topic: Topic::Consistency,
+            says: "DescribeExecution \"is eventually consistent. The results are best effort and may not reflect very recent updates and changes\" (ListExecutions likewise)",
+            tether: "ExecutionDoesNotExist within not_found_grace (5 minutes) of the handle is not an end",
+            source: "botocore stepfunctions/2016-11-23 DescribeExecution",
+        },
+        Edge {
+            topic: Topic::Retention,
+            says: "closed executions of STANDARD machines can be read for 90 days",
+            tether: "forgotten_after defaults to 90 days",
+            source: "Step Functions Developer Guide, limits-overview.md",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "\"StartExecution is idempotent for STANDARD workflows\" while the execution runs with the same name and input; once closed or with other input, ExecutionAlreadyExists; names unique per account, Region and state machine for 90 days",
+            tether: "the execution name carries the key; ExecutionAlreadyExists is read as made by the key",
+            source: "botocore stepfunctions StartExecution, StartExecutionInput.name",
+        },
+        Edge {
+            topic: Topic::Other,
+            says: "\"StartExecution isn't idempotent for EXPRESS workflows\"; DescribeExecution, ListExecutions and StopExecution do not support EXPRESS executions",
+            tether: "EXPRESS state machines are refused (DescribeStateMachine's type, read once per machine) before anything is submitted",
+            source: "botocore stepfunctions StartExecution, DescribeExecution, StopExecution",
+        },
+        Edge {
+            topic: Topic::Names,
+            says: "name: 1-80 characters, no white space, brackets, wildcards or special characters",
+            tether: "the keyed name is cut to 80",
+            source: "botocore stepfunctions StartExecutionInput.name",
+        },
+        Edge {
+            topic: Topic::Limits,
+            says: "ListExecutions pages up to 1000, newest first; page tokens expire after 24 hours",
+            tether: "sweeps list RUNNING executions",
+            source: "botocore stepfunctions ListExecutions",
+        },
+        SERVER_ERRORS,
+        THROTTLING,
+    ],
+};
+
+const SAGEMAKER_ENTRIES: &[Edge] = &[
+    Edge {
+        topic: Topic::Consistency,
+        says: "not documented whether Describe*Job answers at once for a new job; an unknown job is answered ValidationException \"Requested resource not found\"",
+        tether: "a \"not found\" within not_found_grace of the handle is not an end",
+        source: "botocore sagemaker/2017-07-24; aws/aws-sdk#165 (field report)",
+    },
+    Edge {
+        topic: Topic::Retention,
+        says: "jobs stay until deleted (DeleteTrainingJob; after it the name can be reused)",
+        tether: "a job seen and then gone is outcome_unknown",
+        source: "botocore sagemaker DeleteTrainingJob",
+    },
+    Edge {
+        topic: Topic::Idempotency,
+        says: "no token: \"The name must be unique within an Amazon Web Services Region in an Amazon Web Services account\"; a second create answers ResourceInUse",
+        tether: "the job name carries the key; ResourceInUse is read as made by the key",
+        source: "botocore sagemaker CreateTrainingJobRequest.TrainingJobName, CreateProcessingJobRequest.ProcessingJobName",
+    },
+    Edge {
+        topic: Topic::Names,
+        says: "1-63 characters of [a-zA-Z0-9](-*[a-zA-Z0-9])",
+        tether: "the keyed name is cut to 63",
+        source: "botocore sagemaker TrainingJobName, ProcessingJobName",
+    },
+    Edge {
+        topic: Topic::Filters,
+        says: "with StatusEquals and MaxResults, MaxResults jobs are read first and then filtered: pages may be short or empty while NextToken goes on",
+        tether: "sweeps follow NextToken rather than stopping at a short page",
+        source: "botocore sagemaker ListTrainingJobs",
+    },
+    SERVER_ERRORS,
+    THROTTLING,
+];
+
+/// SageMaker training jobs.
+pub static SAGEMAKER_TRAINING: Edges = Edges {
+    kind: "sagemaker-training",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: None,
+    entries: SAGEMAKER_ENTRIES,
+};
+
+/// SageMaker processing jobs.
+pub static SAGEMAKER_PROCESSING: Edges = Edges {
+    kind: "sagemaker-processing",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: None,
+    entries: SAGEMAKER_ENTRIES,
+};
+
+/// EMR on EKS job runs.
+pub static EMR_CONTAINERS: Edges = Edges {
+    kind: "emr-containers",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: None,
+    entries: &[
+        Edge {
+            topic: Topic::Consistency,
+            says: "not documented whether DescribeJobRun answers at once for a new run",
+            tether: "a \"not found\" within not_found_grace of the handle is not an end",
+            source: "botocore emr-containers/2020-10-01 (no consistency statement)",
+        },
+        Edge {
+            topic: Topic::Retention,
+            says: "not documented",
+            tether: "a run seen and then gone is outcome_unknown",
+            source: "botocore emr-containers (no retention statement)",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "clientToken (1-64) \"The client idempotency token of the job run request\", echoed on the run; scope and lifetime not documented",
+            tether: "the key is the clientToken: a lost answer is repeated with the same token",
+            source: "botocore emr-containers StartJobRunRequest.clientToken",
+        },
+        Edge {
+            topic: Topic::Filters,
+            says: "ListJobRuns filters by name, states (up to 10) and createdAfter; maxResults has no documented maximum",
+            tether: "find lists by name",
+            source: "botocore emr-containers ListJobRunsRequest",
+        },
+        SERVER_ERRORS,
+        THROTTLING,
+    ],
+};

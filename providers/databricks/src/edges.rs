@@ -1,0 +1,131 @@
+//! The edge catalog of each Databricks kind (see [`tether_provider::edges`]), from the
+//! workspace API's own reference (the databricks-sdk's generated `service/jobs.py`,
+//! `pipelines.py` and `sql.py`, the same text as docs.databricks.com/api).
+
+use std::time::Duration;
+
+use tether_provider::edges::{Edge, Edges, Topic, UNDOCUMENTED_GRACE};
+
+/// The catalog of `kind` (one of [`crate::factory::KINDS`]).
+pub fn of(kind: &str) -> &'static Edges {
+    match kind {
+        crate::pipelines::KIND => &PIPELINE,
+        crate::statements::KIND => &SQL,
+        _ => &RUNS,
+    }
+}
+
+const THROTTLING: Edge = Edge {
+    topic: Topic::Throttling,
+    says: "429 (RESOURCE_EXHAUSTED, REQUEST_LIMIT_EXCEEDED) and 503 TEMPORARILY_UNAVAILABLE, with Retry-After; REQUEST_LIMIT_EXCEEDED may also mean a resource quota",
+    tether: "not processed: waits for Retry-After and sends again",
+    source: "databricks-sdk-py databricks/sdk/errors/platform.py",
+};
+
+/// Job runs (`runs/submit`).
+pub static RUNS: Edges = Edges {
+    kind: "databricks",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: Some(Duration::from_secs(60 * 86_400)),
+    entries: &[
+        Edge {
+            topic: Topic::Consistency,
+            says: "not documented whether runs/get answers at once for a run runs/submit just returned",
+            tether: "a \"not found\" within not_found_grace of the handle is not an end",
+            source: "databricks-sdk-py service/jobs.py submit",
+        },
+        Edge {
+            topic: Topic::Retention,
+            says: "\"Runs are automatically removed after 60 days\"; runs/get of a removed run answers 400 INVALID_PARAMETER_VALUE",
+            tether: "forgotten_after defaults to 60 days; a run seen and then gone is outcome_unknown",
+            source: "databricks-sdk-py service/jobs.py get_run_output, get_run",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "idempotency_token (at most 64 characters): \"Databricks guarantees that exactly one run is launched with that idempotency token\"; \"If a run with the provided token is deleted, an error is returned\"; its scope is not documented",
+            tether: "the key is the token: a lost answer is repeated with it; the key namespace keeps deployments' tokens apart",
+            source: "databricks-sdk-py service/jobs.py submit, run_now",
+        },
+        Edge {
+            topic: Topic::Limits,
+            says: "runs/list limit \"must be greater than 0 and less than 25\"; runs/get shows the first 100 tasks and repairs",
+            tether: "sweeps and find page 24 runs a call",
+            source: "databricks-sdk-py service/jobs.py list_runs, get_run",
+        },
+        Edge {
+            topic: Topic::Other,
+            says: "runs/repair has no idempotency token; \"The run must not be in progress\"",
+            tether: "a lost repair answer is reconciled from the run's repair_history before any resend",
+            source: "databricks-sdk-py service/jobs.py repair_run",
+        },
+        THROTTLING,
+    ],
+};
+
+/// Pipeline updates.
+pub static PIPELINE: Edges = Edges {
+    kind: "databricks-pipeline",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: None,
+    entries: &[
+        Edge {
+            topic: Topic::Consistency,
+            says: "not documented whether a new update is listed or read at once",
+            tether: "a \"not found\" within not_found_grace of the handle is not an end",
+            source: "databricks-sdk-py service/pipelines.py start_update",
+        },
+        Edge {
+            topic: Topic::Retention,
+            says: "not documented for update records",
+            tether: "an update seen and then gone is outcome_unknown",
+            source: "databricks-sdk-py service/pipelines.py",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "start_update has no idempotency token; \"If there is already an active update for the pipeline, the request will fail\"",
+            tether: "find takes the API-started update nearest after the intent (less 30 s); it can adopt another actor's update started in that window (issue 32, finding 8: open)",
+            source: "databricks-sdk-py service/pipelines.py start_update, UpdateInfo",
+        },
+        Edge {
+            topic: Topic::Other,
+            says: "stop is pipeline-wide: \"Stops the pipeline by canceling the active update\"",
+            tether: "a cancel stops whichever update is active",
+            source: "databricks-sdk-py service/pipelines.py stop",
+        },
+        THROTTLING,
+    ],
+};
+
+/// SQL statements.
+pub static SQL: Edges = Edges {
+    kind: "databricks-sql",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: Some(Duration::from_secs(12 * 3600)),
+    entries: &[
+        Edge {
+            topic: Topic::Consistency,
+            says: "not documented whether a statement is readable at once; the query history lags by an undocumented time",
+            tether: "a \"not found\" within not_found_grace of the handle is not an end",
+            source: "databricks-sdk-py service/sql.py execute_statement, QueryHistoryAPI",
+        },
+        Edge {
+            topic: Topic::Retention,
+            says: "a finished statement is answered 404 after at least 12 hours; results last an hour; \"poll for its status at least once every 15 minutes\" to keep a statement alive",
+            tether: "forgotten_after defaults to 12 hours",
+            source: "databricks-sdk-py service/sql.py StatementExecutionAPI",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "execute_statement has no idempotency key",
+            tether: "the statement carries the key as a comment; a lost answer is reconciled through the query history",
+            source: "databricks-sdk-py service/sql.py execute_statement",
+        },
+        Edge {
+            topic: Topic::Filters,
+            says: "query history: max_results under 1000 a page, a time range of at most 30 days; how long the history lags is not documented",
+            tether: "find reads at most 2,000 history rows from the intent on; a statement beyond them, or not yet in the lagging history, is not found (issue 32, finding 9: open)",
+            source: "databricks-sdk-py service/sql.py QueryHistoryAPI.list",
+        },
+        THROTTLING,
+    ],
+};
