@@ -57,7 +57,7 @@ fn aws_providers(endpoint: &str) -> String {
         .iter()
         .map(|s| {
             format!(
-                "\n[providers.{k}]\nkind = \"{k}\"\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\npoll_initial = \"100ms\"\npoll_max = \"300ms\"\nrequest_timeout = \"2s\"\nmax_retries = 3\nunknown_after = 3\n",
+                "\n[providers.{k}]\nkind = \"{k}\"\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\npoll_initial = \"100ms\"\npoll_max = \"300ms\"\nrequest_timeout = \"2s\"\nmax_retries = 3\nunknown_after = 3\nnot_found_grace = \"1s\"\n",
                 k = s.kind()
             )
         })
@@ -553,7 +553,92 @@ async fn coalesced_polling_on_each_service(db: TestDb) {
     }
 }
 
+/// Issue 32, finding 5 (a): a `RunTask` that placed no task (no capacity) is a refusal of that
+/// attempt; ECS answers the same `clientToken` with the same failure for 24 hours, so asking
+/// again sends the next attempt with a key of its own, which runs once capacity is back: one
+/// task in all.
+async fn ecs_placement_failure_is_retried_with_a_new_token(db: TestDb) {
+    let (sim, app) = setup(&db).await;
+    let mut req = request(Service::Ecs, "no-capacity", 1);
+    req.spec["taskDefinition"] = json!("sim-no-capacity-once:1");
+    let refused = match app.engine.ensure(&req).await {
+        Err(EngineError::SubmissionRefused { job_id, source }) => {
+            assert!(source.message.contains("RESOURCE:MEMORY"), "{source}");
+            app.engine.jobs().get(job_id).await.unwrap().unwrap()
+        }
+        other => panic!("the placement failure is a refusal: {other:?}"),
+    };
+    assert_eq!(refused.attempt, 1);
+    let again = app.engine.ensure(&req).await.unwrap();
+    assert_eq!(again.job.id, refused.id, "the same record");
+    assert_eq!(again.job.attempt, 2);
+    assert_ne!(again.job.idempotency_key, refused.idempotency_key);
+    assert!(again.job.handle.is_some());
+    assert_eq!(sim.submissions(Service::Ecs), 1, "one task");
+    let done = until_done(&app, again.job.id).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+}
+
+/// Issue 32, finding 7: a Glue `StartJobRun` that started its run but was answered
+/// `OperationTimeoutException` (a 400 in Glue's model) leaves the outcome open: tether finds
+/// the run by its key rather than recording a refusal, and asking again makes no second run.
+async fn a_timed_out_submit_that_ran_is_found_not_refused(db: TestDb) {
+    let (sim, app) = setup(&db).await;
+    sim.inject(
+        Fault::new(FaultKind::TimedOutAfterProcessing, 1)
+            .on(Service::Glue)
+            .submits_only(),
+    );
+    let req = request(Service::Glue, "timed-out", 1);
+    let first = app.engine.ensure(&req).await;
+    let job = match first {
+        Ok(ensured) => ensured.job,
+        Err(EngineError::SubmissionUncertain { job_id, .. }) => {
+            app.engine.jobs().get(job_id).await.unwrap().unwrap()
+        }
+        Err(e) => panic!("a timed-out submit is not a refusal: {e}"),
+    };
+    assert!(!job.refused(), "{job:?}");
+    let again = app
+        .engine
+        .ensure(&request(Service::Glue, "timed-out", 2))
+        .await;
+    let again = again.unwrap_or_else(|e| panic!("{e}")).job;
+    assert!(again.handle.is_some(), "{again:?}");
+    assert_eq!(sim.submissions(Service::Glue), 1, "one run");
+}
+
+/// Issue 32, finding 6: an EXPRESS state machine is refused before anything is submitted
+/// (its `StartExecution` is not idempotent and its executions cannot be described), naming the
+/// machine's type; asking again submits nothing either.
+async fn express_state_machines_are_refused(db: TestDb) {
+    let (sim, app) = setup(&db).await;
+    let mut req = request(Service::StepFunctions, "express", 1);
+    req.spec["stateMachineArn"] =
+        json!("arn:aws:states:us-east-1:000000000000:stateMachine:orders-express");
+    for try_number in [1, 2] {
+        req.try_number = try_number;
+        match app.engine.ensure(&req).await {
+            Err(EngineError::SubmissionRefused { source, .. }) => {
+                assert!(source.message.contains("EXPRESS state machine"), "{source}");
+            }
+            other => panic!("an EXPRESS machine is refused: {other:?}"),
+        }
+    }
+    assert_eq!(sim.submissions(Service::StepFunctions), 0, "no execution");
+    // A STANDARD one runs as before.
+    let standard = app
+        .engine
+        .ensure(&request(Service::StepFunctions, "standard", 1))
+        .await
+        .unwrap();
+    assert!(standard.job.handle.is_some());
+}
+
 on_both_backends!(
+    express_state_machines_are_refused,
+    a_timed_out_submit_that_ran_is_found_not_refused,
+    ecs_placement_failure_is_retried_with_a_new_token,
     coalesced_polling_on_each_service,
     crash_after_submit_process_reconciles_on_each_service,
     decision_table_on_each_service,

@@ -280,6 +280,14 @@ impl AwsClient {
         let lower = message.to_ascii_lowercase();
         let kind = match kind_name.as_str() {
             k if k.contains("Throttl") || k.contains("TooManyRequests") => ErrorKind::Transient,
+            // Answers after which the request may have been processed, whatever their status
+            // (see `edges.rs`): a submit's outcome is unknown, and the engine finds the job by
+            // its key before anything is sent again. Glue's `OperationTimeoutException` is a
+            // 400 in its model; ECS, EMR Serverless and EMR on EKS answer a client token
+            // already in use with `ConflictException` (ECS: "The resourceIds are the existing
+            // task ARNs which are already associated with the clientToken").
+            k if may_have_run(k) => ErrorKind::Transient,
+            "ConflictException" if is_submit(what) => ErrorKind::Transient,
             "ResourceNotFoundException"
             | "EntityNotFoundException"
             | "ResourceNotFound"
@@ -325,4 +333,25 @@ impl AwsClient {
         )
         .with_retry_after(response.retry_after()))
     }
+}
+
+/// Error names after which AWS may have processed the request (timeouts and server failures,
+/// whatever HTTP status carries them): "you might see an exception because of timeouts or
+/// server issues occurring after the resources are mutated" (ECS API reference, Ensuring
+/// idempotency); Glue documents `OperationTimeoutException` on `StartJobRun` as a client error.
+fn may_have_run(name: &str) -> bool {
+    matches!(
+        name,
+        "OperationTimeoutException"
+            | "RequestTimeout"
+            | "RequestTimeoutException"
+            | "InternalFailure"
+            | "InternalServerError"
+            | "InternalServerException"
+            | "InternalServiceException"
+            | "InternalServiceError"
+            | "ServerException"
+            | "ServiceUnavailable"
+            | "ServiceUnavailableException"
+    )
 }

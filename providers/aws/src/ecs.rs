@@ -3,8 +3,10 @@
 //! A job spec is the `RunTask` body: `{"cluster": "...", "taskDefinition": "...",
 //! "launchType": "FARGATE", "overrides": {...}, ...}` (one task: `count` absent or 1). tether
 //! sets `clientToken` to its key, so ECS deduplicates a repeated `RunTask`, and `startedBy` to
-//! the key, so that `find` lists the cluster's tasks started by it (`ListTasks`, running and
-//! stopped).
+//! the key, so that `find` lists the cluster's tasks started by it (`ListTasks` by `startedBy`
+//! alone, the only filter the API allows with it: running and recently stopped tasks). A
+//! `RunTask` that placed no task is a refusal of that attempt: ECS would answer the same token
+//! with the same failure for 24 hours, so the engine sends the next attempt with a new key.
 //!
 //! A stopped task succeeded only when its essential container exited and every container
 //! exited 0 (`state::ecs_stopped`). A coalesced sweep reads up to 100 tasks of a cluster per
@@ -120,16 +122,15 @@ impl Ecs {
         Ok((found, missing))
     }
 
-    /// One page of `ListTasks` of `cluster` started by `key` with `desired` status.
+    /// One page of `ListTasks` of `cluster` started by `key` (running and recently stopped).
     async fn list_tasks(
         &self,
         cluster: &str,
         key: &str,
-        desired: &str,
         token: Option<String>,
     ) -> Result<Value, ProviderError> {
-        let mut body = json!({"cluster": cluster, "startedBy": key, "desiredStatus": desired,
-            "maxResults": 100});
+        // "When you specify startedBy as the filter, it must be the only filter that you use."
+        let mut body = json!({"cluster": cluster, "startedBy": key, "maxResults": 100});
         if let Some(t) = token {
             body["nextToken"] = json!(t);
         }
@@ -197,11 +198,17 @@ impl Provider for Ecs {
             .await?;
         match out["tasks"][0]["taskArn"].as_str() {
             Some(arn) => Ok(Handle::new(json!({"cluster": cluster, "task_arn": arn}))),
-            // No task placed (`RESOURCE:MEMORY`, an agent disconnected...): capacity comes and
-            // goes, and the token makes another try safe.
-            None => Err(ProviderError::transient(
+            // No task placed (`RESOURCE:MEMORY`, an agent disconnected...): nothing runs, and
+            // ECS answers the same token with this same answer for 24 hours, so the attempt is
+            // refused: the next one is sent with a token of its own (the engine's next
+            // attempt key), when capacity may be back.
+            None => Err(ProviderError::permanent(
                 PROVIDER,
-                format!("RunTask placed no task: {}", out["failures"]),
+                format!(
+                    "RunTask placed no task ({}): nothing runs; asking again sends a new \
+                     clientToken",
+                    out["failures"]
+                ),
             )),
         }
     }
@@ -244,8 +251,9 @@ impl Provider for Ecs {
         Ok(())
     }
 
-    /// Lists the cluster's tasks started by the key (`ListTasks` with `startedBy`, running
-    /// ones, then stopped ones, which ECS lists for at least an hour).
+    /// Lists the cluster's tasks started by the key: `ListTasks` with `startedBy` as its only
+    /// filter, as the API requires, which lists running and recently stopped tasks (stopped
+    /// ones for about an hour; with the token's 24-hour replay that covers a lost answer).
     async fn find(
         &self,
         key: &str,
@@ -253,26 +261,24 @@ impl Provider for Ecs {
         _intent_ms: i64,
     ) -> Result<Vec<Handle>, ProviderError> {
         let cluster = cluster_of(spec);
-        let mut found = Vec::new();
-        for desired in ["RUNNING", "STOPPED"] {
-            let list = |token| self.list_tasks(&cluster, key, desired, token);
-            found.extend(
-                find_in_pages(
-                    self.config.find_max_pages,
-                    "taskArns",
-                    "nextToken",
-                    list,
-                    |task| {
-                        let arn = task["taskArn"].as_str()?;
-                        Some((
-                            Handle::new(json!({"cluster": cluster, "task_arn": arn})),
-                            None,
-                        ))
-                    },
-                )
-                .await?,
-            );
-        }
+        let list = |token| self.list_tasks(&cluster, key, token);
+        let mut found: Vec<Handle> = find_in_pages(
+            self.config.find_max_pages,
+            "taskArns",
+            "nextToken",
+            list,
+            |task| {
+                let arn = task["taskArn"].as_str()?;
+                Some((
+                    Handle::new(json!({"cluster": cluster, "task_arn": arn})),
+                    None,
+                ))
+            },
+        )
+        .await?;
+        // A task listed twice (pages that moved under the listing) is one task.
+        let mut seen = std::collections::HashSet::new();
+        found.retain(|h| seen.insert(h.clone()));
         Ok(found)
     }
 

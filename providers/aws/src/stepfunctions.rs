@@ -9,6 +9,10 @@
 //! the execution the name gives. The execution's ARN follows from the state machine's and the
 //! name, so `find` is one `DescribeExecution`.
 //!
+//! An EXPRESS state machine is refused before anything is submitted (its type read once with
+//! `DescribeStateMachine`): its `StartExecution` is not idempotent and its executions cannot
+//! be described, listed or stopped.
+//!
 //! A coalesced sweep lists each state machine's `RUNNING` executions (`ListExecutions`, 1000 a
 //! page): an execution not listed has ended, and its own call says how.
 
@@ -30,7 +34,64 @@ const CANCEL_CAUSE: &str = "Cancelled through tether";
 
 adapter! {
     /// The Step Functions adapter.
-    StepFunctions
+    StepFunctions {
+        /// Each state machine's type, read once (`DescribeStateMachine`): an EXPRESS one is
+        /// refused.
+        machine_types: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    }
+}
+
+impl StepFunctions {
+    /// Refuses an EXPRESS state machine, whose type `DescribeStateMachine` tells (read once
+    /// per machine): "StartExecution isn't idempotent for EXPRESS workflows", and
+    /// `DescribeExecution`, `ListExecutions` and `StopExecution` do not support their
+    /// executions, so tether could neither submit one exactly once nor follow it.
+    /// <https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html>
+    async fn refuse_express(&self, machine: &str) -> Result<(), ProviderError> {
+        let known = self
+            .machine_types
+            .lock()
+            .expect("cache")
+            .get(machine)
+            .cloned();
+        let kind = match known {
+            Some(kind) => kind,
+            None => {
+                let out = self
+                    .client
+                    .json10(
+                        TARGET,
+                        "DescribeStateMachine",
+                        &json!({"stateMachineArn": machine}),
+                        Idempotency::Idempotent,
+                    )
+                    .await
+                    .map_err(|e| match e.kind {
+                        // Where the machine is not (or not readable): the submit would fail.
+                        ErrorKind::NotFound => ProviderError::invalid_spec(PROVIDER, e.message),
+                        _ => e,
+                    })?;
+                let kind = out["type"].as_str().unwrap_or("STANDARD").to_string();
+                self.machine_types
+                    .lock()
+                    .expect("cache")
+                    .insert(machine.to_string(), kind.clone());
+                kind
+            }
+        };
+        if kind == "EXPRESS" {
+            return Err(ProviderError::invalid_spec(
+                PROVIDER,
+                format!(
+                    "{machine} is an EXPRESS state machine: StartExecution is not idempotent for \
+                     EXPRESS workflows and DescribeExecution does not support their \
+                     executions, so tether cannot run one exactly once nor follow it; use a \
+                     STANDARD state machine"
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The execution name carrying `key`.
@@ -152,6 +213,7 @@ impl Provider for StepFunctions {
     ) -> Result<Handle, ProviderError> {
         self.validate_spec(spec)?;
         let machine = spec["stateMachineArn"].as_str().unwrap_or_default();
+        self.refuse_express(machine).await?;
         let name = execution_name(spec.get("name").and_then(Value::as_str), key);
         let mut body = spec.clone();
         body["name"] = json!(name);

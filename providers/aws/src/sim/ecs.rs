@@ -1,8 +1,11 @@
 //! The Amazon ECS part of the simulator: `RunTask`, `DescribeTasks`, `ListTasks` and
 //! `StopTask` (JSON 1.1, `AmazonEC2ContainerServiceV20141113.<Operation>`), as botocore's
 //! `ecs` model and the API reference describe them. `RunTask` deduplicates `clientToken` per
-//! cluster; an unknown task is a `MISSING` failure of `DescribeTasks`; a stopped task carries
-//! a stop code and its container's exit code.
+//! cluster, and answers a repeated token with its first answer, a placement failure too (a
+//! task definition named `...no-capacity-once...` finds no capacity the first time it runs in
+//! a cluster); an unknown task is a `MISSING` failure of `DescribeTasks`; `ListTasks` refuses
+//! `startedBy` with another filter and, by `startedBy` alone, lists running and stopped tasks;
+//! a stopped task carries a stop code and its container's exit code.
 //!
 //! A forced state (`set_state`) is a `lastStatus`, optionally with a stop code and an exit
 //! code: `STOPPED` (the essential container exited 0), `STOPPED/EssentialContainerExited/1`,
@@ -159,6 +162,26 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
                 return Err(invalid("the simulator runs one task per RunTask".into()));
             }
             let dedup = (!token.is_empty()).then(|| (format!("ecs/{cluster}"), token.clone()));
+            // The same token is answered with its first answer, a placement failure too.
+            if let Some(refused) = dedup.as_ref().and_then(|k| inner.refused_tokens.get(k)) {
+                return Ok(refused.clone());
+            }
+            // A task definition named `...no-capacity-once...` finds no capacity the first time
+            // it runs in a cluster: RunTask answers 200 with failures[] and no task.
+            if definition.contains("no-capacity-once")
+                && inner
+                    .placements_failed
+                    .insert((cluster.clone(), definition.clone()))
+            {
+                let answer = json!({"tasks": [], "failures": [{
+                    "arn": format!("arn:aws:ecs:us-east-1:000000000000:container-instance/{cluster}/none"),
+                    "reason": "RESOURCE:MEMORY",
+                    "detail": "simulated: no container instance has enough memory"}]});
+                if let Some(k) = dedup {
+                    inner.refused_tokens.insert(k, answer.clone());
+                }
+                return Ok(answer);
+            }
             let existing = dedup
                 .as_ref()
                 .and_then(|k| inner.client_tokens.get(k))
@@ -233,6 +256,24 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
         }
         ".ListTasks" => {
             let (started_by, desired) = (s("startedBy"), s("desiredStatus"));
+            // "When you specify startedBy as the filter, it must be the only filter that you
+            // use" (botocore's ecs model, ListTasksRequest.startedBy).
+            let others = [
+                "desiredStatus",
+                "family",
+                "serviceName",
+                "containerInstance",
+                "launchType",
+            ];
+            if !started_by.is_empty() {
+                if let Some(other) = others.iter().find(|f| !s(f).is_empty()) {
+                    return Err(invalid(format!(
+                        "startedBy must be the only filter that you use (also given: {other})"
+                    )));
+                }
+            }
+            // By startedBy alone: running and recently stopped tasks alike.
+            let any_status = !started_by.is_empty();
             let desired = if desired.is_empty() {
                 "RUNNING".to_string()
             } else {
@@ -253,7 +294,7 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
                 |j| {
                     let t = task_json(j);
                     (started_by.is_empty() || t["startedBy"] == json!(started_by))
-                        && t["desiredStatus"] == json!(desired)
+                        && (any_status || t["desiredStatus"] == json!(desired))
                 },
                 |j| json!(j.id),
             )?;

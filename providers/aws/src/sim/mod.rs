@@ -149,6 +149,11 @@ pub enum FaultKind {
     Delay(Duration),
     /// Process the request (a submit creates its job), then answer `500`.
     FailAfterProcessing,
+    /// Process the request, then answer this service's own "timed out" error (Glue's
+    /// `400 OperationTimeoutException`, "The operation timed out."; other services' `408
+    /// RequestTimeoutException`): an error whose status says nothing of whether the request
+    /// ran.
+    TimedOutAfterProcessing,
     /// Send the status line, then cut the connection before the body (nothing processed).
     Drop,
 }
@@ -247,6 +252,11 @@ struct Inner {
     /// the list calls page through.
     by_parent: HashMap<(Service, String), Vec<usize>>,
     client_tokens: HashMap<(String, String), String>,
+    /// ECS: the answer of a `RunTask` that placed no task, by (cluster, clientToken): ECS
+    /// returns the original request's result to a retry with the same token (for 24 hours).
+    refused_tokens: HashMap<(String, String), Value>,
+    /// ECS: the (cluster, task definition) pairs whose first placement failed already.
+    placements_failed: std::collections::HashSet<(String, String)>,
     faults: Vec<Fault>,
     stats: SimStats,
 }
@@ -270,6 +280,8 @@ impl Simulator {
             by_id: HashMap::new(),
             by_parent: HashMap::new(),
             client_tokens: HashMap::new(),
+            refused_tokens: HashMap::new(),
+            placements_failed: Default::default(),
             faults: Vec::new(),
             stats: SimStats::default(),
         }));
@@ -560,6 +572,16 @@ async fn handle(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalFailure",
             "simulated failure after processing",
+        ),
+        (Some(FaultKind::TimedOutAfterProcessing), _) if service == Service::Glue => aws_error(
+            StatusCode::BAD_REQUEST,
+            "OperationTimeoutException",
+            "The operation timed out.",
+        ),
+        (Some(FaultKind::TimedOutAfterProcessing), _) => aws_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeoutException",
+            "simulated: the request timed out after it was processed",
         ),
         (_, Ok(v)) => Json(v).into_response(),
         (_, Err(r)) => *r,

@@ -89,6 +89,23 @@ fn execution_arn(machine: &str, name: &str) -> Option<String> {
     }
 }
 
+/// A state machine's type: one whose name holds `express` is EXPRESS (the switch that models
+/// the type's edges), any other STANDARD.
+fn machine_type(name: &str) -> &'static str {
+    if name.to_ascii_lowercase().contains("express") {
+        "EXPRESS"
+    } else {
+        "STANDARD"
+    }
+}
+
+fn is_express(machine: &str) -> bool {
+    machine
+        .rsplit(':')
+        .next()
+        .is_some_and(|name| machine_type(name) == "EXPRESS")
+}
+
 /// One Step Functions request: the operation `target` with the JSON `input`.
 pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
     let s = |k: &str| {
@@ -105,6 +122,37 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
         )
     };
     match target.strip_prefix(TARGET).unwrap_or("") {
+        ".DescribeStateMachine" => {
+            let machine = s("stateMachineArn");
+            let parts: Vec<&str> = machine.split(':').collect();
+            let ["arn", _, "states", _, _, "stateMachine", name] = parts.as_slice() else {
+                return Err(bad("InvalidArn", format!("Invalid Arn: '{machine}'")));
+            };
+            Ok(
+                json!({"stateMachineArn": machine, "name": name, "status": "ACTIVE",
+                      "type": machine_type(name), "definition": "{}", "roleArn":
+                      "arn:aws:iam::000000000000:role/sim", "creationDate": 0}),
+            )
+        }
+        ".StartExecution" if is_express(&s("stateMachineArn")) => {
+            // "StartExecution isn't idempotent for EXPRESS workflows": every call starts one.
+            let (machine, name, body) = (s("stateMachineArn"), s("name"), s("input"));
+            let n = inner.jobs.len() + 1;
+            let arn = execution_arn(&machine, &name)
+                .map(|a| format!("{}:{n:08x}", a.replace(":execution:", ":express:")))
+                .ok_or_else(|| bad("InvalidArn", format!("Invalid Arn: '{machine}'")))?;
+            new_job(
+                inner,
+                Service::StepFunctions,
+                arn.clone(),
+                &machine,
+                &name,
+                json!({"input": body}),
+                "",
+            );
+            let started = inner.jobs[inner.by_id[&arn]].created_at;
+            Ok(json!({"executionArn": arn, "startDate": started}))
+        }
         ".StartExecution" => {
             let (machine, name, body) = (s("stateMachineArn"), s("name"), s("input"));
             let Some(arn) = execution_arn(&machine, &name) else {
