@@ -1,7 +1,8 @@
 //! dbt Cloud's job runs (Administrative API v2), as its documentation describes them:
 //! `POST /api/v2/accounts/{account}/jobs/{job}/run/` (`cause` required; the run),
 //! `GET .../runs/{id}/`, `POST .../runs/{id}/cancel/`, `GET .../runs/` (`job_definition_id`,
-//! `order_by`, `limit` up to 100, `offset`). Answers are `{"status": {...}, "data": ...}`, a
+//! `order_by`, `limit` up to 100, `offset`, `include_related`). A run's `cause` is on its
+//! `trigger`, which is `null` unless `include_related` asks for it. Answers are `{"status": {...}, "data": ...}`, a
 //! run's `status` one of 1 Queued, 2 Starting, 3 Running, 10 Success, 20 Error, 30 Cancelled;
 //! requests carry `Authorization: Token <token>` (or `Bearer`). The account is the example
 //! description's (`12345`).
@@ -87,14 +88,23 @@ fn status(store: &Store, job: &Job, now: Instant) -> (Value, &'static str) {
     (json!(code), name)
 }
 
-fn run(store: &Store, job: &Job, now: Instant) -> Value {
+/// A run as the API answers it. Its `cause` is on its trigger (`RunResponse` has no `cause`;
+/// `RunTrigger` has), and the trigger is filled only when the request asked for it with
+/// `include_related` holding `trigger` (else `null`): `openapi-v2.yaml` of
+/// dbt-labs/dbt-cloud-openapi-spec, `RunResponse`, `RunTrigger`, List Runs `include_related`.
+fn run(store: &Store, job: &Job, now: Instant, with_trigger: bool) -> Value {
     let (status, humanized) = status(store, job, now);
     let code = status.as_i64().unwrap_or(0);
+    let trigger = with_trigger.then(|| {
+        json!({"id": job.id, "cause": job.tag, "job_definition_id": job.job_definition_id,
+               "git_branch": job.body.get("git_branch"), "cause_category": "api"})
+    });
     json!({
         "id": job.id,
         "account_id": ACCOUNT.parse::<i64>().expect("digits"),
         "job_definition_id": job.job_definition_id,
-        "cause": job.tag,
+        "trigger_id": job.id,
+        "trigger": trigger,
         "status": status,
         "status_humanized": humanized,
         "status_message": (code == 20).then_some("Database Error in model orders (models/orders.sql): simulated failure"),
@@ -154,22 +164,35 @@ async fn trigger(
     }
     let mut s = store.lock().expect("not poisoned");
     let id = s.create(Some(cause.to_string()), job_id, body.clone());
-    let answer = run(&s, &s.jobs[&id], Instant::now());
+    // The trigger's answer is the run with its trigger.
+    let answer = run(&s, &s.jobs[&id], Instant::now(), true);
     drop(s);
     respond(Api::DbtCloud, fail_after, ok(answer))
+}
+
+/// Whether a query asks for the runs' triggers: `include_related` holding `trigger`, as a
+/// repeated parameter, a list (`["trigger"]`) or a comma-separated value.
+fn includes_trigger(query: Option<&str>) -> bool {
+    query.unwrap_or_default().split('&').any(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+        k == "include_related" && v.contains("trigger")
+    })
 }
 
 async fn one(
     State(store): State<Shared>,
     headers: HeaderMap,
     Path((account, id)): Path<(String, String)>,
+    uri: axum::http::Uri,
 ) -> Response {
     if let Err(r) = gate(&store, &headers, Class::Other, authorized).await {
         return r;
     }
     let s = store.lock().expect("not poisoned");
+    let with_trigger = includes_trigger(uri.query());
     match id.parse::<i64>().ok().and_then(|n| s.jobs.get(&n)) {
-        Some(j) if account == ACCOUNT => ok(run(&s, j, Instant::now())),
+        Some(j) if account == ACCOUNT => ok(run(&s, j, Instant::now(), with_trigger)),
         _ => missing(),
     }
 }
@@ -196,7 +219,7 @@ async fn cancel(
         s.jobs.get_mut(&n).expect("checked").cancelled = true;
     }
     s.cancels += 1;
-    let answer = run(&s, &s.jobs[&n], now);
+    let answer = run(&s, &s.jobs[&n], now, false);
     respond(Api::DbtCloud, fail_after, ok(answer))
 }
 
@@ -206,14 +229,17 @@ struct ListQuery {
     order_by: Option<String>,
     limit: Option<usize>,
     offset: Option<usize>,
+    // `include_related` is read from the raw query (`includes_trigger`): it may repeat.
 }
 
 async fn list(
     State(store): State<Shared>,
     headers: HeaderMap,
     Path(account): Path<String>,
+    uri: axum::http::Uri,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let with_trigger = includes_trigger(uri.query());
     if let Err(r) = gate(&store, &headers, Class::Other, authorized).await {
         return r;
     }
@@ -256,7 +282,7 @@ async fn list(
         .skip(q.offset.unwrap_or(0))
         .take(limit)
         .map(|j| {
-            let mut r = run(&s, j, now);
+            let mut r = run(&s, j, now, with_trigger);
             if s.lie {
                 r["status"] = json!(10);
             }
