@@ -83,7 +83,7 @@ pub static PIPELINE: Edges = Edges {
         Edge {
             topic: Topic::Idempotency,
             says: "start_update has no idempotency token; \"If there is already an active update for the pipeline, the request will fail\"",
-            tether: "find takes the API-started update nearest after the intent (less 30 s); it can adopt another actor's update started in that window (issue 32, finding 8: open)",
+            tether: "find takes the API-started update with the spec's selection (full_refresh, refresh_selection, full_refresh_selection, validate_only: the record keeps them) created between the intent and the look, give or take 5 minutes of clock skew, nearest the intent; another actor's API update of the same selection in that window cannot be told apart",
             source: "databricks-sdk-py service/pipelines.py start_update, UpdateInfo",
         },
         Edge {
@@ -123,7 +123,7 @@ pub static SQL: Edges = Edges {
         Edge {
             topic: Topic::Filters,
             says: "query history: max_results under 1000 a page, a time range of at most 30 days; how long the history lags is not documented",
-            tether: "find reads at most 2,000 history rows from the intent on; a statement beyond them, or not yet in the lagging history, is not found (issue 32, finding 9: open)",
+            tether: "find reads every page of the history from the intent until the look (5 minutes of skew either side), in 30-day ranges; more than a million queries in a range is an outcome tether cannot tell; a statement the lagging history shows only after the second look is submitted again",
             source: "databricks-sdk-py service/sql.py QueryHistoryAPI.list",
         },
         THROTTLING,

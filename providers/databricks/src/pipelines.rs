@@ -8,12 +8,16 @@
 //! - cancel: `POST /api/2.0/pipelines/{pipeline_id}/stop`, which stops the pipeline's active
 //!   update, so it is sent only while the update read last is still ours and unfinished;
 //! - find: an update has no idempotency token and carries nothing tether could tag it with,
-//!   but a pipeline refuses a second update while one is active. So a lost answer is
-//!   reconciled by listing the pipeline's updates (`GET .../updates`, newest first) for the
-//!   one started through the API nearest the intent, no earlier than [`FIND_SKEW_MS`] before
-//!   it (the clocks' skew): tether submits right after recording its intent, while an earlier
-//!   update (a failed generation) or a later one (someone's, after this one ended) lies
-//!   further from it. At most one, never a second update started blindly.
+//!   but a pipeline refuses a second update while one is active, and the update's record keeps
+//!   the request's selection. So a lost answer is reconciled by listing the pipeline's updates
+//!   (`GET .../updates`, newest first) for the one started through the API (`cause`
+//!   `API_CALL`) with the spec's selection (`full_refresh`, `refresh_selection`,
+//!   `full_refresh_selection`, `validate_only`), created between the intent and this look
+//!   (give or take [`FIND_SKEW_MS`], the clocks' skew), nearest the intent: tether submits
+//!   right after recording its intent, while an earlier update (a failed generation) or a
+//!   later one (someone's, after this one ended) lies further from it. At most one, never a
+//!   second update started blindly. What it cannot tell apart: another actor's API update of
+//!   the same selection started in that window while tether's request made none.
 //!
 //! tether's key travels in the `User-Agent` of the submission (`tether/VERSION
 //! tether-key/KEY`), which a workspace's audit log keeps: a person can trace an update to its
@@ -35,9 +39,17 @@ use crate::{state, DatabricksConfig};
 /// The kind, as in config and errors.
 pub const KIND: &str = "databricks-pipeline";
 
-/// How much earlier than tether's intent an update's `creation_time` may be and still be the
-/// one tether started (the two clocks' skew).
-pub const FIND_SKEW_MS: i64 = 30_000;
+/// How far an update's `creation_time` (the workspace's clock) may lie outside the window in
+/// which tether may have started it (its own clock) and still be the one it started: the two
+/// clocks' skew, as the SQL kind's history search allows.
+pub const FIND_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// Now, in ms since the Unix epoch (the end of `find`'s window).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 
 /// Updates asked for per page of the list.
 const LIST_PAGE: usize = 25;
@@ -75,6 +87,46 @@ pub struct UpdateInfo {
     /// What started it: `API_CALL`, `USER_ACTION`, `JOB_TASK`, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// The request's selection, as the record keeps it (`UpdateInfo` of databricks-sdk's
+    /// `pipelines.py`): what `find` compares with the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_refresh: Option<bool>,
+    /// Tables refreshed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_selection: Option<Vec<String>>,
+    /// Tables fully refreshed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_refresh_selection: Option<Vec<String>>,
+    /// Whether it only validates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate_only: Option<bool>,
+}
+
+impl UpdateInfo {
+    /// Whether the record's selection is the one `spec` asks for (absent fields as their
+    /// defaults: false, no tables).
+    pub fn selects_as(&self, spec: &Value) -> bool {
+        let flag = |v: Option<bool>, k: &str| {
+            v.unwrap_or(false) == spec.get(k).and_then(Value::as_bool).unwrap_or(false)
+        };
+        let tables = |v: &Option<Vec<String>>, k: &str| {
+            let mut have: Vec<&str> = v.iter().flatten().map(String::as_str).collect();
+            let mut want: Vec<&str> = spec
+                .get(k)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            have.sort_unstable();
+            want.sort_unstable();
+            have == want
+        };
+        flag(self.full_refresh, "full_refresh")
+            && flag(self.validate_only, "validate_only")
+            && tables(&self.refresh_selection, "refresh_selection")
+            && tables(&self.full_refresh_selection, "full_refresh_selection")
+    }
 }
 
 /// `GET .../updates/{update_id}`.
@@ -365,7 +417,12 @@ impl Provider for DatabricksPipeline {
         let Some(pipeline) = pipeline_id(spec).filter(|p| is_id(p)) else {
             return Ok(Vec::new());
         };
+        // tether started its update after its intent and before this look (its submitter's
+        // lease ran out before anyone reconciles): an update created outside that window, give
+        // or take the clocks' skew, or with another selection than the spec's, is someone
+        // else's.
         let since = intent_ms.saturating_sub(FIND_SKEW_MS);
+        let until = now_ms().saturating_add(FIND_SKEW_MS);
         let path = Self::path(pipeline, "/updates");
         // (distance from the intent, update id)
         let mut nearest: Option<(i64, String)> = None;
@@ -391,8 +448,9 @@ impl Provider for DatabricksPipeline {
                     continue;
                 }
                 let by_api = update.cause.as_deref().is_none_or(|c| c == "API_CALL");
+                let ours = by_api && created <= until && update.selects_as(spec);
                 let distance = (created - intent_ms).abs();
-                if let (true, Some(id)) = (by_api, update.update_id.as_ref()) {
+                if let (true, Some(id)) = (ours, update.update_id.as_ref()) {
                     if nearest.as_ref().is_none_or(|(d, _)| distance < *d) {
                         nearest = Some((distance, id.clone()));
                     }

@@ -9,8 +9,16 @@
 //! - find: a statement has no idempotency token, so tether tags it twice with its key: a
 //!   query tag ([`KEY_TAG`]) and a leading SQL comment (`/* tether-key: KEY */`, for
 //!   workspaces whose history lacks tags). A lost answer is reconciled by reading the query
-//!   history (`GET /api/2.0/sql/history/queries`) of the warehouse since the intent for a
-//!   statement so tagged, before anything is submitted again.
+//!   history (`GET /api/2.0/sql/history/queries`) of the warehouse from the intent until now
+//!   for a statement so tagged, before anything is submitted again: bounded by time, every
+//!   page of it read (never a row count), in ranges of at most the API's 30 days.
+//!
+//! What this kind can and cannot guarantee: the history lags by a time Databricks does not
+//! document, and statements carry no idempotency key. A lost answer is looked for twice, the
+//! second time `not_found_grace` (two minutes) after the takeover; a statement the history
+//! shows only later than that is submitted a second time, and tether cannot see that
+//! duplicate. A history too large to read to its end is an outcome tether cannot tell, never
+//! "not found".
 //!
 //! Reference: <https://docs.databricks.com/api/workspace/statementexecution>
 
@@ -38,7 +46,15 @@ pub fn key_comment(key: &str) -> String {
 const FIND_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// Queries asked for per page of the history (the API takes fewer than 1000).
-const HISTORY_PAGE: usize = 100;
+const HISTORY_PAGE: usize = 999;
+
+/// The longest time range one history request may filter by (the API's 30 days): a longer
+/// search is made of several.
+const HISTORY_RANGE_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// The most pages `find` reads of one time range before it says it cannot tell (about a
+/// million queries): never "not found" for a search it did not finish.
+const HISTORY_MAX_PAGES: usize = 1000;
 
 /// The most query tags a statement keeps (more are cut to 20): tether's takes one.
 const MAX_USER_TAGS: usize = 19;
@@ -133,6 +149,13 @@ pub struct ListQueriesResponse {
     pub next_page_token: Option<String>,
 }
 
+/// Now, in ms since the Unix epoch (the end of `find`'s search).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The `databricks-sql` adapter.
 #[derive(Debug)]
 pub struct DatabricksSql {
@@ -141,6 +164,73 @@ pub struct DatabricksSql {
 }
 
 impl DatabricksSql {
+    /// The statements tagged with `key` that the query history holds for `warehouse` started
+    /// between `from` and `to` (ms, both included), newest first: every page of the range,
+    /// or an error if there are more than [`HISTORY_MAX_PAGES`] (then nobody can tell whether
+    /// the statement ran, and the engine says so rather than submit again).
+    /// <https://docs.databricks.com/api/workspace/queryhistory/list>
+    async fn history_between(
+        &self,
+        warehouse: &str,
+        key: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Handle>, ProviderError> {
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..HISTORY_MAX_PAGES {
+            let page: ListQueriesResponse = self
+                .client
+                .call(
+                    "/api/2.0/sql/history/queries",
+                    Call::Other,
+                    Idempotency::Idempotent,
+                    |c, url| {
+                        let mut q = vec![("max_results", HISTORY_PAGE.to_string())];
+                        match &token {
+                            // A page token stands for the whole filter.
+                            Some(t) => q.push(("page_token", t.clone())),
+                            None => {
+                                q.push(("filter_by.warehouse_ids", warehouse.to_string()));
+                                q.push((
+                                    "filter_by.query_start_time_range.start_time_ms",
+                                    from.to_string(),
+                                ));
+                                q.push((
+                                    "filter_by.query_start_time_range.end_time_ms",
+                                    to.to_string(),
+                                ));
+                            }
+                        }
+                        c.get(url).query(&q)
+                    },
+                )
+                .await?;
+            found.extend(
+                page.res
+                    .iter()
+                    .filter(|q| tagged_with(q, key))
+                    .filter_map(|q| q.query_id.clone())
+                    .map(|id| {
+                        Handle::new(json!({ "statement_id": id, "warehouse_id": warehouse }))
+                    }),
+            );
+            match page.next_page_token {
+                Some(t) if page.has_next_page => token = Some(t),
+                _ => return Ok(found),
+            }
+        }
+        Err(ProviderError::transient(
+            KIND,
+            format!(
+                "the query history of warehouse {warehouse} holds more than {} queries started \
+                 between {from} and {to} (ms): tether cannot tell whether the statement ran; \
+                 look for the tag {KEY_TAG}={key} by hand",
+                HISTORY_MAX_PAGES * HISTORY_PAGE
+            ),
+        ))
+    }
+
     /// An adapter for the configured workspace.
     pub fn new(config: DatabricksConfig) -> Result<Self, ProviderError> {
         let client = Client::for_config(&config)?;
@@ -341,46 +431,17 @@ impl Provider for DatabricksSql {
         else {
             return Ok(Vec::new());
         };
-        let since = intent_ms.saturating_sub(FIND_SKEW_MS).to_string();
+        // Bounded by time, not by a row count: every query the warehouse started from the
+        // intent (less the clocks' skew) until now (plus the skew), in ranges of at most 30
+        // days, each read to its last page.
+        let since = intent_ms.saturating_sub(FIND_SKEW_MS);
+        let until = now_ms().saturating_add(FIND_SKEW_MS).max(since);
         let mut found = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..self.config.find_max_pages {
-            let page: ListQueriesResponse = self
-                .client
-                .call(
-                    "/api/2.0/sql/history/queries",
-                    Call::Other,
-                    Idempotency::Idempotent,
-                    |c, url| {
-                        let mut q = vec![("max_results", HISTORY_PAGE.to_string())];
-                        match &token {
-                            // A page token stands for the whole filter.
-                            Some(t) => q.push(("page_token", t.clone())),
-                            None => {
-                                q.push(("filter_by.warehouse_ids", warehouse.to_string()));
-                                q.push((
-                                    "filter_by.query_start_time_range.start_time_ms",
-                                    since.clone(),
-                                ));
-                            }
-                        }
-                        c.get(url).query(&q)
-                    },
-                )
-                .await?;
-            found.extend(
-                page.res
-                    .iter()
-                    .filter(|q| tagged_with(q, key))
-                    .filter_map(|q| q.query_id.clone())
-                    .map(|id| {
-                        Handle::new(json!({ "statement_id": id, "warehouse_id": warehouse }))
-                    }),
-            );
-            match page.next_page_token {
-                Some(t) if page.has_next_page => token = Some(t),
-                _ => break,
-            }
+        let mut from = since;
+        while from <= until {
+            let to = from.saturating_add(HISTORY_RANGE_MS - 1).min(until);
+            found.extend(self.history_between(warehouse, key, from, to).await?);
+            from = to.saturating_add(1);
         }
         found.reverse();
         Ok(found)

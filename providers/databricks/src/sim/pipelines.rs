@@ -52,6 +52,8 @@ pub struct Updates {
 pub struct SimUpdate {
     pub pipeline_id: String,
     pub life: Life,
+    /// The request's body (its selection, its cause), which the record keeps.
+    pub request: Value,
 }
 
 impl SimUpdate {
@@ -74,9 +76,28 @@ impl SimUpdate {
             pipeline_id: Some(self.pipeline_id.clone()),
             state: Some(self.state(now)),
             creation_time: Some(self.life.start_ms),
-            cause: Some("API_CALL".into()),
+            cause: Some(
+                self.request
+                    .get("cause")
+                    .and_then(Value::as_str)
+                    .unwrap_or("API_CALL")
+                    .to_string(),
+            ),
+            full_refresh: Some(self.request["full_refresh"].as_bool().unwrap_or(false)),
+            refresh_selection: tables(&self.request["refresh_selection"]),
+            full_refresh_selection: tables(&self.request["full_refresh_selection"]),
+            validate_only: Some(self.request["validate_only"].as_bool().unwrap_or(false)),
         }
     }
+}
+
+fn tables(v: &Value) -> Option<Vec<String>> {
+    v.as_array().map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    })
 }
 
 /// The update state a run outcome (`SUCCESS`, `FAILED`, a state name) ends an update in.
@@ -195,6 +216,7 @@ pub async fn start(
         SimUpdate {
             pipeline_id: pipeline,
             life,
+            request: body,
         },
     );
     guard.updates.order.push(id.clone());

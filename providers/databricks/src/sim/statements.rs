@@ -243,10 +243,16 @@ struct HistoryQuery {
     warehouse: Option<String>,
     #[serde(rename = "filter_by.query_start_time_range.start_time_ms")]
     since: Option<i64>,
+    #[serde(rename = "filter_by.query_start_time_range.end_time_ms")]
+    until: Option<i64>,
 }
 
-/// `GET /api/2.0/sql/history/queries`: newest first; a page token stands for the filter and
-/// the position reached (`SKIP:SINCE:WAREHOUSE`).
+/// The longest time range a history request may filter by (30 days).
+const MAX_RANGE_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// `GET /api/2.0/sql/history/queries`: newest first, filtered by warehouse and start time
+/// range (at most 30 days); a page token stands for the filter and the position reached
+/// (`SKIP:SINCE:UNTIL:WAREHOUSE`).
 pub async fn history(State(inner): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     if let Err(response) = gate(&inner, &headers, Endpoint::List).await {
         return response;
@@ -260,15 +266,25 @@ pub async fn history(State(inner): State<Shared>, headers: HeaderMap, uri: Uri) 
         Some(n @ 1..=999) => n,
         Some(n) => return bad(format!("max_results must be less than 1000, not {n}")),
     };
-    let (skip, since, warehouse) = match q.page_token.as_deref() {
-        None => (0, q.since, q.warehouse),
+    let (skip, since, until, warehouse) = match q.page_token.as_deref() {
+        None => {
+            if let (Some(from), Some(to)) = (q.since, q.until) {
+                if to - from > MAX_RANGE_MS {
+                    return bad("query_start_time_range must span at most 30 days".to_string());
+                }
+            }
+            (0, q.since, q.until, q.warehouse)
+        }
         Some(token) => {
-            let mut parts = token.splitn(3, ':');
+            let mut parts = token.splitn(4, ':');
             let skip = parts.next().and_then(|s| s.parse::<usize>().ok());
             let since = parts.next().map(|s| s.parse::<i64>().ok());
+            let until = parts.next().map(|s| s.parse::<i64>().ok());
             let warehouse = parts.next().map(str::to_string);
-            match (skip, since) {
-                (Some(skip), Some(since)) => (skip, since, warehouse.filter(|w| !w.is_empty())),
+            match (skip, since, until) {
+                (Some(skip), Some(since), Some(until)) => {
+                    (skip, since, until, warehouse.filter(|w| !w.is_empty()))
+                }
                 _ => return bad("Invalid page_token"),
             }
         }
@@ -289,6 +305,7 @@ pub async fn history(State(inner): State<Shared>, headers: HeaderMap, uri: Uri) 
             !s.life.hidden
                 && warehouse.as_deref().is_none_or(|w| s.warehouse_id == w)
                 && since.is_none_or(|t| s.life.start_ms >= t)
+                && until.is_none_or(|t| s.life.start_ms <= t)
         })
         .cloned()
         .collect();
@@ -316,8 +333,9 @@ pub async fn history(State(inner): State<Shared>, headers: HeaderMap, uri: Uri) 
     let has_next_page = end < ids.len();
     let next_page_token = has_next_page.then(|| {
         format!(
-            "{end}:{}:{}",
+            "{end}:{}:{}:{}",
             since.map_or(String::new(), |t| t.to_string()),
+            until.map_or(String::new(), |t| t.to_string()),
             warehouse.unwrap_or_default()
         )
     });
