@@ -217,9 +217,8 @@ pub async fn ensure(
 /// A job state named by a client (a wait's known state, a list's filter), if any.
 fn job_state(name: Option<&str>) -> Result<Option<JobState>, String> {
     name.map(|n| {
-        JobState::parse(n).ok_or_else(|| {
-            format!("state {n:?} is not a job state (pending, running, succeeded, failed, cancelled, lost, unknown)")
-        })
+        JobState::parse(n)
+            .ok_or_else(|| format!("state {n:?} is not a job state ({})", JobState::NAMES))
     })
     .transpose()
 }

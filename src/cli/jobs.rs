@@ -90,9 +90,7 @@ pub enum JobsCommand {
 }
 
 fn parse_state(s: &str) -> Result<JobState, String> {
-    JobState::parse(s).ok_or_else(|| {
-        format!("{s:?} is not a job state (pending, running, succeeded, failed, cancelled, lost, outcome_unknown, unknown)")
-    })
+    JobState::parse(s).ok_or_else(|| format!("{s:?} is not a job state ({})", JobState::NAMES))
 }
 
 pub(super) async fn run(app: &App, cmd: &JobsCommand, json: bool) -> Result<(), Error> {

@@ -58,6 +58,10 @@ impl JobState {
         }
     }
 
+    /// Every state's name, for messages that list them.
+    pub const NAMES: &'static str =
+        "pending, running, succeeded, failed, cancelled, lost, outcome_unknown, unknown";
+
     /// The inverse of [`JobState::as_str`].
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -93,4 +97,30 @@ pub struct RemoteStatus {
     pub url: Option<String>,
     /// How soon the provider suggests asking again, if it says.
     pub next_poll_hint: Option<Duration>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobState;
+
+    #[test]
+    fn names_round_trip_and_are_listed() {
+        let all = [
+            JobState::Pending,
+            JobState::Running,
+            JobState::Succeeded,
+            JobState::Failed,
+            JobState::Cancelled,
+            JobState::Lost,
+            JobState::OutcomeUnknown,
+            JobState::Unknown,
+        ];
+        for state in all {
+            assert_eq!(JobState::parse(state.as_str()), Some(state));
+            assert!(JobState::NAMES.split(", ").any(|n| n == state.as_str()));
+        }
+        assert_eq!(JobState::NAMES.split(", ").count(), all.len());
+        assert!(JobState::OutcomeUnknown.is_terminal());
+        assert_eq!(JobState::parse("outcome unknown"), None);
+    }
 }

@@ -18,7 +18,9 @@ class TetherApiError(AirflowException):
 
 
 class TetherJobFailed(AirflowException):
-    """The remote job ended unsuccessfully (failed, cancelled or lost)."""
+    """The remote job did not succeed: failed, cancelled, lost, or ``outcome_unknown`` (the
+    provider forgot it after reporting it; a retry submits nothing until a person settles it
+    with ``tether jobs resolve``, which the message says)."""
 
     def __init__(self, job_id: int, state: str, message: str) -> None:
         super().__init__(f"tether job {job_id} {state}: {message}")
