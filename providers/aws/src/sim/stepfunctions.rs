@@ -106,6 +106,21 @@ fn is_express(machine: &str) -> bool {
         .is_some_and(|name| machine_type(name) == "EXPRESS")
 }
 
+/// Starts the execution `arn` of `machine`, named `name`, with `input`: its answer.
+fn start(inner: &mut Inner, arn: String, machine: &str, name: &str, input: String) -> Value {
+    new_job(
+        inner,
+        Service::StepFunctions,
+        arn.clone(),
+        machine,
+        name,
+        json!({ "input": input }),
+        "",
+    );
+    let started = inner.jobs[inner.by_id[&arn]].created_at;
+    json!({"executionArn": arn, "startDate": started})
+}
+
 /// One Step Functions request: the operation `target` with the JSON `input`.
 pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
     let s = |k: &str| {
@@ -141,17 +156,7 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             let arn = execution_arn(&machine, &name)
                 .map(|a| format!("{}:{n:08x}", a.replace(":execution:", ":express:")))
                 .ok_or_else(|| bad("InvalidArn", format!("Invalid Arn: '{machine}'")))?;
-            new_job(
-                inner,
-                Service::StepFunctions,
-                arn.clone(),
-                &machine,
-                &name,
-                json!({"input": body}),
-                "",
-            );
-            let started = inner.jobs[inner.by_id[&arn]].created_at;
-            Ok(json!({"executionArn": arn, "startDate": started}))
+            Ok(start(inner, arn, &machine, &name, body))
         }
         ".StartExecution" => {
             let (machine, name, body) = (s("stateMachineArn"), s("name"), s("input"));
@@ -175,17 +180,7 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
                     ))
                 };
             }
-            new_job(
-                inner,
-                Service::StepFunctions,
-                arn.clone(),
-                &machine,
-                &name,
-                json!({"input": body}),
-                "",
-            );
-            let started = inner.jobs[inner.by_id[&arn]].created_at;
-            Ok(json!({"executionArn": arn, "startDate": started}))
+            Ok(start(inner, arn, &machine, &name, body))
         }
         ".DescribeExecution" => {
             inner.stats.status_requests += 1;
