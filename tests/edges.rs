@@ -13,6 +13,7 @@ use tether::engine::{EngineError, EnsureAction, EnsureRequest, Resolution, Super
 use tether::jobs::JobRecord;
 use tether::state::TaskInstanceId;
 use tether_databricks::sim::Simulator;
+use tether_provider::sim::Lifetimes;
 use tether_provider::JobState;
 use tokio_util::sync::CancellationToken;
 
@@ -72,7 +73,10 @@ async fn event_kinds(app: &App, id: tether::model::JobId) -> Vec<String> {
 /// ends with its true state, one run made.
 async fn a_run_not_visible_at_first_ends_with_its_true_state(db: TestDb) {
     let sim = quick_sim().await;
-    sim.configure(|c| c.invisible_for = Duration::from_millis(1500));
+    sim.set_lifetimes(Lifetimes {
+        invisible_for: Duration::from_millis(1500),
+        forget_after: None,
+    });
     let app = app(&db, &sim, "5s", "").await;
     let job = app.engine.ensure(&request(1)).await.unwrap().job;
     let done = supervise_until(&app, job.id, |j| j.state.is_terminal()).await;

@@ -33,6 +33,14 @@ pub struct SimArgs {
     /// Make jobs fail instead of succeed.
     #[arg(long, conflicts_with = "outcome")]
     fail: bool,
+    /// How long a new job answers "not found" and is left out of lists, as a service that
+    /// is eventually consistent after create may (docs/edges.md) [default: 0s].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    invisible_for: Option<Duration>,
+    /// How long a job is kept once it ended, then forgotten, as a service with a retention
+    /// does (docs/edges.md) [default: kept for ever].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    forget_after: Option<Duration>,
     /// databricks: the bearer token it accepts [default: dapi-sim-token].
     #[arg(long)]
     token: Option<String>,
@@ -183,6 +191,8 @@ pub(super) async fn run(args: &SimArgs) -> Result<(), Error> {
             (None, true) => SimOutcome::Fail,
             (None, false) => SimOutcome::Succeed,
         },
+        invisible_for: args.invisible_for.unwrap_or_default(),
+        forget_after: args.forget_after,
         switches,
     };
     let port = args.port.unwrap_or_else(|| sims.default_port(&args.kind));

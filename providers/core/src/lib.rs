@@ -14,6 +14,8 @@
 //! - [`registry`]: [`ProviderFactory`], what a provider crate exports to join tether (its
 //!   kinds, its settings check, its adapters and simulators).
 //! - [`secret`]: [`Secret`], a string that prints as `******`.
+//! - `sim` (feature `sim`): the harness every provider's simulator is built on (faults,
+//!   counters, the not-visible-yet and forgotten edges, the server).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -26,6 +28,8 @@ pub mod ratelimit;
 pub mod registry;
 pub mod secret;
 pub mod settings;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod status;
 
 use std::fmt::Debug;

@@ -78,6 +78,12 @@ pub struct SimOptions {
     pub running: Duration,
     /// How jobs end.
     pub outcome: SimOutcome,
+    /// How long a new job answers "not found" and is left out of lists (the catalog's
+    /// consistency-after-create edge, switched on). Zero: readable at once.
+    pub invisible_for: Duration,
+    /// How long a job is kept once it ended, then forgotten (the catalog's retention edge,
+    /// switched on). `None`: kept for ever.
+    pub forget_after: Option<Duration>,
     /// Switches of one provider's simulator (`token`; `access_key_id`, `secret_access_key`).
     /// A simulator refuses one it does not take.
     pub switches: Table,
@@ -90,6 +96,8 @@ impl Default for SimOptions {
             pending: Duration::from_secs(2),
             running: Duration::from_secs(10),
             outcome: SimOutcome::Succeed,
+            invisible_for: Duration::ZERO,
+            forget_after: None,
             switches: Table::new(),
         }
     }

@@ -180,7 +180,7 @@ pub(super) fn call(inner: &mut Inner, method: &Method, path: &str, input: &Value
             let mut jobs = Vec::new();
             let now = std::time::Instant::now();
             for id in ids {
-                let Some(&i) = inner.by_id.get(id) else {
+                let Some(i) = inner.lookup(id) else {
                     continue;
                 };
                 inner.jobs[i].last_seen = Some(now);
@@ -245,7 +245,7 @@ pub(super) fn call(inner: &mut Inner, method: &Method, path: &str, input: &Value
             if reason.is_empty() {
                 return Err(client_error("reason is required".into()));
             }
-            let Some(&i) = inner.by_id.get(&id) else {
+            let Some(i) = inner.lookup(&id) else {
                 return Err(client_error(format!("Job {id} not found")));
             };
             let terminate = path == "/v1/terminatejob";
@@ -253,12 +253,12 @@ pub(super) fn call(inner: &mut Inner, method: &Method, path: &str, input: &Value
             // CancelJob leaves a job that started alone (and still succeeds, as on AWS).
             let started = j.created.elapsed() >= j.pending;
             if j.service == Service::Batch && !j.finished() && (terminate || !started) {
-                j.cancelled = true;
+                j.cancel();
                 j.arguments["statusReason"] = json!(reason);
                 if !terminate {
                     j.arguments["isCancelled"] = json!(true);
                 }
-                inner.stats.cancels += 1;
+                inner.harness.counters.cancelled();
             }
             Ok(json!({}))
         }

@@ -234,10 +234,10 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             let (mut found, mut failures) = (Vec::new(), Vec::new());
             let now = std::time::Instant::now();
             for arn in tasks {
-                if let Some(&i) = inner.by_id.get(&arn) {
+                if let Some(i) = inner.lookup(&arn) {
                     inner.jobs[i].last_seen = Some(now);
                 }
-                let job = inner.by_id.get(&arn).map(|&i| &inner.jobs[i]);
+                let job = inner.lookup(&arn).map(|i| &inner.jobs[i]);
                 match job {
                     Some(j) if j.service == Service::Ecs && j.parent == cluster => {
                         if many && j.hidden {
@@ -306,7 +306,7 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
         }
         ".StopTask" => {
             let arn = task_arn(&cluster, &s("task"));
-            let Some(&i) = inner.by_id.get(&arn) else {
+            let Some(i) = inner.lookup(&arn) else {
                 return Err(invalid("The referenced task was not found.".into()));
             };
             let j = &mut inner.jobs[i];
@@ -314,9 +314,9 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
                 return Err(invalid("The referenced task was not found.".into()));
             }
             if !j.finished() {
-                j.cancelled = true;
+                j.cancel();
                 j.arguments["reason"] = json!(s("reason"));
-                inner.stats.cancels += 1;
+                inner.harness.counters.cancelled();
             }
             Ok(json!({ "task": task_json(&inner.jobs[i]) }))
         }

@@ -76,7 +76,7 @@ pub(super) fn call(
         ))
     };
     let find = |inner: &Inner, cluster: &str, id: &str| {
-        inner.by_id.get(id).copied().filter(|&i| {
+        inner.lookup(id).filter(|&i| {
             inner.jobs[i].service == Service::EmrContainers && inner.jobs[i].parent == cluster
         })
     };
@@ -178,8 +178,8 @@ pub(super) fn call(
             Some(i) => {
                 let j = &mut inner.jobs[i];
                 if !j.finished() {
-                    j.cancelled = true;
-                    inner.stats.cancels += 1;
+                    j.cancel();
+                    inner.harness.counters.cancelled();
                 }
                 Ok(json!({"id": id, "virtualClusterId": cluster}))
             }

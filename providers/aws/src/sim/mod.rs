@@ -37,6 +37,7 @@ use serde_json::{json, Value};
 
 use tether_provider::registry;
 use tether_provider::settings::{Setting, Table};
+use tether_provider::sim::{self as harness, Harness, Lifetimes, Server};
 use tether_provider::JobState;
 
 use crate::config::Service;
@@ -158,10 +159,11 @@ pub enum FaultKind {
     Drop,
 }
 
-/// Counters, per service kind.
+/// The counters (the harness's requests, cancels and jobs per key, and the simulator's own),
+/// as `GET /_sim/stats` shows them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SimStats {
-    /// Jobs created, by service kind.
+    /// Jobs created, by service kind (the harness counts them in all).
     pub submissions: HashMap<String, u64>,
     /// Jobs created per idempotency key, as each service carries it: the bracketed tag of an
     /// EMR step's name, EMR Serverless' `clientToken`, Glue's `--tether-key` argument. More
@@ -200,6 +202,8 @@ struct SimJob {
     hidden: bool,
     /// When a client last read it (a status or list call): what `?fresh_within` counts.
     last_seen: Option<Instant>,
+    /// When it was cancelled.
+    cancelled_at: Option<Instant>,
 }
 
 impl SimJob {
@@ -239,6 +243,22 @@ impl SimJob {
     fn finished(&self) -> bool {
         self.cancelled || self.created.elapsed() >= self.pending + self.running
     }
+
+    /// Marks it cancelled now, unless it ended.
+    fn cancel(&mut self) {
+        if !self.finished() {
+            self.cancelled = true;
+            self.cancelled_at = Some(Instant::now());
+        }
+    }
+
+    /// When it ends (or ended), as its schedule or a cancel tells.
+    fn end(&self) -> Option<Instant> {
+        if self.cancelled {
+            return self.cancelled_at;
+        }
+        Some(self.created + self.pending + self.running)
+    }
 }
 
 #[derive(Debug)]
@@ -257,8 +277,52 @@ struct Inner {
     refused_tokens: HashMap<(String, String), Value>,
     /// ECS: the (cluster, task definition) pairs whose first placement failed already.
     placements_failed: std::collections::HashSet<(String, String)>,
-    faults: Vec<Fault>,
+    /// Faults, the common counters, and when jobs can be read.
+    harness: Harness<Fault>,
+    /// Its own counters (the common fields are the harness's, filled in by [`Inner::stats`]).
     stats: SimStats,
+}
+
+impl Inner {
+    /// Every counter.
+    fn stats(&self) -> SimStats {
+        let c = &self.harness.counters;
+        SimStats {
+            by_key: c.by_key.clone(),
+            cancels: c.cancels,
+            requests: c.requests,
+            ..self.stats.clone()
+        }
+    }
+
+    /// The position of the job `id` names, if a client can read it now: not while the
+    /// service does not show it yet, nor once it forgot it ([`Lifetimes::readable`]). Every
+    /// lookup of a request goes through here.
+    fn lookup(&self, id: &str) -> Option<usize> {
+        let i = *self.by_id.get(id)?;
+        self.readable(i).then_some(i)
+    }
+
+    /// The position of the job `id` names while the service holds it: visible or not yet,
+    /// but not forgotten (what a name or token must not repeat).
+    fn held(&self, id: &str) -> Option<usize> {
+        let i = *self.by_id.get(id)?;
+        let job = &self.jobs[i];
+        let kept = Lifetimes {
+            invisible_for: Duration::ZERO,
+            ..self.harness.lifetimes
+        };
+        kept.readable(job.created, job.end(), Instant::now())
+            .then_some(i)
+    }
+
+    /// Whether the job at `i` can be read now.
+    fn readable(&self, i: usize) -> bool {
+        let job = &self.jobs[i];
+        self.harness
+            .lifetimes
+            .readable(job.created, job.end(), Instant::now())
+    }
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -267,13 +331,22 @@ type Shared = Arc<Mutex<Inner>>;
 #[derive(Debug)]
 pub struct Simulator {
     inner: Shared,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    server: Server,
 }
 
 impl Simulator {
-    /// Serves on `addr` (port 0 picks one).
+    /// Serves on `addr` (port 0 picks one), every job readable at once and kept for ever.
     pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Self> {
+        Self::start_with(config, Lifetimes::default(), addr).await
+    }
+
+    /// As [`Simulator::start`], with the not-visible-yet and forgotten edges switched on as
+    /// `lifetimes` says.
+    pub async fn start_with(
+        config: SimConfig,
+        lifetimes: Lifetimes,
+        addr: SocketAddr,
+    ) -> std::io::Result<Self> {
         let inner = Arc::new(Mutex::new(Inner {
             config,
             jobs: Vec::new(),
@@ -282,25 +355,19 @@ impl Simulator {
             client_tokens: HashMap::new(),
             refused_tokens: HashMap::new(),
             placements_failed: Default::default(),
-            faults: Vec::new(),
+            harness: Harness::new(lifetimes),
             stats: SimStats::default(),
         }));
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(inner.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "AWS simulator stopped");
-            }
-        });
-        Ok(Self { inner, addr, task })
+        let server = Server::start("aws", app, addr).await?;
+        Ok(Self { inner, server })
     }
 
     /// The endpoint URL (`endpoint_url` in tether's config).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -309,12 +376,12 @@ impl Simulator {
 
     /// The counters.
     pub fn stats(&self) -> SimStats {
-        self.lock().stats.clone()
+        self.lock().stats()
     }
 
     /// Jobs created for one idempotency key (see [`SimStats::by_key`]).
     pub fn jobs_for_key(&self, key: &str) -> u64 {
-        self.lock().stats.by_key.get(key).copied().unwrap_or(0)
+        self.lock().harness.counters.jobs_for_key(key)
     }
 
     /// Jobs created for one service.
@@ -329,12 +396,18 @@ impl Simulator {
 
     /// Queues a fault.
     pub fn inject(&self, fault: Fault) {
-        self.lock().faults.push(fault);
+        let times = fault.times;
+        self.lock().harness.faults.push(fault, times);
     }
 
     /// Removes every queued fault.
     pub fn clear_faults(&self) {
-        self.lock().faults.clear();
+        self.lock().harness.faults.clear();
+    }
+
+    /// Switches the not-visible-yet and forgotten edges for every job, made before or after.
+    pub fn set_lifetimes(&self, lifetimes: Lifetimes) {
+        self.lock().harness.lifetimes = lifetimes;
     }
 
     /// Changes timings and outcome of jobs created from now on.
@@ -350,31 +423,12 @@ impl Simulator {
     }
 }
 
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// An AWS error answer: JSON 1.1 style body plus the REST header.
 fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
     let mut r = (status, Json(json!({"__type": kind, "message": message}))).into_response();
     r.headers_mut()
         .insert("x-amzn-errortype", kind.parse().expect("ascii"));
     r
-}
-
-fn take_fault(inner: &mut Inner, service: Service, call: Call) -> Option<Fault> {
-    let i = inner
-        .faults
-        .iter()
-        .position(|f| f.service.is_none_or(|s| s == service) && f.calls.cover(call))?;
-    let fault = inner.faults[i].clone();
-    inner.faults[i].times -= 1;
-    if inner.faults[i].times == 0 {
-        inner.faults.remove(i);
-    }
-    Some(fault)
 }
 
 /// What a request does, as far as faults tell requests apart.
@@ -426,7 +480,7 @@ impl Calls {
 
 /// A throttled or unavailable answer, with `Retry-After` when the fault has one.
 fn refusal(fault: &Fault, service: Service) -> Response {
-    let mut response = match fault.kind {
+    let response = match fault.kind {
         FaultKind::Throttle
             if matches!(
                 service,
@@ -450,14 +504,7 @@ fn refusal(fault: &Fault, service: Service) -> Response {
             "Service is unavailable, try again later",
         ),
     };
-    if let Some(wait) = fault.retry_after {
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        response.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            secs.to_string().parse().expect("digits"),
-        );
-    }
-    response
+    harness::with_retry_after(response, fault.retry_after)
 }
 
 /// The idempotency key a new job carries, as [`SimStats::by_key`] counts it.
@@ -486,7 +533,7 @@ fn key_of(service: Service, name: &str, arguments: &Value, client_token: &str) -
 /// finished, and those of them a client read within the last S seconds), so that a benchmark
 /// can tell whether every job is polled within its cadence.
 fn stats_body(inner: &Inner, query: Option<&str>) -> Value {
-    let mut body = serde_json::to_value(&inner.stats).expect("stats serialise");
+    let mut body = serde_json::to_value(inner.stats()).expect("stats serialise");
     let fresh_within = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(k, _)| k == "fresh_within")
         .and_then(|(_, v)| v.parse::<f64>().ok());
@@ -598,7 +645,6 @@ fn admit(
     body: &[u8],
 ) -> Result<(Service, Option<String>, Option<FaultKind>), Box<Response>> {
     let mut guard = inner.lock().expect("simulator mutex poisoned");
-    guard.stats.requests += 1;
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -613,20 +659,28 @@ fn admit(
         _ if uri.path().starts_with("/applications/") => Service::EmrServerless,
         _ if uri.path().starts_with("/v1/") => Service::Batch,
         _ => {
+            guard.harness.counters.requests += 1;
             return Err(Box::new(aws_error(
                 StatusCode::BAD_REQUEST,
                 "UnknownOperationException",
                 "no such operation",
-            )))
+            )));
         }
     };
-    if let Err((kind, message)) = sigv4::verify(&guard.config, service, method, uri, headers, body)
-    {
-        guard.stats.rejected_signatures += 1;
-        return Err(Box::new(aws_error(StatusCode::FORBIDDEN, kind, &message)));
-    }
+    let signed = sigv4::verify(&guard.config, service, method, uri, headers, body);
     let call = Call::of(target.as_deref(), method, uri.path());
-    let Some(fault) = take_fault(&mut guard, service, call) else {
+    let admitted = guard.harness.admit(signed.is_ok(), |f| {
+        f.service.is_none_or(|s| s == service) && f.calls.cover(call)
+    });
+    let fault = match (admitted, signed) {
+        (Ok(fault), _) => fault,
+        (Err(_), Err((kind, message))) => {
+            guard.stats.rejected_signatures += 1;
+            return Err(Box::new(aws_error(StatusCode::FORBIDDEN, kind, &message)));
+        }
+        (Err(_), Ok(())) => unreachable!("admitted unless the signature was refused"),
+    };
+    let Some(fault) = fault else {
         return Ok((service, target, None));
     };
     match fault.kind {
@@ -636,16 +690,7 @@ fn admit(
             "InternalFailure",
             "simulated failure",
         ))),
-        FaultKind::Drop => {
-            let cut = futures_util::stream::once(async {
-                Err::<Vec<u8>, std::io::Error>(std::io::Error::other(
-                    "simulated dropped connection",
-                ))
-            });
-            Err(Box::new(
-                (StatusCode::OK, axum::body::Body::from_stream(cut)).into_response(),
-            ))
-        }
+        FaultKind::Drop => Err(Box::new(harness::dropped_connection())),
         kind => Ok((service, target, Some(kind))),
     }
 }
@@ -660,11 +705,8 @@ fn new_job(
     client_token: &str,
 ) -> String {
     let c = inner.config.clone();
-    *inner
-        .stats
-        .by_key
-        .entry(key_of(service, name, &arguments, client_token))
-        .or_default() += 1;
+    let key = key_of(service, name, &arguments, client_token);
+    inner.harness.counters.job_made(Some(&key));
     inner.by_id.insert(id.clone(), inner.jobs.len());
     let position = inner.jobs.len();
     inner
@@ -689,6 +731,7 @@ fn new_job(
         forced: None,
         hidden: false,
         last_seen: None,
+        cancelled_at: None,
     });
     *inner
         .stats
@@ -704,7 +747,7 @@ fn find_job<'a>(
     parent: &str,
     id: &str,
 ) -> Option<&'a mut SimJob> {
-    let i = *inner.by_id.get(id)?;
+    let i = inner.lookup(id)?;
     let job = &mut inner.jobs[i];
     job.last_seen = Some(Instant::now());
     (job.service == service && job.parent == parent).then_some(job)
@@ -745,7 +788,7 @@ fn list_page(
         .iter()
         .enumerate()
         .rev()
-        .filter(|(_, &i)| !inner.jobs[i].hidden && keep(&inner.jobs[i]));
+        .filter(|(_, &i)| !inner.jobs[i].hidden && inner.readable(i) && keep(&inner.jobs[i]));
     let mut page = Vec::new();
     let mut seen = Vec::new();
     let mut last = end;
@@ -907,13 +950,13 @@ fn json11(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             {
                 let status = match find_job(inner, Service::Emr, &cluster, id) {
                     Some(j) if !j.finished() => {
-                        j.cancelled = true;
+                        j.cancel();
                         "SUBMITTED"
                     }
                     _ => "FAILED",
                 };
                 if status == "SUBMITTED" {
-                    inner.stats.cancels += 1;
+                    inner.harness.counters.cancelled();
                 }
                 infos.push(json!({"StepId": id, "Status": status, "Reason": if status == "FAILED" { "step is not pending or running" } else { "" }}));
             }
@@ -968,8 +1011,8 @@ fn json11(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             {
                 match find_job(inner, Service::Glue, &job, id) {
                     Some(j) if !j.finished() => {
-                        j.cancelled = true;
-                        inner.stats.cancels += 1;
+                        j.cancel();
+                        inner.harness.counters.cancelled();
                         ok.push(json!({"JobName": job, "JobRunId": id}));
                     }
                     _ => errors.push(json!({"JobName": job, "JobRunId": id, "ErrorDetail": {"ErrorCode": "InvalidInputException", "ErrorMessage": "run is not running"}})),
@@ -1097,9 +1140,9 @@ fn emr_serverless(
             match find_job(inner, Service::EmrServerless, app, id) {
                 Some(j) => {
                     if !j.finished() {
-                        j.cancelled = true;
+                        j.cancel();
                     }
-                    inner.stats.cancels += 1;
+                    inner.harness.counters.cancelled();
                     Ok(json!({"applicationId": app, "jobRunId": id}))
                 }
                 None => Err(not_found(format!("Job run {id} does not exist"))),
@@ -1202,6 +1245,7 @@ impl registry::SimFactory for Simulators {
         _kind: &str,
         options: registry::SimOptions,
     ) -> std::io::Result<Box<dyn registry::RunningSim>> {
+        let lifetimes = Lifetimes::of(&options);
         let mut config = SimConfig {
             pending: options.pending,
             running: options.running,
@@ -1235,7 +1279,8 @@ impl registry::SimFactory for Simulators {
             }
         }
         let port = options.port.unwrap_or(DEFAULT_PORT);
-        let sim = Simulator::start(config, SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let sim = Simulator::start_with(config, lifetimes, addr).await?;
         Ok(Box::new(sim))
     }
 }
@@ -1309,7 +1354,7 @@ impl registry::RunningSim for Simulator {
     }
 
     fn jobs_by_key(&self) -> BTreeMap<String, u64> {
-        self.lock().stats.by_key.clone()
+        self.lock().harness.counters.by_key.clone()
     }
 
     fn jobs_for_key(&self, key: &str) -> u64 {
@@ -1332,12 +1377,7 @@ impl registry::RunningSim for Simulator {
     }
 
     fn counts(&self) -> registry::SimCounts {
-        let stats = self.stats();
-        registry::SimCounts {
-            requests: stats.requests,
-            submissions: stats.submissions.values().sum(),
-            cancels: stats.cancels,
-        }
+        self.lock().harness.counters.counts()
     }
 
     fn set_state(&self, handle: &tether_provider::Handle, raw: &str) -> bool {
@@ -1386,7 +1426,7 @@ impl Simulator {
             return false;
         };
         let mut inner = self.lock();
-        let Some(&i) = inner.by_id.get(&id) else {
+        let Some(i) = inner.lookup(&id) else {
             return false;
         };
         f(&mut inner.jobs[i]);

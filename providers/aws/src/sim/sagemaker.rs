@@ -155,7 +155,7 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
         }
         o if o == format!("Describe{n}Job") => {
             inner.stats.status_requests += 1;
-            let Some(&i) = inner.by_id.get(&job_key(service, &name)) else {
+            let Some(i) = inner.lookup(&job_key(service, &name)) else {
                 return Err(missing());
             };
             inner.jobs[i].last_seen = Some(std::time::Instant::now());
@@ -186,7 +186,7 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             Ok(out)
         }
         o if o == format!("Stop{n}Job") => {
-            let Some(&i) = inner.by_id.get(&job_key(service, &name)) else {
+            let Some(i) = inner.lookup(&job_key(service, &name)) else {
                 return Err(missing());
             };
             let j = &mut inner.jobs[i];
@@ -200,8 +200,8 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
                     ),
                 ));
             }
-            j.cancelled = true;
-            inner.stats.cancels += 1;
+            j.cancel();
+            inner.harness.counters.cancelled();
             Ok(json!({}))
         }
         other => Err(bad(

@@ -169,7 +169,9 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             if name.is_empty() || name.len() > 80 {
                 return Err(bad("InvalidName", format!("Invalid Name: '{name}'")));
             }
-            if let Some(&i) = inner.by_id.get(&arn) {
+            // The name's idempotency is the service's own: a new execution it does not show
+            // yet still holds its name.
+            if let Some(i) = inner.held(&arn) {
                 let j = &inner.jobs[i];
                 return if j.state() == "RUNNING" && j.arguments["input"] == json!(body) {
                     Ok(json!({"executionArn": arn, "startDate": j.created_at}))
@@ -185,7 +187,7 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
         ".DescribeExecution" => {
             inner.stats.status_requests += 1;
             let arn = s("executionArn");
-            let Some(&i) = inner.by_id.get(&arn) else {
+            let Some(i) = inner.lookup(&arn) else {
                 return Err(not_found(&arn));
             };
             inner.jobs[i].last_seen = Some(std::time::Instant::now());
@@ -215,15 +217,15 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
         }
         ".StopExecution" => {
             let arn = s("executionArn");
-            let Some(&i) = inner.by_id.get(&arn) else {
+            let Some(i) = inner.lookup(&arn) else {
                 return Err(not_found(&arn));
             };
             let j = &mut inner.jobs[i];
             if !j.finished() {
-                j.cancelled = true;
+                j.cancel();
                 j.arguments["error"] = json!(s("error"));
                 j.arguments["cause"] = json!(s("cause"));
-                inner.stats.cancels += 1;
+                inner.harness.counters.cancelled();
             }
             Ok(json!({"stopDate": inner.jobs[i].created_at}))
         }

@@ -19,12 +19,11 @@ mod pipelines;
 mod repair;
 mod statements;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -36,6 +35,7 @@ use serde_json::{json, Value};
 
 use tether_provider::registry;
 use tether_provider::settings::{Setting, Table};
+use tether_provider::sim::{self as harness, Counters, Harness, Lifetimes, Server};
 use tether_provider::JobState;
 
 use crate::client::{Run, RunState, RunStatus, RunsPage, TerminationDetails};
@@ -64,10 +64,6 @@ pub struct SimConfig {
     /// The `run_page_url` new runs report instead of their own page (a hostile provider's
     /// link, such as `javascript:...`, for the web view's tests).
     pub run_page_url: Option<String>,
-    /// How long a new run answers "does not exist" to `runs/get` and is left out of
-    /// `runs/list` (the catalog's consistency-after-create edge, switched on: the API does not
-    /// document that a new run is readable at once). Zero by default.
-    pub invisible_for: Duration,
 }
 
 impl Default for SimConfig {
@@ -82,7 +78,6 @@ impl Default for SimConfig {
             report_status: true,
             lists_report_success: false,
             run_page_url: None,
-            invisible_for: Duration::ZERO,
         }
     }
 }
@@ -134,16 +129,13 @@ pub struct Fault {
     pub times: u32,
 }
 
-/// The simulator's counters.
+/// The simulator's counters: the harness's ([`Counters`]: requests, runs made in all and per
+/// `idempotency_token`, cancels; read through this as `stats.submissions`), and its own.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimStats {
-    /// API requests received (before faults and auth checks).
-    pub requests: u64,
-    /// Runs created (a deduplicated submission creates none).
-    pub submissions: u64,
-    /// Runs created per `idempotency_token` (more than one would be a duplicate).
-    #[serde(default)]
-    pub by_key: BTreeMap<String, u64>,
+    /// What every simulator counts.
+    #[serde(flatten)]
+    pub common: Counters,
     /// Submit requests received, including deduplicated ones.
     pub submit_requests: u64,
     /// `runs/get` requests.
@@ -151,8 +143,6 @@ pub struct SimStats {
     /// `runs/list` requests.
     #[serde(default)]
     pub list_requests: u64,
-    /// Cancel requests for existing runs.
-    pub cancels: u64,
     /// Repairs of runs made (`runs/repair`).
     #[serde(default)]
     pub repairs: u64,
@@ -161,6 +151,14 @@ pub struct SimStats {
     pub task_runs: BTreeMap<String, u64>,
     /// OAuth tokens issued.
     pub tokens_issued: u64,
+}
+
+impl std::ops::Deref for SimStats {
+    type Target = Counters;
+
+    fn deref(&self) -> &Counters {
+        &self.common
+    }
 }
 
 /// The life of a pipeline update or a statement: pending, running, then its outcome, unless
@@ -173,6 +171,8 @@ struct Life {
     /// The run result it ends with (`SUCCESS`, `FAILED`, or a state of its own API).
     outcome: String,
     cancelled: bool,
+    /// When it was cancelled.
+    cancelled_at: Option<Instant>,
     /// When it was created, in ms since the Unix epoch.
     start_ms: i64,
     /// When a client last read it.
@@ -200,6 +200,7 @@ impl Life {
             running: config.running,
             outcome: config.outcome.clone(),
             cancelled: false,
+            cancelled_at: None,
             start_ms: epoch_ms(),
             last_seen: None,
             forced: None,
@@ -223,6 +224,27 @@ impl Life {
     fn ended(&self, now: Instant) -> bool {
         matches!(self.phase(now), Phase::Cancelled | Phase::Ended)
     }
+
+    /// Cancels it, unless it ended.
+    fn cancel(&mut self, now: Instant) {
+        if !self.ended(now) {
+            self.cancelled = true;
+            self.cancelled_at = Some(now);
+        }
+    }
+
+    /// When it ends (or ended), as far as its schedule or a cancel tells.
+    fn end(&self) -> Option<Instant> {
+        if self.cancelled {
+            return self.cancelled_at;
+        }
+        Some(self.created + self.pending + self.running)
+    }
+
+    /// Whether a client can read it at `now` ([`Lifetimes::readable`]).
+    fn readable(&self, lifetimes: &Lifetimes, now: Instant) -> bool {
+        lifetimes.readable(self.created, self.end(), now)
+    }
 }
 
 /// Where the ids of one-time runs' jobs start (run 7's job is 900,000,007).
@@ -241,6 +263,8 @@ struct SimRun {
     terminating: Duration,
     outcome: String,
     cancelled: bool,
+    /// When it was cancelled.
+    cancelled_at: Option<Instant>,
     /// `start_time`: when it was created, in ms since the Unix epoch.
     start_ms: i64,
     /// When a client last read this run (`runs/get`, or a `runs/list` page holding it).
@@ -275,7 +299,9 @@ struct Inner {
     last_repair_id: i64,
     tokens: HashMap<String, i64>,
     oauth_tokens: Vec<String>,
-    faults: VecDeque<Fault>,
+    /// Faults, the common counters, and when runs, updates and statements can be read.
+    harness: Harness<Fault>,
+    /// Its own counters (`stats.common` is unused: the harness counts those).
     stats: SimStats,
     /// Pipeline updates.
     updates: pipelines::Updates,
@@ -286,10 +312,15 @@ struct Inner {
 impl Inner {
     /// Counts a job made (with tether's key, if the request carried it).
     fn count_submission(&mut self, key: Option<String>) {
-        if let Some(k) = key {
-            *self.stats.by_key.entry(k).or_default() += 1;
+        self.harness.counters.job_made(key.as_deref());
+    }
+
+    /// Every counter.
+    fn stats(&self) -> SimStats {
+        SimStats {
+            common: self.harness.counters.clone(),
+            ..self.stats.clone()
         }
-        self.stats.submissions += 1;
     }
 
     /// The life of the update or statement `handle` names.
@@ -308,13 +339,23 @@ type Shared = Arc<Mutex<Inner>>;
 #[derive(Debug)]
 pub struct Simulator {
     inner: Shared,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    server: Server,
 }
 
 impl Simulator {
-    /// Serves the simulator on `addr` (port 0 picks a free one).
+    /// Serves the simulator on `addr` (port 0 picks a free one), every run, update and
+    /// statement readable at once and kept for ever.
     pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Self> {
+        Self::start_with(config, Lifetimes::default(), addr).await
+    }
+
+    /// As [`Simulator::start`], with the not-visible-yet and forgotten edges switched on as
+    /// `lifetimes` says.
+    pub async fn start_with(
+        config: SimConfig,
+        lifetimes: Lifetimes,
+        addr: SocketAddr,
+    ) -> std::io::Result<Self> {
         let inner = Arc::new(Mutex::new(Inner {
             config,
             runs: BTreeMap::new(),
@@ -323,30 +364,23 @@ impl Simulator {
             last_repair_id: 500_000,
             tokens: HashMap::new(),
             oauth_tokens: Vec::new(),
-            faults: VecDeque::new(),
+            harness: Harness::new(lifetimes),
             stats: SimStats::default(),
             updates: pipelines::Updates::default(),
             statements: statements::Statements::default(),
         }));
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let app = router(inner.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "databricks simulator stopped");
-            }
-        });
-        Ok(Self { inner, addr, task })
+        let server = Server::start("databricks", router(inner.clone()), addr).await?;
+        Ok(Self { inner, server })
     }
 
     /// The base URL, to use as the workspace host.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -355,17 +389,24 @@ impl Simulator {
 
     /// The counters so far.
     pub fn stats(&self) -> SimStats {
-        self.lock().stats.clone()
+        self.lock().stats()
     }
 
     /// Queues a fault.
     pub fn inject(&self, fault: Fault) {
-        self.lock().faults.push_back(fault);
+        let times = fault.times;
+        self.lock().harness.faults.push(fault, times);
     }
 
     /// Removes every queued fault.
     pub fn clear_faults(&self) {
-        self.lock().faults.clear();
+        self.lock().harness.faults.clear();
+    }
+
+    /// Switches the not-visible-yet and forgotten edges for every run, update and statement,
+    /// made before or after.
+    pub fn set_lifetimes(&self, lifetimes: Lifetimes) {
+        self.lock().harness.lifetimes = lifetimes;
     }
 
     /// Changes the result and timings of runs created from now on.
@@ -417,13 +458,22 @@ impl Simulator {
     }
 }
 
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 impl SimRun {
+    /// When it ends (or ended), as far as its schedule (of its last repair) or a cancel tells.
+    fn end(&self) -> Option<Instant> {
+        if self.cancelled {
+            return self.cancelled_at;
+        }
+        let started = self.attempts.last().map_or(self.created, |a| a.created);
+        Some(started + self.pending + self.running + self.terminating)
+    }
+
+    /// Whether a client can read it at `now` ([`Lifetimes::readable`]): not while the
+    /// workspace does not show it yet, nor once it forgot it.
+    fn readable(&self, lifetimes: &Lifetimes, now: Instant) -> bool {
+        lifetimes.readable(self.created, self.end(), now)
+    }
+
     /// (life_cycle_state, result_state, newer status state) at `now`.
     fn state(&self, now: Instant) -> (&'static str, Option<String>, &'static str) {
         if self.cancelled {
@@ -586,32 +636,24 @@ async fn gate(
 ) -> Result<Option<FaultKind>, Response> {
     let fault = {
         let mut guard = inner.lock().expect("simulator mutex poisoned");
-        guard.stats.requests += 1;
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        if bearer != guard.config.token && !guard.oauth_tokens.iter().any(|t| t == bearer) {
+        let authorized =
+            bearer == guard.config.token || guard.oauth_tokens.iter().any(|t| t == bearer);
+        let admitted = guard
+            .harness
+            .admit(authorized, |f| f.endpoint.is_none_or(|e| e == endpoint));
+        let Ok(fault) = admitted else {
             return Err(error(
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHENTICATED",
                 "Invalid access token.",
             ));
-        }
-        let index = guard
-            .faults
-            .iter()
-            .position(|f| f.endpoint.is_none_or(|e| e == endpoint));
-        index.map(|i| {
-            let fault = &mut guard.faults[i];
-            let kind = fault.kind.clone();
-            fault.times = fault.times.saturating_sub(1);
-            if fault.times == 0 {
-                guard.faults.remove(i);
-            }
-            kind
-        })
+        };
+        fault.map(|f| f.kind)
     };
     match fault {
         None => Ok(None),
@@ -622,27 +664,16 @@ async fn gate(
                 503 => "TEMPORARILY_UNAVAILABLE",
                 _ => "INTERNAL_ERROR",
             };
-            let mut response = error(status, code_name, "simulated fault");
-            if let Some(secs) = retry_after {
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    secs.to_string().parse().expect("digits"),
-                );
-            }
-            Err(response)
+            Err(harness::with_retry_after(
+                error(status, code_name, "simulated fault"),
+                retry_after.map(Duration::from_secs),
+            ))
         }
         Some(FaultKind::Delay(d)) => {
             tokio::time::sleep(d).await;
             Ok(None)
         }
-        Some(FaultKind::Drop) => {
-            let stream = futures_util::stream::once(async {
-                Err::<Vec<u8>, std::io::Error>(std::io::Error::other(
-                    "simulated dropped connection",
-                ))
-            });
-            Err((StatusCode::OK, Body::from_stream(stream)).into_response())
-        }
+        Some(FaultKind::Drop) => Err(harness::dropped_connection()),
         Some(FaultKind::MalformedJson) => Err((
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
@@ -722,6 +753,7 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
             terminating: config.terminating,
             outcome: config.outcome,
             cancelled: false,
+            cancelled_at: None,
             start_ms,
             last_seen: None,
             page_url: config.run_page_url,
@@ -732,11 +764,10 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
             fail_once,
         },
     );
+    guard.harness.counters.job_made(token.as_deref());
     if let Some(t) = token {
-        *guard.stats.by_key.entry(t.clone()).or_default() += 1;
         guard.tokens.insert(t, id);
     }
-    guard.stats.submissions += 1;
     drop(guard);
     let body = if run_now {
         json!({ "run_id": id, "number_in_job": id })
@@ -832,11 +863,12 @@ async fn get_run(
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.get_requests += 1;
     let report_status = guard.config.report_status;
-    let invisible_for = guard.config.invisible_for;
+    let lifetimes = guard.harness.lifetimes;
+    let now = Instant::now();
     let Some(run) = guard
         .runs
         .get_mut(&id)
-        .filter(|r| r.created.elapsed() >= invisible_for)
+        .filter(|r| r.readable(&lifetimes, now))
     else {
         return run_not_found(id);
     };
@@ -920,7 +952,7 @@ async fn list_runs(
         upper = upper.min(n.checked_sub(1).map_or(i64::MIN, |k| guard.starts[k].1));
     }
     let active_only = q.active_only.unwrap_or(false);
-    let invisible_for = guard.config.invisible_for;
+    let lifetimes = guard.harness.lifetimes;
     let mut matching = guard
         .runs
         .range(..=upper)
@@ -928,7 +960,7 @@ async fn list_runs(
         .take_while(|(_, r)| r.start_ms >= from)
         .filter(|(_, r)| {
             !r.hidden
-                && now.saturating_duration_since(r.created) >= invisible_for
+                && r.readable(&lifetimes, now)
                 && (!active_only || r.state(now).0 != "TERMINATED")
         })
         .map(|(_, r)| r);
@@ -989,13 +1021,19 @@ async fn cancel_run(State(inner): State<Shared>, headers: HeaderMap, body: Strin
     };
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     let now = Instant::now();
-    let Some(run) = guard.runs.get_mut(&id) else {
+    let lifetimes = guard.harness.lifetimes;
+    let Some(run) = guard
+        .runs
+        .get_mut(&id)
+        .filter(|r| r.readable(&lifetimes, now))
+    else {
         return run_not_found(id);
     };
     if run.state(now).0 != "TERMINATED" {
         run.cancelled = true;
+        run.cancelled_at = Some(now);
     }
-    guard.stats.cancels += 1;
+    guard.harness.counters.cancelled();
     respond_after(after, Json(json!({})).into_response())
 }
 
@@ -1050,7 +1088,7 @@ struct StatsQuery {
 /// is polled within its cadence.
 async fn stats(State(inner): State<Shared>, Query(q): Query<StatsQuery>) -> Response {
     let guard = inner.lock().expect("simulator mutex poisoned");
-    let mut body = serde_json::to_value(&guard.stats).expect("stats serialise");
+    let mut body = serde_json::to_value(guard.stats()).expect("stats serialise");
     if let Some(secs) = q.fresh_within {
         let now = Instant::now();
         let window = Duration::from_secs_f64(secs.max(0.0));
@@ -1198,6 +1236,7 @@ impl registry::SimFactory for Simulators {
         _kind: &str,
         options: registry::SimOptions,
     ) -> std::io::Result<Box<dyn registry::RunningSim>> {
+        let lifetimes = Lifetimes::of(&options);
         let mut config = SimConfig {
             pending: options.pending,
             running: options.running,
@@ -1220,7 +1259,8 @@ impl registry::SimFactory for Simulators {
             }
         }
         let port = options.port.unwrap_or(DEFAULT_PORT);
-        let sim = Simulator::start(config, SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let sim = Simulator::start_with(config, lifetimes, addr).await?;
         Ok(Box::new(sim))
     }
 }
@@ -1289,11 +1329,11 @@ impl registry::RunningSim for Simulator {
     }
 
     fn jobs_by_key(&self) -> BTreeMap<String, u64> {
-        self.lock().stats.by_key.clone()
+        self.lock().harness.counters.by_key.clone()
     }
 
     fn jobs_for_key(&self, key: &str) -> u64 {
-        self.lock().stats.by_key.get(key).copied().unwrap_or(0)
+        self.lock().harness.counters.jobs_for_key(key)
     }
 
     fn job_state(&self, handle: &tether_provider::Handle) -> Option<registry::SimJobState> {
@@ -1359,11 +1399,6 @@ impl registry::RunningSim for Simulator {
     }
 
     fn counts(&self) -> registry::SimCounts {
-        let stats = self.stats();
-        registry::SimCounts {
-            requests: stats.requests,
-            submissions: stats.submissions,
-            cancels: stats.cancels,
-        }
+        self.lock().harness.counters.counts()
     }
 }

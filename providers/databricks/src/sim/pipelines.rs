@@ -237,8 +237,9 @@ pub async fn get_one(
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.get_requests += 1;
     let now = Instant::now();
+    let lifetimes = guard.harness.lifetimes;
     match guard.updates.by_id.get_mut(&update) {
-        Some(u) if u.pipeline_id == pipeline => {
+        Some(u) if u.pipeline_id == pipeline && u.life.readable(&lifetimes, now) => {
             u.life.last_seen = Some(now);
             Json(GetUpdateResponse {
                 update: Some(u.info(&update, now)),
@@ -300,17 +301,16 @@ pub async fn list(
     guard.stats.list_requests += 1;
     let now = Instant::now();
     let lie = guard.config.lists_report_success;
+    let lifetimes = guard.harness.lifetimes;
     let ids: Vec<String> = guard
         .updates
         .order
         .iter()
         .rev()
         .filter(|id| {
-            guard
-                .updates
-                .by_id
-                .get(*id)
-                .is_some_and(|u| u.pipeline_id == pipeline && !u.life.hidden)
+            guard.updates.by_id.get(*id).is_some_and(|u| {
+                u.pipeline_id == pipeline && !u.life.hidden && u.life.readable(&lifetimes, now)
+            })
         })
         .cloned()
         .collect();
@@ -352,11 +352,11 @@ pub async fn stop(
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     let now = Instant::now();
     for u in guard.updates.by_id.values_mut() {
-        if u.pipeline_id == pipeline && !u.life.ended(now) {
-            u.life.cancelled = true;
+        if u.pipeline_id == pipeline {
+            u.life.cancel(now);
         }
     }
-    guard.stats.cancels += 1;
+    guard.harness.counters.cancelled();
     respond_after(after, Json(json!({})).into_response())
 }
 

@@ -204,12 +204,13 @@ pub async fn get_one(
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.get_requests += 1;
     let now = Instant::now();
+    let lifetimes = guard.harness.lifetimes;
     match guard.statements.by_id.get_mut(&id) {
-        Some(s) => {
+        Some(s) if s.life.readable(&lifetimes, now) => {
             s.life.last_seen = Some(now);
             Json(s.answer(&id, now)).into_response()
         }
-        None => no_statement(&id),
+        _ => no_statement(&id),
     }
 }
 
@@ -225,13 +226,17 @@ pub async fn cancel(
     };
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     let now = Instant::now();
-    let Some(s) = guard.statements.by_id.get_mut(&id) else {
+    let lifetimes = guard.harness.lifetimes;
+    let Some(s) = guard
+        .statements
+        .by_id
+        .get_mut(&id)
+        .filter(|s| s.life.readable(&lifetimes, now))
+    else {
         return no_statement(&id);
     };
-    if !s.life.ended(now) {
-        s.life.cancelled = true;
-    }
-    guard.stats.cancels += 1;
+    s.life.cancel(now);
+    guard.harness.counters.cancelled();
     respond_after(after, Json(json!({})).into_response())
 }
 
@@ -293,6 +298,7 @@ pub async fn history(State(inner): State<Shared>, headers: HeaderMap, uri: Uri) 
     guard.stats.list_requests += 1;
     let now = Instant::now();
     let lie = guard.config.lists_report_success;
+    let lifetimes = guard.harness.lifetimes;
     let ids: Vec<String> = guard
         .statements
         .order
@@ -303,6 +309,7 @@ pub async fn history(State(inner): State<Shared>, headers: HeaderMap, uri: Uri) 
                 return false;
             };
             !s.life.hidden
+                && s.life.readable(&lifetimes, now)
                 && warehouse.as_deref().is_none_or(|w| s.warehouse_id == w)
                 && since.is_none_or(|t| s.life.start_ms >= t)
                 && until.is_none_or(|t| s.life.start_ms <= t)

@@ -191,8 +191,9 @@ async fn one(
     }
     let s = store.lock().expect("not poisoned");
     let with_trigger = includes_trigger(uri.query());
+    let now = Instant::now();
     match id.parse::<i64>().ok().and_then(|n| s.jobs.get(&n)) {
-        Some(j) if account == ACCOUNT => ok(run(&s, j, Instant::now(), with_trigger)),
+        Some(j) if account == ACCOUNT && s.readable(j, now) => ok(run(&s, j, now, with_trigger)),
         _ => missing(),
     }
 }
@@ -211,14 +212,11 @@ async fn cancel(
     let Some(n) = id
         .parse::<i64>()
         .ok()
-        .filter(|n| account == ACCOUNT && s.jobs.contains_key(n))
+        .filter(|n| account == ACCOUNT && s.jobs.get(n).is_some_and(|j| s.readable(j, now)))
     else {
         return missing();
     };
-    if matches!(s.phase(&s.jobs[&n], now), Phase::Pending | Phase::Running) {
-        s.jobs.get_mut(&n).expect("checked").cancelled = true;
-    }
-    s.cancels += 1;
+    s.cancel(n, now);
     let answer = run(&s, &s.jobs[&n], now, false);
     respond(Api::DbtCloud, fail_after, ok(answer))
 }
@@ -271,7 +269,11 @@ async fn list(
     let mut runs: Vec<&Job> = s
         .jobs
         .values()
-        .filter(|j| !j.hidden && q.job_definition_id.is_none_or(|d| d == j.job_definition_id))
+        .filter(|j| {
+            !j.hidden
+                && s.readable(j, now)
+                && q.job_definition_id.is_none_or(|d| d == j.job_definition_id)
+        })
         .collect();
     if newest_first {
         runs.reverse();

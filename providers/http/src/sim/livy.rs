@@ -120,10 +120,11 @@ async fn create(State(store): State<Shared>, headers: HeaderMap, body: String) -
         }
     };
     let mut s = store.lock().expect("not poisoned");
+    let now = Instant::now();
     if let Some(n) = &name {
         if s.jobs
             .values()
-            .any(|j| !j.deleted && j.tag.as_deref() == Some(n))
+            .any(|j| s.holds(j, now) && j.tag.as_deref() == Some(n))
         {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -163,7 +164,7 @@ async fn list(
     let held: Vec<&Job> = s
         .jobs
         .values()
-        .filter(|j| !j.deleted && !j.hidden)
+        .filter(|j| !j.hidden && s.readable(j, now))
         .collect();
     let from = q.from.unwrap_or(0);
     let size = q.size.unwrap_or(100);
@@ -191,8 +192,9 @@ async fn one(State(store): State<Shared>, headers: HeaderMap, Path(id): Path<Str
         return r;
     }
     let s = store.lock().expect("not poisoned");
+    let now = Instant::now();
     match id.parse::<i64>().ok().and_then(|n| s.jobs.get(&n)) {
-        Some(j) if !j.deleted => Json(batch(&s, j, Instant::now())).into_response(),
+        Some(j) if s.readable(j, now) => Json(batch(&s, j, now)).into_response(),
         _ => not_found(&id),
     }
 }
@@ -211,20 +213,12 @@ async fn delete(
     let Some(n) = id
         .parse::<i64>()
         .ok()
-        .filter(|n| s.jobs.get(n).is_some_and(|j| !j.deleted))
+        .filter(|n| s.jobs.get(n).is_some_and(|j| s.readable(j, now)))
     else {
         return not_found(&id);
     };
-    let ended = matches!(
-        s.phase(&s.jobs[&n], now),
-        Phase::Succeeded | Phase::Failed | Phase::Cancelled
-    );
-    let job = s.jobs.get_mut(&n).expect("checked");
-    if !ended {
-        job.cancelled = true;
-    }
-    job.deleted = true;
-    s.cancels += 1;
+    s.cancel(n, now);
+    s.jobs.get_mut(&n).expect("checked").deleted = true;
     respond(
         Api::Livy,
         fail_after,

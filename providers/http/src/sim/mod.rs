@@ -14,18 +14,18 @@
 mod dbt_cloud;
 mod livy;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::Value;
 use tether_provider::registry::{self, SimCalls, SimFault, SimFaultKind, SimJobState};
 use tether_provider::settings::{Setting, Table};
+use tether_provider::sim::{self as harness, Harness, Lifetimes, Server};
 use tether_provider::{Handle, JobState};
 
 /// The simulated APIs, as `tether sim http --api` names them.
@@ -140,13 +140,15 @@ struct Job {
     created: Instant,
     created_ms: i64,
     cancelled: bool,
+    /// When it was cancelled.
+    cancelled_at: Option<Instant>,
     /// Livy forgets a batch once it is deleted: kept only for [`registry::RunningSim::job_state`].
     deleted: bool,
     forced: Option<String>,
     hidden: bool,
 }
 
-/// The simulator's jobs, faults and counts.
+/// The simulator's jobs, and its harness (faults, counts, lifetimes).
 #[derive(Debug)]
 struct Store {
     api: Api,
@@ -155,11 +157,7 @@ struct Store {
     outcome: registry::SimOutcome,
     jobs: BTreeMap<i64, Job>,
     next_id: i64,
-    faults: VecDeque<SimFault>,
-    requests: u64,
-    submissions: u64,
-    cancels: u64,
-    by_key: BTreeMap<String, u64>,
+    harness: Harness<SimFault>,
     lie: bool,
 }
 
@@ -183,15 +181,56 @@ impl Store {
         }
     }
 
+    /// When a job ends (or ended), as its schedule or a cancel tells.
+    fn end(&self, job: &Job) -> Option<Instant> {
+        if job.cancelled {
+            return job.cancelled_at;
+        }
+        Some(job.created + self.pending + self.running)
+    }
+
+    /// Whether a client can read `job` (look it up, list it, cancel it) at `now`: not once
+    /// deleted, nor while the API does not show it yet, nor once forgotten
+    /// ([`Lifetimes::readable`]).
+    fn readable(&self, job: &Job, now: Instant) -> bool {
+        !job.deleted
+            && self
+                .harness
+                .lifetimes
+                .readable(job.created, self.end(job), now)
+    }
+
+    /// Whether the API still holds `job` (readable, or not readable yet): what a name must not
+    /// repeat.
+    fn holds(&self, job: &Job, now: Instant) -> bool {
+        let kept = Lifetimes {
+            invisible_for: Duration::ZERO,
+            ..self.harness.lifetimes
+        };
+        !job.deleted && kept.readable(job.created, self.end(job), now)
+    }
+
+    /// Cancels the job `id`, unless it ended; counted either way.
+    fn cancel(&mut self, id: i64, now: Instant) {
+        let running = self
+            .jobs
+            .get(&id)
+            .is_some_and(|j| matches!(self.phase(j, now), Phase::Pending | Phase::Running));
+        if let Some(job) = self.jobs.get_mut(&id).filter(|_| running) {
+            job.cancelled = true;
+            job.cancelled_at = Some(now);
+        }
+        self.harness.counters.cancelled();
+    }
+
     /// Makes a job tagged `tag` (counted per key: Livy's name is the key itself, dbt Cloud's
     /// cause is `tether <key>`).
     fn create(&mut self, tag: Option<String>, job_definition_id: i64, body: Value) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
-        if let Some(key) = tag.as_deref().and_then(key_of) {
-            *self.by_key.entry(key.to_string()).or_default() += 1;
-        }
-        self.submissions += 1;
+        self.harness
+            .counters
+            .job_made(tag.as_deref().and_then(key_of));
         self.jobs.insert(
             id,
             Job {
@@ -202,6 +241,7 @@ impl Store {
                 created: Instant::now(),
                 created_ms: epoch_ms(),
                 cancelled: false,
+                cancelled_at: None,
                 deleted: false,
                 forced: None,
                 hidden: false,
@@ -233,38 +273,19 @@ async fn gate(
 ) -> Result<bool, Response> {
     let (api, fault) = {
         let mut s = store.lock().expect("not poisoned");
-        s.requests += 1;
-        if !authorized(headers) {
-            return Err(s
-                .api
-                .error(StatusCode::UNAUTHORIZED, "Invalid credentials."));
-        }
-        let hit = s.faults.iter().position(|f| match f.calls {
+        let admitted = s.harness.admit(authorized(headers), |f| match f.calls {
             SimCalls::All => true,
             SimCalls::Submits => class == Class::Submit,
             SimCalls::Cancels => class == Class::Cancel,
         });
-        let fault = hit.map(|i| {
-            let f = &mut s.faults[i];
-            f.times = f.times.saturating_sub(1);
-            let kind = f.kind.clone();
-            if f.times == 0 {
-                s.faults.remove(i);
-            }
-            kind
-        });
-        (s.api, fault)
+        let Ok(fault) = admitted else {
+            return Err(s
+                .api
+                .error(StatusCode::UNAUTHORIZED, "Invalid credentials."));
+        };
+        (s.api, fault.map(|f| f.kind))
     };
-    let with_retry_after = |mut r: Response, after: Option<Duration>| {
-        if let Some(d) = after {
-            let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                secs.to_string().parse().expect("digits"),
-            );
-        }
-        r
-    };
+    let with_retry_after = harness::with_retry_after;
     match fault {
         None => Ok(false),
         Some(SimFaultKind::Throttle(after)) => Err(with_retry_after(
@@ -282,14 +303,7 @@ async fn gate(
             tokio::time::sleep(d).await;
             Ok(false)
         }
-        Some(SimFaultKind::Drop) => {
-            let stream = futures_util::stream::once(async {
-                Err::<Vec<u8>, std::io::Error>(std::io::Error::other(
-                    "simulated dropped connection",
-                ))
-            });
-            Err((StatusCode::OK, Body::from_stream(stream)).into_response())
-        }
+        Some(SimFaultKind::Drop) => Err(harness::dropped_connection()),
         Some(SimFaultKind::FailAfterProcessing) => Ok(true),
     }
 }
@@ -309,27 +323,14 @@ fn respond(api: Api, fail_after: bool, response: Response) -> Response {
 /// `GET /_sim/stats`: requests, jobs made (in all and per key), cancels.
 async fn stats(axum::extract::State(store): axum::extract::State<Shared>) -> Response {
     let s = store.lock().expect("not poisoned");
-    axum::Json(serde_json::json!({
-        "requests": s.requests,
-        "submissions": s.submissions,
-        "cancels": s.cancels,
-        "by_key": s.by_key,
-    }))
-    .into_response()
+    axum::Json(&s.harness.counters).into_response()
 }
 
 /// A running simulator.
 #[derive(Debug)]
 pub struct Simulator {
     store: Shared,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    server: Server,
 }
 
 impl Simulator {
@@ -346,11 +347,7 @@ impl Simulator {
             outcome: options.outcome.clone(),
             jobs: BTreeMap::new(),
             next_id: 1,
-            faults: VecDeque::new(),
-            requests: 0,
-            submissions: 0,
-            cancels: 0,
-            by_key: BTreeMap::new(),
+            harness: Harness::new(Lifetimes::of(options)),
             lie: false,
         }));
         let router: Router = match api {
@@ -362,14 +359,8 @@ impl Simulator {
                 .route("/_sim/stats", axum::routing::get(stats))
                 .with_state(store.clone()),
         );
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::error!(error = %e, "http simulator stopped");
-            }
-        });
-        Ok(Self { store, addr, task })
+        let server = Server::start("http", router, addr).await?;
+        Ok(Self { store, server })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -461,7 +452,7 @@ fn example_table(api: Api) -> Table {
 
 impl registry::RunningSim for Simulator {
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     fn banner(&self) -> Vec<String> {
@@ -511,15 +502,16 @@ impl registry::RunningSim for Simulator {
     }
 
     fn inject(&self, fault: SimFault) {
-        self.lock().faults.push_back(fault);
+        let times = fault.times;
+        self.lock().harness.faults.push(fault, times);
     }
 
     fn clear_faults(&self) {
-        self.lock().faults.clear();
+        self.lock().harness.faults.clear();
     }
 
     fn jobs_by_key(&self) -> BTreeMap<String, u64> {
-        self.lock().by_key.clone()
+        self.lock().harness.counters.by_key.clone()
     }
 
     fn job_state(&self, handle: &Handle) -> Option<SimJobState> {
@@ -555,11 +547,6 @@ impl registry::RunningSim for Simulator {
     }
 
     fn counts(&self) -> registry::SimCounts {
-        let s = self.lock();
-        registry::SimCounts {
-            requests: s.requests,
-            submissions: s.submissions,
-            cancels: s.cancels,
-        }
+        self.lock().harness.counters.counts()
     }
 }
