@@ -27,15 +27,28 @@
 //! - [`not_found`]: a job the provider forgot reads as not found (the engine's `lost`;
 //!   [`missing_job_is_not_found`] against moto);
 //! - [`secrets_stay_out`]: no credential in a log line, an error or a settings printout.
+//!
+//! And, on both backends ([`Backend`]), the services' edges as the catalog lists them
+//! (`docs/edges.md`), switched on in the simulator ([`SimOptions::invisible_for`],
+//! [`SimOptions::forget_after`]):
+//!
+//! - [`invisible_after_create`]: a job that reads "not found" for a while after it was made
+//!   ends with one job and its true final state;
+//! - [`lost_answer_while_invisible`]: a submission processed but answered 500, of a job not
+//!   visible yet, still ends as one job;
+//! - [`forgotten_after_end`]: a job forgotten once it ended, after tether saw it, ends
+//!   `outcome_unknown` and no retry submits it again, unless the account says so
+//!   (`on_forgotten = "resubmit"`).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection};
 use tether::app::App;
 use tether::config::Config;
-use tether::engine::{EnsureRequest, Supervisor};
+use tether::engine::{EnsureAction, EnsureRequest, Supervisor};
 use tether::jobs::{JobRecord, Phase};
 use tether::state::TaskInstanceId;
 use tether_provider::registry::{
@@ -104,12 +117,23 @@ impl Subject {
         pending: Duration,
         running: Duration,
     ) -> Self {
-        let sims = tether::registry::simulators(kind).expect("a kind with a simulator");
-        let mut options = SimOptions {
+        let options = SimOptions {
             pending,
             running,
             ..SimOptions::default()
         };
+        Self::start_with(kind, api, options, Table::new()).await
+    }
+
+    /// As [`Subject::start_api`], the simulator started with `options` (its edges switched on,
+    /// say), and the account's settings `overrides` put over the suite's quick ones.
+    pub async fn start_with(
+        kind: &'static str,
+        api: Option<&str>,
+        mut options: SimOptions,
+        overrides: Table,
+    ) -> Self {
+        let sims = tether::registry::simulators(kind).expect("a kind with a simulator");
         if let Some(api) = api {
             options.switches.insert("api".into(), Setting::from(api));
         }
@@ -121,7 +145,10 @@ impl Subject {
             // The same values for every subject of a run: setting them twice is harmless.
             std::env::set_var(name, value);
         }
-        let mut subject = Self::on_endpoint(kind, sim.settings(kind), None);
+        let mut table = sim.settings(kind);
+        table.extend(quick_settings());
+        table.extend(overrides);
+        let mut subject = Self::on_checked_table(kind, table, None);
         subject.sim = Some(sim);
         subject
     }
@@ -131,6 +158,13 @@ impl Subject {
     /// moto, whose job specs `specs` makes. The caller sets the credentials the adapter reads
     /// from the environment.
     pub fn on_endpoint(kind: &'static str, table: Table, specs: Option<Specs>) -> Self {
+        let mut table = table;
+        table.extend(quick_settings());
+        Self::on_checked_table(kind, table, specs)
+    }
+
+    /// An adapter of `kind` built through the registry from the whole table `table`.
+    fn on_checked_table(kind: &'static str, table: Table, specs: Option<Specs>) -> Self {
         for (name, value) in [
             ("AWS_CONFIG_FILE", "/nonexistent/tether-testkit"),
             ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tether-testkit"),
@@ -138,8 +172,6 @@ impl Subject {
         ] {
             std::env::set_var(name, value);
         }
-        let mut table = table;
-        table.extend(quick_settings());
         let toml: String = table
             .iter()
             .map(|(key, value)| format!("{key} = {value}\n"))
@@ -213,11 +245,28 @@ impl Subject {
 
     /// As [`Subject::app`], with `sections` (whole TOML sections) added to the configuration.
     pub async fn app_with(&self, dir: &std::path::Path, sections: &str) -> App {
+        let url = format!("sqlite://{}/conformance.db", dir.display());
+        self.app_at(&url, sections).await
+    }
+
+    /// An app on `db`, with `sections` added to the configuration and the account
+    /// `[providers.KIND]`; `[providers.KIND-resubmit]` is the same account with
+    /// `on_forgotten = "resubmit"`.
+    pub async fn app_on(&self, db: &Database, sections: &str) -> App {
+        let sections = format!(
+            "{sections}\n[providers.{kind}-resubmit]\nkind = \"{kind}\"\n{toml}\
+             on_forgotten = \"resubmit\"\n",
+            kind = self.kind,
+            toml = self.toml,
+        );
+        self.app_at(db.url(), &sections).await
+    }
+
+    async fn app_at(&self, url: &str, sections: &str) -> App {
         let text = format!(
-            "[database]\nurl = \"sqlite://{}/conformance.db\"\n\
+            "[database]\nurl = \"{url}\"\nmax_connections = 3\n\
              [supervisor]\nlease = \"3s\"\nshutdown_grace = \"1s\"\n{sections}\n\
              [providers.{kind}]\nkind = \"{kind}\"\n{toml}",
-            dir.display(),
             kind = self.kind,
             toml = self.toml,
         );
@@ -863,4 +912,341 @@ pub fn capture_logs() {
             .with_ansi(false)
             .init();
     });
+}
+
+/// The database a scenario's app keeps its records in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temp folder.
+    Sqlite,
+    /// A database of its own on the PostgreSQL server `TETHER_TEST_POSTGRES_URL` names.
+    Postgres,
+}
+
+/// A database that exists for one app: a SQLite file, or a PostgreSQL database dropped again
+/// when this is dropped.
+pub struct Database {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    drop_pg: Option<(String, String)>,
+}
+
+impl Database {
+    /// A new database on `backend`; `None` (with a message) for PostgreSQL when
+    /// `TETHER_TEST_POSTGRES_URL` is not set, except under CI (`CI` set), where that fails.
+    pub async fn new(backend: Backend) -> Option<Self> {
+        if backend == Backend::Sqlite {
+            let dir = tempfile::tempdir().expect("temp dir");
+            return Some(Self {
+                url: format!("sqlite://{}/tether.db", dir.path().display()),
+                _dir: Some(dir),
+                drop_pg: None,
+            });
+        }
+        let admin = match std::env::var("TETHER_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("CI is set but TETHER_TEST_POSTGRES_URL is not: PostgreSQL tests must run in CI")
+            }
+            _ => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED postgres: set TETHER_TEST_POSTGRES_URL to run it"
+                );
+                return None;
+            }
+        };
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let name = format!(
+            "tether_kit_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            now_ms() % 1_000_000
+        );
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at TETHER_TEST_POSTGRES_URL: {e}"));
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create the test database");
+        conn.close().await.ok();
+        let (base, _) = admin
+            .rsplit_once('/')
+            .expect("TETHER_TEST_POSTGRES_URL names a database");
+        Some(Self {
+            url: format!("{base}/{name}"),
+            _dir: None,
+            drop_pg: Some((admin, name)),
+        })
+    }
+
+    /// Its URL, as `[database] url` takes it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.drop_pg.take() else {
+            return;
+        };
+        // Drop runs inside (or outside) a runtime: a thread with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = conn.execute(sql.as_str()).await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// One target of the suite: a kind, and the API of it whose simulator runs
+/// ([`targets`]).
+pub type Target = (&'static str, Option<&'static str>);
+
+/// Runs `scenario` for every target on `backend`, four targets at a time (each with its own
+/// simulator and database); a target's panic fails the whole run, naming the target.
+pub async fn for_every_target<F, Fut>(backend: Backend, scenario: F)
+where
+    F: Fn(Target, Database) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    if Database::new(backend).await.is_none() {
+        return;
+    }
+    let permits = Arc::new(tokio::sync::Semaphore::new(4));
+    let mut running = tokio::task::JoinSet::new();
+    for target in targets() {
+        let db = Database::new(backend).await.expect("a database");
+        let run = scenario(target, db);
+        let permits = permits.clone();
+        running.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("open");
+            run.await;
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some(done) = running.join_next().await {
+        if let Err(e) = done {
+            failed.push(e);
+        }
+    }
+    if let Some(e) = failed.into_iter().next() {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// The suite's edge scenarios' simulator: jobs pending 100 ms, running `running`, not visible
+/// for `invisible_for` after they are made, forgotten `forget_after` after they end; the
+/// account polls quickly and reads "not found" as not visible yet for `grace`.
+async fn edge_subject(
+    (kind, api): Target,
+    running: Duration,
+    invisible_for: Duration,
+    forget_after: Option<Duration>,
+    grace: &str,
+) -> Subject {
+    let options = SimOptions {
+        pending: Duration::from_millis(100),
+        running,
+        invisible_for,
+        forget_after,
+        ..SimOptions::default()
+    };
+    let overrides = Table::from([
+        ("not_found_grace".to_string(), Setting::from(grace)),
+        ("request_timeout".to_string(), Setting::from("2s")),
+    ]);
+    Subject::start_with(kind, api, options, overrides).await
+}
+
+/// An ensure of the task instance `task` of the scenario, try `try_number`, on `account`.
+fn edge_request(s: &Subject, task: &str, try_number: i64, account: &str) -> EnsureRequest {
+    EnsureRequest {
+        task_instance: TaskInstanceId::new("edges", "r1", format!("{task}-{}", s.kind), -1),
+        try_number,
+        name: "main".into(),
+        provider: account.into(),
+        spec: s.spec(task),
+    }
+}
+
+/// Runs a supervisor until every job of `ids` is final (or `within` passes); their records.
+async fn supervise_until_final(
+    s: &Subject,
+    app: &App,
+    ids: &[tether::model::JobId],
+    within: Duration,
+) -> Vec<JobRecord> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let supervisor = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let deadline = Instant::now() + within;
+    let records = loop {
+        let mut records = Vec::new();
+        for id in ids {
+            records.push(app.engine.jobs().get(*id).await.unwrap().unwrap());
+        }
+        if records.iter().all(|r| r.phase == Phase::Terminal) {
+            break records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: not every job ended within {within:?}: {records:?}",
+            s.kind
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stop.cancel();
+    supervisor.await.unwrap();
+    records
+}
+
+/// A job that reads "not found" (and is left out of lists) for a second after it is made,
+/// within the account's grace, is polled on and ends with its true state: one job made, and
+/// never recorded lost.
+pub async fn invisible_after_create(target: Target, db: Database) {
+    let second = Duration::from_secs(1);
+    let s = edge_subject(target, second, second, None, "10s").await;
+    let app = s.app_on(&db, "").await;
+    let ensured = app
+        .engine
+        .ensure(&edge_request(&s, "invisible", 1, s.kind))
+        .await
+        .unwrap_or_else(|e| panic!("{}: ensure: {e}", s.kind));
+    assert_eq!(ensured.action, EnsureAction::Submitted, "{}", s.kind);
+    let handle = ensured.job.handle.clone().expect("submitted");
+    let done = supervise_until_final(&s, &app, &[ensured.job.id], Duration::from_secs(30)).await;
+    assert_eq!(
+        done[0].state,
+        JobState::Succeeded,
+        "{}: a job not visible at first ended {:?}",
+        s.kind,
+        done[0]
+    );
+    assert_eq!(s.sim().job_state(&handle), Some(SimJobState::Succeeded));
+    assert_eq!(s.sim().counts().submissions, 1, "{}: one job", s.kind);
+    let events = app.engine.jobs().events(ensured.job.id).await.unwrap();
+    assert!(
+        events.iter().all(|e| e.kind != "lost"),
+        "{}: {events:?}",
+        s.kind
+    );
+    app.db.close().await;
+}
+
+/// A submission the provider processed but answered with 500, of a job the provider does not
+/// show for a second: the engine's reconciling (`find`, or the idempotent submit again) waits
+/// out the grace rather than call it never made, and the task ends with one job, which
+/// succeeds.
+pub async fn lost_answer_while_invisible(target: Target, db: Database) {
+    let second = Duration::from_secs(1);
+    let s = edge_subject(target, second, second, None, "3s").await;
+    let app = s.app_on(&db, "").await;
+    s.sim().inject(SimFault {
+        kind: SimFaultKind::FailAfterProcessing,
+        times: 1,
+        calls: SimCalls::Submits,
+    });
+    let first = app
+        .engine
+        .ensure(&edge_request(&s, "lost-invisible", 1, s.kind))
+        .await;
+    let ensured = match first {
+        Ok(e) if e.job.handle.is_some() => e,
+        _ => app
+            .engine
+            .ensure(&edge_request(&s, "lost-invisible", 2, s.kind))
+            .await
+            .unwrap_or_else(|e| panic!("{}: the retry: {e}", s.kind)),
+    };
+    assert!(
+        ensured.job.handle.is_some(),
+        "{}: {:?}",
+        s.kind,
+        ensured.job
+    );
+    let done = supervise_until_final(&s, &app, &[ensured.job.id], Duration::from_secs(30)).await;
+    assert_eq!(
+        done[0].state,
+        JobState::Succeeded,
+        "{}: {:?}",
+        s.kind,
+        done[0]
+    );
+    assert_eq!(
+        s.sim().counts().submissions,
+        1,
+        "{}: one remote job for the lost answer",
+        s.kind
+    );
+    app.db.close().await;
+}
+
+/// Two jobs the provider forgets the moment they end, after tether saw them run: on the
+/// account as it comes, the job ends `outcome_unknown` and the next try submits nothing; on
+/// the account that says re-running is safe (`on_forgotten = "resubmit"`), it ends `lost`
+/// and the next try submits it again.
+pub async fn forgotten_after_end(target: Target, db: Database) {
+    let s = edge_subject(
+        target,
+        Duration::from_millis(1500),
+        Duration::ZERO,
+        Some(Duration::ZERO),
+        "1s",
+    )
+    .await;
+    let app = s.app_on(&db, "").await;
+    let resubmit = format!("{}-resubmit", s.kind);
+    let kept = app
+        .engine
+        .ensure(&edge_request(&s, "forgotten", 1, s.kind))
+        .await
+        .unwrap_or_else(|e| panic!("{}: ensure: {e}", s.kind))
+        .job;
+    let rerun = app
+        .engine
+        .ensure(&edge_request(&s, "forgotten-rerun", 1, &resubmit))
+        .await
+        .unwrap_or_else(|e| panic!("{}: ensure: {e}", s.kind))
+        .job;
+    let done = supervise_until_final(&s, &app, &[kept.id, rerun.id], Duration::from_secs(30)).await;
+    assert_eq!(
+        done[0].state,
+        JobState::OutcomeUnknown,
+        "{}: a job forgotten after it was seen: {:?}",
+        s.kind,
+        done[0]
+    );
+    assert_eq!(done[1].state, JobState::Lost, "{}: {:?}", s.kind, done[1]);
+    assert_eq!(s.sim().counts().submissions, 2, "{}", s.kind);
+
+    let again = app
+        .engine
+        .ensure(&edge_request(&s, "forgotten", 2, s.kind))
+        .await
+        .unwrap_or_else(|e| panic!("{}: the retry: {e}", s.kind));
+    assert_eq!(again.action, EnsureAction::Finished, "{}", s.kind);
+    assert_eq!(again.job.state, JobState::OutcomeUnknown, "{}", s.kind);
+    assert_eq!(
+        s.sim().counts().submissions,
+        2,
+        "{}: a forgotten job was submitted again",
+        s.kind
+    );
+    let again = app
+        .engine
+        .ensure(&edge_request(&s, "forgotten-rerun", 2, &resubmit))
+        .await
+        .unwrap_or_else(|e| panic!("{}: the retry: {e}", s.kind));
+    assert_eq!(again.action, EnsureAction::Resubmitted, "{}", s.kind);
+    assert_eq!(s.sim().counts().submissions, 3, "{}", s.kind);
+    app.db.close().await;
 }

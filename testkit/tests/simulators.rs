@@ -37,3 +37,34 @@ for_every_kind!(throttling, Duration::from_secs(600));
 for_every_kind!(not_found, Duration::from_secs(600));
 for_every_kind!(secrets_stay_out, Duration::from_secs(600));
 for_every_kind!(new_job_reads_as_documented, Duration::from_secs(600));
+
+/// Runs an edge scenario against every target, on SQLite and on PostgreSQL.
+macro_rules! for_every_kind_on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            use tether_testkit::{capture_logs, for_every_target, Backend};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                capture_logs();
+                for_every_target(Backend::Sqlite, |target, db| {
+                    tether_testkit::$name(target, db)
+                })
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                capture_logs();
+                for_every_target(Backend::Postgres, |target, db| {
+                    tether_testkit::$name(target, db)
+                })
+                .await;
+            }
+        }
+    };
+}
+
+for_every_kind_on_both_backends!(invisible_after_create);
+for_every_kind_on_both_backends!(lost_answer_while_invisible);
+for_every_kind_on_both_backends!(forgotten_after_end);
