@@ -7,6 +7,7 @@
 //! made read as not found. `.ci/run` installs moto; without it this test says it
 //! was skipped, except under CI, where it fails.
 
+use std::io::Write as _;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -219,13 +220,19 @@ async fn ecs_cluster(ecs: &Ecs, name: &str) {
 
 /// moto's STANDARD state machine `name`; its ARN.
 async fn state_machine(moto: &Moto, sfn: &StepFunctions, name: &str) -> String {
+    state_machine_of_type(moto, sfn, name, "STANDARD").await
+}
+
+/// moto's state machine `name` of `kind` (`STANDARD`, `EXPRESS`); its ARN.
+async fn state_machine_of_type(moto: &Moto, sfn: &StepFunctions, name: &str, kind: &str) -> String {
     let role = iam_role(moto, &format!("{name}-sfn")).await;
     let definition = json!({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}});
     sfn.client()
         .json10(
             "AWSStepFunctions",
             "CreateStateMachine",
-            &json!({"name": name, "definition": definition.to_string(), "roleArn": role}),
+            &json!({"name": name, "definition": definition.to_string(), "roleArn": role,
+                    "type": kind}),
             Idempotency::Idempotent,
         )
         .await
@@ -423,6 +430,57 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
     assert_eq!(again, handle, "the key's name names one execution");
     assert_eq!(sfn.find(key, &spec, 0).await.unwrap(), vec![handle.clone()]);
     agrees_with_single_calls(&sfn, std::slice::from_ref(&handle)).await;
+
+    // An EXPRESS machine is refused before anything starts: StartExecution is not idempotent
+    // for it (issue 32, finding 6). tether learns the type from DescribeStateMachine; moto
+    // 5.2.5 answers "STANDARD" for a machine created with "type": "EXPRESS" (and deduplicates
+    // its executions by name, as for STANDARD), where Step Functions answers EXPRESS. So
+    // against moto this checks that the refusal follows the type the API reports: when moto
+    // answers EXPRESS, the submit must be refused and nothing started.
+    let express = state_machine_of_type(&moto, &sfn, "tether-moto-express", "EXPRESS").await;
+    let described = sfn
+        .client()
+        .json10(
+            "AWSStepFunctions",
+            "DescribeStateMachine",
+            &json!({"stateMachineArn": express}),
+            Idempotency::Idempotent,
+        )
+        .await
+        .unwrap();
+    let spec =
+        json!({"stateMachineArn": express, "name": "publish", "input": {"day": "2026-12-01"}});
+    let submitted = sfn.submit(&spec, key, &Ungated).await;
+    match described["type"].as_str() {
+        Some("EXPRESS") => {
+            let refused = submitted.unwrap_err();
+            assert!(
+                refused.message.contains("EXPRESS state machine"),
+                "{refused}"
+            );
+            let started = sfn
+                .client()
+                .json10(
+                    "AWSStepFunctions",
+                    "ListExecutions",
+                    &json!({"stateMachineArn": express}),
+                    Idempotency::Idempotent,
+                )
+                .await
+                .unwrap();
+            assert_eq!(started["executions"], json!([]), "{started}");
+        }
+        Some("STANDARD") => {
+            submitted.unwrap_or_else(|e| panic!("moto's STANDARD answer refused: {e}"));
+            let _ = writeln!(
+                std::io::stderr(),
+                "moto: DescribeStateMachine answers STANDARD for a machine created EXPRESS \
+                 (Step Functions answers EXPRESS); the EXPRESS refusal is checked against the \
+                 simulator only"
+            );
+        }
+        other => panic!("DescribeStateMachine's type: {other:?} ({described})"),
+    }
 }
 
 /// Coalesced polling against moto: the sweep's list calls (`ListSteps` with `StepStates`,
