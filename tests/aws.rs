@@ -698,3 +698,63 @@ async fn wrong_secret_is_rejected_by_the_signature_check() {
     assert_eq!(sim.stats().rejected_signatures, SERVICES.len() as u64);
     assert_eq!(sim.stats().submissions.values().sum::<u64>(), 0);
 }
+
+/// SageMaker reads `MaxResults` jobs first and filters them by `StatusEquals` after (the
+/// catalog's list-filter edge, modelled by the simulator): a sweep's first page of
+/// `InProgress` jobs can be empty while 100 newer jobs have completed, and the sweep must
+/// follow `NextToken` to the jobs behind them.
+#[tokio::test]
+async fn a_sagemaker_sweep_reads_past_short_pages() {
+    use tether_provider::registry::RunningSim;
+    use tether_provider::{Provider, Tracked};
+    aws_env();
+    let sim = Simulator::start(
+        SimConfig {
+            running: Duration::from_secs(600),
+            ..SimConfig::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap();
+    let table = tether_provider::settings::Table::from([
+        ("region".to_string(), "us-east-1".into()),
+        ("endpoint_url".to_string(), sim.url().as_str().into()),
+    ]);
+    let config = tether_aws::AwsConfig::build(
+        "sagemaker-training",
+        Service::SageMakerTraining,
+        table,
+        |_| None,
+    )
+    .unwrap();
+    let sagemaker = tether_aws::SageMaker::new(config).unwrap();
+    let mut running = Vec::new();
+    for i in 0..3 {
+        let key = format!("tether-{i:032x}");
+        let spec = spec(Service::SageMakerTraining, &format!("old-{i}"));
+        running.push(sagemaker.submit(&spec, &key, &Ungated).await.unwrap());
+    }
+    for i in 0..101 {
+        let key = format!("tether-{:032x}", 1000 + i);
+        let spec = spec(Service::SageMakerTraining, &format!("new-{i}"));
+        let handle = sagemaker.submit(&spec, &key, &Ungated).await.unwrap();
+        assert!(RunningSim::set_state(&sim, &handle, "Completed"));
+    }
+    let tracked: Vec<Tracked<'_>> = running
+        .iter()
+        .map(|handle| Tracked {
+            handle,
+            created_ms: 0,
+        })
+        .collect();
+    let sweep = sagemaker.status_many(&tracked).await.unwrap();
+    assert!(
+        sweep.calls >= 2,
+        "the empty first page was followed: {sweep:?}"
+    );
+    for status in &sweep.statuses {
+        let status = status.as_ref().expect("every running job reported");
+        assert_eq!(status.state, JobState::Running, "{status:?}");
+    }
+}

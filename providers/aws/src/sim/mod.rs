@@ -772,6 +772,23 @@ fn list_page(
     keep: impl Fn(&SimJob) -> bool,
     render: fn(&SimJob) -> Value,
 ) -> Result<(Vec<Value>, Option<String>), Box<Response>> {
+    list_page_then(inner, service, parent, token, size, keep, |_| true, render)
+}
+
+/// As [`list_page`], then leaving out of the page the jobs `then` refuses: a service that
+/// reads `size` jobs first and filters them after (SageMaker's `StatusEquals`), so that a
+/// page may be short, or empty, while a next token follows.
+#[allow(clippy::too_many_arguments)]
+fn list_page_then(
+    inner: &mut Inner,
+    service: Service,
+    parent: &str,
+    token: Option<&str>,
+    size: usize,
+    keep: impl Fn(&SimJob) -> bool,
+    then: impl Fn(&SimJob) -> bool,
+    render: fn(&SimJob) -> Value,
+) -> Result<(Vec<Value>, Option<String>), Box<Response>> {
     inner.stats.list_requests += 1;
     let positions = inner
         .by_parent
@@ -793,13 +810,16 @@ fn list_page(
     let mut seen = Vec::new();
     let mut last = end;
     for (k, &i) in matching.by_ref().take(size) {
+        last = k;
+        if !then(&inner.jobs[i]) {
+            continue;
+        }
         let mut entry = render(&inner.jobs[i]);
         if inner.config.lists_report_success {
             lie_success(service, &mut entry);
         }
         page.push(entry);
         seen.push(i);
-        last = k;
     }
     let next = matching.next().is_some().then(|| last.to_string());
     let now = Instant::now();

@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{bad, list_page, new_job, page_size, Inner, OpResult, SimJob};
+use super::{bad, new_job, page_size, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
@@ -167,16 +167,16 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
                 .as_f64()
                 .or_else(|| crate::timestamp(&input["CreationTimeAfter"]));
             let size = page_size(&input["MaxResults"], 10, 100, "MaxResults")?;
-            let (jobs, next) = list_page(
+            // SageMaker reads MaxResults jobs, then filters them by StatusEquals: a page may
+            // be short or empty while NextToken goes on (the catalog's list-filter edge).
+            let (jobs, next) = super::list_page_then(
                 inner,
                 service,
                 "",
                 input["NextToken"].as_str(),
                 size,
-                |j| {
-                    status.as_deref().is_none_or(|s| j.state() == s)
-                        && after.is_none_or(|a| j.created_at > a)
-                },
+                |j| after.is_none_or(|a| j.created_at > a),
+                |j| status.as_deref().is_none_or(|s| j.state() == s),
                 job_json,
             )?;
             let mut out = json!({ format!("{n}JobSummaries"): jobs });
