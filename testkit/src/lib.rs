@@ -15,9 +15,6 @@
 //! - [`unknown_states_are_never_final`]: a state the adapter does not know reads as unfinished;
 //! - [`lost_submit_answer`]: a submission processed but answered 500 ends as one job, through
 //!   the engine;
-//! - [`key_namespaces`]: two deployments with their own key namespaces make two jobs for one
-//!   task instance on one account, and two sharing one make one where the provider
-//!   deduplicates;
 //! - [`cancel`]: an explicit cancel reaches the provider and reads as cancelled;
 //! - [`lost_cancel_answer`]: a cancel processed but answered 500 ends the record cancelled
 //!   (never lost, also where the provider forgets what it cancels), through the engine;
@@ -28,10 +25,13 @@
 //!   [`missing_job_is_not_found`] against moto);
 //! - [`secrets_stay_out`]: no credential in a log line, an error or a settings printout.
 //!
-//! And, on both backends ([`Backend`]), the services' edges as the catalog lists them
-//! (`docs/edges.md`), switched on in the simulator ([`SimOptions::invisible_for`],
-//! [`SimOptions::forget_after`]):
+//! And, on both backends ([`Backend`]), two deployments on one account, and the services'
+//! edges as the catalog lists them (`docs/edges.md`), switched on in the simulator
+//! ([`SimOptions::invisible_for`], [`SimOptions::forget_after`]):
 //!
+//! - [`key_namespaces`]: two deployments with their own key namespaces make two jobs for one
+//!   task instance on one account, and two sharing one make one where the provider
+//!   deduplicates;
 //! - [`invisible_after_create`]: a job that reads "not found" for a while after it was made
 //!   ends with one job and its true final state;
 //! - [`lost_answer_while_invisible`]: a submission processed but answered 500, of a job not
@@ -488,7 +488,16 @@ pub async fn lost_submit_answer(s: &Subject) {
 /// instance's job on one account make two remote jobs, each recording its own; two that share
 /// a namespace on purpose (`jobs.key_namespace`) make one where the provider deduplicates on
 /// the key (where it does not, sharing a namespace cannot make one job of two asks).
-pub async fn key_namespaces(s: &Subject) {
+pub async fn key_namespaces((kind, api): Target, db: Database) {
+    let s = &Subject::start_api(
+        kind,
+        api,
+        Duration::from_millis(100),
+        Duration::from_secs(600),
+    )
+    .await;
+    let backend = db.backend();
+    let more = || async { Database::new(backend).await.expect("a database") };
     let request = EnsureRequest {
         task_instance: TaskInstanceId::new(
             "conformance",
@@ -501,9 +510,9 @@ pub async fn key_namespaces(s: &Subject) {
         provider: s.kind.into(),
         spec: s.spec("namespaces"),
     };
-    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let prod = s.app(d1.path()).await;
-    let staging = s.app(d2.path()).await;
+    let d2 = more().await;
+    let prod = s.app_on(&db, "").await;
+    let staging = s.app_on(&d2, "").await;
     let a = prod.engine.ensure(&request).await.unwrap().job;
     let b = match staging.engine.ensure(&request).await {
         Ok(ensured) => ensured.job,
@@ -532,9 +541,9 @@ pub async fn key_namespaces(s: &Subject) {
         return;
     }
     let shared = "[jobs]\nkey_namespace = \"shared\"\n";
-    let (d3, d4) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let one = s.app_with(d3.path(), shared).await;
-    let two = s.app_with(d4.path(), shared).await;
+    let (d3, d4) = (more().await, more().await);
+    let one = s.app_on(&d3, shared).await;
+    let two = s.app_on(&d4, shared).await;
     let a = one.engine.ensure(&request).await.unwrap().job;
     let b = two.engine.ensure(&request).await.unwrap().job;
     assert_eq!(a.idempotency_key, b.idempotency_key, "{}", s.kind);
@@ -926,6 +935,7 @@ pub enum Backend {
 /// A database that exists for one app: a SQLite file, or a PostgreSQL database dropped again
 /// when this is dropped.
 pub struct Database {
+    backend: Backend,
     url: String,
     _dir: Option<tempfile::TempDir>,
     drop_pg: Option<(String, String)>,
@@ -938,6 +948,7 @@ impl Database {
         if backend == Backend::Sqlite {
             let dir = tempfile::tempdir().expect("temp dir");
             return Some(Self {
+                backend,
                 url: format!("sqlite://{}/tether.db", dir.path().display()),
                 _dir: Some(dir),
                 drop_pg: None,
@@ -974,10 +985,16 @@ impl Database {
             .rsplit_once('/')
             .expect("TETHER_TEST_POSTGRES_URL names a database");
         Some(Self {
+            backend,
             url: format!("{base}/{name}"),
             _dir: None,
             drop_pg: Some((admin, name)),
         })
+    }
+
+    /// Its backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Its URL, as `[database] url` takes it.

@@ -29,7 +29,6 @@ for_every_kind!(submit_and_deduplicate, Duration::from_secs(600));
 for_every_kind!(documented_states, Duration::from_secs(600));
 for_every_kind!(unknown_states_are_never_final, Duration::from_secs(600));
 for_every_kind!(lost_submit_answer, Duration::from_secs(600));
-for_every_kind!(key_namespaces, Duration::from_secs(600));
 for_every_kind!(cancel, Duration::from_secs(600));
 for_every_kind!(lost_cancel_answer, Duration::from_secs(600));
 for_every_kind!(coalesced_sweep, Duration::from_secs(600));
@@ -65,6 +64,7 @@ macro_rules! for_every_kind_on_both_backends {
     };
 }
 
+for_every_kind_on_both_backends!(key_namespaces);
 for_every_kind_on_both_backends!(invisible_after_create);
 for_every_kind_on_both_backends!(lost_answer_while_invisible);
 for_every_kind_on_both_backends!(forgotten_after_end);
