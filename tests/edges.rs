@@ -199,3 +199,56 @@ on_both_backends!(
     a_run_forgotten_after_it_was_seen_is_outcome_unknown,
     an_account_may_choose_to_resubmit_forgotten_runs,
 );
+
+/// `tether sim` switches the two edges on for a person reproducing a case by hand: with
+/// `--invisible-for 2s --forget-after 2s`, a new run answers "does not exist" for two seconds,
+/// then is read, then is forgotten two seconds after it ended.
+#[tokio::test]
+async fn tether_sim_switches_the_edges_on() {
+    let sim = common::procs::Sim::start_with(
+        "databricks",
+        "1s",
+        &["--invisible-for", "2s", "--forget-after", "2s"],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let submitted: serde_json::Value = client
+        .post(format!("{}/api/2.1/jobs/runs/submit", sim.url))
+        .bearer_auth("dapi-sim-token")
+        .json(&spec("by-hand"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = submitted["run_id"].as_i64().unwrap();
+    let made = Instant::now();
+    let get = || {
+        client
+            .get(format!("{}/api/2.1/jobs/runs/get?run_id={run_id}", sim.url))
+            .bearer_auth("dapi-sim-token")
+            .send()
+    };
+    assert_eq!(get().await.unwrap().status(), 400, "not visible at first");
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(made.elapsed())).await;
+    let mut seen = false;
+    let mut forgotten = false;
+    while made.elapsed() < Duration::from_secs(15) {
+        let answer = get().await.unwrap();
+        if answer.status() == 200 {
+            seen = true;
+        } else if seen {
+            forgotten = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(seen && forgotten, "seen {seen}, forgotten {forgotten}");
+    // Ended after 200 ms + 1 s + 1 s (terminating), forgotten 2 s later.
+    assert!(
+        made.elapsed() >= Duration::from_millis(4200),
+        "{:?}",
+        made.elapsed()
+    );
+}

@@ -217,9 +217,33 @@ pub(super) async fn run(args: &SimArgs) -> Result<(), Error> {
     if !faults.is_empty() {
         println!("{faults}");
     }
+    if let Some(edges) = describe_edges(args.invisible_for, args.forget_after) {
+        println!("{edges}");
+    }
     for line in banner {
         println!("{line}");
     }
     super::shutdown_signal().await;
     Ok(())
+}
+
+/// The edges switched on, as the banner says them; `None` when both are off.
+fn describe_edges(
+    invisible_for: Option<Duration>,
+    forget_after: Option<Duration>,
+) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(d) = invisible_for.filter(|d| !d.is_zero()) {
+        parts.push(format!(
+            "new jobs answer \"not found\" for {}",
+            humantime::format_duration(d)
+        ));
+    }
+    if let Some(d) = forget_after {
+        parts.push(format!(
+            "ended jobs are forgotten after {}",
+            humantime::format_duration(d)
+        ));
+    }
+    (!parts.is_empty()).then(|| format!("edges: {}", parts.join("; ")))
 }
