@@ -723,7 +723,25 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
         .map(str::to_string);
     if let Some(run_id) = token.as_ref().and_then(|t| guard.tokens.get(t)) {
         let run_id = *run_id;
+        // "If a run with the provided token is deleted, an error is returned": a run removed
+        // (or aged out) does not free its token. (A run not visible yet still holds it.)
+        let kept = Lifetimes {
+            invisible_for: Duration::ZERO,
+            ..guard.harness.lifetimes
+        };
+        let now = Instant::now();
+        let held = guard
+            .runs
+            .get(&run_id)
+            .is_some_and(|r| r.readable(&kept, now));
         drop(guard);
+        if !held {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                format!("The run {run_id} with the provided idempotency token was deleted."),
+            );
+        }
         return respond_after(after, Json(json!({ "run_id": run_id })).into_response());
     }
     let id = guard.next_id;

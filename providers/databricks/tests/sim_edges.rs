@@ -1,0 +1,44 @@
+//! The Databricks simulator's idempotency edge (issue 32, the catalog's `databricks` table):
+//! "If a run with the provided token is deleted, an error is returned". A token keeps naming
+//! its run while the workspace holds it (also before the run is visible), and a deleted run
+//! does not free it: the same token is refused, never a second run.
+
+use std::time::Duration;
+
+use tether_databricks::sim::{SimConfig, Simulator};
+use tether_databricks::{Databricks, DatabricksConfig};
+use tether_provider::settings::{Setting, Table};
+use tether_provider::sim::Lifetimes;
+use tether_provider::{ErrorKind, Provider, Ungated};
+
+#[tokio::test]
+async fn a_deleted_runs_token_is_refused_not_reused() {
+    let sim = Simulator::start(SimConfig::default(), ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    sim.set_lifetimes(Lifetimes {
+        invisible_for: Duration::from_secs(60),
+        forget_after: None,
+    });
+    let table = Table::from([
+        ("host".to_string(), Setting::from(sim.url())),
+        ("token".to_string(), Setting::from("dapi-sim-token")),
+        ("max_retries".to_string(), Setting::Integer(0)),
+    ]);
+    let adapter = Databricks::new(DatabricksConfig::build("d", table, |_| None).unwrap()).unwrap();
+    let spec = serde_json::json!({"run_name": "t", "tasks": [{"task_key": "t",
+        "spark_python_task": {"python_file": "dbfs:/sim.py"}}]});
+    let key = "tether-00000000000000000000000000000001";
+    let first = adapter.submit(&spec, key, &Ungated).await.unwrap();
+    // Not visible yet: the token still names it.
+    assert_eq!(adapter.submit(&spec, key, &Ungated).await.unwrap(), first);
+    sim.delete_run(first.get_i64("run_id").unwrap());
+    let refused = adapter.submit(&spec, key, &Ungated).await.unwrap_err();
+    // A refusal (the engine's next attempt takes a key of its own), never a reading of the run.
+    assert!(
+        matches!(refused.kind, ErrorKind::InvalidSpec | ErrorKind::Permanent),
+        "{refused}"
+    );
+    assert!(refused.message.contains("deleted"), "{refused}");
+    assert_eq!(sim.stats().submissions, 1, "never a second run");
+}
