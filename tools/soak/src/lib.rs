@@ -52,6 +52,12 @@ pub struct Soak {
     pub lease: Duration,
     /// How long each remote job runs.
     pub run_time: Duration,
+    /// How long a new remote job reads "not found" and is left out of lists (the services'
+    /// consistency-after-create edge, switched on in every simulator).
+    pub invisible_for: Duration,
+    /// How long an ended remote job is kept, then forgotten (the services' retention edge):
+    /// longer than the soak's longest outage, so that no job may be left "outcome unknown".
+    pub forget_after: Duration,
     /// The share of jobs cancelled on purpose.
     pub cancel_share: f64,
     /// Seeds the plan and the chaos (processes and timing still vary between runs).
@@ -80,6 +86,7 @@ fn config_text(
     lease: Duration,
     sims: &Sims,
     supervisor: &str,
+    not_found_grace: Duration,
 ) -> String {
     let mut text = format!(
         r#"[database]
@@ -107,7 +114,8 @@ admin_token_sha256 = ["{token_hash}"]
         text.push_str(&format!(
             "\n[providers.{kind}]\nkind = \"{kind}\"\n{account}\
              poll_initial = \"1s\"\npoll_max = \"3s\"\nrequest_timeout = \"2s\"\n\
-             not_found_grace = \"5s\"\n"
+             not_found_grace = \"{grace}\"\n",
+            grace = humantime::format_duration(not_found_grace),
         ));
     }
     text
@@ -186,6 +194,8 @@ async fn run(
         let options = SimOptions {
             pending: Duration::from_secs(1),
             running: s.run_time,
+            invisible_for: s.invisible_for,
+            forget_after: Some(s.forget_after),
             ..SimOptions::default()
         };
         let sim = factory
@@ -231,6 +241,7 @@ async fn run(
             } else {
                 ""
             },
+            s.invisible_for + Duration::from_secs(3),
         );
         std::fs::write(&path, text).map_err(io("writing a supervisor's config"))?;
         configs.push(path);
@@ -303,6 +314,7 @@ async fn run(
     let fleet_guard = fleet.lock().await;
     let fenced = fleet_guard.fenced_writes();
     let duplicate_logs = fleet_guard.log_lines("DUPLICATE SUBMISSION");
+    let not_visible_yet = fleet_guard.log_lines("a new job is not visible yet").len();
     drop(fleet_guard);
     fleet.lock().await.shutdown(Duration::from_secs(10)).await;
     db.close().await;
@@ -322,6 +334,22 @@ async fn run(
     figure("submissions at the providers", v.submissions.to_string());
     figure("duplicates (must be 0)", v.duplicates.to_string());
     figure("lost (must be 0)", lost.to_string());
+    figure(
+        "left outcome unknown (must be 0)",
+        v.outcome_unknown.to_string(),
+    );
+    figure(
+        "edges switched on",
+        format!(
+            "new jobs not visible for {}, ended jobs forgotten after {}",
+            humantime::format_duration(s.invisible_for),
+            humantime::format_duration(s.forget_after)
+        ),
+    );
+    figure(
+        "polls that met a new job not visible yet (in the supervisors' logs)",
+        not_visible_yet.to_string(),
+    );
     figure(
         "cancelled without a request (must be 0)",
         v.unasked_cancels.to_string(),
@@ -404,6 +432,7 @@ async fn run(
     }
     let broken = v.duplicates
         + lost
+        + v.outcome_unknown
         + v.unasked_cancels
         + v.unsent_cancels
         + v.late_cancels

@@ -33,6 +33,15 @@ struct Args {
     /// of a one-minute run, and refusals then outlasted the run (three 2026-12-02 soaks).
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     run_time: Duration,
+    /// How long a new remote job reads "not found" (every simulator's not-visible-yet edge;
+    /// the accounts' `not_found_grace` is 3 s longer).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    invisible_for: Duration,
+    /// How long an ended remote job is kept before its simulator forgets it (the retention
+    /// edge): longer than the soak's longest outage (a stopped supervisor's two leases, a
+    /// throttle of 1.5 leases, stacked), so that no job may be left "outcome unknown".
+    #[arg(long, default_value = "90s", value_parser = humantime::parse_duration)]
+    forget_after: Duration,
     /// The share of jobs cancelled on purpose, a few seconds after they are submitted.
     #[arg(long, default_value_t = 0.05)]
     cancel_share: f64,
@@ -109,6 +118,8 @@ async fn run(args: &Args) -> Result<(), Error> {
         supervisors: args.supervisors,
         lease: args.lease,
         run_time: args.run_time,
+        invisible_for: args.invisible_for,
+        forget_after: args.forget_after,
         cancel_share: args.cancel_share,
         seed: args.seed.unwrap_or_else(rand::random),
         settle: args.settle,

@@ -19,6 +19,9 @@ pub struct Verdict {
     /// Jobs whose record is not finished, that never got a remote job, or whose recorded end
     /// is not the remote job's.
     pub lost: u64,
+    /// Jobs recorded "outcome unknown": their remote job was forgotten before tether read its
+    /// end (the soak's retention outlasts its outages, so none may be).
+    pub outcome_unknown: u64,
     /// Remote jobs cancelled that nobody asked to cancel.
     pub unasked_cancels: u64,
     /// Cancels asked for (and recorded) that tether never sent, and whose remote job ran to
@@ -82,6 +85,12 @@ pub fn judge(records: &[JobRecord], sims: &crate::Sims) -> Verdict {
                 job.phase.as_str(),
                 job.state
             ));
+            continue;
+        }
+        if job.state == JobState::OutcomeUnknown {
+            v.outcome_unknown += 1;
+            v.problems
+                .push(format!("{name}: outcome unknown ({:?})", job.message));
             continue;
         }
         let Some(remote) = remote_end(job, sims) else {
