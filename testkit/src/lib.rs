@@ -945,24 +945,34 @@ impl Database {
     /// A new database on `backend`; `None` (with a message) for PostgreSQL when
     /// `TETHER_TEST_POSTGRES_URL` is not set, except under CI (`CI` set), where that fails.
     pub async fn new(backend: Backend) -> Option<Self> {
-        if backend == Backend::Sqlite {
-            let dir = tempfile::tempdir().expect("temp dir");
-            return Some(Self {
-                backend,
-                url: format!("sqlite://{}/tether.db", dir.path().display()),
-                _dir: Some(dir),
-                drop_pg: None,
-            });
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                Some(Self {
+                    backend,
+                    url: format!("sqlite://{}/tether.db", dir.path().display()),
+                    _dir: Some(dir),
+                    drop_pg: None,
+                })
+            }
+            Backend::Postgres => Self::postgres("postgres").await,
         }
+    }
+
+    /// A new PostgreSQL database; `None` (saying `SKIPPED <label>`) when
+    /// `TETHER_TEST_POSTGRES_URL` is not set, except under CI (`CI` set), where that fails.
+    pub async fn postgres(label: &str) -> Option<Self> {
+        let backend = Backend::Postgres;
         let admin = match std::env::var("TETHER_TEST_POSTGRES_URL") {
             Ok(url) if !url.is_empty() => url,
             _ if std::env::var_os("CI").is_some() => {
                 panic!("CI is set but TETHER_TEST_POSTGRES_URL is not: PostgreSQL tests must run in CI")
             }
             _ => {
+                // Straight to stderr: libtest captures eprintln! of passing tests.
                 let _ = writeln!(
                     std::io::stderr(),
-                    "SKIPPED postgres: set TETHER_TEST_POSTGRES_URL to run it"
+                    "SKIPPED {label}: set TETHER_TEST_POSTGRES_URL to run it"
                 );
                 return None;
             }
@@ -981,12 +991,16 @@ impl Database {
             .await
             .expect("create the test database");
         conn.close().await.ok();
-        let (base, _) = admin
+        let (address, query) = match admin.split_once('?') {
+            Some((address, query)) => (address, format!("?{query}")),
+            None => (admin.as_str(), String::new()),
+        };
+        let (base, _) = address
             .rsplit_once('/')
             .expect("TETHER_TEST_POSTGRES_URL names a database");
         Some(Self {
             backend,
-            url: format!("{base}/{name}"),
+            url: format!("{base}/{name}{query}"),
             _dir: None,
             drop_pg: Some((admin, name)),
         })

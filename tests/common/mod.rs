@@ -10,10 +10,8 @@
 
 pub mod procs;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use sqlx::{Connection, Executor, PgConnection};
 use tether::app::App;
 use tether::clock::{Clock, SystemClock};
 use tether::config::Config;
@@ -27,10 +25,9 @@ pub struct TestDb {
     /// Which backend, for messages.
     pub backend: &'static str,
     _dir: Option<tempfile::TempDir>,
-    drop_pg: Option<(String, String)>,
+    /// The PostgreSQL database, dropped with this.
+    _pg: Option<tether_testkit::Database>,
 }
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl TestDb {
     /// A new SQLite file in a temp folder.
@@ -41,47 +38,19 @@ impl TestDb {
             url,
             backend: "sqlite",
             _dir: Some(dir),
-            drop_pg: None,
+            _pg: None,
         }
     }
 
-    /// A new PostgreSQL database, or `None` (with a message) when PostgreSQL tests are off.
+    /// A new PostgreSQL database, or `None` (with a message) when PostgreSQL tests are off
+    /// (`TETHER_TEST_POSTGRES_URL` not set, which fails under CI).
     pub async fn postgres(test: &str) -> Option<Self> {
-        let admin = match std::env::var("TETHER_TEST_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => url,
-            _ if std::env::var_os("CI").is_some() => {
-                panic!("CI is set but TETHER_TEST_POSTGRES_URL is not: PostgreSQL tests must run in CI")
-            }
-            _ => {
-                // Straight to stderr: libtest captures eprintln! of passing tests.
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED postgres::{test}: set TETHER_TEST_POSTGRES_URL to run it"
-                );
-                return None;
-            }
-        };
-        let name = format!(
-            "tether_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            chrono::Utc::now().timestamp_micros() % 1_000_000
-        );
-        let mut conn = PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at TETHER_TEST_POSTGRES_URL: {e}"));
-        conn.execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .expect("create test database");
-        conn.close().await.ok();
-        let mut url = url::Url::parse(&admin).expect("TETHER_TEST_POSTGRES_URL is a URL");
-        url.set_path(&name);
+        let db = tether_testkit::Database::postgres(&format!("postgres::{test}")).await?;
         Some(Self {
-            url: DatabaseUrl::parse(url.as_str()).unwrap(),
+            url: DatabaseUrl::parse(db.url()).unwrap(),
             backend: "postgres",
             _dir: None,
-            drop_pg: Some((admin, name)),
+            _pg: Some(db),
         })
     }
 
@@ -91,7 +60,7 @@ impl TestDb {
             url,
             backend: self.backend,
             _dir: None,
-            drop_pg: None,
+            _pg: None,
         }
     }
 
@@ -113,30 +82,6 @@ impl TestDb {
     pub async fn app(&self) -> App {
         self.app_with(StateSettings::default(), Arc::new(SystemClock))
             .await
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((admin, name)) = self.drop_pg.take() else {
-            return;
-        };
-        // Drop runs inside (or outside) a runtime; use a thread with its own runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                if let Ok(mut conn) = PgConnection::connect(&admin).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    if let Err(e) = conn.execute(sql.as_str()).await {
-                        eprintln!("could not drop test database {name}: {e}");
-                    }
-                }
-            })
-        })
-        .join();
     }
 }
 
