@@ -49,7 +49,15 @@ pub struct Run {
     /// The original run and each repair, oldest first (with `include_history=true`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repair_history: Vec<RepairHistoryItem>,
+    /// `runs/get` shows the first 100 elements of each array property (`tasks`,
+    /// `repair_history`, ...): the token of the next page, if there is more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_page_token: Option<String>,
 }
+
+/// The most pages of a run's array properties `runs/get` is followed through (100 elements
+/// a page: 10,000 tasks or repairs).
+const RUN_PAGES: usize = 100;
 
 /// A task of a run (`tasks[]` of `runs/get`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -212,32 +220,66 @@ impl Client {
         Ok(r.run_id)
     }
 
-    /// `GET /api/2.1/jobs/runs/get?run_id=`: <https://docs.databricks.com/api/workspace/jobs/getrun>
+    /// `GET /api/2.1/jobs/runs/get?run_id=`: <https://docs.databricks.com/api/workspace/jobs/getrun>,
+    /// every page of its tasks.
     pub async fn get_run(&self, run_id: i64) -> Result<Run, ProviderError> {
-        self.call(
-            "/api/2.1/jobs/runs/get",
-            Call::Other,
-            Idempotency::Idempotent,
-            |c, url| c.get(url).query(&[("run_id", run_id)]),
-        )
-        .await
+        self.get_run_pages("/api/2.1/jobs/runs/get", run_id, false)
+            .await
     }
 
     /// `GET /api/2.2/jobs/runs/get?run_id=&include_history=true`: the run with its
-    /// `repair_history`.
+    /// `repair_history`, every page of it.
     pub async fn get_run_with_history(&self, run_id: i64) -> Result<Run, ProviderError> {
-        self.call(
-            "/api/2.2/jobs/runs/get",
-            Call::Other,
-            Idempotency::Idempotent,
-            |c, url| {
-                c.get(url).query(&[
-                    ("run_id", run_id.to_string()),
-                    ("include_history", "true".into()),
-                ])
-            },
-        )
-        .await
+        self.get_run_pages("/api/2.2/jobs/runs/get", run_id, true)
+            .await
+    }
+
+    /// `runs/get`, following `next_page_token` ("Large arrays in the results will be
+    /// paginated when they exceed 100 elements") and joining the pages' `tasks` and
+    /// `repair_history`, so that a repair past the 100th, or a failed task past the 100th, is
+    /// read. More than [`RUN_PAGES`] pages is an error, never a run read in part.
+    async fn get_run_pages(
+        &self,
+        path: &str,
+        run_id: i64,
+        include_history: bool,
+    ) -> Result<Run, ProviderError> {
+        let mut run: Option<Run> = None;
+        let mut token: Option<String> = None;
+        for _ in 0..RUN_PAGES {
+            let page: Run = self
+                .call(path, Call::Other, Idempotency::Idempotent, |c, url| {
+                    let mut query = vec![("run_id", run_id.to_string())];
+                    if include_history {
+                        query.push(("include_history", "true".into()));
+                    }
+                    if let Some(t) = &token {
+                        query.push(("page_token", t.clone()));
+                    }
+                    c.get(url).query(&query)
+                })
+                .await?;
+            token = page.next_page_token.clone().filter(|t| !t.is_empty());
+            match &mut run {
+                None => run = Some(page),
+                Some(first) => {
+                    first.tasks.extend(page.tasks);
+                    first.repair_history.extend(page.repair_history);
+                }
+            }
+            if token.is_none() {
+                let mut whole = run.expect("a page was read");
+                whole.next_page_token = None;
+                return Ok(whole);
+            }
+        }
+        Err(ProviderError::transient(
+            PROVIDER,
+            format!(
+                "{path}: run {run_id} has more than {RUN_PAGES} pages of tasks or repairs; \
+                 tether reads no run in part"
+            ),
+        ))
     }
 
     /// `POST /api/2.2/jobs/runs/repair` with `rerun_all_failed_tasks` (and `latest_repair_id`

@@ -48,8 +48,8 @@ pub static RUNS: Edges = Edges {
         },
         Edge {
             topic: Topic::Limits,
-            says: "runs/list limit \"must be greater than 0 and less than 25\"; runs/get shows the first 100 tasks and repairs",
-            tether: "sweeps and find page 24 runs a call",
+            says: "runs/list limit \"must be greater than 0 and less than 25\"; runs/get shows the first 100 elements of each array (tasks, repair_history) and a next_page_token",
+            tether: "sweeps and find page 24 runs a call; runs/get is followed through next_page_token, so that a task or repair past the 100th is read",
             source: "databricks-sdk-py service/jobs.py list_runs, get_run",
         },
         Edge {

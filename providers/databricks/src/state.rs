@@ -122,6 +122,7 @@ pub fn repair_status(run: &Run, repair_id: i64) -> RemoteStatus {
             .cloned()
             .collect(),
         repair_history: Vec::new(),
+        next_page_token: None,
     };
     run_status(&attempt)
 }

@@ -42,3 +42,47 @@ async fn a_deleted_runs_token_is_refused_not_reused() {
     assert!(refused.message.contains("deleted"), "{refused}");
     assert_eq!(sim.stats().submissions, 1, "never a second run");
 }
+
+/// `runs/get` shows the first 100 elements of each array property and a `next_page_token`
+/// (the catalog's page edge, modelled by the simulator): a run of 150 tasks whose 150th
+/// failed is read whole, and the failure names that task.
+#[tokio::test]
+async fn a_run_of_more_than_100_tasks_is_read_whole() {
+    let sim = Simulator::start(
+        SimConfig {
+            pending: Duration::ZERO,
+            running: Duration::from_millis(100),
+            terminating: Duration::ZERO,
+            ..SimConfig::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap();
+    let table = Table::from([
+        ("host".to_string(), Setting::from(sim.url())),
+        ("token".to_string(), Setting::from("dapi-sim-token")),
+    ]);
+    let adapter = Databricks::new(DatabricksConfig::build("d", table, |_| None).unwrap()).unwrap();
+    let tasks: Vec<serde_json::Value> = (0..150)
+        .map(|i| {
+            let file = if i == 149 { "fail-once" } else { "ok" };
+            serde_json::json!({"task_key": format!("t{i}"),
+                "spark_python_task": {"python_file": format!("dbfs:/sim/{file}.py")}})
+        })
+        .collect();
+    let spec = serde_json::json!({"run_name": "wide", "tasks": tasks});
+    let handle = adapter
+        .submit(&spec, "tether-00000000000000000000000000000002", &Ungated)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = adapter.status(&handle).await.unwrap();
+    assert_eq!(
+        status.state,
+        tether_provider::JobState::Failed,
+        "{status:?}"
+    );
+    let message = status.message.unwrap_or_default();
+    assert!(message.contains("task t149 failed"), "{message}");
+}

@@ -543,6 +543,7 @@ impl SimRun {
             start_time: Some(self.start_ms),
             tasks: Vec::new(),
             repair_history: Vec::new(),
+            next_page_token: None,
         }
     }
 }
@@ -819,6 +820,19 @@ fn respond_after(after: Option<FaultKind>, response: Response) -> Response {
 struct RunIdQuery {
     run_id: Option<String>,
     include_history: Option<bool>,
+    page_token: Option<String>,
+}
+
+/// Elements of an array property `runs/get` shows a page ("Large arrays in the results will be
+/// paginated when they exceed 100 elements").
+const ARRAY_PAGE: usize = 100;
+
+/// Page `page` of an array property.
+fn page_of<T>(all: Vec<T>, page: usize) -> Vec<T> {
+    all.into_iter()
+        .skip(page * ARRAY_PAGE)
+        .take(ARRAY_PAGE)
+        .collect()
 }
 
 /// The parameters of a GET endpoint, from the query string or from a JSON body (Airflow's
@@ -896,6 +910,22 @@ async fn get_run(
     if q.include_history == Some(true) {
         api.repair_history = run.api_history(Instant::now());
     }
+    let page = match q.page_token.as_deref().map(str::parse::<usize>) {
+        None => 0,
+        Some(Ok(k)) => k,
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                "Invalid page_token",
+            )
+        }
+    };
+    let shown = (page + 1) * ARRAY_PAGE;
+    let more = api.tasks.len() > shown || api.repair_history.len() > shown;
+    api.tasks = page_of(std::mem::take(&mut api.tasks), page);
+    api.repair_history = page_of(std::mem::take(&mut api.repair_history), page);
+    api.next_page_token = more.then(|| (page + 1).to_string());
     if let Some(FaultKind::UnknownState(state)) = after {
         api.state = Some(RunState {
             life_cycle_state: Some(state.clone()),
