@@ -636,6 +636,7 @@ async fn express_state_machines_are_refused(db: TestDb) {
 }
 
 on_both_backends!(
+    an_emr_step_evicted_by_newer_steps_is_outcome_unknown,
     express_state_machines_are_refused,
     a_timed_out_submit_that_ran_is_found_not_refused,
     ecs_placement_failure_is_retried_with_a_new_token,
@@ -757,4 +758,89 @@ async fn a_sagemaker_sweep_reads_past_short_pages() {
         let status = status.as_ref().expect("every running job reported");
         assert_eq!(status.state, JobState::Running, "{status:?}");
     }
+}
+
+/// EMR keeps the records of a cluster's last 1,000 steps ("the submission of additional steps
+/// causes the removal of older, user-submitted step records"), modelled by the simulator: a
+/// step tether saw running whose record a busy cluster then removed is `outcome_unknown`,
+/// and no retry adds it again.
+async fn an_emr_step_evicted_by_newer_steps_is_outcome_unknown(db: TestDb) {
+    aws_env();
+    let sim = Simulator::start(
+        SimConfig {
+            pending: Duration::from_millis(100),
+            running: Duration::from_secs(600),
+            ..SimConfig::default()
+        },
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap();
+    let app = App::open(
+        Config::from_toml(
+            &config_toml(&db, "http://127.0.0.1:1", "2s", &aws_providers(&sim.url())),
+            "test",
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let job = app
+        .engine
+        .ensure(&request(Service::Emr, "evicted", 1))
+        .await
+        .unwrap()
+        .job;
+    let stop = CancellationToken::new();
+    let supervisor = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let start = Instant::now();
+    while app.engine.jobs().get(job.id).await.unwrap().unwrap().state != JobState::Running {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never seen running"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    supervisor.await.unwrap();
+    // A thousand newer steps on the same cluster, added by someone else.
+    let cluster = spec(Service::Emr, "x")["cluster_id"].clone();
+    let steps: Vec<Value> = (0..1000)
+        .map(|i| json!({"Name": format!("other-{i}"), "HadoopJarStep": {"Jar": "command-runner.jar"}}))
+        .collect();
+    let emr = tether_aws::Emr::new(
+        tether_aws::AwsConfig::build(
+            "emr",
+            Service::Emr,
+            tether_provider::settings::Table::from([
+                ("region".to_string(), "us-east-1".into()),
+                ("endpoint_url".to_string(), sim.url().as_str().into()),
+            ]),
+            |_| None,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    emr.client()
+        .json11(
+            "ElasticMapReduce",
+            "AddJobFlowSteps",
+            &json!({"JobFlowId": cluster, "Steps": steps}),
+            tether_provider::http::Idempotency::NotIdempotent(&Ungated),
+        )
+        .await
+        .unwrap();
+    let done = until_done(&app, job.id).await;
+    assert_eq!(done.state, JobState::OutcomeUnknown, "{done:?}");
+    let retry = app
+        .engine
+        .ensure(&request(Service::Emr, "evicted", 2))
+        .await
+        .unwrap();
+    assert_eq!(retry.action, EnsureAction::Finished);
+    assert_eq!(
+        sim.submissions(Service::Emr),
+        1001,
+        "the step was not added again"
+    );
 }

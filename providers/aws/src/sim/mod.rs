@@ -204,6 +204,9 @@ struct SimJob {
     last_seen: Option<Instant>,
     /// When it was cancelled.
     cancelled_at: Option<Instant>,
+    /// Its record was removed to make room (EMR keeps the records of a cluster's last 1,000
+    /// steps): forgotten, whatever the retention.
+    evicted: bool,
 }
 
 impl SimJob {
@@ -319,9 +322,11 @@ impl Inner {
     /// Whether the job at `i` can be read now.
     fn readable(&self, i: usize) -> bool {
         let job = &self.jobs[i];
-        self.harness
-            .lifetimes
-            .readable(job.created, job.end(), Instant::now())
+        !job.evicted
+            && self
+                .harness
+                .lifetimes
+                .readable(job.created, job.end(), Instant::now())
     }
 }
 
@@ -732,6 +737,7 @@ fn new_job(
         hidden: false,
         last_seen: None,
         cancelled_at: None,
+        evicted: false,
     });
     *inner
         .stats
@@ -864,6 +870,26 @@ fn page_size(
     }
 }
 
+/// The steps whose records a cluster keeps: "After 1,000 steps have been added to a cluster,
+/// the submission of additional steps causes the removal of older, user-submitted step
+/// records."
+const EMR_STEP_RECORDS: usize = 1000;
+
+/// Removes the records of `cluster`'s steps older than its last [`EMR_STEP_RECORDS`].
+fn evict_old_steps(inner: &mut Inner, cluster: &str) {
+    let Some(positions) = inner.by_parent.get(&(Service::Emr, cluster.to_string())) else {
+        return;
+    };
+    let old = positions.len().saturating_sub(EMR_STEP_RECORDS);
+    // Newest first, down to the first one removed before.
+    for &i in positions[..old].iter().rev() {
+        if inner.jobs[i].evicted {
+            break;
+        }
+        inner.jobs[i].evicted = true;
+    }
+}
+
 fn emr_step_json(j: &SimJob) -> Value {
     let mut status = json!({"State": j.state(), "Timeline": {"CreationDateTime": j.created_at}});
     if j.state() == "FAILED" {
@@ -916,6 +942,7 @@ fn json11(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
                     )
                 })
                 .collect();
+            evict_old_steps(inner, &cluster);
             Ok(json!({"StepIds": ids}))
         }
         "ElasticMapReduce.DescribeStep" => {
