@@ -608,6 +608,39 @@ async fn a_timed_out_submit_that_ran_is_found_not_refused(db: TestDb) {
     assert_eq!(sim.submissions(Service::Glue), 1, "one run");
 }
 
+/// A submit of a service without an idempotency token (EMR, Glue, Batch) processed but
+/// answered `503 ServiceUnavailableException` ("you might see an exception because of ...
+/// server issues occurring after the resources are mutated"): the client does not send it
+/// again as if it had not run; the engine looks for the job first, and the task ends with one
+/// job on each service.
+async fn a_submit_answered_503_after_it_ran_makes_one_job(db: TestDb) {
+    let (sim, app) = setup(&db).await;
+    for service in [Service::Emr, Service::Glue, Service::Batch] {
+        sim.inject(
+            Fault::new(FaultKind::UnavailableAfterProcessing, 1)
+                .on(service)
+                .submits_only(),
+        );
+        let task = format!("unavailable-{}", service.kind());
+        let job = match app.engine.ensure(&request(service, &task, 1)).await {
+            Ok(ensured) if ensured.job.handle.is_some() => ensured.job,
+            _ => {
+                app.engine
+                    .ensure(&request(service, &task, 2))
+                    .await
+                    .unwrap_or_else(|e| panic!("{service:?}: the retry: {e}"))
+                    .job
+            }
+        };
+        assert!(job.handle.is_some(), "{service:?}: {job:?}");
+        assert_eq!(
+            sim.jobs_for_key(&job.idempotency_key),
+            1,
+            "{service:?}: one job for a submit answered 503 after it ran"
+        );
+    }
+}
+
 /// Issue 32, finding 6: an EXPRESS state machine is refused before anything is submitted
 /// (its `StartExecution` is not idempotent and its executions cannot be described), naming the
 /// machine's type; asking again submits nothing either.
@@ -636,6 +669,7 @@ async fn express_state_machines_are_refused(db: TestDb) {
 }
 
 on_both_backends!(
+    a_submit_answered_503_after_it_ran_makes_one_job,
     an_emr_step_evicted_by_newer_steps_is_outcome_unknown,
     express_state_machines_are_refused,
     a_timed_out_submit_that_ran_is_found_not_refused,

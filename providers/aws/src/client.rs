@@ -124,7 +124,9 @@ impl AwsClient {
             signing_name: config.service.signing_name(),
             region: config.region.clone(),
             endpoint: config.endpoint.clone(),
-            http: HttpClient::new(provider, &config.common)?,
+            // "you might see an exception because of timeouts or server issues occurring after
+            // the resources are mutated": a 503 to a submit without a token may have run.
+            http: HttpClient::new(provider, &config.common)?.unavailable_may_have_run(),
             credentials: CredentialSource::new(provider, &config.region, config.profile.clone()),
         })
     }

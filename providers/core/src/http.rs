@@ -103,6 +103,10 @@ pub struct HttpClient {
     request_timeout: Duration,
     /// First backoff delay; short in tests.
     initial_backoff: Duration,
+    /// Whether a `503` may come after the request was processed (AWS: "you might see an
+    /// exception because of timeouts or server issues occurring after the resources are
+    /// mutated"): a request that is not idempotent is then never sent again on a 503.
+    unavailable_may_have_run: bool,
 }
 
 impl HttpClient {
@@ -126,7 +130,17 @@ impl HttpClient {
             max_retries: settings.max_retries,
             request_timeout: settings.request_timeout,
             initial_backoff: Duration::from_millis(200),
+            unavailable_may_have_run: false,
         })
+    }
+
+    /// For an API whose `503` does not say the request was not processed (AWS, a described
+    /// REST API): a 503 to a request that is not idempotent fails it as of unknown outcome
+    /// (the engine looks for the job before anything is sent again), where a 429 is still
+    /// waited out and sent again.
+    pub fn unavailable_may_have_run(mut self) -> Self {
+        self.unavailable_may_have_run = true;
+        self
     }
 
     /// The underlying reqwest client, for building requests.
@@ -256,7 +270,12 @@ impl HttpClient {
                 format!("{what}: HTTP {status} ({})", response.body_snippet()),
             )
             .with_retry_after(Some(wait));
-            // A 429 or 503 means the request was not processed: safe to repeat.
+            if !throttled && self.unavailable_may_have_run && !may_repeat {
+                // This API's 503 may follow processing: the outcome is unknown.
+                return Attempt::Fail(error);
+            }
+            // A 429 (or, where the API says so, a 503) means the request was not processed:
+            // safe to repeat.
             return Attempt::Retry(error);
         }
         if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
@@ -368,6 +387,34 @@ mod tests {
             }
         });
         (url, count)
+    }
+
+    /// Where an API's 503 may follow processing (AWS), a non-idempotent call answered 503 is
+    /// sent once and fails as of unknown outcome; an idempotent one is still retried.
+    #[tokio::test]
+    async fn a_503_that_may_have_run_is_not_sent_again_unless_idempotent() {
+        let settings = CommonSettings {
+            request_timeout: Duration::from_secs(3),
+            max_retries: 3,
+            ..CommonSettings::default()
+        };
+        let client = HttpClient::new("test", &settings)
+            .unwrap()
+            .unavailable_may_have_run();
+        let (url, requests) = unavailable_server().await;
+        let err = client
+            .send("submit", Idempotency::NotIdempotent(&Ungated), |c| {
+                c.post(&url)
+            })
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "sent once");
+        let (url, requests) = unavailable_server().await;
+        let _ = client
+            .send("status", Idempotency::Idempotent, |c| c.get(&url))
+            .await;
+        assert_eq!(requests.load(Ordering::SeqCst), 4, "retried");
     }
 
     #[tokio::test]

@@ -57,7 +57,9 @@ impl Client {
     /// A client for the described API.
     pub fn new(config: &HttpApiConfig) -> Result<Self, ProviderError> {
         Ok(Self {
-            http: HttpClient::new(PROVIDER, &config.common)?,
+            // A described API's 503 may come from a proxy after the backend made the job: a
+            // submit is sent once (docs/edges.md, `http`).
+            http: HttpClient::new(PROVIDER, &config.common)?.unavailable_may_have_run(),
             auth: Authenticator::new(config.auth.clone()),
         })
     }

@@ -155,6 +155,9 @@ pub enum FaultKind {
     /// RequestTimeoutException`): an error whose status says nothing of whether the request
     /// ran.
     TimedOutAfterProcessing,
+    /// Process the request, then answer `503 ServiceUnavailableException`: AWS documents
+    /// that an exception of a server issue may come "after the resources are mutated".
+    UnavailableAfterProcessing,
     /// Send the status line, then cut the connection before the body (nothing processed).
     Drop,
 }
@@ -624,6 +627,11 @@ async fn handle(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalFailure",
             "simulated failure after processing",
+        ),
+        (Some(FaultKind::UnavailableAfterProcessing), _) => aws_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+            "simulated: the service was unavailable after the request was processed",
         ),
         (Some(FaultKind::TimedOutAfterProcessing), _) if service == Service::Glue => aws_error(
             StatusCode::BAD_REQUEST,
