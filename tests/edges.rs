@@ -193,7 +193,41 @@ async fn an_account_may_choose_to_resubmit_forgotten_runs(db: TestDb) {
     assert_eq!(sim.stats().submissions, 2);
 }
 
+/// A cancel asked for while the new run is not visible yet (the workspace answers "does not
+/// exist" to the cancel and to the polls): the run is not taken for gone, the cancel is sent
+/// once the run shows, and the run is cancelled at the provider, as recorded. (The soak with
+/// the edges on found a record "cancelled" whose run went on to succeed.)
+async fn a_cancel_asked_before_the_run_is_visible_reaches_it(db: TestDb) {
+    let sim = quick_sim().await;
+    sim.configure(|c| c.running = Duration::from_secs(60));
+    sim.set_lifetimes(Lifetimes {
+        invisible_for: Duration::from_millis(1500),
+        forget_after: None,
+    });
+    let app = app(&db, &sim, "10s", "").await;
+    let job = app.engine.ensure(&request(1)).await.unwrap().job;
+    let asked = app
+        .engine
+        .cancel(job.id, "a person stops it", "cli:alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        asked.cancel_sent_at, None,
+        "not visible: the cancel is not taken yet"
+    );
+    let done = supervise_until(&app, job.id, |j| j.state.is_terminal()).await;
+    assert_eq!(done.state, JobState::Cancelled, "{done:?}");
+    assert!(done.cancel_sent_at.is_some(), "{done:?}");
+    let run_id = job.handle.as_ref().unwrap().get_i64("run_id").unwrap();
+    assert_eq!(
+        sim.run_state(run_id).as_deref(),
+        Some("TERMINATED/CANCELED"),
+        "the run itself was cancelled"
+    );
+}
+
 on_both_backends!(
+    a_cancel_asked_before_the_run_is_visible_reaches_it,
     a_run_not_visible_at_first_ends_with_its_true_state,
     a_run_never_seen_past_the_grace_is_lost,
     a_run_forgotten_after_it_was_seen_is_outcome_unknown,

@@ -130,8 +130,14 @@ impl Engine {
         // heard the cancel's answer (lost on the way back, or the process that sent it killed,
         // or its database down, before it recorded the sending). The record is read again: the
         // request may be newer than what this supervisor holds.
+        // But a new job tether never saw, within `not_found_grace` of its handle, is not
+        // visible yet rather than gone: its cancel (answered "not found" too) is sent again
+        // once the provider shows it.
+        let now = self.now();
+        let not_visible_yet = !job.seen()
+            && (now - job.handle_time()).to_std().unwrap_or_default() < settings.not_found_grace;
         let gone_after_cancel = match &result {
-            Err(e) if e.kind == ErrorKind::NotFound => {
+            Err(e) if e.kind == ErrorKind::NotFound && !not_visible_yet => {
                 job.cancel_requested_at.is_some()
                     || self
                         .inner
@@ -142,7 +148,6 @@ impl Engine {
             }
             _ => false,
         };
-        let now = self.now();
         let update = match result {
             Ok(status) => self.update_from_status(job, status, &settings.poll, now, jittered),
             Err(e) if gone_after_cancel => {

@@ -34,6 +34,8 @@
 //!   deduplicates;
 //! - [`invisible_after_create`]: a job that reads "not found" for a while after it was made
 //!   ends with one job and its true final state;
+//! - [`cancel_while_invisible`]: a cancel asked for before the job is visible is sent once it
+//!   is, and the job ends cancelled at the provider, as recorded;
 //! - [`lost_answer_while_invisible`]: a submission processed but answered 500, of a job not
 //!   visible yet, still ends as one job;
 //! - [`forgotten_after_end`]: a job forgotten once it ended, after tether saw it, ends
@@ -1168,6 +1170,53 @@ pub async fn invisible_after_create(target: Target, db: Database) {
     assert!(
         events.iter().all(|e| e.kind != "lost"),
         "{}: {events:?}",
+        s.kind
+    );
+    app.db.close().await;
+}
+
+/// A cancel asked for while the new job is not visible yet (the provider answers "not found"
+/// to the cancel and to the polls): the job is not taken for gone; the cancel is sent once the
+/// provider shows the job, which ends cancelled at the provider, as recorded.
+pub async fn cancel_while_invisible(target: Target, db: Database) {
+    let s = edge_subject(
+        target,
+        Duration::from_secs(60),
+        Duration::from_millis(1500),
+        None,
+        "10s",
+    )
+    .await;
+    let app = s.app_on(&db, "").await;
+    let job = app
+        .engine
+        .ensure(&edge_request(&s, "cancel-invisible", 1, s.kind))
+        .await
+        .unwrap_or_else(|e| panic!("{}: ensure: {e}", s.kind))
+        .job;
+    let handle = job.handle.clone().expect("submitted");
+    app.engine
+        .cancel(job.id, "conformance: cancel while not visible", "testkit")
+        .await
+        .unwrap_or_else(|e| panic!("{}: cancel: {e}", s.kind));
+    let done = supervise_until_final(&s, &app, &[job.id], Duration::from_secs(30)).await;
+    assert_eq!(
+        done[0].state,
+        JobState::Cancelled,
+        "{}: {:?}",
+        s.kind,
+        done[0]
+    );
+    assert!(
+        done[0].cancel_sent_at.is_some(),
+        "{}: recorded cancelled, the cancel never sent: {:?}",
+        s.kind,
+        done[0]
+    );
+    assert_eq!(
+        s.sim().job_state(&handle),
+        Some(SimJobState::Cancelled),
+        "{}: the job itself was cancelled",
         s.kind
     );
     app.db.close().await;

@@ -66,5 +66,6 @@ macro_rules! for_every_kind_on_both_backends {
 
 for_every_kind_on_both_backends!(key_namespaces);
 for_every_kind_on_both_backends!(invisible_after_create);
+for_every_kind_on_both_backends!(cancel_while_invisible);
 for_every_kind_on_both_backends!(lost_answer_while_invisible);
 for_every_kind_on_both_backends!(forgotten_after_end);
