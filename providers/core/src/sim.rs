@@ -142,9 +142,14 @@ impl Lifetimes {
     /// sight) can be read (looked up, listed, cancelled) at `now`: not while it is not visible
     /// yet, nor once it is forgotten.
     pub fn readable(&self, created: Instant, ended: Option<Instant>, now: Instant) -> bool {
-        if now.saturating_duration_since(created) < self.invisible_for {
-            return false;
-        }
+        now.saturating_duration_since(created) >= self.invisible_for && self.held(ended, now)
+    }
+}
+
+impl Lifetimes {
+    /// Whether the service still holds a job that ends (or ended) at `ended`: not yet
+    /// forgotten, visible or not. What a name or token must not be reused while.
+    pub fn held(&self, ended: Option<Instant>, now: Instant) -> bool {
         match (ended, self.forget_after) {
             (Some(ended), Some(kept)) => now < ended || now.duration_since(ended) < kept,
             _ => true,

@@ -314,11 +314,9 @@ impl Inner {
     fn held(&self, id: &str) -> Option<usize> {
         let i = *self.by_id.get(id)?;
         let job = &self.jobs[i];
-        let kept = Lifetimes {
-            invisible_for: Duration::ZERO,
-            ..self.harness.lifetimes
-        };
-        kept.readable(job.created, job.end(), Instant::now())
+        self.harness
+            .lifetimes
+            .held(job.end(), Instant::now())
             .then_some(i)
     }
 

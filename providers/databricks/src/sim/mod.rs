@@ -726,15 +726,12 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
         let run_id = *run_id;
         // "If a run with the provided token is deleted, an error is returned": a run removed
         // (or aged out) does not free its token. (A run not visible yet still holds it.)
-        let kept = Lifetimes {
-            invisible_for: Duration::ZERO,
-            ..guard.harness.lifetimes
-        };
+        let lifetimes = guard.harness.lifetimes;
         let now = Instant::now();
         let held = guard
             .runs
             .get(&run_id)
-            .is_some_and(|r| r.readable(&kept, now));
+            .is_some_and(|r| lifetimes.held(r.end(), now));
         drop(guard);
         if !held {
             return error(

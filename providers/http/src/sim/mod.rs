@@ -203,11 +203,7 @@ impl Store {
     /// Whether the API still holds `job` (readable, or not readable yet): what a name must not
     /// repeat.
     fn holds(&self, job: &Job, now: Instant) -> bool {
-        let kept = Lifetimes {
-            invisible_for: Duration::ZERO,
-            ..self.harness.lifetimes
-        };
-        !job.deleted && kept.readable(job.created, self.end(job), now)
+        !job.deleted && self.harness.lifetimes.held(self.end(job), now)
     }
 
     /// Cancels the job `id`, unless it ended; counted either way.
