@@ -1,11 +1,14 @@
 """The one place this package reaches into Airflow's non-public modules.
 
 Airflow 3.3 offers a task instance's state to tasks and triggers only through the task SDK's
-supervisor channel (``airflow.sdk.execution_time``), which has no public wrapper yet; and its
-configuration moved into the task SDK (``airflow.sdk.configuration``). When Airflow publishes
-these, only this module changes. The state store backend, which runs inside Airflow's API
-server, also reads which earlier tries of a task instance succeeded from Airflow's metadata
-models.
+supervisor channel (``airflow.sdk.execution_time``), which has no public wrapper yet; an extra
+link reads its XCom through the same package (as Airflow's own providers do, through
+``airflow.providers.common.compat.sdk``); and the configuration moved into the task SDK
+(``airflow.sdk.configuration``), while the state store backend, which runs inside Airflow's API
+server, reads the core's (``airflow.configuration``) and which earlier tries of a task instance
+succeeded from Airflow's metadata models. When Airflow publishes these, only this module
+changes. Every import is made inside the function that needs it, so that importing this module
+costs nothing and needs no running Airflow component.
 """
 
 from __future__ import annotations
@@ -19,6 +22,28 @@ def conf_boolean(section: str, key: str, fallback: bool) -> bool:
     from airflow.sdk.configuration import conf
 
     return bool(conf.getboolean(section, key, fallback=fallback))
+
+
+def core_conf_get(section: str, key: str) -> str | None:
+    """An option of the Airflow core's configuration (where the API server runs)."""
+    from airflow.configuration import conf
+
+    value = conf.get(section, key, fallback=None)
+    return None if value is None else str(value)
+
+
+def core_conf_boolean(section: str, key: str, fallback: bool) -> bool:
+    """A boolean option of the Airflow core's configuration."""
+    from airflow.configuration import conf
+
+    return bool(conf.getboolean(section, key, fallback=fallback))
+
+
+def xcom_value(key: str, ti_key: Any) -> Any:
+    """The XCom ``key`` of the task instance ``ti_key`` (what an extra link shows)."""
+    from airflow.sdk.execution_time.xcom import XCom
+
+    return XCom.get_value(key=key, ti_key=ti_key)
 
 
 def task_states_request(dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:

@@ -1,20 +1,13 @@
-"""Errors of the tether provider: what tether answered, and jobs that did not succeed."""
+"""Errors of the tether provider: what tether answered (:class:`TetherApiError`, defined with
+the client, which imports nothing of Airflow), and jobs that did not succeed."""
 
 from __future__ import annotations
 
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_tether.client import TetherApiError
 
-class TetherApiError(AirflowException):
-    """tether answered with an error: its HTTP status, its stable error code
-    (``invalid_request``, ``forbidden``, ``not_found``, ``version_conflict``,
-    ``unavailable``, ...) and its message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"tether: {code} ({status}): {message}")
-        self.status = status
-        self.code = code
-        self.message = message
+__all__ = ["TetherApiError", "TetherJobFailed", "TetherTaskStopped"]
 
 
 class TetherJobFailed(AirflowException):

@@ -11,8 +11,17 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-tether",
         "name": "tether",
-        "description": "Resumable remote jobs and a task state store backend, through tether.",
+        "description": (
+            "Resumable remote jobs, a task state store backend, watermarks and checkpoints, "
+            "through tether."
+        ),
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "tether",
+                "tags": ["service"],
+            }
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_tether.hooks.tether.TetherHook",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink
-from airflow.sdk.execution_time.xcom import XCom
+
+from airflow_provider_tether._compat import xcom_value
 
 if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
@@ -20,5 +21,5 @@ class TetherRunPageLink(BaseOperatorLink):
     name = "Remote run page"
 
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
-        url = XCom.get_value(key=XCOM_RUN_PAGE_URL_KEY, ti_key=ti_key)
+        url = xcom_value(XCOM_RUN_PAGE_URL_KEY, ti_key)
         return str(url) if url else ""

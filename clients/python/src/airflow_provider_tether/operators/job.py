@@ -10,6 +10,14 @@ When the task completes with the job's result, the operator tells tether that th
 *consumed* it: a later try (a clear, to run the task again) then runs the job anew, where a try
 that follows an eviction is told the result of the job that finished while it was gone. On
 SIGTERM (a deploy, an eviction) ``on_kill`` leaves the job running and ends the wait at once.
+
+``execution_timeout`` is the user's limit, and ends the job as a person's stop does. A task
+waiting in the worker gets Airflow's timeout (``AirflowTaskTimeout``, then ``on_kill``): the
+job is cancelled. A deferred task is given the time left of its ``execution_timeout`` as its
+deferral timeout (Airflow 3.3 applies none by itself); when it runs out, Airflow resumes the
+task only to fail it (``TaskDeferralTimeout``), and the operator cancels the job first. Either
+way the cancel names the try, so tether refuses it once a later try owns the job, and a retry
+submits a new generation.
 """
 
 from __future__ import annotations
@@ -17,13 +25,17 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferralTimeout
 
 from airflow_provider_tether._compat import conf_boolean
+from airflow_provider_tether.client import DEFAULT_CONN_ID, TetherClient
 from airflow_provider_tether.exceptions import TetherApiError, TetherJobFailed, TetherTaskStopped
-from airflow_provider_tether.hooks.tether import DEFAULT_CONN_ID, TetherClient, TetherHook
+from airflow_provider_tether.hooks.tether import TetherHook
 from airflow_provider_tether.kill import stopped_by_a_person
 from airflow_provider_tether.links import XCOM_RUN_PAGE_URL_KEY, TetherRunPageLink
 from airflow_provider_tether.triggers.job import TetherJobTrigger
@@ -114,9 +126,15 @@ class TetherJobOperator(BaseOperator):
         self._identity: dict[str, Any] | None = None
         #: ``execute`` is waiting for the job: ``on_kill`` (SIGTERM) ends that wait.
         self._waiting = False
+        #: ``execution_timeout`` ran out in ``execute``: ``on_kill`` cancels the job.
+        self._timed_out = False
+
+    @cached_property
+    def hook(self) -> TetherHook:
+        return TetherHook(self.tether_conn_id)
 
     def _client(self) -> TetherClient:
-        return TetherHook(self.tether_conn_id).client()
+        return self.hook.get_conn()
 
     def execute(self, context: Context) -> Any:
         ti = context["ti"]
@@ -133,6 +151,9 @@ class TetherJobOperator(BaseOperator):
             ensured = interruptible(
                 lambda: client.ensure_job(identity, self.provider, self.spec, self.job_name)
             )
+        except AirflowTaskTimeout:
+            self._timed_out = True
+            raise
         finally:
             self._waiting = False
         job = ensured["job"]
@@ -160,6 +181,7 @@ class TetherJobOperator(BaseOperator):
                             wait_seconds=self.wait_seconds,
                         ),
                         method_name="execute_complete",
+                        timeout=self._time_left(ti),
                     )
                 answer = interruptible(
                     functools.partial(client.wait_job, job["id"], job["state"], self.wait_seconds)
@@ -170,9 +192,40 @@ class TetherJobOperator(BaseOperator):
                         "tether job %s is %s (%s)", job["id"], job["state"], job.get("raw_state")
                     )
                     self._push_url(context, job)
+        except AirflowTaskTimeout:
+            self._timed_out = True
+            raise
         finally:
             self._waiting = False
         return self._finish(context, job)
+
+    def _time_left(self, ti: Any) -> timedelta | None:
+        """What is left of ``execution_timeout`` since this try started: the deferral timeout
+        (at least a second; ``None`` without an ``execution_timeout``)."""
+        if self.execution_timeout is None:
+            return None
+        started = getattr(ti, "start_date", None) or datetime.now(timezone.utc)
+        left = self.execution_timeout - (datetime.now(timezone.utc) - started)
+        return max(left, timedelta(seconds=1))
+
+    def resume_execution(
+        self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context
+    ) -> Any:
+        """As Airflow's, but a deferral that ran out of ``execution_timeout`` cancels the job
+        before the task fails (Airflow calls no ``on_kill`` then)."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout:
+            ti = context["ti"]
+            self._identity = {
+                "dag_id": ti.dag_id,
+                "run_id": ti.run_id,
+                "task_id": ti.task_id,
+                "map_index": ti.map_index if ti.map_index is not None else -1,
+                "try_number": ti.try_number,
+            }
+            self._cancel_for_timeout()
+            raise
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         job = event["job"]
@@ -204,10 +257,38 @@ class TetherJobOperator(BaseOperator):
                 e,
             )
 
+    def _cancel_for_timeout(self) -> None:
+        """Cancels this task instance's job because ``execution_timeout`` ran out: the job of
+        this run of ``execute``, or (the task timed out while asking for it, or resumed from
+        a deferral) the newest job tether has for the task instance under this name."""
+        i = self._identity
+        if i is None:
+            return
+        client = self._client()
+        job_id = self._job_id
+        if job_id is None:
+            found = client.find_job(i, self.job_name)
+            if found is None or found["phase"] == "terminal":
+                self.log.info("execution_timeout ran out; no running tether job to cancel")
+                return
+            job_id = found["id"]
+        reason = f"the Airflow task's execution_timeout ({self.execution_timeout}) ran out"
+        try:
+            client.cancel_job(job_id, reason, i["try_number"])
+            self.log.info("tether job %s cancelled: %s", job_id, reason)
+        except TetherApiError as e:
+            if e.code != "cancel_refused":
+                raise
+            self.log.info("tether job %s left running: %s", job_id, e.message)
+
     def on_kill(self) -> None:
-        """Cancels the remote job, but only if a person stopped the task: a SIGTERM on deploy
-        reaches this method too, and then the job is left running for the retry. Either way a
-        wait in progress ends at once (Airflow's SIGTERM handler returns into it)."""
+        """Cancels the remote job if a person stopped the task or its ``execution_timeout``
+        ran out; a SIGTERM on deploy reaches this method too, and then the job is left running
+        for the retry. Either way a wait in progress ends at once (Airflow's SIGTERM handler
+        returns into it)."""
+        if self._timed_out:
+            self._cancel_for_timeout()
+            return
         if self._job_id is None or self._identity is None:
             if self._waiting:  # still asking for the job: tether finishes that by itself
                 raise TetherTaskStopped(None, cancelled=False)

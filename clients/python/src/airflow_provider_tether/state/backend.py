@@ -36,8 +36,12 @@ from typing import Any
 
 from airflow.state import AssetScope, BaseStoreBackend, StoreScope, TaskScope
 
-from airflow_provider_tether._compat import last_success_of_an_earlier_try
-from airflow_provider_tether.hooks.tether import (
+from airflow_provider_tether._compat import (
+    core_conf_boolean,
+    core_conf_get,
+    last_success_of_an_earlier_try,
+)
+from airflow_provider_tether.client import (
     Scope,
     TetherClient,
     TetherEndpoint,
@@ -53,13 +57,9 @@ LastSuccess = Callable[[str, str, str, int, Any], "datetime | None"]
 
 def configured_endpoint() -> TetherEndpoint:
     """``[tether] url`` / ``token`` from Airflow's configuration, else the environment."""
-    from airflow.configuration import conf
-
-    url = conf.get("tether", "url", fallback=None)
+    url = core_conf_get("tether", "url")
     if url:
-        return TetherEndpoint(
-            base_url=url.rstrip("/"), token=conf.get("tether", "token", fallback=None)
-        )
+        return TetherEndpoint(base_url=url.rstrip("/"), token=core_conf_get("tether", "token"))
     endpoint = endpoint_from_env()
     if endpoint is None:
         raise ValueError(
@@ -98,9 +98,7 @@ def stored(entry: Any) -> str | None:
 
 def configured_rerun_after_clear() -> bool:
     """``[tether] rerun_after_clear`` (default true)."""
-    from airflow.configuration import conf
-
-    return bool(conf.getboolean("tether", "rerun_after_clear", fallback=True))
+    return core_conf_boolean("tether", "rerun_after_clear", fallback=True)
 
 
 def written_at(entry: Any) -> datetime:

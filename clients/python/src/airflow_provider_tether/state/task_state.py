@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_tether.hooks.tether import DEFAULT_CONN_ID, Scope, TetherClient, TetherHook
+from airflow_provider_tether.client import DEFAULT_CONN_ID, Scope, TetherClient
+from airflow_provider_tether.hooks.tether import TetherHook
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class TetherTaskState:
     def from_context(context: Any, tether_conn_id: str = DEFAULT_CONN_ID) -> TetherTaskState:
         ti = context["ti"]
         return TetherTaskState(
-            client=TetherHook(tether_conn_id).client(),
+            client=TetherHook(tether_conn_id).get_conn(),
             dag_id=ti.dag_id,
             run_id=ti.run_id,
             task_id=ti.task_id,

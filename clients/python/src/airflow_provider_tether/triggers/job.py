@@ -10,7 +10,7 @@ runner, which would interrupt a slow ``on_kill`` halfway (after the check, befor
 the check-and-cancel runs as a task of its own that outlives those interruptions. Its cancel
 names the task's try, so that tether refuses it once a later try (after a clear) owns the job.
 The triggers of a triggerer wait together: one long-poll for all their jobs
-(``TetherClient.a_wait_for_change``), not one open request per trigger.
+(:mod:`airflow_provider_tether.waiter`), not one open request per trigger.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_tether.exceptions import TetherApiError
-from airflow_provider_tether.hooks.tether import DEFAULT_CONN_ID, TetherClient, TetherHook
+from airflow_provider_tether.client import DEFAULT_CONN_ID, TetherApiError, TetherClient
+from airflow_provider_tether.hooks.tether import TetherHook
 from airflow_provider_tether.kill import stopped_by_a_person_async
+from airflow_provider_tether.waiter import wait_for_change
 
 #: How long one long-poll waits at most (tether caps it with ``api.max_wait``).
 WAIT_SECONDS = 60
@@ -64,13 +65,13 @@ class TetherJobTrigger(BaseTrigger):
     async def _client(self) -> TetherClient:
         # Reading the connection is a synchronous call to Airflow's supervisor: off the loop.
         if self._tether is None:
-            self._tether = await asyncio.to_thread(lambda: TetherHook(self.tether_conn_id).client())
+            self._tether = await asyncio.to_thread(TetherHook(self.tether_conn_id).get_conn)
         return self._tether
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         client = await self._client()
         while True:
-            answer = await client.a_wait_for_change(self.job_id, self.state, self.wait_seconds)
+            answer = await wait_for_change(client, self.job_id, self.state, self.wait_seconds)
             job = answer["job"]
             self.state = job["state"]
             if job["phase"] == "terminal":

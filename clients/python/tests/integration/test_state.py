@@ -15,7 +15,7 @@ from airflow_provider_tether.hooks.tether import Scope
 from airflow_provider_tether.state import TetherTaskState
 from airflow_provider_tether.state.backend import TetherStoreBackend
 
-from .conftest import Tether
+from ..conftest import Tether
 
 
 def context(run_id: str, task: str = "load", map_index: int = -1) -> dict[str, object]:

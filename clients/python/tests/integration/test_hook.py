@@ -4,9 +4,6 @@ that carry tether's code, and retries on 503 and 429."""
 from __future__ import annotations
 
 import asyncio
-import http.server
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,8 +11,9 @@ import pytest
 
 from airflow_provider_tether.exceptions import TetherApiError
 from airflow_provider_tether.hooks.tether import TetherClient, TetherEndpoint, TetherHook
+from airflow_provider_tether.waiter import wait_for_change
 
-from .conftest import Tether, databricks_spec
+from ..conftest import Tether, databricks_spec
 
 
 def identity(task: str, try_number: int = 1) -> dict[str, object]:
@@ -78,76 +76,6 @@ def test_the_hook_reads_the_airflow_connection(tether: Tether) -> None:
     assert endpoint.token == tether.token
 
 
-class FlakyHandler(http.server.BaseHTTPRequestHandler):
-    """``status`` (503, or 429) for the first two requests, then 200."""
-
-    seen = 0
-    status = 503
-
-    def do_GET(self) -> None:
-        FlakyHandler.seen += 1
-        ok = FlakyHandler.seen > 2
-        body = b'{"ok": true}' if ok else b'{"error": "unavailable", "message": "db down"}'
-        self.send_response(200 if ok else FlakyHandler.status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def flaky() -> Iterator[str]:
-    FlakyHandler.seen = 0
-    FlakyHandler.status = 503
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def test_503_is_retried_with_backoff(flaky: str) -> None:
-    client = TetherClient(TetherEndpoint(base_url=flaky, token="t"))
-    assert client.request("GET", "/v1/jobs/1") == {"ok": True}
-    assert FlakyHandler.seen == 3
-
-
-def test_429_too_many_waits_is_retried_too(flaky: str) -> None:
-    FlakyHandler.status = 429
-    client = TetherClient(TetherEndpoint(base_url=flaky, token="t"))
-    assert client.request("GET", "/v1/jobs/1/wait") == {"ok": True}
-    assert FlakyHandler.seen == 3
-
-
-async def test_503_is_retried_by_the_async_client_too(flaky: str) -> None:
-    client = TetherClient(TetherEndpoint(base_url=flaky, token="t"))
-    assert await client.a_request("GET", "/v1/jobs/1") == {"ok": True}
-    assert FlakyHandler.seen == 3
-
-
-def test_connection_errors_give_up_after_the_attempts() -> None:
-    client = TetherClient(TetherEndpoint(base_url="http://127.0.0.1:9", token="t", attempts=2))
-    with pytest.raises(Exception, match="onnect"):
-        client.get_job(1)
-
-
-def test_airflow_sees_the_connection_type_and_the_extra_link() -> None:
-    import warnings
-
-    from airflow.providers_manager import ProvidersManager
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ProvidersManager.hooks moves to the task SDK later
-        manager = ProvidersManager()  # type: ignore[no-untyped-call]
-        hook = manager.hooks["tether"]
-    assert hook is not None
-    assert hook.hook_class_name == "airflow_provider_tether.hooks.tether.TetherHook"
-    assert "airflow_provider_tether.links.TetherRunPageLink" in manager.extra_links_class_names
-
-
 def wait_requests(tether: Tether) -> int:
     """How many ``POST /v1/jobs/wait`` tether has answered (its Prometheus counter)."""
     text = httpx.get(
@@ -178,7 +106,7 @@ async def test_waits_for_many_jobs_share_one_long_poll(tether: Tether) -> None:
     for i in ids:
         wait_until_done(client, client.get_job(i))
     before = wait_requests(tether)
-    answers = await asyncio.gather(*(client.a_wait_for_change(i, "pending", 10) for i in ids))
+    answers = await asyncio.gather(*(wait_for_change(client, i, "pending", 10) for i in ids))
     assert [a["job"]["id"] for a in answers] == ids
     assert all(a["changed"] and a["job"]["state"] != "pending" for a in answers), answers
     used = wait_requests(tether) - before
@@ -189,8 +117,8 @@ async def test_a_missing_job_fails_its_own_wait_only(tether: Tether) -> None:
     (real,) = many_jobs(tether, "beside-missing", 1)
     client = tether.client()
     results: tuple[Any, ...] = await asyncio.gather(
-        client.a_wait_for_change(999_999, "pending", 10),
-        client.a_wait_for_change(real, "pending", 10),
+        wait_for_change(client, 999_999, "pending", 10),
+        wait_for_change(client, real, "pending", 10),
         return_exceptions=True,
     )
     missing, found = results
@@ -201,8 +129,8 @@ async def test_a_missing_job_fails_its_own_wait_only(tether: Tether) -> None:
 async def test_a_cancelled_wait_leaves_the_others_waiting(tether: Tether) -> None:
     first, second = many_jobs(tether, "cancelled-wait", 2)
     client = tether.client()
-    leaving = asyncio.ensure_future(client.a_wait_for_change(first, "pending", 10))
-    staying = asyncio.ensure_future(client.a_wait_for_change(second, "pending", 10))
+    leaving = asyncio.ensure_future(wait_for_change(client, first, "pending", 10))
+    staying = asyncio.ensure_future(wait_for_change(client, second, "pending", 10))
     await asyncio.sleep(0)
     leaving.cancel()
     answer = await asyncio.wait_for(staying, 15)

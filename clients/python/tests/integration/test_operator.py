@@ -11,12 +11,11 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_tether.exceptions import TetherJobFailed
-from airflow_provider_tether.kill import _person_stopped
 from airflow_provider_tether.links import XCOM_RUN_PAGE_URL_KEY
 from airflow_provider_tether.operators.job import TetherJobOperator
 from airflow_provider_tether.triggers.job import TetherJobTrigger
 
-from .conftest import Tether, databricks_spec
+from ..conftest import Tether, databricks_spec
 
 
 class FakeTi(SimpleNamespace):
@@ -85,29 +84,6 @@ def test_a_cancelled_job_raises_with_its_state(tether: Tether) -> None:
     assert failed.value.state == "cancelled"
 
 
-@pytest.mark.parametrize(
-    ("state", "stopped"),
-    [
-        ("running", False),
-        ("deferred", False),
-        ("up_for_retry", False),
-        ("queued", False),
-        ("failed", True),
-        ("success", True),
-        ("restarting", True),
-        (None, True),
-    ],
-)
-def test_only_a_person_stops_a_task(state: str | None, stopped: bool) -> None:
-    assert _person_stopped({"r1": {"load": state}}, "r1", "load", -1) is stopped
-    assert _person_stopped({"r1": {"load_3": state}}, "r1", "load", 3) is stopped
-
-
-def test_an_unknown_task_instance_is_never_a_stop() -> None:
-    assert _person_stopped({}, "r1", "load", -1) is False
-    assert _person_stopped({"r1": {"other": "failed"}}, "r1", "load", -1) is False
-
-
 def test_on_kill_outside_a_task_cancels_nothing(tether: Tether) -> None:
     op = operator("unkilled", deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
@@ -162,62 +138,6 @@ def test_sigterm_ends_the_wait_at_once_and_leaves_the_job_running(tether: Tether
     assert stopped.value.job_id is not None
     job = tether.client().get_job(stopped.value.job_id)
     assert job["cancel_requested_at"] is None, "not a person's stop: the job runs on"
-
-
-async def test_a_trigger_kill_survives_repeated_cancellation(
-    tether: Tether, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import asyncio
-
-    from airflow_provider_tether.triggers import job as trigger_module
-
-    client = tether.client()
-    ident = {"dag_id": "ops", "run_id": "r1", "task_id": "killed", "map_index": -1}
-    job = client.ensure_job(
-        {**ident, "try_number": 1}, "databricks", databricks_spec("killed"), "main"
-    )["job"]
-
-    async def slow_person_check(*_: Any) -> bool:
-        await asyncio.sleep(0.3)  # the state lookup of a busy triggerer
-        return True
-
-    monkeypatch.setattr(trigger_module, "stopped_by_a_person_async", slow_person_check)
-    trigger = TetherJobTrigger(job_id=job["id"])
-    trigger.task_instance = SimpleNamespace(**ident, try_number=1)  # type: ignore[assignment]
-    # Airflow cancels the trigger, then cancels it again at its next sync, mid on_kill.
-    kill = asyncio.ensure_future(trigger.on_kill())
-    await asyncio.sleep(0.05)
-    kill.cancel()
-    await asyncio.sleep(0.05)
-    with pytest.raises(asyncio.CancelledError):
-        await kill
-    for _ in range(40):
-        if client.get_job(job["id"])["cancel_requested_at"]:
-            break
-        await asyncio.sleep(0.05)
-    assert client.get_job(job["id"])["cancel_requested_at"] is not None
-
-
-async def test_a_stale_trigger_cannot_cancel_a_later_trys_job(
-    tether: Tether, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from airflow_provider_tether.triggers import job as trigger_module
-
-    client = tether.client()
-    ident = {"dag_id": "ops", "run_id": "r1", "task_id": "cleared", "map_index": -1}
-    spec = databricks_spec("cleared")
-    job = client.ensure_job({**ident, "try_number": 1}, "databricks", spec, "main")["job"]
-    again = client.ensure_job({**ident, "try_number": 2}, "databricks", spec, "main")
-    assert again["action"] == "reattached"
-
-    async def person(*_: Any) -> bool:
-        return True
-
-    monkeypatch.setattr(trigger_module, "stopped_by_a_person_async", person)
-    trigger = TetherJobTrigger(job_id=job["id"])
-    trigger.task_instance = SimpleNamespace(**ident, try_number=1)  # type: ignore[assignment]
-    await trigger.on_kill()  # try 1's trigger, after try 2 reattached: refused, not raised
-    assert client.get_job(job["id"])["cancel_requested_at"] is None
 
 
 def test_the_connection_test_button(tether: Tether) -> None:
