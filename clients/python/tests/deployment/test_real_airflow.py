@@ -413,3 +413,65 @@ def test_14_declared_providers_run_a_livy_batch_and_a_dbt_cloud_job(
         assert made == 1, name
         assert all(n == 1 for n in after["by_key"].values()), after["by_key"]
         assert after["cancels"] == before["cancels"], name
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "waiting"), [("timed_out", "running"), ("timed_out_deferred", "deferred")]
+)
+def test_15_execution_timeout_cancels_the_job_and_the_retry_submits_anew(
+    deployment: Deployment, dag_id: str, waiting: str
+) -> None:
+    """The user's limit ends the job: Airflow's timeout in the worker (then ``on_kill``), or
+    the deferral timeout the operator sets from what is left of it (no ``on_kill``)."""
+    d, before = deployment, deployment.sim("long")
+    d.trigger(dag_id, "r1")
+    d.wait_try(dag_id, "r1", "job", 1, waiting)
+    d.wait_job(dag_id, "running")
+    d.wait_try(dag_id, "r1", "job", 2, "running", "deferred")
+
+    def generations() -> Any:
+        jobs = {j["generation"]: j for j in d.jobs_of(dag_id)}
+        ready = 2 in jobs and jobs[2]["state"] == "running" and jobs[1]["state"] == "cancelled"
+        return jobs if ready else None
+
+    jobs = eventually("generation 1 cancelled and generation 2 running", generations)
+    assert "execution_timeout" in jobs[1]["cancel_reason"], jobs[1]
+    assert jobs[2]["cancel_requested_at"] is None
+    after_timeout = report(f"15. execution_timeout while {waiting}", before, d.sim("long"))
+    assert after_timeout == (2, 1), "one cancel for the timeout, and the retry's new run"
+    # Try 2 would time out too: stop it as a person does, so the run ends now.
+    d.api("PATCH", f"/dags/{dag_id}/dagRuns/r1/taskInstances/job", {"new_state": "failed"})
+    eventually(
+        "generation 2 cancelled",
+        lambda: all(j["state"] == "cancelled" for j in d.jobs_of(dag_id)) or None,
+    )
+
+
+def test_16_a_checkpointed_task_resumes_after_a_sigkill(deployment: Deployment) -> None:
+    """5,000 items; the task process is SIGKILLed part-way; the retry skips what the
+    checkpoint holds. An item may be seen twice only if it was marked after the last write."""
+    d = deployment
+    seen_file = d.folder / "checkpoint-seen.txt"
+
+    def lines() -> list[str]:
+        return seen_file.read_text().splitlines() if seen_file.exists() else []
+
+    d.trigger("checkpointed", "r1")
+    ti = d.wait_try("checkpointed", "r1", "convert", 1, "running")
+    eventually("1,500 items done", lambda: len(lines()) >= 1500 or None)
+    os.kill(ti["pid"], signal.SIGKILL)  # an eviction: no flush, no on_kill
+    at_kill = len(lines())
+    d.wait_try("checkpointed", "r1", "convert", 2, "success")
+    seen = lines()
+    result = d.return_value("checkpointed", "r1", "convert")
+    twice = len(seen) - len(set(seen))
+    print(
+        f"\n16. checkpoint: killed after {at_kill} items; the retry skipped "
+        f"{result['skipped']} and processed {result['processed']}; {len(set(seen))} distinct "
+        f"items, {twice} seen twice (at most {200} may be: the marks after the last write)"
+    )
+    assert len(set(seen)) == 5000, "every item processed"
+    assert twice <= 200, f"{twice} items seen twice"
+    assert result["skipped"] >= at_kill - 200
+    keys = "/v1/state/task-instances/checkpointed/r1/convert/-1/keys"
+    assert d.tether(keys)["entries"] == [], "the finished task's checkpoint is deleted"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from airflow.providers.databricks.operators.databricks import DatabricksSubmitRunOperator
 from airflow.sdk import DAG, task
 
 from airflow_provider_tether.operators.job import TetherJobOperator
-from airflow_provider_tether.state import TetherTaskState
+from airflow_provider_tether.state import TetherCheckpoint, TetherTaskState
 
 SPEC = {
     "run_name": "{{ dag.dag_id }}",
@@ -146,3 +148,42 @@ with DAG("declared_apis", schedule=None, start_date=START, catchup=False):
         spec={"job_id": 4242, "steps_override": ["dbt build --select tag:nightly"]},
         deferrable=True,
     )
+
+# 15. execution_timeout runs out while the task waits in the worker, and while it is deferred:
+# the job is cancelled (the user's limit), and the retry submits a new generation.
+TIMEOUT: dict[str, Any] = {"execution_timeout": timedelta(seconds=15), **RETRY}
+with DAG("timed_out", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(task_id="job", provider="databricks_long", spec=SPEC, **TIMEOUT)
+
+with DAG("timed_out_deferred", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(
+        task_id="job", provider="databricks_long", spec=SPEC, deferrable=True, **TIMEOUT
+    )
+
+# 16. Checkpoints: a task works through 5,000 items, recording each in a file as it does it;
+# it is SIGKILLed part-way, and its retry resumes from the checkpoint.
+CHECKPOINT_ITEMS = 5000
+CHECKPOINT_FLUSH_EVERY = 200
+CHECKPOINT_SEEN = Path(__file__).resolve().parent.parent / "checkpoint-seen.txt"
+
+with DAG("checkpointed", schedule=None, start_date=START, catchup=False):
+
+    @task(retries=1, retry_delay=timedelta(seconds=1))
+    def convert(**context: Any) -> dict[str, int]:
+        done = skipped = 0
+        with (
+            TetherCheckpoint.from_context(context, flush_every=CHECKPOINT_FLUSH_EVERY) as cp,
+            CHECKPOINT_SEEN.open("a", buffering=1) as seen,
+        ):
+            for item in range(CHECKPOINT_ITEMS):
+                name = f"s3://landing/orders/part-{item:05}.json"
+                if cp.done(name):
+                    skipped += 1
+                    continue
+                time.sleep(0.003)  # the work
+                seen.write(name + "\n")
+                cp.mark(name)
+                done += 1
+        return {"processed": done, "skipped": skipped}
+
+    convert()
