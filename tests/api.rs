@@ -133,6 +133,7 @@ async fn health_ready_and_openapi(db: TestDb) {
         api.app.engine.key_namespace().value.as_str()
     );
     assert_eq!(info["key_namespace"]["source"], "database");
+    assert_eq!(info["state_max_value_bytes"], 65_535, "{info}");
     assert!(doc["paths"].get("/v1/info").is_some());
 }
 

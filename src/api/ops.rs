@@ -67,9 +67,13 @@ pub struct Info {
     pub database: String,
     /// The key namespace, and where it comes from.
     pub key_namespace: crate::engine::KeyNamespace,
+    /// The largest task-state value this deployment stores, in bytes of compact JSON
+    /// (`state.max_value_bytes`): what a client that packs state, as the Airflow package's
+    /// checkpoints do, must fit each value within.
+    pub state_max_value_bytes: usize,
 }
 
-/// This deployment's version, database kind and key namespace.
+/// This deployment's version, database kind, key namespace and task-state value limit.
 #[utoipa::path(get, path = "/v1/info", tag = "ops",
     responses((status = 200, body = Info), (status = 401, body = ErrorBody)))]
 pub async fn info(State(s): State<ApiState>, _who: Principal) -> axum::Json<Info> {
@@ -77,6 +81,7 @@ pub async fn info(State(s): State<ApiState>, _who: Principal) -> axum::Json<Info
         version: env!("CARGO_PKG_VERSION").to_string(),
         database: s.app.db.backend().to_string(),
         key_namespace: s.app.engine.key_namespace().clone(),
+        state_max_value_bytes: s.app.config.state.max_value_bytes,
     })
 }
 
