@@ -1,6 +1,6 @@
 //! The edge catalog (issue 32): every kind of the registry has one, each entry names its
-//! source, and `docs/edges.md` is exactly what the catalog renders (regenerate it with
-//! `TETHER_BLESS=1 cargo test --test edges_doc`).
+//! source, and the book's page `docs/src/providers/edges.md` is exactly what the catalog
+//! renders (regenerate it with `TETHER_BLESS=1 cargo test --test edges_doc`).
 
 use tether_provider::Topic;
 
@@ -43,7 +43,7 @@ fn every_kind_has_a_sourced_catalog() {
 
 #[test]
 fn docs_edges_md_is_the_catalog() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/edges.md");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/src/providers/edges.md");
     let want = rendered();
     if std::env::var_os("TETHER_BLESS").is_some() {
         std::fs::write(path, &want).unwrap();
@@ -51,6 +51,6 @@ fn docs_edges_md_is_the_catalog() {
     let have = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         have == want,
-        "docs/edges.md is not what the catalog renders: run TETHER_BLESS=1 cargo test --test edges_doc"
+        "docs/src/providers/edges.md is not what the catalog renders: run TETHER_BLESS=1 cargo test --test edges_doc"
     );
 }

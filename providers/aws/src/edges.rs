@@ -310,7 +310,7 @@ const SAGEMAKER_ENTRIES: &[Edge] = &[
     },
     Edge {
         topic: Topic::Names,
-        says: "1-63 characters of [a-zA-Z0-9](-*[a-zA-Z0-9])",
+        says: "1-63 characters of `[a-zA-Z0-9](-*[a-zA-Z0-9])`",
         tether: "the keyed name is cut to 63",
         source: "botocore sagemaker TrainingJobName, ProcessingJobName",
     },
