@@ -637,6 +637,7 @@ fn check_commands(cli: &Cli, pages: &[Page]) -> Vec<String> {
         checked > 0 || pages.is_empty(),
         "no tether command found at all"
     );
+    eprintln!("{checked} tether commands checked");
     problems
 }
 
