@@ -15,6 +15,9 @@
 //! | a terminal job, asked by the same (or an earlier) try   | report that result                          |
 //! | a running job whose spec differs from the one asked for | reattach and warn (`on_spec_change = "reattach"`), or refuse (`"fail"`) |
 //!
+//! The table is decided by a pure function, [`super::decide::decide`], tested row by row
+//! against this table; this module carries the decision out.
+//!
 //! Submission is write-ahead: the intent (key, spec hash, provider, try) is committed before
 //! the provider is called, and the handle is committed with the task-state key
 //! `tether.job.<name>` right after, in one transaction fenced by the submitter's lease. A
@@ -34,6 +37,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tether_provider::{ErrorKind, Handle, JobState, Provider, ProviderError};
 
+use super::decide::{decide, Asked, Decision, Facts};
 use super::key::{attempt_key, idempotency_key, spec_hash};
 use super::{Engine, EngineError};
 use crate::config::OnSpecChange;
@@ -125,92 +129,53 @@ impl Engine {
                 .jobs
                 .latest(&req.task_instance, &req.name)
                 .await?;
-            let Some(job) = latest else {
-                match self
-                    .submit_new(req, &*provider, 1, &hash, EnsureAction::Submitted, None)
-                    .await?
-                {
-                    Some(done) => return Ok(done),
-                    None => continue,
-                }
+            let asked = Asked {
+                try_number: req.try_number,
+                spec_hash: &hash,
+                provider: &req.provider,
+                repairs: provider.repairs(),
             };
-            if job.phase == Phase::Submitting {
-                match self.resolve_submitting(job, &*provider).await? {
-                    Some(done) => return Ok(done),
-                    None => continue,
-                }
-            }
-            let rerun = if !job.state.is_terminal() {
-                if job.cancel_requested_at.is_none() || req.try_number <= job.owner_try() {
-                    self.check_spec(&job, req, &hash).await?;
-                    let now = Millis::from(self.now());
-                    let Some(job) = self
-                        .inner
-                        .jobs
-                        .attach(job.id, req.try_number, self.owner(), now)
+            let decision = decide(latest.as_ref().map(Facts::of).as_ref(), &asked);
+            let done = match (decision, latest) {
+                (Decision::SubmitFirst, _) | (_, None) => {
+                    let action = EnsureAction::Submitted;
+                    self.submit_new(req, &*provider, 1, &hash, action, None)
                         .await?
-                    else {
-                        // A cancel was asked, or it finished, meanwhile: decide again.
-                        continue;
-                    };
-                    tracing::info!(job_id = job.id.0, state = %job.state, "reattached to a running job");
-                    return Ok(Ensured {
-                        job,
-                        action: EnsureAction::Reattached,
-                    });
                 }
-                // Its earlier try asked to cancel it (Airflow's clear of a running task): this
-                // try runs the job anew once the cancel has reached the provider, never
-                // reattaching to a job on its way out.
-                self.until_cancel_sent(&job).await?;
-                true
-            } else if job.refused() && req.try_number >= job.try_number {
+                (Decision::ResolveSubmitting, Some(job)) => {
+                    self.resolve_submitting(job, &*provider).await?
+                }
+                (Decision::Reattach { spec_changed }, Some(job)) => {
+                    self.reattach(job, req, &hash, spec_changed).await?
+                }
                 // Nothing was made: submit again, same generation and key.
-                match self.retry_refused(req, job, &*provider, &hash).await? {
-                    Some(done) => return Ok(done),
-                    None => continue,
+                (Decision::RetryRefused, Some(job)) => {
+                    self.retry_refused(req, job, &*provider, &hash).await?
                 }
-            } else {
-                // A later try than the one the job belongs to runs it anew after a failure,
-                // and after a success whose result a try consumed (its task had completed:
-                // Airflow's clear). A success nobody consumed is reported: the job ended while
-                // the try that waited for it was gone (an eviction).
-                match job.state {
-                    JobState::Succeeded => job.consumed_try.is_some_and(|t| req.try_number > t),
-                    // The service forgot the job before tether read its end: running it again
-                    // is a person's call (`tether jobs resolve`), never a retry's.
-                    JobState::OutcomeUnknown => false,
-                    _ => req.try_number > job.owner_try(),
+                (Decision::RerunAfterCancel | Decision::Rerun { .. }, Some(job)) => {
+                    if decision == Decision::RerunAfterCancel {
+                        // Never reattach to a job on its way out: run it anew once the
+                        // cancel its earlier try asked for has reached the provider.
+                        self.until_cancel_sent(&job).await?;
+                    }
+                    let repair = match decision {
+                        Decision::Rerun { repair: true } => job.handle.as_ref(),
+                        _ => None,
+                    };
+                    let generation = job.generation + 1;
+                    let action = EnsureAction::Resubmitted;
+                    self.submit_new(req, &*provider, generation, &hash, action, repair)
+                        .await?
                 }
+                (Decision::Report, Some(job)) => Some(Ensured {
+                    job,
+                    action: EnsureAction::Finished,
+                }),
             };
-            if rerun {
-                // A failed job asked for again with the same spec is repaired in place where
-                // the provider repairs (only its failed parts run again).
-                let repair = (job.state == JobState::Failed
-                    && provider.repairs()
-                    && job.spec_hash == hash
-                    && job.provider == req.provider)
-                    .then_some(job.handle.as_ref())
-                    .flatten();
-                match self
-                    .submit_new(
-                        req,
-                        &*provider,
-                        job.generation + 1,
-                        &hash,
-                        EnsureAction::Resubmitted,
-                        repair,
-                    )
-                    .await?
-                {
-                    Some(done) => return Ok(done),
-                    None => continue,
-                }
+            // `None`: another process changed the record meanwhile; decide again.
+            if let Some(done) = done {
+                return Ok(done);
             }
-            return Ok(Ensured {
-                job,
-                action: EnsureAction::Finished,
-            });
         }
         let job = self
             .inner
@@ -221,6 +186,33 @@ impl Engine {
             job_id: job.as_ref().map_or(JobId(0), |j| j.id),
             owner: job.and_then(|j| j.lease_owner).unwrap_or_default(),
         })
+    }
+
+    /// Reattaches `req`'s try to the running `job` (after `on_spec_change` allowed a
+    /// `spec_changed` one); `None` if a cancel was asked, or it finished, meanwhile.
+    async fn reattach(
+        &self,
+        job: JobRecord,
+        req: &EnsureRequest,
+        hash: &str,
+        spec_changed: bool,
+    ) -> Result<Option<Ensured>, EngineError> {
+        if spec_changed {
+            self.spec_changed(&job, req, hash).await?;
+        }
+        let now = Millis::from(self.now());
+        let attached = self
+            .inner
+            .jobs
+            .attach(job.id, req.try_number, self.owner(), now)
+            .await?;
+        Ok(attached.map(|job| {
+            tracing::info!(job_id = job.id.0, state = %job.state, "reattached to a running job");
+            Ensured {
+                job,
+                action: EnsureAction::Reattached,
+            }
+        }))
     }
 
     /// Waits (up to [`CANCEL_SEND_WAIT`]) until the cancel asked for `job` reached the
@@ -248,15 +240,14 @@ impl Engine {
         }
     }
 
-    async fn check_spec(
+    /// `on_spec_change` for a running job asked for with another spec or provider: refuse,
+    /// or record the difference and go on to reattach.
+    async fn spec_changed(
         &self,
         job: &JobRecord,
         req: &EnsureRequest,
         hash: &str,
     ) -> Result<(), EngineError> {
-        if job.spec_hash == hash && job.provider == req.provider {
-            return Ok(());
-        }
         match self.inner.settings.on_spec_change {
             OnSpecChange::Fail => Err(EngineError::SpecChanged {
                 job_id: job.id,

@@ -2,7 +2,8 @@
 //! under leases, cancel only when asked.
 //!
 //! - [`key`]: deterministic idempotency keys and spec hashes.
-//! - [`ensure`]: the decision table run on every request for a job.
+//! - [`decide`]: the decision table as a pure function of the latest record and the request.
+//! - [`ensure`]: carries that decision out on every request for a job.
 //! - [`poll`]: one poll of one job: backoff, unknown states, lost jobs, cancel requests.
 //! - [`supervisor`]: the loop that claims jobs under leases, renews them, and polls.
 //! - [`changes`]: announcements of job changes to waiters, relayed from PostgreSQL's
@@ -18,6 +19,7 @@
 
 pub mod changes;
 mod coalesce;
+pub mod decide;
 pub mod ensure;
 pub mod key;
 pub mod poll;
