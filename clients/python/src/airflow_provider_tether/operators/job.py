@@ -59,6 +59,17 @@ def summary(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def identity_of(ti: Any) -> dict[str, Any]:
+    """The task instance and try a job is asked for by (tether's ``POST /v1/jobs`` fields)."""
+    return {
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+        "task_id": ti.task_id,
+        "map_index": ti.map_index if ti.map_index is not None else -1,
+        "try_number": ti.try_number,
+    }
+
+
 #: How often a waiting ``execute`` looks up from its request: Airflow's SIGTERM handler (which
 #: calls ``on_kill``) runs only when the task's main thread does, and a signal that reaches
 #: another thread does not interrupt a blocking read of the main one.
@@ -138,13 +149,7 @@ class TetherJobOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         ti = context["ti"]
-        self._identity = identity = {
-            "dag_id": ti.dag_id,
-            "run_id": ti.run_id,
-            "task_id": ti.task_id,
-            "map_index": ti.map_index if ti.map_index is not None else -1,
-            "try_number": ti.try_number,
-        }
+        self._identity = identity = identity_of(ti)
         client = self._client()
         self._waiting = True
         try:
@@ -216,14 +221,7 @@ class TetherJobOperator(BaseOperator):
         try:
             return super().resume_execution(next_method, next_kwargs, context)
         except TaskDeferralTimeout:
-            ti = context["ti"]
-            self._identity = {
-                "dag_id": ti.dag_id,
-                "run_id": ti.run_id,
-                "task_id": ti.task_id,
-                "map_index": ti.map_index if ti.map_index is not None else -1,
-                "try_number": ti.try_number,
-            }
+            self._identity = identity_of(context["ti"])
             self._cancel_for_timeout()
             raise
 
