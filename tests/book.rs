@@ -826,23 +826,13 @@ fn code_defaults() -> BTreeMap<String, Option<String>> {
     fields
 }
 
-/// The common fields of a provider account, from `CommonSettings::take_from` (each key it
-/// takes), with their defaults.
+/// The common fields of a provider account (`CommonSettings::KEYS`, the keys `take_from` takes:
+/// a test in `tether-provider` holds the two together), with their defaults.
 fn provider_defaults() -> BTreeMap<String, Option<String>> {
-    let source =
-        std::fs::read_to_string(Path::new(ROOT).join("providers/core/src/settings.rs")).unwrap();
-    let body = &source[source.find("pub fn take_from(").expect("take_from")..];
-    let body = &body[..body.find("\n    }\n").expect("the end of take_from")];
-    let mut keys = BTreeSet::new();
-    for pattern in ["(table, \"", "table.remove(\""] {
-        for piece in body.split(pattern).skip(1) {
-            keys.insert(piece[..piece.find('"').unwrap()].to_string());
-        }
-    }
-    assert!(
-        keys.contains("poll_initial") && keys.contains("on_forgotten"),
-        "{keys:?}"
-    );
+    let keys: BTreeSet<String> = tether_provider::CommonSettings::KEYS
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
     let d = tether_provider::CommonSettings::default();
     let mut rendered: BTreeMap<&str, String> = BTreeMap::new();
     rendered.insert("poll_initial", duration(d.poll.initial));

@@ -33,6 +33,8 @@ use self::{
     api::RawApi, database::RawDatabase, gc::RawGc, jobs::RawJobs, state::RawState,
     supervisor::RawSupervisor,
 };
+use tether_provider::problems::{parse_duration, Problems};
+
 use crate::db::DatabaseUrl;
 use crate::state::StateSettings;
 
@@ -154,7 +156,7 @@ impl RawConfig {
         let api = self.api.build(&mut problems);
         let providers = providers::build(self.providers, &mut problems);
         match gc {
-            Some(gc) if problems.0.is_empty() => Ok(Config {
+            Some(gc) if problems.is_empty() => Ok(Config {
                 database,
                 state,
                 gc,
@@ -163,31 +165,8 @@ impl RawConfig {
                 providers,
                 api,
             }),
-            _ => Err(problems.0),
+            _ => Err(problems.into_lines()),
         }
-    }
-}
-
-/// The problems found so far, one line per bad field, starting with its path.
-#[derive(Debug, Default)]
-struct Problems(Vec<String>);
-
-impl Problems {
-    /// Records `field: why` if `result` failed.
-    fn check(&mut self, field: &str, result: Result<(), String>) {
-        if let Err(why) = result {
-            self.0.push(format!("{field}: {why}"));
-        }
-    }
-
-    /// Records a line that names its field already.
-    fn push(&mut self, line: String) {
-        self.0.push(line);
-    }
-
-    /// Records lines that name their fields already.
-    fn extend(&mut self, lines: impl IntoIterator<Item = String>) {
-        self.0.extend(lines);
     }
 }
 
@@ -210,11 +189,6 @@ fn positive(d: Duration) -> Result<Duration, String> {
     } else {
         Ok(d)
     }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{text:?} is not a duration such as 10s or 5m ({e})"))
 }
 
 /// Parses a cron expression: the `cron` crate's 6 or 7 fields (with seconds), or the usual
@@ -257,6 +231,108 @@ mod tests {
         );
         assert_eq!(c.state.max_value_bytes, 65_535);
         assert_eq!(c.gc.batch_size, 1000);
+    }
+
+    /// One duration grammar: the same text means the same in every table, the file's own
+    /// sections and every provider family's account table alike.
+    #[test]
+    fn the_same_duration_text_is_accepted_in_every_table() {
+        let livy = include_str!("../../config/livy.toml");
+        let livy = livy[livy
+            .find("[providers.livy]")
+            .expect("the example's account")..]
+            .replace("password_env = \"LIVY_PASSWORD\"", "password = \"x\"");
+        let common = |d: &str| {
+            format!(
+                "poll_initial = \"{d}\"\npoll_max = \"{d}\"\nrequest_timeout = \"{d}\"\n\
+                 not_found_grace = \"{d}\"\nforgotten_after = \"{d}\"\n"
+            )
+        };
+        for (text, seconds) in [("1m30s", 90), ("90s", 90), ("1h 30m", 5400), ("2h", 7200)] {
+            let account = common(text);
+            let livy = livy.replacen(
+                "[providers.livy]\n",
+                &format!("[providers.livy]\n{account}"),
+                1,
+            );
+            let livy = livy
+                .lines()
+                .filter(|l| {
+                    !["poll_initial =", "poll_max =", "forgotten_after ="]
+                        .iter()
+                        .any(|k| l.starts_with(k))
+                        || l.contains(text)
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let file = format!(
+                r#"
+                [database]
+                connect_timeout = "{text}"
+                idle_timeout = "{text}"
+                [state]
+                default_retention = "{text}"
+                [jobs]
+                retention = "{text}"
+                [supervisor]
+                lease = "{text}"
+                shutdown_grace = "{text}"
+                max_clock_skew = "{text}"
+                [api]
+                task_token_ttl = "{text}"
+                max_wait = "{text}"
+                header_read_timeout = "{text}"
+                body_read_timeout = "{text}"
+                [providers.db]
+                kind = "databricks"
+                host = "https://x.cloud.databricks.com"
+                token = "dapi-x"
+                {account}
+                [providers.emr]
+                kind = "emr"
+                region = "us-east-1"
+                {account}
+                {livy}
+                "#
+            );
+            let c = Config::from_toml(&file, "t.toml").unwrap_or_else(|e| panic!("{text}: {e}"));
+            let d = Duration::from_secs(seconds);
+            let pool = &c.database.pool;
+            assert_eq!((pool.acquire_timeout, pool.idle_timeout), (d, d), "{text}");
+            assert_eq!(c.state.default_retention, Retention::For(d), "{text}");
+            assert_eq!(c.jobs.retention, Retention::For(d), "{text}");
+            let s = &c.supervisor;
+            assert_eq!(
+                (s.lease, s.shutdown_grace, s.max_clock_skew),
+                (d, d, d),
+                "{text}"
+            );
+            let a = &c.api;
+            assert_eq!(
+                (
+                    a.task_token_ttl,
+                    a.max_wait,
+                    a.header_read_timeout,
+                    a.body_read_timeout
+                ),
+                (d, d, d, d),
+                "{text}"
+            );
+            for name in ["db", "emr", "livy"] {
+                let p = c.providers[name].common();
+                assert_eq!(
+                    (
+                        p.poll.initial,
+                        p.poll.max,
+                        p.request_timeout,
+                        p.not_found_grace
+                    ),
+                    (d, d, d, d),
+                    "{text} in providers.{name}"
+                );
+                assert_eq!(p.forgotten_after, Some(d), "{text} in providers.{name}");
+            }
+        }
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! falls back to `AWS_REGION` / `AWS_DEFAULT_REGION`. Credentials are never configured here:
 //! they come from the standard AWS chain (see `credential.rs`).
 
-use tether_provider::settings::{take_string, Setting, Table};
+use tether_provider::settings::{Setting, Table};
 use tether_provider::CommonSettings;
+use tether_provider::Problems;
 
 /// The AWS services tether runs jobs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,49 +129,50 @@ impl AwsConfig {
         mut table: Table,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, Vec<String>> {
-        let mut problems = Vec::new();
+        let mut p = Problems::new(prefix);
         table.remove("kind");
-        let common =
-            CommonSettings::take_from(&mut table, prefix, &mut problems, crate::edges::of(service));
-        let mut bad = |key: &str, why: String| problems.push(format!("{prefix}.{key}: {why}"));
-        let region = take_string(&mut table, "region", &mut bad)
+        let common = CommonSettings::take_from(&mut table, &mut p, crate::edges::of(service));
+        let region = p
+            .string(&mut table, "region")
             .or_else(|| env("AWS_REGION"))
             .or_else(|| env("AWS_DEFAULT_REGION"))
             .filter(|r| !r.trim().is_empty());
-        let endpoint = take_string(&mut table, "endpoint_url", &mut bad);
-        let profile = take_string(&mut table, "profile", &mut bad);
+        let endpoint = p.string(&mut table, "endpoint_url");
+        let profile = p.string(&mut table, "profile");
         let find_max_pages = match table.remove("find_max_pages") {
             None => 20,
             Some(Setting::Integer(n)) if n > 0 && n <= i64::from(u32::MAX) => n as u32,
             Some(other) => {
-                bad(
+                p.at(
                     "find_max_pages",
                     format!("must be a whole number above 0, not {other}"),
                 );
                 20
             }
         };
-        for key in table.keys() {
-            problems.push(format!("{prefix}.{key}: unknown field"));
-        }
+        p.unknown("", &table);
         let Some(region) = region else {
-            problems.push(format!("{prefix}.region: missing (set it, or AWS_REGION)"));
-            return Err(problems);
+            p.at("region", "missing (set it, or AWS_REGION)");
+            return Err(p.into_lines());
         };
         if !region
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         {
-            problems.push(format!(
-                "{prefix}.region: {region:?} is not a region name such as us-east-1"
-            ));
+            p.at(
+                "region",
+                format!("{region:?} is not a region name such as us-east-1"),
+            );
         }
         let endpoint = match endpoint {
             Some(e) if e.starts_with("https://") || e.starts_with("http://") => {
                 e.trim_end_matches('/').to_string()
             }
             Some(e) => {
-                problems.push(format!("{prefix}.endpoint_url: {e:?} must start with https:// (or http:// for a simulator)"));
+                p.at(
+                    "endpoint_url",
+                    format!("{e:?} must start with https:// (or http:// for a simulator)"),
+                );
                 String::new()
             }
             None => format!(
@@ -178,9 +180,7 @@ impl AwsConfig {
                 service.endpoint_prefix()
             ),
         };
-        if !problems.is_empty() {
-            return Err(problems);
-        }
+        p.into_result(())?;
         Ok(Self {
             service,
             region,

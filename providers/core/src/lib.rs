@@ -9,6 +9,8 @@
 //! - [`http`]: the retrying HTTP client (5xx, 429, 408, Retry-After, jittered backoff); no
 //!   adapter writes its own retry loop.
 //! - [`ratelimit`]: the per-account token bucket that 429s slow down.
+//! - [`problems`]: the one reader of every configuration table: every bad field named with its
+//!   path, and one duration grammar (humantime's).
 //! - [`settings`]: settings every provider has (polling, rate limit, retries, timeouts), and
 //!   the neutral [`settings::Table`] a provider's configuration reaches it in.
 //! - [`registry`]: [`ProviderFactory`], what a provider crate exports to join tether (its
@@ -24,6 +26,7 @@ pub mod edges;
 pub mod error;
 pub mod handle;
 pub mod http;
+pub mod problems;
 pub mod ratelimit;
 pub mod registry;
 pub mod secret;
@@ -42,6 +45,7 @@ pub use edges::{Edge, Edges, Topic};
 pub use error::{ErrorKind, ProviderError};
 pub use handle::Handle;
 pub use http::{SendGate, Ungated};
+pub use problems::{parse_duration, Problems};
 pub use ratelimit::RateLimiter;
 pub use registry::{ProviderFactory, ProviderSettings};
 pub use secret::Secret;

@@ -3,14 +3,15 @@
 //!
 //! A provider never sees the configuration file's format: tether turns its
 //! `[providers.NAME]` table into a [`Table`] of [`Setting`]s. Each adapter's `config.rs` takes
-//! the common keys out of it with [`CommonSettings::take_from`], reads its own, and reports
-//! whatever is left as unknown.
+//! the common keys out of it with [`CommonSettings::take_from`], reads its own with the same
+//! [`Problems`] collector, and reports whatever is left as unknown.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use crate::edges::Edges;
+use crate::problems::{parse_duration, Problems};
 
 /// A provider's settings, by key, as the configuration gave them.
 pub type Table = BTreeMap<String, Setting>;
@@ -185,83 +186,89 @@ impl Default for CommonSettings {
 }
 
 impl CommonSettings {
-    /// Takes the common keys out of `table`, adding a line to `problems` for each bad one;
-    /// what the table leaves out of `not_found_grace` and `forgotten_after` comes from the
-    /// kind's edge catalog.
-    pub fn take_from(
-        table: &mut Table,
-        prefix: &str,
-        problems: &mut Vec<String>,
-        edges: &Edges,
-    ) -> Self {
+    /// The keys [`CommonSettings::take_from`] takes out of an account's table.
+    pub const KEYS: &'static [&'static str] = &[
+        "poll_initial",
+        "poll_max",
+        "poll_multiplier",
+        "rate_limit_per_second",
+        "rate_limit_burst",
+        "unknown_after",
+        "request_timeout",
+        "max_retries",
+        "coalesce",
+        "not_found_grace",
+        "forgotten_after",
+        "on_forgotten",
+    ];
+
+    /// Takes the common keys ([`CommonSettings::KEYS`]) out of `table`, recording each bad
+    /// one in `problems`; what the table leaves out of `not_found_grace` and
+    /// `forgotten_after` comes from the kind's edge catalog.
+    pub fn take_from(table: &mut Table, problems: &mut Problems, edges: &Edges) -> Self {
         let mut s = Self {
             not_found_grace: edges.visible_after_create,
             forgotten_after: edges.forgotten_after,
             ..Self::default()
         };
-        let mut bad = |key: &str, why: String| problems.push(format!("{prefix}.{key}: {why}"));
-        if let Some(d) = take_duration(table, "poll_initial", &mut bad) {
+        let p = problems;
+        if let Some(d) = p.duration(table, "poll_initial") {
             s.poll.initial = d;
         }
-        if let Some(d) = take_duration(table, "poll_max", &mut bad) {
+        if let Some(d) = p.duration(table, "poll_max") {
             s.poll.max = d;
         }
-        if let Some(m) = take_float(table, "poll_multiplier", &mut bad) {
+        if let Some(m) = p.float(table, "poll_multiplier") {
             if m < 1.0 {
-                bad("poll_multiplier", format!("{m} is below 1"));
+                p.at("poll_multiplier", format!("{m} is below 1"));
             } else {
                 s.poll.multiplier = m;
             }
         }
         if s.poll.max < s.poll.initial {
-            bad("poll_max", "is shorter than poll_initial".into());
+            p.at("poll_max", "is shorter than poll_initial");
         }
-        if let Some(r) = take_float(table, "rate_limit_per_second", &mut bad) {
+        if let Some(r) = p.float(table, "rate_limit_per_second") {
             if r <= 0.0 {
-                bad("rate_limit_per_second", "must be above 0".into());
+                p.at("rate_limit_per_second", "must be above 0");
             } else {
                 s.rate_per_second = r;
             }
         }
-        if let Some(n) = take_int(table, "rate_limit_burst", &mut bad) {
+        if let Some(n) = p.whole(table, "rate_limit_burst") {
             s.rate_burst = n.max(1);
         }
-        if let Some(n) = take_int(table, "unknown_after", &mut bad) {
+        if let Some(n) = p.whole(table, "unknown_after") {
             s.unknown_after = n.max(1);
         }
-        if let Some(d) = take_duration(table, "request_timeout", &mut bad) {
+        if let Some(d) = p.duration(table, "request_timeout") {
             s.request_timeout = d;
         }
-        if let Some(n) = take_int(table, "max_retries", &mut bad) {
+        if let Some(n) = p.whole(table, "max_retries") {
             s.max_retries = n;
         }
-        match table.remove("coalesce") {
-            None => {}
-            Some(Setting::Boolean(b)) => s.coalesce = b,
-            Some(other) => bad(
-                "coalesce",
-                format!("must be true or false, not {}", other.type_str()),
-            ),
+        if let Some(b) = p.boolean(table, "coalesce") {
+            s.coalesce = b;
         }
-        if let Some(d) = take_duration(table, "not_found_grace", &mut bad) {
+        if let Some(d) = p.duration(table, "not_found_grace") {
             s.not_found_grace = d;
         }
-        match take_string(table, "forgotten_after", &mut bad).as_deref() {
+        match p.string(table, "forgotten_after").as_deref() {
             None => {}
             Some("never") => s.forgotten_after = None,
             Some(text) => match parse_duration(text) {
                 Ok(d) if !d.is_zero() => s.forgotten_after = Some(d),
-                _ => bad(
+                _ => p.at(
                     "forgotten_after",
                     format!("{text:?} is neither a duration such as 10m or 7d nor \"never\""),
                 ),
             },
         }
-        match take_string(table, "on_forgotten", &mut bad).as_deref() {
+        match p.string(table, "on_forgotten").as_deref() {
             None => {}
             Some("outcome_unknown") => s.on_forgotten = OnForgotten::OutcomeUnknown,
             Some("resubmit") => s.on_forgotten = OnForgotten::Resubmit,
-            Some(other) => bad(
+            Some(other) => p.at(
                 "on_forgotten",
                 format!("{other:?} is neither \"outcome_unknown\" nor \"resubmit\""),
             ),
@@ -286,81 +293,6 @@ impl CommonSettings {
     }
 }
 
-/// Takes a string key out of a table; a non-string is reported.
-pub fn take_string(
-    table: &mut Table,
-    key: &str,
-    bad: &mut impl FnMut(&str, String),
-) -> Option<String> {
-    match table.remove(key)? {
-        Setting::String(s) => Some(s),
-        other => {
-            bad(key, format!("must be a string, not {}", other.type_str()));
-            None
-        }
-    }
-}
-
-fn take_duration(
-    table: &mut Table,
-    key: &str,
-    bad: &mut impl FnMut(&str, String),
-) -> Option<Duration> {
-    let text = take_string(table, key, bad)?;
-    match parse_duration(&text) {
-        Ok(d) if !d.is_zero() => Some(d),
-        _ => {
-            bad(
-                key,
-                format!("{text:?} is not a duration such as 500ms, 5s or 2m"),
-            );
-            None
-        }
-    }
-}
-
-fn take_float(table: &mut Table, key: &str, bad: &mut impl FnMut(&str, String)) -> Option<f64> {
-    match table.remove(key)? {
-        Setting::Float(f) => Some(f),
-        Setting::Integer(i) => Some(i as f64),
-        other => {
-            bad(key, format!("must be a number, not {}", other.type_str()));
-            None
-        }
-    }
-}
-
-fn take_int(table: &mut Table, key: &str, bad: &mut impl FnMut(&str, String)) -> Option<u32> {
-    match table.remove(key)? {
-        Setting::Integer(i) if (0..=i64::from(u32::MAX)).contains(&i) => Some(i as u32),
-        other => {
-            bad(key, format!("must be a whole number >= 0, not {other}"));
-            None
-        }
-    }
-}
-
-/// Parses `500ms`, `5s`, `2m`, `1h`, `7d` (one number and one unit).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .ok_or_else(|| format!("{text:?} has no unit"))?;
-    let (number, unit) = text.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} has no number"))?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86_400.0,
-        _ => return Err(format!("{text:?}: the unit must be ms, s, m, h or d")),
-    };
-    Ok(Duration::from_secs_f64(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,8 +313,8 @@ mod tests {
 
     #[test]
     fn edges_give_the_defaults_and_a_table_overrides_them() {
-        let mut problems = vec![];
-        let s = CommonSettings::take_from(&mut Table::new(), "p", &mut problems, &EDGES);
+        let mut problems = Problems::new("p");
+        let s = CommonSettings::take_from(&mut Table::new(), &mut problems, &EDGES);
         assert_eq!(s.not_found_grace, Duration::from_secs(300));
         assert_eq!(s.forgotten_after, Some(Duration::from_secs(3600)));
         assert_eq!(s.on_forgotten, OnForgotten::OutcomeUnknown);
@@ -391,7 +323,7 @@ mod tests {
             ("forgotten_after", "never".into()),
             ("on_forgotten", "resubmit".into()),
         ]);
-        let s = CommonSettings::take_from(&mut table, "p", &mut problems, &EDGES);
+        let s = CommonSettings::take_from(&mut table, &mut problems, &EDGES);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(s.not_found_grace, Duration::from_secs(10));
         assert_eq!(s.forgotten_after, None);
@@ -400,7 +332,8 @@ mod tests {
             ("forgotten_after", "soon".into()),
             ("on_forgotten", "retry".into()),
         ]);
-        CommonSettings::take_from(&mut table, "p", &mut problems, &EDGES);
+        CommonSettings::take_from(&mut table, &mut problems, &EDGES);
+        let problems = problems.into_lines();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(
             problems[0].starts_with("p.forgotten_after: \"soon\""),
@@ -435,8 +368,8 @@ mod tests {
             ("rate_limit_per_second", Setting::Integer(2)),
             ("host", "x".into()),
         ]);
-        let mut problems = vec![];
-        let s = CommonSettings::take_from(&mut table, "providers.db", &mut problems, &EDGES);
+        let mut problems = Problems::new("providers.db");
+        let s = CommonSettings::take_from(&mut table, &mut problems, &EDGES);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(s.poll.initial, Duration::from_secs(1));
         assert_eq!(s.rate_per_second, 2.0);
@@ -449,8 +382,20 @@ mod tests {
             ("poll_initial", "soon".into()),
             ("unknown_after", Setting::Integer(-1)),
         ]);
-        CommonSettings::take_from(&mut table, "providers.db", &mut problems, &EDGES);
+        CommonSettings::take_from(&mut table, &mut problems, &EDGES);
+        let problems = problems.into_lines();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("providers.db.poll_initial"));
+    }
+
+    #[test]
+    fn every_common_key_is_taken_and_checked() {
+        for key in CommonSettings::KEYS {
+            let mut table = make(&[(*key, Setting::List(vec![]))]);
+            let mut problems = Problems::new("p");
+            CommonSettings::take_from(&mut table, &mut problems, &EDGES);
+            assert!(table.is_empty(), "{key} is left in the table");
+            assert!(problems.names(key), "{key}: {problems:?}");
+        }
     }
 }

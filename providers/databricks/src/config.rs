@@ -4,7 +4,8 @@
 //! the variables Databricks' own tools use: `DATABRICKS_HOST`, `DATABRICKS_TOKEN`,
 //! `DATABRICKS_CLIENT_ID`, `DATABRICKS_CLIENT_SECRET`.
 
-use tether_provider::settings::{take_string, Setting, Table};
+use tether_provider::settings::{Setting, Table};
+use tether_provider::Problems;
 use tether_provider::{CommonSettings, Secret};
 
 /// How tether authenticates to the workspace.
@@ -71,27 +72,26 @@ impl DatabricksConfig {
         mut table: Table,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, Vec<String>> {
-        let mut problems = Vec::new();
+        let mut p = Problems::new(prefix);
         table.remove("kind");
-        let common =
-            CommonSettings::take_from(&mut table, prefix, &mut problems, crate::edges::of(kind));
-        let mut bad = |key: &str, why: String| problems.push(format!("{prefix}.{key}: {why}"));
-        let mut field = |key: &str, var: &str| {
-            take_string(&mut table, key, &mut bad)
+        let common = CommonSettings::take_from(&mut table, &mut p, crate::edges::of(kind));
+        let mut field = |p: &mut Problems, key: &str, var: &str| {
+            p.string(&mut table, key)
                 .or_else(|| env(var))
                 .filter(|v| !v.trim().is_empty())
         };
-        let host = field("host", "DATABRICKS_HOST");
-        let token = field("token", "DATABRICKS_TOKEN");
-        let client_id = field("client_id", "DATABRICKS_CLIENT_ID");
-        let client_secret = field("client_secret", "DATABRICKS_CLIENT_SECRET");
+        let host = field(&mut p, "host", "DATABRICKS_HOST");
+        let token = field(&mut p, "token", "DATABRICKS_TOKEN");
+        let client_id = field(&mut p, "client_id", "DATABRICKS_CLIENT_ID");
+        let client_secret = field(&mut p, "client_secret", "DATABRICKS_CLIENT_SECRET");
         let find_max_pages = match table.remove("find_max_pages") {
             None => 20,
             Some(Setting::Integer(n)) if n > 0 && n <= i64::from(u32::MAX) => n as u32,
             Some(other) => {
-                problems.push(format!(
-                    "{prefix}.find_max_pages: must be a whole number above 0, not {other}"
-                ));
+                p.at(
+                    "find_max_pages",
+                    format!("must be a whole number above 0, not {other}"),
+                );
                 20
             }
         };
@@ -100,33 +100,34 @@ impl DatabricksConfig {
             Some(Setting::String(s)) if s == "resubmit" => OnRetry::Resubmit,
             Some(Setting::String(s)) if s == "repair" && kind == crate::PROVIDER => OnRetry::Repair,
             Some(Setting::String(s)) if s == "repair" => {
-                problems.push(format!(
-                    "{prefix}.on_retry: \"repair\" repairs job runs: kind = \"{}\" only ({kind} has nothing to repair)",
-                    crate::PROVIDER
-                ));
+                p.at(
+                    "on_retry",
+                    format!(
+                        "\"repair\" repairs job runs: kind = \"{}\" only ({kind} has nothing to repair)",
+                        crate::PROVIDER
+                    ),
+                );
                 OnRetry::Resubmit
             }
             Some(other) => {
-                problems.push(format!(
-                    "{prefix}.on_retry: must be \"resubmit\" or \"repair\", not {other}"
-                ));
+                p.at(
+                    "on_retry",
+                    format!("must be \"resubmit\" or \"repair\", not {other}"),
+                );
                 OnRetry::Resubmit
             }
         };
-        for key in table.keys() {
-            problems.push(format!("{prefix}.{key}: unknown field"));
-        }
+        p.unknown("", &table);
         let host = match host {
             None => {
-                problems.push(format!(
-                    "{prefix}.host: missing (set it, or DATABRICKS_HOST)"
-                ));
+                p.at("host", "missing (set it, or DATABRICKS_HOST)");
                 None
             }
             Some(h) if !(h.starts_with("https://") || h.starts_with("http://")) => {
-                problems.push(format!(
-                    "{prefix}.host: {h:?} must start with https:// (or http:// for a simulator)"
-                ));
+                p.at(
+                    "host",
+                    format!("{h:?} must start with https:// (or http:// for a simulator)"),
+                );
                 None
             }
             Some(h) => Some(h.trim_end_matches('/').to_string()),
@@ -138,16 +139,19 @@ impl DatabricksConfig {
                 client_secret: Secret::new(secret),
             }),
             (None, Some(_), None) => {
-                problems.push(format!("{prefix}.client_secret: missing (client_id is set; set client_secret or DATABRICKS_CLIENT_SECRET)"));
+                p.at(
+                    "client_secret",
+                    "missing (client_id is set; set client_secret or DATABRICKS_CLIENT_SECRET)",
+                );
                 None
             }
             (None, None, _) => {
-                problems.push(format!("{prefix}.token: no credentials (set token or DATABRICKS_TOKEN, or client_id and client_secret for OAuth)"));
+                p.at("token", "no credentials (set token or DATABRICKS_TOKEN, or client_id and client_secret for OAuth)");
                 None
             }
         };
         match (host, auth) {
-            (Some(host), Some(auth)) if problems.is_empty() => Ok(Self {
+            (Some(host), Some(auth)) if p.is_empty() => Ok(Self {
                 kind,
                 host,
                 auth,
@@ -155,7 +159,7 @@ impl DatabricksConfig {
                 find_max_pages,
                 on_retry,
             }),
-            _ => Err(problems),
+            _ => Err(p.into_lines()),
         }
     }
 }

@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 
 use tether_provider::settings::{Setting, Table};
+use tether_provider::Problems;
 use tether_provider::{CommonSettings, JobState, Secret};
 
 use crate::template::{Body, Source, Template};
@@ -174,80 +175,35 @@ pub struct HttpApiConfig {
     pub common: CommonSettings,
 }
 
-/// Collects problems with their paths.
-struct Problems<'a> {
-    prefix: &'a str,
-    lines: Vec<String>,
+/// The checks of a declared API's description beyond the shared readers of [`Problems`].
+trait DeclaredChecks {
+    fn template(&mut self, at: &str, text: &str) -> Option<Template>;
+    fn pointer(&mut self, at: &str, pointer: Option<String>) -> Option<String>;
+    fn secret(
+        &mut self,
+        table: &mut Table,
+        at: &str,
+        name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Secret>;
 }
 
-impl Problems<'_> {
-    fn add(&mut self, at: &str, why: impl std::fmt::Display) {
-        self.lines.push(format!("{}.{at}: {why}", self.prefix));
-    }
-
-    /// Takes the sub-table `key` out of `table` (`None`: absent or not a table, reported).
-    fn table(&mut self, table: &mut Table, key: &str, required: &str) -> Option<Table> {
-        match table.remove(key) {
-            Some(Setting::Table(t)) => Some(t),
-            Some(other) => {
-                self.add(key, format!("must be a table, not {}", other.type_str()));
-                None
-            }
-            None if required.is_empty() => None,
-            None => {
-                self.add(key, format!("missing: {required}"));
-                None
-            }
-        }
-    }
-
-    fn string(&mut self, table: &mut Table, at: &str, key: &str) -> Option<String> {
-        match table.remove(key)? {
-            Setting::String(s) => Some(s),
-            other => {
-                self.add(
-                    &format!("{at}{key}"),
-                    format!("must be a string, not {}", other.type_str()),
-                );
-                None
-            }
-        }
-    }
-
-    fn required(&mut self, table: &mut Table, at: &str, key: &str, what: &str) -> Option<String> {
-        let value = self.string(table, at, key);
-        if value.is_none()
-            && !self
-                .lines
-                .iter()
-                .any(|l| l.contains(&format!(".{at}{key}:")))
-        {
-            self.add(&format!("{at}{key}"), format!("missing: {what}"));
-        }
-        value
-    }
-
+impl DeclaredChecks for Problems {
     fn template(&mut self, at: &str, text: &str) -> Option<Template> {
-        Template::parse(text).map_err(|e| self.add(at, e)).ok()
+        Template::parse(text).map_err(|e| self.at(at, e)).ok()
     }
 
     fn pointer(&mut self, at: &str, pointer: Option<String>) -> Option<String> {
         match pointer {
             Some(p) if p.is_empty() || p.starts_with('/') => Some(p),
             Some(p) => {
-                self.add(
+                self.at(
                     at,
                     format!("{p:?} is not a JSON pointer (\"/field/0/name\", or \"\" for all)"),
                 );
                 None
             }
             None => None,
-        }
-    }
-
-    fn unknown(&mut self, at: &str, table: Table) {
-        for key in table.keys() {
-            self.add(&format!("{at}{key}"), "unknown field");
         }
     }
 
@@ -259,12 +215,12 @@ impl Problems<'_> {
         name: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Option<Secret> {
-        let given = self.string(table, at, name);
+        let given = self.within(at).string(table, name);
         let var_key = format!("{name}_env");
-        let var = self.string(table, at, &var_key);
+        let var = self.within(at).string(table, &var_key);
         match (given, var) {
             (Some(_), Some(_)) => {
-                self.add(
+                self.at(
                     &format!("{at}{name}"),
                     format!("give {name} or {var_key}, not both"),
                 );
@@ -274,7 +230,7 @@ impl Problems<'_> {
             (None, Some(var)) => match env(&var) {
                 Some(v) if !v.is_empty() => Some(Secret::new(v)),
                 _ => {
-                    self.add(
+                    self.at(
                         &format!("{at}{var_key}"),
                         format!("the environment variable {var} is not set"),
                     );
@@ -282,7 +238,7 @@ impl Problems<'_> {
                 }
             },
             (None, None) => {
-                self.add(
+                self.at(
                     &format!("{at}{name}"),
                     format!("missing (set {name} or {var_key})"),
                 );
@@ -313,19 +269,15 @@ impl HttpApiConfig {
         mut table: Table,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, Vec<String>> {
-        let mut p = Problems {
-            prefix,
-            lines: Vec::new(),
-        };
+        let mut p = Problems::new(prefix);
         table.remove("kind");
-        let common =
-            CommonSettings::take_from(&mut table, prefix, &mut p.lines, &crate::edges::DECLARED);
-        let base_url = match p.required(&mut table, "", "base_url", "the API's URL (https://...)") {
+        let common = CommonSettings::take_from(&mut table, &mut p, &crate::edges::DECLARED);
+        let base_url = match p.required(&mut table, "base_url", "the API's URL (https://...)") {
             Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
                 Some(u.trim_end_matches('/').to_string())
             }
             Some(u) => {
-                p.add(
+                p.at(
                     "base_url",
                     format!("{u:?} must start with https:// (or http://)"),
                 );
@@ -345,7 +297,7 @@ impl HttpApiConfig {
                     Setting::String(s) => Some((k, s)),
                     Setting::Integer(i) => Some((k, i.to_string())),
                     other => {
-                        p.add(
+                        p.at(
                             &format!("vars.{k}"),
                             format!("must be a string, not {}", other.type_str()),
                         );
@@ -370,7 +322,7 @@ impl HttpApiConfig {
             .and_then(|mut t| {
                 let call = call(&mut p, &mut t, "submit.", "POST");
                 let handle = picks(&mut p, &mut t, "submit.", true);
-                p.unknown("submit.", t);
+                p.unknown("submit.", &t);
                 Some(Submit {
                     call: call?,
                     handle: handle?,
@@ -384,18 +336,17 @@ impl HttpApiConfig {
             )
             .and_then(|mut t| {
                 let call = call(&mut p, &mut t, "status.", "GET");
-                let state = p.required(
+                let state = p.within("status.").required(
                     &mut t,
-                    "status.",
                     "state",
                     "the JSON pointer to the job's state in the answer",
                 );
                 let state = p.pointer("status.state", state);
-                let message = p.string(&mut t, "status.", "message");
+                let message = p.within("status.").string(&mut t, "message");
                 let message = p.pointer("status.message", message);
-                let url = p.string(&mut t, "status.", "url");
+                let url = p.within("status.").string(&mut t, "url");
                 let url = p.pointer("status.url", url);
-                p.unknown("status.", t);
+                p.unknown("status.", &t);
                 Some(Status {
                     call: call?,
                     state: state?,
@@ -405,7 +356,7 @@ impl HttpApiConfig {
             });
         let states = match p.table(&mut table, "states", "the state map (provider state = \"pending\" | \"running\" | \"succeeded\" | \"failed\" | \"cancelled\")") {
             Some(t) if t.is_empty() => {
-                p.add("states", "is empty: map each of the provider's states");
+                p.at("states", "is empty: map each of the provider's states");
                 None
             }
             Some(t) => {
@@ -415,7 +366,7 @@ impl HttpApiConfig {
                         Setting::String(s) if job_state(s).is_some() => {
                             states.insert(raw, job_state(s).expect("checked"));
                         }
-                        other => p.add(&format!("states.{raw}"), format!("{other} is not one of {STATES}")),
+                        other => p.at(&format!("states.{raw}"), format!("{other} is not one of {STATES}")),
                     }
                 }
                 Some(states)
@@ -426,21 +377,19 @@ impl HttpApiConfig {
             .table(&mut table, "cancel", "the call that cancels a job (path)")
             .and_then(|mut t| {
                 let call = call(&mut p, &mut t, "cancel.", "POST");
-                p.unknown("cancel.", t);
+                p.unknown("cancel.", &t);
                 call
             });
         let find = p.table(&mut table, "find", "").and_then(|mut t| {
             let call = call(&mut p, &mut t, "find.", "GET");
-            let items = p.required(
+            let items = p.within("find.").required(
                 &mut t,
-                "find.",
                 "items",
                 "the JSON pointer to the list of jobs in the answer",
             );
             let items = p.pointer("find.items", items);
-            let matches = p.required(
+            let matches = p.within("find.").required(
                 &mut t,
-                "find.",
                 "match",
                 "the JSON pointer, in a listed job, to the key's value",
             );
@@ -450,14 +399,14 @@ impl HttpApiConfig {
                 None => false,
                 Some(Setting::Boolean(b)) => b,
                 Some(other) => {
-                    p.add(
+                    p.at(
                         "find.newest_first",
                         format!("must be true or false, not {other}"),
                     );
                     false
                 }
             };
-            p.unknown("find.", t);
+            p.unknown("find.", &t);
             Some(Find {
                 call: call?,
                 items: items?,
@@ -473,32 +422,32 @@ impl HttpApiConfig {
                 .filter_map(|c| match c {
                     Setting::Integer(n) if (400..600).contains(&n) => Some(n as u16),
                     other => {
-                        p.add("not_found", format!("{other} is not an HTTP error status"));
+                        p.at("not_found", format!("{other} is not an HTTP error status"));
                         None
                     }
                 })
                 .collect(),
             Some(other) => {
-                p.add(
+                p.at(
                     "not_found",
                     format!("must be a list of statuses, not {other}"),
                 );
                 vec![404]
             }
         };
-        let error_message = p.string(&mut table, "", "error_message");
+        let error_message = p.string(&mut table, "error_message");
         let error_message = p.pointer("error_message", error_message);
-        p.unknown("", table);
+        p.unknown("", &table);
 
         // Contradictions between the parts.
         if let (Some(key), None) = (&key, &find) {
             if !key.deduplicated {
-                p.add("find", "missing: the API does not deduplicate on the key (key.deduplicated = false), so tether needs a find call to look for a job whose answer was lost before it submits again");
+                p.at("find", "missing: the API does not deduplicate on the key (key.deduplicated = false), so tether needs a find call to look for a job whose answer was lost before it submits again");
             }
         }
         if let (Some(key), Some(submit)) = (&key, &submit) {
             if key.place == KeyIn::Body && submit.call.body.is_none() {
-                p.add(
+                p.at(
                     "key.in",
                     format!(
                         "\"body\", but submit ({}) sends no body",
@@ -510,7 +459,7 @@ impl HttpApiConfig {
         if let (Some(submit), Some(find)) = (&submit, &find) {
             let names = |p: &Picks| p.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
             if names(&submit.handle) != names(&find.handle) {
-                p.add("find.handle", format!("names {:?}, but submit.handle names {:?}: a found job's handle must have the same fields", names(&find.handle), names(&submit.handle)));
+                p.at("find.handle", format!("names {:?}, but submit.handle names {:?}: a found job's handle must have the same fields", names(&find.handle), names(&submit.handle)));
             }
         }
         if let Some(submit) = &submit {
@@ -524,14 +473,14 @@ impl HttpApiConfig {
                         Source::Var(_) => "vars",
                     };
                     if !allowed.contains(&kind) {
-                        p.add(at, format!("{s}: this call knows {}", allowed.join(", ")));
+                        p.at(at, format!("{s}: this call knows {}", allowed.join(", ")));
                     }
                     match s {
                         Source::Handle(f) if !fields.contains(&f.as_str()) => {
-                            p.add(at, format!("{s}: submit.handle has no field {f:?}"))
+                            p.at(at, format!("{s}: submit.handle has no field {f:?}"))
                         }
                         Source::Var(v) if !vars.contains_key(v) => {
-                            p.add(at, format!("{s}: vars has no {v:?}"))
+                            p.at(at, format!("{s}: vars has no {v:?}"))
                         }
                         _ => {}
                     }
@@ -557,7 +506,7 @@ impl HttpApiConfig {
                 Some(status),
                 Some(states),
                 Some(cancel),
-            ) if p.lines.is_empty() => Ok(Self {
+            ) if p.is_empty() => Ok(Self {
                 base_url,
                 auth,
                 vars,
@@ -571,7 +520,7 @@ impl HttpApiConfig {
                 error_message,
                 common,
             }),
-            _ => Err(p.lines),
+            _ => Err(p.into_lines()),
         }
     }
 }
@@ -587,25 +536,23 @@ fn call_sources(call: &Call) -> Vec<&Source> {
     all
 }
 
-fn auth(p: &mut Problems<'_>, mut t: Table, env: &dyn Fn(&str) -> Option<String>) -> Option<Auth> {
-    let kind = p.required(
-        &mut t,
-        "auth.",
-        "type",
-        "none, bearer, basic, header or oauth2",
-    );
+fn auth(p: &mut Problems, mut t: Table, env: &dyn Fn(&str) -> Option<String>) -> Option<Auth> {
+    let kind = p
+        .within("auth.")
+        .required(&mut t, "type", "none, bearer, basic, header or oauth2");
     let auth = match kind.as_deref() {
         None => None,
         Some("none") => Some(Auth::None),
         Some("bearer") => {
             let scheme = p
-                .string(&mut t, "auth.", "scheme")
+                .within("auth.")
+                .string(&mut t, "scheme")
                 .unwrap_or_else(|| "Bearer".into());
             p.secret(&mut t, "auth.", "token", env)
                 .map(|token| Auth::Bearer { scheme, token })
         }
         Some("basic") => {
-            let username = p.required(&mut t, "auth.", "username", "the user");
+            let username = p.within("auth.").required(&mut t, "username", "the user");
             let password = p.secret(&mut t, "auth.", "password", env);
             Some(Auth::Basic {
                 username: username?,
@@ -613,10 +560,12 @@ fn auth(p: &mut Problems<'_>, mut t: Table, env: &dyn Fn(&str) -> Option<String>
             })
         }
         Some("header") => {
-            let name = p.required(&mut t, "auth.", "name", "the header's name");
+            let name = p
+                .within("auth.")
+                .required(&mut t, "name", "the header's name");
             if let Some(n) = &name {
                 if reqwest::header::HeaderName::from_bytes(n.as_bytes()).is_err() {
-                    p.add("auth.name", format!("{n:?} is not a header name"));
+                    p.at("auth.name", format!("{n:?} is not a header name"));
                 }
             }
             let value = p.secret(&mut t, "auth.", "value", env);
@@ -626,15 +575,19 @@ fn auth(p: &mut Problems<'_>, mut t: Table, env: &dyn Fn(&str) -> Option<String>
             })
         }
         Some("oauth2") => {
-            let token_url = p.required(&mut t, "auth.", "token_url", "the token endpoint");
+            let token_url = p
+                .within("auth.")
+                .required(&mut t, "token_url", "the token endpoint");
             if let Some(u) = &token_url {
                 if !(u.starts_with("https://") || u.starts_with("http://")) {
-                    p.add("auth.token_url", format!("{u:?} must start with https://"));
+                    p.at("auth.token_url", format!("{u:?} must start with https://"));
                 }
             }
-            let client_id = p.required(&mut t, "auth.", "client_id", "the client's id");
+            let client_id = p
+                .within("auth.")
+                .required(&mut t, "client_id", "the client's id");
             let client_secret = p.secret(&mut t, "auth.", "client_secret", env);
-            let scope = p.string(&mut t, "auth.", "scope");
+            let scope = p.within("auth.").string(&mut t, "scope");
             Some(Auth::OAuth2 {
                 token_url: token_url?,
                 client_id: client_id?,
@@ -643,20 +596,21 @@ fn auth(p: &mut Problems<'_>, mut t: Table, env: &dyn Fn(&str) -> Option<String>
             })
         }
         Some(other) => {
-            p.add(
+            p.at(
                 "auth.type",
                 format!("{other:?} is not one of none, bearer, basic, header, oauth2"),
             );
             None
         }
     };
-    p.unknown("auth.", t);
+    p.unknown("auth.", &t);
     auth
 }
 
-fn key(p: &mut Problems<'_>, mut t: Table) -> Option<KeyPlacement> {
+fn key(p: &mut Problems, mut t: Table) -> Option<KeyPlacement> {
     let place = match p
-        .required(&mut t, "key.", "in", "\"body\", \"header\" or \"query\"")
+        .within("key.")
+        .required(&mut t, "in", "\"body\", \"header\" or \"query\"")
         .as_deref()
     {
         None => None,
@@ -664,31 +618,31 @@ fn key(p: &mut Problems<'_>, mut t: Table) -> Option<KeyPlacement> {
         Some("header") => Some(KeyIn::Header),
         Some("query") => Some(KeyIn::Query),
         Some(other) => {
-            p.add("key.in", format!("{other:?} is not body, header or query"));
+            p.at("key.in", format!("{other:?} is not body, header or query"));
             None
         }
     };
-    let name = p.required(
+    let name = p.within("key.").required(
         &mut t,
-        "key.",
         "name",
         "the body field, header or parameter that carries the key",
     );
     if let (Some(KeyIn::Header), Some(n)) = (place, &name) {
         if reqwest::header::HeaderName::from_bytes(n.as_bytes()).is_err() {
-            p.add("key.name", format!("{n:?} is not a header name"));
+            p.at("key.name", format!("{n:?} is not a header name"));
         }
     }
     let value = p
-        .string(&mut t, "key.", "value")
+        .within("key.")
+        .string(&mut t, "value")
         .unwrap_or_else(|| "{key}".into());
     let value = p.template("key.value", &value).and_then(|v| {
         if !v.sources().any(|s| *s == Source::Key) {
-            p.add("key.value", "must hold {key}");
+            p.at("key.value", "must hold {key}");
             return None;
         }
         if let Some(s) = v.sources().find(|s| matches!(s, Source::Handle(_))) {
-            p.add("key.value", format!("{s}: a submission has no handle yet"));
+            p.at("key.value", format!("{s}: a submission has no handle yet"));
             return None;
         }
         Some(v)
@@ -696,18 +650,18 @@ fn key(p: &mut Problems<'_>, mut t: Table) -> Option<KeyPlacement> {
     let deduplicated = match t.remove("deduplicated") {
         Some(Setting::Boolean(b)) => Some(b),
         None => {
-            p.add("key.deduplicated", "missing: whether the API returns the first job for a repeated key (true) or makes another (false)");
+            p.at("key.deduplicated", "missing: whether the API returns the first job for a repeated key (true) or makes another (false)");
             None
         }
         Some(other) => {
-            p.add(
+            p.at(
                 "key.deduplicated",
                 format!("must be true or false, not {other}"),
             );
             None
         }
     };
-    p.unknown("key.", t);
+    p.unknown("key.", &t);
     Some(KeyPlacement {
         place: place?,
         name: name?,
@@ -718,8 +672,11 @@ fn key(p: &mut Problems<'_>, mut t: Table) -> Option<KeyPlacement> {
 
 /// A call's `method`, `path`, `query` and `body` (the body of a POST, PUT or PATCH defaults to
 /// the spec itself).
-fn call(p: &mut Problems<'_>, t: &mut Table, at: &str, method: &str) -> Option<Call> {
-    let method_text = p.string(t, at, "method").unwrap_or_else(|| method.into());
+fn call(p: &mut Problems, t: &mut Table, at: &str, method: &str) -> Option<Call> {
+    let method_text = p
+        .within(at)
+        .string(t, "method")
+        .unwrap_or_else(|| method.into());
     let method = match method_text.to_ascii_uppercase().as_str() {
         "GET" => Some(reqwest::Method::GET),
         "POST" => Some(reqwest::Method::POST),
@@ -727,22 +684,21 @@ fn call(p: &mut Problems<'_>, t: &mut Table, at: &str, method: &str) -> Option<C
         "PATCH" => Some(reqwest::Method::PATCH),
         "DELETE" => Some(reqwest::Method::DELETE),
         _ => {
-            p.add(
+            p.at(
                 &format!("{at}method"),
                 format!("{method_text:?} is not GET, POST, PUT, PATCH or DELETE"),
             );
             None
         }
     };
-    let path = p.required(
+    let path = p.within(at).required(
         t,
-        at,
         "path",
         "the path after base_url (\"/batches/{handle.id}\")",
     );
     let path = path.and_then(|text| {
         if !text.starts_with('/') {
-            p.add(&format!("{at}path"), format!("{text:?} must start with /"));
+            p.at(&format!("{at}path"), format!("{text:?} must start with /"));
             return None;
         }
         p.template(&format!("{at}path"), &text)
@@ -755,7 +711,7 @@ fn call(p: &mut Problems<'_>, t: &mut Table, at: &str, method: &str) -> Option<C
                 Setting::String(s) => p.template(&format!("{at}query.{k}"), &s).map(|t| (k, t)),
                 Setting::Integer(i) => Some((k, Template::parse(&i.to_string()).expect("digits"))),
                 other => {
-                    p.add(
+                    p.at(
                         &format!("{at}query.{k}"),
                         format!("must be a string, not {}", other.type_str()),
                     );
@@ -764,7 +720,7 @@ fn call(p: &mut Problems<'_>, t: &mut Table, at: &str, method: &str) -> Option<C
             })
             .collect::<Option<Vec<_>>>(),
         Some(other) => {
-            p.add(
+            p.at(
                 &format!("{at}query"),
                 format!("must be a table, not {}", other.type_str()),
             );
@@ -774,14 +730,14 @@ fn call(p: &mut Problems<'_>, t: &mut Table, at: &str, method: &str) -> Option<C
     let sends_body = matches!(method, Some(ref m) if *m == reqwest::Method::POST || *m == reqwest::Method::PUT || *m == reqwest::Method::PATCH);
     let body = match t.remove("body") {
         Some(b) if !sends_body => {
-            p.add(
+            p.at(
                 &format!("{at}body"),
                 format!("{method_text} sends no body ({b})"),
             );
             None
         }
-        Some(b) => Body::from_setting(&b, &format!("{}.{at}body", p.prefix))
-            .map_err(|e| p.lines.push(e))
+        Some(b) => Body::from_setting(&b, &p.path(&format!("{at}body")))
+            .map_err(|e| p.push(e))
             .ok(),
         None if sends_body && at == "submit." => {
             Some(Body::Text(Template::parse("{spec}").expect("valid")))
@@ -796,7 +752,7 @@ fn call(p: &mut Problems<'_>, t: &mut Table, at: &str, method: &str) -> Option<C
     })
 }
 
-fn picks(p: &mut Problems<'_>, t: &mut Table, at: &str, required: bool) -> Option<Picks> {
+fn picks(p: &mut Problems, t: &mut Table, at: &str, required: bool) -> Option<Picks> {
     match t.remove("handle") {
         Some(Setting::Table(h)) if !h.is_empty() => h
             .into_iter()
@@ -805,7 +761,7 @@ fn picks(p: &mut Problems<'_>, t: &mut Table, at: &str, required: bool) -> Optio
                     .pointer(&format!("{at}handle.{name}"), Some(ptr))
                     .map(|ptr| (name, ptr)),
                 other => {
-                    p.add(
+                    p.at(
                         &format!("{at}handle.{name}"),
                         format!("must be a JSON pointer string, not {}", other.type_str()),
                     );
@@ -814,21 +770,21 @@ fn picks(p: &mut Problems<'_>, t: &mut Table, at: &str, required: bool) -> Optio
             })
             .collect(),
         Some(Setting::Table(_)) => {
-            p.add(
+            p.at(
                 &format!("{at}handle"),
                 "is empty: name at least one field (id = \"/id\")",
             );
             None
         }
         Some(other) => {
-            p.add(
+            p.at(
                 &format!("{at}handle"),
                 format!("must be a table of JSON pointers, not {}", other.type_str()),
             );
             None
         }
         None if required => {
-            p.add(
+            p.at(
                 &format!("{at}handle"),
                 "missing: the handle's fields, each a JSON pointer into the answer (id = \"/id\")",
             );
