@@ -9,6 +9,7 @@
 //!
 //! - [`jobs`]: job records, leases and events; writes that change a job and its task-state key
 //!   do both in one transaction, in that module.
+//! - [`members`]: the supervisors' heartbeats, from which each takes its fair share of jobs.
 //! - [`state`]: task-state keys (`task_state`); its [`state::write_key`] takes the caller's
 //!   connection, so a job's transaction can write a key.
 //! - [`tokens`]: the registry of signed task tokens.
@@ -22,6 +23,7 @@
 pub mod changes;
 mod fault;
 pub mod jobs;
+pub mod members;
 mod rows;
 pub mod settings;
 pub mod state;

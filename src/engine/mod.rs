@@ -36,6 +36,7 @@ use tether_provider::{Handle, JobState, ProviderError};
 use crate::clock::{Clock, DbClock};
 use crate::config::SupervisorConfig;
 use crate::db::jobs::StateKeyWrite;
+use crate::db::members::Members;
 use crate::db::DbError;
 use crate::jobs::{CancelRequest, HeldJob, JobRecord, JobStore, Phase};
 use crate::model::{JobId, Millis};
@@ -199,6 +200,8 @@ pub struct Engine {
 #[derive(Debug)]
 struct Inner {
     jobs: JobStore,
+    /// The supervisors' heartbeats, in the jobs' database.
+    members: Members,
     state: TaskState,
     providers: Providers,
     settings: SupervisorConfig,
@@ -228,6 +231,7 @@ impl Engine {
         let submitter = format!("{owner}/submit");
         Self {
             inner: Arc::new(Inner {
+                members: Members::new(jobs.db().clone()),
                 jobs,
                 state,
                 providers,
@@ -249,6 +253,11 @@ impl Engine {
     /// The job store.
     pub fn jobs(&self) -> &JobStore {
         &self.inner.jobs
+    }
+
+    /// The supervisors' membership.
+    pub fn members(&self) -> &Members {
+        &self.inner.members
     }
 
     /// The providers.

@@ -467,7 +467,7 @@ impl Supervisor {
         }
         s.sweeps.abort_all();
         if self.only.is_none() {
-            if let Err(e) = engine.jobs().leave(engine.owner()).await {
+            if let Err(e) = engine.members().leave(engine.owner()).await {
                 tracing::warn!(error = %e, "leaving the supervisors' table failed; it ages out");
             }
         }
@@ -495,12 +495,13 @@ impl Supervisor {
         let now = engine.now();
         let jobs = engine.jobs();
         if self.only.is_none() {
+            let members = engine.members();
             if engine.clock_trusted().is_ok() {
-                jobs.heartbeat(engine.owner(), Millis::from(now)).await?;
+                members.heartbeat(engine.owner(), Millis::from(now)).await?;
             } else {
                 // Not counted among the live supervisors while it claims nothing: the others'
                 // fair shares then cover every job.
-                jobs.leave(engine.owner()).await?;
+                members.leave(engine.owner()).await?;
             }
         }
         crate::crash::crash_point("during_renewal");
@@ -592,7 +593,7 @@ impl Supervisor {
                 let now = engine.now();
                 let live_since =
                     Millis::from(now).plus(-(engine.settings().lease.as_millis() as i64));
-                let (unfinished, supervisors) = engine.jobs().workload(live_since).await?;
+                let (unfinished, supervisors) = engine.members().workload(live_since).await?;
                 let sharers = supervisors.max(1);
                 // Every provider account's rate limit is split among the live supervisors.
                 for (_, provider) in engine.providers().iter() {
