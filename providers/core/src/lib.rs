@@ -11,6 +11,9 @@
 //! - [`ratelimit`]: the per-account token bucket that 429s slow down.
 //! - [`problems`]: the one reader of every configuration table: every bad field named with its
 //!   path, and one duration grammar (humantime's).
+//! - [`paging`]: one pager for token-paged lists.
+//! - [`token`]: OAuth client-credentials tokens, cached and renewed, and the one resend after
+//!   a 401.
 //! - [`settings`]: settings every provider has (polling, rate limit, retries, timeouts), and
 //!   the neutral [`settings::Table`] a provider's configuration reaches it in.
 //! - [`registry`]: [`ProviderFactory`], what a provider crate exports to join tether (its
@@ -26,6 +29,7 @@ pub mod edges;
 pub mod error;
 pub mod handle;
 pub mod http;
+pub mod paging;
 pub mod problems;
 pub mod ratelimit;
 pub mod registry;
@@ -34,6 +38,7 @@ pub mod settings;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod status;
+pub mod token;
 
 use std::fmt::Debug;
 

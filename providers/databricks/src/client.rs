@@ -9,6 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tether_provider::http::{HttpClient, Idempotency, Response};
+use tether_provider::paging::{walk, Page};
+use tether_provider::token::once_more_after_401;
 use tether_provider::{ErrorKind, ProviderError};
 
 use crate::auth::Authenticator;
@@ -57,7 +59,7 @@ pub struct Run {
 
 /// The most pages of a run's array properties `runs/get` is followed through (100 elements
 /// a page: 10,000 tasks or repairs).
-const RUN_PAGES: usize = 100;
+const RUN_PAGES: u64 = 100;
 
 /// A task of a run (`tasks[]` of `runs/get`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -244,9 +246,7 @@ impl Client {
         run_id: i64,
         include_history: bool,
     ) -> Result<Run, ProviderError> {
-        let mut run: Option<Run> = None;
-        let mut token: Option<String> = None;
-        for _ in 0..RUN_PAGES {
+        let fetch = |token: Option<String>| async move {
             let page: Run = self
                 .call(path, Call::Other, Idempotency::Idempotent, |c, url| {
                     let mut query = vec![("run_id", run_id.to_string())];
@@ -259,7 +259,11 @@ impl Client {
                     c.get(url).query(&query)
                 })
                 .await?;
-            token = page.next_page_token.clone().filter(|t| !t.is_empty());
+            let next = page.next_page_token.clone();
+            Ok(Page::new(vec![page], next))
+        };
+        let mut run: Option<Run> = None;
+        let walked = walk(RUN_PAGES, fetch, |page| {
             match &mut run {
                 None => run = Some(page),
                 Some(first) => {
@@ -267,11 +271,13 @@ impl Client {
                     first.repair_history.extend(page.repair_history);
                 }
             }
-            if token.is_none() {
-                let mut whole = run.expect("a page was read");
-                whole.next_page_token = None;
-                return Ok(whole);
-            }
+            true
+        })
+        .await?;
+        if walked.complete {
+            let mut whole = run.expect("a page was read");
+            whole.next_page_token = None;
+            return Ok(whole);
         }
         Err(ProviderError::transient(
             PROVIDER,
@@ -385,23 +391,17 @@ impl Client {
         build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
     ) -> Result<T, ProviderError> {
         let url = format!("{}{path}", self.host);
-        let mut retried_auth = false;
-        loop {
+        // An OAuth token may have been revoked early: a 401 fetches a new one, once.
+        let send = || async {
             let token = self.auth.bearer(&self.http).await?;
-            let response = self
-                .http
+            self.http
                 .send(path, idempotency, |c| {
                     build(c, &url).bearer_auth(token.expose())
                 })
-                .await?;
-            if response.status == reqwest::StatusCode::UNAUTHORIZED && !retried_auth {
-                // An OAuth token may have been revoked early: fetch a new one once.
-                self.auth.invalidate().await;
-                retried_auth = true;
-                continue;
-            }
-            return decode(path, call, response);
-        }
+                .await
+        };
+        let response = once_more_after_401(send, || self.auth.invalidate()).await?;
+        decode(path, call, response)
     }
 }
 

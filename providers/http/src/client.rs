@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 use tether_provider::http::{HttpClient, Idempotency, Response};
+use tether_provider::token::once_more_after_401;
 use tether_provider::{ErrorKind, ProviderError};
 
 use crate::auth::Authenticator;
@@ -109,11 +110,10 @@ impl Client {
                 Some(body)
             }
         };
-        let mut retried_auth = false;
-        loop {
+        // An OAuth2 token may have been revoked early: a 401 fetches another, once.
+        let send = || async {
             let credentials = self.auth.credentials(&self.http).await?;
-            let response = self
-                .http
+            self.http
                 .send(what, idempotency, |c| {
                     let mut r = c.request(call.method.clone(), &url).query(&query);
                     if let Some((name, value)) = &extra.header {
@@ -124,15 +124,10 @@ impl Client {
                     }
                     credentials.apply(r)
                 })
-                .await?;
-            if response.status == reqwest::StatusCode::UNAUTHORIZED && !retried_auth {
-                // An OAuth2 token may have been revoked early: fetch another once.
-                self.auth.invalidate().await;
-                retried_auth = true;
-                continue;
-            }
-            return decode(config, op, &response);
-        }
+                .await
+        };
+        let response = once_more_after_401(send, || self.auth.invalidate()).await?;
+        decode(config, op, &response)
     }
 }
 
