@@ -95,6 +95,7 @@ use std::future::Future;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::Value;
+use tether_provider::paging::{walk, Page};
 use tether_provider::{Handle, ProviderError, RemoteStatus, Sweep, Tracked};
 
 pub use batch::Batch;
@@ -167,21 +168,15 @@ where
     Fut: std::future::Future<Output = Result<Value, ProviderError>>,
 {
     let mut found = Vec::new();
-    let mut token = None;
-    for _ in 0..max_pages {
-        let page = list(token.take()).await?;
-        found.extend(
-            page[items]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(&pick),
-        );
-        match page[next].as_str() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
+    let fetch = |token| {
+        let page = list(token);
+        async move { Ok(Page::from_json(&page.await?, items, next)) }
+    };
+    walk(u64::from(max_pages), fetch, |item| {
+        found.extend(pick(&item));
+        true
+    })
+    .await?;
     found.reverse();
     found.sort_by(|(_, a), (_, b)| a.unwrap_or(0.0).total_cmp(&b.unwrap_or(0.0)));
     Ok(found.into_iter().map(|(handle, _)| handle).collect())
@@ -333,18 +328,11 @@ where
     F: FnMut(Option<String>) -> Fut,
     Fut: Future<Output = Result<Value, ProviderError>>,
 {
-    let mut calls = 0;
-    let mut token = None;
-    while calls < MAX_LIST_PAGES {
-        let page = list(token.take()).await?;
-        calls += 1;
-        let go_on = page[items].as_array().into_iter().flatten().all(&mut each);
-        match page[next].as_str() {
-            Some(t) if go_on && !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
-    Ok(calls)
+    let fetch = |token| {
+        let page = list(token);
+        async move { Ok(Page::from_json(&page.await?, items, next)) }
+    };
+    Ok(walk(MAX_LIST_PAGES, fetch, |item| each(&item)).await?.calls)
 }
 
 /// An AWS timestamp as seconds since the epoch: a number (JSON 1.1 and REST JSON's default)

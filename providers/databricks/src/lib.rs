@@ -40,6 +40,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
+use tether_provider::paging::{walk, Page};
 use tether_provider::{
     CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
 };
@@ -85,21 +86,25 @@ impl Databricks {
         to: Option<i64>,
     ) -> Result<(Vec<client::Run>, u64), ProviderError> {
         let mut runs = Vec::new();
-        let mut calls = 0;
-        let mut token: Option<String> = None;
-        loop {
+        let fetch = |token: Option<String>| async move {
             let page = self
                 .client
                 .list_active_runs(from, to, token.as_deref())
                 .await?;
-            calls += 1;
-            runs.extend(page.runs);
-            match page.next_page_token {
-                Some(t) if page.has_more => token = Some(t),
-                _ => return Ok((runs, calls)),
-            }
-        }
+            Ok(runs_page(page))
+        };
+        let walked = walk(u64::MAX, fetch, |run| {
+            runs.push(run);
+            true
+        })
+        .await?;
+        Ok((runs, walked.calls))
     }
+}
+
+/// A page of `runs/list`: its runs, and the next page's token while `has_more` says so.
+fn runs_page(page: client::RunsPage) -> Page<client::Run> {
+    Page::new(page.runs, page.next_page_token.filter(|_| page.has_more))
 }
 
 fn run_id(handle: &Handle) -> Result<i64, ProviderError> {
@@ -263,20 +268,16 @@ impl Provider for Databricks {
         }
         let wanted = tagged_run_name(spec, key);
         let mut found = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..self.config.find_max_pages {
-            let page = self.client.list_runs(token.as_deref()).await?;
-            found.extend(
-                page.runs
-                    .iter()
-                    .filter(|r| r.run_name.as_deref() == Some(wanted.as_str()))
-                    .map(|run| Handle::new(json!({ "run_id": run.run_id }))),
-            );
-            match page.next_page_token {
-                Some(t) if page.has_more => token = Some(t),
-                _ => break,
+        let fetch = |token: Option<String>| async move {
+            Ok(runs_page(self.client.list_runs(token.as_deref()).await?))
+        };
+        walk(u64::from(self.config.find_max_pages), fetch, |run| {
+            if run.run_name.as_deref() == Some(wanted.as_str()) {
+                found.push(Handle::new(json!({ "run_id": run.run_id })));
             }
-        }
+            true
+        })
+        .await?;
         found.reverse();
         Ok(found)
     }

@@ -29,6 +29,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tether_provider::http::Idempotency;
+use tether_provider::paging::{walk, Page};
 use tether_provider::{
     CommonSettings, Handle, JobState, Provider, ProviderError, RemoteStatus, SendGate,
 };
@@ -425,42 +426,48 @@ impl Provider for DatabricksPipeline {
         let until = now_ms().saturating_add(FIND_SKEW_MS);
         let path = Self::path(pipeline, "/updates");
         // (distance from the intent, update id)
+        let fetch = |token: Option<String>| {
+            let path = &path;
+            async move {
+                let page: ListUpdatesResponse = self
+                    .client
+                    .call(path, Call::Other, Idempotency::Idempotent, |c, url| {
+                        let mut q = vec![("max_results", LIST_PAGE.to_string())];
+                        if let Some(t) = &token {
+                            q.push(("page_token", t.clone()));
+                        }
+                        c.get(url).query(&q)
+                    })
+                    .await?;
+                // Newest first: a page that reaches an update older than the window is the
+                // last one read.
+                let older_seen = page
+                    .updates
+                    .iter()
+                    .any(|u| u.creation_time.is_some_and(|created| created < since));
+                let next = page
+                    .next_page_token
+                    .filter(|_| !older_seen && !page.updates.is_empty());
+                Ok(Page::new(page.updates, next))
+            }
+        };
+        // (distance from the intent, update id)
         let mut nearest: Option<(i64, String)> = None;
-        let mut token: Option<String> = None;
-        for _ in 0..self.config.find_max_pages {
-            let page: ListUpdatesResponse = self
-                .client
-                .call(&path, Call::Other, Idempotency::Idempotent, |c, url| {
-                    let mut q = vec![("max_results", LIST_PAGE.to_string())];
-                    if let Some(t) = &token {
-                        q.push(("page_token", t.clone()));
-                    }
-                    c.get(url).query(&q)
-                })
-                .await?;
-            let mut older_seen = false;
-            for update in &page.updates {
-                let Some(created) = update.creation_time else {
-                    continue;
-                };
-                if created < since {
-                    older_seen = true;
-                    continue;
-                }
-                let by_api = update.cause.as_deref().is_none_or(|c| c == "API_CALL");
-                let ours = by_api && created <= until && update.selects_as(spec);
-                let distance = (created - intent_ms).abs();
-                if let (true, Some(id)) = (ours, update.update_id.as_ref()) {
-                    if nearest.as_ref().is_none_or(|(d, _)| distance < *d) {
-                        nearest = Some((distance, id.clone()));
-                    }
+        walk(u64::from(self.config.find_max_pages), fetch, |update| {
+            let Some(created) = update.creation_time else {
+                return true;
+            };
+            let by_api = update.cause.as_deref().is_none_or(|c| c == "API_CALL");
+            let ours = created >= since && by_api && created <= until && update.selects_as(spec);
+            let distance = (created - intent_ms).abs();
+            if let (true, Some(id)) = (ours, update.update_id.as_ref()) {
+                if nearest.as_ref().is_none_or(|(d, _)| distance < *d) {
+                    nearest = Some((distance, id.clone()));
                 }
             }
-            match page.next_page_token {
-                Some(t) if !older_seen && !page.updates.is_empty() => token = Some(t),
-                _ => break,
-            }
-        }
+            true
+        })
+        .await?;
         Ok(nearest
             .into_iter()
             .map(|(_, update)| Handle::new(json!({ "pipeline_id": pipeline, "update_id": update })))

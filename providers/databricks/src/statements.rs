@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
+use tether_provider::paging::{walk, Page};
 use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate};
 
 use crate::client::{is_id, Call, Client};
@@ -54,7 +55,7 @@ const HISTORY_RANGE_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// The most pages `find` reads of one time range before it says it cannot tell (about a
 /// million queries): never "not found" for a search it did not finish.
-const HISTORY_MAX_PAGES: usize = 1000;
+const HISTORY_MAX_PAGES: u64 = 1000;
 
 /// The most query tags a statement keeps (more are cut to 20): tether's takes one.
 const MAX_USER_TAGS: usize = 19;
@@ -176,9 +177,7 @@ impl DatabricksSql {
         from: i64,
         to: i64,
     ) -> Result<Vec<Handle>, ProviderError> {
-        let mut found = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..HISTORY_MAX_PAGES {
+        let fetch = |token: Option<String>| async move {
             let page: ListQueriesResponse = self
                 .client
                 .call(
@@ -206,19 +205,25 @@ impl DatabricksSql {
                     },
                 )
                 .await?;
-            found.extend(
-                page.res
-                    .iter()
-                    .filter(|q| tagged_with(q, key))
-                    .filter_map(|q| q.query_id.clone())
-                    .map(|id| {
-                        Handle::new(json!({ "statement_id": id, "warehouse_id": warehouse }))
-                    }),
-            );
-            match page.next_page_token {
-                Some(t) if page.has_next_page => token = Some(t),
-                _ => return Ok(found),
+            Ok(Page::new(
+                page.res,
+                page.next_page_token.filter(|_| page.has_next_page),
+            ))
+        };
+        let mut found = Vec::new();
+        let walked = walk(HISTORY_MAX_PAGES, fetch, |q| {
+            if tagged_with(&q, key) {
+                if let Some(id) = q.query_id.clone() {
+                    found.push(Handle::new(
+                        json!({ "statement_id": id, "warehouse_id": warehouse }),
+                    ));
+                }
             }
+            true
+        })
+        .await?;
+        if walked.complete {
+            return Ok(found);
         }
         Err(ProviderError::transient(
             KIND,
@@ -226,7 +231,7 @@ impl DatabricksSql {
                 "the query history of warehouse {warehouse} holds more than {} queries started \
                  between {from} and {to} (ms): tether cannot tell whether the statement ran; \
                  look for the tag {KEY_TAG}={key} by hand",
-                HISTORY_MAX_PAGES * HISTORY_PAGE
+                HISTORY_MAX_PAGES * HISTORY_PAGE as u64
             ),
         ))
     }
