@@ -4,7 +4,7 @@
 //! [`ProviderFactory`] (its kinds, the check of its `[providers.NAME]` table, its adapter,
 //! and its simulator behind the crate's `sim` feature), and one line below lists it. The
 //! configuration, the engine, `tether sim` and the conformance suite read the kinds from here.
-//! README.md's "Adding a provider" gives the steps.
+//! The book's docs/src/contributing/adding-a-provider.md gives the steps.
 
 use tether_provider::registry::SimFactory;
 use tether_provider::ProviderFactory;

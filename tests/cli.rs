@@ -378,7 +378,7 @@ fn the_example_configs_are_valid() {
     }
 }
 
-/// The README's main job: the eviction story on the simulator.
+/// The main job the README runs: the eviction story on the simulator.
 #[test]
 fn demo_tells_the_eviction_story() {
     let out = Command::new(env!("CARGO_BIN_EXE_tether"))

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use tether::config::{Config, ConfigError};
 use toml::Value;
 
-/// Fields by section, as the README's configuration table lists them.
+/// Fields by section, as the book's configuration reference lists them.
 const FIELDS: &[(&str, &[&str])] = &[
     ("", &["data_dir"]),
     (
@@ -16,10 +16,15 @@ const FIELDS: &[(&str, &[&str])] = &[
     ),
     (
         "state",
-        &["default_retention", "max_value_bytes", "clear_on_success"],
+        &[
+            "default_retention",
+            "max_value_bytes",
+            "clear_on_success",
+            "max_keys_per_scope",
+        ],
     ),
     ("gc", &["schedule", "batch_size"]),
-    ("jobs", &["retention"]),
+    ("jobs", &["retention", "key_namespace"]),
     (
         "supervisor",
         &[
@@ -39,9 +44,14 @@ const FIELDS: &[(&str, &[&str])] = &[
             "admin_token_sha256",
             "signing_key",
             "signing_kid",
+            "signing_keys",
             "task_token_ttl",
             "max_body_bytes",
             "max_wait",
+            "max_waits",
+            "max_waits_per_token",
+            "header_read_timeout",
+            "body_read_timeout",
             "tls_cert",
             "tls_key",
         ],

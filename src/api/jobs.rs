@@ -172,7 +172,7 @@ pub struct EnsureResponse {
 }
 
 /// Ensure a job: submit it, or reattach to the one already recorded for this task instance and
-/// name (see the decision table in the README).
+/// name (see the decision table in the book's docs/src/concepts/decision-table.md).
 #[utoipa::path(post, path = "/v1/jobs", request_body = EnsureBody, tag = "jobs",
     responses((status = 200, body = EnsureResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),

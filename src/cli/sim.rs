@@ -34,11 +34,11 @@ pub struct SimArgs {
     #[arg(long, conflicts_with = "outcome")]
     fail: bool,
     /// How long a new job answers "not found" and is left out of lists, as a service that
-    /// is eventually consistent after create may (docs/edges.md) [default: 0s].
+    /// is eventually consistent after create may (docs/src/providers/edges.md) [default: 0s].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     invisible_for: Option<Duration>,
     /// How long a job is kept once it ended, then forgotten, as a service with a retention
-    /// does (docs/edges.md) [default: kept for ever].
+    /// does (docs/src/providers/edges.md) [default: kept for ever].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     forget_after: Option<Duration>,
     /// databricks: the bearer token it accepts [default: dapi-sim-token].

@@ -13,7 +13,7 @@ it, lets every trigger poll once (warm-up), then measures over a window:
 It prints one line per figure, in the form `tether-bench` prints its own, so that
 `tether-bench --compare-airflow` can read them. Run it with the Python of a virtual
 environment holding apache-airflow 3.3.x and apache-airflow-providers-databricks (see the
-README, "What tracking costs").
+book's docs/src/performance.md).
 """
 
 from __future__ import annotations

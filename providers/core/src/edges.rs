@@ -1,5 +1,5 @@
 //! The edge catalog: what each service documents about its own hard edges, as data the engine
-//! reads and the documentation renders (`docs/edges.md`, written from these tables).
+//! reads and the documentation renders (`docs/src/providers/edges.md`, written from these tables).
 //!
 //! Every provider kind has one [`Edges`] value, kept beside its adapter. Two of its figures
 //! steer the engine through the account's settings (where an account may override them):
@@ -89,7 +89,7 @@ pub struct Edges {
 }
 
 impl Edges {
-    /// Renders the catalog as a Markdown section (the documentation's `docs/edges.md` is made
+    /// Renders the catalog as a Markdown section (the documentation's `docs/src/providers/edges.md` is made
     /// of these, one per kind).
     pub fn markdown(&self) -> String {
         let mut out = format!("## `{}`\n\n", self.kind);

@@ -59,7 +59,7 @@ impl Client {
     pub fn new(config: &HttpApiConfig) -> Result<Self, ProviderError> {
         Ok(Self {
             // A described API's 503 may come from a proxy after the backend made the job: a
-            // submit is sent once (docs/edges.md, `http`).
+            // submit is sent once (docs/src/providers/edges.md, `http`).
             http: HttpClient::new(PROVIDER, &config.common)?.unavailable_may_have_run(),
             auth: Authenticator::new(config.auth.clone()),
         })

@@ -2,7 +2,7 @@
 //! in one [`HttpApiConfig::build`] that reports every missing, bad or contradictory field by
 //! its path (`providers.livy.status.state: missing ...`).
 //!
-//! The table (the README documents it field by field; `config/livy.toml` and
+//! The table (the book's docs/src/providers/http.md documents it field by field; `config/livy.toml` and
 //! `config/dbt-cloud.toml` are complete examples):
 //!
 //! - `base_url`; `auth` (`type = "none" | "bearer" | "basic" | "header" | "oauth2"`, each secret

@@ -120,9 +120,9 @@ impl Cluster {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    /// The supervisors' URL: role [`ROLE`] on its own database, as the README says to run
-    /// tether (not as a superuser, whose connections ignore a role's limit and may take the
-    /// slots reserved for an operator).
+    /// The supervisors' URL: role [`ROLE`] on its own database, as the book's operating pages
+    /// say to run tether (not as a superuser, whose connections ignore a role's limit and may
+    /// take the slots reserved for an operator).
     pub fn tether_url(&self) -> String {
         format!("postgres://{ROLE}@127.0.0.1:{}/{ROLE}", self.port)
     }

@@ -1223,7 +1223,7 @@ impl registry::SimFactory for Simulators {
     }
 
     /// The state enums of botocore's models (`StepState`, EMR Serverless `JobRunState`, Glue
-    /// `JobRunState`), as `providers/aws/src/state.rs` and the README document them.
+    /// `JobRunState`), as `providers/aws/src/state.rs` and the book's AWS page document them.
     fn documented_states(&self, kind: &str) -> Vec<(String, JobState)> {
         use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
         let states: &[(&str, JobState)] = match Service::from_kind(kind) {

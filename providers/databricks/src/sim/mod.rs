@@ -1177,7 +1177,7 @@ impl registry::SimFactory for Simulators {
     }
 
     /// databricks-sdk's `RunLifeCycleState` (with each `RunResultState` once terminated),
-    /// `RunLifecycleStateV2State` and `TerminationCodeCode`, as `src/state.rs` and the README
+    /// `RunLifecycleStateV2State` and `TerminationCodeCode`, as `src/state.rs` and the book's Databricks page
     /// document them.
     fn documented_states(&self, kind: &str) -> Vec<(String, JobState)> {
         use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
