@@ -12,6 +12,7 @@
 //! - [`problems`]: the one reader of every configuration table: every bad field named with its
 //!   path, and one duration grammar (humantime's).
 //! - [`paging`]: one pager for token-paged lists.
+//! - [`jwt`]: the one RS256 JWT signer (Google service accounts, Snowflake key pairs).
 //! - [`token`]: OAuth client-credentials tokens, cached and renewed, and the one resend after
 //!   a 401.
 //! - [`settings`]: settings every provider has (polling, rate limit, retries, timeouts), and
@@ -29,6 +30,7 @@ pub mod edges;
 pub mod error;
 pub mod handle;
 pub mod http;
+pub mod jwt;
 pub mod paging;
 pub mod problems;
 pub mod ratelimit;
