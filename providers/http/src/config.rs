@@ -272,39 +272,14 @@ impl HttpApiConfig {
         let mut p = Problems::new(prefix);
         table.remove("kind");
         let common = CommonSettings::take_from(&mut table, &mut p, &crate::edges::DECLARED);
-        let base_url = match p.required(&mut table, "base_url", "the API's URL (https://...)") {
-            Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
-                Some(u.trim_end_matches('/').to_string())
-            }
-            Some(u) => {
-                p.at(
-                    "base_url",
-                    format!("{u:?} must start with https:// (or http://)"),
-                );
-                None
-            }
-            None => None,
-        };
+        let base_url = base_url(&mut p, &mut table);
         let auth = match p.table(&mut table, "auth", "") {
             None => Some(Auth::None),
             Some(t) => auth(&mut p, t, env),
         };
         let vars = match p.table(&mut table, "vars", "") {
             None => BTreeMap::new(),
-            Some(t) => t
-                .into_iter()
-                .filter_map(|(k, v)| match v {
-                    Setting::String(s) => Some((k, s)),
-                    Setting::Integer(i) => Some((k, i.to_string())),
-                    other => {
-                        p.at(
-                            &format!("vars.{k}"),
-                            format!("must be a string, not {}", other.type_str()),
-                        );
-                        None
-                    }
-                })
-                .collect(),
+            Some(t) => vars(&mut p, t),
         };
         let key = p
             .table(
@@ -319,60 +294,17 @@ impl HttpApiConfig {
                 "submit",
                 "the call that starts a job (path, handle)",
             )
-            .and_then(|mut t| {
-                let call = call(&mut p, &mut t, "submit.", "POST");
-                let handle = picks(&mut p, &mut t, "submit.", true);
-                p.unknown("submit.", &t);
-                Some(Submit {
-                    call: call?,
-                    handle: handle?,
-                })
-            });
+            .and_then(|t| submit(&mut p, t));
         let status = p
             .table(
                 &mut table,
                 "status",
                 "the call that reads a job (path, state)",
             )
-            .and_then(|mut t| {
-                let call = call(&mut p, &mut t, "status.", "GET");
-                let state = p.within("status.").required(
-                    &mut t,
-                    "state",
-                    "the JSON pointer to the job's state in the answer",
-                );
-                let state = p.pointer("status.state", state);
-                let message = p.within("status.").string(&mut t, "message");
-                let message = p.pointer("status.message", message);
-                let url = p.within("status.").string(&mut t, "url");
-                let url = p.pointer("status.url", url);
-                p.unknown("status.", &t);
-                Some(Status {
-                    call: call?,
-                    state: state?,
-                    message,
-                    url,
-                })
-            });
-        let states = match p.table(&mut table, "states", "the state map (provider state = \"pending\" | \"running\" | \"succeeded\" | \"failed\" | \"cancelled\")") {
-            Some(t) if t.is_empty() => {
-                p.at("states", "is empty: map each of the provider's states");
-                None
-            }
-            Some(t) => {
-                let mut states = BTreeMap::new();
-                for (raw, v) in t {
-                    match &v {
-                        Setting::String(s) if job_state(s).is_some() => {
-                            states.insert(raw, job_state(s).expect("checked"));
-                        }
-                        other => p.at(&format!("states.{raw}"), format!("{other} is not one of {STATES}")),
-                    }
-                }
-                Some(states)
-            }
-            None => None,
-        };
+            .and_then(|t| status(&mut p, t));
+        let states = p
+            .table(&mut table, "states", "the state map (provider state = \"pending\" | \"running\" | \"succeeded\" | \"failed\" | \"cancelled\")")
+            .and_then(|t| states(&mut p, t));
         let cancel = p
             .table(&mut table, "cancel", "the call that cancels a job (path)")
             .and_then(|mut t| {
@@ -380,123 +312,22 @@ impl HttpApiConfig {
                 p.unknown("cancel.", &t);
                 call
             });
-        let find = p.table(&mut table, "find", "").and_then(|mut t| {
-            let call = call(&mut p, &mut t, "find.", "GET");
-            let items = p.within("find.").required(
-                &mut t,
-                "items",
-                "the JSON pointer to the list of jobs in the answer",
-            );
-            let items = p.pointer("find.items", items);
-            let matches = p.within("find.").required(
-                &mut t,
-                "match",
-                "the JSON pointer, in a listed job, to the key's value",
-            );
-            let matches = p.pointer("find.match", matches);
-            let handle = picks(&mut p, &mut t, "find.", true);
-            let newest_first = match t.remove("newest_first") {
-                None => false,
-                Some(Setting::Boolean(b)) => b,
-                Some(other) => {
-                    p.at(
-                        "find.newest_first",
-                        format!("must be true or false, not {other}"),
-                    );
-                    false
-                }
-            };
-            p.unknown("find.", &t);
-            Some(Find {
-                call: call?,
-                items: items?,
-                matches: matches?,
-                handle: handle?,
-                newest_first,
-            })
-        });
-        let not_found = match table.remove("not_found") {
-            None => vec![404],
-            Some(Setting::List(codes)) => codes
-                .into_iter()
-                .filter_map(|c| match c {
-                    Setting::Integer(n) if (400..600).contains(&n) => Some(n as u16),
-                    other => {
-                        p.at("not_found", format!("{other} is not an HTTP error status"));
-                        None
-                    }
-                })
-                .collect(),
-            Some(other) => {
-                p.at(
-                    "not_found",
-                    format!("must be a list of statuses, not {other}"),
-                );
-                vec![404]
-            }
-        };
+        let find = p
+            .table(&mut table, "find", "")
+            .and_then(|t| find(&mut p, t));
+        let not_found = not_found(&mut p, &mut table);
         let error_message = p.string(&mut table, "error_message");
         let error_message = p.pointer("error_message", error_message);
         p.unknown("", &table);
-
-        // Contradictions between the parts.
-        if let (Some(key), None) = (&key, &find) {
-            if !key.deduplicated {
-                p.at("find", "missing: the API does not deduplicate on the key (key.deduplicated = false), so tether needs a find call to look for a job whose answer was lost before it submits again");
-            }
-        }
-        if let (Some(key), Some(submit)) = (&key, &submit) {
-            if key.place == KeyIn::Body && submit.call.body.is_none() {
-                p.at(
-                    "key.in",
-                    format!(
-                        "\"body\", but submit ({}) sends no body",
-                        submit.call.method
-                    ),
-                );
-            }
-        }
-        if let (Some(submit), Some(find)) = (&submit, &find) {
-            let names = |p: &Picks| p.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-            if names(&submit.handle) != names(&find.handle) {
-                p.at("find.handle", format!("names {:?}, but submit.handle names {:?}: a found job's handle must have the same fields", names(&find.handle), names(&submit.handle)));
-            }
-        }
-        if let Some(submit) = &submit {
-            let fields: Vec<&str> = submit.handle.iter().map(|(n, _)| n.as_str()).collect();
-            let mut check = |at: &str, call: &Call, allowed: &[&str]| {
-                for s in call_sources(call) {
-                    let kind = match s {
-                        Source::Key => "key",
-                        Source::Spec(_) => "spec",
-                        Source::Handle(_) => "handle",
-                        Source::Var(_) => "vars",
-                    };
-                    if !allowed.contains(&kind) {
-                        p.at(at, format!("{s}: this call knows {}", allowed.join(", ")));
-                    }
-                    match s {
-                        Source::Handle(f) if !fields.contains(&f.as_str()) => {
-                            p.at(at, format!("{s}: submit.handle has no field {f:?}"))
-                        }
-                        Source::Var(v) if !vars.contains_key(v) => {
-                            p.at(at, format!("{s}: vars has no {v:?}"))
-                        }
-                        _ => {}
-                    }
-                }
-            };
-            check("submit", &submit.call, &["key", "spec", "vars"]);
-            if let Some(status) = &status {
-                check("status", &status.call, &["handle", "vars"]);
-            }
-            if let Some(cancel) = &cancel {
-                check("cancel", cancel, &["handle", "vars"]);
-            }
-            if let Some(find) = &find {
-                check("find", &find.call, &["key", "spec", "vars"]);
-            }
-        }
+        let parts = Parts {
+            vars: &vars,
+            key: key.as_ref(),
+            submit: submit.as_ref(),
+            status: status.as_ref(),
+            cancel: cancel.as_ref(),
+            find: find.as_ref(),
+        };
+        contradictions(&mut p, &parts);
         match (base_url, auth, key, submit, status, states, cancel) {
             (
                 Some(base_url),
@@ -534,6 +365,229 @@ fn call_sources(call: &Call) -> Vec<&Source> {
         all.extend(b.sources());
     }
     all
+}
+
+/// `base_url`: required, `https://` (or `http://`), without a trailing `/`.
+fn base_url(p: &mut Problems, table: &mut Table) -> Option<String> {
+    match p.required(table, "base_url", "the API's URL (https://...)") {
+        Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+            Some(u.trim_end_matches('/').to_string())
+        }
+        Some(u) => {
+            p.at(
+                "base_url",
+                format!("{u:?} must start with https:// (or http://)"),
+            );
+            None
+        }
+        None => None,
+    }
+}
+
+/// `[vars]`: strings (or whole numbers) the calls may name.
+fn vars(p: &mut Problems, t: Table) -> BTreeMap<String, String> {
+    t.into_iter()
+        .filter_map(|(k, v)| match v {
+            Setting::String(s) => Some((k, s)),
+            Setting::Integer(i) => Some((k, i.to_string())),
+            other => {
+                p.at(
+                    &format!("vars.{k}"),
+                    format!("must be a string, not {}", other.type_str()),
+                );
+                None
+            }
+        })
+        .collect()
+}
+
+/// `[submit]`: the call, and where the handle is in its answer.
+fn submit(p: &mut Problems, mut t: Table) -> Option<Submit> {
+    let call = call(p, &mut t, "submit.", "POST");
+    let handle = picks(p, &mut t, "submit.", true);
+    p.unknown("submit.", &t);
+    Some(Submit {
+        call: call?,
+        handle: handle?,
+    })
+}
+
+/// `[status]`: the call, and where the state, message and URL are in its answer.
+fn status(p: &mut Problems, mut t: Table) -> Option<Status> {
+    let call = call(p, &mut t, "status.", "GET");
+    let state = p.within("status.").required(
+        &mut t,
+        "state",
+        "the JSON pointer to the job's state in the answer",
+    );
+    let state = p.pointer("status.state", state);
+    let message = p.within("status.").string(&mut t, "message");
+    let message = p.pointer("status.message", message);
+    let url = p.within("status.").string(&mut t, "url");
+    let url = p.pointer("status.url", url);
+    p.unknown("status.", &t);
+    Some(Status {
+        call: call?,
+        state: state?,
+        message,
+        url,
+    })
+}
+
+/// `[states]`: each of the provider's states, as one of tether's.
+fn states(p: &mut Problems, t: Table) -> Option<BTreeMap<String, JobState>> {
+    if t.is_empty() {
+        p.at("states", "is empty: map each of the provider's states");
+        return None;
+    }
+    let mut states = BTreeMap::new();
+    for (raw, v) in t {
+        match &v {
+            Setting::String(s) if job_state(s).is_some() => {
+                states.insert(raw, job_state(s).expect("checked"));
+            }
+            other => p.at(
+                &format!("states.{raw}"),
+                format!("{other} is not one of {STATES}"),
+            ),
+        }
+    }
+    Some(states)
+}
+
+/// `[find]`: the call that lists jobs, and how a listed job is matched and read.
+fn find(p: &mut Problems, mut t: Table) -> Option<Find> {
+    let call = call(p, &mut t, "find.", "GET");
+    let items = p.within("find.").required(
+        &mut t,
+        "items",
+        "the JSON pointer to the list of jobs in the answer",
+    );
+    let items = p.pointer("find.items", items);
+    let matches = p.within("find.").required(
+        &mut t,
+        "match",
+        "the JSON pointer, in a listed job, to the key's value",
+    );
+    let matches = p.pointer("find.match", matches);
+    let handle = picks(p, &mut t, "find.", true);
+    let newest_first = match t.remove("newest_first") {
+        None => false,
+        Some(Setting::Boolean(b)) => b,
+        Some(other) => {
+            p.at(
+                "find.newest_first",
+                format!("must be true or false, not {other}"),
+            );
+            false
+        }
+    };
+    p.unknown("find.", &t);
+    Some(Find {
+        call: call?,
+        items: items?,
+        matches: matches?,
+        handle: handle?,
+        newest_first,
+    })
+}
+
+/// `not_found`: the error statuses that mean "no such job" (404 when not given).
+fn not_found(p: &mut Problems, table: &mut Table) -> Vec<u16> {
+    match table.remove("not_found") {
+        None => vec![404],
+        Some(Setting::List(codes)) => codes
+            .into_iter()
+            .filter_map(|c| match c {
+                Setting::Integer(n) if (400..600).contains(&n) => Some(n as u16),
+                other => {
+                    p.at("not_found", format!("{other} is not an HTTP error status"));
+                    None
+                }
+            })
+            .collect(),
+        Some(other) => {
+            p.at(
+                "not_found",
+                format!("must be a list of statuses, not {other}"),
+            );
+            vec![404]
+        }
+    }
+}
+
+/// The parts of a description that must agree with each other.
+struct Parts<'a> {
+    vars: &'a BTreeMap<String, String>,
+    key: Option<&'a KeyPlacement>,
+    submit: Option<&'a Submit>,
+    status: Option<&'a Status>,
+    cancel: Option<&'a Call>,
+    find: Option<&'a Find>,
+}
+
+/// Contradictions between the parts: a key the API does not deduplicate and no find, a key
+/// in a body that is not sent, a found handle unlike the submitted one, and a call that
+/// names what it cannot know.
+fn contradictions(p: &mut Problems, parts: &Parts<'_>) {
+    if let (Some(key), None) = (parts.key, parts.find) {
+        if !key.deduplicated {
+            p.at("find", "missing: the API does not deduplicate on the key (key.deduplicated = false), so tether needs a find call to look for a job whose answer was lost before it submits again");
+        }
+    }
+    if let (Some(key), Some(submit)) = (parts.key, parts.submit) {
+        if key.place == KeyIn::Body && submit.call.body.is_none() {
+            p.at(
+                "key.in",
+                format!(
+                    "\"body\", but submit ({}) sends no body",
+                    submit.call.method
+                ),
+            );
+        }
+    }
+    if let (Some(submit), Some(find)) = (parts.submit, parts.find) {
+        let names = |p: &Picks| p.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        if names(&submit.handle) != names(&find.handle) {
+            p.at("find.handle", format!("names {:?}, but submit.handle names {:?}: a found job's handle must have the same fields", names(&find.handle), names(&submit.handle)));
+        }
+    }
+    let Some(submit) = parts.submit else {
+        return;
+    };
+    let fields: Vec<&str> = submit.handle.iter().map(|(n, _)| n.as_str()).collect();
+    let mut check = |at: &str, call: &Call, allowed: &[&str]| {
+        for s in call_sources(call) {
+            let kind = match s {
+                Source::Key => "key",
+                Source::Spec(_) => "spec",
+                Source::Handle(_) => "handle",
+                Source::Var(_) => "vars",
+            };
+            if !allowed.contains(&kind) {
+                p.at(at, format!("{s}: this call knows {}", allowed.join(", ")));
+            }
+            match s {
+                Source::Handle(f) if !fields.contains(&f.as_str()) => {
+                    p.at(at, format!("{s}: submit.handle has no field {f:?}"))
+                }
+                Source::Var(v) if !parts.vars.contains_key(v) => {
+                    p.at(at, format!("{s}: vars has no {v:?}"))
+                }
+                _ => {}
+            }
+        }
+    };
+    check("submit", &submit.call, &["key", "spec", "vars"]);
+    if let Some(status) = parts.status {
+        check("status", &status.call, &["handle", "vars"]);
+    }
+    if let Some(cancel) = parts.cancel {
+        check("cancel", cancel, &["handle", "vars"]);
+    }
+    if let Some(find) = parts.find {
+        check("find", &find.call, &["key", "spec", "vars"]);
+    }
 }
 
 fn auth(p: &mut Problems, mut t: Table, env: &dyn Fn(&str) -> Option<String>) -> Option<Auth> {
