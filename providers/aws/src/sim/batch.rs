@@ -110,13 +110,6 @@ fn name_matches(filter: &str, name: &str) -> bool {
 
 /// One Batch request: `method` on `path` with the JSON `input`.
 pub(super) fn call(inner: &mut Inner, method: &Method, path: &str, input: &Value) -> OpResult {
-    let s = |k: &str| {
-        input
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
     if method != Method::POST {
         return Err(Box::new(aws_error(
             StatusCode::NOT_FOUND,
@@ -125,147 +118,172 @@ pub(super) fn call(inner: &mut Inner, method: &Method, path: &str, input: &Value
         )));
     }
     match path {
-        "/v1/submitjob" => {
-            let (name, queue, definition) = (s("jobName"), s("jobQueue"), s("jobDefinition"));
-            let name_ok = name.len() <= 128
-                && name
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphanumeric())
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !name_ok {
-                return Err(client_error(format!(
-                    "Error executing request, Exception : Job name {name:?} is invalid: up to 128 letters, numbers, hyphens and underscores, starting with a letter or number"
-                )));
-            }
-            if queue.is_empty() || definition.is_empty() {
-                return Err(client_error(
-                    "jobQueue and jobDefinition are required".into(),
-                ));
-            }
-            let id = format!(
-                "{:08x}-5e11-4a7b-9c0d-{:012x}",
-                inner.jobs.len() + 1,
-                inner.jobs.len() + 1
-            );
-            let extras = json!({"jobDefinition": definition});
-            new_job(inner, Service::Batch, id.clone(), &queue, &name, extras, "");
-            Ok(
-                json!({"jobArn": format!("arn:aws:batch:us-east-1:000000000000:job/{id}"),
-                "jobName": name, "jobId": id}),
-            )
-        }
-        "/v1/describejobs" => {
-            let ids: Vec<&str> = input["jobs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            if ids.is_empty() || ids.len() > 100 {
-                return Err(client_error(format!(
-                    "jobs must hold 1 to 100 job ids, not {}",
-                    ids.len()
-                )));
-            }
-            let many = ids.len() > 1;
-            if many {
-                inner.stats.list_requests += 1;
-            } else {
-                inner.stats.status_requests += 1;
-            }
-            let lie = many && inner.config.lists_report_success;
-            let mut jobs = Vec::new();
-            let now = std::time::Instant::now();
-            for id in ids {
-                let Some(i) = inner.lookup(id) else {
-                    continue;
-                };
-                inner.jobs[i].last_seen = Some(now);
-                let j = &inner.jobs[i];
-                if j.service != Service::Batch || (many && j.hidden) {
-                    continue;
-                }
-                let mut d = detail(j);
-                if lie {
-                    lie_success(&mut d);
-                }
-                jobs.push(d);
-            }
-            Ok(json!({ "jobs": jobs }))
-        }
-        "/v1/listjobs" => {
-            let queue = s("jobQueue");
-            if queue.is_empty() {
-                return Err(client_error(
-                    "jobQueue, arrayJobId or multiNodeJobId is required".into(),
-                ));
-            }
-            let filters = input["filters"].as_array().cloned().unwrap_or_default();
-            if filters.len() > 1 {
-                return Err(client_error("only one filter can be used at a time".into()));
-            }
-            let name_filter = match filters.first() {
-                None => None,
-                Some(f) if f["name"] == "JOB_NAME" => {
-                    Some(f["values"][0].as_str().unwrap_or("").to_string())
-                }
-                Some(f) => {
-                    return Err(client_error(format!(
-                        "the simulator filters by JOB_NAME only, not {}",
-                        f["name"]
-                    )))
-                }
-            };
-            let status = input["jobStatus"].as_str().unwrap_or("RUNNING").to_string();
-            let max = if name_filter.is_some() { 100 } else { 1000 };
-            let size = page_size(&input["maxResults"], max, max, "maxResults")?;
-            let (jobs, next) = list_page(
-                inner,
-                Service::Batch,
-                &queue,
-                input["nextToken"].as_str(),
-                size,
-                |j| match &name_filter {
-                    Some(f) => name_matches(f, &j.name),
-                    None => j.state() == status,
-                },
-                summary,
-            )?;
-            let mut out = json!({ "jobSummaryList": jobs });
-            if let Some(t) = next {
-                out["nextToken"] = json!(t);
-            }
-            Ok(out)
-        }
-        "/v1/terminatejob" | "/v1/canceljob" => {
-            let (id, reason) = (s("jobId"), s("reason"));
-            if reason.is_empty() {
-                return Err(client_error("reason is required".into()));
-            }
-            let Some(i) = inner.lookup(&id) else {
-                return Err(client_error(format!("Job {id} not found")));
-            };
-            let terminate = path == "/v1/terminatejob";
-            let j = &mut inner.jobs[i];
-            // CancelJob leaves a job that started alone (and still succeeds, as on AWS).
-            let started = j.created.elapsed() >= j.pending;
-            if j.service == Service::Batch && !j.finished() && (terminate || !started) {
-                j.cancel();
-                j.arguments["statusReason"] = json!(reason);
-                if !terminate {
-                    j.arguments["isCancelled"] = json!(true);
-                }
-                inner.harness.counters.cancelled();
-            }
-            Ok(json!({}))
-        }
+        "/v1/submitjob" => submit_job(inner, input),
+        "/v1/describejobs" => describe_jobs(inner, input),
+        "/v1/listjobs" => list_jobs(inner, input),
+        "/v1/terminatejob" | "/v1/canceljob" => stop_job(inner, path, input),
         _ => Err(Box::new(aws_error(
             StatusCode::NOT_FOUND,
             "UnknownOperationException",
             &format!("no route POST {path}"),
         ))),
     }
+}
+
+/// The string field `k` of `input` ("" when absent).
+fn text(input: &Value, k: &str) -> String {
+    input
+        .get(k)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `SubmitJob`: a new job named `jobName` in `jobQueue` every time (Batch deduplicates
+/// nothing; tether finds a job whose answer was lost by its name, which holds the key).
+fn submit_job(inner: &mut Inner, input: &Value) -> OpResult {
+    let s = |k: &str| text(input, k);
+    let (name, queue, definition) = (s("jobName"), s("jobQueue"), s("jobDefinition"));
+    let name_ok = name.len() <= 128
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !name_ok {
+        return Err(client_error(format!(
+            "Error executing request, Exception : Job name {name:?} is invalid: up to 128 letters, numbers, hyphens and underscores, starting with a letter or number"
+        )));
+    }
+    if queue.is_empty() || definition.is_empty() {
+        return Err(client_error(
+            "jobQueue and jobDefinition are required".into(),
+        ));
+    }
+    let id = format!(
+        "{:08x}-5e11-4a7b-9c0d-{:012x}",
+        inner.jobs.len() + 1,
+        inner.jobs.len() + 1
+    );
+    let extras = json!({"jobDefinition": definition});
+    new_job(inner, Service::Batch, id.clone(), &queue, &name, extras, "");
+    Ok(
+        json!({"jobArn": format!("arn:aws:batch:us-east-1:000000000000:job/{id}"),
+        "jobName": name, "jobId": id}),
+    )
+}
+
+/// `DescribeJobs`: up to 100 jobs by id; unknown ids are left out.
+fn describe_jobs(inner: &mut Inner, input: &Value) -> OpResult {
+    let ids: Vec<&str> = input["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if ids.is_empty() || ids.len() > 100 {
+        return Err(client_error(format!(
+            "jobs must hold 1 to 100 job ids, not {}",
+            ids.len()
+        )));
+    }
+    let many = ids.len() > 1;
+    if many {
+        inner.stats.list_requests += 1;
+    } else {
+        inner.stats.status_requests += 1;
+    }
+    let lie = many && inner.config.lists_report_success;
+    let mut jobs = Vec::new();
+    let now = std::time::Instant::now();
+    for id in ids {
+        let Some(i) = inner.lookup(id) else {
+            continue;
+        };
+        inner.jobs[i].last_seen = Some(now);
+        let j = &inner.jobs[i];
+        if j.service != Service::Batch || (many && j.hidden) {
+            continue;
+        }
+        let mut d = detail(j);
+        if lie {
+            lie_success(&mut d);
+        }
+        jobs.push(d);
+    }
+    Ok(json!({ "jobs": jobs }))
+}
+
+/// `ListJobs`: a queue's jobs by status, or by a `JOB_NAME` filter, a page at a time.
+fn list_jobs(inner: &mut Inner, input: &Value) -> OpResult {
+    let s = |k: &str| text(input, k);
+    let queue = s("jobQueue");
+    if queue.is_empty() {
+        return Err(client_error(
+            "jobQueue, arrayJobId or multiNodeJobId is required".into(),
+        ));
+    }
+    let filters = input["filters"].as_array().cloned().unwrap_or_default();
+    if filters.len() > 1 {
+        return Err(client_error("only one filter can be used at a time".into()));
+    }
+    let name_filter = match filters.first() {
+        None => None,
+        Some(f) if f["name"] == "JOB_NAME" => {
+            Some(f["values"][0].as_str().unwrap_or("").to_string())
+        }
+        Some(f) => {
+            return Err(client_error(format!(
+                "the simulator filters by JOB_NAME only, not {}",
+                f["name"]
+            )))
+        }
+    };
+    let status = input["jobStatus"].as_str().unwrap_or("RUNNING").to_string();
+    let max = if name_filter.is_some() { 100 } else { 1000 };
+    let size = page_size(&input["maxResults"], max, max, "maxResults")?;
+    let (jobs, next) = list_page(
+        inner,
+        Service::Batch,
+        &queue,
+        input["nextToken"].as_str(),
+        size,
+        |j| match &name_filter {
+            Some(f) => name_matches(f, &j.name),
+            None => j.state() == status,
+        },
+        summary,
+    )?;
+    let mut out = json!({ "jobSummaryList": jobs });
+    if let Some(t) = next {
+        out["nextToken"] = json!(t);
+    }
+    Ok(out)
+}
+
+/// `TerminateJob` (any job not finished) and `CancelJob` (one not started yet).
+fn stop_job(inner: &mut Inner, path: &str, input: &Value) -> OpResult {
+    let s = |k: &str| text(input, k);
+    let (id, reason) = (s("jobId"), s("reason"));
+    if reason.is_empty() {
+        return Err(client_error("reason is required".into()));
+    }
+    let Some(i) = inner.lookup(&id) else {
+        return Err(client_error(format!("Job {id} not found")));
+    };
+    let terminate = path == "/v1/terminatejob";
+    let j = &mut inner.jobs[i];
+    // CancelJob leaves a job that started alone (and still succeeds, as on AWS).
+    let started = j.created.elapsed() >= j.pending;
+    if j.service == Service::Batch && !j.finished() && (terminate || !started) {
+        j.cancel();
+        j.arguments["statusReason"] = json!(reason);
+        if !terminate {
+            j.arguments["isCancelled"] = json!(true);
+        }
+        inner.harness.counters.cancelled();
+    }
+    Ok(json!({}))
 }

@@ -138,191 +138,212 @@ fn invalid(message: String) -> Box<axum::response::Response> {
 
 /// One ECS request: the operation `target` with the JSON `input`.
 pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
-    let s = |k: &str| {
-        input
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let cluster = match s("cluster") {
+    let cluster = match text(input, "cluster") {
         c if c.is_empty() => "default".to_string(),
         c => cluster_name(&c).to_string(),
     };
     match target.strip_prefix(TARGET).unwrap_or("") {
-        ".RunTask" => {
-            let (definition, token) = (s("taskDefinition"), s("clientToken"));
-            if definition.is_empty() {
-                return Err(invalid("taskDefinition is required".into()));
-            }
-            if token.len() > 64 {
-                return Err(invalid("clientToken is longer than 64 characters".into()));
-            }
-            if input["count"].as_u64().is_some_and(|n| n != 1) {
-                return Err(invalid("the simulator runs one task per RunTask".into()));
-            }
-            let dedup = (!token.is_empty()).then(|| (format!("ecs/{cluster}"), token.clone()));
-            // The same token is answered with its first answer, a placement failure too.
-            if let Some(refused) = dedup.as_ref().and_then(|k| inner.refused_tokens.get(k)) {
-                return Ok(refused.clone());
-            }
-            // A task definition named `...no-capacity-once...` finds no capacity the first time
-            // it runs in a cluster: RunTask answers 200 with failures[] and no task.
-            if definition.contains("no-capacity-once")
-                && inner
-                    .placements_failed
-                    .insert((cluster.clone(), definition.clone()))
-            {
-                let answer = json!({"tasks": [], "failures": [{
-                    "arn": format!("arn:aws:ecs:us-east-1:000000000000:container-instance/{cluster}/none"),
-                    "reason": "RESOURCE:MEMORY",
-                    "detail": "simulated: no container instance has enough memory"}]});
-                if let Some(k) = dedup {
-                    inner.refused_tokens.insert(k, answer.clone());
-                }
-                return Ok(answer);
-            }
-            let existing = dedup
-                .as_ref()
-                .and_then(|k| inner.client_tokens.get(k))
-                .cloned();
-            let arn = match existing {
-                Some(arn) => arn,
-                None => {
-                    let n = inner.jobs.len() + 1;
-                    let arn = task_arn(&cluster, &format!("{n:032x}"));
-                    let extras = json!({"taskDefinition": definition, "startedBy": s("startedBy")});
-                    new_job(
-                        inner,
-                        Service::Ecs,
-                        arn.clone(),
-                        &cluster,
-                        "",
-                        extras,
-                        &token,
-                    );
-                    if let Some(k) = dedup {
-                        inner.client_tokens.insert(k, arn.clone());
-                    }
-                    arn
-                }
-            };
-            let task = task_json(&inner.jobs[inner.by_id[&arn]]);
-            Ok(json!({"tasks": [task], "failures": []}))
-        }
-        ".DescribeTasks" => {
-            let tasks: Vec<String> = input["tasks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(|t| task_arn(&cluster, t))
-                .collect();
-            if tasks.is_empty() || tasks.len() > 100 {
-                return Err(invalid(format!(
-                    "tasks must hold 1 to 100 task ids or ARNs, not {}",
-                    tasks.len()
-                )));
-            }
-            let many = tasks.len() > 1;
-            if many {
-                inner.stats.list_requests += 1;
-            } else {
-                inner.stats.status_requests += 1;
-            }
-            let lie = many && inner.config.lists_report_success;
-            let (mut found, mut failures) = (Vec::new(), Vec::new());
-            let now = std::time::Instant::now();
-            for arn in tasks {
-                if let Some(i) = inner.lookup(&arn) {
-                    inner.jobs[i].last_seen = Some(now);
-                }
-                let job = inner.lookup(&arn).map(|i| &inner.jobs[i]);
-                match job {
-                    Some(j) if j.service == Service::Ecs && j.parent == cluster => {
-                        if many && j.hidden {
-                            continue;
-                        }
-                        let mut t = task_json(j);
-                        if lie {
-                            lie_success(&mut t);
-                        }
-                        found.push(t);
-                    }
-                    _ => failures.push(json!({"arn": arn, "reason": "MISSING"})),
-                }
-            }
-            Ok(json!({"tasks": found, "failures": failures}))
-        }
-        ".ListTasks" => {
-            let (started_by, desired) = (s("startedBy"), s("desiredStatus"));
-            // "When you specify startedBy as the filter, it must be the only filter that you
-            // use" (botocore's ecs model, ListTasksRequest.startedBy).
-            let others = [
-                "desiredStatus",
-                "family",
-                "serviceName",
-                "containerInstance",
-                "launchType",
-            ];
-            if !started_by.is_empty() {
-                if let Some(other) = others.iter().find(|f| !s(f).is_empty()) {
-                    return Err(invalid(format!(
-                        "startedBy must be the only filter that you use (also given: {other})"
-                    )));
-                }
-            }
-            // By startedBy alone: running and recently stopped tasks alike.
-            let any_status = !started_by.is_empty();
-            let desired = if desired.is_empty() {
-                "RUNNING".to_string()
-            } else {
-                desired
-            };
-            if !["RUNNING", "PENDING", "STOPPED"].contains(&desired.as_str()) {
-                return Err(invalid(format!(
-                    "desiredStatus {desired:?} is not RUNNING, PENDING or STOPPED"
-                )));
-            }
-            let size = super::page_size(&input["maxResults"], 100, 100, "maxResults")?;
-            let (arns, next) = list_page(
-                inner,
-                Service::Ecs,
-                &cluster,
-                input["nextToken"].as_str(),
-                size,
-                |j| {
-                    let t = task_json(j);
-                    (started_by.is_empty() || t["startedBy"] == json!(started_by))
-                        && (any_status || t["desiredStatus"] == json!(desired))
-                },
-                |j| json!(j.id),
-            )?;
-            let mut out = json!({ "taskArns": arns });
-            if let Some(t) = next {
-                out["nextToken"] = json!(t);
-            }
-            Ok(out)
-        }
-        ".StopTask" => {
-            let arn = task_arn(&cluster, &s("task"));
-            let Some(i) = inner.lookup(&arn) else {
-                return Err(invalid("The referenced task was not found.".into()));
-            };
-            let j = &mut inner.jobs[i];
-            if j.service != Service::Ecs || j.parent != cluster {
-                return Err(invalid("The referenced task was not found.".into()));
-            }
-            if !j.finished() {
-                j.cancel();
-                j.arguments["reason"] = json!(s("reason"));
-                inner.harness.counters.cancelled();
-            }
-            Ok(json!({ "task": task_json(&inner.jobs[i]) }))
-        }
+        ".RunTask" => run_task(inner, &cluster, input),
+        ".DescribeTasks" => describe_tasks(inner, &cluster, input),
+        ".ListTasks" => list_tasks(inner, &cluster, input),
+        ".StopTask" => stop_task(inner, &cluster, input),
         other => Err(bad(
             "UnknownOperationException",
             format!("unknown operation {TARGET}{other}"),
         )),
     }
+}
+
+/// The string field `k` of `input` ("" when absent).
+fn text(input: &Value, k: &str) -> String {
+    input
+        .get(k)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `RunTask`: one task, deduplicated by `clientToken` within the cluster.
+fn run_task(inner: &mut Inner, cluster: &str, input: &Value) -> OpResult {
+    let s = |k: &str| text(input, k);
+    let cluster = cluster.to_string();
+    let (definition, token) = (s("taskDefinition"), s("clientToken"));
+    if definition.is_empty() {
+        return Err(invalid("taskDefinition is required".into()));
+    }
+    if token.len() > 64 {
+        return Err(invalid("clientToken is longer than 64 characters".into()));
+    }
+    if input["count"].as_u64().is_some_and(|n| n != 1) {
+        return Err(invalid("the simulator runs one task per RunTask".into()));
+    }
+    let dedup = (!token.is_empty()).then(|| (format!("ecs/{cluster}"), token.clone()));
+    // The same token is answered with its first answer, a placement failure too.
+    if let Some(refused) = dedup.as_ref().and_then(|k| inner.refused_tokens.get(k)) {
+        return Ok(refused.clone());
+    }
+    // A task definition named `...no-capacity-once...` finds no capacity the first time
+    // it runs in a cluster: RunTask answers 200 with failures[] and no task.
+    if definition.contains("no-capacity-once")
+        && inner
+            .placements_failed
+            .insert((cluster.clone(), definition.clone()))
+    {
+        let answer = json!({"tasks": [], "failures": [{
+            "arn": format!("arn:aws:ecs:us-east-1:000000000000:container-instance/{cluster}/none"),
+            "reason": "RESOURCE:MEMORY",
+            "detail": "simulated: no container instance has enough memory"}]});
+        if let Some(k) = dedup {
+            inner.refused_tokens.insert(k, answer.clone());
+        }
+        return Ok(answer);
+    }
+    let existing = dedup
+        .as_ref()
+        .and_then(|k| inner.client_tokens.get(k))
+        .cloned();
+    let arn = match existing {
+        Some(arn) => arn,
+        None => {
+            let n = inner.jobs.len() + 1;
+            let arn = task_arn(&cluster, &format!("{n:032x}"));
+            let extras = json!({"taskDefinition": definition, "startedBy": s("startedBy")});
+            new_job(
+                inner,
+                Service::Ecs,
+                arn.clone(),
+                &cluster,
+                "",
+                extras,
+                &token,
+            );
+            if let Some(k) = dedup {
+                inner.client_tokens.insert(k, arn.clone());
+            }
+            arn
+        }
+    };
+    let task = task_json(&inner.jobs[inner.by_id[&arn]]);
+    Ok(json!({"tasks": [task], "failures": []}))
+}
+
+/// `DescribeTasks`: 1 to 100 tasks of the cluster; the others as failures (`MISSING`).
+fn describe_tasks(inner: &mut Inner, cluster: &str, input: &Value) -> OpResult {
+    let cluster = cluster.to_string();
+    let tasks: Vec<String> = input["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|t| task_arn(&cluster, t))
+        .collect();
+    if tasks.is_empty() || tasks.len() > 100 {
+        return Err(invalid(format!(
+            "tasks must hold 1 to 100 task ids or ARNs, not {}",
+            tasks.len()
+        )));
+    }
+    let many = tasks.len() > 1;
+    if many {
+        inner.stats.list_requests += 1;
+    } else {
+        inner.stats.status_requests += 1;
+    }
+    let lie = many && inner.config.lists_report_success;
+    let (mut found, mut failures) = (Vec::new(), Vec::new());
+    let now = std::time::Instant::now();
+    for arn in tasks {
+        if let Some(i) = inner.lookup(&arn) {
+            inner.jobs[i].last_seen = Some(now);
+        }
+        let job = inner.lookup(&arn).map(|i| &inner.jobs[i]);
+        match job {
+            Some(j) if j.service == Service::Ecs && j.parent == cluster => {
+                if many && j.hidden {
+                    continue;
+                }
+                let mut t = task_json(j);
+                if lie {
+                    lie_success(&mut t);
+                }
+                found.push(t);
+            }
+            _ => failures.push(json!({"arn": arn, "reason": "MISSING"})),
+        }
+    }
+    Ok(json!({"tasks": found, "failures": failures}))
+}
+
+/// `ListTasks`: by `startedBy` alone, or by `desiredStatus`, a page at a time.
+fn list_tasks(inner: &mut Inner, cluster: &str, input: &Value) -> OpResult {
+    let s = |k: &str| text(input, k);
+    let cluster = cluster.to_string();
+    let (started_by, desired) = (s("startedBy"), s("desiredStatus"));
+    // "When you specify startedBy as the filter, it must be the only filter that you
+    // use" (botocore's ecs model, ListTasksRequest.startedBy).
+    let others = [
+        "desiredStatus",
+        "family",
+        "serviceName",
+        "containerInstance",
+        "launchType",
+    ];
+    if !started_by.is_empty() {
+        if let Some(other) = others.iter().find(|f| !s(f).is_empty()) {
+            return Err(invalid(format!(
+                "startedBy must be the only filter that you use (also given: {other})"
+            )));
+        }
+    }
+    // By startedBy alone: running and recently stopped tasks alike.
+    let any_status = !started_by.is_empty();
+    let desired = if desired.is_empty() {
+        "RUNNING".to_string()
+    } else {
+        desired
+    };
+    if !["RUNNING", "PENDING", "STOPPED"].contains(&desired.as_str()) {
+        return Err(invalid(format!(
+            "desiredStatus {desired:?} is not RUNNING, PENDING or STOPPED"
+        )));
+    }
+    let size = super::page_size(&input["maxResults"], 100, 100, "maxResults")?;
+    let (arns, next) = list_page(
+        inner,
+        Service::Ecs,
+        &cluster,
+        input["nextToken"].as_str(),
+        size,
+        |j| {
+            let t = task_json(j);
+            (started_by.is_empty() || t["startedBy"] == json!(started_by))
+                && (any_status || t["desiredStatus"] == json!(desired))
+        },
+        |j| json!(j.id),
+    )?;
+    let mut out = json!({ "taskArns": arns });
+    if let Some(t) = next {
+        out["nextToken"] = json!(t);
+    }
+    Ok(out)
+}
+
+/// `StopTask`: asks the task to stop (a stopped one is answered as it is).
+fn stop_task(inner: &mut Inner, cluster: &str, input: &Value) -> OpResult {
+    let s = |k: &str| text(input, k);
+    let cluster = cluster.to_string();
+    let arn = task_arn(&cluster, &s("task"));
+    let Some(i) = inner.lookup(&arn) else {
+        return Err(invalid("The referenced task was not found.".into()));
+    };
+    let j = &mut inner.jobs[i];
+    if j.service != Service::Ecs || j.parent != cluster {
+        return Err(invalid("The referenced task was not found.".into()));
+    }
+    if !j.finished() {
+        j.cancel();
+        j.arguments["reason"] = json!(s("reason"));
+        inner.harness.counters.cancelled();
+    }
+    Ok(json!({ "task": task_json(&inner.jobs[i]) }))
 }

@@ -81,46 +81,7 @@ pub(super) fn call(
         })
     };
     match (method.as_str(), parts.as_slice()) {
-        ("POST", ["virtualclusters", cluster, "jobruns"]) => {
-            let token = input["clientToken"].as_str().unwrap_or("").to_string();
-            let name = input["name"].as_str().unwrap_or("").to_string();
-            if token.is_empty() || token.len() > 64 {
-                return Err(bad(
-                    "ValidationException",
-                    "clientToken is required (1 to 64 characters)".into(),
-                ));
-            }
-            if name.len() > 64
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-_/#".contains(c))
-            {
-                return Err(bad(
-                    "ValidationException",
-                    format!("name '{name}' must match [\\.\\-_/#A-Za-z0-9]+ within 64 characters"),
-                ));
-            }
-            let dedup = (format!("emr-containers/{cluster}"), token.clone());
-            let id = match inner.client_tokens.get(&dedup) {
-                Some(id) => id.clone(),
-                None => {
-                    let id = format!("000000sim{:010}", inner.jobs.len() + 1);
-                    new_job(
-                        inner,
-                        Service::EmrContainers,
-                        id.clone(),
-                        cluster,
-                        &name,
-                        json!({"clientToken": token}),
-                        &token,
-                    );
-                    inner.client_tokens.insert(dedup, id.clone());
-                    id
-                }
-            };
-            Ok(json!({"id": id, "name": name, "virtualClusterId": cluster,
-                "arn": format!("arn:aws:emr-containers:us-east-1:000000000000:/virtualclusters/{cluster}/jobruns/{id}")}))
-        }
+        ("POST", ["virtualclusters", cluster, "jobruns"]) => start_job_run(inner, cluster, input),
         ("GET", ["virtualclusters", cluster, "jobruns", id]) => {
             inner.stats.status_requests += 1;
             match find(inner, cluster, id) {
@@ -131,49 +92,7 @@ pub(super) fn call(
                 None => Err(not_found(format!("Job run {id} doesn't exist."))),
             }
         }
-        ("GET", ["virtualclusters", cluster, "jobruns"]) => {
-            let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect();
-            let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-            let states: Vec<&str> = params
-                .iter()
-                .filter(|(n, _)| n == "states")
-                .map(|(_, v)| v.as_str())
-                .collect();
-            let after = match param("createdAfter") {
-                None => None,
-                Some(t) => Some(crate::timestamp(&json!(t)).ok_or_else(|| {
-                    bad(
-                        "ValidationException",
-                        format!("createdAfter: not a timestamp: {t}"),
-                    )
-                })?),
-            };
-            let name = param("name").map(str::to_string);
-            let size = match param("maxResults") {
-                None => 50,
-                Some(n) => page_size(&json!(n.parse::<u64>().ok()), 50, 50, "maxResults")?,
-            };
-            let (runs, next) = list_page(
-                inner,
-                Service::EmrContainers,
-                cluster,
-                param("nextToken"),
-                size,
-                |j| {
-                    (states.is_empty() || states.contains(&j.state()))
-                        && after.is_none_or(|a| j.created_at >= a)
-                        && name.as_deref().is_none_or(|n| j.name == n)
-                },
-                run_json,
-            )?;
-            let mut out = json!({ "jobRuns": runs });
-            if let Some(t) = next {
-                out["nextToken"] = json!(t);
-            }
-            Ok(out)
-        }
+        ("GET", ["virtualclusters", cluster, "jobruns"]) => list_job_runs(inner, cluster, query),
         ("DELETE", ["virtualclusters", cluster, "jobruns", id]) => match find(inner, cluster, id) {
             Some(i) => {
                 let j = &mut inner.jobs[i];
@@ -190,4 +109,92 @@ pub(super) fn call(
         },
         _ => Err(not_found(format!("no route {method} {path}"))),
     }
+}
+
+/// `StartJobRun`: `clientToken` is required and deduplicates within the virtual cluster; the
+/// name is checked against the model's pattern.
+fn start_job_run(inner: &mut Inner, cluster: &str, input: &Value) -> OpResult {
+    let token = input["clientToken"].as_str().unwrap_or("").to_string();
+    let name = input["name"].as_str().unwrap_or("").to_string();
+    if token.is_empty() || token.len() > 64 {
+        return Err(bad(
+            "ValidationException",
+            "clientToken is required (1 to 64 characters)".into(),
+        ));
+    }
+    if name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_/#".contains(c))
+    {
+        return Err(bad(
+            "ValidationException",
+            format!("name '{name}' must match [\\.\\-_/#A-Za-z0-9]+ within 64 characters"),
+        ));
+    }
+    let dedup = (format!("emr-containers/{cluster}"), token.clone());
+    let id = match inner.client_tokens.get(&dedup) {
+        Some(id) => id.clone(),
+        None => {
+            let id = format!("000000sim{:010}", inner.jobs.len() + 1);
+            new_job(
+                inner,
+                Service::EmrContainers,
+                id.clone(),
+                cluster,
+                &name,
+                json!({"clientToken": token}),
+                &token,
+            );
+            inner.client_tokens.insert(dedup, id.clone());
+            id
+        }
+    };
+    Ok(json!({"id": id, "name": name, "virtualClusterId": cluster,
+        "arn": format!("arn:aws:emr-containers:us-east-1:000000000000:/virtualclusters/{cluster}/jobruns/{id}")}))
+}
+
+/// `ListJobRuns` of a virtual cluster: by states, `createdAfter` and name, a page at a time.
+fn list_job_runs(inner: &mut Inner, cluster: &str, query: &str) -> OpResult {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let states: Vec<&str> = params
+        .iter()
+        .filter(|(n, _)| n == "states")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let after = match param("createdAfter") {
+        None => None,
+        Some(t) => Some(crate::timestamp(&json!(t)).ok_or_else(|| {
+            bad(
+                "ValidationException",
+                format!("createdAfter: not a timestamp: {t}"),
+            )
+        })?),
+    };
+    let name = param("name").map(str::to_string);
+    let size = match param("maxResults") {
+        None => 50,
+        Some(n) => page_size(&json!(n.parse::<u64>().ok()), 50, 50, "maxResults")?,
+    };
+    let (runs, next) = list_page(
+        inner,
+        Service::EmrContainers,
+        cluster,
+        param("nextToken"),
+        size,
+        |j| {
+            (states.is_empty() || states.contains(&j.state()))
+                && after.is_none_or(|a| j.created_at >= a)
+                && name.as_deref().is_none_or(|n| j.name == n)
+        },
+        run_json,
+    )?;
+    let mut out = json!({ "jobRuns": runs });
+    if let Some(t) = next {
+        out["nextToken"] = json!(t);
+    }
+    Ok(out)
 }

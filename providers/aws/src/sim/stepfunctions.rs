@@ -158,32 +158,7 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
                 .ok_or_else(|| bad("InvalidArn", format!("Invalid Arn: '{machine}'")))?;
             Ok(start(inner, arn, &machine, &name, body))
         }
-        ".StartExecution" => {
-            let (machine, name, body) = (s("stateMachineArn"), s("name"), s("input"));
-            let Some(arn) = execution_arn(&machine, &name) else {
-                return Err(bad(
-                    "InvalidArn",
-                    format!("Invalid Arn: 'Resource type not valid in this context: {machine}'"),
-                ));
-            };
-            if name.is_empty() || name.len() > 80 {
-                return Err(bad("InvalidName", format!("Invalid Name: '{name}'")));
-            }
-            // The name's idempotency is the service's own: a new execution it does not show
-            // yet still holds its name.
-            if let Some(i) = inner.held(&arn) {
-                let j = &inner.jobs[i];
-                return if j.state() == "RUNNING" && j.arguments["input"] == json!(body) {
-                    Ok(json!({"executionArn": arn, "startDate": j.created_at}))
-                } else {
-                    Err(bad(
-                        "ExecutionAlreadyExists",
-                        format!("Execution Already Exists: '{arn}'"),
-                    ))
-                };
-            }
-            Ok(start(inner, arn, &machine, &name, body))
-        }
+        ".StartExecution" => start_standard(inner, s("stateMachineArn"), s("name"), s("input")),
         ".DescribeExecution" => {
             inner.stats.status_requests += 1;
             let arn = s("executionArn");
@@ -193,28 +168,7 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             inner.jobs[i].last_seen = Some(std::time::Instant::now());
             Ok(execution_json(&inner.jobs[i]))
         }
-        ".ListExecutions" => {
-            let machine = s("stateMachineArn");
-            let status = s("statusFilter");
-            let size = match input["maxResults"].as_u64() {
-                None | Some(0) => 100,
-                Some(_) => page_size(&input["maxResults"], 100, 1000, "maxResults")?,
-            };
-            let (executions, next) = list_page(
-                inner,
-                Service::StepFunctions,
-                &machine,
-                input["nextToken"].as_str(),
-                size,
-                |j| status.is_empty() || j.state() == status,
-                list_item,
-            )?;
-            let mut out = json!({ "executions": executions });
-            if let Some(t) = next {
-                out["nextToken"] = json!(t);
-            }
-            Ok(out)
-        }
+        ".ListExecutions" => list_executions(inner, s("stateMachineArn"), s("statusFilter"), input),
         ".StopExecution" => {
             let arn = s("executionArn");
             let Some(i) = inner.lookup(&arn) else {
@@ -234,4 +188,55 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             format!("unknown operation {TARGET}{other}"),
         )),
     }
+}
+
+/// `StartExecution` of a STANDARD state machine: the execution's name is its idempotency
+/// (the same name and input answer the running execution; otherwise
+/// `ExecutionAlreadyExists`), held from the start even while the execution is not visible.
+fn start_standard(inner: &mut Inner, machine: String, name: String, body: String) -> OpResult {
+    let Some(arn) = execution_arn(&machine, &name) else {
+        return Err(bad(
+            "InvalidArn",
+            format!("Invalid Arn: 'Resource type not valid in this context: {machine}'"),
+        ));
+    };
+    if name.is_empty() || name.len() > 80 {
+        return Err(bad("InvalidName", format!("Invalid Name: '{name}'")));
+    }
+    // The name's idempotency is the service's own: a new execution it does not show
+    // yet still holds its name.
+    if let Some(i) = inner.held(&arn) {
+        let j = &inner.jobs[i];
+        return if j.state() == "RUNNING" && j.arguments["input"] == json!(body) {
+            Ok(json!({"executionArn": arn, "startDate": j.created_at}))
+        } else {
+            Err(bad(
+                "ExecutionAlreadyExists",
+                format!("Execution Already Exists: '{arn}'"),
+            ))
+        };
+    }
+    Ok(start(inner, arn, &machine, &name, body))
+}
+
+/// `ListExecutions` of a state machine, by status, a page at a time.
+fn list_executions(inner: &mut Inner, machine: String, status: String, input: &Value) -> OpResult {
+    let size = match input["maxResults"].as_u64() {
+        None | Some(0) => 100,
+        Some(_) => page_size(&input["maxResults"], 100, 1000, "maxResults")?,
+    };
+    let (executions, next) = list_page(
+        inner,
+        Service::StepFunctions,
+        &machine,
+        input["nextToken"].as_str(),
+        size,
+        |j| status.is_empty() || j.state() == status,
+        list_item,
+    )?;
+    let mut out = json!({ "executions": executions });
+    if let Some(t) = next {
+        out["nextToken"] = json!(t);
+    }
+    Ok(out)
 }
