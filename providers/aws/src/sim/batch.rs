@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{aws_error, bad, list_page, new_job, page_size, Inner, OpResult, SimJob};
+use super::{aws_error, bad, list_page, new_job, page_size, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// botocore's `JobStatus` enum, and what each reads as.
@@ -128,15 +128,6 @@ pub(super) fn call(inner: &mut Inner, method: &Method, path: &str, input: &Value
             &format!("no route POST {path}"),
         ))),
     }
-}
-
-/// The string field `k` of `input` ("" when absent).
-fn text(input: &Value, k: &str) -> String {
-    input
-        .get(k)
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string()
 }
 
 /// `SubmitJob`: a new job named `jobName` in `jobQueue` every time (Batch deduplicates

@@ -14,7 +14,7 @@
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{bad, list_page, new_job, Inner, OpResult, SimJob};
+use super::{bad, list_page, new_job, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
@@ -152,15 +152,6 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             format!("unknown operation {TARGET}{other}"),
         )),
     }
-}
-
-/// The string field `k` of `input` ("" when absent).
-fn text(input: &Value, k: &str) -> String {
-    input
-        .get(k)
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string()
 }
 
 /// `RunTask`: one task, deduplicated by `clientToken` within the cluster.

@@ -904,6 +904,15 @@ fn emr_step_json(j: &SimJob) -> Value {
     json!({"Id": j.id, "Name": j.name, "Status": status})
 }
 
+/// The string field `k` of a JSON request body ("" when absent).
+pub(super) fn text(input: &Value, k: &str) -> String {
+    input
+        .get(k)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
 fn glue_run_json(j: &SimJob) -> Value {
     let mut run = json!({"Id": j.id, "JobName": j.parent, "JobRunState": j.state(), "Arguments": j.arguments, "StartedOn": j.created_at});
     if j.state() == "FAILED" {
