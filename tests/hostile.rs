@@ -490,9 +490,15 @@ fn says_success(shape: &Shape, body: Option<&Value>) -> bool {
     let Some(body) = body else { return false };
     let is = |path: &[&str]| at(body, path).and_then(Value::as_str) == Some(shape.success);
     match shape.provider {
-        "databricks" => {
-            is(&["state", "result_state"]) || is(&["status", "termination_details", "code"])
-        }
+        // Databricks also calls a run whose leaf tasks succeeded a success (with failures).
+        "databricks" => [
+            &["state", "result_state"][..],
+            &["status", "termination_details", "code"],
+        ]
+        .iter()
+        .any(|path| {
+            is(path) || at(body, path).and_then(Value::as_str) == Some("SUCCESS_WITH_FAILURES")
+        }),
         // A stopped task whose essential container exited and every container exited 0.
         "ecs" => {
             let task = &["tasks", "0"];

@@ -141,11 +141,13 @@ fn classic_state(life: &str, result: Option<&str>) -> Option<JobState> {
 
 fn result_state(result: &str) -> Option<JobState> {
     Some(match result {
-        "SUCCESS" | "SUCCESS_WITH_FAILURES" | "EXCLUDED" => JobState::Succeeded,
+        "SUCCESS" | "SUCCESS_WITH_FAILURES" => JobState::Succeeded,
         "FAILED" | "TIMEDOUT" | "MAXIMUM_CONCURRENT_RUNS_REACHED" | "UPSTREAM_FAILED" => {
             JobState::Failed
         }
-        "CANCELED" | "UPSTREAM_CANCELED" | "DISABLED" => JobState::Cancelled,
+        // EXCLUDED: "skipped because the necessary conditions were not met" (databricks-sdk's
+        // RunResultState): nothing ran, as with the newer termination code SKIPPED.
+        "CANCELED" | "UPSTREAM_CANCELED" | "DISABLED" | "EXCLUDED" => JobState::Cancelled,
         _ => return None,
     })
 }
@@ -252,7 +254,7 @@ mod tests {
                 Some("SUCCESS_WITH_FAILURES"),
                 JobState::Succeeded,
             ),
-            ("TERMINATED", Some("EXCLUDED"), JobState::Succeeded),
+            ("TERMINATED", Some("EXCLUDED"), JobState::Cancelled),
             ("TERMINATED", Some("FAILED"), JobState::Failed),
             ("TERMINATED", Some("TIMEDOUT"), JobState::Failed),
             (

@@ -1207,7 +1207,7 @@ impl registry::SimFactory for Simulators {
             ("TERMINATED", Running),
             ("TERMINATED/SUCCESS", Succeeded),
             ("TERMINATED/SUCCESS_WITH_FAILURES", Succeeded),
-            ("TERMINATED/EXCLUDED", Succeeded),
+            ("TERMINATED/EXCLUDED", Cancelled),
             ("TERMINATED/FAILED", Failed),
             ("TERMINATED/TIMEDOUT", Failed),
             ("TERMINATED/MAXIMUM_CONCURRENT_RUNS_REACHED", Failed),
