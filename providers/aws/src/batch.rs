@@ -1,4 +1,4 @@
-//! AWS Batch jobs (REST JSON, SigV4 service `batch`).
+//! AWS Batch jobs (REST JSON, SigV4 service `batch`), a kit description.
 //!
 //! A job spec is the `SubmitJob` body: `{"jobQueue": "...", "jobDefinition": "...",
 //! "jobName": "...", "containerOverrides": {...}, ...}`. `SubmitJob` has no idempotency token
@@ -11,17 +11,11 @@
 //! reads `FAILED`, and the adapter reports it cancelled when tether's reason is on it (or
 //! `isCancelled` is set).
 
-use std::collections::HashMap;
-
-use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{json, Value};
-use tether_provider::http::Idempotency;
-use tether_provider::{
-    Handle, JobState, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
-};
+use tether_provider::{Handle, JobState, ProviderError, RemoteStatus};
 
-use crate::{field, find_in_pages, sweep_by_ids};
+use crate::kit::{handle_field, no_field, Call, JobApi, Kit, Listing, Protocol, SweepBy};
 
 const PROVIDER: &str = "batch";
 /// Jobs per `DescribeJobs` call (the API's limit).
@@ -31,10 +25,12 @@ const NAME_MAX: usize = 128;
 /// The reason `TerminateJob` carries, by which a job tether cancelled reads as cancelled.
 pub const CANCEL_REASON: &str = "Cancelled through tether";
 
-adapter! {
-    /// The Batch adapter.
-    Batch
-}
+/// The Batch adapter.
+pub type Batch = Kit<BatchJobs>;
+
+/// Batch jobs, as the kit runs them.
+#[derive(Debug, Default)]
+pub struct BatchJobs;
 
 /// The job name carrying `key`: the spec's `jobName` (cut to fit), a dash, the key.
 pub fn job_name(name: Option<&str>, key: &str) -> String {
@@ -78,182 +74,141 @@ fn job_status(job: &Value) -> RemoteStatus {
     }
 }
 
-impl Batch {
-    /// `DescribeJobs` for up to 100 ids: the statuses found, by job id.
-    async fn describe(
-        &self,
-        ids: Vec<String>,
-    ) -> Result<HashMap<String, RemoteStatus>, ProviderError> {
-        let out = self
-            .client
-            .rest(
-                "DescribeJobs",
-                Method::POST,
-                "/v1/describejobs",
-                Some(&json!({ "jobs": ids })),
-                Idempotency::Idempotent,
-            )
-            .await?;
-        Ok(out["jobs"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|job| Some((job["jobId"].as_str()?.to_string(), job_status(job))))
-            .collect())
-    }
+/// `DescribeJobs` for up to 100 ids: a job Batch does not know is left out of the answer.
+fn describe_jobs(ids: Vec<String>) -> Call {
+    Call::rest_with(
+        "DescribeJobs",
+        Method::POST,
+        "/v1/describejobs".into(),
+        json!({ "jobs": ids }),
+    )
 }
 
-#[async_trait]
-impl Provider for Batch {
+/// The statuses of a `DescribeJobs` answer, by job id.
+fn jobs_of(answer: &Value) -> Vec<(String, RemoteStatus)> {
+    answer["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|job| Some((job["jobId"].as_str()?.to_string(), job_status(job))))
+        .collect()
+}
+
+impl JobApi for BatchJobs {
     fn kind(&self) -> &'static str {
         PROVIDER
     }
 
-    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
+    fn protocol(&self) -> Protocol {
+        Protocol::Rest
+    }
+
+    fn start_is_idempotent(&self) -> bool {
+        false
+    }
+
+    fn check(&self, spec: &Value) -> Result<(), String> {
         let text = |k: &str| {
             spec.get(k)
                 .and_then(Value::as_str)
                 .is_some_and(|v| !v.is_empty())
         };
         if !spec.is_object() || !text("jobQueue") || !text("jobDefinition") {
-            return Err(ProviderError::invalid_spec(
-                PROVIDER,
-                "the job spec must be a SubmitJob body holding jobQueue and jobDefinition",
-            ));
+            return Err(
+                "the job spec must be a SubmitJob body holding jobQueue and jobDefinition".into(),
+            );
         }
         match spec.get("jobName") {
-            None => {}
-            Some(Value::String(n)) if name_ok(n) => {}
-            Some(other) => {
-                return Err(ProviderError::invalid_spec(
-                    PROVIDER,
-                    format!(
-                        "jobName {other} must start with a letter or digit and hold only \
-                         letters, digits, - and _ (tether appends its key to it)"
-                    ),
-                ))
-            }
+            None => Ok(()),
+            Some(Value::String(n)) if name_ok(n) => Ok(()),
+            Some(other) => Err(format!(
+                "jobName {other} must start with a letter or digit and hold only \
+                 letters, digits, - and _ (tether appends its key to it)"
+            )),
         }
-        Ok(())
     }
 
     /// <https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html>
-    async fn submit(
-        &self,
-        spec: &Value,
-        key: &str,
-        gate: &dyn SendGate,
-    ) -> Result<Handle, ProviderError> {
-        self.validate_spec(spec)?;
+    fn start(&self, spec: &Value, key: &str) -> Call {
         let mut body = spec.clone();
         body["jobName"] = json!(job_name(spec.get("jobName").and_then(Value::as_str), key));
-        let out = self
-            .client
-            .rest(
-                "SubmitJob",
-                Method::POST,
-                "/v1/submitjob",
-                Some(&body),
-                Idempotency::NotIdempotent(gate),
-            )
-            .await?;
-        let id = out["jobId"].as_str().ok_or_else(|| {
-            ProviderError::transient(
-                PROVIDER,
-                format!("SubmitJob: no jobId in the answer: {out}"),
-            )
-        })?;
-        Ok(Handle::new(
-            json!({"job_queue": spec["jobQueue"], "job_id": id}),
-        ))
+        Call::rest_with("SubmitJob", Method::POST, "/v1/submitjob".into(), body)
     }
 
-    fn submit_is_idempotent(&self) -> bool {
-        false
+    fn started(&self, spec: &Value, _key: &str, answer: &Value) -> Result<Value, ProviderError> {
+        let id = answer["jobId"]
+            .as_str()
+            .ok_or_else(|| no_field(PROVIDER, "SubmitJob", "jobId", answer))?;
+        Ok(json!({"job_queue": spec["jobQueue"], "job_id": id}))
     }
 
-    /// <https://docs.aws.amazon.com/batch/latest/APIReference/API_DescribeJobs.html>: a job
-    /// Batch does not know is left out of the answer.
-    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
-        let id = field(handle, "job_id", PROVIDER)?;
-        self.describe(vec![id.clone()])
-            .await?
-            .remove(&id)
+    /// <https://docs.aws.amazon.com/batch/latest/APIReference/API_DescribeJobs.html>
+    fn describe(&self, handle: &Handle) -> Result<Call, ProviderError> {
+        Ok(describe_jobs(vec![handle_field(
+            handle, "job_id", PROVIDER,
+        )?]))
+    }
+
+    fn status(&self, handle: &Handle, answer: &Value) -> Result<RemoteStatus, ProviderError> {
+        let id = handle_field(handle, "job_id", PROVIDER)?;
+        jobs_of(answer)
+            .into_iter()
+            .find_map(|(job, status)| (job == id).then_some(status))
             .ok_or_else(|| ProviderError::not_found(PROVIDER, format!("DescribeJobs: no job {id}")))
     }
 
     /// <https://docs.aws.amazon.com/batch/latest/APIReference/API_TerminateJob.html>
-    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
-        let id = field(handle, "job_id", PROVIDER)?;
-        self.client
-            .rest(
-                "TerminateJob",
-                Method::POST,
-                "/v1/terminatejob",
-                Some(&json!({"jobId": id, "reason": CANCEL_REASON})),
-                Idempotency::Idempotent,
-            )
-            .await?;
-        Ok(())
+    fn stop(&self, handle: &Handle) -> Result<Call, ProviderError> {
+        let id = handle_field(handle, "job_id", PROVIDER)?;
+        Ok(Call::rest_with(
+            "TerminateJob",
+            Method::POST,
+            "/v1/terminatejob".into(),
+            json!({"jobId": id, "reason": CANCEL_REASON}),
+        ))
     }
 
-    /// Lists the queue's jobs named with the key (`ListJobs` with the `JOB_NAME` filter, which
+    /// The queue's jobs named with the key (`ListJobs` with the `JOB_NAME` filter, which
     /// covers every status; paged by `nextToken`).
-    async fn find(
-        &self,
-        key: &str,
-        spec: &Value,
-        _intent_ms: i64,
-    ) -> Result<Vec<Handle>, ProviderError> {
-        let Some(queue) = spec.get("jobQueue").and_then(Value::as_str) else {
-            return Ok(Vec::new());
-        };
+    fn find(&self, spec: &Value, key: &str) -> Option<Listing> {
+        let queue = spec.get("jobQueue").and_then(Value::as_str)?;
         let wanted = job_name(spec.get("jobName").and_then(Value::as_str), key);
-        let list = |token: Option<String>| {
-            let mut body = json!({"jobQueue": queue, "maxResults": 100,
-                "filters": [{"name": "JOB_NAME", "values": [wanted]}]});
-            if let Some(t) = token {
-                body["nextToken"] = json!(t);
-            }
-            async move {
-                self.client
-                    .rest(
-                        "ListJobs",
-                        Method::POST,
-                        "/v1/listjobs",
-                        Some(&body),
-                        Idempotency::Idempotent,
-                    )
-                    .await
-            }
-        };
-        find_in_pages(
-            self.config.find_max_pages,
-            "jobSummaryList",
-            "nextToken",
-            list,
-            |job| {
-                // The filter matches names without regard to case: compare exactly.
-                (job["jobName"].as_str() == Some(wanted.as_str())).then(|| {
-                    (
-                        Handle::new(json!({"job_queue": queue, "job_id": job["jobId"]})),
-                        job["createdAt"].as_f64().map(|ms| ms / 1000.0),
-                    )
-                })
-            },
-        )
-        .await
+        let body = json!({"jobQueue": queue, "maxResults": 100,
+            "filters": [{"name": "JOB_NAME", "values": [wanted]}]});
+        Some(Listing {
+            call: Call::rest_with("ListJobs", Method::POST, "/v1/listjobs".into(), body),
+            items: "jobSummaryList",
+            next: "nextToken",
+        })
+    }
+
+    fn found(&self, spec: &Value, key: &str, job: &Value) -> Option<(Value, Option<f64>)> {
+        let wanted = job_name(spec.get("jobName").and_then(Value::as_str), key);
+        // The filter matches names without regard to case: compare exactly.
+        (job["jobName"].as_str() == Some(wanted.as_str())).then(|| {
+            (
+                json!({"job_queue": spec["jobQueue"], "job_id": job["jobId"]}),
+                job["createdAt"].as_f64().map(|ms| ms / 1000.0),
+            )
+        })
     }
 
     /// `DescribeJobs` for up to 100 jobs a call.
-    async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        sweep_by_ids(jobs, (None, "job_id"), DESCRIBE_MAX, |_, ids| {
-            self.describe(ids)
+    fn sweep_by(&self) -> Option<SweepBy> {
+        Some(SweepBy::Ids {
+            parent: None,
+            id: "job_id",
+            chunk: DESCRIBE_MAX,
         })
-        .await
     }
 
-    adapter_settings!();
+    fn describe_ids(&self, _parent: &str, ids: Vec<String>) -> Option<Call> {
+        Some(describe_jobs(ids))
+    }
+
+    fn described(&self, answer: &Value) -> Vec<(String, RemoteStatus)> {
+        jobs_of(answer)
+    }
 }
 
 #[cfg(test)]

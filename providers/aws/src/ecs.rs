@@ -1,4 +1,5 @@
-//! Amazon ECS tasks (JSON 1.1, `AmazonEC2ContainerServiceV20141113.<Operation>`).
+//! Amazon ECS tasks (JSON 1.1, `AmazonEC2ContainerServiceV20141113.<Operation>`), a kit
+//! description.
 //!
 //! A job spec is the `RunTask` body: `{"cluster": "...", "taskDefinition": "...",
 //! "launchType": "FARGATE", "overrides": {...}, ...}` (one task: `count` absent or 1). tether
@@ -12,16 +13,10 @@
 //! exited 0 (`state::ecs_stopped`). A coalesced sweep reads up to 100 tasks of a cluster per
 //! `DescribeTasks` call.
 
-use std::collections::HashMap;
-
-use async_trait::async_trait;
 use serde_json::{json, Value};
-use tether_provider::http::Idempotency;
-use tether_provider::{
-    Handle, JobState, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
-};
+use tether_provider::{Handle, JobState, ProviderError, RemoteStatus};
 
-use crate::{field, find_in_pages, sweep_by_ids};
+use crate::kit::{handle_field, Call, JobApi, Kit, Listing, Protocol, SweepBy};
 
 const PROVIDER: &str = "ecs";
 const TARGET: &str = "AmazonEC2ContainerServiceV20141113";
@@ -32,10 +27,12 @@ const DEFAULT_CLUSTER: &str = "default";
 /// The reason `StopTask` carries.
 const CANCEL_REASON: &str = "Cancelled through tether";
 
-adapter! {
-    /// The ECS adapter.
-    Ecs
-}
+/// The ECS adapter.
+pub type Ecs = Kit<Tasks>;
+
+/// ECS tasks, as the kit runs them.
+#[derive(Debug, Default)]
+pub struct Tasks;
 
 fn cluster_of(spec: &Value) -> String {
     spec.get("cluster")
@@ -89,115 +86,76 @@ fn task_status(task: &Value) -> RemoteStatus {
     }
 }
 
-impl Ecs {
-    /// `DescribeTasks` for up to 100 tasks of `cluster`: the statuses found, by task ARN, and
-    /// the ARNs ECS reports `MISSING`.
-    async fn describe(
-        &self,
-        cluster: &str,
-        arns: Vec<String>,
-    ) -> Result<(HashMap<String, RemoteStatus>, Vec<String>), ProviderError> {
-        let out = self
-            .client
-            .json11(
-                TARGET,
-                "DescribeTasks",
-                &json!({"cluster": cluster, "tasks": arns}),
-                Idempotency::Idempotent,
-            )
-            .await?;
-        let found = out["tasks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| Some((t["taskArn"].as_str()?.to_string(), task_status(t))))
-            .collect();
-        let missing = out["failures"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|f| f["reason"].as_str() == Some("MISSING"))
-            .filter_map(|f| f["arn"].as_str().map(str::to_string))
-            .collect();
-        Ok((found, missing))
-    }
-
-    /// One page of `ListTasks` of `cluster` started by `key` (running and recently stopped).
-    async fn list_tasks(
-        &self,
-        cluster: &str,
-        key: &str,
-        token: Option<String>,
-    ) -> Result<Value, ProviderError> {
-        // "When you specify startedBy as the filter, it must be the only filter that you use."
-        let mut body = json!({"cluster": cluster, "startedBy": key, "maxResults": 100});
-        if let Some(t) = token {
-            body["nextToken"] = json!(t);
-        }
-        let mut page = self
-            .client
-            .json11(TARGET, "ListTasks", &body, Idempotency::Idempotent)
-            .await?;
-        // `find_in_pages` reads objects: ListTasks answers bare ARNs.
-        let arns: Vec<Value> = page["taskArns"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|arn| json!({ "taskArn": arn }))
-            .collect();
-        page["taskArns"] = Value::Array(arns);
-        Ok(page)
-    }
+/// `DescribeTasks` for up to 100 tasks of `cluster`.
+fn describe_tasks(cluster: &str, arns: Vec<String>) -> Call {
+    Call::rpc("DescribeTasks", json!({"cluster": cluster, "tasks": arns}))
 }
 
-#[async_trait]
-impl Provider for Ecs {
+/// The statuses of a `DescribeTasks` answer, by task ARN.
+fn tasks_of(answer: &Value) -> Vec<(String, RemoteStatus)> {
+    answer["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t["taskArn"].as_str()?.to_string(), task_status(t))))
+        .collect()
+}
+
+/// The task ARNs of the handle.
+fn task_of(handle: &Handle) -> Result<(String, String), ProviderError> {
+    Ok((
+        handle_field(handle, "cluster", PROVIDER)?,
+        handle_field(handle, "task_arn", PROVIDER)?,
+    ))
+}
+
+impl JobApi for Tasks {
     fn kind(&self) -> &'static str {
         PROVIDER
     }
 
-    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
-        let refuse = |why: &str| Err(ProviderError::invalid_spec(PROVIDER, why.to_string()));
+    fn protocol(&self) -> Protocol {
+        Protocol::Json11(TARGET)
+    }
+
+    /// `clientToken` makes the submit idempotent: it may be repeated without a gate.
+    fn start_is_idempotent(&self) -> bool {
+        true
+    }
+
+    fn check(&self, spec: &Value) -> Result<(), String> {
         let definition = spec.get("taskDefinition").and_then(Value::as_str);
         if !spec.is_object() || definition.is_none_or(str::is_empty) {
-            return refuse("the job spec must be a RunTask body holding taskDefinition");
+            return Err("the job spec must be a RunTask body holding taskDefinition".into());
         }
         if spec.get("count").is_some_and(|c| c.as_u64() != Some(1)) {
-            return refuse("count must be 1 (or absent): one task is one job");
+            return Err("count must be 1 (or absent): one task is one job".into());
         }
         for tethers in ["clientToken", "startedBy"] {
             if spec.get(tethers).is_some() {
-                return refuse(&format!(
+                return Err(format!(
                     "{tethers} must be absent: tether sets it to its key"
                 ));
             }
         }
         if spec.get("cluster").is_some_and(|c| !c.is_string()) {
-            return refuse("cluster must be a cluster name or ARN");
+            return Err("cluster must be a cluster name or ARN".into());
         }
         Ok(())
     }
 
     /// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html>
-    async fn submit(
-        &self,
-        spec: &Value,
-        key: &str,
-        // `clientToken` makes the submit idempotent: it may be repeated without a gate.
-        _gate: &dyn SendGate,
-    ) -> Result<Handle, ProviderError> {
-        self.validate_spec(spec)?;
-        let cluster = cluster_of(spec);
+    fn start(&self, spec: &Value, key: &str) -> Call {
         let mut body = spec.clone();
-        body["cluster"] = json!(cluster);
+        body["cluster"] = json!(cluster_of(spec));
         body["clientToken"] = json!(key);
         body["startedBy"] = json!(key);
-        let out = self
-            .client
-            .json11(TARGET, "RunTask", &body, Idempotency::Idempotent)
-            .await?;
-        match out["tasks"][0]["taskArn"].as_str() {
-            Some(arn) => Ok(Handle::new(json!({"cluster": cluster, "task_arn": arn}))),
+        Call::rpc("RunTask", body)
+    }
+
+    fn started(&self, spec: &Value, _key: &str, answer: &Value) -> Result<Value, ProviderError> {
+        match answer["tasks"][0]["taskArn"].as_str() {
+            Some(arn) => Ok(json!({"cluster": cluster_of(spec), "task_arn": arn})),
             // No task placed (`RESOURCE:MEMORY`, an agent disconnected...): nothing runs, and
             // ECS answers the same token with this same answer for 24 hours, so the attempt is
             // refused: the next one is sent with a token of its own (the engine's next
@@ -207,90 +165,83 @@ impl Provider for Ecs {
                 format!(
                     "RunTask placed no task ({}): nothing runs; asking again sends a new \
                      clientToken",
-                    out["failures"]
+                    answer["failures"]
                 ),
             )),
         }
     }
 
-    fn submit_is_idempotent(&self) -> bool {
-        true
+    /// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html>
+    fn describe(&self, handle: &Handle) -> Result<Call, ProviderError> {
+        let (cluster, arn) = task_of(handle)?;
+        Ok(describe_tasks(&cluster, vec![arn]))
     }
 
-    /// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeTasks.html>:
-    /// a task ECS does not know is answered as a `MISSING` failure.
-    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
-        let cluster = field(handle, "cluster", PROVIDER)?;
-        let arn = field(handle, "task_arn", PROVIDER)?;
-        let (mut found, missing) = self.describe(&cluster, vec![arn.clone()]).await?;
-        match found.remove(&arn) {
-            Some(status) => Ok(status),
-            None if !missing.is_empty() => Err(ProviderError::not_found(
-                PROVIDER,
-                format!("DescribeTasks: task {arn} is MISSING"),
-            )),
-            None => Err(ProviderError::transient(
+    /// A task ECS does not know is answered as a `MISSING` failure.
+    fn status(&self, handle: &Handle, answer: &Value) -> Result<RemoteStatus, ProviderError> {
+        let (_, arn) = task_of(handle)?;
+        if let Some((_, status)) = tasks_of(answer).into_iter().find(|(a, _)| *a == arn) {
+            return Ok(status);
+        }
+        let missing = answer["failures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|f| f["reason"].as_str() == Some("MISSING"));
+        Err(if missing {
+            ProviderError::not_found(PROVIDER, format!("DescribeTasks: task {arn} is MISSING"))
+        } else {
+            ProviderError::transient(
                 PROVIDER,
                 format!("DescribeTasks: no answer about task {arn}"),
-            )),
-        }
+            )
+        })
     }
 
     /// <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_StopTask.html>
-    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
-        let cluster = field(handle, "cluster", PROVIDER)?;
-        let arn = field(handle, "task_arn", PROVIDER)?;
-        self.client
-            .json11(
-                TARGET,
-                "StopTask",
-                &json!({"cluster": cluster, "task": arn, "reason": CANCEL_REASON}),
-                Idempotency::Idempotent,
-            )
-            .await?;
-        Ok(())
+    fn stop(&self, handle: &Handle) -> Result<Call, ProviderError> {
+        let (cluster, arn) = task_of(handle)?;
+        Ok(Call::rpc(
+            "StopTask",
+            json!({"cluster": cluster, "task": arn, "reason": CANCEL_REASON}),
+        ))
     }
 
-    /// Lists the cluster's tasks started by the key: `ListTasks` with `startedBy` as its only
-    /// filter, as the API requires, which lists running and recently stopped tasks (stopped
+    /// The cluster's tasks started by the key: `ListTasks` with `startedBy` as its only
+    /// filter, as the API requires ("When you specify startedBy as the filter, it must be the
+    /// only filter that you use"), which lists running and recently stopped tasks (stopped
     /// ones for about an hour; with the token's 24-hour replay that covers a lost answer).
-    async fn find(
-        &self,
-        key: &str,
-        spec: &Value,
-        _intent_ms: i64,
-    ) -> Result<Vec<Handle>, ProviderError> {
-        let cluster = cluster_of(spec);
-        let list = |token| self.list_tasks(&cluster, key, token);
-        let mut found: Vec<Handle> = find_in_pages(
-            self.config.find_max_pages,
-            "taskArns",
-            "nextToken",
-            list,
-            |task| {
-                let arn = task["taskArn"].as_str()?;
-                Some((
-                    Handle::new(json!({"cluster": cluster, "task_arn": arn})),
-                    None,
-                ))
-            },
-        )
-        .await?;
-        // A task listed twice (pages that moved under the listing) is one task.
-        let mut seen = std::collections::HashSet::new();
-        found.retain(|h| seen.insert(h.clone()));
-        Ok(found)
+    fn find(&self, spec: &Value, key: &str) -> Option<Listing> {
+        let body = json!({"cluster": cluster_of(spec), "startedBy": key, "maxResults": 100});
+        Some(Listing {
+            call: Call::rpc("ListTasks", body),
+            items: "taskArns",
+            next: "nextToken",
+        })
+    }
+
+    /// `ListTasks` answers bare ARNs, without a creation time.
+    fn found(&self, spec: &Value, _key: &str, arn: &Value) -> Option<(Value, Option<f64>)> {
+        let arn = arn.as_str()?;
+        Some((json!({"cluster": cluster_of(spec), "task_arn": arn}), None))
     }
 
     /// `DescribeTasks` of each cluster, for up to 100 tasks a call.
-    async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        sweep_by_ids(jobs, (Some("cluster"), "task_arn"), DESCRIBE_MAX, |cluster, arns| async move {
-            self.describe(&cluster, arns).await.map(|(found, _)| found)
+    fn sweep_by(&self) -> Option<SweepBy> {
+        Some(SweepBy::Ids {
+            parent: Some("cluster"),
+            id: "task_arn",
+            chunk: DESCRIBE_MAX,
         })
-        .await
     }
 
-    adapter_settings!();
+    fn describe_ids(&self, cluster: &str, arns: Vec<String>) -> Option<Call> {
+        Some(describe_tasks(cluster, arns))
+    }
+
+    fn described(&self, answer: &Value) -> Vec<(String, RemoteStatus)> {
+        tasks_of(answer)
+    }
 }
 
 #[cfg(test)]

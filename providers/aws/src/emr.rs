@@ -1,26 +1,27 @@
-//! EMR on EC2 steps (JSON 1.1, `ElasticMapReduce.<Operation>`).
+//! EMR on EC2 steps (JSON 1.1, `ElasticMapReduce.<Operation>`), a kit description.
 //!
 //! A job spec is `{"cluster_id": "j-...", "step": <StepConfig>}`. `AddJobFlowSteps` has no
 //! idempotency token, so tether puts its key into the step name (`<name> [<key>]`) and `find`
 //! lists the cluster's steps for that name: a crash between submit and record never yields a
 //! second step.
 
-use async_trait::async_trait;
 use serde_json::{json, Value};
-use tether_provider::http::Idempotency;
-use tether_provider::{Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked};
+use tether_provider::{Handle, ProviderError, RemoteStatus};
 
-use crate::{each_page, field, find_in_pages, sweep, tagged_name, timestamp, Group};
+use crate::kit::{handle_field, no_field, Call, JobApi, Kit, Listing, Protocol, SweepBy};
+use crate::{tagged_name, timestamp};
 
 const PROVIDER: &str = "emr";
 const TARGET: &str = "ElasticMapReduce";
 /// The step states a sweep lists: the ones that still change.
 const ACTIVE_STATES: [&str; 3] = ["PENDING", "CANCEL_PENDING", "RUNNING"];
 
-adapter! {
-    /// The EMR steps adapter.
-    Emr
-}
+/// The EMR steps adapter.
+pub type Emr = Kit<Steps>;
+
+/// EMR steps, as the kit runs them.
+#[derive(Debug, Default)]
+pub struct Steps;
 
 /// A step's `Status` (from `DescribeStep` or `ListSteps`) as tether sees it.
 fn step_status(status: &Value) -> RemoteStatus {
@@ -49,58 +50,41 @@ fn step_status(status: &Value) -> RemoteStatus {
     }
 }
 
-impl Emr {
-    /// One page of `ListSteps` (`body` names the cluster and any filters), from `marker`.
-    async fn list_steps(
-        &self,
-        mut body: Value,
-        marker: Option<String>,
-    ) -> Result<Value, ProviderError> {
-        if let Some(m) = marker {
-            body["Marker"] = json!(m);
-        }
-        self.client
-            .json11(TARGET, "ListSteps", &body, Idempotency::Idempotent)
-            .await
-    }
-
-    /// The active steps of one cluster (`ListSteps` with `StepStates`, paged by `Marker`).
-    async fn list_active(
-        &self,
-        group: Group,
-    ) -> Result<(Vec<(usize, RemoteStatus)>, u64), ProviderError> {
-        let mut found = Vec::new();
-        let list = |marker| {
-            self.list_steps(
-                json!({"ClusterId": group.parent, "StepStates": ACTIVE_STATES}),
-                marker,
-            )
-        };
-        let calls = each_page("Steps", "Marker", list, |step| {
-            if let Some(&i) = step["Id"].as_str().and_then(|id| group.wanted.get(id)) {
-                found.push((i, step_status(&step["Status"])));
-            }
-            true
-        })
-        .await?;
-        Ok((found, calls))
-    }
-}
-
 fn handle_parts(handle: &Handle) -> Result<(String, String), ProviderError> {
     Ok((
-        field(handle, "cluster_id", PROVIDER)?,
-        field(handle, "step_id", PROVIDER)?,
+        handle_field(handle, "cluster_id", PROVIDER)?,
+        handle_field(handle, "step_id", PROVIDER)?,
     ))
 }
 
-#[async_trait]
-impl Provider for Emr {
+/// `ListSteps` (`body` names the cluster and any filters), paged by `Marker`.
+fn list_steps(body: Value) -> Listing {
+    Listing {
+        call: Call::rpc("ListSteps", body),
+        items: "Steps",
+        next: "Marker",
+    }
+}
+
+/// The step name carrying the key.
+fn step_name(spec: &Value, key: &str) -> String {
+    tagged_name(spec["step"].get("Name").and_then(Value::as_str), key)
+}
+
+impl JobApi for Steps {
     fn kind(&self) -> &'static str {
         PROVIDER
     }
 
-    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
+    fn protocol(&self) -> Protocol {
+        Protocol::Json11(TARGET)
+    }
+
+    fn start_is_idempotent(&self) -> bool {
+        false
+    }
+
+    fn check(&self, spec: &Value) -> Result<(), String> {
         let ok = spec
             .get("cluster_id")
             .and_then(Value::as_str)
@@ -112,116 +96,95 @@ impl Provider for Emr {
         if ok {
             Ok(())
         } else {
-            Err(ProviderError::invalid_spec(PROVIDER, "the job spec must be {\"cluster_id\": \"j-...\", \"step\": {\"Name\": ..., \"HadoopJarStep\": {...}}}"))
+            Err("the job spec must be {\"cluster_id\": \"j-...\", \"step\": {\"Name\": ..., \"HadoopJarStep\": {...}}}".into())
         }
     }
 
     /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_AddJobFlowSteps.html>
-    async fn submit(
-        &self,
-        spec: &Value,
-        key: &str,
-        gate: &dyn SendGate,
-    ) -> Result<Handle, ProviderError> {
-        self.validate_spec(spec)?;
-        let cluster = spec["cluster_id"].as_str().unwrap_or_default();
+    fn start(&self, spec: &Value, key: &str) -> Call {
         let mut step = spec["step"].clone();
-        step["Name"] = json!(tagged_name(step.get("Name").and_then(Value::as_str), key));
+        step["Name"] = json!(step_name(spec, key));
         if step.get("ActionOnFailure").is_none() {
             step["ActionOnFailure"] = json!("CONTINUE");
         }
-        let out = self
-            .client
-            .json11(
-                TARGET,
-                "AddJobFlowSteps",
-                &json!({"JobFlowId": cluster, "Steps": [step]}),
-                Idempotency::NotIdempotent(gate),
-            )
-            .await?;
-        let step_id = out["StepIds"][0].as_str().ok_or_else(|| {
-            ProviderError::transient(
-                PROVIDER,
-                format!("AddJobFlowSteps: no StepIds in the answer: {out}"),
-            )
-        })?;
-        Ok(Handle::new(
-            json!({"cluster_id": cluster, "step_id": step_id}),
-        ))
+        Call::rpc(
+            "AddJobFlowSteps",
+            json!({"JobFlowId": spec["cluster_id"], "Steps": [step]}),
+        )
     }
 
-    fn submit_is_idempotent(&self) -> bool {
-        false
+    fn started(&self, spec: &Value, _key: &str, answer: &Value) -> Result<Value, ProviderError> {
+        let step = answer["StepIds"][0]
+            .as_str()
+            .ok_or_else(|| no_field(PROVIDER, "AddJobFlowSteps", "StepIds", answer))?;
+        Ok(json!({"cluster_id": spec["cluster_id"], "step_id": step}))
     }
 
     /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_DescribeStep.html>
-    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
+    fn describe(&self, handle: &Handle) -> Result<Call, ProviderError> {
         let (cluster, step) = handle_parts(handle)?;
-        let out = self
-            .client
-            .json11(
-                TARGET,
-                "DescribeStep",
-                &json!({"ClusterId": cluster, "StepId": step}),
-                Idempotency::Idempotent,
-            )
-            .await?;
-        Ok(step_status(&out["Step"]["Status"]))
+        Ok(Call::rpc(
+            "DescribeStep",
+            json!({"ClusterId": cluster, "StepId": step}),
+        ))
+    }
+
+    fn status(&self, _handle: &Handle, answer: &Value) -> Result<RemoteStatus, ProviderError> {
+        Ok(step_status(&answer["Step"]["Status"]))
     }
 
     /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_CancelSteps.html>
-    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
+    fn stop(&self, handle: &Handle) -> Result<Call, ProviderError> {
         let (cluster, step) = handle_parts(handle)?;
-        let out = self
-            .client
-            .json11(TARGET, "CancelSteps", &json!({"ClusterId": cluster, "StepIds": [step], "StepCancellationOption": "SEND_INTERRUPT"}), Idempotency::Idempotent)
-            .await?;
-        match out["CancelStepsInfoList"][0]["Status"].as_str() {
-            Some("FAILED") => Err(ProviderError::permanent(
-                PROVIDER,
-                format!("CancelSteps: {}", out["CancelStepsInfoList"][0]["Reason"]),
-            )),
+        Ok(Call::rpc(
+            "CancelSteps",
+            json!({"ClusterId": cluster, "StepIds": [step], "StepCancellationOption": "SEND_INTERRUPT"}),
+        ))
+    }
+
+    /// `CancelSteps` answers 200 with a `FAILED` entry for a step it could not cancel.
+    fn stopped(&self, answer: &Value) -> Result<(), String> {
+        let info = &answer["CancelStepsInfoList"][0];
+        match info["Status"].as_str() {
+            Some("FAILED") => Err(info["Reason"].to_string()),
             _ => Ok(()),
         }
     }
 
-    /// Lists the cluster's steps (`ListSteps`, paged by `Marker`) for one named with the key.
-    async fn find(
-        &self,
-        key: &str,
-        spec: &Value,
-        _intent_ms: i64,
-    ) -> Result<Vec<Handle>, ProviderError> {
-        let Some(cluster) = spec.get("cluster_id").and_then(Value::as_str) else {
-            return Ok(Vec::new());
-        };
-        let wanted = tagged_name(spec["step"].get("Name").and_then(Value::as_str), key);
-        let list = |marker| self.list_steps(json!({"ClusterId": cluster}), marker);
-        find_in_pages(
-            self.config.find_max_pages,
-            "Steps",
-            "Marker",
-            list,
-            |step| {
-                (step["Name"].as_str() == Some(wanted.as_str())).then(|| {
-                    (
-                        Handle::new(json!({"cluster_id": cluster, "step_id": step["Id"]})),
-                        timestamp(&step["Status"]["Timeline"]["CreationDateTime"]),
-                    )
-                })
-            },
-        )
-        .await
+    /// The cluster's steps (`ListSteps`, paged by `Marker`), for one named with the key.
+    fn find(&self, spec: &Value, _key: &str) -> Option<Listing> {
+        let cluster = spec.get("cluster_id").and_then(Value::as_str)?;
+        Some(list_steps(json!({ "ClusterId": cluster })))
+    }
+
+    fn found(&self, spec: &Value, key: &str, step: &Value) -> Option<(Value, Option<f64>)> {
+        (step["Name"].as_str() == Some(step_name(spec, key).as_str())).then(|| {
+            (
+                json!({"cluster_id": spec["cluster_id"], "step_id": step["Id"]}),
+                timestamp(&step["Status"]["Timeline"]["CreationDateTime"]),
+            )
+        })
     }
 
     /// `ListSteps` of each cluster, for its pending and running steps.
     /// <https://docs.aws.amazon.com/emr/latest/APIReference/API_ListSteps.html>
-    async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        sweep(jobs, (Some("cluster_id"), "step_id"), |g| {
-            self.list_active(g)
+    fn sweep_by(&self) -> Option<SweepBy> {
+        Some(SweepBy::List {
+            parent: Some("cluster_id"),
+            id: "step_id",
         })
-        .await
     }
 
-    adapter_settings!();
+    fn sweep_list(&self, cluster: &str, _since: f64) -> Option<Listing> {
+        Some(list_steps(
+            json!({"ClusterId": cluster, "StepStates": ACTIVE_STATES}),
+        ))
+    }
+
+    fn listed(&self, step: &Value) -> Option<(String, RemoteStatus)> {
+        Some((
+            step["Id"].as_str()?.to_string(),
+            step_status(&step["Status"]),
+        ))
+    }
 }

@@ -60,7 +60,10 @@ impl ProviderSettings for AwsConfig {
     fn adapter(&self) -> Result<Arc<dyn Provider>, ProviderError> {
         Ok(match self.service {
             Service::Emr => Arc::new(Emr::new(self.clone())?),
-            Service::EmrServerless => Arc::new(EmrServerless::new(self.clone())?),
+            Service::EmrServerless => Arc::new(EmrServerless::with(
+                crate::emr_serverless::API,
+                self.clone(),
+            )?),
             Service::Glue => Arc::new(Glue::new(self.clone())?),
             Service::Batch => Arc::new(Batch::new(self.clone())?),
             Service::Ecs => Arc::new(Ecs::new(self.clone())?),
@@ -68,7 +71,10 @@ impl ProviderSettings for AwsConfig {
             Service::SageMakerTraining | Service::SageMakerProcessing => {
                 Arc::new(SageMaker::new(self.clone())?)
             }
-            Service::EmrContainers => Arc::new(EmrContainers::new(self.clone())?),
+            Service::EmrContainers => Arc::new(EmrContainers::with(
+                crate::emr_containers::API,
+                self.clone(),
+            )?),
         })
     }
 }

@@ -3,75 +3,26 @@
 //! and EMR on EKS job runs.
 //!
 //! One crate for the services, because what is hard is shared: SigV4 signing, the
-//! credential chain, AWS's error shapes and throttling. Each service has its own module with
-//! the same parts as every provider (the adapter, its spec and handle), and its state mapping
-//! sits in `state.rs`.
+//! credential chain, AWS's error shapes and throttling, and the shape of a job API. Each
+//! service is a description ([`kit::JobApi`]) that one adapter ([`kit::Kit`]) runs: its
+//! module holds only what is its own (its calls, names, answers and hooks), and its state
+//! mapping sits in `state.rs`.
 //!
 //! - `factory.rs`: [`FACTORY`], what tether's registry lists: the kinds, their settings
 //!   check, adapters and simulator.
 //! - `config.rs`: service, region, endpoint override, profile.
 //! - `credential.rs`: the standard AWS credential chain (`aws-config`), cached and refreshed.
-//! - `client.rs`: SigV4 (`aws-sigv4`), JSON 1.1 and REST JSON calls, AWS errors.
+//! - `client.rs`: SigV4 (`aws-sigv4`), JSON 1.0/1.1 and REST JSON calls, AWS errors.
+//! - `kit/`: the job API description, the adapter over it, and the REST job-run shape.
 //! - `emr.rs`, `emr_serverless.rs`, `glue.rs`, `batch.rs`, `ecs.rs`, `stepfunctions.rs`,
-//!   `sagemaker.rs` (training and processing), `emr_containers.rs`: the adapters.
+//!   `sagemaker.rs` (training and processing), `emr_containers.rs`: the descriptions.
 //! - `state.rs`: the state mappings.
+//! - `edges.rs`: each kind's edge catalog.
 //! - `sim/` (feature `sim`, off by default): simulators of the services that check SigV4
 //!   signatures (`tether sim KIND` for each of these kinds).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-
-/// An adapter's struct (its client and settings), with `new` and `client`: what every AWS
-/// adapter but SageMaker's (which adds its flavor) has alike.
-macro_rules! adapter {
-    ($(#[$doc:meta])* $name:ident $({ $($(#[$fdoc:meta])* $field:ident: $ty:ty),* $(,)? })?) => {
-        $(#[$doc])*
-        #[derive(Debug)]
-        pub struct $name {
-            client: crate::client::AwsClient,
-            config: crate::config::AwsConfig,
-            $($($(#[$fdoc])* $field: $ty,)*)?
-        }
-
-        impl $name {
-            /// An adapter for the configured account and region.
-            pub fn new(
-                config: crate::config::AwsConfig,
-            ) -> Result<Self, tether_provider::ProviderError> {
-                Ok(Self {
-                    client: crate::client::AwsClient::new(&config)?,
-                    config,
-                    $($($field: Default::default(),)*)?
-                })
-            }
-
-            /// The client, for calls tether does not wrap (tests make moto's resources with
-            /// it).
-            pub fn client(&self) -> &crate::client::AwsClient {
-                &self.client
-            }
-        }
-    };
-}
-
-/// The `Provider` methods every AWS adapter answers alike from its settings (`self.config`)
-/// and client (`self.client`): coalescing on or off, the common settings, the account's rate
-/// limiter.
-macro_rules! adapter_settings {
-    () => {
-        fn coalesces(&self) -> bool {
-            self.config.common.coalesce
-        }
-
-        fn settings(&self) -> &tether_provider::CommonSettings {
-            &self.config.common
-        }
-
-        fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
-            Some(self.client.http().limiter())
-        }
-    };
-}
 
 pub mod batch;
 pub mod client;
@@ -84,6 +35,7 @@ pub mod emr_containers;
 pub mod emr_serverless;
 pub mod factory;
 pub mod glue;
+pub mod kit;
 pub mod sagemaker;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -1,6 +1,6 @@
 //! Amazon SageMaker training jobs and processing jobs (JSON 1.1, `SageMaker.<Operation>`,
 //! SigV4 service `sagemaker`): two kinds, `sagemaker-training` and `sagemaker-processing`,
-//! one adapter told apart by its [`Flavor`].
+//! one kit description told apart by its [`Flavor`].
 //!
 //! A job spec is the `CreateTrainingJob` / `CreateProcessingJob` body. A job's name is unique
 //! per account and region, and a second create with a name in use is refused with
@@ -14,16 +14,12 @@
 //! after paging, so pages may be short): a job not listed has left `InProgress`, and its own
 //! call says how.
 
-use async_trait::async_trait;
 use serde_json::{json, Value};
-use tether_provider::http::Idempotency;
-use tether_provider::{
-    ErrorKind, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
-};
+use tether_provider::{Handle, ProviderError, RemoteStatus};
 
-use crate::client::AwsClient;
 use crate::config::{AwsConfig, Service};
-use crate::{each_page, field, keyed_name, sweep, Group};
+use crate::keyed_name;
+use crate::kit::{handle_field, Call, JobApi, Kit, Listing, Protocol, SweepBy};
 
 const TARGET: &str = "SageMaker";
 /// The longest job name.
@@ -34,8 +30,8 @@ const NAME_MAX: usize = 63;
 pub struct Flavor {
     /// The provider kind.
     pub kind: &'static str,
-    /// `Training` or `Processing`: the operations are `Create<it>Job`, `Describe<it>Job`, ...
-    pub noun: &'static str,
+    /// The operations: create, describe, stop, list (`CreateTrainingJob`, ...).
+    pub ops: [&'static str; 4],
     /// The name field of the create body and the answers (`TrainingJobName`).
     pub name_field: &'static str,
     /// The status field (`TrainingJobStatus`).
@@ -49,7 +45,12 @@ pub struct Flavor {
 /// Training jobs.
 pub const TRAINING: Flavor = Flavor {
     kind: "sagemaker-training",
-    noun: "Training",
+    ops: [
+        "CreateTrainingJob",
+        "DescribeTrainingJob",
+        "StopTrainingJob",
+        "ListTrainingJobs",
+    ],
     name_field: "TrainingJobName",
     status_field: "TrainingJobStatus",
     summaries: "TrainingJobSummaries",
@@ -59,7 +60,12 @@ pub const TRAINING: Flavor = Flavor {
 /// Processing jobs.
 pub const PROCESSING: Flavor = Flavor {
     kind: "sagemaker-processing",
-    noun: "Processing",
+    ops: [
+        "CreateProcessingJob",
+        "DescribeProcessingJob",
+        "StopProcessingJob",
+        "ListProcessingJobs",
+    ],
     name_field: "ProcessingJobName",
     status_field: "ProcessingJobStatus",
     summaries: "ProcessingJobSummaries",
@@ -67,14 +73,9 @@ pub const PROCESSING: Flavor = Flavor {
 };
 
 /// The SageMaker adapter, for one flavor of job.
-#[derive(Debug)]
-pub struct SageMaker {
-    client: AwsClient,
-    config: AwsConfig,
-    flavor: Flavor,
-}
+pub type SageMaker = Kit<Flavor>;
 
-impl SageMaker {
+impl Kit<Flavor> {
     /// An adapter for the configured account and region; the flavor follows from the
     /// config's service.
     pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
@@ -82,20 +83,7 @@ impl SageMaker {
             Service::SageMakerProcessing => PROCESSING,
             _ => TRAINING,
         };
-        Ok(Self {
-            client: AwsClient::new(&config)?,
-            config,
-            flavor,
-        })
-    }
-
-    /// The client, for calls tether does not wrap.
-    pub fn client(&self) -> &AwsClient {
-        &self.client
-    }
-
-    fn op(&self, verb: &str) -> String {
-        format!("{verb}{}Job", self.flavor.noun)
+        Self::with(flavor, config)
     }
 }
 
@@ -118,14 +106,11 @@ fn name_ok(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
-impl SageMaker {
+impl Flavor {
     /// A job (from `Describe*Job` or `List*Jobs`) as tether sees it, with `FailureReason` as
     /// the message.
     fn job_status(&self, job: &Value) -> RemoteStatus {
-        let raw = job[self.flavor.status_field]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
+        let raw = job[self.status_field].as_str().unwrap_or("").to_string();
         let mut message = job["FailureReason"]
             .as_str()
             .filter(|m| !m.is_empty())
@@ -145,172 +130,126 @@ impl SageMaker {
         }
     }
 
-    fn handle(&self, name: &str) -> Handle {
-        Handle::new(json!({ self.flavor.handle_field: name }))
+    /// The handle of the key's job.
+    fn keyed(&self, spec: &Value, key: &str) -> Value {
+        let name = job_name(spec.get(self.name_field).and_then(Value::as_str), key);
+        json!({ self.handle_field: name })
     }
 
-    /// The jobs `InProgress` created since the oldest asked about.
-    async fn list_in_progress(
-        &self,
-        group: Group,
-    ) -> Result<(Vec<(usize, RemoteStatus)>, u64), ProviderError> {
-        let mut found = Vec::new();
-        let op = format!("List{}Jobs", self.flavor.noun);
-        let list = |token: Option<String>| {
-            let mut body = json!({"StatusEquals": "InProgress", "CreationTimeAfter": group.since,
-                "MaxResults": 100});
-            if let Some(t) = token {
-                body["NextToken"] = json!(t);
-            }
-            let op = op.clone();
-            async move {
-                self.client
-                    .json11(TARGET, &op, &body, Idempotency::Idempotent)
-                    .await
-            }
-        };
-        let calls = each_page(self.flavor.summaries, "NextToken", list, |job| {
-            let name = job[self.flavor.name_field].as_str();
-            if let Some(&i) = name.and_then(|n| group.wanted.get(n)) {
-                found.push((i, self.job_status(job)));
-            }
-            true
-        })
-        .await?;
-        Ok((found, calls))
+    /// A call on the handle's job by its name.
+    fn by_name(&self, op: &'static str, handle: &Handle) -> Result<Call, ProviderError> {
+        let name = handle_field(handle, self.handle_field, self.kind)?;
+        Ok(Call::rpc(op, json!({ self.name_field: name })))
     }
 }
 
-#[async_trait]
-impl Provider for SageMaker {
+impl JobApi for Flavor {
     fn kind(&self) -> &'static str {
-        self.flavor.kind
+        self.kind
     }
 
-    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
-        let kind = self.flavor.kind;
-        let name_field = self.flavor.name_field;
+    fn protocol(&self) -> Protocol {
+        Protocol::Json11(TARGET)
+    }
+
+    /// The unique name makes the submit idempotent: it may be repeated without a gate.
+    fn start_is_idempotent(&self) -> bool {
+        true
+    }
+
+    fn check(&self, spec: &Value) -> Result<(), String> {
+        let name_field = self.name_field;
         let ok = spec.is_object()
             && spec
                 .get("RoleArn")
                 .and_then(Value::as_str)
                 .is_some_and(|r| !r.is_empty());
         if !ok {
-            return Err(ProviderError::invalid_spec(
-                kind,
-                format!(
-                    "the job spec must be a {} body holding RoleArn",
-                    self.op("Create")
-                ),
+            return Err(format!(
+                "the job spec must be a {} body holding RoleArn",
+                self.ops[0]
             ));
         }
         match spec.get(name_field) {
             None => Ok(()),
             Some(Value::String(n)) if name_ok(n) => Ok(()),
-            Some(other) => Err(ProviderError::invalid_spec(
-                kind,
-                format!(
-                    "{name_field} {other} must be letters, digits and dashes, starting and \
-                     ending with a letter or digit (tether appends its key)"
-                ),
+            Some(other) => Err(format!(
+                "{name_field} {other} must be letters, digits and dashes, starting and \
+                 ending with a letter or digit (tether appends its key)"
             )),
         }
     }
 
     /// <https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html>
     /// (and `CreateProcessingJob`).
-    async fn submit(
-        &self,
-        spec: &Value,
-        key: &str,
-        // The unique name makes the submit idempotent: it may be repeated without a gate.
-        _gate: &dyn SendGate,
-    ) -> Result<Handle, ProviderError> {
-        self.validate_spec(spec)?;
-        let name_field = self.flavor.name_field;
-        let name = job_name(spec.get(name_field).and_then(Value::as_str), key);
+    fn start(&self, spec: &Value, key: &str) -> Call {
         let mut body = spec.clone();
-        body[name_field] = json!(name);
-        match self
-            .client
-            .json11(TARGET, &self.op("Create"), &body, Idempotency::Idempotent)
-            .await
-        {
-            Ok(_) => Ok(self.handle(&name)),
-            // The name is the key's: the job was made before (by this key).
-            Err(e) if e.message.contains("ResourceInUse") => {
-                tracing::info!(
-                    provider = self.flavor.kind,
-                    key,
-                    "the job exists already: reattaching"
-                );
-                Ok(self.handle(&name))
-            }
-            Err(e) => Err(e),
-        }
+        body[self.name_field] = self.keyed(spec, key)[self.handle_field].clone();
+        Call::rpc(self.ops[0], body)
     }
 
-    fn submit_is_idempotent(&self) -> bool {
-        true
+    fn started(&self, spec: &Value, key: &str, _answer: &Value) -> Result<Value, ProviderError> {
+        Ok(self.keyed(spec, key))
+    }
+
+    /// `ResourceInUse`: the name is the key's, so the job was made before (by this key).
+    fn adopt(&self, spec: &Value, key: &str, refusal: &ProviderError) -> Option<Value> {
+        refusal
+            .message
+            .contains("ResourceInUse")
+            .then(|| self.keyed(spec, key))
     }
 
     /// `DescribeTrainingJob` / `DescribeProcessingJob`.
-    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
-        let name = field(handle, self.flavor.handle_field, self.flavor.kind)?;
-        let out = self
-            .client
-            .json11(
-                TARGET,
-                &self.op("Describe"),
-                &json!({ self.flavor.name_field: name }),
-                Idempotency::Idempotent,
-            )
-            .await?;
-        Ok(self.job_status(&out))
+    fn describe(&self, handle: &Handle) -> Result<Call, ProviderError> {
+        self.by_name(self.ops[1], handle)
+    }
+
+    fn status(&self, _handle: &Handle, answer: &Value) -> Result<RemoteStatus, ProviderError> {
+        Ok(self.job_status(answer))
     }
 
     /// `StopTrainingJob` / `StopProcessingJob`.
-    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
-        let name = field(handle, self.flavor.handle_field, self.flavor.kind)?;
-        self.client
-            .json11(
-                TARGET,
-                &self.op("Stop"),
-                &json!({ self.flavor.name_field: name }),
-                Idempotency::Idempotent,
-            )
-            .await?;
-        Ok(())
+    fn stop(&self, handle: &Handle) -> Result<Call, ProviderError> {
+        self.by_name(self.ops[2], handle)
     }
 
     /// The job the key names: `Describe*Job` by its name.
-    async fn find(
-        &self,
-        key: &str,
-        spec: &Value,
-        _intent_ms: i64,
-    ) -> Result<Vec<Handle>, ProviderError> {
-        let name = job_name(
-            spec.get(self.flavor.name_field).and_then(Value::as_str),
-            key,
-        );
-        let handle = self.handle(&name);
-        match self.status(&handle).await {
-            Ok(_) => Ok(vec![handle]),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+    fn named(&self, spec: &Value, key: &str) -> Option<Value> {
+        Some(self.keyed(spec, key))
     }
 
-    /// `List*Jobs` with `StatusEquals = InProgress` and `CreationTimeAfter`.
-    async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        sweep(jobs, (None, self.flavor.handle_field), |g| {
-            self.list_in_progress(g)
+    fn find(&self, _spec: &Value, _key: &str) -> Option<Listing> {
+        None
+    }
+
+    fn found(&self, _spec: &Value, _key: &str, _entry: &Value) -> Option<(Value, Option<f64>)> {
+        None
+    }
+
+    /// `List*Jobs` with `StatusEquals = InProgress` and `CreationTimeAfter` (100 a page).
+    fn sweep_by(&self) -> Option<SweepBy> {
+        Some(SweepBy::List {
+            parent: None,
+            id: self.handle_field,
         })
-        .await
     }
 
-    adapter_settings!();
+    fn sweep_list(&self, _parent: &str, since: f64) -> Option<Listing> {
+        Some(Listing {
+            call: Call::rpc(
+                self.ops[3],
+                json!({"StatusEquals": "InProgress", "CreationTimeAfter": since, "MaxResults": 100}),
+            ),
+            items: self.summaries,
+            next: "NextToken",
+        })
+    }
+
+    fn listed(&self, job: &Value) -> Option<(String, RemoteStatus)> {
+        let name = job[self.name_field].as_str()?;
+        Some((name.to_string(), self.job_status(job)))
+    }
 }
 
 #[cfg(test)]

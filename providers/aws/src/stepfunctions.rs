@@ -1,5 +1,5 @@
 //! AWS Step Functions executions (JSON 1.0, `AWSStepFunctions.<Operation>`, SigV4 service
-//! `states`).
+//! `states`), a kit description.
 //!
 //! A job spec is the `StartExecution` body: `{"stateMachineArn": "arn:aws:states:...:
 //! stateMachine:NAME", "input": {...} or "...", "name": "..."}`, of a STANDARD state machine
@@ -16,14 +16,17 @@
 //! A coalesced sweep lists each state machine's `RUNNING` executions (`ListExecutions`, 1000 a
 //! page): an execution not listed has ended, and its own call says how.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::{
-    ErrorKind, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
-};
+use tether_provider::{ErrorKind, Handle, ProviderError, RemoteStatus};
 
-use crate::{each_page, field, keyed_name, sweep, Group};
+use crate::client::AwsClient;
+use crate::keyed_name;
+use crate::kit::{handle_field, no_field, Call, JobApi, Kit, Listing, Protocol, SweepBy};
 
 const PROVIDER: &str = "stepfunctions";
 const TARGET: &str = "AWSStepFunctions";
@@ -32,65 +35,52 @@ const NAME_MAX: usize = 80;
 /// The cause `StopExecution` carries.
 const CANCEL_CAUSE: &str = "Cancelled through tether";
 
-adapter! {
-    /// The Step Functions adapter.
-    StepFunctions {
-        /// Each state machine's type, read once (`DescribeStateMachine`): an EXPRESS one is
-        /// refused.
-        machine_types: std::sync::Mutex<std::collections::HashMap<String, String>>,
-    }
+/// The Step Functions adapter.
+pub type StepFunctions = Kit<Executions>;
+
+/// Executions of STANDARD state machines, as the kit runs them.
+#[derive(Debug, Default)]
+pub struct Executions {
+    /// Each state machine's type, read once (`DescribeStateMachine`): an EXPRESS one is
+    /// refused.
+    machine_types: Mutex<HashMap<String, String>>,
 }
 
-impl StepFunctions {
-    /// Refuses an EXPRESS state machine, whose type `DescribeStateMachine` tells (read once
-    /// per machine): "StartExecution isn't idempotent for EXPRESS workflows", and
-    /// `DescribeExecution`, `ListExecutions` and `StopExecution` do not support their
-    /// executions, so tether could neither submit one exactly once nor follow it.
-    /// <https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html>
-    async fn refuse_express(&self, machine: &str) -> Result<(), ProviderError> {
+impl Executions {
+    /// The type of the state machine `machine` (`STANDARD`, `EXPRESS`), read once.
+    async fn machine_type(
+        &self,
+        client: &AwsClient,
+        machine: &str,
+    ) -> Result<String, ProviderError> {
         let known = self
             .machine_types
             .lock()
             .expect("cache")
             .get(machine)
             .cloned();
-        let kind = match known {
-            Some(kind) => kind,
-            None => {
-                let out = self
-                    .client
-                    .json10(
-                        TARGET,
-                        "DescribeStateMachine",
-                        &json!({"stateMachineArn": machine}),
-                        Idempotency::Idempotent,
-                    )
-                    .await
-                    .map_err(|e| match e.kind {
-                        // Where the machine is not (or not readable): the submit would fail.
-                        ErrorKind::NotFound => ProviderError::invalid_spec(PROVIDER, e.message),
-                        _ => e,
-                    })?;
-                let kind = out["type"].as_str().unwrap_or("STANDARD").to_string();
-                self.machine_types
-                    .lock()
-                    .expect("cache")
-                    .insert(machine.to_string(), kind.clone());
-                kind
-            }
-        };
-        if kind == "EXPRESS" {
-            return Err(ProviderError::invalid_spec(
-                PROVIDER,
-                format!(
-                    "{machine} is an EXPRESS state machine: StartExecution is not idempotent for \
-                     EXPRESS workflows and DescribeExecution does not support their \
-                     executions, so tether cannot run one exactly once nor follow it; use a \
-                     STANDARD state machine"
-                ),
-            ));
+        if let Some(kind) = known {
+            return Ok(kind);
         }
-        Ok(())
+        let out = client
+            .json10(
+                TARGET,
+                "DescribeStateMachine",
+                &json!({"stateMachineArn": machine}),
+                Idempotency::Idempotent,
+            )
+            .await
+            .map_err(|e| match e.kind {
+                // Where the machine is not (or not readable): the submit would fail.
+                ErrorKind::NotFound => ProviderError::invalid_spec(PROVIDER, e.message),
+                _ => e,
+            })?;
+        let kind = out["type"].as_str().unwrap_or("STANDARD").to_string();
+        self.machine_types
+            .lock()
+            .expect("cache")
+            .insert(machine.to_string(), kind.clone());
+        Ok(kind)
     }
 }
 
@@ -134,183 +124,173 @@ fn execution_status(execution: &Value) -> RemoteStatus {
     }
 }
 
-impl StepFunctions {
-    /// The running executions of one state machine, matched to the ones asked about.
-    async fn list_running(
-        &self,
-        group: Group,
-    ) -> Result<(Vec<(usize, RemoteStatus)>, u64), ProviderError> {
-        let mut found = Vec::new();
-        let list = |token: Option<String>| {
-            let mut body = json!({"stateMachineArn": group.parent, "statusFilter": "RUNNING",
-                "maxResults": 1000});
-            if let Some(t) = token {
-                body["nextToken"] = json!(t);
-            }
-            async move {
-                self.client
-                    .json10(TARGET, "ListExecutions", &body, Idempotency::Idempotent)
-                    .await
-            }
-        };
-        let calls = each_page("executions", "nextToken", list, |execution| {
-            let arn = execution["executionArn"].as_str();
-            if let Some(&i) = arn.and_then(|a| group.wanted.get(a)) {
-                found.push((i, execution_status(execution)));
-            }
-            true
-        })
-        .await?;
-        Ok((found, calls))
+fn check(spec: &Value) -> Result<(), String> {
+    let machine = spec.get("stateMachineArn").and_then(Value::as_str);
+    let Some(machine) = machine else {
+        return Err("the job spec must be a StartExecution body holding stateMachineArn".into());
+    };
+    if execution_arn(machine, "x").is_none() {
+        return Err(format!(
+            "stateMachineArn {machine:?} must be an unqualified state machine ARN \
+             (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME; versions and aliases are not \
+             supported)"
+        ));
+    }
+    match spec.get("name") {
+        None => {}
+        Some(Value::String(n)) if name_ok(n) => {}
+        Some(other) => {
+            return Err(format!(
+                "name {other} must hold only letters, digits, - and _ (tether appends its key)"
+            ))
+        }
+    }
+    match spec.get("input") {
+        None | Some(Value::String(_) | Value::Object(_) | Value::Array(_)) => Ok(()),
+        Some(other) => Err(format!(
+            "input must be JSON text or a JSON value, not {other}"
+        )),
     }
 }
 
+/// The handle of the key's execution of the spec's state machine.
+fn keyed_handle(spec: &Value, key: &str) -> Option<Value> {
+    let machine = spec.get("stateMachineArn").and_then(Value::as_str)?;
+    let name = execution_name(spec.get("name").and_then(Value::as_str), key);
+    let arn = execution_arn(machine, &name)?;
+    Some(json!({"state_machine_arn": machine, "execution_arn": arn}))
+}
+
 #[async_trait]
-impl Provider for StepFunctions {
+impl JobApi for Executions {
     fn kind(&self) -> &'static str {
         PROVIDER
     }
 
-    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
-        let refuse = |why: String| Err(ProviderError::invalid_spec(PROVIDER, why));
-        let machine = spec.get("stateMachineArn").and_then(Value::as_str);
-        let Some(machine) = machine else {
-            return refuse(
-                "the job spec must be a StartExecution body holding stateMachineArn".into(),
-            );
-        };
-        if execution_arn(machine, "x").is_none() {
-            return refuse(format!(
-                "stateMachineArn {machine:?} must be an unqualified state machine ARN \
-                 (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME; versions and aliases are not \
-                 supported)"
-            ));
-        }
-        match spec.get("name") {
-            None => {}
-            Some(Value::String(n)) if name_ok(n) => {}
-            Some(other) => {
-                return refuse(format!(
-                    "name {other} must hold only letters, digits, - and _ (tether appends its key)"
-                ))
-            }
-        }
-        match spec.get("input") {
-            None | Some(Value::String(_) | Value::Object(_) | Value::Array(_)) => Ok(()),
-            Some(other) => refuse(format!(
-                "input must be JSON text or a JSON value, not {other}"
-            )),
-        }
+    fn protocol(&self) -> Protocol {
+        Protocol::Json10(TARGET)
     }
 
+    /// The name is the key's: the same name and input while the execution runs return it
+    /// again.
+    fn start_is_idempotent(&self) -> bool {
+        true
+    }
+
+    fn check(&self, spec: &Value) -> Result<(), String> {
+        check(spec)
+    }
+
+    /// Refuses an EXPRESS state machine, whose type `DescribeStateMachine` tells (read once
+    /// per machine): "StartExecution isn't idempotent for EXPRESS workflows", and
+    /// `DescribeExecution`, `ListExecutions` and `StopExecution` do not support their
+    /// executions, so tether could neither submit one exactly once nor follow it.
     /// <https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html>
-    async fn submit(
-        &self,
-        spec: &Value,
-        key: &str,
-        // The name makes the submit idempotent: it may be repeated without a gate.
-        _gate: &dyn SendGate,
-    ) -> Result<Handle, ProviderError> {
-        self.validate_spec(spec)?;
+    async fn before_start(&self, client: &AwsClient, spec: &Value) -> Result<(), ProviderError> {
         let machine = spec["stateMachineArn"].as_str().unwrap_or_default();
-        self.refuse_express(machine).await?;
-        let name = execution_name(spec.get("name").and_then(Value::as_str), key);
+        if self.machine_type(client, machine).await? == "EXPRESS" {
+            return Err(ProviderError::invalid_spec(
+                PROVIDER,
+                format!(
+                    "{machine} is an EXPRESS state machine: StartExecution is not idempotent for \
+                     EXPRESS workflows and DescribeExecution does not support their \
+                     executions, so tether cannot run one exactly once nor follow it; use a \
+                     STANDARD state machine"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn start(&self, spec: &Value, key: &str) -> Call {
         let mut body = spec.clone();
-        body["name"] = json!(name);
+        body["name"] = json!(execution_name(
+            spec.get("name").and_then(Value::as_str),
+            key
+        ));
         match body.get("input") {
             Some(Value::String(_)) | None => {}
             Some(value) => body["input"] = json!(value.to_string()),
         }
-        let arn = match self
-            .client
-            .json10(TARGET, "StartExecution", &body, Idempotency::Idempotent)
-            .await
-        {
-            Ok(out) => out["executionArn"].as_str().map(str::to_string),
-            // The name is the key's: the execution was started before (by this key).
-            Err(e) if e.message.contains("ExecutionAlreadyExists") => {
-                tracing::info!(
-                    provider = PROVIDER,
-                    key,
-                    "the execution exists already: reattaching"
-                );
-                execution_arn(machine, &name)
-            }
-            Err(e) => return Err(e),
-        };
-        let arn = arn.ok_or_else(|| {
-            ProviderError::transient(PROVIDER, "StartExecution: no executionArn in the answer")
-        })?;
-        Ok(Handle::new(
-            json!({"state_machine_arn": machine, "execution_arn": arn}),
-        ))
+        Call::rpc("StartExecution", body)
     }
 
-    fn submit_is_idempotent(&self) -> bool {
-        true
+    fn started(&self, spec: &Value, _key: &str, answer: &Value) -> Result<Value, ProviderError> {
+        let arn = answer["executionArn"]
+            .as_str()
+            .ok_or_else(|| no_field(PROVIDER, "StartExecution", "executionArn", answer))?;
+        Ok(json!({"state_machine_arn": spec["stateMachineArn"], "execution_arn": arn}))
+    }
+
+    /// `ExecutionAlreadyExists`: the name is the key's, so the execution was started before
+    /// (by this key).
+    fn adopt(&self, spec: &Value, key: &str, refusal: &ProviderError) -> Option<Value> {
+        refusal
+            .message
+            .contains("ExecutionAlreadyExists")
+            .then(|| keyed_handle(spec, key))?
     }
 
     /// <https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html>
-    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
-        let arn = field(handle, "execution_arn", PROVIDER)?;
-        let out = self
-            .client
-            .json10(
-                TARGET,
-                "DescribeExecution",
-                &json!({ "executionArn": arn }),
-                Idempotency::Idempotent,
-            )
-            .await?;
-        Ok(execution_status(&out))
+    fn describe(&self, handle: &Handle) -> Result<Call, ProviderError> {
+        let arn = handle_field(handle, "execution_arn", PROVIDER)?;
+        Ok(Call::rpc(
+            "DescribeExecution",
+            json!({ "executionArn": arn }),
+        ))
+    }
+
+    fn status(&self, _handle: &Handle, answer: &Value) -> Result<RemoteStatus, ProviderError> {
+        Ok(execution_status(answer))
     }
 
     /// <https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html>
-    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
-        let arn = field(handle, "execution_arn", PROVIDER)?;
-        self.client
-            .json10(
-                TARGET,
-                "StopExecution",
-                &json!({"executionArn": arn, "cause": CANCEL_CAUSE}),
-                Idempotency::Idempotent,
-            )
-            .await?;
-        Ok(())
+    fn stop(&self, handle: &Handle) -> Result<Call, ProviderError> {
+        let arn = handle_field(handle, "execution_arn", PROVIDER)?;
+        Ok(Call::rpc(
+            "StopExecution",
+            json!({"executionArn": arn, "cause": CANCEL_CAUSE}),
+        ))
     }
 
     /// The execution the key names: `DescribeExecution` of the ARN that follows from the
     /// state machine and the name.
-    async fn find(
-        &self,
-        key: &str,
-        spec: &Value,
-        _intent_ms: i64,
-    ) -> Result<Vec<Handle>, ProviderError> {
-        let Some(machine) = spec.get("stateMachineArn").and_then(Value::as_str) else {
-            return Ok(Vec::new());
-        };
-        let name = execution_name(spec.get("name").and_then(Value::as_str), key);
-        let Some(arn) = execution_arn(machine, &name) else {
-            return Ok(Vec::new());
-        };
-        let handle = Handle::new(json!({"state_machine_arn": machine, "execution_arn": arn}));
-        match self.status(&handle).await {
-            Ok(_) => Ok(vec![handle]),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+    fn named(&self, spec: &Value, key: &str) -> Option<Value> {
+        keyed_handle(spec, key)
     }
 
-    /// `ListExecutions` of each state machine with `statusFilter = RUNNING`.
-    async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        sweep(jobs, (Some("state_machine_arn"), "execution_arn"), |g| {
-            self.list_running(g)
+    fn find(&self, _spec: &Value, _key: &str) -> Option<Listing> {
+        None
+    }
+
+    fn found(&self, _spec: &Value, _key: &str, _entry: &Value) -> Option<(Value, Option<f64>)> {
+        None
+    }
+
+    /// `ListExecutions` of each state machine with `statusFilter = RUNNING`: an execution not
+    /// listed has ended, and its own call says how.
+    fn sweep_by(&self) -> Option<SweepBy> {
+        Some(SweepBy::List {
+            parent: Some("state_machine_arn"),
+            id: "execution_arn",
         })
-        .await
     }
 
-    adapter_settings!();
+    fn sweep_list(&self, machine: &str, _since: f64) -> Option<Listing> {
+        Some(Listing {
+            call: Call::rpc(
+                "ListExecutions",
+                json!({"stateMachineArn": machine, "statusFilter": "RUNNING", "maxResults": 1000}),
+            ),
+            items: "executions",
+            next: "nextToken",
+        })
+    }
+
+    fn listed(&self, execution: &Value) -> Option<(String, RemoteStatus)> {
+        let arn = execution["executionArn"].as_str()?;
+        Some((arn.to_string(), execution_status(execution)))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,250 @@
+//! [`Kit`]: tether's provider trait over a [`JobApi`] description.
+
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use serde_json::{json, Value};
+use tether_provider::http::Idempotency;
+use tether_provider::{
+    ErrorKind, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
+};
+
+use super::{Call, JobApi, Listing, Protocol, SweepBy};
+use crate::client::AwsClient;
+use crate::config::AwsConfig;
+use crate::{each_page, find_in_pages, sweep, sweep_by_ids, Group};
+
+/// The adapter of an AWS job service described by `A`: its client, its settings and the
+/// description.
+#[derive(Debug)]
+pub struct Kit<A> {
+    client: AwsClient,
+    config: AwsConfig,
+    api: A,
+}
+
+impl<A: JobApi + Default> Kit<A> {
+    /// An adapter for the configured account and region.
+    pub fn new(config: AwsConfig) -> Result<Self, ProviderError> {
+        Self::with(A::default(), config)
+    }
+}
+
+impl<A: JobApi> Kit<A> {
+    /// An adapter of `api` for the configured account and region.
+    pub fn with(api: A, config: AwsConfig) -> Result<Self, ProviderError> {
+        Ok(Self {
+            client: AwsClient::new(&config)?,
+            config,
+            api,
+        })
+    }
+
+    /// The client, for calls tether does not wrap (tests make moto's resources with it).
+    pub fn client(&self) -> &AwsClient {
+        &self.client
+    }
+
+    /// Sends `call` by the service's protocol.
+    async fn send(&self, call: Call, idempotency: Idempotency<'_>) -> Result<Value, ProviderError> {
+        let rpc_body = || call.body.clone().unwrap_or_else(|| json!({}));
+        match self.api.protocol() {
+            Protocol::Rest => {
+                let path = &call.path;
+                self.client
+                    .rest(
+                        call.op,
+                        call.method.clone(),
+                        path,
+                        call.body.as_ref(),
+                        idempotency,
+                    )
+                    .await
+            }
+            Protocol::Json10(prefix) => {
+                self.client
+                    .json10(prefix, call.op, &rpc_body(), idempotency)
+                    .await
+            }
+            Protocol::Json11(prefix) => {
+                self.client
+                    .json11(prefix, call.op, &rpc_body(), idempotency)
+                    .await
+            }
+        }
+    }
+
+    /// A read that may be sent again.
+    async fn read(&self, call: Call) -> Result<Value, ProviderError> {
+        self.send(call, Idempotency::Idempotent).await
+    }
+
+    /// One page function of `listing`, for the pagers.
+    fn pages<'a>(
+        &'a self,
+        listing: &'a Listing,
+    ) -> impl FnMut(Option<String>) -> BoxFuture<'a, Result<Value, ProviderError>> + 'a {
+        move |token| Box::pin(self.read(listing.call.page(listing.next, token)))
+    }
+
+    /// One group's list for a sweep: the entries asked about, and the calls made.
+    async fn list_group(
+        &self,
+        group: Group,
+    ) -> Result<(Vec<(usize, RemoteStatus)>, u64), ProviderError> {
+        let Some(listing) = self.api.sweep_list(&group.parent, group.since) else {
+            return Ok((Vec::new(), 0));
+        };
+        let mut found = Vec::new();
+        let calls = each_page(listing.items, listing.next, self.pages(&listing), |entry| {
+            if let Some((id, status)) = self.api.listed(entry) {
+                if let Some(&i) = group.wanted.get(&id) {
+                    found.push((i, status));
+                }
+            }
+            found.len() < group.wanted.len() && !self.api.past(entry, group.since)
+        })
+        .await?;
+        Ok((found, calls))
+    }
+
+    /// One batched read for a sweep: the statuses found, by id.
+    async fn read_ids(
+        &self,
+        parent: String,
+        ids: Vec<String>,
+    ) -> Result<crate::Found, ProviderError> {
+        let Some(call) = self.api.describe_ids(&parent, ids) else {
+            return Ok(Default::default());
+        };
+        let answer = self.read(call).await?;
+        Ok(self.api.described(&answer).into_iter().collect())
+    }
+}
+
+#[async_trait]
+impl<A: JobApi> Provider for Kit<A> {
+    fn kind(&self) -> &'static str {
+        self.api.kind()
+    }
+
+    fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
+        self.api
+            .check(spec)
+            .map_err(|why| ProviderError::invalid_spec(self.api.kind(), why))
+    }
+
+    async fn submit(
+        &self,
+        spec: &Value,
+        key: &str,
+        gate: &dyn SendGate,
+    ) -> Result<Handle, ProviderError> {
+        self.validate_spec(spec)?;
+        self.api.before_start(&self.client, spec).await?;
+        let call = self.api.start(spec, key);
+        let idempotency = if self.api.start_is_idempotent() {
+            // The service deduplicates by the token: the submit may be repeated ungated.
+            Idempotency::Idempotent
+        } else {
+            Idempotency::NotIdempotent(gate)
+        };
+        let answer = match self.send(call, idempotency).await {
+            Ok(answer) => answer,
+            Err(refusal) => match self.api.adopt(spec, key, &refusal) {
+                Some(handle) => {
+                    tracing::info!(
+                        provider = self.api.kind(),
+                        key,
+                        "the job exists already: reattaching"
+                    );
+                    return Ok(Handle::new(handle));
+                }
+                None => return Err(refusal),
+            },
+        };
+        Ok(Handle::new(self.api.started(spec, key, &answer)?))
+    }
+
+    fn submit_is_idempotent(&self) -> bool {
+        self.api.start_is_idempotent()
+    }
+
+    async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
+        let answer = self.read(self.api.describe(handle)?).await?;
+        self.api.status(handle, &answer)
+    }
+
+    async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
+        let call = self.api.stop(handle)?;
+        let op = call.op;
+        let answer = self.read(call).await?;
+        self.api
+            .stopped(&answer)
+            .map_err(|why| ProviderError::permanent(self.api.kind(), format!("{op}: {why}")))
+    }
+
+    async fn find(
+        &self,
+        key: &str,
+        spec: &Value,
+        _intent_ms: i64,
+    ) -> Result<Vec<Handle>, ProviderError> {
+        if let Some(named) = self.api.named(spec, key) {
+            let handle = Handle::new(named);
+            return match self.status(&handle).await {
+                Ok(_) => Ok(vec![handle]),
+                Err(e) if e.kind == ErrorKind::NotFound => Ok(Vec::new()),
+                Err(e) => Err(e),
+            };
+        }
+        let Some(listing) = self.api.find(spec, key) else {
+            return Ok(Vec::new());
+        };
+        let pick = |entry: &Value| {
+            let (handle, created) = self.api.found(spec, key, entry)?;
+            Some((Handle::new(handle), created))
+        };
+        let mut found = find_in_pages(
+            self.config.find_max_pages,
+            listing.items,
+            listing.next,
+            self.pages(&listing),
+            pick,
+        )
+        .await?;
+        // A job listed twice (pages that moved under the listing) is one job.
+        let mut seen = std::collections::HashSet::new();
+        found.retain(|h| seen.insert(h.clone()));
+        Ok(found)
+    }
+
+    async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
+        match self.api.sweep_by() {
+            None => Ok(Sweep {
+                statuses: vec![None; jobs.len()],
+                calls: 0,
+            }),
+            Some(SweepBy::List { parent, id }) => {
+                sweep(jobs, (parent, id), |group| self.list_group(group)).await
+            }
+            Some(SweepBy::Ids { parent, id, chunk }) => {
+                sweep_by_ids(jobs, (parent, id), chunk, |parent, ids| {
+                    self.read_ids(parent, ids)
+                })
+                .await
+            }
+        }
+    }
+
+    fn coalesces(&self) -> bool {
+        self.config.common.coalesce
+    }
+
+    fn settings(&self) -> &tether_provider::CommonSettings {
+        &self.config.common
+    }
+
+    fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
+        Some(self.client.http().limiter())
+    }
+}

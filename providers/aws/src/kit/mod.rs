@@ -1,0 +1,278 @@
+//! The AWS job kit: most AWS job services are "start with a token or a name, describe by id,
+//! list with a filter, stop". [`JobApi`] describes one such service (its calls, how a handle
+//! and a status are read from an answer, what `find` lists, how a sweep reads many jobs) and
+//! [`Kit`] is the one adapter that implements tether's provider trait over any description:
+//! the submit's idempotency and gate, the answer checks, `find`'s paging and ordering, the
+//! sweeps' grouping, paging and matching, the settings. A service's module holds only what is
+//! its own.
+//!
+//! - `adapter.rs`: [`Kit`], the provider over a description.
+//! - `job_runs.rs`: [`JobRuns`], the REST job-run shape EMR Serverless and EMR on EKS share
+//!   (a description of descriptions: each of the two is a constant of it).
+
+mod adapter;
+mod job_runs;
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tether_provider::{Handle, ProviderError, RemoteStatus};
+
+pub use adapter::Kit;
+pub use job_runs::{JobRuns, Parent};
+
+use crate::client::AwsClient;
+use crate::path_segment;
+
+/// How a service's operations are called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// REST JSON: each call its method and path.
+    Rest,
+    /// JSON 1.0 (`POST /` with `X-Amz-Target: <prefix>.<operation>`): Step Functions.
+    Json10(&'static str),
+    /// JSON 1.1, as JSON 1.0 with another content type: Glue, ECS, SageMaker, EMR.
+    Json11(&'static str),
+}
+
+/// One call of an operation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// The operation's name (`StartJobRun`), for errors, metrics and the RPC target.
+    pub op: &'static str,
+    /// REST: the method (the RPC protocols always `POST`).
+    pub method: Method,
+    /// REST: the path and query, percent-encoded (the RPC protocols always `/`).
+    pub path: String,
+    /// The JSON body, if any.
+    pub body: Option<Value>,
+}
+
+impl Call {
+    /// A JSON RPC call (JSON 1.0 or 1.1): the operation and its body.
+    pub fn rpc(op: &'static str, body: Value) -> Self {
+        Self {
+            op,
+            method: Method::POST,
+            path: "/".into(),
+            body: Some(body),
+        }
+    }
+
+    /// A REST call without a body.
+    pub fn rest(op: &'static str, method: Method, path: String) -> Self {
+        Self {
+            op,
+            method,
+            path,
+            body: None,
+        }
+    }
+
+    /// A REST call with a JSON body.
+    pub fn rest_with(op: &'static str, method: Method, path: String, body: Value) -> Self {
+        Self {
+            body: Some(body),
+            ..Self::rest(op, method, path)
+        }
+    }
+
+    /// The same call for the page after `token`: the token in the body's field `next`, or,
+    /// for a call without a body, in the query parameter `next`.
+    pub fn page(&self, next: &str, token: Option<String>) -> Self {
+        let mut call = self.clone();
+        let Some(token) = token else { return call };
+        match &mut call.body {
+            Some(body) => body[next] = json!(token),
+            None => {
+                let sep = if call.path.contains('?') { '&' } else { '?' };
+                call.path = format!("{}{sep}{next}={}", call.path, path_segment(&token));
+            }
+        }
+        call
+    }
+}
+
+/// A paged list call: its first page, the answer's field holding the entries, and the field
+/// of the next page's token (the same name in the request and the answer, as in every AWS
+/// list operation tether uses).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing {
+    /// The first page's call.
+    pub call: Call,
+    /// The answer's field holding the entries.
+    pub items: &'static str,
+    /// The token's field.
+    pub next: &'static str,
+}
+
+/// How a coalesced sweep reads many jobs at once. The handle's `parent` field (an EMR
+/// cluster, an application, a Glue job) groups the jobs, each group read on its own; without
+/// one, the account's jobs are one group. `id` is the handle's field a listed entry is
+/// matched by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepBy {
+    /// Pages through [`JobApi::sweep_list`] of each group, matching entries by
+    /// [`JobApi::listed`], until the entries are older than the oldest job asked about
+    /// ([`JobApi::past`]) or the pages end.
+    List {
+        /// The handle's field naming the group, if any.
+        parent: Option<&'static str>,
+        /// The handle's field a listed entry's id is matched with.
+        id: &'static str,
+    },
+    /// Reads up to `chunk` ids a call with [`JobApi::describe_ids`].
+    Ids {
+        /// The handle's field naming the group, if any.
+        parent: Option<&'static str>,
+        /// The handle's field holding the id a call asks for.
+        id: &'static str,
+        /// The most ids one call takes (the service's limit).
+        chunk: usize,
+    },
+}
+
+/// A description of one AWS job service: everything [`Kit`] needs to run its jobs. The
+/// methods without a default are what every service has; the defaulted ones are the hooks
+/// where some services differ.
+#[async_trait]
+pub trait JobApi: Debug + Send + Sync + 'static {
+    /// tether's kind.
+    fn kind(&self) -> &'static str;
+
+    /// How the service is called.
+    fn protocol(&self) -> Protocol;
+
+    /// Whether the start carries a token the service deduplicates by, so that a submit may
+    /// be sent again without the gate. Without one, [`JobApi::find`] is what keeps one job
+    /// per key.
+    fn start_is_idempotent(&self) -> bool;
+
+    /// Why `spec` cannot be started, if it cannot (the message names the field).
+    fn check(&self, spec: &Value) -> Result<(), String>;
+
+    /// A check that needs a call before the start (Step Functions refuses EXPRESS machines).
+    async fn before_start(&self, _client: &AwsClient, _spec: &Value) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// The start call of the checked `spec` under `key`.
+    fn start(&self, spec: &Value, key: &str) -> Call;
+
+    /// The handle from the start's answer ([`no_field`] when the answer holds no id).
+    fn started(&self, spec: &Value, key: &str, answer: &Value) -> Result<Value, ProviderError>;
+
+    /// The call that reads one job's status.
+    fn describe(&self, handle: &Handle) -> Result<Call, ProviderError>;
+
+    /// The job's status from that call's answer (an answer that leaves the job out is
+    /// [`ProviderError::not_found`]).
+    fn status(&self, handle: &Handle, answer: &Value) -> Result<RemoteStatus, ProviderError>;
+
+    /// The call that stops (cancels) the job.
+    fn stop(&self, handle: &Handle) -> Result<Call, ProviderError>;
+
+    /// Whether the stop's answer reports a failure (Glue's batch stop answers 200 with
+    /// errors).
+    fn stopped(&self, _answer: &Value) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// A start the service refused because the job is there already, with the handle the
+    /// key names (Step Functions' `ExecutionAlreadyExists` for the key's execution name):
+    /// the submit adopts it.
+    fn adopt(&self, _spec: &Value, _key: &str, _refusal: &ProviderError) -> Option<Value> {
+        None
+    }
+
+    /// The handle of the job of `spec` under `key`, where the service's ids follow from the
+    /// key (Step Functions' execution ARN): `find` then reads its status instead of listing.
+    fn named(&self, _spec: &Value, _key: &str) -> Option<Value> {
+        None
+    }
+
+    /// What `find` lists for a job of `spec` under `key`; none: there is nothing to list
+    /// (the spec names no parent, or [`JobApi::named`] names the job).
+    fn find(&self, spec: &Value, key: &str) -> Option<Listing>;
+
+    /// A listed entry that is the job of `spec` under `key`: its handle and creation time
+    /// (seconds since the epoch).
+    fn found(&self, spec: &Value, key: &str, entry: &Value) -> Option<(Value, Option<f64>)>;
+
+    /// How a sweep reads many jobs; none: every job is read singly.
+    fn sweep_by(&self) -> Option<SweepBy> {
+        None
+    }
+
+    /// [`SweepBy::List`]: the list of `parent`'s jobs that may still change, created since
+    /// `since` (seconds since the epoch, the oldest job asked about less the clocks' skew).
+    fn sweep_list(&self, _parent: &str, _since: f64) -> Option<Listing> {
+        None
+    }
+
+    /// [`SweepBy::List`]: a listed entry's id and status.
+    fn listed(&self, _entry: &Value) -> Option<(String, RemoteStatus)> {
+        None
+    }
+
+    /// [`SweepBy::List`]: whether the list (newest first) is past `since` at `entry`, so
+    /// that no later page holds a job asked about.
+    fn past(&self, _entry: &Value, _since: f64) -> bool {
+        false
+    }
+
+    /// [`SweepBy::Ids`]: the call that reads `ids` of `parent`.
+    fn describe_ids(&self, _parent: &str, _ids: Vec<String>) -> Option<Call> {
+        None
+    }
+
+    /// [`SweepBy::Ids`]: the statuses, by id, of that call's answer.
+    fn described(&self, _answer: &Value) -> Vec<(String, RemoteStatus)> {
+        Vec::new()
+    }
+}
+
+/// An answer of `op` that lacks `field`: a transient error (the call may be read again).
+pub fn no_field(kind: &'static str, op: &str, field: &str, answer: &Value) -> ProviderError {
+    ProviderError::transient(kind, format!("{op}: no {field} in the answer: {answer}"))
+}
+
+/// The handle's text field `name`.
+pub fn handle_field(
+    handle: &Handle,
+    name: &str,
+    kind: &'static str,
+) -> Result<String, ProviderError> {
+    crate::field(handle, name, kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_token_goes_in_the_body_or_the_query() {
+        let get = Call::rest(
+            "ListJobRuns",
+            Method::GET,
+            "/a/jobruns?maxResults=50".into(),
+        );
+        assert_eq!(get.page("nextToken", None), get);
+        assert_eq!(
+            get.page("nextToken", Some("x y/z".into())).path,
+            "/a/jobruns?maxResults=50&nextToken=x%20y%2Fz"
+        );
+        let bare = Call::rest("ListJobRuns", Method::GET, "/a".into());
+        assert_eq!(
+            bare.page("nextToken", Some("t".into())).path,
+            "/a?nextToken=t"
+        );
+        let rpc = Call::rpc("GetJobRuns", json!({"JobName": "j"}));
+        assert_eq!(
+            rpc.page("NextToken", Some("t".into())).body,
+            Some(json!({"JobName": "j", "NextToken": "t"}))
+        );
+    }
+}
