@@ -153,134 +153,155 @@ pub fn emr_containers_run(raw: &str) -> JobState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
+
+    /// A mapping, its documented states with what each reads as, and a state it does not know.
+    type Table = (
+        fn(&str) -> JobState,
+        &'static [(&'static str, JobState)],
+        &'static str,
+    );
+
+    const TABLES: &[Table] = &[
+        (
+            emr_step,
+            &[
+                ("PENDING", Pending),
+                ("CANCEL_PENDING", Running),
+                ("RUNNING", Running),
+                ("COMPLETED", Succeeded),
+                ("CANCELLED", Cancelled),
+                ("FAILED", Failed),
+                ("INTERRUPTED", Failed),
+            ],
+            "EXPLODED",
+        ),
+        (
+            emr_serverless_run,
+            &[
+                ("SUBMITTED", Pending),
+                ("PENDING", Pending),
+                ("SCHEDULED", Pending),
+                ("QUEUED", Pending),
+                ("RUNNING", Running),
+                ("CANCELLING", Running),
+                ("SUCCESS", Succeeded),
+                ("FAILED", Failed),
+                ("CANCELLED", Cancelled),
+            ],
+            "",
+        ),
+        (
+            glue_run,
+            &[
+                ("STARTING", Pending),
+                ("WAITING", Pending),
+                ("RUNNING", Running),
+                ("STOPPING", Running),
+                ("SUCCEEDED", Succeeded),
+                ("FAILED", Failed),
+                ("TIMEOUT", Failed),
+                ("ERROR", Failed),
+                ("EXPIRED", Failed),
+                ("STOPPED", Cancelled),
+            ],
+            "MAYBE",
+        ),
+        (
+            batch_job,
+            &[
+                ("SUBMITTED", Pending),
+                ("PENDING", Pending),
+                ("RUNNABLE", Pending),
+                ("STARTING", Pending),
+                ("RUNNING", Running),
+                ("SUCCEEDED", Succeeded),
+                ("FAILED", Failed),
+            ],
+            "QUEUED_TOMORROW",
+        ),
+        (
+            ecs_task,
+            &[
+                ("PROVISIONING", Pending),
+                ("PENDING", Pending),
+                ("ACTIVATING", Pending),
+                ("RUNNING", Running),
+                ("DEACTIVATING", Running),
+                ("STOPPING", Running),
+                ("DEPROVISIONING", Running),
+                ("STOPPED", Failed),
+                ("DELETED", Failed),
+            ],
+            "HIBERNATING",
+        ),
+        (
+            stepfunctions_execution,
+            &[
+                ("PENDING_REDRIVE", Pending),
+                ("RUNNING", Running),
+                ("SUCCEEDED", Succeeded),
+                ("FAILED", Failed),
+                ("TIMED_OUT", Failed),
+                ("ABORTED", Cancelled),
+            ],
+            "PAUSED",
+        ),
+        (
+            sagemaker_job,
+            &[
+                ("InProgress", Running),
+                ("Stopping", Running),
+                ("Deleting", Running),
+                ("Completed", Succeeded),
+                ("Failed", Failed),
+                ("Stopped", Cancelled),
+            ],
+            "Completed2",
+        ),
+        (
+            emr_containers_run,
+            &[
+                ("PENDING", Pending),
+                ("SUBMITTED", Pending),
+                ("RUNNING", Running),
+                ("CANCEL_PENDING", Running),
+                ("COMPLETED", Succeeded),
+                ("FAILED", Failed),
+                ("CANCELLED", Cancelled),
+            ],
+            "DONE",
+        ),
+    ];
 
     #[test]
     fn every_documented_state_maps_and_unknown_is_running() {
-        for (raw, want) in [
-            ("PENDING", JobState::Pending),
-            ("CANCEL_PENDING", JobState::Running),
-            ("RUNNING", JobState::Running),
-            ("COMPLETED", JobState::Succeeded),
-            ("CANCELLED", JobState::Cancelled),
-            ("FAILED", JobState::Failed),
-            ("INTERRUPTED", JobState::Failed),
-        ] {
-            assert_eq!(emr_step(raw), want, "{raw}");
+        for (map, documented, unknown) in TABLES {
+            for (raw, want) in *documented {
+                assert_eq!(map(raw), *want, "{raw}");
+            }
+            assert_eq!(map(unknown), Running, "{unknown}");
         }
-        for (raw, want) in [
-            ("SUBMITTED", JobState::Pending),
-            ("PENDING", JobState::Pending),
-            ("SCHEDULED", JobState::Pending),
-            ("QUEUED", JobState::Pending),
-            ("RUNNING", JobState::Running),
-            ("CANCELLING", JobState::Running),
-            ("SUCCESS", JobState::Succeeded),
-            ("FAILED", JobState::Failed),
-            ("CANCELLED", JobState::Cancelled),
-        ] {
-            assert_eq!(emr_serverless_run(raw), want, "{raw}");
-        }
-        for (raw, want) in [
-            ("STARTING", JobState::Pending),
-            ("WAITING", JobState::Pending),
-            ("RUNNING", JobState::Running),
-            ("STOPPING", JobState::Running),
-            ("SUCCEEDED", JobState::Succeeded),
-            ("FAILED", JobState::Failed),
-            ("TIMEOUT", JobState::Failed),
-            ("ERROR", JobState::Failed),
-            ("EXPIRED", JobState::Failed),
-            ("STOPPED", JobState::Cancelled),
-        ] {
-            assert_eq!(glue_run(raw), want, "{raw}");
-        }
-        for (raw, want) in [
-            ("SUBMITTED", JobState::Pending),
-            ("PENDING", JobState::Pending),
-            ("RUNNABLE", JobState::Pending),
-            ("STARTING", JobState::Pending),
-            ("RUNNING", JobState::Running),
-            ("SUCCEEDED", JobState::Succeeded),
-            ("FAILED", JobState::Failed),
-        ] {
-            assert_eq!(batch_job(raw), want, "{raw}");
-        }
-        for (raw, want) in [
-            ("PROVISIONING", JobState::Pending),
-            ("PENDING", JobState::Pending),
-            ("ACTIVATING", JobState::Pending),
-            ("RUNNING", JobState::Running),
-            ("DEACTIVATING", JobState::Running),
-            ("STOPPING", JobState::Running),
-            ("DEPROVISIONING", JobState::Running),
-            ("STOPPED", JobState::Failed),
-            ("DELETED", JobState::Failed),
-        ] {
-            assert_eq!(ecs_task(raw), want, "{raw}");
-        }
+    }
+
+    #[test]
+    fn a_stopped_ecs_task_is_judged_by_its_stop_code_and_exit_codes() {
         let ok = [Some(0), Some(0)];
         for (code, exits, want) in [
-            ("EssentialContainerExited", &ok[..], JobState::Succeeded),
-            (
-                "EssentialContainerExited",
-                &[Some(0), Some(1)][..],
-                JobState::Failed,
-            ),
-            (
-                "EssentialContainerExited",
-                &[Some(0), None][..],
-                JobState::Failed,
-            ),
-            ("EssentialContainerExited", &[][..], JobState::Failed),
-            ("UserInitiated", &ok[..], JobState::Cancelled),
-            ("TaskFailedToStart", &[None][..], JobState::Failed),
-            ("ServiceSchedulerInitiated", &ok[..], JobState::Failed),
-            ("SpotInterruption", &ok[..], JobState::Failed),
-            ("TerminationNotice", &ok[..], JobState::Failed),
-            ("InfrastructureHealth", &ok[..], JobState::Failed),
-            ("AStopCodeInventedTomorrow", &ok[..], JobState::Failed),
+            ("EssentialContainerExited", &ok[..], Succeeded),
+            ("EssentialContainerExited", &[Some(0), Some(1)][..], Failed),
+            ("EssentialContainerExited", &[Some(0), None][..], Failed),
+            ("EssentialContainerExited", &[][..], Failed),
+            ("UserInitiated", &ok[..], Cancelled),
+            ("TaskFailedToStart", &[None][..], Failed),
+            ("ServiceSchedulerInitiated", &ok[..], Failed),
+            ("SpotInterruption", &ok[..], Failed),
+            ("TerminationNotice", &ok[..], Failed),
+            ("InfrastructureHealth", &ok[..], Failed),
+            ("AStopCodeInventedTomorrow", &ok[..], Failed),
         ] {
             assert_eq!(ecs_stopped(Some(code), exits), want, "{code} {exits:?}");
         }
-        assert_eq!(ecs_stopped(None, &ok), JobState::Failed);
-        for (raw, want) in [
-            ("PENDING_REDRIVE", JobState::Pending),
-            ("RUNNING", JobState::Running),
-            ("SUCCEEDED", JobState::Succeeded),
-            ("FAILED", JobState::Failed),
-            ("TIMED_OUT", JobState::Failed),
-            ("ABORTED", JobState::Cancelled),
-        ] {
-            assert_eq!(stepfunctions_execution(raw), want, "{raw}");
-        }
-        for (raw, want) in [
-            ("InProgress", JobState::Running),
-            ("Stopping", JobState::Running),
-            ("Deleting", JobState::Running),
-            ("Completed", JobState::Succeeded),
-            ("Failed", JobState::Failed),
-            ("Stopped", JobState::Cancelled),
-        ] {
-            assert_eq!(sagemaker_job(raw), want, "{raw}");
-        }
-        for (raw, want) in [
-            ("PENDING", JobState::Pending),
-            ("SUBMITTED", JobState::Pending),
-            ("RUNNING", JobState::Running),
-            ("CANCEL_PENDING", JobState::Running),
-            ("COMPLETED", JobState::Succeeded),
-            ("FAILED", JobState::Failed),
-            ("CANCELLED", JobState::Cancelled),
-        ] {
-            assert_eq!(emr_containers_run(raw), want, "{raw}");
-        }
-        assert_eq!(stepfunctions_execution("PAUSED"), JobState::Running);
-        assert_eq!(sagemaker_job("Completed2"), JobState::Running);
-        assert_eq!(emr_containers_run("DONE"), JobState::Running);
-        assert_eq!(batch_job("QUEUED_TOMORROW"), JobState::Running);
-        assert_eq!(ecs_task("HIBERNATING"), JobState::Running);
-        assert_eq!(emr_step("EXPLODED"), JobState::Running);
-        assert_eq!(emr_serverless_run(""), JobState::Running);
-        assert_eq!(glue_run("MAYBE"), JobState::Running);
+        assert_eq!(ecs_stopped(None, &ok), Failed);
     }
 }

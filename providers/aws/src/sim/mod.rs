@@ -17,7 +17,10 @@
 
 mod batch;
 mod ecs;
+mod emr;
 mod emr_containers;
+mod emr_serverless;
+mod glue;
 mod sagemaker;
 mod sigv4;
 mod stepfunctions;
@@ -596,7 +599,7 @@ async fn handle(
     };
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     let response = match service {
-        Service::EmrServerless => emr_serverless(
+        Service::EmrServerless => emr_serverless::call(
             &mut guard,
             &method,
             uri.path(),
@@ -876,34 +879,6 @@ fn page_size(
     }
 }
 
-/// The steps whose records a cluster keeps: "After 1,000 steps have been added to a cluster,
-/// the submission of additional steps causes the removal of older, user-submitted step
-/// records."
-const EMR_STEP_RECORDS: usize = 1000;
-
-/// Removes the records of `cluster`'s steps older than its last [`EMR_STEP_RECORDS`].
-fn evict_old_steps(inner: &mut Inner, cluster: &str) {
-    let Some(positions) = inner.by_parent.get(&(Service::Emr, cluster.to_string())) else {
-        return;
-    };
-    let old = positions.len().saturating_sub(EMR_STEP_RECORDS);
-    // Newest first, down to the first one removed before.
-    for &i in positions[..old].iter().rev() {
-        if inner.jobs[i].evicted {
-            break;
-        }
-        inner.jobs[i].evicted = true;
-    }
-}
-
-fn emr_step_json(j: &SimJob) -> Value {
-    let mut status = json!({"State": j.state(), "Timeline": {"CreationDateTime": j.created_at}});
-    if j.state() == "FAILED" {
-        status["FailureDetails"] = json!({"Reason": "Unknown Error", "Message": "simulated step failure", "LogFile": format!("s3://logs/{}/steps/{}/", j.parent, j.id)});
-    }
-    json!({"Id": j.id, "Name": j.name, "Status": status})
-}
-
 /// The string field `k` of a JSON request body ("" when absent).
 pub(super) fn text(input: &Value, k: &str) -> String {
     input
@@ -913,304 +888,15 @@ pub(super) fn text(input: &Value, k: &str) -> String {
         .to_string()
 }
 
-fn glue_run_json(j: &SimJob) -> Value {
-    let mut run = json!({"Id": j.id, "JobName": j.parent, "JobRunState": j.state(), "Arguments": j.arguments, "StartedOn": j.created_at});
-    if j.state() == "FAILED" {
-        run["ErrorMessage"] = json!("simulated job failure");
-    }
-    run
-}
-
+/// A JSON 1.1 request of EMR or Glue (the other JSON services have their own routers).
 fn json11(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
-    let s = |k: &str| {
-        input
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    match target {
-        "ElasticMapReduce.AddJobFlowSteps" => {
-            let cluster = s("JobFlowId");
-            if !cluster.starts_with("j-") {
-                return Err(bad(
-                    "ValidationException",
-                    format!("Cluster id '{cluster}' is not valid."),
-                ));
-            }
-            let steps = input["Steps"].as_array().cloned().unwrap_or_default();
-            if steps.is_empty() {
-                return Err(bad("ValidationException", "Steps must not be empty".into()));
-            }
-            let ids: Vec<String> = steps
-                .iter()
-                .map(|step| {
-                    let id = format!("s-SIM{:08}", inner.jobs.len() + 1);
-                    new_job(
-                        inner,
-                        Service::Emr,
-                        id,
-                        &cluster,
-                        step["Name"].as_str().unwrap_or(""),
-                        Value::Null,
-                        "",
-                    )
-                })
-                .collect();
-            evict_old_steps(inner, &cluster);
-            Ok(json!({"StepIds": ids}))
-        }
-        "ElasticMapReduce.DescribeStep" => {
-            inner.stats.status_requests += 1;
-            let (cluster, step) = (s("ClusterId"), s("StepId"));
-            match find_job(inner, Service::Emr, &cluster, &step) {
-                Some(j) => Ok(json!({"Step": emr_step_json(j)})),
-                None => Err(bad(
-                    "InvalidRequestException",
-                    format!("Step id '{step}' does not exist."),
-                )),
-            }
-        }
-        "ElasticMapReduce.ListSteps" => {
-            let cluster = s("ClusterId");
-            let strings = |k: &str| -> Vec<String> {
-                input[k]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            };
-            let (states, ids) = (strings("StepStates"), strings("StepIds"));
-            let (steps, marker) = list_page(
-                inner,
-                Service::Emr,
-                &cluster,
-                input["Marker"].as_str(),
-                50,
-                |j| {
-                    (states.is_empty() || states.iter().any(|st| st == j.state()))
-                        && (ids.is_empty() || ids.contains(&j.id))
-                },
-                emr_step_json,
-            )?;
-            let mut out = json!({"Steps": steps});
-            if let Some(m) = marker {
-                out["Marker"] = json!(m);
-            }
-            Ok(out)
-        }
-        "ElasticMapReduce.CancelSteps" => {
-            let cluster = s("ClusterId");
-            let mut infos = vec![];
-            for id in input["StepIds"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                let status = match find_job(inner, Service::Emr, &cluster, id) {
-                    Some(j) if !j.finished() => {
-                        j.cancel();
-                        "SUBMITTED"
-                    }
-                    _ => "FAILED",
-                };
-                if status == "SUBMITTED" {
-                    inner.harness.counters.cancelled();
-                }
-                infos.push(json!({"StepId": id, "Status": status, "Reason": if status == "FAILED" { "step is not pending or running" } else { "" }}));
-            }
-            Ok(json!({"CancelStepsInfoList": infos}))
-        }
-        "AWSGlue.StartJobRun" => {
-            let job = s("JobName");
-            if job.is_empty() {
-                return Err(bad("InvalidInputException", "JobName is required".into()));
-            }
-            let id = format!("jr_sim{:032}", inner.jobs.len() + 1);
-            let args = input.get("Arguments").cloned().unwrap_or(json!({}));
-            Ok(json!({"JobRunId": new_job(inner, Service::Glue, id, &job, "", args, "")}))
-        }
-        "AWSGlue.GetJobRun" => {
-            inner.stats.status_requests += 1;
-            let (job, run) = (s("JobName"), s("RunId"));
-            match find_job(inner, Service::Glue, &job, &run) {
-                Some(j) => Ok(json!({"JobRun": glue_run_json(j)})),
-                None => Err(bad(
-                    "EntityNotFoundException",
-                    format!("Job run {run} of job {job} not found"),
-                )),
-            }
-        }
-        "AWSGlue.GetJobRuns" => {
-            let job = s("JobName");
-            let size = page_size(&input["MaxResults"], 100, 200, "MaxResults")?;
-            let (runs, next) = list_page(
-                inner,
-                Service::Glue,
-                &job,
-                input["NextToken"].as_str(),
-                size,
-                |_| true,
-                glue_run_json,
-            )?;
-            let mut out = json!({"JobRuns": runs});
-            if let Some(t) = next {
-                out["NextToken"] = json!(t);
-            }
-            Ok(out)
-        }
-        "AWSGlue.BatchStopJobRun" => {
-            let job = s("JobName");
-            let (mut ok, mut errors) = (vec![], vec![]);
-            for id in input["JobRunIds"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                match find_job(inner, Service::Glue, &job, id) {
-                    Some(j) if !j.finished() => {
-                        j.cancel();
-                        inner.harness.counters.cancelled();
-                        ok.push(json!({"JobName": job, "JobRunId": id}));
-                    }
-                    _ => errors.push(json!({"JobName": job, "JobRunId": id, "ErrorDetail": {"ErrorCode": "InvalidInputException", "ErrorMessage": "run is not running"}})),
-                }
-            }
-            Ok(json!({"SuccessfulSubmissions": ok, "Errors": errors}))
-        }
-        other => Err(bad(
+    match target.split_once('.') {
+        Some(("ElasticMapReduce", op)) => emr::call(inner, op, input),
+        Some(("AWSGlue", op)) => glue::call(inner, op, input),
+        _ => Err(bad(
             "UnknownOperationException",
-            format!("unknown operation {other}"),
+            format!("unknown operation {target}"),
         )),
-    }
-}
-
-fn serverless_run_json(j: &SimJob) -> Value {
-    let details = if j.state() == "FAILED" {
-        "simulated job run failure"
-    } else {
-        ""
-    };
-    json!({"applicationId": j.parent, "jobRunId": j.id, "id": j.id, "name": j.name, "state": j.state(), "stateDetails": details, "createdAt": j.created_at,
-           "arn": format!("arn:aws:emr-serverless:us-east-1:000000000000:/applications/{}/jobruns/{}", j.parent, j.id)})
-}
-
-fn emr_serverless(
-    inner: &mut Inner,
-    method: &Method,
-    path: &str,
-    query: &str,
-    input: &Value,
-) -> OpResult {
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let not_found = |what: String| {
-        Box::new(aws_error(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            &what,
-        ))
-    };
-    match (method.as_str(), parts.as_slice()) {
-        ("POST", ["applications", app, "jobruns"]) => {
-            let token = input["clientToken"].as_str().unwrap_or("").to_string();
-            if token.is_empty()
-                || input["executionRoleArn"].as_str().is_none()
-                || !input["jobDriver"].is_object()
-            {
-                return Err(bad(
-                    "ValidationException",
-                    "clientToken, executionRoleArn and jobDriver are required".into(),
-                ));
-            }
-            let key = (app.to_string(), token.clone());
-            let id = match inner.client_tokens.get(&key) {
-                Some(id) => id.clone(),
-                None => {
-                    let id = format!("00sim{:012}", inner.jobs.len() + 1);
-                    new_job(
-                        inner,
-                        Service::EmrServerless,
-                        id.clone(),
-                        app,
-                        input["name"].as_str().unwrap_or(""),
-                        Value::Null,
-                        &token,
-                    );
-                    inner.client_tokens.insert(key, id.clone());
-                    id
-                }
-            };
-            Ok(
-                json!({"applicationId": app, "jobRunId": id, "arn": format!("arn:aws:emr-serverless:us-east-1:000000000000:/applications/{app}/jobruns/{id}")}),
-            )
-        }
-        ("GET", ["applications", app, "jobruns", id]) => {
-            inner.stats.status_requests += 1;
-            match find_job(inner, Service::EmrServerless, app, id) {
-                Some(j) => Ok(json!({"jobRun": serverless_run_json(j)})),
-                None => Err(not_found(format!("Job run {id} does not exist"))),
-            }
-        }
-        ("GET", ["applications", app, "jobruns"]) => {
-            let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect();
-            let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-            let states: Vec<&str> = params
-                .iter()
-                .filter(|(n, _)| n == "states")
-                .map(|(_, v)| v.as_str())
-                .collect();
-            let time = |k: &str| -> Result<Option<f64>, Box<Response>> {
-                param(k)
-                    .map(|t| {
-                        crate::timestamp(&json!(t)).ok_or_else(|| {
-                            bad("ValidationException", format!("{k}: not a timestamp: {t}"))
-                        })
-                    })
-                    .transpose()
-            };
-            let (after, before) = (time("createdAtAfter")?, time("createdAtBefore")?);
-            let size = match param("maxResults") {
-                None => 50,
-                Some(n) => page_size(&json!(n.parse::<u64>().ok()), 50, 50, "maxResults")?,
-            };
-            let (runs, next) = list_page(
-                inner,
-                Service::EmrServerless,
-                app,
-                param("nextToken"),
-                size,
-                |j| {
-                    (states.is_empty() || states.contains(&j.state()))
-                        && after.is_none_or(|a| j.created_at >= a)
-                        && before.is_none_or(|b| j.created_at <= b)
-                },
-                serverless_run_json,
-            )?;
-            let mut out = json!({"jobRuns": runs});
-            if let Some(t) = next {
-                out["nextToken"] = json!(t);
-            }
-            Ok(out)
-        }
-        ("DELETE", ["applications", app, "jobruns", id]) => {
-            match find_job(inner, Service::EmrServerless, app, id) {
-                Some(j) => {
-                    if !j.finished() {
-                        j.cancel();
-                    }
-                    inner.harness.counters.cancelled();
-                    Ok(json!({"applicationId": app, "jobRunId": id}))
-                }
-                None => Err(not_found(format!("Job run {id} does not exist"))),
-            }
-        }
-        _ => Err(not_found(format!("no route {method} {path}"))),
     }
 }
 

@@ -13,40 +13,50 @@ use crate::config::Service;
 /// AWS refuses requests signed further than this from its clock.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
-/// `Ok`, or the AWS error type and message to answer with.
-pub fn verify(
-    config: &SimConfig,
-    service: Service,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), (&'static str, String)> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    };
-    let auth = header("authorization");
+/// An AWS error type and the message to answer with.
+type Refusal = (&'static str, String);
+
+/// The parts of an `Authorization: AWS4-HMAC-SHA256 ...` header.
+struct Authorization<'a> {
+    /// `Credential=`: `ACCESS_KEY/DATE/REGION/SERVICE/aws4_request`.
+    credential: &'a str,
+    /// `SignedHeaders=`, `;`-separated.
+    signed: &'a str,
+    /// `Signature=`.
+    signature: &'a str,
+}
+
+fn authorization(auth: &str) -> Result<Authorization<'_>, Refusal> {
     let Some(fields) = auth.strip_prefix("AWS4-HMAC-SHA256 ") else {
         return Err((
             "MissingAuthenticationTokenException",
             "Missing Authentication Token".into(),
         ));
     };
-    let mut credential = "";
-    let mut signed = "";
-    let mut signature = "";
+    let mut parts = Authorization {
+        credential: "",
+        signed: "",
+        signature: "",
+    };
     for part in fields.split(',').map(str::trim) {
         if let Some(v) = part.strip_prefix("Credential=") {
-            credential = v;
+            parts.credential = v;
         } else if let Some(v) = part.strip_prefix("SignedHeaders=") {
-            signed = v;
+            parts.signed = v;
         } else if let Some(v) = part.strip_prefix("Signature=") {
-            signature = v;
+            parts.signature = v;
         }
     }
+    Ok(parts)
+}
+
+/// The credential scope's access key, region and signing name, checked against the
+/// simulator's key and `service`.
+fn scope<'a>(
+    config: &SimConfig,
+    service: Service,
+    credential: &'a str,
+) -> Result<(&'a str, &'a str, &'a str), Refusal> {
     let scope: Vec<&str> = credential.split('/').collect();
     let [access_key, _date, region, signing_name, "aws4_request"] = scope.as_slice() else {
         return Err((
@@ -69,7 +79,12 @@ pub fn verify(
             ),
         ));
     }
-    let time = chrono::NaiveDateTime::parse_from_str(header("x-amz-date"), "%Y%m%dT%H%M%SZ")
+    Ok((access_key, region, signing_name))
+}
+
+/// The request's `x-amz-date`, refused when malformed or too far from the clock.
+fn request_time(amz_date: &str) -> Result<SystemTime, Refusal> {
+    let time = chrono::NaiveDateTime::parse_from_str(amz_date, "%Y%m%dT%H%M%SZ")
         .map_err(|_| {
             (
                 "IncompleteSignatureException",
@@ -88,8 +103,30 @@ pub fn verify(
             "Signature expired: the request time is too far from the server's".into(),
         ));
     }
+    Ok(time)
+}
+
+/// `Ok`, or the AWS error type and message to answer with.
+pub fn verify(
+    config: &SimConfig,
+    service: Service,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Refusal> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let auth = authorization(header("authorization"))?;
+    let (access_key, region, signing_name) = scope(config, service, auth.credential)?;
+    let time = request_time(header("x-amz-date"))?;
     // The signer adds host, x-amz-date and the session token itself.
-    let to_sign: Vec<(String, String)> = signed
+    let to_sign: Vec<(String, String)> = auth
+        .signed
         .split(';')
         .filter(|h| {
             !matches!(
@@ -104,7 +141,7 @@ pub fn verify(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let credentials = Credentials::new(
-        *access_key,
+        access_key,
         &config.secret_access_key,
         token,
         None,
@@ -128,7 +165,7 @@ pub fn verify(
         .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
         .and_then(|(_, v)| v.rsplit("Signature=").next())
         .unwrap_or("");
-    if expected_signature != signature {
+    if expected_signature != auth.signature {
         return Err((
             "InvalidSignatureException",
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),

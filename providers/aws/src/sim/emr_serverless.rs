@@ -1,0 +1,147 @@
+//! The EMR Serverless part of the simulator: `StartJobRun`, `GetJobRun`, `ListJobRuns` and
+//! `CancelJobRun` (REST JSON under `/applications/{id}/jobruns`), as botocore's
+//! `emr-serverless` model and the API reference describe them. `StartJobRun` requires
+//! `clientToken` and answers a repeated token of an application with its first run;
+//! `ListJobRuns` filters by `states` and creation time, 50 runs a page at most.
+
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::{aws_error, bad, find_job, list_page, new_job, page_size, Inner, OpResult, SimJob};
+use crate::config::Service;
+
+/// One request: routed by its method and path.
+pub(super) fn call(
+    inner: &mut Inner,
+    method: &Method,
+    path: &str,
+    query: &str,
+    input: &Value,
+) -> OpResult {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method.as_str(), parts.as_slice()) {
+        ("POST", ["applications", app, "jobruns"]) => start_job_run(inner, app, input),
+        ("GET", ["applications", app, "jobruns", id]) => {
+            inner.stats.status_requests += 1;
+            match find_job(inner, Service::EmrServerless, app, id) {
+                Some(j) => Ok(json!({ "jobRun": run_json(j) })),
+                None => Err(not_found(format!("Job run {id} does not exist"))),
+            }
+        }
+        ("GET", ["applications", app, "jobruns"]) => list_job_runs(inner, app, query),
+        ("DELETE", ["applications", app, "jobruns", id]) => cancel_job_run(inner, app, id),
+        _ => Err(not_found(format!("no route {method} {path}"))),
+    }
+}
+
+fn not_found(what: String) -> Box<Response> {
+    Box::new(aws_error(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFoundException",
+        &what,
+    ))
+}
+
+/// A run as `GetJobRun` and `ListJobRuns` answer it.
+fn run_json(j: &SimJob) -> Value {
+    let details = if j.state() == "FAILED" {
+        "simulated job run failure"
+    } else {
+        ""
+    };
+    json!({"applicationId": j.parent, "jobRunId": j.id, "id": j.id, "name": j.name, "state": j.state(), "stateDetails": details, "createdAt": j.created_at,
+           "arn": format!("arn:aws:emr-serverless:us-east-1:000000000000:/applications/{}/jobruns/{}", j.parent, j.id)})
+}
+
+/// A new run, or the run an earlier start with the same token of the application made.
+fn start_job_run(inner: &mut Inner, app: &str, input: &Value) -> OpResult {
+    let token = input["clientToken"].as_str().unwrap_or("").to_string();
+    if token.is_empty()
+        || input["executionRoleArn"].as_str().is_none()
+        || !input["jobDriver"].is_object()
+    {
+        return Err(bad(
+            "ValidationException",
+            "clientToken, executionRoleArn and jobDriver are required".into(),
+        ));
+    }
+    let key = (app.to_string(), token.clone());
+    let id = match inner.client_tokens.get(&key) {
+        Some(id) => id.clone(),
+        None => {
+            let id = format!("00sim{:012}", inner.jobs.len() + 1);
+            new_job(
+                inner,
+                Service::EmrServerless,
+                id.clone(),
+                app,
+                input["name"].as_str().unwrap_or(""),
+                Value::Null,
+                &token,
+            );
+            inner.client_tokens.insert(key, id.clone());
+            id
+        }
+    };
+    Ok(
+        json!({"applicationId": app, "jobRunId": id, "arn": format!("arn:aws:emr-serverless:us-east-1:000000000000:/applications/{app}/jobruns/{id}")}),
+    )
+}
+
+/// The application's runs, filtered by `states`, `createdAtAfter` and `createdAtBefore`.
+fn list_job_runs(inner: &mut Inner, app: &str, query: &str) -> OpResult {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let states: Vec<&str> = params
+        .iter()
+        .filter(|(n, _)| n == "states")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let time = |k: &str| -> Result<Option<f64>, Box<Response>> {
+        param(k)
+            .map(|t| {
+                crate::timestamp(&json!(t))
+                    .ok_or_else(|| bad("ValidationException", format!("{k}: not a timestamp: {t}")))
+            })
+            .transpose()
+    };
+    let (after, before) = (time("createdAtAfter")?, time("createdAtBefore")?);
+    let size = match param("maxResults") {
+        None => 50,
+        Some(n) => page_size(&json!(n.parse::<u64>().ok()), 50, 50, "maxResults")?,
+    };
+    let (runs, next) = list_page(
+        inner,
+        Service::EmrServerless,
+        app,
+        param("nextToken"),
+        size,
+        |j| {
+            (states.is_empty() || states.contains(&j.state()))
+                && after.is_none_or(|a| j.created_at >= a)
+                && before.is_none_or(|b| j.created_at <= b)
+        },
+        run_json,
+    )?;
+    let mut out = json!({ "jobRuns": runs });
+    if let Some(t) = next {
+        out["nextToken"] = json!(t);
+    }
+    Ok(out)
+}
+
+fn cancel_job_run(inner: &mut Inner, app: &str, id: &str) -> OpResult {
+    match find_job(inner, Service::EmrServerless, app, id) {
+        Some(j) => {
+            if !j.finished() {
+                j.cancel();
+            }
+            inner.harness.counters.cancelled();
+            Ok(json!({"applicationId": app, "jobRunId": id}))
+        }
+        None => Err(not_found(format!("Job run {id} does not exist"))),
+    }
+}
