@@ -106,7 +106,7 @@ struct Shape {
 /// The ECS task the hostile answers are about.
 const TASK_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task/etl/0123456789abcdef";
 
-fn shapes() -> [Shape; 10] {
+fn shapes() -> [Shape; 11] {
     [
         Shape {
             provider: "databricks",
@@ -264,6 +264,20 @@ fn shapes() -> [Shape; 10] {
                 "COMPLETED",
             ],
             success: "COMPLETED",
+        },
+        Shape {
+            provider: "redshift-data",
+            handle: json!({"statement_id": "00000001-5130-4d5a-9c1e-000000000001"}),
+            state_path: &["Status"],
+            known: &[
+                "SUBMITTED",
+                "PICKED",
+                "STARTED",
+                "FINISHED",
+                "ABORTED",
+                "FAILED",
+            ],
+            success: "FINISHED",
         },
     ]
 }
@@ -433,6 +447,14 @@ fn answer(shape: &Shape) -> BoxedStrategy<Value> {
                 })
                 .boxed()
         }
+        "redshift-data" => (name(), text())
+            .prop_map(|(state, error)| {
+                let mut statement = Map::new();
+                put(&mut statement, "Status", state);
+                put(&mut statement, "Error", error);
+                Value::Object(statement)
+            })
+            .boxed(),
         "emr-containers" => (name(), text(), text())
             .prop_map(|(state, reason, details)| {
                 let mut run = Map::new();
@@ -587,4 +609,5 @@ hostile! {
     sagemaker_training_status_survives_hostile_answers: 7;
     sagemaker_processing_status_survives_hostile_answers: 8;
     emr_containers_status_survives_hostile_answers: 9;
+    redshift_data_status_survives_hostile_answers: 10;
 }

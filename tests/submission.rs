@@ -148,6 +148,7 @@ outliving_lease! {
     sagemaker_training_with_second_run: "sagemaker-training", Other::SecondRun, UNAVAILABLE;
     sagemaker_processing_throttled_with_serve: "sagemaker-processing", Other::Serve, THROTTLED;
     emr_containers_with_second_run: "emr-containers", Other::SecondRun, UNAVAILABLE;
+    redshift_data_throttled_with_serve: "redshift-data", Other::Serve, THROTTLED;
 }
 
 /// SIGTERM or SIGINT while the provider takes 3 s to answer the submit: `tether run` waits for

@@ -294,10 +294,13 @@ impl AwsClient {
             | "EntityNotFoundException"
             | "ResourceNotFound"
             | "ExecutionDoesNotExist" => ErrorKind::NotFound,
-            // SageMaker's Describe*Job of a job it does not have.
+            // SageMaker's Describe*Job of a job it does not have; Redshift Data's
+            // DescribeStatement of a statement past its 24 hours ("... as it has expired").
             "ValidationException"
                 if !is_submit(what)
-                    && (lower.contains("not found") || lower.contains("could not find")) =>
+                    && (lower.contains("not found")
+                        || lower.contains("could not find")
+                        || lower.contains("has expired")) =>
             {
                 ErrorKind::NotFound
             }
@@ -355,5 +358,8 @@ fn may_have_run(name: &str) -> bool {
             | "ServerException"
             | "ServiceUnavailable"
             | "ServiceUnavailableException"
+            // Redshift Data: "encountered an environmental error while running", naming the
+            // statement it made.
+            | "ExecuteStatementException"
     )
 }

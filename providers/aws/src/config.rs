@@ -2,7 +2,8 @@
 //! provider settings.
 //!
 //! Read from `[providers.NAME]` with `kind = "emr" | "emr-serverless" | "glue" | "batch" |
-//! "ecs" | "stepfunctions" | "sagemaker-training" | "sagemaker-processing" | "emr-containers"`. The region
+//! "ecs" | "stepfunctions" | "sagemaker-training" | "sagemaker-processing" | "emr-containers" |
+//! "redshift-data"`. The region
 //! falls back to `AWS_REGION` / `AWS_DEFAULT_REGION`. Credentials are never configured here:
 //! they come from the standard AWS chain (see `credential.rs`).
 
@@ -31,6 +32,8 @@ pub enum Service {
     SageMakerProcessing,
     /// Amazon EMR on EKS: job runs on a virtual cluster.
     EmrContainers,
+    /// Amazon Redshift Data API: SQL statements on a cluster or a serverless workgroup.
+    RedshiftData,
 }
 
 impl Service {
@@ -46,11 +49,12 @@ impl Service {
             Service::SageMakerTraining => "sagemaker-training",
             Service::SageMakerProcessing => "sagemaker-processing",
             Service::EmrContainers => "emr-containers",
+            Service::RedshiftData => "redshift-data",
         }
     }
 
     /// Every service, in the order tether lists its kinds.
-    pub const ALL: [Service; 9] = [
+    pub const ALL: [Service; 10] = [
         Service::Emr,
         Service::EmrServerless,
         Service::Glue,
@@ -60,6 +64,7 @@ impl Service {
         Service::SageMakerTraining,
         Service::SageMakerProcessing,
         Service::EmrContainers,
+        Service::RedshiftData,
     ];
 
     /// The kinds of [`Service::ALL`], in that order.
@@ -84,6 +89,7 @@ impl Service {
             Service::StepFunctions => "states",
             Service::SageMakerTraining | Service::SageMakerProcessing => "sagemaker",
             Service::EmrContainers => "emr-containers",
+            Service::RedshiftData => "redshift-data",
         }
     }
 

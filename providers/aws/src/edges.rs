@@ -20,6 +20,7 @@ pub fn of(service: Service) -> &'static Edges {
         Service::SageMakerTraining => &SAGEMAKER_TRAINING,
         Service::SageMakerProcessing => &SAGEMAKER_PROCESSING,
         Service::EmrContainers => &EMR_CONTAINERS,
+        Service::RedshiftData => &REDSHIFT_DATA,
     }
 }
 
@@ -369,6 +370,53 @@ pub static EMR_CONTAINERS: Edges = Edges {
             says: "ListJobRuns filters by name, states (up to 10) and createdAfter; maxResults has no documented maximum",
             tether: "find lists by name",
             source: "botocore emr-containers ListJobRunsRequest",
+        },
+        SERVER_ERRORS,
+        THROTTLING,
+    ],
+};
+
+/// Redshift Data API statements.
+pub static REDSHIFT_DATA: Edges = Edges {
+    kind: "redshift-data",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: Some(Duration::from_secs(24 * 60 * 60)),
+    entries: &[
+        Edge {
+            topic: Topic::Consistency,
+            says: "not documented whether DescribeStatement answers at once for a statement ExecuteStatement just returned",
+            tether: "a \"not found\" within not_found_grace of the handle is not an end",
+            source: "botocore redshift-data/2019-12-20 (no consistency statement)",
+        },
+        Edge {
+            topic: Topic::Retention,
+            says: "\"The maximum retention time for query results is 24 hours\" and \"The maximum duration of a query is 24 hours\"; no retention of the statement's metadata is documented (DescribeStatement of an expired statement is reported to answer ValidationException \"... as it has expired\")",
+            tether: "a statement gone (ResourceNotFoundException, or that ValidationException) after it was seen is outcome_unknown, never resubmitted silently",
+            source: "Amazon Redshift Management Guide, data-api.md (Considerations when calling the Data API)",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "ClientToken (1-64) \"A unique, case-sensitive identifier that you provide to ensure the idempotency of the request\"; \"The maximum retention time for a client token ... is 8 hours\"; its scope, and a reuse with other SQL, not documented",
+            tether: "the key is the ClientToken, and the start counts as not idempotent (a supervisor away for over 8 hours would otherwise send a second statement): after a lost answer find runs before anything is sent again",
+            source: "botocore redshift-data ExecuteStatementInput.ClientToken",
+        },
+        Edge {
+            topic: Topic::Filters,
+            says: "ListStatements takes one Status (ALL for every status; by default only finished statements are listed); StatementName is a case-sensitive prefix match; RoleLevel (default true) lists the statements of the caller's IAM role",
+            tether: "find lists by the key's statement name with Status ALL and compares names exactly; a sweep lists STARTED statements; supervisors sharing an account use one IAM role",
+            source: "botocore redshift-data ListStatementsRequest",
+        },
+        Edge {
+            topic: Topic::Limits,
+            says: "ListStatements MaxResults 0-100; StatementName up to 500 characters",
+            tether: "pages of 100; the key ends the name, the spec's name cut to fit",
+            source: "botocore redshift-data ListStatementsRequest.MaxResults, StatementNameString",
+        },
+        Edge {
+            topic: Topic::MayHaveRun,
+            says: "ExecuteStatementException \"encountered an environmental error while running\", with the StatementId",
+            tether: "like a 5xx: the submit's outcome is unknown, and find looks for the statement before anything is sent again",
+            source: "botocore redshift-data ExecuteStatementException",
         },
         SERVER_ERRORS,
         THROTTLING,

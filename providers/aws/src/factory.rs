@@ -1,6 +1,6 @@
 //! How tether finds this crate: [`FACTORY`], its kinds (`emr`, `emr-serverless`, `glue`,
 //! `batch`, `ecs`, `stepfunctions`, `sagemaker-training`, `sagemaker-processing`,
-//! `emr-containers`),
+//! `emr-containers`, `redshift-data`),
 //! their settings check, their adapters and (feature `sim`) their simulator.
 
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use tether_provider::settings::Table;
 use tether_provider::{CommonSettings, Provider, ProviderError};
 
 use crate::{
-    AwsConfig, Batch, Ecs, Emr, EmrContainers, EmrServerless, Glue, SageMaker, Service,
-    StepFunctions,
+    AwsConfig, Batch, Ecs, Emr, EmrContainers, EmrServerless, Glue, RedshiftData, SageMaker,
+    Service, StepFunctions,
 };
 
 /// The AWS providers, as tether's registry lists them.
@@ -60,10 +60,7 @@ impl ProviderSettings for AwsConfig {
     fn adapter(&self) -> Result<Arc<dyn Provider>, ProviderError> {
         Ok(match self.service {
             Service::Emr => Arc::new(Emr::new(self.clone())?),
-            Service::EmrServerless => Arc::new(EmrServerless::with(
-                crate::emr_serverless::API,
-                self.clone(),
-            )?),
+            Service::EmrServerless => Arc::new(EmrServerless::new(self.clone())?),
             Service::Glue => Arc::new(Glue::new(self.clone())?),
             Service::Batch => Arc::new(Batch::new(self.clone())?),
             Service::Ecs => Arc::new(Ecs::new(self.clone())?),
@@ -71,10 +68,8 @@ impl ProviderSettings for AwsConfig {
             Service::SageMakerTraining | Service::SageMakerProcessing => {
                 Arc::new(SageMaker::new(self.clone())?)
             }
-            Service::EmrContainers => Arc::new(EmrContainers::with(
-                crate::emr_containers::API,
-                self.clone(),
-            )?),
+            Service::EmrContainers => Arc::new(EmrContainers::new(self.clone())?),
+            Service::RedshiftData => Arc::new(RedshiftData::new(self.clone())?),
         })
     }
 }

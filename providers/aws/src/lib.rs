@@ -1,6 +1,6 @@
 //! tether's AWS adapters: EMR on EC2 steps, EMR Serverless job runs, Glue job runs, AWS Batch
-//! jobs, Amazon ECS tasks, Step Functions executions, SageMaker training and processing jobs
-//! and EMR on EKS job runs.
+//! jobs, Amazon ECS tasks, Step Functions executions, SageMaker training and processing jobs,
+//! EMR on EKS job runs and Redshift Data API statements.
 //!
 //! One crate for the services, because what is hard is shared: SigV4 signing, the
 //! credential chain, AWS's error shapes and throttling, and the shape of a job API. Each
@@ -15,7 +15,8 @@
 //! - `client.rs`: SigV4 (`aws-sigv4`), JSON 1.0/1.1 and REST JSON calls, AWS errors.
 //! - `kit/`: the job API description, the adapter over it, and the REST job-run shape.
 //! - `emr.rs`, `emr_serverless.rs`, `glue.rs`, `batch.rs`, `ecs.rs`, `stepfunctions.rs`,
-//!   `sagemaker.rs` (training and processing), `emr_containers.rs`: the descriptions.
+//!   `sagemaker.rs` (training and processing), `emr_containers.rs`, `redshift_data.rs`: the
+//!   descriptions.
 //! - `state.rs`: the state mappings.
 //! - `edges.rs`: each kind's edge catalog.
 //! - `sim/` (feature `sim`, off by default): simulators of the services that check SigV4
@@ -36,6 +37,7 @@ pub mod emr_serverless;
 pub mod factory;
 pub mod glue;
 pub mod kit;
+pub mod redshift_data;
 pub mod sagemaker;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -58,6 +60,7 @@ pub use emr_containers::EmrContainers;
 pub use emr_serverless::EmrServerless;
 pub use factory::FACTORY;
 pub use glue::Glue;
+pub use redshift_data::RedshiftData;
 pub use sagemaker::SageMaker;
 pub use stepfunctions::StepFunctions;
 

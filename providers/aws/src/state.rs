@@ -138,6 +138,19 @@ pub fn sagemaker_job(raw: &str) -> JobState {
     }
 }
 
+/// Amazon Redshift Data API statement states (botocore `redshift-data` `StatusString`; `ALL`
+/// is a list filter, never a statement's state).
+pub fn redshift_statement(raw: &str) -> JobState {
+    match raw {
+        "SUBMITTED" | "PICKED" => JobState::Pending,
+        "STARTED" => JobState::Running,
+        "FINISHED" => JobState::Succeeded,
+        "FAILED" => JobState::Failed,
+        "ABORTED" => JobState::Cancelled,
+        other => unknown("redshift-data", other),
+    }
+}
+
 /// Amazon EMR on EKS job run states (botocore `emr-containers` `JobRunState`).
 pub fn emr_containers_run(raw: &str) -> JobState {
     match raw {
@@ -271,6 +284,18 @@ mod tests {
                 ("CANCELLED", Cancelled),
             ],
             "DONE",
+        ),
+        (
+            redshift_statement,
+            &[
+                ("SUBMITTED", Pending),
+                ("PICKED", Pending),
+                ("STARTED", Running),
+                ("FINISHED", Succeeded),
+                ("FAILED", Failed),
+                ("ABORTED", Cancelled),
+            ],
+            "ALL",
         ),
     ];
 

@@ -1,6 +1,7 @@
 //! Simulators of EMR steps, EMR Serverless job runs, Glue job runs, Batch jobs, ECS tasks,
-//! Step Functions executions, SageMaker training and processing jobs and EMR on EKS job runs,
-//! on one loopback port (the services added after the first three in their own modules).
+//! Step Functions executions, SageMaker training and processing jobs, EMR on EKS job runs and
+//! Redshift Data API statements, on one loopback port: the harness here, each service in a
+//! module of its own with a function per operation.
 //!
 //! Every request's SigV4 signature is checked against the configured key pair (a wrong secret
 //! gets AWS's `InvalidSignatureException`, an unknown key `UnrecognizedClientException`).
@@ -21,6 +22,7 @@ mod emr;
 mod emr_containers;
 mod emr_serverless;
 mod glue;
+mod redshift_data;
 mod sagemaker;
 mod sigv4;
 mod stepfunctions;
@@ -245,6 +247,7 @@ impl SimJob {
                 ["InProgress", "InProgress", "Completed", "Stopped", "Failed"]
             }
             Service::EmrContainers => ["SUBMITTED", "RUNNING", "COMPLETED", "CANCELLED", "FAILED"],
+            Service::RedshiftData => ["SUBMITTED", "STARTED", "FINISHED", "ABORTED", "FAILED"],
         };
         names[phase]
     }
@@ -534,7 +537,7 @@ fn key_of(service: Service, name: &str, arguments: &Value, client_token: &str) -
             .rfind("tether-")
             .map_or(name, |i| &name[i..])
             .to_string(),
-        Service::Ecs | Service::EmrContainers => client_token.to_string(),
+        Service::Ecs | Service::EmrContainers | Service::RedshiftData => client_token.to_string(),
     }
 }
 
@@ -621,6 +624,9 @@ async fn handle(
             uri.query().unwrap_or(""),
             &input,
         ),
+        Service::RedshiftData => {
+            redshift_data::call(&mut guard, target.as_deref().unwrap_or(""), &input)
+        }
         _ => json11(&mut guard, target.as_deref().unwrap_or(""), &input),
     };
     match (fault, response) {
@@ -668,6 +674,7 @@ fn admit(
         Some("AWSGlue") => Service::Glue,
         Some(ecs::TARGET) => Service::Ecs,
         Some(stepfunctions::TARGET) => Service::StepFunctions,
+        Some(redshift_data::TARGET) => Service::RedshiftData,
         Some(sagemaker::TARGET) => sagemaker::service_of(target.as_deref().unwrap_or("")),
         _ if uri.path().starts_with("/virtualclusters/") => Service::EmrContainers,
         _ if uri.path().starts_with("/applications/") => Service::EmrServerless,
@@ -857,6 +864,7 @@ fn lie_success(service: Service, entry: &mut Value) {
             sagemaker::lie_success(service, entry)
         }
         Service::EmrContainers => emr_containers::lie_success(entry),
+        Service::RedshiftData => redshift_data::lie_success(entry),
     }
 }
 
@@ -949,6 +957,7 @@ impl registry::SimFactory for Simulators {
                 sagemaker::documented_states(s)
             }
             Some(Service::EmrContainers) => emr_containers::DOCUMENTED_STATES,
+            Some(Service::RedshiftData) => redshift_data::DOCUMENTED_STATES,
             Some(Service::Glue) => &[
                 ("STARTING", Pending),
                 ("WAITING", Pending),
@@ -984,6 +993,7 @@ impl registry::SimFactory for Simulators {
                 sagemaker::sample_spec(s, name)
             }
             Some(Service::EmrContainers) => emr_containers::sample_spec(name),
+            Some(Service::RedshiftData) => redshift_data::sample_spec(name),
             _ => json!({"JobName": "sim-glue", "Arguments": {"--task": name}}),
         }
     }
@@ -1148,7 +1158,8 @@ impl registry::RunningSim for Simulator {
     }
 }
 
-/// The id of the job a handle names: an EMR step's, a job run's, a Batch job's, an ECS task's
+/// The id of the job a handle names: an EMR step's, a job run's, a Batch job's, a Redshift Data
+/// statement's, an ECS task's
 /// ARN.
 fn job_id(handle: &tether_provider::Handle) -> Option<String> {
     handle
@@ -1157,6 +1168,7 @@ fn job_id(handle: &tether_provider::Handle) -> Option<String> {
         .or_else(|| handle.get_str("job_id"))
         .or_else(|| handle.get_str("task_arn"))
         .or_else(|| handle.get_str("execution_arn"))
+        .or_else(|| handle.get_str("statement_id"))
         .or_else(|| {
             let name = handle.get_str("training_job_name")?;
             Some(sagemaker::job_key(Service::SageMakerTraining, &name))
