@@ -86,6 +86,33 @@ impl<A: JobApi> Kit<A> {
         move |token| Box::pin(self.read(listing.call.page(listing.next, token)))
     }
 
+    /// The page function of `find`'s `listing`: a page of ids is read (`find_reads`) into the
+    /// entries `found` judges.
+    fn find_pages<'a>(
+        &'a self,
+        listing: &'a Listing,
+    ) -> impl FnMut(Option<String>) -> BoxFuture<'a, Result<Value, ProviderError>> + 'a {
+        move |token| {
+            Box::pin(async move {
+                let mut page = self.read(listing.call.page(listing.next, token)).await?;
+                let ids: Vec<String> = page[listing.items]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| id.as_str().map(str::to_string))
+                    .collect();
+                if ids.is_empty() {
+                    return Ok(page);
+                }
+                if let Some((call, items)) = self.api.find_reads(ids) {
+                    let read = self.read(call).await?;
+                    page[listing.items] = read[items].clone();
+                }
+                Ok(page)
+            })
+        }
+    }
+
     /// One group's list for a sweep: the entries asked about, and the calls made.
     async fn list_group(
         &self,
@@ -208,7 +235,7 @@ impl<A: JobApi> Provider for Kit<A> {
             self.config.find_max_pages,
             listing.items,
             listing.next,
-            self.pages(&listing),
+            self.find_pages(&listing),
             pick,
         )
         .await?;

@@ -197,6 +197,13 @@ pub trait JobApi: Debug + Send + Sync + 'static {
     /// (the spec names no parent, or [`JobApi::named`] names the job).
     fn find(&self, spec: &Value, key: &str) -> Option<Listing>;
 
+    /// Where `find`'s list names ids only (Athena's `ListQueryExecutions`): the call that
+    /// reads one page of them, and the field of its answer holding the entries
+    /// [`JobApi::found`] then judges.
+    fn find_reads(&self, _ids: Vec<String>) -> Option<(Call, &'static str)> {
+        None
+    }
+
     /// A listed entry that is the job of `spec` under `key`: its handle and creation time
     /// (seconds since the epoch).
     fn found(&self, spec: &Value, key: &str, entry: &Value) -> Option<(Value, Option<f64>)>;
