@@ -106,7 +106,7 @@ struct Shape {
 /// The ECS task the hostile answers are about.
 const TASK_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task/etl/0123456789abcdef";
 
-fn shapes() -> [Shape; 11] {
+fn shapes() -> [Shape; 12] {
     [
         Shape {
             provider: "databricks",
@@ -279,6 +279,13 @@ fn shapes() -> [Shape; 11] {
             ],
             success: "FINISHED",
         },
+        Shape {
+            provider: "athena",
+            handle: json!({"query_execution_id": "00000001-a7e1-4a5b-8c2d-000000000001"}),
+            state_path: &["QueryExecution", "Status", "State"],
+            known: &["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"],
+            success: "SUCCEEDED",
+        },
     ]
 }
 
@@ -447,6 +454,19 @@ fn answer(shape: &Shape) -> BoxedStrategy<Value> {
                 })
                 .boxed()
         }
+        "athena" => (name(), text(), text())
+            .prop_map(|(state, reason, error)| {
+                let mut status = Map::new();
+                put(&mut status, "State", state);
+                put(&mut status, "StateChangeReason", reason);
+                put(
+                    &mut status,
+                    "AthenaError",
+                    error.map(|e| json!({ "ErrorMessage": e })),
+                );
+                json!({ "QueryExecution": { "Status": Value::Object(status) } })
+            })
+            .boxed(),
         "redshift-data" => (name(), text())
             .prop_map(|(state, error)| {
                 let mut statement = Map::new();
@@ -610,4 +630,5 @@ hostile! {
     sagemaker_processing_status_survives_hostile_answers: 8;
     emr_containers_status_survives_hostile_answers: 9;
     redshift_data_status_survives_hostile_answers: 10;
+    athena_status_survives_hostile_answers: 11;
 }

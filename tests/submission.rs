@@ -149,6 +149,7 @@ outliving_lease! {
     sagemaker_processing_throttled_with_serve: "sagemaker-processing", Other::Serve, THROTTLED;
     emr_containers_with_second_run: "emr-containers", Other::SecondRun, UNAVAILABLE;
     redshift_data_throttled_with_serve: "redshift-data", Other::Serve, THROTTLED;
+    athena_with_second_run: "athena", Other::SecondRun, UNAVAILABLE;
 }
 
 /// SIGTERM or SIGINT while the provider takes 3 s to answer the submit: `tether run` waits for

@@ -3,7 +3,7 @@
 //!
 //! Read from `[providers.NAME]` with `kind = "emr" | "emr-serverless" | "glue" | "batch" |
 //! "ecs" | "stepfunctions" | "sagemaker-training" | "sagemaker-processing" | "emr-containers" |
-//! "redshift-data"`. The region
+//! "redshift-data" | "athena"`. The region
 //! falls back to `AWS_REGION` / `AWS_DEFAULT_REGION`. Credentials are never configured here:
 //! they come from the standard AWS chain (see `credential.rs`).
 
@@ -34,6 +34,8 @@ pub enum Service {
     EmrContainers,
     /// Amazon Redshift Data API: SQL statements on a cluster or a serverless workgroup.
     RedshiftData,
+    /// Amazon Athena: SQL queries in a workgroup.
+    Athena,
 }
 
 impl Service {
@@ -50,11 +52,12 @@ impl Service {
             Service::SageMakerProcessing => "sagemaker-processing",
             Service::EmrContainers => "emr-containers",
             Service::RedshiftData => "redshift-data",
+            Service::Athena => "athena",
         }
     }
 
     /// Every service, in the order tether lists its kinds.
-    pub const ALL: [Service; 10] = [
+    pub const ALL: [Service; 11] = [
         Service::Emr,
         Service::EmrServerless,
         Service::Glue,
@@ -65,6 +68,7 @@ impl Service {
         Service::SageMakerProcessing,
         Service::EmrContainers,
         Service::RedshiftData,
+        Service::Athena,
     ];
 
     /// The kinds of [`Service::ALL`], in that order.
@@ -90,6 +94,7 @@ impl Service {
             Service::SageMakerTraining | Service::SageMakerProcessing => "sagemaker",
             Service::EmrContainers => "emr-containers",
             Service::RedshiftData => "redshift-data",
+            Service::Athena => "athena",
         }
     }
 

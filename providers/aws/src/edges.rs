@@ -21,6 +21,7 @@ pub fn of(service: Service) -> &'static Edges {
         Service::SageMakerProcessing => &SAGEMAKER_PROCESSING,
         Service::EmrContainers => &EMR_CONTAINERS,
         Service::RedshiftData => &REDSHIFT_DATA,
+        Service::Athena => &ATHENA,
     }
 }
 
@@ -417,6 +418,53 @@ pub static REDSHIFT_DATA: Edges = Edges {
             says: "ExecuteStatementException \"encountered an environmental error while running\", with the StatementId",
             tether: "like a 5xx: the submit's outcome is unknown, and find looks for the statement before anything is sent again",
             source: "botocore redshift-data ExecuteStatementException",
+        },
+        SERVER_ERRORS,
+        THROTTLING,
+    ],
+};
+
+/// Athena queries.
+pub static ATHENA: Edges = Edges {
+    kind: "athena",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: Some(Duration::from_secs(45 * 24 * 60 * 60)),
+    entries: &[
+        Edge {
+            topic: Topic::Consistency,
+            says: "not documented whether GetQueryExecution answers at once for a query StartQueryExecution just returned",
+            tether: "a \"not found\" within not_found_grace of the handle is not an end",
+            source: "botocore athena/2017-05-18 (no consistency statement)",
+        },
+        Edge {
+            topic: Topic::Retention,
+            says: "\"Athena keeps a query history for 45 days\"",
+            tether: "a query gone after it was seen (InvalidRequestException \"QueryExecution ... was not found\") is outcome_unknown",
+            source: "botocore athena ListQueryExecutions; Athena User Guide, Viewing query history",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "ClientRequestToken (32-128) \"If another StartQueryExecution request is received, the same response is returned and another query is not created. An error is returned if a parameter, such as QueryString, has changed\"; its lifetime is not documented",
+            tether: "the key is the token: a lost answer is repeated with the same token and spec (a changed spec is a new generation, with a new key)",
+            source: "botocore athena StartQueryExecutionInput.ClientRequestToken",
+        },
+        Edge {
+            topic: Topic::Filters,
+            says: "ListQueryExecutions names a workgroup's query ids only: no state, time, name or token filter",
+            tether: "find has nothing to list: the token is the deduplication; a sweep reads the queries by id",
+            source: "botocore athena ListQueryExecutionsInput",
+        },
+        Edge {
+            topic: Topic::Limits,
+            says: "BatchGetQueryExecution takes 1 to 50 ids and reports the ones it could not read in UnprocessedQueryExecutionIds",
+            tether: "sweeps read 50 queries a call; an unprocessed one is read singly",
+            source: "botocore athena BatchGetQueryExecutionInput, UnprocessedQueryExecutionId",
+        },
+        Edge {
+            topic: Topic::Throttling,
+            says: "TooManyRequestsException (Reason CONCURRENT_QUERY_LIMIT_EXCEEDED) when running and queued queries exceed the account's quota: the query was not started",
+            tether: "throttling: waits and sends the start again with the same token",
+            source: "botocore athena TooManyRequestsException; Athena User Guide, Service quotas",
         },
         SERVER_ERRORS,
         THROTTLING,

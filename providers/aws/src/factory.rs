@@ -1,6 +1,6 @@
 //! How tether finds this crate: [`FACTORY`], its kinds (`emr`, `emr-serverless`, `glue`,
 //! `batch`, `ecs`, `stepfunctions`, `sagemaker-training`, `sagemaker-processing`,
-//! `emr-containers`, `redshift-data`),
+//! `emr-containers`, `redshift-data`, `athena`),
 //! their settings check, their adapters and (feature `sim`) their simulator.
 
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use tether_provider::settings::Table;
 use tether_provider::{CommonSettings, Provider, ProviderError};
 
 use crate::{
-    AwsConfig, Batch, Ecs, Emr, EmrContainers, EmrServerless, Glue, RedshiftData, SageMaker,
-    Service, StepFunctions,
+    Athena, AwsConfig, Batch, Ecs, Emr, EmrContainers, EmrServerless, Glue, RedshiftData,
+    SageMaker, Service, StepFunctions,
 };
 
 /// The AWS providers, as tether's registry lists them.
@@ -70,6 +70,7 @@ impl ProviderSettings for AwsConfig {
             }
             Service::EmrContainers => Arc::new(EmrContainers::new(self.clone())?),
             Service::RedshiftData => Arc::new(RedshiftData::new(self.clone())?),
+            Service::Athena => Arc::new(Athena::new(self.clone())?),
         })
     }
 }

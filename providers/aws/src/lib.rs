@@ -1,6 +1,6 @@
 //! tether's AWS adapters: EMR on EC2 steps, EMR Serverless job runs, Glue job runs, AWS Batch
 //! jobs, Amazon ECS tasks, Step Functions executions, SageMaker training and processing jobs,
-//! EMR on EKS job runs and Redshift Data API statements.
+//! EMR on EKS job runs, Redshift Data API statements and Athena queries.
 //!
 //! One crate for the services, because what is hard is shared: SigV4 signing, the
 //! credential chain, AWS's error shapes and throttling, and the shape of a job API. Each
@@ -15,8 +15,8 @@
 //! - `client.rs`: SigV4 (`aws-sigv4`), JSON 1.0/1.1 and REST JSON calls, AWS errors.
 //! - `kit/`: the job API description, the adapter over it, and the REST job-run shape.
 //! - `emr.rs`, `emr_serverless.rs`, `glue.rs`, `batch.rs`, `ecs.rs`, `stepfunctions.rs`,
-//!   `sagemaker.rs` (training and processing), `emr_containers.rs`, `redshift_data.rs`: the
-//!   descriptions.
+//!   `sagemaker.rs` (training and processing), `emr_containers.rs`, `redshift_data.rs`,
+//!   `athena.rs`: the descriptions.
 //! - `state.rs`: the state mappings.
 //! - `edges.rs`: each kind's edge catalog.
 //! - `sim/` (feature `sim`, off by default): simulators of the services that check SigV4
@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod athena;
 pub mod batch;
 pub mod client;
 pub mod config;
@@ -52,6 +53,7 @@ use serde_json::Value;
 use tether_provider::paging::{walk, Page};
 use tether_provider::{Handle, ProviderError, RemoteStatus, Sweep, Tracked};
 
+pub use athena::Athena;
 pub use batch::Batch;
 pub use config::{AwsConfig, Service};
 pub use ecs::Ecs;

@@ -151,6 +151,19 @@ pub fn redshift_statement(raw: &str) -> JobState {
     }
 }
 
+/// Amazon Athena query states (botocore `athena` `QueryExecutionState`; "certain transient
+/// errors" move a running query back to `QUEUED`).
+pub fn athena_query(raw: &str) -> JobState {
+    match raw {
+        "QUEUED" => JobState::Pending,
+        "RUNNING" => JobState::Running,
+        "SUCCEEDED" => JobState::Succeeded,
+        "FAILED" => JobState::Failed,
+        "CANCELLED" => JobState::Cancelled,
+        other => unknown("athena", other),
+    }
+}
+
 /// Amazon EMR on EKS job run states (botocore `emr-containers` `JobRunState`).
 pub fn emr_containers_run(raw: &str) -> JobState {
     match raw {
@@ -296,6 +309,17 @@ mod tests {
                 ("ABORTED", Cancelled),
             ],
             "ALL",
+        ),
+        (
+            athena_query,
+            &[
+                ("QUEUED", Pending),
+                ("RUNNING", Running),
+                ("SUCCEEDED", Succeeded),
+                ("FAILED", Failed),
+                ("CANCELLED", Cancelled),
+            ],
+            "SUCCEEDING",
         ),
     ];
 

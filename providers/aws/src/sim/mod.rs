@@ -1,6 +1,6 @@
 //! Simulators of EMR steps, EMR Serverless job runs, Glue job runs, Batch jobs, ECS tasks,
-//! Step Functions executions, SageMaker training and processing jobs, EMR on EKS job runs and
-//! Redshift Data API statements, on one loopback port: the harness here, each service in a
+//! Step Functions executions, SageMaker training and processing jobs, EMR on EKS job runs,
+//! Redshift Data API statements and Athena queries, on one loopback port: the harness here, each service in a
 //! module of its own with a function per operation.
 //!
 //! Every request's SigV4 signature is checked against the configured key pair (a wrong secret
@@ -16,6 +16,7 @@
 //! Batch's `DescribeJobs` and ECS's `DescribeTasks` read many jobs at once: asked about more
 //! than one, they count as list calls, leave out hidden jobs and lie with the lists.
 
+mod athena;
 mod batch;
 mod ecs;
 mod emr;
@@ -248,6 +249,7 @@ impl SimJob {
             }
             Service::EmrContainers => ["SUBMITTED", "RUNNING", "COMPLETED", "CANCELLED", "FAILED"],
             Service::RedshiftData => ["SUBMITTED", "STARTED", "FINISHED", "ABORTED", "FAILED"],
+            Service::Athena => ["QUEUED", "RUNNING", "SUCCEEDED", "CANCELLED", "FAILED"],
         };
         names[phase]
     }
@@ -537,7 +539,9 @@ fn key_of(service: Service, name: &str, arguments: &Value, client_token: &str) -
             .rfind("tether-")
             .map_or(name, |i| &name[i..])
             .to_string(),
-        Service::Ecs | Service::EmrContainers | Service::RedshiftData => client_token.to_string(),
+        Service::Ecs | Service::EmrContainers | Service::RedshiftData | Service::Athena => {
+            client_token.to_string()
+        }
     }
 }
 
@@ -627,6 +631,7 @@ async fn handle(
         Service::RedshiftData => {
             redshift_data::call(&mut guard, target.as_deref().unwrap_or(""), &input)
         }
+        Service::Athena => athena::call(&mut guard, target.as_deref().unwrap_or(""), &input),
         _ => json11(&mut guard, target.as_deref().unwrap_or(""), &input),
     };
     match (fault, response) {
@@ -675,6 +680,7 @@ fn admit(
         Some(ecs::TARGET) => Service::Ecs,
         Some(stepfunctions::TARGET) => Service::StepFunctions,
         Some(redshift_data::TARGET) => Service::RedshiftData,
+        Some(athena::TARGET) => Service::Athena,
         Some(sagemaker::TARGET) => sagemaker::service_of(target.as_deref().unwrap_or("")),
         _ if uri.path().starts_with("/virtualclusters/") => Service::EmrContainers,
         _ if uri.path().starts_with("/applications/") => Service::EmrServerless,
@@ -865,6 +871,7 @@ fn lie_success(service: Service, entry: &mut Value) {
         }
         Service::EmrContainers => emr_containers::lie_success(entry),
         Service::RedshiftData => redshift_data::lie_success(entry),
+        Service::Athena => athena::lie_success(entry),
     }
 }
 
@@ -958,6 +965,7 @@ impl registry::SimFactory for Simulators {
             }
             Some(Service::EmrContainers) => emr_containers::DOCUMENTED_STATES,
             Some(Service::RedshiftData) => redshift_data::DOCUMENTED_STATES,
+            Some(Service::Athena) => athena::DOCUMENTED_STATES,
             Some(Service::Glue) => &[
                 ("STARTING", Pending),
                 ("WAITING", Pending),
@@ -994,6 +1002,7 @@ impl registry::SimFactory for Simulators {
             }
             Some(Service::EmrContainers) => emr_containers::sample_spec(name),
             Some(Service::RedshiftData) => redshift_data::sample_spec(name),
+            Some(Service::Athena) => athena::sample_spec(name),
             _ => json!({"JobName": "sim-glue", "Arguments": {"--task": name}}),
         }
     }
@@ -1169,6 +1178,7 @@ fn job_id(handle: &tether_provider::Handle) -> Option<String> {
         .or_else(|| handle.get_str("task_arn"))
         .or_else(|| handle.get_str("execution_arn"))
         .or_else(|| handle.get_str("statement_id"))
+        .or_else(|| handle.get_str("query_execution_id"))
         .or_else(|| {
             let name = handle.get_str("training_job_name")?;
             Some(sagemaker::job_key(Service::SageMakerTraining, &name))
