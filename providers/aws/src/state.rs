@@ -179,156 +179,30 @@ pub fn emr_containers_run(raw: &str) -> JobState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
+    use JobState::{Cancelled, Failed, Running, Succeeded};
 
-    /// A mapping, its documented states with what each reads as, and a state it does not know.
-    type Table = (
-        fn(&str) -> JobState,
-        &'static [(&'static str, JobState)],
-        &'static str,
-    );
+    /// A state mapping.
+    type Mapping = fn(&str) -> JobState;
 
-    const TABLES: &[Table] = &[
-        (
-            emr_step,
-            &[
-                ("PENDING", Pending),
-                ("CANCEL_PENDING", Running),
-                ("RUNNING", Running),
-                ("COMPLETED", Succeeded),
-                ("CANCELLED", Cancelled),
-                ("FAILED", Failed),
-                ("INTERRUPTED", Failed),
-            ],
-            "EXPLODED",
-        ),
-        (
-            emr_serverless_run,
-            &[
-                ("SUBMITTED", Pending),
-                ("PENDING", Pending),
-                ("SCHEDULED", Pending),
-                ("QUEUED", Pending),
-                ("RUNNING", Running),
-                ("CANCELLING", Running),
-                ("SUCCESS", Succeeded),
-                ("FAILED", Failed),
-                ("CANCELLED", Cancelled),
-            ],
-            "",
-        ),
-        (
-            glue_run,
-            &[
-                ("STARTING", Pending),
-                ("WAITING", Pending),
-                ("RUNNING", Running),
-                ("STOPPING", Running),
-                ("SUCCEEDED", Succeeded),
-                ("FAILED", Failed),
-                ("TIMEOUT", Failed),
-                ("ERROR", Failed),
-                ("EXPIRED", Failed),
-                ("STOPPED", Cancelled),
-            ],
-            "MAYBE",
-        ),
-        (
-            batch_job,
-            &[
-                ("SUBMITTED", Pending),
-                ("PENDING", Pending),
-                ("RUNNABLE", Pending),
-                ("STARTING", Pending),
-                ("RUNNING", Running),
-                ("SUCCEEDED", Succeeded),
-                ("FAILED", Failed),
-            ],
-            "QUEUED_TOMORROW",
-        ),
-        (
-            ecs_task,
-            &[
-                ("PROVISIONING", Pending),
-                ("PENDING", Pending),
-                ("ACTIVATING", Pending),
-                ("RUNNING", Running),
-                ("DEACTIVATING", Running),
-                ("STOPPING", Running),
-                ("DEPROVISIONING", Running),
-                ("STOPPED", Failed),
-                ("DELETED", Failed),
-            ],
-            "HIBERNATING",
-        ),
-        (
-            stepfunctions_execution,
-            &[
-                ("PENDING_REDRIVE", Pending),
-                ("RUNNING", Running),
-                ("SUCCEEDED", Succeeded),
-                ("FAILED", Failed),
-                ("TIMED_OUT", Failed),
-                ("ABORTED", Cancelled),
-            ],
-            "PAUSED",
-        ),
-        (
-            sagemaker_job,
-            &[
-                ("InProgress", Running),
-                ("Stopping", Running),
-                ("Deleting", Running),
-                ("Completed", Succeeded),
-                ("Failed", Failed),
-                ("Stopped", Cancelled),
-            ],
-            "Completed2",
-        ),
-        (
-            emr_containers_run,
-            &[
-                ("PENDING", Pending),
-                ("SUBMITTED", Pending),
-                ("RUNNING", Running),
-                ("CANCEL_PENDING", Running),
-                ("COMPLETED", Succeeded),
-                ("FAILED", Failed),
-                ("CANCELLED", Cancelled),
-            ],
-            "DONE",
-        ),
-        (
-            redshift_statement,
-            &[
-                ("SUBMITTED", Pending),
-                ("PICKED", Pending),
-                ("STARTED", Running),
-                ("FINISHED", Succeeded),
-                ("FAILED", Failed),
-                ("ABORTED", Cancelled),
-            ],
-            "ALL",
-        ),
-        (
-            athena_query,
-            &[
-                ("QUEUED", Pending),
-                ("RUNNING", Running),
-                ("SUCCEEDED", Succeeded),
-                ("FAILED", Failed),
-                ("CANCELLED", Cancelled),
-            ],
-            "SUCCEEDING",
-        ),
+    /// Each mapping, with a state it does not know. That every documented state reads as
+    /// documented is the conformance suite's `documented_states` scenario: it sets each state
+    /// of the simulator's list (botocore's enums) on a job and reads it through the adapter.
+    const UNKNOWN: &[(Mapping, &str)] = &[
+        (emr_step, "EXPLODED"),
+        (emr_serverless_run, ""),
+        (glue_run, "MAYBE"),
+        (batch_job, "QUEUED_TOMORROW"),
+        (ecs_task, "HIBERNATING"),
+        (stepfunctions_execution, "PAUSED"),
+        (sagemaker_job, "Completed2"),
+        (emr_containers_run, "DONE"),
+        (redshift_statement, "ALL"),
+        (athena_query, "SUCCEEDING"),
     ];
 
     #[test]
-    fn every_documented_state_maps_and_unknown_is_running() {
-        for (map, documented, unknown) in TABLES {
-            for (raw, want) in *documented {
-                assert_eq!(map(raw), *want, "{raw}");
-            }
+    fn an_unknown_state_is_running() {
+        for (map, unknown) in UNKNOWN {
             assert_eq!(map(unknown), Running, "{unknown}");
         }
     }

@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::{bad, list_page, new_job, page_size, text, Inner, OpResult, SimJob};
+use super::{bad, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
@@ -226,9 +226,5 @@ fn list_query_executions(inner: &mut Inner, input: &Value) -> OpResult {
         |_| true,
         |j| json!(j.id),
     )?;
-    let mut out = json!({ "QueryExecutionIds": ids });
-    if let Some(t) = next {
-        out["NextToken"] = json!(t);
-    }
-    Ok(out)
+    page_answer("QueryExecutionIds", ids, "NextToken", next)
 }

@@ -8,7 +8,9 @@ use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{aws_error, bad, list_page, new_job, page_size, text, Inner, OpResult, SimJob};
+use super::{
+    aws_error, bad, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob,
+};
 use crate::config::Service;
 
 /// botocore's `JobStatus` enum, and what each reads as.
@@ -247,11 +249,7 @@ fn list_jobs(inner: &mut Inner, input: &Value) -> OpResult {
         },
         summary,
     )?;
-    let mut out = json!({ "jobSummaryList": jobs });
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    page_answer("jobSummaryList", jobs, "nextToken", next)
 }
 
 /// `TerminateJob` (any job not finished) and `CancelJob` (one not started yet).

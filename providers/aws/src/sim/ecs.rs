@@ -14,7 +14,7 @@
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{bad, list_page, new_job, text, Inner, OpResult, SimJob};
+use super::{bad, list_page, new_job, page_answer, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
@@ -312,11 +312,7 @@ fn list_tasks(inner: &mut Inner, cluster: &str, input: &Value) -> OpResult {
         },
         |j| json!(j.id),
     )?;
-    let mut out = json!({ "taskArns": arns });
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    page_answer("taskArns", arns, "nextToken", next)
 }
 
 /// `StopTask`: asks the task to stop (a stopped one is answered as it is).

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::{bad, find_job, list_page, new_job, text, Inner, OpResult, SimJob};
+use super::{bad, find_job, list_page, new_job, page_answer, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The steps whose records a cluster keeps: "After 1,000 steps have been added to a cluster,
@@ -121,11 +121,7 @@ fn list_steps(inner: &mut Inner, input: &Value) -> OpResult {
         },
         step_json,
     )?;
-    let mut out = json!({ "Steps": steps });
-    if let Some(m) = marker {
-        out["Marker"] = json!(m);
-    }
-    Ok(out)
+    page_answer("Steps", steps, "Marker", marker)
 }
 
 /// Cancels pending or running steps; a finished one is a `FAILED` entry of the answer.

@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{aws_error, bad, list_page, new_job, page_size, Inner, OpResult, SimJob};
+use super::{aws_error, bad, list_page, new_job, page_answer, page_size, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// botocore's `JobRunState` enum, and what each reads as.
@@ -192,9 +192,5 @@ fn list_job_runs(inner: &mut Inner, cluster: &str, query: &str) -> OpResult {
         },
         run_json,
     )?;
-    let mut out = json!({ "jobRuns": runs });
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    page_answer("jobRuns", runs, "nextToken", next)
 }

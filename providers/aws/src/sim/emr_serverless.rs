@@ -8,7 +8,9 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::{aws_error, bad, find_job, list_page, new_job, page_size, Inner, OpResult, SimJob};
+use super::{
+    aws_error, bad, find_job, list_page, new_job, page_answer, page_size, Inner, OpResult, SimJob,
+};
 use crate::config::Service;
 
 /// One request: routed by its method and path.
@@ -126,11 +128,7 @@ fn list_job_runs(inner: &mut Inner, app: &str, query: &str) -> OpResult {
         },
         run_json,
     )?;
-    let mut out = json!({ "jobRuns": runs });
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    page_answer("jobRuns", runs, "nextToken", next)
 }
 
 fn cancel_job_run(inner: &mut Inner, app: &str, id: &str) -> OpResult {

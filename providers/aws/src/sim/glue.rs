@@ -5,7 +5,9 @@
 
 use serde_json::{json, Value};
 
-use super::{bad, find_job, list_page, new_job, page_size, text, Inner, OpResult, SimJob};
+use super::{
+    bad, find_job, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob,
+};
 use crate::config::Service;
 
 /// One Glue operation.
@@ -66,11 +68,7 @@ fn get_job_runs(inner: &mut Inner, input: &Value) -> OpResult {
         |_| true,
         run_json,
     )?;
-    let mut out = json!({ "JobRuns": runs });
-    if let Some(t) = next {
-        out["NextToken"] = json!(t);
-    }
-    Ok(out)
+    page_answer("JobRuns", runs, "NextToken", next)
 }
 
 fn batch_stop_job_run(inner: &mut Inner, input: &Value) -> OpResult {

@@ -803,6 +803,22 @@ fn list_page(
     list_page_then(inner, service, parent, token, size, keep, |_| true, render)
 }
 
+/// A list call's answer: the page's entries under `field`, and the next page's token under
+/// `next_field` when there is one.
+fn page_answer(
+    field: impl Into<String>,
+    entries: Vec<Value>,
+    next_field: &str,
+    next: Option<String>,
+) -> OpResult {
+    let mut out = serde_json::Map::new();
+    out.insert(field.into(), Value::Array(entries));
+    if let Some(t) = next {
+        out.insert(next_field.to_string(), json!(t));
+    }
+    Ok(Value::Object(out))
+}
+
 /// As [`list_page`], then leaving out of the page the jobs `then` refuses: a service that
 /// reads `size` jobs first and filters them after (SageMaker's `StatusEquals`), so that a
 /// page may be short, or empty, while a next token follows.

@@ -11,7 +11,7 @@
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{bad, list_page, new_job, page_size, text, Inner, OpResult, SimJob};
+use super::{bad, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
@@ -187,9 +187,5 @@ fn list_statements(inner: &mut Inner, input: &Value) -> OpResult {
         |j| (status == "ALL" || j.state() == status) && j.name.starts_with(&prefix),
         list_item,
     )?;
-    let mut out = json!({ "Statements": statements });
-    if let Some(t) = next {
-        out["NextToken"] = json!(t);
-    }
-    Ok(out)
+    page_answer("Statements", statements, "NextToken", next)
 }

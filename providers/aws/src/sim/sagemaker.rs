@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{bad, new_job, page_size, Inner, OpResult, SimJob};
+use super::{bad, new_job, page_answer, page_size, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
@@ -179,11 +179,7 @@ pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
                 |j| status.as_deref().is_none_or(|s| j.state() == s),
                 job_json,
             )?;
-            let mut out = json!({ format!("{n}JobSummaries"): jobs });
-            if let Some(t) = next {
-                out["NextToken"] = json!(t);
-            }
-            Ok(out)
+            page_answer(format!("{n}JobSummaries"), jobs, "NextToken", next)
         }
         o if o == format!("Stop{n}Job") => {
             let Some(i) = inner.lookup(&job_key(service, &name)) else {

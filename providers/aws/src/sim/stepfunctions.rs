@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{bad, list_page, new_job, page_size, Inner, OpResult, SimJob};
+use super::{bad, list_page, new_job, page_answer, page_size, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.0 target prefix.
@@ -234,9 +234,5 @@ fn list_executions(inner: &mut Inner, machine: String, status: String, input: &V
         |j| status.is_empty() || j.state() == status,
         list_item,
     )?;
-    let mut out = json!({ "executions": executions });
-    if let Some(t) = next {
-        out["nextToken"] = json!(t);
-    }
-    Ok(out)
+    page_answer("executions", executions, "nextToken", next)
 }
