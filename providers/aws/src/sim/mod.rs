@@ -462,7 +462,9 @@ impl Call {
                 | "AmazonEC2ContainerServiceV20141113.RunTask"
                 | "AWSStepFunctions.StartExecution"
                 | "SageMaker.CreateTrainingJob"
-                | "SageMaker.CreateProcessingJob",
+                | "SageMaker.CreateProcessingJob"
+                | "RedshiftData.ExecuteStatement"
+                | "AmazonAthena.StartQueryExecution",
             ) => Call::Submit,
             Some(
                 "ElasticMapReduce.CancelSteps"
@@ -470,7 +472,9 @@ impl Call {
                 | "AmazonEC2ContainerServiceV20141113.StopTask"
                 | "AWSStepFunctions.StopExecution"
                 | "SageMaker.StopTrainingJob"
-                | "SageMaker.StopProcessingJob",
+                | "SageMaker.StopProcessingJob"
+                | "RedshiftData.CancelStatement"
+                | "AmazonAthena.StopQueryExecution",
             ) => Call::Cancel,
             Some(_) => Call::Other,
             None if path == "/v1/submitjob" => Call::Submit,
