@@ -414,6 +414,12 @@ pub static REDSHIFT_DATA: Edges = Edges {
             source: "botocore redshift-data ListStatementsRequest.MaxResults, StatementNameString",
         },
         Edge {
+            topic: Topic::Other,
+            says: "CancelStatement of a statement that is not running: the answer is not documented (moto answers ValidationException \"Could not cancel a query that is already in <state> state\")",
+            tether: "a refused cancel is reported, never retried as if transient; the statement's own state says how it ended",
+            source: "botocore redshift-data CancelStatement; moto redshiftdata",
+        },
+        Edge {
             topic: Topic::MayHaveRun,
             says: "ExecuteStatementException \"encountered an environmental error while running\", with the StatementId",
             tether: "like a 5xx: the submit's outcome is unknown, and find looks for the statement before anything is sent again",
@@ -439,8 +445,8 @@ pub static ATHENA: Edges = Edges {
         Edge {
             topic: Topic::Retention,
             says: "\"Athena keeps a query history for 45 days\"",
-            tether: "a query gone after it was seen (InvalidRequestException \"QueryExecution ... was not found\") is outcome_unknown",
-            source: "botocore athena ListQueryExecutions; Athena User Guide, Viewing query history",
+            tether: "a query gone after it was seen is outcome_unknown; an unknown query can only be InvalidRequestException (the operations' only client error), reported as \"QueryExecution ... was not found\" with AthenaErrorCode QUERY_EXECUTION_NOT_FOUND by third-party recordings against Athena (not documented; moto answers 500)",
+            source: "botocore athena ListQueryExecutions, GetQueryExecution errors; Athena User Guide, Viewing query history; athena-local's recorded tests",
         },
         Edge {
             topic: Topic::Idempotency,
@@ -459,6 +465,12 @@ pub static ATHENA: Edges = Edges {
             says: "BatchGetQueryExecution takes 1 to 50 ids and reports the ones it could not read in UnprocessedQueryExecutionIds",
             tether: "sweeps read 50 queries a call; an unprocessed one is read singly",
             source: "botocore athena BatchGetQueryExecutionInput, UnprocessedQueryExecutionId",
+        },
+        Edge {
+            topic: Topic::Other,
+            says: "not documented: the order of ListQueryExecutions (third parties report newest first), and StopQueryExecution of an ended query (reported to succeed and change nothing)",
+            tether: "find reads every page up to find_max_pages whatever the order and orders what it finds by submission time; a cancel of an ended query is not an error",
+            source: "botocore athena (no order or stop statement); athena-local's recorded tests",
         },
         Edge {
             topic: Topic::Throttling,

@@ -44,31 +44,28 @@ impl<A: JobApi> Kit<A> {
         &self.client
     }
 
-    /// Sends `call` by the service's protocol.
+    /// Sends `call` by the service's protocol (its body moved, not copied: every poll sends
+    /// one).
     async fn send(&self, call: Call, idempotency: Idempotency<'_>) -> Result<Value, ProviderError> {
-        let rpc_body = || call.body.clone().unwrap_or_else(|| json!({}));
+        let Call {
+            op,
+            method,
+            path,
+            body,
+        } = call;
         match self.api.protocol() {
             Protocol::Rest => {
-                let path = &call.path;
                 self.client
-                    .rest(
-                        call.op,
-                        call.method.clone(),
-                        path,
-                        call.body.as_ref(),
-                        idempotency,
-                    )
+                    .rest(op, method, &path, body.as_ref(), idempotency)
                     .await
             }
             Protocol::Json10(prefix) => {
-                self.client
-                    .json10(prefix, call.op, &rpc_body(), idempotency)
-                    .await
+                let body = body.unwrap_or_else(|| json!({}));
+                self.client.json10(prefix, op, &body, idempotency).await
             }
             Protocol::Json11(prefix) => {
-                self.client
-                    .json11(prefix, call.op, &rpc_body(), idempotency)
-                    .await
+                let body = body.unwrap_or_else(|| json!({}));
+                self.client.json11(prefix, op, &body, idempotency).await
             }
         }
     }

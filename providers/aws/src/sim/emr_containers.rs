@@ -3,11 +3,11 @@
 //! botocore's `emr-containers` model and the API reference describe them: `clientToken` is
 //! required and deduplicates a repeated start.
 
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{aws_error, bad, list_page, new_job, page_answer, page_size, Inner, OpResult, SimJob};
+use super::{bad, list_page, new_job, not_found, page_answer, page_size, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// botocore's `JobRunState` enum, and what each reads as.
@@ -68,13 +68,6 @@ pub(super) fn call(
     input: &Value,
 ) -> OpResult {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let not_found = |what: String| {
-        Box::new(aws_error(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            &what,
-        ))
-    };
     let find = |inner: &Inner, cluster: &str, id: &str| {
         inner.lookup(id).filter(|&i| {
             inner.jobs[i].service == Service::EmrContainers && inner.jobs[i].parent == cluster

@@ -4,12 +4,12 @@
 //! `clientToken` and answers a repeated token of an application with its first run;
 //! `ListJobRuns` filters by `states` and creation time, 50 runs a page at most.
 
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::{
-    aws_error, bad, find_job, list_page, new_job, page_answer, page_size, Inner, OpResult, SimJob,
+    bad, find_job, list_page, new_job, not_found, page_answer, page_size, Inner, OpResult, SimJob,
 };
 use crate::config::Service;
 
@@ -35,14 +35,6 @@ pub(super) fn call(
         ("DELETE", ["applications", app, "jobruns", id]) => cancel_job_run(inner, app, id),
         _ => Err(not_found(format!("no route {method} {path}"))),
     }
-}
-
-fn not_found(what: String) -> Box<Response> {
-    Box::new(aws_error(
-        StatusCode::NOT_FOUND,
-        "ResourceNotFoundException",
-        &what,
-    ))
 }
 
 /// A run as `GetJobRun` and `ListJobRuns` answer it.

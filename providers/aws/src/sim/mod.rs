@@ -445,6 +445,15 @@ fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
     r
 }
 
+/// A REST service's 404 `ResourceNotFoundException` (EMR Serverless, EMR on EKS).
+fn not_found(what: String) -> Box<Response> {
+    Box::new(aws_error(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFoundException",
+        &what,
+    ))
+}
+
 /// What a request does, as far as faults tell requests apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {
