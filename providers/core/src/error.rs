@@ -16,6 +16,9 @@ pub enum ErrorKind {
     InvalidSpec,
 }
 
+/// A provider call's result: `Result<T>` is `Result<T, ProviderError>`.
+pub type Result<T, E = ProviderError> = std::result::Result<T, E>;
+
 /// A failed call to a provider.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{provider}: {message}")]

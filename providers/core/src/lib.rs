@@ -49,7 +49,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 pub use edges::{Edge, Edges, Topic};
-pub use error::{ErrorKind, ProviderError};
+pub use error::{ErrorKind, ProviderError, Result};
 pub use handle::Handle;
 pub use http::{SendGate, Ungated};
 pub use problems::{parse_duration, Problems};
@@ -92,15 +92,10 @@ pub trait Provider: Send + Sync + Debug + 'static {
     /// Checks a job spec before anything is recorded or submitted.
     fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError>;
 
-    /// Submits a job. `idempotency_key` is deterministic per task instance, job name and
-    /// generation; providers that can deduplicate on it must. A provider that cannot sends
-    /// its non-idempotent request through `gate` (see [`http::SendGate`]).
-    async fn submit(
-        &self,
-        spec: &Value,
-        idempotency_key: &str,
-        gate: &dyn SendGate,
-    ) -> Result<Handle, ProviderError>;
+    /// Submits a job. `key` (the idempotency key) is deterministic per task instance, job
+    /// name and generation; providers that can deduplicate on it must. A provider that
+    /// cannot sends its non-idempotent request through `gate` (see [`http::SendGate`]).
+    async fn submit(&self, spec: &Value, key: &str, gate: &dyn SendGate) -> Result<Handle>;
 
     /// Whether submitting twice with the same key yields one job (so a submission whose
     /// outcome is unknown may simply be repeated).

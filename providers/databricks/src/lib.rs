@@ -42,7 +42,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use tether_provider::paging::{walk, Page};
 use tether_provider::{
-    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
+    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, Result, SendGate, Sweep, Tracked,
 };
 
 pub use config::{Auth, DatabricksConfig, OnRetry};
@@ -156,15 +156,10 @@ impl Provider for Databricks {
         }
     }
 
-    async fn submit(
-        &self,
-        spec: &Value,
-        idempotency_key: &str,
-        // `idempotency_token` makes the submit idempotent: it may be repeated without a gate.
-        _gate: &dyn SendGate,
-    ) -> Result<Handle, ProviderError> {
+    /// `idempotency_token` makes the submit idempotent: it may be repeated without a gate.
+    async fn submit(&self, spec: &Value, key: &str, _gate: &dyn SendGate) -> Result<Handle> {
         self.validate_spec(spec)?;
-        if idempotency_key.len() > MAX_IDEMPOTENCY_TOKEN {
+        if key.len() > MAX_IDEMPOTENCY_TOKEN {
             return Err(ProviderError::invalid_spec(
                 PROVIDER,
                 format!("idempotency key is longer than {MAX_IDEMPOTENCY_TOKEN} characters"),
@@ -173,12 +168,9 @@ impl Provider for Databricks {
         let mut body = spec.clone();
         let obj = body.as_object_mut().expect("validated above");
         if !obj.contains_key("job_id") {
-            obj.insert(
-                "run_name".into(),
-                json!(tagged_run_name(spec, idempotency_key)),
-            );
+            obj.insert("run_name".into(), json!(tagged_run_name(spec, key)));
         }
-        obj.insert("idempotency_token".into(), json!(idempotency_key));
+        obj.insert("idempotency_token".into(), json!(key));
         let run_id = self.client.submit(&body).await?;
         Ok(Handle::new(json!({ "run_id": run_id })))
     }

@@ -31,7 +31,7 @@ use serde_json::{json, Map, Value};
 use tether_provider::http::Idempotency;
 use tether_provider::paging::{walk, Page};
 use tether_provider::{
-    CommonSettings, Handle, JobState, Provider, ProviderError, RemoteStatus, SendGate,
+    CommonSettings, Handle, JobState, Provider, ProviderError, RemoteStatus, Result, SendGate,
 };
 
 use crate::client::{is_id, Call, Client};
@@ -319,12 +319,7 @@ impl Provider for DatabricksPipeline {
     /// `POST /api/2.0/pipelines/{id}/updates`:
     /// <https://docs.databricks.com/api/workspace/pipelines/startupdate>. Not idempotent: sent
     /// through `gate`.
-    async fn submit(
-        &self,
-        spec: &Value,
-        idempotency_key: &str,
-        gate: &dyn SendGate,
-    ) -> Result<Handle, ProviderError> {
+    async fn submit(&self, spec: &Value, key: &str, gate: &dyn SendGate) -> Result<Handle> {
         self.validate_spec(spec)?;
         let pipeline = pipeline_id(spec).expect("validated").to_string();
         let body: Map<String, Value> = spec
@@ -334,7 +329,7 @@ impl Provider for DatabricksPipeline {
             .filter(|(k, _)| *k != "pipeline_id")
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let agent = user_agent(idempotency_key);
+        let agent = user_agent(key);
         let path = Self::path(&pipeline, "/updates");
         let started: StartUpdateResponse = self
             .client

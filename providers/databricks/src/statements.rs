@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
 use tether_provider::paging::{walk, Page};
-use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate};
+use tether_provider::{
+    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, Result, SendGate,
+};
 
 use crate::client::{is_id, Call, Client};
 use crate::{state, DatabricksConfig};
@@ -333,24 +335,19 @@ impl Provider for DatabricksSql {
     /// `POST /api/2.0/sql/statements`:
     /// <https://docs.databricks.com/api/workspace/statementexecution/executestatement>. Not
     /// idempotent: sent through `gate`.
-    async fn submit(
-        &self,
-        spec: &Value,
-        idempotency_key: &str,
-        gate: &dyn SendGate,
-    ) -> Result<Handle, ProviderError> {
+    async fn submit(&self, spec: &Value, key: &str, gate: &dyn SendGate) -> Result<Handle> {
         self.validate_spec(spec)?;
         let mut body = spec.clone();
         let obj = body.as_object_mut().expect("validated");
         let statement = obj["statement"].as_str().expect("validated");
-        let tagged = format!("{}\n{statement}", key_comment(idempotency_key));
+        let tagged = format!("{}\n{statement}", key_comment(key));
         obj.insert("statement".into(), json!(tagged));
         let mut tags = obj
             .get("query_tags")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        tags.push(json!({ "key": KEY_TAG, "value": idempotency_key }));
+        tags.push(json!({ "key": KEY_TAG, "value": key }));
         obj.insert("query_tags".into(), json!(tags));
         obj.insert("wait_timeout".into(), json!("0s"));
         obj.insert("on_wait_timeout".into(), json!("CONTINUE"));

@@ -28,7 +28,9 @@ pub mod template;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::{CommonSettings, Handle, Provider, ProviderError, RemoteStatus, SendGate};
+use tether_provider::{
+    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, Result, SendGate,
+};
 
 pub use config::HttpApiConfig;
 pub use factory::FACTORY;
@@ -150,14 +152,9 @@ impl Provider for Declared {
         self.key_value("tether-validate", spec).map(|_| ())
     }
 
-    async fn submit(
-        &self,
-        spec: &Value,
-        idempotency_key: &str,
-        gate: &dyn SendGate,
-    ) -> Result<Handle, ProviderError> {
+    async fn submit(&self, spec: &Value, key: &str, gate: &dyn SendGate) -> Result<Handle> {
         self.validate_spec(spec)?;
-        let value = self.key_value(idempotency_key, spec)?;
+        let value = self.key_value(key, spec)?;
         let name = self.config.key.name.clone();
         let extra = match self.config.key.place {
             KeyIn::Body => Extra {
@@ -184,7 +181,7 @@ impl Provider for Declared {
                 &self.config,
                 Op::Submit,
                 &self.config.submit.call,
-                &self.ctx(Some(idempotency_key), Some(spec), None),
+                &self.ctx(Some(key), Some(spec), None),
                 extra,
                 idempotency,
             )

@@ -5,7 +5,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
 use tether_provider::{
-    ErrorKind, Handle, Provider, ProviderError, RemoteStatus, SendGate, Sweep, Tracked,
+    ErrorKind, Handle, Provider, ProviderError, RemoteStatus, Result, SendGate, Sweep, Tracked,
 };
 
 use super::{Call, JobApi, Listing, Protocol, SweepBy};
@@ -157,12 +157,7 @@ impl<A: JobApi> Provider for Kit<A> {
             .map_err(|why| ProviderError::invalid_spec(self.api.kind(), why))
     }
 
-    async fn submit(
-        &self,
-        spec: &Value,
-        key: &str,
-        gate: &dyn SendGate,
-    ) -> Result<Handle, ProviderError> {
+    async fn submit(&self, spec: &Value, key: &str, gate: &dyn SendGate) -> Result<Handle> {
         self.validate_spec(spec)?;
         self.api.before_start(&self.client, spec).await?;
         let call = self.api.start(spec, key);
