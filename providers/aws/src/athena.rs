@@ -19,7 +19,9 @@
 use serde_json::{json, Value};
 use tether_provider::{Handle, ProviderError, RemoteStatus};
 
-use crate::kit::{handle_field, no_field, Call, JobApi, Kit, Listing, Protocol, SweepBy};
+use crate::kit::{
+    handle_field, no_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+};
 
 const PROVIDER: &str = "athena";
 const TARGET: &str = "AmazonAthena";
@@ -68,17 +70,9 @@ fn by_id(op: &'static str, handle: &Handle) -> Result<Call, ProviderError> {
 }
 
 impl JobApi for Queries {
-    fn kind(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Json11(TARGET)
-    }
-
-    /// `ClientRequestToken` is the key: the same start answers the same query.
-    fn start_is_idempotent(&self) -> bool {
-        true
+    fn about(&self) -> About {
+        // `ClientRequestToken` is the key: the same start answers the same query.
+        About::new(PROVIDER, Protocol::Json11(TARGET), Start::Deduplicated)
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

@@ -15,7 +15,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tether_provider::{Handle, JobState, ProviderError, RemoteStatus};
 
-use crate::kit::{handle_field, no_field, Call, JobApi, Kit, Listing, Protocol, SweepBy};
+use crate::kit::{
+    handle_field, no_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+};
 
 const PROVIDER: &str = "batch";
 /// Jobs per `DescribeJobs` call (the API's limit).
@@ -95,16 +97,8 @@ fn jobs_of(answer: &Value) -> Vec<(String, RemoteStatus)> {
 }
 
 impl JobApi for BatchJobs {
-    fn kind(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Rest
-    }
-
-    fn start_is_idempotent(&self) -> bool {
-        false
+    fn about(&self) -> About {
+        About::new(PROVIDER, Protocol::Rest, Start::Gated)
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

@@ -16,7 +16,7 @@
 use serde_json::{json, Value};
 use tether_provider::{Handle, JobState, ProviderError, RemoteStatus};
 
-use crate::kit::{handle_field, Call, JobApi, Kit, Listing, Protocol, SweepBy};
+use crate::kit::{handle_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy};
 
 const PROVIDER: &str = "ecs";
 const TARGET: &str = "AmazonEC2ContainerServiceV20141113";
@@ -110,17 +110,9 @@ fn task_of(handle: &Handle) -> Result<(String, String), ProviderError> {
 }
 
 impl JobApi for Tasks {
-    fn kind(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Json11(TARGET)
-    }
-
-    /// `clientToken` makes the submit idempotent: it may be repeated without a gate.
-    fn start_is_idempotent(&self) -> bool {
-        true
+    fn about(&self) -> About {
+        // `clientToken` makes the submit idempotent: it may be repeated without a gate.
+        About::new(PROVIDER, Protocol::Json11(TARGET), Start::Deduplicated)
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

@@ -8,7 +8,9 @@
 use serde_json::{json, Value};
 use tether_provider::{Handle, ProviderError, RemoteStatus};
 
-use crate::kit::{handle_field, no_field, Call, JobApi, Kit, Listing, Protocol, SweepBy};
+use crate::kit::{
+    handle_field, no_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+};
 use crate::{tagged_name, timestamp};
 
 const PROVIDER: &str = "emr";
@@ -72,16 +74,8 @@ fn step_name(spec: &Value, key: &str) -> String {
 }
 
 impl JobApi for Steps {
-    fn kind(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Json11(TARGET)
-    }
-
-    fn start_is_idempotent(&self) -> bool {
-        false
+    fn about(&self) -> About {
+        About::new(PROVIDER, Protocol::Json11(TARGET), Start::Gated)
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

@@ -101,12 +101,6 @@ fn reason_message(value: &Value, first: &str, second: &str) -> Option<String> {
     }
 }
 
-fn field(handle: &Handle, name: &str, provider: &'static str) -> Result<String, ProviderError> {
-    handle
-        .get_str(name)
-        .ok_or_else(|| ProviderError::permanent(provider, format!("handle {handle} has no {name}")))
-}
-
 /// Pages through a list call for every job `pick` recognises, oldest first. `list(token)`
 /// fetches one page (the answer's JSON); `items` and `next` name the fields holding its
 /// entries and the next page's token; `pick` gives a recognised entry's handle and creation

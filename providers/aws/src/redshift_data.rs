@@ -21,7 +21,9 @@ use serde_json::{json, Value};
 use tether_provider::{Handle, ProviderError, RemoteStatus};
 
 use crate::keyed_name;
-use crate::kit::{handle_field, no_field, Call, JobApi, Kit, Listing, Protocol, SweepBy};
+use crate::kit::{
+    handle_field, no_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+};
 use crate::timestamp;
 
 const PROVIDER: &str = "redshift-data";
@@ -67,18 +69,10 @@ fn by_id(op: &'static str, handle: &Handle) -> Result<Call, ProviderError> {
 }
 
 impl JobApi for Statements {
-    fn kind(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Json11(TARGET)
-    }
-
-    /// `ClientToken` is sent, but the service holds it 8 hours at most: a lost answer is
-    /// resolved by `find`, never by sending again blind.
-    fn start_is_idempotent(&self) -> bool {
-        false
+    fn about(&self) -> About {
+        // `ClientToken` is sent, but the service holds it 8 hours at most: a lost answer is
+        // resolved by `find`, never by sending again blind.
+        About::new(PROVIDER, Protocol::Json11(TARGET), Start::Gated)
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

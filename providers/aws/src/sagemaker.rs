@@ -19,7 +19,7 @@ use tether_provider::{Handle, ProviderError, RemoteStatus};
 
 use crate::config::{AwsConfig, Service};
 use crate::keyed_name;
-use crate::kit::{handle_field, Call, JobApi, Kit, Listing, Protocol, SweepBy};
+use crate::kit::{handle_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy};
 
 const TARGET: &str = "SageMaker";
 /// The longest job name.
@@ -144,17 +144,9 @@ impl Flavor {
 }
 
 impl JobApi for Flavor {
-    fn kind(&self) -> &'static str {
-        self.kind
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Json11(TARGET)
-    }
-
-    /// The unique name makes the submit idempotent: it may be repeated without a gate.
-    fn start_is_idempotent(&self) -> bool {
-        true
+    fn about(&self) -> About {
+        // The unique name makes the submit idempotent: it may be repeated without a gate.
+        About::new(self.kind, Protocol::Json11(TARGET), Start::Deduplicated)
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

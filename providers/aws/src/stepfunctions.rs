@@ -26,7 +26,9 @@ use tether_provider::{ErrorKind, Handle, ProviderError, RemoteStatus};
 
 use crate::client::AwsClient;
 use crate::keyed_name;
-use crate::kit::{handle_field, no_field, Call, JobApi, Kit, Listing, Protocol, SweepBy};
+use crate::kit::{
+    handle_field, no_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+};
 
 const PROVIDER: &str = "stepfunctions";
 const TARGET: &str = "AWSStepFunctions";
@@ -163,18 +165,10 @@ fn keyed_handle(spec: &Value, key: &str) -> Option<Value> {
 
 #[async_trait]
 impl JobApi for Executions {
-    fn kind(&self) -> &'static str {
-        PROVIDER
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Json10(TARGET)
-    }
-
-    /// The name is the key's: the same name and input while the execution runs return it
-    /// again.
-    fn start_is_idempotent(&self) -> bool {
-        true
+    fn about(&self) -> About {
+        // The name is the key's: the same name and input while the execution runs return it
+        // again.
+        About::new(PROVIDER, Protocol::Json10(TARGET), Start::Deduplicated)
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

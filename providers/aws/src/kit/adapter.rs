@@ -8,7 +8,7 @@ use tether_provider::{
     ErrorKind, Handle, Provider, ProviderError, RemoteStatus, Result, SendGate, Sweep, Tracked,
 };
 
-use super::{Call, JobApi, Listing, Protocol, SweepBy};
+use super::{Call, JobApi, Listing, Protocol, Start, SweepBy};
 use crate::client::AwsClient;
 use crate::config::AwsConfig;
 use crate::{each_page, find_in_pages, sweep, sweep_by_ids, Group};
@@ -53,7 +53,7 @@ impl<A: JobApi> Kit<A> {
             path,
             body,
         } = call;
-        match self.api.protocol() {
+        match self.api.about().protocol {
             Protocol::Rest => {
                 self.client
                     .rest(op, method, &path, body.as_ref(), idempotency)
@@ -148,20 +148,20 @@ impl<A: JobApi> Kit<A> {
 #[async_trait]
 impl<A: JobApi> Provider for Kit<A> {
     fn kind(&self) -> &'static str {
-        self.api.kind()
+        self.api.about().kind
     }
 
     fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
         self.api
             .check(spec)
-            .map_err(|why| ProviderError::invalid_spec(self.api.kind(), why))
+            .map_err(|why| ProviderError::invalid_spec(self.api.about().kind, why))
     }
 
     async fn submit(&self, spec: &Value, key: &str, gate: &dyn SendGate) -> Result<Handle> {
         self.validate_spec(spec)?;
         self.api.before_start(&self.client, spec).await?;
         let call = self.api.start(spec, key);
-        let idempotency = if self.api.start_is_idempotent() {
+        let idempotency = if self.api.about().start == Start::Deduplicated {
             // The service deduplicates by the token: the submit may be repeated ungated.
             Idempotency::Idempotent
         } else {
@@ -172,7 +172,7 @@ impl<A: JobApi> Provider for Kit<A> {
             Err(refusal) => match self.api.adopt(spec, key, &refusal) {
                 Some(handle) => {
                     tracing::info!(
-                        provider = self.api.kind(),
+                        provider = self.api.about().kind,
                         key,
                         "the job exists already: reattaching"
                     );
@@ -185,7 +185,7 @@ impl<A: JobApi> Provider for Kit<A> {
     }
 
     fn submit_is_idempotent(&self) -> bool {
-        self.api.start_is_idempotent()
+        self.api.about().start == Start::Deduplicated
     }
 
     async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
@@ -199,7 +199,7 @@ impl<A: JobApi> Provider for Kit<A> {
         let answer = self.read(call).await?;
         self.api
             .stopped(&answer)
-            .map_err(|why| ProviderError::permanent(self.api.kind(), format!("{op}: {why}")))
+            .map_err(|why| ProviderError::permanent(self.api.about().kind, format!("{op}: {why}")))
     }
 
     async fn find(

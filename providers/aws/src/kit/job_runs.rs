@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tether_provider::{Handle, JobState, ProviderError, RemoteStatus};
 
-use super::{handle_field, no_field, Call, JobApi, Listing, Protocol, SweepBy};
+use super::{handle_field, no_field, About, Call, JobApi, Listing, Protocol, Start, SweepBy};
 use crate::{path_segment, timestamp};
 
 /// A job run's parent: where the spec, the handle and the path name it.
@@ -92,17 +92,9 @@ impl JobRuns {
 }
 
 impl JobApi for JobRuns {
-    fn kind(&self) -> &'static str {
-        self.kind
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Rest
-    }
-
-    /// `clientToken` is tether's key: AWS deduplicates a repeated start.
-    fn start_is_idempotent(&self) -> bool {
-        true
+    fn about(&self) -> About {
+        // `clientToken` is tether's key: AWS deduplicates a repeated start.
+        About::new(self.kind, Protocol::Rest, Start::Deduplicated)
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

@@ -37,6 +37,39 @@ pub enum Protocol {
     Json11(&'static str),
 }
 
+/// Whether a service deduplicates its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The start carries a token (or a unique name) the service deduplicates by: a submit
+    /// may be sent again without the gate.
+    Deduplicated,
+    /// It does not: the start goes through the gate, and [`JobApi::find`] is what keeps one
+    /// job per key.
+    Gated,
+}
+
+/// What a description is: its kind, how it is called, and its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct About {
+    /// tether's kind.
+    pub kind: &'static str,
+    /// How the service is called.
+    pub protocol: Protocol,
+    /// Whether the service deduplicates the start.
+    pub start: Start,
+}
+
+impl About {
+    /// A description's kind, protocol and start.
+    pub const fn new(kind: &'static str, protocol: Protocol, start: Start) -> Self {
+        Self {
+            kind,
+            protocol,
+            start,
+        }
+    }
+}
+
 /// One call of an operation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
@@ -139,16 +172,8 @@ pub enum SweepBy {
 /// where some services differ.
 #[async_trait]
 pub trait JobApi: Debug + Send + Sync + 'static {
-    /// tether's kind.
-    fn kind(&self) -> &'static str;
-
-    /// How the service is called.
-    fn protocol(&self) -> Protocol;
-
-    /// Whether the start carries a token the service deduplicates by, so that a submit may
-    /// be sent again without the gate. Without one, [`JobApi::find`] is what keeps one job
-    /// per key.
-    fn start_is_idempotent(&self) -> bool;
+    /// The service's kind, protocol and start.
+    fn about(&self) -> About;
 
     /// Why `spec` cannot be started, if it cannot (the message names the field).
     fn check(&self, spec: &Value) -> Result<(), String>;
@@ -246,13 +271,15 @@ pub fn no_field(kind: &'static str, op: &str, field: &str, answer: &Value) -> Pr
     ProviderError::transient(kind, format!("{op}: no {field} in the answer: {answer}"))
 }
 
-/// The handle's text field `name`.
+/// The handle's text field `name` (a handle without it is a permanent error of `kind`).
 pub fn handle_field(
     handle: &Handle,
     name: &str,
     kind: &'static str,
 ) -> Result<String, ProviderError> {
-    crate::field(handle, name, kind)
+    handle
+        .get_str(name)
+        .ok_or_else(|| ProviderError::permanent(kind, format!("handle {handle} has no {name}")))
 }
 
 #[cfg(test)]
