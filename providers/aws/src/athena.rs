@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tether_provider::{Handle, ProviderError, RemoteStatus};
 
 use crate::kit::{
-    handle_field, no_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+    handle_field, no_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
 };
 
 const PROVIDER: &str = "athena";
@@ -53,15 +53,10 @@ pub struct Queries;
 fn query_status(query: &Value) -> RemoteStatus {
     let status = &query["Status"];
     let raw = status["State"].as_str().unwrap_or("").to_string();
-    let text = |v: &Value| v.as_str().filter(|m| !m.is_empty()).map(str::to_string);
-    RemoteStatus {
-        state: crate::state::athena_query(&raw),
-        raw_state: raw,
-        message: text(&status["StateChangeReason"])
-            .or_else(|| text(&status["AthenaError"]["ErrorMessage"])),
-        url: None,
-        next_poll_hint: None,
-    }
+    let message = text(&status["StateChangeReason"])
+        .or_else(|| text(&status["AthenaError"]["ErrorMessage"]))
+        .map(str::to_string);
+    RemoteStatus::new(crate::state::athena_query(&raw), raw, message)
 }
 
 fn by_id(op: &'static str, handle: &Handle) -> Result<Call, ProviderError> {

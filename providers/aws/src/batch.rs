@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tether_provider::{Handle, JobState, ProviderError, RemoteStatus};
 
 use crate::kit::{
-    handle_field, no_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+    handle_field, no_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
 };
 
 const PROVIDER: &str = "batch";
@@ -53,7 +53,7 @@ fn name_ok(name: &str) -> bool {
 fn job_status(job: &Value) -> RemoteStatus {
     let raw = job["status"].as_str().unwrap_or("").to_string();
     let mut state = crate::state::batch_job(&raw);
-    let reason = job["statusReason"].as_str().filter(|r| !r.is_empty());
+    let reason = text(&job["statusReason"]);
     if state == JobState::Failed
         && (job["isCancelled"].as_bool() == Some(true) || reason == Some(CANCEL_REASON))
     {
@@ -61,19 +61,13 @@ fn job_status(job: &Value) -> RemoteStatus {
     }
     let container = &job["container"];
     let mut parts: Vec<String> = reason.into_iter().map(str::to_string).collect();
-    if let Some(r) = container["reason"].as_str().filter(|r| !r.is_empty()) {
+    if let Some(r) = text(&container["reason"]) {
         parts.push(format!("container: {r}"));
     }
     if let Some(code) = container["exitCode"].as_i64().filter(|c| *c != 0) {
         parts.push(format!("exit code {code}"));
     }
-    RemoteStatus {
-        state,
-        raw_state: raw,
-        message: (!parts.is_empty()).then(|| parts.join("; ")),
-        url: None,
-        next_poll_hint: None,
-    }
+    RemoteStatus::new(state, raw, (!parts.is_empty()).then(|| parts.join("; ")))
 }
 
 /// `DescribeJobs` for up to 100 ids: a job Batch does not know is left out of the answer.
@@ -102,12 +96,8 @@ impl JobApi for BatchJobs {
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {
-        let text = |k: &str| {
-            spec.get(k)
-                .and_then(Value::as_str)
-                .is_some_and(|v| !v.is_empty())
-        };
-        if !spec.is_object() || !text("jobQueue") || !text("jobDefinition") {
+        let has = |k: &str| text(&spec[k]).is_some();
+        if !spec.is_object() || !has("jobQueue") || !has("jobDefinition") {
             return Err(
                 "the job spec must be a SubmitJob body holding jobQueue and jobDefinition".into(),
             );

@@ -16,7 +16,7 @@
 use serde_json::{json, Value};
 use tether_provider::{Handle, JobState, ProviderError, RemoteStatus};
 
-use crate::kit::{handle_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy};
+use crate::kit::{handle_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy};
 
 const PROVIDER: &str = "ecs";
 const TARGET: &str = "AmazonEC2ContainerServiceV20141113";
@@ -35,9 +35,7 @@ pub type Ecs = Kit<Tasks>;
 pub struct Tasks;
 
 fn cluster_of(spec: &Value) -> String {
-    spec.get("cluster")
-        .and_then(Value::as_str)
-        .filter(|c| !c.is_empty())
+    text(&spec["cluster"])
         .unwrap_or(DEFAULT_CLUSTER)
         .to_string()
 }
@@ -57,9 +55,7 @@ fn task_status(task: &Value) -> RemoteStatus {
         let exits: Vec<Option<i64>> = containers.iter().map(|c| c["exitCode"].as_i64()).collect();
         state = crate::state::ecs_stopped(task["stopCode"].as_str(), &exits);
     }
-    let mut parts: Vec<String> = task["stoppedReason"]
-        .as_str()
-        .filter(|r| !r.is_empty())
+    let mut parts: Vec<String> = text(&task["stoppedReason"])
         .map(str::to_string)
         .into_iter()
         .collect();
@@ -77,13 +73,7 @@ fn task_status(task: &Value) -> RemoteStatus {
             }
         }
     }
-    RemoteStatus {
-        state,
-        raw_state: raw,
-        message: (!parts.is_empty()).then(|| parts.join("; ")),
-        url: None,
-        next_poll_hint: None,
-    }
+    RemoteStatus::new(state, raw, (!parts.is_empty()).then(|| parts.join("; ")))
 }
 
 /// `DescribeTasks` for up to 100 tasks of `cluster`.

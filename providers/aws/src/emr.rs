@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tether_provider::{Handle, ProviderError, RemoteStatus};
 
 use crate::kit::{
-    handle_field, no_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+    handle_field, no_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
 };
 use crate::{tagged_name, timestamp};
 
@@ -43,13 +43,7 @@ fn step_status(status: &Value) -> RemoteStatus {
                 .unwrap_or_default()
         )),
     };
-    RemoteStatus {
-        state: crate::state::emr_step(&raw),
-        raw_state: raw,
-        message,
-        url: None,
-        next_poll_hint: None,
-    }
+    RemoteStatus::new(crate::state::emr_step(&raw), raw, message)
 }
 
 fn handle_parts(handle: &Handle) -> Result<(String, String), ProviderError> {
@@ -79,10 +73,7 @@ impl JobApi for Steps {
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {
-        let ok = spec
-            .get("cluster_id")
-            .and_then(Value::as_str)
-            .is_some_and(|c| !c.is_empty())
+        let ok = text(&spec["cluster_id"]).is_some()
             && spec
                 .get("step")
                 .and_then(|s| s.get("HadoopJarStep"))

@@ -16,7 +16,7 @@
 use serde_json::Value;
 
 use crate::keyed_name;
-use crate::kit::{JobRuns, Kit, Parent};
+use crate::kit::{text, JobRuns, Kit, Parent};
 
 /// The EMR on EKS adapter.
 pub type EmrContainers = Kit<JobRuns>;
@@ -58,16 +58,12 @@ fn name_ok(name: &str) -> bool {
 }
 
 fn check(spec: &Value) -> Result<(), String> {
-    let text = |k: &str| {
-        spec.get(k)
-            .and_then(Value::as_str)
-            .is_some_and(|v| !v.is_empty())
-    };
-    if !spec.is_object() || !text("virtualClusterId") {
+    let has = |k: &str| text(&spec[k]).is_some();
+    if !spec.is_object() || !has("virtualClusterId") {
         return Err("the job spec must be a StartJobRun body plus virtualClusterId".into());
     }
     if !(spec.get("jobTemplateId").is_some()
-        || (text("executionRoleArn") && text("releaseLabel") && spec["jobDriver"].is_object()))
+        || (has("executionRoleArn") && has("releaseLabel") && spec["jobDriver"].is_object()))
     {
         return Err(
             "the job spec needs executionRoleArn, releaseLabel and jobDriver (or a jobTemplateId)"

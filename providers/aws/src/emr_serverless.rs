@@ -13,7 +13,7 @@
 
 use serde_json::Value;
 
-use crate::kit::{JobRuns, Kit, Parent};
+use crate::kit::{text, JobRuns, Kit, Parent};
 
 /// The EMR Serverless adapter.
 pub type EmrServerless = Kit<JobRuns>;
@@ -40,20 +40,12 @@ pub const API: JobRuns = JobRuns {
         "QUEUED",
     ],
     state: crate::state::emr_serverless_run,
-    message: |run| {
-        run["stateDetails"]
-            .as_str()
-            .filter(|m| !m.is_empty())
-            .map(str::to_string)
-    },
+    message: |run| text(&run["stateDetails"]).map(str::to_string),
     check,
 };
 
 fn check(spec: &Value) -> Result<(), String> {
-    let ok = spec
-        .get("applicationId")
-        .and_then(Value::as_str)
-        .is_some_and(|a| !a.is_empty())
+    let ok = text(&spec["applicationId"]).is_some()
         && spec
             .get("executionRoleArn")
             .and_then(Value::as_str)

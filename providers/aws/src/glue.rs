@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tether_provider::{Handle, ProviderError, RemoteStatus};
 
 use crate::kit::{
-    handle_field, no_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+    handle_field, no_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
 };
 use crate::timestamp;
 
@@ -33,17 +33,8 @@ pub struct GlueRuns;
 /// A job run (from `GetJobRun` or `GetJobRuns`) as tether sees it.
 fn run_status(run: &Value) -> RemoteStatus {
     let raw = run["JobRunState"].as_str().unwrap_or("").to_string();
-    let message = run["ErrorMessage"]
-        .as_str()
-        .filter(|m| !m.is_empty())
-        .map(str::to_string);
-    RemoteStatus {
-        state: crate::state::glue_run(&raw),
-        raw_state: raw,
-        message,
-        url: None,
-        next_poll_hint: None,
-    }
+    let message = text(&run["ErrorMessage"]).map(str::to_string);
+    RemoteStatus::new(crate::state::glue_run(&raw), raw, message)
 }
 
 /// `GetJobRuns` of the Glue job `job`, 200 runs a page, newest first.
@@ -69,11 +60,8 @@ impl JobApi for GlueRuns {
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {
-        let ok = spec
-            .get("JobName")
-            .and_then(Value::as_str)
-            .is_some_and(|j| !j.is_empty())
-            && spec.get("Arguments").is_none_or(Value::is_object);
+        let ok =
+            text(&spec["JobName"]).is_some() && spec.get("Arguments").is_none_or(Value::is_object);
         if ok {
             Ok(())
         } else {

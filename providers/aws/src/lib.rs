@@ -93,8 +93,7 @@ pub fn keyed_name(name: Option<&str>, key: &str, max: usize) -> String {
 /// Functions' `error` and `cause`): `"<first>: <second>"`, either alone, or none when both are
 /// missing or empty.
 fn reason_message(value: &Value, first: &str, second: &str) -> Option<String> {
-    let text = |k: &str| value[k].as_str().filter(|t| !t.is_empty());
-    match (text(first), text(second)) {
+    match (kit::text(&value[first]), kit::text(&value[second])) {
         (None, None) => None,
         (Some(a), None) | (None, Some(a)) => Some(a.to_string()),
         (Some(a), Some(b)) => Some(format!("{a}: {b}")),

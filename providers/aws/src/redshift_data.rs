@@ -22,7 +22,7 @@ use tether_provider::{Handle, ProviderError, RemoteStatus};
 
 use crate::keyed_name;
 use crate::kit::{
-    handle_field, no_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+    handle_field, no_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
 };
 use crate::timestamp;
 
@@ -51,16 +51,11 @@ pub fn statement_name(spec: &Value, key: &str) -> String {
 /// `Error` as the message.
 fn statement_status(statement: &Value) -> RemoteStatus {
     let raw = statement["Status"].as_str().unwrap_or("").to_string();
-    RemoteStatus {
-        state: crate::state::redshift_statement(&raw),
-        raw_state: raw,
-        message: statement["Error"]
-            .as_str()
-            .filter(|m| !m.is_empty())
-            .map(str::to_string),
-        url: None,
-        next_poll_hint: None,
-    }
+    RemoteStatus::new(
+        crate::state::redshift_statement(&raw),
+        raw,
+        text(&statement["Error"]).map(str::to_string),
+    )
 }
 
 fn by_id(op: &'static str, handle: &Handle) -> Result<Call, ProviderError> {
@@ -76,15 +71,11 @@ impl JobApi for Statements {
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {
-        let text = |k: &str| {
-            spec.get(k)
-                .and_then(Value::as_str)
-                .filter(|v| !v.is_empty())
-        };
-        if !spec.is_object() || text("Sql").is_none() {
+        let has = |k: &str| text(&spec[k]).is_some();
+        if !spec.is_object() || !has("Sql") {
             return Err("the job spec must be an ExecuteStatement body holding Sql".into());
         }
-        if text("ClusterIdentifier").is_some() == text("WorkgroupName").is_some() {
+        if has("ClusterIdentifier") == has("WorkgroupName") {
             return Err(
                 "the job spec must name one of ClusterIdentifier (a provisioned cluster) and \
                  WorkgroupName (Redshift Serverless)"

@@ -19,7 +19,7 @@ use tether_provider::{Handle, ProviderError, RemoteStatus};
 
 use crate::config::{AwsConfig, Service};
 use crate::keyed_name;
-use crate::kit::{handle_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy};
+use crate::kit::{handle_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy};
 
 const TARGET: &str = "SageMaker";
 /// The longest job name.
@@ -111,23 +111,14 @@ impl Flavor {
     /// the message.
     fn job_status(&self, job: &Value) -> RemoteStatus {
         let raw = job[self.status_field].as_str().unwrap_or("").to_string();
-        let mut message = job["FailureReason"]
-            .as_str()
-            .filter(|m| !m.is_empty())
-            .map(str::to_string);
-        if let Some(exit) = job["ExitMessage"].as_str().filter(|m| !m.is_empty()) {
+        let mut message = text(&job["FailureReason"]).map(str::to_string);
+        if let Some(exit) = text(&job["ExitMessage"]) {
             message = Some(match message {
                 Some(m) => format!("{m} ({exit})"),
                 None => exit.to_string(),
             });
         }
-        RemoteStatus {
-            state: crate::state::sagemaker_job(&raw),
-            raw_state: raw,
-            message,
-            url: None,
-            next_poll_hint: None,
-        }
+        RemoteStatus::new(crate::state::sagemaker_job(&raw), raw, message)
     }
 
     /// The handle of the key's job.
@@ -151,12 +142,7 @@ impl JobApi for Flavor {
 
     fn check(&self, spec: &Value) -> Result<(), String> {
         let name_field = self.name_field;
-        let ok = spec.is_object()
-            && spec
-                .get("RoleArn")
-                .and_then(Value::as_str)
-                .is_some_and(|r| !r.is_empty());
-        if !ok {
+        if !spec.is_object() || text(&spec["RoleArn"]).is_none() {
             return Err(format!(
                 "the job spec must be a {} body holding RoleArn",
                 self.ops[0]

@@ -117,13 +117,7 @@ fn name_ok(name: &str) -> bool {
 fn execution_status(execution: &Value) -> RemoteStatus {
     let raw = execution["status"].as_str().unwrap_or("").to_string();
     let message = crate::reason_message(execution, "error", "cause");
-    RemoteStatus {
-        state: crate::state::stepfunctions_execution(&raw),
-        raw_state: raw,
-        message,
-        url: None,
-        next_poll_hint: None,
-    }
+    RemoteStatus::new(crate::state::stepfunctions_execution(&raw), raw, message)
 }
 
 fn check(spec: &Value) -> Result<(), String> {

@@ -99,6 +99,19 @@ pub struct RemoteStatus {
     pub next_poll_hint: Option<Duration>,
 }
 
+impl RemoteStatus {
+    /// A status with the provider's own state and message, no link and no poll hint.
+    pub fn new(state: JobState, raw_state: impl Into<String>, message: Option<String>) -> Self {
+        Self {
+            state,
+            raw_state: raw_state.into(),
+            message,
+            url: None,
+            next_poll_hint: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::JobState;

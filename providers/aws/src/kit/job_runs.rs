@@ -69,13 +69,7 @@ impl JobRuns {
 
     fn run_status(&self, run: &Value) -> RemoteStatus {
         let raw = run["state"].as_str().unwrap_or("").to_string();
-        RemoteStatus {
-            state: (self.state)(&raw),
-            raw_state: raw,
-            message: (self.message)(run),
-            url: None,
-            next_poll_hint: None,
-        }
+        RemoteStatus::new((self.state)(&raw), raw, (self.message)(run))
     }
 
     fn wanted_name(&self, spec: &Value, key: &str) -> String {

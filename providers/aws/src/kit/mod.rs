@@ -271,6 +271,11 @@ pub fn no_field(kind: &'static str, op: &str, field: &str, answer: &Value) -> Pr
     ProviderError::transient(kind, format!("{op}: no {field} in the answer: {answer}"))
 }
 
+/// `value` as text, unless it is not a string or is empty.
+pub fn text(value: &Value) -> Option<&str> {
+    value.as_str().filter(|t| !t.is_empty())
+}
+
 /// The handle's text field `name` (a handle without it is a permanent error of `kind`).
 pub fn handle_field(
     handle: &Handle,
