@@ -179,6 +179,7 @@ pub struct HttpApiConfig {
 trait DeclaredChecks {
     fn template(&mut self, at: &str, text: &str) -> Option<Template>;
     fn pointer(&mut self, at: &str, pointer: Option<String>) -> Option<String>;
+    fn pointer_field(&mut self, t: &mut Table, at: &str, key: &str, what: &str) -> Option<String>;
     fn secret(
         &mut self,
         table: &mut Table,
@@ -205,6 +206,17 @@ impl DeclaredChecks for Problems {
             }
             None => None,
         }
+    }
+
+    /// The JSON pointer `key` of a table at `at`; `what` says what it points to where it must
+    /// be there (empty: optional).
+    fn pointer_field(&mut self, t: &mut Table, at: &str, key: &str, what: &str) -> Option<String> {
+        let text = if what.is_empty() {
+            self.within(at).string(t, key)
+        } else {
+            self.within(at).required(t, key, what)
+        };
+        self.pointer(&format!("{at}{key}"), text)
     }
 
     /// A secret given as `name` or, by the variable it names, as `name_env`.
@@ -250,15 +262,33 @@ impl DeclaredChecks for Problems {
 
 const STATES: &str = "pending, running, succeeded, failed or cancelled";
 
+/// The states a provider's state may be read as ([`STATES`]; not tether's own, such as `lost`).
+const DECLARABLE: [JobState; 5] = [
+    JobState::Pending,
+    JobState::Running,
+    JobState::Succeeded,
+    JobState::Failed,
+    JobState::Cancelled,
+];
+
 fn job_state(s: &str) -> Option<JobState> {
-    Some(match s {
-        "pending" => JobState::Pending,
-        "running" => JobState::Running,
-        "succeeded" => JobState::Succeeded,
-        "failed" => JobState::Failed,
-        "cancelled" => JobState::Cancelled,
-        _ => return None,
-    })
+    JobState::parse(s).filter(|j| DECLARABLE.contains(j))
+}
+
+/// The nested table `[name]` (`required` says what it is when it must be there, as for
+/// [`Problems::table`]), read by `read`; the fields `read` leaves are reported as unknown.
+/// `None`: absent, not a table, or refused by `read` (each reported but the absent optional one).
+fn section<T>(
+    p: &mut Problems,
+    table: &mut Table,
+    name: &str,
+    required: &str,
+    read: impl FnOnce(&mut Problems, &mut Table) -> Option<T>,
+) -> Option<T> {
+    let mut t = p.table(table, name, required)?;
+    let value = read(p, &mut t);
+    p.unknown(&format!("{name}."), &t);
+    value
 }
 
 impl HttpApiConfig {
@@ -273,51 +303,42 @@ impl HttpApiConfig {
         table.remove("kind");
         let common = CommonSettings::take_from(&mut table, &mut p, &crate::edges::DECLARED);
         let base_url = base_url(&mut p, &mut table);
-        let auth = match p.table(&mut table, "auth", "") {
-            None => Some(Auth::None),
-            Some(t) => auth(&mut p, t, env),
-        };
-        let vars = match p.table(&mut table, "vars", "") {
-            None => BTreeMap::new(),
-            Some(t) => vars(&mut p, t),
-        };
-        let key = p
-            .table(
-                &mut table,
-                "key",
-                "where tether's idempotency key goes (in, name, deduplicated)",
-            )
-            .and_then(|t| key(&mut p, t));
-        let submit = p
-            .table(
-                &mut table,
-                "submit",
-                "the call that starts a job (path, handle)",
-            )
-            .and_then(|t| submit(&mut p, t));
-        let status = p
-            .table(
-                &mut table,
-                "status",
-                "the call that reads a job (path, state)",
-            )
-            .and_then(|t| status(&mut p, t));
-        let states = p
-            .table(&mut table, "states", "the state map (provider state = \"pending\" | \"running\" | \"succeeded\" | \"failed\" | \"cancelled\")")
-            .and_then(|t| states(&mut p, t));
-        let cancel = p
-            .table(&mut table, "cancel", "the call that cancels a job (path)")
-            .and_then(|mut t| {
-                let call = call(&mut p, &mut t, "cancel.", "POST");
-                p.unknown("cancel.", &t);
-                call
-            });
-        let find = p
-            .table(&mut table, "find", "")
-            .and_then(|t| find(&mut p, t));
+        // A bad [auth] is reported, so the description is refused whatever it defaults to.
+        let auth =
+            section(&mut p, &mut table, "auth", "", |p, t| auth(p, t, env)).unwrap_or(Auth::None);
+        let vars = section(&mut p, &mut table, "vars", "", vars).unwrap_or_default();
+        let key = section(
+            &mut p,
+            &mut table,
+            "key",
+            "where tether's idempotency key goes (in, name, deduplicated)",
+            key,
+        );
+        let submit = section(
+            &mut p,
+            &mut table,
+            "submit",
+            "the call that starts a job (path, handle)",
+            submit,
+        );
+        let status = section(
+            &mut p,
+            &mut table,
+            "status",
+            "the call that reads a job (path, state)",
+            status,
+        );
+        let states = section(&mut p, &mut table, "states", "the state map (provider state = \"pending\" | \"running\" | \"succeeded\" | \"failed\" | \"cancelled\")", states);
+        let cancel = section(
+            &mut p,
+            &mut table,
+            "cancel",
+            "the call that cancels a job (path)",
+            |p, t| call(p, t, "cancel.", "POST"),
+        );
+        let find = section(&mut p, &mut table, "find", "", find);
         let not_found = not_found(&mut p, &mut table);
-        let error_message = p.string(&mut table, "error_message");
-        let error_message = p.pointer("error_message", error_message);
+        let error_message = p.pointer_field(&mut table, "", "error_message", "");
         p.unknown("", &table);
         let parts = Parts {
             vars: &vars,
@@ -328,29 +349,25 @@ impl HttpApiConfig {
             find: find.as_ref(),
         };
         contradictions(&mut p, &parts);
-        match (base_url, auth, key, submit, status, states, cancel) {
-            (
-                Some(base_url),
-                Some(auth),
-                Some(key),
-                Some(submit),
-                Some(status),
-                Some(states),
-                Some(cancel),
-            ) if p.is_empty() => Ok(Self {
-                base_url,
-                auth,
-                vars,
-                key,
-                submit,
-                status,
-                states,
-                cancel,
-                find,
-                not_found,
-                error_message,
-                common,
-            }),
+        match (base_url, key, submit, status, states, cancel) {
+            (Some(base_url), Some(key), Some(submit), Some(status), Some(states), Some(cancel))
+                if p.is_empty() =>
+            {
+                Ok(Self {
+                    base_url,
+                    auth,
+                    vars,
+                    key,
+                    submit,
+                    status,
+                    states,
+                    cancel,
+                    find,
+                    not_found,
+                    error_message,
+                    common,
+                })
+            }
             _ => Err(p.into_lines()),
         }
     }
@@ -385,8 +402,9 @@ fn base_url(p: &mut Problems, table: &mut Table) -> Option<String> {
 }
 
 /// `[vars]`: strings (or whole numbers) the calls may name.
-fn vars(p: &mut Problems, t: Table) -> BTreeMap<String, String> {
-    t.into_iter()
+fn vars(p: &mut Problems, t: &mut Table) -> Option<BTreeMap<String, String>> {
+    let vars = std::mem::take(t)
+        .into_iter()
         .filter_map(|(k, v)| match v {
             Setting::String(s) => Some((k, s)),
             Setting::Integer(i) => Some((k, i.to_string())),
@@ -398,14 +416,14 @@ fn vars(p: &mut Problems, t: Table) -> BTreeMap<String, String> {
                 None
             }
         })
-        .collect()
+        .collect();
+    Some(vars)
 }
 
 /// `[submit]`: the call, and where the handle is in its answer.
-fn submit(p: &mut Problems, mut t: Table) -> Option<Submit> {
-    let call = call(p, &mut t, "submit.", "POST");
-    let handle = picks(p, &mut t, "submit.", true);
-    p.unknown("submit.", &t);
+fn submit(p: &mut Problems, t: &mut Table) -> Option<Submit> {
+    let call = call(p, t, "submit.", "POST");
+    let handle = picks(p, t, "submit.", true);
     Some(Submit {
         call: call?,
         handle: handle?,
@@ -413,19 +431,16 @@ fn submit(p: &mut Problems, mut t: Table) -> Option<Submit> {
 }
 
 /// `[status]`: the call, and where the state, message and URL are in its answer.
-fn status(p: &mut Problems, mut t: Table) -> Option<Status> {
-    let call = call(p, &mut t, "status.", "GET");
-    let state = p.within("status.").required(
-        &mut t,
+fn status(p: &mut Problems, t: &mut Table) -> Option<Status> {
+    let call = call(p, t, "status.", "GET");
+    let state = p.pointer_field(
+        t,
+        "status.",
         "state",
         "the JSON pointer to the job's state in the answer",
     );
-    let state = p.pointer("status.state", state);
-    let message = p.within("status.").string(&mut t, "message");
-    let message = p.pointer("status.message", message);
-    let url = p.within("status.").string(&mut t, "url");
-    let url = p.pointer("status.url", url);
-    p.unknown("status.", &t);
+    let message = p.pointer_field(t, "status.", "message", "");
+    let url = p.pointer_field(t, "status.", "url", "");
     Some(Status {
         call: call?,
         state: state?,
@@ -435,13 +450,13 @@ fn status(p: &mut Problems, mut t: Table) -> Option<Status> {
 }
 
 /// `[states]`: each of the provider's states, as one of tether's.
-fn states(p: &mut Problems, t: Table) -> Option<BTreeMap<String, JobState>> {
+fn states(p: &mut Problems, t: &mut Table) -> Option<BTreeMap<String, JobState>> {
     if t.is_empty() {
         p.at("states", "is empty: map each of the provider's states");
         return None;
     }
     let mut states = BTreeMap::new();
-    for (raw, v) in t {
+    for (raw, v) in std::mem::take(t) {
         match &v {
             Setting::String(s) if job_state(s).is_some() => {
                 states.insert(raw, job_state(s).expect("checked"));
@@ -456,21 +471,21 @@ fn states(p: &mut Problems, t: Table) -> Option<BTreeMap<String, JobState>> {
 }
 
 /// `[find]`: the call that lists jobs, and how a listed job is matched and read.
-fn find(p: &mut Problems, mut t: Table) -> Option<Find> {
-    let call = call(p, &mut t, "find.", "GET");
-    let items = p.within("find.").required(
-        &mut t,
+fn find(p: &mut Problems, t: &mut Table) -> Option<Find> {
+    let call = call(p, t, "find.", "GET");
+    let items = p.pointer_field(
+        t,
+        "find.",
         "items",
         "the JSON pointer to the list of jobs in the answer",
     );
-    let items = p.pointer("find.items", items);
-    let matches = p.within("find.").required(
-        &mut t,
+    let matches = p.pointer_field(
+        t,
+        "find.",
         "match",
         "the JSON pointer, in a listed job, to the key's value",
     );
-    let matches = p.pointer("find.match", matches);
-    let handle = picks(p, &mut t, "find.", true);
+    let handle = picks(p, t, "find.", true);
     let newest_first = match t.remove("newest_first") {
         None => false,
         Some(Setting::Boolean(b)) => b,
@@ -482,7 +497,6 @@ fn find(p: &mut Problems, mut t: Table) -> Option<Find> {
             false
         }
     };
-    p.unknown("find.", &t);
     Some(Find {
         call: call?,
         items: items?,
@@ -590,39 +604,37 @@ fn contradictions(p: &mut Problems, parts: &Parts<'_>) {
     }
 }
 
-fn auth(p: &mut Problems, mut t: Table, env: &dyn Fn(&str) -> Option<String>) -> Option<Auth> {
+fn auth(p: &mut Problems, t: &mut Table, env: &dyn Fn(&str) -> Option<String>) -> Option<Auth> {
     let kind = p
         .within("auth.")
-        .required(&mut t, "type", "none, bearer, basic, header or oauth2");
+        .required(t, "type", "none, bearer, basic, header or oauth2");
     let auth = match kind.as_deref() {
         None => None,
         Some("none") => Some(Auth::None),
         Some("bearer") => {
             let scheme = p
                 .within("auth.")
-                .string(&mut t, "scheme")
+                .string(t, "scheme")
                 .unwrap_or_else(|| "Bearer".into());
-            p.secret(&mut t, "auth.", "token", env)
+            p.secret(t, "auth.", "token", env)
                 .map(|token| Auth::Bearer { scheme, token })
         }
         Some("basic") => {
-            let username = p.within("auth.").required(&mut t, "username", "the user");
-            let password = p.secret(&mut t, "auth.", "password", env);
+            let username = p.within("auth.").required(t, "username", "the user");
+            let password = p.secret(t, "auth.", "password", env);
             Some(Auth::Basic {
                 username: username?,
                 password: password?,
             })
         }
         Some("header") => {
-            let name = p
-                .within("auth.")
-                .required(&mut t, "name", "the header's name");
+            let name = p.within("auth.").required(t, "name", "the header's name");
             if let Some(n) = &name {
                 if reqwest::header::HeaderName::from_bytes(n.as_bytes()).is_err() {
                     p.at("auth.name", format!("{n:?} is not a header name"));
                 }
             }
-            let value = p.secret(&mut t, "auth.", "value", env);
+            let value = p.secret(t, "auth.", "value", env);
             Some(Auth::Header {
                 name: name?,
                 value: value?,
@@ -631,7 +643,7 @@ fn auth(p: &mut Problems, mut t: Table, env: &dyn Fn(&str) -> Option<String>) ->
         Some("oauth2") => {
             let token_url = p
                 .within("auth.")
-                .required(&mut t, "token_url", "the token endpoint");
+                .required(t, "token_url", "the token endpoint");
             if let Some(u) = &token_url {
                 if !(u.starts_with("https://") || u.starts_with("http://")) {
                     p.at("auth.token_url", format!("{u:?} must start with https://"));
@@ -639,9 +651,9 @@ fn auth(p: &mut Problems, mut t: Table, env: &dyn Fn(&str) -> Option<String>) ->
             }
             let client_id = p
                 .within("auth.")
-                .required(&mut t, "client_id", "the client's id");
-            let client_secret = p.secret(&mut t, "auth.", "client_secret", env);
-            let scope = p.within("auth.").string(&mut t, "scope");
+                .required(t, "client_id", "the client's id");
+            let client_secret = p.secret(t, "auth.", "client_secret", env);
+            let scope = p.within("auth.").string(t, "scope");
             Some(Auth::OAuth2 {
                 token_url: token_url?,
                 client_id: client_id?,
@@ -657,14 +669,13 @@ fn auth(p: &mut Problems, mut t: Table, env: &dyn Fn(&str) -> Option<String>) ->
             None
         }
     };
-    p.unknown("auth.", &t);
     auth
 }
 
-fn key(p: &mut Problems, mut t: Table) -> Option<KeyPlacement> {
+fn key(p: &mut Problems, t: &mut Table) -> Option<KeyPlacement> {
     let place = match p
         .within("key.")
-        .required(&mut t, "in", "\"body\", \"header\" or \"query\"")
+        .required(t, "in", "\"body\", \"header\" or \"query\"")
         .as_deref()
     {
         None => None,
@@ -677,7 +688,7 @@ fn key(p: &mut Problems, mut t: Table) -> Option<KeyPlacement> {
         }
     };
     let name = p.within("key.").required(
-        &mut t,
+        t,
         "name",
         "the body field, header or parameter that carries the key",
     );
@@ -688,7 +699,7 @@ fn key(p: &mut Problems, mut t: Table) -> Option<KeyPlacement> {
     }
     let value = p
         .within("key.")
-        .string(&mut t, "value")
+        .string(t, "value")
         .unwrap_or_else(|| "{key}".into());
     let value = p.template("key.value", &value).and_then(|v| {
         if !v.sources().any(|s| *s == Source::Key) {
@@ -715,7 +726,6 @@ fn key(p: &mut Problems, mut t: Table) -> Option<KeyPlacement> {
             None
         }
     };
-    p.unknown("key.", &t);
     Some(KeyPlacement {
         place: place?,
         name: name?,

@@ -36,7 +36,7 @@ pub use config::HttpApiConfig;
 pub use factory::FACTORY;
 
 use client::{Client, Extra, Op};
-use config::KeyIn;
+use config::{Call, KeyIn};
 use template::Context;
 
 /// The provider kind, as in config and errors.
@@ -79,6 +79,21 @@ impl Declared {
             .value
             .render(&self.ctx(Some(key), Some(spec), None), false)
             .map_err(|e| ProviderError::invalid_spec(PROVIDER, format!("key.value: {e}")))
+    }
+
+    /// Sends `call` for `op`, filled from `ctx`, with nothing added and as a call that may be
+    /// repeated: every call but a submission.
+    async fn send(&self, op: Op, call: &Call, ctx: &Context<'_>) -> Result<Value> {
+        self.client
+            .call(
+                &self.config,
+                op,
+                call,
+                ctx,
+                Extra::default(),
+                Idempotency::Idempotent,
+            )
+            .await
     }
 
     /// A handle from `picks` of `item`; an error names a field the answer lacks.
@@ -195,16 +210,9 @@ impl Provider for Declared {
 
     async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
         let h = handle.value();
+        let ctx = self.ctx(None, None, Some(&h));
         let answer = self
-            .client
-            .call(
-                &self.config,
-                Op::Status,
-                &self.config.status.call,
-                &self.ctx(None, None, Some(&h)),
-                Extra::default(),
-                Idempotency::Idempotent,
-            )
+            .send(Op::Status, &self.config.status.call, &ctx)
             .await?;
         Ok(state::read(
             &answer,
@@ -216,15 +224,8 @@ impl Provider for Declared {
 
     async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
         let h = handle.value();
-        self.client
-            .call(
-                &self.config,
-                Op::Cancel,
-                &self.config.cancel,
-                &self.ctx(None, None, Some(&h)),
-                Extra::default(),
-                Idempotency::Idempotent,
-            )
+        let ctx = self.ctx(None, None, Some(&h));
+        self.send(Op::Cancel, &self.config.cancel, &ctx)
             .await
             .map(|_| ())
     }
@@ -240,17 +241,8 @@ impl Provider for Declared {
             return Ok(Vec::new());
         };
         let value = self.key_value(key, spec)?;
-        let answer = self
-            .client
-            .call(
-                &self.config,
-                Op::Find,
-                &find.call,
-                &self.ctx(Some(key), Some(spec), None),
-                Extra::default(),
-                Idempotency::Idempotent,
-            )
-            .await?;
+        let ctx = self.ctx(Some(key), Some(spec), None);
+        let answer = self.send(Op::Find, &find.call, &ctx).await?;
         let Some(items) = answer.pointer(&find.items).and_then(Value::as_array) else {
             return Err(ProviderError::transient(
                 PROVIDER,

@@ -19,7 +19,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{gate, respond, Api, Class, Job, Phase, Shared, Store};
+use super::Outcome::{Done, Refused};
+use super::{serve_change, serve_read, Api, Class, Job, Phase, Shared, Store};
 
 /// The account the example description names.
 const ACCOUNT: &str = "12345";
@@ -126,48 +127,44 @@ async fn trigger(
     Path((account, job)): Path<(String, String)>,
     body: String,
 ) -> Response {
-    let fail_after = match gate(&store, &headers, Class::Submit, authorized).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let Some(job_id) = job
-        .parse::<i64>()
-        .ok()
-        .filter(|j| *j > 0 && account == ACCOUNT)
-    else {
-        return missing();
-    };
-    let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "The request was invalid: malformed JSON.",
-        );
-    };
-    let Some(cause) = body
-        .get("cause")
-        .and_then(Value::as_str)
-        .filter(|c| !c.is_empty())
-    else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "The request was invalid. Please double check the provided data and try again: cause is required.",
-        );
-    };
-    if body
-        .get("steps_override")
-        .is_some_and(|s| !s.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "steps_override must be a list of commands.",
-        );
-    }
-    let mut s = store.lock().expect("not poisoned");
-    let id = s.create(Some(cause.to_string()), job_id, body.clone());
-    // The trigger's answer is the run with its trigger.
-    let answer = run(&s, &s.jobs[&id], Instant::now(), true);
-    drop(s);
-    respond(Api::DbtCloud, fail_after, ok(answer))
+    serve_change(&store, &headers, Class::Submit, authorized, |s| {
+        let Some(job_id) = job
+            .parse::<i64>()
+            .ok()
+            .filter(|j| *j > 0 && account == ACCOUNT)
+        else {
+            return Refused(missing());
+        };
+        let Ok(body) = serde_json::from_str::<Value>(&body) else {
+            return Refused(error(
+                StatusCode::BAD_REQUEST,
+                "The request was invalid: malformed JSON.",
+            ));
+        };
+        let Some(cause) = body
+            .get("cause")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+        else {
+            return Refused(error(
+                StatusCode::BAD_REQUEST,
+                "The request was invalid. Please double check the provided data and try again: cause is required.",
+            ));
+        };
+        if body
+            .get("steps_override")
+            .is_some_and(|s| !s.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
+        {
+            return Refused(error(
+                StatusCode::BAD_REQUEST,
+                "steps_override must be a list of commands.",
+            ));
+        }
+        let id = s.create(Some(cause.to_string()), job_id, body.clone());
+        // The trigger's answer is the run with its trigger.
+        Done(ok(run(s, &s.jobs[&id], Instant::now(), true)))
+    })
+    .await
 }
 
 /// Whether a query asks for the runs' triggers: `include_related` holding `trigger`, as a
@@ -186,16 +183,15 @@ async fn one(
     Path((account, id)): Path<(String, String)>,
     uri: axum::http::Uri,
 ) -> Response {
-    if let Err(r) = gate(&store, &headers, Class::Other, authorized).await {
-        return r;
-    }
-    let s = store.lock().expect("not poisoned");
-    let with_trigger = includes_trigger(uri.query());
-    let now = Instant::now();
-    match id.parse::<i64>().ok().and_then(|n| s.jobs.get(&n)) {
-        Some(j) if account == ACCOUNT && s.readable(j, now) => ok(run(&s, j, now, with_trigger)),
-        _ => missing(),
-    }
+    serve_read(&store, &headers, authorized, |s| {
+        let with_trigger = includes_trigger(uri.query());
+        let now = Instant::now();
+        match s.lookup(&id, now).filter(|_| account == ACCOUNT) {
+            Some(j) => ok(run(s, j, now, with_trigger)),
+            None => missing(),
+        }
+    })
+    .await
 }
 
 async fn cancel(
@@ -203,22 +199,19 @@ async fn cancel(
     headers: HeaderMap,
     Path((account, id)): Path<(String, String)>,
 ) -> Response {
-    let fail_after = match gate(&store, &headers, Class::Cancel, authorized).await {
-        Ok(fail_after) => fail_after,
-        Err(r) => return r,
-    };
-    let mut s = store.lock().expect("not poisoned");
-    let now = Instant::now();
-    let Some(n) = id
-        .parse::<i64>()
-        .ok()
-        .filter(|n| account == ACCOUNT && s.jobs.get(n).is_some_and(|j| s.readable(j, now)))
-    else {
-        return missing();
-    };
-    s.cancel(n, now);
-    let answer = run(&s, &s.jobs[&n], now, false);
-    respond(Api::DbtCloud, fail_after, ok(answer))
+    serve_change(&store, &headers, Class::Cancel, authorized, |s| {
+        let now = Instant::now();
+        let Some(n) = s
+            .lookup(&id, now)
+            .filter(|_| account == ACCOUNT)
+            .map(|j| j.id)
+        else {
+            return Refused(missing());
+        };
+        s.cancel(n, now);
+        Done(ok(run(s, &s.jobs[&n], now, false)))
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -238,9 +231,19 @@ async fn list(
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let with_trigger = includes_trigger(uri.query());
-    if let Err(r) = gate(&store, &headers, Class::Other, authorized).await {
-        return r;
-    }
+    serve_read(&store, &headers, authorized, |s| {
+        list_runs(s, &account, with_trigger, q)
+    })
+    .await
+}
+
+/// The runs `GET .../runs/` lists, in the API's envelope.
+fn list_runs(
+    s: &Store,
+    account: &str,
+    with_trigger: bool,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     if account != ACCOUNT {
         return missing();
     }
@@ -264,7 +267,6 @@ async fn list(
             )
         }
     };
-    let s = store.lock().expect("not poisoned");
     let now = Instant::now();
     let mut runs: Vec<&Job> = s
         .jobs
@@ -284,7 +286,7 @@ async fn list(
         .skip(q.offset.unwrap_or(0))
         .take(limit)
         .map(|j| {
-            let mut r = run(&s, j, now, with_trigger);
+            let mut r = run(s, j, now, with_trigger);
             if s.lie {
                 r["status"] = json!(10);
             }

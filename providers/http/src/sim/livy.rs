@@ -18,7 +18,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{gate, respond, Api, Class, Job, Phase, Shared, Store};
+use super::Outcome::{Done, Refused};
+use super::{serve_change, serve_read, Api, Class, Job, Phase, Shared, Store};
 
 /// Livy's error answer.
 pub(super) fn error(status: StatusCode, message: &str) -> Response {
@@ -93,53 +94,46 @@ fn batch(store: &Store, job: &Job, now: Instant) -> Value {
 }
 
 async fn create(State(store): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let fail_after = match gate(&store, &headers, Class::Submit, authorized).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Rejected, Reason: invalid JSON in the request body",
-        );
-    };
-    if !body.get("file").is_some_and(Value::is_string) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Rejected, Reason: file is required",
-        );
-    }
-    let name = match body.get("name") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(n)) => Some(n.clone()),
-        Some(_) => {
-            return error(
+    serve_change(&store, &headers, Class::Submit, authorized, |s| {
+        let Ok(body) = serde_json::from_str::<Value>(&body) else {
+            return Refused(error(
                 StatusCode::BAD_REQUEST,
-                "Rejected, Reason: name must be a string",
-            )
-        }
-    };
-    let mut s = store.lock().expect("not poisoned");
-    let now = Instant::now();
-    if let Some(n) = &name {
-        if s.jobs
-            .values()
-            .any(|j| s.holds(j, now) && j.tag.as_deref() == Some(n))
-        {
-            return error(
+                "Rejected, Reason: invalid JSON in the request body",
+            ));
+        };
+        if !body.get("file").is_some_and(Value::is_string) {
+            return Refused(error(
                 StatusCode::BAD_REQUEST,
-                &format!("Duplicate session name: {n}"),
-            );
+                "Rejected, Reason: file is required",
+            ));
         }
-    }
-    let id = s.create(name, 0, body);
-    let answer = batch(&s, &s.jobs[&id], Instant::now());
-    drop(s);
-    respond(
-        Api::Livy,
-        fail_after,
-        (StatusCode::CREATED, Json(answer)).into_response(),
-    )
+        let name = match body.get("name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(n)) => Some(n.clone()),
+            Some(_) => {
+                return Refused(error(
+                    StatusCode::BAD_REQUEST,
+                    "Rejected, Reason: name must be a string",
+                ))
+            }
+        };
+        let now = Instant::now();
+        if let Some(n) = &name {
+            if s.jobs
+                .values()
+                .any(|j| s.holds(j, now) && j.tag.as_deref() == Some(n))
+            {
+                return Refused(error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Duplicate session name: {n}"),
+                ));
+            }
+        }
+        let id = s.create(name, 0, body);
+        let answer = batch(s, &s.jobs[&id], Instant::now());
+        Done((StatusCode::CREATED, Json(answer)).into_response())
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -153,34 +147,33 @@ async fn list(
     headers: HeaderMap,
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Err(r) = gate(&store, &headers, Class::Other, authorized).await {
-        return r;
-    }
-    let Ok(Query(q)) = q else {
-        return error(StatusCode::BAD_REQUEST, "from and size must be numbers");
-    };
-    let s = store.lock().expect("not poisoned");
-    let now = Instant::now();
-    let held: Vec<&Job> = s
-        .jobs
-        .values()
-        .filter(|j| !j.hidden && s.readable(j, now))
-        .collect();
-    let from = q.from.unwrap_or(0);
-    let size = q.size.unwrap_or(100);
-    let sessions: Vec<Value> = held
-        .iter()
-        .skip(from)
-        .take(size)
-        .map(|j| {
-            let mut b = batch(&s, j, now);
-            if s.lie {
-                b["state"] = json!("success");
-            }
-            b
-        })
-        .collect();
-    Json(json!({ "from": from, "total": held.len(), "sessions": sessions })).into_response()
+    serve_read(&store, &headers, authorized, |s| {
+        let Ok(Query(q)) = q else {
+            return error(StatusCode::BAD_REQUEST, "from and size must be numbers");
+        };
+        let now = Instant::now();
+        let held: Vec<&Job> = s
+            .jobs
+            .values()
+            .filter(|j| !j.hidden && s.readable(j, now))
+            .collect();
+        let from = q.from.unwrap_or(0);
+        let size = q.size.unwrap_or(100);
+        let sessions: Vec<Value> = held
+            .iter()
+            .skip(from)
+            .take(size)
+            .map(|j| {
+                let mut b = batch(s, j, now);
+                if s.lie {
+                    b["state"] = json!("success");
+                }
+                b
+            })
+            .collect();
+        Json(json!({ "from": from, "total": held.len(), "sessions": sessions })).into_response()
+    })
+    .await
 }
 
 fn not_found(id: &str) -> Response {
@@ -188,15 +181,14 @@ fn not_found(id: &str) -> Response {
 }
 
 async fn one(State(store): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = gate(&store, &headers, Class::Other, authorized).await {
-        return r;
-    }
-    let s = store.lock().expect("not poisoned");
-    let now = Instant::now();
-    match id.parse::<i64>().ok().and_then(|n| s.jobs.get(&n)) {
-        Some(j) if s.readable(j, now) => Json(batch(&s, j, now)).into_response(),
-        _ => not_found(&id),
-    }
+    serve_read(&store, &headers, authorized, |s| {
+        let now = Instant::now();
+        match s.lookup(&id, now) {
+            Some(j) => Json(batch(s, j, now)).into_response(),
+            None => not_found(&id),
+        }
+    })
+    .await
 }
 
 async fn delete(
@@ -204,24 +196,14 @@ async fn delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let fail_after = match gate(&store, &headers, Class::Cancel, authorized).await {
-        Ok(fail_after) => fail_after,
-        Err(r) => return r,
-    };
-    let mut s = store.lock().expect("not poisoned");
-    let now = Instant::now();
-    let Some(n) = id
-        .parse::<i64>()
-        .ok()
-        .filter(|n| s.jobs.get(n).is_some_and(|j| s.readable(j, now)))
-    else {
-        return not_found(&id);
-    };
-    s.cancel(n, now);
-    s.jobs.get_mut(&n).expect("checked").deleted = true;
-    respond(
-        Api::Livy,
-        fail_after,
-        Json(json!({ "msg": "deleted" })).into_response(),
-    )
+    serve_change(&store, &headers, Class::Cancel, authorized, |s| {
+        let now = Instant::now();
+        let Some(n) = s.lookup(&id, now).map(|j| j.id) else {
+            return Refused(not_found(&id));
+        };
+        s.cancel(n, now);
+        s.jobs.get_mut(&n).expect("checked").deleted = true;
+        Done(Json(json!({ "msg": "deleted" })).into_response())
+    })
+    .await
 }

@@ -200,6 +200,12 @@ impl Store {
                 .readable(job.created, self.end(job), now)
     }
 
+    /// The job a URL's `{id}` names, if a client can read it at `now`.
+    fn lookup(&self, id: &str, now: Instant) -> Option<&Job> {
+        let job = self.jobs.get(&id.parse::<i64>().ok()?)?;
+        self.readable(job, now).then_some(job)
+    }
+
     /// Whether the API still holds `job` (readable, or not readable yet): what a name must not
     /// repeat.
     fn holds(&self, job: &Job, now: Instant) -> bool {
@@ -314,6 +320,48 @@ fn respond(api: Api, fail_after: bool, response: Response) -> Response {
     } else {
         response
     }
+}
+
+/// What a request that changes the store came to.
+enum Outcome {
+    /// Refused before anything changed: sent as it is.
+    Refused(Response),
+    /// Processed: a fault may still turn the answer into a 500 ([`respond`]).
+    Done(Response),
+}
+
+/// Serves a request that changes the store (a submit, a cancel): [`gate`] first, then `act`
+/// on the locked store.
+async fn serve_change(
+    store: &Shared,
+    headers: &HeaderMap,
+    class: Class,
+    authorized: impl Fn(&HeaderMap) -> bool,
+    act: impl FnOnce(&mut Store) -> Outcome,
+) -> Response {
+    let fail_after = match gate(store, headers, class, authorized).await {
+        Ok(fail_after) => fail_after,
+        Err(r) => return r,
+    };
+    let mut s = store.lock().expect("not poisoned");
+    match act(&mut s) {
+        Outcome::Done(answer) => respond(s.api, fail_after, answer),
+        Outcome::Refused(refused) => refused,
+    }
+}
+
+/// Serves a request that only reads the store: [`gate`] first (a fault that fails a request
+/// after processing has nothing to fail here), then `read` from the locked store.
+async fn serve_read(
+    store: &Shared,
+    headers: &HeaderMap,
+    authorized: impl Fn(&HeaderMap) -> bool,
+    read: impl FnOnce(&Store) -> Response,
+) -> Response {
+    if let Err(r) = gate(store, headers, Class::Other, authorized).await {
+        return r;
+    }
+    read(&store.lock().expect("not poisoned"))
 }
 
 /// `GET /_sim/stats`: requests, jobs made (in all and per key), cancels.
