@@ -247,18 +247,11 @@ impl Client {
         include_history: bool,
     ) -> Result<Run, ProviderError> {
         let fetch = |token: Option<String>| async move {
-            let page: Run = self
-                .call(path, Call::Other, Idempotency::Idempotent, |c, url| {
-                    let mut query = vec![("run_id", run_id.to_string())];
-                    if include_history {
-                        query.push(("include_history", "true".into()));
-                    }
-                    if let Some(t) = &token {
-                        query.push(("page_token", t.clone()));
-                    }
-                    c.get(url).query(&query)
-                })
-                .await?;
+            let mut query = vec![("run_id", run_id.to_string())];
+            if include_history {
+                query.push(("include_history", "true".into()));
+            }
+            let page: Run = self.get(path, &with_page_token(query, token)).await?;
             let next = page.next_page_token.clone();
             Ok(Page::new(vec![page], next))
         };
@@ -347,37 +340,61 @@ impl Client {
     /// One page of `runs/list` with the query `q`, from `page_token`.
     async fn list(
         &self,
-        mut q: Vec<(&'static str, String)>,
+        q: Vec<(&'static str, String)>,
         page_token: Option<&str>,
     ) -> Result<RunsPage, ProviderError> {
-        if let Some(t) = page_token {
-            q.push(("page_token", t.to_string()));
-        }
-        self.call(
-            "/api/2.1/jobs/runs/list",
-            Call::Other,
-            Idempotency::Idempotent,
-            |c, url| c.get(url).query(&q),
-        )
-        .await
+        let q = with_page_token(q, page_token.map(str::to_string));
+        self.get("/api/2.1/jobs/runs/list", &q).await
     }
 
     /// `POST /api/2.1/jobs/runs/cancel`: <https://docs.databricks.com/api/workspace/jobs/cancelrun>
     pub async fn cancel(&self, run_id: i64) -> Result<(), ProviderError> {
-        let _: Value = self
-            .call(
-                "/api/2.1/jobs/runs/cancel",
-                Call::Other,
-                Idempotency::Idempotent,
-                |c, url| c.post(url).json(&serde_json::json!({ "run_id": run_id })),
-            )
-            .await?;
-        Ok(())
+        let body = serde_json::json!({ "run_id": run_id });
+        self.post_idempotent("/api/2.1/jobs/runs/cancel", Some(&body))
+            .await
     }
 
     /// The workspace's URL.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// `GET path` with the query `query` (none when it is empty): a read, which may be repeated.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ProviderError> {
+        self.call(path, Call::Other, Idempotency::Idempotent, |c, url| {
+            let request = c.get(url);
+            if query.is_empty() {
+                request
+            } else {
+                request.query(query)
+            }
+        })
+        .await
+    }
+
+    /// `POST path` with the JSON `body` (`None`: no body) whose answer tether does not read: a
+    /// cancel or a stop, which may be repeated.
+    pub async fn post_idempotent(
+        &self,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(), ProviderError> {
+        let _: Value = self
+            .call(
+                path,
+                Call::Other,
+                Idempotency::Idempotent,
+                |c, url| match body {
+                    Some(body) => c.post(url).json(body),
+                    None => c.post(url),
+                },
+            )
+            .await?;
+        Ok(())
     }
 
     /// Calls `path` (`/api/2.1/jobs/runs/get`, ...) with the request `build` makes, with a
@@ -413,6 +430,30 @@ pub fn is_id(id: &str) -> bool {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// `query` with the page token `token`, if any (the first page has none).
+pub fn with_page_token(
+    mut query: Vec<(&'static str, String)>,
+    token: Option<String>,
+) -> Vec<(&'static str, String)> {
+    if let Some(t) = token {
+        query.push(("page_token", t));
+    }
+    query
+}
+
+/// The id a submission's answer names in `id` (its `field`), or a permanent error of `kind`:
+/// an answer without one names no job tether could follow.
+pub fn answered_id(
+    kind: &'static str,
+    path: &str,
+    field: &str,
+    id: Option<String>,
+) -> Result<String, ProviderError> {
+    id.filter(|id| is_id(id)).ok_or_else(|| {
+        ProviderError::permanent(kind, format!("{path}: the answer names no {field}"))
+    })
 }
 
 /// What a call does, for the classification of its errors.

@@ -162,6 +162,16 @@ impl DatabricksConfig {
             _ => Err(p.into_lines()),
         }
     }
+
+    /// A `kind` account of the workspace `https://x` with a token, for the adapters' tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(kind: &'static str) -> Self {
+        let table = Table::from([
+            ("host".to_string(), "https://x".into()),
+            ("token".to_string(), "t".into()),
+        ]);
+        Self::build_kind(kind, "p", table, |_| None).expect("a valid test account")
+    }
 }
 
 #[cfg(test)]

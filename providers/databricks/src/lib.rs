@@ -13,6 +13,7 @@
 //! - `auth.rs`: personal access tokens and OAuth machine-to-machine tokens.
 //! - `client.rs`: the workspace client, Databricks' error shapes, the Jobs API calls.
 //! - `state.rs`: how run, update and statement states map to tether's.
+//! - `spec.rs`: what the pipeline and SQL kinds check alike in a job spec.
 //! - `sim/` (feature `sim`, off by default): a Databricks simulator speaking the same APIs,
 //!   for tests and for trying tether without a workspace (`tether sim databricks`).
 //!
@@ -32,6 +33,7 @@ pub mod factory;
 pub mod pipelines;
 #[cfg(feature = "sim")]
 pub mod sim;
+mod spec;
 pub mod state;
 pub mod statements;
 
@@ -60,8 +62,16 @@ pub const MAX_IDEMPOTENCY_TOKEN: usize = 64;
 const SWEEP_WINDOW_JOBS: usize = 250;
 /// Windows of a sweep fetched at once (the account's rate limiter paces them).
 const SWEEP_PARALLEL: usize = 8;
-/// How much earlier than tether's record a run's `start_time` may be (the clocks' skew).
-const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+/// How far the workspace's clock may be from tether's: how much earlier than tether's record
+/// a run's `start_time` may be, and how far each kind's `find` looks either side of its window.
+pub(crate) const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// Now, in ms since the Unix epoch (by tether's clock).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 
 /// The Databricks adapter.
 #[derive(Debug)]

@@ -34,8 +34,8 @@ use tether_provider::{
     CommonSettings, Handle, JobState, Provider, ProviderError, RemoteStatus, Result, SendGate,
 };
 
-use crate::client::{is_id, Call, Client};
-use crate::{state, DatabricksConfig};
+use crate::client::{answered_id, is_id, with_page_token, Call, Client};
+use crate::{spec, state, DatabricksConfig};
 
 /// The kind, as in config and errors.
 pub const KIND: &str = "databricks-pipeline";
@@ -43,14 +43,7 @@ pub const KIND: &str = "databricks-pipeline";
 /// How far an update's `creation_time` (the workspace's clock) may lie outside the window in
 /// which tether may have started it (its own clock) and still be the one it started: the two
 /// clocks' skew, as the SQL kind's history search allows.
-pub const FIND_SKEW_MS: i64 = 5 * 60 * 1000;
-
-/// Now, in ms since the Unix epoch (the end of `find`'s window).
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub const FIND_SKEW_MS: i64 = crate::CLOCK_SKEW_MS;
 
 /// Updates asked for per page of the list.
 const LIST_PAGE: usize = 25;
@@ -206,12 +199,7 @@ impl DatabricksPipeline {
     /// <https://docs.databricks.com/api/workspace/pipelines/getupdate>
     async fn get_update(&self, ids: &Ids) -> Result<UpdateInfo, ProviderError> {
         let path = Self::path(&ids.pipeline, &format!("/updates/{}", ids.update));
-        let got: GetUpdateResponse = self
-            .client
-            .call(&path, Call::Other, Idempotency::Idempotent, |c, url| {
-                c.get(url)
-            })
-            .await?;
+        let got: GetUpdateResponse = self.client.get(&path, &[]).await?;
         got.update.ok_or_else(|| {
             ProviderError::transient(KIND, format!("{path}: the answer holds no update"))
         })
@@ -223,13 +211,11 @@ impl DatabricksPipeline {
     /// <https://docs.databricks.com/api/workspace/pipelines/listpipelineevents>
     async fn failure_message(&self, ids: &Ids) -> Option<String> {
         let path = Self::path(&ids.pipeline, "/events");
-        let page: Result<EventsPage, _> = self
-            .client
-            .call(&path, Call::Other, Idempotency::Idempotent, |c, url| {
-                c.get(url)
-                    .query(&[("filter", "level='ERROR'"), ("max_results", "100")])
-            })
-            .await;
+        let query = [
+            ("filter", "level='ERROR'".into()),
+            ("max_results", "100".into()),
+        ];
+        let page: Result<EventsPage, _> = self.client.get(&path, &query).await;
         match page {
             Ok(page) => page
                 .events
@@ -269,6 +255,29 @@ fn pipeline_id(spec: &Value) -> Option<&str> {
     spec.get("pipeline_id").and_then(Value::as_str)
 }
 
+/// Why `spec` is not an update's spec, if it is not.
+fn check(spec: &Value) -> Result<(), String> {
+    let obj = spec::object(spec, "pipeline_id and the update's options")?;
+    spec::id_field(
+        obj,
+        "pipeline_id",
+        "a pipeline's id (letters, digits and dashes)",
+    )?;
+    let takes = |k: &str| k == "pipeline_id" || BODY_FIELDS.contains(&k);
+    if let Some(unknown) = spec::unknown_fields(obj, takes) {
+        return Err(format!(
+            "unknown field(s) {unknown}: a pipeline update takes pipeline_id and {}",
+            BODY_FIELDS.join(", ")
+        ));
+    }
+    for flag in ["full_refresh", "validate_only"] {
+        if obj.get(flag).is_some_and(|v| !v.is_boolean()) {
+            return Err(format!("{flag} must be true or false"));
+        }
+    }
+    Ok(())
+}
+
 /// The User-Agent of a submission: tether's, with the key (kept by the audit log).
 fn user_agent(key: &str) -> String {
     format!("tether/{} tether-key/{key}", env!("CARGO_PKG_VERSION"))
@@ -281,39 +290,7 @@ impl Provider for DatabricksPipeline {
     }
 
     fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
-        let invalid = |why: String| Err(ProviderError::invalid_spec(KIND, why));
-        let Some(obj) = spec.as_object() else {
-            return invalid(
-                "the job spec must be a JSON object: pipeline_id and the update's options".into(),
-            );
-        };
-        match obj.get("pipeline_id") {
-            Some(Value::String(id)) if is_id(id) => {}
-            Some(other) => {
-                return invalid(format!(
-                    "pipeline_id must be a pipeline's id (letters, digits and dashes), not {other}"
-                ))
-            }
-            None => return invalid("the job spec needs pipeline_id".into()),
-        }
-        let unknown: Vec<&str> = obj
-            .keys()
-            .map(String::as_str)
-            .filter(|k| *k != "pipeline_id" && !BODY_FIELDS.contains(k))
-            .collect();
-        if !unknown.is_empty() {
-            return invalid(format!(
-                "unknown field(s) {}: a pipeline update takes pipeline_id and {}",
-                unknown.join(", "),
-                BODY_FIELDS.join(", ")
-            ));
-        }
-        for flag in ["full_refresh", "validate_only"] {
-            if obj.get(flag).is_some_and(|v| !v.is_boolean()) {
-                return invalid(format!("{flag} must be true or false"));
-            }
-        }
-        Ok(())
+        check(spec).map_err(|why| ProviderError::invalid_spec(KIND, why))
     }
 
     /// `POST /api/2.0/pipelines/{id}/updates`:
@@ -344,12 +321,7 @@ impl Provider for DatabricksPipeline {
                 },
             )
             .await?;
-        let Some(update) = started.update_id.filter(|u| is_id(u)) else {
-            return Err(ProviderError::permanent(
-                KIND,
-                format!("{path}: the answer names no update_id"),
-            ));
-        };
+        let update = answered_id(KIND, &path, "update_id", started.update_id)?;
         Ok(Handle::new(
             json!({ "pipeline_id": pipeline, "update_id": update }),
         ))
@@ -390,13 +362,7 @@ impl Provider for DatabricksPipeline {
             return Ok(());
         }
         let path = Self::path(&ids.pipeline, "/stop");
-        let _: Value = self
-            .client
-            .call(&path, Call::Other, Idempotency::Idempotent, |c, url| {
-                c.post(url)
-            })
-            .await?;
-        Ok(())
+        self.client.post_idempotent(&path, None).await
     }
 
     /// The update of the spec's pipeline started through the API nearest the intent, no
@@ -418,22 +384,14 @@ impl Provider for DatabricksPipeline {
         // or take the clocks' skew, or with another selection than the spec's, is someone
         // else's.
         let since = intent_ms.saturating_sub(FIND_SKEW_MS);
-        let until = now_ms().saturating_add(FIND_SKEW_MS);
+        let until = crate::now_ms().saturating_add(FIND_SKEW_MS);
         let path = Self::path(pipeline, "/updates");
         // (distance from the intent, update id)
         let fetch = |token: Option<String>| {
             let path = &path;
             async move {
-                let page: ListUpdatesResponse = self
-                    .client
-                    .call(path, Call::Other, Idempotency::Idempotent, |c, url| {
-                        let mut q = vec![("max_results", LIST_PAGE.to_string())];
-                        if let Some(t) = &token {
-                            q.push(("page_token", t.clone()));
-                        }
-                        c.get(url).query(&q)
-                    })
-                    .await?;
+                let q = with_page_token(vec![("max_results", LIST_PAGE.to_string())], token);
+                let page: ListUpdatesResponse = self.client.get(path, &q).await?;
                 // Newest first: a page that reaches an update older than the window is the
                 // last one read.
                 let older_seen = page
@@ -494,17 +452,7 @@ mod tests {
 
     #[test]
     fn specs_are_checked() {
-        let config = DatabricksConfig::build_kind(
-            KIND,
-            "p",
-            tether_provider::settings::Table::from([
-                ("host".to_string(), "https://x".into()),
-                ("token".to_string(), "t".into()),
-            ]),
-            |_| None,
-        )
-        .unwrap();
-        let p = DatabricksPipeline::new(config).unwrap();
+        let p = DatabricksPipeline::new(DatabricksConfig::for_tests(KIND)).unwrap();
         let ok = json!({"pipeline_id": "0f1e2d3c-aaaa-bbbb-cccc-000000000001", "full_refresh": true,
             "refresh_selection": ["a"]});
         assert!(p.validate_spec(&ok).is_ok());

@@ -170,37 +170,57 @@ fn termination_code(code: &str) -> Option<JobState> {
     })
 }
 
-/// A pipeline update's `state` (databricks-sdk's `UpdateInfoState`): waiting for its cluster,
-/// pending; setting up and running, running; then `COMPLETED`, `FAILED` or `CANCELED`.
+/// A pipeline update's `state`s (databricks-sdk's `UpdateInfoState`), in the SDK's order, and
+/// what each is for tether: waiting for its cluster, pending; setting up and running, running;
+/// then `COMPLETED`, `FAILED` or `CANCELED`.
 ///
 /// Reference: <https://docs.databricks.com/api/workspace/pipelines/getupdate>
-pub fn update_state(raw: &str) -> Option<JobState> {
-    Some(match raw {
-        "QUEUED" | "CREATED" | "WAITING_FOR_RESOURCES" => JobState::Pending,
-        "INITIALIZING" | "RESETTING" | "SETTING_UP_TABLES" | "RUNNING" | "STOPPING" => {
-            JobState::Running
-        }
-        "COMPLETED" => JobState::Succeeded,
-        "FAILED" => JobState::Failed,
-        "CANCELED" => JobState::Cancelled,
-        _ => return None,
-    })
-}
+pub const UPDATE_STATES: &[(&str, JobState)] = &[
+    ("QUEUED", JobState::Pending),
+    ("CREATED", JobState::Pending),
+    ("WAITING_FOR_RESOURCES", JobState::Pending),
+    ("INITIALIZING", JobState::Running),
+    ("RESETTING", JobState::Running),
+    ("SETTING_UP_TABLES", JobState::Running),
+    ("RUNNING", JobState::Running),
+    ("STOPPING", JobState::Running),
+    ("COMPLETED", JobState::Succeeded),
+    ("FAILED", JobState::Failed),
+    ("CANCELED", JobState::Cancelled),
+];
 
-/// A SQL statement's `status.state` (databricks-sdk's `StatementState`). `CLOSED` is a
-/// statement that succeeded and whose result was released ("execution successful, and
-/// statement closed; result no longer available for fetch"): a success.
+/// A SQL statement's `status.state`s (databricks-sdk's `StatementState`), in the SDK's order,
+/// and what each is for tether. `CLOSED` is a statement that succeeded and whose result was
+/// released ("execution successful, and statement closed; result no longer available for
+/// fetch"): a success.
 ///
 /// Reference: <https://docs.databricks.com/api/workspace/statementexecution/getstatement>
+pub const STATEMENT_STATES: &[(&str, JobState)] = &[
+    ("PENDING", JobState::Pending),
+    ("RUNNING", JobState::Running),
+    ("SUCCEEDED", JobState::Succeeded),
+    ("FAILED", JobState::Failed),
+    ("CANCELED", JobState::Cancelled),
+    ("CLOSED", JobState::Succeeded),
+];
+
+/// What a pipeline update's `state` is for tether ([`UPDATE_STATES`]; `None`: unknown).
+pub fn update_state(raw: &str) -> Option<JobState> {
+    lookup(UPDATE_STATES, raw)
+}
+
+/// What a SQL statement's `status.state` is for tether ([`STATEMENT_STATES`]; `None`:
+/// unknown).
 pub fn statement_state(raw: &str) -> Option<JobState> {
-    Some(match raw {
-        "PENDING" => JobState::Pending,
-        "RUNNING" => JobState::Running,
-        "SUCCEEDED" | "CLOSED" => JobState::Succeeded,
-        "FAILED" => JobState::Failed,
-        "CANCELED" => JobState::Cancelled,
-        _ => return None,
-    })
+    lookup(STATEMENT_STATES, raw)
+}
+
+/// What `table` says `raw` is.
+fn lookup(table: &[(&str, JobState)], raw: &str) -> Option<JobState> {
+    table
+        .iter()
+        .find(|(name, _)| *name == raw)
+        .map(|&(_, state)| state)
 }
 
 /// A status from a raw state and the table that reads it; a state the table does not know

@@ -31,8 +31,8 @@ use tether_provider::{
     CommonSettings, Handle, Provider, ProviderError, RemoteStatus, Result, SendGate,
 };
 
-use crate::client::{is_id, Call, Client};
-use crate::{state, DatabricksConfig};
+use crate::client::{answered_id, is_id, with_page_token, Call, Client};
+use crate::{spec, state, DatabricksConfig, CLOCK_SKEW_MS};
 
 /// The kind, as in config and errors.
 pub const KIND: &str = "databricks-sql";
@@ -44,9 +44,6 @@ pub const KEY_TAG: &str = "tether_key";
 pub fn key_comment(key: &str) -> String {
     format!("/* tether-key: {key} */")
 }
-
-/// How much earlier than tether's intent the history is read from (the clocks' skew).
-const FIND_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// Queries asked for per page of the history (the API takes fewer than 1000).
 const HISTORY_PAGE: usize = 999;
@@ -152,13 +149,6 @@ pub struct ListQueriesResponse {
     pub next_page_token: Option<String>,
 }
 
-/// Now, in ms since the Unix epoch (the end of `find`'s search).
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// The `databricks-sql` adapter.
 #[derive(Debug)]
 pub struct DatabricksSql {
@@ -180,33 +170,22 @@ impl DatabricksSql {
         to: i64,
     ) -> Result<Vec<Handle>, ProviderError> {
         let fetch = |token: Option<String>| async move {
-            let page: ListQueriesResponse = self
-                .client
-                .call(
-                    "/api/2.0/sql/history/queries",
-                    Call::Other,
-                    Idempotency::Idempotent,
-                    |c, url| {
-                        let mut q = vec![("max_results", HISTORY_PAGE.to_string())];
-                        match &token {
-                            // A page token stands for the whole filter.
-                            Some(t) => q.push(("page_token", t.clone())),
-                            None => {
-                                q.push(("filter_by.warehouse_ids", warehouse.to_string()));
-                                q.push((
-                                    "filter_by.query_start_time_range.start_time_ms",
-                                    from.to_string(),
-                                ));
-                                q.push((
-                                    "filter_by.query_start_time_range.end_time_ms",
-                                    to.to_string(),
-                                ));
-                            }
-                        }
-                        c.get(url).query(&q)
-                    },
-                )
-                .await?;
+            let mut q = vec![("max_results", HISTORY_PAGE.to_string())];
+            // A page token stands for the whole filter.
+            if token.is_none() {
+                q.push(("filter_by.warehouse_ids", warehouse.to_string()));
+                q.push((
+                    "filter_by.query_start_time_range.start_time_ms",
+                    from.to_string(),
+                ));
+                q.push((
+                    "filter_by.query_start_time_range.end_time_ms",
+                    to.to_string(),
+                ));
+            }
+            let q = with_page_token(q, token);
+            let page: ListQueriesResponse =
+                self.client.get("/api/2.0/sql/history/queries", &q).await?;
             Ok(Page::new(
                 page.res,
                 page.next_page_token.filter(|_| page.has_next_page),
@@ -266,6 +245,44 @@ fn tagged_with(query: &QueryInfo, key: &str) -> bool {
             .is_some_and(|text| text.starts_with(&key_comment(key)))
 }
 
+/// Why `spec` is not a statement's spec, if it is not.
+fn check(spec: &Value) -> Result<(), String> {
+    let obj = spec::object(spec, "statement, warehouse_id and options")?;
+    for field in ["wait_timeout", "on_wait_timeout"] {
+        if obj.contains_key(field) {
+            return Err(format!(
+                "the job spec must not set {field}: tether runs the statement asynchronously (wait_timeout 0s, on_wait_timeout CONTINUE)"
+            ));
+        }
+    }
+    if let Some(unknown) = spec::unknown_fields(obj, |k| BODY_FIELDS.contains(&k)) {
+        return Err(format!(
+            "unknown field(s) {unknown}: a statement takes {}",
+            BODY_FIELDS.join(", ")
+        ));
+    }
+    match obj.get("statement") {
+        Some(Value::String(s)) if !s.trim().is_empty() => {}
+        Some(_) => return Err("statement must be SQL text".into()),
+        None => return Err("the job spec needs statement (the SQL to run)".into()),
+    }
+    spec::id_field(obj, "warehouse_id", "a SQL warehouse's id")?;
+    match obj.get("query_tags") {
+        None => Ok(()),
+        Some(Value::Array(tags)) if tags.len() > MAX_USER_TAGS => Err(format!(
+            "query_tags holds {} tags: a statement keeps 20, and tether adds one",
+            tags.len()
+        )),
+        Some(Value::Array(tags)) if tags.iter().any(|t| t.get("key") == Some(&json!(KEY_TAG))) => {
+            Err(format!(
+                "query_tags must not use the key {KEY_TAG:?}: tether sets it"
+            ))
+        }
+        Some(Value::Array(_)) => Ok(()),
+        Some(_) => Err("query_tags must be a list of {key, value}".into()),
+    }
+}
+
 #[async_trait]
 impl Provider for DatabricksSql {
     fn kind(&self) -> &'static str {
@@ -273,63 +290,7 @@ impl Provider for DatabricksSql {
     }
 
     fn validate_spec(&self, spec: &Value) -> Result<(), ProviderError> {
-        let invalid = |why: String| Err(ProviderError::invalid_spec(KIND, why));
-        let Some(obj) = spec.as_object() else {
-            return invalid(
-                "the job spec must be a JSON object: statement, warehouse_id and options".into(),
-            );
-        };
-        for field in ["wait_timeout", "on_wait_timeout"] {
-            if obj.contains_key(field) {
-                return invalid(format!(
-                    "the job spec must not set {field}: tether runs the statement asynchronously (wait_timeout 0s, on_wait_timeout CONTINUE)"
-                ));
-            }
-        }
-        let unknown: Vec<&str> = obj
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !BODY_FIELDS.contains(k))
-            .collect();
-        if !unknown.is_empty() {
-            return invalid(format!(
-                "unknown field(s) {}: a statement takes {}",
-                unknown.join(", "),
-                BODY_FIELDS.join(", ")
-            ));
-        }
-        match obj.get("statement") {
-            Some(Value::String(s)) if !s.trim().is_empty() => {}
-            Some(_) => return invalid("statement must be SQL text".into()),
-            None => return invalid("the job spec needs statement (the SQL to run)".into()),
-        }
-        match obj.get("warehouse_id") {
-            Some(Value::String(w)) if is_id(w) => {}
-            Some(other) => {
-                return invalid(format!(
-                    "warehouse_id must be a SQL warehouse's id, not {other}"
-                ))
-            }
-            None => return invalid("the job spec needs warehouse_id".into()),
-        }
-        match obj.get("query_tags") {
-            None => {}
-            Some(Value::Array(tags)) => {
-                if tags.len() > MAX_USER_TAGS {
-                    return invalid(format!(
-                        "query_tags holds {} tags: a statement keeps 20, and tether adds one",
-                        tags.len()
-                    ));
-                }
-                if tags.iter().any(|t| t.get("key") == Some(&json!(KEY_TAG))) {
-                    return invalid(format!(
-                        "query_tags must not use the key {KEY_TAG:?}: tether sets it"
-                    ));
-                }
-            }
-            Some(_) => return invalid("query_tags must be a list of {key, value}".into()),
-        }
-        Ok(())
+        check(spec).map_err(|why| ProviderError::invalid_spec(KIND, why))
     }
 
     /// `POST /api/2.0/sql/statements`:
@@ -361,12 +322,12 @@ impl Provider for DatabricksSql {
                 |c, url| c.post(url).json(&body),
             )
             .await?;
-        let Some(id) = started.statement_id.filter(|id| is_id(id)) else {
-            return Err(ProviderError::permanent(
-                KIND,
-                "/api/2.0/sql/statements: the answer names no statement_id",
-            ));
-        };
+        let id = answered_id(
+            KIND,
+            "/api/2.0/sql/statements",
+            "statement_id",
+            started.statement_id,
+        )?;
         Ok(Handle::new(
             json!({ "statement_id": id, "warehouse_id": warehouse }),
         ))
@@ -380,15 +341,8 @@ impl Provider for DatabricksSql {
     /// <https://docs.databricks.com/api/workspace/statementexecution/getstatement>
     async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
         let id = statement_id(handle)?;
-        let got: StatementResponse = self
-            .client
-            .call(
-                &format!("/api/2.0/sql/statements/{id}"),
-                Call::Other,
-                Idempotency::Idempotent,
-                |c, url| c.get(url),
-            )
-            .await?;
+        let path = format!("/api/2.0/sql/statements/{id}");
+        let got: StatementResponse = self.client.get(&path, &[]).await?;
         let status = got.status.unwrap_or_default();
         let mut read =
             state::read_state(KIND, &id, status.state.as_deref(), state::statement_state);
@@ -404,16 +358,8 @@ impl Provider for DatabricksSql {
     /// <https://docs.databricks.com/api/workspace/statementexecution/cancelexecution>
     async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {
         let id = statement_id(handle)?;
-        let _: Value = self
-            .client
-            .call(
-                &format!("/api/2.0/sql/statements/{id}/cancel"),
-                Call::Other,
-                Idempotency::Idempotent,
-                |c, url| c.post(url),
-            )
-            .await?;
-        Ok(())
+        let path = format!("/api/2.0/sql/statements/{id}/cancel");
+        self.client.post_idempotent(&path, None).await
     }
 
     /// The warehouse's query history since the intent (less the clocks' skew), page after
@@ -436,8 +382,8 @@ impl Provider for DatabricksSql {
         // Bounded by time, not by a row count: every query the warehouse started from the
         // intent (less the clocks' skew) until now (plus the skew), in ranges of at most 30
         // days, each read to its last page.
-        let since = intent_ms.saturating_sub(FIND_SKEW_MS);
-        let until = now_ms().saturating_add(FIND_SKEW_MS).max(since);
+        let since = intent_ms.saturating_sub(CLOCK_SKEW_MS);
+        let until = crate::now_ms().saturating_add(CLOCK_SKEW_MS).max(since);
         let mut found = Vec::new();
         let mut from = since;
         while from <= until {
@@ -469,17 +415,7 @@ mod tests {
 
     #[test]
     fn specs_are_checked() {
-        let config = DatabricksConfig::build_kind(
-            KIND,
-            "p",
-            tether_provider::settings::Table::from([
-                ("host".to_string(), "https://x".into()),
-                ("token".to_string(), "t".into()),
-            ]),
-            |_| None,
-        )
-        .unwrap();
-        let sql = DatabricksSql::new(config).unwrap();
+        let sql = DatabricksSql::new(DatabricksConfig::for_tests(KIND)).unwrap();
         let ok = json!({"statement": "SELECT 1", "warehouse_id": "abc123",
             "query_tags": [{"key": "team", "value": "eng"}]});
         assert!(sql.validate_spec(&ok).is_ok());

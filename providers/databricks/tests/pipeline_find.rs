@@ -3,10 +3,11 @@
 //! update of another selection is never adopted, and a supervisor whose clock is two minutes
 //! off the workspace's still finds its own.
 
+mod common;
+
 use serde_json::json;
 use tether_databricks::sim::{SimConfig, Simulator};
 use tether_databricks::{DatabricksConfig, DatabricksPipeline};
-use tether_provider::settings::{Setting, Table};
 use tether_provider::{Provider, Ungated};
 
 fn now_ms() -> i64 {
@@ -17,13 +18,8 @@ fn now_ms() -> i64 {
 }
 
 async fn adapter() -> (Simulator, DatabricksPipeline) {
-    let sim = Simulator::start(SimConfig::default(), ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
-    let table = Table::from([
-        ("host".to_string(), Setting::from(sim.url())),
-        ("token".to_string(), Setting::from("dapi-sim-token")),
-    ]);
+    let sim = common::simulator(SimConfig::default()).await;
+    let table = common::table(&sim, []);
     let config =
         DatabricksConfig::build_kind(tether_databricks::pipelines::KIND, "p", table, |_| None)
             .unwrap();

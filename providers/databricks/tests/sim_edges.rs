@@ -3,28 +3,24 @@
 //! its run while the workspace holds it (also before the run is visible), and a deleted run
 //! does not free it: the same token is refused, never a second run.
 
+mod common;
+
 use std::time::Duration;
 
-use tether_databricks::sim::{SimConfig, Simulator};
+use tether_databricks::sim::SimConfig;
 use tether_databricks::{Databricks, DatabricksConfig};
-use tether_provider::settings::{Setting, Table};
+use tether_provider::settings::Setting;
 use tether_provider::sim::Lifetimes;
 use tether_provider::{ErrorKind, Provider, Ungated};
 
 #[tokio::test]
 async fn a_deleted_runs_token_is_refused_not_reused() {
-    let sim = Simulator::start(SimConfig::default(), ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
+    let sim = common::simulator(SimConfig::default()).await;
     sim.set_lifetimes(Lifetimes {
         invisible_for: Duration::from_secs(60),
         forget_after: None,
     });
-    let table = Table::from([
-        ("host".to_string(), Setting::from(sim.url())),
-        ("token".to_string(), Setting::from("dapi-sim-token")),
-        ("max_retries".to_string(), Setting::Integer(0)),
-    ]);
+    let table = common::table(&sim, [("max_retries", Setting::Integer(0))]);
     let adapter = Databricks::new(DatabricksConfig::build("d", table, |_| None).unwrap()).unwrap();
     let spec = serde_json::json!({"run_name": "t", "tasks": [{"task_key": "t",
         "spark_python_task": {"python_file": "dbfs:/sim.py"}}]});
@@ -48,21 +44,14 @@ async fn a_deleted_runs_token_is_refused_not_reused() {
 /// failed is read whole, and the failure names that task.
 #[tokio::test]
 async fn a_run_of_more_than_100_tasks_is_read_whole() {
-    let sim = Simulator::start(
-        SimConfig {
-            pending: Duration::ZERO,
-            running: Duration::from_millis(100),
-            terminating: Duration::ZERO,
-            ..SimConfig::default()
-        },
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .unwrap();
-    let table = Table::from([
-        ("host".to_string(), Setting::from(sim.url())),
-        ("token".to_string(), Setting::from("dapi-sim-token")),
-    ]);
+    let sim = common::simulator(SimConfig {
+        pending: Duration::ZERO,
+        running: Duration::from_millis(100),
+        terminating: Duration::ZERO,
+        ..SimConfig::default()
+    })
+    .await;
+    let table = common::table(&sim, []);
     let adapter = Databricks::new(DatabricksConfig::build("d", table, |_| None).unwrap()).unwrap();
     let tasks: Vec<serde_json::Value> = (0..150)
         .map(|i| {

@@ -3,34 +3,30 @@
 //! warehouse (the history lists newest first) no longer hide it, as the 2,000 rows the search
 //! used to read did.
 
+mod common;
+
 use std::time::Duration;
 
 use serde_json::json;
-use tether_databricks::sim::{SimConfig, Simulator};
+use tether_databricks::sim::SimConfig;
 use tether_databricks::{DatabricksConfig, DatabricksSql};
-use tether_provider::settings::{Setting, Table};
+use tether_provider::settings::Setting;
 use tether_provider::{Provider, Ungated};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_behind_thousands_of_newer_ones_is_found() {
-    let sim = Simulator::start(
-        SimConfig {
-            running: Duration::from_secs(600),
-            ..SimConfig::default()
-        },
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .unwrap();
-    let table = Table::from([
-        ("host".to_string(), Setting::from(sim.url())),
-        ("token".to_string(), Setting::from("dapi-sim-token")),
-        (
-            "rate_limit_per_second".to_string(),
-            Setting::Integer(100_000),
-        ),
-        ("rate_limit_burst".to_string(), Setting::Integer(100_000)),
-    ]);
+    let sim = common::simulator(SimConfig {
+        running: Duration::from_secs(600),
+        ..SimConfig::default()
+    })
+    .await;
+    let table = common::table(
+        &sim,
+        [
+            ("rate_limit_per_second", Setting::Integer(100_000)),
+            ("rate_limit_burst", Setting::Integer(100_000)),
+        ],
+    );
     let config =
         DatabricksConfig::build_kind(tether_databricks::statements::KIND, "p", table, |_| None)
             .unwrap();

@@ -6,6 +6,8 @@
 //! - Pipelines (`pipelines.rs`): updates, one active per pipeline, stopped with `stop`, failures
 //!   in the event log.
 //! - SQL (`statements.rs`): statements on warehouses, and the query history.
+//! - `lives.rs`: what updates and statements share: their life, the state names their APIs
+//!   give it, and the store that keeps them in creation order.
 //!
 //! Submissions (in all and per key) and cancels are counted; faults can be injected per
 //! endpoint (an HTTP status with Retry-After, a slow answer, a connection dropped mid-answer,
@@ -15,6 +17,7 @@
 //! It is tether's test peer, and `tether sim databricks` serves it for people who want to try
 //! DAGs without a workspace.
 
+mod lives;
 mod pipelines;
 mod repair;
 mod statements;
@@ -39,6 +42,7 @@ use tether_provider::sim::{self as harness, Counters, Harness, Lifetimes, Server
 use tether_provider::JobState;
 
 use crate::client::{Run, RunState, RunStatus, RunsPage, TerminationDetails};
+use lives::{Life, Phase};
 
 /// How the simulator behaves.
 #[derive(Debug, Clone)]
@@ -161,92 +165,6 @@ impl std::ops::Deref for SimStats {
     }
 }
 
-/// The life of a pipeline update or a statement: pending, running, then its outcome, unless
-/// cancelled or told to report something else.
-#[derive(Debug)]
-struct Life {
-    created: Instant,
-    pending: Duration,
-    running: Duration,
-    /// The run result it ends with (`SUCCESS`, `FAILED`, or a state of its own API).
-    outcome: String,
-    cancelled: bool,
-    /// When it was cancelled.
-    cancelled_at: Option<Instant>,
-    /// When it was created, in ms since the Unix epoch.
-    start_ms: i64,
-    /// When a client last read it.
-    last_seen: Option<Instant>,
-    /// The state it reports whatever its schedule says.
-    forced: Option<String>,
-    /// Left out of lists.
-    hidden: bool,
-}
-
-/// Where a [`Life`] stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Pending,
-    Running,
-    Cancelled,
-    Ended,
-}
-
-impl Life {
-    fn new(config: &SimConfig) -> Self {
-        Self {
-            created: Instant::now(),
-            pending: config.pending,
-            running: config.running,
-            outcome: config.outcome.clone(),
-            cancelled: false,
-            cancelled_at: None,
-            start_ms: epoch_ms(),
-            last_seen: None,
-            forced: None,
-            hidden: false,
-        }
-    }
-
-    fn phase(&self, now: Instant) -> Phase {
-        let age = now.saturating_duration_since(self.created);
-        if self.cancelled {
-            Phase::Cancelled
-        } else if age < self.pending {
-            Phase::Pending
-        } else if age < self.pending + self.running {
-            Phase::Running
-        } else {
-            Phase::Ended
-        }
-    }
-
-    fn ended(&self, now: Instant) -> bool {
-        matches!(self.phase(now), Phase::Cancelled | Phase::Ended)
-    }
-
-    /// Cancels it, unless it ended.
-    fn cancel(&mut self, now: Instant) {
-        if !self.ended(now) {
-            self.cancelled = true;
-            self.cancelled_at = Some(now);
-        }
-    }
-
-    /// When it ends (or ended), as far as its schedule or a cancel tells.
-    fn end(&self) -> Option<Instant> {
-        if self.cancelled {
-            return self.cancelled_at;
-        }
-        Some(self.created + self.pending + self.running)
-    }
-
-    /// Whether a client can read it at `now` ([`Lifetimes::readable`]).
-    fn readable(&self, lifetimes: &Lifetimes, now: Instant) -> bool {
-        lifetimes.readable(self.created, self.end(), now)
-    }
-}
-
 /// Where the ids of one-time runs' jobs start (run 7's job is 900,000,007).
 const ONE_TIME_JOB_IDS: i64 = 900_000_000;
 
@@ -315,6 +233,15 @@ impl Inner {
         self.harness.counters.job_made(key.as_deref());
     }
 
+    /// The run `id`, if a client can read it at `now`; else the answer to a missing run.
+    fn readable_run(&mut self, id: i64, now: Instant) -> Result<&mut SimRun, Refusal> {
+        let lifetimes = self.harness.lifetimes;
+        self.runs
+            .get_mut(&id)
+            .filter(|r| r.readable(&lifetimes, now))
+            .ok_or_else(|| run_not_found(id))
+    }
+
     /// Every counter.
     fn stats(&self) -> SimStats {
         SimStats {
@@ -326,10 +253,10 @@ impl Inner {
     /// The life of the update or statement `handle` names.
     fn life_mut(&mut self, handle: &tether_provider::Handle) -> Option<&mut Life> {
         if let Some(id) = handle.get_str("update_id") {
-            return self.updates.by_id.get_mut(&id).map(|u| &mut u.life);
+            return self.updates.get_mut(&id).map(|u| &mut u.life);
         }
         let id = handle.get_str("statement_id")?;
-        self.statements.by_id.get_mut(&id).map(|s| &mut s.life)
+        self.statements.get_mut(&id).map(|s| &mut s.life)
     }
 }
 
@@ -620,12 +547,61 @@ fn router(inner: Shared) -> Router {
         .with_state(inner)
 }
 
+/// A handler's answer: `Err` holds the error (or fault) answered instead of the real one.
+type Answer = Result<Response, Refusal>;
+
+/// An answer that refuses a request (an error, or an injected fault), boxed: a handler
+/// returns it early with `?`.
+#[derive(Debug)]
+struct Refusal(Box<Response>);
+
+impl From<Response> for Refusal {
+    fn from(response: Response) -> Self {
+        Self(Box::new(response))
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
         status,
         Json(json!({ "error_code": code, "message": message.into() })),
     )
         .into_response()
+}
+
+/// Databricks' answer to a parameter it refuses: 400 `INVALID_PARAMETER_VALUE`.
+fn invalid(message: impl Into<String>) -> Refusal {
+    error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", message).into()
+}
+
+/// The page token the simulator gave (a number; `None`: the first page), or the answer to
+/// one it did not give.
+fn page_token<T: std::str::FromStr>(token: Option<&str>) -> Result<Option<T>, Refusal> {
+    token
+        .map(str::parse)
+        .transpose()
+        .map_err(|_| invalid("Invalid page_token"))
+}
+
+/// A page size: `default` if none is given, the one given if within `range`, else the answer
+/// `refusal` words.
+fn bounded(
+    given: Option<usize>,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+    refusal: impl FnOnce(usize) -> String,
+) -> Result<usize, Refusal> {
+    match given {
+        None => Ok(default),
+        Some(n) if range.contains(&n) => Ok(n),
+        Some(n) => Err(invalid(refusal(n))),
+    }
 }
 
 /// Checks the bearer token, then applies a queued fault for `endpoint`, if any. Returns the
@@ -693,28 +669,17 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let after = match gate(&inner, &headers, Endpoint::Submit).await {
-        Ok(after) => after,
-        Err(response) => return response,
-    };
+async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Answer {
+    let after = gate(&inner, &headers, Endpoint::Submit).await?;
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return malformed();
+        return Err(malformed());
     };
     let run_now = body.get("job_id").is_some();
     if !run_now && !body.get("tasks").is_some_and(Value::is_array) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "Missing required field: tasks",
-        );
+        return Err(invalid("Missing required field: tasks"));
     }
     if run_now && body["job_id"].as_i64().is_none_or(|id| id <= 0) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            format!("Job {} does not exist.", body["job_id"]),
-        );
+        return Err(invalid(format!("Job {} does not exist.", body["job_id"])));
     }
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.submit_requests += 1;
@@ -734,13 +699,14 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
             .is_some_and(|r| lifetimes.held(r.end(), now));
         drop(guard);
         if !held {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                format!("The run {run_id} with the provided idempotency token was deleted."),
-            );
+            return Err(invalid(format!(
+                "The run {run_id} with the provided idempotency token was deleted."
+            )));
         }
-        return respond_after(after, Json(json!({ "run_id": run_id })).into_response());
+        return Ok(respond_after(
+            after,
+            Json(json!({ "run_id": run_id })).into_response(),
+        ));
     }
     let id = guard.next_id;
     guard.next_id += 1;
@@ -755,7 +721,11 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
         *guard.stats.task_runs.entry(task.clone()).or_default() += 1;
     }
     // Kept ascending with the ids, so that listing by start_time can binary-search.
-    let start_ms = guard.starts.last().map_or(0, |&(t, _)| t).max(epoch_ms());
+    let start_ms = guard
+        .starts
+        .last()
+        .map_or(0, |&(t, _)| t)
+        .max(crate::now_ms());
     guard.starts.push((start_ms, id));
     guard.runs.insert(
         id,
@@ -790,16 +760,17 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
     } else {
         json!({ "run_id": id })
     };
-    respond_after(after, Json(body).into_response())
+    Ok(respond_after(after, Json(body).into_response()))
 }
 
 /// Databricks' answer to a request body that is not JSON.
-fn malformed() -> Response {
+fn malformed() -> Refusal {
     error(
         StatusCode::BAD_REQUEST,
         "MALFORMED_REQUEST",
         "Could not parse request object.",
     )
+    .into()
 }
 
 fn respond_after(after: Option<FaultKind>, response: Response) -> Response {
@@ -834,7 +805,7 @@ fn page_of<T>(all: Vec<T>, page: usize) -> Vec<T> {
 
 /// The parameters of a GET endpoint, from the query string or from a JSON body (Airflow's
 /// Databricks hooks send them as a body, which real Databricks accepts); the query wins.
-fn get_params<T: serde::de::DeserializeOwned>(uri: &Uri, body: &str) -> Result<T, Box<Response>> {
+fn get_params<T: serde::de::DeserializeOwned>(uri: &Uri, body: &str) -> Result<T, Refusal> {
     let mut url = reqwest::Url::parse("http://sim/").expect("a valid URL");
     url.set_query(uri.query());
     if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(body) {
@@ -851,21 +822,11 @@ fn get_params<T: serde::de::DeserializeOwned>(uri: &Uri, body: &str) -> Result<T
     let uri: Uri = url.as_str().parse().expect("a URL is a URI");
     Query::<T>::try_from_uri(&uri)
         .map(|Query(q)| q)
-        .map_err(|e| {
-            Box::new(error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                e.body_text(),
-            ))
-        })
+        .map_err(|e| invalid(e.body_text()))
 }
 
-fn run_not_found(id: impl std::fmt::Display) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        "INVALID_PARAMETER_VALUE",
-        format!("Run {id} does not exist."),
-    )
+fn run_not_found(id: impl std::fmt::Display) -> Refusal {
+    invalid(format!("Run {id} does not exist."))
 }
 
 async fn get_run(
@@ -873,51 +834,23 @@ async fn get_run(
     headers: HeaderMap,
     uri: Uri,
     body: String,
-) -> Response {
-    let after = match gate(&inner, &headers, Endpoint::Get).await {
-        Ok(after) => after,
-        Err(response) => return response,
-    };
-    let q: RunIdQuery = match get_params(&uri, &body) {
-        Ok(q) => q,
-        Err(response) => return *response,
-    };
+) -> Answer {
+    let after = gate(&inner, &headers, Endpoint::Get).await?;
+    let q: RunIdQuery = get_params(&uri, &body)?;
     let Some(id) = q.run_id.as_deref().and_then(|s| s.parse::<i64>().ok()) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "run_id is required and must be a number",
-        );
+        return Err(invalid("run_id is required and must be a number"));
     };
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.get_requests += 1;
     let report_status = guard.config.report_status;
-    let lifetimes = guard.harness.lifetimes;
-    let now = Instant::now();
-    let Some(run) = guard
-        .runs
-        .get_mut(&id)
-        .filter(|r| r.readable(&lifetimes, now))
-    else {
-        return run_not_found(id);
-    };
+    let run = guard.readable_run(id, Instant::now())?;
     run.last_seen = Some(Instant::now());
     let mut api = run.to_api(report_status, &base_url(&headers));
     api.tasks = run.api_tasks(Instant::now());
     if q.include_history == Some(true) {
         api.repair_history = run.api_history(Instant::now());
     }
-    let page = match q.page_token.as_deref().map(str::parse::<usize>) {
-        None => 0,
-        Some(Ok(k)) => k,
-        Some(Err(_)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                "Invalid page_token",
-            )
-        }
-    };
+    let page = page_token(q.page_token.as_deref())?.unwrap_or(0);
     let shown = (page + 1) * ARRAY_PAGE;
     let more = api.tasks.len() > shown || api.repair_history.len() > shown;
     api.tasks = page_of(std::mem::take(&mut api.tasks), page);
@@ -934,7 +867,7 @@ async fn get_run(
             termination_details: None,
         });
     }
-    Json(api).into_response()
+    Ok(Json(api).into_response())
 }
 
 #[derive(Deserialize)]
@@ -954,37 +887,14 @@ async fn list_runs(
     headers: HeaderMap,
     uri: Uri,
     body: String,
-) -> Response {
-    if let Err(response) = gate(&inner, &headers, Endpoint::List).await {
-        return response;
-    }
-    let q: ListQuery = match get_params(&uri, &body) {
-        Ok(q) => q,
-        Err(response) => return *response,
-    };
+) -> Answer {
+    gate(&inner, &headers, Endpoint::List).await?;
+    let q: ListQuery = get_params(&uri, &body)?;
     // The SDKs' bound ("greater than 0 and less than 25"), the stricter reading.
-    let limit = match q.limit {
-        None => 20,
-        Some(n @ 1..=24) => n,
-        Some(n) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                format!("Invalid limit {n}: it must be greater than 0 and less than 25"),
-            )
-        }
-    };
-    let cursor = match q.page_token.as_deref().map(str::parse::<i64>) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                "Invalid page_token",
-            )
-        }
-    };
+    let limit = bounded(q.limit, 20, 1..=24, |n| {
+        format!("Invalid limit {n}: it must be greater than 0 and less than 25")
+    })?;
+    let cursor: Option<i64> = page_token(q.page_token.as_deref())?;
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.list_requests += 1;
     let now = Instant::now();
@@ -1035,51 +945,31 @@ async fn list_runs(
     let next_page_token = has_more
         .then(|| page.last().map(|r| r.run_id.to_string()))
         .flatten();
-    Json(RunsPage {
+    let page = RunsPage {
         runs: page,
         has_more,
         next_page_token,
-    })
-    .into_response()
-}
-
-fn epoch_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-async fn cancel_run(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let after = match gate(&inner, &headers, Endpoint::Cancel).await {
-        Ok(after) => after,
-        Err(response) => return response,
     };
+    Ok(Json(page).into_response())
+}
+
+async fn cancel_run(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Answer {
+    let after = gate(&inner, &headers, Endpoint::Cancel).await?;
     let Some(id) = serde_json::from_str::<Value>(&body)
         .ok()
         .and_then(|v| v.get("run_id").and_then(Value::as_i64))
     else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_PARAMETER_VALUE",
-            "run_id is required",
-        );
+        return Err(invalid("run_id is required"));
     };
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     let now = Instant::now();
-    let lifetimes = guard.harness.lifetimes;
-    let Some(run) = guard
-        .runs
-        .get_mut(&id)
-        .filter(|r| r.readable(&lifetimes, now))
-    else {
-        return run_not_found(id);
-    };
+    let run = guard.readable_run(id, now)?;
     if run.state(now).0 != "TERMINATED" {
         run.cancelled = true;
         run.cancelled_at = Some(now);
     }
     guard.harness.counters.cancelled();
-    respond_after(after, Json(json!({})).into_response())
+    Ok(respond_after(after, Json(json!({})).into_response()))
 }
 
 #[derive(Deserialize)]
@@ -1181,17 +1071,15 @@ impl registry::SimFactory for Simulators {
     /// document them.
     fn documented_states(&self, kind: &str) -> Vec<(String, JobState)> {
         use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
-        let read = |states: &[&str], table: fn(&str) -> Option<JobState>| {
+        let read = |states: &[(&str, JobState)]| {
             states
                 .iter()
-                .map(|s| (s.to_string(), table(s).expect("a documented state")))
+                .map(|&(raw, state)| (raw.to_string(), state))
                 .collect()
         };
         match kind {
-            crate::pipelines::KIND => return read(pipelines::STATES, crate::state::update_state),
-            crate::statements::KIND => {
-                return read(statements::STATES, crate::state::statement_state)
-            }
+            crate::pipelines::KIND => return read(crate::state::UPDATE_STATES),
+            crate::statements::KIND => return read(crate::state::STATEMENT_STATES),
             _ => {}
         }
         let mut states: Vec<(String, JobState)> = [
@@ -1420,10 +1308,10 @@ impl registry::RunningSim for Simulator {
     fn forget(&self, handle: &tether_provider::Handle) -> bool {
         let mut inner = self.lock();
         if let Some(id) = handle.get_str("update_id") {
-            return inner.updates.by_id.remove(&id).is_some();
+            return inner.updates.remove(&id);
         }
         if let Some(id) = handle.get_str("statement_id") {
-            return inner.statements.by_id.remove(&id).is_some();
+            return inner.statements.remove(&id);
         }
         let Some(run_id) = handle.get_i64("run_id") else {
             return false;

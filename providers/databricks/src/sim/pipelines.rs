@@ -9,84 +9,60 @@
 //! log. tether's key is read from the submission's `User-Agent` only to count updates per
 //! key (the API has no place for it).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{error, gate, get_params, malformed, respond_after, Endpoint, Life, Phase, Shared};
+use super::lives::{Job, JobKind, Life, Store, Vocabulary};
+use super::{bounded, error, gate, get_params, invalid, malformed, page_token, respond_after};
+use super::{Answer, Endpoint, Refusal, Shared};
 use crate::pipelines::{GetUpdateResponse, ListUpdatesResponse, UpdateInfo};
 
-/// The documented update states (databricks-sdk's `UpdateInfoState`).
-pub const STATES: &[&str] = &[
-    "QUEUED",
-    "CREATED",
-    "WAITING_FOR_RESOURCES",
-    "INITIALIZING",
-    "RESETTING",
-    "SETTING_UP_TABLES",
-    "RUNNING",
-    "STOPPING",
-    "COMPLETED",
-    "FAILED",
-    "CANCELED",
-];
-
 /// The updates the simulator holds.
-#[derive(Debug, Default)]
-pub struct Updates {
-    /// By update id.
-    pub by_id: BTreeMap<String, SimUpdate>,
-    /// Update ids in creation order.
-    pub order: Vec<String>,
-    next: u64,
-}
+pub type Updates = Store<SimUpdate>;
 
-/// One update.
+/// What the simulator keeps of an update.
 #[derive(Debug)]
 pub struct SimUpdate {
     pub pipeline_id: String,
-    pub life: Life,
     /// The request's body (its selection, its cause), which the record keeps.
     pub request: Value,
 }
 
-impl SimUpdate {
-    /// The state it reports now.
-    pub fn state(&self, now: Instant) -> String {
-        if let Some(raw) = &self.life.forced {
-            return raw.clone();
-        }
-        match self.life.phase(now) {
-            Phase::Pending => "WAITING_FOR_RESOURCES".into(),
-            Phase::Running => "RUNNING".into(),
-            Phase::Cancelled => "CANCELED".into(),
-            Phase::Ended => outcome(&self.life.outcome),
-        }
-    }
+impl JobKind for SimUpdate {
+    /// The update states (`crate::state::UPDATE_STATES`), and those the simulator's updates
+    /// pass.
+    const WORDS: Vocabulary = Vocabulary {
+        states: crate::state::UPDATE_STATES,
+        pending: "WAITING_FOR_RESOURCES",
+        succeeded: "COMPLETED",
+    };
+}
 
+impl Job<SimUpdate> {
     fn info(&self, id: &str, now: Instant) -> UpdateInfo {
+        let request = &self.of.request;
         UpdateInfo {
             update_id: Some(id.to_string()),
-            pipeline_id: Some(self.pipeline_id.clone()),
+            pipeline_id: Some(self.of.pipeline_id.clone()),
             state: Some(self.state(now)),
             creation_time: Some(self.life.start_ms),
             cause: Some(
-                self.request
+                request
                     .get("cause")
                     .and_then(Value::as_str)
                     .unwrap_or("API_CALL")
                     .to_string(),
             ),
-            full_refresh: Some(self.request["full_refresh"].as_bool().unwrap_or(false)),
-            refresh_selection: tables(&self.request["refresh_selection"]),
-            full_refresh_selection: tables(&self.request["full_refresh_selection"]),
-            validate_only: Some(self.request["validate_only"].as_bool().unwrap_or(false)),
+            full_refresh: Some(request["full_refresh"].as_bool().unwrap_or(false)),
+            refresh_selection: tables(&request["refresh_selection"]),
+            full_refresh_selection: tables(&request["full_refresh_selection"]),
+            validate_only: Some(request["validate_only"].as_bool().unwrap_or(false)),
         }
     }
 }
@@ -98,15 +74,6 @@ fn tables(v: &Value) -> Option<Vec<String>> {
             .map(str::to_string)
             .collect()
     })
-}
-
-/// The update state a run outcome (`SUCCESS`, `FAILED`, a state name) ends an update in.
-pub fn outcome(result: &str) -> String {
-    match result {
-        "SUCCESS" => "COMPLETED".into(),
-        s if STATES.contains(&s) => s.into(),
-        _ => "FAILED".into(),
-    }
 }
 
 /// Whether `id` looks like a pipeline's id (a UUID).
@@ -138,91 +105,87 @@ pub fn pipeline_for(name: &str) -> String {
     )
 }
 
-fn no_pipeline(id: &str) -> Response {
-    error(
+/// A 404 unless `id` is a pipeline's.
+fn known_pipeline(id: &str) -> Result<(), Refusal> {
+    if is_pipeline(id) {
+        return Ok(());
+    }
+    Err(error(
         StatusCode::NOT_FOUND,
         "RESOURCE_DOES_NOT_EXIST",
         format!("The specified pipeline {id} was not found."),
     )
+    .into())
 }
 
-fn no_update(pipeline: &str, update: &str) -> Response {
+fn no_update(pipeline: &str, update: &str) -> Refusal {
     error(
         StatusCode::NOT_FOUND,
         "RESOURCE_DOES_NOT_EXIST",
         format!("Update {update} of pipeline {pipeline} does not exist."),
     )
+    .into()
 }
 
 /// `POST /api/2.0/pipelines/{id}/updates`.
 pub async fn start(
     State(inner): State<Shared>,
-    Path(pipeline): Path<String>,
+    Path(pipeline_id): Path<String>,
     headers: HeaderMap,
     body: String,
-) -> Response {
-    let after = match gate(&inner, &headers, Endpoint::Submit).await {
-        Ok(after) => after,
-        Err(response) => return response,
-    };
+) -> Answer {
+    let after = gate(&inner, &headers, Endpoint::Submit).await?;
     let body: Value = if body.trim().is_empty() {
         json!({})
     } else {
         match serde_json::from_str(&body) {
             Ok(v @ Value::Object(_)) => v,
-            _ => return malformed(),
+            _ => return Err(malformed()),
         }
     };
-    if !is_pipeline(&pipeline) {
-        return no_pipeline(&pipeline);
-    }
+    known_pipeline(&pipeline_id)?;
     for flag in ["full_refresh", "validate_only"] {
         if body.get(flag).is_some_and(|v| !v.is_boolean()) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                format!("Invalid value for {flag}: expected a boolean"),
-            );
+            return Err(invalid(format!(
+                "Invalid value for {flag}: expected a boolean"
+            )));
         }
     }
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.submit_requests += 1;
     let now = Instant::now();
-    let active = guard.updates.order.iter().rev().find(|id| {
-        guard
-            .updates
-            .by_id
-            .get(*id)
-            .is_some_and(|u| u.pipeline_id == pipeline && !u.life.ended(now))
-    });
-    if let Some(active) = active {
-        return error(
+    let active = guard
+        .updates
+        .newest_first(|u| u.of.pipeline_id == pipeline_id && !u.life.ended(now))
+        .next();
+    if let Some((active, _)) = active {
+        return Err(error(
             StatusCode::CONFLICT,
             "RESOURCE_CONFLICT",
-            format!("Pipeline {pipeline} already has an active update {active}: stop it or wait for it to end before starting another."),
-        );
+            format!("Pipeline {pipeline_id} already has an active update {active}: stop it or wait for it to end before starting another."),
+        )
+        .into());
     }
-    guard.updates.next += 1;
-    let n = guard.updates.next;
-    let id = format!("{n:08x}-0000-4000-8000-{:012x}", n * 7919);
+    let id = guard
+        .updates
+        .new_id(|n| format!("{n:08x}-0000-4000-8000-{:012x}", n * 7919));
     let key = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .and_then(|ua| ua.split(' ').find_map(|p| p.strip_prefix("tether-key/")))
         .map(str::to_string);
     let life = Life::new(&guard.config);
-    guard.updates.by_id.insert(
-        id.clone(),
-        SimUpdate {
-            pipeline_id: pipeline,
-            life,
-            request: body,
-        },
-    );
-    guard.updates.order.push(id.clone());
+    let of = SimUpdate {
+        pipeline_id,
+        request: body,
+    };
+    guard.updates.insert(id.clone(), Job { life, of });
     guard.count_submission(key);
     drop(guard);
-    respond_after(after, Json(json!({ "update_id": id })).into_response())
+    Ok(respond_after(
+        after,
+        Json(json!({ "update_id": id })).into_response(),
+    ))
 }
 
 /// `GET /api/2.0/pipelines/{id}/updates/{update_id}`.
@@ -230,25 +193,23 @@ pub async fn get_one(
     State(inner): State<Shared>,
     Path((pipeline, update)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
-    if let Err(response) = gate(&inner, &headers, Endpoint::Get).await {
-        return response;
-    }
+) -> Answer {
+    gate(&inner, &headers, Endpoint::Get).await?;
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.get_requests += 1;
     let now = Instant::now();
     let lifetimes = guard.harness.lifetimes;
-    match guard.updates.by_id.get_mut(&update) {
-        Some(u) if u.pipeline_id == pipeline && u.life.readable(&lifetimes, now) => {
-            u.life.last_seen = Some(now);
-            Json(GetUpdateResponse {
-                update: Some(u.info(&update, now)),
-            })
-            .into_response()
-        }
-        _ if !is_pipeline(&pipeline) => no_pipeline(&pipeline),
-        _ => no_update(&pipeline, &update),
-    }
+    let found = guard
+        .updates
+        .readable(&update, &lifetimes, now)
+        .filter(|u| u.of.pipeline_id == pipeline);
+    let Some(u) = found else {
+        known_pipeline(&pipeline)?;
+        return Err(no_update(&pipeline, &update));
+    };
+    u.life.last_seen = Some(now);
+    let update = Some(u.info(&update, now));
+    Ok(Json(GetUpdateResponse { update }).into_response())
 }
 
 #[derive(Deserialize)]
@@ -264,76 +225,37 @@ pub async fn list(
     Path(pipeline): Path<String>,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
-    if let Err(response) = gate(&inner, &headers, Endpoint::List).await {
-        return response;
-    }
-    if !is_pipeline(&pipeline) {
-        return no_pipeline(&pipeline);
-    }
-    let q: ListQuery = match get_params(&uri, "") {
-        Ok(q) => q,
-        Err(response) => return *response,
-    };
-    let limit = match q.max_results {
-        None => 25,
-        Some(n @ 1..=100) => n,
-        Some(n) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                format!("max_results must be between 1 and 100, not {n}"),
-            )
-        }
-    };
-    let skip = match q.page_token.as_deref().map(str::parse::<usize>) {
-        None => 0,
-        Some(Ok(n)) => n,
-        Some(Err(_)) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_PARAMETER_VALUE",
-                "Invalid page_token",
-            )
-        }
-    };
+) -> Answer {
+    gate(&inner, &headers, Endpoint::List).await?;
+    known_pipeline(&pipeline)?;
+    let q: ListQuery = get_params(&uri, "")?;
+    let limit = bounded(q.max_results, 25, 1..=100, |n| {
+        format!("max_results must be between 1 and 100, not {n}")
+    })?;
+    let skip = page_token(q.page_token.as_deref())?.unwrap_or(0);
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.list_requests += 1;
     let now = Instant::now();
     let lie = guard.config.lists_report_success;
     let lifetimes = guard.harness.lifetimes;
-    let ids: Vec<String> = guard
-        .updates
-        .order
-        .iter()
-        .rev()
-        .filter(|id| {
-            guard.updates.by_id.get(*id).is_some_and(|u| {
-                u.pipeline_id == pipeline && !u.life.hidden && u.life.readable(&lifetimes, now)
-            })
-        })
-        .cloned()
-        .collect();
-    let page: Vec<UpdateInfo> = ids
-        .iter()
-        .skip(skip)
-        .take(limit)
-        .map(|id| {
-            let u = guard.updates.by_id.get_mut(id).expect("listed");
-            u.life.last_seen = Some(now);
+    let (updates, more) = guard.updates.page(
+        (&lifetimes, now),
+        |u| u.of.pipeline_id == pipeline,
+        (skip, limit),
+        |id, u| {
             let mut info = u.info(id, now);
             if lie {
                 info.state = Some("COMPLETED".into());
             }
             info
-        })
-        .collect();
-    let next_page_token = (skip + page.len() < ids.len()).then(|| (skip + page.len()).to_string());
-    Json(ListUpdatesResponse {
-        updates: page,
+        },
+    );
+    let next_page_token = more.then(|| (skip + updates.len()).to_string());
+    let page = ListUpdatesResponse {
+        updates,
         next_page_token,
-    })
-    .into_response()
+    };
+    Ok(Json(page).into_response())
 }
 
 /// `POST /api/2.0/pipelines/{id}/stop`: cancels the active update, if any.
@@ -341,23 +263,18 @@ pub async fn stop(
     State(inner): State<Shared>,
     Path(pipeline): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    let after = match gate(&inner, &headers, Endpoint::Cancel).await {
-        Ok(after) => after,
-        Err(response) => return response,
-    };
-    if !is_pipeline(&pipeline) {
-        return no_pipeline(&pipeline);
-    }
+) -> Answer {
+    let after = gate(&inner, &headers, Endpoint::Cancel).await?;
+    known_pipeline(&pipeline)?;
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     let now = Instant::now();
-    for u in guard.updates.by_id.values_mut() {
-        if u.pipeline_id == pipeline {
+    for u in guard.updates.values_mut() {
+        if u.of.pipeline_id == pipeline {
             u.life.cancel(now);
         }
     }
     guard.harness.counters.cancelled();
-    respond_after(after, Json(json!({})).into_response())
+    Ok(respond_after(after, Json(json!({})).into_response()))
 }
 
 /// `GET /api/2.0/pipelines/{id}/events`: an `ERROR` event for each failed update, newest
@@ -366,33 +283,25 @@ pub async fn events(
     State(inner): State<Shared>,
     Path(pipeline): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    if let Err(response) = gate(&inner, &headers, Endpoint::List).await {
-        return response;
-    }
-    if !is_pipeline(&pipeline) {
-        return no_pipeline(&pipeline);
-    }
+) -> Answer {
+    gate(&inner, &headers, Endpoint::List).await?;
+    known_pipeline(&pipeline)?;
     let guard = inner.lock().expect("simulator mutex poisoned");
     let now = Instant::now();
+    let failed = |u: &Job<SimUpdate>| u.of.pipeline_id == pipeline && u.state(now) == "FAILED";
     let events: Vec<Value> = guard
         .updates
-        .order
-        .iter()
-        .rev()
-        .filter_map(|id| {
-            let u = guard.updates.by_id.get(id)?;
-            (u.pipeline_id == pipeline && u.state(now) == "FAILED").then(|| {
-                json!({
-                    "id": format!("event-{id}"),
-                    "event_type": "update_progress",
-                    "level": "ERROR",
-                    "message": format!("Update {} has failed. Simulated failure of table sim_table.", &id[..8]),
-                    "origin": { "pipeline_id": pipeline, "update_id": id },
-                    "error": { "fatal": true, "exceptions": [{"class_name": "SimulatedError", "message": "simulated failure"}] },
-                })
+        .newest_first(failed)
+        .map(|(id, _)| {
+            json!({
+                "id": format!("event-{id}"),
+                "event_type": "update_progress",
+                "level": "ERROR",
+                "message": format!("Update {} has failed. Simulated failure of table sim_table.", &id[..8]),
+                "origin": { "pipeline_id": pipeline, "update_id": id },
+                "error": { "fatal": true, "exceptions": [{"class_name": "SimulatedError", "message": "simulated failure"}] },
             })
         })
         .collect();
-    Json(json!({ "events": events })).into_response()
+    Ok(Json(json!({ "events": events })).into_response())
 }

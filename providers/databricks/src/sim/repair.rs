@@ -13,13 +13,12 @@ use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::{
-    epoch_ms, error, gate, malformed, respond_after, run_not_found, Endpoint, Shared, SimRun,
-};
+use super::{error, gate, invalid, malformed, respond_after, run_not_found};
+use super::{Answer, Endpoint, Shared, SimRun};
 use crate::client::{RepairHistoryItem, RunState, RunTask};
 
 /// One attempt of a run: the original, or a repair.
@@ -190,25 +189,18 @@ impl SimRun {
     }
 }
 
-fn bad(code: &str, message: impl Into<String>) -> Response {
-    error(StatusCode::BAD_REQUEST, code, message)
-}
-
 /// `POST /api/2.2/jobs/runs/repair`.
 pub(super) async fn repair_run(
     State(inner): State<Shared>,
     headers: HeaderMap,
     body: String,
-) -> Response {
-    let after = match gate(&inner, &headers, Endpoint::Submit).await {
-        Ok(after) => after,
-        Err(response) => return response,
-    };
+) -> Answer {
+    let after = gate(&inner, &headers, Endpoint::Submit).await?;
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return malformed();
+        return Err(malformed());
     };
     let Some(run_id) = body.get("run_id").and_then(Value::as_i64) else {
-        return bad("INVALID_PARAMETER_VALUE", "run_id is required");
+        return Err(invalid("run_id is required"));
     };
     let latest_given = body.get("latest_repair_id").and_then(Value::as_i64);
     let mut named: Vec<String> = body
@@ -229,30 +221,28 @@ pub(super) async fn repair_run(
     let now = Instant::now();
     let next_repair_id = guard.last_repair_id + 1;
     let Some(run) = guard.runs.get_mut(&run_id) else {
-        return run_not_found(run_id);
+        return Err(run_not_found(run_id));
     };
     let (life, result, _) = run.state(now);
     if life != "TERMINATED" {
-        return bad(
+        return Err(error(
+            StatusCode::BAD_REQUEST,
             "INVALID_STATE",
             format!("Run {run_id} is still active: a run is repaired once it has terminated"),
-        );
+        )
+        .into());
     }
     let latest = run.attempts.last().and_then(|a| a.repair_id);
     if latest_given != latest {
-        return bad(
-            "INVALID_PARAMETER_VALUE",
-            match latest {
-                Some(id) => format!("latest_repair_id must be {id}, the run's latest repair"),
-                None => "latest_repair_id must not be set: the run was never repaired".into(),
-            },
-        );
+        return Err(invalid(match latest {
+            Some(id) => format!("latest_repair_id must be {id}, the run's latest repair"),
+            None => "latest_repair_id must not be set: the run was never repaired".into(),
+        }));
     }
     if let Some(unknown) = named.iter().find(|t| !run.tasks.contains(t)) {
-        return bad(
-            "INVALID_PARAMETER_VALUE",
-            format!("Task {unknown} is not a task of run {run_id}"),
-        );
+        return Err(invalid(format!(
+            "Task {unknown} is not a task of run {run_id}"
+        )));
     }
     if all_failed {
         for task in run.failed_tasks(now) {
@@ -262,10 +252,9 @@ pub(super) async fn repair_run(
         }
     }
     if named.is_empty() {
-        return bad(
-            "INVALID_PARAMETER_VALUE",
-            format!("Run {run_id} has no failed tasks to repair"),
-        );
+        return Err(invalid(format!(
+            "Run {run_id} has no failed tasks to repair"
+        )));
     }
     if let Some(last) = run.attempts.last_mut() {
         last.ended_as = result;
@@ -273,7 +262,7 @@ pub(super) async fn repair_run(
     run.attempts.push(Attempt {
         repair_id: Some(next_repair_id),
         created: now,
-        start_ms: epoch_ms(),
+        start_ms: crate::now_ms(),
         tasks: named.clone(),
         ended_as: None,
     });
@@ -285,8 +274,8 @@ pub(super) async fn repair_run(
         *guard.stats.task_runs.entry(task).or_default() += 1;
     }
     drop(guard);
-    respond_after(
+    Ok(respond_after(
         after,
         Json(json!({ "repair_id": next_repair_id })).into_response(),
-    )
+    ))
 }

@@ -9,65 +9,45 @@
 //! time (`filter_by.` in the query string, as the SDKs send it), newest first, and reports
 //! each statement's tags and text, which is where tether looks for its key.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{error, gate, get_params, malformed, respond_after, Endpoint, Life, Phase, Shared};
+use super::lives::{Job, JobKind, Life, Store, Vocabulary};
+use super::{bounded, error, gate, get_params, invalid, malformed, respond_after};
+use super::{Answer, Endpoint, Refusal, Shared};
 use crate::statements::{
     ListQueriesResponse, QueryInfo, QueryTag, ServiceError, StatementResponse, StatementStatus,
     KEY_TAG,
 };
 
-/// The documented statement states (databricks-sdk's `StatementState`).
-pub const STATES: &[&str] = &[
-    "PENDING",
-    "RUNNING",
-    "SUCCEEDED",
-    "FAILED",
-    "CANCELED",
-    "CLOSED",
-];
-
 /// The statements the simulator holds.
-#[derive(Debug, Default)]
-pub struct Statements {
-    /// By statement id.
-    pub by_id: BTreeMap<String, SimStatement>,
-    /// Statement ids in creation order.
-    pub order: Vec<String>,
-    next: u64,
-}
+pub type Statements = Store<SimStatement>;
 
-/// One statement.
+/// What the simulator keeps of a statement.
 #[derive(Debug)]
 pub struct SimStatement {
     pub warehouse_id: String,
     pub text: String,
     pub tags: Vec<QueryTag>,
-    pub life: Life,
 }
 
-impl SimStatement {
-    /// The state it reports now.
-    pub fn state(&self, now: Instant) -> String {
-        if let Some(raw) = &self.life.forced {
-            return raw.clone();
-        }
-        match self.life.phase(now) {
-            Phase::Pending => "PENDING".into(),
-            Phase::Running => "RUNNING".into(),
-            Phase::Cancelled => "CANCELED".into(),
-            Phase::Ended => outcome(&self.life.outcome),
-        }
-    }
+impl JobKind for SimStatement {
+    /// The statement states (`crate::state::STATEMENT_STATES`), and those the simulator's
+    /// statements pass.
+    const WORDS: Vocabulary = Vocabulary {
+        states: crate::state::STATEMENT_STATES,
+        pending: "PENDING",
+        succeeded: "SUCCEEDED",
+    };
+}
 
+impl Job<SimStatement> {
     fn answer(&self, id: &str, now: Instant) -> StatementResponse {
         let state = self.state(now);
         let error = (state == "FAILED").then(|| ServiceError {
@@ -96,71 +76,56 @@ impl SimStatement {
     }
 }
 
-/// The statement state a run outcome (`SUCCESS`, `FAILED`, a state name) ends a statement in.
-pub fn outcome(result: &str) -> String {
-    match result {
-        "SUCCESS" => "SUCCEEDED".into(),
-        s if STATES.contains(&s) => s.into(),
-        _ => "FAILED".into(),
-    }
-}
-
 /// Whether `id` looks like a SQL warehouse's id.
 pub fn is_warehouse(id: &str) -> bool {
     id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-fn bad(message: impl Into<String>) -> Response {
-    error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", message)
-}
-
-fn no_statement(id: &str) -> Response {
+fn no_statement(id: &str) -> Refusal {
     error(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
         format!("The statement {id} was not found."),
     )
+    .into()
 }
 
 /// `POST /api/2.0/sql/statements`.
-pub async fn execute(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let after = match gate(&inner, &headers, Endpoint::Submit).await {
-        Ok(after) => after,
-        Err(response) => return response,
-    };
+pub async fn execute(State(inner): State<Shared>, headers: HeaderMap, body: String) -> Answer {
+    let after = gate(&inner, &headers, Endpoint::Submit).await?;
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
-        return malformed();
+        return Err(malformed());
     };
     let Some(text) = body["statement"].as_str().filter(|s| !s.trim().is_empty()) else {
-        return bad("statement is required");
+        return Err(invalid("statement is required"));
     };
     let Some(warehouse) = body["warehouse_id"].as_str() else {
-        return bad("warehouse_id is required");
+        return Err(invalid("warehouse_id is required"));
     };
     match body.get("wait_timeout").map(|w| w.as_str()) {
         None => {}
         Some(Some(w)) if valid_wait(w) => {}
-        Some(_) => return bad("wait_timeout must be 0s, or between 5s and 50s"),
+        Some(_) => return Err(invalid("wait_timeout must be 0s, or between 5s and 50s")),
     }
     if !matches!(
         body.get("on_wait_timeout").map(|w| w.as_str()),
         None | Some(Some("CONTINUE" | "CANCEL"))
     ) {
-        return bad("on_wait_timeout must be CONTINUE or CANCEL");
+        return Err(invalid("on_wait_timeout must be CONTINUE or CANCEL"));
     }
     let tags: Vec<QueryTag> = match body.get("query_tags") {
         None => Vec::new(),
-        Some(v) => match serde_json::from_value(v.clone()) {
-            Ok(tags) => tags,
-            Err(e) => return bad(format!("query_tags: {e}")),
-        },
+        Some(v) => {
+            serde_json::from_value(v.clone()).map_err(|e| invalid(format!("query_tags: {e}")))?
+        }
     };
     if !is_warehouse(warehouse) {
-        return error(
+        return Err(error(
             StatusCode::NOT_FOUND,
             "RESOURCE_DOES_NOT_EXIST",
             format!("Warehouse {warehouse} does not exist."),
-        );
+        )
+        .into());
     }
     let key = tags
         .iter()
@@ -168,22 +133,21 @@ pub async fn execute(State(inner): State<Shared>, headers: HeaderMap, body: Stri
         .and_then(|t| t.value.clone());
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.submit_requests += 1;
-    guard.statements.next += 1;
-    let n = guard.statements.next;
-    let id = format!("01f0{n:04x}-0000-1000-8000-{:012x}", n * 104_729);
+    let id = guard
+        .statements
+        .new_id(|n| format!("01f0{n:04x}-0000-1000-8000-{:012x}", n * 104_729));
     let life = Life::new(&guard.config);
-    let statement = SimStatement {
+    let of = SimStatement {
         warehouse_id: warehouse.to_string(),
         text: text.to_string(),
         tags: tags.into_iter().take(20).collect(),
-        life,
     };
+    let statement = Job { life, of };
     let answer = statement.answer(&id, Instant::now());
-    guard.statements.by_id.insert(id.clone(), statement);
-    guard.statements.order.push(id);
+    guard.statements.insert(id, statement);
     guard.count_submission(key);
     drop(guard);
-    respond_after(after, Json(answer).into_response())
+    Ok(respond_after(after, Json(answer).into_response()))
 }
 
 fn valid_wait(w: &str) -> bool {
@@ -197,21 +161,17 @@ pub async fn get_one(
     State(inner): State<Shared>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    if let Err(response) = gate(&inner, &headers, Endpoint::Get).await {
-        return response;
-    }
+) -> Answer {
+    gate(&inner, &headers, Endpoint::Get).await?;
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.get_requests += 1;
     let now = Instant::now();
     let lifetimes = guard.harness.lifetimes;
-    match guard.statements.by_id.get_mut(&id) {
-        Some(s) if s.life.readable(&lifetimes, now) => {
-            s.life.last_seen = Some(now);
-            Json(s.answer(&id, now)).into_response()
-        }
-        _ => no_statement(&id),
-    }
+    let Some(s) = guard.statements.readable(&id, &lifetimes, now) else {
+        return Err(no_statement(&id));
+    };
+    s.life.last_seen = Some(now);
+    Ok(Json(s.answer(&id, now)).into_response())
 }
 
 /// `POST /api/2.0/sql/statements/{id}/cancel`.
@@ -219,25 +179,17 @@ pub async fn cancel(
     State(inner): State<Shared>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    let after = match gate(&inner, &headers, Endpoint::Cancel).await {
-        Ok(after) => after,
-        Err(response) => return response,
-    };
+) -> Answer {
+    let after = gate(&inner, &headers, Endpoint::Cancel).await?;
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     let now = Instant::now();
     let lifetimes = guard.harness.lifetimes;
-    let Some(s) = guard
-        .statements
-        .by_id
-        .get_mut(&id)
-        .filter(|s| s.life.readable(&lifetimes, now))
-    else {
-        return no_statement(&id);
+    let Some(s) = guard.statements.readable(&id, &lifetimes, now) else {
+        return Err(no_statement(&id));
     };
     s.life.cancel(now);
     guard.harness.counters.cancelled();
-    respond_after(after, Json(json!({})).into_response())
+    Ok(respond_after(after, Json(json!({})).into_response()))
 }
 
 #[derive(Deserialize)]
@@ -255,89 +207,71 @@ struct HistoryQuery {
 /// The longest time range a history request may filter by (30 days).
 const MAX_RANGE_MS: i64 = 30 * 24 * 3600 * 1000;
 
+/// A history request's filter: (position reached, since, until, warehouse), from the query or
+/// from its page token (`SKIP:SINCE:UNTIL:WAREHOUSE`).
+type Filter = (usize, Option<i64>, Option<i64>, Option<String>);
+
+/// The filter `q` asks for, or why it cannot be used.
+fn filter(q: HistoryQuery) -> Result<Filter, Refusal> {
+    let Some(token) = q.page_token.as_deref() else {
+        if let (Some(from), Some(to)) = (q.since, q.until) {
+            if to - from > MAX_RANGE_MS {
+                return Err(invalid("query_start_time_range must span at most 30 days"));
+            }
+        }
+        return Ok((0, q.since, q.until, q.warehouse));
+    };
+    let mut parts = token.splitn(4, ':');
+    let skip = parts.next().and_then(|s| s.parse::<usize>().ok());
+    let since = parts.next().map(|s| s.parse::<i64>().ok());
+    let until = parts.next().map(|s| s.parse::<i64>().ok());
+    let warehouse = parts.next().map(str::to_string);
+    match (skip, since, until) {
+        (Some(skip), Some(since), Some(until)) => {
+            Ok((skip, since, until, warehouse.filter(|w| !w.is_empty())))
+        }
+        _ => Err(invalid("Invalid page_token")),
+    }
+}
+
 /// `GET /api/2.0/sql/history/queries`: newest first, filtered by warehouse and start time
 /// range (at most 30 days); a page token stands for the filter and the position reached
 /// (`SKIP:SINCE:UNTIL:WAREHOUSE`).
-pub async fn history(State(inner): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
-    if let Err(response) = gate(&inner, &headers, Endpoint::List).await {
-        return response;
-    }
-    let q: HistoryQuery = match get_params(&uri, "") {
-        Ok(q) => q,
-        Err(response) => return *response,
-    };
-    let limit = match q.max_results {
-        None => 100,
-        Some(n @ 1..=999) => n,
-        Some(n) => return bad(format!("max_results must be less than 1000, not {n}")),
-    };
-    let (skip, since, until, warehouse) = match q.page_token.as_deref() {
-        None => {
-            if let (Some(from), Some(to)) = (q.since, q.until) {
-                if to - from > MAX_RANGE_MS {
-                    return bad("query_start_time_range must span at most 30 days".to_string());
-                }
-            }
-            (0, q.since, q.until, q.warehouse)
-        }
-        Some(token) => {
-            let mut parts = token.splitn(4, ':');
-            let skip = parts.next().and_then(|s| s.parse::<usize>().ok());
-            let since = parts.next().map(|s| s.parse::<i64>().ok());
-            let until = parts.next().map(|s| s.parse::<i64>().ok());
-            let warehouse = parts.next().map(str::to_string);
-            match (skip, since, until) {
-                (Some(skip), Some(since), Some(until)) => {
-                    (skip, since, until, warehouse.filter(|w| !w.is_empty()))
-                }
-                _ => return bad("Invalid page_token"),
-            }
-        }
-    };
+pub async fn history(State(inner): State<Shared>, headers: HeaderMap, uri: Uri) -> Answer {
+    gate(&inner, &headers, Endpoint::List).await?;
+    let q: HistoryQuery = get_params(&uri, "")?;
+    let limit = bounded(q.max_results, 100, 1..=999, |n| {
+        format!("max_results must be less than 1000, not {n}")
+    })?;
+    let (skip, since, until, warehouse) = filter(q)?;
     let mut guard = inner.lock().expect("simulator mutex poisoned");
     guard.stats.list_requests += 1;
     let now = Instant::now();
     let lie = guard.config.lists_report_success;
     let lifetimes = guard.harness.lifetimes;
-    let ids: Vec<String> = guard
-        .statements
-        .order
-        .iter()
-        .rev()
-        .filter(|id| {
-            let Some(s) = guard.statements.by_id.get(*id) else {
-                return false;
-            };
-            !s.life.hidden
-                && s.life.readable(&lifetimes, now)
-                && warehouse.as_deref().is_none_or(|w| s.warehouse_id == w)
+    let (res, has_next_page) = guard.statements.page(
+        (&lifetimes, now),
+        |s| {
+            warehouse.as_deref().is_none_or(|w| s.of.warehouse_id == w)
                 && since.is_none_or(|t| s.life.start_ms >= t)
                 && until.is_none_or(|t| s.life.start_ms <= t)
-        })
-        .cloned()
-        .collect();
-    let res: Vec<Value> = ids
-        .iter()
-        .skip(skip)
-        .take(limit)
-        .map(|id| {
-            let s = guard.statements.by_id.get_mut(id).expect("listed");
-            s.life.last_seen = Some(now);
+        },
+        (skip, limit),
+        |id, s| {
             let info = QueryInfo {
-                query_id: Some(id.clone()),
-                query_text: Some(s.text.clone()),
-                query_tags: s.tags.clone(),
+                query_id: Some(id.to_string()),
+                query_text: Some(s.of.text.clone()),
+                query_tags: s.of.tags.clone(),
                 query_start_time_ms: Some(s.life.start_ms),
             };
             let mut v = serde_json::to_value(info).expect("serialises");
             v["status"] = json!(if lie { "FINISHED" } else { s.query_status(now) });
-            v["warehouse_id"] = json!(s.warehouse_id);
-            v["endpoint_id"] = json!(s.warehouse_id);
+            v["warehouse_id"] = json!(s.of.warehouse_id);
+            v["endpoint_id"] = json!(s.of.warehouse_id);
             v
-        })
-        .collect();
+        },
+    );
     let end = skip + res.len();
-    let has_next_page = end < ids.len();
     let next_page_token = has_next_page.then(|| {
         format!(
             "{end}:{}:{}:{}",
@@ -353,5 +287,5 @@ pub async fn history(State(inner): State<Shared>, headers: HeaderMap, uri: Uri) 
     });
     // The page has the shape tether reads.
     debug_assert!(serde_json::from_value::<ListQueriesResponse>(page.clone()).is_ok());
-    Json(page).into_response()
+    Ok(Json(page).into_response())
 }
