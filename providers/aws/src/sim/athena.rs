@@ -15,30 +15,55 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::service::{KeyIn, Request, ServiceSim};
+use super::Call;
 use super::{bad, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
 pub(super) const TARGET: &str = "AmazonAthena";
 
-/// botocore's `QueryExecutionState` enum, and what each reads as.
-pub(super) const DOCUMENTED_STATES: &[(&str, JobState)] = &[
-    ("QUEUED", JobState::Pending),
-    ("RUNNING", JobState::Running),
-    ("SUCCEEDED", JobState::Succeeded),
-    ("FAILED", JobState::Failed),
-    ("CANCELLED", JobState::Cancelled),
-];
+/// The Athena part of the simulator.
+pub(super) struct Queries;
 
-/// A job spec the simulator runs.
-pub(super) fn sample_spec(name: &str) -> Value {
-    json!({"QueryString": format!("INSERT INTO daily SELECT * FROM events -- {name}"),
-        "WorkGroup": "primary", "QueryExecutionContext": {"Database": "analytics"}})
-}
+impl ServiceSim for Queries {
+    /// botocore's `QueryExecutionState` enum, and what each reads as.
+    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
+        &[
+            ("QUEUED", JobState::Pending),
+            ("RUNNING", JobState::Running),
+            ("SUCCEEDED", JobState::Succeeded),
+            ("FAILED", JobState::Failed),
+            ("CANCELLED", JobState::Cancelled),
+        ]
+    }
 
-/// What a lying read says: succeeded.
-pub(super) fn lie_success(entry: &mut Value) {
-    entry["Status"] = json!({"State": "SUCCEEDED"});
+    fn lifecycle(&self) -> [&'static str; 5] {
+        ["QUEUED", "RUNNING", "SUCCEEDED", "CANCELLED", "FAILED"]
+    }
+
+    /// A job spec the simulator runs.
+    fn sample_spec(&self, name: &str) -> Value {
+        json!({"QueryString": format!("INSERT INTO daily SELECT * FROM events -- {name}"),
+            "WorkGroup": "primary", "QueryExecutionContext": {"Database": "analytics"}})
+    }
+
+    /// What a lying read says: succeeded.
+    fn lie_success(&self, entry: &mut Value) {
+        entry["Status"] = json!({"State": "SUCCEEDED"});
+    }
+
+    fn key_in(&self) -> KeyIn {
+        KeyIn::ClientToken
+    }
+
+    fn call_of(&self, request: &Request) -> Call {
+        Call::by_op(request.op(), "StartQueryExecution", "StopQueryExecution")
+    }
+
+    fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {
+        route(inner, request.target, input)
+    }
 }
 
 /// A query as `GetQueryExecution` and `BatchGetQueryExecution` answer it.
@@ -58,7 +83,7 @@ fn query_json(j: &SimJob) -> Value {
 }
 
 /// One Athena request: the operation `target` with the JSON `input`.
-pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
+fn route(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
     match target.strip_prefix(TARGET).unwrap_or("") {
         ".StartQueryExecution" => start_query_execution(inner, input),
         ".GetQueryExecution" => {
@@ -199,7 +224,7 @@ fn batch_get(inner: &mut Inner, input: &Value) -> OpResult {
         }
         let mut q = query_json(&inner.jobs[i]);
         if lie {
-            lie_success(&mut q);
+            Queries.lie_success(&mut q);
         }
         found.push(q);
     }

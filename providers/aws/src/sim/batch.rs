@@ -8,45 +8,70 @@ use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
+use super::service::{KeyIn, Request, ServiceSim};
+use super::Call;
 use super::{
-    aws_error, bad, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob,
+    aws_error, bad, list_page, new_job, page_answer, page_size, sample_name, text, Inner, OpResult,
+    SimJob,
 };
 use crate::config::Service;
 
-/// botocore's `JobStatus` enum, and what each reads as.
-pub(super) const DOCUMENTED_STATES: &[(&str, JobState)] = &[
-    ("SUBMITTED", JobState::Pending),
-    ("PENDING", JobState::Pending),
-    ("RUNNABLE", JobState::Pending),
-    ("STARTING", JobState::Pending),
-    ("RUNNING", JobState::Running),
-    ("SUCCEEDED", JobState::Succeeded),
-    ("FAILED", JobState::Failed),
-];
+/// The Batch part of the simulator.
+pub(super) struct Jobs;
 
-/// A job spec the simulator runs.
-pub(super) fn sample_spec(name: &str) -> Value {
-    let name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    json!({"jobQueue": "sim-queue", "jobDefinition": "sim-job:1", "jobName": format!("j{name}"),
-        "containerOverrides": {"command": ["python", "job.py"]}})
-}
+impl ServiceSim for Jobs {
+    /// botocore's `JobStatus` enum, and what each reads as.
+    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
+        &[
+            ("SUBMITTED", JobState::Pending),
+            ("PENDING", JobState::Pending),
+            ("RUNNABLE", JobState::Pending),
+            ("STARTING", JobState::Pending),
+            ("RUNNING", JobState::Running),
+            ("SUCCEEDED", JobState::Succeeded),
+            ("FAILED", JobState::Failed),
+        ]
+    }
 
-/// What a lying list says: succeeded.
-pub(super) fn lie_success(entry: &mut Value) {
-    entry["status"] = json!("SUCCEEDED");
-    if let Some(o) = entry.as_object_mut() {
-        o.remove("statusReason");
-        o.remove("isTerminated");
-        o.remove("isCancelled");
+    fn lifecycle(&self) -> [&'static str; 5] {
+        ["RUNNABLE", "RUNNING", "SUCCEEDED", "FAILED", "FAILED"]
+    }
+
+    /// A job spec the simulator runs.
+    fn sample_spec(&self, name: &str) -> Value {
+        let name = sample_name(name, |c| c.is_ascii_alphanumeric() || c == '_');
+        json!({"jobQueue": "sim-queue", "jobDefinition": "sim-job:1", "jobName": format!("j{name}"),
+            "containerOverrides": {"command": ["python", "job.py"]}})
+    }
+
+    /// What a lying list says: succeeded.
+    fn lie_success(&self, entry: &mut Value) {
+        entry["status"] = json!("SUCCEEDED");
+        if let Some(o) = entry.as_object_mut() {
+            o.remove("statusReason");
+            o.remove("isTerminated");
+            o.remove("isCancelled");
+        }
+    }
+
+    fn key_in(&self) -> KeyIn {
+        KeyIn::NameEnd
+    }
+
+    fn call_of(&self, request: &Request) -> Call {
+        match request.path {
+            "/v1/submitjob" => Call::Submit,
+            "/v1/terminatejob" | "/v1/canceljob" => Call::Cancel,
+            _ => Call::Other,
+        }
+    }
+
+    fn rest(&self) -> bool {
+        true
+    }
+
+    fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {
+        route(inner, request.method, request.path, input)
     }
 }
 
@@ -111,7 +136,7 @@ fn name_matches(filter: &str, name: &str) -> bool {
 }
 
 /// One Batch request: `method` on `path` with the JSON `input`.
-pub(super) fn call(inner: &mut Inner, method: &Method, path: &str, input: &Value) -> OpResult {
+fn route(inner: &mut Inner, method: &Method, path: &str, input: &Value) -> OpResult {
     if method != Method::POST {
         return Err(Box::new(aws_error(
             StatusCode::NOT_FOUND,
@@ -202,7 +227,7 @@ fn describe_jobs(inner: &mut Inner, input: &Value) -> OpResult {
         }
         let mut d = detail(j);
         if lie {
-            lie_success(&mut d);
+            Jobs.lie_success(&mut d);
         }
         jobs.push(d);
     }

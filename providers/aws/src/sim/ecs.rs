@@ -14,49 +14,75 @@
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
+use super::service::{KeyIn, Request, ServiceSim};
+use super::Call;
 use super::{bad, list_page, new_job, page_answer, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
 pub(super) const TARGET: &str = "AmazonEC2ContainerServiceV20141113";
 
-/// The task life cycle's `lastStatus` values (with the stop codes of botocore's
-/// `TaskStopCode` for a stopped task), and what each reads as.
-pub(super) const DOCUMENTED_STATES: &[(&str, JobState)] = &[
-    ("PROVISIONING", JobState::Pending),
-    ("PENDING", JobState::Pending),
-    ("ACTIVATING", JobState::Pending),
-    ("RUNNING", JobState::Running),
-    ("DEACTIVATING", JobState::Running),
-    ("STOPPING", JobState::Running),
-    ("DEPROVISIONING", JobState::Running),
-    ("STOPPED", JobState::Succeeded),
-    ("STOPPED/EssentialContainerExited/1", JobState::Failed),
-    ("STOPPED/UserInitiated", JobState::Cancelled),
-    ("STOPPED/TaskFailedToStart", JobState::Failed),
-    ("STOPPED/ServiceSchedulerInitiated", JobState::Failed),
-    ("STOPPED/SpotInterruption", JobState::Failed),
-    ("STOPPED/TerminationNotice", JobState::Failed),
-    ("STOPPED/InfrastructureHealth", JobState::Failed),
-    ("DELETED", JobState::Succeeded),
-];
+/// The ECS part of the simulator.
+pub(super) struct Tasks;
 
-/// A job spec the simulator runs.
-pub(super) fn sample_spec(name: &str) -> Value {
-    json!({"cluster": "sim-cluster", "taskDefinition": "sim-task:1", "launchType": "FARGATE",
-        "overrides": {"containerOverrides": [{"name": "app", "command": ["python", "job.py", name]}]}})
-}
-
-/// What a lying list says: stopped after its container exited 0.
-pub(super) fn lie_success(entry: &mut Value) {
-    if !entry.is_object() {
-        // `ListTasks` answers bare ARNs.
-        return;
+impl ServiceSim for Tasks {
+    /// The task life cycle's `lastStatus` values (with the stop codes of botocore's
+    /// `TaskStopCode` for a stopped task), and what each reads as.
+    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
+        &[
+            ("PROVISIONING", JobState::Pending),
+            ("PENDING", JobState::Pending),
+            ("ACTIVATING", JobState::Pending),
+            ("RUNNING", JobState::Running),
+            ("DEACTIVATING", JobState::Running),
+            ("STOPPING", JobState::Running),
+            ("DEPROVISIONING", JobState::Running),
+            ("STOPPED", JobState::Succeeded),
+            ("STOPPED/EssentialContainerExited/1", JobState::Failed),
+            ("STOPPED/UserInitiated", JobState::Cancelled),
+            ("STOPPED/TaskFailedToStart", JobState::Failed),
+            ("STOPPED/ServiceSchedulerInitiated", JobState::Failed),
+            ("STOPPED/SpotInterruption", JobState::Failed),
+            ("STOPPED/TerminationNotice", JobState::Failed),
+            ("STOPPED/InfrastructureHealth", JobState::Failed),
+            ("DELETED", JobState::Succeeded),
+        ]
     }
-    entry["lastStatus"] = json!("STOPPED");
-    entry["desiredStatus"] = json!("STOPPED");
-    entry["stopCode"] = json!("EssentialContainerExited");
-    entry["containers"] = json!([{"name": "app", "lastStatus": "STOPPED", "exitCode": 0}]);
+
+    // How a stopped task ended is in its stop code and exit codes.
+    fn lifecycle(&self) -> [&'static str; 5] {
+        ["PENDING", "RUNNING", "STOPPED", "STOPPED", "STOPPED"]
+    }
+
+    /// A job spec the simulator runs.
+    fn sample_spec(&self, name: &str) -> Value {
+        json!({"cluster": "sim-cluster", "taskDefinition": "sim-task:1", "launchType": "FARGATE",
+            "overrides": {"containerOverrides": [{"name": "app", "command": ["python", "job.py", name]}]}})
+    }
+
+    /// What a lying list says: stopped after its container exited 0.
+    fn lie_success(&self, entry: &mut Value) {
+        if !entry.is_object() {
+            // `ListTasks` answers bare ARNs.
+            return;
+        }
+        entry["lastStatus"] = json!("STOPPED");
+        entry["desiredStatus"] = json!("STOPPED");
+        entry["stopCode"] = json!("EssentialContainerExited");
+        entry["containers"] = json!([{"name": "app", "lastStatus": "STOPPED", "exitCode": 0}]);
+    }
+
+    fn key_in(&self) -> KeyIn {
+        KeyIn::ClientToken
+    }
+
+    fn call_of(&self, request: &Request) -> Call {
+        Call::by_op(request.op(), "RunTask", "StopTask")
+    }
+
+    fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {
+        route(inner, request.target, input)
+    }
 }
 
 fn cluster_arn(cluster: &str) -> String {
@@ -137,7 +163,7 @@ fn invalid(message: String) -> Box<axum::response::Response> {
 }
 
 /// One ECS request: the operation `target` with the JSON `input`.
-pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
+fn route(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
     let cluster = match text(input, "cluster") {
         c if c.is_empty() => "default".to_string(),
         c => cluster_name(&c).to_string(),
@@ -255,7 +281,7 @@ fn describe_tasks(inner: &mut Inner, cluster: &str, input: &Value) -> OpResult {
                 }
                 let mut t = task_json(j);
                 if lie {
-                    lie_success(&mut t);
+                    Tasks.lie_success(&mut t);
                 }
                 found.push(t);
             }

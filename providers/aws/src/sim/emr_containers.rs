@@ -7,43 +7,66 @@ use axum::http::Method;
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{bad, list_page, new_job, not_found, page_answer, page_size, Inner, OpResult, SimJob};
+use super::service::{KeyIn, Request, ServiceSim};
+use super::Call;
+use super::{
+    bad, list_page, new_job, not_found, page_answer, page_size, sample_name, Inner, OpResult,
+    SimJob,
+};
 use crate::config::Service;
 
-/// botocore's `JobRunState` enum, and what each reads as.
-pub(super) const DOCUMENTED_STATES: &[(&str, JobState)] = &[
-    ("PENDING", JobState::Pending),
-    ("SUBMITTED", JobState::Pending),
-    ("RUNNING", JobState::Running),
-    ("CANCEL_PENDING", JobState::Running),
-    ("COMPLETED", JobState::Succeeded),
-    ("FAILED", JobState::Failed),
-    ("CANCELLED", JobState::Cancelled),
-];
+/// The EMR on EKS part of the simulator.
+pub(super) struct JobRuns;
 
-/// A job spec the simulator runs.
-pub(super) fn sample_spec(name: &str) -> Value {
-    let name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    json!({"virtualClusterId": "simvirtualcluster", "name": name,
-        "executionRoleArn": "arn:aws:iam::000000000000:role/emr-eks", "releaseLabel": "emr-7.2.0-latest",
-        "jobDriver": {"sparkSubmitJobDriver": {"entryPoint": "s3://sim/job.py"}}})
-}
+impl ServiceSim for JobRuns {
+    /// botocore's `JobRunState` enum, and what each reads as.
+    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
+        &[
+            ("PENDING", JobState::Pending),
+            ("SUBMITTED", JobState::Pending),
+            ("RUNNING", JobState::Running),
+            ("CANCEL_PENDING", JobState::Running),
+            ("COMPLETED", JobState::Succeeded),
+            ("FAILED", JobState::Failed),
+            ("CANCELLED", JobState::Cancelled),
+        ]
+    }
 
-/// What a lying list says: completed.
-pub(super) fn lie_success(entry: &mut Value) {
-    entry["state"] = json!("COMPLETED");
-    if let Some(o) = entry.as_object_mut() {
-        o.remove("failureReason");
-        o.remove("stateDetails");
+    fn lifecycle(&self) -> [&'static str; 5] {
+        ["SUBMITTED", "RUNNING", "COMPLETED", "CANCELLED", "FAILED"]
+    }
+
+    /// A job spec the simulator runs.
+    fn sample_spec(&self, name: &str) -> Value {
+        let name = sample_name(name, |c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        json!({"virtualClusterId": "simvirtualcluster", "name": name,
+            "executionRoleArn": "arn:aws:iam::000000000000:role/emr-eks", "releaseLabel": "emr-7.2.0-latest",
+            "jobDriver": {"sparkSubmitJobDriver": {"entryPoint": "s3://sim/job.py"}}})
+    }
+
+    /// What a lying list says: completed.
+    fn lie_success(&self, entry: &mut Value) {
+        entry["state"] = json!("COMPLETED");
+        if let Some(o) = entry.as_object_mut() {
+            o.remove("failureReason");
+            o.remove("stateDetails");
+        }
+    }
+
+    fn key_in(&self) -> KeyIn {
+        KeyIn::ClientToken
+    }
+
+    fn call_of(&self, request: &Request) -> Call {
+        Call::of_job_runs(request)
+    }
+
+    fn rest(&self) -> bool {
+        true
+    }
+
+    fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {
+        route(inner, request.method, request.path, request.query, input)
     }
 }
 
@@ -60,13 +83,7 @@ fn run_json(j: &SimJob) -> Value {
 }
 
 /// One EMR on EKS request: `method` on `path` (with `query`) and the JSON `input`.
-pub(super) fn call(
-    inner: &mut Inner,
-    method: &Method,
-    path: &str,
-    query: &str,
-    input: &Value,
-) -> OpResult {
+fn route(inner: &mut Inner, method: &Method, path: &str, query: &str, input: &Value) -> OpResult {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let find = |inner: &Inner, cluster: &str, id: &str| {
         inner.lookup(id).filter(|&i| {

@@ -7,20 +7,67 @@
 use axum::http::Method;
 use axum::response::Response;
 use serde_json::{json, Value};
+use tether_provider::JobState::{self, Cancelled, Failed, Pending, Running, Succeeded};
 
+use super::service::{KeyIn, Request, ServiceSim};
+use super::Call;
 use super::{
     bad, find_job, list_page, new_job, not_found, page_answer, page_size, Inner, OpResult, SimJob,
 };
 use crate::config::Service;
 
+/// The EMR Serverless part of the simulator.
+pub(super) struct JobRuns;
+
+impl ServiceSim for JobRuns {
+    /// botocore's `JobRunState` enum, and what each reads as.
+    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
+        &[
+            ("SUBMITTED", Pending),
+            ("PENDING", Pending),
+            ("SCHEDULED", Pending),
+            ("QUEUED", Pending),
+            ("RUNNING", Running),
+            ("CANCELLING", Running),
+            ("SUCCESS", Succeeded),
+            ("FAILED", Failed),
+            ("CANCELLED", Cancelled),
+        ]
+    }
+
+    fn lifecycle(&self) -> [&'static str; 5] {
+        ["SCHEDULED", "RUNNING", "SUCCESS", "CANCELLED", "FAILED"]
+    }
+
+    fn sample_spec(&self, name: &str) -> Value {
+        json!({"applicationId": "00simapp", "name": name,
+            "executionRoleArn": "arn:aws:iam::000000000000:role/sim",
+            "jobDriver": {"sparkSubmit": {"entryPoint": "s3://sim/job.py"}}})
+    }
+
+    fn lie_success(&self, entry: &mut Value) {
+        entry["state"] = json!("SUCCESS");
+    }
+
+    fn key_in(&self) -> KeyIn {
+        KeyIn::ClientToken
+    }
+
+    fn call_of(&self, request: &Request) -> Call {
+        Call::of_job_runs(request)
+    }
+
+    fn rest(&self) -> bool {
+        true
+    }
+
+    fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {
+        route(inner, request.method, request.path, request.query, input)
+    }
+}
+
 /// One request: routed by its method and path.
-pub(super) fn call(
-    inner: &mut Inner,
-    method: &Method,
-    path: &str,
-    query: &str,
-    input: &Value,
-) -> OpResult {
+fn route(inner: &mut Inner, method: &Method, path: &str, query: &str, input: &Value) -> OpResult {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method.as_str(), parts.as_slice()) {
         ("POST", ["applications", app, "jobruns"]) => start_job_run(inner, app, input),

@@ -25,6 +25,7 @@ mod emr_serverless;
 mod glue;
 mod redshift_data;
 mod sagemaker;
+mod service;
 mod sigv4;
 mod stepfunctions;
 
@@ -47,6 +48,7 @@ use tether_provider::sim::{self as harness, Harness, Lifetimes, Server};
 use tether_provider::JobState;
 
 use crate::config::Service;
+use service::Request;
 
 /// How the simulator behaves.
 #[derive(Debug, Clone)]
@@ -235,23 +237,7 @@ impl SimJob {
         } else {
             4
         };
-        let names: [&str; 5] = match self.service {
-            Service::Emr => ["PENDING", "RUNNING", "COMPLETED", "CANCELLED", "FAILED"],
-            Service::EmrServerless => ["SCHEDULED", "RUNNING", "SUCCESS", "CANCELLED", "FAILED"],
-            Service::Glue => ["STARTING", "RUNNING", "SUCCEEDED", "STOPPED", "FAILED"],
-            Service::Batch => ["RUNNABLE", "RUNNING", "SUCCEEDED", "FAILED", "FAILED"],
-            // How a stopped task ended is in its stop code and exit codes (`ecs.rs`).
-            Service::Ecs => ["PENDING", "RUNNING", "STOPPED", "STOPPED", "STOPPED"],
-            // A STANDARD execution runs from its start.
-            Service::StepFunctions => ["RUNNING", "RUNNING", "SUCCEEDED", "ABORTED", "FAILED"],
-            Service::SageMakerTraining | Service::SageMakerProcessing => {
-                ["InProgress", "InProgress", "Completed", "Stopped", "Failed"]
-            }
-            Service::EmrContainers => ["SUBMITTED", "RUNNING", "COMPLETED", "CANCELLED", "FAILED"],
-            Service::RedshiftData => ["SUBMITTED", "STARTED", "FINISHED", "ABORTED", "FAILED"],
-            Service::Athena => ["QUEUED", "RUNNING", "SUCCEEDED", "CANCELLED", "FAILED"],
-        };
-        names[phase]
+        service::of(self.service).lifecycle()[phase]
     }
 
     fn finished(&self) -> bool {
@@ -462,39 +448,6 @@ enum Call {
     Other,
 }
 
-impl Call {
-    fn of(target: Option<&str>, method: &Method, path: &str) -> Call {
-        match target {
-            Some(
-                "ElasticMapReduce.AddJobFlowSteps"
-                | "AWSGlue.StartJobRun"
-                | "AmazonEC2ContainerServiceV20141113.RunTask"
-                | "AWSStepFunctions.StartExecution"
-                | "SageMaker.CreateTrainingJob"
-                | "SageMaker.CreateProcessingJob"
-                | "RedshiftData.ExecuteStatement"
-                | "AmazonAthena.StartQueryExecution",
-            ) => Call::Submit,
-            Some(
-                "ElasticMapReduce.CancelSteps"
-                | "AWSGlue.BatchStopJobRun"
-                | "AmazonEC2ContainerServiceV20141113.StopTask"
-                | "AWSStepFunctions.StopExecution"
-                | "SageMaker.StopTrainingJob"
-                | "SageMaker.StopProcessingJob"
-                | "RedshiftData.CancelStatement"
-                | "AmazonAthena.StopQueryExecution",
-            ) => Call::Cancel,
-            Some(_) => Call::Other,
-            None if path == "/v1/submitjob" => Call::Submit,
-            None if path == "/v1/terminatejob" || path == "/v1/canceljob" => Call::Cancel,
-            None if method == Method::POST && path.ends_with("/jobruns") => Call::Submit,
-            None if method == Method::DELETE && path.contains("/jobruns/") => Call::Cancel,
-            None => Call::Other,
-        }
-    }
-}
-
 impl Calls {
     /// Whether a fault for these calls applies to `call`.
     fn cover(self, call: Call) -> bool {
@@ -508,18 +461,11 @@ impl Calls {
 /// A throttled or unavailable answer, with `Retry-After` when the fault has one.
 fn refusal(fault: &Fault, service: Service) -> Response {
     let response = match fault.kind {
-        FaultKind::Throttle
-            if matches!(
-                service,
-                Service::EmrServerless | Service::Batch | Service::EmrContainers
-            ) =>
-        {
-            aws_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequestsException",
-                "Rate exceeded",
-            )
-        }
+        FaultKind::Throttle if service::of(service).rest() => aws_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsException",
+            "Rate exceeded",
+        ),
         FaultKind::Throttle => aws_error(
             StatusCode::BAD_REQUEST,
             "ThrottlingException",
@@ -532,30 +478,6 @@ fn refusal(fault: &Fault, service: Service) -> Response {
         ),
     };
     harness::with_retry_after(response, fault.retry_after)
-}
-
-/// The idempotency key a new job carries, as [`SimStats::by_key`] counts it.
-fn key_of(service: Service, name: &str, arguments: &Value, client_token: &str) -> String {
-    match service {
-        Service::Emr => name
-            .rsplit_once(" [")
-            .and_then(|(_, tag)| tag.strip_suffix(']'))
-            .unwrap_or(name)
-            .to_string(),
-        Service::EmrServerless => client_token.to_string(),
-        Service::Glue => arguments["--tether-key"].as_str().unwrap_or("").to_string(),
-        // The key ends the name.
-        Service::Batch
-        | Service::StepFunctions
-        | Service::SageMakerTraining
-        | Service::SageMakerProcessing => name
-            .rfind("tether-")
-            .map_or(name, |i| &name[i..])
-            .to_string(),
-        Service::Ecs | Service::EmrContainers | Service::RedshiftData | Service::Athena => {
-            client_token.to_string()
-        }
-    }
 }
 
 /// The counters; with `?fresh_within=S`, also `active_runs` and `fresh_runs` (jobs not
@@ -618,35 +540,13 @@ async fn handle(
         }
     };
     let mut guard = inner.lock().expect("simulator mutex poisoned");
-    let response = match service {
-        Service::EmrServerless => emr_serverless::call(
-            &mut guard,
-            &method,
-            uri.path(),
-            uri.query().unwrap_or(""),
-            &input,
-        ),
-        Service::Batch => batch::call(&mut guard, &method, uri.path(), &input),
-        Service::Ecs => ecs::call(&mut guard, target.as_deref().unwrap_or(""), &input),
-        Service::StepFunctions => {
-            stepfunctions::call(&mut guard, target.as_deref().unwrap_or(""), &input)
-        }
-        Service::SageMakerTraining | Service::SageMakerProcessing => {
-            sagemaker::call(&mut guard, target.as_deref().unwrap_or(""), &input)
-        }
-        Service::EmrContainers => emr_containers::call(
-            &mut guard,
-            &method,
-            uri.path(),
-            uri.query().unwrap_or(""),
-            &input,
-        ),
-        Service::RedshiftData => {
-            redshift_data::call(&mut guard, target.as_deref().unwrap_or(""), &input)
-        }
-        Service::Athena => athena::call(&mut guard, target.as_deref().unwrap_or(""), &input),
-        _ => json11(&mut guard, target.as_deref().unwrap_or(""), &input),
+    let request = Request {
+        method: &method,
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        target: target.as_deref().unwrap_or(""),
     };
+    let response = service::of(service).call(&mut guard, &request, &input);
     match (fault, response) {
         (Some(FaultKind::FailAfterProcessing), _) => aws_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -708,7 +608,13 @@ fn admit(
         }
     };
     let signed = sigv4::verify(&guard.config, service, method, uri, headers, body);
-    let call = Call::of(target.as_deref(), method, uri.path());
+    let request = Request {
+        method,
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        target: target.as_deref().unwrap_or(""),
+    };
+    let call = service::of(service).call_of(&request);
     let admitted = guard.harness.admit(signed.is_ok(), |f| {
         f.service.is_none_or(|s| s == service) && f.calls.cover(call)
     });
@@ -745,7 +651,9 @@ fn new_job(
     client_token: &str,
 ) -> String {
     let c = inner.config.clone();
-    let key = key_of(service, name, &arguments, client_token);
+    let key = service::of(service)
+        .key_in()
+        .of(name, &arguments, client_token);
     inner.harness.counters.job_made(Some(&key));
     inner.by_id.insert(id.clone(), inner.jobs.len());
     let position = inner.jobs.len();
@@ -873,7 +781,7 @@ fn list_page_then(
         }
         let mut entry = render(&inner.jobs[i]);
         if inner.config.lists_report_success {
-            lie_success(service, &mut entry);
+            service::of(service).lie_success(&mut entry);
         }
         page.push(entry);
         seen.push(i);
@@ -886,22 +794,12 @@ fn list_page_then(
     Ok((page, next))
 }
 
-/// What a lying list says: finished successfully.
-fn lie_success(service: Service, entry: &mut Value) {
-    match service {
-        Service::Emr => entry["Status"]["State"] = json!("COMPLETED"),
-        Service::EmrServerless => entry["state"] = json!("SUCCESS"),
-        Service::Glue => entry["JobRunState"] = json!("SUCCEEDED"),
-        Service::Batch => batch::lie_success(entry),
-        Service::Ecs => ecs::lie_success(entry),
-        Service::StepFunctions => stepfunctions::lie_success(entry),
-        Service::SageMakerTraining | Service::SageMakerProcessing => {
-            sagemaker::lie_success(service, entry)
-        }
-        Service::EmrContainers => emr_containers::lie_success(entry),
-        Service::RedshiftData => redshift_data::lie_success(entry),
-        Service::Athena => athena::lie_success(entry),
-    }
+/// A sample job's name from a test's `name`: each character `keep` refuses (the service's
+/// name rule) becomes `-`.
+fn sample_name(name: &str, keep: impl Fn(char) -> bool) -> String {
+    name.chars()
+        .map(|c| if keep(c) { c } else { '-' })
+        .collect()
 }
 
 /// A page size within `1..=max`, `default` if not given.
@@ -932,18 +830,6 @@ pub(super) fn text(input: &Value, k: &str) -> String {
         .to_string()
 }
 
-/// A JSON 1.1 request of EMR or Glue (the other JSON services have their own routers).
-fn json11(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
-    match target.split_once('.') {
-        Some(("ElasticMapReduce", op)) => emr::call(inner, op, input),
-        Some(("AWSGlue", op)) => glue::call(inner, op, input),
-        _ => Err(bad(
-            "UnknownOperationException",
-            format!("unknown operation {target}"),
-        )),
-    }
-}
-
 /// The AWS simulator, as the registry starts it ([`crate::FACTORY`]): one server for the
 /// three services, whichever kind it is started for.
 pub static SIMULATORS: Simulators = Simulators;
@@ -961,54 +847,11 @@ impl registry::SimFactory for Simulators {
         DEFAULT_PORT
     }
 
-    /// The state enums of botocore's models (`StepState`, EMR Serverless `JobRunState`, Glue
-    /// `JobRunState`), as `providers/aws/src/state.rs` and the book's AWS page document them.
+    /// The state enums of botocore's models, as each service's part of the simulator lists
+    /// them and `providers/aws/src/state.rs` and the book's AWS page document them.
     fn documented_states(&self, kind: &str) -> Vec<(String, JobState)> {
-        use JobState::{Cancelled, Failed, Pending, Running, Succeeded};
-        let states: &[(&str, JobState)] = match Service::from_kind(kind) {
-            Some(Service::Emr) => &[
-                ("PENDING", Pending),
-                ("RUNNING", Running),
-                ("CANCEL_PENDING", Running),
-                ("COMPLETED", Succeeded),
-                ("CANCELLED", Cancelled),
-                ("FAILED", Failed),
-                ("INTERRUPTED", Failed),
-            ],
-            Some(Service::EmrServerless) => &[
-                ("SUBMITTED", Pending),
-                ("PENDING", Pending),
-                ("SCHEDULED", Pending),
-                ("QUEUED", Pending),
-                ("RUNNING", Running),
-                ("CANCELLING", Running),
-                ("SUCCESS", Succeeded),
-                ("FAILED", Failed),
-                ("CANCELLED", Cancelled),
-            ],
-            Some(Service::Batch) => batch::DOCUMENTED_STATES,
-            Some(Service::Ecs) => ecs::DOCUMENTED_STATES,
-            Some(Service::StepFunctions) => stepfunctions::DOCUMENTED_STATES,
-            Some(s @ (Service::SageMakerTraining | Service::SageMakerProcessing)) => {
-                sagemaker::documented_states(s)
-            }
-            Some(Service::EmrContainers) => emr_containers::DOCUMENTED_STATES,
-            Some(Service::RedshiftData) => redshift_data::DOCUMENTED_STATES,
-            Some(Service::Athena) => athena::DOCUMENTED_STATES,
-            Some(Service::Glue) => &[
-                ("STARTING", Pending),
-                ("WAITING", Pending),
-                ("RUNNING", Running),
-                ("STOPPING", Running),
-                ("SUCCEEDED", Succeeded),
-                ("FAILED", Failed),
-                ("TIMEOUT", Failed),
-                ("ERROR", Failed),
-                ("EXPIRED", Failed),
-                ("STOPPED", Cancelled),
-            ],
-            None => &[],
-        };
+        let states =
+            Service::from_kind(kind).map_or(&[][..], |s| service::of(s).documented_states());
         states
             .iter()
             .map(|(raw, s)| (raw.to_string(), *s))
@@ -1016,24 +859,7 @@ impl registry::SimFactory for Simulators {
     }
 
     fn sample_spec(&self, kind: &str, name: &str) -> Value {
-        match Service::from_kind(kind) {
-            Some(Service::Emr) => json!({"cluster_id": "j-SIMCLUSTER", "step": {"Name": name,
-                "HadoopJarStep": {"Jar": "command-runner.jar",
-                    "Args": ["spark-submit", "s3://sim/job.py"]}}}),
-            Some(Service::EmrServerless) => json!({"applicationId": "00simapp", "name": name,
-                "executionRoleArn": "arn:aws:iam::000000000000:role/sim",
-                "jobDriver": {"sparkSubmit": {"entryPoint": "s3://sim/job.py"}}}),
-            Some(Service::Batch) => batch::sample_spec(name),
-            Some(Service::Ecs) => ecs::sample_spec(name),
-            Some(Service::StepFunctions) => stepfunctions::sample_spec(name),
-            Some(s @ (Service::SageMakerTraining | Service::SageMakerProcessing)) => {
-                sagemaker::sample_spec(s, name)
-            }
-            Some(Service::EmrContainers) => emr_containers::sample_spec(name),
-            Some(Service::RedshiftData) => redshift_data::sample_spec(name),
-            Some(Service::Athena) => athena::sample_spec(name),
-            _ => json!({"JobName": "sim-glue", "Arguments": {"--task": name}}),
-        }
+        Service::from_kind(kind).map_or(Value::Null, |s| service::of(s).sample_spec(name))
     }
 
     async fn start(

@@ -11,33 +11,58 @@
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
+use super::service::{KeyIn, Request, ServiceSim};
+use super::Call;
 use super::{bad, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
 pub(super) const TARGET: &str = "RedshiftData";
 
-/// botocore's `StatusString` enum (less `ALL`, a filter), and what each reads as.
-pub(super) const DOCUMENTED_STATES: &[(&str, JobState)] = &[
-    ("SUBMITTED", JobState::Pending),
-    ("PICKED", JobState::Pending),
-    ("STARTED", JobState::Running),
-    ("FINISHED", JobState::Succeeded),
-    ("FAILED", JobState::Failed),
-    ("ABORTED", JobState::Cancelled),
-];
+/// The Redshift Data part of the simulator.
+pub(super) struct Statements;
 
-/// A job spec the simulator runs.
-pub(super) fn sample_spec(name: &str) -> Value {
-    json!({"Sql": "CALL etl.nightly_load()", "ClusterIdentifier": "sim-cluster",
-        "Database": "dev", "DbUser": "etl", "StatementName": name})
-}
+impl ServiceSim for Statements {
+    /// botocore's `StatusString` enum (less `ALL`, a filter), and what each reads as.
+    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
+        &[
+            ("SUBMITTED", JobState::Pending),
+            ("PICKED", JobState::Pending),
+            ("STARTED", JobState::Running),
+            ("FINISHED", JobState::Succeeded),
+            ("FAILED", JobState::Failed),
+            ("ABORTED", JobState::Cancelled),
+        ]
+    }
 
-/// What a lying list says: finished.
-pub(super) fn lie_success(entry: &mut Value) {
-    entry["Status"] = json!("FINISHED");
-    if let Some(o) = entry.as_object_mut() {
-        o.remove("Error");
+    fn lifecycle(&self) -> [&'static str; 5] {
+        ["SUBMITTED", "STARTED", "FINISHED", "ABORTED", "FAILED"]
+    }
+
+    /// A job spec the simulator runs.
+    fn sample_spec(&self, name: &str) -> Value {
+        json!({"Sql": "CALL etl.nightly_load()", "ClusterIdentifier": "sim-cluster",
+            "Database": "dev", "DbUser": "etl", "StatementName": name})
+    }
+
+    /// What a lying list says: finished.
+    fn lie_success(&self, entry: &mut Value) {
+        entry["Status"] = json!("FINISHED");
+        if let Some(o) = entry.as_object_mut() {
+            o.remove("Error");
+        }
+    }
+
+    fn key_in(&self) -> KeyIn {
+        KeyIn::ClientToken
+    }
+
+    fn call_of(&self, request: &Request) -> Call {
+        Call::by_op(request.op(), "ExecuteStatement", "CancelStatement")
+    }
+
+    fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {
+        route(inner, request.target, input)
     }
 }
 
@@ -66,7 +91,7 @@ fn list_item(j: &SimJob) -> Value {
 }
 
 /// One Redshift Data API request: the operation `target` with the JSON `input`.
-pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
+fn route(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
     match target.strip_prefix(TARGET).unwrap_or("") {
         ".ExecuteStatement" => execute_statement(inner, input),
         ".DescribeStatement" => {

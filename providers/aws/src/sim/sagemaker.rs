@@ -7,7 +7,9 @@
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{bad, new_job, page_answer, page_size, Inner, OpResult, SimJob};
+use super::service::{KeyIn, Request, ServiceSim};
+use super::Call;
+use super::{bad, new_job, page_answer, page_size, sample_name, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
@@ -15,7 +17,7 @@ pub(super) const TARGET: &str = "SageMaker";
 
 /// botocore's `TrainingJobStatus` enum (`ProcessingJobStatus` is the same less `Deleting`),
 /// and what each reads as.
-pub(super) fn documented_states(service: Service) -> &'static [(&'static str, JobState)] {
+fn documented_states(service: Service) -> &'static [(&'static str, JobState)] {
     const TRAINING: &[(&str, JobState)] = &[
         ("InProgress", JobState::Running),
         ("Completed", JobState::Succeeded),
@@ -27,6 +29,51 @@ pub(super) fn documented_states(service: Service) -> &'static [(&'static str, Jo
     match service {
         Service::SageMakerTraining => TRAINING,
         _ => &TRAINING[..5],
+    }
+}
+
+/// The SageMaker part of the simulator, for one flavor of job.
+#[derive(Debug)]
+pub(super) struct Jobs(Service);
+
+/// Training jobs.
+pub(super) static TRAINING: Jobs = Jobs(Service::SageMakerTraining);
+
+/// Processing jobs.
+pub(super) static PROCESSING: Jobs = Jobs(Service::SageMakerProcessing);
+
+impl ServiceSim for Jobs {
+    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
+        documented_states(self.0)
+    }
+
+    fn lifecycle(&self) -> [&'static str; 5] {
+        ["InProgress", "InProgress", "Completed", "Stopped", "Failed"]
+    }
+
+    fn sample_spec(&self, name: &str) -> Value {
+        sample_spec(self.0, name)
+    }
+
+    fn lie_success(&self, entry: &mut Value) {
+        lie_success(self.0, entry);
+    }
+
+    fn key_in(&self) -> KeyIn {
+        KeyIn::NameEnd
+    }
+
+    fn call_of(&self, request: &Request) -> Call {
+        let n = noun(self.0);
+        Call::by_op(
+            request.op(),
+            &format!("Create{n}Job"),
+            &format!("Stop{n}Job"),
+        )
+    }
+
+    fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {
+        route(inner, request.target, input)
     }
 }
 
@@ -45,11 +92,8 @@ pub(super) fn job_key(service: Service, name: &str) -> String {
 }
 
 /// A job spec the simulator runs.
-pub(super) fn sample_spec(service: Service, name: &str) -> Value {
-    let name: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect::<String>()
+fn sample_spec(service: Service, name: &str) -> Value {
+    let name = sample_name(name, |c| c.is_ascii_alphanumeric())
         .trim_matches('-')
         .to_string();
     let name = if name.is_empty() {
@@ -79,7 +123,7 @@ fn noun(service: Service) -> &'static str {
 }
 
 /// What a lying list says: completed.
-pub(super) fn lie_success(service: Service, entry: &mut Value) {
+fn lie_success(service: Service, entry: &mut Value) {
     entry[format!("{}JobStatus", noun(service))] = json!("Completed");
     if let Some(o) = entry.as_object_mut() {
         o.remove("FailureReason");
@@ -111,7 +155,7 @@ fn job_json(j: &SimJob) -> Value {
 }
 
 /// One SageMaker request: the operation `target` with the JSON `input`.
-pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
+fn route(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
     let service = service_of(target);
     let n = noun(service);
     let name = input[format!("{n}JobName")]

@@ -8,41 +8,60 @@
 use serde_json::{json, Value};
 use tether_provider::JobState;
 
-use super::{bad, list_page, new_job, page_answer, page_size, Inner, OpResult, SimJob};
+use super::service::{KeyIn, Request, ServiceSim};
+use super::Call;
+use super::{
+    bad, list_page, new_job, page_answer, page_size, sample_name, Inner, OpResult, SimJob,
+};
 use crate::config::Service;
 
 /// The JSON 1.0 target prefix.
 pub(super) const TARGET: &str = "AWSStepFunctions";
 
-/// botocore's `ExecutionStatus` enum, and what each reads as.
-pub(super) const DOCUMENTED_STATES: &[(&str, JobState)] = &[
-    ("RUNNING", JobState::Running),
-    ("SUCCEEDED", JobState::Succeeded),
-    ("FAILED", JobState::Failed),
-    ("TIMED_OUT", JobState::Failed),
-    ("ABORTED", JobState::Cancelled),
-    ("PENDING_REDRIVE", JobState::Pending),
-];
+/// The Step Functions part of the simulator.
+pub(super) struct Executions;
 
-/// A job spec the simulator runs.
-pub(super) fn sample_spec(name: &str) -> Value {
-    let name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    json!({"stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:sim-machine",
-        "name": name, "input": {"day": "2026-12-01"}})
-}
+impl ServiceSim for Executions {
+    /// botocore's `ExecutionStatus` enum, and what each reads as.
+    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
+        &[
+            ("RUNNING", JobState::Running),
+            ("SUCCEEDED", JobState::Succeeded),
+            ("FAILED", JobState::Failed),
+            ("TIMED_OUT", JobState::Failed),
+            ("ABORTED", JobState::Cancelled),
+            ("PENDING_REDRIVE", JobState::Pending),
+        ]
+    }
 
-/// What a lying list says: succeeded.
-pub(super) fn lie_success(entry: &mut Value) {
-    entry["status"] = json!("SUCCEEDED");
+    // A STANDARD execution runs from its start.
+    fn lifecycle(&self) -> [&'static str; 5] {
+        ["RUNNING", "RUNNING", "SUCCEEDED", "ABORTED", "FAILED"]
+    }
+
+    /// A job spec the simulator runs.
+    fn sample_spec(&self, name: &str) -> Value {
+        let name = sample_name(name, |c| c.is_ascii_alphanumeric() || c == '_');
+        json!({"stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:sim-machine",
+            "name": name, "input": {"day": "2026-12-01"}})
+    }
+
+    /// What a lying list says: succeeded.
+    fn lie_success(&self, entry: &mut Value) {
+        entry["status"] = json!("SUCCEEDED");
+    }
+
+    fn key_in(&self) -> KeyIn {
+        KeyIn::NameEnd
+    }
+
+    fn call_of(&self, request: &Request) -> Call {
+        Call::by_op(request.op(), "StartExecution", "StopExecution")
+    }
+
+    fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {
+        route(inner, request.target, input)
+    }
 }
 
 /// An execution as `DescribeExecution` answers it (`ListExecutions` answers the same fields,
@@ -122,7 +141,7 @@ fn start(inner: &mut Inner, arn: String, machine: &str, name: &str, input: Strin
 }
 
 /// One Step Functions request: the operation `target` with the JSON `input`.
-pub(super) fn call(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
+fn route(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
     let s = |k: &str| {
         input
             .get(k)
