@@ -1,6 +1,14 @@
 //! One pager for the lists providers walk: page after page by the token each page gives for
 //! the next, up to a number of pages, an item at a time. Adapters say how one page is fetched
 //! and read ([`Page`]); the walking, the limit and the count of calls live here.
+//!
+//! Three kinds of list share the one walk, as three ways of making the next page's token:
+//! - token pages (AWS `NextToken`, Databricks `next_page_token`): [`Page::new`];
+//! - offset pages (`offset` and `limit`, as dbt Cloud lists runs): [`Page::at_offset`], the
+//!   token being the next offset ([`offset`] reads it back);
+//! - time windows, newest first (`created_before`, as a list without tokens is read back in
+//!   time): [`Page::before`], the token being the oldest time seen ([`before`] reads it
+//!   back).
 
 use std::future::Future;
 
@@ -24,6 +32,51 @@ impl<T> Page<T> {
             items,
             next: next.filter(|t| !t.is_empty()),
         }
+    }
+}
+
+impl<T> Page<T> {
+    /// A page of an offset-paged list, `limit` items asked from `offset`: a full page is
+    /// followed by the page at the next offset, a short one ends the list.
+    pub fn at_offset(items: Vec<T>, offset: u64, limit: u64) -> Self {
+        let got = items.len() as u64;
+        let next = (got > 0 && got >= limit).then(|| (offset + got).to_string());
+        Self { items, next }
+    }
+
+    /// A page of a list read in time windows, newest first, `limit` items asked: a full page
+    /// is followed by the window before its oldest item's time (`time_of`, in the list's
+    /// unit), a short one (or one without times) ends the list. An item at exactly that
+    /// time may be listed again in the next window: `each` must tolerate seeing it twice.
+    pub fn before(items: Vec<T>, limit: usize, time_of: impl Fn(&T) -> Option<i64>) -> Self {
+        let oldest = items.iter().filter_map(&time_of).min();
+        let next = oldest
+            .filter(|_| !items.is_empty() && items.len() >= limit)
+            .map(|t| t.to_string());
+        Self { items, next }
+    }
+}
+
+/// The offset a token of [`Page::at_offset`] names: 0 for the first page.
+pub fn offset(token: Option<&str>) -> Result<u64, ProviderError> {
+    cursor(token, "offset", 0)
+}
+
+/// The time a token of [`Page::before`] names: none for the first page (the newest window).
+pub fn before(token: Option<&str>) -> Result<Option<i64>, ProviderError> {
+    token.map(|t| cursor(Some(t), "time", 0)).transpose()
+}
+
+fn cursor<N: std::str::FromStr>(
+    token: Option<&str>,
+    what: &str,
+    first: N,
+) -> Result<N, ProviderError> {
+    match token {
+        None => Ok(first),
+        Some(t) => t.parse().map_err(|_| {
+            ProviderError::permanent("paging", format!("a page token {t:?} is not a {what}"))
+        }),
     }
 }
 
@@ -134,6 +187,77 @@ mod tests {
                 complete: false
             }
         );
+    }
+
+    /// An offset-paged list of `n` numbers.
+    async fn by_offset(
+        n: u64,
+        limit: u64,
+        token: Option<String>,
+    ) -> Result<Page<u64>, ProviderError> {
+        let from = offset(token.as_deref())?;
+        let to = (from + limit).min(n);
+        Ok(Page::at_offset((from..to).collect(), from, limit))
+    }
+
+    /// A list of the times `0..n`, newest first, read in windows before a time.
+    async fn by_time(
+        n: i64,
+        limit: usize,
+        token: Option<String>,
+    ) -> Result<Page<i64>, ProviderError> {
+        let end = before(token.as_deref())?.unwrap_or(n);
+        let items: Vec<i64> = (0..end).rev().take(limit).collect();
+        Ok(Page::before(items, limit, |t| Some(*t)))
+    }
+
+    #[tokio::test]
+    async fn offset_pages_and_time_windows_walk_the_same_way() {
+        let mut seen = Vec::new();
+        let walked = walk(
+            10,
+            |t| by_offset(25, 10, t),
+            |i| {
+                seen.push(i);
+                true
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen, (0..25).collect::<Vec<_>>());
+        assert_eq!(walked.calls, 3);
+        // A list of exactly two full pages ends on an empty third.
+        let walked = walk(10, |t| by_offset(20, 10, t), |_| true).await.unwrap();
+        assert_eq!((walked.calls, walked.complete), (3, true));
+
+        let mut seen = Vec::new();
+        let walked = walk(
+            10,
+            |t| by_time(25, 10, t),
+            |i| {
+                seen.push(i);
+                true
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen, (0..25).rev().collect::<Vec<_>>());
+        assert_eq!(walked.calls, 3);
+        // Newest first: stopping at a time stops the walk.
+        let walked = walk(10, |t| by_time(100, 10, t), |i| i >= 85)
+            .await
+            .unwrap();
+        assert_eq!((walked.calls, walked.complete), (2, true));
+    }
+
+    #[test]
+    fn a_token_that_is_no_offset_or_time_is_refused() {
+        assert_eq!(offset(None).unwrap(), 0);
+        assert_eq!(offset(Some("40")).unwrap(), 40);
+        assert!(offset(Some("x")).is_err());
+        assert_eq!(before(None).unwrap(), None);
+        assert_eq!(before(Some("1700")).unwrap(), Some(1700));
+        assert!(before(Some("soon")).is_err());
     }
 
     #[test]
