@@ -8,10 +8,10 @@ use tether_provider::{
     ErrorKind, Handle, Provider, ProviderError, RemoteStatus, Result, SendGate, Sweep, Tracked,
 };
 
+use super::walk::{each_page, find_in_pages, sweep, sweep_by_ids, Group};
 use super::{Call, JobApi, Listing, Protocol, Start, SweepBy};
 use crate::client::AwsClient;
 use crate::config::AwsConfig;
-use crate::{each_page, find_in_pages, sweep, sweep_by_ids, Group};
 
 /// The adapter of an AWS job service described by `A`: its client, its settings and the
 /// description.
@@ -136,7 +136,7 @@ impl<A: JobApi> Kit<A> {
         &self,
         parent: String,
         ids: Vec<String>,
-    ) -> Result<crate::Found, ProviderError> {
+    ) -> Result<super::walk::Found, ProviderError> {
         let Some(call) = self.api.describe_ids(&parent, ids) else {
             return Ok(Default::default());
         };

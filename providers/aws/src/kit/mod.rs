@@ -7,11 +7,14 @@
 //! its own.
 //!
 //! - `adapter.rs`: [`Kit`], the provider over a description.
+//! - `walk.rs`: the list walks: `find`'s pages, a sweep's grouped lists and batched reads
+//!   by id, on `tether_provider::paging`'s one pager.
 //! - `job_runs.rs`: [`JobRuns`], the REST job-run shape EMR Serverless and EMR on EKS share
 //!   (a description of descriptions: each of the two is a constant of it).
 
 mod adapter;
 mod job_runs;
+mod walk;
 
 use std::fmt::Debug;
 
