@@ -858,22 +858,15 @@ fn picks(p: &mut Problems, t: &mut Table, at: &str, required: bool) -> Option<Pi
     }
 }
 
+/// The tests' shared fixtures (the example descriptions), as `tests/hostile.rs` uses them.
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 #[cfg(test)]
 mod tests {
+    use super::common::example;
     use super::*;
-
-    /// The provider table of an example in `config/`.
-    fn example(file: &str) -> Table {
-        let text = std::fs::read_to_string(format!(
-            "{}/../../config/{file}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        let file: toml::Table = text.parse().unwrap();
-        let providers = file["providers"].as_table().unwrap();
-        let (_, table) = providers.iter().next().unwrap();
-        tether_provider::settings::from_toml(table.as_table().unwrap().clone())
-    }
 
     fn env(name: &str) -> Option<String> {
         matches!(name, "LIVY_PASSWORD" | "DBT_CLOUD_API_TOKEN").then(|| "s3cr3t".to_string())

@@ -10,8 +10,10 @@ use axum::response::IntoResponse;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tether_http::{Declared, HttpApiConfig};
-use tether_provider::settings::{Setting, Table};
+use tether_provider::settings::Setting;
 use tether_provider::{Handle, JobState, Provider};
+
+mod common;
 
 /// What the server answers every request with.
 type Answer = Arc<Mutex<(u16, String)>>;
@@ -63,14 +65,7 @@ fn server() -> &'static Server {
 
 /// An example's adapter, pointed at the hostile server, with no retries.
 fn adapter(file: &str) -> Declared {
-    let text = std::fs::read_to_string(format!(
-        "{}/../../config/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    let file: toml::Table = text.parse().unwrap();
-    let (_, table) = file["providers"].as_table().unwrap().iter().next().unwrap();
-    let mut table: Table = tether_provider::settings::from_toml(table.as_table().unwrap().clone());
+    let mut table = common::example(file);
     table.insert("base_url".into(), Setting::String(server().url.clone()));
     table.insert("max_retries".into(), Setting::Integer(0));
     table.insert("request_timeout".into(), Setting::from("2s"));
