@@ -22,18 +22,27 @@ const THROTTLING: Edge = Edge {
     source: "databricks-sdk-py databricks/sdk/errors/platform.py",
 };
 
+/// Each kind's consistency edge: what its API says (`says`, in `source`) of a job just made,
+/// and what tether does about it (the same for every kind).
+const fn consistency(says: &'static str, source: &'static str) -> Edge {
+    Edge {
+        topic: Topic::Consistency,
+        says,
+        tether: "a \"not found\" within not_found_grace of the handle is not an end",
+        source,
+    }
+}
+
 /// Job runs (`runs/submit`).
 pub static RUNS: Edges = Edges {
     kind: "databricks",
     visible_after_create: UNDOCUMENTED_GRACE,
     forgotten_after: Some(Duration::from_secs(60 * 86_400)),
     entries: &[
-        Edge {
-            topic: Topic::Consistency,
-            says: "not documented whether runs/get answers at once for a run runs/submit just returned",
-            tether: "a \"not found\" within not_found_grace of the handle is not an end",
-            source: "databricks-sdk-py service/jobs.py submit",
-        },
+        consistency(
+            "not documented whether runs/get answers at once for a run runs/submit just returned",
+            "databricks-sdk-py service/jobs.py submit",
+        ),
         Edge {
             topic: Topic::Retention,
             says: "\"Runs are automatically removed after 60 days\"; runs/get of a removed run answers 400 INVALID_PARAMETER_VALUE",
@@ -68,12 +77,10 @@ pub static PIPELINE: Edges = Edges {
     visible_after_create: UNDOCUMENTED_GRACE,
     forgotten_after: None,
     entries: &[
-        Edge {
-            topic: Topic::Consistency,
-            says: "not documented whether a new update is listed or read at once",
-            tether: "a \"not found\" within not_found_grace of the handle is not an end",
-            source: "databricks-sdk-py service/pipelines.py start_update",
-        },
+        consistency(
+            "not documented whether a new update is listed or read at once",
+            "databricks-sdk-py service/pipelines.py start_update",
+        ),
         Edge {
             topic: Topic::Retention,
             says: "not documented for update records",
@@ -102,12 +109,10 @@ pub static SQL: Edges = Edges {
     visible_after_create: UNDOCUMENTED_GRACE,
     forgotten_after: Some(Duration::from_secs(12 * 3600)),
     entries: &[
-        Edge {
-            topic: Topic::Consistency,
-            says: "not documented whether a statement is readable at once; the query history lags by an undocumented time",
-            tether: "a \"not found\" within not_found_grace of the handle is not an end",
-            source: "databricks-sdk-py service/sql.py execute_statement, QueryHistoryAPI",
-        },
+        consistency(
+            "not documented whether a statement is readable at once; the query history lags by an undocumented time",
+            "databricks-sdk-py service/sql.py execute_statement, QueryHistoryAPI",
+        ),
         Edge {
             topic: Topic::Retention,
             says: "a finished statement is answered 404 after at least 12 hours; results last an hour; \"poll for its status at least once every 15 minutes\" to keep a statement alive",

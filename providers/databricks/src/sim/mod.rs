@@ -604,6 +604,20 @@ fn bounded(
     }
 }
 
+/// Locks the simulator to answer a request to `endpoint` that passed its checks, counted in
+/// the stats (submits, gets and lists; a cancel is counted once it is done).
+fn counted(inner: &Shared, endpoint: Endpoint) -> std::sync::MutexGuard<'_, Inner> {
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    let stats = &mut guard.stats;
+    match endpoint {
+        Endpoint::Submit => stats.submit_requests += 1,
+        Endpoint::Get => stats.get_requests += 1,
+        Endpoint::List => stats.list_requests += 1,
+        Endpoint::Cancel => {}
+    }
+    guard
+}
+
 /// Checks the bearer token, then applies a queued fault for `endpoint`, if any. Returns the
 /// response to send instead of the real one, or the fault to apply after processing.
 async fn gate(
@@ -681,8 +695,7 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
     if run_now && body["job_id"].as_i64().is_none_or(|id| id <= 0) {
         return Err(invalid(format!("Job {} does not exist.", body["job_id"])));
     }
-    let mut guard = inner.lock().expect("simulator mutex poisoned");
-    guard.stats.submit_requests += 1;
+    let mut guard = counted(&inner, Endpoint::Submit);
     let token = body
         .get("idempotency_token")
         .and_then(Value::as_str)
@@ -840,8 +853,7 @@ async fn get_run(
     let Some(id) = q.run_id.as_deref().and_then(|s| s.parse::<i64>().ok()) else {
         return Err(invalid("run_id is required and must be a number"));
     };
-    let mut guard = inner.lock().expect("simulator mutex poisoned");
-    guard.stats.get_requests += 1;
+    let mut guard = counted(&inner, Endpoint::Get);
     let report_status = guard.config.report_status;
     let run = guard.readable_run(id, Instant::now())?;
     run.last_seen = Some(Instant::now());
@@ -895,8 +907,7 @@ async fn list_runs(
         format!("Invalid limit {n}: it must be greater than 0 and less than 25")
     })?;
     let cursor: Option<i64> = page_token(q.page_token.as_deref())?;
-    let mut guard = inner.lock().expect("simulator mutex poisoned");
-    guard.stats.list_requests += 1;
+    let mut guard = counted(&inner, Endpoint::List);
     let now = Instant::now();
     let base = base_url(&headers);
     let from = q.start_time_from.unwrap_or(i64::MIN);

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::lives::{Job, JobKind, Life, Store, Vocabulary};
 use super::{bounded, error, gate, get_params, invalid, malformed, page_token, respond_after};
-use super::{Answer, Endpoint, Refusal, Shared};
+use super::{counted, Answer, Endpoint, Refusal, Shared};
 use crate::pipelines::{GetUpdateResponse, ListUpdatesResponse, UpdateInfo};
 
 /// The updates the simulator holds.
@@ -151,8 +151,7 @@ pub async fn start(
             )));
         }
     }
-    let mut guard = inner.lock().expect("simulator mutex poisoned");
-    guard.stats.submit_requests += 1;
+    let mut guard = counted(&inner, Endpoint::Submit);
     let now = Instant::now();
     let active = guard
         .updates
@@ -195,8 +194,7 @@ pub async fn get_one(
     headers: HeaderMap,
 ) -> Answer {
     gate(&inner, &headers, Endpoint::Get).await?;
-    let mut guard = inner.lock().expect("simulator mutex poisoned");
-    guard.stats.get_requests += 1;
+    let mut guard = counted(&inner, Endpoint::Get);
     let now = Instant::now();
     let lifetimes = guard.harness.lifetimes;
     let found = guard
@@ -233,8 +231,7 @@ pub async fn list(
         format!("max_results must be between 1 and 100, not {n}")
     })?;
     let skip = page_token(q.page_token.as_deref())?.unwrap_or(0);
-    let mut guard = inner.lock().expect("simulator mutex poisoned");
-    guard.stats.list_requests += 1;
+    let mut guard = counted(&inner, Endpoint::List);
     let now = Instant::now();
     let lie = guard.config.lists_report_success;
     let lifetimes = guard.harness.lifetimes;

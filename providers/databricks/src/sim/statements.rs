@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::lives::{Job, JobKind, Life, Store, Vocabulary};
 use super::{bounded, error, gate, get_params, invalid, malformed, respond_after};
-use super::{Answer, Endpoint, Refusal, Shared};
+use super::{counted, Answer, Endpoint, Refusal, Shared};
 use crate::statements::{
     ListQueriesResponse, QueryInfo, QueryTag, ServiceError, StatementResponse, StatementStatus,
     KEY_TAG,
@@ -131,8 +131,7 @@ pub async fn execute(State(inner): State<Shared>, headers: HeaderMap, body: Stri
         .iter()
         .find(|t| t.key == KEY_TAG)
         .and_then(|t| t.value.clone());
-    let mut guard = inner.lock().expect("simulator mutex poisoned");
-    guard.stats.submit_requests += 1;
+    let mut guard = counted(&inner, Endpoint::Submit);
     let id = guard
         .statements
         .new_id(|n| format!("01f0{n:04x}-0000-1000-8000-{:012x}", n * 104_729));
@@ -163,8 +162,7 @@ pub async fn get_one(
     headers: HeaderMap,
 ) -> Answer {
     gate(&inner, &headers, Endpoint::Get).await?;
-    let mut guard = inner.lock().expect("simulator mutex poisoned");
-    guard.stats.get_requests += 1;
+    let mut guard = counted(&inner, Endpoint::Get);
     let now = Instant::now();
     let lifetimes = guard.harness.lifetimes;
     let Some(s) = guard.statements.readable(&id, &lifetimes, now) else {
@@ -244,8 +242,7 @@ pub async fn history(State(inner): State<Shared>, headers: HeaderMap, uri: Uri) 
         format!("max_results must be less than 1000, not {n}")
     })?;
     let (skip, since, until, warehouse) = filter(q)?;
-    let mut guard = inner.lock().expect("simulator mutex poisoned");
-    guard.stats.list_requests += 1;
+    let mut guard = counted(&inner, Endpoint::List);
     let now = Instant::now();
     let lie = guard.config.lists_report_success;
     let lifetimes = guard.harness.lifetimes;
