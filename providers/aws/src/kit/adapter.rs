@@ -202,12 +202,7 @@ impl<A: JobApi> Provider for Kit<A> {
             .map_err(|why| ProviderError::permanent(self.api.about().kind, format!("{op}: {why}")))
     }
 
-    async fn find(
-        &self,
-        key: &str,
-        spec: &Value,
-        _intent_ms: i64,
-    ) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(&self, key: &str, spec: &Value, _intent_ms: i64) -> Result<Vec<Handle>> {
         if let Some(named) = self.api.named(spec, key) {
             let handle = Handle::new(named);
             return match self.status(&handle).await {

@@ -9,14 +9,12 @@
 //! 50 a page at most; stopping an ended query changes nothing.
 
 use serde_json::{json, Value};
-use tether_provider::JobState;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::service::{KeyIn, Request, ServiceSim};
-use super::Call;
+use super::service::{About, KeyIn, Request, ServiceSim, Writes};
 use super::{bad, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
@@ -27,19 +25,11 @@ pub(super) const TARGET: &str = "AmazonAthena";
 pub(super) struct Queries;
 
 impl ServiceSim for Queries {
-    /// botocore's `QueryExecutionState` enum, and what each reads as.
-    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
-        &[
-            ("QUEUED", JobState::Pending),
-            ("RUNNING", JobState::Running),
-            ("SUCCEEDED", JobState::Succeeded),
-            ("FAILED", JobState::Failed),
-            ("CANCELLED", JobState::Cancelled),
-        ]
-    }
-
-    fn lifecycle(&self) -> [&'static str; 5] {
-        ["QUEUED", "RUNNING", "SUCCEEDED", "CANCELLED", "FAILED"]
+    fn about(&self) -> About {
+        About::new(
+            KeyIn::QueryComment,
+            Writes::Ops("StartQueryExecution", "StopQueryExecution"),
+        )
     }
 
     /// A job spec the simulator runs.
@@ -51,14 +41,6 @@ impl ServiceSim for Queries {
     /// What a lying read says: succeeded.
     fn lie_success(&self, entry: &mut Value) {
         entry["Status"] = json!({"State": "SUCCEEDED"});
-    }
-
-    fn key_in(&self) -> KeyIn {
-        KeyIn::ClientToken
-    }
-
-    fn call_of(&self, request: &Request) -> Call {
-        Call::by_op(request.op(), "StartQueryExecution", "StopQueryExecution")
     }
 
     fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {

@@ -6,10 +6,8 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
-use tether_provider::JobState;
 
-use super::service::{KeyIn, Request, ServiceSim};
-use super::Call;
+use super::service::{About, KeyIn, Request, ServiceSim, Writes};
 use super::{
     aws_error, bad, list_page, new_job, page_answer, page_size, sample_name, text, Inner, OpResult,
     SimJob,
@@ -20,21 +18,11 @@ use crate::config::Service;
 pub(super) struct Jobs;
 
 impl ServiceSim for Jobs {
-    /// botocore's `JobStatus` enum, and what each reads as.
-    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
-        &[
-            ("SUBMITTED", JobState::Pending),
-            ("PENDING", JobState::Pending),
-            ("RUNNABLE", JobState::Pending),
-            ("STARTING", JobState::Pending),
-            ("RUNNING", JobState::Running),
-            ("SUCCEEDED", JobState::Succeeded),
-            ("FAILED", JobState::Failed),
-        ]
-    }
-
-    fn lifecycle(&self) -> [&'static str; 5] {
-        ["RUNNABLE", "RUNNING", "SUCCEEDED", "FAILED", "FAILED"]
+    fn about(&self) -> About {
+        About::new(
+            KeyIn::NameEnd,
+            Writes::Paths("/v1/submitjob", &["/v1/terminatejob", "/v1/canceljob"]),
+        )
     }
 
     /// A job spec the simulator runs.
@@ -52,22 +40,6 @@ impl ServiceSim for Jobs {
             o.remove("isTerminated");
             o.remove("isCancelled");
         }
-    }
-
-    fn key_in(&self) -> KeyIn {
-        KeyIn::NameEnd
-    }
-
-    fn call_of(&self, request: &Request) -> Call {
-        match request.path {
-            "/v1/submitjob" => Call::Submit,
-            "/v1/terminatejob" | "/v1/canceljob" => Call::Cancel,
-            _ => Call::Other,
-        }
-    }
-
-    fn rest(&self) -> bool {
-        true
     }
 
     fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {

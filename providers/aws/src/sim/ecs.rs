@@ -12,10 +12,8 @@
 //! `STOPPED/UserInitiated`.
 
 use serde_json::{json, Value};
-use tether_provider::JobState;
 
-use super::service::{KeyIn, Request, ServiceSim};
-use super::Call;
+use super::service::{About, KeyIn, Request, ServiceSim, Writes};
 use super::{bad, list_page, new_job, page_answer, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
@@ -26,32 +24,8 @@ pub(super) const TARGET: &str = "AmazonEC2ContainerServiceV20141113";
 pub(super) struct Tasks;
 
 impl ServiceSim for Tasks {
-    /// The task life cycle's `lastStatus` values (with the stop codes of botocore's
-    /// `TaskStopCode` for a stopped task), and what each reads as.
-    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
-        &[
-            ("PROVISIONING", JobState::Pending),
-            ("PENDING", JobState::Pending),
-            ("ACTIVATING", JobState::Pending),
-            ("RUNNING", JobState::Running),
-            ("DEACTIVATING", JobState::Running),
-            ("STOPPING", JobState::Running),
-            ("DEPROVISIONING", JobState::Running),
-            ("STOPPED", JobState::Succeeded),
-            ("STOPPED/EssentialContainerExited/1", JobState::Failed),
-            ("STOPPED/UserInitiated", JobState::Cancelled),
-            ("STOPPED/TaskFailedToStart", JobState::Failed),
-            ("STOPPED/ServiceSchedulerInitiated", JobState::Failed),
-            ("STOPPED/SpotInterruption", JobState::Failed),
-            ("STOPPED/TerminationNotice", JobState::Failed),
-            ("STOPPED/InfrastructureHealth", JobState::Failed),
-            ("DELETED", JobState::Succeeded),
-        ]
-    }
-
-    // How a stopped task ended is in its stop code and exit codes.
-    fn lifecycle(&self) -> [&'static str; 5] {
-        ["PENDING", "RUNNING", "STOPPED", "STOPPED", "STOPPED"]
+    fn about(&self) -> About {
+        About::new(KeyIn::ClientToken, Writes::Ops("RunTask", "StopTask"))
     }
 
     /// A job spec the simulator runs.
@@ -70,14 +44,6 @@ impl ServiceSim for Tasks {
         entry["desiredStatus"] = json!("STOPPED");
         entry["stopCode"] = json!("EssentialContainerExited");
         entry["containers"] = json!([{"name": "app", "lastStatus": "STOPPED", "exitCode": 0}]);
-    }
-
-    fn key_in(&self) -> KeyIn {
-        KeyIn::ClientToken
-    }
-
-    fn call_of(&self, request: &Request) -> Call {
-        Call::by_op(request.op(), "RunTask", "StopTask")
     }
 
     fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {

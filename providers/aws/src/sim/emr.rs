@@ -6,11 +6,9 @@
 
 use serde_json::{json, Value};
 
-use super::service::{KeyIn, Request, ServiceSim};
-use super::Call;
+use super::service::{About, KeyIn, Request, ServiceSim, Writes};
 use super::{bad, find_job, list_page, new_job, page_answer, text, Inner, OpResult, SimJob};
 use crate::config::Service;
-use tether_provider::JobState::{self, Cancelled, Failed, Pending, Running, Succeeded};
 
 /// The steps whose records a cluster keeps: "After 1,000 steps have been added to a cluster,
 /// the submission of additional steps causes the removal of older, user-submitted step
@@ -21,21 +19,11 @@ const EMR_STEP_RECORDS: usize = 1000;
 pub(super) struct Steps;
 
 impl ServiceSim for Steps {
-    /// botocore's `StepState` enum, and what each reads as.
-    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
-        &[
-            ("PENDING", Pending),
-            ("RUNNING", Running),
-            ("CANCEL_PENDING", Running),
-            ("COMPLETED", Succeeded),
-            ("CANCELLED", Cancelled),
-            ("FAILED", Failed),
-            ("INTERRUPTED", Failed),
-        ]
-    }
-
-    fn lifecycle(&self) -> [&'static str; 5] {
-        ["PENDING", "RUNNING", "COMPLETED", "CANCELLED", "FAILED"]
+    fn about(&self) -> About {
+        About::new(
+            KeyIn::NameTag,
+            Writes::Ops("AddJobFlowSteps", "CancelSteps"),
+        )
     }
 
     fn sample_spec(&self, name: &str) -> Value {
@@ -46,14 +34,6 @@ impl ServiceSim for Steps {
 
     fn lie_success(&self, entry: &mut Value) {
         entry["Status"]["State"] = json!("COMPLETED");
-    }
-
-    fn key_in(&self) -> KeyIn {
-        KeyIn::NameTag
-    }
-
-    fn call_of(&self, request: &Request) -> Call {
-        Call::by_op(request.op(), "AddJobFlowSteps", "CancelSteps")
     }
 
     fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {

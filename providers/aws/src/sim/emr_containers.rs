@@ -5,10 +5,8 @@
 
 use axum::http::Method;
 use serde_json::{json, Value};
-use tether_provider::JobState;
 
-use super::service::{KeyIn, Request, ServiceSim};
-use super::Call;
+use super::service::{About, KeyIn, Request, ServiceSim, Writes};
 use super::{
     bad, list_page, new_job, not_found, page_answer, page_size, sample_name, Inner, OpResult,
     SimJob,
@@ -19,21 +17,8 @@ use crate::config::Service;
 pub(super) struct JobRuns;
 
 impl ServiceSim for JobRuns {
-    /// botocore's `JobRunState` enum, and what each reads as.
-    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
-        &[
-            ("PENDING", JobState::Pending),
-            ("SUBMITTED", JobState::Pending),
-            ("RUNNING", JobState::Running),
-            ("CANCEL_PENDING", JobState::Running),
-            ("COMPLETED", JobState::Succeeded),
-            ("FAILED", JobState::Failed),
-            ("CANCELLED", JobState::Cancelled),
-        ]
-    }
-
-    fn lifecycle(&self) -> [&'static str; 5] {
-        ["SUBMITTED", "RUNNING", "COMPLETED", "CANCELLED", "FAILED"]
+    fn about(&self) -> About {
+        About::new(KeyIn::ClientToken, Writes::JobRuns)
     }
 
     /// A job spec the simulator runs.
@@ -51,18 +36,6 @@ impl ServiceSim for JobRuns {
             o.remove("failureReason");
             o.remove("stateDetails");
         }
-    }
-
-    fn key_in(&self) -> KeyIn {
-        KeyIn::ClientToken
-    }
-
-    fn call_of(&self, request: &Request) -> Call {
-        Call::of_job_runs(request)
-    }
-
-    fn rest(&self) -> bool {
-        true
     }
 
     fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {

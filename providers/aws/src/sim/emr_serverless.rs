@@ -7,10 +7,8 @@
 use axum::http::Method;
 use axum::response::Response;
 use serde_json::{json, Value};
-use tether_provider::JobState::{self, Cancelled, Failed, Pending, Running, Succeeded};
 
-use super::service::{KeyIn, Request, ServiceSim};
-use super::Call;
+use super::service::{About, KeyIn, Request, ServiceSim, Writes};
 use super::{
     bad, find_job, list_page, new_job, not_found, page_answer, page_size, Inner, OpResult, SimJob,
 };
@@ -20,23 +18,8 @@ use crate::config::Service;
 pub(super) struct JobRuns;
 
 impl ServiceSim for JobRuns {
-    /// botocore's `JobRunState` enum, and what each reads as.
-    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
-        &[
-            ("SUBMITTED", Pending),
-            ("PENDING", Pending),
-            ("SCHEDULED", Pending),
-            ("QUEUED", Pending),
-            ("RUNNING", Running),
-            ("CANCELLING", Running),
-            ("SUCCESS", Succeeded),
-            ("FAILED", Failed),
-            ("CANCELLED", Cancelled),
-        ]
-    }
-
-    fn lifecycle(&self) -> [&'static str; 5] {
-        ["SCHEDULED", "RUNNING", "SUCCESS", "CANCELLED", "FAILED"]
+    fn about(&self) -> About {
+        About::new(KeyIn::ClientToken, Writes::JobRuns)
     }
 
     fn sample_spec(&self, name: &str) -> Value {
@@ -47,18 +30,6 @@ impl ServiceSim for JobRuns {
 
     fn lie_success(&self, entry: &mut Value) {
         entry["state"] = json!("SUCCESS");
-    }
-
-    fn key_in(&self) -> KeyIn {
-        KeyIn::ClientToken
-    }
-
-    fn call_of(&self, request: &Request) -> Call {
-        Call::of_job_runs(request)
-    }
-
-    fn rest(&self) -> bool {
-        true
     }
 
     fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {

@@ -5,36 +5,21 @@
 
 use serde_json::{json, Value};
 
-use super::service::{KeyIn, Request, ServiceSim};
-use super::Call;
+use super::service::{About, KeyIn, Request, ServiceSim, Writes};
 use super::{
     bad, find_job, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob,
 };
 use crate::config::Service;
-use tether_provider::JobState::{self, Cancelled, Failed, Pending, Running, Succeeded};
 
 /// The Glue part of the simulator.
 pub(super) struct Runs;
 
 impl ServiceSim for Runs {
-    /// botocore's `JobRunState` enum, and what each reads as.
-    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
-        &[
-            ("STARTING", Pending),
-            ("WAITING", Pending),
-            ("RUNNING", Running),
-            ("STOPPING", Running),
-            ("SUCCEEDED", Succeeded),
-            ("FAILED", Failed),
-            ("TIMEOUT", Failed),
-            ("ERROR", Failed),
-            ("EXPIRED", Failed),
-            ("STOPPED", Cancelled),
-        ]
-    }
-
-    fn lifecycle(&self) -> [&'static str; 5] {
-        ["STARTING", "RUNNING", "SUCCEEDED", "STOPPED", "FAILED"]
+    fn about(&self) -> About {
+        About::new(
+            KeyIn::GlueArgument,
+            Writes::Ops("StartJobRun", "BatchStopJobRun"),
+        )
     }
 
     fn sample_spec(&self, name: &str) -> Value {
@@ -43,14 +28,6 @@ impl ServiceSim for Runs {
 
     fn lie_success(&self, entry: &mut Value) {
         entry["JobRunState"] = json!("SUCCEEDED");
-    }
-
-    fn key_in(&self) -> KeyIn {
-        KeyIn::GlueArgument
-    }
-
-    fn call_of(&self, request: &Request) -> Call {
-        Call::by_op(request.op(), "StartJobRun", "BatchStopJobRun")
     }
 
     fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {

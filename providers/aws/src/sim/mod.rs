@@ -27,6 +27,7 @@ mod redshift_data;
 mod sagemaker;
 mod service;
 mod sigv4;
+mod states;
 mod stepfunctions;
 
 use std::collections::{BTreeMap, HashMap};
@@ -237,7 +238,7 @@ impl SimJob {
         } else {
             4
         };
-        service::of(self.service).lifecycle()[phase]
+        states::lifecycle(self.service)[phase]
     }
 
     fn finished(&self) -> bool {
@@ -461,7 +462,7 @@ impl Calls {
 /// A throttled or unavailable answer, with `Retry-After` when the fault has one.
 fn refusal(fault: &Fault, service: Service) -> Response {
     let response = match fault.kind {
-        FaultKind::Throttle if service::of(service).rest() => aws_error(
+        FaultKind::Throttle if service::of(service).about().rest() => aws_error(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequestsException",
             "Rate exceeded",
@@ -614,7 +615,7 @@ fn admit(
         query: uri.query().unwrap_or(""),
         target: target.as_deref().unwrap_or(""),
     };
-    let call = service::of(service).call_of(&request);
+    let call = service::of(service).about().call_of(&request);
     let admitted = guard.harness.admit(signed.is_ok(), |f| {
         f.service.is_none_or(|s| s == service) && f.calls.cover(call)
     });
@@ -652,7 +653,8 @@ fn new_job(
 ) -> String {
     let c = inner.config.clone();
     let key = service::of(service)
-        .key_in()
+        .about()
+        .key_in
         .of(name, &arguments, client_token);
     inner.harness.counters.job_made(Some(&key));
     inner.by_id.insert(id.clone(), inner.jobs.len());
@@ -850,12 +852,11 @@ impl registry::SimFactory for Simulators {
     /// The state enums of botocore's models, as each service's part of the simulator lists
     /// them and `providers/aws/src/state.rs` and the book's AWS page document them.
     fn documented_states(&self, kind: &str) -> Vec<(String, JobState)> {
-        let states =
-            Service::from_kind(kind).map_or(&[][..], |s| service::of(s).documented_states());
-        states
-            .iter()
-            .map(|(raw, s)| (raw.to_string(), *s))
-            .collect()
+        Service::from_kind(kind).map_or_else(Vec::new, |s| {
+            states::documented(s)
+                .map(|(raw, state)| (raw.to_string(), state))
+                .collect()
+        })
     }
 
     fn sample_spec(&self, kind: &str, name: &str) -> Value {

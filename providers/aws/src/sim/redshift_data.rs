@@ -9,10 +9,8 @@
 //! `ValidationException`.
 
 use serde_json::{json, Value};
-use tether_provider::JobState;
 
-use super::service::{KeyIn, Request, ServiceSim};
-use super::Call;
+use super::service::{About, KeyIn, Request, ServiceSim, Writes};
 use super::{bad, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
@@ -23,20 +21,11 @@ pub(super) const TARGET: &str = "RedshiftData";
 pub(super) struct Statements;
 
 impl ServiceSim for Statements {
-    /// botocore's `StatusString` enum (less `ALL`, a filter), and what each reads as.
-    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
-        &[
-            ("SUBMITTED", JobState::Pending),
-            ("PICKED", JobState::Pending),
-            ("STARTED", JobState::Running),
-            ("FINISHED", JobState::Succeeded),
-            ("FAILED", JobState::Failed),
-            ("ABORTED", JobState::Cancelled),
-        ]
-    }
-
-    fn lifecycle(&self) -> [&'static str; 5] {
-        ["SUBMITTED", "STARTED", "FINISHED", "ABORTED", "FAILED"]
+    fn about(&self) -> About {
+        About::new(
+            KeyIn::ClientToken,
+            Writes::Ops("ExecuteStatement", "CancelStatement"),
+        )
     }
 
     /// A job spec the simulator runs.
@@ -51,14 +40,6 @@ impl ServiceSim for Statements {
         if let Some(o) = entry.as_object_mut() {
             o.remove("Error");
         }
-    }
-
-    fn key_in(&self) -> KeyIn {
-        KeyIn::ClientToken
-    }
-
-    fn call_of(&self, request: &Request) -> Call {
-        Call::by_op(request.op(), "ExecuteStatement", "CancelStatement")
     }
 
     fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {

@@ -5,32 +5,13 @@
 //! `ValidationException` ("Requested resource not found").
 
 use serde_json::{json, Value};
-use tether_provider::JobState;
 
-use super::service::{KeyIn, Request, ServiceSim};
-use super::Call;
+use super::service::{About, KeyIn, Request, ServiceSim, Writes};
 use super::{bad, new_job, page_answer, page_size, sample_name, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
 pub(super) const TARGET: &str = "SageMaker";
-
-/// botocore's `TrainingJobStatus` enum (`ProcessingJobStatus` is the same less `Deleting`),
-/// and what each reads as.
-fn documented_states(service: Service) -> &'static [(&'static str, JobState)] {
-    const TRAINING: &[(&str, JobState)] = &[
-        ("InProgress", JobState::Running),
-        ("Completed", JobState::Succeeded),
-        ("Failed", JobState::Failed),
-        ("Stopping", JobState::Running),
-        ("Stopped", JobState::Cancelled),
-        ("Deleting", JobState::Running),
-    ];
-    match service {
-        Service::SageMakerTraining => TRAINING,
-        _ => &TRAINING[..5],
-    }
-}
 
 /// The SageMaker part of the simulator, for one flavor of job.
 #[derive(Debug)]
@@ -43,12 +24,15 @@ pub(super) static TRAINING: Jobs = Jobs(Service::SageMakerTraining);
 pub(super) static PROCESSING: Jobs = Jobs(Service::SageMakerProcessing);
 
 impl ServiceSim for Jobs {
-    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
-        documented_states(self.0)
-    }
-
-    fn lifecycle(&self) -> [&'static str; 5] {
-        ["InProgress", "InProgress", "Completed", "Stopped", "Failed"]
+    fn about(&self) -> About {
+        let writes = match self.0 {
+            Service::SageMakerProcessing => Writes::Ops("CreateProcessingJob", "StopProcessingJob"),
+            _ => Writes::Ops("CreateTrainingJob", "StopTrainingJob"),
+        };
+        About {
+            key_in: KeyIn::NameEnd,
+            writes,
+        }
     }
 
     fn sample_spec(&self, name: &str) -> Value {
@@ -57,19 +41,6 @@ impl ServiceSim for Jobs {
 
     fn lie_success(&self, entry: &mut Value) {
         lie_success(self.0, entry);
-    }
-
-    fn key_in(&self) -> KeyIn {
-        KeyIn::NameEnd
-    }
-
-    fn call_of(&self, request: &Request) -> Call {
-        let n = noun(self.0);
-        Call::by_op(
-            request.op(),
-            &format!("Create{n}Job"),
-            &format!("Stop{n}Job"),
-        )
     }
 
     fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {

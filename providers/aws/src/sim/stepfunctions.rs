@@ -6,10 +6,8 @@
 //! `ExecutionAlreadyExists`.
 
 use serde_json::{json, Value};
-use tether_provider::JobState;
 
-use super::service::{KeyIn, Request, ServiceSim};
-use super::Call;
+use super::service::{About, KeyIn, Request, ServiceSim, Writes};
 use super::{
     bad, list_page, new_job, page_answer, page_size, sample_name, Inner, OpResult, SimJob,
 };
@@ -22,21 +20,11 @@ pub(super) const TARGET: &str = "AWSStepFunctions";
 pub(super) struct Executions;
 
 impl ServiceSim for Executions {
-    /// botocore's `ExecutionStatus` enum, and what each reads as.
-    fn documented_states(&self) -> &'static [(&'static str, JobState)] {
-        &[
-            ("RUNNING", JobState::Running),
-            ("SUCCEEDED", JobState::Succeeded),
-            ("FAILED", JobState::Failed),
-            ("TIMED_OUT", JobState::Failed),
-            ("ABORTED", JobState::Cancelled),
-            ("PENDING_REDRIVE", JobState::Pending),
-        ]
-    }
-
-    // A STANDARD execution runs from its start.
-    fn lifecycle(&self) -> [&'static str; 5] {
-        ["RUNNING", "RUNNING", "SUCCEEDED", "ABORTED", "FAILED"]
+    fn about(&self) -> About {
+        About::new(
+            KeyIn::NameEnd,
+            Writes::Ops("StartExecution", "StopExecution"),
+        )
     }
 
     /// A job spec the simulator runs.
@@ -49,14 +37,6 @@ impl ServiceSim for Executions {
     /// What a lying list says: succeeded.
     fn lie_success(&self, entry: &mut Value) {
         entry["status"] = json!("SUCCEEDED");
-    }
-
-    fn key_in(&self) -> KeyIn {
-        KeyIn::NameEnd
-    }
-
-    fn call_of(&self, request: &Request) -> Call {
-        Call::by_op(request.op(), "StartExecution", "StopExecution")
     }
 
     fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult {
