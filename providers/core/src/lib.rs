@@ -107,20 +107,15 @@ pub trait Provider: Send + Sync + Debug + 'static {
     /// Asks the provider to cancel the job. Only ever called on an explicit cancel.
     async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError>;
 
-    /// Finds the jobs submitted with `idempotency_key` (for one whose handle was never
-    /// recorded), oldest first. More than one is a duplicate submission, which the engine
+    /// Finds the jobs submitted with the idempotency key `key` (for one whose handle was
+    /// never recorded), oldest first. More than one is a duplicate submission, which the engine
     /// reports.
     ///
     /// `intent_ms` is when tether recorded the intent to submit (ms since the Unix epoch): a
     /// job made for the key was created at or after it, give or take the clocks' skew. Most
     /// providers recognise their job by the key and need not look before it; one whose jobs
     /// cannot carry the key (a Databricks pipeline update) recognises it by that time alone.
-    async fn find(
-        &self,
-        idempotency_key: &str,
-        spec: &Value,
-        intent_ms: i64,
-    ) -> Result<Vec<Handle>, ProviderError>;
+    async fn find(&self, key: &str, spec: &Value, intent_ms: i64) -> Result<Vec<Handle>>;
 
     /// Whether a job that failed is repaired in place when a later try asks for it again
     /// (its failed parts run again in the same remote job: Databricks' run repair, switched

@@ -146,19 +146,25 @@ mod tests {
         Ok(Page::new((from..to).collect(), next))
     }
 
-    #[tokio::test]
-    async fn walks_to_the_end_within_the_limit() {
+    /// Every item of a walk of at most 10 pages, and how it ended.
+    async fn every<T, F, Fut>(fetch: F) -> (Vec<T>, Walked)
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<Page<T>, ProviderError>>,
+    {
         let mut seen = Vec::new();
-        let walked = walk(
-            10,
-            |t| numbers(25, 10, t),
-            |i| {
-                seen.push(i);
-                true
-            },
-        )
+        let walked = walk(10, fetch, |i| {
+            seen.push(i);
+            true
+        })
         .await
         .unwrap();
+        (seen, walked)
+    }
+
+    #[tokio::test]
+    async fn walks_to_the_end_within_the_limit() {
+        let (seen, walked) = every(|t| numbers(25, 10, t)).await;
         assert_eq!(seen, (0..25).collect::<Vec<_>>());
         assert_eq!(
             walked,
@@ -213,34 +219,14 @@ mod tests {
 
     #[tokio::test]
     async fn offset_pages_and_time_windows_walk_the_same_way() {
-        let mut seen = Vec::new();
-        let walked = walk(
-            10,
-            |t| by_offset(25, 10, t),
-            |i| {
-                seen.push(i);
-                true
-            },
-        )
-        .await
-        .unwrap();
+        let (seen, walked) = every(|t| by_offset(25, 10, t)).await;
         assert_eq!(seen, (0..25).collect::<Vec<_>>());
         assert_eq!(walked.calls, 3);
         // A list of exactly two full pages ends on an empty third.
-        let walked = walk(10, |t| by_offset(20, 10, t), |_| true).await.unwrap();
+        let (_, walked) = every(|t| by_offset(20, 10, t)).await;
         assert_eq!((walked.calls, walked.complete), (3, true));
 
-        let mut seen = Vec::new();
-        let walked = walk(
-            10,
-            |t| by_time(25, 10, t),
-            |i| {
-                seen.push(i);
-                true
-            },
-        )
-        .await
-        .unwrap();
+        let (seen, walked) = every(|t| by_time(25, 10, t)).await;
         assert_eq!(seen, (0..25).rev().collect::<Vec<_>>());
         assert_eq!(walked.calls, 3);
         // Newest first: stopping at a time stops the walk.

@@ -257,12 +257,7 @@ impl Provider for Databricks {
     }
 
     /// Pages through `runs/list` (newest first) for one-time runs named with the key.
-    async fn find(
-        &self,
-        key: &str,
-        spec: &Value,
-        _intent_ms: i64,
-    ) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(&self, key: &str, spec: &Value, _intent_ms: i64) -> Result<Vec<Handle>> {
         // Runs of an existing job carry the job's name, not ours: for those the engine relies
         // on resubmitting with the same idempotency token, which Databricks deduplicates.
         if spec.get("job_id").is_some() {

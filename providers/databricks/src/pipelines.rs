@@ -370,12 +370,7 @@ impl Provider for DatabricksPipeline {
     /// page until the updates are older than that.
     ///
     /// <https://docs.databricks.com/api/workspace/pipelines/listupdates>
-    async fn find(
-        &self,
-        _key: &str,
-        spec: &Value,
-        intent_ms: i64,
-    ) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(&self, _key: &str, spec: &Value, intent_ms: i64) -> Result<Vec<Handle>> {
         let Some(pipeline) = pipeline_id(spec).filter(|p| is_id(p)) else {
             return Ok(Vec::new());
         };

@@ -366,12 +366,7 @@ impl Provider for DatabricksSql {
     /// page, for statements tagged with the key; oldest first.
     ///
     /// <https://docs.databricks.com/api/workspace/queryhistory/list>
-    async fn find(
-        &self,
-        key: &str,
-        spec: &Value,
-        intent_ms: i64,
-    ) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(&self, key: &str, spec: &Value, intent_ms: i64) -> Result<Vec<Handle>> {
         let Some(warehouse) = spec
             .get("warehouse_id")
             .and_then(Value::as_str)

@@ -231,12 +231,7 @@ impl Provider for Declared {
     }
 
     /// The find call's list, for jobs whose `match` field holds the key's value; oldest first.
-    async fn find(
-        &self,
-        key: &str,
-        spec: &Value,
-        _intent_ms: i64,
-    ) -> Result<Vec<Handle>, ProviderError> {
+    async fn find(&self, key: &str, spec: &Value, _intent_ms: i64) -> Result<Vec<Handle>> {
         let Some(find) = &self.config.find else {
             return Ok(Vec::new());
         };
