@@ -7,7 +7,7 @@
 //! falls back to `AWS_REGION` / `AWS_DEFAULT_REGION`. Credentials are never configured here:
 //! they come from the standard AWS chain (see `credential.rs`).
 
-use tether_provider::settings::{Setting, Table};
+use tether_provider::settings::Table;
 use tether_provider::CommonSettings;
 use tether_provider::Problems;
 
@@ -150,17 +150,7 @@ impl AwsConfig {
             .filter(|r| !r.trim().is_empty());
         let endpoint = p.string(&mut table, "endpoint_url");
         let profile = p.string(&mut table, "profile");
-        let find_max_pages = match table.remove("find_max_pages") {
-            None => 20,
-            Some(Setting::Integer(n)) if n > 0 && n <= i64::from(u32::MAX) => n as u32,
-            Some(other) => {
-                p.at(
-                    "find_max_pages",
-                    format!("must be a whole number above 0, not {other}"),
-                );
-                20
-            }
-        };
+        let find_max_pages = p.positive(&mut table, "find_max_pages").unwrap_or(20);
         p.unknown("", &table);
         let Some(region) = region else {
             p.at("region", "missing (set it, or AWS_REGION)");

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use tether_provider::registry::{Env, ProviderFactory, ProviderSettings};
+use tether_provider::registry::{Checked, Env, ProviderFactory, ProviderSettings};
 use tether_provider::settings::Table;
 use tether_provider::{CommonSettings, Provider, ProviderError};
 
@@ -30,13 +30,7 @@ impl ProviderFactory for Factory {
         crate::edges::of(Service::from_kind(kind).expect("one of the factory's kinds"))
     }
 
-    fn check(
-        &self,
-        kind: &str,
-        prefix: &str,
-        table: Table,
-        env: Env<'_>,
-    ) -> Result<Arc<dyn ProviderSettings>, Vec<String>> {
+    fn check(&self, kind: &str, prefix: &str, table: Table, env: Env<'_>) -> Checked {
         let service = Service::from_kind(kind)
             .ok_or_else(|| vec![format!("{prefix}.kind: {kind:?} is not an AWS kind")])?;
         Ok(Arc::new(AwsConfig::build(prefix, service, table, env)?))

@@ -135,6 +135,11 @@ impl Problems {
         self.within("").whole(table, key)
     }
 
+    /// A whole number from 1 to `u32::MAX`.
+    pub fn positive(&mut self, table: &mut Table, key: &str) -> Option<u32> {
+        self.within("").positive(table, key)
+    }
+
     /// `true` or `false`.
     pub fn boolean(&mut self, table: &mut Table, key: &str) -> Option<bool> {
         self.within("").boolean(table, key)
@@ -229,6 +234,14 @@ impl Within<'_> {
         })
     }
 
+    /// A whole number from 1 to `u32::MAX`.
+    pub fn positive(&mut self, table: &mut Table, key: &str) -> Option<u32> {
+        self.take(table, key, |v| match v {
+            Setting::Integer(n) if (1..=i64::from(u32::MAX)).contains(&n) => Ok(n as u32),
+            other => Err(format!("must be a whole number above 0, not {other}")),
+        })
+    }
+
     /// `true` or `false`.
     pub fn boolean(&mut self, table: &mut Table, key: &str) -> Option<bool> {
         self.take(table, key, |v| match v {
@@ -305,6 +318,19 @@ mod tests {
         assert!(lines[2].starts_with("providers.x.rate: must be a number"));
         assert!(lines[3].starts_with("providers.x.host: missing: the API's URL"));
         assert_eq!(lines[4], "providers.x.odd: unknown field");
+        let mut pages: Table = [
+            ("none".to_string(), Setting::Integer(0)),
+            ("some".to_string(), Setting::Integer(7)),
+        ]
+        .into_iter()
+        .collect();
+        let mut p = Problems::new("providers.y");
+        assert_eq!(p.positive(&mut pages, "none"), None);
+        assert_eq!(p.positive(&mut pages, "some"), Some(7));
+        assert_eq!(
+            p.into_lines(),
+            ["providers.y.none: must be a whole number above 0, not 0"]
+        );
         let mut whole = Problems::new("");
         whole.at("api.max_wait", "too long");
         assert_eq!(whole.into_lines(), ["api.max_wait: too long"]);

@@ -20,6 +20,10 @@ use crate::{CommonSettings, Handle, JobState, Provider, ProviderError};
 /// Reads an environment variable (or, in tests, a stand-in for the environment).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// What [`ProviderFactory::check`] gives: the checked settings, or every problem found, each
+/// naming its field.
+pub type Checked = Result<Arc<dyn ProviderSettings>, Vec<String>>;
+
 /// A provider crate's entry point.
 pub trait ProviderFactory: Send + Sync + 'static {
     /// The kinds it builds, as `kind = "..."` names them.
@@ -29,13 +33,7 @@ pub trait ProviderFactory: Send + Sync + 'static {
     /// the environment's fallbacks, reporting every bad or missing field as
     /// `<prefix>.<field>: <why>` (`prefix` is `providers.NAME`). The table still holds `kind`
     /// if the file gave it.
-    fn check(
-        &self,
-        kind: &str,
-        prefix: &str,
-        table: Table,
-        env: Env<'_>,
-    ) -> Result<Arc<dyn ProviderSettings>, Vec<String>>;
+    fn check(&self, kind: &str, prefix: &str, table: Table, env: Env<'_>) -> Checked;
 
     /// The edge catalog of `kind` (one of [`ProviderFactory::kinds`]): what its service
     /// documents about its hard edges, with the sources. Its figures are the defaults of an

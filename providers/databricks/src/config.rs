@@ -84,17 +84,7 @@ impl DatabricksConfig {
         let token = field(&mut p, "token", "DATABRICKS_TOKEN");
         let client_id = field(&mut p, "client_id", "DATABRICKS_CLIENT_ID");
         let client_secret = field(&mut p, "client_secret", "DATABRICKS_CLIENT_SECRET");
-        let find_max_pages = match table.remove("find_max_pages") {
-            None => 20,
-            Some(Setting::Integer(n)) if n > 0 && n <= i64::from(u32::MAX) => n as u32,
-            Some(other) => {
-                p.at(
-                    "find_max_pages",
-                    format!("must be a whole number above 0, not {other}"),
-                );
-                20
-            }
-        };
+        let find_max_pages = p.positive(&mut table, "find_max_pages").unwrap_or(20);
         let on_retry = match table.remove("on_retry") {
             None => OnRetry::Resubmit,
             Some(Setting::String(s)) if s == "resubmit" => OnRetry::Resubmit,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tether_provider::registry::{Env, ProviderFactory, ProviderSettings};
+use tether_provider::registry::{Checked, Env, ProviderFactory, ProviderSettings};
 use tether_provider::settings::Table;
 use tether_provider::{CommonSettings, Provider, ProviderError};
 
@@ -32,13 +32,7 @@ impl ProviderFactory for Factory {
         crate::edges::of(kind)
     }
 
-    fn check(
-        &self,
-        kind: &str,
-        prefix: &str,
-        table: Table,
-        env: Env<'_>,
-    ) -> Result<Arc<dyn ProviderSettings>, Vec<String>> {
+    fn check(&self, kind: &str, prefix: &str, table: Table, env: Env<'_>) -> Checked {
         let kind = KINDS
             .iter()
             .copied()

@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 
+use tether_provider::registry::Env;
 use tether_provider::settings::{Setting, Table};
 use tether_provider::Problems;
 use tether_provider::{CommonSettings, JobState, Secret};
@@ -180,13 +181,7 @@ trait DeclaredChecks {
     fn template(&mut self, at: &str, text: &str) -> Option<Template>;
     fn pointer(&mut self, at: &str, pointer: Option<String>) -> Option<String>;
     fn pointer_field(&mut self, t: &mut Table, at: &str, key: &str, what: &str) -> Option<String>;
-    fn secret(
-        &mut self,
-        table: &mut Table,
-        at: &str,
-        name: &str,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<Secret>;
+    fn secret(&mut self, table: &mut Table, at: &str, name: &str, env: Env) -> Option<Secret>;
 }
 
 impl DeclaredChecks for Problems {
@@ -220,13 +215,7 @@ impl DeclaredChecks for Problems {
     }
 
     /// A secret given as `name` or, by the variable it names, as `name_env`.
-    fn secret(
-        &mut self,
-        table: &mut Table,
-        at: &str,
-        name: &str,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<Secret> {
+    fn secret(&mut self, table: &mut Table, at: &str, name: &str, env: Env) -> Option<Secret> {
         let given = self.within(at).string(table, name);
         let var_key = format!("{name}_env");
         let var = self.within(at).string(table, &var_key);
@@ -433,14 +422,9 @@ fn submit(p: &mut Problems, t: &mut Table) -> Option<Submit> {
 /// `[status]`: the call, and where the state, message and URL are in its answer.
 fn status(p: &mut Problems, t: &mut Table) -> Option<Status> {
     let call = call(p, t, "status.", "GET");
-    let state = p.pointer_field(
-        t,
-        "status.",
-        "state",
-        "the JSON pointer to the job's state in the answer",
-    );
-    let message = p.pointer_field(t, "status.", "message", "");
-    let url = p.pointer_field(t, "status.", "url", "");
+    let mut field = |key: &str, what: &str| p.pointer_field(t, "status.", key, what);
+    let state = field("state", "the JSON pointer to the job's state in the answer");
+    let (message, url) = (field("message", ""), field("url", ""));
     Some(Status {
         call: call?,
         state: state?,
@@ -473,15 +457,12 @@ fn states(p: &mut Problems, t: &mut Table) -> Option<BTreeMap<String, JobState>>
 /// `[find]`: the call that lists jobs, and how a listed job is matched and read.
 fn find(p: &mut Problems, t: &mut Table) -> Option<Find> {
     let call = call(p, t, "find.", "GET");
-    let items = p.pointer_field(
-        t,
-        "find.",
+    let mut field = |key: &str, what: &str| p.pointer_field(t, "find.", key, what);
+    let items = field(
         "items",
         "the JSON pointer to the list of jobs in the answer",
     );
-    let matches = p.pointer_field(
-        t,
-        "find.",
+    let matches = field(
         "match",
         "the JSON pointer, in a listed job, to the key's value",
     );

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tether_provider::registry::{Env, ProviderFactory, ProviderSettings};
+use tether_provider::registry::{Checked, Env, ProviderFactory, ProviderSettings};
 use tether_provider::settings::Table;
 use tether_provider::{CommonSettings, Provider, ProviderError};
 
@@ -25,13 +25,7 @@ impl ProviderFactory for Factory {
         &crate::edges::DECLARED
     }
 
-    fn check(
-        &self,
-        _kind: &str,
-        prefix: &str,
-        table: Table,
-        env: Env<'_>,
-    ) -> Result<Arc<dyn ProviderSettings>, Vec<String>> {
+    fn check(&self, _kind: &str, prefix: &str, table: Table, env: Env<'_>) -> Checked {
         Ok(Arc::new(HttpApiConfig::build(prefix, table, env)?))
     }
 
