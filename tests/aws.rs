@@ -15,6 +15,7 @@ use tether::config::Config;
 use tether::engine::{EngineError, EnsureAction, EnsureRequest, Supervisor};
 use tether::jobs::{JobRecord, Phase};
 use tether::state::TaskInstanceId;
+use tether_aws::client::Json;
 use tether_aws::sim::{Fault, FaultKind, SimConfig, Simulator};
 use tether_aws::Service;
 use tether_provider::{JobState, Ungated};
@@ -856,7 +857,8 @@ async fn an_emr_step_evicted_by_newer_steps_is_outcome_unknown(db: TestDb) {
     )
     .unwrap();
     emr.client()
-        .json11(
+        .json(
+            Json::V1_1,
             "ElasticMapReduce",
             "AddJobFlowSteps",
             &json!({"JobFlowId": cluster, "Steps": steps}),

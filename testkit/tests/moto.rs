@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::json;
+use tether_aws::client::Json;
 use tether_aws::{
     Athena, AwsConfig, Batch, Ecs, Emr, EmrContainers, EmrServerless, Glue, RedshiftData, Service,
     StepFunctions,
@@ -97,7 +98,7 @@ fn config(service: Service, endpoint: &str) -> AwsConfig {
 /// moto's EMR cluster named `name`, kept alive with no steps; its id.
 async fn cluster(emr: &Emr, name: &str) -> String {
     emr.client()
-        .json11("ElasticMapReduce", "RunJobFlow", &json!({
+        .json(Json::V1_1,"ElasticMapReduce", "RunJobFlow", &json!({
             "Name": name, "ReleaseLabel": "emr-7.0.0",
             "Instances": {"InstanceCount": 1, "MasterInstanceType": "m5.xlarge", "KeepJobFlowAliveWhenNoSteps": true},
             "JobFlowRole": "EMR_EC2_DefaultRole", "ServiceRole": "EMR_DefaultRole"}), Idempotency::NotIdempotent(&Ungated))
@@ -131,7 +132,8 @@ async fn application(serverless: &EmrServerless, name: &str) -> String {
 /// moto's Glue job named `name`.
 async fn glue_job(glue: &Glue, name: &str) {
     glue.client()
-        .json11(
+        .json(
+            Json::V1_1,
             "AWSGlue",
             "CreateJob",
             &json!({"Name": name, "Role": "arn:aws:iam::123456789012:role/glue",
@@ -208,7 +210,8 @@ async fn ecs_cluster(ecs: &Ecs, name: &str) {
         ),
     ] {
         ecs.client()
-            .json11(
+            .json(
+                Json::V1_1,
                 "AmazonEC2ContainerServiceV20141113",
                 op,
                 &body,
@@ -229,7 +232,8 @@ async fn state_machine_of_type(moto: &Moto, sfn: &StepFunctions, name: &str, kin
     let role = iam_role(moto, &format!("{name}-sfn")).await;
     let definition = json!({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}});
     sfn.client()
-        .json10(
+        .json(
+            Json::V1_0,
             "AWSStepFunctions",
             "CreateStateMachine",
             &json!({"name": name, "definition": definition.to_string(), "roleArn": role,
@@ -441,7 +445,8 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
     let express = state_machine_of_type(&moto, &sfn, "tether-moto-express", "EXPRESS").await;
     let described = sfn
         .client()
-        .json10(
+        .json(
+            Json::V1_0,
             "AWSStepFunctions",
             "DescribeStateMachine",
             &json!({"stateMachineArn": express}),
@@ -461,7 +466,8 @@ async fn adapters_speak_the_wire_protocol_moto_implements() {
             );
             let started = sfn
                 .client()
-                .json10(
+                .json(
+                    Json::V1_0,
                     "AWSStepFunctions",
                     "ListExecutions",
                     &json!({"stateMachineArn": express}),

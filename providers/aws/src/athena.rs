@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tether_provider::{Handle, ProviderError, RemoteStatus};
 
 use crate::kit::{
-    handle_field, no_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+    answered, handle_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
 };
 
 const PROVIDER: &str = "athena";
@@ -95,9 +95,7 @@ impl JobApi for Queries {
     }
 
     fn started(&self, _spec: &Value, _key: &str, answer: &Value) -> Result<Value, ProviderError> {
-        let id = answer["QueryExecutionId"]
-            .as_str()
-            .ok_or_else(|| no_field(PROVIDER, "StartQueryExecution", "QueryExecutionId", answer))?;
+        let id = answered(PROVIDER, "StartQueryExecution", answer, "/QueryExecutionId")?;
         Ok(json!({ "query_execution_id": id }))
     }
 

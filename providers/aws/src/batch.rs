@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 use tether_provider::{Handle, JobState, ProviderError, RemoteStatus};
 
 use crate::kit::{
-    handle_field, no_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+    answered, handle_field, statuses, text, About, Call, JobApi, Kit, Listing, Protocol, Start,
+    SweepBy,
 };
 
 const PROVIDER: &str = "batch";
@@ -82,12 +83,7 @@ fn describe_jobs(ids: Vec<String>) -> Call {
 
 /// The statuses of a `DescribeJobs` answer, by job id.
 fn jobs_of(answer: &Value) -> Vec<(String, RemoteStatus)> {
-    answer["jobs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|job| Some((job["jobId"].as_str()?.to_string(), job_status(job))))
-        .collect()
+    statuses(answer, ("jobs", "jobId"), job_status)
 }
 
 impl JobApi for BatchJobs {
@@ -120,9 +116,7 @@ impl JobApi for BatchJobs {
     }
 
     fn started(&self, spec: &Value, _key: &str, answer: &Value) -> Result<Value, ProviderError> {
-        let id = answer["jobId"]
-            .as_str()
-            .ok_or_else(|| no_field(PROVIDER, "SubmitJob", "jobId", answer))?;
+        let id = answered(PROVIDER, "SubmitJob", answer, "/jobId")?;
         Ok(json!({"job_queue": spec["jobQueue"], "job_id": id}))
     }
 

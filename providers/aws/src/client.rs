@@ -18,6 +18,15 @@ use tether_provider::{ErrorKind, ProviderError};
 use crate::config::AwsConfig;
 use crate::credential::CredentialSource;
 
+/// The version of AWS's JSON protocol a service speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Json {
+    /// JSON 1.0 (Step Functions).
+    V1_0,
+    /// JSON 1.1 (Glue, ECS, SageMaker, EMR, Redshift Data, Athena).
+    V1_1,
+}
+
 /// A client for one AWS service in one region.
 #[derive(Debug)]
 pub struct AwsClient {
@@ -136,38 +145,20 @@ impl AwsClient {
         &self.http
     }
 
-    /// A JSON 1.1 call: `POST /` with `X-Amz-Target: <prefix>.<operation>`.
-    pub async fn json11(
+    /// A JSON RPC call: `POST /` with `X-Amz-Target: <prefix>.<operation>` and the content
+    /// type of `json`'s version.
+    pub async fn json(
         &self,
+        json: Json,
         target_prefix: &str,
         operation: &str,
         body: &Value,
         idempotency: Idempotency<'_>,
     ) -> Result<Value, ProviderError> {
-        self.json_rpc("1.1", target_prefix, operation, body, idempotency)
-            .await
-    }
-
-    /// A JSON 1.0 call (Step Functions): as [`AwsClient::json11`], another content type.
-    pub async fn json10(
-        &self,
-        target_prefix: &str,
-        operation: &str,
-        body: &Value,
-        idempotency: Idempotency<'_>,
-    ) -> Result<Value, ProviderError> {
-        self.json_rpc("1.0", target_prefix, operation, body, idempotency)
-            .await
-    }
-
-    async fn json_rpc(
-        &self,
-        version: &str,
-        target_prefix: &str,
-        operation: &str,
-        body: &Value,
-        idempotency: Idempotency<'_>,
-    ) -> Result<Value, ProviderError> {
+        let version = match json {
+            Json::V1_0 => "1.0",
+            Json::V1_1 => "1.1",
+        };
         let headers = vec![
             (
                 "content-type".to_string(),

@@ -16,7 +16,9 @@
 use serde_json::{json, Value};
 use tether_provider::{Handle, JobState, ProviderError, RemoteStatus};
 
-use crate::kit::{handle_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy};
+use crate::kit::{
+    handle_pair, statuses, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+};
 
 const PROVIDER: &str = "ecs";
 const TARGET: &str = "AmazonEC2ContainerServiceV20141113";
@@ -83,20 +85,12 @@ fn describe_tasks(cluster: &str, arns: Vec<String>) -> Call {
 
 /// The statuses of a `DescribeTasks` answer, by task ARN.
 fn tasks_of(answer: &Value) -> Vec<(String, RemoteStatus)> {
-    answer["tasks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| Some((t["taskArn"].as_str()?.to_string(), task_status(t))))
-        .collect()
+    statuses(answer, ("tasks", "taskArn"), task_status)
 }
 
 /// The task ARNs of the handle.
 fn task_of(handle: &Handle) -> Result<(String, String), ProviderError> {
-    Ok((
-        handle_field(handle, "cluster", PROVIDER)?,
-        handle_field(handle, "task_arn", PROVIDER)?,
-    ))
+    handle_pair(handle, ("cluster", "task_arn"), PROVIDER)
 }
 
 impl JobApi for Tasks {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tether_provider::{Handle, ProviderError, RemoteStatus};
 
 use crate::kit::{
-    handle_field, no_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+    answered, handle_pair, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
 };
 use crate::{tagged_name, timestamp};
 
@@ -47,10 +47,7 @@ fn step_status(status: &Value) -> RemoteStatus {
 }
 
 fn handle_parts(handle: &Handle) -> Result<(String, String), ProviderError> {
-    Ok((
-        handle_field(handle, "cluster_id", PROVIDER)?,
-        handle_field(handle, "step_id", PROVIDER)?,
-    ))
+    handle_pair(handle, ("cluster_id", "step_id"), PROVIDER)
 }
 
 /// `ListSteps` (`body` names the cluster and any filters), paged by `Marker`.
@@ -99,9 +96,7 @@ impl JobApi for Steps {
     }
 
     fn started(&self, spec: &Value, _key: &str, answer: &Value) -> Result<Value, ProviderError> {
-        let step = answer["StepIds"][0]
-            .as_str()
-            .ok_or_else(|| no_field(PROVIDER, "AddJobFlowSteps", "StepIds", answer))?;
+        let step = answered(PROVIDER, "AddJobFlowSteps", answer, "/StepIds/0")?;
         Ok(json!({"cluster_id": spec["cluster_id"], "step_id": step}))
     }
 

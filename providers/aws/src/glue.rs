@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tether_provider::{Handle, ProviderError, RemoteStatus};
 
 use crate::kit::{
-    handle_field, no_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+    answered, handle_pair, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
 };
 use crate::timestamp;
 
@@ -48,10 +48,7 @@ fn job_runs(job: &str) -> Listing {
 
 /// The handle's Glue job and run id.
 fn run_of(handle: &Handle) -> Result<(String, String), ProviderError> {
-    Ok((
-        handle_field(handle, "job_name", PROVIDER)?,
-        handle_field(handle, "job_run_id", PROVIDER)?,
-    ))
+    handle_pair(handle, ("job_name", "job_run_id"), PROVIDER)
 }
 
 impl JobApi for GlueRuns {
@@ -79,9 +76,7 @@ impl JobApi for GlueRuns {
     }
 
     fn started(&self, spec: &Value, _key: &str, answer: &Value) -> Result<Value, ProviderError> {
-        let run = answer["JobRunId"]
-            .as_str()
-            .ok_or_else(|| no_field(PROVIDER, "StartJobRun", "JobRunId", answer))?;
+        let run = answered(PROVIDER, "StartJobRun", answer, "/JobRunId")?;
         Ok(json!({"job_name": spec["JobName"], "job_run_id": run}))
     }
 

@@ -22,7 +22,7 @@ use tether_provider::{Handle, ProviderError, RemoteStatus};
 
 use crate::keyed_name;
 use crate::kit::{
-    handle_field, no_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+    answered, handle_field, text, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
 };
 use crate::timestamp;
 
@@ -104,9 +104,7 @@ impl JobApi for Statements {
     }
 
     fn started(&self, _spec: &Value, _key: &str, answer: &Value) -> Result<Value, ProviderError> {
-        let id = answer["Id"]
-            .as_str()
-            .ok_or_else(|| no_field(PROVIDER, "ExecuteStatement", "Id", answer))?;
+        let id = answered(PROVIDER, "ExecuteStatement", answer, "/Id")?;
         Ok(json!({ "statement_id": id }))
     }
 

@@ -24,10 +24,10 @@ use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
 use tether_provider::{ErrorKind, Handle, ProviderError, RemoteStatus};
 
-use crate::client::AwsClient;
+use crate::client::{AwsClient, Json};
 use crate::keyed_name;
 use crate::kit::{
-    handle_field, no_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
+    answered, handle_field, About, Call, JobApi, Kit, Listing, Protocol, Start, SweepBy,
 };
 
 const PROVIDER: &str = "stepfunctions";
@@ -65,7 +65,8 @@ impl Executions {
             return Ok(kind);
         }
         let out = client
-            .json10(
+            .json(
+                Json::V1_0,
                 TARGET,
                 "DescribeStateMachine",
                 &json!({"stateMachineArn": machine}),
@@ -204,9 +205,7 @@ impl JobApi for Executions {
     }
 
     fn started(&self, spec: &Value, _key: &str, answer: &Value) -> Result<Value, ProviderError> {
-        let arn = answer["executionArn"]
-            .as_str()
-            .ok_or_else(|| no_field(PROVIDER, "StartExecution", "executionArn", answer))?;
+        let arn = answered(PROVIDER, "StartExecution", answer, "/executionArn")?;
         Ok(json!({"state_machine_arn": spec["stateMachineArn"], "execution_arn": arn}))
     }
 

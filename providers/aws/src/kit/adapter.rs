@@ -10,7 +10,7 @@ use tether_provider::{
 
 use super::walk::{each_page, find_in_pages, sweep, sweep_by_ids, Group};
 use super::{Call, JobApi, Listing, Protocol, Start, SweepBy};
-use crate::client::AwsClient;
+use crate::client::{AwsClient, Json};
 use crate::config::AwsConfig;
 
 /// The adapter of an AWS job service described by `A`: its client, its settings and the
@@ -61,11 +61,15 @@ impl<A: JobApi> Kit<A> {
             }
             Protocol::Json10(prefix) => {
                 let body = body.unwrap_or_else(|| json!({}));
-                self.client.json10(prefix, op, &body, idempotency).await
+                self.client
+                    .json(Json::V1_0, prefix, op, &body, idempotency)
+                    .await
             }
             Protocol::Json11(prefix) => {
                 let body = body.unwrap_or_else(|| json!({}));
-                self.client.json11(prefix, op, &body, idempotency).await
+                self.client
+                    .json(Json::V1_1, prefix, op, &body, idempotency)
+                    .await
             }
         }
     }

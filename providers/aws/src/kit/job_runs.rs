@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tether_provider::{Handle, JobState, ProviderError, RemoteStatus};
 
-use super::{handle_field, no_field, About, Call, JobApi, Listing, Protocol, Start, SweepBy};
+use super::{answered, handle_field, About, Call, JobApi, Listing, Protocol, Start, SweepBy};
 use crate::{path_segment, timestamp};
 
 /// A job run's parent: where the spec, the handle and the path name it.
@@ -107,9 +107,12 @@ impl JobApi for JobRuns {
     }
 
     fn started(&self, spec: &Value, _key: &str, answer: &Value) -> Result<Value, ProviderError> {
-        let run = answer[self.started_id]
-            .as_str()
-            .ok_or_else(|| no_field(self.kind, "StartJobRun", self.started_id, answer))?;
+        let run = answered(
+            self.kind,
+            "StartJobRun",
+            answer,
+            &format!("/{}", self.started_id),
+        )?;
         Ok(json!({self.parent.handle: spec[self.parent.spec], "job_run_id": run}))
     }
 

@@ -274,6 +274,53 @@ pub fn no_field(kind: &'static str, op: &str, field: &str, answer: &Value) -> Pr
     ProviderError::transient(kind, format!("{op}: no {field} in the answer: {answer}"))
 }
 
+/// The text at `pointer` (a JSON pointer) in `op`'s answer; without it, [`no_field`] naming
+/// the pointer's first field.
+pub fn answered<'a>(
+    kind: &'static str,
+    op: &str,
+    answer: &'a Value,
+    pointer: &str,
+) -> Result<&'a str, ProviderError> {
+    answer
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            let field = pointer
+                .split('/')
+                .find(|p| !p.is_empty())
+                .unwrap_or(pointer);
+            no_field(kind, op, field, answer)
+        })
+}
+
+/// The handle's text fields `parent` and `id` (a job of a cluster, of a Glue job, ...).
+pub fn handle_pair(
+    handle: &Handle,
+    (parent, id): (&str, &str),
+    kind: &'static str,
+) -> Result<(String, String), ProviderError> {
+    Ok((
+        handle_field(handle, parent, kind)?,
+        handle_field(handle, id, kind)?,
+    ))
+}
+
+/// The statuses of a batched read's answer, by id: each entry of the array `items` with its
+/// text field `id`, read by `status` (an entry without an id is left out).
+pub fn statuses(
+    answer: &Value,
+    (items, id): (&str, &str),
+    status: fn(&Value) -> RemoteStatus,
+) -> Vec<(String, RemoteStatus)> {
+    answer[items]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| Some((entry[id].as_str()?.to_string(), status(entry))))
+        .collect()
+}
+
 /// `value` as text, unless it is not a string or is empty.
 pub fn text(value: &Value) -> Option<&str> {
     value.as_str().filter(|t| !t.is_empty())
