@@ -12,13 +12,16 @@
 //! - [`Harness`]: the three together, with [`Harness::admit`], the part of every request gate
 //!   that is the same (count the request, take its fault);
 //! - the answers every gate gives alike: [`dropped_connection`], [`with_retry_after`];
-//! - [`Server`]: a router served on a loopback port until dropped.
+//! - [`Server`]: a router served on a loopback port until dropped; [`Hosted`]: a simulator's
+//!   state under its lock with the server answering from it, and what every simulator does
+//!   with its harness (queue and clear faults, switch lifetimes).
 //!
 //! What stays in a provider's simulator is what differs: its wire protocol, its credentials,
 //! its error bodies, which requests a fault may be aimed at, and its jobs' own states.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -253,6 +256,78 @@ impl Server {
     /// Its base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+}
+
+/// A simulator's state, as [`Hosted`] needs it: its harness, and how many requests a fault
+/// is for.
+pub trait Simulated: Send + 'static {
+    /// The simulator's fault.
+    type Fault: Clone;
+
+    /// The state's harness.
+    fn harness(&mut self) -> &mut Harness<Self::Fault>;
+
+    /// How many requests `fault` is for.
+    fn times(fault: &Self::Fault) -> u32;
+}
+
+/// A simulator's state under its lock, and the server answering from it: what each
+/// provider's `Simulator` derefs to.
+#[derive(Debug)]
+pub struct Hosted<S> {
+    state: Arc<Mutex<S>>,
+    server: Server,
+}
+
+impl<S: Simulated> Hosted<S> {
+    /// Serves `app` over `state` on `addr` (port 0 picks a free one); `name` names it in the
+    /// log if it stops.
+    pub async fn start(
+        name: &'static str,
+        state: S,
+        app: impl FnOnce(Arc<Mutex<S>>) -> axum::Router,
+        addr: SocketAddr,
+    ) -> std::io::Result<Self> {
+        let state = Arc::new(Mutex::new(state));
+        let server = Server::start(name, app(state.clone()), addr).await?;
+        Ok(Self { state, server })
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// The state, locked.
+    pub fn lock(&self) -> MutexGuard<'_, S> {
+        self.state.lock().expect("simulator mutex poisoned")
+    }
+
+    /// Queues a fault.
+    pub fn inject(&self, fault: S::Fault) {
+        let times = S::times(&fault);
+        self.lock().harness().faults.push(fault, times);
+    }
+
+    /// Removes every queued fault.
+    pub fn clear_faults(&self) {
+        self.lock().harness().faults.clear();
+    }
+
+    /// Switches the not-visible-yet and forgotten edges for every job, made before or after.
+    pub fn set_lifetimes(&self, lifetimes: Lifetimes) {
+        self.lock().harness().lifetimes = lifetimes;
+    }
+
+    /// Jobs created for one idempotency key.
+    pub fn jobs_for_key(&self, key: &str) -> u64 {
+        self.lock().harness().counters.jobs_for_key(key)
     }
 }
 

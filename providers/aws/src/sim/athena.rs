@@ -14,8 +14,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::service::{About, KeyIn, Request, ServiceSim, Writes};
-use super::{bad, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob};
+use super::service::{Request, ServiceSim};
+use super::{
+    bad, list_page, new_job, page_answer, page_size, text, texts, Inner, OpResult, SimJob,
+};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
@@ -25,14 +27,6 @@ pub(super) const TARGET: &str = "AmazonAthena";
 pub(super) struct Queries;
 
 impl ServiceSim for Queries {
-    fn about(&self) -> About {
-        About::new(
-            KeyIn::QueryComment,
-            Writes::Ops("StartQueryExecution", "StopQueryExecution"),
-        )
-    }
-
-    /// A job spec the simulator runs.
     fn sample_spec(&self, name: &str) -> Value {
         json!({"QueryString": format!("INSERT INTO daily SELECT * FROM events -- {name}"),
             "WorkGroup": "primary", "QueryExecutionContext": {"Database": "analytics"}})
@@ -170,30 +164,15 @@ fn start_query_execution(inner: &mut Inner, input: &Value) -> OpResult {
 /// `BatchGetQueryExecution`: 1 to 50 ids; more than one counts as a list call, leaves out
 /// hidden queries and lies with the lists.
 fn batch_get(inner: &mut Inner, input: &Value) -> OpResult {
-    let ids: Vec<String> = input["QueryExecutionIds"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect();
-    if ids.is_empty() || ids.len() > 50 {
-        return Err(invalid(
-            "INVALID_INPUT",
-            format!("QueryExecutionIds must hold 1 to 50 ids, not {}", ids.len()),
-        ));
-    }
+    let ids = texts(input, "QueryExecutionIds");
+    let lie = inner
+        .count_read(ids.len(), ("QueryExecutionIds", 50, "ids"))
+        .map_err(|why| invalid("INVALID_INPUT", why))?;
     let many = ids.len() > 1;
-    if many {
-        inner.stats.list_requests += 1;
-    } else {
-        inner.stats.status_requests += 1;
-    }
-    let lie = many && inner.config.lists_report_success;
     let (mut found, mut unprocessed) = (Vec::new(), Vec::new());
     let now = std::time::Instant::now();
     for id in ids {
-        let Some(i) = query(inner, &id) else {
+        let Some(i) = query(inner, id) else {
             unprocessed.push(
                 json!({"QueryExecutionId": id, "ErrorCode": "QUERY_EXECUTION_NOT_FOUND",
                 "ErrorMessage": format!("QueryExecution {id} was not found")}),

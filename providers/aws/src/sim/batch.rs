@@ -7,10 +7,10 @@
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::service::{About, KeyIn, Request, ServiceSim, Writes};
+use super::service::{Request, ServiceSim};
 use super::{
-    aws_error, bad, list_page, new_job, page_answer, page_size, sample_name, text, Inner, OpResult,
-    SimJob,
+    aws_error, bad, list_page, new_job, page_answer, page_size, sample_name, text, texts, Inner,
+    OpResult, SimJob,
 };
 use crate::config::Service;
 
@@ -18,14 +18,6 @@ use crate::config::Service;
 pub(super) struct Jobs;
 
 impl ServiceSim for Jobs {
-    fn about(&self) -> About {
-        About::new(
-            KeyIn::NameEnd,
-            Writes::Paths("/v1/submitjob", &["/v1/terminatejob", "/v1/canceljob"]),
-        )
-    }
-
-    /// A job spec the simulator runs.
     fn sample_spec(&self, name: &str) -> Value {
         let name = sample_name(name, |c| c.is_ascii_alphanumeric() || c == '_');
         json!({"jobQueue": "sim-queue", "jobDefinition": "sim-job:1", "jobName": format!("j{name}"),
@@ -167,25 +159,11 @@ fn submit_job(inner: &mut Inner, input: &Value) -> OpResult {
 
 /// `DescribeJobs`: up to 100 jobs by id; unknown ids are left out.
 fn describe_jobs(inner: &mut Inner, input: &Value) -> OpResult {
-    let ids: Vec<&str> = input["jobs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if ids.is_empty() || ids.len() > 100 {
-        return Err(client_error(format!(
-            "jobs must hold 1 to 100 job ids, not {}",
-            ids.len()
-        )));
-    }
+    let ids = texts(input, "jobs");
+    let lie = inner
+        .count_read(ids.len(), ("jobs", 100, "job ids"))
+        .map_err(client_error)?;
     let many = ids.len() > 1;
-    if many {
-        inner.stats.list_requests += 1;
-    } else {
-        inner.stats.status_requests += 1;
-    }
-    let lie = many && inner.config.lists_report_success;
     let mut jobs = Vec::new();
     let now = std::time::Instant::now();
     for id in ids {

@@ -13,8 +13,8 @@
 
 use serde_json::{json, Value};
 
-use super::service::{About, KeyIn, Request, ServiceSim, Writes};
-use super::{bad, list_page, new_job, page_answer, text, Inner, OpResult, SimJob};
+use super::service::{Request, ServiceSim};
+use super::{bad, list_page, new_job, page_answer, text, texts, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The JSON 1.1 target prefix.
@@ -24,11 +24,6 @@ pub(super) const TARGET: &str = "AmazonEC2ContainerServiceV20141113";
 pub(super) struct Tasks;
 
 impl ServiceSim for Tasks {
-    fn about(&self) -> About {
-        About::new(KeyIn::ClientToken, Writes::Ops("RunTask", "StopTask"))
-    }
-
-    /// A job spec the simulator runs.
     fn sample_spec(&self, name: &str) -> Value {
         json!({"cluster": "sim-cluster", "taskDefinition": "sim-task:1", "launchType": "FARGATE",
             "overrides": {"containerOverrides": [{"name": "app", "command": ["python", "job.py", name]}]}})
@@ -213,26 +208,14 @@ fn run_task(inner: &mut Inner, cluster: &str, input: &Value) -> OpResult {
 /// `DescribeTasks`: 1 to 100 tasks of the cluster; the others as failures (`MISSING`).
 fn describe_tasks(inner: &mut Inner, cluster: &str, input: &Value) -> OpResult {
     let cluster = cluster.to_string();
-    let tasks: Vec<String> = input["tasks"]
-        .as_array()
+    let tasks: Vec<String> = texts(input, "tasks")
         .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
         .map(|t| task_arn(&cluster, t))
         .collect();
-    if tasks.is_empty() || tasks.len() > 100 {
-        return Err(invalid(format!(
-            "tasks must hold 1 to 100 task ids or ARNs, not {}",
-            tasks.len()
-        )));
-    }
+    let lie = inner
+        .count_read(tasks.len(), ("tasks", 100, "task ids or ARNs"))
+        .map_err(invalid)?;
     let many = tasks.len() > 1;
-    if many {
-        inner.stats.list_requests += 1;
-    } else {
-        inner.stats.status_requests += 1;
-    }
-    let lie = many && inner.config.lists_report_success;
     let (mut found, mut failures) = (Vec::new(), Vec::new());
     let now = std::time::Instant::now();
     for arn in tasks {

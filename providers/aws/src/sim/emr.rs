@@ -6,8 +6,8 @@
 
 use serde_json::{json, Value};
 
-use super::service::{About, KeyIn, Request, ServiceSim, Writes};
-use super::{bad, find_job, list_page, new_job, page_answer, text, Inner, OpResult, SimJob};
+use super::service::{Request, ServiceSim};
+use super::{bad, find_job, list_page, new_job, page_answer, text, texts, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// The steps whose records a cluster keeps: "After 1,000 steps have been added to a cluster,
@@ -19,13 +19,6 @@ const EMR_STEP_RECORDS: usize = 1000;
 pub(super) struct Steps;
 
 impl ServiceSim for Steps {
-    fn about(&self) -> About {
-        About::new(
-            KeyIn::NameTag,
-            Writes::Ops("AddJobFlowSteps", "CancelSteps"),
-        )
-    }
-
     fn sample_spec(&self, name: &str) -> Value {
         json!({"cluster_id": "j-SIMCLUSTER", "step": {"Name": name,
             "HadoopJarStep": {"Jar": "command-runner.jar",
@@ -126,16 +119,7 @@ fn describe_step(inner: &mut Inner, input: &Value) -> OpResult {
 /// The cluster's steps, newest first, 50 a page, filtered by `StepStates` and `StepIds`.
 fn list_steps(inner: &mut Inner, input: &Value) -> OpResult {
     let cluster = text(input, "ClusterId");
-    let strings = |k: &str| -> Vec<String> {
-        input[k]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect()
-    };
-    let (states, ids) = (strings("StepStates"), strings("StepIds"));
+    let (states, ids) = (texts(input, "StepStates"), texts(input, "StepIds"));
     let (steps, marker) = list_page(
         inner,
         Service::Emr,
@@ -143,8 +127,8 @@ fn list_steps(inner: &mut Inner, input: &Value) -> OpResult {
         input["Marker"].as_str(),
         50,
         |j| {
-            (states.is_empty() || states.iter().any(|st| st == j.state()))
-                && (ids.is_empty() || ids.contains(&j.id))
+            (states.is_empty() || states.contains(&j.state()))
+                && (ids.is_empty() || ids.contains(&j.id.as_str()))
         },
         step_json,
     )?;
@@ -155,12 +139,7 @@ fn list_steps(inner: &mut Inner, input: &Value) -> OpResult {
 fn cancel_steps(inner: &mut Inner, input: &Value) -> OpResult {
     let cluster = text(input, "ClusterId");
     let mut infos = vec![];
-    for id in input["StepIds"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+    for id in texts(input, "StepIds") {
         let status = match find_job(inner, Service::Emr, &cluster, id) {
             Some(j) if !j.finished() => {
                 j.cancel();

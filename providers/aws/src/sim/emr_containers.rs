@@ -6,10 +6,9 @@
 use axum::http::Method;
 use serde_json::{json, Value};
 
-use super::service::{About, KeyIn, Request, ServiceSim, Writes};
+use super::service::{Request, ServiceSim};
 use super::{
-    bad, list_page, new_job, not_found, page_answer, page_size, sample_name, Inner, OpResult,
-    SimJob,
+    bad, list_page, new_job, not_found, page_answer, sample_name, Inner, OpResult, Query, SimJob,
 };
 use crate::config::Service;
 
@@ -17,11 +16,6 @@ use crate::config::Service;
 pub(super) struct JobRuns;
 
 impl ServiceSim for JobRuns {
-    fn about(&self) -> About {
-        About::new(KeyIn::ClientToken, Writes::JobRuns)
-    }
-
-    /// A job spec the simulator runs.
     fn sample_spec(&self, name: &str) -> Value {
         let name = sample_name(name, |c| c.is_ascii_alphanumeric() || "._-".contains(c));
         json!({"virtualClusterId": "simvirtualcluster", "name": name,
@@ -115,63 +109,41 @@ fn start_job_run(inner: &mut Inner, cluster: &str, input: &Value) -> OpResult {
             format!("name '{name}' must match [\\.\\-_/#A-Za-z0-9]+ within 64 characters"),
         ));
     }
-    let dedup = (format!("emr-containers/{cluster}"), token.clone());
-    let id = match inner.client_tokens.get(&dedup) {
-        Some(id) => id.clone(),
-        None => {
-            let id = format!("000000sim{:010}", inner.jobs.len() + 1);
-            new_job(
-                inner,
-                Service::EmrContainers,
-                id.clone(),
-                cluster,
-                &name,
-                json!({"clientToken": token}),
-                &token,
-            );
-            inner.client_tokens.insert(dedup, id.clone());
-            id
-        }
-    };
+    let scope = format!("emr-containers/{cluster}");
+    let id = inner.once_per_token(scope, &token, |inner| {
+        let id = format!("000000sim{:010}", inner.jobs.len() + 1);
+        let arguments = json!({ "clientToken": token });
+        new_job(
+            inner,
+            Service::EmrContainers,
+            id.clone(),
+            cluster,
+            &name,
+            arguments,
+            &token,
+        );
+        id
+    });
     Ok(json!({"id": id, "name": name, "virtualClusterId": cluster,
         "arn": format!("arn:aws:emr-containers:us-east-1:000000000000:/virtualclusters/{cluster}/jobruns/{id}")}))
 }
 
 /// `ListJobRuns` of a virtual cluster: by states, `createdAfter` and name, a page at a time.
 fn list_job_runs(inner: &mut Inner, cluster: &str, query: &str) -> OpResult {
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let states: Vec<&str> = params
-        .iter()
-        .filter(|(n, _)| n == "states")
-        .map(|(_, v)| v.as_str())
-        .collect();
-    let after = match param("createdAfter") {
-        None => None,
-        Some(t) => Some(crate::timestamp(&json!(t)).ok_or_else(|| {
-            bad(
-                "ValidationException",
-                format!("createdAfter: not a timestamp: {t}"),
-            )
-        })?),
-    };
-    let name = param("name").map(str::to_string);
-    let size = match param("maxResults") {
-        None => 50,
-        Some(n) => page_size(&json!(n.parse::<u64>().ok()), 50, 50, "maxResults")?,
-    };
+    let query = Query::parse(query);
+    let states = query.all("states");
+    let after = query.time("createdAfter")?;
+    let name = query.get("name");
     let (runs, next) = list_page(
         inner,
         Service::EmrContainers,
         cluster,
-        param("nextToken"),
-        size,
+        query.get("nextToken"),
+        query.size()?,
         |j| {
             (states.is_empty() || states.contains(&j.state()))
                 && after.is_none_or(|a| j.created_at >= a)
-                && name.as_deref().is_none_or(|n| j.name == n)
+                && name.is_none_or(|n| j.name == n)
         },
         run_json,
     )?;

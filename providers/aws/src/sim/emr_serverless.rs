@@ -5,12 +5,11 @@
 //! `ListJobRuns` filters by `states` and creation time, 50 runs a page at most.
 
 use axum::http::Method;
-use axum::response::Response;
 use serde_json::{json, Value};
 
-use super::service::{About, KeyIn, Request, ServiceSim, Writes};
+use super::service::{Request, ServiceSim};
 use super::{
-    bad, find_job, list_page, new_job, not_found, page_answer, page_size, Inner, OpResult, SimJob,
+    bad, find_job, list_page, new_job, not_found, page_answer, Inner, OpResult, Query, SimJob,
 };
 use crate::config::Service;
 
@@ -18,10 +17,6 @@ use crate::config::Service;
 pub(super) struct JobRuns;
 
 impl ServiceSim for JobRuns {
-    fn about(&self) -> About {
-        About::new(KeyIn::ClientToken, Writes::JobRuns)
-    }
-
     fn sample_spec(&self, name: &str) -> Value {
         json!({"applicationId": "00simapp", "name": name,
             "executionRoleArn": "arn:aws:iam::000000000000:role/sim",
@@ -78,24 +73,20 @@ fn start_job_run(inner: &mut Inner, app: &str, input: &Value) -> OpResult {
             "clientToken, executionRoleArn and jobDriver are required".into(),
         ));
     }
-    let key = (app.to_string(), token.clone());
-    let id = match inner.client_tokens.get(&key) {
-        Some(id) => id.clone(),
-        None => {
-            let id = format!("00sim{:012}", inner.jobs.len() + 1);
-            new_job(
-                inner,
-                Service::EmrServerless,
-                id.clone(),
-                app,
-                input["name"].as_str().unwrap_or(""),
-                Value::Null,
-                &token,
-            );
-            inner.client_tokens.insert(key, id.clone());
-            id
-        }
-    };
+    let id = inner.once_per_token(app.to_string(), &token, |inner| {
+        let id = format!("00sim{:012}", inner.jobs.len() + 1);
+        let name = input["name"].as_str().unwrap_or("");
+        new_job(
+            inner,
+            Service::EmrServerless,
+            id.clone(),
+            app,
+            name,
+            Value::Null,
+            &token,
+        );
+        id
+    });
     Ok(
         json!({"applicationId": app, "jobRunId": id, "arn": format!("arn:aws:emr-serverless:us-east-1:000000000000:/applications/{app}/jobruns/{id}")}),
     )
@@ -103,34 +94,18 @@ fn start_job_run(inner: &mut Inner, app: &str, input: &Value) -> OpResult {
 
 /// The application's runs, filtered by `states`, `createdAtAfter` and `createdAtBefore`.
 fn list_job_runs(inner: &mut Inner, app: &str, query: &str) -> OpResult {
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let states: Vec<&str> = params
-        .iter()
-        .filter(|(n, _)| n == "states")
-        .map(|(_, v)| v.as_str())
-        .collect();
-    let time = |k: &str| -> Result<Option<f64>, Box<Response>> {
-        param(k)
-            .map(|t| {
-                crate::timestamp(&json!(t))
-                    .ok_or_else(|| bad("ValidationException", format!("{k}: not a timestamp: {t}")))
-            })
-            .transpose()
-    };
-    let (after, before) = (time("createdAtAfter")?, time("createdAtBefore")?);
-    let size = match param("maxResults") {
-        None => 50,
-        Some(n) => page_size(&json!(n.parse::<u64>().ok()), 50, 50, "maxResults")?,
-    };
+    let query = Query::parse(query);
+    let states = query.all("states");
+    let (after, before) = (
+        query.time("createdAtAfter")?,
+        query.time("createdAtBefore")?,
+    );
     let (runs, next) = list_page(
         inner,
         Service::EmrServerless,
         app,
-        param("nextToken"),
-        size,
+        query.get("nextToken"),
+        query.size()?,
         |j| {
             (states.is_empty() || states.contains(&j.state()))
                 && after.is_none_or(|a| j.created_at >= a)

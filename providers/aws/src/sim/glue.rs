@@ -5,9 +5,9 @@
 
 use serde_json::{json, Value};
 
-use super::service::{About, KeyIn, Request, ServiceSim, Writes};
+use super::service::{Request, ServiceSim};
 use super::{
-    bad, find_job, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob,
+    bad, find_job, list_page, new_job, page_answer, page_size, text, texts, Inner, OpResult, SimJob,
 };
 use crate::config::Service;
 
@@ -15,13 +15,6 @@ use crate::config::Service;
 pub(super) struct Runs;
 
 impl ServiceSim for Runs {
-    fn about(&self) -> About {
-        About::new(
-            KeyIn::GlueArgument,
-            Writes::Ops("StartJobRun", "BatchStopJobRun"),
-        )
-    }
-
     fn sample_spec(&self, name: &str) -> Value {
         json!({"JobName": "sim-glue", "Arguments": {"--task": name}})
     }
@@ -99,12 +92,7 @@ fn get_job_runs(inner: &mut Inner, input: &Value) -> OpResult {
 fn batch_stop_job_run(inner: &mut Inner, input: &Value) -> OpResult {
     let job = text(input, "JobName");
     let (mut ok, mut errors) = (vec![], vec![]);
-    for id in input["JobRunIds"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+    for id in texts(input, "JobRunIds") {
         match find_job(inner, Service::Glue, &job, id) {
             Some(j) if !j.finished() => {
                 j.cancel();

@@ -45,7 +45,7 @@ use serde_json::{json, Value};
 
 use tether_provider::registry;
 use tether_provider::settings::{Setting, Table};
-use tether_provider::sim::{self as harness, Harness, Lifetimes, Server};
+use tether_provider::sim::{self as harness, Harness, Hosted, Lifetimes, Simulated};
 use tether_provider::JobState;
 
 use crate::config::Service;
@@ -262,8 +262,9 @@ impl SimJob {
     }
 }
 
+/// The simulator's state (behind [`Simulator`]).
 #[derive(Debug)]
-struct Inner {
+pub struct Inner {
     config: SimConfig,
     jobs: Vec<SimJob>,
     /// Position in `jobs` by job id (ids are unique across services): lookups stay cheap
@@ -315,6 +316,43 @@ impl Inner {
             .then_some(i)
     }
 
+    /// The job an earlier start with the client token `token` in `scope` made, or else the
+    /// one `make` makes now, remembered under the token (a repeated start answers its first
+    /// job).
+    fn once_per_token(
+        &mut self,
+        scope: String,
+        token: &str,
+        make: impl FnOnce(&mut Inner) -> String,
+    ) -> String {
+        let key = (scope, token.to_string());
+        if let Some(id) = self.client_tokens.get(&key) {
+            return id.clone();
+        }
+        let id = make(self);
+        self.client_tokens.insert(key, id.clone());
+        id
+    }
+
+    /// Counts a read of `n` jobs at once, `field` of the request naming them (more than one
+    /// counts as a list call, as a sweep's does), and says whether the lying-list fault
+    /// applies to it; or why the service refuses it (`n` outside 1 to `max` `what`).
+    fn count_read(
+        &mut self,
+        n: usize,
+        (field, max, what): (&str, usize, &str),
+    ) -> Result<bool, String> {
+        if n == 0 || n > max {
+            return Err(format!("{field} must hold 1 to {max} {what}, not {n}"));
+        }
+        if n > 1 {
+            self.stats.list_requests += 1;
+        } else {
+            self.stats.status_requests += 1;
+        }
+        Ok(n > 1 && self.config.lists_report_success)
+    }
+
     /// Whether the job at `i` can be read now.
     fn readable(&self, i: usize) -> bool {
         let job = &self.jobs[i];
@@ -326,13 +364,32 @@ impl Inner {
     }
 }
 
+/// The state the server answers from.
 type Shared = Arc<Mutex<Inner>>;
 
-/// A running simulator.
+/// A running simulator: its state and server ([`Hosted`]: `url`, `inject`, `clear_faults`,
+/// `set_lifetimes`, `jobs_for_key`), and what only this simulator tells.
 #[derive(Debug)]
-pub struct Simulator {
-    inner: Shared,
-    server: Server,
+pub struct Simulator(Hosted<Inner>);
+
+impl std::ops::Deref for Simulator {
+    type Target = Hosted<Inner>;
+
+    fn deref(&self) -> &Hosted<Inner> {
+        &self.0
+    }
+}
+
+impl Simulated for Inner {
+    type Fault = Fault;
+
+    fn harness(&mut self) -> &mut Harness<Fault> {
+        &mut self.harness
+    }
+
+    fn times(fault: &Fault) -> u32 {
+        fault.times
+    }
 }
 
 impl Simulator {
@@ -348,7 +405,7 @@ impl Simulator {
         lifetimes: Lifetimes,
         addr: SocketAddr,
     ) -> std::io::Result<Self> {
-        let inner = Arc::new(Mutex::new(Inner {
+        let inner = Inner {
             config,
             jobs: Vec::new(),
             by_id: HashMap::new(),
@@ -358,31 +415,14 @@ impl Simulator {
             placements_failed: Default::default(),
             harness: Harness::new(lifetimes),
             stats: SimStats::default(),
-        }));
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(inner.clone());
-        let server = Server::start("aws", app, addr).await?;
-        Ok(Self { inner, server })
-    }
-
-    /// The endpoint URL (`endpoint_url` in tether's config).
-    pub fn url(&self) -> String {
-        self.server.url()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().expect("simulator mutex poisoned")
+        };
+        let app = |shared| axum::Router::new().fallback(handle).with_state(shared);
+        Ok(Self(Hosted::start("aws", inner, app, addr).await?))
     }
 
     /// The counters.
     pub fn stats(&self) -> SimStats {
         self.lock().stats()
-    }
-
-    /// Jobs created for one idempotency key (see [`SimStats::by_key`]).
-    pub fn jobs_for_key(&self, key: &str) -> u64 {
-        self.lock().harness.counters.jobs_for_key(key)
     }
 
     /// Jobs created for one service.
@@ -393,22 +433,6 @@ impl Simulator {
             .get(service.kind())
             .copied()
             .unwrap_or(0)
-    }
-
-    /// Queues a fault.
-    pub fn inject(&self, fault: Fault) {
-        let times = fault.times;
-        self.lock().harness.faults.push(fault, times);
-    }
-
-    /// Removes every queued fault.
-    pub fn clear_faults(&self) {
-        self.lock().harness.faults.clear();
-    }
-
-    /// Switches the not-visible-yet and forgotten edges for every job, made before or after.
-    pub fn set_lifetimes(&self, lifetimes: Lifetimes) {
-        self.lock().harness.lifetimes = lifetimes;
     }
 
     /// Changes timings and outcome of jobs created from now on.
@@ -462,7 +486,7 @@ impl Calls {
 /// A throttled or unavailable answer, with `Retry-After` when the fault has one.
 fn refusal(fault: &Fault, service: Service) -> Response {
     let response = match fault.kind {
-        FaultKind::Throttle if service::of(service).about().rest() => aws_error(
+        FaultKind::Throttle if service::about(service).rest() => aws_error(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequestsException",
             "Rate exceeded",
@@ -615,7 +639,7 @@ fn admit(
         query: uri.query().unwrap_or(""),
         target: target.as_deref().unwrap_or(""),
     };
-    let call = service::of(service).about().call_of(&request);
+    let call = service::about(service).call_of(&request);
     let admitted = guard.harness.admit(signed.is_ok(), |f| {
         f.service.is_none_or(|s| s == service) && f.calls.cover(call)
     });
@@ -652,8 +676,7 @@ fn new_job(
     client_token: &str,
 ) -> String {
     let c = inner.config.clone();
-    let key = service::of(service)
-        .about()
+    let key = service::about(service)
         .key_in
         .of(name, &arguments, client_token);
     inner.harness.counters.job_made(Some(&key));
@@ -723,7 +746,13 @@ fn list_page(
     keep: impl Fn(&SimJob) -> bool,
     render: fn(&SimJob) -> Value,
 ) -> Result<(Vec<Value>, Option<String>), Box<Response>> {
-    list_page_then(inner, service, parent, token, size, keep, |_| true, render)
+    list_page_then(
+        inner,
+        (service, parent),
+        (token, size),
+        (keep, |_| true),
+        render,
+    )
 }
 
 /// A list call's answer: the page's entries under `field`, and the next page's token under
@@ -745,15 +774,11 @@ fn page_answer(
 /// As [`list_page`], then leaving out of the page the jobs `then` refuses: a service that
 /// reads `size` jobs first and filters them after (SageMaker's `StatusEquals`), so that a
 /// page may be short, or empty, while a next token follows.
-#[allow(clippy::too_many_arguments)]
 fn list_page_then(
     inner: &mut Inner,
-    service: Service,
-    parent: &str,
-    token: Option<&str>,
-    size: usize,
-    keep: impl Fn(&SimJob) -> bool,
-    then: impl Fn(&SimJob) -> bool,
+    (service, parent): (Service, &str),
+    (token, size): (Option<&str>, usize),
+    (keep, then): (impl Fn(&SimJob) -> bool, impl Fn(&SimJob) -> bool),
     render: fn(&SimJob) -> Value,
 ) -> Result<(Vec<Value>, Option<String>), Box<Response>> {
     inner.stats.list_requests += 1;
@@ -796,6 +821,51 @@ fn list_page_then(
     Ok((page, next))
 }
 
+/// A REST list call's query string (EMR Serverless, EMR on EKS).
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(query: &str) -> Self {
+        Self(
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    /// The first value of `k`.
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `k` (a repeated parameter, as `states`).
+    fn all(&self, k: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The timestamp `k`, if given.
+    fn time(&self, k: &str) -> Result<Option<f64>, Box<Response>> {
+        self.get(k)
+            .map(|t| {
+                crate::timestamp(&json!(t))
+                    .ok_or_else(|| bad("ValidationException", format!("{k}: not a timestamp: {t}")))
+            })
+            .transpose()
+    }
+
+    /// `maxResults`: 1 to 50, 50 if not given.
+    fn size(&self) -> Result<usize, Box<Response>> {
+        match self.get("maxResults") {
+            None => Ok(50),
+            Some(n) => page_size(&json!(n.parse::<u64>().ok()), 50, 50, "maxResults"),
+        }
+    }
+}
+
 /// A sample job's name from a test's `name`: each character `keep` refuses (the service's
 /// name rule) becomes `-`.
 fn sample_name(name: &str, keep: impl Fn(char) -> bool) -> String {
@@ -821,6 +891,16 @@ fn page_size(
             )),
         },
     }
+}
+
+/// The strings of the array field `k` of a JSON request body (ids to read or stop).
+pub(super) fn texts<'a>(input: &'a Value, k: &str) -> Vec<&'a str> {
+    input[k]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 /// The string field `k` of a JSON request body ("" when absent).
@@ -910,7 +990,7 @@ impl registry::SimFactory for Simulators {
 
 impl registry::RunningSim for Simulator {
     fn url(&self) -> String {
-        Simulator::url(self)
+        self.0.url()
     }
 
     fn banner(&self) -> Vec<String> {
@@ -963,17 +1043,14 @@ impl registry::RunningSim for Simulator {
             registry::SimCalls::Submits => Calls::Submits,
             registry::SimCalls::Cancels => Calls::Cancels,
         };
-        Simulator::inject(
-            self,
-            Fault {
-                calls,
-                ..Fault::new(kind, fault.times).retry_after(retry_after)
-            },
-        );
+        self.0.inject(Fault {
+            calls,
+            ..Fault::new(kind, fault.times).retry_after(retry_after)
+        });
     }
 
     fn clear_faults(&self) {
-        Simulator::clear_faults(self);
+        self.0.clear_faults();
     }
 
     fn jobs_by_key(&self) -> BTreeMap<String, u64> {
@@ -981,7 +1058,7 @@ impl registry::RunningSim for Simulator {
     }
 
     fn jobs_for_key(&self, key: &str) -> u64 {
-        Simulator::jobs_for_key(self, key)
+        self.0.jobs_for_key(key)
     }
 
     fn job_state(&self, handle: &tether_provider::Handle) -> Option<registry::SimJobState> {

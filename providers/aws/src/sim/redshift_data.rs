@@ -10,7 +10,7 @@
 
 use serde_json::{json, Value};
 
-use super::service::{About, KeyIn, Request, ServiceSim, Writes};
+use super::service::{Request, ServiceSim};
 use super::{bad, list_page, new_job, page_answer, page_size, text, Inner, OpResult, SimJob};
 use crate::config::Service;
 
@@ -21,14 +21,6 @@ pub(super) const TARGET: &str = "RedshiftData";
 pub(super) struct Statements;
 
 impl ServiceSim for Statements {
-    fn about(&self) -> About {
-        About::new(
-            KeyIn::ClientToken,
-            Writes::Ops("ExecuteStatement", "CancelStatement"),
-        )
-    }
-
-    /// A job spec the simulator runs.
     fn sample_spec(&self, name: &str) -> Value {
         json!({"Sql": "CALL etl.nightly_load()", "ClusterIdentifier": "sim-cluster",
             "Database": "dev", "DbUser": "etl", "StatementName": name})

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::service::{About, KeyIn, Request, ServiceSim, Writes};
+use super::service::{Request, ServiceSim};
 use super::{bad, new_job, page_answer, page_size, sample_name, Inner, OpResult, SimJob};
 use crate::config::Service;
 
@@ -24,17 +24,6 @@ pub(super) static TRAINING: Jobs = Jobs(Service::SageMakerTraining);
 pub(super) static PROCESSING: Jobs = Jobs(Service::SageMakerProcessing);
 
 impl ServiceSim for Jobs {
-    fn about(&self) -> About {
-        let writes = match self.0 {
-            Service::SageMakerProcessing => Writes::Ops("CreateProcessingJob", "StopProcessingJob"),
-            _ => Writes::Ops("CreateTrainingJob", "StopTrainingJob"),
-        };
-        About {
-            key_in: KeyIn::NameEnd,
-            writes,
-        }
-    }
-
     fn sample_spec(&self, name: &str) -> Value {
         sample_spec(self.0, name)
     }
@@ -186,12 +175,12 @@ fn route(inner: &mut Inner, target: &str, input: &Value) -> OpResult {
             // be short or empty while NextToken goes on (the catalog's list-filter edge).
             let (jobs, next) = super::list_page_then(
                 inner,
-                service,
-                "",
-                input["NextToken"].as_str(),
-                size,
-                |j| after.is_none_or(|a| j.created_at > a),
-                |j| status.as_deref().is_none_or(|s| j.state() == s),
+                (service, ""),
+                (input["NextToken"].as_str(), size),
+                (
+                    |j: &SimJob| after.is_none_or(|a| j.created_at > a),
+                    |j: &SimJob| status.as_deref().is_none_or(|s| j.state() == s),
+                ),
                 job_json,
             )?;
             page_answer(format!("{n}JobSummaries"), jobs, "NextToken", next)

@@ -124,11 +124,9 @@ impl About {
     }
 }
 
-/// One service's part of the simulator: its answers; its states are `states.rs`'.
+/// One service's part of the simulator: its answers (its states are `states.rs`', the rest
+/// of what it is [`about`]'s).
 pub(super) trait ServiceSim: Sync {
-    /// Where a job carries the key, and which requests start and stop jobs.
-    fn about(&self) -> About;
-
     /// A job spec the simulator runs, for a job called after `name`.
     fn sample_spec(&self, name: &str) -> Value;
 
@@ -138,6 +136,32 @@ pub(super) trait ServiceSim: Sync {
     /// Answers `request` with the JSON body `input` (`{}` without one).
     fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult;
 }
+
+/// What `service`'s part is, apart from its answers: where a job carries the key, and which
+/// requests start and stop jobs.
+pub(super) fn about(service: Service) -> About {
+    use KeyIn::{ClientToken, GlueArgument, NameEnd, NameTag, QueryComment};
+    use Writes::{JobRuns, Ops, Paths};
+    let (key_in, writes) = match service {
+        Service::Emr => (NameTag, Ops("AddJobFlowSteps", "CancelSteps")),
+        Service::EmrServerless | Service::EmrContainers => (ClientToken, JobRuns),
+        Service::Glue => (GlueArgument, Ops("StartJobRun", "BatchStopJobRun")),
+        Service::Batch => (NameEnd, Paths("/v1/submitjob", &BATCH_STOPS)),
+        Service::Ecs => (ClientToken, Ops("RunTask", "StopTask")),
+        Service::StepFunctions => (NameEnd, Ops("StartExecution", "StopExecution")),
+        Service::SageMakerTraining => (NameEnd, Ops("CreateTrainingJob", "StopTrainingJob")),
+        Service::SageMakerProcessing => (NameEnd, Ops("CreateProcessingJob", "StopProcessingJob")),
+        Service::RedshiftData => (ClientToken, Ops("ExecuteStatement", "CancelStatement")),
+        Service::Athena => (
+            QueryComment,
+            Ops("StartQueryExecution", "StopQueryExecution"),
+        ),
+    };
+    About::new(key_in, writes)
+}
+
+/// Batch's stops: `TerminateJob` and `CancelJob`.
+const BATCH_STOPS: [&str; 2] = ["/v1/terminatejob", "/v1/canceljob"];
 
 /// The part of the simulator that serves `service`.
 pub(super) fn of(service: Service) -> &'static dyn ServiceSim {

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::service::{About, KeyIn, Request, ServiceSim, Writes};
+use super::service::{Request, ServiceSim};
 use super::{
     bad, list_page, new_job, page_answer, page_size, sample_name, Inner, OpResult, SimJob,
 };
@@ -20,14 +20,6 @@ pub(super) const TARGET: &str = "AWSStepFunctions";
 pub(super) struct Executions;
 
 impl ServiceSim for Executions {
-    fn about(&self) -> About {
-        About::new(
-            KeyIn::NameEnd,
-            Writes::Ops("StartExecution", "StopExecution"),
-        )
-    }
-
-    /// A job spec the simulator runs.
     fn sample_spec(&self, name: &str) -> Value {
         let name = sample_name(name, |c| c.is_ascii_alphanumeric() || c == '_');
         json!({"stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:sim-machine",

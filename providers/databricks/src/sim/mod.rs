@@ -38,7 +38,7 @@ use serde_json::{json, Value};
 
 use tether_provider::registry;
 use tether_provider::settings::{Setting, Table};
-use tether_provider::sim::{self as harness, Counters, Harness, Lifetimes, Server};
+use tether_provider::sim::{self as harness, Counters, Harness, Hosted, Lifetimes, Simulated};
 use tether_provider::JobState;
 
 use crate::client::{Run, RunState, RunStatus, RunsPage, TerminationDetails};
@@ -203,8 +203,9 @@ struct SimRun {
     attempts: Vec<repair::Attempt>,
 }
 
+/// The simulator's state (behind [`Simulator`]).
 #[derive(Debug)]
-struct Inner {
+pub struct Inner {
     config: SimConfig,
     /// By run id: lookups stay cheap with 100,000 runs, and listing is newest first.
     runs: BTreeMap<i64, SimRun>,
@@ -260,13 +261,32 @@ impl Inner {
     }
 }
 
+/// The state the server answers from.
 type Shared = Arc<Mutex<Inner>>;
 
-/// A running simulator.
+/// A running simulator: its state and server ([`Hosted`]: `url`, `addr`, `inject`,
+/// `clear_faults`, `set_lifetimes`, `jobs_for_key`), and what only this simulator tells.
 #[derive(Debug)]
-pub struct Simulator {
-    inner: Shared,
-    server: Server,
+pub struct Simulator(Hosted<Inner>);
+
+impl std::ops::Deref for Simulator {
+    type Target = Hosted<Inner>;
+
+    fn deref(&self) -> &Hosted<Inner> {
+        &self.0
+    }
+}
+
+impl Simulated for Inner {
+    type Fault = Fault;
+
+    fn harness(&mut self) -> &mut Harness<Fault> {
+        &mut self.harness
+    }
+
+    fn times(fault: &Fault) -> u32 {
+        fault.times
+    }
 }
 
 impl Simulator {
@@ -283,7 +303,7 @@ impl Simulator {
         lifetimes: Lifetimes,
         addr: SocketAddr,
     ) -> std::io::Result<Self> {
-        let inner = Arc::new(Mutex::new(Inner {
+        let inner = Inner {
             config,
             runs: BTreeMap::new(),
             starts: Vec::new(),
@@ -295,45 +315,15 @@ impl Simulator {
             stats: SimStats::default(),
             updates: pipelines::Updates::default(),
             statements: statements::Statements::default(),
-        }));
-        let server = Server::start("databricks", router(inner.clone()), addr).await?;
-        Ok(Self { inner, server })
-    }
-
-    /// The base URL, to use as the workspace host.
-    pub fn url(&self) -> String {
-        self.server.url()
-    }
-
-    /// The address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().expect("simulator mutex poisoned")
+        };
+        Ok(Self(
+            Hosted::start("databricks", inner, router, addr).await?,
+        ))
     }
 
     /// The counters so far.
     pub fn stats(&self) -> SimStats {
         self.lock().stats()
-    }
-
-    /// Queues a fault.
-    pub fn inject(&self, fault: Fault) {
-        let times = fault.times;
-        self.lock().harness.faults.push(fault, times);
-    }
-
-    /// Removes every queued fault.
-    pub fn clear_faults(&self) {
-        self.lock().harness.faults.clear();
-    }
-
-    /// Switches the not-visible-yet and forgotten edges for every run, update and statement,
-    /// made before or after.
-    pub fn set_lifetimes(&self, lifetimes: Lifetimes) {
-        self.lock().harness.lifetimes = lifetimes;
     }
 
     /// Changes the result and timings of runs created from now on.
@@ -1211,7 +1201,7 @@ impl registry::SimFactory for Simulators {
 
 impl registry::RunningSim for Simulator {
     fn url(&self) -> String {
-        Simulator::url(self)
+        self.0.url()
     }
 
     fn banner(&self) -> Vec<String> {
@@ -1258,18 +1248,15 @@ impl registry::RunningSim for Simulator {
             registry::SimCalls::Submits => Some(Endpoint::Submit),
             registry::SimCalls::Cancels => Some(Endpoint::Cancel),
         };
-        Simulator::inject(
-            self,
-            Fault {
-                endpoint,
-                kind,
-                times: fault.times,
-            },
-        );
+        self.0.inject(Fault {
+            endpoint,
+            kind,
+            times: fault.times,
+        });
     }
 
     fn clear_faults(&self) {
-        Simulator::clear_faults(self);
+        self.0.clear_faults();
     }
 
     fn jobs_by_key(&self) -> BTreeMap<String, u64> {
