@@ -41,8 +41,8 @@ impl Op {
 pub struct Extra {
     /// A header.
     pub header: Option<(String, String)>,
-    /// A query parameter.
-    pub query: Option<(String, String)>,
+    /// Query parameters (the key's, a page's).
+    pub query: Vec<(String, String)>,
     /// A top-level body field.
     pub body_field: Option<(String, String)>,
 }

@@ -145,6 +145,34 @@ pub struct Find {
     pub handle: Picks,
     /// Whether the list is newest first (tether reports jobs oldest first).
     pub newest_first: bool,
+    /// How a list longer than one answer is read (none: one answer is the whole list).
+    pub pages: Option<Pages>,
+    /// The most answers one `find` reads (`find.max_pages`, default 20).
+    pub max_pages: u32,
+}
+
+/// How `find` reads the pages of a list ([`tether_provider::paging`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pages {
+    /// Offset pages: tether sets the query parameters `offset` (where the page starts) and
+    /// `limit` (to `size`); a short page is the last (dbt Cloud's `offset` and `limit`,
+    /// Livy's `from` and `size`).
+    Offset {
+        /// The parameter of the page's first item.
+        offset: String,
+        /// The parameter of the page's length.
+        limit: String,
+        /// The page's length.
+        size: u64,
+    },
+    /// Token pages: the answer's token (at the JSON pointer `next`) is sent back as the query
+    /// parameter `param`; an answer without one is the last.
+    Token {
+        /// Where the next page's token is in an answer.
+        next: String,
+        /// The parameter that takes it.
+        param: String,
+    },
 }
 
 /// A checked description of a REST job API.
@@ -478,13 +506,64 @@ fn find(p: &mut Problems, t: &mut Table) -> Option<Find> {
             false
         }
     };
+    let max_pages = p.within("find.").positive(t, "max_pages").unwrap_or(20);
+    let pages = match p.within("find.").table(t, "pages", "") {
+        None => None,
+        Some(mut pt) => pages(p, &mut pt),
+    };
+    let call = call?;
+    if let Some(pages) = &pages {
+        let (a, b) = match pages {
+            Pages::Offset { offset, limit, .. } => (offset, Some(limit)),
+            Pages::Token { param, .. } => (param, None),
+        };
+        for name in std::iter::once(a).chain(b) {
+            if call.query.iter().any(|(k, _)| k == name) {
+                p.at(
+                    &format!("find.query.{name}"),
+                    "is set by tether from find.pages: leave it out of the query",
+                );
+            }
+        }
+    }
     Some(Find {
-        call: call?,
+        call,
         items: items?,
         matches: matches?,
         handle: handle?,
         newest_first,
+        pages,
+        max_pages,
     })
+}
+
+/// `[find.pages]`: `offset`, `limit` and `size` (offset pages), or `next` and `param` (token
+/// pages).
+fn pages(p: &mut Problems, t: &mut Table) -> Option<Pages> {
+    let mut w = p.within("find.pages.");
+    let (offset, limit) = (w.string(t, "offset"), w.string(t, "limit"));
+    let size = w.whole(t, "size");
+    let (next, param) = (w.string(t, "next"), w.string(t, "param"));
+    let pages = match (offset, limit, size, next, param) {
+        (Some(offset), Some(limit), Some(size @ 1..), None, None) => Some(Pages::Offset {
+            offset,
+            limit,
+            size: u64::from(size),
+        }),
+        (None, None, None, Some(next), Some(param)) => p
+            .pointer("find.pages.next", Some(next))
+            .map(|next| Pages::Token { next, param }),
+        _ => {
+            p.at(
+                "find.pages",
+                "must be either offset, limit and size (a whole number above 0), or next and \
+                 param",
+            );
+            None
+        }
+    };
+    p.unknown("find.pages.", t);
+    pages
 }
 
 /// `not_found`: the error statuses that mean "no such job" (404 when not given).

@@ -28,6 +28,7 @@ pub mod template;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tether_provider::http::Idempotency;
+use tether_provider::paging::{self, walk, Page};
 use tether_provider::{
     CommonSettings, Handle, Provider, ProviderError, RemoteStatus, Result, SendGate,
 };
@@ -36,7 +37,7 @@ pub use config::HttpApiConfig;
 pub use factory::FACTORY;
 
 use client::{Client, Extra, Op};
-use config::{Call, KeyIn};
+use config::{Call, Find, KeyIn, Pages};
 use template::Context;
 
 /// The provider kind, as in config and errors.
@@ -94,6 +95,63 @@ impl Declared {
                 Idempotency::Idempotent,
             )
             .await
+    }
+
+    /// One page of `find`'s list: the one after `token` (none: the first), as `find.pages`
+    /// says pages are asked for and followed.
+    async fn find_page(
+        &self,
+        find: &Find,
+        ctx: &Context<'_>,
+        token: Option<String>,
+    ) -> Result<Page<Value>> {
+        let at = match find.pages {
+            Some(Pages::Offset { .. }) => paging::offset(token.as_deref())?,
+            _ => 0,
+        };
+        let query = match &find.pages {
+            Some(Pages::Offset {
+                offset,
+                limit,
+                size,
+            }) => vec![
+                (offset.clone(), at.to_string()),
+                (limit.clone(), size.to_string()),
+            ],
+            Some(Pages::Token { param, .. }) => {
+                token.map(|t| (param.clone(), t)).into_iter().collect()
+            }
+            None => Vec::new(),
+        };
+        let extra = Extra {
+            query,
+            ..Extra::default()
+        };
+        let answer = (self.client)
+            .call(
+                &self.config,
+                Op::Find,
+                &find.call,
+                ctx,
+                extra,
+                Idempotency::Idempotent,
+            )
+            .await?;
+        let Some(items) = answer.pointer(&find.items).and_then(Value::as_array) else {
+            return Err(ProviderError::transient(
+                PROVIDER,
+                format!("find: the answer has no list at {:?}", find.items),
+            ));
+        };
+        let items = items.clone();
+        Ok(match &find.pages {
+            Some(Pages::Offset { size, .. }) => Page::at_offset(items, at, *size),
+            Some(Pages::Token { next, .. }) => {
+                let token = answer.pointer(next).and_then(Value::as_str);
+                Page::new(items, token.map(str::to_string))
+            }
+            None => Page::new(items, None),
+        })
     }
 
     /// A handle from `picks` of `item`; an error names a field the answer lacks.
@@ -181,7 +239,7 @@ impl Provider for Declared {
                 ..Extra::default()
             },
             KeyIn::Query => Extra {
-                query: Some((name, value)),
+                query: vec![(name, value)],
                 ..Extra::default()
             },
         };
@@ -237,19 +295,19 @@ impl Provider for Declared {
         };
         let value = self.key_value(key, spec)?;
         let ctx = self.ctx(Some(key), Some(spec), None);
-        let answer = self.send(Op::Find, &find.call, &ctx).await?;
-        let Some(items) = answer.pointer(&find.items).and_then(Value::as_array) else {
-            return Err(ProviderError::transient(
-                PROVIDER,
-                format!("find: the answer has no list at {:?}", find.items),
-            ));
-        };
-        let mut found = Vec::new();
-        for item in items {
+        let mut listed = Vec::new();
+        let fetch = |token: Option<String>| self.find_page(find, &ctx, token);
+        walk(u64::from(find.max_pages), fetch, |item: Value| {
             if item.pointer(&find.matches).and_then(Value::as_str) == Some(value.as_str()) {
-                found.push(self.handle_from(item, &find.handle, "find")?);
+                listed.push(item);
             }
-        }
+            true
+        })
+        .await?;
+        let mut found = listed
+            .iter()
+            .map(|item| self.handle_from(item, &find.handle, "find"))
+            .collect::<Result<Vec<_>>>()?;
         if find.newest_first {
             found.reverse();
         }
