@@ -5,6 +5,7 @@
 //! - [`status`]: the normalised job states ([`JobState`], [`RemoteStatus`]).
 //! - [`edges`]: each kind's catalog of its service's documented hard edges ([`Edges`]).
 //! - [`error`]: [`ProviderError`], classified transient / permanent / not found.
+//! - [`events`]: what a provider's own events say of its jobs ([`events::Hint`]).
 //! - [`handle`]: [`Handle`], a provider's handle on a remote job, as compact JSON text.
 //! - [`http`]: the retrying HTTP client (5xx, 429, 408, Retry-After, jittered backoff); no
 //!   adapter writes its own retry loop.
@@ -28,6 +29,7 @@
 
 pub mod edges;
 pub mod error;
+pub mod events;
 pub mod handle;
 pub mod http;
 pub mod jwt;
@@ -169,6 +171,20 @@ pub trait Provider: Send + Sync + Debug + 'static {
             statuses: vec![None; jobs.len()],
             calls: 0,
         })
+    }
+
+    /// The job's reference: the remote job's own id, as the service's events name it (a
+    /// Batch job id, a Databricks run id, ...), matched against [`events::Hint::reference`]
+    /// and by `POST /v1/events/poke`. Stored beside the handle. The default is the handle's
+    /// whole JSON text, for a provider without events of its own.
+    fn handle_ref(&self, handle: &Handle) -> String {
+        handle.as_json().to_string()
+    }
+
+    /// The notifications this account's service sends to tether, if it is configured to
+    /// (see [`events::Webhook`]).
+    fn webhook(&self) -> Option<&dyn events::Webhook> {
+        None
     }
 
     /// A link to the job in the provider's UI, if known without a call.

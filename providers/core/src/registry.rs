@@ -47,6 +47,27 @@ pub trait ProviderFactory: Send + Sync + 'static {
         None
     }
 
+    /// The kinds of event source it reads (`aws-sqs`), as `[events.NAME]` tables name them.
+    fn event_kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// An event source of `kind` (one of [`ProviderFactory::event_kinds`]) from its
+    /// `[events.NAME]` table (`prefix` is `events.NAME`; the table still holds `kind` and
+    /// `accounts`, which tether reads itself), every bad or missing field reported as
+    /// `<prefix>.<field>: <why>`.
+    fn event_source(
+        &self,
+        kind: &str,
+        prefix: &str,
+        _table: Table,
+        _env: Env<'_>,
+    ) -> Result<Arc<dyn crate::events::EventSource>, Vec<String>> {
+        Err(vec![format!(
+            "{prefix}.kind: \"{kind}\" is not an event source kind"
+        )])
+    }
+
     /// Its simulators, if the crate was built with them (its `sim` feature).
     fn simulators(&self) -> Option<&dyn SimFactory> {
         None
