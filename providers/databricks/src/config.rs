@@ -2,7 +2,9 @@
 //!
 //! Read from `[providers.NAME]` with `kind = "databricks"`; any field left out falls back to
 //! the variables Databricks' own tools use: `DATABRICKS_HOST`, `DATABRICKS_TOKEN`,
-//! `DATABRICKS_CLIENT_ID`, `DATABRICKS_CLIENT_SECRET`.
+//! `DATABRICKS_CLIENT_ID`, `DATABRICKS_CLIENT_SECRET`. The job notification settings
+//! (`notification_destination`, `notification_secret`) are tether's own, per account: they
+//! have no variable.
 
 use tether_provider::settings::{Setting, Table};
 use tether_provider::Problems;
@@ -34,6 +36,17 @@ pub enum OnRetry {
     Repair,
 }
 
+/// Where the workspace sends an account's job notifications, and how they are told from
+/// anyone else's requests (see [`crate::notifications`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notifications {
+    /// The notification destination's id (a UUID): a generic webhook destination, made by a
+    /// workspace admin, whose URL is tether's `/v1/events/databricks/{account}`.
+    pub destination: String,
+    /// The password that destination sends (HTTP basic authentication).
+    pub secret: Secret,
+}
+
 /// Checked Databricks settings (one account of one kind).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatabricksConfig {
@@ -51,6 +64,9 @@ pub struct DatabricksConfig {
     /// What a later try does with a failed run (`on_retry`: `resubmit` or `repair`; runs of
     /// the `databricks` kind only).
     pub on_retry: OnRetry,
+    /// Job notifications (`notification_destination` and `notification_secret`, both or
+    /// neither; runs of the `databricks` kind only): `None` learns of runs by polling alone.
+    pub notifications: Option<Notifications>,
 }
 
 impl DatabricksConfig {
@@ -107,6 +123,9 @@ impl DatabricksConfig {
                 OnRetry::Resubmit
             }
         };
+        let destination = p.string(&mut table, "notification_destination");
+        let notification_secret = p.string(&mut table, "notification_secret");
+        let notifications = notifications(&mut p, kind, destination, notification_secret);
         p.unknown("", &table);
         let host = match host {
             None => {
@@ -148,6 +167,7 @@ impl DatabricksConfig {
                 common,
                 find_max_pages,
                 on_retry,
+                notifications,
             }),
             _ => Err(p.into_lines()),
         }
@@ -162,6 +182,79 @@ impl DatabricksConfig {
         ]);
         Self::build_kind(kind, "p", table, |_| None).expect("a valid test account")
     }
+}
+
+/// The job notification settings: both or neither, a destination id shaped as Databricks
+/// gives them (a UUID), a secret that is not empty; for the `databricks` kind only (pipeline
+/// updates and SQL statements send no webhook notifications).
+fn notifications(
+    p: &mut Problems,
+    kind: &str,
+    destination: Option<String>,
+    secret: Option<String>,
+) -> Option<Notifications> {
+    if kind != crate::PROVIDER {
+        for (field, given) in [
+            ("notification_destination", destination.is_some()),
+            ("notification_secret", secret.is_some()),
+        ] {
+            if given {
+                p.at(
+                    field,
+                    format!(
+                        "job notifications are for kind = \"{}\" only ({kind} sends none tether could read)",
+                        crate::PROVIDER
+                    ),
+                );
+            }
+        }
+        return None;
+    }
+    match (destination, secret) {
+        (None, None) => None,
+        (Some(_), None) => {
+            p.at(
+                "notification_secret",
+                "missing (notification_destination is set: give the password its destination sends)",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            p.at(
+                "notification_destination",
+                "missing (notification_secret is set: give the id of the destination that sends it)",
+            );
+            None
+        }
+        (Some(destination), Some(secret)) => {
+            let destination = destination.trim().to_string();
+            let shaped = is_uuid(&destination);
+            if !shaped {
+                p.at(
+                    "notification_destination",
+                    format!("{destination:?} is not a notification destination's id (a UUID, such as 3c90c3cc-0d44-4b50-8888-8dd25736052a)"),
+                );
+            }
+            if secret.is_empty() {
+                p.at("notification_secret", "must not be empty");
+            }
+            (shaped && !secret.is_empty()).then(|| Notifications {
+                destination,
+                secret: Secret::new(secret),
+            })
+        }
+    }
+}
+
+/// Whether `text` is a UUID as 8-4-4-4-12 hex digits ("UUID identifying notification
+/// destination": databricks-sdk-py `service/settings.py` `NotificationDestination.id`).
+fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -243,5 +336,97 @@ mod tests {
             err.contains("providers.db.on_retry") && err.contains("databricks-sql"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn notification_settings() {
+        let base = [("host", "https://h"), ("token", "t")];
+        let with = |kind, more: &[(&str, &str)]| {
+            let mut t = table(&base);
+            t.extend(table(more));
+            DatabricksConfig::build_kind(kind, "providers.db", t, |_| None)
+        };
+        assert_eq!(with("databricks", &[]).unwrap().notifications, None);
+        let id = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
+        let c = with(
+            "databricks",
+            &[
+                ("notification_destination", id),
+                ("notification_secret", "hunter2-x"),
+            ],
+        )
+        .unwrap();
+        let n = c.notifications.as_ref().unwrap();
+        assert_eq!(
+            (n.destination.as_str(), n.secret.expose()),
+            (id, "hunter2-x")
+        );
+        assert!(!format!("{c:?}").contains("hunter2-x"));
+
+        let err = with("databricks", &[("notification_destination", id)])
+            .unwrap_err()
+            .join("; ");
+        assert!(
+            err.contains("providers.db.notification_secret: missing"),
+            "{err}"
+        );
+        let err = with("databricks", &[("notification_secret", "s")])
+            .unwrap_err()
+            .join("; ");
+        assert!(
+            err.contains("providers.db.notification_destination: missing"),
+            "{err}"
+        );
+        // Every bad field named at once, with the others'.
+        let err = with(
+            "databricks",
+            &[
+                (
+                    "notification_destination",
+                    "https://tether.example/v1/events",
+                ),
+                ("notification_secret", ""),
+                ("colour", "red"),
+            ],
+        )
+        .unwrap_err()
+        .join("; ");
+        for needle in [
+            "providers.db.notification_destination: \"https://tether.example/v1/events\" is not",
+            "providers.db.notification_secret: must not be empty",
+            "providers.db.colour: unknown",
+        ] {
+            assert!(err.contains(needle), "{needle} not in {err}");
+        }
+        let err = with(
+            "databricks-pipeline",
+            &[
+                ("notification_destination", id),
+                ("notification_secret", "s"),
+            ],
+        )
+        .unwrap_err()
+        .join("; ");
+        assert!(
+            err.contains("providers.db.notification_destination: job notifications are for kind = \"databricks\" only")
+                && err.contains("providers.db.notification_secret"),
+            "{err}"
+        );
+        assert!(!err.contains(": s "), "the secret is not echoed: {err}");
+    }
+
+    #[test]
+    fn uuid_shape() {
+        assert!(is_uuid("3c90c3cc-0d44-4b50-8888-8dd25736052a"));
+        assert!(is_uuid("3C90C3CC-0D44-4B50-8888-8DD25736052A"));
+        for bad in [
+            "",
+            "3c90c3cc0d444b5088888dd25736052a",
+            "3c90c3cc-0d44-4b50-8888-8dd25736052",
+            "3c90c3cc-0d44-4b50-8888-8dd25736052g",
+            "3c90c3cc-0d44-4b50-8888-8dd25736052a-1",
+        ] {
+            assert!(!is_uuid(bad), "{bad}");
+        }
     }
 }

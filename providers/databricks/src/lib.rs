@@ -14,6 +14,9 @@
 //! - `client.rs`: the workspace client, Databricks' error shapes, the Jobs API calls.
 //! - `state.rs`: how run, update and statement states map to tether's.
 //! - `spec.rs`: what the pipeline and SQL kinds check alike in a job spec.
+//! - `notifications.rs`: job notifications (issue #35): the `webhook_notifications` tether
+//!   adds to a run when the account names a notification destination, and the reading of
+//!   what the workspace then sends ([`notifications::DatabricksWebhook`]).
 //! - `sim/` (feature `sim`, off by default): a Databricks simulator speaking the same APIs,
 //!   for tests and for trying tether without a workspace (`tether sim databricks`).
 //!
@@ -30,6 +33,7 @@ pub mod client;
 pub mod config;
 pub mod edges;
 pub mod factory;
+pub mod notifications;
 pub mod pipelines;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -47,7 +51,7 @@ use tether_provider::{
     CommonSettings, Handle, Provider, ProviderError, RemoteStatus, Result, SendGate, Sweep, Tracked,
 };
 
-pub use config::{Auth, DatabricksConfig, OnRetry};
+pub use config::{Auth, DatabricksConfig, Notifications, OnRetry};
 pub use factory::FACTORY;
 pub use pipelines::DatabricksPipeline;
 pub use statements::DatabricksSql;
@@ -78,13 +82,23 @@ pub(crate) fn now_ms() -> i64 {
 pub struct Databricks {
     client: client::Client,
     config: DatabricksConfig,
+    /// The account's job notifications, when it names a notification destination.
+    webhook: Option<notifications::DatabricksWebhook>,
 }
 
 impl Databricks {
     /// An adapter for the configured workspace.
     pub fn new(config: DatabricksConfig) -> Result<Self, ProviderError> {
         let client = client::Client::for_config(&config)?;
-        Ok(Self { client, config })
+        let webhook = config
+            .notifications
+            .as_ref()
+            .map(|n| notifications::DatabricksWebhook::new(n.secret.clone()));
+        Ok(Self {
+            client,
+            config,
+            webhook,
+        })
     }
 }
 
@@ -144,6 +158,7 @@ impl Provider for Databricks {
                 "the job spec must be a JSON object (a runs/submit or run-now body)",
             ));
         };
+        notifications::check_spec(spec).map_err(|e| ProviderError::invalid_spec(PROVIDER, e))?;
         if obj.contains_key("idempotency_token") {
             return Err(ProviderError::invalid_spec(
                 PROVIDER,
@@ -167,6 +182,9 @@ impl Provider for Databricks {
     }
 
     /// `idempotency_token` makes the submit idempotent: it may be repeated without a gate.
+    /// With a notification destination, a one-time run also names it in its
+    /// `webhook_notifications` ([`notifications::add_destination`]); `run-now` takes none (a
+    /// job's runs notify as the job's settings say).
     async fn submit(&self, spec: &Value, key: &str, _gate: &dyn SendGate) -> Result<Handle> {
         self.validate_spec(spec)?;
         if key.len() > MAX_IDEMPOTENCY_TOKEN {
@@ -179,6 +197,19 @@ impl Provider for Databricks {
         let obj = body.as_object_mut().expect("validated above");
         if !obj.contains_key("job_id") {
             obj.insert("run_name".into(), json!(tagged_run_name(spec, key)));
+            if let Some(n) = &self.config.notifications {
+                let full = notifications::add_destination(obj, &n.destination);
+                if !full.is_empty() {
+                    tracing::warn!(
+                        provider = PROVIDER,
+                        key,
+                        events = ?full,
+                        "the spec names {} destinations for these events already: tether's \
+                         is left out of them, and learns of them by polling",
+                        notifications::MAX_DESTINATIONS
+                    );
+                }
+            }
         }
         obj.insert("idempotency_token".into(), json!(key));
         let run_id = self.client.submit(&body).await?;
@@ -326,11 +357,55 @@ impl Provider for Databricks {
         Ok(Sweep { statuses, calls })
     }
 
+    /// The run id, in decimal: what the workspace's job notifications name (`run.run_id`). A
+    /// repair's handle gives its run's id, as the repair's notifications name the run.
+    fn handle_ref(&self, handle: &Handle) -> String {
+        match handle.get_i64("run_id") {
+            Some(id) => id.to_string(),
+            None => handle.as_json().to_string(),
+        }
+    }
+
+    fn webhook(&self) -> Option<&dyn tether_provider::events::Webhook> {
+        self.webhook
+            .as_ref()
+            .map(|w| w as &dyn tether_provider::events::Webhook)
+    }
+
     fn settings(&self) -> &CommonSettings {
         &self.config.common
     }
 
     fn rate_limiter(&self) -> Option<&tether_provider::RateLimiter> {
         Some(self.client.http().limiter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handle_ref_is_the_run_id() {
+        let adapter = Databricks::new(DatabricksConfig::for_tests(PROVIDER)).unwrap();
+        let run = Handle::new(json!({"run_id": 1042}));
+        let repaired = Handle::new(json!({"repair_id": 500_001, "run_id": 1042}));
+        assert_eq!(adapter.handle_ref(&run), "1042");
+        assert_eq!(adapter.handle_ref(&repaired), "1042");
+        let odd = Handle::new(json!({"other": 1}));
+        assert_eq!(adapter.handle_ref(&odd), odd.as_json());
+        assert!(adapter.webhook().is_none(), "no destination, no webhook");
+    }
+
+    #[test]
+    fn validate_spec_checks_webhook_notifications() {
+        let adapter = Databricks::new(DatabricksConfig::for_tests(PROVIDER)).unwrap();
+        let err = adapter
+            .validate_spec(&json!({"tasks": [], "webhook_notifications": {"on_start": "x"}}))
+            .unwrap_err();
+        assert!(
+            err.message.contains("webhook_notifications.on_start"),
+            "{err}"
+        );
     }
 }

@@ -331,6 +331,15 @@ impl Provider for DatabricksPipeline {
         false
     }
 
+    /// The `update_id`. Pipeline updates send no webhook notifications (a pipeline's
+    /// `notifications` are e-mail alerts), so nothing names one by it but `POST /v1/events/poke`;
+    /// the update id is what its event log (`origin.update_id`) and the UI name it by.
+    fn handle_ref(&self, handle: &Handle) -> String {
+        handle
+            .get_str("update_id")
+            .unwrap_or_else(|| handle.as_json().to_string())
+    }
+
     async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
         let ids = ids(handle)?;
         let update = self.get_update(&ids).await?;
@@ -444,6 +453,14 @@ impl Provider for DatabricksPipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handle_ref_is_the_update_id() {
+        let adapter = DatabricksPipeline::new(DatabricksConfig::for_tests(KIND)).unwrap();
+        let handle = Handle::new(json!({"pipeline_id": "p1", "update_id": "u-1"}));
+        assert_eq!(adapter.handle_ref(&handle), "u-1");
+        assert!(adapter.webhook().is_none());
+    }
 
     #[test]
     fn specs_are_checked() {

@@ -337,6 +337,14 @@ impl Provider for DatabricksSql {
         false
     }
 
+    /// The `statement_id`. SQL statements send no notifications, so nothing names one by it but
+    /// `POST /v1/events/poke`; the statement id is what the API and the query history name it by.
+    fn handle_ref(&self, handle: &Handle) -> String {
+        handle
+            .get_str("statement_id")
+            .unwrap_or_else(|| handle.as_json().to_string())
+    }
+
     /// `GET /api/2.0/sql/statements/{id}`:
     /// <https://docs.databricks.com/api/workspace/statementexecution/getstatement>
     async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
@@ -407,6 +415,14 @@ impl Provider for DatabricksSql {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handle_ref_is_the_statement_id() {
+        let adapter = DatabricksSql::new(DatabricksConfig::for_tests(KIND)).unwrap();
+        let handle = Handle::new(json!({"statement_id": "01ef-abc", "warehouse_id": "w"}));
+        assert_eq!(adapter.handle_ref(&handle), "01ef-abc");
+        assert!(adapter.webhook().is_none());
+    }
 
     #[test]
     fn specs_are_checked() {
