@@ -67,7 +67,12 @@ fn by_id(op: &'static str, handle: &Handle) -> Result<Call, ProviderError> {
 impl JobApi for Queries {
     fn about(&self) -> About {
         // `ClientRequestToken` is the key: the same start answers the same query.
-        About::new(PROVIDER, Protocol::Json11(TARGET), Start::Deduplicated)
+        About::new(
+            PROVIDER,
+            Protocol::Json11(TARGET),
+            Start::Deduplicated,
+            "query_execution_id",
+        )
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

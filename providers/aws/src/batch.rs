@@ -88,7 +88,7 @@ fn jobs_of(answer: &Value) -> Vec<(String, RemoteStatus)> {
 
 impl JobApi for BatchJobs {
     fn about(&self) -> About {
-        About::new(PROVIDER, Protocol::Rest, Start::Gated)
+        About::new(PROVIDER, Protocol::Rest, Start::Gated, "job_id")
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

@@ -120,23 +120,56 @@ fn is_submit(what: &str) -> bool {
 fn is_throttle(response: &Response) -> bool {
     response.status.is_client_error()
         && error_type(response).is_some_and(|t| {
-            t.contains("Throttl") || t.contains("TooManyRequests") || t == "RequestLimitExceeded"
+            t.contains("Throttl")
+                || t.contains("TooManyRequests")
+                || t == "RequestLimitExceeded"
+                // SQS (`AWS.SimpleQueueService.RequestThrottled` in its query errors).
+                || t == "RequestThrottled"
         })
+}
+
+/// Where a client sends its calls: the service's signing name, region and endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Who calls, in errors and metrics (the kind, or `aws-sqs`).
+    pub provider: &'static str,
+    /// The SigV4 signing name (`sqs`).
+    pub signing_name: &'static str,
+    /// The region.
+    pub region: &'a str,
+    /// The endpoint, without a trailing slash.
+    pub endpoint: &'a str,
 }
 
 impl AwsClient {
     /// A client for the configured service.
     pub fn new(config: &AwsConfig) -> Result<Self, ProviderError> {
         let provider = config.service.kind();
-        Ok(Self {
+        let target = Target {
             provider,
             signing_name: config.service.signing_name(),
-            region: config.region.clone(),
-            endpoint: config.endpoint.clone(),
+            region: &config.region,
+            endpoint: &config.endpoint,
+        };
+        let credentials = CredentialSource::new(provider, &config.region, config.profile.clone());
+        Self::to(target, &config.common, credentials)
+    }
+
+    /// A client of any AWS service (the events queue's SQS), with `credentials`.
+    pub fn to(
+        target: Target<'_>,
+        common: &tether_provider::CommonSettings,
+        credentials: CredentialSource,
+    ) -> Result<Self, ProviderError> {
+        Ok(Self {
+            provider: target.provider,
+            signing_name: target.signing_name,
+            region: target.region.to_string(),
+            endpoint: target.endpoint.to_string(),
             // "you might see an exception because of timeouts or server issues occurring after
             // the resources are mutated": a 503 to a submit without a token may have run.
-            http: HttpClient::new(provider, &config.common)?.unavailable_may_have_run(),
-            credentials: CredentialSource::new(provider, &config.region, config.profile.clone()),
+            http: HttpClient::new(target.provider, common)?.unavailable_may_have_run(),
+            credentials,
         })
     }
 
@@ -272,7 +305,14 @@ impl AwsClient {
             .map_or_else(|| response.body_snippet(), str::to_string);
         let lower = message.to_ascii_lowercase();
         let kind = match kind_name.as_str() {
-            k if k.contains("Throttl") || k.contains("TooManyRequests") => ErrorKind::Transient,
+            k if k.contains("Throttl")
+                || k.contains("TooManyRequests")
+                || k == "RequestThrottled"
+                // SQS: too many messages in flight; receiving again later is right.
+                || k == "OverLimit" =>
+            {
+                ErrorKind::Transient
+            }
             // Answers after which the request may have been processed, whatever their status
             // (see `edges.rs`): a submit's outcome is unknown, and the engine finds the job by
             // its key before anything is sent again. Glue's `OperationTimeoutException` is a

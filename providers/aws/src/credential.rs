@@ -23,6 +23,9 @@ pub struct CredentialSource {
     profile: Option<String>,
     chain: OnceCell<SharedCredentialsProvider>,
     cached: Mutex<Option<Credentials>>,
+    /// Credentials given outright (the simulator signing its own calls), never refreshed:
+    /// the chain is not asked.
+    fixed: Option<Credentials>,
 }
 
 impl CredentialSource {
@@ -34,11 +37,23 @@ impl CredentialSource {
             profile,
             chain: OnceCell::new(),
             cached: Mutex::new(None),
+            fixed: None,
+        }
+    }
+
+    /// A source that always gives `credentials` (a key pair a test or the simulator holds).
+    pub fn fixed(provider: &'static str, region: &str, credentials: Credentials) -> Self {
+        Self {
+            fixed: Some(credentials),
+            ..Self::new(provider, region, None)
         }
     }
 
     /// Current credentials, from the cache or the chain.
     pub async fn get(&self) -> Result<Credentials, ProviderError> {
+        if let Some(fixed) = &self.fixed {
+            return Ok(fixed.clone());
+        }
         let mut cached = self.cached.lock().await;
         if let Some(c) = cached.as_ref() {
             let fresh = c

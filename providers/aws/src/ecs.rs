@@ -96,7 +96,12 @@ fn task_of(handle: &Handle) -> Result<(String, String), ProviderError> {
 impl JobApi for Tasks {
     fn about(&self) -> About {
         // `clientToken` makes the submit idempotent: it may be repeated without a gate.
-        About::new(PROVIDER, Protocol::Json11(TARGET), Start::Deduplicated)
+        About::new(
+            PROVIDER,
+            Protocol::Json11(TARGET),
+            Start::Deduplicated,
+            "task_arn",
+        )
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

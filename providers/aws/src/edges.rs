@@ -39,6 +39,24 @@ const SERVER_ERRORS: Edge = Edge {
     source: "ECS API reference, Ensuring idempotency (the general AWS rule); AWS Common Errors page",
 };
 
+/// What every kind's events share: EventBridge's delivery and the queue's.
+const EVENT_DELIVERY: Edge = Edge {
+    topic: Topic::Other,
+    says: "the services' state-change events reach EventBridge \"best effort\" (rarely, one is not delivered); an SQS standard queue delivers each message at least once, in no guaranteed order",
+    tether: "an event is a hint: the job it names is polled at once and only the poll is recorded; a lost event leaves the job to its poll cadence, a repeated or late one costs one poll",
+    source: "Amazon EventBridge event reference, event-delivery-level (Best effort; https://docs.aws.amazon.com/eventbridge/latest/ref/event-delivery-level.html); Amazon SQS Developer Guide, standard queues (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/standard-queues.html)",
+};
+
+/// A kind's state-change event: what it says, what tether does, where it is documented.
+const fn event(says: &'static str, tether: &'static str, source: &'static str) -> Edge {
+    Edge {
+        topic: Topic::Other,
+        says,
+        tether,
+        source,
+    }
+}
+
 /// EMR steps.
 pub static EMR: Edges = Edges {
     kind: "emr",
@@ -69,6 +87,12 @@ pub static EMR: Edges = Edges {
             tether: "find pages ListSteps up to find_max_pages",
             source: "botocore emr ListStepsInput.Marker, StepConfig.Name; EMR Management Guide AddingStepstoaJobFlow.md",
         },
+        event(
+            "\"EMR Step Status Change\" (aws.emr, detail.stepId) is documented for PENDING, CANCEL_PENDING, RUNNING, COMPLETED, CANCELLED and FAILED; none for INTERRUPTED",
+            "the step id is the job's reference; an INTERRUPTED step is seen at its next poll",
+            "Amazon EMR Management Guide, https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-manage-cloudwatch-events.html (Step events) and emr-service-limits-cloudwatch-events.html (example)",
+        ),
+        EVENT_DELIVERY,
         SERVER_ERRORS,
         THROTTLING,
     ],
@@ -104,6 +128,12 @@ pub static EMR_SERVERLESS: Edges = Edges {
             tether: "find pages the application's runs up to find_max_pages and compares names",
             source: "botocore emr-serverless ListJobRunsRequest",
         },
+        event(
+            "\"EMR Serverless Job Run State Change\" (aws.emr-serverless, detail.jobRunId) at every state change of a job run; a retried attempt (releases 7.1.0 and later) sends \"EMR Serverless Job Run Retry\"",
+            "the run id is the job's reference; retry and resource-utilization events are foreign (the run's state events follow)",
+            "EMR Serverless User Guide, https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/using-eventbridge.html",
+        ),
+        EVENT_DELIVERY,
         SERVER_ERRORS,
         THROTTLING,
     ],
@@ -145,6 +175,12 @@ pub static GLUE: Edges = Edges {
             tether: "find pages GetJobRuns up to find_max_pages",
             source: "botocore glue GetJobRuns",
         },
+        event(
+            "\"Glue Job State Change\" (aws.glue, detail.jobRunId, detail.state) reports a run's end (SUCCEEDED, FAILED, TIMEOUT, STOPPED); a run's start sends none",
+            "the run id is the job's reference; RUNNING is seen by polling",
+            "AWS Glue Developer Guide, https://docs.aws.amazon.com/glue/latest/dg/automating-awsglue-with-cloudwatch-events.html",
+        ),
+        EVENT_DELIVERY,
         SERVER_ERRORS,
         THROTTLING,
     ],
@@ -192,6 +228,12 @@ pub static BATCH: Edges = Edges {
             tether: "sweeps describe 100 jobs a call",
             source: "botocore batch DescribeJobsRequest.jobs, ListJobsRequest.maxResults",
         },
+        event(
+            "\"Batch Job State Change\" (aws.batch, detail.jobId, detail.status) whenever a submitted job's status changes: \"Events aren't created for the initial job submission\"",
+            "the job id is the job's reference; SUBMITTED is never an event",
+            "AWS Batch User Guide, https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html",
+        ),
+        EVENT_DELIVERY,
         SERVER_ERRORS,
         THROTTLING,
     ],
@@ -239,6 +281,12 @@ pub static ECS: Edges = Edges {
             tether: "a refusal for that attempt (nothing runs): the next try submits with a new token",
             source: "botocore ecs RunTaskResponse.failures",
         },
+        event(
+            "\"ECS Task State Change\" (aws.ecs, detail.taskArn, detail.lastStatus) on task and container changes; detail.version grows with each change of the task, by which events that arrive out of order are told apart",
+            "the task ARN is the job's reference; order is left to the poll, which reads the state again",
+            "Amazon ECS Developer Guide, https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_task_events.html",
+        ),
+        EVENT_DELIVERY,
         SERVER_ERRORS,
         THROTTLING,
     ],
@@ -286,6 +334,12 @@ pub static STEP_FUNCTIONS: Edges = Edges {
             tether: "sweeps list RUNNING executions",
             source: "botocore stepfunctions ListExecutions",
         },
+        event(
+            "\"Step Functions Execution Status Change\" (aws.states, detail.executionArn, detail.status) for STANDARD executions: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED; an input or output too large is left out (inputDetails.included false)",
+            "the execution ARN is the job's reference; tether reads no payload from an event",
+            "AWS Step Functions Developer Guide, https://docs.aws.amazon.com/step-functions/latest/dg/cw-events.html",
+        ),
+        EVENT_DELIVERY,
         SERVER_ERRORS,
         THROTTLING,
     ],
@@ -322,6 +376,12 @@ const SAGEMAKER_ENTRIES: &[Edge] = &[
         tether: "sweeps follow NextToken rather than stopping at a short page",
         source: "botocore sagemaker ListTrainingJobs",
     },
+    event(
+        "\"SageMaker Training Job State Change\" and \"SageMaker Processing Job State Change\" (aws.sagemaker, detail.TrainingJobName / ProcessingJobName and their status) at status changes",
+        "the job name, unique in the account and region, is the job's reference",
+        "Amazon SageMaker Developer Guide, https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html",
+    ),
+    EVENT_DELIVERY,
     SERVER_ERRORS,
     THROTTLING,
 ];
@@ -372,6 +432,12 @@ pub static EMR_CONTAINERS: Edges = Edges {
             tether: "find lists by name",
             source: "botocore emr-containers ListJobRunsRequest",
         },
+        event(
+            "the EventBridge reference lists \"EMR Job Run State Change\" and \"EmrContainers Job Run State Change\" (aws.emr-containers); no example event is documented",
+            "both are read, detail.id (DescribeJobRun's field) as the run id: not checked against a real event",
+            "Amazon EventBridge event reference, https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-emr-containers.html",
+        ),
+        EVENT_DELIVERY,
         SERVER_ERRORS,
         THROTTLING,
     ],
@@ -425,6 +491,12 @@ pub static REDSHIFT_DATA: Edges = Edges {
             tether: "like a 5xx: the submit's outcome is unknown, and find looks for the statement before anything is sent again",
             source: "botocore redshift-data ExecuteStatementException",
         },
+        event(
+            "\"Redshift Data Statement Status Change\" (aws.redshift-data, detail.statementId, detail.state) is sent only for a statement started with WithEvent true",
+            "ExecuteStatement is sent with WithEvent true unless the spec sets it",
+            "Amazon Redshift Management Guide, https://docs.aws.amazon.com/redshift/latest/mgmt/data-api-monitoring-events.html; botocore redshift-data ExecuteStatementInput.WithEvent",
+        ),
+        EVENT_DELIVERY,
         SERVER_ERRORS,
         THROTTLING,
     ],
@@ -478,6 +550,12 @@ pub static ATHENA: Edges = Edges {
             tether: "throttling: waits and sends the start again with the same token",
             source: "botocore athena TooManyRequestsException; Athena User Guide, Service quotas",
         },
+        event(
+            "\"Athena Query State Change\" (aws.athena, detail.queryExecutionId, detail.currentState) at each state change; detail.sequenceNumber orders them",
+            "the query execution id is the job's reference; order is left to the poll",
+            "Amazon Athena User Guide, https://docs.aws.amazon.com/athena/latest/ug/athena-events.html",
+        ),
+        EVENT_DELIVERY,
         SERVER_ERRORS,
         THROTTLING,
     ],

@@ -66,7 +66,7 @@ fn step_name(spec: &Value, key: &str) -> String {
 
 impl JobApi for Steps {
     fn about(&self) -> About {
-        About::new(PROVIDER, Protocol::Json11(TARGET), Start::Gated)
+        About::new(PROVIDER, Protocol::Json11(TARGET), Start::Gated, "step_id")
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

@@ -36,6 +36,29 @@ impl ProviderFactory for Factory {
         Ok(Arc::new(AwsConfig::build(prefix, service, table, env)?))
     }
 
+    fn event_kinds(&self) -> &'static [&'static str] {
+        &[crate::sqs::KIND]
+    }
+
+    /// `aws-sqs`: the AWS kinds' EventBridge events from an SQS queue (see `sqs.rs`).
+    fn event_source(
+        &self,
+        kind: &str,
+        prefix: &str,
+        table: Table,
+        env: Env<'_>,
+    ) -> Result<Arc<dyn tether_provider::events::EventSource>, Vec<String>> {
+        if kind != crate::sqs::KIND {
+            return Err(vec![format!(
+                "{prefix}.kind: {kind:?} is not an AWS event source kind (aws-sqs)"
+            )]);
+        }
+        let config = crate::sqs::SqsConfig::build(prefix, table, env)?;
+        let source =
+            crate::sqs::SqsSource::new(config).map_err(|e| vec![format!("{prefix}: {e}")])?;
+        Ok(Arc::new(source))
+    }
+
     #[cfg(feature = "sim")]
     fn simulators(&self) -> Option<&dyn tether_provider::registry::SimFactory> {
         Some(&crate::sim::SIMULATORS)

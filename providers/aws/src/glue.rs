@@ -53,7 +53,12 @@ fn run_of(handle: &Handle) -> Result<(String, String), ProviderError> {
 
 impl JobApi for GlueRuns {
     fn about(&self) -> About {
-        About::new(PROVIDER, Protocol::Json11(TARGET), Start::Gated)
+        About::new(
+            PROVIDER,
+            Protocol::Json11(TARGET),
+            Start::Gated,
+            "job_run_id",
+        )
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

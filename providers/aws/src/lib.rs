@@ -20,6 +20,8 @@
 //!   `athena.rs`: the descriptions.
 //! - `state.rs`: the state mappings.
 //! - `edges.rs`: each kind's edge catalog.
+//! - `events.rs`: each kind's EventBridge state-change event and the reader of one
+//!   (`events::read`); `sqs.rs`: the `aws-sqs` event source that receives them from a queue.
 //! - `sim/` (feature `sim`, off by default): simulators of the services that check SigV4
 //!   signatures (`tether sim KIND` for each of these kinds); each service's part implements
 //!   `sim/service.rs`' `ServiceSim`.
@@ -37,6 +39,7 @@ pub mod edges;
 pub mod emr;
 pub mod emr_containers;
 pub mod emr_serverless;
+pub mod events;
 pub mod factory;
 pub mod glue;
 pub mod kit;
@@ -44,6 +47,7 @@ pub mod redshift_data;
 pub mod sagemaker;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod sqs;
 pub mod state;
 pub mod stepfunctions;
 

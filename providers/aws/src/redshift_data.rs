@@ -67,7 +67,12 @@ impl JobApi for Statements {
     fn about(&self) -> About {
         // `ClientToken` is sent, but the service holds it 8 hours at most: a lost answer is
         // resolved by `find`, never by sending again blind.
-        About::new(PROVIDER, Protocol::Json11(TARGET), Start::Gated)
+        About::new(
+            PROVIDER,
+            Protocol::Json11(TARGET),
+            Start::Gated,
+            "statement_id",
+        )
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {
@@ -100,6 +105,11 @@ impl JobApi for Statements {
         let mut body = spec.clone();
         body["ClientToken"] = json!(key);
         body["StatementName"] = json!(statement_name(spec, key));
+        // "Redshift Data Statement Status Change" is sent only for a statement started
+        // with `WithEvent`: on unless the spec says otherwise.
+        if body.get("WithEvent").is_none() {
+            body["WithEvent"] = json!(true);
+        }
         Call::rpc("ExecuteStatement", body)
     }
 

@@ -137,7 +137,12 @@ impl Flavor {
 impl JobApi for Flavor {
     fn about(&self) -> About {
         // The unique name makes the submit idempotent: it may be repeated without a gate.
-        About::new(self.kind, Protocol::Json11(TARGET), Start::Deduplicated)
+        About::new(
+            self.kind,
+            Protocol::Json11(TARGET),
+            Start::Deduplicated,
+            self.handle_field,
+        )
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

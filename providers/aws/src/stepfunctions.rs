@@ -163,7 +163,12 @@ impl JobApi for Executions {
     fn about(&self) -> About {
         // The name is the key's: the same name and input while the execution runs return it
         // again.
-        About::new(PROVIDER, Protocol::Json10(TARGET), Start::Deduplicated)
+        About::new(
+            PROVIDER,
+            Protocol::Json10(TARGET),
+            Start::Deduplicated,
+            "execution_arn",
+        )
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

@@ -258,6 +258,15 @@ impl<A: JobApi> Provider for Kit<A> {
         self.config.common.coalesce
     }
 
+    /// The remote job's own id, as the service's EventBridge events name it (the handle's
+    /// field [`super::About::reference`]); a handle without it (none tether made) falls back
+    /// to the handle's JSON, which no event names.
+    fn handle_ref(&self, handle: &Handle) -> String {
+        handle
+            .get_str(self.api.about().reference)
+            .unwrap_or_else(|| handle.as_json().to_string())
+    }
+
     fn settings(&self) -> &tether_provider::CommonSettings {
         &self.config.common
     }

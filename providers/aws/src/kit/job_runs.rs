@@ -88,7 +88,7 @@ impl JobRuns {
 impl JobApi for JobRuns {
     fn about(&self) -> About {
         // `clientToken` is tether's key: AWS deduplicates a repeated start.
-        About::new(self.kind, Protocol::Rest, Start::Deduplicated)
+        About::new(self.kind, Protocol::Rest, Start::Deduplicated, "job_run_id")
     }
 
     fn check(&self, spec: &Value) -> Result<(), String> {

@@ -60,15 +60,25 @@ pub struct About {
     pub protocol: Protocol,
     /// Whether the service deduplicates the start.
     pub start: Start,
+    /// The handle's field holding the remote job's own id as the service's EventBridge
+    /// events name it (`job_id`: a Batch event's `detail.jobId`): the job's
+    /// [`tether_provider::Provider::handle_ref`], matched against [`crate::events`]' hints.
+    pub reference: &'static str,
 }
 
 impl About {
-    /// A description's kind, protocol and start.
-    pub const fn new(kind: &'static str, protocol: Protocol, start: Start) -> Self {
+    /// A description's kind, protocol, start, and the handle's field its events name.
+    pub const fn new(
+        kind: &'static str,
+        protocol: Protocol,
+        start: Start,
+        reference: &'static str,
+    ) -> Self {
         Self {
             kind,
             protocol,
             start,
+            reference,
         }
     }
 }
