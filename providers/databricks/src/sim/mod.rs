@@ -8,6 +8,8 @@
 //! - SQL (`statements.rs`): statements on warehouses, and the query history.
 //! - `lives.rs`: what updates and statements share: their life, the state names their APIs
 //!   give it, and the store that keeps them in creation order.
+//! - `notify.rs`: notification destinations, and the job notifications runs send to them
+//!   (`webhook_notifications`), with faults that drop, repeat or delay them.
 //!
 //! Submissions (in all and per key) and cancels are counted; faults can be injected per
 //! endpoint (an HTTP status with Retry-After, a slow answer, a connection dropped mid-answer,
@@ -18,6 +20,7 @@
 //! DAGs without a workspace.
 
 mod lives;
+mod notify;
 mod pipelines;
 mod repair;
 mod statements;
@@ -43,6 +46,7 @@ use tether_provider::JobState;
 
 use crate::client::{Run, RunState, RunStatus, RunsPage, TerminationDetails};
 use lives::{Life, Phase};
+pub use notify::{NotificationFault, WORKSPACE_ID};
 
 /// How the simulator behaves.
 #[derive(Debug, Clone)]
@@ -155,6 +159,15 @@ pub struct SimStats {
     pub task_runs: BTreeMap<String, u64>,
     /// OAuth tokens issued.
     pub tokens_issued: u64,
+    /// Job notifications POSTed to destinations (a repeated one counts twice); not requests.
+    #[serde(default)]
+    pub notifications_sent: u64,
+    /// Job notifications dropped by a [`NotificationFault::Drop`].
+    #[serde(default)]
+    pub notifications_dropped: u64,
+    /// Job notifications sent that failed (no answer, or not 2xx); none is sent again.
+    #[serde(default)]
+    pub notifications_failed: u64,
 }
 
 impl std::ops::Deref for SimStats {
@@ -201,6 +214,8 @@ struct SimRun {
     fail_once: Vec<String>,
     /// The original run, then each repair; the last is the one under way.
     attempts: Vec<repair::Attempt>,
+    /// The notifications its `webhook_notifications` ask for, and what was sent.
+    webhooks: Option<notify::RunWebhooks>,
 }
 
 /// The simulator's state (behind [`Simulator`]).
@@ -226,6 +241,8 @@ pub struct Inner {
     updates: pipelines::Updates,
     /// SQL statements.
     statements: statements::Statements,
+    /// Notification destinations, and the runs with notifications to send.
+    notices: notify::Notices,
 }
 
 impl Inner {
@@ -315,10 +332,13 @@ impl Simulator {
             stats: SimStats::default(),
             updates: pipelines::Updates::default(),
             statements: statements::Statements::default(),
+            notices: notify::Notices::default(),
         };
-        Ok(Self(
-            Hosted::start("databricks", inner, router, addr).await?,
-        ))
+        let app = |shared: Shared| {
+            notify::start(&shared);
+            router(shared)
+        };
+        Ok(Self(Hosted::start("databricks", inner, app, addr).await?))
     }
 
     /// The counters so far.
@@ -340,6 +360,7 @@ impl Simulator {
             run.running = Duration::ZERO;
             run.terminating = Duration::ZERO;
         }
+        inner.notices.changed();
     }
 
     /// The classic life cycle state of a run now (`None`: no such run).
@@ -527,11 +548,15 @@ fn router(inner: Shared) -> Router {
             post(statements::cancel),
         )
         .route("/history/queries", get(statements::history));
+    let destinations = Router::new()
+        .route("/", post(notify::create_destination))
+        .route("/{id}", get(notify::get_destination));
     Router::new()
         .nest("/api/2.1", api.clone())
         .nest("/api/2.2", api)
         .nest("/api/2.0/pipelines", pipelines)
         .nest("/api/2.0/sql", sql)
+        .nest("/api/2.0/notification-destinations", destinations)
         .route("/oidc/v1/token", post(issue_token))
         .route("/_sim/stats", get(stats))
         .with_state(inner)
@@ -608,6 +633,27 @@ fn counted(inner: &Shared, endpoint: Endpoint) -> std::sync::MutexGuard<'_, Inne
     guard
 }
 
+impl Inner {
+    /// Whether `headers` carry the simulator's token or an OAuth token it issued.
+    fn bearer_ok(&self, headers: &HeaderMap) -> bool {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        bearer == self.config.token || self.oauth_tokens.iter().any(|t| t == bearer)
+    }
+}
+
+/// Databricks' answer to a request without valid credentials.
+fn unauthenticated() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHENTICATED",
+        "Invalid access token.",
+    )
+}
+
 /// Checks the bearer token, then applies a queued fault for `endpoint`, if any. Returns the
 /// response to send instead of the real one, or the fault to apply after processing.
 async fn gate(
@@ -617,22 +663,12 @@ async fn gate(
 ) -> Result<Option<FaultKind>, Response> {
     let fault = {
         let mut guard = inner.lock().expect("simulator mutex poisoned");
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        let authorized =
-            bearer == guard.config.token || guard.oauth_tokens.iter().any(|t| t == bearer);
+        let authorized = guard.bearer_ok(headers);
         let admitted = guard
             .harness
             .admit(authorized, |f| f.endpoint.is_none_or(|e| e == endpoint));
         let Ok(fault) = admitted else {
-            return Err(error(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                "Invalid access token.",
-            ));
+            return Err(unauthenticated());
         };
         fault.map(|f| f.kind)
     };
@@ -685,6 +721,12 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
     if run_now && body["job_id"].as_i64().is_none_or(|id| id <= 0) {
         return Err(invalid(format!("Job {} does not exist.", body["job_id"])));
     }
+    // A job's runs (run-now) notify as the job's settings say: the simulator keeps no jobs.
+    let webhooks = if run_now {
+        None
+    } else {
+        notify::RunWebhooks::of_submission(&body)?
+    };
     let mut guard = counted(&inner, Endpoint::Submit);
     let token = body
         .get("idempotency_token")
@@ -751,8 +793,12 @@ async fn submit(State(inner): State<Shared>, headers: HeaderMap, body: String) -
             attempts: vec![repair::Attempt::original(&tasks, start_ms)],
             tasks,
             fail_once,
+            webhooks,
         },
     );
+    if guard.runs[&id].webhooks.is_some() {
+        guard.notices.watch(id);
+    }
     guard.harness.counters.job_made(token.as_deref());
     if let Some(t) = token {
         guard.tokens.insert(t, id);
@@ -969,6 +1015,7 @@ async fn cancel_run(State(inner): State<Shared>, headers: HeaderMap, body: Strin
         run.cancelled = true;
         run.cancelled_at = Some(now);
     }
+    guard.notices.changed();
     guard.harness.counters.cancelled();
     Ok(respond_after(after, Json(json!({})).into_response()))
 }

@@ -268,6 +268,9 @@ pub(super) async fn repair_run(
     });
     run.cancelled = false;
     run.forced = None;
+    if run.webhooks.is_some() {
+        guard.notices.watch(run_id);
+    }
     guard.last_repair_id = next_repair_id;
     guard.stats.repairs += 1;
     for task in named {
