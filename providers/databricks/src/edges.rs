@@ -62,6 +62,18 @@ pub static RUNS: Edges = Edges {
             source: "databricks-sdk-py service/jobs.py list_runs, get_run",
         },
         Edge {
+            topic: Topic::Limits,
+            says: "webhook_notifications: \"A maximum of 3 destinations can be specified\" for each event (on_start, on_success, on_failure, ...); run-now takes none (a job's runs notify as the job's settings say)",
+            tether: "an account's notification_destination is added to a one-time run's on_start, on_success and on_failure after the spec's own, never twice; an event the spec already fills with 3 is left as it is (polling alone tells its end); run-now is left as it is",
+            source: "databricks-sdk-py service/jobs.py WebhookNotifications, JobsAPI.submit, JobsAPI.run_now",
+        },
+        Edge {
+            topic: Topic::Other,
+            says: "job notifications to a webhook destination: a POST of {event_type (jobs.on_start, jobs.on_success, jobs.on_failure, ...), workspace_id, run {run_id}, job {job_id, name}} with the destination's user name and password as HTTP basic authentication, to an HTTPS endpoint with a CA-signed certificate that admits the control plane's addresses; \"Succeeded with failures\" counts as success; job-level notifications are not sent when failed tasks are retried; a cancelled run notifies on_failure unless notification_settings.no_alert_for_canceled_runs; retries, ordering, repeats and time limits of delivery are not documented",
+            tether: "a notification is a hint, never a record: it marks the run due and a runs/get confirms any end, so one lost, late, repeated or out of order costs at most a poll interval; the password is checked in constant time; the simulator sends each once, best effort, and its faults drop, repeat or delay them",
+            source: "https://docs.databricks.com/aws/en/jobs/notifications; https://docs.databricks.com/aws/en/admin/workspace-settings/notification-destinations; databricks-sdk-py service/jobs.py JobNotificationSettings",
+        },
+        Edge {
             topic: Topic::Other,
             says: "runs/repair has no idempotency token; \"The run must not be in progress\"",
             tether: "a lost repair answer is reconciled from the run's repair_history before any resend",
