@@ -54,6 +54,34 @@ pub static SWEEP_CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Provider events, by source and what became of them: `matched` (a job of the source's
+/// accounts was marked due now), `unmatched` (about a job tether does not track, or no longer
+/// active), `foreign` (not about a job of tether's kinds), `unreadable`.
+pub static EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "tether_events_total",
+        "Provider events received, by source and outcome (matched, unmatched, foreign, unreadable)",
+        &["source", "outcome"],
+    )
+});
+
+/// Seconds from a provider event's own time to the job being marked due now, by source.
+pub static EVENT_LAG: LazyLock<HistogramVec> = LazyLock::new(|| {
+    let h = HistogramVec::new(
+        HistogramOpts::new(
+            "tether_event_lag_seconds",
+            "Seconds from a provider event's time to its job being marked due, by source",
+        )
+        .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+        &["source"],
+    )
+    .expect("valid metric");
+    REGISTRY
+        .register(Box::new(h.clone()))
+        .expect("registered once");
+    h
+});
+
 /// Provider errors, by provider, call and kind.
 pub static PROVIDER_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
@@ -200,6 +228,8 @@ pub fn init() {
     LazyLock::force(&POLLS);
     LazyLock::force(&PROVIDER_ERRORS);
     LazyLock::force(&SWEEP_CALLS);
+    LazyLock::force(&EVENTS);
+    LazyLock::force(&EVENT_LAG);
     LazyLock::force(&RATE_LIMIT_WAITS);
     LazyLock::force(&LEASES);
     LazyLock::force(&DUPLICATES);

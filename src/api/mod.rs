@@ -5,6 +5,7 @@
 //! - [`state`]: task state of the three scopes, shaped like Airflow's state-store routes.
 //! - [`ops`]: health, readiness, metrics, the OpenAPI document.
 //! - [`tokens`]: task tokens: signing, the registry, listing, revoking.
+//! - [`events`]: provider events: pokes, and the notifications services send.
 //! - [`paging`]: page sizes and cursors of every list; [`limits`]: slow and oversized
 //!   requests; [`waits`]: caps on long polls in flight.
 //! - [`auth`]: admin and task tokens; [`error`]: the one status-code mapping; [`extract`]:
@@ -12,6 +13,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod jobs;
 pub mod limits;
@@ -89,6 +91,7 @@ impl ApiState {
         state::forget_run,
         ops::healthz, ops::readyz, ops::metrics, ops::info,
         tokens::issue_token, tokens::list_tokens, tokens::revoke_token,
+        events::poke, events::notification,
     ),
     modifiers(&BearerAuth, &IdRules),
     security(("bearer" = []))
@@ -202,6 +205,8 @@ pub fn router(state: ApiState) -> Router {
             "/v1/tokens/{id}",
             axum::routing::delete(tokens::revoke_token),
         )
+        .route("/v1/events/poke", post(events::poke))
+        .route("/v1/events/{kind}/{account}", post(events::notification))
         .route("/v1/info", get(ops::info))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -190,9 +190,10 @@ async fn serve(app: &App) -> Result<(), Error> {
     let shutdown = CancellationToken::new();
     let sweeper = tokio::spawn(app.sweeper(None).run(shutdown.clone()));
     let supervisor = tokio::spawn(Supervisor::new(app.engine.clone()).run(shutdown.clone()));
-    // Waiters in this process hear of other processes' job changes: through PostgreSQL's
-    // NOTIFY, or SQLite's change log.
-    let relay = app.config.api.enabled.then(|| {
+    // Waiters in this process hear of other processes' job changes, and the supervisor of
+    // pokes (a provider event named a job it holds): through PostgreSQL's NOTIFY, or
+    // SQLite's change log.
+    let relay = {
         let changes = app.engine.changes().clone();
         match app.db.backend() {
             crate::db::Backend::Postgres => tokio::spawn(crate::engine::changes::relay(
@@ -206,7 +207,8 @@ async fn serve(app: &App) -> Result<(), Error> {
                 shutdown.clone(),
             )),
         }
-    });
+    };
+    let readers = read_events(app, &shutdown).await;
     let mut api =
         listener.map(|l| tokio::spawn(crate::api::serve(app.clone(), l, shutdown.clone())));
     tracing::info!(database = %app.db.url(), owner = app.engine.owner(), "tether serve started");
@@ -239,9 +241,10 @@ async fn serve(app: &App) -> Result<(), Error> {
         }
         let _ = supervisor.await;
         let _ = sweeper.await;
-        if let Some(relay) = relay {
-            let _ = relay.await;
+        for reader in readers {
+            let _ = reader.await;
         }
+        let _ = relay.await;
     })
     .await;
     if drained.is_err() {
@@ -251,6 +254,38 @@ async fn serve(app: &App) -> Result<(), Error> {
         );
     }
     result
+}
+
+/// Starts a reader of each `[events.NAME]` source, after writing the references events are
+/// matched by of jobs recorded before they were (an upgrade; nothing to do after that).
+async fn read_events(app: &App, shutdown: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+    match app.engine.backfill_handle_refs().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            jobs = n,
+            "references of jobs recorded before events were written"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "writing the references of older jobs failed; events will not find those until the next start")
+        }
+    }
+    app.config
+        .events
+        .iter()
+        .map(|(name, config)| {
+            let source = crate::engine::events::Source {
+                name: name.clone(),
+                source: config.source.clone(),
+                accounts: config.accounts.clone(),
+                delete_unreadable: config.delete_unreadable,
+            };
+            tokio::spawn(crate::engine::events::read_source(
+                app.engine.clone(),
+                source,
+                shutdown.clone(),
+            ))
+        })
+        .collect()
 }
 
 /// What shutdown may take beyond `supervisor.shutdown_grace`: handing the leases back.

@@ -4,12 +4,13 @@
 //! pass that reports every bad field at once, each named by its path (`gc.schedule`, ...).
 //! Each section is its own module, owning its typed struct, its raw form and its checks:
 //! [`database`], [`state`](mod@state), [`gc`], [`jobs`], [`supervisor`], [`api`],
-//! [`providers`] (checked by the registry's factories). Environment and command-line
+//! [`providers`] and [`events`] (checked by the registry's factories). Environment and command-line
 //! overrides (such as `TETHER_DATABASE_URL`) are applied by the caller with
 //! [`Config::with_database_url`].
 
 pub mod api;
 pub mod database;
+pub mod events;
 pub mod gc;
 pub mod jobs;
 pub mod providers;
@@ -25,6 +26,7 @@ use serde::Deserialize;
 
 pub use self::api::{ApiConfig, SigningKey, TlsFiles, DEFAULT_API_PORT};
 pub use self::database::DatabaseConfig;
+pub use self::events::EventsConfig;
 pub use self::gc::{GcConfig, DEFAULT_GC_SCHEDULE};
 pub use self::jobs::JobsConfig;
 pub use self::providers::ProviderConfig;
@@ -83,6 +85,8 @@ pub struct Config {
     pub supervisor: SupervisorConfig,
     /// Provider accounts by name (`[providers.NAME]`).
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// Queues of provider events by name (`[events.NAME]`).
+    pub events: BTreeMap<String, EventsConfig>,
     /// The HTTP API.
     pub api: ApiConfig,
 }
@@ -103,6 +107,8 @@ struct RawConfig {
     supervisor: RawSupervisor,
     #[serde(default)]
     providers: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    events: BTreeMap<String, toml::Table>,
     #[serde(default)]
     api: RawApi,
 }
@@ -155,6 +161,7 @@ impl RawConfig {
         let supervisor = self.supervisor.build(&mut problems);
         let api = self.api.build(&mut problems);
         let providers = providers::build(self.providers, &mut problems);
+        let events = events::build(self.events, &providers, &mut problems);
         match gc {
             Some(gc) if problems.is_empty() => Ok(Config {
                 database,
@@ -163,6 +170,7 @@ impl RawConfig {
                 jobs,
                 supervisor,
                 providers,
+                events,
                 api,
             }),
             _ => Err(problems.into_lines()),

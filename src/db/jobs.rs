@@ -475,14 +475,15 @@ impl JobStore {
         &self,
         lease: &Lease,
         handle: &Handle,
+        handle_ref: &str,
         event_kind: &str,
         state_key: &StateKeyWrite,
         now: Millis,
     ) -> Result<Option<JobRecord>, DbError> {
         let sql = format!(
             "UPDATE jobs SET phase = 'active', handle = $4, state = 'pending', updated_at = $5, \
-             handle_at = $5, next_poll_at = $5, poll_failures = 0 WHERE {FENCE} \
-             AND phase = 'submitting' \
+             handle_at = $5, next_poll_at = $5, poll_failures = 0, handle_ref = $6 \
+             WHERE {FENCE} AND phase = 'submitting' \
              RETURNING *"
         );
         let event = (
@@ -490,7 +491,10 @@ impl JobStore {
             Some(JobState::Pending),
             serde_json::json!({ "handle": handle }),
         );
-        let query = fenced(&sql, lease).bind(handle.as_json()).bind(now.0);
+        let query = fenced(&sql, lease)
+            .bind(handle.as_json())
+            .bind(now.0)
+            .bind(handle_ref);
         self.transition(query, Some(state_key), event, &lease.owner, now)
             .await
     }
@@ -530,19 +534,21 @@ impl JobStore {
         &self,
         job_id: JobId,
         handle: &Handle,
+        handle_ref: &str,
         state_key: &StateKeyWrite,
         actor: &str,
         now: Millis,
     ) -> Result<Option<JobRecord>, DbError> {
         let query = sqlx::query(
             "UPDATE jobs SET phase = 'active', handle = $2, state = 'pending', updated_at = $3, \
-             handle_at = $3, next_poll_at = $3, poll_failures = 0 WHERE id = $1 \
-             AND phase = 'submitting' \
+             handle_at = $3, next_poll_at = $3, poll_failures = 0, handle_ref = $4 \
+             WHERE id = $1 AND phase = 'submitting' \
              AND handle IS NULL RETURNING *",
         )
         .bind(job_id.0)
         .bind(handle.as_json())
-        .bind(now.0);
+        .bind(now.0)
+        .bind(handle_ref);
         let event = (
             "submitted",
             Some(JobState::Pending),

@@ -16,6 +16,7 @@
 //! - [`settings`]: values of the database every process reads (the key namespace).
 //! - [`changes`]: the feeds that tell waiters a job changed (PostgreSQL `NOTIFY`, SQLite's
 //!   `job_changes` table).
+//! - [`pokes`]: provider events: the job an event names, marked due now.
 //! - `rows`: one decoder per record type.
 //!
 //! Nothing outside this module writes SQL; the records themselves are in `crate::model`.
@@ -24,6 +25,7 @@ pub mod changes;
 mod fault;
 pub mod jobs;
 pub mod members;
+pub mod pokes;
 mod rows;
 pub mod settings;
 pub mod state;

@@ -14,6 +14,11 @@
 //! re-read their jobs only every [`RELAYED_REREAD`], in case; without one (not started, or
 //! its connection lost) every [`UNRELAYED_REREAD`]. The SQL of both relays lives in
 //! [`crate::db::changes`].
+//!
+//! The same relays carry pokes (a provider event named a job; see [`crate::engine::events`]):
+//! they go to this process's supervisor ([`Changes::take_pokes`]), which polls the ones it
+//! holds at once. When the relay may have missed some, the supervisor is told
+//! ([`Pokes::missed`]) and reads the pokes of its jobs from the database instead.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +28,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::changes::{listen, SqliteLog};
+use crate::db::changes::{listen, SqliteLog, POKES};
 use crate::db::Db;
 use crate::model::JobId;
 
@@ -45,6 +50,25 @@ pub struct Changes {
     waiters: Mutex<Waiters>,
     next_watch: AtomicU64,
     relayed: AtomicBool,
+    pokes: Pokes,
+}
+
+/// The pokes heard and not yet taken by the supervisor.
+#[derive(Debug, Default)]
+pub struct Pokes {
+    jobs: Mutex<Vec<JobId>>,
+    /// The relay may have missed some: the supervisor reads its jobs' pokes from the database.
+    missed: AtomicBool,
+    heard: Notify,
+}
+
+/// What [`Changes::take_pokes`] gives.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Poked {
+    /// The jobs poked, in order heard (a job poked twice may appear twice).
+    pub jobs: Vec<JobId>,
+    /// Whether pokes may have been missed since the last take.
+    pub missed: bool,
 }
 
 #[derive(Debug, Default)]
@@ -109,6 +133,32 @@ impl Changes {
     fn set_relayed(&self, relayed: bool) {
         self.relayed.store(relayed, Ordering::Relaxed);
     }
+
+    /// Announces that `job_id` was poked: this process's supervisor polls it now if it holds
+    /// it.
+    pub fn poke(&self, job_id: JobId) {
+        self.pokes.jobs.lock().expect("pokes lock").push(job_id);
+        self.pokes.heard.notify_one();
+    }
+
+    /// Tells the supervisor that pokes may have been missed (the relay was down).
+    fn pokes_missed(&self) {
+        self.pokes.missed.store(true, Ordering::Relaxed);
+        self.pokes.heard.notify_one();
+    }
+
+    /// Takes the pokes heard since the last take.
+    pub fn take_pokes(&self) -> Poked {
+        Poked {
+            jobs: std::mem::take(&mut *self.pokes.jobs.lock().expect("pokes lock")),
+            missed: self.pokes.missed.swap(false, Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until a poke is heard (at once if one was since the last wait).
+    pub async fn poked(&self) {
+        self.pokes.heard.notified().await;
+    }
 }
 
 /// A waiter's registration for some jobs' changes (see [`Changes::watch`]).
@@ -154,6 +204,7 @@ pub async fn watch_sqlite(db: Db, changes: Arc<Changes>, shutdown: CancellationT
         let ended = watch_sqlite_once(&db, &changes, &shutdown).await;
         changes.set_relayed(false);
         changes.announce(ANY_JOB);
+        changes.pokes_missed();
         let Err(e) = ended else { return };
         failures += 1;
         let wait = Duration::from_millis(250u64 << failures.min(6));
@@ -175,6 +226,7 @@ async fn watch_sqlite_once(
     changes.set_relayed(true);
     // Changes made before the relay ran (or while it was down) were not relayed.
     changes.announce(ANY_JOB);
+    changes.pokes_missed();
     let mut tick = tokio::time::interval(SQLITE_LOOK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -185,9 +237,13 @@ async fn watch_sqlite_once(
         let look = log.look().await?;
         if look.missed {
             changes.announce(ANY_JOB);
+            changes.pokes_missed();
         }
         for job in look.jobs {
             changes.announce(JobId(job));
+        }
+        for job in look.pokes {
+            changes.poke(JobId(job));
         }
     }
 }
@@ -218,6 +274,7 @@ pub async fn relay(url: String, changes: std::sync::Arc<Changes>, shutdown: Canc
         failures = 0;
         changes.set_relayed(true);
         changes.announce(ANY_JOB);
+        changes.pokes_missed();
         tracing::debug!("listening for job changes");
         loop {
             let next = tokio::select! {
@@ -226,6 +283,7 @@ pub async fn relay(url: String, changes: std::sync::Arc<Changes>, shutdown: Canc
             };
             match next {
                 Ok(Some(n)) => match n.payload().parse::<i64>() {
+                    Ok(id) if n.channel() == POKES => changes.poke(JobId(id)),
                     Ok(id) => changes.announce(JobId(id)),
                     Err(_) => {
                         tracing::warn!(payload = n.payload(), "unexpected job change payload")
@@ -235,11 +293,13 @@ pub async fn relay(url: String, changes: std::sync::Arc<Changes>, shutdown: Canc
                 Ok(None) => {
                     changes.set_relayed(false);
                     changes.announce(ANY_JOB);
+                    changes.pokes_missed();
                     tracing::warn!("the job change listener lost its connection; reconnecting");
                 }
                 Err(e) => {
                     changes.set_relayed(false);
                     changes.announce(ANY_JOB);
+                    changes.pokes_missed();
                     tracing::warn!(error = %e, "the job change listener failed; reconnecting");
                     break;
                 }

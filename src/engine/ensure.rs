@@ -490,10 +490,11 @@ impl Engine {
     ) -> Result<Option<Ensured>, EngineError> {
         let now = self.now();
         let key = self.state_key_write(&job, Phase::Active, Some(&handle), JobState::Pending, now);
+        let handle_ref = self.handle_ref(&job.provider, &handle);
         let recorded = self
             .inner
             .jobs
-            .record_handle(&lease, &handle, event, &key, Millis::from(now))
+            .record_handle(&lease, &handle, &handle_ref, event, &key, Millis::from(now))
             .await?;
         let Some(mut recorded) = recorded else {
             // The lease was lost while the provider answered (it ran out, or the record moved
@@ -502,7 +503,14 @@ impl Engine {
             let stray = self
                 .inner
                 .jobs
-                .record_stray_handle(job.id, &handle, &key, &lease.owner, Millis::from(now))
+                .record_stray_handle(
+                    job.id,
+                    &handle,
+                    &handle_ref,
+                    &key,
+                    &lease.owner,
+                    Millis::from(now),
+                )
                 .await?;
             if let Some(recorded) = stray {
                 tracing::warn!(job_id = job.id.0, handle = %handle, "the submission's lease was lost before its answer came; its handle is recorded");

@@ -21,6 +21,7 @@ pub mod changes;
 mod coalesce;
 pub mod decide;
 pub mod ensure;
+pub mod events;
 pub mod key;
 pub mod poll;
 pub mod providers;

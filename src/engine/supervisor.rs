@@ -73,6 +73,9 @@ struct Held {
     swept: bool,
     /// What that sweep reported for it (boxed: most held jobs have none).
     listed: Option<Box<RemoteStatus>>,
+    /// A provider event named it since its last poll started: it is polled now, singly
+    /// (a status call of its own, whatever a sweep said), as soon as it is idle.
+    poked: bool,
     /// Which queue entry is this job's current one (older entries are skipped when popped).
     seq: u64,
     in_flight: bool,
@@ -178,6 +181,10 @@ struct Running {
     next_claim: DateTime<Utc>,
     /// Database failures in a row: claims and heartbeats back off while it is unreachable.
     db_failures: u32,
+    /// Pokes may have been missed (the relay was down): read them from the database.
+    pokes_missed: bool,
+    /// Since when pokes were last read from the database (ms), when some were missed.
+    pokes_read_since: Millis,
     /// The one job supervised has finished (`tether run`).
     done: bool,
 }
@@ -198,6 +205,8 @@ impl Running {
             next_heartbeat: engine.now(),
             next_claim: engine.now(),
             db_failures: 0,
+            pokes_missed: false,
+            pokes_read_since: Millis::from(engine.now()),
             done: false,
         }
     }
@@ -219,6 +228,8 @@ enum Wake {
     Shutdown,
     Poll(Result<PollResult, tokio::task::JoinError>),
     Sweep(Result<SweepResult, tokio::task::JoinError>),
+    /// A provider event named jobs (this supervisor's, perhaps).
+    Poked,
     /// A renewal, a claim or a poll is due.
     Due,
 }
@@ -268,18 +279,23 @@ impl Supervisor {
             if now >= s.next_claim {
                 self.on_claim_due(&mut s, now).await;
             }
+            if s.pokes_missed {
+                self.read_missed_pokes(&mut s).await;
+            }
             self.dispatch(&mut s);
             let sleep = s.until_next_due(engine);
             let wake = tokio::select! {
                 _ = shutdown.cancelled() => Wake::Shutdown,
                 Some(joined) = s.polls.join_next(), if !s.polls.is_empty() => Wake::Poll(joined),
                 Some(joined) = s.sweeps.join_next(), if !s.sweeps.is_empty() => Wake::Sweep(joined),
+                _ = engine.changes().poked() => Wake::Poked,
                 _ = tokio::time::sleep(sleep) => Wake::Due,
             };
             match wake {
                 Wake::Shutdown => break,
                 Wake::Poll(Ok(result)) => self.on_poll(&mut s, result).await,
                 Wake::Sweep(Ok(result)) => self.on_sweep(&mut s, result),
+                Wake::Poked => self.on_poked(&mut s),
                 // A poll or sweep task that panicked (none should) brings nothing back: its
                 // jobs stay marked in flight.
                 Wake::Poll(Err(_)) | Wake::Sweep(Err(_)) | Wake::Due => {}
@@ -297,6 +313,37 @@ impl Supervisor {
                 s.db_failures += 1;
                 s.next_heartbeat = now + backoff(s.db_failures).min(s.heartbeat_every);
                 tracing::warn!(error = %e, failures = s.db_failures, "renewing leases failed; retrying");
+            }
+        }
+    }
+
+    /// Provider events named jobs: those it holds are due now (see [`super::events`]).
+    fn on_poked(&self, s: &mut Running) {
+        let poked = self.engine.changes().take_pokes();
+        s.pokes_missed |= poked.missed;
+        let now = self.engine.now();
+        for id in poked.jobs {
+            mark_poked(s, id, now);
+        }
+    }
+
+    /// The relay of pokes was down for a while: reads the pokes of the jobs it holds since
+    /// the last read (a few seconds' margin for the clocks of the processes that poked).
+    async fn read_missed_pokes(&self, s: &mut Running) {
+        let engine = &self.engine;
+        let now = engine.now();
+        let since = s.pokes_read_since.plus(-MISSED_POKES_MARGIN_MS);
+        let pokes = crate::db::pokes::Pokes::new(engine.jobs().db().clone());
+        match pokes.poked_since(engine.owner(), since).await {
+            Ok(ids) => {
+                s.pokes_missed = false;
+                s.pokes_read_since = Millis::from(now);
+                for id in ids {
+                    mark_poked(s, id, now);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading missed pokes failed; retrying at the next turn")
             }
         }
     }
@@ -328,7 +375,7 @@ impl Supervisor {
                 s.queue.heap.pop();
                 continue;
             };
-            if !h.swept && sweepable(&h.job) {
+            if !h.swept && !h.poked && sweepable(&h.job) {
                 let name = h.job.provider.clone();
                 let route = match engine.providers().get(&name) {
                     Ok(p) => s.coalescer.route(&name, &*p, now),
@@ -368,8 +415,10 @@ impl Supervisor {
             h.in_flight = true;
             let engine = engine.clone();
             let mut job = h.job.clone();
-            let listed = h.listed.take().map(|l| *l);
+            // A poked job is asked about afresh: what a sweep said may predate the event.
+            let listed = h.listed.take().filter(|_| !h.poked).map(|l| *l);
             h.swept = false;
+            h.poked = false;
             let lease = Lease {
                 job_id: id,
                 owner: engine.owner().to_string(),
@@ -393,8 +442,13 @@ impl Supervisor {
         match result {
             Ok(PollOutcome::Again(at)) => {
                 let cancel_learnt = h.take_poll(job);
-                // A cancel learnt during the poll is sent now, not at `at`.
-                let at = if cancel_learnt { engine.now() } else { at };
+                // A cancel learnt during the poll is sent now, not at `at`; so is a poll
+                // asked for by an event heard meanwhile.
+                let at = if cancel_learnt || h.poked {
+                    engine.now()
+                } else {
+                    at
+                };
                 s.queue.schedule(id, h, at);
             }
             Ok(outcome @ (PollOutcome::Finished | PollOutcome::LeaseLost)) => {
@@ -435,6 +489,8 @@ impl Supervisor {
             let Some(h) = back_from_flight(&mut s.held, id, epoch) else {
                 continue;
             };
+            // A job an event named meanwhile is asked about singly, now.
+            let listed = listed.filter(|_| !h.poked);
             let settled = listed
                 .as_ref()
                 .and_then(|status| engine.settle_listed(&mut h.job, status));
@@ -443,8 +499,13 @@ impl Supervisor {
             } else {
                 h.swept = swept;
                 h.listed = listed.map(Box::new);
-                // A cancel learnt during the sweep is sent now, whatever the sweep met.
-                let at = if h.job.cancel_unsent() { now } else { at };
+                // A cancel learnt during the sweep is sent now, whatever the sweep met; so is a
+                // poll asked for by an event.
+                let at = if h.job.cancel_unsent() || h.poked {
+                    now
+                } else {
+                    at
+                };
                 s.queue.schedule(id, h, at);
             }
         }
@@ -633,6 +694,7 @@ impl Supervisor {
                     job,
                     swept: false,
                     listed: None,
+                    poked: false,
                     seq: 0,
                     in_flight: false,
                     orphaned: false,
@@ -690,6 +752,24 @@ impl Supervisor {
             self.engine.jobs().phase(id).await,
             Ok(Some(crate::jobs::Phase::Terminal)) | Ok(None)
         )
+    }
+}
+
+/// How far before the last read of missed pokes the next one reaches (ms): the processes
+/// that poke write their own clock's time, synced to the database's.
+const MISSED_POKES_MARGIN_MS: i64 = 5_000;
+
+/// Marks held job `id` poked: due now unless a poll or sweep of it is in flight (it is then
+/// polled as soon as that is back).
+fn mark_poked(s: &mut Running, id: JobId, now: DateTime<Utc>) {
+    if let Some(h) = s.held.get_mut(&id) {
+        if h.orphaned {
+            return;
+        }
+        h.poked = true;
+        if !h.in_flight {
+            s.queue.schedule(id, h, now);
+        }
     }
 }
 

@@ -1,0 +1,103 @@
+//! The SQL behind provider events: finding the job an event names by its `handle_ref`, and
+//! marking it due now (`poked_at`, which a trigger announces to the job's holder; see the
+//! migration `job_events` and [`super::changes`]).
+//!
+//! A poke writes only `poked_at` and pulls `next_poll_at` forward: nothing a lease holder
+//! fences on, so it never competes with the holder's writes, and a job claimed afresh (its
+//! holder died) is due at once too.
+
+use sqlx::Row as _;
+
+use super::{Db, DbError};
+use crate::model::{JobId, Millis};
+
+/// The pokes of one database.
+#[derive(Debug, Clone)]
+pub struct Pokes {
+    db: Db,
+}
+
+/// A job whose `handle_ref` was never written (recorded before the column existed).
+#[derive(Debug, Clone)]
+pub struct Unreferenced {
+    /// The job.
+    pub job_id: JobId,
+    /// Its provider account.
+    pub provider: String,
+    /// Its handle's JSON text.
+    pub handle: String,
+}
+
+impl Pokes {
+    /// The pokes of `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Marks the active jobs of account `provider` whose reference is `reference` due now;
+    /// returns them (none: no such job is active, or none of that account).
+    pub async fn poke(
+        &self,
+        provider: &str,
+        reference: &str,
+        now: Millis,
+    ) -> Result<Vec<JobId>, DbError> {
+        let rows = sqlx::query(
+            "UPDATE jobs SET poked_at = $3, \
+             next_poll_at = CASE WHEN next_poll_at > $3 THEN $3 ELSE next_poll_at END \
+             WHERE handle_ref = $1 AND phase = 'active' AND provider = $2 RETURNING id",
+        )
+        .bind(reference)
+        .bind(provider)
+        .bind(now.0)
+        .fetch_all(&mut *self.db.acquire().await?)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(JobId(row.try_get::<i64, _>(0)?)))
+            .collect()
+    }
+
+    /// The active jobs whose lease `owner` holds that were poked at or after `since`.
+    pub async fn poked_since(&self, owner: &str, since: Millis) -> Result<Vec<JobId>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id FROM jobs WHERE lease_owner = $1 AND poked_at >= $2 AND phase = 'active'",
+        )
+        .bind(owner)
+        .bind(since.0)
+        .fetch_all(&mut *self.db.acquire().await?)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(JobId(row.try_get::<i64, _>(0)?)))
+            .collect()
+    }
+
+    /// Up to `limit` active jobs with a handle but no `handle_ref`.
+    pub async fn unreferenced(&self, limit: i64) -> Result<Vec<Unreferenced>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id, provider, handle FROM jobs WHERE phase = 'active' \
+             AND handle IS NOT NULL AND handle_ref IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&mut *self.db.acquire().await?)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Unreferenced {
+                    job_id: JobId(row.try_get(0)?),
+                    provider: row.try_get(1)?,
+                    handle: row.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes the `handle_ref` of a job that has none.
+    pub async fn set_ref(&self, job_id: JobId, reference: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE jobs SET handle_ref = $2 WHERE id = $1 AND handle_ref IS NULL")
+            .bind(job_id.0)
+            .bind(reference)
+            .execute(&mut *self.db.acquire().await?)
+            .await?;
+        Ok(())
+    }
+}

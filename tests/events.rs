@@ -1,0 +1,369 @@
+//! Provider events, on both backends: a poke (an event naming a job) makes the job's holder
+//! poll it at once, in this process or another one sharing the database; an event that names
+//! nothing tether tracks, or that cannot be read, changes nothing; and what is recorded is
+//! what the poll found, never what the event said.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tether::api::{router, ApiState};
+use tether::app::App;
+use tether::config::Config;
+use tether::engine::events::Outcome;
+use tether::engine::{EnsureRequest, Supervisor};
+use tether::jobs::{JobRecord, Phase};
+use tether::model::JobId;
+use tether::state::TaskInstanceId;
+use tether_provider::events::{Hint, Reading};
+use tether_provider::JobState;
+use tokio_util::sync::CancellationToken;
+
+use common::{config_toml, quick_sim, spec, TestDb};
+
+const ADMIN: &str = "admin-token-for-tests-0123456789";
+
+/// An app whose account is polled every ten minutes: only an event can make a job's end
+/// known within the test.
+async fn slow_polling_app(db: &TestDb, host: &str) -> App {
+    let text = config_toml(db, host, "3s", "")
+        .replace("poll_initial = \"100ms\"", "poll_initial = \"10m\"")
+        .replace("poll_max = \"300ms\"", "poll_max = \"10m\"");
+    let text = format!(
+        "{text}\n[api]\nadmin_token_sha256 = [\"{}\"]\nsigning_key = \"test-signing-key-0123456789abcdef!\"\n",
+        tether::api::auth::hash_token(ADMIN)
+    );
+    let config = Config::from_toml(&text, "test").expect("config");
+    App::open(config).await.expect("open app")
+}
+
+/// What `tether serve` runs beside its supervisor: the relay of changes and pokes.
+fn relay(app: &App, stop: &CancellationToken) -> tokio::task::JoinHandle<()> {
+    let changes = app.engine.changes().clone();
+    match app.db.backend() {
+        tether::db::Backend::Postgres => tokio::spawn(tether::engine::changes::relay(
+            app.db.url().expose().to_string(),
+            changes,
+            stop.clone(),
+        )),
+        tether::db::Backend::Sqlite => tokio::spawn(tether::engine::changes::watch_sqlite(
+            app.db.clone(),
+            changes,
+            stop.clone(),
+        )),
+    }
+}
+
+fn request(task: &str) -> EnsureRequest {
+    EnsureRequest {
+        task_instance: TaskInstanceId::new("etl", "manual__1", task, -1),
+        try_number: 1,
+        name: "main".into(),
+        provider: "databricks".into(),
+        spec: spec(task),
+    }
+}
+
+async fn job(app: &App, id: JobId) -> JobRecord {
+    app.engine.jobs().get(id).await.unwrap().expect("job")
+}
+
+/// Waits until `done` holds for the job, or `limit` passes; returns the record and when.
+async fn until(
+    app: &App,
+    id: JobId,
+    limit: Duration,
+    done: impl Fn(&JobRecord) -> bool,
+) -> (JobRecord, Duration) {
+    let started = Instant::now();
+    loop {
+        let record = job(app, id).await;
+        if done(&record) || started.elapsed() > limit {
+            return (record, started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Submits a job, lets the supervisor poll it once (it is running then), and waits until the
+/// simulator has ended it: the supervisor would not poll it again for ten minutes.
+async fn ended_unseen(app: &App, task: &str) -> (JobId, Value) {
+    let ensured = app.engine.ensure(&request(task)).await.unwrap();
+    let id = ensured.job.id;
+    let (record, _) = until(app, id, Duration::from_secs(10), |j| {
+        j.poll_count_hint() >= 1
+    })
+    .await;
+    let handle = record.handle.clone().expect("a handle").value();
+    // The quick simulator ends a run about a second after it starts.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let record = job(app, id).await;
+    assert_eq!(
+        record.phase,
+        Phase::Active,
+        "nothing polled the job since it ended"
+    );
+    (id, handle)
+}
+
+trait PollCount {
+    fn poll_count_hint(&self) -> i64;
+}
+
+impl PollCount for JobRecord {
+    /// Whether the supervisor has polled the job: a raw state is recorded by a poll only.
+    fn poll_count_hint(&self) -> i64 {
+        i64::from(self.raw_state.is_some())
+    }
+}
+
+/// A poke makes the job's holder poll it now: its end is recorded within seconds, though its
+/// next poll was ten minutes away. The state recorded is the poll's (the poke says none).
+async fn a_poke_makes_the_holder_poll_now(db: TestDb) {
+    let sim = quick_sim().await;
+    let app = slow_polling_app(&db, &sim.url()).await;
+    let stop = CancellationToken::new();
+    let relay = relay(&app, &stop);
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let (id, handle) = ended_unseen(&app, "poked").await;
+    let reference = app
+        .engine
+        .handle_ref("databricks", &tether_provider::Handle::new(handle));
+    assert_eq!(reference, sim_run_id(&app, id).await, "the run id");
+    let poked = app
+        .engine
+        .poke(&["databricks".to_string()], &reference)
+        .await
+        .unwrap();
+    assert_eq!(poked, vec![id]);
+    let (record, took) = until(&app, id, Duration::from_secs(10), |j| {
+        j.phase == Phase::Terminal
+    })
+    .await;
+    assert_eq!(record.state, JobState::Succeeded, "{record:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "recorded {took:?} after the poke"
+    );
+    // Poked again once it ended: nothing is active with that reference.
+    let again = app
+        .engine
+        .poke(&["databricks".to_string()], &reference)
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    stop.cancel();
+    sup.await.unwrap();
+    relay.await.unwrap();
+}
+
+async fn sim_run_id(app: &App, id: JobId) -> String {
+    let record = job(app, id).await;
+    record
+        .handle
+        .expect("handle")
+        .get_i64("run_id")
+        .expect("run id")
+        .to_string()
+}
+
+/// An event heard by one process for a job another process's supervisor holds reaches that
+/// supervisor through the database.
+async fn a_poke_reaches_the_holder_in_another_process(db: TestDb) {
+    let sim = quick_sim().await;
+    let holder = slow_polling_app(&db, &sim.url()).await;
+    let hearer = slow_polling_app(&db, &sim.url()).await;
+    let stop = CancellationToken::new();
+    let relays = [relay(&holder, &stop), relay(&hearer, &stop)];
+    let sup = tokio::spawn(Supervisor::new(holder.engine.clone()).run(stop.clone()));
+    let (id, _) = ended_unseen(&holder, "elsewhere").await;
+    let reference = sim_run_id(&holder, id).await;
+    let poked = hearer
+        .engine
+        .poke(&["databricks".to_string()], &reference)
+        .await
+        .unwrap();
+    assert_eq!(poked, vec![id]);
+    let (record, took) = until(&holder, id, Duration::from_secs(10), |j| {
+        j.phase == Phase::Terminal
+    })
+    .await;
+    assert_eq!(record.state, JobState::Succeeded, "{record:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "recorded {took:?} after the poke"
+    );
+    stop.cancel();
+    sup.await.unwrap();
+    for r in relays {
+        r.await.unwrap();
+    }
+}
+
+/// Events that name nothing tether tracks, foreign ones and unreadable ones change nothing;
+/// one that says a running job ended is only a hint: the poll finds it running, and running
+/// is what is recorded.
+async fn wrong_events_change_nothing(db: TestDb) {
+    let sim = quick_sim().await;
+    sim.configure(|c| c.running = Duration::from_secs(60));
+    let app = slow_polling_app(&db, &sim.url()).await;
+    let stop = CancellationToken::new();
+    let relay = relay(&app, &stop);
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let ensured = app.engine.ensure(&request("running")).await.unwrap();
+    let id = ensured.job.id;
+    until(&app, id, Duration::from_secs(10), |j| {
+        j.poll_count_hint() >= 1
+    })
+    .await;
+    let accounts = ["databricks".to_string()];
+    let hint = |reference: &str| {
+        Ok(Reading::Hint(Hint {
+            kind: "databricks",
+            reference: reference.to_string(),
+            region: None,
+            at_ms: None,
+            state: Some("jobs.on_success".into()),
+        }))
+    };
+    let engine = &app.engine;
+    let cases = [
+        (hint("999999"), Outcome::Unmatched),
+        (
+            Ok(Reading::Foreign("an S3 event".into())),
+            Outcome::Foreign("an S3 event".into()),
+        ),
+        (
+            Err("not JSON".to_string()),
+            Outcome::Unreadable("not JSON".into()),
+        ),
+    ];
+    for (reading, expected) in cases {
+        let outcome = engine
+            .handle_event("test", &accounts, reading)
+            .await
+            .unwrap();
+        assert_eq!(outcome, expected);
+    }
+    // Of another kind than the account's: foreign to it.
+    let other = Ok(Reading::Hint(Hint {
+        kind: "aws-batch",
+        reference: sim_run_id(&app, id).await,
+        region: None,
+        at_ms: None,
+        state: None,
+    }));
+    let outcome = engine.handle_event("test", &accounts, other).await.unwrap();
+    assert!(matches!(outcome, Outcome::Foreign(_)), "{outcome:?}");
+    // A forged "it succeeded" about the running job: polled, found running.
+    let forged = hint(&sim_run_id(&app, id).await);
+    let outcome = engine
+        .handle_event("test", &accounts, forged)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Matched(vec![id]));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let record = job(&app, id).await;
+    assert_eq!(record.phase, Phase::Active, "{record:?}");
+    assert_eq!(record.state, JobState::Running, "{record:?}");
+    stop.cancel();
+    sup.await.unwrap();
+    relay.await.unwrap();
+}
+
+/// `POST /v1/events/poke`: an admin's poke marks the job due; a task token not bound to the
+/// account is refused (403); an unknown account is 404; a body naming the job twice or not at
+/// all is 400, each saying what is wrong.
+async fn the_poke_endpoint_checks_who_and_what(db: TestDb) {
+    let sim = quick_sim().await;
+    let app = slow_polling_app(&db, &sim.url()).await;
+    let stop = CancellationToken::new();
+    let relay = relay(&app, &stop);
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let api = router(ApiState::new(app.clone()));
+    tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
+    let http = reqwest::Client::new();
+    let post = |token: String, body: Value| {
+        let req = http
+            .post(format!("{url}/v1/events/poke"))
+            .bearer_auth(token)
+            .json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (id, handle) = ended_unseen(&app, "api").await;
+    let token = |providers: Value| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let body = json!({"dag_id": "etl", "ttl_seconds": 600, "providers": providers});
+            let resp = http
+                .post(format!("{url}/v1/tokens"))
+                .bearer_auth(ADMIN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let unbound = token(Value::Null).await;
+    let (status, body) = post(
+        unbound,
+        json!({"provider": "databricks", "handle": handle.clone()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("not bound"), "{body}");
+    let (status, body) = post(
+        ADMIN.into(),
+        json!({"provider": "nowhere", "handle": handle.clone()}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.to_string().contains("nowhere"), "{body}");
+    let (status, body) = post(
+        ADMIN.into(),
+        json!({"provider": "databricks", "handle": handle.clone(), "ref": "1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = post(ADMIN.into(), json!({"provider": "databricks"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        job(&app, id).await.phase,
+        Phase::Active,
+        "nothing polled yet"
+    );
+    let bound = token(json!(["databricks"])).await;
+    let (status, body) = post(bound, json!({"provider": "databricks", "handle": handle})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"], "matched", "{body}");
+    assert_eq!(body["jobs"], json!([id.0]), "{body}");
+    let (record, _) = until(&app, id, Duration::from_secs(10), |j| {
+        j.phase == Phase::Terminal
+    })
+    .await;
+    assert_eq!(record.state, JobState::Succeeded, "{record:?}");
+    stop.cancel();
+    sup.await.unwrap();
+    relay.await.unwrap();
+}
+
+on_both_backends!(
+    a_poke_makes_the_holder_poll_now,
+    a_poke_reaches_the_holder_in_another_process,
+    wrong_events_change_nothing,
+    the_poke_endpoint_checks_who_and_what,
+);
