@@ -361,7 +361,75 @@ async fn the_poke_endpoint_checks_who_and_what(db: TestDb) {
     relay.await.unwrap();
 }
 
+/// Databricks job notifications through `POST /v1/events/databricks/{account}`: the
+/// simulator sends the documented payload with the destination's basic auth when a run
+/// starts and ends; tether records the end within seconds though its next poll is ten minutes
+/// away. A notification without the account's secret is refused (401) and changes nothing.
+async fn databricks_notifications_end_jobs_within_seconds(db: TestDb) {
+    const SECRET: &str = "notification-secret-0123456789";
+    let sim = quick_sim().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let destination = sim.add_webhook_destination(
+        &format!("{url}/v1/events/databricks/databricks"),
+        "databricks",
+        SECRET,
+    );
+    let text = config_toml(&db, &sim.url(), "3s", "")
+        .replace("poll_initial = \"100ms\"", "poll_initial = \"10m\"")
+        .replace("poll_max = \"300ms\"", "poll_max = \"10m\"");
+    let text = format!(
+        "{text}\nnotification_destination = \"{destination}\"\nnotification_secret = \"{SECRET}\"\n"
+    );
+    let config = Config::from_toml(&text, "test").expect("config");
+    let app = App::open(config).await.expect("open app");
+    let stop = CancellationToken::new();
+    let relay = relay(&app, &stop);
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let api = router(ApiState::new(app.clone()));
+    tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
+    // A forged notification: refused, and the job it names is not polled.
+    sim.configure(|c| c.running = Duration::from_secs(3));
+    let ensured = app.engine.ensure(&request("notified")).await.unwrap();
+    let id = ensured.job.id;
+    until(&app, id, Duration::from_secs(10), |j| {
+        j.poll_count_hint() >= 1
+    })
+    .await;
+    let run_id = sim_run_id(&app, id).await;
+    let forged = json!({"event_type": "jobs.on_success", "workspace_id": "1",
+        "run": {"run_id": run_id}, "job": {"job_id": "1", "name": "x"}});
+    let http = reqwest::Client::new();
+    for auth in [None, Some(("databricks", "wrong"))] {
+        let mut req = http
+            .post(format!("{url}/v1/events/databricks/databricks"))
+            .json(&forged);
+        if let Some((user, password)) = auth {
+            req = req.basic_auth(user, Some(password));
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The run ends at the simulator about three seconds after it started; the
+    // notification brings its end.
+    let (record, took) = until(&app, id, Duration::from_secs(15), |j| {
+        j.phase == Phase::Terminal
+    })
+    .await;
+    assert_eq!(
+        record.state,
+        JobState::Succeeded,
+        "{record:?} after {took:?}"
+    );
+    let stats = sim.stats();
+    assert!(stats.notifications_sent >= 2, "{stats:?}");
+    stop.cancel();
+    sup.await.unwrap();
+    relay.await.unwrap();
+}
+
 on_both_backends!(
+    databricks_notifications_end_jobs_within_seconds,
     a_poke_makes_the_holder_poll_now,
     a_poke_reaches_the_holder_in_another_process,
     wrong_events_change_nothing,
