@@ -27,6 +27,12 @@ pub(super) const TARGET: &str = "AmazonAthena";
 pub(super) struct Queries;
 
 impl ServiceSim for Queries {
+    /// "Athena Query State Change": every state of a query.
+    fn event_detail(&self, j: &SimJob) -> Option<Value> {
+        Some(json!({"currentState": j.state(), "queryExecutionId": j.id,
+            "statementType": "DML", "workgroupName": j.parent, "versionId": "0"}))
+    }
+
     fn sample_spec(&self, name: &str) -> Value {
         json!({"QueryString": format!("INSERT INTO daily SELECT * FROM events -- {name}"),
             "WorkGroup": "primary", "QueryExecutionContext": {"Database": "analytics"}})

@@ -18,6 +18,12 @@ use crate::config::Service;
 pub(super) struct Jobs;
 
 impl ServiceSim for Jobs {
+    /// "Batch Job State Change": the job as `DescribeJobs` answers it, for every status
+    /// but the first ("Events aren't created for the initial job submission").
+    fn event_detail(&self, j: &SimJob) -> Option<Value> {
+        (j.state() != "SUBMITTED").then(|| detail(j))
+    }
+
     fn sample_spec(&self, name: &str) -> Value {
         let name = sample_name(name, |c| c.is_ascii_alphanumeric() || c == '_');
         json!({"jobQueue": "sim-queue", "jobDefinition": "sim-job:1", "jobName": format!("j{name}"),

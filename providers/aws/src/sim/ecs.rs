@@ -24,6 +24,18 @@ pub(super) const TARGET: &str = "AmazonEC2ContainerServiceV20141113";
 pub(super) struct Tasks;
 
 impl ServiceSim for Tasks {
+    /// "ECS Task State Change": the task as `DescribeTasks` answers it, its times as ISO
+    /// 8601 text (as the event carries them).
+    fn event_detail(&self, j: &SimJob) -> Option<Value> {
+        let mut task = task_json(j);
+        for field in ["createdAt", "stoppedAt"] {
+            if let Some(seconds) = task[field].as_f64() {
+                task[field] = json!(super::events::iso(seconds));
+            }
+        }
+        Some(task)
+    }
+
     fn sample_spec(&self, name: &str) -> Value {
         json!({"cluster": "sim-cluster", "taskDefinition": "sim-task:1", "launchType": "FARGATE",
             "overrides": {"containerOverrides": [{"name": "app", "command": ["python", "job.py", name]}]}})

@@ -19,6 +19,22 @@ const EMR_STEP_RECORDS: usize = 1000;
 pub(super) struct Steps;
 
 impl ServiceSim for Steps {
+    /// "EMR Step Status Change": documented for every step state but INTERRUPTED.
+    fn event_detail(&self, j: &SimJob) -> Option<Value> {
+        let state = j.state();
+        let severity = match state {
+            "INTERRUPTED" => return None,
+            "FAILED" => "ERROR",
+            "CANCEL_PENDING" | "CANCELLED" => "WARN",
+            _ => "INFO",
+        };
+        Some(
+            json!({"severity": severity, "actionOnFailure": "CONTINUE", "stepId": j.id,
+            "name": j.name, "clusterId": j.parent, "state": state,
+            "message": format!("Step {} ({}) in Amazon EMR cluster {} is {state}.", j.id, j.name, j.parent)}),
+        )
+    }
+
     fn sample_spec(&self, name: &str) -> Value {
         json!({"cluster_id": "j-SIMCLUSTER", "step": {"Name": name,
             "HadoopJarStep": {"Jar": "command-runner.jar",

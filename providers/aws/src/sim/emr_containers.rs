@@ -16,6 +16,13 @@ use crate::config::Service;
 pub(super) struct JobRuns;
 
 impl ServiceSim for JobRuns {
+    /// "EMR Job Run State Change": the run as `DescribeJobRun` answers it.
+    fn event_detail(&self, j: &SimJob) -> Option<Value> {
+        let mut run = run_json(j);
+        run["createdAt"] = json!(super::events::iso(j.created_at));
+        Some(run)
+    }
+
     fn sample_spec(&self, name: &str) -> Value {
         let name = sample_name(name, |c| c.is_ascii_alphanumeric() || "._-".contains(c));
         json!({"virtualClusterId": "simvirtualcluster", "name": name,

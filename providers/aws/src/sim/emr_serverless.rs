@@ -17,6 +17,16 @@ use crate::config::Service;
 pub(super) struct JobRuns;
 
 impl ServiceSim for JobRuns {
+    /// "EMR Serverless Job Run State Change": every state of a run.
+    fn event_detail(&self, j: &SimJob) -> Option<Value> {
+        let run = run_json(j);
+        Some(
+            json!({"jobRunId": j.id, "applicationId": j.parent, "arn": run["arn"],
+            "releaseLabel": "emr-6.6.0", "state": run["state"],
+            "createdAt": super::events::iso(j.created_at)}),
+        )
+    }
+
     fn sample_spec(&self, name: &str) -> Value {
         json!({"applicationId": "00simapp", "name": name,
             "executionRoleArn": "arn:aws:iam::000000000000:role/sim",

@@ -15,6 +15,21 @@ use crate::config::Service;
 pub(super) struct Runs;
 
 impl ServiceSim for Runs {
+    /// "Glue Job State Change": a run's end only.
+    fn event_detail(&self, j: &SimJob) -> Option<Value> {
+        let state = j.state();
+        let (severity, message) = match state {
+            "SUCCEEDED" => ("INFO", "Job run succeeded"),
+            "STOPPED" => ("INFO", "Job run stopped"),
+            "FAILED" | "TIMEOUT" => ("ERROR", "simulated job failure"),
+            _ => return None,
+        };
+        Some(
+            json!({"jobName": j.parent, "severity": severity, "state": state,
+            "jobRunId": j.id, "message": message}),
+        )
+    }
+
     fn sample_spec(&self, name: &str) -> Value {
         json!({"JobName": "sim-glue", "Arguments": {"--task": name}})
     }

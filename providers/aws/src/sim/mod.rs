@@ -22,6 +22,7 @@ mod ecs;
 mod emr;
 mod emr_containers;
 mod emr_serverless;
+mod events;
 mod glue;
 mod redshift_data;
 mod sagemaker;
@@ -49,6 +50,7 @@ use tether_provider::sim::{self as harness, Harness, Hosted, Lifetimes, Simulate
 use tether_provider::JobState;
 
 use crate::config::Service;
+pub use events::{EventFault, EventFaultKind, EventQueue};
 use service::Request;
 
 /// How the simulator behaves.
@@ -68,6 +70,9 @@ pub struct SimConfig {
     /// successfully, whatever its real state: a list that lies, as an eventually consistent
     /// one may lag, to prove that tether never records a terminal state from a list alone.
     pub lists_report_success: bool,
+    /// Where the jobs' EventBridge events go (none: no events are sent). Read when the
+    /// simulator starts.
+    pub events: Option<EventQueue>,
 }
 
 impl Default for SimConfig {
@@ -79,6 +84,7 @@ impl Default for SimConfig {
             running: Duration::from_secs(10),
             succeed: true,
             lists_report_success: false,
+            events: None,
         }
     }
 }
@@ -219,6 +225,8 @@ struct SimJob {
     /// Its record was removed to make room (EMR keeps the records of a cluster's last 1,000
     /// steps): forgotten, whatever the retention.
     evicted: bool,
+    /// The state its last event was made for (`events.rs`).
+    emitted: Option<String>,
 }
 
 impl SimJob {
@@ -283,6 +291,8 @@ pub struct Inner {
     harness: Harness<Fault>,
     /// Its own counters (the common fields are the harness's, filled in by [`Inner::stats`]).
     stats: SimStats,
+    /// The events sent, and the faults to apply to the next ones (`events.rs`).
+    emitted: events::Emitted,
 }
 
 impl Inner {
@@ -368,9 +378,14 @@ impl Inner {
 type Shared = Arc<Mutex<Inner>>;
 
 /// A running simulator: its state and server ([`Hosted`]: `url`, `inject`, `clear_faults`,
-/// `set_lifetimes`, `jobs_for_key`), and what only this simulator tells.
+/// `set_lifetimes`, `jobs_for_key`), what only this simulator tells, and the task sending its
+/// events when [`SimConfig::events`] names a queue.
 #[derive(Debug)]
-pub struct Simulator(Hosted<Inner>);
+pub struct Simulator(
+    Hosted<Inner>,
+    // Held for its drop: the events task stops with the simulator.
+    #[allow(dead_code)] Option<events::Emitter>,
+);
 
 impl std::ops::Deref for Simulator {
     type Target = Hosted<Inner>;
@@ -415,9 +430,32 @@ impl Simulator {
             placements_failed: Default::default(),
             harness: Harness::new(lifetimes),
             stats: SimStats::default(),
+            emitted: events::Emitted::default(),
         };
-        let app = |shared| axum::Router::new().fallback(handle).with_state(shared);
-        Ok(Self(Hosted::start("aws", inner, app, addr).await?))
+        let queue = inner.config.events.clone();
+        let mut state = None;
+        let app = |shared: Shared| {
+            state = Some(shared.clone());
+            axum::Router::new().fallback(handle).with_state(shared)
+        };
+        let hosted = Hosted::start("aws", inner, app, addr).await?;
+        let emitter = match (queue, state) {
+            (Some(queue), Some(state)) => Some(events::spawn(state, queue)?),
+            _ => None,
+        };
+        Ok(Self(hosted, emitter))
+    }
+
+    /// Applies `fault` to the next events sent (dropped, repeated or delayed).
+    pub fn inject_event_fault(&self, fault: EventFault) {
+        self.lock().emitted.inject(fault);
+    }
+
+    /// Events handed to the queue so far (a repeated one counts twice), and those that could
+    /// not be sent.
+    pub fn events_sent(&self) -> (u64, u64) {
+        let inner = self.lock();
+        (inner.emitted.sent, inner.emitted.failed)
     }
 
     /// The counters.
@@ -706,6 +744,7 @@ fn new_job(
         last_seen: None,
         cancelled_at: None,
         evicted: false,
+        emitted: None,
     });
     *inner
         .stats
@@ -966,7 +1005,9 @@ impl registry::SimFactory for Simulators {
                 ))
             }
         };
-        for (key, value) in options.switches {
+        let mut switches = options.switches.clone();
+        config.events = event_switches(&mut switches, &config)?;
+        for (key, value) in switches {
             match (key.as_str(), value) {
                 ("access_key_id", Setting::String(id)) => config.access_key_id = id,
                 ("secret_access_key", Setting::String(secret)) => config.secret_access_key = secret,
@@ -975,7 +1016,8 @@ impl registry::SimFactory for Simulators {
                         std::io::ErrorKind::InvalidInput,
                         format!(
                             "the AWS simulator takes no {key:?} (it takes an access key id and \
-                             a secret access key)"
+                             a secret access key, and event_queue_url, event_endpoint_url, \
+                             event_region, event_access_key_id, event_secret_access_key)"
                         ),
                     ))
                 }
@@ -986,6 +1028,45 @@ impl registry::SimFactory for Simulators {
         let sim = Simulator::start_with(config, lifetimes, addr).await?;
         Ok(Box::new(sim))
     }
+}
+
+/// The events switches (`event_queue_url`, and `event_endpoint_url`, `event_region`,
+/// `event_access_key_id`, `event_secret_access_key` to reach it; the key pair defaults to the
+/// simulator's own), taken out of `switches`: where the jobs' events go, if anywhere.
+fn event_switches(switches: &mut Table, config: &SimConfig) -> std::io::Result<Option<EventQueue>> {
+    let mut text = |key: &str| match switches.remove(key) {
+        None => Ok(None),
+        Some(Setting::String(s)) => Ok(Some(s)),
+        Some(other) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "the AWS simulator's {key} must be a string, not {}",
+                other.type_str()
+            ),
+        )),
+    };
+    let url = text("event_queue_url")?;
+    let endpoint = text("event_endpoint_url")?;
+    let region = text("event_region")?;
+    let id = text("event_access_key_id")?;
+    let secret = text("event_secret_access_key")?;
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let mut queue = EventQueue::new(
+        &url,
+        (
+            id.as_deref().unwrap_or(&config.access_key_id),
+            secret.as_deref().unwrap_or(&config.secret_access_key),
+        ),
+    );
+    if let Some(endpoint) = endpoint {
+        queue.endpoint = endpoint.trim_end_matches('/').to_string();
+    }
+    if let Some(region) = region {
+        queue.region = region;
+    }
+    Ok(Some(queue))
 }
 
 impl registry::RunningSim for Simulator {

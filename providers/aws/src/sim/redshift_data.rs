@@ -21,6 +21,16 @@ pub(super) const TARGET: &str = "RedshiftData";
 pub(super) struct Statements;
 
 impl ServiceSim for Statements {
+    /// "Redshift Data Statement Status Change": only for a statement started `WithEvent`.
+    fn event_detail(&self, j: &SimJob) -> Option<Value> {
+        (j.arguments["WithEvent"] == json!(true)).then(|| {
+            json!({"statementId": j.id, "clusterId": j.arguments["ClusterIdentifier"],
+                "statementName": j.name, "state": j.state(),
+                "expireAt": super::events::iso(j.created_at + 86_400.0),
+                "principal": "arn:aws:sts::000000000000:assumed-role/tether-sim"})
+        })
+    }
+
     fn sample_spec(&self, name: &str) -> Value {
         json!({"Sql": "CALL etl.nightly_load()", "ClusterIdentifier": "sim-cluster",
             "Database": "dev", "DbUser": "etl", "StatementName": name})

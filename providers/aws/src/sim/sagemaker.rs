@@ -24,6 +24,18 @@ pub(super) static TRAINING: Jobs = Jobs(Service::SageMakerTraining);
 pub(super) static PROCESSING: Jobs = Jobs(Service::SageMakerProcessing);
 
 impl ServiceSim for Jobs {
+    /// "SageMaker Training / Processing Job State Change": the job as `Describe*Job`
+    /// answers it, its times in milliseconds (as the event carries them).
+    fn event_detail(&self, j: &SimJob) -> Option<Value> {
+        let mut job = job_json(j);
+        for field in ["CreationTime", "LastModifiedTime"] {
+            if let Some(seconds) = job[field].as_f64() {
+                job[field] = json!(super::events::ms(seconds));
+            }
+        }
+        Some(job)
+    }
+
     fn sample_spec(&self, name: &str) -> Value {
         sample_spec(self.0, name)
     }

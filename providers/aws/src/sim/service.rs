@@ -7,7 +7,7 @@ use axum::http::Method;
 use serde_json::Value;
 
 use super::{athena, batch, ecs, emr, emr_containers, emr_serverless, glue};
-use super::{redshift_data, sagemaker, stepfunctions, Call, Inner, OpResult};
+use super::{redshift_data, sagemaker, stepfunctions, Call, Inner, OpResult, SimJob};
 use crate::config::Service;
 
 /// A request's route (its JSON body goes beside it).
@@ -135,6 +135,11 @@ pub(super) trait ServiceSim: Sync {
 
     /// Answers `request` with the JSON body `input` (`{}` without one).
     fn call(&self, inner: &mut Inner, request: &Request, input: &Value) -> OpResult;
+
+    /// The `detail` of the EventBridge event the service sends for `job` in its state now
+    /// (`crate::events`' shape), or none where the service documents no event for that
+    /// state.
+    fn event_detail(&self, job: &SimJob) -> Option<Value>;
 }
 
 /// What `service`'s part is, apart from its answers: where a job carries the key, and which

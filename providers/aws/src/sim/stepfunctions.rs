@@ -20,6 +20,18 @@ pub(super) const TARGET: &str = "AWSStepFunctions";
 pub(super) struct Executions;
 
 impl ServiceSim for Executions {
+    /// "Step Functions Execution Status Change": the execution as `DescribeExecution`
+    /// answers it, its dates in milliseconds (as the event carries them).
+    fn event_detail(&self, j: &SimJob) -> Option<Value> {
+        let mut e = execution_json(j);
+        for field in ["startDate", "stopDate"] {
+            if let Some(seconds) = e[field].as_f64() {
+                e[field] = json!(super::events::ms(seconds));
+            }
+        }
+        Some(e)
+    }
+
     fn sample_spec(&self, name: &str) -> Value {
         let name = sample_name(name, |c| c.is_ascii_alphanumeric() || c == '_');
         json!({"stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:sim-machine",

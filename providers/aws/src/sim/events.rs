@@ -1,0 +1,296 @@
+//! The simulator's EventBridge events: switched on by an [`EventQueue`] in its
+//! configuration, it sends, at every state change of every job, the event the job's service
+//! documents (the envelope's `version`, `id`, `detail-type`, `source`, `account`, `time`,
+//! `region`, `resources`, and the `detail` of its part, [`super::service::ServiceSim::
+//! event_detail`]) to an SQS queue with `SendMessage`, as an EventBridge rule targeting the
+//! queue would. Tests drop, repeat or delay events with [`EventFault`]s, as EventBridge's best
+//! effort and SQS's at-least-once delivery may.
+//!
+//! A job's states move with time, so a task looks at every job every [`TICK`] and sends the
+//! changes it finds (a state shorter than a tick may be passed over, as a real service's
+//! event may be missed). The SQS calls are not the service's calls: no counter of the
+//! simulator counts them.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use serde_json::{json, Value};
+use tether_provider::http::Idempotency;
+use tether_provider::CommonSettings;
+
+use super::{service, Inner, SimJob};
+use crate::client::{AwsClient, Json, Target};
+use crate::config::Service;
+use crate::credential::CredentialSource;
+
+/// How often the jobs' states are looked at.
+pub const TICK: Duration = Duration::from_millis(50);
+/// The account and region of the simulator's ARNs, and so of its events.
+const ACCOUNT: &str = "000000000000";
+const REGION: &str = "us-east-1";
+
+/// Where the simulator sends its events: an SQS queue and what reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQueue {
+    /// The queue's URL.
+    pub queue_url: String,
+    /// The SQS endpoint (default: the queue URL's host).
+    pub endpoint: String,
+    /// The queue's region, for the signature.
+    pub region: String,
+    /// The key pair the calls are signed with.
+    pub access_key_id: String,
+    /// Its secret.
+    pub secret_access_key: String,
+}
+
+impl EventQueue {
+    /// The queue at `queue_url`, reached at its host, in `us-east-1`, signed with `key_pair`.
+    pub fn new(queue_url: &str, (access_key_id, secret_access_key): (&str, &str)) -> Self {
+        let endpoint = url::Url::parse(queue_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        Self {
+            queue_url: queue_url.to_string(),
+            endpoint,
+            region: REGION.into(),
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret_access_key.into(),
+        }
+    }
+}
+
+/// What happens to the next events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFaultKind {
+    /// Not sent (EventBridge's best effort lost it).
+    Drop,
+    /// Sent twice, the same event (at-least-once delivery).
+    Duplicate,
+    /// Sent this much later, so that later events overtake it.
+    Delay(Duration),
+}
+
+/// A fault of the next `times` events (of `service`'s jobs, or any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventFault {
+    /// What happens to them.
+    pub kind: EventFaultKind,
+    /// Whose events; `None` for all.
+    pub service: Option<Service>,
+    /// How many events.
+    pub times: u32,
+}
+
+impl EventFault {
+    /// `kind` for the next `times` events of any job.
+    pub fn new(kind: EventFaultKind, times: u32) -> Self {
+        Self {
+            kind,
+            service: None,
+            times,
+        }
+    }
+
+    /// Only for `service`'s jobs.
+    pub fn on(mut self, service: Service) -> Self {
+        self.service = Some(service);
+        self
+    }
+}
+
+/// The emitter's own state in [`Inner`].
+#[derive(Debug, Default)]
+pub(super) struct Emitted {
+    /// Faults still to apply, in the order given.
+    faults: Vec<EventFault>,
+    /// Events handed to SQS (a duplicate counts twice).
+    pub(super) sent: u64,
+    /// Events SQS refused or that could not reach it.
+    pub(super) failed: u64,
+    /// How many events were made (for their ids).
+    made: u64,
+}
+
+impl Emitted {
+    /// Queues a fault.
+    pub(super) fn inject(&mut self, fault: EventFault) {
+        if fault.times > 0 {
+            self.faults.push(fault);
+        }
+    }
+
+    /// The fault that applies to the next event of `service`, if any.
+    fn take(&mut self, service: Service) -> Option<EventFaultKind> {
+        let i = self
+            .faults
+            .iter()
+            .position(|f| f.service.is_none_or(|s| s == service))?;
+        let kind = self.faults[i].kind;
+        self.faults[i].times -= 1;
+        if self.faults[i].times == 0 {
+            self.faults.remove(i);
+        }
+        Some(kind)
+    }
+}
+
+/// An AWS timestamp (seconds since the epoch) as ISO 8601 text.
+pub(super) fn iso(seconds: f64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms(seconds))
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// An AWS timestamp (seconds since the epoch) in milliseconds.
+pub(super) fn ms(seconds: f64) -> i64 {
+    (seconds * 1000.0) as i64
+}
+
+/// The ARN an event's `resources` names, from its detail.
+fn resources(detail: &Value) -> Value {
+    let arn = [
+        "jobArn",
+        "taskArn",
+        "executionArn",
+        "TrainingJobArn",
+        "ProcessingJobArn",
+        "arn",
+    ]
+    .iter()
+    .find_map(|f| detail[*f].as_str());
+    json!(arn.into_iter().collect::<Vec<_>>())
+}
+
+/// The envelope of the event `job`'s service sends for its state now, if it sends one.
+fn envelope(job: &SimJob, n: u64) -> Option<Value> {
+    let detail = service::of(job.service).event_detail(job)?;
+    let shape = crate::events::shape_of(job.service);
+    Some(json!({
+        "version": "0",
+        "id": format!("{n:08x}-5e7e-4e0b-8a1c-{n:012x}"),
+        "detail-type": shape.detail_type(),
+        "source": shape.source,
+        "account": ACCOUNT,
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": REGION,
+        "resources": resources(&detail),
+        "detail": detail,
+    }))
+}
+
+/// One message to send: its body, and how long to wait first.
+struct Outgoing {
+    body: String,
+    after: Option<Duration>,
+}
+
+/// The events of the jobs whose state changed since they were last looked at, with the
+/// faults applied.
+fn changes(inner: &mut Inner) -> Vec<Outgoing> {
+    let mut out = Vec::new();
+    for i in 0..inner.jobs.len() {
+        let state = inner.jobs[i].state().to_string();
+        if inner.jobs[i].emitted.as_deref() == Some(state.as_str()) {
+            continue;
+        }
+        inner.jobs[i].emitted = Some(state);
+        inner.emitted.made += 1;
+        let Some(event) = envelope(&inner.jobs[i], inner.emitted.made) else {
+            continue;
+        };
+        let body = event.to_string();
+        match inner.emitted.take(inner.jobs[i].service) {
+            None => out.push(Outgoing { body, after: None }),
+            Some(EventFaultKind::Drop) => {}
+            Some(EventFaultKind::Duplicate) => {
+                out.push(Outgoing {
+                    body: body.clone(),
+                    after: None,
+                });
+                out.push(Outgoing { body, after: None });
+            }
+            Some(EventFaultKind::Delay(by)) => out.push(Outgoing {
+                body,
+                after: Some(by),
+            }),
+        }
+    }
+    out
+}
+
+/// The task sending the events; it stops when dropped (with the simulator).
+#[derive(Debug)]
+pub(super) struct Emitter(tokio::task::JoinHandle<()>);
+
+impl Drop for Emitter {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts sending the events of `shared`'s jobs to `queue`.
+pub(super) fn spawn(shared: Arc<Mutex<Inner>>, queue: EventQueue) -> std::io::Result<Emitter> {
+    let target = Target {
+        provider: "aws-sim-events",
+        signing_name: "sqs",
+        region: &queue.region,
+        endpoint: queue.endpoint.trim_end_matches('/'),
+    };
+    let credentials = CredentialSource::fixed(
+        "aws-sim-events",
+        &queue.region,
+        Credentials::new(
+            &queue.access_key_id,
+            &queue.secret_access_key,
+            None,
+            None,
+            "tether-sim",
+        ),
+    );
+    let client = AwsClient::to(target, &CommonSettings::default(), credentials)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let client = Arc::new(client);
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let outgoing = changes(&mut shared.lock().expect("simulator mutex poisoned"));
+            for message in outgoing {
+                let (client, shared, url) =
+                    (client.clone(), shared.clone(), queue.queue_url.clone());
+                let send = async move {
+                    if let Some(wait) = message.after {
+                        tokio::time::sleep(wait).await;
+                    }
+                    let body = json!({"QueueUrl": url, "MessageBody": message.body});
+                    let sent = client
+                        .json(
+                            Json::V1_0,
+                            "AmazonSQS",
+                            "SendMessage",
+                            &body,
+                            Idempotency::Idempotent,
+                        )
+                        .await;
+                    let mut inner = shared.lock().expect("simulator mutex poisoned");
+                    match sent {
+                        Ok(_) => inner.emitted.sent += 1,
+                        Err(e) => {
+                            inner.emitted.failed += 1;
+                            tracing::warn!(error = %e, "the simulator could not send an event");
+                        }
+                    }
+                };
+                if message.after.is_some() {
+                    tokio::spawn(send);
+                } else {
+                    send.await;
+                }
+            }
+        }
+    });
+    Ok(Emitter(task))
+}
