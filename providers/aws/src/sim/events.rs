@@ -294,3 +294,77 @@ pub(super) fn spawn(shared: Arc<Mutex<Inner>>, queue: EventQueue) -> std::io::Re
     });
     Ok(Emitter(task))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use tether_provider::events::Reading;
+
+    use super::*;
+
+    fn job(service: Service) -> SimJob {
+        SimJob {
+            service,
+            id: format!("id-of-{}", service.kind()),
+            parent: "parent".into(),
+            name: format!("name-of-{}", service.kind()),
+            arguments: json!({"WithEvent": true, "ClusterIdentifier": "c1"}),
+            created: Instant::now(),
+            created_at: 1_700_000_000.0,
+            pending: Duration::ZERO,
+            running: Duration::ZERO,
+            succeed: true,
+            cancelled: false,
+            // The success state: every service sends an event for it.
+            forced: Some(super::super::states::lifecycle(service)[2].to_string()),
+            hidden: false,
+            last_seen: None,
+            cancelled_at: None,
+            evicted: false,
+            emitted: None,
+        }
+    }
+
+    /// What the simulator sends for every kind reads back, through `crate::events::read`,
+    /// to the job its adapter names (SageMaker's by name, the others by id).
+    #[test]
+    fn every_kinds_event_reads_back_to_its_job() {
+        for service in Service::ALL {
+            let j = job(service);
+            let body = envelope(&j, 1).expect("an event for the success state");
+            let Ok(Reading::Hint(hint)) = crate::events::read(&body.to_string()) else {
+                panic!("{service:?}: {body}");
+            };
+            let want = match service {
+                Service::SageMakerTraining | Service::SageMakerProcessing => &j.name,
+                _ => &j.id,
+            };
+            assert_eq!(hint.kind, service.kind());
+            assert_eq!(&hint.reference, want, "{service:?}");
+            assert_eq!(hint.state.as_deref(), j.forced.as_deref(), "{service:?}");
+            assert_eq!(hint.region.as_deref(), Some(REGION));
+        }
+    }
+
+    #[test]
+    fn no_event_where_the_service_sends_none() {
+        let mut glue = job(Service::Glue);
+        glue.forced = Some("RUNNING".into());
+        assert!(envelope(&glue, 1).is_none());
+        let mut statement = job(Service::RedshiftData);
+        statement.arguments = json!({"ClusterIdentifier": "c1"});
+        assert!(envelope(&statement, 1).is_none());
+    }
+
+    #[test]
+    fn faults_apply_in_order_to_their_service_and_run_out() {
+        let mut e = Emitted::default();
+        e.inject(EventFault::new(EventFaultKind::Drop, 1).on(Service::Batch));
+        e.inject(EventFault::new(EventFaultKind::Duplicate, 2));
+        assert_eq!(e.take(Service::Emr), Some(EventFaultKind::Duplicate));
+        assert_eq!(e.take(Service::Batch), Some(EventFaultKind::Drop));
+        assert_eq!(e.take(Service::Batch), Some(EventFaultKind::Duplicate));
+        assert_eq!(e.take(Service::Batch), None);
+    }
+}
