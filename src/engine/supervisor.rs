@@ -1,8 +1,11 @@
 //! The supervisor loop: claim jobs under leases, renew the leases, poll each job when due.
 //!
-//! Several supervisors may share one PostgreSQL database. Each records itself alive in the
-//! `supervisors` table at every lease renewal, and claims unfinished jobs whose lease is free or
-//! has run out (so a crashed supervisor's jobs move to another once its leases expire), up to
+//! Several supervisors may share one PostgreSQL database. Each holds one lease, its row in the
+//! `supervisors` table, that covers every job it holds (a **group lease**: a job it holds names
+//! it as `lease_owner`, and has no lease time of its own), so that renewing is one statement on
+//! one row however many jobs it holds; fencing is per job as before (owner and epoch). It
+//! claims unfinished jobs whose lease is free or has run out (so a crashed supervisor's jobs
+//! move to another once its group lease expires), up to
 //! its fair share: the unfinished jobs divided by the supervisors seen within one lease time
 //! (itself included), claimed `claim_batch` at a time until the share is reached or nothing is
 //! left. One that holds more than its share (another supervisor joined) hands the excess back.
@@ -20,9 +23,13 @@
 //!
 //! Every time it writes or compares is on the database's clock ([`crate::clock::DbClock`]),
 //! synced at each renewal, which also measures this process's skew: beyond
-//! `supervisor.max_clock_skew` the supervisor claims nothing and leaves the `supervisors` table
-//! (so the others' fair shares cover every job), while it keeps renewing and polling what it
-//! holds.
+//! `supervisor.max_clock_skew` the supervisor claims nothing and is not counted in the
+//! `supervisors` table (so the others' fair shares cover every job), while it keeps renewing
+//! its group lease and polling what it holds.
+//!
+//! It refuses to run (at start, and at every renewal) beside a live supervisor of another
+//! lease protocol ([`crate::db::members::PROTOCOL`]): one from before group leases takes a
+//! group-held job for free. Upgrading is: stop all supervisors, migrate, start.
 //!
 //! Each provider account's rate limit is split evenly among the live supervisors (the same
 //! count as the fair share), so that three supervisors do not make three times the calls.
@@ -51,7 +58,7 @@ use tokio_util::sync::CancellationToken;
 
 use tether_provider::{ProviderError, RemoteStatus, Sweep, Tracked};
 
-use super::coalesce::{Coalescer, Route};
+use super::coalesce::{Coalescer, Pace, Route};
 use super::poll::PollOutcome;
 use super::{Engine, EngineError};
 use crate::clock::to_millis;
@@ -187,6 +194,12 @@ struct Running {
     pokes_read_since: Millis,
     /// The one job supervised has finished (`tether run`).
     done: bool,
+    /// A live supervisor of another lease protocol was found at a renewal: the loop ends,
+    /// with this error.
+    refused: Option<EngineError>,
+    /// Until when its group lease was last renewed (`tether serve`): it claims only while
+    /// that lease is alive, or the jobs it claims would be free to claim again at once.
+    lease_alive_until: DateTime<Utc>,
 }
 
 impl Running {
@@ -208,6 +221,8 @@ impl Running {
             pokes_missed: false,
             pokes_read_since: Millis::from(engine.now()),
             done: false,
+            refused: None,
+            lease_alive_until: DateTime::<Utc>::MIN_UTC,
         }
     }
 
@@ -216,6 +231,9 @@ impl Running {
         let mut wake = to_millis(self.next_heartbeat.min(self.next_claim));
         if let Some(due) = self.queue.next_due() {
             wake = wake.min(due);
+        }
+        if let Some(sweep) = self.coalescer.next_due() {
+            wake = wake.min(to_millis(sweep));
         }
         Duration::from_millis((wake - to_millis(engine.now())).max(0) as u64)
     }
@@ -268,10 +286,22 @@ impl Supervisor {
     /// sweeps, then wait for whatever comes first (a poll or a sweep back, the next due time,
     /// shutdown) and hand it to its handler.
     pub async fn run(self, shutdown: CancellationToken) {
+        if let Err(e) = self.supervise(shutdown).await {
+            tracing::error!(error = %e, "supervisor stopped");
+        }
+    }
+
+    /// As [`Supervisor::run`], but ends with an error when a live supervisor of another lease
+    /// protocol shares the database ([`EngineError::LeaseProtocol`]; checked before anything
+    /// is claimed, and at every renewal): it then hands its leases back and stops.
+    pub async fn supervise(self, shutdown: CancellationToken) -> Result<(), EngineError> {
         let engine = &self.engine;
+        if self.only.is_none() {
+            self.check_protocol().await?;
+        }
         let mut s = Running::new(engine);
         tracing::info!(owner = engine.owner(), "supervisor started");
-        while !s.done && !shutdown.is_cancelled() {
+        while !s.done && s.refused.is_none() && !shutdown.is_cancelled() {
             let now = engine.now();
             if now >= s.next_heartbeat {
                 self.on_heartbeat_due(&mut s, now).await;
@@ -301,14 +331,39 @@ impl Supervisor {
                 Wake::Poll(Err(_)) | Wake::Sweep(Err(_)) | Wake::Due => {}
             }
         }
+        let refused = s.refused.take();
         self.stop(s).await;
+        refused.map_or(Ok(()), Err)
+    }
+
+    /// Refuses to start beside a live supervisor of another lease protocol.
+    pub async fn check_protocol(&self) -> Result<(), EngineError> {
+        let engine = &self.engine;
+        let now = engine.now();
+        let other = engine
+            .members()
+            .other_protocol(engine.owner(), Millis::from(now), self.live_since(now))
+            .await?;
+        other.map_or(Ok(()), |other| Err(other.into()))
+    }
+
+    /// Since when a supervisor seen counts as alive: one lease time.
+    fn live_since(&self, now: DateTime<Utc>) -> Millis {
+        Millis::from(now).plus(-(self.engine.settings().lease.as_millis() as i64))
     }
 
     /// Renews the leases; after a failure, tries again sooner, backing off.
     async fn on_heartbeat_due(&self, s: &mut Running, now: DateTime<Utc>) {
         s.next_heartbeat = now + s.heartbeat_every;
         match self.renew(&mut s.held, &mut s.queue).await {
-            Ok(()) => s.db_failures = 0,
+            Ok(()) => {
+                s.db_failures = 0;
+                s.lease_alive_until = now + self.engine.settings().lease;
+            }
+            Err(e @ EngineError::LeaseProtocol { .. }) => {
+                tracing::error!(error = %e, "another lease protocol is alive: stopping");
+                s.refused = Some(e);
+            }
             Err(e) => {
                 s.db_failures += 1;
                 s.next_heartbeat = now + backoff(s.db_failures).min(s.heartbeat_every);
@@ -351,6 +406,11 @@ impl Supervisor {
     /// Claims jobs; after a failure, backs off.
     async fn on_claim_due(&self, s: &mut Running, now: DateTime<Utc>) {
         s.next_claim = now + s.claim_every;
+        if self.only.is_none() && now >= s.lease_alive_until {
+            // Its group lease has run out (renewals failed): what it claimed now would be
+            // free for anyone at once. The next successful renewal revives it.
+            return;
+        }
         match self.claim(&mut s.held, &mut s.queue).await {
             Ok(()) => s.db_failures = 0,
             Err(e) => {
@@ -361,12 +421,14 @@ impl Supervisor {
         }
     }
 
-    /// Starts every due poll that a permit allows; due jobs of an account that coalesces go
-    /// into a sweep instead (see `coalesce`).
+    /// Starts the sweeps that are due, then every due poll that a permit allows; due jobs of
+    /// an account that coalesces wait for its sweep when one runs or comes soon (see
+    /// `coalesce`).
     fn dispatch(&self, s: &mut Running) {
         let engine = &self.engine;
         let now = engine.now();
         let now_ms = to_millis(now);
+        self.start_due_sweeps(s, now);
         while let Some(Reverse((at, seq, id))) = s.queue.heap.peek().copied() {
             if at > now_ms {
                 break;
@@ -378,7 +440,7 @@ impl Supervisor {
             if !h.swept && !h.poked && sweepable(&h.job) {
                 let name = h.job.provider.clone();
                 let route = match engine.providers().get(&name) {
-                    Ok(p) => s.coalescer.route(&name, &*p, now),
+                    Ok(p) => s.coalescer.route(&name, &*p, now, h.job.poll_interval_ms),
                     Err(_) => Route::Single,
                 };
                 match route {
@@ -388,16 +450,17 @@ impl Supervisor {
                         continue;
                     }
                     Route::Sweep => {
+                        let cover = Cover::DueBy(now_ms);
                         if let Some(covered) = start_sweep(
                             engine,
                             &name,
                             &mut s.held,
                             &s.coalescer,
                             &mut s.sweeps,
-                            now_ms,
+                            cover,
                         ) {
-                            s.coalescer.started(&name);
-                            tracing::debug!(provider = %name, jobs = covered, "sweep started");
+                            s.coalescer.started(&name, now, false);
+                            tracing::debug!(provider = %name, jobs = covered, "sweep of due jobs started");
                             s.queue.heap.pop();
                             continue;
                         }
@@ -429,6 +492,39 @@ impl Supervisor {
                 drop(permit);
                 (id, job, result)
             });
+        }
+    }
+
+    /// Starts a sweep of each account that coalesces whose sweep is due, covering every
+    /// active job of it this supervisor holds that is idle; schedules the next when none is
+    /// worth starting (too few jobs), and hands the jobs that waited for it back.
+    fn start_due_sweeps(&self, s: &mut Running, now: DateTime<Utc>) {
+        let engine = &self.engine;
+        for (name, provider) in engine.providers().iter() {
+            if !provider.coalesces() || !s.coalescer.sweep_due(name, now) {
+                continue;
+            }
+            match start_sweep(
+                engine,
+                name,
+                &mut s.held,
+                &s.coalescer,
+                &mut s.sweeps,
+                Cover::All,
+            ) {
+                Some(covered) => {
+                    s.coalescer.started(name, now, true);
+                    tracing::debug!(provider = %name, jobs = covered, "sweep of every held job started");
+                }
+                None => {
+                    let next = now + Pace::of(&**provider).every;
+                    for id in s.coalescer.skipped(name, next) {
+                        if let Some(h) = s.held.get_mut(&id).filter(|h| !h.in_flight) {
+                            s.queue.schedule(id, h, now);
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -475,7 +571,15 @@ impl Supervisor {
     fn on_sweep(&self, s: &mut Running, (name, ids, result): SweepResult) {
         let engine = &self.engine;
         let now = engine.now();
-        let deferred = s.coalescer.finished(&name, &result, now);
+        let pace = match engine.providers().get(&name) {
+            Ok(p) => Pace::of(&*p),
+            Err(_) => Pace {
+                every: Duration::from_secs(60),
+                rate_per_second: 0.0,
+                retry: Duration::from_secs(5),
+            },
+        };
+        let deferred = s.coalescer.finished(&name, &result, now, pace);
         let (statuses, at, swept) = match result {
             Ok(sweep) => (sweep.statuses, now, true),
             Err(e) => {
@@ -543,7 +647,9 @@ impl Supervisor {
         }
     }
 
-    /// Renews every lease this supervisor holds in one statement, then compares a digest of
+    /// Renews every lease this supervisor holds in one statement (its group lease: its row in
+    /// `supervisors`, one row however many jobs; `tether run` renews its one job's own lease),
+    /// then compares a digest of
     /// the leases the database says it holds with the same digest of the jobs it holds (one
     /// row either way). Only when they differ does it ask which it has: it drops the jobs it
     /// no longer holds (another supervisor may hold them now; fencing refuses their writes
@@ -556,18 +662,29 @@ impl Supervisor {
         let now = engine.now();
         let jobs = engine.jobs();
         if self.only.is_none() {
-            let members = engine.members();
-            if engine.clock_trusted().is_ok() {
-                members.heartbeat(engine.owner(), Millis::from(now)).await?;
-            } else {
-                // Not counted among the live supervisors while it claims nothing: the others'
-                // fair shares then cover every job.
-                members.leave(engine.owner()).await?;
+            // While its clock is untrusted it claims nothing and is not counted among the
+            // live supervisors (the others' fair shares then cover every job), but its lease
+            // stays alive: it keeps polling what it holds.
+            let claiming = engine.clock_trusted().is_ok();
+            let renewal = engine
+                .members()
+                .renew(
+                    engine.owner(),
+                    Millis::from(now),
+                    engine.lease_until(now),
+                    claiming,
+                    self.live_since(now),
+                )
+                .await?;
+            if let Some(other) = renewal.other {
+                return Err(other.into());
             }
+            crate::crash::crash_point("during_renewal");
+        } else {
+            crate::crash::crash_point("during_renewal");
+            jobs.renew(engine.owner(), Millis::from(now), engine.lease_until(now))
+                .await?;
         }
-        crate::crash::crash_point("during_renewal");
-        jobs.renew(engine.owner(), Millis::from(now), engine.lease_until(now))
-            .await?;
         let in_db = jobs
             .lease_digest_of(engine.owner(), Millis::from(now))
             .await?;
@@ -676,7 +793,9 @@ impl Supervisor {
                 .claim_batch(
                     engine.owner(),
                     Millis::from(now),
-                    engine.lease_until(now),
+                    // A supervisor holds its jobs through its group lease; `tether run` holds
+                    // its one job under a lease of its own.
+                    self.only.map(|_| engine.lease_until(now)),
                     want.min(batch),
                     self.only,
                 )
@@ -778,15 +897,27 @@ fn sweepable(job: &HeldJob) -> bool {
     job.phase == crate::jobs::Phase::Active && job.handle.is_some() && !job.cancel_unsent()
 }
 
-/// Starts a sweep of account `name` over every job of it that is held, idle and due within
-/// half its polling interval, if that is worth a sweep; returns how many it covers.
+/// Which held jobs of an account a sweep covers.
+#[derive(Debug, Clone, Copy)]
+enum Cover {
+    /// Every idle active one: the account's paced sweep (a list call costs the same whichever
+    /// of its jobs are due).
+    All,
+    /// Those due within half their polling interval of this time (ms): a sweep between paced
+    /// ones, for jobs polled more often than the pace (young ones), which lists only theirs
+    /// where the provider can.
+    DueBy(i64),
+}
+
+/// Starts a sweep of account `name` over the jobs of it that are held, idle and active and
+/// that `cover` takes, if that is worth a sweep; returns how many it covers.
 fn start_sweep(
     engine: &Engine,
     name: &str,
     held: &mut HeldJobs,
     coalescer: &Coalescer,
     sweeps: &mut JoinSet<SweepResult>,
-    now_ms: i64,
+    cover: Cover,
 ) -> Option<usize> {
     let provider = engine.providers().get(name).ok()?;
     let ids: Vec<JobId> = held
@@ -794,13 +925,19 @@ fn start_sweep(
         .filter(|(_, h)| {
             !h.in_flight
                 && !h.swept
+                && !h.poked
                 && h.job.provider == name
                 && sweepable(&h.job)
-                && to_millis(h.job.next_poll_at) <= now_ms + h.job.poll_interval_ms / 2
+                && match cover {
+                    Cover::All => true,
+                    Cover::DueBy(now_ms) => {
+                        to_millis(h.job.next_poll_at) <= now_ms + h.job.poll_interval_ms / 2
+                    }
+                }
         })
         .map(|(id, _)| *id)
         .collect();
-    if !coalescer.worth_it(name, ids.len()) {
+    if !coalescer.worth_it(name, ids.len(), matches!(cover, Cover::All)) {
         return None;
     }
     let mut jobs = Vec::with_capacity(ids.len());

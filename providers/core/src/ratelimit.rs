@@ -54,6 +54,11 @@ impl RateLimiter {
         self.sharers.swap(sharers.max(1), Ordering::Relaxed) != sharers.max(1)
     }
 
+    /// This process's part of the rate, in calls per second.
+    pub fn per_second_share(&self) -> f64 {
+        self.part().0
+    }
+
     /// This process's part: (calls per second, burst).
     fn part(&self) -> (f64, f64) {
         let n = f64::from(self.sharers.load(Ordering::Relaxed).max(1));

@@ -143,6 +143,12 @@ pub struct CommonSettings {
     pub max_retries: u32,
     /// Poll many jobs through the provider's list calls where it has them (`coalesce`).
     pub coalesce: bool,
+    /// How often a supervisor sweeps every active job of this account it holds through the
+    /// list calls (`sweep_every`), whatever each job's own polling cadence: the latency target
+    /// of a coalescing account. A sweep costs about one call per page of active jobs however
+    /// many are due, so this, not the per-job cadence, sets what detection costs. `None`:
+    /// sweeps follow the jobs' own cadence.
+    pub sweep_every: Option<Duration>,
     /// How long after tether recorded a job's handle a "not found" from the service is read as
     /// "not visible yet" rather than "never made" (`not_found_grace`; the kind's
     /// [`Edges::visible_after_create`] by default).
@@ -178,6 +184,7 @@ impl Default for CommonSettings {
             request_timeout: Duration::from_secs(30),
             max_retries: 4,
             coalesce: true,
+            sweep_every: None,
             not_found_grace: crate::edges::UNDOCUMENTED_GRACE,
             forgotten_after: None,
             on_forgotten: OnForgotten::OutcomeUnknown,
@@ -197,6 +204,7 @@ impl CommonSettings {
         "request_timeout",
         "max_retries",
         "coalesce",
+        "sweep_every",
         "not_found_grace",
         "forgotten_after",
         "on_forgotten",
@@ -249,6 +257,18 @@ impl CommonSettings {
         }
         if let Some(b) = p.boolean(table, "coalesce") {
             s.coalesce = b;
+        }
+        if let Some(d) = p.duration(table, "sweep_every") {
+            if d.is_zero() {
+                p.at("sweep_every", "must be above 0");
+            } else if !s.coalesce {
+                p.at(
+                    "sweep_every",
+                    "sweeps need coalesce = true (this account polls each job singly)",
+                );
+            } else {
+                s.sweep_every = Some(d);
+            }
         }
         if let Some(d) = p.duration(table, "not_found_grace") {
             s.not_found_grace = d;
