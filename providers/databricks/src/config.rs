@@ -125,6 +125,27 @@ impl DatabricksConfig {
         };
         let destination = p.string(&mut table, "notification_destination");
         let notification_secret = p.string(&mut table, "notification_secret");
+        let secret_var = p.string(&mut table, "notification_secret_env");
+        let notification_secret = match (notification_secret, secret_var) {
+            (Some(_), Some(_)) => {
+                p.at(
+                    "notification_secret",
+                    "give notification_secret or notification_secret_env, not both",
+                );
+                None
+            }
+            (given, None) => given,
+            (None, Some(var)) => match env(&var).filter(|v| !v.is_empty()) {
+                Some(v) => Some(v),
+                None => {
+                    p.at(
+                        "notification_secret_env",
+                        format!("the environment variable {var} is not set"),
+                    );
+                    None
+                }
+            },
+        };
         let notifications = notifications(&mut p, kind, destination, notification_secret);
         p.unknown("", &table);
         let host = match host {
@@ -413,6 +434,25 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains(": s "), "the secret is not echoed: {err}");
+
+        // The secret from the environment: the variable named, set or not.
+        let from_env = |var: &str| {
+            let mut t = table(&base);
+            t.extend(table(&[
+                ("notification_destination", id),
+                ("notification_secret_env", var),
+            ]));
+            DatabricksConfig::build_kind("databricks", "providers.db", t, |name| {
+                (name == "NOTIFY_SECRET").then(|| "from-env".to_string())
+            })
+        };
+        let c = from_env("NOTIFY_SECRET").unwrap();
+        assert_eq!(c.notifications.unwrap().secret.expose(), "from-env");
+        let err = from_env("UNSET_VAR").unwrap_err().join("; ");
+        assert!(
+            err.contains("providers.db.notification_secret_env: the environment variable UNSET_VAR is not set"),
+            "{err}"
+        );
     }
 
     #[test]
