@@ -804,8 +804,8 @@ fn code_defaults() -> BTreeMap<String, Option<String>> {
 
     let mut fields = BTreeMap::new();
     for top in section_fields(None).expect("the file refuses unknown fields") {
-        if top == "providers" {
-            continue; // the accounts: checked with their own table
+        if top == "providers" || top == "events" {
+            continue; // the accounts and event sources: tables of their own
         }
         let names: Vec<String> = match section_fields(Some(&top)) {
             Some(inner) => inner.iter().map(|f| format!("{top}.{f}")).collect(),
@@ -844,6 +844,8 @@ fn provider_defaults() -> BTreeMap<String, Option<String>> {
     rendered.insert("request_timeout", duration(d.request_timeout));
     rendered.insert("max_retries", d.max_retries.to_string());
     rendered.insert("coalesce", d.coalesce.to_string());
+    assert!(d.sweep_every.is_none());
+    rendered.insert("sweep_every", "unset: `poll_max`".into());
     // `take_from` starts from the kind's edge catalog for these two.
     rendered.insert("not_found_grace", "the kind's edge catalog".into());
     rendered.insert("forgotten_after", "the kind's edge catalog".into());
