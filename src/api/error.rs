@@ -205,6 +205,11 @@ impl From<EngineError> for ApiError {
                 e.to_string(),
                 std::time::Duration::from_secs(10),
             ),
+            EngineError::LeaseProtocol { .. } => Self::unavailable(
+                "lease_protocol",
+                e.to_string(),
+                std::time::Duration::from_secs(30),
+            ),
             EngineError::Db(d) => d.into(),
             EngineError::State(s) => s.into(),
         }

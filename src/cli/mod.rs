@@ -187,9 +187,13 @@ async fn serve(app: &App) -> Result<(), Error> {
         })?),
         false => None,
     };
+    // Never beside a supervisor of another lease protocol (an older tether not stopped
+    // before the upgrade): refused before anything starts.
+    let supervisor = Supervisor::new(app.engine.clone());
+    supervisor.check_protocol().await?;
     let shutdown = CancellationToken::new();
     let sweeper = tokio::spawn(app.sweeper(None).run(shutdown.clone()));
-    let supervisor = tokio::spawn(Supervisor::new(app.engine.clone()).run(shutdown.clone()));
+    let mut supervisor = tokio::spawn(supervisor.supervise(shutdown.clone()));
     // Waiters in this process hear of other processes' job changes, and the supervisor of
     // pokes (a provider event named a job it holds): through PostgreSQL's NOTIFY, or
     // SQLite's change log.
@@ -219,8 +223,18 @@ async fn serve(app: &App) -> Result<(), Error> {
             None => std::future::pending().await,
         }
     };
+    let mut supervisor_ended = false;
     tokio::select! {
         _ = shutdown_signal() => {}
+        ended = &mut supervisor => {
+            // It ends by itself only when it refuses to run (another lease protocol is alive).
+            supervisor_ended = true;
+            result = match ended {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(Error::Engine(e)),
+                Err(e) => Err(Error::Usage(format!("the supervisor task failed: {e}"))),
+            };
+        }
         ended = api_ended => {
             result = match ended {
                 Ok(Ok(())) => Ok(()),
@@ -239,7 +253,11 @@ async fn serve(app: &App) -> Result<(), Error> {
         if let Some(api) = api {
             let _ = api.await;
         }
-        let _ = supervisor.await;
+        if !supervisor_ended {
+            if let Ok(Err(e)) = supervisor.await {
+                tracing::error!(error = %e, "the supervisor stopped with an error");
+            }
+        }
         let _ = sweeper.await;
         for reader in readers {
             let _ = reader.await;

@@ -3,8 +3,12 @@
 //! transaction here, through [`super::state::write_key`] on that transaction.
 //!
 //! Lease rules, enforced here:
-//! - a job is claimed only if nobody holds a live lease on it; claiming increases
-//!   `lease_epoch`, the fencing value;
+//! - a job is held by `lease_owner` either under a lease of its own (`lease_expires_at` set: a
+//!   submitter's, `tether run`'s) or through its supervisor's group lease (`lease_expires_at`
+//!   NULL: the owner's row in `supervisors` says until when, see [`super::members`]), so that
+//!   a supervisor renews the leases of all its jobs in one statement on one row;
+//! - a job is claimed only if nobody holds a live lease on it (its own, or its owner's group
+//!   lease); claiming increases `lease_epoch`, the fencing value;
 //! - every write by a lease holder carries `lease_owner` and `lease_epoch` in its `WHERE`
 //!   clause and checks the rows affected: a holder that lost its lease (paused, partitioned)
 //!   changes nothing and learns that it lost it;
@@ -158,6 +162,27 @@ pub struct JobFilter {
 
 /// The fencing condition: parameters `$1`..`$3`, bound by [`fenced`].
 const FENCE: &str = "id = $1 AND lease_owner = $2 AND lease_epoch = $3";
+
+/// The condition that a job is free to claim at `now` (a parameter): nobody holds it, its own
+/// lease has run out, or it is held through a supervisor whose group lease has run out (or
+/// that has no row: it left).
+fn free_at(now: &str) -> String {
+    format!(
+        "(lease_owner IS NULL OR lease_expires_at < {now} OR (lease_expires_at IS NULL \
+         AND lease_owner NOT IN (SELECT s.owner FROM supervisors s \
+         WHERE s.lease_expires_at >= {now})))"
+    )
+}
+
+/// The condition that `owner` (a parameter) holds a job at `now`: under a lease of its own
+/// that has not run out, or through its group lease, alive.
+fn held_by(owner: &str, now: &str) -> String {
+    format!(
+        "lease_owner = {owner} AND (lease_expires_at >= {now} OR (lease_expires_at IS NULL \
+         AND EXISTS (SELECT 1 FROM supervisors s WHERE s.owner = {owner} \
+         AND s.lease_expires_at >= {now})))"
+    )
+}
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -677,7 +702,8 @@ impl JobStore {
         Ok(true)
     }
 
-    /// Takes the lease of one unfinished job if nobody else holds a live one.
+    /// Takes the lease of one unfinished job (a lease of its own, until `until`) if nobody
+    /// else holds a live one.
     pub async fn claim(
         &self,
         job_id: JobId,
@@ -685,28 +711,31 @@ impl JobStore {
         now: Millis,
         until: Millis,
     ) -> Result<Option<JobRecord>, DbError> {
-        let row = sqlx::query(
+        let sql = format!(
             "UPDATE jobs SET lease_owner = $2, lease_epoch = lease_epoch + 1, \
              lease_expires_at = $3 WHERE id = $1 AND phase <> 'terminal' AND \
-             (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at IS NULL \
-             OR lease_expires_at < $4) RETURNING *",
-        )
-        .bind(job_id.0)
-        .bind(owner)
-        .bind(until.0)
-        .bind(now.0);
+             (lease_owner = $2 OR {}) RETURNING *",
+            free_at("$4")
+        );
+        let row = sqlx::query(&sql)
+            .bind(job_id.0)
+            .bind(owner)
+            .bind(until.0)
+            .bind(now.0);
         let row = returning(row, &mut *self.db.acquire().await?).await?;
         row.as_ref().map(rows::job).transpose()
     }
 
     /// Claims up to `limit` unfinished jobs whose lease is free or has run out, soonest poll
-    /// first; `only` restricts the claim to one job. Returns what a supervisor holds of each
-    /// (not the whole record: with many held jobs, that is the memory of tracking).
+    /// first; `only` restricts the claim to one job. Each is held until `until` under a lease
+    /// of its own, or with `None`, through `owner`'s group lease (a supervisor's row in
+    /// `supervisors`). Returns what a supervisor holds of each (not the whole record: with
+    /// many held jobs, that is the memory of tracking).
     pub async fn claim_batch(
         &self,
         owner: &str,
         now: Millis,
-        until: Millis,
+        until: Option<Millis>,
         limit: i64,
         only: Option<JobId>,
     ) -> Result<Vec<HeldJob>, DbError> {
@@ -717,13 +746,13 @@ impl JobStore {
         let sql = format!(
             "UPDATE jobs SET lease_owner = $1, lease_epoch = lease_epoch + 1, \
              lease_expires_at = $2 WHERE id IN (SELECT id FROM jobs WHERE phase <> 'terminal' \
-             AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < $3) \
-             AND ($5 < 0 OR id = $5) ORDER BY next_poll_at LIMIT $4 {skip_locked}) \
-             RETURNING {HELD_COLUMNS}"
+             AND {free} AND ($5 < 0 OR id = $5) ORDER BY next_poll_at LIMIT $4 {skip_locked}) \
+             RETURNING {HELD_COLUMNS}",
+            free = free_at("$3")
         );
         let rows = sqlx::query(&sql)
             .bind(owner)
-            .bind(until.0)
+            .bind(until.map(|u| u.0))
             .bind(now.0)
             .bind(limit)
             .bind(only.map_or(-1, |id| id.0))
@@ -732,10 +761,10 @@ impl JobStore {
         rows.iter().map(rows::held).collect()
     }
 
-    /// Extends every live lease `owner` holds to `until` (never shortening one); how many it
-    /// extended. One statement that returns no rows, however many jobs are held: which leases
-    /// they are is asked ([`JobStore::leases_of`]) only when the count is not what the holder
-    /// expects.
+    /// Extends every live lease of its own that `owner` holds to `until` (never shortening
+    /// one); how many it extended. For holders without a group lease (`tether run`'s
+    /// supervisor of its one job); a supervisor renews its group lease instead
+    /// ([`super::members::Members::renew`]), and this leaves the jobs held through it alone.
     pub async fn renew(&self, owner: &str, now: Millis, until: Millis) -> Result<u64, DbError> {
         let done = sqlx::query(
             "UPDATE jobs SET lease_expires_at = CASE WHEN lease_expires_at > $1 \
@@ -750,17 +779,19 @@ impl JobStore {
         Ok(done.rows_affected())
     }
 
-    /// A digest of the live leases `owner` holds on unfinished jobs: how many, and the sum of
+    /// A digest of the live leases `owner` holds on unfinished jobs (of their own, or through
+    /// its group lease while that is alive): how many, and the sum of
     /// [`lease_digest`] over them. One row, however many jobs: a supervisor compares it with
     /// the same digest of the jobs it believes it holds, and asks which leases it has
     /// ([`JobStore::leases_of`]) only when they differ. (A count alone can agree by chance: a
     /// lease lost and another held unknowingly.)
     pub async fn lease_digest_of(&self, owner: &str, now: Millis) -> Result<(i64, i64), DbError> {
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "SELECT COUNT(*) AS n, \
              CAST(COALESCE(SUM((id * 7919 + lease_epoch * 104729) % 2147483647), 0) AS BIGINT) AS d \
-             FROM jobs WHERE lease_owner = $1 AND lease_expires_at >= $2 AND phase <> 'terminal'",
-        )
+             FROM jobs WHERE {} AND phase <> 'terminal'",
+            held_by("$1", "$2")
+        ))
         .bind(owner)
         .bind(now.0)
         .fetch_one(&mut *self.db.acquire().await?)
@@ -768,12 +799,13 @@ impl JobStore {
         Ok((row.try_get("n")?, row.try_get("d")?))
     }
 
-    /// The live leases `owner` holds on unfinished jobs.
+    /// The live leases `owner` holds on unfinished jobs (as [`JobStore::lease_digest_of`]).
     pub async fn leases_of(&self, owner: &str, now: Millis) -> Result<Vec<Renewed>, DbError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT id, lease_epoch, cancel_requested_at, cancel_sent_at FROM jobs \
-             WHERE lease_owner = $1 AND lease_expires_at >= $2 AND phase <> 'terminal'",
-        )
+             WHERE {} AND phase <> 'terminal'",
+            held_by("$1", "$2")
+        ))
         .bind(owner)
         .bind(now.0)
         .fetch_all(&mut *self.db.acquire().await?)

@@ -605,12 +605,22 @@ impl Engine {
         job: JobRecord,
         provider: &dyn Provider,
     ) -> Result<Option<Ensured>, EngineError> {
-        let submitter_alive =
-            job.lease_owner.is_some() && job.lease_expires_at.is_some_and(|t| t > self.now());
+        // Held under a lease of its own (a submitter's), or through a supervisor's group lease.
+        let held_until = match (&job.lease_owner, job.lease_expires_at) {
+            (Some(_), Some(until)) => Some(until),
+            (Some(owner), None) => self
+                .inner
+                .members
+                .lease_expiry(owner)
+                .await?
+                .map(chrono::DateTime::<chrono::Utc>::from),
+            (None, _) => None,
+        };
+        let submitter_alive = held_until.is_some_and(|t| t > self.now());
         if submitter_alive {
             // Its submitter (maybe another task of this very process) is alive, or its lease
             // has not run out yet: wait for it rather than race it.
-            let deadline = job.lease_expires_at.unwrap_or_else(|| self.now());
+            let deadline = held_until.unwrap_or_else(|| self.now());
             while self.now() < deadline {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 match self.inner.jobs.get(job.id).await? {

@@ -153,12 +153,41 @@ pub enum EngineError {
         /// The bound, for people.
         bound: String,
     },
+    /// A live supervisor on the same database speaks another lease protocol (an older tether,
+    /// whose leases are per job, beside one of group leases, or the other way round): both
+    /// could believe they own a job, so this one does not run.
+    #[error(
+        "supervisor {owner} on this database speaks lease protocol {theirs}, this one {ours}: \
+         they must not run side by side (both could own one job). Stop all supervisors, \
+         migrate, start (the book: Leases and fencing, Upgrading)"
+    )]
+    LeaseProtocol {
+        /// The other supervisor's owner id.
+        owner: String,
+        /// Its protocol, for people: "1 (a lease per job: a tether from before group leases)".
+        theirs: String,
+        /// This one's.
+        ours: i64,
+    },
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
     /// A task-state operation failed.
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+impl From<crate::db::members::OtherProtocol> for EngineError {
+    fn from(other: crate::db::members::OtherProtocol) -> Self {
+        EngineError::LeaseProtocol {
+            owner: other.owner,
+            theirs: match other.protocol {
+                Some(p) => p.to_string(),
+                None => "1 (a lease per job: a tether from before group leases)".into(),
+            },
+            ours: crate::db::members::PROTOCOL,
+        }
+    }
 }
 
 /// What a person says became of a job whose outcome is unknown ([`Engine::resolve`]).
