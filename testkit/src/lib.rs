@@ -42,6 +42,8 @@
 //!   `outcome_unknown` and no retry submits it again, unless the account says so
 //!   (`on_forgotten = "resubmit"`).
 
+pub mod moto;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};

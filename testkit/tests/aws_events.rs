@@ -7,7 +7,6 @@
 //! except under CI, where it fails.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,50 +20,7 @@ use tether_provider::http::Idempotency;
 use tether_provider::registry::{ProviderFactory, SimFactory};
 use tether_provider::settings::{Setting, Table};
 use tether_provider::{CommonSettings, Provider, Ungated};
-
-struct Moto {
-    url: String,
-    _child: tokio::process::Child,
-}
-
-async fn start_moto() -> Option<Moto> {
-    let available = std::process::Command::new("moto_server")
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but moto_server is not installed (.ci/run installs moto[server])"
-        );
-        eprintln!("SKIPPED aws_events: `pip install 'moto[server]'` to run it");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start moto_server");
-    let url = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    while reqwest::get(format!("{url}/moto-api/")).await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "moto_server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Some(Moto { url, _child: child })
-}
+use tether_testkit::moto::Moto;
 
 /// A client of moto's SQS, signed with the environment's key pair (moto checks no
 /// signature).
@@ -127,7 +83,7 @@ async fn drain(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulators_events_reach_the_sqs_source_and_name_the_jobs() {
-    let Some(moto) = start_moto().await else {
+    let Some(moto) = tether_testkit::moto::start("aws_events").await else {
         return;
     };
     let defaults = SimConfig::default();

@@ -8,8 +8,7 @@
 //! was skipped, except under CI, where it fails.
 
 use std::io::Write as _;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+
 
 use reqwest::Method;
 use serde_json::json;
@@ -21,18 +20,8 @@ use tether_aws::{
 use tether_provider::http::Idempotency;
 use tether_provider::settings::{Setting, Table};
 use tether_provider::{Handle, JobState, Provider, Tracked, Ungated};
+use tether_testkit::moto::Moto;
 use tether_testkit::Subject;
-
-struct Moto {
-    url: String,
-    child: tokio::process::Child,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
 
 fn credentials() {
     std::env::set_var("AWS_ACCESS_KEY_ID", "AKIAMOTOTEST");
@@ -40,49 +29,6 @@ fn credentials() {
     std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/tether-test");
     std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tether-test");
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-}
-
-async fn start_moto() -> Option<Moto> {
-    let available = std::process::Command::new("moto_server")
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but moto_server is not installed (.ci/run installs moto[server])"
-        );
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED moto: `pip install 'moto[server]'` to run it"
-        );
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start moto_server");
-    let url = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    while reqwest::get(format!("{url}/moto-api/")).await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "moto_server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Some(Moto { url, child })
 }
 
 fn config(service: Service, endpoint: &str) -> AwsConfig {
@@ -271,7 +217,7 @@ async fn virtual_cluster(eks: &EmrContainers, name: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adapters_speak_the_wire_protocol_moto_implements() {
     credentials();
-    let Some(moto) = start_moto().await else {
+    let Some(moto) = tether_testkit::moto::start("moto").await else {
         return;
     };
 
@@ -565,7 +511,7 @@ async fn agrees_with_single_calls(provider: &dyn Provider, handles: &[Handle]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conformance_scenarios_moto_answers() {
     credentials();
-    let Some(moto) = start_moto().await else {
+    let Some(moto) = tether_testkit::moto::start("moto").await else {
         return;
     };
     // moto's parents of jobs: a cluster, an application, a Glue job.
