@@ -126,26 +126,7 @@ impl DatabricksConfig {
         let destination = p.string(&mut table, "notification_destination");
         let notification_secret = p.string(&mut table, "notification_secret");
         let secret_var = p.string(&mut table, "notification_secret_env");
-        let notification_secret = match (notification_secret, secret_var) {
-            (Some(_), Some(_)) => {
-                p.at(
-                    "notification_secret",
-                    "give notification_secret or notification_secret_env, not both",
-                );
-                None
-            }
-            (given, None) => given,
-            (None, Some(var)) => match env(&var).filter(|v| !v.is_empty()) {
-                Some(v) => Some(v),
-                None => {
-                    p.at(
-                        "notification_secret_env",
-                        format!("the environment variable {var} is not set"),
-                    );
-                    None
-                }
-            },
-        };
+        let notification_secret = secret_or_var(&mut p, notification_secret, secret_var, &env);
         let notifications = notifications(&mut p, kind, destination, notification_secret);
         p.unknown("", &table);
         let host = match host {
@@ -202,6 +183,36 @@ impl DatabricksConfig {
             ("token".to_string(), "t".into()),
         ]);
         Self::build_kind(kind, "p", table, |_| None).expect("a valid test account")
+    }
+}
+
+/// `notification_secret`, given in the file or (`notification_secret_env`) by the
+/// environment variable it names: one or the other.
+fn secret_or_var(
+    p: &mut Problems,
+    given: Option<String>,
+    var: Option<String>,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    match (given, var) {
+        (Some(_), Some(_)) => {
+            p.at(
+                "notification_secret",
+                "give notification_secret or notification_secret_env, not both",
+            );
+            None
+        }
+        (given, None) => given,
+        (None, Some(var)) => match env(&var).filter(|v| !v.is_empty()) {
+            Some(v) => Some(v),
+            None => {
+                p.at(
+                    "notification_secret_env",
+                    format!("the environment variable {var} is not set"),
+                );
+                None
+            }
+        },
     }
 }
 
