@@ -49,8 +49,9 @@ impl App {
         let db = Db::connect(&config.database.url, &config.database.pool).await?;
         db.migrate().await?;
         let state = TaskState::new(db.clone(), clock.clone(), config.state.clone());
-        let providers =
-            Providers::from_config(&config.providers).map_err(|e| Error::Engine(e.into()))?;
+        let providers = Providers::from_config(&config.providers)
+            .map_err(|e| Error::Engine(e.into()))?
+            .with_events(config.events.values().flat_map(|e| e.accounts.clone()));
         let key_namespace = match &config.jobs.key_namespace {
             Some(value) => KeyNamespace {
                 value: value.clone(),

@@ -846,6 +846,7 @@ fn provider_defaults() -> BTreeMap<String, Option<String>> {
     rendered.insert("coalesce", d.coalesce.to_string());
     assert!(d.sweep_every.is_none());
     rendered.insert("sweep_every", "unset: `poll_max`".into());
+    rendered.insert("poll_max_with_events", duration(d.poll_max_with_events));
     // `take_from` starts from the kind's edge catalog for these two.
     rendered.insert("not_found_grace", "the kind's edge catalog".into());
     rendered.insert("forgotten_after", "the kind's edge catalog".into());

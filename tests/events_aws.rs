@@ -97,7 +97,7 @@ async fn setup(running: Duration) -> Option<Setup> {
 async fn app(db: &TestDb, s: &Setup, poll: &str) -> App {
     let text = format!(
         "{}\n[providers.batch]\nkind = \"batch\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n\
-         poll_initial = \"{poll}\"\npoll_max = \"{poll}\"\nrequest_timeout = \"2s\"\n\
+         poll_initial = \"{poll}\"\npoll_max = \"{poll}\"\npoll_max_with_events = \"{poll}\"\nrequest_timeout = \"2s\"\n\
          not_found_grace = \"1s\"\n\n[events.aws]\nkind = \"aws-sqs\"\nqueue_url = \"{}\"\n\
          accounts = [\"batch\"]\nregion = \"us-east-1\"\nwait = \"1s\"\nvisibility_timeout = \"5s\"\n",
         config_toml(db, "http://127.0.0.1:9", "3s", ""),

@@ -3,7 +3,7 @@
 //! what becomes of a sweep's answer.
 //!
 //! - Sweeps are paced per account, not per job: a sweep of an account that coalesces starts
-//!   every `sweep_every` (the account's `poll_max` when unset) and covers every active job of
+//!   every `sweep_every` (the account's `poll_max`, or `poll_max_with_events`, when unset) and covers every active job of
 //!   the account the supervisor holds, whatever each one's own cadence. A list call costs one
 //!   call per page however many of the jobs on it are due, so a sweep that covered only the
 //!   jobs due soon (as it once did: those due within half their interval) listed the same
@@ -225,11 +225,11 @@ pub(crate) struct Pace {
 }
 
 impl Pace {
-    /// The pace of `provider`'s sweeps.
-    pub(crate) fn of(provider: &dyn Provider) -> Self {
+    /// The pace of the sweeps of `provider`, whose jobs are polled at most every `poll_max`.
+    pub(crate) fn of(provider: &dyn Provider, poll_max: Duration) -> Self {
         let settings = provider.settings();
         Self {
-            every: settings.sweep_every.unwrap_or(settings.poll.max),
+            every: settings.sweep_every.unwrap_or(poll_max),
             rate_per_second: provider
                 .rate_limiter()
                 .map_or(0.0, |l| l.per_second_share()),

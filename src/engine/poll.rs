@@ -149,7 +149,13 @@ impl Engine {
             _ => false,
         };
         let update = match result {
-            Ok(status) => self.update_from_status(job, status, &settings.poll, now, jittered),
+            Ok(status) => self.update_from_status(
+                job,
+                status,
+                self.inner.providers.poll(&job.provider, settings),
+                now,
+                jittered,
+            ),
             Err(e) if gone_after_cancel => {
                 let sent = if job.cancel_sent_at.is_some() {
                     "after tether's cancel"
@@ -166,7 +172,8 @@ impl Engine {
                     url: job.url.clone(),
                     next_poll_hint: None,
                 };
-                self.update_from_status(job, status, &settings.poll, now, jittered)
+                let poll = self.inner.providers.poll(&job.provider, settings);
+                self.update_from_status(job, status, poll, now, jittered)
             }
             Err(e) if e.kind == ErrorKind::NotFound => self.not_found(job, &e, settings, now),
             Err(e) => self.update_from_failure(job, &e, settings, now),
@@ -210,8 +217,11 @@ impl Engine {
         }
         let provider = self.inner.providers.get(&job.provider).ok()?;
         let now = self.now();
-        let update =
-            self.update_from_status(job, status.clone(), &provider.settings().poll, now, false);
+        let poll = self
+            .inner
+            .providers
+            .poll(&job.provider, provider.settings());
+        let update = self.update_from_status(job, status.clone(), poll, now, false);
         if worth_writing(job, &update) {
             return None;
         }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tether_provider::{Provider, ProviderError};
+use tether_provider::{CommonSettings, PollSettings, Provider, ProviderError};
 
 use super::EngineError;
 use crate::config::ProviderConfig;
@@ -13,6 +13,9 @@ use crate::config::ProviderConfig;
 #[derive(Debug, Clone, Default)]
 pub struct Providers {
     by_name: BTreeMap<String, Arc<dyn Provider>>,
+    /// How the accounts whose services tell tether of their jobs' ends are polled (see
+    /// [`CommonSettings::poll_with_events`]).
+    evented: BTreeMap<String, PollSettings>,
 }
 
 impl Providers {
@@ -26,13 +29,42 @@ impl Providers {
             }
             by_name.insert(name.clone(), adapter);
         }
-        Ok(Self { by_name })
+        let with_webhooks: Vec<String> = by_name
+            .iter()
+            .filter(|(_, p)| p.webhook().is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
+        Ok(Self {
+            by_name,
+            evented: BTreeMap::new(),
+        }
+        .with_events(with_webhooks))
+    }
+
+    /// Notes that the services of accounts `names` tell tether of their jobs' ends: their
+    /// jobs are polled at most every `poll_max_with_events`.
+    pub fn with_events(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        for name in names {
+            if let Some(p) = self.by_name.get(&name) {
+                let poll = p.settings().poll_with_events();
+                tracing::info!(provider = %name, poll_max_ms = poll.max.as_millis() as u64,
+                    "provider events: polling is the safety net, at most this far apart");
+                self.evented.insert(name, poll);
+            }
+        }
+        self
+    }
+
+    /// How jobs of account `name` (whose settings are `settings`) are polled.
+    pub fn poll<'a>(&'a self, name: &str, settings: &'a CommonSettings) -> &'a PollSettings {
+        self.evented.get(name).unwrap_or(&settings.poll)
     }
 
     /// A set of adapters given directly (tests).
     pub fn from_adapters(adapters: impl IntoIterator<Item = (String, Arc<dyn Provider>)>) -> Self {
         Self {
             by_name: adapters.into_iter().collect(),
+            evented: BTreeMap::new(),
         }
     }
 

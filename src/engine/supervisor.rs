@@ -517,7 +517,8 @@ impl Supervisor {
                     tracing::debug!(provider = %name, jobs = covered, "sweep of every held job started");
                 }
                 None => {
-                    let next = now + Pace::of(&**provider).every;
+                    let poll_max = engine.providers().poll(name, provider.settings()).max;
+                    let next = now + Pace::of(&**provider, poll_max).every;
                     for id in s.coalescer.skipped(name, next) {
                         if let Some(h) = s.held.get_mut(&id).filter(|h| !h.in_flight) {
                             s.queue.schedule(id, h, now);
@@ -572,7 +573,7 @@ impl Supervisor {
         let engine = &self.engine;
         let now = engine.now();
         let pace = match engine.providers().get(&name) {
-            Ok(p) => Pace::of(&*p),
+            Ok(p) => Pace::of(&*p, engine.providers().poll(&name, p.settings()).max),
             Err(_) => Pace {
                 every: Duration::from_secs(60),
                 rate_per_second: 0.0,

@@ -149,6 +149,11 @@ pub struct CommonSettings {
     /// many are due, so this, not the per-job cadence, sets what detection costs. `None`:
     /// sweeps follow the jobs' own cadence.
     pub sweep_every: Option<Duration>,
+    /// The longest delay between polls of a job of an account whose service tells tether of
+    /// its jobs' ends (provider events: an `[events.NAME]` source names the account, or it
+    /// takes notifications), when longer than `poll_max` (`poll_max_with_events`): polling is
+    /// then the safety net for a lost event. Never more than half of `forgotten_after`.
+    pub poll_max_with_events: Duration,
     /// How long after tether recorded a job's handle a "not found" from the service is read as
     /// "not visible yet" rather than "never made" (`not_found_grace`; the kind's
     /// [`Edges::visible_after_create`] by default).
@@ -185,6 +190,7 @@ impl Default for CommonSettings {
             max_retries: 4,
             coalesce: true,
             sweep_every: None,
+            poll_max_with_events: Duration::from_secs(300),
             not_found_grace: crate::edges::UNDOCUMENTED_GRACE,
             forgotten_after: None,
             on_forgotten: OnForgotten::OutcomeUnknown,
@@ -205,6 +211,7 @@ impl CommonSettings {
         "max_retries",
         "coalesce",
         "sweep_every",
+        "poll_max_with_events",
         "not_found_grace",
         "forgotten_after",
         "on_forgotten",
@@ -258,6 +265,9 @@ impl CommonSettings {
         if let Some(b) = p.boolean(table, "coalesce") {
             s.coalesce = b;
         }
+        if let Some(d) = p.duration(table, "poll_max_with_events") {
+            s.poll_max_with_events = d;
+        }
         if let Some(d) = p.duration(table, "sweep_every") {
             if d.is_zero() {
                 p.at("sweep_every", "must be above 0");
@@ -296,6 +306,21 @@ impl CommonSettings {
         s
     }
 
+    /// How this account's jobs are polled when its service tells tether of their ends (see
+    /// [`CommonSettings::poll_max_with_events`]): `poll_max` lengthened to
+    /// `poll_max_with_events`, but never beyond half of `forgotten_after` (a lost event must
+    /// still be caught before the service forgets the job) nor below `poll_max`.
+    pub fn poll_with_events(&self) -> PollSettings {
+        let mut max = self.poll_max_with_events.max(self.poll.max);
+        if let Some(kept) = self.forgotten_after {
+            max = max.min(kept / 2).max(self.poll.max);
+        }
+        PollSettings {
+            max,
+            ..self.poll.clone()
+        }
+    }
+
     /// Why this account's polling may miss the end of a job, if it may: a `poll_max` longer
     /// than half of how long the service keeps ended jobs (a job that ends just after a poll
     /// is then forgotten before the next one reaches it, whenever polls are spaced that far).
@@ -316,6 +341,21 @@ impl CommonSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With events, polls are spaced up to `poll_max_with_events`, never beyond half the
+    /// service's retention, never below `poll_max`.
+    #[test]
+    fn polling_with_events_is_the_safety_net() {
+        let mut s = CommonSettings::default();
+        assert_eq!(s.poll_with_events().max, Duration::from_secs(300));
+        s.forgotten_after = Some(Duration::from_secs(3600));
+        assert_eq!(s.poll_with_events().max, Duration::from_secs(300));
+        s.forgotten_after = Some(Duration::from_secs(240));
+        assert_eq!(s.poll_with_events().max, Duration::from_secs(120));
+        s.forgotten_after = Some(Duration::from_secs(60));
+        assert_eq!(s.poll_with_events().max, s.poll.max, "never below poll_max");
+        assert_eq!(s.poll_with_events().initial, s.poll.initial);
+    }
 
     fn make(pairs: &[(&str, Setting)]) -> Table {
         pairs
