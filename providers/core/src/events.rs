@@ -10,7 +10,7 @@
 /// What one event says: which remote job it names and when it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hint {
-    /// The kind whose job it names (`aws-batch`, `databricks`, ...).
+    /// The kind whose job it names (`batch`, `databricks`, ...), as `kind = "..."` names it.
     pub kind: &'static str,
     /// The job's reference: what [`crate::Provider::handle_ref`] returns for its handle (the
     /// remote job's own id: a Batch job id, a Databricks run id, ...).
