@@ -41,19 +41,7 @@ async fn slow_polling_app(db: &TestDb, host: &str) -> App {
 
 /// What `tether serve` runs beside its supervisor: the relay of changes and pokes.
 fn relay(app: &App, stop: &CancellationToken) -> tokio::task::JoinHandle<()> {
-    let changes = app.engine.changes().clone();
-    match app.db.backend() {
-        tether::db::Backend::Postgres => tokio::spawn(tether::engine::changes::relay(
-            app.db.url().expose().to_string(),
-            changes,
-            stop.clone(),
-        )),
-        tether::db::Backend::Sqlite => tokio::spawn(tether::engine::changes::watch_sqlite(
-            app.db.clone(),
-            changes,
-            stop.clone(),
-        )),
-    }
+    tether::engine::changes::spawn_relay(&app.db, app.engine.changes().clone(), stop.clone())
 }
 
 fn request(task: &str) -> EnsureRequest {

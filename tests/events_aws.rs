@@ -115,33 +115,17 @@ fn serve_parts(
     stop: &CancellationToken,
     read_events: bool,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let changes = app.engine.changes().clone();
-    let mut tasks = vec![match app.db.backend() {
-        tether::db::Backend::Postgres => tokio::spawn(tether::engine::changes::relay(
-            app.db.url().expose().to_string(),
-            changes,
-            stop.clone(),
-        )),
-        tether::db::Backend::Sqlite => tokio::spawn(tether::engine::changes::watch_sqlite(
-            app.db.clone(),
-            changes,
-            stop.clone(),
-        )),
-    }];
+    let mut tasks = vec![tether::engine::changes::spawn_relay(
+        &app.db,
+        app.engine.changes().clone(),
+        stop.clone(),
+    )];
     if read_events {
-        for (name, config) in &app.config.events {
-            let source = tether::engine::events::Source {
-                name: name.clone(),
-                source: config.source.clone(),
-                accounts: config.accounts.clone(),
-                delete_unreadable: config.delete_unreadable,
-            };
-            tasks.push(tokio::spawn(tether::engine::events::read_source(
-                app.engine.clone(),
-                source,
-                stop.clone(),
-            )));
-        }
+        tasks.extend(tether::engine::events::spawn_readers(
+            &app.engine,
+            &app.config.events,
+            stop,
+        ));
     }
     tasks
 }

@@ -197,21 +197,11 @@ async fn serve(app: &App) -> Result<(), Error> {
     // Waiters in this process hear of other processes' job changes, and the supervisor of
     // pokes (a provider event named a job it holds): through PostgreSQL's NOTIFY, or
     // SQLite's change log.
-    let relay = {
-        let changes = app.engine.changes().clone();
-        match app.db.backend() {
-            crate::db::Backend::Postgres => tokio::spawn(crate::engine::changes::relay(
-                app.db.url().expose().to_string(),
-                changes,
-                shutdown.clone(),
-            )),
-            crate::db::Backend::Sqlite => tokio::spawn(crate::engine::changes::watch_sqlite(
-                app.db.clone(),
-                changes,
-                shutdown.clone(),
-            )),
-        }
-    };
+    let relay = crate::engine::changes::spawn_relay(
+        &app.db,
+        app.engine.changes().clone(),
+        shutdown.clone(),
+    );
     let readers = read_events(app, &shutdown).await;
     let mut api =
         listener.map(|l| tokio::spawn(crate::api::serve(app.clone(), l, shutdown.clone())));
@@ -287,23 +277,7 @@ async fn read_events(app: &App, shutdown: &CancellationToken) -> Vec<tokio::task
             tracing::warn!(error = %e, "writing the references of older jobs failed; events will not find those until the next start")
         }
     }
-    app.config
-        .events
-        .iter()
-        .map(|(name, config)| {
-            let source = crate::engine::events::Source {
-                name: name.clone(),
-                source: config.source.clone(),
-                accounts: config.accounts.clone(),
-                delete_unreadable: config.delete_unreadable,
-            };
-            tokio::spawn(crate::engine::events::read_source(
-                app.engine.clone(),
-                source,
-                shutdown.clone(),
-            ))
-        })
-        .collect()
+    crate::engine::events::spawn_readers(&app.engine, &app.config.events, shutdown)
 }
 
 /// What shutdown may take beyond `supervisor.shutdown_grace`: handing the leases back.

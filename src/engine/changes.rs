@@ -193,6 +193,21 @@ impl Drop for Watch {
     }
 }
 
+/// Starts the relay of `db`'s backend ([`relay`] on PostgreSQL, [`watch_sqlite`] on SQLite)
+/// until `shutdown`: what `tether serve` runs beside its supervisor.
+pub fn spawn_relay(
+    db: &Db,
+    changes: Arc<Changes>,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    match db.backend() {
+        crate::db::Backend::Postgres => {
+            tokio::spawn(relay(db.url().expose().to_string(), changes, shutdown))
+        }
+        crate::db::Backend::Sqlite => tokio::spawn(watch_sqlite(db.clone(), changes, shutdown)),
+    }
+}
+
 /// Relays the job changes other processes make on a SQLite database until `shutdown`: one
 /// connection of its own asks `PRAGMA data_version` every [`SQLITE_LOOK_EVERY`]; when another
 /// connection committed, it reads the rows `job_changes` gained since its last look

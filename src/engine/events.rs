@@ -167,6 +167,36 @@ pub struct Source {
     pub delete_unreadable: bool,
 }
 
+impl Source {
+    /// The source `[events.NAME]` configures.
+    pub fn of(name: &str, config: &crate::config::EventsConfig) -> Self {
+        Self {
+            name: name.to_string(),
+            source: config.source.clone(),
+            accounts: config.accounts.clone(),
+            delete_unreadable: config.delete_unreadable,
+        }
+    }
+}
+
+/// Starts a reader ([`read_source`]) of each configured source until `shutdown`.
+pub fn spawn_readers(
+    engine: &Engine,
+    sources: &std::collections::BTreeMap<String, crate::config::EventsConfig>,
+    shutdown: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    sources
+        .iter()
+        .map(|(name, config)| {
+            tokio::spawn(read_source(
+                engine.clone(),
+                Source::of(name, config),
+                shutdown.clone(),
+            ))
+        })
+        .collect()
+}
+
 /// Reads `source` until `shutdown`: receives, hands each event to [`Engine::handle_event`],
 /// acknowledges what was handled. Failures are logged and retried with backoff; they never
 /// end the loop.
