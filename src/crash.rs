@@ -21,7 +21,8 @@ pub const POINTS: &[&str] = &[
     "after_submit",
     // a poll saw a terminal state; it is not recorded yet.
     "before_terminal_record",
-    // the supervisor is renewing its leases (its heartbeat written, the leases not renewed).
+    // the supervisor is renewing its leases (its group lease renewed, or `tether run`'s own not
+    // yet; the leases held not yet compared with the database's).
     "during_renewal",
     // the supervisor claimed leases; it has not polled the jobs.
     "during_claim",
