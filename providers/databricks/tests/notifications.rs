@@ -425,3 +425,51 @@ async fn the_destinations_api_answers_as_databricks_does() {
         .unwrap();
     assert_eq!(anonymous.status(), 401);
 }
+
+/// `POST /_sim/runs/end` (a benchmark's control): a run that would run for an hour ends now,
+/// is told with its end time, reads TERMINATED with the result asked, and notifies its end at
+/// once; a run ended already, or unknown, is left out.
+#[tokio::test]
+async fn a_run_ended_on_request_says_when_and_notifies() {
+    let sim = common::simulator(SimConfig {
+        pending: Duration::ZERO,
+        running: Duration::from_secs(3600),
+        ..SimConfig::default()
+    })
+    .await;
+    let (url, mut rx) = receiver().await;
+    let destination = sim.add_webhook_destination(&url, "databricks", SECRET);
+    let adapter = adapter(&sim, &destination);
+    let handle = adapter
+        .submit(&spec("long"), "tether-notify-0009", &Ungated)
+        .await
+        .unwrap();
+    let run_id = handle.get_i64("run_id").unwrap();
+    exactly(&mut rx, 1).await; // on_start
+    assert_eq!(sim.run_state(run_id).as_deref(), Some("RUNNING"));
+    let http = reqwest::Client::new();
+    let end = |ids: Value| {
+        let http = http.clone();
+        let url = format!("{}/_sim/runs/end", sim.url());
+        async move {
+            let r = http
+                .post(url)
+                .json(&json!({"run_ids": ids, "result_state": "FAILED"}));
+            r.send().await.unwrap().json::<Value>().await.unwrap()
+        }
+    };
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let answer = end(json!([run_id, 999_999])).await;
+    let ended = answer["ended"].as_array().unwrap();
+    assert_eq!(ended.len(), 1, "{answer}");
+    assert_eq!(ended[0]["run_id"], json!(run_id));
+    let end_time = ended[0]["end_time"].as_i64().unwrap();
+    assert!((before..before + 5_000).contains(&end_time), "{answer}");
+    assert_eq!(sim.run_state(run_id).as_deref(), Some("TERMINATED/FAILED"));
+    let got = exactly(&mut rx, 1).await;
+    assert_eq!(read_all(&adapter, &handle, &got), ["jobs.on_failure"]);
+    assert_eq!(end(json!([run_id])).await, json!({"ended": []}));
+}

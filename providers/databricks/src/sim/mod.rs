@@ -14,7 +14,8 @@
 //! Submissions (in all and per key) and cancels are counted; faults can be injected per
 //! endpoint (an HTTP status with Retry-After, a slow answer, a connection dropped mid-answer,
 //! malformed JSON, a run state tether does not know). Bearer tokens are checked, and OAuth M2M
-//! tokens are issued at `/oidc/v1/token`. `GET /_sim/stats` reports the counters.
+//! tokens are issued at `/oidc/v1/token`. `GET /_sim/stats` reports the counters;
+//! `POST /_sim/runs/end` ends chosen runs now and says when (a benchmark's exact remote ends).
 //!
 //! It is tether's test peer, and `tether sim databricks` serves it for people who want to try
 //! DAGs without a workspace.
@@ -406,6 +407,22 @@ impl SimRun {
         Some(started + self.pending + self.running + self.terminating)
     }
 
+    /// Ends its current attempt at `now` with `result_state`, unless it has ended: its
+    /// schedule is cut so that [`SimRun::end`] is `now` (what it spent pending stays so).
+    /// Whether it was still under way.
+    fn end_at(&mut self, now: Instant, result_state: &str) -> bool {
+        if self.state(now).0 == "TERMINATED" {
+            return false;
+        }
+        let started = self.attempts.last().map_or(self.created, |a| a.created);
+        let age = now.saturating_duration_since(started);
+        self.pending = self.pending.min(age);
+        self.running = age - self.pending;
+        self.terminating = Duration::ZERO;
+        self.outcome = result_state.to_string();
+        true
+    }
+
     /// Whether a client can read it at `now` ([`Lifetimes::readable`]): not while the
     /// workspace does not show it yet, nor once it forgot it.
     fn readable(&self, lifetimes: &Lifetimes, now: Instant) -> bool {
@@ -559,6 +576,7 @@ fn router(inner: Shared) -> Router {
         .nest("/api/2.0/notification-destinations", destinations)
         .route("/oidc/v1/token", post(issue_token))
         .route("/_sim/stats", get(stats))
+        .route("/_sim/runs/end", post(end_runs))
         .with_state(inner)
 }
 
@@ -1093,6 +1111,40 @@ async fn stats(State(inner): State<Shared>, Query(q): Query<StatsQuery>) -> Resp
         body["fresh_runs"] = json!(fresh);
     }
     Json(body).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndRuns {
+    /// The runs to end.
+    run_ids: Vec<i64>,
+    /// The `result_state` they end with (default SUCCESS).
+    result_state: Option<String>,
+}
+
+/// `POST /_sim/runs/end` `{"run_ids": [...], "result_state": "SUCCESS"}`: ends each run
+/// named that is still under way now, and answers `{"ended": [{"run_id", "end_time"}]}`
+/// (`end_time` in ms since the Unix epoch, as Databricks gives a run's), leaving out the runs
+/// unknown or ended already. Their notifications follow at once. A benchmark's control, not
+/// a Databricks API: it takes no token.
+async fn end_runs(State(inner): State<Shared>, body: String) -> Answer {
+    let request: EndRuns = serde_json::from_str(&body).map_err(|e| invalid(e.to_string()))?;
+    let result_state = request.result_state.as_deref().unwrap_or("SUCCESS");
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    let now = Instant::now();
+    let end_time = crate::now_ms();
+    let mut ended = Vec::new();
+    for id in request.run_ids {
+        if guard
+            .runs
+            .get_mut(&id)
+            .is_some_and(|run| run.end_at(now, result_state))
+        {
+            ended.push(json!({"run_id": id, "end_time": end_time}));
+        }
+    }
+    guard.notices.changed();
+    Ok(Json(json!({ "ended": ended })).into_response())
 }
 
 /// The Databricks simulator, as the registry starts it ([`crate::FACTORY`]).

@@ -260,8 +260,6 @@ impl Inner {
             let started = run.started_by(now);
             let (life, result, _) = run.state(now);
             let attempt = run.attempts.len().saturating_sub(1);
-            let payloads = ["jobs.on_start", "jobs.on_success", "jobs.on_failure"]
-                .map(|event| run.payload(event));
             let Some(hooks) = run.webhooks.as_mut() else {
                 self.notices.watched.remove(&id);
                 continue;
@@ -269,32 +267,31 @@ impl Inner {
             if hooks.attempt != attempt {
                 (hooks.attempt, hooks.started, hooks.ended) = (attempt, false, false);
             }
+            // The events due (0 on_start, 1 on_success, 2 on_failure); their payloads are
+            // made only for those (most watched runs have none due).
+            let mut events = Vec::new();
             if started && !hooks.started {
                 hooks.started = true;
-                due.extend(
-                    hooks.ids[0]
-                        .iter()
-                        .map(|d| (d.clone(), payloads[0].clone())),
-                );
+                events.push(0);
             }
             if life == "TERMINATED" && !hooks.ended {
                 hooks.ended = true;
                 // "Succeeded with failures" counts as a success; a cancelled run notifies
                 // on_failure unless told not to (JobNotificationSettings).
-                let k = match result.as_deref().unwrap_or_default() {
-                    "SUCCESS" | "SUCCESS_WITH_FAILURES" => Some(1),
-                    "CANCELED" if hooks.quiet_on_cancel => None,
-                    _ => Some(2),
-                };
-                if let Some(k) = k {
-                    due.extend(
-                        hooks.ids[k]
-                            .iter()
-                            .map(|d| (d.clone(), payloads[k].clone())),
-                    );
+                match result.as_deref().unwrap_or_default() {
+                    "SUCCESS" | "SUCCESS_WITH_FAILURES" => events.push(1),
+                    "CANCELED" if hooks.quiet_on_cancel => {}
+                    _ => events.push(2),
                 }
             }
-            if hooks.ended {
+            let ended = hooks.ended;
+            for k in events {
+                let hooks = run.webhooks.as_ref().expect("checked above");
+                let payload =
+                    run.payload(["jobs.on_start", "jobs.on_success", "jobs.on_failure"][k]);
+                due.extend(hooks.ids[k].iter().map(|d| (d.clone(), payload.clone())));
+            }
+            if ended {
                 self.notices.watched.remove(&id);
             }
         }
