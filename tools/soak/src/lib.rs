@@ -10,11 +10,14 @@
 //! - [`fleet`]: the supervisor processes;
 //! - [`workload`]: the API clients (ensure, ensure again, cancel);
 //! - [`chaos`]: the faults;
+//! - [`events`]: the AWS simulators' EventBridge events, through moto's SQS, with their own
+//!   faults;
 //! - [`verdict`]: the records against the simulators;
 //! - [`error`]: its errors and exit codes.
 
 mod chaos;
 pub mod error;
+mod events;
 mod fleet;
 mod postgres;
 mod verdict;
@@ -68,6 +71,9 @@ pub struct Soak {
     pub keep: Option<PathBuf>,
     /// The supervisors' log filter.
     pub supervisor_log: String,
+    /// Provider events on: the AWS simulators' events through moto's SQS (needs
+    /// `moto_server`; said and skipped without it, except under CI).
+    pub events: bool,
     /// The tether binary whose `serve` runs.
     pub binary: PathBuf,
 }
@@ -87,6 +93,7 @@ fn config_text(
     sims: &Sims,
     supervisor: &str,
     not_found_grace: Duration,
+    queue: Option<&events::Queue>,
 ) -> String {
     let mut text = format!(
         r#"[database]
@@ -113,10 +120,18 @@ admin_token_sha256 = ["{token_hash}"]
             .collect();
         text.push_str(&format!(
             "\n[providers.{kind}]\nkind = \"{kind}\"\n{account}\
-             poll_initial = \"1s\"\npoll_max = \"3s\"\nrequest_timeout = \"2s\"\n\
-             not_found_grace = \"{grace}\"\n",
+             poll_initial = \"1s\"\npoll_max = \"3s\"\npoll_max_with_events = \"3s\"\n\
+             request_timeout = \"2s\"\nnot_found_grace = \"{grace}\"\n",
             grace = humantime::format_duration(not_found_grace),
         ));
+    }
+    if let Some(queue) = queue {
+        let accounts: Vec<&str> = sims
+            .iter()
+            .map(|(kind, _)| *kind)
+            .filter(|kind| events::sends_to_sqs(kind))
+            .collect();
+        text.push_str(&events::table(queue, &accounts));
     }
     text
 }
@@ -187,6 +202,18 @@ async fn run(
         ),
         ("AWS_EC2_METADATA_DISABLED".to_string(), "true".to_string()),
     ];
+    let queue = match s.events {
+        true => events::queue().await?,
+        false => None,
+    };
+    match &queue {
+        Some(q) => println!(
+            "events: the AWS simulators' EventBridge events through moto's SQS ({}), one in {} dropped, duplicated or delayed in turn",
+            q.url,
+            events::CHAOS_EVERY
+        ),
+        None => println!("events: off"),
+    }
     for kind in tether::registry::kinds() {
         let Some(factory) = tether::registry::simulators(kind) else {
             continue;
@@ -196,6 +223,10 @@ async fn run(
             running: s.run_time,
             invisible_for: s.invisible_for,
             forget_after: Some(s.forget_after),
+            switches: match &queue {
+                Some(q) if events::sends_to_sqs(kind) => events::switches(q),
+                _ => Default::default(),
+            },
             ..SimOptions::default()
         };
         let sim = factory
@@ -242,6 +273,7 @@ async fn run(
                 ""
             },
             s.invisible_for + Duration::from_secs(3),
+            queue.as_ref(),
         );
         std::fs::write(&path, text).map_err(io("writing a supervisor's config"))?;
         configs.push(path);
@@ -317,6 +349,12 @@ async fn run(
     let not_visible_yet = fleet_guard.log_lines("a new job is not visible yet").len();
     drop(fleet_guard);
     fleet.lock().await.shutdown(Duration::from_secs(10)).await;
+    // The jobs an event reached (marked due: `poked_at` set), whoever read it.
+    let poked: Option<i64> =
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE poked_at IS NOT NULL")
+            .fetch_one(db.pool())
+            .await
+            .ok();
     db.close().await;
 
     let v = verdict::judge(&records, &sims);
@@ -372,6 +410,12 @@ async fn run(
         format!("{:.2}", v.slowest_cancel),
     );
     figure("stale writes refused by fencing", fenced.to_string());
+    if s.events {
+        figure(
+            "jobs an AWS event reached (marked due now by one)",
+            poked.map_or("unknown".into(), |n| n.to_string()),
+        );
+    }
     figure("supervisor kills", tally.kills.to_string());
     figure(
         "supervisor stops (longer than the lease)",

@@ -61,6 +61,10 @@ struct Args {
     /// it first: `cargo build`).
     #[arg(long, value_name = "PATH")]
     tether: Option<PathBuf>,
+    /// Without provider events (by default the AWS simulators' events go through moto's SQS
+    /// to every supervisor, some of them dropped, duplicated or delayed).
+    #[arg(long)]
+    no_events: bool,
 }
 
 fn main() -> ExitCode {
@@ -125,6 +129,7 @@ async fn run(args: &Args) -> Result<(), Error> {
         settle: args.settle,
         keep: args.keep.clone(),
         supervisor_log: args.supervisor_log.clone(),
+        events: !args.no_events,
         binary,
     };
     tether_soak::soak(&soak, tether::cli::shutdown_signal()).await

@@ -43,7 +43,13 @@ pub struct EventQueue {
     pub access_key_id: String,
     /// Its secret.
     pub secret_access_key: String,
+    /// Every this many events, one is dropped, duplicated or delayed by
+    /// [`CHAOS_DELAY`], in turn (the soak's events; switch `event_chaos_every`).
+    pub chaos_every: Option<u64>,
 }
+
+/// How long the chaos of [`EventQueue::chaos_every`] delays an event.
+pub const CHAOS_DELAY: Duration = Duration::from_secs(3);
 
 impl EventQueue {
     /// The queue at `queue_url`, reached at its host, in `us-east-1`, signed with `key_pair`.
@@ -57,6 +63,7 @@ impl EventQueue {
             region: REGION.into(),
             access_key_id: access_key_id.into(),
             secret_access_key: secret_access_key.into(),
+            chaos_every: None,
         }
     }
 }
@@ -111,6 +118,8 @@ pub(super) struct Emitted {
     pub(super) failed: u64,
     /// How many events were made (for their ids).
     made: u64,
+    /// See [`EventQueue::chaos_every`].
+    chaos_every: Option<u64>,
 }
 
 impl Emitted {
@@ -121,12 +130,21 @@ impl Emitted {
         }
     }
 
-    /// The fault that applies to the next event of `service`, if any.
+    /// The fault that applies to the next event of `service`, if any: a queued one, else
+    /// the chaos's turn.
     fn take(&mut self, service: Service) -> Option<EventFaultKind> {
-        let i = self
+        let Some(i) = self
             .faults
             .iter()
-            .position(|f| f.service.is_none_or(|s| s == service))?;
+            .position(|f| f.service.is_none_or(|s| s == service))
+        else {
+            let every = self.chaos_every.filter(|k| *k > 0)?;
+            return (self.made % every == 0).then(|| match (self.made / every) % 3 {
+                0 => EventFaultKind::Drop,
+                1 => EventFaultKind::Duplicate,
+                _ => EventFaultKind::Delay(CHAOS_DELAY),
+            });
+        };
         let kind = self.faults[i].kind;
         self.faults[i].times -= 1;
         if self.faults[i].times == 0 {
@@ -232,6 +250,11 @@ impl Drop for Emitter {
 
 /// Starts sending the events of `shared`'s jobs to `queue`.
 pub(super) fn spawn(shared: Arc<Mutex<Inner>>, queue: EventQueue) -> std::io::Result<Emitter> {
+    shared
+        .lock()
+        .expect("simulator mutex poisoned")
+        .emitted
+        .chaos_every = queue.chaos_every;
     let target = Target {
         provider: "aws-sim-events",
         signing_name: "sqs",
@@ -355,6 +378,36 @@ mod tests {
         let mut statement = job(Service::RedshiftData);
         statement.arguments = json!({"ClusterIdentifier": "c1"});
         assert!(envelope(&statement, 1).is_none());
+    }
+
+    /// The soak's chaos: every Nth event dropped, duplicated or delayed, in turn; a queued
+    /// fault first.
+    #[test]
+    fn chaos_faults_every_nth_event_in_turn() {
+        let mut e = Emitted {
+            chaos_every: Some(2),
+            ..Emitted::default()
+        };
+        let kinds: Vec<Option<EventFaultKind>> = (1..=6)
+            .map(|made| {
+                e.made = made;
+                e.take(Service::Batch)
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                None,
+                Some(EventFaultKind::Duplicate),
+                None,
+                Some(EventFaultKind::Delay(CHAOS_DELAY)),
+                None,
+                Some(EventFaultKind::Drop),
+            ]
+        );
+        e.inject(EventFault::new(EventFaultKind::Duplicate, 1));
+        e.made = 7;
+        assert_eq!(e.take(Service::Batch), Some(EventFaultKind::Duplicate));
     }
 
     #[test]

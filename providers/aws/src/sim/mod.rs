@@ -1032,7 +1032,8 @@ impl registry::SimFactory for Simulators {
 
 /// The events switches (`event_queue_url`, and `event_endpoint_url`, `event_region`,
 /// `event_access_key_id`, `event_secret_access_key` to reach it; the key pair defaults to the
-/// simulator's own), taken out of `switches`: where the jobs' events go, if anywhere.
+/// simulator's own; `event_chaos_every`: every Nth event dropped, duplicated or delayed in
+/// turn), taken out of `switches`: where the jobs' events go, if anywhere.
 fn event_switches(switches: &mut Table, config: &SimConfig) -> std::io::Result<Option<EventQueue>> {
     let mut text = |key: &str| match switches.remove(key) {
         None => Ok(None),
@@ -1050,6 +1051,18 @@ fn event_switches(switches: &mut Table, config: &SimConfig) -> std::io::Result<O
     let region = text("event_region")?;
     let id = text("event_access_key_id")?;
     let secret = text("event_secret_access_key")?;
+    let chaos_every = match switches.remove("event_chaos_every") {
+        None => None,
+        Some(Setting::Integer(n)) if n > 0 => Some(n as u64),
+        Some(other) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                "the AWS simulator's event_chaos_every must be a whole number above 0, not {other}"
+            ),
+            ))
+        }
+    };
     let Some(url) = url else {
         return Ok(None);
     };
@@ -1066,6 +1079,7 @@ fn event_switches(switches: &mut Table, config: &SimConfig) -> std::io::Result<O
     if let Some(region) = region {
         queue.region = region;
     }
+    queue.chaos_every = chaos_every;
     Ok(Some(queue))
 }
 
