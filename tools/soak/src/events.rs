@@ -82,9 +82,14 @@ pub fn switches(queue: &Queue) -> tether_provider::settings::Table {
     ])
 }
 
-/// The `[events.aws]` table of a supervisor's config, for `accounts`.
-pub fn table(queue: &Queue, accounts: &[&str]) -> String {
-    let accounts: Vec<String> = accounts.iter().map(|a| format!("{a:?}")).collect();
+/// The `[events.aws]` table of a supervisor's config, for the accounts of `sims` whose
+/// simulators send events.
+pub fn table(queue: &Queue, sims: &crate::Sims) -> String {
+    let accounts: Vec<String> = sims
+        .iter()
+        .filter(|(kind, _)| sends_to_sqs(kind))
+        .map(|(kind, _)| format!("{kind:?}"))
+        .collect();
     format!(
         "\n[events.aws]\nkind = \"aws-sqs\"\nqueue_url = \"{url}\"\nendpoint_url = \"{endpoint}\"\n\
          region = \"us-east-1\"\naccounts = [{accounts}]\nwait = \"2s\"\nvisibility_timeout = \"10s\"\n",

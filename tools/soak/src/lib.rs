@@ -93,7 +93,6 @@ fn config_text(
     sims: &Sims,
     supervisor: &str,
     not_found_grace: Duration,
-    queue: Option<&events::Queue>,
 ) -> String {
     let mut text = format!(
         r#"[database]
@@ -124,14 +123,6 @@ admin_token_sha256 = ["{token_hash}"]
              request_timeout = \"2s\"\nnot_found_grace = \"{grace}\"\n",
             grace = humantime::format_duration(not_found_grace),
         ));
-    }
-    if let Some(queue) = queue {
-        let accounts: Vec<&str> = sims
-            .iter()
-            .map(|(kind, _)| *kind)
-            .filter(|kind| events::sends_to_sqs(kind))
-            .collect();
-        text.push_str(&events::table(queue, &accounts));
     }
     text
 }
@@ -273,8 +264,11 @@ async fn run(
                 ""
             },
             s.invisible_for + Duration::from_secs(3),
-            queue.as_ref(),
         );
+        let text = match &queue {
+            Some(queue) => text + &events::table(queue, &sims),
+            None => text,
+        };
         std::fs::write(&path, text).map_err(io("writing a supervisor's config"))?;
         configs.push(path);
         urls.push(format!("http://127.0.0.1:{port}"));

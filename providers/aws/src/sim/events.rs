@@ -139,11 +139,14 @@ impl Emitted {
             .position(|f| f.service.is_none_or(|s| s == service))
         else {
             let every = self.chaos_every.filter(|k| *k > 0)?;
-            return (self.made % every == 0).then(|| match (self.made / every) % 3 {
-                0 => EventFaultKind::Drop,
-                1 => EventFaultKind::Duplicate,
-                _ => EventFaultKind::Delay(CHAOS_DELAY),
-            });
+            return self
+                .made
+                .is_multiple_of(every)
+                .then(|| match (self.made / every) % 3 {
+                    0 => EventFaultKind::Drop,
+                    1 => EventFaultKind::Duplicate,
+                    _ => EventFaultKind::Delay(CHAOS_DELAY),
+                });
         };
         let kind = self.faults[i].kind;
         self.faults[i].times -= 1;
