@@ -17,9 +17,11 @@
 
 mod airflow;
 mod api;
+mod latency;
 
 pub use airflow::compare_airflow;
 pub use api::{api, ApiBench};
+pub use latency::{latency, EndRate, LatencyBench, Mode};
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -32,6 +34,7 @@ use tokio::process::{Child, Command};
 use tether::app::App;
 use tether::config::Config;
 use tether::engine::EnsureRequest;
+use tether::model::JobRecord;
 use tether::state::TaskInstanceId;
 use tether::Error;
 
@@ -211,6 +214,53 @@ async fn pg_backends(app: &App, database: &str) -> Vec<u32> {
     rows.into_iter().map(|(p,)| p as u32).collect()
 }
 
+/// Submits `jobs` jobs of `kind` (the simulator's sample spec) through `app`'s engine, 32 at a
+/// time, as task instances `bench/{run_id}/t{i}`; their records, in order.
+pub(crate) async fn seed(
+    app: &App,
+    kind: &str,
+    jobs: u32,
+    run_id: &str,
+) -> Result<Vec<JobRecord>, Error> {
+    let Some(sims) = tether::registry::simulators(kind) else {
+        return Err(Error::Usage(format!("{kind}: no simulator")));
+    };
+    let engine = app.engine.clone();
+    let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (engine, next, kind, run_id) = (
+            engine.clone(),
+            next.clone(),
+            kind.to_string(),
+            run_id.to_string(),
+        );
+        workers.spawn(async move {
+            let mut made = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= jobs {
+                    return Ok::<_, Error>(made);
+                }
+                let req = EnsureRequest {
+                    task_instance: TaskInstanceId::new("bench", &run_id, format!("t{i}"), -1),
+                    try_number: 1,
+                    name: "main".into(),
+                    provider: kind.clone(),
+                    spec: sims.sample_spec(&kind, &format!("bench-{i}")),
+                };
+                made.push((i, engine.ensure(&req).await?.job));
+            }
+        });
+    }
+    let mut all = Vec::with_capacity(jobs as usize);
+    while let Some(done) = workers.join_next().await {
+        all.extend(done.map_err(|e| Error::Usage(format!("seeding failed: {e}")))??);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, job)| job).collect())
+}
+
 /// The three figures compared with Airflow's triggers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Figures {
@@ -230,12 +280,12 @@ pub async fn tracked(bench: &TrackedBench) -> Result<Figures, Error> {
     })?;
     let cadence = bench.cadence;
     let kind = bench.provider.as_str();
-    let Some(sims) = tether::registry::simulators(kind) else {
+    if tether::registry::simulators(kind).is_none() {
         return Err(Error::Usage(format!(
             "--provider {kind}: not a provider kind with a simulator (kinds: {})",
             tether::registry::kinds().join(", ")
         )));
-    };
+    }
     let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), kind).await?;
     let (db_url, pg_name) = create_database(bench.postgres_admin.as_deref(), dir.path()).await?;
     let secs = cadence.as_secs_f64();
@@ -296,35 +346,10 @@ coalesce = {coalesce}
         bench.claim_batch
     );
 
-    // Seed the jobs through the engine, 32 at a time.
+    // Seed the jobs through the engine.
     let app = App::open(Config::from_toml(&config_text, "bench")?).await?;
     let seeding = Instant::now();
-    let engine = app.engine.clone();
-    let next = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..32 {
-        let (engine, next, total) = (engine.clone(), next.clone(), bench.jobs);
-        let kind = kind.to_string();
-        workers.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= total {
-                    return Ok::<(), Error>(());
-                }
-                let req = EnsureRequest {
-                    task_instance: TaskInstanceId::new("bench", "r1", format!("t{i}"), -1),
-                    try_number: 1,
-                    name: "main".into(),
-                    provider: kind.clone(),
-                    spec: sims.sample_spec(&kind, &format!("bench-{i}")),
-                };
-                engine.ensure(&req).await?;
-            }
-        });
-    }
-    while let Some(done) = workers.join_next().await {
-        done.map_err(|e| Error::Usage(format!("seeding failed: {e}")))??;
-    }
+    seed(&app, kind, bench.jobs, "r1").await?;
     println!(
         "seeded: {} jobs in {:.1}s",
         bench.jobs,

@@ -14,9 +14,9 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "tether-bench", version, about)]
 struct Args {
-    /// Running jobs to track.
-    #[arg(long, default_value_t = 1000)]
-    jobs: u32,
+    /// Running jobs to track; with --latency, a list of scales (10000,100000).
+    #[arg(long, default_value = "1000", value_delimiter = ',')]
+    jobs: Vec<u32>,
     /// How often each job is due.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     cadence: Duration,
@@ -61,6 +61,29 @@ struct Args {
     /// measured first; 0 to skip.
     #[arg(long, default_value_t = 500)]
     waiters: u32,
+    /// Measure how soon tether records a run's end and a long-poll waiter hears of it
+    /// (detection and end-to-end latency), with runs ending at --end-rate, in each of
+    /// --modes at each --jobs scale; one table.
+    #[arg(long, conflicts_with = "api")]
+    latency: bool,
+    /// With --latency: the modes, of polling (the account's settings), sweep (with
+    /// --sweep-every) and notifications (Databricks job notifications to tether's API).
+    #[arg(long, default_value = "polling,sweep,notifications", value_delimiter = ',', value_parser = tether_bench::Mode::parse)]
+    modes: Vec<tether_bench::Mode>,
+    /// With --latency: how fast runs end during the window (each replaced by a new job):
+    /// 10/s, 600/min, or a share of the tracked jobs, 1%/min.
+    #[arg(long, default_value = "2/s", value_parser = tether_bench::EndRate::parse)]
+    end_rate: tether_bench::EndRate,
+    /// With --latency: the account's `sweep_every` in the sweep mode.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    sweep_every: Duration,
+    /// With --latency: the account's `rate_limit_per_second` (and `rate_limit_burst`, the
+    /// same number at least 1) [default: the account's defaults].
+    #[arg(long, value_name = "CALLS_PER_SECOND")]
+    rate_limit: Option<f64>,
+    /// With --latency --compare-airflow: the largest scale Airflow's triggers run at.
+    #[arg(long, default_value_t = 10_000)]
+    airflow_max_jobs: u32,
     /// With --compare-airflow: the virtual environment with apache-airflow and its
     /// Databricks provider (built from PyPI when it lacks them).
     #[arg(long, value_name = "PATH", env = "TETHER_AIRFLOW_VENV")]
@@ -93,6 +116,34 @@ fn main() -> ExitCode {
 async fn run(args: &Args) -> Result<(), Error> {
     let binary = tether_binary(args.tether.as_ref())?;
     let serve_binary = args.serve_binary.clone().unwrap_or_else(|| binary.clone());
+    if args.latency {
+        if args.compare_airflow && args.airflow_venv.is_none() {
+            return Err(Error::Usage(
+                "--compare-airflow needs --airflow-venv".into(),
+            ));
+        }
+        return tether_bench::latency(&tether_bench::LatencyBench {
+            jobs: args.jobs.clone(),
+            modes: args.modes.clone(),
+            cadence: args.cadence,
+            window: args.window,
+            end_rate: args.end_rate,
+            rate_limit: args.rate_limit.map(|r| (r, (r.ceil() as u32).max(1))),
+            sweep_every: args.sweep_every,
+            postgres_admin: args.postgres.clone(),
+            claim_batch: args.claim_batch,
+            binary,
+            serve_binary,
+            airflow_venv: args.airflow_venv.clone().filter(|_| args.compare_airflow),
+            airflow_max_jobs: args.airflow_max_jobs,
+        })
+        .await;
+    }
+    let [jobs] = args.jobs[..] else {
+        return Err(Error::Usage(
+            "--jobs takes several scales with --latency only".into(),
+        ));
+    };
     if args.api {
         return tether_bench::api(&tether_bench::ApiBench {
             calls: args.calls,
@@ -105,7 +156,7 @@ async fn run(args: &Args) -> Result<(), Error> {
         .await;
     }
     let bench = tether_bench::TrackedBench {
-        jobs: args.jobs,
+        jobs,
         cadence: args.cadence,
         window: args.window,
         postgres_admin: args.postgres.clone(),

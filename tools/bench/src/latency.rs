@@ -1,0 +1,907 @@
+//! `tether-bench --latency`: how soon tether knows that a remote job ended, and how soon a
+//! client waiting through its long poll hears of it (issue #35, "Seconds, not a polling
+//! cadence").
+//!
+//! For each mode and scale, on a fresh simulator, database and `tether serve` (child
+//! processes): N running Databricks runs are seeded through the engine and polled once; then
+//! waiters hold `POST /v1/jobs/wait` long polls on every job (one request per 1,000 jobs, as
+//! the Airflow provider's shared waiter does), and over the window runs end at the simulator
+//! at a stated rate (`POST /_sim/runs/end`, which says each run's `end_time`); each ended job
+//! is replaced by a new one (`POST /v1/jobs`), so that about N stay tracked. After the window
+//! no more runs end, and the bench waits until every ended job was heard of (or gives up).
+//!
+//! - detection latency: the job's `finished_at` (tether's record of the end) less the run's
+//!   `end_time`;
+//! - end to end: when the waiter's answer naming the ended job arrived, less the `end_time`;
+//! - over the window: `tether serve`'s CPU-s/s, its peak RSS, the provider calls per minute
+//!   by the simulator's counters (status `runs/get`, `runs/list` pages, submissions), and the
+//!   simulator's own CPU.
+//!
+//! The modes: `polling` (the account's settings as they are, polled every cadence), `sweep`
+//! (the same with `sweep_every`), `notifications` (the account names a notification
+//! destination of the simulator, which POSTs job notifications to tether's
+//! `/v1/events/databricks/{account}`). One table, a line per mode and scale, and with
+//! `--compare-airflow` a line for Airflow's `DatabricksExecutionTrigger` at the same cadence
+//! and end rate (`airflow_triggers.py --end-rate`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::seq::SliceRandom;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::{
+    count, create_database, drop_database, free_port, proc_cpu_seconds, proc_rss_mib, seed,
+    sim_stats, spawn, start_sim, wait_for,
+};
+use tether::app::App;
+use tether::config::Config;
+use tether::Error;
+
+/// The admin token the benchmark's server accepts.
+const TOKEN: &str = "tether-bench-latency-token-0123456789";
+/// The password the simulator's notification destination sends.
+const SECRET: &str = "tether-bench-notification-secret";
+/// The most jobs one `POST /v1/jobs/wait` names (tether's limit, the Python waiter's chunk).
+const WAIT_CHUNK: usize = 1000;
+/// The long polls' timeout, in seconds.
+const WAIT_TIMEOUT: u64 = 60;
+/// How long a renewed long poll lets other new jobs join (the Python waiter's `JOIN_DELAY`).
+const JOIN_DELAY: Duration = Duration::from_millis(100);
+/// How often the ender looks whether runs are due to end.
+const TICK: Duration = Duration::from_millis(100);
+
+/// How tether learns of ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Polling only, at the account's settings.
+    Polling,
+    /// Polling with a sweep target (`sweep_every`).
+    Sweep,
+    /// Polling, and Databricks job notifications to tether's API.
+    Notifications,
+}
+
+impl Mode {
+    /// The mode named `name`.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "polling" => Ok(Self::Polling),
+            "sweep" => Ok(Self::Sweep),
+            "notifications" => Ok(Self::Notifications),
+            other => Err(format!(
+                "{other:?} is not a mode: polling, sweep or notifications"
+            )),
+        }
+    }
+
+    fn label(self, sweep_every: Duration) -> String {
+        match self {
+            Self::Polling => "polling only".into(),
+            Self::Sweep => format!("sweep_every {}s", sweep_every.as_secs_f64()),
+            Self::Notifications => "Databricks notifications".into(),
+        }
+    }
+}
+
+/// How fast runs end: per second, or a share of the tracked jobs per minute.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EndRate {
+    /// Runs per second.
+    PerSecond(f64),
+    /// Percent of the tracked jobs per minute.
+    PercentPerMinute(f64),
+}
+
+impl EndRate {
+    /// `10/s`, `600/min` or `1%/min`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("{text:?} is not a rate such as 10/s, 600/min or 1%/min");
+        let (n, unit) = text.trim().split_once('/').ok_or_else(bad)?;
+        let per_minute = match unit {
+            "s" | "sec" | "second" => false,
+            "m" | "min" | "minute" => true,
+            _ => return Err(bad()),
+        };
+        if let Some(p) = n.strip_suffix('%') {
+            let p: f64 = p.trim().parse().map_err(|_| bad())?;
+            if !per_minute || p <= 0.0 {
+                return Err(bad());
+            }
+            return Ok(Self::PercentPerMinute(p));
+        }
+        let n: f64 = n.trim().parse().map_err(|_| bad())?;
+        if n <= 0.0 {
+            return Err(bad());
+        }
+        Ok(Self::PerSecond(if per_minute { n / 60.0 } else { n }))
+    }
+
+    /// Runs per second with `jobs` tracked.
+    pub fn per_second(self, jobs: u32) -> f64 {
+        match self {
+            Self::PerSecond(r) => r,
+            Self::PercentPerMinute(p) => f64::from(jobs) * p / 100.0 / 60.0,
+        }
+    }
+}
+
+/// What the `latency` scenario runs.
+#[derive(Debug, Clone)]
+pub struct LatencyBench {
+    /// The scales: running jobs tracked.
+    pub jobs: Vec<u32>,
+    /// The modes, in order.
+    pub modes: Vec<Mode>,
+    /// How often each job is due (`poll_initial` = `poll_max`).
+    pub cadence: Duration,
+    /// How long runs end, and figures are measured.
+    pub window: Duration,
+    /// How fast runs end during the window.
+    pub end_rate: EndRate,
+    /// The account's `rate_limit_per_second` and `rate_limit_burst`; `None`: its defaults.
+    pub rate_limit: Option<(f64, u32)>,
+    /// `sweep_every` of the `sweep` mode.
+    pub sweep_every: Duration,
+    /// `None`: SQLite in a temp folder; else a PostgreSQL admin URL.
+    pub postgres_admin: Option<String>,
+    /// `supervisor.claim_batch`.
+    pub claim_batch: u32,
+    /// The tether binary that serves the simulator.
+    pub binary: PathBuf,
+    /// The tether binary whose `serve` is measured.
+    pub serve_binary: PathBuf,
+    /// Airflow's triggers too, in this virtual environment, at the scales up to
+    /// `airflow_max_jobs`.
+    pub airflow_venv: Option<PathBuf>,
+    /// The largest scale Airflow's triggers run at.
+    pub airflow_max_jobs: u32,
+}
+
+/// One line of the table.
+#[derive(Debug, Clone)]
+struct Line {
+    what: String,
+    jobs: u32,
+    /// `Err`: why there are no figures.
+    figures: Result<Measured, String>,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Measured {
+    pub(crate) cpu: f64,
+    pub(crate) rss_mib: f64,
+    pub(crate) calls_per_minute: f64,
+    /// Status calls, list calls, submissions per minute (others fold into the total).
+    pub(crate) breakdown: (f64, f64, f64),
+    /// Seconds, one per measured end (tether's record; Airflow: the trigger fired).
+    pub(crate) detection: Vec<f64>,
+    /// Seconds, one per measured end heard by a waiter.
+    pub(crate) end_to_end: Vec<f64>,
+    /// Runs ended during the window.
+    pub(crate) ended: usize,
+    /// Of them, those whose end tether had not recorded when the bench gave up.
+    pub(crate) missed: usize,
+    pub(crate) sim_cpu: f64,
+    /// What the line's run said of itself.
+    pub(crate) notes: Vec<String>,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn epoch_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Runs every mode at every scale (and Airflow's triggers), then prints the table.
+pub async fn latency(bench: &LatencyBench) -> Result<(), Error> {
+    let limit = match bench.rate_limit {
+        Some((rate, burst)) => format!("{rate}/s, burst {burst}"),
+        None => {
+            let d = tether_provider_defaults();
+            format!("{}/s, burst {} (the account's defaults)", d.0, d.1)
+        }
+    };
+    let backend = if bench.postgres_admin.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let header = format!(
+        "bench latency: Databricks simulator, {backend}, every job due every {}s (poll_initial = poll_max), \
+         account rate limit {limit}, runs ending at {} (each replaced by a new job), {}s window",
+        bench.cadence.as_secs_f64(),
+        rate_text(bench.end_rate),
+        bench.window.as_secs()
+    );
+    println!("{header}");
+    let mut lines = Vec::new();
+    for &jobs in &bench.jobs {
+        for &mode in &bench.modes {
+            let what = mode.label(bench.sweep_every);
+            println!(
+                "-- {what}, {jobs} jobs, ends at {:.2}/s",
+                bench.end_rate.per_second(jobs)
+            );
+            let started = Instant::now();
+            let figures = run_mode(bench, mode, jobs).await.map_err(|e| e.to_string());
+            match &figures {
+                Ok(m) => print_details(m),
+                Err(e) => println!("   not measured: {e}"),
+            }
+            println!("   took {:.0}s", started.elapsed().as_secs_f64());
+            lines.push(Line {
+                what,
+                jobs,
+                figures,
+            });
+        }
+        if let Some(venv) = bench
+            .airflow_venv
+            .as_ref()
+            .filter(|_| jobs <= bench.airflow_max_jobs)
+        {
+            let what = "Airflow DatabricksExecutionTrigger".to_string();
+            println!("-- {what}, {jobs} runs");
+            let started = Instant::now();
+            let figures = super::airflow::airflow_latency(bench, jobs, venv)
+                .await
+                .map_err(|e| e.to_string());
+            match &figures {
+                Ok(m) => print_details(m),
+                Err(e) => println!("   not measured: {e}"),
+            }
+            println!("   took {:.0}s", started.elapsed().as_secs_f64());
+            lines.push(Line {
+                what,
+                jobs,
+                figures,
+            });
+        }
+    }
+    println!();
+    println!("{header}");
+    print_table(&lines);
+    Ok(())
+}
+
+/// The defaults of an account's rate limit (`rate_limit_per_second`, `rate_limit_burst`).
+fn tether_provider_defaults() -> (f64, u32) {
+    let d = tether_provider::CommonSettings::default();
+    (d.rate_per_second, d.rate_burst)
+}
+
+fn rate_text(rate: EndRate) -> String {
+    match rate {
+        EndRate::PerSecond(r) => format!("{r}/s"),
+        EndRate::PercentPerMinute(p) => format!("{p}% of the jobs per minute"),
+    }
+}
+
+fn print_details(m: &Measured) {
+    let (gets, lists, submits) = m.breakdown;
+    println!(
+        "   tether serve (or the triggers): {:.4} CPU-s/s, peak RSS {:.1} MiB; provider calls {:.0}/min ({gets:.0} status, {lists:.0} list pages, {submits:.0} submissions); simulator {:.3} CPU-s/s",
+        m.cpu, m.rss_mib, m.calls_per_minute, m.sim_cpu
+    );
+    println!(
+        "   {} runs ended in the window; detection p50 {} p99 {} max {}; end to end p50 {} p99 {} ({} heard); not recorded when the bench gave up: {}",
+        m.ended,
+        secs(percentile(&m.detection, 0.50)),
+        secs(percentile(&m.detection, 0.99)),
+        secs(m.detection.iter().copied().fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))))),
+        secs(percentile(&m.end_to_end, 0.50)),
+        secs(percentile(&m.end_to_end, 0.99)),
+        m.end_to_end.len(),
+        m.missed
+    );
+    for note in &m.notes {
+        println!("   {note}");
+    }
+}
+
+fn secs(v: Option<f64>) -> String {
+    match v {
+        Some(s) if s < 10.0 => format!("{s:.2}s"),
+        Some(s) => format!("{s:.1}s"),
+        None => "-".into(),
+    }
+}
+
+fn print_table(lines: &[Line]) {
+    println!(
+        "| mode | jobs | CPU-s/s | peak RSS | provider calls/min (status, list, submit) | detection p50 / p99 / max | end to end p50 / p99 | ends (missed) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for line in lines {
+        match &line.figures {
+            Ok(m) => {
+                let (g, l, s) = m.breakdown;
+                let max = m
+                    .detection
+                    .iter()
+                    .copied()
+                    .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
+                println!(
+                    "| {} | {} | {:.4} | {:.1} MiB | {:.0} ({g:.0}, {l:.0}, {s:.0}) | {} / {} / {} | {} / {} | {} ({}) |",
+                    line.what,
+                    thousands(line.jobs),
+                    m.cpu,
+                    m.rss_mib,
+                    m.calls_per_minute,
+                    secs(percentile(&m.detection, 0.50)),
+                    secs(percentile(&m.detection, 0.99)),
+                    secs(max),
+                    secs(percentile(&m.end_to_end, 0.50)),
+                    secs(percentile(&m.end_to_end, 0.99)),
+                    m.ended,
+                    m.missed
+                );
+            }
+            Err(e) => println!(
+                "| {} | {} | not measured: {} | | | | | |",
+                line.what,
+                thousands(line.jobs),
+                e.replace('\n', " ").replace('|', "/")
+            ),
+        }
+    }
+}
+
+fn thousands(n: u32) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The `q` quantile of `values` (nearest rank); `None` for none.
+pub(crate) fn percentile(values: &[f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+/// A tracked job whose run the ender may end.
+#[derive(Debug, Clone, Copy)]
+struct Tracked {
+    job: i64,
+    run: i64,
+    /// The waiter holding its long poll.
+    waiter: usize,
+}
+
+/// What a waiter heard of an ended job.
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    /// When the answer arrived, ms since the epoch.
+    at_ms: f64,
+    /// The job's `finished_at`, ms since the epoch.
+    finished_ms: Option<f64>,
+}
+
+/// What the waiters heard of ended jobs, and the first of their failed requests.
+#[derive(Debug, Default)]
+struct Ears {
+    heard: HashMap<i64, Heard>,
+    failures: u64,
+    first_failure: Option<String>,
+}
+
+type HeardMap = Arc<Mutex<Ears>>;
+
+/// One mode at one scale: its figures.
+async fn run_mode(bench: &LatencyBench, mode: Mode, jobs: u32) -> Result<Measured, Error> {
+    let io = |context: &str| {
+        let context = context.to_string();
+        move |source| Error::Io { context, source }
+    };
+    let dir = tempfile::tempdir().map_err(io("making a temp folder"))?;
+    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), "databricks").await?;
+    let (db_url, pg) = create_database(bench.postgres_admin.as_deref(), dir.path()).await?;
+    let port = free_port()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .map_err(|e| Error::Usage(format!("HTTP client: {e}")))?;
+    let mut account = String::new();
+    match mode {
+        Mode::Polling => {}
+        Mode::Sweep => {
+            account += &format!("sweep_every = \"{}s\"\n", bench.sweep_every.as_secs_f64());
+        }
+        Mode::Notifications => {
+            let destination = add_destination(&http, &sim_url, &base).await?;
+            account += &format!(
+                "notification_destination = \"{destination}\"\nnotification_secret = \"{SECRET}\"\n"
+            );
+        }
+    }
+    // The account's rate limit for `tether serve`; seeding (in this process) is not limited.
+    let rate_lines = match bench.rate_limit {
+        Some((rate, burst)) => {
+            format!("rate_limit_per_second = {rate}\nrate_limit_burst = {burst}\n")
+        }
+        None => String::new(),
+    };
+    let secs = bench.cadence.as_secs_f64();
+    let config_text = format!(
+        r#"
+[database]
+url = "{db_url}"
+
+[supervisor]
+lease = "30s"
+claim_batch = {claim_batch}
+max_concurrent_polls = 64
+
+[api]
+enabled = true
+listen = "127.0.0.1:{port}"
+admin_token_sha256 = ["{hash}"]
+
+[providers.databricks]
+kind = "databricks"
+host = "{sim_url}"
+token = "dapi-sim-token"
+poll_initial = "{secs}s"
+poll_max = "{secs}s"
+poll_multiplier = 1.0
+coalesce = true
+{account}"#,
+        claim_batch = bench.claim_batch,
+        hash = tether::api::auth::hash_token(TOKEN),
+    );
+    let config_path = dir.path().join("tether.toml");
+    std::fs::write(&config_path, format!("{config_text}{rate_lines}"))
+        .map_err(io("writing the bench config"))?;
+    let unlimited = "rate_limit_per_second = 1000000\nrate_limit_burst = 100000\n";
+    let config = Config::from_toml(&format!("{config_text}{unlimited}"), "bench")?;
+    let app = App::open(config).await?;
+    let seeding = Instant::now();
+    let seeded = seed(&app, "databricks", jobs, "r1").await?;
+    let tracked: Vec<Tracked> = seeded
+        .iter()
+        .enumerate()
+        .filter_map(|(i, job)| {
+            let run = job.handle.as_ref()?.get_i64("run_id")?;
+            Some(Tracked {
+                job: job.id.0,
+                run,
+                waiter: i / WAIT_CHUNK,
+            })
+        })
+        .collect();
+    let mut notes = vec![format!(
+        "seeded {jobs} jobs in {:.1}s",
+        seeding.elapsed().as_secs_f64()
+    )];
+    app.db.close().await;
+    drop(app);
+
+    let config_arg = config_path.to_string_lossy().to_string();
+    let serve = spawn(
+        &bench.serve_binary,
+        &["--config", &config_arg, "serve"],
+        &dir.path().join("serve.log"),
+    )?;
+    let serve_pid = serve.id().unwrap_or(0);
+    wait_for(&format!("{base}/readyz")).await;
+    // Warm-up: every job polled once, so that tether knows each is running.
+    let warm = Instant::now();
+    loop {
+        let stats = sim_stats(&http, &sim_url, bench.cadence * 2).await;
+        if count(&stats, "fresh_runs") >= u64::from(jobs) {
+            notes.push(format!(
+                "warm-up: every job polled once after {:.1}s",
+                warm.elapsed().as_secs_f64()
+            ));
+            break;
+        }
+        if warm.elapsed() > bench.cadence * 4 + Duration::from_secs(120) {
+            notes.push(format!(
+                "warm-up: only {} of {jobs} jobs polled after {:.0}s; measuring anyway",
+                count(&stats, "fresh_runs"),
+                warm.elapsed().as_secs_f64()
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The waiters, each on up to 1,000 jobs.
+    let heard: HeardMap = Arc::default();
+    let mut waiters = tokio::task::JoinSet::new();
+    let mut senders = Vec::new();
+    for chunk in tracked.chunks(WAIT_CHUNK) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        senders.push(tx);
+        let known = chunk
+            .iter()
+            .map(|t| (t.job, Some("running".to_string())))
+            .collect();
+        waiters.spawn(waiter(
+            http.clone(),
+            format!("{base}/v1/jobs/wait"),
+            known,
+            rx,
+            heard.clone(),
+        ));
+    }
+    // Let the long polls open.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // The window: runs end at the rate, each replaced.
+    let rate = bench.end_rate.per_second(jobs);
+    let sim_pid = sim.id().unwrap_or(0);
+    let before = sim_stats(&http, &sim_url, bench.cadence * 2).await;
+    let (cpu0, sim_cpu0) = (
+        proc_cpu_seconds(serve_pid).unwrap_or(0.0),
+        proc_cpu_seconds(sim_pid).unwrap_or(0.0),
+    );
+    let started = Instant::now();
+    let ends = end_runs(
+        &http,
+        &sim_url,
+        &base,
+        tracked,
+        rate,
+        bench.window,
+        &senders,
+    )
+    .await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let after = sim_stats(&http, &sim_url, bench.cadence * 2).await;
+    let cpu = (proc_cpu_seconds(serve_pid).unwrap_or(0.0) - cpu0) / elapsed;
+    let sim_cpu = (proc_cpu_seconds(sim_pid).unwrap_or(0.0) - sim_cpu0) / elapsed;
+    let per_minute = |key: &str| (count(&after, key) - count(&before, key)) as f64 * 60.0 / elapsed;
+    let calls_per_minute = per_minute("requests");
+    let breakdown = (
+        per_minute("get_requests"),
+        per_minute("list_requests"),
+        per_minute("submit_requests"),
+    );
+    if mode == Mode::Notifications {
+        notes.push(format!(
+            "notifications sent {:.0}/min in the window ({} failed in all: those of the seeding, before tether listened)",
+            per_minute("notifications_sent"),
+            count(&after, "notifications_failed")
+        ));
+    }
+
+    // Drain: wait until every ended job was heard of, or give up.
+    let deadline = Instant::now() + bench.cadence * 4 + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let all_heard = {
+            let ears = heard.lock().expect("heard");
+            ends.keys().all(|j| ears.heard.contains_key(j))
+        };
+        if all_heard {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    waiters.abort_all();
+    let rss_mib = proc_rss_mib(serve_pid, "VmHWM:").unwrap_or(0.0);
+    let (heard, failures, first_failure) = {
+        let mut ears = heard.lock().expect("heard");
+        (
+            std::mem::take(&mut ears.heard),
+            ears.failures,
+            ears.first_failure.take(),
+        )
+    };
+    if let Some(first) = first_failure {
+        notes.push(format!("{failures} long polls failed; the first: {first}"));
+    }
+    let mut detection = Vec::new();
+    let mut end_to_end = Vec::new();
+    let mut missed = 0;
+    for (job, end_ms) in &ends {
+        let finished = match heard.get(job) {
+            Some(h) => {
+                end_to_end.push((h.at_ms - end_ms) / 1000.0);
+                h.finished_ms
+            }
+            // Not heard: tether's record, if any.
+            None => finished_at(&http, &base, *job).await,
+        };
+        match finished {
+            Some(f) => detection.push((f - end_ms) / 1000.0),
+            None => missed += 1,
+        }
+    }
+    drop(serve);
+    let _ = sim.start_kill();
+    drop_database(pg).await;
+    Ok(Measured {
+        cpu,
+        rss_mib,
+        calls_per_minute,
+        breakdown,
+        detection,
+        end_to_end,
+        ended: ends.len(),
+        missed,
+        sim_cpu,
+        notes,
+    })
+}
+
+/// Makes the simulator's generic webhook destination sending to tether's
+/// `/v1/events/databricks/databricks` at `base`; its id.
+async fn add_destination(
+    http: &reqwest::Client,
+    sim_url: &str,
+    base: &str,
+) -> Result<String, Error> {
+    let body = json!({"display_name": "tether",
+        "config": {"generic_webhook": {"url": format!("{base}/v1/events/databricks/databricks"),
+                   "username": "databricks", "password": SECRET}}});
+    let answer: Value = http
+        .post(format!("{sim_url}/api/2.0/notification-destinations"))
+        .bearer_auth("dapi-sim-token")
+        .json(&body)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| Error::Usage(format!("making the notification destination: {e}")))?
+        .json()
+        .await
+        .map_err(|e| Error::Usage(format!("the notification destination: {e}")))?;
+    answer["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| Error::Usage(format!("the simulator made no destination: {answer}")))
+}
+
+/// A job's `finished_at` (ms since the epoch), if it has one.
+async fn finished_at(http: &reqwest::Client, base: &str, job: i64) -> Option<f64> {
+    let view: Value = http
+        .get(format!("{base}/v1/jobs/{job}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    parse_time(&view["finished_at"])
+}
+
+/// An RFC 3339 time as ms since the epoch.
+fn parse_time(v: &Value) -> Option<f64> {
+    let t = chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
+    Some(t.timestamp_micros() as f64 / 1000.0)
+}
+
+/// Ends runs of `tracked` (in a random order) at `rate` per second for `window`, replacing
+/// each by a new job that the same waiter waits for; the ended jobs and their runs' end times
+/// (ms since the epoch).
+async fn end_runs(
+    http: &reqwest::Client,
+    sim_url: &str,
+    base: &str,
+    mut tracked: Vec<Tracked>,
+    rate: f64,
+    window: Duration,
+    waiters: &[mpsc::UnboundedSender<i64>],
+) -> Result<HashMap<i64, f64>, Error> {
+    tracked.shuffle(&mut rand::rng());
+    let by_run: HashMap<i64, Tracked> = tracked.iter().map(|t| (t.run, *t)).collect();
+    let mut next = tracked.into_iter();
+    let mut ends = HashMap::new();
+    let mut replacements = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    let mut asked = 0u64;
+    let mut n = 0u64;
+    while started.elapsed() < window {
+        let due = (rate * started.elapsed().as_secs_f64()) as u64;
+        let runs: Vec<i64> = next
+            .by_ref()
+            .take(due.saturating_sub(asked) as usize)
+            .map(|t| t.run)
+            .collect();
+        asked += runs.len() as u64;
+        if !runs.is_empty() {
+            let answer: Value = http
+                .post(format!("{sim_url}/_sim/runs/end"))
+                .json(&json!({ "run_ids": runs }))
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| Error::Usage(format!("ending runs at the simulator: {e}")))?
+                .json()
+                .await
+                .map_err(|e| Error::Usage(format!("ending runs at the simulator: {e}")))?;
+            for ended in answer["ended"].as_array().into_iter().flatten() {
+                let (Some(run), Some(at)) = (ended["run_id"].as_i64(), ended["end_time"].as_f64())
+                else {
+                    continue;
+                };
+                let Some(t) = by_run.get(&run) else { continue };
+                ends.insert(t.job, at);
+                n += 1;
+                let (http, url, tx) = (
+                    http.clone(),
+                    format!("{base}/v1/jobs"),
+                    waiters[t.waiter].clone(),
+                );
+                replacements.spawn(async move {
+                    if let Some(id) = replace(&http, &url, n).await {
+                        let _ = tx.send(id);
+                    }
+                });
+            }
+        }
+        while replacements.try_join_next().is_some() {}
+        tokio::time::sleep(TICK).await;
+    }
+    while replacements.join_next().await.is_some() {}
+    Ok(ends)
+}
+
+/// Submits a new job through the API (the task that follows an ended one); its id.
+async fn replace(http: &reqwest::Client, url: &str, n: u64) -> Option<i64> {
+    let name = format!("bench-new-{n}");
+    let spec = json!({"run_name": name,
+        "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/sim.py"}}]});
+    let body = json!({"dag_id": "bench", "run_id": "r2", "task_id": name, "try_number": 1,
+        "provider": "databricks", "spec": spec});
+    let answer: Value = http
+        .post(url)
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .ok()?
+        .error_for_status()
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    answer["job"]["id"].as_i64()
+}
+
+/// One `POST /v1/jobs/wait` for `listed`: its answer, or what went wrong.
+async fn wait_many(
+    http: reqwest::Client,
+    url: String,
+    listed: Vec<Value>,
+) -> Result<Value, String> {
+    let body = json!({"jobs": listed, "timeout": WAIT_TIMEOUT});
+    let r = http
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status();
+    if !status.is_success() {
+        return Err(format!("{status}: {}", r.text().await.unwrap_or_default()));
+    }
+    r.json::<Value>().await.map_err(|e| e.to_string())
+}
+
+/// One waiter, as the Python provider's shared waiter: one `POST /v1/jobs/wait` per 1,000 of
+/// its jobs, renewed when one of them changes (a job that ended is noted in `heard` and
+/// dropped; one that changed otherwise is waited on from its new state) and when new jobs join
+/// (after [`JOIN_DELAY`]).
+async fn waiter(
+    http: reqwest::Client,
+    url: String,
+    mut jobs: HashMap<i64, Option<String>>,
+    mut joining: mpsc::UnboundedReceiver<i64>,
+    heard: HeardMap,
+) {
+    loop {
+        if jobs.is_empty() {
+            match joining.recv().await {
+                Some(id) => {
+                    jobs.insert(id, None);
+                }
+                None => return,
+            }
+        }
+        let listed: Vec<Value> = jobs
+            .iter()
+            .map(|(id, state)| json!({"id": id, "state": state}))
+            .collect();
+        let mut polls = tokio::task::JoinSet::new();
+        for chunk in listed.chunks(WAIT_CHUNK) {
+            polls.spawn(wait_many(http.clone(), url.clone(), chunk.to_vec()));
+        }
+        tokio::select! {
+            Some(answer) = polls.join_next() => {
+                let at_ms = epoch_ms();
+                polls.abort_all();
+                match answer.map_err(|e| e.to_string()).and_then(|a| a) {
+                    Ok(v) => {
+                        for job in v["changed"].as_array().into_iter().flatten() {
+                            let Some(id) = job["id"].as_i64() else { continue };
+                            if job["phase"] == "terminal" {
+                                jobs.remove(&id);
+                                let finished_ms = parse_time(&job["finished_at"]);
+                                heard.lock().expect("heard").heard.insert(id, Heard { at_ms, finished_ms });
+                            } else {
+                                jobs.insert(id, job["state"].as_str().map(str::to_string));
+                            }
+                        }
+                        for gone in v["errors"].as_array().into_iter().flatten() {
+                            if let Some(id) = gone["id"].as_i64() {
+                                jobs.remove(&id);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        {
+                            let mut ears = heard.lock().expect("heard");
+                            ears.failures += 1;
+                            ears.first_failure.get_or_insert(e);
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+            joined = joining.recv() => {
+                polls.abort_all();
+                let Some(id) = joined else { return };
+                jobs.insert(id, None);
+                tokio::time::sleep(JOIN_DELAY).await;
+                while let Ok(id) = joining.try_recv() {
+                    jobs.insert(id, None);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_rates_read_per_second_per_minute_and_as_a_share() {
+        assert_eq!(EndRate::parse("10/s"), Ok(EndRate::PerSecond(10.0)));
+        assert_eq!(EndRate::parse("600/min"), Ok(EndRate::PerSecond(10.0)));
+        let share = EndRate::parse("1%/min").unwrap();
+        assert_eq!(share, EndRate::PercentPerMinute(1.0));
+        assert!((share.per_second(6000) - 1.0).abs() < 1e-9);
+        for bad in ["10", "0/s", "-1/s", "1%/s", "ten/s", "10/h"] {
+            assert!(EndRate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank_and_thousands() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.50), Some(50.0));
+        assert_eq!(percentile(&v, 0.99), Some(99.0));
+        assert_eq!(percentile(&[], 0.5), None);
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(999), "999");
+    }
+
+    #[test]
+    fn times_read_as_epoch_milliseconds() {
+        let v = json!("2026-12-06T22:00:00.250Z");
+        assert_eq!(parse_time(&v), Some(1_796_594_400_250.0));
+        assert_eq!(parse_time(&json!(null)), None);
+    }
+}
