@@ -200,6 +200,11 @@ struct Running {
     /// Until when its group lease was last renewed (`tether serve`): it claims only while
     /// that lease is alive, or the jobs it claims would be free to claim again at once.
     lease_alive_until: DateTime<Utc>,
+    /// Renewals since its leases were last compared with the database's (see `renew`).
+    renewals_since_compare: u32,
+    /// A claim failed (its answer may have been lost, with leases taken): compare at the next
+    /// renewal.
+    compare_forced: bool,
 }
 
 impl Running {
@@ -223,6 +228,8 @@ impl Running {
             done: false,
             refused: None,
             lease_alive_until: DateTime::<Utc>::MIN_UTC,
+            renewals_since_compare: 0,
+            compare_forced: true,
         }
     }
 
@@ -355,10 +362,21 @@ impl Supervisor {
     /// Renews the leases; after a failure, tries again sooner, backing off.
     async fn on_heartbeat_due(&self, s: &mut Running, now: DateTime<Utc>) {
         s.next_heartbeat = now + s.heartbeat_every;
-        match self.renew(&mut s.held, &mut s.queue).await {
-            Ok(()) => {
+        let compare_due =
+            s.compare_forced || s.renewals_since_compare + 1 >= compare_every(s.held.len());
+        let renewed = self
+            .renew(&mut s.held, &mut s.queue, compare_due, s.lease_alive_until)
+            .await;
+        match renewed {
+            Ok(compared) => {
                 s.db_failures = 0;
                 s.lease_alive_until = now + self.engine.settings().lease;
+                if compared {
+                    s.renewals_since_compare = 0;
+                    s.compare_forced = false;
+                } else {
+                    s.renewals_since_compare += 1;
+                }
             }
             Err(e @ EngineError::LeaseProtocol { .. }) => {
                 tracing::error!(error = %e, "another lease protocol is alive: stopping");
@@ -415,6 +433,7 @@ impl Supervisor {
             Ok(()) => s.db_failures = 0,
             Err(e) => {
                 s.db_failures += 1;
+                s.compare_forced = true;
                 s.next_claim = now + backoff(s.db_failures);
                 tracing::warn!(error = %e, failures = s.db_failures, "claiming jobs failed; retrying with backoff");
             }
@@ -657,7 +676,20 @@ impl Supervisor {
     /// anyway), or marks them to be dropped when their poll in flight comes back, and hands
     /// back the leases it holds without knowing. Then it learns of cancels asked for
     /// elsewhere, and sends them now rather than at the next poll.
-    async fn renew(&self, held: &mut HeldJobs, queue: &mut DueQueue) -> Result<(), EngineError> {
+    ///
+    /// The comparison reads every lease it holds (the database's side of the digest), so with
+    /// many jobs it is made every few renewals only ([`compare_every`]: about 10,000 leases
+    /// read per renewal, amortised), but always (`compare_due`) after a claim failed and at the
+    /// first renewal, and whenever its group lease may have run out since the last renewal
+    /// (`alive_until` passed: another supervisor may have claimed its jobs). Returns whether
+    /// it compared.
+    async fn renew(
+        &self,
+        held: &mut HeldJobs,
+        queue: &mut DueQueue,
+        compare_due: bool,
+        alive_until: DateTime<Utc>,
+    ) -> Result<bool, EngineError> {
         let engine = &self.engine;
         engine.sync_clock().await?;
         let now = engine.now();
@@ -686,15 +718,22 @@ impl Supervisor {
             jobs.renew(engine.owner(), Millis::from(now), engine.lease_until(now))
                 .await?;
         }
-        let in_db = jobs
-            .lease_digest_of(engine.owner(), Millis::from(now))
-            .await?;
-        let in_memory = held
-            .iter()
-            .filter(|(_, h)| !h.orphaned)
-            .fold((0i64, 0i64), |(n, d), (id, h)| {
-                (n + 1, d.wrapping_add(lease_digest(*id, h.job.lease_epoch)))
-            });
+        let compare = compare_due || self.only.is_some() || engine.now() >= alive_until;
+        let in_memory = if compare {
+            held.iter()
+                .filter(|(_, h)| !h.orphaned)
+                .fold((0i64, 0i64), |(n, d), (id, h)| {
+                    (n + 1, d.wrapping_add(lease_digest(*id, h.job.lease_epoch)))
+                })
+        } else {
+            (0, 0)
+        };
+        let in_db = if compare {
+            jobs.lease_digest_of(engine.owner(), Millis::from(now))
+                .await?
+        } else {
+            in_memory
+        };
         if in_db != in_memory {
             let live: HashMap<JobId, Epoch> = jobs
                 .leases_of(engine.owner(), Millis::from(now))
@@ -753,7 +792,7 @@ impl Supervisor {
                 }
             }
         }
-        Ok(())
+        Ok(compare)
     }
 
     /// Claims free jobs up to this supervisor's fair share, `claim_batch` at a time, and
@@ -875,6 +914,19 @@ impl Supervisor {
     }
 }
 
+/// About how many leases a renewal's comparison may read, amortised: a supervisor holding
+/// more compares every [`compare_every`] renewals, so that renewing costs about the same at
+/// 10,000 jobs and at 1,000,000.
+const COMPARED_PER_RENEWAL: usize = 10_000;
+
+/// Every how many renewals a supervisor holding `held` jobs compares its leases with the
+/// database's (when nothing forces it sooner).
+fn compare_every(held: usize) -> u32 {
+    u32::try_from(held / COMPARED_PER_RENEWAL)
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
 /// How far before the last read of missed pokes the next one reaches (ms): the processes
 /// that poke write their own clock's time, synced to the database's.
 const MISSED_POKES_MARGIN_MS: i64 = 5_000;
@@ -972,4 +1024,19 @@ fn start_sweep(
         (name, ids, result)
     });
     Some(covered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compare_every;
+
+    /// Up to 10,000 held jobs, every renewal compares; beyond, about 10,000 leases are read
+    /// per renewal, amortised.
+    #[test]
+    fn comparisons_are_spread_with_many_jobs() {
+        assert_eq!(compare_every(0), 1);
+        assert_eq!(compare_every(9_999), 1);
+        assert_eq!(compare_every(100_000), 10);
+        assert_eq!(compare_every(1_000_000), 100);
+    }
 }
