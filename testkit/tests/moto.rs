@@ -9,7 +9,6 @@
 
 use std::io::Write as _;
 
-
 use reqwest::Method;
 use serde_json::json;
 use tether_aws::client::Json;
