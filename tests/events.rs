@@ -195,17 +195,22 @@ async fn a_poke_reaches_the_holder_in_another_process(db: TestDb) {
 /// is what is recorded.
 async fn wrong_events_change_nothing(db: TestDb) {
     let sim = quick_sim().await;
-    sim.configure(|c| c.running = Duration::from_secs(60));
+    // Running from the start: its first poll finds it running, and the next is ten minutes on.
+    sim.configure(|c| {
+        c.pending = Duration::ZERO;
+        c.running = Duration::from_secs(60);
+    });
     let app = slow_polling_app(&db, &sim.url()).await;
     let stop = CancellationToken::new();
     let relay = relay(&app, &stop);
     let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
     let ensured = app.engine.ensure(&request("running")).await.unwrap();
     let id = ensured.job.id;
-    until(&app, id, Duration::from_secs(10), |j| {
-        j.poll_count_hint() >= 1
+    let (record, _) = until(&app, id, Duration::from_secs(10), |j| {
+        j.state == JobState::Running
     })
     .await;
+    assert_eq!(record.state, JobState::Running, "{record:?}");
     let accounts = ["databricks".to_string()];
     let hint = |reference: &str| {
         Ok(Reading::Hint(Hint {
@@ -245,14 +250,20 @@ async fn wrong_events_change_nothing(db: TestDb) {
     }));
     let outcome = engine.handle_event("test", &accounts, other).await.unwrap();
     assert!(matches!(outcome, Outcome::Foreign(_)), "{outcome:?}");
-    // A forged "it succeeded" about the running job: polled, found running.
+    // A forged "it succeeded" about the running job: polled (a `runs/get` after it), found
+    // running.
+    let gets = sim.stats().get_requests;
     let forged = hint(&sim_run_id(&app, id).await);
     let outcome = engine
         .handle_event("test", &accounts, forged)
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::Matched(vec![id]));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    while sim.stats().get_requests == gets && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(sim.stats().get_requests > gets, "the poke brought no poll");
     let record = job(&app, id).await;
     assert_eq!(record.phase, Phase::Active, "{record:?}");
     assert_eq!(record.state, JobState::Running, "{record:?}");
