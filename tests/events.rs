@@ -28,7 +28,12 @@ const ADMIN: &str = "admin-token-for-tests-0123456789";
 /// An app whose account is polled every ten minutes: only an event can make a job's end
 /// known within the test.
 async fn slow_polling_app(db: &TestDb, host: &str) -> App {
-    let text = config_toml(db, host, "3s", "")
+    slow_polling_app_with(db, host, "").await
+}
+
+/// As [`slow_polling_app`], with `extra` settings of the account.
+async fn slow_polling_app_with(db: &TestDb, host: &str, extra: &str) -> App {
+    let text = config_toml(db, host, "3s", extra)
         .replace("poll_initial = \"100ms\"", "poll_initial = \"10m\"")
         .replace("poll_max = \"300ms\"", "poll_max = \"10m\"");
     let text = format!(
@@ -427,7 +432,66 @@ async fn databricks_notifications_end_jobs_within_seconds(db: TestDb) {
     relay.await.unwrap();
 }
 
+/// A poke does not wait for the sweep that covers its job: the job leaves the sweep and is
+/// polled singly at once, though the sweep (every list call slowed past the request timeout)
+/// takes many seconds.
+async fn a_poke_does_not_wait_for_a_sweep(db: TestDb) {
+    use tether_databricks::sim::{Endpoint, Fault, FaultKind};
+    let sim = quick_sim().await;
+    sim.configure(|c| {
+        c.pending = Duration::ZERO;
+        c.running = Duration::from_secs(600);
+    });
+    let app = slow_polling_app_with(&db, &sim.url(), "sweep_every = \"1s\"").await;
+    let stop = CancellationToken::new();
+    let relay = relay(&app, &stop);
+    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let mut ids = Vec::new();
+    for task in ["swept-a", "swept-b", "swept-c"] {
+        ids.push(app.engine.ensure(&request(task)).await.unwrap().job.id);
+    }
+    for &id in &ids {
+        let (record, _) = until(&app, id, Duration::from_secs(10), |j| {
+            j.state == JobState::Running
+        })
+        .await;
+        assert_eq!(record.state, JobState::Running, "{record:?}");
+    }
+    // Every list call from now on answers after 10 s (the request timeout is 2 s): a sweep
+    // now lasts its retries, about 8 s, and fails.
+    sim.inject(Fault {
+        endpoint: Some(Endpoint::List),
+        kind: FaultKind::Delay(Duration::from_secs(10)),
+        times: 1_000,
+    });
+    // Sweeps start every second: one is in flight after 2.5 s (the simulator counts a list
+    // call when it answers).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let id = ids[0];
+    let run_id: i64 = sim_run_id(&app, id).await.parse().unwrap();
+    sim.finish_run(run_id, "SUCCESS");
+    let poked = app
+        .engine
+        .poke(&["databricks".to_string()], &run_id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(poked, vec![id]);
+    let (record, took) = until(&app, id, Duration::from_secs(20), |j| {
+        j.phase == Phase::Terminal
+    })
+    .await;
+    assert_eq!(record.state, JobState::Succeeded, "{record:?}");
+    assert!(
+        took < Duration::from_secs(4),
+        "recorded {took:?} after the poke: it waited for the sweep"
+    );
+    stop.cancel();
+    sup.await.unwrap();
+    relay.await.unwrap();
+}
+
 on_both_backends!(
+    a_poke_does_not_wait_for_a_sweep,
     databricks_notifications_end_jobs_within_seconds,
     a_poke_makes_the_holder_poll_now,
     a_poke_reaches_the_holder_in_another_process,

@@ -81,21 +81,36 @@ struct Held {
     /// What that sweep reported for it (boxed: most held jobs have none).
     listed: Option<Box<RemoteStatus>>,
     /// A provider event named it since its last poll started: it is polled now, singly
-    /// (a status call of its own, whatever a sweep said), as soon as it is idle.
+    /// (a status call of its own, whatever a sweep said), or as soon as its poll in flight is
+    /// back (it leaves a sweep that covers it).
     poked: bool,
     /// Which queue entry is this job's current one (older entries are skipped when popped).
     seq: u64,
-    in_flight: bool,
+    /// What of it is in flight: nothing, a poll, or a sweep.
+    flight: Flight,
     /// Its lease was found gone while a poll or sweep of it was in flight: it is dropped when
     /// that comes back (whatever it learnt, another supervisor holds the job now).
     orphaned: bool,
 }
 
+/// What of a held job is in flight. A sweep only reads (what it says is settled when it is
+/// back), so a job an event names while a sweep covers it leaves that sweep and is polled
+/// singly at once: the sweep's word on it is then ignored. A poll carries the job's record,
+/// and the job waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flight {
+    /// Nothing: it can be polled or swept.
+    Idle,
+    /// A poll of it.
+    Poll,
+    /// The sweep with this number covers it.
+    Sweep(u64),
+}
+
 impl Held {
-    /// Whether a poll or sweep started under lease `epoch` is this job's, in flight: not one of
-    /// an earlier lease of it (the job was claimed again while that one was in flight).
-    fn started_under(&self, epoch: Epoch) -> bool {
-        self.in_flight && self.job.lease_epoch == epoch
+    /// Whether nothing of it is in flight.
+    fn idle(&self) -> bool {
+        self.flight == Flight::Idle
     }
 
     /// Takes back the record a poll started from and updated, keeping a cancel request that
@@ -112,19 +127,26 @@ impl Held {
     }
 }
 
-/// The held job that a poll or sweep started under lease `epoch` comes back to, idle again;
-/// `None` when the result is not its to take: the job was claimed again meanwhile (the result
-/// belongs to the earlier lease, the new one polls for itself), or its lease went while the
-/// poll was in flight (the job is dropped now).
-fn back_from_flight(held: &mut HeldJobs, id: JobId, epoch: Epoch) -> Option<&mut Held> {
+/// The held job that flight `flight` (a poll, or a sweep) started under lease `epoch` comes
+/// back to, idle again; `None` when the result is not its to take: the job was claimed again
+/// meanwhile (the result belongs to the earlier lease, the new one polls for itself), it left
+/// the sweep for a poll of its own (an event named it), or its lease went while the flight was
+/// out (the job is dropped now).
+fn back_from_flight(
+    held: &mut HeldJobs,
+    id: JobId,
+    epoch: Epoch,
+    flight: Flight,
+) -> Option<&mut Held> {
+    let ours = |h: &Held| h.flight == flight && h.job.lease_epoch == epoch;
     match held.get(&id) {
-        Some(h) if h.started_under(epoch) && h.orphaned => {
+        Some(h) if ours(h) && h.orphaned => {
             held.remove(&id);
             None
         }
-        Some(h) if h.started_under(epoch) => {
+        Some(h) if ours(h) => {
             let h = held.get_mut(&id)?;
-            h.in_flight = false;
+            h.flight = Flight::Idle;
             Some(h)
         }
         _ => {
@@ -157,6 +179,13 @@ impl DueQueue {
         self.heap.push(Reverse((to_millis(at), self.next_seq, id)));
     }
 
+    /// A number for a sweep about to start, that no other sweep had (drawn from the entries'
+    /// sequence).
+    fn next_sweep(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
     /// When the soonest entry is due.
     fn next_due(&self) -> Option<i64> {
         self.heap.peek().map(|Reverse((at, _, _))| *at)
@@ -164,9 +193,14 @@ impl DueQueue {
 }
 
 type PollResult = (JobId, HeldJob, Result<PollOutcome, EngineError>);
-/// A finished sweep: the account, the jobs it covered (id and the lease epoch it was started
+/// A finished sweep: the account, its number, the jobs it covered (id and the lease epoch it was started
 /// under), and what it learned.
-type SweepResult = (String, Vec<(JobId, Epoch)>, Result<Sweep, ProviderError>);
+type SweepResult = (
+    String,
+    u64,
+    Vec<(JobId, Epoch)>,
+    Result<Sweep, ProviderError>,
+);
 
 /// What the supervisor's loop keeps from one turn to the next.
 struct Running {
@@ -192,6 +226,8 @@ struct Running {
     pokes_missed: bool,
     /// Since when pokes were last read from the database (ms), when some were missed.
     pokes_read_since: Millis,
+    /// When reading them next, after a failed read (backing off with `db_failures`).
+    pokes_retry_at: DateTime<Utc>,
     /// The one job supervised has finished (`tether run`).
     done: bool,
     /// A live supervisor of another lease protocol was found at a renewal: the loop ends,
@@ -225,6 +261,7 @@ impl Running {
             db_failures: 0,
             pokes_missed: false,
             pokes_read_since: Millis::from(engine.now()),
+            pokes_retry_at: engine.now(),
             done: false,
             refused: None,
             lease_alive_until: DateTime::<Utc>::MIN_UTC,
@@ -316,7 +353,7 @@ impl Supervisor {
             if now >= s.next_claim {
                 self.on_claim_due(&mut s, now).await;
             }
-            if s.pokes_missed {
+            if s.pokes_missed && now >= s.pokes_retry_at {
                 self.read_missed_pokes(&mut s).await;
             }
             self.dispatch(&mut s);
@@ -394,9 +431,8 @@ impl Supervisor {
     fn on_poked(&self, s: &mut Running) {
         let poked = self.engine.changes().take_pokes();
         s.pokes_missed |= poked.missed;
-        let now = self.engine.now();
         for id in poked.jobs {
-            mark_poked(s, id, now);
+            mark_poked(s, id);
         }
     }
 
@@ -412,11 +448,14 @@ impl Supervisor {
                 s.pokes_missed = false;
                 s.pokes_read_since = Millis::from(now);
                 for id in ids {
-                    mark_poked(s, id, now);
+                    mark_poked(s, id);
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "reading missed pokes failed; retrying at the next turn")
+                s.db_failures += 1;
+                s.pokes_retry_at = now + backoff(s.db_failures);
+                tracing::warn!(error = %e, failures = s.db_failures,
+                    "reading missed pokes failed; retrying with backoff")
             }
         }
     }
@@ -452,7 +491,7 @@ impl Supervisor {
             if at > now_ms {
                 break;
             }
-            let Some(h) = s.held.get_mut(&id).filter(|h| h.seq == seq && !h.in_flight) else {
+            let Some(h) = s.held.get_mut(&id).filter(|h| h.seq == seq && h.idle()) else {
                 s.queue.heap.pop();
                 continue;
             };
@@ -477,6 +516,7 @@ impl Supervisor {
                             &s.coalescer,
                             &mut s.sweeps,
                             cover,
+                            s.queue.next_sweep(),
                         ) {
                             s.coalescer.started(&name, now, false);
                             tracing::debug!(provider = %name, jobs = covered, "sweep of due jobs started");
@@ -494,7 +534,7 @@ impl Supervisor {
                 break;
             };
             s.queue.heap.pop();
-            h.in_flight = true;
+            h.flight = Flight::Poll;
             let engine = engine.clone();
             let mut job = h.job.clone();
             // A poked job is asked about afresh: what a sweep said may predate the event.
@@ -530,6 +570,7 @@ impl Supervisor {
                 &s.coalescer,
                 &mut s.sweeps,
                 Cover::All,
+                s.queue.next_sweep(),
             ) {
                 Some(covered) => {
                     s.coalescer.started(name, now, true);
@@ -539,7 +580,7 @@ impl Supervisor {
                     let poll_max = engine.providers().poll(name, provider.settings()).max;
                     let next = now + Pace::of(&**provider, poll_max).every;
                     for id in s.coalescer.skipped(name, next) {
-                        if let Some(h) = s.held.get_mut(&id).filter(|h| !h.in_flight) {
+                        if let Some(h) = s.held.get_mut(&id).filter(|h| h.idle()) {
                             s.queue.schedule(id, h, now);
                         }
                     }
@@ -552,7 +593,7 @@ impl Supervisor {
     /// its lease was lost.
     async fn on_poll(&self, s: &mut Running, (id, job, result): PollResult) {
         let engine = &self.engine;
-        let Some(h) = back_from_flight(&mut s.held, id, job.lease_epoch) else {
+        let Some(h) = back_from_flight(&mut s.held, id, job.lease_epoch, Flight::Poll) else {
             return;
         };
         match result {
@@ -560,7 +601,9 @@ impl Supervisor {
                 let cancel_learnt = h.take_poll(job);
                 // A cancel learnt during the poll is sent now, not at `at`; so is a poll
                 // asked for by an event heard meanwhile.
-                let at = if cancel_learnt || h.poked {
+                let at = if h.poked {
+                    AHEAD_OF_ALL
+                } else if cancel_learnt {
                     engine.now()
                 } else {
                     at
@@ -588,7 +631,7 @@ impl Supervisor {
     /// unchanged and settled here, without a task or a write); after a failed sweep they wait
     /// (for the provider's Retry-After, if it gave one) and are swept again. Jobs deferred
     /// while it ran are due now.
-    fn on_sweep(&self, s: &mut Running, (name, ids, result): SweepResult) {
+    fn on_sweep(&self, s: &mut Running, (name, number, ids, result): SweepResult) {
         let engine = &self.engine;
         let now = engine.now();
         let pace = match engine.providers().get(&name) {
@@ -610,11 +653,10 @@ impl Supervisor {
         let mut statuses = statuses.into_iter();
         for (id, epoch) in ids {
             let listed = statuses.next().flatten();
-            let Some(h) = back_from_flight(&mut s.held, id, epoch) else {
+            let Some(h) = back_from_flight(&mut s.held, id, epoch, Flight::Sweep(number)) else {
                 continue;
             };
-            // A job an event named meanwhile is asked about singly, now.
-            let listed = listed.filter(|_| !h.poked);
+            // (A job an event named meanwhile left this sweep: it is not back here.)
             let settled = listed
                 .as_ref()
                 .and_then(|status| engine.settle_listed(&mut h.job, status));
@@ -623,18 +665,13 @@ impl Supervisor {
             } else {
                 h.swept = swept;
                 h.listed = listed.map(Box::new);
-                // A cancel learnt during the sweep is sent now, whatever the sweep met; so is a
-                // poll asked for by an event.
-                let at = if h.job.cancel_unsent() || h.poked {
-                    now
-                } else {
-                    at
-                };
+                // A cancel learnt during the sweep is sent now, whatever the sweep met.
+                let at = if h.job.cancel_unsent() { now } else { at };
                 s.queue.schedule(id, h, at);
             }
         }
         for id in deferred {
-            if let Some(h) = s.held.get_mut(&id).filter(|h| !h.in_flight) {
+            if let Some(h) = s.held.get_mut(&id).filter(|h| h.idle()) {
                 s.queue.schedule(id, h, now);
             }
         }
@@ -748,8 +785,8 @@ impl Supervisor {
                 if !h.orphaned {
                     tracing::warn!(job_id = id.0, "lease lost; another supervisor may hold it");
                 }
-                h.orphaned = h.in_flight;
-                h.in_flight
+                h.orphaned = !h.idle();
+                h.orphaned
             });
             // A lease this supervisor holds without knowing it (a claim whose answer was lost
             // with the connection, say) would be renewed with the others and never polled:
@@ -784,7 +821,7 @@ impl Supervisor {
                     // keeps the request (see `Held::take_poll`), and the job is polled, which
                     // sends the cancel, as soon as it is back.
                     h.job.cancel_requested_at = Some(now);
-                    if !h.in_flight {
+                    if h.idle() {
                         // After a moment: the process that recorded the request sends it
                         // itself at once, and the poll then finds it sent.
                         queue.schedule(pending.job_id, h, now + CANCEL_HANDOFF);
@@ -855,7 +892,7 @@ impl Supervisor {
                     listed: None,
                     poked: false,
                     seq: 0,
-                    in_flight: false,
+                    flight: Flight::Idle,
                     orphaned: false,
                 });
                 queue.schedule(id, &mut h, at);
@@ -883,7 +920,7 @@ impl Supervisor {
         let engine = &self.engine;
         let chosen: Vec<(JobId, Epoch)> = held
             .iter()
-            .filter(|(_, h)| !h.in_flight)
+            .filter(|(_, h)| h.idle())
             .take(count)
             .map(|(id, h)| (*id, h.job.lease_epoch))
             .collect();
@@ -931,19 +968,27 @@ fn compare_every(held: usize) -> u32 {
 /// that poke write their own clock's time, synced to the database's.
 const MISSED_POKES_MARGIN_MS: i64 = 5_000;
 
-/// Marks held job `id` poked: due now unless a poll or sweep of it is in flight (it is then
-/// polled as soon as that is back).
-fn mark_poked(s: &mut Running, id: JobId, now: DateTime<Utc>) {
+/// Marks held job `id` poked: due now, leaving the sweep that covers it if one does (the
+/// sweep's word on it is then ignored); a job being polled is polled again as soon as that
+/// poll is back.
+fn mark_poked(s: &mut Running, id: JobId) {
     if let Some(h) = s.held.get_mut(&id) {
         if h.orphaned {
             return;
         }
         h.poked = true;
-        if !h.in_flight {
-            s.queue.schedule(id, h, now);
+        if let Flight::Sweep(_) = h.flight {
+            h.flight = Flight::Idle;
+        }
+        if h.idle() {
+            s.queue.schedule(id, h, AHEAD_OF_ALL);
         }
     }
 }
+
+/// When a poked job is due: before every other due job (when the polls are behind, those
+/// that an event says may have ended go first).
+const AHEAD_OF_ALL: DateTime<Utc> = DateTime::UNIX_EPOCH;
 
 /// Whether a job can be polled by a sweep: it has a handle and no cancel waiting to be sent.
 fn sweepable(job: &HeldJob) -> bool {
@@ -971,12 +1016,13 @@ fn start_sweep(
     coalescer: &Coalescer,
     sweeps: &mut JoinSet<SweepResult>,
     cover: Cover,
+    number: u64,
 ) -> Option<usize> {
     let provider = engine.providers().get(name).ok()?;
     let ids: Vec<JobId> = held
         .iter()
         .filter(|(_, h)| {
-            !h.in_flight
+            h.idle()
                 && !h.swept
                 && !h.poked
                 && h.job.provider == name
@@ -997,7 +1043,7 @@ fn start_sweep(
     let mut covered_ids = Vec::with_capacity(ids.len());
     for id in &ids {
         let h = held.get_mut(id).expect("just listed");
-        h.in_flight = true;
+        h.flight = Flight::Sweep(number);
         covered_ids.push((*id, h.job.lease_epoch));
         jobs.push((
             h.job.handle.clone().expect("sweepable"),
@@ -1021,7 +1067,7 @@ fn start_sweep(
                 .with_label_values(&[name.as_str()])
                 .inc_by(sweep.calls);
         }
-        (name, ids, result)
+        (name, number, ids, result)
     });
     Some(covered)
 }
