@@ -19,22 +19,14 @@ use tether_aws::client::Json;
 use tether_aws::sim::{Fault, FaultKind, SimConfig, Simulator};
 use tether_aws::Service;
 use tether_provider::{JobState, Ungated};
+// The credential chain reads the environment: every test sets the simulator's key pair, and
+// nothing else (no shared files, no instance metadata).
+use tether_testkit::moto::aws_env;
 use tokio_util::sync::CancellationToken;
 
 use common::{config_toml, until_all_done, TestDb};
 
 const SERVICES: [Service; Service::ALL.len()] = Service::ALL;
-
-/// The credential chain reads the environment: the simulator's key pair, and nothing else
-/// (no shared files, no instance metadata). Every test sets the same values.
-fn aws_env() {
-    let sim = SimConfig::default();
-    std::env::set_var("AWS_ACCESS_KEY_ID", &sim.access_key_id);
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", &sim.secret_access_key);
-    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/tether-test");
-    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tether-test");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-}
 
 fn spec(service: Service, name: &str) -> Value {
     match service {

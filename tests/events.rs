@@ -13,7 +13,7 @@ use tether::api::{router, ApiState};
 use tether::app::App;
 use tether::config::Config;
 use tether::engine::events::Outcome;
-use tether::engine::{EnsureRequest, Supervisor};
+use tether::engine::EnsureRequest;
 use tether::jobs::{JobRecord, Phase};
 use tether::model::JobId;
 use tether::state::TaskInstanceId;
@@ -21,7 +21,7 @@ use tether_provider::events::{Hint, Reading};
 use tether_provider::JobState;
 use tokio_util::sync::CancellationToken;
 
-use common::{config_toml, quick_sim, spec, TestDb};
+use common::{config_toml, quick_sim, spec, until, Served, TestDb};
 
 const ADMIN: &str = "admin-token-for-tests-0123456789";
 
@@ -63,23 +63,6 @@ async fn job(app: &App, id: JobId) -> JobRecord {
     app.engine.jobs().get(id).await.unwrap().expect("job")
 }
 
-/// Waits until `done` holds for the job, or `limit` passes; returns the record and when.
-async fn until(
-    app: &App,
-    id: JobId,
-    limit: Duration,
-    done: impl Fn(&JobRecord) -> bool,
-) -> (JobRecord, Duration) {
-    let started = Instant::now();
-    loop {
-        let record = job(app, id).await;
-        if done(&record) || started.elapsed() > limit {
-            return (record, started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Submits a job, lets the supervisor poll it once (it is running then), and waits until the
 /// simulator has ended it: the supervisor would not poll it again for ten minutes.
 async fn ended_unseen(app: &App, task: &str) -> (JobId, Value) {
@@ -117,9 +100,7 @@ impl PollCount for JobRecord {
 async fn a_poke_makes_the_holder_poll_now(db: TestDb) {
     let sim = quick_sim().await;
     let app = slow_polling_app(&db, &sim.url()).await;
-    let stop = CancellationToken::new();
-    let relay = relay(&app, &stop);
-    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let served = Served::start(&app, |stop| vec![relay(&app, stop)]);
     let (id, handle) = ended_unseen(&app, "poked").await;
     let reference = app
         .engine
@@ -147,9 +128,7 @@ async fn a_poke_makes_the_holder_poll_now(db: TestDb) {
         .await
         .unwrap();
     assert!(again.is_empty());
-    stop.cancel();
-    sup.await.unwrap();
-    relay.await.unwrap();
+    served.stop().await;
 }
 
 async fn sim_run_id(app: &App, id: JobId) -> String {
@@ -168,9 +147,9 @@ async fn a_poke_reaches_the_holder_in_another_process(db: TestDb) {
     let sim = quick_sim().await;
     let holder = slow_polling_app(&db, &sim.url()).await;
     let hearer = slow_polling_app(&db, &sim.url()).await;
-    let stop = CancellationToken::new();
-    let relays = [relay(&holder, &stop), relay(&hearer, &stop)];
-    let sup = tokio::spawn(Supervisor::new(holder.engine.clone()).run(stop.clone()));
+    let served = Served::start(&holder, |stop| {
+        vec![relay(&holder, stop), relay(&hearer, stop)]
+    });
     let (id, _) = ended_unseen(&holder, "elsewhere").await;
     let reference = sim_run_id(&holder, id).await;
     let poked = hearer
@@ -188,11 +167,7 @@ async fn a_poke_reaches_the_holder_in_another_process(db: TestDb) {
         took < Duration::from_secs(5),
         "recorded {took:?} after the poke"
     );
-    stop.cancel();
-    sup.await.unwrap();
-    for r in relays {
-        r.await.unwrap();
-    }
+    served.stop().await;
 }
 
 /// Events that name nothing tether tracks, foreign ones and unreadable ones change nothing;
@@ -206,9 +181,7 @@ async fn wrong_events_change_nothing(db: TestDb) {
         c.running = Duration::from_secs(60);
     });
     let app = slow_polling_app(&db, &sim.url()).await;
-    let stop = CancellationToken::new();
-    let relay = relay(&app, &stop);
-    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let served = Served::start(&app, |stop| vec![relay(&app, stop)]);
     let ensured = app.engine.ensure(&request("running")).await.unwrap();
     let id = ensured.job.id;
     let (record, _) = until(&app, id, Duration::from_secs(10), |j| {
@@ -272,9 +245,7 @@ async fn wrong_events_change_nothing(db: TestDb) {
     let record = job(&app, id).await;
     assert_eq!(record.phase, Phase::Active, "{record:?}");
     assert_eq!(record.state, JobState::Running, "{record:?}");
-    stop.cancel();
-    sup.await.unwrap();
-    relay.await.unwrap();
+    served.stop().await;
 }
 
 /// `POST /v1/events/poke`: an admin's poke marks the job due; a task token not bound to the
@@ -283,9 +254,7 @@ async fn wrong_events_change_nothing(db: TestDb) {
 async fn the_poke_endpoint_checks_who_and_what(db: TestDb) {
     let sim = quick_sim().await;
     let app = slow_polling_app(&db, &sim.url()).await;
-    let stop = CancellationToken::new();
-    let relay = relay(&app, &stop);
-    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let served = Served::start(&app, |stop| vec![relay(&app, stop)]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let api = router(ApiState::new(app.clone()));
@@ -360,9 +329,7 @@ async fn the_poke_endpoint_checks_who_and_what(db: TestDb) {
     })
     .await;
     assert_eq!(record.state, JobState::Succeeded, "{record:?}");
-    stop.cancel();
-    sup.await.unwrap();
-    relay.await.unwrap();
+    served.stop().await;
 }
 
 /// Databricks job notifications through `POST /v1/events/databricks/{account}`: the
@@ -387,9 +354,7 @@ async fn databricks_notifications_end_jobs_within_seconds(db: TestDb) {
     );
     let config = Config::from_toml(&text, "test").expect("config");
     let app = App::open(config).await.expect("open app");
-    let stop = CancellationToken::new();
-    let relay = relay(&app, &stop);
-    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let served = Served::start(&app, |stop| vec![relay(&app, stop)]);
     let api = router(ApiState::new(app.clone()));
     tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
     // A forged notification: refused, and the job it names is not polled.
@@ -427,9 +392,7 @@ async fn databricks_notifications_end_jobs_within_seconds(db: TestDb) {
     );
     let stats = sim.stats();
     assert!(stats.notifications_sent >= 2, "{stats:?}");
-    stop.cancel();
-    sup.await.unwrap();
-    relay.await.unwrap();
+    served.stop().await;
 }
 
 /// A poke does not wait for the sweep that covers its job: the job leaves the sweep and is
@@ -443,9 +406,7 @@ async fn a_poke_does_not_wait_for_a_sweep(db: TestDb) {
         c.running = Duration::from_secs(600);
     });
     let app = slow_polling_app_with(&db, &sim.url(), "sweep_every = \"1s\"").await;
-    let stop = CancellationToken::new();
-    let relay = relay(&app, &stop);
-    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let served = Served::start(&app, |stop| vec![relay(&app, stop)]);
     let mut ids = Vec::new();
     for task in ["swept-a", "swept-b", "swept-c"] {
         ids.push(app.engine.ensure(&request(task)).await.unwrap().job.id);
@@ -485,9 +446,7 @@ async fn a_poke_does_not_wait_for_a_sweep(db: TestDb) {
         took < Duration::from_secs(4),
         "recorded {took:?} after the poke: it waited for the sweep"
     );
-    stop.cancel();
-    sup.await.unwrap();
-    relay.await.unwrap();
+    served.stop().await;
 }
 
 on_both_backends!(

@@ -10,52 +10,19 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tether::app::App;
 use tether::config::Config;
-use tether::engine::{EnsureRequest, Supervisor};
-use tether::jobs::{JobRecord, Phase};
-use tether::model::JobId;
+use tether::engine::EnsureRequest;
+use tether::jobs::Phase;
 use tether::state::TaskInstanceId;
-use tether_aws::client::{AwsClient, Json, Target};
-use tether_aws::credential::CredentialSource;
 use tether_aws::sim::{EventFault, EventFaultKind, EventQueue, SimConfig, Simulator};
 use tether_aws::Service;
-use tether_provider::http::Idempotency;
-use tether_provider::{CommonSettings, JobState};
-use tether_testkit::moto::Moto;
+use tether_provider::JobState;
+use tether_testkit::moto::{aws_env, create_queue, sqs, sqs_call, Moto};
 use tokio_util::sync::CancellationToken;
 
-use common::{config_toml, TestDb};
-
-/// The simulator's key pair, which moto takes too, for the adapters and the event source.
-fn aws_env() -> (String, String) {
-    let sim = SimConfig::default();
-    std::env::set_var("AWS_ACCESS_KEY_ID", &sim.access_key_id);
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", &sim.secret_access_key);
-    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/tether-test");
-    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tether-test");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-    (sim.access_key_id, sim.secret_access_key)
-}
-
-fn sqs(moto: &Moto) -> AwsClient {
-    let target = Target {
-        provider: "test-sqs",
-        signing_name: "sqs",
-        region: "us-east-1",
-        endpoint: &moto.url,
-    };
-    let credentials = CredentialSource::new("test-sqs", "us-east-1", None);
-    AwsClient::to(target, &CommonSettings::default(), credentials).unwrap()
-}
-
-async fn sqs_call(client: &AwsClient, op: &str, body: Value) -> Value {
-    client
-        .json(Json::V1_0, "AmazonSQS", op, &body, Idempotency::Idempotent)
-        .await
-        .unwrap_or_else(|e| panic!("{op}: {e}"))
-}
+use common::{config_toml, until, Served, TestDb};
 
 /// Everything one test needs: moto's queue, the simulator sending its events there.
 struct Setup {
@@ -66,14 +33,9 @@ struct Setup {
 
 async fn setup(running: Duration) -> Option<Setup> {
     let moto = tether_testkit::moto::start("events_aws").await?;
+    // The adapters and the event source read the simulator's key pair, which moto takes too.
     let (key, secret) = aws_env();
-    let queue = sqs_call(
-        &sqs(&moto),
-        "CreateQueue",
-        json!({"QueueName": "tether-events"}),
-    )
-    .await;
-    let queue_url = queue["QueueUrl"].as_str().expect("a queue URL").to_string();
+    let queue_url = create_queue(&sqs(&moto), "tether-events").await;
     let sim = Simulator::start(
         SimConfig {
             pending: Duration::from_millis(300),
@@ -142,22 +104,6 @@ fn request(task: &str) -> EnsureRequest {
     }
 }
 
-async fn until(
-    app: &App,
-    id: JobId,
-    limit: Duration,
-    done: impl Fn(&JobRecord) -> bool,
-) -> (JobRecord, Duration) {
-    let started = Instant::now();
-    loop {
-        let record = app.engine.jobs().get(id).await.unwrap().expect("job");
-        if done(&record) || started.elapsed() > limit {
-            return (record, started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Messages left in the queue, visible or in flight.
 async fn left_in_queue(s: &Setup) -> u64 {
     let attrs = sqs_call(
@@ -189,10 +135,11 @@ async fn a_batch_end_is_recorded_from_its_event(db: TestDb) {
     };
     let holder = app(&db, &s, "10m").await;
     let reader = app(&db, &s, "10m").await;
-    let stop = CancellationToken::new();
-    let mut tasks = serve_parts(&holder, &stop, false);
-    tasks.extend(serve_parts(&reader, &stop, true));
-    let sup = tokio::spawn(Supervisor::new(holder.engine.clone()).run(stop.clone()));
+    let served = Served::start(&holder, |stop| {
+        let mut tasks = serve_parts(&holder, stop, false);
+        tasks.extend(serve_parts(&reader, stop, true));
+        tasks
+    });
     let id = holder
         .engine
         .ensure(&request("evented"))
@@ -223,11 +170,7 @@ async fn a_batch_end_is_recorded_from_its_event(db: TestDb) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    stop.cancel();
-    sup.await.unwrap();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    served.stop().await;
 }
 
 /// A lost event costs latency, not the job: with every Batch event dropped, polling records
@@ -239,9 +182,7 @@ async fn a_dropped_event_is_caught_by_polling(db: TestDb) {
     s.sim
         .inject_event_fault(EventFault::new(EventFaultKind::Drop, 100).on(Service::Batch));
     let app = app(&db, &s, "1s").await;
-    let stop = CancellationToken::new();
-    let tasks = serve_parts(&app, &stop, true);
-    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let served = Served::start(&app, |stop| serve_parts(&app, stop, true));
     let id = app.engine.ensure(&request("dropped")).await.unwrap().job.id;
     let (record, took) = until(&app, id, Duration::from_secs(20), |j| {
         j.phase == Phase::Terminal
@@ -253,11 +194,7 @@ async fn a_dropped_event_is_caught_by_polling(db: TestDb) {
         "{record:?} after {took:?}"
     );
     assert_eq!(s.sim.events_sent().0, 0, "every event was dropped");
-    stop.cancel();
-    sup.await.unwrap();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    served.stop().await;
 }
 
 /// A malformed message, a foreign one, and a forged "SUCCEEDED" about a running job, sent
@@ -268,9 +205,7 @@ async fn wrong_messages_change_nothing(db: TestDb) {
         return;
     };
     let app = app(&db, &s, "10m").await;
-    let stop = CancellationToken::new();
-    let tasks = serve_parts(&app, &stop, true);
-    let sup = tokio::spawn(Supervisor::new(app.engine.clone()).run(stop.clone()));
+    let served = Served::start(&app, |stop| serve_parts(&app, stop, true));
     let id = app.engine.ensure(&request("running")).await.unwrap().job.id;
     let (record, _) = until(&app, id, Duration::from_secs(10), |j| {
         j.state == JobState::Running
@@ -314,11 +249,7 @@ async fn wrong_messages_change_nothing(db: TestDb) {
     let record = app.engine.jobs().get(id).await.unwrap().unwrap();
     assert_eq!(record.phase, Phase::Active, "{record:?}");
     assert_eq!(record.state, JobState::Running, "{record:?}");
-    stop.cancel();
-    sup.await.unwrap();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    served.stop().await;
 }
 
 on_both_backends!(

@@ -11,36 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tether_aws::client::{AwsClient, Json, Target};
-use tether_aws::credential::CredentialSource;
 use tether_aws::sim::{EventFault, EventFaultKind, EventQueue, SimConfig, Simulator};
 use tether_aws::{AwsConfig, Batch, Emr, Service, StepFunctions};
 use tether_provider::events::{Delivery, EventSource, Reading};
-use tether_provider::http::Idempotency;
 use tether_provider::registry::{ProviderFactory, SimFactory};
 use tether_provider::settings::{Setting, Table};
-use tether_provider::{CommonSettings, Provider, Ungated};
-use tether_testkit::moto::Moto;
-
-/// A client of moto's SQS, signed with the environment's key pair (moto checks no
-/// signature).
-fn sqs(moto: &Moto) -> AwsClient {
-    let target = Target {
-        provider: "test-sqs",
-        signing_name: "sqs",
-        region: "us-east-1",
-        endpoint: &moto.url,
-    };
-    let credentials = CredentialSource::new("test-sqs", "us-east-1", None);
-    AwsClient::to(target, &CommonSettings::default(), credentials).unwrap()
-}
-
-async fn call(client: &AwsClient, op: &str, body: serde_json::Value) -> serde_json::Value {
-    client
-        .json(Json::V1_0, "AmazonSQS", op, &body, Idempotency::Idempotent)
-        .await
-        .unwrap_or_else(|e| panic!("{op}: {e}"))
-}
+use tether_provider::{Provider, Ungated};
+use tether_testkit::moto::{aws_env, create_queue, sqs, sqs_call};
 
 /// An adapter of `service` on the simulator.
 fn adapter(sim: &Simulator, service: Service) -> Arc<dyn Provider> {
@@ -86,27 +63,12 @@ async fn the_simulators_events_reach_the_sqs_source_and_name_the_jobs() {
     let Some(moto) = tether_testkit::moto::start("aws_events").await else {
         return;
     };
-    let defaults = SimConfig::default();
-    let key_pair = (
-        defaults.access_key_id.clone(),
-        defaults.secret_access_key.clone(),
-    );
     // The adapters (the simulator checks SigV4) and the event source read the chain's
     // environment: the simulator's key pair, which moto accepts too.
-    std::env::set_var("AWS_ACCESS_KEY_ID", &key_pair.0);
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", &key_pair.1);
-    std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/tether-test");
-    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tether-test");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    let key_pair = aws_env();
 
     let client = sqs(&moto);
-    let queue = call(
-        &client,
-        "CreateQueue",
-        json!({"QueueName": "tether-events"}),
-    )
-    .await;
-    let queue_url = queue["QueueUrl"].as_str().expect("a queue URL").to_string();
+    let queue_url = create_queue(&client, "tether-events").await;
 
     let sim = Simulator::start(
         SimConfig {
@@ -221,7 +183,7 @@ async fn the_simulators_events_reach_the_sqs_source_and_name_the_jobs() {
         "account": "000000000000", "time": "2026-01-01T00:00:00Z", "region": "us-east-1",
         "resources": [], "detail": {}});
     for body in [s3.to_string(), "{not json".to_string()] {
-        call(
+        sqs_call(
             &client,
             "SendMessage",
             json!({"QueueUrl": queue_url, "MessageBody": body}),

@@ -17,6 +17,8 @@ use tether::clock::{Clock, SystemClock};
 use tether::config::Config;
 use tether::db::DatabaseUrl;
 use tether::state::StateSettings;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// A database that exists for one test.
 pub struct TestDb {
@@ -272,6 +274,57 @@ pub async fn until_all_done(
     stop.cancel();
     sup.await.unwrap();
     jobs
+}
+
+/// A test's supervisor and the tasks `tether serve` runs beside it, stopped together.
+pub struct Served {
+    stop: CancellationToken,
+    supervisor: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Served {
+    /// Spawns the tasks `beside` makes with the shared stop token, then `holder`'s supervisor.
+    pub fn start(
+        holder: &App,
+        beside: impl FnOnce(&CancellationToken) -> Vec<JoinHandle<()>>,
+    ) -> Self {
+        let stop = CancellationToken::new();
+        let tasks = beside(&stop);
+        let supervisor =
+            tokio::spawn(tether::engine::Supervisor::new(holder.engine.clone()).run(stop.clone()));
+        Self {
+            stop,
+            supervisor,
+            tasks,
+        }
+    }
+
+    /// Stops everything and waits until the supervisor and the tasks beside it have returned.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.supervisor.await.unwrap();
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+    }
+}
+
+/// Waits until `done` holds for the job, or `limit` passes; returns the record and when.
+pub async fn until(
+    app: &App,
+    id: tether::model::JobId,
+    limit: std::time::Duration,
+    done: impl Fn(&tether::jobs::JobRecord) -> bool,
+) -> (tether::jobs::JobRecord, std::time::Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        let record = app.engine.jobs().get(id).await.unwrap().expect("job");
+        if done(&record) || started.elapsed() > limit {
+            return (record, started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
