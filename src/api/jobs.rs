@@ -389,13 +389,18 @@ pub async fn wait_jobs(
     let deadline = tokio::time::Instant::now() + timeout;
     let _slot = s.waits.take(&who)?;
     let watch = s.app.engine.changes().watch(ids.iter().copied());
+    // What is read at each turn: every job named at first (and after a relay outage, or at
+    // each re-read in case), then only those announced as changed since. Of each, a few
+    // columns; the whole record only of those that changed.
+    let mut to_read = ids.clone();
     loop {
-        let jobs = s.app.engine.jobs().get_many(&ids).await?;
+        let jobs = s.app.engine.jobs().waited(&to_read).await?;
         let mut answer = WaitManyResponse {
             changed: Vec::new(),
             errors: Vec::new(),
         };
         let mut found = std::collections::HashSet::with_capacity(jobs.len());
+        let mut changed = Vec::new();
         for job in jobs {
             found.insert(job.id);
             if let Err(e) = who.allow_task_instance(&job.task_instance) {
@@ -412,24 +417,33 @@ pub async fn wait_jobs(
                 .expect("only listed jobs are read")
                 .get_or_insert(job.state);
             if job.state != baseline || job.phase == crate::jobs::Phase::Terminal {
-                answer.changed.push(job.into());
+                changed.push(job.id);
             }
         }
-        for id in ids.iter().filter(|id| !found.contains(id)) {
+        for id in to_read.iter().filter(|id| !found.contains(id)) {
             answer.errors.push(WaitManyError {
                 id: id.0,
                 error: "not_found".into(),
                 message: format!("job {id} not found"),
             });
         }
+        // The whole records of those that changed (one that went meanwhile is left out: it
+        // is not found at the next read).
+        let records = s.app.engine.jobs().get_many(&changed).await?;
+        answer.changed = records.into_iter().map(Into::into).collect();
         if !answer.changed.is_empty() || !answer.errors.is_empty() {
             return Ok(axum::Json(answer));
         }
         // As in `wait_job`: woken by announced changes, re-read now and then in case.
         let reread = s.app.engine.changes().reread_every();
         tokio::select! {
-            _ = watch.changed() => {}
-            _ = tokio::time::sleep(reread) => {}
+            _ = watch.changed() => {
+                to_read = watch.take_announced().unwrap_or_else(|| ids.clone());
+            }
+            _ = tokio::time::sleep(reread) => {
+                watch.take_announced();
+                to_read = ids.clone();
+            }
             _ = tokio::time::sleep_until(deadline) => return Ok(axum::Json(answer)),
             _ = s.shutdown.cancelled() => return Ok(axum::Json(answer)),
         }

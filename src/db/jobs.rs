@@ -237,6 +237,27 @@ impl JobStore {
         rows.iter().map(rows::job).collect()
     }
 
+    /// What a waiter compares of the jobs `ids` (those that exist): a few columns each, for
+    /// the many jobs one wait names, most of them unchanged.
+    pub async fn waited(&self, ids: &[JobId]) -> Result<Vec<crate::jobs::Waited>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Integers: safe to inline, and one statement whatever their number.
+        let list = ids
+            .iter()
+            .map(JobId::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM jobs WHERE id IN ({list})",
+            rows::WAITED_COLUMNS
+        ))
+        .fetch_all(&mut *self.db.acquire().await?)
+        .await?;
+        rows.iter().map(rows::waited).collect()
+    }
+
     /// The newest generation of a task instance's named job.
     pub async fn latest(
         &self,

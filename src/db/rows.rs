@@ -131,6 +131,20 @@ pub(crate) fn task_instance(row: &AnyRow) -> Result<TaskInstanceId, DbError> {
     ))
 }
 
+/// What a waiter compares of a job: its id, task instance (whose token may read it), state
+/// and phase (`SELECT` [`WAITED_COLUMNS`]).
+pub(crate) fn waited(row: &AnyRow) -> Result<crate::jobs::Waited, DbError> {
+    Ok(crate::jobs::Waited {
+        id: JobId(row.try_get("id")?),
+        task_instance: task_instance(row)?,
+        state: state(row)?,
+        phase: phase(row)?,
+    })
+}
+
+/// The columns [`waited`] reads.
+pub(crate) const WAITED_COLUMNS: &str = "id, dag_id, run_id, task_id, map_index, state, phase";
+
 /// A value the database holds that tether never writes.
 pub(crate) fn decode_error(message: String) -> DbError {
     DbError::Query(sqlx::Error::Decode(message.into()))

@@ -74,9 +74,39 @@ pub struct Poked {
 #[derive(Debug, Default)]
 struct Waiters {
     /// Job id -> the watches waiting for it.
-    by_job: HashMap<JobId, HashMap<u64, Arc<Notify>>>,
+    by_job: HashMap<JobId, HashMap<u64, Arc<Watched>>>,
     /// Watch id -> its wake-up and jobs (to wake every one, and to unregister).
-    watches: HashMap<u64, (Arc<Notify>, Vec<JobId>)>,
+    watches: HashMap<u64, (Arc<Watched>, Vec<JobId>)>,
+}
+
+/// One watch's wake-up, and which of its jobs were announced since it last asked.
+#[derive(Debug, Default)]
+struct Watched {
+    notify: Notify,
+    announced: Mutex<Announced>,
+}
+
+/// The jobs of a watch announced since it last asked ([`Watch::take_announced`]).
+#[derive(Debug, Default)]
+struct Announced {
+    jobs: Vec<JobId>,
+    /// Any of them may have changed ([`ANY_JOB`]).
+    all: bool,
+}
+
+impl Watched {
+    fn announce(&self, job_id: JobId) {
+        {
+            let mut announced = self.announced.lock().expect("announced lock");
+            if job_id == ANY_JOB {
+                announced.all = true;
+                announced.jobs.clear();
+            } else if !announced.all {
+                announced.jobs.push(job_id);
+            }
+        }
+        self.notify.notify_one();
+    }
 }
 
 impl Changes {
@@ -84,12 +114,12 @@ impl Changes {
     pub fn announce(&self, job_id: JobId) {
         let waiters = self.waiters.lock().expect("waiters lock");
         if job_id == ANY_JOB {
-            for (notify, _) in waiters.watches.values() {
-                notify.notify_one();
+            for (watched, _) in waiters.watches.values() {
+                watched.announce(ANY_JOB);
             }
         } else if let Some(watches) = waiters.by_job.get(&job_id) {
-            for notify in watches.values() {
-                notify.notify_one();
+            for watched in watches.values() {
+                watched.announce(job_id);
             }
         }
     }
@@ -98,7 +128,7 @@ impl Changes {
     /// (one announced between two waits is kept for the next). Unregistered when dropped.
     pub fn watch(self: &Arc<Self>, jobs: impl IntoIterator<Item = JobId>) -> Watch {
         let id = self.next_watch.fetch_add(1, Ordering::Relaxed);
-        let notify = Arc::new(Notify::new());
+        let watched = Arc::new(Watched::default());
         let jobs: Vec<JobId> = jobs.into_iter().collect();
         let mut waiters = self.waiters.lock().expect("waiters lock");
         for job in &jobs {
@@ -106,13 +136,13 @@ impl Changes {
                 .by_job
                 .entry(*job)
                 .or_default()
-                .insert(id, notify.clone());
+                .insert(id, watched.clone());
         }
-        waiters.watches.insert(id, (notify.clone(), jobs));
+        waiters.watches.insert(id, (watched.clone(), jobs));
         Watch {
             changes: self.clone(),
             id,
-            notify,
+            watched,
         }
     }
 
@@ -166,14 +196,29 @@ impl Changes {
 pub struct Watch {
     changes: Arc<Changes>,
     id: u64,
-    notify: Arc<Notify>,
+    watched: Arc<Watched>,
 }
 
 impl Watch {
     /// Waits until one of the watched jobs is announced as changed (at once if one was since
     /// the last call).
     pub async fn changed(&self) {
-        self.notify.notified().await;
+        self.watched.notify.notified().await;
+    }
+
+    /// The watched jobs announced since the last take (each once, in no order); `None` when
+    /// any of them may have changed (the relay was down, or [`ANY_JOB`] was announced): a
+    /// waiter then reads them all.
+    pub fn take_announced(&self) -> Option<Vec<JobId>> {
+        let mut announced = self.watched.announced.lock().expect("announced lock");
+        if std::mem::take(&mut announced.all) {
+            announced.jobs.clear();
+            return None;
+        }
+        let mut jobs = std::mem::take(&mut announced.jobs);
+        jobs.sort_unstable();
+        jobs.dedup();
+        Some(jobs)
     }
 }
 
@@ -324,5 +369,35 @@ pub async fn relay(url: String, changes: std::sync::Arc<Changes>, shutdown: Canc
                 changes.set_relayed(true);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{Changes, ANY_JOB};
+    use crate::model::JobId;
+
+    /// A watch says which of its jobs were announced since it last asked, each once; after
+    /// "any job", that it must read them all.
+    #[test]
+    fn a_watch_keeps_what_was_announced_of_its_jobs() {
+        let changes = Arc::new(Changes::default());
+        let watch = changes.watch([JobId(1), JobId(2), JobId(3)]);
+        assert_eq!(watch.take_announced(), Some(vec![]));
+        changes.announce(JobId(3));
+        changes.announce(JobId(2));
+        changes.announce(JobId(3));
+        changes.announce(JobId(9));
+        assert_eq!(watch.take_announced(), Some(vec![JobId(2), JobId(3)]));
+        assert_eq!(watch.take_announced(), Some(vec![]));
+        changes.announce(JobId(1));
+        changes.announce(ANY_JOB);
+        changes.announce(JobId(2));
+        assert_eq!(watch.take_announced(), None, "read them all");
+        assert_eq!(watch.take_announced(), Some(vec![]));
+        drop(watch);
+        assert_eq!(changes.waiters(), 0);
     }
 }

@@ -9,4 +9,4 @@
 pub mod retention;
 
 pub use crate::db::jobs::{CancelRequest, JobFilter, JobStore, NewJob, PollUpdate};
-pub use crate::model::{HeldJob, JobEvent, JobRecord, Lease, Phase};
+pub use crate::model::{HeldJob, JobEvent, JobRecord, Lease, Phase, Waited};

@@ -52,6 +52,20 @@ pub struct Lease {
     pub epoch: Epoch,
 }
 
+/// What a waiter compares of a job (`POST /v1/jobs/wait` reads this of every job it names,
+/// and the whole record only of those that changed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waited {
+    /// The job.
+    pub id: JobId,
+    /// Its task instance (what a task token may read).
+    pub task_instance: TaskInstanceId,
+    /// Its state.
+    pub state: JobState,
+    /// Its phase.
+    pub phase: Phase,
+}
+
 /// One job, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobRecord {

@@ -21,5 +21,5 @@ pub mod scope;
 pub use self::entry::{CasOutcome, ClearTarget, Entry};
 pub use self::held::HeldJob;
 pub use self::ids::{from_millis, to_millis, Epoch, JobId, Millis};
-pub use self::job::{JobEvent, JobRecord, Lease, Phase};
+pub use self::job::{JobEvent, JobRecord, Lease, Phase, Waited};
 pub use self::scope::{Scope, ScopeKind, TaskInstanceId, ValidationError};
