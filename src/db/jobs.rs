@@ -222,24 +222,19 @@ impl JobStore {
 
     /// The jobs of `ids` that exist, in no particular order.
     pub async fn get_many(&self, ids: &[JobId]) -> Result<Vec<JobRecord>, DbError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Integers: safe to inline, and one statement whatever their number.
-        let list = ids
-            .iter()
-            .map(JobId::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let rows = sqlx::query(&format!("SELECT * FROM jobs WHERE id IN ({list})"))
-            .fetch_all(&mut *self.db.acquire().await?)
-            .await?;
+        let rows = self.rows_of("*", ids).await?;
         rows.iter().map(rows::job).collect()
     }
 
     /// What a waiter compares of the jobs `ids` (those that exist): a few columns each, for
     /// the many jobs one wait names, most of them unchanged.
     pub async fn waited(&self, ids: &[JobId]) -> Result<Vec<crate::jobs::Waited>, DbError> {
+        let rows = self.rows_of(rows::WAITED_COLUMNS, ids).await?;
+        rows.iter().map(rows::waited).collect()
+    }
+
+    /// The columns `columns` of the jobs `ids` that exist, in one statement.
+    async fn rows_of(&self, columns: &str, ids: &[JobId]) -> Result<Vec<AnyRow>, DbError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -249,13 +244,11 @@ impl JobStore {
             .map(JobId::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let rows = sqlx::query(&format!(
-            "SELECT {} FROM jobs WHERE id IN ({list})",
-            rows::WAITED_COLUMNS
-        ))
-        .fetch_all(&mut *self.db.acquire().await?)
-        .await?;
-        rows.iter().map(rows::waited).collect()
+        Ok(
+            sqlx::query(&format!("SELECT {columns} FROM jobs WHERE id IN ({list})"))
+                .fetch_all(&mut *self.db.acquire().await?)
+                .await?,
+        )
     }
 
     /// The newest generation of a task instance's named job.
