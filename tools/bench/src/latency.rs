@@ -159,6 +159,8 @@ pub struct LatencyBench {
     pub airflow_venv: Option<PathBuf>,
     /// The largest scale Airflow's triggers run at.
     pub airflow_max_jobs: u32,
+    /// Keep each line's folder (`serve.log`, `tether.toml`, the SQLite database).
+    pub keep: bool,
 }
 
 /// One line of the table.
@@ -629,6 +631,9 @@ coalesce = true
     drop(serve);
     let _ = sim.start_kill();
     drop_database(pg).await;
+    if bench.keep {
+        notes.push(format!("kept in {}", dir.keep().display()));
+    }
     Ok(Measured {
         cpu,
         rss_mib,

@@ -84,6 +84,10 @@ struct Args {
     /// With --latency --compare-airflow: the largest scale Airflow's triggers run at.
     #[arg(long, default_value_t = 10_000)]
     airflow_max_jobs: u32,
+    /// With --latency: keep each line's folder (`tether serve`'s log and config, the SQLite
+    /// database) and say where; `RUST_LOG` reaches `tether serve`.
+    #[arg(long)]
+    keep: bool,
     /// With --compare-airflow: the virtual environment with apache-airflow and its
     /// Databricks provider (built from PyPI when it lacks them).
     #[arg(long, value_name = "PATH", env = "TETHER_AIRFLOW_VENV")]
@@ -136,6 +140,7 @@ async fn run(args: &Args) -> Result<(), Error> {
             serve_binary,
             airflow_venv: args.airflow_venv.clone().filter(|_| args.compare_airflow),
             airflow_max_jobs: args.airflow_max_jobs,
+            keep: args.keep,
         })
         .await;
     }
