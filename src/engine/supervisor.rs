@@ -487,6 +487,9 @@ impl Supervisor {
         let now = engine.now();
         let now_ms = to_millis(now);
         self.start_due_sweeps(s, now);
+        // Accounts whose sweep of due jobs was not worth it this turn: their other due jobs
+        // are polled singly without asking again (each ask scans every held job).
+        let mut unswept: Vec<String> = Vec::new();
         while let Some(Reverse((at, seq, id))) = s.queue.heap.peek().copied() {
             if at > now_ms {
                 break;
@@ -507,7 +510,7 @@ impl Supervisor {
                         s.coalescer.defer(&name, id);
                         continue;
                     }
-                    Route::Sweep => {
+                    Route::Sweep if !unswept.contains(&name) => {
                         let cover = Cover::DueBy(now_ms);
                         if let Some(covered) = start_sweep(
                             engine,
@@ -523,8 +526,9 @@ impl Supervisor {
                             s.queue.heap.pop();
                             continue;
                         }
+                        unswept.push(name);
                     }
-                    Route::Single => {}
+                    Route::Sweep | Route::Single => {}
                 }
             }
             let Some(h) = s.held.get_mut(&id) else {
