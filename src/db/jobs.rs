@@ -228,7 +228,7 @@ impl JobStore {
 
     /// What a waiter compares of the jobs `ids` (those that exist): a few columns each, for
     /// the many jobs one wait names, most of them unchanged.
-    pub async fn waited(&self, ids: &[JobId]) -> Result<Vec<crate::jobs::Waited>, DbError> {
+    pub async fn waited(&self, ids: &[JobId]) -> Result<Vec<crate::model::Waited>, DbError> {
         let rows = self.rows_of(rows::WAITED_COLUMNS, ids).await?;
         rows.iter().map(rows::waited).collect()
     }

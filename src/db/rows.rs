@@ -133,8 +133,8 @@ pub(crate) fn task_instance(row: &AnyRow) -> Result<TaskInstanceId, DbError> {
 
 /// What a waiter compares of a job: its id, task instance (whose token may read it), state
 /// and phase (`SELECT` [`WAITED_COLUMNS`]).
-pub(crate) fn waited(row: &AnyRow) -> Result<crate::jobs::Waited, DbError> {
-    Ok(crate::jobs::Waited {
+pub(crate) fn waited(row: &AnyRow) -> Result<crate::model::Waited, DbError> {
+    Ok(crate::model::Waited {
         id: JobId(row.try_get("id")?),
         task_instance: task_instance(row)?,
         state: state(row)?,
