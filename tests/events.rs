@@ -106,17 +106,7 @@ async fn a_poke_makes_the_holder_poll_now(db: TestDb) {
         .engine
         .handle_ref("databricks", &tether_provider::Handle::new(handle));
     assert_eq!(reference, sim_run_id(&app, id).await, "the run id");
-    let poked = app
-        .engine
-        .poke(&["databricks".to_string()], &reference)
-        .await
-        .unwrap();
-    assert_eq!(poked, vec![id]);
-    let (record, took) = until(&app, id, Duration::from_secs(10), |j| {
-        j.phase == Phase::Terminal
-    })
-    .await;
-    assert_eq!(record.state, JobState::Succeeded, "{record:?}");
+    let took = poke_until_succeeded(&app, &app, id, &reference, Duration::from_secs(10)).await;
     assert!(
         took < Duration::from_secs(5),
         "recorded {took:?} after the poke"
@@ -129,6 +119,27 @@ async fn a_poke_makes_the_holder_poll_now(db: TestDb) {
         .unwrap();
     assert!(again.is_empty());
     served.stop().await;
+}
+
+/// Pokes the Databricks run `reference` through `poker` (it must name job `id` only), waits
+/// up to `limit` until `holder` records the job ended, checks it succeeded, and says how long
+/// that took after the poke.
+async fn poke_until_succeeded(
+    poker: &App,
+    holder: &App,
+    id: JobId,
+    reference: &str,
+    limit: Duration,
+) -> Duration {
+    let poked = poker
+        .engine
+        .poke(&["databricks".to_string()], reference)
+        .await
+        .unwrap();
+    assert_eq!(poked, vec![id]);
+    let (record, took) = until(holder, id, limit, |j| j.phase == Phase::Terminal).await;
+    assert_eq!(record.state, JobState::Succeeded, "{record:?}");
+    took
 }
 
 async fn sim_run_id(app: &App, id: JobId) -> String {
@@ -152,17 +163,8 @@ async fn a_poke_reaches_the_holder_in_another_process(db: TestDb) {
     });
     let (id, _) = ended_unseen(&holder, "elsewhere").await;
     let reference = sim_run_id(&holder, id).await;
-    let poked = hearer
-        .engine
-        .poke(&["databricks".to_string()], &reference)
-        .await
-        .unwrap();
-    assert_eq!(poked, vec![id]);
-    let (record, took) = until(&holder, id, Duration::from_secs(10), |j| {
-        j.phase == Phase::Terminal
-    })
-    .await;
-    assert_eq!(record.state, JobState::Succeeded, "{record:?}");
+    let took =
+        poke_until_succeeded(&hearer, &holder, id, &reference, Duration::from_secs(10)).await;
     assert!(
         took < Duration::from_secs(5),
         "recorded {took:?} after the poke"
@@ -431,17 +433,8 @@ async fn a_poke_does_not_wait_for_a_sweep(db: TestDb) {
     let id = ids[0];
     let run_id: i64 = sim_run_id(&app, id).await.parse().unwrap();
     sim.finish_run(run_id, "SUCCESS");
-    let poked = app
-        .engine
-        .poke(&["databricks".to_string()], &run_id.to_string())
-        .await
-        .unwrap();
-    assert_eq!(poked, vec![id]);
-    let (record, took) = until(&app, id, Duration::from_secs(20), |j| {
-        j.phase == Phase::Terminal
-    })
-    .await;
-    assert_eq!(record.state, JobState::Succeeded, "{record:?}");
+    let took =
+        poke_until_succeeded(&app, &app, id, &run_id.to_string(), Duration::from_secs(20)).await;
     assert!(
         took < Duration::from_secs(4),
         "recorded {took:?} after the poke: it waited for the sweep"
