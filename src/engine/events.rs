@@ -61,7 +61,8 @@ impl Engine {
         }
     }
 
-    fn pokes(&self) -> Pokes {
+    /// The pokes of this engine's database.
+    pub(super) fn pokes(&self) -> Pokes {
         Pokes::new(self.jobs().db().clone())
     }
 

@@ -442,8 +442,7 @@ impl Supervisor {
         let engine = &self.engine;
         let now = engine.now();
         let since = s.pokes_read_since.plus(-MISSED_POKES_MARGIN_MS);
-        let pokes = crate::db::pokes::Pokes::new(engine.jobs().db().clone());
-        match pokes.poked_since(engine.owner(), since).await {
+        match engine.pokes().poked_since(engine.owner(), since).await {
             Ok(ids) => {
                 s.pokes_missed = false;
                 s.pokes_read_since = Millis::from(now);
