@@ -125,6 +125,7 @@ impl FaultArgs {
                 FaultTarget::Submit => SimCalls::Submits,
                 FaultTarget::All => SimCalls::All,
             },
+            lasting: None,
         })
         .collect()
     }

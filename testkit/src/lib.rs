@@ -449,6 +449,7 @@ pub async fn lost_submit_answer(s: &Subject) {
         kind: SimFaultKind::FailAfterProcessing,
         times: 1,
         calls: SimCalls::Submits,
+        lasting: None,
     });
     let request = EnsureRequest {
         task_instance: TaskInstanceId::new("conformance", "r1", format!("lost-{}", s.kind), -1),
@@ -616,6 +617,7 @@ pub async fn lost_cancel_answer(s: &Subject) {
         kind: SimFaultKind::FailAfterProcessing,
         times: 1,
         calls: SimCalls::Cancels,
+        lasting: None,
     });
     // The API's cancel: recorded, then sent; its answer is the simulated 500.
     app.engine
@@ -782,6 +784,7 @@ pub async fn throttling(s: &Subject) {
         kind: SimFaultKind::Throttle(Some(Duration::from_secs(1))),
         times: 2,
         calls: SimCalls::All,
+        lasting: None,
     });
     let before = s.sim().counts().requests;
     let started = Instant::now();
@@ -850,6 +853,7 @@ pub async fn secrets_stay_out(s: &Subject) {
             kind,
             times: 10,
             calls: SimCalls::All,
+            lasting: None,
         });
         if let Err(e) = s.adapter.status(&handle).await {
             errors.push(e.to_string());
@@ -1236,6 +1240,7 @@ pub async fn lost_answer_while_invisible(target: Target, db: Database) {
         kind: SimFaultKind::FailAfterProcessing,
         times: 1,
         calls: SimCalls::Submits,
+        lasting: None,
     });
     let first = app
         .engine

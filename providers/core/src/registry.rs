@@ -133,7 +133,8 @@ pub enum SimOutcome {
     Named(String),
 }
 
-/// A fault a simulator answers requests with, for its next `times` requests.
+/// A fault a simulator answers requests with, for its next `times` requests (made within
+/// `lasting`, when given).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimFault {
     /// What the requests get.
@@ -142,6 +143,9 @@ pub struct SimFault {
     pub times: u32,
     /// Which requests.
     pub calls: SimCalls,
+    /// How long it lasts, used up or not (`None`: until used up). A real outage lasts a
+    /// while, however many requests meet it.
+    pub lasting: Option<Duration>,
 }
 
 /// Which requests a [`SimFault`] hits.

@@ -1,8 +1,8 @@
 //! The harness every provider's simulator is built on (feature `sim`): what is the same in a
 //! Databricks workspace, an AWS endpoint and a declared REST API once they are simulated.
 //!
-//! - [`FaultQueue`]: faults queued for the next requests, each for so many requests, taken by
-//!   the first request they apply to;
+//! - [`FaultQueue`]: faults queued for the next requests, each for so many requests (and, if
+//!   given, until a deadline), taken by the first request they apply to;
 //! - [`Counters`]: requests, jobs made (in all and per idempotency key), cancels, and the
 //!   [`SimCounts`] the registry reports;
 //! - [`Lifetimes`]: the two edges every service has in its catalog ([`crate::Edges`]), switched
@@ -34,7 +34,8 @@ use crate::registry::{SimCounts, SimOptions};
 /// Faults waiting for the requests they apply to, in the order they were queued.
 #[derive(Debug, Clone)]
 pub struct FaultQueue<F> {
-    queued: VecDeque<(F, u32)>,
+    /// Each fault, the requests it has left, and when it lapses (if it does).
+    queued: VecDeque<(F, u32, Option<Instant>)>,
 }
 
 impl<F> Default for FaultQueue<F> {
@@ -48,16 +49,27 @@ impl<F> Default for FaultQueue<F> {
 impl<F: Clone> FaultQueue<F> {
     /// Queues `fault` for the next `times` requests it applies to (none if `times` is 0).
     pub fn push(&mut self, fault: F, times: u32) {
+        self.push_until(fault, times, None);
+    }
+
+    /// Queues `fault` for the next `times` requests it applies to, made before `until` (when
+    /// given): a burst that lasts so many requests or so long, whichever ends first. Without
+    /// a deadline, bursts queued one after another add up, and where requests are few they
+    /// last as long as it takes the clients to make that many.
+    pub fn push_until(&mut self, fault: F, times: u32, until: Option<Instant>) {
         if times > 0 {
-            self.queued.push_back((fault, times));
+            self.queued.push_back((fault, times, until));
         }
     }
 
     /// The first queued fault that `applies` to a request, counted down (and dropped once
-    /// used up).
+    /// used up); faults past their deadline are dropped unused.
     pub fn take(&mut self, applies: impl Fn(&F) -> bool) -> Option<F> {
-        let i = self.queued.iter().position(|(f, _)| applies(f))?;
-        let (fault, left) = &mut self.queued[i];
+        let now = Instant::now();
+        self.queued
+            .retain(|(_, _, until)| until.is_none_or(|until| now < until));
+        let i = self.queued.iter().position(|(f, _, _)| applies(f))?;
+        let (fault, left, _) = &mut self.queued[i];
         let fault = fault.clone();
         *left -= 1;
         if *left == 0 {
@@ -311,8 +323,14 @@ impl<S: Simulated> Hosted<S> {
 
     /// Queues a fault.
     pub fn inject(&self, fault: S::Fault) {
+        self.inject_lasting(fault, None);
+    }
+
+    /// Queues a fault that lapses after `lasting` (when given), used up or not.
+    pub fn inject_lasting(&self, fault: S::Fault, lasting: Option<Duration>) {
         let times = S::times(&fault);
-        self.lock().harness().faults.push(fault, times);
+        let until = lasting.map(|d| Instant::now() + d);
+        self.lock().harness().faults.push_until(fault, times, until);
     }
 
     /// Removes every queued fault.
@@ -351,6 +369,20 @@ mod tests {
         assert_eq!(q.take(|f| *f == "b"), None);
         assert_eq!(q.take(|_| true), Some("a"));
         assert_eq!(q.take(|_| true), Some("a"));
+        assert_eq!(q.take(|_| true), None);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_fault_with_a_deadline_lapses_unused() {
+        let mut q = FaultQueue::default();
+        let past = Instant::now() - Duration::from_millis(1);
+        let later = Instant::now() + Duration::from_secs(60);
+        q.push_until("lapsed", 5, Some(past));
+        q.push_until("live", 1, Some(later));
+        q.push("kept", 1);
+        assert_eq!(q.take(|_| true), Some("live"));
+        assert_eq!(q.take(|_| true), Some("kept"));
         assert_eq!(q.take(|_| true), None);
         assert!(q.is_empty());
     }

@@ -196,57 +196,76 @@ impl Chaos {
     }
 
     /// Every simulator throttles every request for 1.5 leases, with a Retry-After longer
-    /// than a lease; the task clears the throttle and returns when.
+    /// than a lease; the task returns when the throttle has lapsed.
     fn throttle(&self) -> tokio::task::JoinHandle<Instant> {
         let retry_after = self.lease + Duration::from_secs(1);
+        let lasting = self.lease * 3 / 2;
         self.all(
             SimFaultKind::Throttle(Some(retry_after)),
             u32::MAX,
             SimCalls::All,
+            Some(lasting),
         );
-        let sims = self.sims.clone();
-        let lasting = self.lease * 3 / 2;
         tokio::spawn(async move {
             tokio::time::sleep(lasting).await;
-            for sim in &sims {
-                sim.clear_faults();
-            }
             Instant::now()
         })
     }
 
-    /// `kind` at every simulator, for the next `times` requests of the kind `calls` names.
-    fn all(&self, kind: SimFaultKind, times: u32, calls: SimCalls) {
+    /// `kind` at every simulator, for the next `times` requests of the kind `calls` names
+    /// (made within `lasting`, when given).
+    fn all(&self, kind: SimFaultKind, times: u32, calls: SimCalls, lasting: Option<Duration>) {
         for sim in &self.sims {
             sim.inject(SimFault {
                 kind: kind.clone(),
                 times,
                 calls,
+                lasting,
             });
         }
     }
 
+    /// 500s then 503s for the next 15 requests each, within one lease. Every burst of
+    /// provider faults lasts at most a lease however few requests meet it: counted only in
+    /// requests, bursts queued a few seconds apart added up, and with tether's sweeps making
+    /// few calls a simulator answered nothing but faults for minutes (a 2026-12-07 soak:
+    /// every call failed from 20 s into the chaos to a minute after it, longer than
+    /// `--forget-after`, and jobs that ended then were forgotten unread). The soak's outages
+    /// are to stay shorter than the retention it gives the services.
     fn errors(&self) {
-        self.all(SimFaultKind::ServerError, 15, SimCalls::All);
+        let lasting = Some(self.lease);
+        self.all(SimFaultKind::ServerError, 15, SimCalls::All, lasting);
         self.all(
             SimFaultKind::Unavailable(Some(Duration::from_secs(2))),
             15,
             SimCalls::All,
+            lasting,
         );
     }
 
     fn slow(&self) {
         // Longer than the supervisors' request timeout.
         let late = Duration::from_secs(3);
-        self.all(SimFaultKind::Delay(late), 10, SimCalls::All);
+        self.all(
+            SimFaultKind::Delay(late),
+            10,
+            SimCalls::All,
+            Some(self.lease),
+        );
     }
 
     fn drops(&self) {
-        self.all(SimFaultKind::Drop, 10, SimCalls::All);
+        self.all(SimFaultKind::Drop, 10, SimCalls::All, Some(self.lease));
     }
 
+    /// The next four submissions are made but answered 500, however long they take to come.
     fn lost_answers(&self) {
-        self.all(SimFaultKind::FailAfterProcessing, 4, SimCalls::Submits);
+        self.all(
+            SimFaultKind::FailAfterProcessing,
+            4,
+            SimCalls::Submits,
+            None,
+        );
     }
 
     /// The next five cancel requests at one simulator, picked at random, are answered 500:
@@ -264,6 +283,7 @@ impl Chaos {
             kind: SimFaultKind::ServerError,
             times: 5,
             calls: SimCalls::Cancels,
+            lasting: None,
         });
     }
 }

@@ -1138,10 +1138,13 @@ impl registry::RunningSim for Simulator {
             registry::SimCalls::Submits => Calls::Submits,
             registry::SimCalls::Cancels => Calls::Cancels,
         };
-        self.0.inject(Fault {
-            calls,
-            ..Fault::new(kind, fault.times).retry_after(retry_after)
-        });
+        self.0.inject_lasting(
+            Fault {
+                calls,
+                ..Fault::new(kind, fault.times).retry_after(retry_after)
+            },
+            fault.lasting,
+        );
     }
 
     fn clear_faults(&self) {

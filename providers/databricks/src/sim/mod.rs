@@ -1347,11 +1347,14 @@ impl registry::RunningSim for Simulator {
             registry::SimCalls::Submits => Some(Endpoint::Submit),
             registry::SimCalls::Cancels => Some(Endpoint::Cancel),
         };
-        self.0.inject(Fault {
-            endpoint,
-            kind,
-            times: fault.times,
-        });
+        self.0.inject_lasting(
+            Fault {
+                endpoint,
+                kind,
+                times: fault.times,
+            },
+            fault.lasting,
+        );
     }
 
     fn clear_faults(&self) {

@@ -547,7 +547,8 @@ impl registry::RunningSim for Simulator {
 
     fn inject(&self, fault: SimFault) {
         let times = fault.times;
-        self.lock().harness.faults.push(fault, times);
+        let until = fault.lasting.map(|d| Instant::now() + d);
+        self.lock().harness.faults.push_until(fault, times, until);
     }
 
     fn clear_faults(&self) {
