@@ -309,14 +309,26 @@ impl CommonSettings {
     /// How this account's jobs are polled when its service tells tether of their ends (see
     /// [`CommonSettings::poll_max_with_events`]): `poll_max` lengthened to
     /// `poll_max_with_events`, but never beyond half of `forgotten_after` (a lost event must
-    /// still be caught before the service forgets the job) nor below `poll_max`.
+    /// still be caught before the service forgets the job) nor below `poll_max`. Where that
+    /// lengthens it, a job's delay at least doubles at each poll that finds its state
+    /// unchanged, whatever `poll_multiplier` says: with a fixed cadence (multiplier 1) the
+    /// delay never grew toward the longer bound, every job stayed due at `poll_initial`
+    /// while the account's sweeps were paced at the bound, and the single polls of the jobs
+    /// between them took the whole rate limit (an AWS Batch account with events in
+    /// `tether-bench --latency`: ends heard of by an event were recorded a minute late).
     pub fn poll_with_events(&self) -> PollSettings {
         let mut max = self.poll_max_with_events.max(self.poll.max);
         if let Some(kept) = self.forgotten_after {
             max = max.min(kept / 2).max(self.poll.max);
         }
+        let multiplier = if max > self.poll.max {
+            self.poll.multiplier.max(2.0)
+        } else {
+            self.poll.multiplier
+        };
         PollSettings {
             max,
+            multiplier,
             ..self.poll.clone()
         }
     }
@@ -355,6 +367,13 @@ mod tests {
         s.forgotten_after = Some(Duration::from_secs(60));
         assert_eq!(s.poll_with_events().max, s.poll.max, "never below poll_max");
         assert_eq!(s.poll_with_events().initial, s.poll.initial);
+        // A fixed cadence grows toward the longer bound, and stays fixed without one.
+        s.poll.multiplier = 1.0;
+        assert_eq!(s.poll_with_events().multiplier, 1.0, "bound not lengthened");
+        s.forgotten_after = None;
+        assert_eq!(s.poll_with_events().multiplier, 2.0);
+        s.poll.multiplier = 3.0;
+        assert_eq!(s.poll_with_events().multiplier, 3.0);
     }
 
     fn make(pairs: &[(&str, Setting)]) -> Table {
