@@ -65,6 +65,17 @@ pub static EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Calls to the event sources themselves (an SQS queue's `ReceiveMessage` and
+/// `DeleteMessageBatch`), by source and call (`receive`, `acknowledge`): what events cost in
+/// calls beside the providers' own.
+pub static EVENT_SOURCE_CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter(
+        "tether_event_source_calls_total",
+        "Calls to the provider event sources, by source and call (receive, acknowledge)",
+        &["source", "call"],
+    )
+});
+
 /// Seconds from a provider event's own time to the job being marked due now, by source.
 pub static EVENT_LAG: LazyLock<HistogramVec> = LazyLock::new(|| {
     let h = HistogramVec::new(
@@ -229,6 +240,7 @@ pub fn init() {
     LazyLock::force(&PROVIDER_ERRORS);
     LazyLock::force(&SWEEP_CALLS);
     LazyLock::force(&EVENTS);
+    LazyLock::force(&EVENT_SOURCE_CALLS);
     LazyLock::force(&EVENT_LAG);
     LazyLock::force(&RATE_LIMIT_WAITS);
     LazyLock::force(&LEASES);

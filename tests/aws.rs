@@ -872,3 +872,59 @@ async fn an_emr_step_evicted_by_newer_steps_is_outcome_unknown(db: TestDb) {
         "the step was not added again"
     );
 }
+
+/// The simulator's `POST /_sim/jobs/end` (what `tether-bench --latency` ends AWS jobs with):
+/// a running job ends now, and is recorded succeeded; the answer says when it ended; a job
+/// already ended, or unknown, is not in the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_ends_a_running_job_when_asked() {
+    aws_env();
+    let db = TestDb::sqlite().await;
+    let config = SimConfig {
+        pending: Duration::ZERO,
+        running: Duration::from_secs(3600),
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let text = config_toml(&db, "http://127.0.0.1:9", "2s", &aws_providers(&sim.url()));
+    let app = App::open(Config::from_toml(&text, "test").unwrap())
+        .await
+        .unwrap();
+    let job = app
+        .engine
+        .ensure(&request(Service::Batch, "ended-by-hand", 1))
+        .await
+        .unwrap()
+        .job;
+    let id = job.handle.as_ref().unwrap().get_str("job_id").unwrap();
+    let end = |ids: Value| {
+        let url = format!("{}/_sim/jobs/end", sim.url());
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&json!({ "ids": ids }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let before = chrono::Utc::now().timestamp_millis() as f64;
+    let answer = end(json!([id, "no-such-job"])).await;
+    let ended = answer["ended"].as_array().unwrap();
+    assert_eq!(ended.len(), 1, "{answer}");
+    assert_eq!(ended[0]["id"], json!(id));
+    let at = ended[0]["end_time"].as_f64().unwrap();
+    assert!(
+        at >= before - 1.0 && at <= before + 5_000.0,
+        "{at} vs {before}"
+    );
+    let done = until_done(&app, job.id).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    let again = end(json!([id])).await;
+    assert_eq!(again["ended"], json!([]), "an ended job ends once");
+}

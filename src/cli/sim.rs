@@ -53,6 +53,13 @@ pub struct SimArgs {
     /// http: the API it speaks, `livy` (on 8998) or `dbt-cloud` (on 8097) [default: livy].
     #[arg(long)]
     api: Option<String>,
+    /// The AWS kinds: send every job's EventBridge events (at each state change) to this SQS
+    /// queue, as an EventBridge rule targeting it would (signed with the simulator's key pair).
+    #[arg(long, value_name = "URL")]
+    event_queue_url: Option<String>,
+    /// The AWS kinds: the SQS endpoint of --event-queue-url [default: the queue URL's host].
+    #[arg(long, value_name = "URL", requires = "event_queue_url")]
+    event_endpoint_url: Option<String>,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -178,6 +185,8 @@ pub(super) async fn run(args: &SimArgs) -> Result<(), Error> {
         ("access_key_id", &args.access_key_id),
         ("secret_access_key", &args.secret_access_key),
         ("api", &args.api),
+        ("event_queue_url", &args.event_queue_url),
+        ("event_endpoint_url", &args.event_endpoint_url),
     ] {
         if let Some(v) = value {
             switches.insert(key.to_string(), Setting::String(v.clone()));

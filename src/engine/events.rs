@@ -209,6 +209,9 @@ pub async fn read_source(engine: Engine, source: Source, shutdown: CancellationT
             _ = shutdown.cancelled() => return,
             received = source.source.receive() => received,
         };
+        crate::metrics::EVENT_SOURCE_CALLS
+            .with_label_values(&[&source.name, "receive"])
+            .inc();
         let deliveries = match received {
             Ok(d) => {
                 failures = 0;
@@ -229,6 +232,9 @@ pub async fn read_source(engine: Engine, source: Source, shutdown: CancellationT
         if handled.is_empty() {
             continue;
         }
+        crate::metrics::EVENT_SOURCE_CALLS
+            .with_label_values(&[&source.name, "acknowledge"])
+            .inc();
         if let Err(e) = source.source.acknowledge(&handled).await {
             // They come back after the queue's visibility timeout: a second poke, no harm.
             tracing::warn!(source = %source.name, error = %e, events = handled.len(), "acknowledging provider events failed; they will be delivered again");

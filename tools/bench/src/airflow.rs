@@ -89,7 +89,7 @@ pub(crate) async fn airflow_latency(
     let python = airflow_python(venv, dir.path()).await?;
     let script = dir.path().join("airflow_triggers.py");
     std::fs::write(&script, AIRFLOW_SCRIPT).map_err(io("writing the Airflow script"))?;
-    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), "databricks").await?;
+    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), "databricks", &[]).await?;
     let sim_pid = sim.id().unwrap_or(0);
     let sim_cpu0 = proc_cpu_seconds(sim_pid).unwrap_or(0.0);
     let airflow_log = dir.path().join("airflow.log");
@@ -143,6 +143,7 @@ pub(crate) async fn airflow_latency(
             f("lists_per_minute"),
             f("submits_per_minute"),
         ),
+        queue_calls_per_minute: 0.0,
         detection: fired.clone(),
         end_to_end: fired,
         ended: ends.len(),
@@ -171,7 +172,7 @@ pub async fn compare_airflow(bench: &TrackedBench, venv: &Path) -> Result<(), Er
     };
     let script = dir.path().join("airflow_triggers.py");
     std::fs::write(&script, AIRFLOW_SCRIPT).map_err(io("writing the Airflow script"))?;
-    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), "databricks").await?;
+    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), "databricks", &[]).await?;
     let airflow_log = dir.path().join("airflow.log");
     let figures_path = dir.path().join("airflow-figures.txt");
     let log = std::fs::File::create(&airflow_log).map_err(io("creating the Airflow log"))?;

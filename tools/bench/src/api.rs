@@ -48,7 +48,7 @@ pub async fn api(bench: &ApiBench) -> Result<(), Error> {
         source,
     })?;
     let (db_url, pg) = create_database(bench.postgres_admin.as_deref(), dir.path()).await?;
-    let (_sim, sim_url) = start_sim(&bench.binary, dir.path(), "databricks").await?;
+    let (_sim, sim_url) = start_sim(&bench.binary, dir.path(), "databricks", &[]).await?;
     let port = free_port()?;
     let config = format!(
         r#"

@@ -54,15 +54,20 @@ const JOIN_DELAY: Duration = Duration::from_millis(100);
 /// How often the ender looks whether runs are due to end.
 const TICK: Duration = Duration::from_millis(100);
 
-/// How tether learns of ends.
+/// How tether learns of ends, and of which provider kind the jobs are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Polling only, at the account's settings.
+    /// Databricks runs, polling only, at the account's settings.
     Polling,
-    /// Polling with a sweep target (`sweep_every`).
+    /// Databricks runs, polling with a sweep target (`sweep_every`).
     Sweep,
-    /// Polling, and Databricks job notifications to tether's API.
+    /// Databricks runs, polling, and Databricks job notifications to tether's API.
     Notifications,
+    /// AWS Batch jobs, polling only (`DescribeJobs` sweeps of 100 ids a call).
+    BatchPolling,
+    /// AWS Batch jobs, polling, and the jobs' EventBridge events through an SQS queue served
+    /// by moto (`[events.NAME]` of kind `aws-sqs`).
+    BatchEvents,
 }
 
 impl Mode {
@@ -72,8 +77,10 @@ impl Mode {
             "polling" => Ok(Self::Polling),
             "sweep" => Ok(Self::Sweep),
             "notifications" => Ok(Self::Notifications),
+            "batch-polling" => Ok(Self::BatchPolling),
+            "batch-events" => Ok(Self::BatchEvents),
             other => Err(format!(
-                "{other:?} is not a mode: polling, sweep or notifications"
+                "{other:?} is not a mode: polling, sweep, notifications, batch-polling or batch-events"
             )),
         }
     }
@@ -83,6 +90,16 @@ impl Mode {
             Self::Polling => "polling only".into(),
             Self::Sweep => format!("sweep_every {}s", sweep_every.as_secs_f64()),
             Self::Notifications => "Databricks notifications".into(),
+            Self::BatchPolling => "AWS Batch, polling only".into(),
+            Self::BatchEvents => "AWS Batch, EventBridge events through SQS (moto)".into(),
+        }
+    }
+
+    /// The provider kind (and account name) of its jobs.
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Polling | Self::Sweep | Self::Notifications => "databricks",
+            Self::BatchPolling | Self::BatchEvents => "batch",
         }
     }
 }
@@ -180,6 +197,9 @@ pub(crate) struct Measured {
     pub(crate) calls_per_minute: f64,
     /// Status calls, list calls, submissions per minute (others fold into the total).
     pub(crate) breakdown: (f64, f64, f64),
+    /// Calls to the event queue per minute (SQS `ReceiveMessage` and `DeleteMessageBatch`),
+    /// counted in the total.
+    pub(crate) queue_calls_per_minute: f64,
     /// Seconds, one per measured end (tether's record; Airflow: the trigger fired).
     pub(crate) detection: Vec<f64>,
     /// Seconds, one per measured end heard by a waiter.
@@ -214,8 +234,18 @@ pub async fn latency(bench: &LatencyBench) -> Result<(), Error> {
     } else {
         "SQLite"
     };
+    let mut kinds: Vec<&str> = bench.modes.iter().map(|m| m.kind()).collect();
+    kinds.dedup();
+    let sims = kinds
+        .iter()
+        .map(|k| match *k {
+            "databricks" => "Databricks simulator",
+            _ => "AWS Batch simulator (events through moto's SQS)",
+        })
+        .collect::<Vec<_>>()
+        .join(" and ");
     let header = format!(
-        "bench latency: Databricks simulator, {backend}, every job due every {}s (poll_initial = poll_max), \
+        "bench latency: {sims}, {backend}, every job due every {}s (poll_initial = poll_max), \
          account rate limit {limit}, runs ending at {} (each replaced by a new job), {}s window",
         bench.cadence.as_secs_f64(),
         rate_text(bench.end_rate),
@@ -288,8 +318,8 @@ fn rate_text(rate: EndRate) -> String {
 fn print_details(m: &Measured) {
     let (gets, lists, submits) = m.breakdown;
     println!(
-        "   tether serve (or the triggers): {:.4} CPU-s/s, peak RSS {:.1} MiB; provider calls {:.0}/min ({gets:.0} status, {lists:.0} list pages, {submits:.0} submissions); simulator {:.3} CPU-s/s",
-        m.cpu, m.rss_mib, m.calls_per_minute, m.sim_cpu
+        "   tether serve (or the triggers): {:.4} CPU-s/s, peak RSS {:.1} MiB; provider calls {:.0}/min ({gets:.0} status, {lists:.0} list pages, {submits:.0} submissions, {:.0} event queue); simulator {:.3} CPU-s/s",
+        m.cpu, m.rss_mib, m.calls_per_minute, m.queue_calls_per_minute, m.sim_cpu
     );
     println!(
         "   {} runs ended in the window; detection p50 {} p99 {} max {}; end to end p50 {} p99 {} ({} heard); not recorded when the bench gave up: {}",
@@ -317,7 +347,7 @@ fn secs(v: Option<f64>) -> String {
 
 fn print_table(lines: &[Line]) {
     println!(
-        "| mode | jobs | CPU-s/s | peak RSS | provider calls/min (status, list, submit) | detection p50 / p99 / max | end to end p50 / p99 | ends (missed) |"
+        "| mode | jobs | CPU-s/s | peak RSS | provider calls/min (status, list, submit, event queue) | detection p50 / p99 / max | end to end p50 / p99 | ends (missed) |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     for line in lines {
@@ -330,12 +360,13 @@ fn print_table(lines: &[Line]) {
                     .copied()
                     .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
                 println!(
-                    "| {} | {} | {:.4} | {:.1} MiB | {:.0} ({g:.0}, {l:.0}, {s:.0}) | {} / {} / {} | {} / {} | {} ({}) |",
+                    "| {} | {} | {:.4} | {:.1} MiB | {:.0} ({g:.0}, {l:.0}, {s:.0}, {:.0}) | {} / {} / {} | {} / {} | {} ({}) |",
                     line.what,
                     thousands(line.jobs),
                     m.cpu,
                     m.rss_mib,
                     m.calls_per_minute,
+                    m.queue_calls_per_minute,
                     secs(percentile(&m.detection, 0.50)),
                     secs(percentile(&m.detection, 0.99)),
                     secs(max),
@@ -378,11 +409,12 @@ pub(crate) fn percentile(values: &[f64], q: f64) -> Option<f64> {
     Some(sorted[rank - 1])
 }
 
-/// A tracked job whose run the ender may end.
-#[derive(Debug, Clone, Copy)]
+/// A tracked job whose remote job the ender may end.
+#[derive(Debug, Clone)]
 struct Tracked {
     job: i64,
-    run: i64,
+    /// The remote job's id at the simulator (a Databricks run id, a Batch job id).
+    remote: String,
     /// The waiter holding its long poll.
     waiter: usize,
 }
@@ -406,14 +438,105 @@ struct Ears {
 
 type HeardMap = Arc<Mutex<Ears>>;
 
+/// The event queue of the `batch-events` mode: moto, and the queue's URL.
+struct Queue {
+    moto: tether_testkit::moto::Moto,
+    url: String,
+}
+
+/// Starts moto and makes the events' queue.
+async fn event_queue() -> Result<Queue, Error> {
+    let moto = tether_testkit::moto::start("tether-bench --latency batch-events")
+        .await
+        .ok_or_else(|| {
+            Error::Usage("batch-events needs moto: `pip install 'moto[server]'`".into())
+        })?;
+    let url = tether_testkit::moto::create_queue(
+        &tether_testkit::moto::sqs(&moto),
+        "tether-bench-events",
+    )
+    .await;
+    Ok(Queue { moto, url })
+}
+
+/// Messages in the queue, visible or in flight.
+async fn queued(queue: &Queue) -> u64 {
+    let answer = tether_testkit::moto::sqs_call(
+        &tether_testkit::moto::sqs(&queue.moto),
+        "GetQueueAttributes",
+        json!({"QueueUrl": queue.url, "AttributeNames": ["ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible"]}),
+    )
+    .await;
+    let n = |k: &str| {
+        answer["Attributes"][k]
+            .as_str()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    n("ApproximateNumberOfMessages") + n("ApproximateNumberOfMessagesNotVisible")
+}
+
+/// The calls `tether serve` made to its event sources (`tether_event_source_calls_total`).
+async fn queue_calls(http: &reqwest::Client, base: &str) -> u64 {
+    let Ok(r) = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+    else {
+        return 0;
+    };
+    let text = r.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("tether_event_source_calls_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// The simulator's counters of status calls, list calls and submissions, by its kind's names.
+fn call_counts(kind: &str, stats: &Value) -> (u64, u64, u64) {
+    match kind {
+        "databricks" => (
+            count(stats, "get_requests"),
+            count(stats, "list_requests"),
+            count(stats, "submit_requests"),
+        ),
+        _ => (
+            count(stats, "status_requests"),
+            count(stats, "list_requests"),
+            stats["submissions"][kind].as_u64().unwrap_or(0),
+        ),
+    }
+}
+
 /// One mode at one scale: its figures.
 async fn run_mode(bench: &LatencyBench, mode: Mode, jobs: u32) -> Result<Measured, Error> {
     let io = |context: &str| {
         let context = context.to_string();
         move |source| Error::Io { context, source }
     };
+    let kind = mode.kind();
     let dir = tempfile::tempdir().map_err(io("making a temp folder"))?;
-    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), "databricks").await?;
+    if kind == "batch" {
+        // `tether serve` (a child) and the bench's SQS client sign with the AWS simulator's
+        // key pair.
+        tether_testkit::moto::aws_env();
+    }
+    let queue = match mode {
+        Mode::BatchEvents => Some(event_queue().await?),
+        _ => None,
+    };
+    let mut sim_args: Vec<String> = Vec::new();
+    if let Some(q) = &queue {
+        sim_args.extend([
+            "--event-queue-url".into(),
+            q.url.clone(),
+            "--event-endpoint-url".into(),
+            q.moto.url.clone(),
+        ]);
+    }
+    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), kind, &sim_args).await?;
     let (db_url, pg) = create_database(bench.postgres_admin.as_deref(), dir.path()).await?;
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
@@ -422,8 +545,9 @@ async fn run_mode(bench: &LatencyBench, mode: Mode, jobs: u32) -> Result<Measure
         .build()
         .map_err(|e| Error::Usage(format!("HTTP client: {e}")))?;
     let mut account = String::new();
+    let mut events = String::new();
     match mode {
-        Mode::Polling => {}
+        Mode::Polling | Mode::BatchPolling => {}
         Mode::Sweep => {
             account += &format!("sweep_every = \"{}s\"\n", bench.sweep_every.as_secs_f64());
         }
@@ -433,7 +557,23 @@ async fn run_mode(bench: &LatencyBench, mode: Mode, jobs: u32) -> Result<Measure
                 "notification_destination = \"{destination}\"\nnotification_secret = \"{SECRET}\"\n"
             );
         }
+        Mode::BatchEvents => {
+            let q = queue.as_ref().expect("the events' queue");
+            events = format!(
+                "\n[events.aws]\nkind = \"aws-sqs\"\nqueue_url = \"{}\"\nendpoint_url = \"{}\"\n\
+                 region = \"us-east-1\"\naccounts = [\"batch\"]\n",
+                q.url, q.moto.url
+            );
+        }
     }
+    let provider = match kind {
+        "databricks" => format!(
+            "[providers.databricks]\nkind = \"databricks\"\nhost = \"{sim_url}\"\ntoken = \"dapi-sim-token\"\n"
+        ),
+        _ => format!(
+            "[providers.{kind}]\nkind = \"{kind}\"\nendpoint_url = \"{sim_url}\"\nregion = \"us-east-1\"\n"
+        ),
+    };
     // The account's rate limit for `tether serve`; seeding (in this process) is not limited.
     let rate_lines = match bench.rate_limit {
         Some((rate, burst)) => {
@@ -456,12 +596,8 @@ max_concurrent_polls = 64
 enabled = true
 listen = "127.0.0.1:{port}"
 admin_token_sha256 = ["{hash}"]
-
-[providers.databricks]
-kind = "databricks"
-host = "{sim_url}"
-token = "dapi-sim-token"
-poll_initial = "{secs}s"
+{events}
+{provider}poll_initial = "{secs}s"
 poll_max = "{secs}s"
 poll_multiplier = 1.0
 coalesce = true
@@ -476,15 +612,19 @@ coalesce = true
     let config = Config::from_toml(&format!("{config_text}{unlimited}"), "bench")?;
     let app = App::open(config).await?;
     let seeding = Instant::now();
-    let seeded = seed(&app, "databricks", jobs, "r1").await?;
+    let seeded = seed(&app, kind, jobs, "r1").await?;
     let tracked: Vec<Tracked> = seeded
         .iter()
         .enumerate()
         .filter_map(|(i, job)| {
-            let run = job.handle.as_ref()?.get_i64("run_id")?;
+            let handle = job.handle.as_ref()?;
+            let remote = match kind {
+                "databricks" => handle.get_i64("run_id")?.to_string(),
+                _ => handle.get_str("job_id")?,
+            };
             Some(Tracked {
                 job: job.id.0,
-                run,
+                remote,
                 waiter: i / WAIT_CHUNK,
             })
         })
@@ -525,6 +665,50 @@ coalesce = true
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // The seeded jobs' own events (each job's first state) are sent and read before the
+    // window: the simulator has sent them all when its count stops moving.
+    if let Some(q) = &queue {
+        let drained = Instant::now();
+        let sent = |stats: &Value| count(stats, "events_sent") + count(stats, "events_failed");
+        let mut last = sent(&sim_stats(&http, &sim_url, bench.cadence * 2).await);
+        let mut left = u64::MAX;
+        while drained.elapsed() < Duration::from_secs(600) {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let now = sent(&sim_stats(&http, &sim_url, bench.cadence * 2).await);
+            left = queued(q).await;
+            if now == last && left == 0 {
+                break;
+            }
+            last = now;
+        }
+        notes.push(format!(
+            "the seeded jobs' {last} events sent and read in {:.0}s ({left} left in the queue)",
+            drained.elapsed().as_secs_f64()
+        ));
+        // Each event makes a status call of its own (a poked job is asked singly): wait
+        // until those have been made, when the simulator's single status calls fall below
+        // one a second.
+        let quiet = Instant::now();
+        let mut calls = count(
+            &sim_stats(&http, &sim_url, bench.cadence * 2).await,
+            "status_requests",
+        );
+        while quiet.elapsed() < Duration::from_secs(900) {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let now = count(
+                &sim_stats(&http, &sim_url, bench.cadence * 2).await,
+                "status_requests",
+            );
+            if now.saturating_sub(calls) < 3 {
+                break;
+            }
+            calls = now;
+        }
+        notes.push(format!(
+            "their status calls (one per event) made in {:.0}s more",
+            quiet.elapsed().as_secs_f64()
+        ));
+    }
 
     // The waiters, each on up to 1,000 jobs.
     let heard: HeardMap = Arc::default();
@@ -552,6 +736,7 @@ coalesce = true
     let rate = bench.end_rate.per_second(jobs);
     let sim_pid = sim.id().unwrap_or(0);
     let before = sim_stats(&http, &sim_url, bench.cadence * 2).await;
+    let queue_before = queue_calls(&http, &base).await;
     let (cpu0, sim_cpu0) = (
         proc_cpu_seconds(serve_pid).unwrap_or(0.0),
         proc_cpu_seconds(sim_pid).unwrap_or(0.0),
@@ -559,8 +744,11 @@ coalesce = true
     let started = Instant::now();
     let ends = end_runs(
         &http,
-        &sim_url,
-        &base,
+        Ender {
+            kind,
+            sim_url: &sim_url,
+            base: &base,
+        },
         tracked,
         rate,
         bench.window,
@@ -569,19 +757,24 @@ coalesce = true
     .await?;
     let elapsed = started.elapsed().as_secs_f64();
     let after = sim_stats(&http, &sim_url, bench.cadence * 2).await;
+    let queue_after = queue_calls(&http, &base).await;
     let cpu = (proc_cpu_seconds(serve_pid).unwrap_or(0.0) - cpu0) / elapsed;
     let sim_cpu = (proc_cpu_seconds(sim_pid).unwrap_or(0.0) - sim_cpu0) / elapsed;
-    let per_minute = |key: &str| (count(&after, key) - count(&before, key)) as f64 * 60.0 / elapsed;
-    let calls_per_minute = per_minute("requests");
+    let per_minute = |n: u64| n as f64 * 60.0 / elapsed;
+    let queue_calls_per_minute = per_minute(queue_after.saturating_sub(queue_before));
+    let calls_per_minute =
+        per_minute(count(&after, "requests").saturating_sub(count(&before, "requests")))
+            + queue_calls_per_minute;
+    let (c0, c1) = (call_counts(kind, &before), call_counts(kind, &after));
     let breakdown = (
-        per_minute("get_requests"),
-        per_minute("list_requests"),
-        per_minute("submit_requests"),
+        per_minute(c1.0.saturating_sub(c0.0)),
+        per_minute(c1.1.saturating_sub(c0.1)),
+        per_minute(c1.2.saturating_sub(c0.2)),
     );
     if mode == Mode::Notifications {
         notes.push(format!(
             "notifications sent {:.0}/min in the window ({} failed in all: those of the seeding, before tether listened)",
-            per_minute("notifications_sent"),
+            per_minute(count(&after, "notifications_sent").saturating_sub(count(&before, "notifications_sent"))),
             count(&after, "notifications_failed")
         ));
     }
@@ -630,6 +823,7 @@ coalesce = true
     }
     drop(serve);
     let _ = sim.start_kill();
+    drop(queue);
     drop_database(pg).await;
     if bench.keep {
         notes.push(format!("kept in {}", dir.keep().display()));
@@ -639,6 +833,7 @@ coalesce = true
         rss_mib,
         calls_per_minute,
         breakdown,
+        queue_calls_per_minute,
         detection,
         end_to_end,
         ended: ends.len(),
@@ -695,20 +890,71 @@ fn parse_time(v: &Value) -> Option<f64> {
     Some(t.timestamp_micros() as f64 / 1000.0)
 }
 
-/// Ends runs of `tracked` (in a random order) at `rate` per second for `window`, replacing
-/// each by a new job that the same waiter waits for; the ended jobs and their runs' end times
-/// (ms since the epoch).
+/// Where runs are ended and replaced: the kind, its simulator and tether's API.
+#[derive(Clone, Copy)]
+struct Ender<'a> {
+    kind: &'static str,
+    sim_url: &'a str,
+    base: &'a str,
+}
+
+impl Ender<'_> {
+    /// Ends `remotes` at the simulator now (Databricks `POST /_sim/runs/end`, AWS
+    /// `POST /_sim/jobs/end`); each one ended, with its end time (ms since the epoch).
+    async fn end(
+        &self,
+        http: &reqwest::Client,
+        remotes: Vec<String>,
+    ) -> Result<Vec<(String, f64)>, Error> {
+        let (path, body, id_key) = match self.kind {
+            "databricks" => {
+                let ids: Vec<i64> = remotes.iter().filter_map(|r| r.parse().ok()).collect();
+                ("/_sim/runs/end", json!({ "run_ids": ids }), "run_id")
+            }
+            _ => ("/_sim/jobs/end", json!({ "ids": remotes }), "id"),
+        };
+        let answer: Value = http
+            .post(format!("{}{path}", self.sim_url))
+            .json(&body)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| Error::Usage(format!("ending jobs at the simulator: {e}")))?
+            .json()
+            .await
+            .map_err(|e| Error::Usage(format!("ending jobs at the simulator: {e}")))?;
+        Ok(answer["ended"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let id = match &e[id_key] {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => return None,
+                };
+                Some((id, e["end_time"].as_f64()?))
+            })
+            .collect())
+    }
+}
+
+/// Ends remote jobs of `tracked` (in a random order) at `rate` per second for `window`,
+/// replacing each by a new job that the same waiter waits for; the ended jobs and their end
+/// times (ms since the epoch).
 async fn end_runs(
     http: &reqwest::Client,
-    sim_url: &str,
-    base: &str,
+    ender: Ender<'_>,
     mut tracked: Vec<Tracked>,
     rate: f64,
     window: Duration,
     waiters: &[mpsc::UnboundedSender<i64>],
 ) -> Result<HashMap<i64, f64>, Error> {
     tracked.shuffle(&mut rand::rng());
-    let by_run: HashMap<i64, Tracked> = tracked.iter().map(|t| (t.run, *t)).collect();
+    let by_remote: HashMap<String, Tracked> = tracked
+        .iter()
+        .map(|t| (t.remote.clone(), t.clone()))
+        .collect();
     let mut next = tracked.into_iter();
     let mut ends = HashMap::new();
     let mut replacements = tokio::task::JoinSet::new();
@@ -717,38 +963,27 @@ async fn end_runs(
     let mut n = 0u64;
     while started.elapsed() < window {
         let due = (rate * started.elapsed().as_secs_f64()) as u64;
-        let runs: Vec<i64> = next
+        let remotes: Vec<String> = next
             .by_ref()
             .take(due.saturating_sub(asked) as usize)
-            .map(|t| t.run)
+            .map(|t| t.remote)
             .collect();
-        asked += runs.len() as u64;
-        if !runs.is_empty() {
-            let answer: Value = http
-                .post(format!("{sim_url}/_sim/runs/end"))
-                .json(&json!({ "run_ids": runs }))
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(|e| Error::Usage(format!("ending runs at the simulator: {e}")))?
-                .json()
-                .await
-                .map_err(|e| Error::Usage(format!("ending runs at the simulator: {e}")))?;
-            for ended in answer["ended"].as_array().into_iter().flatten() {
-                let (Some(run), Some(at)) = (ended["run_id"].as_i64(), ended["end_time"].as_f64())
-                else {
+        asked += remotes.len() as u64;
+        if !remotes.is_empty() {
+            for (remote, at) in ender.end(http, remotes).await? {
+                let Some(t) = by_remote.get(&remote) else {
                     continue;
                 };
-                let Some(t) = by_run.get(&run) else { continue };
                 ends.insert(t.job, at);
                 n += 1;
-                let (http, url, tx) = (
+                let (http, url, tx, kind) = (
                     http.clone(),
-                    format!("{base}/v1/jobs"),
+                    format!("{}/v1/jobs", ender.base),
                     waiters[t.waiter].clone(),
+                    ender.kind,
                 );
                 replacements.spawn(async move {
-                    if let Some(id) = replace(&http, &url, n).await {
+                    if let Some(id) = replace(&http, &url, kind, n).await {
                         let _ = tx.send(id);
                     }
                 });
@@ -761,13 +996,12 @@ async fn end_runs(
     Ok(ends)
 }
 
-/// Submits a new job through the API (the task that follows an ended one); its id.
-async fn replace(http: &reqwest::Client, url: &str, n: u64) -> Option<i64> {
+/// Submits a new job of `kind` through the API (the task that follows an ended one); its id.
+async fn replace(http: &reqwest::Client, url: &str, kind: &str, n: u64) -> Option<i64> {
     let name = format!("bench-new-{n}");
-    let spec = json!({"run_name": name,
-        "tasks": [{"task_key": "t", "spark_python_task": {"python_file": "dbfs:/sim.py"}}]});
+    let spec = tether::registry::simulators(kind)?.sample_spec(kind, &name);
     let body = json!({"dag_id": "bench", "run_id": "r2", "task_id": name, "try_number": 1,
-        "provider": "databricks", "spec": spec});
+        "provider": kind, "spec": spec});
     let answer: Value = http
         .post(url)
         .bearer_auth(TOKEN)

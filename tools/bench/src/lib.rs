@@ -170,22 +170,25 @@ async fn drop_database(pg: Option<(String, String)>) {
 }
 
 /// Starts the simulator of `kind` with jobs that never end; its URL.
-async fn start_sim(binary: &Path, dir: &Path, kind: &str) -> Result<(Child, String), Error> {
+async fn start_sim(
+    binary: &Path,
+    dir: &Path,
+    kind: &str,
+    extra: &[String],
+) -> Result<(Child, String), Error> {
     let port = free_port()?.to_string();
-    let sim = spawn(
-        binary,
-        &[
-            "sim",
-            kind,
-            "--port",
-            &port,
-            "--pending",
-            "0s",
-            "--running",
-            "1000000s",
-        ],
-        &dir.join("sim.log"),
-    )?;
+    let mut args = vec![
+        "sim",
+        kind,
+        "--port",
+        &port,
+        "--pending",
+        "0s",
+        "--running",
+        "1000000s",
+    ];
+    args.extend(extra.iter().map(String::as_str));
+    let sim = spawn(binary, &args, &dir.join("sim.log"))?;
     let url = format!("http://127.0.0.1:{port}");
     wait_for(&format!("{url}/_sim/stats")).await;
     Ok((sim, url))
@@ -286,7 +289,7 @@ pub async fn tracked(bench: &TrackedBench) -> Result<Figures, Error> {
             tether::registry::kinds().join(", ")
         )));
     }
-    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), kind).await?;
+    let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), kind, &[]).await?;
     let (db_url, pg_name) = create_database(bench.postgres_admin.as_deref(), dir.path()).await?;
     let secs = cadence.as_secs_f64();
     let account = if kind.starts_with("databricks") {

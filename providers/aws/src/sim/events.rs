@@ -275,7 +275,15 @@ pub(super) fn spawn(shared: Arc<Mutex<Inner>>, queue: EventQueue) -> std::io::Re
             "tether-sim",
         ),
     );
-    let client = AwsClient::to(target, &CommonSettings::default(), credentials)
+    // EventBridge delivers to its targets at the rate events come, not at an account's
+    // call budget: the default rate limit (10 calls/s) held 1,000 new jobs' first events for
+    // 100 s, and the ends behind them (tether-bench --latency batch-events).
+    let unlimited = CommonSettings {
+        rate_per_second: 1_000_000.0,
+        rate_burst: 1_000_000,
+        ..CommonSettings::default()
+    };
+    let client = AwsClient::to(target, &unlimited, credentials)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let client = Arc::new(client);
     let task = tokio::spawn(async move {

@@ -543,11 +543,13 @@ fn refusal(fault: &Fault, service: Service) -> Response {
     harness::with_retry_after(response, fault.retry_after)
 }
 
-/// The counters; with `?fresh_within=S`, also `active_runs` and `fresh_runs` (jobs not
-/// finished, and those of them a client read within the last S seconds), so that a benchmark
-/// can tell whether every job is polled within its cadence.
+/// The counters, and the events sent and failed; with `?fresh_within=S`, also `active_runs`
+/// and `fresh_runs` (jobs not finished, and those of them a client read within the last S
+/// seconds), so that a benchmark can tell whether every job is polled within its cadence.
 fn stats_body(inner: &Inner, query: Option<&str>) -> Value {
     let mut body = serde_json::to_value(inner.stats()).expect("stats serialise");
+    body["events_sent"] = json!(inner.emitted.sent);
+    body["events_failed"] = json!(inner.emitted.failed);
     let fresh_within = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(k, _)| k == "fresh_within")
         .and_then(|(_, v)| v.parse::<f64>().ok());
@@ -570,6 +572,48 @@ fn stats_body(inner: &Inner, query: Option<&str>) -> Value {
     body
 }
 
+/// `POST /_sim/jobs/end` with `{"ids": [...]}`: the named jobs (any service's ids) that
+/// have not ended end now, as their schedules say (succeeded, or failed when the simulator
+/// fails its jobs); answers `{"ended": [{"id", "end_time"}]}`, the end time in ms since the
+/// epoch, so that a benchmark can tell how long after an end tether knew of it (the
+/// Databricks simulator's `/_sim/runs/end`).
+fn end_jobs(inner: &Shared, body: &[u8]) -> Response {
+    let ids: Vec<String> = match serde_json::from_slice::<Value>(body) {
+        Ok(v) => v["ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|id| id.as_str().map(str::to_string))
+            .collect(),
+        Err(_) => {
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "SerializationException",
+                "the body is not JSON: {\"ids\": [...]}",
+            )
+        }
+    };
+    let mut guard = inner.lock().expect("simulator mutex poisoned");
+    let end_time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let mut ended = Vec::new();
+    for id in ids {
+        let Some(&i) = guard.by_id.get(&id) else {
+            continue;
+        };
+        let job = &mut guard.jobs[i];
+        if job.finished() || job.forced.is_some() {
+            continue;
+        }
+        let age = job.created.elapsed();
+        job.pending = job.pending.min(age);
+        job.running = age - job.pending;
+        ended.push(json!({"id": id, "end_time": end_time}));
+    }
+    Json(json!({ "ended": ended })).into_response()
+}
+
 async fn handle(
     State(inner): State<Shared>,
     method: Method,
@@ -580,6 +624,9 @@ async fn handle(
     if method == Method::GET && uri.path() == "/_sim/stats" {
         let guard = inner.lock().expect("simulator mutex poisoned");
         return Json(stats_body(&guard, uri.query())).into_response();
+    }
+    if method == Method::POST && uri.path() == "/_sim/jobs/end" {
+        return end_jobs(&inner, &body);
     }
     let (service, target, fault) = match admit(&inner, &method, &uri, &headers, &body) {
         Ok(admitted) => admitted,
