@@ -58,9 +58,14 @@ fn aws_providers(endpoint: &str) -> String {
 }
 
 async fn quick_aws_sim() -> Simulator {
+    aws_sim(Duration::from_millis(200), Duration::from_millis(800)).await
+}
+
+/// The AWS simulator on a free port, its jobs pending then running this long.
+async fn aws_sim(pending: Duration, running: Duration) -> Simulator {
     let config = SimConfig {
-        pending: Duration::from_millis(200),
-        running: Duration::from_millis(800),
+        pending,
+        running,
         ..SimConfig::default()
     };
     Simulator::start(config, ([127, 0, 0, 1], 0).into())
@@ -68,13 +73,18 @@ async fn quick_aws_sim() -> Simulator {
         .unwrap()
 }
 
+/// tether on `db`, every AWS kind an account at `sim`.
+async fn app_at(db: &TestDb, sim: &Simulator) -> App {
+    let text = config_toml(db, "http://127.0.0.1:9", "2s", &aws_providers(&sim.url()));
+    App::open(Config::from_toml(&text, "test").unwrap())
+        .await
+        .unwrap()
+}
+
 async fn setup(db: &TestDb) -> (Simulator, App) {
     aws_env();
     let sim = quick_aws_sim().await;
-    let text = config_toml(db, "http://127.0.0.1:9", "2s", &aws_providers(&sim.url()));
-    let app = App::open(Config::from_toml(&text, "test").unwrap())
-        .await
-        .unwrap();
+    let app = app_at(db, &sim).await;
     (sim, app)
 }
 
@@ -793,25 +803,8 @@ async fn a_sagemaker_sweep_reads_past_short_pages() {
 /// and no retry adds it again.
 async fn an_emr_step_evicted_by_newer_steps_is_outcome_unknown(db: TestDb) {
     aws_env();
-    let sim = Simulator::start(
-        SimConfig {
-            pending: Duration::from_millis(100),
-            running: Duration::from_secs(600),
-            ..SimConfig::default()
-        },
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .unwrap();
-    let app = App::open(
-        Config::from_toml(
-            &config_toml(&db, "http://127.0.0.1:1", "2s", &aws_providers(&sim.url())),
-            "test",
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    let sim = aws_sim(Duration::from_millis(100), Duration::from_secs(600)).await;
+    let app = app_at(&db, &sim).await;
     let job = app
         .engine
         .ensure(&request(Service::Emr, "evicted", 1))
@@ -880,18 +873,8 @@ async fn an_emr_step_evicted_by_newer_steps_is_outcome_unknown(db: TestDb) {
 async fn the_simulator_ends_a_running_job_when_asked() {
     aws_env();
     let db = TestDb::sqlite().await;
-    let config = SimConfig {
-        pending: Duration::ZERO,
-        running: Duration::from_secs(3600),
-        ..SimConfig::default()
-    };
-    let sim = Simulator::start(config, ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
-    let text = config_toml(&db, "http://127.0.0.1:9", "2s", &aws_providers(&sim.url()));
-    let app = App::open(Config::from_toml(&text, "test").unwrap())
-        .await
-        .unwrap();
+    let sim = aws_sim(Duration::ZERO, Duration::from_secs(3600)).await;
+    let app = app_at(&db, &sim).await;
     let job = app
         .engine
         .ensure(&request(Service::Batch, "ended-by-hand", 1))
