@@ -55,12 +55,13 @@ pub static SWEEP_CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 /// Provider events, by source and what became of them: `matched` (a job of the source's
-/// accounts was marked due now), `unmatched` (about a job tether does not track, or no longer
+/// accounts was marked due now), `known` (its job already records the state it reports),
+/// `unmatched` (about a job tether does not track, or no longer
 /// active), `foreign` (not about a job of tether's kinds), `unreadable`.
 pub static EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter(
         "tether_events_total",
-        "Provider events received, by source and outcome (matched, unmatched, foreign, unreadable)",
+        "Provider events received, by source and outcome (matched, known, unmatched, foreign, unreadable)",
         &["source", "outcome"],
     )
 });

@@ -247,6 +247,16 @@ async fn wrong_events_change_nothing(db: TestDb) {
     let record = job(&app, id).await;
     assert_eq!(record.phase, Phase::Active, "{record:?}");
     assert_eq!(record.state, JobState::Running, "{record:?}");
+    // An event reporting the state the record says already: known, not poked (no poll).
+    let same = Ok(Reading::Hint(Hint {
+        kind: "databricks",
+        reference: sim_run_id(&app, id).await,
+        region: None,
+        at_ms: None,
+        state: record.raw_state.clone(),
+    }));
+    let outcome = engine.handle_event("test", &accounts, same).await.unwrap();
+    assert_eq!(outcome, Outcome::Known(vec![id]));
     served.stop().await;
 }
 

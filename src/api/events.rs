@@ -45,11 +45,12 @@ pub struct PokeBody {
 /// What became of an event.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventAnswer {
-    /// `matched` (the jobs below are due now), `unmatched` (no active job of the account has
-    /// that reference: it ended already, or tether does not track it), `foreign` (not about
-    /// a job tether could track).
+    /// `matched` (the jobs below are due now), `known` (the jobs below already record the
+    /// state the event reports: nothing to poll), `unmatched` (no active job of the account
+    /// has that reference: it ended already, or tether does not track it), `foreign` (not
+    /// about a job tether could track).
     pub outcome: String,
-    /// The jobs marked due now.
+    /// The jobs marked due now (or, for `known`, those that knew).
     pub jobs: Vec<i64>,
     /// What a foreign event was.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,7 +61,7 @@ impl EventAnswer {
     fn of(outcome: Outcome) -> Result<Self, ApiError> {
         let label = outcome.label().to_string();
         match outcome {
-            Outcome::Matched(jobs) => Ok(Self {
+            Outcome::Matched(jobs) | Outcome::Known(jobs) => Ok(Self {
                 outcome: label,
                 jobs: jobs.into_iter().map(|j| j.0).collect(),
                 detail: None,

@@ -57,6 +57,50 @@ impl Pokes {
             .collect()
     }
 
+    /// As [`Pokes::poke`], for an event that reports the raw state `state`: a job whose record
+    /// already says that state is left as it is (the event tells nothing it does not know,
+    /// and polling it would cost a call for nothing). Returns the jobs poked, and those left
+    /// because they knew.
+    pub async fn poke_unless_known(
+        &self,
+        provider: &str,
+        reference: &str,
+        state: &str,
+        now: Millis,
+    ) -> Result<(Vec<JobId>, Vec<JobId>), DbError> {
+        let ids = |rows: Vec<sqlx::any::AnyRow>| -> Result<Vec<JobId>, DbError> {
+            rows.iter()
+                .map(|row| Ok(JobId(row.try_get::<i64, _>(0)?)))
+                .collect()
+        };
+        let mut conn = self.db.acquire().await?;
+        let poked = sqlx::query(
+            "UPDATE jobs SET poked_at = $3, \
+             next_poll_at = CASE WHEN next_poll_at > $3 THEN $3 ELSE next_poll_at END \
+             WHERE handle_ref = $1 AND phase = 'active' AND provider = $2 \
+             AND (raw_state IS NULL OR raw_state <> $4) RETURNING id",
+        )
+        .bind(reference)
+        .bind(provider)
+        .bind(now.0)
+        .bind(state)
+        .fetch_all(&mut *conn)
+        .await?;
+        if !poked.is_empty() {
+            return Ok((ids(poked)?, Vec::new()));
+        }
+        let known = sqlx::query(
+            "SELECT id FROM jobs WHERE handle_ref = $1 AND phase = 'active' AND provider = $2 \
+             AND raw_state = $3",
+        )
+        .bind(reference)
+        .bind(provider)
+        .bind(state)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok((Vec::new(), ids(known)?))
+    }
+
     /// The active jobs whose lease `owner` holds that were poked at or after `since`.
     pub async fn poked_since(&self, owner: &str, since: Millis) -> Result<Vec<JobId>, DbError> {
         let rows = sqlx::query(

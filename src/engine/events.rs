@@ -30,6 +30,9 @@ use crate::model::{JobId, Millis};
 pub enum Outcome {
     /// These jobs were marked due now.
     Matched(Vec<JobId>),
+    /// It names these active jobs, whose records already say the state it reports: they
+    /// are left as they are (no status call for what tether knows).
+    Known(Vec<JobId>),
     /// It names no active job of the accounts it may be about.
     Unmatched,
     /// It is not about a job of tether's kinds (the text says what it was).
@@ -43,6 +46,7 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Matched(_) => "matched",
+            Outcome::Known(_) => "known",
             Outcome::Unmatched => "unmatched",
             Outcome::Foreign(_) => "foreign",
             Outcome::Unreadable(_) => "unreadable",
@@ -81,6 +85,27 @@ impl Engine {
         Ok(poked)
     }
 
+    /// As [`Engine::poke`], for an event reporting the raw state `state`: jobs whose records
+    /// say that state already are not poked. Returns the jobs poked, and those left.
+    async fn poke_unless_known(
+        &self,
+        accounts: &[String],
+        reference: &str,
+        state: &str,
+    ) -> Result<(Vec<JobId>, Vec<JobId>), EngineError> {
+        let pokes = self.pokes();
+        let now = Millis::from(self.now());
+        let (mut poked, mut known) = (Vec::new(), Vec::new());
+        for account in accounts {
+            let (p, k) = pokes
+                .poke_unless_known(account, reference, state, now)
+                .await?;
+            poked.extend(p);
+            known.extend(k);
+        }
+        Ok((poked, known))
+    }
+
     /// Handles what one event says for the accounts `accounts` (those of its kind only; the
     /// source `source` names it in the metrics), and counts it.
     pub async fn handle_event(
@@ -117,8 +142,21 @@ impl Engine {
                 hint.kind
             )));
         }
-        let poked = self.poke(&of_kind, &hint.reference).await?;
+        let (poked, known) = match &hint.state {
+            // An event that says what the record says needs no poll (a new job's first
+            // event, most often, after its first poll): a later state still comes by its own
+            // event, or by polling if that event is lost.
+            Some(state) => {
+                self.poke_unless_known(&of_kind, &hint.reference, state)
+                    .await?
+            }
+            None => (self.poke(&of_kind, &hint.reference).await?, Vec::new()),
+        };
         if poked.is_empty() {
+            if !known.is_empty() {
+                tracing::debug!(source, reference = %hint.reference, jobs = ?known, state = ?hint.state, "event: the jobs' records say so already");
+                return Ok(Outcome::Known(known));
+            }
             return Ok(Outcome::Unmatched);
         }
         if let Some(at_ms) = hint.at_ms {
