@@ -685,9 +685,9 @@ coalesce = true
             "the seeded jobs' {last} events sent and read in {:.0}s ({left} left in the queue)",
             drained.elapsed().as_secs_f64()
         ));
-        // Each event makes a status call of its own (a poked job is asked singly): wait
-        // until those have been made, when the simulator's single status calls fall below
-        // one a second.
+        // An event with news makes a status call of its own (a poked job is asked singly):
+        // wait until those have been made, when the simulator's single status calls fall
+        // below one a second.
         let quiet = Instant::now();
         let mut calls = count(
             &sim_stats(&http, &sim_url, bench.cadence * 2).await,
@@ -705,7 +705,7 @@ coalesce = true
             calls = now;
         }
         notes.push(format!(
-            "their status calls (one per event) made in {:.0}s more",
+            "the status calls they set off made in {:.0}s more",
             quiet.elapsed().as_secs_f64()
         ));
     }
