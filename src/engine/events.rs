@@ -76,32 +76,32 @@ impl Engine {
         accounts: &[String],
         reference: &str,
     ) -> Result<Vec<JobId>, EngineError> {
-        let pokes = self.pokes();
-        let now = Millis::from(self.now());
-        let mut poked = Vec::new();
-        for account in accounts {
-            poked.extend(pokes.poke(account, reference, now).await?);
-        }
-        Ok(poked)
+        Ok(self.poke_unless_known(accounts, reference, None).await?.0)
     }
 
-    /// As [`Engine::poke`], for an event reporting the raw state `state`: jobs whose records
-    /// say that state already are not poked. Returns the jobs poked, and those left.
+    /// As [`Engine::poke`], for an event reporting the raw state `state` (if it does): jobs
+    /// whose records say that state already are not poked. Returns the jobs poked, and those
+    /// left.
     async fn poke_unless_known(
         &self,
         accounts: &[String],
         reference: &str,
-        state: &str,
+        state: Option<&str>,
     ) -> Result<(Vec<JobId>, Vec<JobId>), EngineError> {
         let pokes = self.pokes();
         let now = Millis::from(self.now());
         let (mut poked, mut known) = (Vec::new(), Vec::new());
         for account in accounts {
-            let (p, k) = pokes
-                .poke_unless_known(account, reference, state, now)
-                .await?;
-            poked.extend(p);
-            known.extend(k);
+            match state {
+                Some(state) => {
+                    let (p, k) = pokes
+                        .poke_unless_known(account, reference, state, now)
+                        .await?;
+                    poked.extend(p);
+                    known.extend(k);
+                }
+                None => poked.extend(pokes.poke(account, reference, now).await?),
+            }
         }
         Ok((poked, known))
     }
@@ -142,16 +142,12 @@ impl Engine {
                 hint.kind
             )));
         }
-        let (poked, known) = match &hint.state {
-            // An event that says what the record says needs no poll (a new job's first
-            // event, most often, after its first poll): a later state still comes by its own
-            // event, or by polling if that event is lost.
-            Some(state) => {
-                self.poke_unless_known(&of_kind, &hint.reference, state)
-                    .await?
-            }
-            None => (self.poke(&of_kind, &hint.reference).await?, Vec::new()),
-        };
+        // An event that says what the record says needs no poll (a new job's first event,
+        // most often, after its first poll): a later state still comes by its own event, or
+        // by polling if that event is lost.
+        let (poked, known) = self
+            .poke_unless_known(&of_kind, &hint.reference, hint.state.as_deref())
+            .await?;
         if poked.is_empty() {
             if !known.is_empty() {
                 tracing::debug!(source, reference = %hint.reference, jobs = ?known, state = ?hint.state, "event: the jobs' records say so already");

@@ -62,6 +62,12 @@ impl<F: Clone> FaultQueue<F> {
         }
     }
 
+    /// Queues `fault` for the next `times` requests it applies to, made within `lasting` from
+    /// now (when given): [`FaultQueue::push_until`] with the deadline taken from the clock.
+    pub fn push_lasting(&mut self, fault: F, times: u32, lasting: Option<Duration>) {
+        self.push_until(fault, times, lasting.map(|d| Instant::now() + d));
+    }
+
     /// The first queued fault that `applies` to a request, counted down (and dropped once
     /// used up); faults past their deadline are dropped unused.
     pub fn take(&mut self, applies: impl Fn(&F) -> bool) -> Option<F> {
@@ -329,8 +335,10 @@ impl<S: Simulated> Hosted<S> {
     /// Queues a fault that lapses after `lasting` (when given), used up or not.
     pub fn inject_lasting(&self, fault: S::Fault, lasting: Option<Duration>) {
         let times = S::times(&fault);
-        let until = lasting.map(|d| Instant::now() + d);
-        self.lock().harness().faults.push_until(fault, times, until);
+        self.lock()
+            .harness()
+            .faults
+            .push_lasting(fault, times, lasting);
     }
 
     /// Removes every queued fault.

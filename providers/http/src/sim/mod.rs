@@ -546,9 +546,11 @@ impl registry::RunningSim for Simulator {
     }
 
     fn inject(&self, fault: SimFault) {
-        let times = fault.times;
-        let until = fault.lasting.map(|d| Instant::now() + d);
-        self.lock().harness.faults.push_until(fault, times, until);
+        let (times, lasting) = (fault.times, fault.lasting);
+        self.lock()
+            .harness
+            .faults
+            .push_lasting(fault, times, lasting);
     }
 
     fn clear_faults(&self) {
