@@ -52,9 +52,7 @@ impl Pokes {
         .bind(now.0)
         .fetch_all(&mut *self.db.acquire().await?)
         .await?;
-        rows.iter()
-            .map(|row| Ok(JobId(row.try_get::<i64, _>(0)?)))
-            .collect()
+        job_ids(&rows)
     }
 
     /// As [`Pokes::poke`], for an event that reports the raw state `state`: a job whose record
@@ -68,11 +66,6 @@ impl Pokes {
         state: &str,
         now: Millis,
     ) -> Result<(Vec<JobId>, Vec<JobId>), DbError> {
-        let ids = |rows: Vec<sqlx::any::AnyRow>| -> Result<Vec<JobId>, DbError> {
-            rows.iter()
-                .map(|row| Ok(JobId(row.try_get::<i64, _>(0)?)))
-                .collect()
-        };
         let mut conn = self.db.acquire().await?;
         let poked = sqlx::query(
             "UPDATE jobs SET poked_at = $3, \
@@ -87,7 +80,7 @@ impl Pokes {
         .fetch_all(&mut *conn)
         .await?;
         if !poked.is_empty() {
-            return Ok((ids(poked)?, Vec::new()));
+            return Ok((job_ids(&poked)?, Vec::new()));
         }
         let known = sqlx::query(
             "SELECT id FROM jobs WHERE handle_ref = $1 AND phase = 'active' AND provider = $2 \
@@ -98,7 +91,7 @@ impl Pokes {
         .bind(state)
         .fetch_all(&mut *conn)
         .await?;
-        Ok((Vec::new(), ids(known)?))
+        Ok((Vec::new(), job_ids(&known)?))
     }
 
     /// The active jobs whose lease `owner` holds that were poked at or after `since`.
@@ -110,9 +103,7 @@ impl Pokes {
         .bind(since.0)
         .fetch_all(&mut *self.db.acquire().await?)
         .await?;
-        rows.iter()
-            .map(|row| Ok(JobId(row.try_get::<i64, _>(0)?)))
-            .collect()
+        job_ids(&rows)
     }
 
     /// Up to `limit` active jobs with a handle but no `handle_ref`.
@@ -144,4 +135,11 @@ impl Pokes {
             .await?;
         Ok(())
     }
+}
+
+/// The job ids in the first column of `rows`.
+fn job_ids(rows: &[sqlx::any::AnyRow]) -> Result<Vec<JobId>, DbError> {
+    rows.iter()
+        .map(|row| Ok(JobId(row.try_get::<i64, _>(0)?)))
+        .collect()
 }
