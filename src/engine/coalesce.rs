@@ -14,13 +14,23 @@
 //!   submissions. A sweep that takes longer than the pace is followed by the next at once.
 //! - A sweep is worth it only when it costs fewer calls than the jobs it covers; otherwise
 //!   the jobs are polled singly, each at its own cadence.
-//! - A job that falls due while its account's sweep runs, or shortly before the next one
-//!   (within half its own polling interval), waits for that sweep rather than making a call
-//!   of its own. One that falls due earlier (a young job, polled more often than the pace)
-//!   starts a sweep of the jobs due within half their interval, which lists only theirs where
-//!   the provider can (Databricks lists from the oldest covered job's start).
+//! - A job that falls due while its account's sweep runs, shortly before the next one (within
+//!   half its own polling interval), or whose interval is no shorter than the pace (the paced
+//!   sweep covers it at its cadence), waits for that sweep rather than making a call of its
+//!   own. A young job, polled more often than the pace, that falls due earlier starts a sweep
+//!   of the young jobs due within half their interval, which lists only theirs where the
+//!   provider can (Databricks lists from the oldest covered job's start). Such a sweep once
+//!   covered every job due soon, young or not, and so listed nearly every page again between
+//!   paced sweeps wherever the jobs were created within the clocks' skew of one another.
 //! - What a sweep reports is the poll's answer for non-terminal states; a job the sweep did not
 //!   report, or reported terminal, is asked about singly (see [`Engine::poll_record`]).
+//! - A sweep of a provider whose list calls can be split by job ([`Provider::sweep_part`]:
+//!   Databricks' `start_time` windows, Batch's reads by id) *rolls*: it is cut into parts of
+//!   jobs contiguous in creation time, oldest first, asked about one after another, and each
+//!   part's jobs are settled as soon as that part is back. A job's end is then heard about
+//!   half a sweep interval plus one part after it happened, not plus the whole sweep; the
+//!   calls are those of a whole sweep. The book below counts a sweep running until its last
+//!   part is back.
 //! - A sweep that fails puts its jobs back for later (after the provider's Retry-After); three
 //!   failures in a row, or a refusal (the list call not permitted, say), pause coalescing for
 //!   that account for [`PAUSE`]: its jobs are polled singly meanwhile.
@@ -50,13 +60,21 @@ pub(crate) struct Coalescer {
 
 #[derive(Debug, Default)]
 struct Account {
-    running: bool,
+    /// Parts of the running sweep not back yet (0: none runs).
+    running: usize,
+    /// The calls the running sweep's parts made so far.
+    calls: u64,
+    /// Whether a part of the running sweep failed.
+    failed: bool,
     /// When the running (or last) sweep started.
     started_at: Option<DateTime<Utc>>,
     /// Whether the running (or last) sweep is the paced one, of every held job.
     paced: bool,
     /// When the next sweep is due (`None`: at once, none has been scheduled).
     next_sweep: Option<DateTime<Utc>>,
+    /// The pace (`sweep_every`) of the paced sweeps, in ms, while they run (unset when the
+    /// last was not worth starting: the jobs are then polled singly).
+    every_ms: Option<i64>,
     /// The calls the last sweep made: what the next one is expected to cost.
     last_calls: u64,
     /// The calls the last sweep of due jobs made.
@@ -95,7 +113,8 @@ impl Coalescer {
         let soon = now + chrono::Duration::milliseconds(interval_ms / 2);
         match account.paused_until {
             Some(until) if until > now => Route::Single,
-            _ if account.running => Route::Wait,
+            _ if account.running > 0 => Route::Wait,
+            _ if account.every_ms.is_some_and(|every| interval_ms >= every) => Route::Wait,
             _ if account.next_sweep.is_none_or(|at| at <= soon) => Route::Wait,
             _ => Route::Sweep,
         }
@@ -105,17 +124,23 @@ impl Coalescer {
     /// the next one is due.
     pub(crate) fn sweep_due(&self, name: &str, now: DateTime<Utc>) -> bool {
         self.accounts.get(name).is_none_or(|a| {
-            !a.running
+            a.running == 0
                 && a.paused_until.is_none_or(|until| until <= now)
                 && a.next_sweep.is_none_or(|at| at <= now)
         })
+    }
+
+    /// The pace of `name`'s sweeps, in ms, once one was scheduled: a job polled at least this
+    /// far apart is covered by the paced sweeps at its cadence.
+    pub(crate) fn every_ms(&self, name: &str) -> Option<i64> {
+        self.accounts.get(name).and_then(|a| a.every_ms)
     }
 
     /// When the soonest sweep not yet running is due, if any is scheduled.
     pub(crate) fn next_due(&self) -> Option<DateTime<Utc>> {
         self.accounts
             .values()
-            .filter(|a| !a.running)
+            .filter(|a| a.running == 0)
             .filter_map(|a| match a.paused_until {
                 Some(until) => Some(until.max(a.next_sweep?)),
                 None => a.next_sweep,
@@ -133,22 +158,35 @@ impl Coalescer {
         jobs >= 2 && jobs as u64 > expected
     }
 
-    /// Notes that a sweep of `name` started at `now` (`paced`: the paced sweep of every held
-    /// job, else one of the jobs due about now): the jobs that waited for it are covered by
-    /// it.
-    pub(crate) fn started(&mut self, name: &str, now: DateTime<Utc>, paced: bool) {
+    /// Notes that a sweep of `name` in `parts` parts started at `now` (`paced`: the paced
+    /// sweep of every held job, else one of the young jobs due about now). Of the jobs that
+    /// waited for a sweep, those it covers (`covers`) are the sweep's now; the others (older
+    /// jobs a sweep of young ones leaves out) wait on, and are handed back when it ends.
+    pub(crate) fn started(
+        &mut self,
+        name: &str,
+        now: DateTime<Utc>,
+        paced: bool,
+        parts: usize,
+        covers: impl Fn(JobId) -> bool,
+    ) {
         let account = self.accounts.entry(name.to_string()).or_default();
-        account.running = true;
+        account.running = parts.max(1);
+        account.calls = 0;
+        account.failed = false;
         account.started_at = Some(now);
         account.paced = paced;
-        account.deferred.clear();
+        account.deferred.retain(|id| !covers(*id));
     }
 
     /// Notes that no sweep of `name` was worth starting now: the next is due at `next`, and
-    /// the jobs that waited for one are handed back, to be polled singly.
+    /// the jobs that waited for one are handed back, to be polled singly (no job waits for
+    /// the pace until a paced sweep runs again).
     pub(crate) fn skipped(&mut self, name: &str, next: DateTime<Utc>) -> Vec<JobId> {
         let account = self.accounts.entry(name.to_string()).or_default();
         account.next_sweep = Some(next);
+        // No paced sweep covers the account's jobs now: each is polled at its own cadence.
+        account.every_ms = None;
         std::mem::take(&mut account.deferred)
     }
 
@@ -161,12 +199,13 @@ impl Coalescer {
             .push(job_id);
     }
 
-    /// Records how a sweep of `name` ended at `now`, and schedules the next paced one: after
-    /// a paced sweep, `every` after it started, or later if that would take more than
-    /// [`SWEEP_RATE_SHARE`] of `rate_per_second` (this process's part of the account's rate
-    /// limit) at what it cost, or at once if it took longer; after a failure, not before
-    /// `retry` (or the provider's Retry-After) has passed. A sweep of due jobs leaves the pace
-    /// as it was. Hands back the jobs that fell due meanwhile.
+    /// Records how a part of a sweep of `name` ended at `now`; when it was the last part,
+    /// schedules the next paced sweep: after a paced sweep, `every` after it started, or later
+    /// if that would take more than [`SWEEP_RATE_SHARE`] of `rate_per_second` (this process's
+    /// part of the account's rate limit) at what it cost, or at once if it took longer; after
+    /// a failure, not before `retry` (or the provider's Retry-After) has passed. A sweep of
+    /// due jobs leaves the pace as it was. Hands back the jobs that fell due meanwhile once
+    /// the last part is back (none before).
     pub(crate) fn finished(
         &mut self,
         name: &str,
@@ -175,26 +214,17 @@ impl Coalescer {
         pace: Pace,
     ) -> Vec<JobId> {
         let account = self.accounts.entry(name.to_string()).or_default();
-        account.running = false;
-        let started = account.started_at.unwrap_or(now);
+        account.running = account.running.saturating_sub(1);
+        if account.paced {
+            account.every_ms = Some(pace.every.as_millis() as i64);
+        }
         match result {
             Ok(sweep) => {
                 account.failures = 0;
-                if !account.paced {
-                    account.last_due_calls = sweep.calls;
-                    return std::mem::take(&mut account.deferred);
-                }
-                account.last_calls = sweep.calls;
-                let budget = pace.rate_per_second * SWEEP_RATE_SHARE;
-                let spaced = if budget > 0.0 {
-                    Duration::from_secs_f64(sweep.calls as f64 / budget)
-                } else {
-                    Duration::ZERO
-                };
-                let gap = pace.every.max(spaced);
-                account.next_sweep = Some((started + gap).max(now));
+                account.calls += sweep.calls;
             }
             Err(e) => {
+                account.failed = true;
                 account.failures += 1;
                 let retry = now + e.retry_after.unwrap_or(pace.retry);
                 account.next_sweep = Some(account.next_sweep.map_or(retry, |at| at.max(retry)));
@@ -208,6 +238,22 @@ impl Coalescer {
                     tracing::info!(provider = name, error = %e, "coalesced polling failed; trying again later");
                 }
             }
+        }
+        if account.running > 0 {
+            return Vec::new();
+        }
+        if !account.paced {
+            account.last_due_calls = account.calls;
+        } else if !account.failed {
+            account.last_calls = account.calls;
+            let budget = pace.rate_per_second * SWEEP_RATE_SHARE;
+            let spaced = if budget > 0.0 {
+                Duration::from_secs_f64(account.calls as f64 / budget)
+            } else {
+                Duration::ZERO
+            };
+            let started = account.started_at.unwrap_or(now);
+            account.next_sweep = Some((started + pace.every.max(spaced)).max(now));
         }
         std::mem::take(&mut account.deferred)
     }
@@ -269,7 +315,7 @@ mod tests {
         let mut c = Coalescer::default();
         let t0 = at();
         assert!(c.sweep_due("d", t0), "never swept: due at once");
-        c.started("d", t0, true);
+        c.started("d", t0, true, 1, |_| true);
         assert!(!c.sweep_due("d", t0), "running");
         let secs = |n: i64| chrono::Duration::seconds(n);
         c.finished("d", &sweep(10), t0 + secs(2), pace(5, 100.0));
@@ -277,17 +323,49 @@ mod tests {
         assert!(!c.sweep_due("d", t0 + secs(4)));
         assert!(c.sweep_due("d", t0 + secs(5)));
         // Took longer than the pace: the next at once.
-        c.started("d", t0 + secs(5), true);
+        c.started("d", t0 + secs(5), true, 1, |_| true);
         c.finished("d", &sweep(10), t0 + secs(12), pace(5, 100.0));
         assert_eq!(c.next_due(), Some(t0 + secs(12)));
         // 400 calls at 10 calls/s, half of it for sweeps: one every 80 s at most.
-        c.started("d", t0 + secs(12), true);
+        c.started("d", t0 + secs(12), true, 1, |_| true);
         c.finished("d", &sweep(400), t0 + secs(20), pace(5, 10.0));
         assert_eq!(c.next_due(), Some(t0 + secs(92)));
     }
 
+    /// A rolling sweep runs until its last part is back: the jobs that waited for it are
+    /// handed back then, and the next is paced by the calls of all its parts.
+    #[test]
+    fn a_rolling_sweep_ends_with_its_last_part() {
+        let mut c = Coalescer::default();
+        let t0 = at();
+        let secs = |n: i64| chrono::Duration::seconds(n);
+        c.started("d", t0, true, 3, |_| true);
+        c.defer("d", JobId(7));
+        assert!(c
+            .finished("d", &sweep(100), t0 + secs(1), pace(5, 10.0))
+            .is_empty());
+        assert!(!c.sweep_due("d", t0 + secs(60)), "two parts still out");
+        let failed = Err(ProviderError::transient("d", "boom"));
+        assert!(c
+            .finished("d", &failed, t0 + secs(2), pace(5, 10.0))
+            .is_empty());
+        assert_eq!(
+            c.finished("d", &sweep(100), t0 + secs(3), pace(5, 10.0)),
+            vec![JobId(7)],
+            "the last part hands back the jobs that waited"
+        );
+        // A part failed: the next sweep is the retry's, not the pace's.
+        assert_eq!(c.next_due(), Some(t0 + secs(7)));
+        // All parts good: paced by their calls together (200 at half of 10/s: 40 s).
+        c.started("d", t0 + secs(10), true, 2, |_| true);
+        c.finished("d", &sweep(100), t0 + secs(11), pace(5, 10.0));
+        c.finished("d", &sweep(100), t0 + secs(12), pace(5, 10.0));
+        assert_eq!(c.next_due(), Some(t0 + secs(50)));
+    }
+
     /// A due job waits for its account's sweep when one runs or starts within half its
-    /// interval; otherwise it starts a sweep of the jobs due about now.
+    /// interval, or when it is polled no more often than the pace; otherwise it starts a
+    /// sweep of the young jobs due about now.
     #[test]
     fn a_due_job_waits_for_a_sweep_that_comes_soon() {
         #[derive(Debug)]
@@ -340,12 +418,20 @@ mod tests {
         let t0 = at();
         let secs = |n: i64| chrono::Duration::seconds(n);
         assert_eq!(c.route("d", &p, t0, 30_000), Route::Wait, "never swept");
-        c.started("d", t0, true);
+        c.started("d", t0, true, 1, |_| true);
         assert_eq!(c.route("d", &p, t0, 30_000), Route::Wait, "running");
         c.finished("d", &sweep(3), t0, pace(60, 0.0));
-        assert_eq!(c.route("d", &p, t0 + secs(31), 60_000), Route::Wait);
-        assert_eq!(c.route("d", &p, t0 + secs(10), 60_000), Route::Sweep);
+        assert_eq!(c.route("d", &p, t0 + secs(41), 40_000), Route::Wait);
+        assert_eq!(c.route("d", &p, t0 + secs(10), 40_000), Route::Sweep);
         assert_eq!(c.route("d", &p, t0 + secs(10), 5_000), Route::Sweep);
+        assert_eq!(
+            c.route("d", &p, t0 + secs(10), 60_000),
+            Route::Wait,
+            "polled no more often than the pace: the paced sweep covers it"
+        );
+        // A paced sweep not worth starting (too few jobs): no job waits for the pace.
+        c.skipped("d", t0 + secs(70));
+        assert_eq!(c.route("d", &p, t0 + secs(10), 60_000), Route::Sweep);
     }
 
     #[test]
@@ -353,7 +439,7 @@ mod tests {
         let mut c = Coalescer::default();
         assert!(!c.worth_it("d", 1, true));
         assert!(c.worth_it("d", 2, true));
-        c.started("d", at(), true);
+        c.started("d", at(), true, 1, |_| true);
         let sweep = Sweep {
             statuses: vec![],
             calls: 40,

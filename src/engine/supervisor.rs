@@ -56,7 +56,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use tether_provider::{ProviderError, RemoteStatus, Sweep, Tracked};
+use tether_provider::{ProviderError, RemoteStatus, Sweep, SweepPart, Tracked};
 
 use super::coalesce::{Coalescer, Pace, Route};
 use super::poll::PollOutcome;
@@ -510,18 +510,23 @@ impl Supervisor {
                         continue;
                     }
                     Route::Sweep if !unswept.contains(&name) => {
-                        let cover = Cover::DueBy(now_ms);
-                        if let Some(covered) = start_sweep(
+                        // (Route::Sweep comes only once a sweep set the pace.)
+                        let every_ms = s.coalescer.every_ms(&name).unwrap_or(i64::MAX);
+                        let cover = Cover::DueBy(now_ms, every_ms);
+                        if let Some((covered, parts)) = start_sweep(
                             engine,
                             &name,
                             &mut s.held,
                             &s.coalescer,
                             &mut s.sweeps,
                             cover,
-                            s.queue.next_sweep(),
+                            &mut s.queue,
                         ) {
-                            s.coalescer.started(&name, now, false);
-                            tracing::debug!(provider = %name, jobs = covered, "sweep of due jobs started");
+                            let held = &s.held;
+                            s.coalescer.started(&name, now, false, parts, |id| {
+                                held.get(&id).is_some_and(|h| !h.idle())
+                            });
+                            tracing::debug!(provider = %name, jobs = covered, parts, "sweep of due jobs started");
                             s.queue.heap.pop();
                             continue;
                         }
@@ -573,11 +578,14 @@ impl Supervisor {
                 &s.coalescer,
                 &mut s.sweeps,
                 Cover::All,
-                s.queue.next_sweep(),
+                &mut s.queue,
             ) {
-                Some(covered) => {
-                    s.coalescer.started(name, now, true);
-                    tracing::debug!(provider = %name, jobs = covered, "sweep of every held job started");
+                Some((covered, parts)) => {
+                    let held = &s.held;
+                    s.coalescer.started(name, now, true, parts, |id| {
+                        held.get(&id).is_some_and(|h| !h.idle())
+                    });
+                    tracing::debug!(provider = %name, jobs = covered, parts, "sweep of every held job started");
                 }
                 None => {
                     let poll_max = engine.providers().poll(name, provider.settings()).max;
@@ -1004,14 +1012,20 @@ enum Cover {
     /// Every idle active one: the account's paced sweep (a list call costs the same whichever
     /// of its jobs are due).
     All,
-    /// Those due within half their polling interval of this time (ms): a sweep between paced
-    /// ones, for jobs polled more often than the pace (young ones), which lists only theirs
-    /// where the provider can.
-    DueBy(i64),
+    /// Those due within half their polling interval of this time (ms), of those polled more
+    /// often than the pace (ms; young ones): a sweep between paced ones, which lists only
+    /// theirs where the provider can. The others wait for the paced sweep.
+    DueBy(i64, i64),
 }
 
 /// Starts a sweep of account `name` over the jobs of it that are held, idle and active and
-/// that `cover` takes, if that is worth a sweep; returns how many it covers.
+/// that `cover` takes, if that is worth a sweep; returns how many jobs it covers and in how
+/// many parts. Where the provider cuts sweeps in parts ([`Provider::sweep_part`]), the jobs
+/// are sorted by creation and each part is a task of its own that waits for the part before
+/// it, so that parts are asked about oldest first, one at a time, and each comes back (and is
+/// settled) on its own.
+///
+/// [`Provider::sweep_part`]: tether_provider::Provider::sweep_part
 fn start_sweep(
     engine: &Engine,
     name: &str,
@@ -1019,10 +1033,10 @@ fn start_sweep(
     coalescer: &Coalescer,
     sweeps: &mut JoinSet<SweepResult>,
     cover: Cover,
-    number: u64,
-) -> Option<usize> {
+    queue: &mut DueQueue,
+) -> Option<(usize, usize)> {
     let provider = engine.providers().get(name).ok()?;
-    let ids: Vec<JobId> = held
+    let mut ids: Vec<(i64, JobId)> = held
         .iter()
         .filter(|(_, h)| {
             h.idle()
@@ -1032,47 +1046,66 @@ fn start_sweep(
                 && sweepable(&h.job)
                 && match cover {
                     Cover::All => true,
-                    Cover::DueBy(now_ms) => {
-                        to_millis(h.job.next_poll_at) <= now_ms + h.job.poll_interval_ms / 2
+                    Cover::DueBy(now_ms, every_ms) => {
+                        h.job.poll_interval_ms < every_ms
+                            && to_millis(h.job.next_poll_at) <= now_ms + h.job.poll_interval_ms / 2
                     }
                 }
         })
-        .map(|(id, _)| *id)
+        .map(|(id, h)| (to_millis(h.job.created_at), *id))
         .collect();
     if !coalescer.worth_it(name, ids.len(), matches!(cover, Cover::All)) {
         return None;
     }
-    let mut jobs = Vec::with_capacity(ids.len());
-    let mut covered_ids = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let h = held.get_mut(id).expect("just listed");
-        h.flight = Flight::Sweep(number);
-        covered_ids.push((*id, h.job.lease_epoch));
-        jobs.push((
-            h.job.handle.clone().expect("sweepable"),
-            to_millis(h.job.created_at),
-        ));
-    }
-    let ids = covered_ids;
     let covered = ids.len();
-    let name = name.to_string();
-    sweeps.spawn(async move {
-        let tracked: Vec<Tracked<'_>> = jobs
-            .iter()
-            .map(|(handle, created_ms)| Tracked {
-                handle,
-                created_ms: *created_ms,
-            })
-            .collect();
-        let result = provider.status_many(&tracked).await;
-        if let Ok(sweep) = &result {
-            crate::metrics::SWEEP_CALLS
-                .with_label_values(&[name.as_str()])
-                .inc_by(sweep.calls);
+    let part_size = provider.sweep_part().unwrap_or(usize::MAX).max(1);
+    if part_size < covered {
+        ids.sort_unstable();
+    }
+    let parts: Vec<&[(i64, JobId)]> = ids.chunks(part_size).collect();
+    let count = parts.len();
+    let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
+    for (k, part) in parts.iter().enumerate() {
+        let number = queue.next_sweep();
+        let mut jobs = Vec::with_capacity(part.len());
+        let mut covered_ids = Vec::with_capacity(part.len());
+        for (created_ms, id) in part.iter() {
+            let h = held.get_mut(id).expect("just listed");
+            h.flight = Flight::Sweep(number);
+            covered_ids.push((*id, h.job.lease_epoch));
+            jobs.push((h.job.handle.clone().expect("sweepable"), *created_ms));
         }
-        (name, number, ids, result)
-    });
-    Some(covered)
+        let bounds = SweepPart {
+            after_earlier: k > 0,
+            before_ms: parts.get(k + 1).map(|next| next[0].0),
+        };
+        let (done, next) = tokio::sync::oneshot::channel::<()>();
+        let wait_for = previous.replace(next);
+        let provider = provider.clone();
+        let name = name.to_string();
+        sweeps.spawn(async move {
+            // The part before is back (or gone): this one's turn.
+            if let Some(earlier) = wait_for {
+                let _ = earlier.await;
+            }
+            let tracked: Vec<Tracked<'_>> = jobs
+                .iter()
+                .map(|(handle, created_ms)| Tracked {
+                    handle,
+                    created_ms: *created_ms,
+                })
+                .collect();
+            let result = provider.status_part(&tracked, bounds).await;
+            let _ = done.send(());
+            if let Ok(sweep) = &result {
+                crate::metrics::SWEEP_CALLS
+                    .with_label_values(&[name.as_str()])
+                    .inc_by(sweep.calls);
+            }
+            (name, number, covered_ids, result)
+        });
+    }
+    Some((covered, count))
 }
 
 #[cfg(test)]

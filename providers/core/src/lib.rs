@@ -71,6 +71,19 @@ pub struct Tracked<'a> {
     pub created_ms: i64,
 }
 
+/// Where one part of a rolling sweep sits among the others (see [`Provider::sweep_part`]);
+/// the default is a whole sweep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepPart {
+    /// An earlier part covers the jobs created before this part's first one, so this part
+    /// lists from its first job's creation on; else it lists from there less the clocks'
+    /// skew, as a whole sweep does.
+    pub after_earlier: bool,
+    /// The next part's first job's creation time (ms since the Unix epoch): this part's
+    /// list calls stop before it. `None`: the last part, listing to now.
+    pub before_ms: Option<i64>,
+}
+
 /// What one coalesced status sweep learned.
 #[derive(Debug, Clone, Default)]
 pub struct Sweep {
@@ -171,6 +184,29 @@ pub trait Provider: Send + Sync + Debug + 'static {
             statuses: vec![None; jobs.len()],
             calls: 0,
         })
+    }
+
+    /// How many jobs one part of a *rolling* sweep covers, where this provider's list calls
+    /// can be split by job at about no extra cost (Databricks lists `start_time` windows of
+    /// a fixed number of jobs; Batch reads ids 100 a call). The engine then cuts a sweep into
+    /// parts of this many jobs, oldest first, asks [`Provider::status_part`] about each in
+    /// turn and settles each part's jobs as soon as it is back, rather than when the whole
+    /// sweep is. `None` (the default): a sweep is one piece, as for services whose list
+    /// calls read a whole group whichever of its jobs are asked about.
+    fn sweep_part(&self) -> Option<usize> {
+        None
+    }
+
+    /// [`Provider::status_many`] of one part of a rolling sweep: `jobs` sorted by
+    /// `created_ms`, `part` where it sits among the other parts (so that list calls by
+    /// creation time list each stretch of time once). The default asks
+    /// [`Provider::status_many`].
+    async fn status_part(
+        &self,
+        jobs: &[Tracked<'_>],
+        _part: SweepPart,
+    ) -> Result<Sweep, ProviderError> {
+        self.status_many(jobs).await
     }
 
     /// The job's reference: the remote job's own id, as the service's events name it (a

@@ -48,7 +48,8 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use tether_provider::paging::{walk, Page};
 use tether_provider::{
-    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, Result, SendGate, Sweep, Tracked,
+    CommonSettings, Handle, Provider, ProviderError, RemoteStatus, Result, SendGate, Sweep,
+    SweepPart, Tracked,
 };
 
 pub use config::{Auth, DatabricksConfig, Notifications, OnRetry};
@@ -61,11 +62,14 @@ pub const PROVIDER: &str = "databricks";
 /// Databricks accepts idempotency tokens of at most this many characters.
 pub const MAX_IDEMPOTENCY_TOKEN: usize = 64;
 
-/// Jobs per `start_time` window of a coalesced sweep: about ten pages of `runs/list` when the
-/// workspace's active runs are mostly tether's, so that windows can be fetched in parallel.
-const SWEEP_WINDOW_JOBS: usize = 250;
+/// Jobs per `start_time` window of a coalesced sweep: ten full pages of `runs/list` (24 runs
+/// a page) when the workspace's active runs are mostly tether's, so that windows can be
+/// fetched in parallel.
+const SWEEP_WINDOW_JOBS: usize = client::LIST_LIMIT * 10;
 /// Windows of a sweep fetched at once (the account's rate limiter paces them).
 const SWEEP_PARALLEL: usize = 8;
+/// Jobs per part of a rolling sweep: the windows fetched at once.
+const SWEEP_PART_JOBS: usize = SWEEP_WINDOW_JOBS * SWEEP_PARALLEL;
 /// How far the workspace's clock may be from tether's: how much earlier than tether's record
 /// a run's `start_time` may be, and how far each kind's `find` looks either side of its window.
 pub(crate) const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
@@ -124,6 +128,30 @@ impl Databricks {
         .await?;
         Ok((runs, walked.calls))
     }
+}
+
+/// The `start_time` windows (from, to; both inclusive) of a sweep part over jobs created at
+/// `starts`: contiguous, each opening at every [`SWEEP_WINDOW_JOBS`]th job's creation; the
+/// first opens the clocks' skew earlier unless an earlier part covers that time, the last
+/// closes before the next part's first job (or stays open).
+fn windows(mut starts: Vec<i64>, part: SweepPart) -> Vec<(i64, Option<i64>)> {
+    starts.sort_unstable();
+    let mut bounds: Vec<i64> = starts.iter().step_by(SWEEP_WINDOW_JOBS).copied().collect();
+    if !part.after_earlier {
+        bounds[0] -= CLOCK_SKEW_MS;
+    }
+    bounds.dedup();
+    bounds
+        .iter()
+        .enumerate()
+        .map(|(k, &from)| {
+            let to = match bounds.get(k + 1) {
+                Some(next) => Some(next - 1),
+                None => part.before_ms.map(|b| (b - 1).max(from)),
+            };
+            (from, to)
+        })
+        .collect()
 }
 
 /// A page of `runs/list`: its runs, and the next page's token while `has_more` says so.
@@ -314,11 +342,27 @@ impl Provider for Databricks {
         self.config.common.coalesce
     }
 
-    /// `runs/list?active_only=true` over contiguous `start_time` windows from the oldest job's
-    /// creation (less the clocks' skew) onward, each holding about [`SWEEP_WINDOW_JOBS`] of the
-    /// jobs asked about, fetched in parallel. Finished runs are not listed: those jobs fall
-    /// back to `runs/get`, which also confirms every terminal state.
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
+        self.status_part(jobs, SweepPart::default()).await
+    }
+
+    /// Parts of [`SWEEP_PART_JOBS`]: [`SWEEP_PARALLEL`] windows, listed at once.
+    fn sweep_part(&self) -> Option<usize> {
+        Some(SWEEP_PART_JOBS)
+    }
+
+    /// `runs/list?active_only=true` over contiguous `start_time` windows from the oldest job's
+    /// creation (less the clocks' skew, unless an earlier part listed that time) to the next
+    /// part's first job (or now), each holding about [`SWEEP_WINDOW_JOBS`] of the jobs asked
+    /// about, fetched in parallel. Finished runs are not listed: those jobs fall back to
+    /// `runs/get`, which also confirms every terminal state. A run that started after the
+    /// next part's first job was created is listed by that part's windows, not matched here,
+    /// and so asked about singly.
+    async fn status_part(
+        &self,
+        jobs: &[Tracked<'_>],
+        part: SweepPart,
+    ) -> Result<Sweep, ProviderError> {
         let mut statuses = vec![None; jobs.len()];
         let mut wanted = HashMap::with_capacity(jobs.len());
         let mut starts = Vec::with_capacity(jobs.len());
@@ -331,15 +375,7 @@ impl Provider for Databricks {
         if starts.is_empty() {
             return Ok(Sweep { statuses, calls: 0 });
         }
-        starts.sort_unstable();
-        let mut bounds: Vec<i64> = starts.iter().step_by(SWEEP_WINDOW_JOBS).copied().collect();
-        bounds[0] -= CLOCK_SKEW_MS;
-        bounds.dedup();
-        let windows: Vec<(i64, Option<i64>)> = bounds
-            .iter()
-            .enumerate()
-            .map(|(k, &from)| (from, bounds.get(k + 1).map(|next| next - 1)))
-            .collect();
+        let windows = windows(starts, part);
         let fetched: Vec<(Vec<client::Run>, u64)> = stream::iter(windows)
             .map(|(from, to)| self.active_runs(from, to))
             .buffer_unordered(SWEEP_PARALLEL)
@@ -384,6 +420,48 @@ impl Provider for Databricks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A whole sweep lists from its oldest job less the skew to now; parts of a rolling
+    /// sweep list each stretch of time once: the first from the skew on, each to the next
+    /// part's first job.
+    #[test]
+    fn sweep_windows_tile_time_across_parts() {
+        let starts = |from: i64, n: usize| (0..n as i64).map(|k| from + k).collect::<Vec<_>>();
+        let whole = windows(starts(1_000_000, 500), SweepPart::default());
+        assert_eq!(
+            whole,
+            vec![
+                (1_000_000 - CLOCK_SKEW_MS, Some(1_000_239)),
+                (1_000_240, Some(1_000_479)),
+                (1_000_480, None)
+            ]
+        );
+        let first = windows(
+            starts(1_000_000, 480),
+            SweepPart {
+                after_earlier: false,
+                before_ms: Some(1_000_480),
+            },
+        );
+        assert_eq!(first.last(), Some(&(1_000_240, Some(1_000_479))));
+        let second = windows(
+            starts(1_000_480, 20),
+            SweepPart {
+                after_earlier: true,
+                before_ms: None,
+            },
+        );
+        assert_eq!(second, vec![(1_000_480, None)]);
+        // Jobs created in the same ms as the next part's first: the window holds that ms.
+        let same = windows(
+            vec![5_000; 3],
+            SweepPart {
+                after_earlier: true,
+                before_ms: Some(5_000),
+            },
+        );
+        assert_eq!(same, vec![(5_000, Some(5_000))]);
+    }
 
     #[test]
     fn handle_ref_is_the_run_id() {

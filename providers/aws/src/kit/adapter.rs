@@ -258,6 +258,15 @@ impl<A: JobApi> Provider for Kit<A> {
         self.config.common.coalesce
     }
 
+    /// Batched reads by id cost the same cut in parts (the calls a whole sweep makes at
+    /// once); a list call reads a whole group, so those sweeps stay whole.
+    fn sweep_part(&self) -> Option<usize> {
+        match self.api.sweep_by() {
+            Some(SweepBy::Ids { chunk, .. }) => Some(chunk * super::walk::SWEEP_PARALLEL),
+            _ => None,
+        }
+    }
+
     /// The remote job's own id, as the service's EventBridge events name it (the handle's
     /// field [`super::About::reference`]); a handle without it (none tether made) falls back
     /// to the handle's JSON, which no event names.

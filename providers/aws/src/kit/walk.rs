@@ -46,7 +46,7 @@ where
 const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 /// Parents (clusters, applications, Glue jobs) listed at once in a sweep; the account's rate
 /// limiter paces them.
-const SWEEP_PARALLEL: usize = 8;
+pub(super) const SWEEP_PARALLEL: usize = 8;
 /// A bound on the pages of one list, against a service that keeps answering with a token.
 const MAX_LIST_PAGES: u64 = 100_000;
 
