@@ -178,6 +178,9 @@ pub struct LatencyBench {
     pub airflow_max_jobs: u32,
     /// Keep each line's folder (`serve.log`, `tether.toml`, the SQLite database).
     pub keep: bool,
+    /// Hold the waiters' long polls (`false`: none, so that the figures are the supervisor's
+    /// own; end to end is then not measured, detection is read from tether's records).
+    pub waiters: bool,
 }
 
 /// One line of the table.
@@ -717,6 +720,10 @@ coalesce = true
     for chunk in tracked.chunks(WAIT_CHUNK) {
         let (tx, rx) = mpsc::unbounded_channel();
         senders.push(tx);
+        if !bench.waiters {
+            // No long poll: what a replacement is sent for goes nowhere.
+            continue;
+        }
         let known = chunk
             .iter()
             .map(|t| (t.job, Some("running".to_string())))
@@ -728,6 +735,11 @@ coalesce = true
             rx,
             heard.clone(),
         ));
+    }
+    if !bench.waiters {
+        notes.push(
+            "no waiters (--no-waiters): the figures are the supervisor's own; detection read from tether's records, end to end not measured".into(),
+        );
     }
     // Let the long polls open.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -779,17 +791,28 @@ coalesce = true
         ));
     }
 
-    // Drain: wait until every ended job was heard of, or give up.
+    // Drain: wait until every ended job was heard of (without waiters: recorded), or give up.
     let deadline = Instant::now() + bench.cadence * 4 + Duration::from_secs(60);
+    let mut unrecorded: Vec<i64> = ends.keys().copied().collect();
     while Instant::now() < deadline {
-        let all_heard = {
+        let all_heard = if bench.waiters {
             let ears = heard.lock().expect("heard");
             ends.keys().all(|j| ears.heard.contains_key(j))
+        } else {
+            let mut left = Vec::new();
+            for job in unrecorded {
+                if finished_at(&http, &base, job).await.is_none() {
+                    left.push(job);
+                }
+            }
+            unrecorded = left;
+            unrecorded.is_empty()
         };
         if all_heard {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let pause = if bench.waiters { 200 } else { 2_000 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     waiters.abort_all();
     let rss_mib = proc_rss_mib(serve_pid, "VmHWM:").unwrap_or(0.0);

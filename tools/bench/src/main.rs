@@ -90,6 +90,10 @@ struct Args {
     /// database) and say where; `RUST_LOG` reaches `tether serve`.
     #[arg(long)]
     keep: bool,
+    /// With --latency: hold no long polls, so that CPU and RSS are the supervisor's own (end
+    /// to end is then not measured; detection is read from tether's records after the window).
+    #[arg(long)]
+    no_waiters: bool,
     /// With --compare-airflow: the virtual environment with apache-airflow and its
     /// Databricks provider (built from PyPI when it lacks them).
     #[arg(long, value_name = "PATH", env = "TETHER_AIRFLOW_VENV")]
@@ -143,6 +147,7 @@ async fn run(args: &Args) -> Result<(), Error> {
             airflow_venv: args.airflow_venv.clone().filter(|_| args.compare_airflow),
             airflow_max_jobs: args.airflow_max_jobs,
             keep: args.keep,
+            waiters: !args.no_waiters,
         })
         .await;
     }
