@@ -510,7 +510,8 @@ impl Supervisor {
                         continue;
                     }
                     Route::Sweep if !unswept.contains(&name) => {
-                        // (Route::Sweep comes only once a sweep set the pace.)
+                        // No pace (no paced sweep runs, or none was worth it): every due job
+                        // may be covered.
                         let every_ms = s.coalescer.every_ms(&name).unwrap_or(i64::MAX);
                         let cover = Cover::DueBy(now_ms, every_ms);
                         if let Some((covered, parts)) = start_sweep(
