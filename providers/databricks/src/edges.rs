@@ -62,6 +62,12 @@ pub static RUNS: Edges = Edges {
             source: "databricks-sdk-py service/jobs.py list_runs, get_run",
         },
         Edge {
+            topic: Topic::Filters,
+            says: "runs/list active_only: \"only active runs\" (QUEUED, PENDING, RUNNING, TERMINATING); start_time_from / start_time_to: \"Show runs that started at or after / at or before this value\" (both inclusive, ms); runs are listed newest first (2.2: by end time, an unfinished run by its start time)",
+            tether: "a sweep lists active runs by contiguous, inclusive start_time windows of 240 tracked runs, from the oldest tracked run's creation less 5 minutes of clock skew; a rolling sweep's part stops before the next part's first job, and a run that started after it is asked about with runs/get; a run started before tether's record by more than the skew is not listed and is asked about singly",
+            source: "https://docs.databricks.com/api/jobs/v2/list-runs; databricks-sdk-py service/jobs.py list_runs (start_time_from, start_time_to, active_only)",
+        },
+        Edge {
             topic: Topic::Limits,
             says: "webhook_notifications: \"A maximum of 3 destinations can be specified\" for each event (on_start, on_success, on_failure, ...); run-now takes none (a job's runs notify as the job's settings say)",
             tether: "an account's notification_destination is added to a one-time run's on_start, on_success and on_failure after the spec's own, never twice; an event the spec already fills with 3 is left as it is (polling alone tells its end); run-now is left as it is",
