@@ -518,15 +518,11 @@ impl Supervisor {
                             engine,
                             &name,
                             &mut s.held,
-                            &s.coalescer,
+                            &mut s.coalescer,
                             &mut s.sweeps,
                             cover,
                             &mut s.queue,
                         ) {
-                            let held = &s.held;
-                            s.coalescer.started(&name, now, false, parts, |id| {
-                                held.get(&id).is_some_and(|h| !h.idle())
-                            });
                             tracing::debug!(provider = %name, jobs = covered, parts, "sweep of due jobs started");
                             s.queue.heap.pop();
                             continue;
@@ -576,16 +572,12 @@ impl Supervisor {
                 engine,
                 name,
                 &mut s.held,
-                &s.coalescer,
+                &mut s.coalescer,
                 &mut s.sweeps,
                 Cover::All,
                 &mut s.queue,
             ) {
                 Some((covered, parts)) => {
-                    let held = &s.held;
-                    s.coalescer.started(name, now, true, parts, |id| {
-                        held.get(&id).is_some_and(|h| !h.idle())
-                    });
                     tracing::debug!(provider = %name, jobs = covered, parts, "sweep of every held job started");
                 }
                 None => {
@@ -1020,8 +1012,7 @@ enum Cover {
 }
 
 /// Starts a sweep of account `name` over the jobs of it that are held, idle and active and
-/// that `cover` takes, if that is worth a sweep; returns how many jobs it covers and in how
-/// many parts. Where the provider cuts sweeps in parts ([`Provider::sweep_part`]), the jobs
+/// that `cover` takes, if that is worth a sweep, and notes it in the coalescer's book; returns how many jobs it covers and in how many parts. Where the provider cuts sweeps in parts ([`Provider::sweep_part`]), the jobs
 /// are sorted by creation and each part is a task of its own that waits for the part before
 /// it, so that parts are asked about oldest first, one at a time, and each comes back (and is
 /// settled) on its own.
@@ -1031,7 +1022,7 @@ fn start_sweep(
     engine: &Engine,
     name: &str,
     held: &mut HeldJobs,
-    coalescer: &Coalescer,
+    coalescer: &mut Coalescer,
     sweeps: &mut JoinSet<SweepResult>,
     cover: Cover,
     queue: &mut DueQueue,
@@ -1106,6 +1097,14 @@ fn start_sweep(
             (name, number, covered_ids, result)
         });
     }
+    // The jobs that waited for a sweep and are in this one are its now (no longer idle).
+    coalescer.started(
+        name,
+        engine.now(),
+        matches!(cover, Cover::All),
+        count,
+        |id| held.get(&id).is_some_and(|h| !h.idle()),
+    );
     Some((covered, count))
 }
 
