@@ -199,6 +199,7 @@ async fn wrong_events_change_nothing(db: TestDb) {
             region: None,
             at_ms: None,
             state: Some("jobs.on_success".into()),
+            progress: false,
         }))
     };
     let engine = &app.engine;
@@ -227,6 +228,7 @@ async fn wrong_events_change_nothing(db: TestDb) {
         region: None,
         at_ms: None,
         state: None,
+        progress: false,
     }));
     let outcome = engine.handle_event("test", &accounts, other).await.unwrap();
     assert!(matches!(outcome, Outcome::Foreign(_)), "{outcome:?}");
@@ -254,9 +256,27 @@ async fn wrong_events_change_nothing(db: TestDb) {
         region: None,
         at_ms: None,
         state: record.raw_state.clone(),
+        progress: false,
     }));
     let outcome = engine.handle_event("test", &accounts, same).await.unwrap();
     assert_eq!(outcome, Outcome::Known(vec![id]));
+    // Progress (a run's start): matched, left to polling, no poll.
+    let gets = sim.stats().get_requests;
+    let started = Ok(Reading::Hint(Hint {
+        kind: "databricks",
+        reference: sim_run_id(&app, id).await,
+        region: None,
+        at_ms: None,
+        state: Some("jobs.on_start".into()),
+        progress: true,
+    }));
+    let outcome = engine
+        .handle_event("test", &accounts, started)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Progress(vec![id]));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sim.stats().get_requests, gets, "progress brought a poll");
     served.stop().await;
 }
 

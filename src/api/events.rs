@@ -46,11 +46,12 @@ pub struct PokeBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventAnswer {
     /// `matched` (the jobs below are due now), `known` (the jobs below already record the
-    /// state the event reports: nothing to poll), `unmatched` (no active job of the account
+    /// state the event reports: nothing to poll), `progress` (it reports a state that is not
+    /// an end, such as a run's start, of the jobs below: left to polling), `unmatched` (no active job of the account
     /// has that reference: it ended already, or tether does not track it), `foreign` (not
     /// about a job tether could track).
     pub outcome: String,
-    /// The jobs marked due now (or, for `known`, those that knew).
+    /// The jobs marked due now (or, for `known` and `progress`, those it names).
     pub jobs: Vec<i64>,
     /// What a foreign event was.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,7 +62,7 @@ impl EventAnswer {
     fn of(outcome: Outcome) -> Result<Self, ApiError> {
         let label = outcome.label().to_string();
         match outcome {
-            Outcome::Matched(jobs) | Outcome::Known(jobs) => Ok(Self {
+            Outcome::Matched(jobs) | Outcome::Known(jobs) | Outcome::Progress(jobs) => Ok(Self {
                 outcome: label,
                 jobs: jobs.into_iter().map(|j| j.0).collect(),
                 detail: None,

@@ -94,6 +94,19 @@ impl Pokes {
         Ok((Vec::new(), job_ids(&known)?))
     }
 
+    /// The active jobs of account `provider` whose reference is `reference` (an event's
+    /// match, without marking them due).
+    pub async fn active(&self, provider: &str, reference: &str) -> Result<Vec<JobId>, DbError> {
+        let rows = sqlx::query(
+            "SELECT id FROM jobs WHERE handle_ref = $1 AND phase = 'active' AND provider = $2",
+        )
+        .bind(reference)
+        .bind(provider)
+        .fetch_all(&mut *self.db.acquire().await?)
+        .await?;
+        job_ids(&rows)
+    }
+
     /// The active jobs whose lease `owner` holds that were poked at or after `since`.
     pub async fn poked_since(&self, owner: &str, since: Millis) -> Result<Vec<JobId>, DbError> {
         let rows = sqlx::query(

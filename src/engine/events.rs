@@ -33,6 +33,9 @@ pub enum Outcome {
     /// It names these active jobs, whose records already say the state it reports: they
     /// are left as they are (no status call for what tether knows).
     Known(Vec<JobId>),
+    /// It reports progress (a state that is not an end, [`Hint::progress`]) of these active
+    /// jobs: they are left to polling, since only an end is worth a status call at once.
+    Progress(Vec<JobId>),
     /// It names no active job of the accounts it may be about.
     Unmatched,
     /// It is not about a job of tether's kinds (the text says what it was).
@@ -47,6 +50,7 @@ impl Outcome {
         match self {
             Outcome::Matched(_) => "matched",
             Outcome::Known(_) => "known",
+            Outcome::Progress(_) => "progress",
             Outcome::Unmatched => "unmatched",
             Outcome::Foreign(_) => "foreign",
             Outcome::Unreadable(_) => "unreadable",
@@ -141,6 +145,20 @@ impl Engine {
                 "an event of kind {} (none of the source's accounts is of that kind)",
                 hint.kind
             )));
+        }
+        // Progress (queued, started, running) needs no poll at once: the end comes by its own
+        // event, or by polling if that event is lost. Polling reads the progress meanwhile.
+        if hint.progress {
+            let pokes = self.pokes();
+            let mut jobs = Vec::new();
+            for account in &of_kind {
+                jobs.extend(pokes.active(account, &hint.reference).await?);
+            }
+            if jobs.is_empty() {
+                return Ok(Outcome::Unmatched);
+            }
+            tracing::debug!(source, reference = %hint.reference, jobs = ?jobs, state = ?hint.state, "event: progress, left to polling");
+            return Ok(Outcome::Progress(jobs));
         }
         // An event that says what the record says needs no poll (a new job's first event,
         // most often, after its first poll): a later state still comes by its own event, or

@@ -37,6 +37,10 @@ pub struct EventShape {
     pub id: &'static str,
     /// The `detail` field holding the state.
     pub state: &'static str,
+    /// The states the service documents as not an end (the adapter's state mapping reads
+    /// them as pending or running): an event reporting one is progress, not worth a call at
+    /// once ([`Hint::progress`]). Any other state, an unknown one too, may be an end.
+    pub progress: &'static [&'static str],
 }
 
 impl EventShape {
@@ -51,6 +55,7 @@ const fn shape(
     source: &'static str,
     detail_types: &'static [&'static str],
     (id, state): (&'static str, &'static str),
+    progress: &'static [&'static str],
 ) -> EventShape {
     EventShape {
         service,
@@ -58,6 +63,7 @@ const fn shape(
         detail_types,
         id,
         state,
+        progress,
     }
 }
 
@@ -68,48 +74,71 @@ pub const SHAPES: [EventShape; Service::ALL.len()] = [
         "aws.emr",
         &["EMR Step Status Change"],
         ("stepId", "state"),
+        &["PENDING", "RUNNING", "CANCEL_PENDING"],
     ),
     shape(
         Service::EmrServerless,
         "aws.emr-serverless",
         &["EMR Serverless Job Run State Change"],
         ("jobRunId", "state"),
+        &[
+            "SUBMITTED",
+            "PENDING",
+            "SCHEDULED",
+            "QUEUED",
+            "RUNNING",
+            "CANCELLING",
+        ],
     ),
     shape(
         Service::Glue,
         "aws.glue",
         &["Glue Job State Change"],
         ("jobRunId", "state"),
+        &["STARTING", "WAITING", "RUNNING", "STOPPING"],
     ),
     shape(
         Service::Batch,
         "aws.batch",
         &["Batch Job State Change"],
         ("jobId", "status"),
+        &["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"],
     ),
     shape(
         Service::Ecs,
         "aws.ecs",
         &["ECS Task State Change"],
         ("taskArn", "lastStatus"),
+        &[
+            "PROVISIONING",
+            "PENDING",
+            "ACTIVATING",
+            "RUNNING",
+            "DEACTIVATING",
+            "STOPPING",
+            "DEPROVISIONING",
+        ],
     ),
     shape(
         Service::StepFunctions,
         "aws.states",
         &["Step Functions Execution Status Change"],
         ("executionArn", "status"),
+        &["PENDING_REDRIVE", "RUNNING"],
     ),
     shape(
         Service::SageMakerTraining,
         "aws.sagemaker",
         &["SageMaker Training Job State Change"],
         ("TrainingJobName", "TrainingJobStatus"),
+        &["InProgress", "Stopping"],
     ),
     shape(
         Service::SageMakerProcessing,
         "aws.sagemaker",
         &["SageMaker Processing Job State Change"],
         ("ProcessingJobName", "ProcessingJobStatus"),
+        &["InProgress", "Stopping"],
     ),
     shape(
         Service::EmrContainers,
@@ -119,18 +148,21 @@ pub const SHAPES: [EventShape; Service::ALL.len()] = [
             "EmrContainers Job Run State Change",
         ],
         ("id", "state"),
+        &["PENDING", "SUBMITTED", "RUNNING", "CANCEL_PENDING"],
     ),
     shape(
         Service::RedshiftData,
         "aws.redshift-data",
         &["Redshift Data Statement Status Change"],
         ("statementId", "state"),
+        &["SUBMITTED", "PICKED", "STARTED"],
     ),
     shape(
         Service::Athena,
         "aws.athena",
         &["Athena Query State Change"],
         ("queryExecutionId", "currentState"),
+        &["QUEUED", "RUNNING"],
     ),
 ];
 
@@ -184,12 +216,14 @@ pub fn read(body: &str) -> Result<Reading, String> {
     let at_ms = text("time")
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.timestamp_millis());
+    let state = crate::kit::text(&detail[shape.state]);
     Ok(Reading::Hint(Hint {
         kind: shape.service.kind(),
         reference: reference.to_string(),
         region: text("region").map(str::to_string),
         at_ms,
-        state: crate::kit::text(&detail[shape.state]).map(str::to_string),
+        state: state.map(str::to_string),
+        progress: state.is_some_and(|s| shape.progress.contains(&s)),
     }))
 }
 
@@ -247,8 +281,54 @@ mod tests {
                 region: Some(region.into()),
                 at_ms: ms(time),
                 state: Some(state.into()),
+                progress: ["RUNNABLE", "RUNNING"].contains(&state),
             };
             assert_eq!(hint(file), want, "{file}");
+        }
+    }
+
+    /// A state an event reports as progress is one the adapter reads as pending or running,
+    /// never an end; the ends stay worth a call.
+    #[test]
+    fn progress_states_are_never_ends() {
+        use tether_provider::JobState::{Pending, Running};
+        for shape in &SHAPES {
+            let mapping: fn(&str) -> tether_provider::JobState = match shape.service {
+                Service::Emr => crate::state::emr_step,
+                Service::EmrServerless => crate::state::emr_serverless_run,
+                Service::Glue => crate::state::glue_run,
+                Service::Batch => crate::state::batch_job,
+                Service::Ecs => crate::state::ecs_task,
+                Service::StepFunctions => crate::state::stepfunctions_execution,
+                Service::SageMakerTraining | Service::SageMakerProcessing => {
+                    crate::state::sagemaker_job
+                }
+                Service::EmrContainers => crate::state::emr_containers_run,
+                Service::RedshiftData => crate::state::redshift_statement,
+                Service::Athena => crate::state::athena_query,
+            };
+            assert!(!shape.progress.is_empty(), "{:?}", shape.service);
+            for state in shape.progress {
+                assert!(
+                    matches!(mapping(state), Pending | Running),
+                    "{:?} {state}",
+                    shape.service
+                );
+            }
+        }
+        // Ends, and a state tether does not know, are not progress.
+        let batch = fixture("batch.json");
+        for (state, progress) in [
+            ("RUNNABLE", true),
+            ("SUCCEEDED", false),
+            ("FAILED", false),
+            ("QUEUED_TOMORROW", false),
+        ] {
+            let body = batch.replace("\"RUNNABLE\"", &format!("\"{state}\""));
+            let Ok(Reading::Hint(hint)) = read(&body) else {
+                panic!("{state}");
+            };
+            assert_eq!(hint.progress, progress, "{state}");
         }
     }
 

@@ -6,8 +6,14 @@
 //! else `AWS_REGION` / `AWS_DEFAULT_REGION`), `profile` and `endpoint_url` (as the AWS
 //! accounts do: the credentials come from the standard chain; the endpoint defaults to the
 //! queue URL's host), `wait` (the long poll, `"20s"` by default, at most 20 s),
-//! `max_messages` (1 to 10, default 10) and `visibility_timeout` (how long a received message
-//! stays hidden from other readers; the queue's own by default, at most 12 hours). `kind`
+//! `max_messages` (1 to 10, default 10), `visibility_timeout` (how long a received message
+//! stays hidden from other readers; the queue's own by default, at most 12 hours) and
+//! `gather` (`"1s"` by default, at most `wait`; `"0s"` turns it off): after a receive that
+//! brought some messages but fewer than `max_messages`, the next one starts `gather` after it, so that the
+//! events of that time come in one receive and are deleted in one call. A long poll answers
+//! as soon as one message is there, so without it a queue carrying a few events a second
+//! costs a receive and a delete for nearly each of them; with it, at most one of each per
+//! `gather`, for up to `gather` more latency. A full receive is followed at once. `kind`
 //! and `accounts` are tether's and are left alone; any other key is refused.
 //!
 //! <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html>,
@@ -34,6 +40,8 @@ const WAIT_MAX: Duration = Duration::from_secs(20);
 /// The most messages one `ReceiveMessage` returns, and entries one `DeleteMessageBatch`
 /// takes.
 const BATCH_MAX: u32 = 10;
+/// How long after a receive that was not full the next one starts, by default.
+const GATHER: Duration = Duration::from_secs(1);
 /// The longest visibility timeout SQS takes.
 const VISIBILITY_MAX: Duration = Duration::from_secs(12 * 3600);
 
@@ -55,6 +63,9 @@ pub struct SqsConfig {
     /// How long a received message stays hidden from other readers (the queue's setting
     /// when not given).
     pub visibility_timeout: Option<Duration>,
+    /// How long after a receive that brought some messages but not a full batch the next one
+    /// starts (zero: at once).
+    pub gather: Duration,
 }
 
 /// The region in an SQS queue URL's host (`sqs.<region>.amazonaws.com`, or the legacy
@@ -87,7 +98,14 @@ impl SqsConfig {
         let wait = p.duration(&mut table, "wait").unwrap_or(WAIT_MAX);
         let max_messages = p.positive(&mut table, "max_messages").unwrap_or(BATCH_MAX);
         let visibility_timeout = p.duration(&mut table, "visibility_timeout");
+        let gather = p.duration(&mut table, "gather").unwrap_or(GATHER);
         p.unknown("", &table);
+        if gather > wait {
+            p.at(
+                "gather",
+                format!("{gather:?} is above the long poll's wait, {wait:?}"),
+            );
+        }
         if wait > WAIT_MAX {
             p.at(
                 "wait",
@@ -155,6 +173,7 @@ impl SqsConfig {
             wait,
             max_messages,
             visibility_timeout,
+            gather,
         })
     }
 }
@@ -164,6 +183,8 @@ impl SqsConfig {
 pub struct SqsSource {
     client: AwsClient,
     config: SqsConfig,
+    /// When the next receive may start (after one that was not full; see `gather`).
+    next: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl SqsSource {
@@ -192,6 +213,7 @@ impl SqsSource {
         Ok(Self {
             client: AwsClient::to(target, &common, credentials)?,
             config,
+            next: std::sync::Mutex::new(None),
         })
     }
 
@@ -215,6 +237,10 @@ impl EventSource for SqsSource {
     /// `ReceiveMessage`: up to `max_messages`, waiting up to `wait`; each message's body read
     /// by [`crate::events::read`].
     async fn receive(&self) -> tether_provider::Result<Vec<Delivery>> {
+        let next = self.next.lock().expect("the gather lock").take();
+        if let Some(at) = next {
+            tokio::time::sleep_until(at).await;
+        }
         let mut body = json!({
             "QueueUrl": self.config.queue_url,
             "MaxNumberOfMessages": self.config.max_messages,
@@ -225,6 +251,12 @@ impl EventSource for SqsSource {
         }
         let answer = self.call("ReceiveMessage", body).await?;
         let messages = answer["Messages"].as_array().cloned().unwrap_or_default();
+        // An empty answer waited its whole long poll: the next may start at once.
+        let short = (1..self.config.max_messages as usize).contains(&messages.len());
+        if short && !self.config.gather.is_zero() {
+            *self.next.lock().expect("the gather lock") =
+                Some(tokio::time::Instant::now() + self.config.gather);
+        }
         Ok(messages
             .iter()
             .filter_map(|m| {
@@ -314,7 +346,7 @@ mod tests {
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.endpoint, "https://sqs.eu-west-1.amazonaws.com");
         assert_eq!((c.wait, c.max_messages), (WAIT_MAX, 10));
-        assert_eq!(c.visibility_timeout, None);
+        assert_eq!((c.visibility_timeout, c.gather), (None, GATHER));
         let legacy = table(&[(
             "queue_url",
             "https://eu-west-1.queue.amazonaws.com/123456789012/q".into(),
@@ -349,6 +381,7 @@ mod tests {
             ("wait", "30s".into()),
             ("max_messages", Setting::Integer(11)),
             ("visibility_timeout", "13h".into()),
+            ("gather", "40s".into()),
             ("endpoint_url", "ftp://x".into()),
             ("secret_access_key", "x".into()),
         ]);
@@ -359,6 +392,7 @@ mod tests {
             "events.aws.wait:",
             "events.aws.max_messages:",
             "events.aws.visibility_timeout:",
+            "events.aws.gather:",
             "events.aws.endpoint_url:",
             "events.aws.secret_access_key: unknown field",
             "events.aws.region: missing",

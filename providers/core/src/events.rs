@@ -22,6 +22,11 @@ pub struct Hint {
     pub at_ms: Option<i64>,
     /// The state the event reports, as the service names it (a hint only).
     pub state: Option<String>,
+    /// The state it reports is one the service documents as not an end (a job queued,
+    /// started, running, stopping): the engine does not poll the job for it, since only an
+    /// end is worth a call at once and polling reads the rest. False for an end, and for a
+    /// state tether does not know (which may be an end).
+    pub progress: bool,
 }
 
 /// What reading one event found.

@@ -162,6 +162,8 @@ impl Webhook for DatabricksWebhook {
             region: None,
             at_ms: None,
             state: (!of_task).then(|| event_type.to_string()),
+            // A start: the run is not over, and polling reads that it runs.
+            progress: event_type == "jobs.on_start",
         }))
     }
 }
@@ -287,6 +289,7 @@ mod tests {
                     region: None,
                     at_ms: None,
                     state: Some("jobs.on_success".into()),
+                    progress: false,
                 })
             );
         }
