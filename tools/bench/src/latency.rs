@@ -196,7 +196,11 @@ struct Line {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Measured {
     pub(crate) cpu: f64,
+    /// The peak since the process started (`VmHWM`): the seeded jobs' claim and first
+    /// recording included.
     pub(crate) rss_mib: f64,
+    /// The most RSS sampled (each second) in the window and the drain: the steady state's.
+    pub(crate) rss_window_mib: f64,
     pub(crate) calls_per_minute: f64,
     /// Status calls, list calls, submissions per minute (others fold into the total).
     pub(crate) breakdown: (f64, f64, f64),
@@ -321,8 +325,8 @@ fn rate_text(rate: EndRate) -> String {
 fn print_details(m: &Measured) {
     let (gets, lists, submits) = m.breakdown;
     println!(
-        "   tether serve (or the triggers): {:.4} CPU-s/s, peak RSS {:.1} MiB; provider calls {:.0}/min ({gets:.0} status, {lists:.0} list pages, {submits:.0} submissions, {:.0} event queue); simulator {:.3} CPU-s/s",
-        m.cpu, m.rss_mib, m.calls_per_minute, m.queue_calls_per_minute, m.sim_cpu
+        "   tether serve (or the triggers): {:.4} CPU-s/s, RSS {:.1} MiB at most in the window, {:.1} MiB peak since it started; provider calls {:.0}/min ({gets:.0} status, {lists:.0} list pages, {submits:.0} submissions, {:.0} event queue); simulator {:.3} CPU-s/s",
+        m.cpu, m.rss_window_mib, m.rss_mib, m.calls_per_minute, m.queue_calls_per_minute, m.sim_cpu
     );
     println!(
         "   {} runs ended in the window; detection p50 {} p99 {} max {}; end to end p50 {} p99 {} ({} heard); not recorded when the bench gave up: {}",
@@ -350,7 +354,7 @@ fn secs(v: Option<f64>) -> String {
 
 fn print_table(lines: &[Line]) {
     println!(
-        "| mode | jobs | CPU-s/s | peak RSS | provider calls/min (status, list, submit, event queue) | detection p50 / p99 / max | end to end p50 / p99 | ends (missed) |"
+        "| mode | jobs | CPU-s/s | RSS in the window / peak | provider calls/min (status, list, submit, event queue) | detection p50 / p99 / max | end to end p50 / p99 | ends (missed) |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     for line in lines {
@@ -363,10 +367,11 @@ fn print_table(lines: &[Line]) {
                     .copied()
                     .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
                 println!(
-                    "| {} | {} | {:.4} | {:.1} MiB | {:.0} ({g:.0}, {l:.0}, {s:.0}, {:.0}) | {} / {} / {} | {} / {} | {} ({}) |",
+                    "| {} | {} | {:.4} | {:.1} / {:.1} MiB | {:.0} ({g:.0}, {l:.0}, {s:.0}, {:.0}) | {} / {} / {} | {} / {} | {} ({}) |",
                     line.what,
                     thousands(line.jobs),
                     m.cpu,
+                    m.rss_window_mib,
                     m.rss_mib,
                     m.calls_per_minute,
                     m.queue_calls_per_minute,
@@ -440,6 +445,26 @@ struct Ears {
 }
 
 type HeardMap = Arc<Mutex<Ears>>;
+
+/// How many jobs `tether serve` at `base` records pending (its `/metrics`' `tether_jobs`);
+/// `None` when it could not be read.
+async fn pending_jobs(http: &reqwest::Client, base: &str) -> Option<u64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    Some(
+        text.lines()
+            .filter(|l| l.starts_with("tether_jobs{") && l.contains("state=\"pending\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64,
+    )
+}
 
 /// The event queue of the `batch-events` mode: moto, and the queue's URL.
 struct Queue {
@@ -668,6 +693,28 @@ coalesce = true
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // And recorded: a seeded job is recorded pending, and the poll that finds it running
+    // writes that (100,000 writes take SQLite a minute or two); the window measures the
+    // steady state, not that first recording.
+    let recorded = Instant::now();
+    loop {
+        let pending = pending_jobs(&http, &base).await;
+        if pending == Some(0) {
+            notes.push(format!(
+                "warm-up: every job recorded running {:.1}s later",
+                recorded.elapsed().as_secs_f64()
+            ));
+            break;
+        }
+        if recorded.elapsed() > bench.cadence * 4 + Duration::from_secs(300) {
+            notes.push(format!(
+                "warm-up: {pending:?} jobs still recorded pending after {:.0}s; measuring anyway",
+                recorded.elapsed().as_secs_f64()
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     // The seeded jobs' own events (each job's first state) are sent and read before the
     // window: the simulator has sent them all when its count stops moving.
     if let Some(q) = &queue {
@@ -754,6 +801,17 @@ coalesce = true
         proc_cpu_seconds(sim_pid).unwrap_or(0.0),
     );
     let started = Instant::now();
+    let rss_window = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampler = {
+        let rss_window = rss_window.clone();
+        tokio::spawn(async move {
+            loop {
+                let kib = (proc_rss_mib(serve_pid, "VmRSS:").unwrap_or(0.0) * 1024.0) as u64;
+                rss_window.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
     let ends = end_runs(
         &http,
         Ender {
@@ -815,7 +873,9 @@ coalesce = true
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     waiters.abort_all();
+    sampler.abort();
     let rss_mib = proc_rss_mib(serve_pid, "VmHWM:").unwrap_or(0.0);
+    let rss_window_mib = rss_window.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0;
     let (heard, failures, first_failure) = {
         let mut ears = heard.lock().expect("heard");
         (
@@ -854,6 +914,7 @@ coalesce = true
     Ok(Measured {
         cpu,
         rss_mib,
+        rss_window_mib,
         calls_per_minute,
         breakdown,
         queue_calls_per_minute,
