@@ -206,7 +206,7 @@ impl Engine {
     /// Settles the poll of a job that a sweep reported unchanged, without a task of its own:
     /// updates `job`'s polling bookkeeping and returns the next poll time. `None` when the
     /// poll has something to do or write (a change, a final state, a cancel to send), which
-    /// [`Engine::poll_record`] then does.
+    /// [`Engine::poll_record`] then does. The caller counts the settled polls (`listed`).
     pub(crate) fn settle_listed(
         &self,
         job: &mut HeldJob,
@@ -215,22 +215,29 @@ impl Engine {
         if status.state.is_terminal() || job.phase != Phase::Active || job.cancel_unsent() {
             return None;
         }
+        // Most of a sweep's jobs, and the reason this is here: nothing new. What
+        // `update_from_status` and `worth_writing` would find, without copying the status.
+        let unchanged = status.state == job.state
+            && job.raw_state.as_deref() == Some(status.raw_state.as_str())
+            && status.message == job.message
+            && (status.url.is_none() || status.url == job.url);
+        if !unchanged {
+            return None;
+        }
         let provider = self.inner.providers.get(&job.provider).ok()?;
         let now = self.now();
         let poll = self
             .inner
             .providers
             .poll(&job.provider, provider.settings());
-        let update = self.update_from_status(job, status.clone(), poll, now, false);
-        if worth_writing(job, &update) {
-            return None;
-        }
-        crate::metrics::POLLS
-            .with_label_values(&[job.provider.as_str(), "listed"])
-            .inc();
-        let next = update.next_poll_at.into();
-        absorb(job, update);
-        Some(next)
+        let current = Duration::from_millis(job.poll_interval_ms.max(0) as u64);
+        let interval = next_interval(current, false, poll);
+        let delay = status.next_poll_hint.map_or(interval, |h| h.max(interval));
+        let next = Millis::from(now).plus(delay.as_millis() as i64);
+        job.poll_interval_ms = interval.as_millis() as i64;
+        job.poll_failures = 0;
+        job.next_poll_at = next.into();
+        Some(next.into())
     }
 
     fn update_from_status(

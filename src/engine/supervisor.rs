@@ -655,6 +655,7 @@ impl Supervisor {
             }
         };
         let mut statuses = statuses.into_iter();
+        let mut settled_here = 0u64;
         for (id, epoch) in ids {
             let listed = statuses.next().flatten();
             let Some(h) = back_from_flight(&mut s.held, id, epoch, Flight::Sweep(number)) else {
@@ -665,6 +666,7 @@ impl Supervisor {
                 .as_ref()
                 .and_then(|status| engine.settle_listed(&mut h.job, status));
             if let Some(next) = settled {
+                settled_here += 1;
                 s.queue.schedule(id, h, next);
             } else {
                 h.swept = swept;
@@ -674,6 +676,9 @@ impl Supervisor {
                 s.queue.schedule(id, h, at);
             }
         }
+        crate::metrics::POLLS
+            .with_label_values(&[name.as_str(), "listed"])
+            .inc_by(settled_here);
         for id in deferred {
             if let Some(h) = s.held.get_mut(&id).filter(|h| h.idle()) {
                 s.queue.schedule(id, h, now);
