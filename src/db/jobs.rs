@@ -761,6 +761,8 @@ impl JobStore {
         // handed back: 0.1 ms at 100,000 held jobs); then, if they fall short, those whose
         // holder's lease ran out (another supervisor died, or `tether run` did), which walks
         // every unfinished job in `next_poll_at` order (50 ms at 100,000).
+        // (`$3 IS NOT NULL`, always true, uses the time bound that only the other condition
+        // needs: PostgreSQL refuses a parameter that the statement does not use.)
         let mut claimed = Vec::new();
         for free in [
             "lease_owner IS NULL AND $3 IS NOT NULL".to_string(),
