@@ -694,8 +694,8 @@ coalesce = true
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // And recorded: a seeded job is recorded pending, and the poll that finds it running
-    // writes that (100,000 writes take SQLite a minute or two); the window measures the
-    // steady state, not that first recording.
+    // writes that (at 100,000 jobs, 4 to 11 s after the last was polled once); the window
+    // measures the steady state, not that first recording.
     let recorded = Instant::now();
     loop {
         let pending = pending_jobs(&http, &base).await;
