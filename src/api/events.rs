@@ -45,10 +45,10 @@ pub struct PokeBody {
 /// What became of an event.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventAnswer {
-    /// `matched` (the jobs below are due now), `known` (the jobs below already record the
-    /// state the event reports: nothing to poll), `progress` (it reports a state that is not
-    /// an end, such as a run's start, of the jobs below: left to polling), `unmatched` (no active job of the account
-    /// has that reference: it ended already, or tether does not track it), `foreign` (not
+    /// `matched` (the jobs below are due now), `known` (the jobs below already record the state the
+    /// event reports: nothing to poll), `progress` (it reports a state that is not an end, such as
+    /// a run's start, of the jobs below: left to polling), `unmatched` (no active job of the
+    /// account has that reference: it ended already, or tether does not track it), `foreign` (not
     /// about a job tether could track).
     pub outcome: String,
     /// The jobs marked due now (or, for `known` and `progress`, those it names).

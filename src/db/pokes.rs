@@ -66,7 +66,6 @@ impl Pokes {
         state: &str,
         now: Millis,
     ) -> Result<(Vec<JobId>, Vec<JobId>), DbError> {
-        let mut conn = self.db.acquire().await?;
         let poked = sqlx::query(
             "UPDATE jobs SET poked_at = $3, \
              next_poll_at = CASE WHEN next_poll_at > $3 THEN $3 ELSE next_poll_at END \
@@ -77,31 +76,33 @@ impl Pokes {
         .bind(provider)
         .bind(now.0)
         .bind(state)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         if !poked.is_empty() {
             return Ok((job_ids(&poked)?, Vec::new()));
         }
-        let known = sqlx::query(
+        Ok((
+            Vec::new(),
+            self.active(provider, reference, Some(state)).await?,
+        ))
+    }
+
+    /// The active jobs of account `provider` whose reference is `reference`, and whose
+    /// record says the raw state `state` if one is given (an event's match, without marking
+    /// them due).
+    pub async fn active(
+        &self,
+        provider: &str,
+        reference: &str,
+        state: Option<&str>,
+    ) -> Result<Vec<JobId>, DbError> {
+        let rows = sqlx::query(
             "SELECT id FROM jobs WHERE handle_ref = $1 AND phase = 'active' AND provider = $2 \
-             AND raw_state = $3",
+             AND ($3 IS NULL OR raw_state = $3)",
         )
         .bind(reference)
         .bind(provider)
         .bind(state)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok((Vec::new(), job_ids(&known)?))
-    }
-
-    /// The active jobs of account `provider` whose reference is `reference` (an event's
-    /// match, without marking them due).
-    pub async fn active(&self, provider: &str, reference: &str) -> Result<Vec<JobId>, DbError> {
-        let rows = sqlx::query(
-            "SELECT id FROM jobs WHERE handle_ref = $1 AND phase = 'active' AND provider = $2",
-        )
-        .bind(reference)
-        .bind(provider)
         .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         job_ids(&rows)

@@ -152,7 +152,7 @@ impl Engine {
             let pokes = self.pokes();
             let mut jobs = Vec::new();
             for account in &of_kind {
-                jobs.extend(pokes.active(account, &hint.reference).await?);
+                jobs.extend(pokes.active(account, &hint.reference, None).await?);
             }
             if jobs.is_empty() {
                 return Ok(Outcome::Unmatched);

@@ -206,11 +206,14 @@ impl Engine {
     /// Settles the poll of a job that a sweep reported unchanged, without a task of its own:
     /// updates `job`'s polling bookkeeping and returns the next poll time. `None` when the
     /// poll has something to do or write (a change, a final state, a cancel to send), which
-    /// [`Engine::poll_record`] then does. The caller counts the settled polls (`listed`).
+    /// [`Engine::poll_record`] then does. `poll` is the account's polling settings and `now`
+    /// the sweep's return, both read once per sweep part by the caller, which also counts the
+    /// settled polls (`listed`).
     pub(crate) fn settle_listed(
-        &self,
         job: &mut HeldJob,
         status: &RemoteStatus,
+        poll: &PollSettings,
+        now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
         if status.state.is_terminal() || job.phase != Phase::Active || job.cancel_unsent() {
             return None;
@@ -224,12 +227,6 @@ impl Engine {
         if !unchanged {
             return None;
         }
-        let provider = self.inner.providers.get(&job.provider).ok()?;
-        let now = self.now();
-        let poll = self
-            .inner
-            .providers
-            .poll(&job.provider, provider.settings());
         let current = Duration::from_millis(job.poll_interval_ms.max(0) as u64);
         let interval = next_interval(current, false, poll);
         let delay = status.next_poll_hint.map_or(interval, |h| h.max(interval));

@@ -638,9 +638,13 @@ impl Supervisor {
     fn on_sweep(&self, s: &mut Running, (name, number, ids, result): SweepResult) {
         let engine = &self.engine;
         let now = engine.now();
-        let pace = match engine.providers().get(&name) {
-            Ok(p) => Pace::of(&*p, engine.providers().poll(&name, p.settings()).max),
-            Err(_) => Pace {
+        let provider = engine.providers().get(&name).ok();
+        let poll = provider
+            .as_ref()
+            .map(|p| engine.providers().poll(&name, p.settings()));
+        let pace = match (&provider, poll) {
+            (Some(p), Some(poll)) => Pace::of(&**p, poll.max),
+            _ => Pace {
                 every: Duration::from_secs(60),
                 rate_per_second: 0.0,
                 retry: Duration::from_secs(5),
@@ -664,7 +668,8 @@ impl Supervisor {
             // (A job an event named meanwhile left this sweep: it is not back here.)
             let settled = listed
                 .as_ref()
-                .and_then(|status| engine.settle_listed(&mut h.job, status));
+                .zip(poll)
+                .and_then(|(status, poll)| Engine::settle_listed(&mut h.job, status, poll, now));
             if let Some(next) = settled {
                 settled_here += 1;
                 s.queue.schedule(id, h, next);
@@ -1016,11 +1021,12 @@ enum Cover {
     DueBy(i64, i64),
 }
 
-/// Starts a sweep of account `name` over the jobs of it that are held, idle and active and
-/// that `cover` takes, if that is worth a sweep, and notes it in the coalescer's book; returns how many jobs it covers and in how many parts. Where the provider cuts sweeps in parts ([`Provider::sweep_part`]), the jobs
-/// are sorted by creation and each part is a task of its own that waits for the part before
-/// it, so that parts are asked about oldest first, one at a time, and each comes back (and is
-/// settled) on its own.
+/// Starts a sweep of account `name` over the jobs of it that are held, idle and active and that
+/// `cover` takes, if that is worth a sweep, and notes it in the coalescer's book; returns how many
+/// jobs it covers and in how many parts. Where the provider cuts sweeps in parts
+/// ([`Provider::sweep_part`]), the jobs are sorted by creation and each part is a task of its own
+/// that waits for the part before it, so that parts are asked about oldest first, one at a time,
+/// and each comes back (and is settled) on its own.
 ///
 /// [`Provider::sweep_part`]: tether_provider::Provider::sweep_part
 fn start_sweep(

@@ -9,8 +9,8 @@
 //! `max_messages` (1 to 10, default 10), `visibility_timeout` (how long a received message
 //! stays hidden from other readers; the queue's own by default, at most 12 hours) and
 //! `gather` (`"1s"` by default, at most `wait`; `"0s"` turns it off): after a receive that
-//! brought some messages but fewer than `max_messages`, the next one starts `gather` after it, so that the
-//! events of that time come in one receive and are deleted in one call. A long poll answers
+//! brought some messages but fewer than `max_messages`, the next one starts `gather` after
+//! it, so that the events of that time come in one receive and are deleted in one call. A long poll answers
 //! as soon as one message is there, so without it a queue carrying a few events a second
 //! costs a receive and a delete for nearly each of them; with it, at most one of each per
 //! `gather`, for up to `gather` more latency. A full receive is followed at once. `kind`
