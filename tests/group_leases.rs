@@ -65,7 +65,10 @@ async fn a_group_held_job_is_claimable_once_its_supervisors_lease_runs_out(db: T
         .renew("B", t0, t0.plus(60_000), true, since)
         .await
         .unwrap();
-    let held = jobs.claim_batch("A", t0, None, 10, None).await.unwrap();
+    let held = jobs
+        .claim_batch("A", t0, None, 10, None, false)
+        .await
+        .unwrap();
     assert_eq!(held.len(), 2);
     for id in &ids {
         let job = jobs.get(*id).await.unwrap().unwrap();
@@ -74,7 +77,7 @@ async fn a_group_held_job_is_claimable_once_its_supervisors_lease_runs_out(db: T
     }
     assert_eq!(jobs.lease_digest_of("A", t0).await.unwrap().0, 2);
     assert!(jobs
-        .claim_batch("B", t0.plus(999), None, 10, None)
+        .claim_batch("B", t0.plus(999), None, 10, None, false)
         .await
         .unwrap()
         .is_empty());
@@ -88,7 +91,10 @@ async fn a_group_held_job_is_claimable_once_its_supervisors_lease_runs_out(db: T
     // A's lease runs out (its renewals failed): B takes one job.
     let t1 = t0.plus(1_001);
     assert!(jobs.leases_of("A", t1).await.unwrap().is_empty());
-    let taken = jobs.claim_batch("B", t1, None, 1, None).await.unwrap();
+    let taken = jobs
+        .claim_batch("B", t1, None, 1, None, false)
+        .await
+        .unwrap();
     assert_eq!(taken.len(), 1);
     let taken = &taken[0];
     let before = held.iter().find(|h| h.id == taken.id).unwrap();
@@ -117,7 +123,10 @@ async fn a_group_held_job_is_claimable_once_its_supervisors_lease_runs_out(db: T
     // A supervisor that left (no row) holds nothing.
     members.leave("A").await.unwrap();
     assert!(jobs.leases_of("A", t1).await.unwrap().is_empty());
-    let freed = jobs.claim_batch("B", t1, None, 10, None).await.unwrap();
+    let freed = jobs
+        .claim_batch("B", t1, None, 10, None, false)
+        .await
+        .unwrap();
     assert_eq!(freed.len(), 1);
     assert_eq!(freed[0].id, other.id);
 }
@@ -138,7 +147,7 @@ async fn a_submitters_job_keeps_its_own_lease(db: TestDb) {
         .await
         .unwrap();
     assert!(jobs
-        .claim_batch("A", now, None, 10, None)
+        .claim_batch("A", now, None, 10, None, false)
         .await
         .unwrap()
         .is_empty());
@@ -153,7 +162,7 @@ async fn a_submitters_job_keeps_its_own_lease(db: TestDb) {
         .unwrap()
         .is_empty());
     assert_eq!(
-        jobs.claim_batch("A", later, None, 10, None)
+        jobs.claim_batch("A", later, None, 10, None, false)
             .await
             .unwrap()
             .len(),
@@ -334,11 +343,80 @@ async fn renewal_writes_one_row_whatever_the_job_count(db: TestDb) {
     println!("supervisors rows written in 3 s, holding 5 and 150 jobs: {per_renewal:?}");
 }
 
+/// A claim finds the jobs of a supervisor whose row has run out by searching, not walking.
+/// Jobs whose holder has no row at all are found only by a thorough claim (a supervisor's
+/// first, then every ten minutes), and no supervisor of this protocol leaves any: leaving,
+/// and forgetting a supervisor not seen for a day, hand its jobs back.
+async fn jobs_of_a_supervisor_with_no_row_are_found_by_a_thorough_claim(db: TestDb) {
+    let (app, _ids) = running_jobs(&db, 3, "30s").await;
+    let (jobs, members) = (app.engine.jobs(), app.engine.members());
+    let t0 = Millis::from(chrono::Utc::now());
+    let since = t0.plus(-30_000);
+    members
+        .renew("A", t0, t0.plus(60_000), true, since)
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs.claim_batch("A", t0, None, 10, None, false)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    // A's row goes by hand: its jobs are out of the indexes' reach.
+    sqlx::query("DELETE FROM supervisors WHERE owner = 'A'")
+        .execute(&mut *app.db.acquire().await.unwrap())
+        .await
+        .unwrap();
+    members
+        .renew("B", t0, t0.plus(60_000), true, since)
+        .await
+        .unwrap();
+    assert!(jobs
+        .claim_batch("B", t0, None, 10, None, false)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        jobs.claim_batch("B", t0, None, 10, None, true)
+            .await
+            .unwrap()
+            .len(),
+        3,
+        "a thorough claim walks every unfinished job"
+    );
+    // B is not seen for a day: the next supervisor to start forgets it and hands its jobs
+    // back, and a plain claim finds them.
+    let t1 = t0.plus(86_400_000 + 61_000);
+    assert!(members
+        .other_protocol("C", t1, t1.plus(-30_000))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        members.lease_expiry("B").await.unwrap(),
+        None,
+        "B forgotten"
+    );
+    members
+        .renew("C", t1, t1.plus(60_000), true, t1.plus(-30_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs.claim_batch("C", t1, None, 10, None, false)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
 on_both_backends!(
     a_group_held_job_is_claimable_once_its_supervisors_lease_runs_out,
     a_submitters_job_keeps_its_own_lease,
     a_supervisor_refuses_to_run_beside_an_older_protocol,
     renewal_writes_one_row_whatever_the_job_count,
+    jobs_of_a_supervisor_with_no_row_are_found_by_a_thorough_claim,
 );
 
 /// `tether serve` beside a live supervisor of the old protocol: it exits non-zero at once,

@@ -740,11 +740,19 @@ impl JobStore {
         row.as_ref().map(rows::job).transpose()
     }
 
-    /// Claims up to `limit` unfinished jobs whose lease is free or has run out, soonest poll
-    /// first; `only` restricts the claim to one job. Each is held until `until` under a lease
-    /// of its own, or with `None`, through `owner`'s group lease (a supervisor's row in
-    /// `supervisors`). Returns what a supervisor holds of each (not the whole record: with
-    /// many held jobs, that is the memory of tracking).
+    /// Claims up to `limit` unfinished jobs whose lease is free or has run out; `only`
+    /// restricts the claim to one job. Each is held until `until` under a lease of its own,
+    /// or with `None`, through `owner`'s group lease (a supervisor's row in `supervisors`).
+    /// Returns what a supervisor holds of each (not the whole record: with many held jobs,
+    /// that is the memory of tracking).
+    ///
+    /// The free jobs are searched through indexes, one way a lease is free after another,
+    /// soonest poll first within each: nobody holds the job (new, handed back); its own lease
+    /// ran out (a submitter's, `tether run`'s); its supervisor's group lease ran out (that
+    /// supervisor died). Each is a search, so a claim costs about the same at 100 and at
+    /// 100,000 held jobs. `thorough` adds a walk over every unfinished job for the one way
+    /// no index finds: a holder with no row in `supervisors` at all (a row removed by hand,
+    /// or by a binary from before [`super::members::Members::leave`] handed its jobs back).
     pub async fn claim_batch(
         &self,
         owner: &str,
@@ -752,22 +760,35 @@ impl JobStore {
         until: Option<Millis>,
         limit: i64,
         only: Option<JobId>,
+        thorough: bool,
     ) -> Result<Vec<HeldJob>, DbError> {
+        let free_ways: Vec<String> = match only {
+            Some(id) => vec![format!("id = {} AND {}", id.0, free_at("$3"))],
+            None => {
+                // `+` keeps SQLite (which has no statistics here) from walking the
+                // `next_poll_at` index to save a sort, and from searching `lease_expires_at`
+                // IS NULL, which every group-held job is. `$3 IS NOT NULL`, always true, is
+                // there because PostgreSQL refuses a parameter a statement does not use.
+                let mut ways = vec![
+                    "lease_owner IS NULL AND $3 IS NOT NULL".to_string(),
+                    "lease_expires_at < $3".to_string(),
+                    "+lease_expires_at IS NULL AND lease_owner IN (SELECT s.owner \
+                     FROM supervisors s WHERE s.lease_expires_at IS NULL \
+                     OR s.lease_expires_at < $3)"
+                        .to_string(),
+                ];
+                if thorough {
+                    ways.push(free_at("$3"));
+                }
+                ways
+            }
+        };
         let skip_locked = match self.db.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        // Jobs nobody holds first, found through the index `jobs_by_owner` (new jobs, those
-        // handed back: 0.1 ms at 100,000 held jobs); then, if they fall short, those whose
-        // holder's lease ran out (another supervisor died, or `tether run` did), which walks
-        // every unfinished job in `next_poll_at` order (50 ms at 100,000).
-        // (`$3 IS NOT NULL`, always true, uses the time bound that only the other condition
-        // needs: PostgreSQL refuses a parameter that the statement does not use.)
         let mut claimed = Vec::new();
-        for free in [
-            "lease_owner IS NULL AND $3 IS NOT NULL".to_string(),
-            free_at("$3"),
-        ] {
+        for free in free_ways {
             let left = limit - claimed.len() as i64;
             if left <= 0 {
                 break;
@@ -775,15 +796,14 @@ impl JobStore {
             let sql = format!(
                 "UPDATE jobs SET lease_owner = $1, lease_epoch = lease_epoch + 1, \
                  lease_expires_at = $2 WHERE id IN (SELECT id FROM jobs \
-                 WHERE phase <> 'terminal' AND {free} AND ($5 < 0 OR id = $5) \
-                 ORDER BY next_poll_at LIMIT $4 {skip_locked}) RETURNING {HELD_COLUMNS}"
+                 WHERE phase <> 'terminal' AND {free} \
+                 ORDER BY +next_poll_at LIMIT $4 {skip_locked}) RETURNING {HELD_COLUMNS}"
             );
             let rows = sqlx::query(&sql)
                 .bind(owner)
                 .bind(until.map(|u| u.0))
                 .bind(now.0)
                 .bind(left)
-                .bind(only.map_or(-1, |id| id.0))
                 .fetch_all(&mut *self.db.acquire().await?)
                 .await?;
             for row in &rows {

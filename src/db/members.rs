@@ -16,7 +16,7 @@
 //! free, so a supervisor refuses to run while one of another protocol is alive
 //! ([`Renewal::other`]).
 
-use sqlx::Row;
+use sqlx::{Acquire as _, Row};
 
 use super::{Db, DbError};
 use crate::model::Millis;
@@ -131,14 +131,27 @@ impl Members {
         live_since: Millis,
     ) -> Result<Option<OtherProtocol>, DbError> {
         let mut conn = self.db.acquire().await?;
-        sqlx::query(
-            "DELETE FROM supervisors WHERE seen_at < $1 \
-             AND (lease_expires_at IS NULL OR lease_expires_at < $2)",
-        )
+        let mut tx = conn.begin().await?;
+        let forgotten = "SELECT owner FROM supervisors WHERE seen_at < $1 \
+             AND (lease_expires_at IS NULL OR lease_expires_at < $2)";
+        // Their jobs are handed back with them: a claim finds a job held through a supervisor
+        // by its row (see `JobStore::claim_batch`).
+        sqlx::query(&format!(
+            "UPDATE jobs SET lease_owner = NULL WHERE lease_expires_at IS NULL \
+             AND phase <> 'terminal' AND lease_owner IN ({forgotten})"
+        ))
         .bind(now.plus(-86_400_000).0)
         .bind(now.0)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(&format!(
+            "DELETE FROM supervisors WHERE owner IN ({forgotten})"
+        ))
+        .bind(now.plus(-86_400_000).0)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         let other = other_protocol_live("$1", "$2", "$3", "$4");
         let row = sqlx::query(&format!(
             "SELECT o.owner, o.protocol FROM supervisors o WHERE {other} ORDER BY o.owner LIMIT 1"
@@ -168,12 +181,24 @@ impl Members {
         Ok(until.flatten().map(Millis))
     }
 
-    /// Removes supervisor `owner` (it stopped): its group lease ends with it.
+    /// Removes supervisor `owner` (it stopped): its group lease ends with it, and the jobs it
+    /// held through it are handed back in the same transaction (a claim finds a job held
+    /// through a supervisor by its row, see `JobStore::claim_batch`).
     pub async fn leave(&self, owner: &str) -> Result<(), DbError> {
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query(
+            "UPDATE jobs SET lease_owner = NULL WHERE lease_owner = $1 \
+             AND lease_expires_at IS NULL AND phase <> 'terminal'",
+        )
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM supervisors WHERE owner = $1")
             .bind(owner)
-            .execute(&mut *self.db.acquire().await?)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -70,6 +70,12 @@ use crate::model::{Epoch, JobId, Millis};
 /// recorded it (the API sends the cancel itself right away) before it sends it itself.
 const CANCEL_HANDOFF: Duration = Duration::from_secs(2);
 
+/// How often a claim also walks every unfinished job, besides its index searches: for jobs
+/// whose holder has no row in `supervisors` at all, which no index finds. No binary of this
+/// protocol leaves such jobs (leaving and forgetting a supervisor hand its jobs back), so this
+/// is a safety net, at the cost of one walk (50 ms at 100,000 jobs on SQLite) per period.
+const THOROUGH_CLAIM_EVERY: Duration = Duration::from_secs(600);
+
 /// A job this supervisor holds.
 #[derive(Debug)]
 struct Held {
@@ -220,6 +226,9 @@ struct Running {
     claim_every: Duration,
     next_heartbeat: DateTime<Utc>,
     next_claim: DateTime<Utc>,
+    /// When a claim next also walks every unfinished job for holders that have no row in
+    /// `supervisors` (see [`THOROUGH_CLAIM_EVERY`]); the first claim does.
+    next_thorough_claim: DateTime<Utc>,
     /// Database failures in a row: claims and heartbeats back off while it is unreachable.
     db_failures: u32,
     /// Pokes may have been missed (the relay was down): read them from the database.
@@ -258,6 +267,7 @@ impl Running {
                 .clamp(Duration::from_millis(250), Duration::from_secs(5)),
             next_heartbeat: engine.now(),
             next_claim: engine.now(),
+            next_thorough_claim: engine.now(),
             db_failures: 0,
             pokes_missed: false,
             pokes_read_since: Millis::from(engine.now()),
@@ -467,8 +477,14 @@ impl Supervisor {
             // free for anyone at once. The next successful renewal revives it.
             return;
         }
-        match self.claim(&mut s.held, &mut s.queue).await {
-            Ok(()) => s.db_failures = 0,
+        let thorough = now >= s.next_thorough_claim;
+        match self.claim(&mut s.held, &mut s.queue, thorough).await {
+            Ok(()) => {
+                s.db_failures = 0;
+                if thorough {
+                    s.next_thorough_claim = now + THOROUGH_CLAIM_EVERY;
+                }
+            }
             Err(e) => {
                 s.db_failures += 1;
                 s.compare_forced = true;
@@ -848,7 +864,12 @@ impl Supervisor {
 
     /// Claims free jobs up to this supervisor's fair share, `claim_batch` at a time, and
     /// queues them at their next-poll time.
-    async fn claim(&self, held: &mut HeldJobs, queue: &mut DueQueue) -> Result<(), EngineError> {
+    async fn claim(
+        &self,
+        held: &mut HeldJobs,
+        queue: &mut DueQueue,
+        thorough: bool,
+    ) -> Result<(), EngineError> {
         let engine = &self.engine;
         if engine.clock_trusted().is_err() {
             // Said at each clock sync (see `Engine::sync_clock`); the jobs it holds are still
@@ -889,6 +910,7 @@ impl Supervisor {
                     self.only.map(|_| engine.lease_until(now)),
                     want.min(batch),
                     self.only,
+                    thorough,
                 )
                 .await?;
             let got = claimed.len() as i64;
