@@ -98,7 +98,7 @@ impl SqsConfig {
         let wait = p.duration(&mut table, "wait").unwrap_or(WAIT_MAX);
         let max_messages = p.positive(&mut table, "max_messages").unwrap_or(BATCH_MAX);
         let visibility_timeout = p.duration(&mut table, "visibility_timeout");
-        let gather = p.duration(&mut table, "gather").unwrap_or(GATHER);
+        let gather = p.duration_or_zero(&mut table, "gather").unwrap_or(GATHER);
         p.unknown("", &table);
         if gather > wait {
             p.at(
@@ -372,6 +372,13 @@ mod tests {
         assert_eq!(c.wait, Duration::from_secs(1));
         assert_eq!(c.max_messages, 3);
         assert_eq!(c.visibility_timeout, Some(Duration::from_secs(30)));
+        // "0s" turns gathering off (it was once refused as not above 0).
+        let off = table(&[
+            ("queue_url", "http://127.0.0.1:5000/123456789012/q".into()),
+            ("gather", "0s".into()),
+        ]);
+        let c = SqsConfig::build("events.aws", off, env).unwrap();
+        assert_eq!(c.gather, Duration::ZERO);
     }
 
     #[test]

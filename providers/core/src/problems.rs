@@ -125,6 +125,11 @@ impl Problems {
         self.within("").duration(table, key)
     }
 
+    /// A duration, zero allowed (`"0s"` turns something off).
+    pub fn duration_or_zero(&mut self, table: &mut Table, key: &str) -> Option<Duration> {
+        self.within("").duration_or_zero(table, key)
+    }
+
     /// A number (a whole number is taken as one).
     pub fn float(&mut self, table: &mut Table, key: &str) -> Option<f64> {
         self.within("").float(table, key)
@@ -199,6 +204,18 @@ impl Within<'_> {
             self.bad(key, format!("missing: {what}"));
         }
         value
+    }
+
+    /// A duration, zero allowed (`"0s"` turns something off).
+    pub fn duration_or_zero(&mut self, table: &mut Table, key: &str) -> Option<Duration> {
+        let text = self.string(table, key)?;
+        match parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                self.bad(key, why);
+                None
+            }
+        }
     }
 
     /// A duration above zero ([`parse_duration`]).
