@@ -518,7 +518,18 @@ async fn coalesced_polling_on_each_service(db: TestDb) {
         )
         .await
         .unwrap();
-        let text = config_toml(&db, "http://127.0.0.1:9", "2s", &aws_providers(&sim.url()));
+        let mut providers = aws_providers(&sim.url());
+        if lie {
+            // The simulator's lie is told to reads of many ids: Batch's and ECS' gathered
+            // status reads are such reads, so that the confirmations are single ones here.
+            for kind in ["batch", "ecs"] {
+                providers = providers.replace(
+                    &format!("kind = \"{kind}\"\n"),
+                    &format!("kind = \"{kind}\"\nstatus_gather = \"0s\"\n"),
+                );
+            }
+        }
+        let text = config_toml(&db, "http://127.0.0.1:9", "2s", &providers);
         let app = App::open(Config::from_toml(&text, "test").unwrap())
             .await
             .unwrap();
@@ -735,6 +746,74 @@ async fn wrong_secret_is_rejected_by_the_signature_check() {
     }
     assert_eq!(sim.stats().rejected_signatures, SERVICES.len() as u64);
     assert_eq!(sim.stats().submissions.values().sum::<u64>(), 0);
+}
+
+/// Issue 35: Batch's and ECS' single status reads asked within `status_gather` of one another
+/// go out as one `DescribeJobs` / `DescribeTasks` (per ECS cluster), and each job is read from
+/// it as from an answer of its own: one the service does not know is not found, alone.
+#[tokio::test]
+async fn status_reads_are_gathered_into_one_call() {
+    use futures_util::future::join_all;
+    use tether_provider::{ErrorKind, Handle, Provider};
+    aws_env();
+    let sim = aws_sim(Duration::from_millis(1), Duration::from_secs(600)).await;
+    for (service, gather) in [
+        (Service::Batch, "1s"),
+        (Service::Ecs, "1s"),
+        (Service::Batch, "0s"),
+    ] {
+        let table = tether_provider::settings::Table::from([
+            ("region".to_string(), "us-east-1".into()),
+            ("endpoint_url".to_string(), sim.url().as_str().into()),
+            ("status_gather".to_string(), gather.into()),
+        ]);
+        let config =
+            tether_aws::AwsConfig::build(service.kind(), service, table, |_| None).unwrap();
+        let provider: Box<dyn Provider> = match service {
+            Service::Batch => Box::new(tether_aws::Batch::new(config).unwrap()),
+            _ => Box::new(tether_aws::Ecs::new(config).unwrap()),
+        };
+        let mut handles = Vec::new();
+        for i in 0..6 {
+            let key = format!("tether-{:032x}", 5000 + i);
+            let mut spec = spec(service, &format!("gather-{gather}-{i}"));
+            if service == Service::Ecs && i >= 4 {
+                spec["cluster"] = json!("other");
+            }
+            handles.push(provider.submit(&spec, &key, &Ungated).await.unwrap());
+        }
+        let mut unknown: Value = serde_json::from_str(handles[0].as_json()).unwrap();
+        match service {
+            Service::Batch => unknown["job_id"] = json!("00000000-0000-0000-0000-000000000000"),
+            _ => {
+                let arn = unknown["task_arn"].as_str().unwrap();
+                let cut = arn.rfind('/').unwrap();
+                unknown["task_arn"] = json!(format!("{}/0000000000000000", &arn[..cut]));
+            }
+        }
+        handles.push(Handle::new(unknown));
+        let before = sim.stats();
+        let answers = join_all(handles.iter().map(|h| provider.status(h))).await;
+        let after = sim.stats();
+        for answer in &answers[..6] {
+            let state = answer.as_ref().map(|s| s.state);
+            assert!(
+                matches!(state, Ok(JobState::Running | JobState::Pending)),
+                "{service:?} {gather}: {answer:?}"
+            );
+        }
+        let lost = answers[6].as_ref().unwrap_err();
+        assert_eq!(lost.kind, ErrorKind::NotFound, "{lost:?}");
+        let calls = after.status_requests + after.list_requests
+            - before.status_requests
+            - before.list_requests;
+        let want = match (service, gather) {
+            (_, "0s") => 7,
+            (Service::Batch, _) => 1,
+            _ => 2,
+        };
+        assert_eq!(calls, want, "{service:?} {gather}: {before:?} {after:?}");
+    }
 }
 
 /// SageMaker reads `MaxResults` jobs first and filters them by `StatusEquals` after (the

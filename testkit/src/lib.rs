@@ -247,6 +247,12 @@ impl Subject {
         self.app_with(dir, "").await
     }
 
+    /// As [`Subject::app`], with `lines` added to the account's table.
+    async fn app_with_account(&self, dir: &std::path::Path, lines: &str) -> App {
+        let url = format!("sqlite://{}/conformance.db", dir.display());
+        self.app_at_with(&url, "", lines).await
+    }
+
     /// As [`Subject::app`], with `sections` (whole TOML sections) added to the configuration.
     pub async fn app_with(&self, dir: &std::path::Path, sections: &str) -> App {
         let url = format!("sqlite://{}/conformance.db", dir.display());
@@ -267,10 +273,15 @@ impl Subject {
     }
 
     async fn app_at(&self, url: &str, sections: &str) -> App {
+        self.app_at_with(url, sections, "").await
+    }
+
+    /// As [`Subject::app_at`], with `lines` added to the account's table.
+    async fn app_at_with(&self, url: &str, sections: &str, lines: &str) -> App {
         let text = format!(
             "[database]\nurl = \"{url}\"\nmax_connections = 3\n\
              [supervisor]\nlease = \"3s\"\nshutdown_grace = \"1s\"\n{sections}\n\
-             [providers.{kind}]\nkind = \"{kind}\"\n{toml}",
+             [providers.{kind}]\nkind = \"{kind}\"\n{toml}{lines}",
             kind = self.kind,
             toml = self.toml,
         );
@@ -666,7 +677,10 @@ pub async fn coalesced_sweep(s: &Subject) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let app = s.app(dir.path()).await;
+    // Confirmations are single reads: the simulator lies to reads of many ids.
+    let app = s
+        .app_with_account(dir.path(), &s.sim().single_reads(s.kind))
+        .await;
     let running = s.raw_state(JobState::Running);
     let succeeded = s.raw_state(JobState::Succeeded);
     let mut jobs = Vec::new();

@@ -180,6 +180,12 @@ impl JobApi for BatchJobs {
         })
     }
 
+    /// `DescribeJobs` of many ids answers each as it would alone: a job Batch does not know
+    /// is left out either way.
+    fn gathers(&self) -> bool {
+        true
+    }
+
     fn describe_ids(&self, _parent: &str, ids: Vec<String>) -> Option<Call> {
         Some(describe_jobs(ids))
     }

@@ -7,9 +7,16 @@
 //! falls back to `AWS_REGION` / `AWS_DEFAULT_REGION`. Credentials are never configured here:
 //! they come from the standard AWS chain (see `credential.rs`).
 
+use std::time::Duration;
+
 use tether_provider::settings::Table;
 use tether_provider::CommonSettings;
 use tether_provider::Problems;
+
+/// The default `status_gather` of the kinds that gather status reads.
+const DEFAULT_STATUS_GATHER: Duration = Duration::from_secs(1);
+/// The longest `status_gather`.
+const MAX_STATUS_GATHER: Duration = Duration::from_secs(10);
 
 /// The AWS services tether runs jobs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,6 +136,9 @@ pub struct AwsConfig {
     pub common: CommonSettings,
     /// How many pages `find` lists at most.
     pub find_max_pages: u32,
+    /// The window within which single status reads are gathered into one call (Batch and
+    /// ECS, whose describe calls take many ids; `None`: each read is its own call).
+    pub status_gather: Option<Duration>,
 }
 
 impl AwsConfig {
@@ -151,6 +161,25 @@ impl AwsConfig {
         let endpoint = p.string(&mut table, "endpoint_url");
         let profile = p.string(&mut table, "profile");
         let find_max_pages = p.positive(&mut table, "find_max_pages").unwrap_or(20);
+        let gathers = matches!(service, Service::Batch | Service::Ecs);
+        let status_gather = match p.duration_or_zero(&mut table, "status_gather") {
+            Some(_) if !gathers => {
+                p.at(
+                    "status_gather",
+                    format!(
+                        "{} reads one job a status call: only batch and ecs gather reads",
+                        service.kind()
+                    ),
+                );
+                None
+            }
+            Some(w) if w > MAX_STATUS_GATHER => {
+                p.at("status_gather", "at most 10s (it delays every status read)");
+                None
+            }
+            Some(w) => Some(w).filter(|w| !w.is_zero()),
+            None => gathers.then_some(DEFAULT_STATUS_GATHER),
+        };
         p.unknown("", &table);
         let Some(region) = region else {
             p.at("region", "missing (set it, or AWS_REGION)");
@@ -189,6 +218,7 @@ impl AwsConfig {
             profile,
             common,
             find_max_pages,
+            status_gather,
         })
     }
 }
@@ -223,5 +253,37 @@ mod tests {
             .join("\n");
         assert!(err.contains("providers.emr.region: missing"), "{err}");
         assert!(err.contains("secret_access_key: unknown field"), "{err}");
+    }
+
+    #[test]
+    fn status_reads_gather_for_batch_and_ecs_only() {
+        let with = |gather: &str| -> Table {
+            [
+                ("region".to_string(), "us-east-1".into()),
+                ("status_gather".to_string(), gather.into()),
+            ]
+            .into()
+        };
+        let region: Table = [("region".to_string(), "us-east-1".into())].into();
+        let batch = AwsConfig::build("p", Service::Batch, region.clone(), |_| None).unwrap();
+        assert_eq!(batch.status_gather, Some(DEFAULT_STATUS_GATHER));
+        let emr = AwsConfig::build("p", Service::Emr, region, |_| None).unwrap();
+        assert_eq!(emr.status_gather, None);
+        let off = AwsConfig::build("p", Service::Ecs, with("0s"), |_| None).unwrap();
+        assert_eq!(off.status_gather, None);
+        let err = AwsConfig::build("providers.glue", Service::Glue, with("1s"), |_| None)
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            err.contains("providers.glue.status_gather: glue reads one job"),
+            "{err}"
+        );
+        let err = AwsConfig::build("providers.b", Service::Batch, with("11s"), |_| None)
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            err.contains("providers.b.status_gather: at most 10s"),
+            "{err}"
+        );
     }
 }

@@ -164,11 +164,12 @@ impl JobApi for Tasks {
         if let Some((_, status)) = tasks_of(answer).into_iter().find(|(a, _)| *a == arn) {
             return Ok(status);
         }
+        // Its own failure: an answer about many tasks lists each missing one by its ARN.
         let missing = answer["failures"]
             .as_array()
             .into_iter()
             .flatten()
-            .any(|f| f["reason"].as_str() == Some("MISSING"));
+            .any(|f| f["reason"].as_str() == Some("MISSING") && f["arn"].as_str() == Some(&arn));
         Err(if missing {
             ProviderError::not_found(PROVIDER, format!("DescribeTasks: task {arn} is MISSING"))
         } else {
@@ -214,6 +215,12 @@ impl JobApi for Tasks {
             id: "task_arn",
             chunk: DESCRIBE_MAX,
         })
+    }
+
+    /// `DescribeTasks` of many tasks of a cluster answers each as it would alone: a task it
+    /// does not know is listed in `failures` by its ARN, as `MISSING`.
+    fn gathers(&self) -> bool {
+        true
     }
 
     fn describe_ids(&self, cluster: &str, arns: Vec<String>) -> Option<Call> {

@@ -291,6 +291,14 @@ pub trait RunningSim: Send + Sync {
     /// lies), or stop.
     fn lie_in_lists(&self, on: bool);
 
+    /// The `[providers.NAME]` keys (TOML lines) that make every status read of `kind` a call
+    /// of its own, where its adapter may gather single reads into one read of many ids, which
+    /// [`RunningSim::lie_in_lists`] lies to as it lies to a sweep's (AWS Batch and ECS, whose
+    /// real service answers such a read as it answers each id alone).
+    fn single_reads(&self, _kind: &str) -> String {
+        String::new()
+    }
+
     /// What it has seen.
     fn counts(&self) -> SimCounts;
 }

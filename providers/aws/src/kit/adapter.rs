@@ -1,5 +1,8 @@
 //! [`Kit`]: tether's provider trait over a [`JobApi`] description.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
@@ -8,6 +11,7 @@ use tether_provider::{
     ErrorKind, Handle, Provider, ProviderError, RemoteStatus, Result, SendGate, Sweep, Tracked,
 };
 
+use super::gather::{Answer, Gather, Joined};
 use super::walk::{each_page, find_in_pages, sweep, sweep_by_ids, Group};
 use super::{Call, JobApi, Listing, Protocol, Start, SweepBy};
 use crate::client::{AwsClient, Json};
@@ -20,6 +24,8 @@ pub struct Kit<A> {
     client: AwsClient,
     config: AwsConfig,
     api: A,
+    /// Status reads being gathered into one call (kinds whose [`JobApi::gathers`]).
+    gather: Arc<Gather>,
 }
 
 impl<A: JobApi + Default> Kit<A> {
@@ -36,6 +42,7 @@ impl<A: JobApi> Kit<A> {
             client: AwsClient::new(&config)?,
             config,
             api,
+            gather: Arc::default(),
         })
     }
 
@@ -135,6 +142,59 @@ impl<A: JobApi> Kit<A> {
         Ok((found, calls))
     }
 
+    /// A status read of its own: one describe call.
+    async fn read_status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
+        let answer = self.read(self.api.describe(handle)?).await?;
+        self.api.status(handle, &answer)
+    }
+
+    /// Where a status read of `handle` may be gathered with others: its group, its id, the
+    /// most ids a call takes and the window (`None`: it is read alone).
+    fn gathering(&self, handle: &Handle) -> Option<(String, String, usize, Duration)> {
+        let window = self.config.status_gather?;
+        let Some(SweepBy::Ids { parent, id, chunk }) = self.api.sweep_by() else {
+            return None;
+        };
+        if !self.api.gathers() {
+            return None;
+        }
+        let group = match parent {
+            Some(field) => handle.get_str(field)?,
+            None => String::new(),
+        };
+        Some((group, handle.get_str(id)?, chunk, window))
+    }
+
+    /// A status read gathered with those asked within the window (see `gather`): read from
+    /// the batch's answer as from one of its own; a batch that failed but for a transient
+    /// reason, or was never sent, is read again alone.
+    async fn gathered_status(
+        &self,
+        handle: &Handle,
+        (group, id, chunk, window): (String, String, usize, Duration),
+    ) -> Result<RemoteStatus, ProviderError> {
+        let answer: Answer = match self.gather.join(&group, &id, chunk) {
+            Joined::Opened(mut sending) => {
+                let ids = sending.take(&id, window).await;
+                let Some(call) = self.api.describe_ids(&group, ids) else {
+                    return self.read_status(handle).await;
+                };
+                let answer = self.read(call).await.map(Arc::new);
+                sending.answer(&answer);
+                answer
+            }
+            Joined::Waits(rx) => match rx.await {
+                Ok(answer) => answer,
+                Err(_) => return self.read_status(handle).await,
+            },
+        };
+        match answer {
+            Ok(answer) => self.api.status(handle, &answer),
+            Err(e) if e.kind == ErrorKind::Transient => Err(e),
+            Err(_) => self.read_status(handle).await,
+        }
+    }
+
     /// One batched read for a sweep: the statuses found, by id.
     async fn read_ids(
         &self,
@@ -193,8 +253,10 @@ impl<A: JobApi> Provider for Kit<A> {
     }
 
     async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
-        let answer = self.read(self.api.describe(handle)?).await?;
-        self.api.status(handle, &answer)
+        match self.gathering(handle) {
+            Some(at) => self.gathered_status(handle, at).await,
+            None => self.read_status(handle).await,
+        }
     }
 
     async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError> {

@@ -13,6 +13,7 @@
 //!   (a description of descriptions: each of the two is a constant of it).
 
 mod adapter;
+mod gather;
 mod job_runs;
 mod walk;
 
@@ -265,6 +266,14 @@ pub trait JobApi: Debug + Send + Sync + 'static {
     /// [`SweepBy::List`]: whether the list (newest first) is past `since` at `entry`, so
     /// that no later page holds a job asked about.
     fn past(&self, _entry: &Value, _since: f64) -> bool {
+        false
+    }
+
+    /// [`SweepBy::Ids`]: whether the answer of [`JobApi::describe_ids`] is read by
+    /// [`JobApi::status`] for each of its ids exactly as an answer of [`JobApi::describe`]
+    /// (the same call, for many ids), so that single status reads may be gathered into one
+    /// call (see `gather`).
+    fn gathers(&self) -> bool {
         false
     }
 

@@ -1243,6 +1243,13 @@ impl registry::RunningSim for Simulator {
     fn lie_in_lists(&self, on: bool) {
         self.configure(|c| c.lists_report_success = on);
     }
+
+    fn single_reads(&self, kind: &str) -> String {
+        match kind {
+            "batch" | "ecs" => "status_gather = \"0s\"\n".into(),
+            _ => String::new(),
+        }
+    }
 }
 
 /// The id of the job a handle names: an EMR step's, a job run's, a Batch job's, a Redshift Data
