@@ -225,7 +225,7 @@ pub static BATCH: Edges = Edges {
         Edge {
             topic: Topic::Limits,
             says: "DescribeJobs takes up to 100 job ids; ListJobs with filters returns up to 100 a page",
-            tether: "sweeps describe 100 jobs a call",
+            tether: "sweeps describe 100 jobs a call; single status reads within status_gather (1s) go out as one DescribeJobs",
             source: "botocore batch DescribeJobsRequest.jobs, ListJobsRequest.maxResults",
         },
         event(
@@ -272,7 +272,7 @@ pub static ECS: Edges = Edges {
         Edge {
             topic: Topic::Limits,
             says: "DescribeTasks takes up to 100 tasks; ListTasks pages up to 100",
-            tether: "sweeps describe 100 tasks per cluster a call",
+            tether: "sweeps describe 100 tasks per cluster a call; single status reads within status_gather (1s) go out as one DescribeTasks per cluster",
             source: "botocore ecs DescribeTasksRequest.tasks, ListTasksRequest.maxResults",
         },
         Edge {
