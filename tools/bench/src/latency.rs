@@ -722,7 +722,10 @@ coalesce = true
         let sent = |stats: &Value| count(stats, "events_sent") + count(stats, "events_failed");
         let mut last = sent(&sim_stats(&http, &sim_url, bench.cadence * 2).await);
         let mut left = u64::MAX;
-        while drained.elapsed() < Duration::from_secs(600) {
+        // moto takes 30 to 100 ms a SendMessage on these machines: 10,000 events can take
+        // longer than the ten minutes that are ample at 1,000.
+        let patience = Duration::from_secs(600) + Duration::from_millis(100) * tracked.len() as u32;
+        while drained.elapsed() < patience {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let now = sent(&sim_stats(&http, &sim_url, bench.cadence * 2).await);
             left = queued(q).await;
