@@ -14,6 +14,7 @@ pub static FACTORIES: &[&dyn ProviderFactory] = &[
     &tether_databricks::FACTORY,
     &tether_aws::FACTORY,
     &tether_http::FACTORY,
+    &tether_google::FACTORY,
 ];
 
 /// The factory that builds `kind`, if any does.

@@ -74,6 +74,22 @@ fn world() -> &'static World {
                     "\n[providers.{kind}]\nkind = \"{kind}\"\nregion = \"us-east-1\"\nendpoint_url = \"{url}\"\n{COMMON}"
                 ));
             }
+            // A service account's key: its tokens are signed here, so no request but the
+            // status call reaches the answering server.
+            let key = std::env::temp_dir()
+                .join(format!("tether-hostile-key-{}.json", std::process::id()));
+            std::fs::write(&key, json!({
+                "type": "service_account",
+                "project_id": "hostile-project",
+                "private_key_id": "k1",
+                "private_key": include_str!("../providers/core/testdata/test-only-rsa-key.pem"),
+                "client_email": "hostile@hostile-project.iam.gserviceaccount.com",
+                "token_uri": format!("{url}/token"),
+            }).to_string()).unwrap();
+            providers.push_str(&format!(
+                "\n[providers.bigquery]\nproject = \"hostile-project\"\nlocation = \"EU\"\nendpoint = \"{url}\"\ncredentials_file = \"{}\"\n{COMMON}",
+                key.display()
+            ));
             let text = format!("[database]\nurl = \"{}\"\n{providers}", db.url.expose());
             let app = App::open(Config::from_toml(&text, "hostile").unwrap())
                 .await
@@ -106,7 +122,7 @@ struct Shape {
 /// The ECS task the hostile answers are about.
 const TASK_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task/etl/0123456789abcdef";
 
-fn shapes() -> [Shape; 12] {
+fn shapes() -> [Shape; 13] {
     [
         Shape {
             provider: "databricks",
@@ -286,6 +302,13 @@ fn shapes() -> [Shape; 12] {
             known: &["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"],
             success: "SUCCEEDED",
         },
+        Shape {
+            provider: "bigquery",
+            handle: json!({"job_id": "tether-1", "location": "EU", "project": "hostile-project"}),
+            state_path: &["status", "state"],
+            known: &["PENDING", "RUNNING", "DONE"],
+            success: "DONE",
+        },
     ]
 }
 
@@ -361,6 +384,19 @@ fn answer(shape: &Shape) -> BoxedStrategy<Value> {
                 run.insert("status".into(), Value::Object(st));
                 put(&mut run, "run_page_url", url);
                 Value::Object(run)
+            })
+            .boxed(),
+        "bigquery" => (name(), field(junk()), text(), field(junk()))
+            .prop_map(|(state, error_result, message, errors)| {
+                let mut status = Map::new();
+                put(&mut status, "state", state);
+                if let Some(Value::Object(mut e)) = error_result {
+                    put(&mut e, "message", message);
+                    status.insert("errorResult".into(), Value::Object(e));
+                }
+                put(&mut status, "errors", errors);
+                json!({"kind": "bigquery#job", "jobReference": {"jobId": "tether-1"},
+                       "status": Value::Object(status)})
             })
             .boxed(),
         "emr" => (name(), text(), text())
@@ -552,6 +588,8 @@ fn says_success(shape: &Shape, body: Option<&Value>) -> bool {
                     !cs.is_empty() && cs.iter().all(|c| c["exitCode"].as_i64() == Some(0))
                 })
         }
+        // DONE without an errorResult.
+        "bigquery" => is(shape.state_path) && at(body, &["status", "errorResult"]).is_none(),
         _ => is(shape.state_path),
     }
 }
@@ -631,4 +669,5 @@ hostile! {
     emr_containers_status_survives_hostile_answers: 9;
     redshift_data_status_survives_hostile_answers: 10;
     athena_status_survives_hostile_answers: 11;
+    bigquery_status_survives_hostile_answers: 12;
 }

@@ -70,10 +70,16 @@ pub fn kinds() -> Vec<&'static str> {
 }
 
 /// What the suite runs against: each kind with a simulator, once per API it stands for
-/// (`http`: the Livy and dbt Cloud examples), else once.
+/// (`http`: the Livy and dbt Cloud examples), else once. `TETHER_TEST_KINDS` (kinds, comma
+/// separated) narrows it to those kinds, for working on one provider.
 pub fn targets() -> Vec<(&'static str, Option<&'static str>)> {
+    let only: Option<Vec<String>> = std::env::var("TETHER_TEST_KINDS")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.split(',').map(|k| k.trim().to_string()).collect());
     kinds()
         .into_iter()
+        .filter(|kind| only.as_ref().is_none_or(|o| o.iter().any(|k| k == kind)))
         .flat_map(|kind| {
             let apis = tether::registry::simulators(kind)
                 .expect("listed with a simulator")
@@ -836,6 +842,23 @@ fn secrets(s: &Subject) -> Vec<String> {
             _ => None,
         })
         .collect();
+    // A key file's private key (Google's service accounts): each line of its PEM body, so
+    // that a fragment of it shows too.
+    for (k, v) in s.sim().settings(s.kind) {
+        if let (true, Setting::String(path)) = (k == "credentials_file", v) {
+            let key: Value = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default();
+            if let Some(pem) = key["private_key"].as_str() {
+                secrets.extend(
+                    pem.lines()
+                        .filter(|l| !l.starts_with("-----") && l.len() >= 32)
+                        .map(str::to_string),
+                );
+            }
+        }
+    }
     secrets.extend(
         s.sim()
             .env()

@@ -1,0 +1,58 @@
+//! How tether finds this crate: [`FACTORY`], its kinds (`bigquery`), their settings check,
+//! their adapters and (feature `sim`) the simulator.
+
+use std::sync::Arc;
+
+use tether_provider::registry::{Checked, Env, ProviderFactory, ProviderSettings};
+use tether_provider::settings::Table;
+use tether_provider::{CommonSettings, Provider, ProviderError};
+
+use crate::{bigquery, BigQuery, GoogleConfig};
+
+/// The kinds this crate serves.
+pub const KINDS: &[&str] = &[bigquery::KIND];
+
+/// The Google Cloud provider, as tether's registry lists it.
+pub static FACTORY: Factory = Factory;
+
+/// See [`FACTORY`].
+#[derive(Debug)]
+pub struct Factory;
+
+impl ProviderFactory for Factory {
+    fn kinds(&self) -> &'static [&'static str] {
+        KINDS
+    }
+
+    fn edges(&self, kind: &str) -> &'static tether_provider::Edges {
+        crate::edges::of(kind)
+    }
+
+    fn check(&self, kind: &str, prefix: &str, table: Table, env: Env<'_>) -> Checked {
+        let kind = KINDS
+            .iter()
+            .copied()
+            .find(|k| *k == kind)
+            .unwrap_or(bigquery::KIND);
+        Ok(Arc::new(GoogleConfig::build(kind, prefix, table, env)?))
+    }
+
+    #[cfg(feature = "sim")]
+    fn simulators(&self) -> Option<&dyn tether_provider::registry::SimFactory> {
+        Some(&crate::sim::SIMULATORS)
+    }
+}
+
+impl ProviderSettings for GoogleConfig {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn common(&self) -> &CommonSettings {
+        &self.common
+    }
+
+    fn adapter(&self) -> Result<Arc<dyn Provider>, ProviderError> {
+        Ok(Arc::new(BigQuery::new(self.clone())?))
+    }
+}
