@@ -86,10 +86,16 @@ fn world() -> &'static World {
                 "client_email": "hostile@hostile-project.iam.gserviceaccount.com",
                 "token_uri": format!("{url}/token"),
             }).to_string()).unwrap();
-            providers.push_str(&format!(
-                "\n[providers.bigquery]\nproject = \"hostile-project\"\nlocation = \"EU\"\nendpoint = \"{url}\"\ncredentials_file = \"{}\"\n{COMMON}",
-                key.display()
-            ));
+            for (kind, location) in [
+                ("bigquery", "EU"),
+                ("dataproc-job", "europe-west1"),
+                ("dataproc-batch", "europe-west1"),
+            ] {
+                providers.push_str(&format!(
+                    "\n[providers.{kind}]\nproject = \"hostile-project\"\nlocation = \"{location}\"\nendpoint = \"{url}\"\ncredentials_file = \"{}\"\n{COMMON}",
+                    key.display()
+                ));
+            }
             let text = format!("[database]\nurl = \"{}\"\n{providers}", db.url.expose());
             let app = App::open(Config::from_toml(&text, "hostile").unwrap())
                 .await
@@ -122,7 +128,7 @@ struct Shape {
 /// The ECS task the hostile answers are about.
 const TASK_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task/etl/0123456789abcdef";
 
-fn shapes() -> [Shape; 13] {
+fn shapes() -> [Shape; 15] {
     [
         Shape {
             provider: "databricks",
@@ -309,6 +315,39 @@ fn shapes() -> [Shape; 13] {
             known: &["PENDING", "RUNNING", "DONE"],
             success: "DONE",
         },
+        Shape {
+            provider: "dataproc-job",
+            handle: json!({"job_id": "tether-1", "project": "hostile-project", "region": "europe-west1"}),
+            state_path: &["status", "state"],
+            known: &[
+                "PENDING",
+                "SETUP_DONE",
+                "RUNNING",
+                "ATTEMPT_FAILURE",
+                "CANCEL_PENDING",
+                "CANCEL_STARTED",
+                "CANCELLED",
+                "DONE",
+                "ERROR",
+                "STATE_UNSPECIFIED",
+            ],
+            success: "DONE",
+        },
+        Shape {
+            provider: "dataproc-batch",
+            handle: json!({"batch_id": "tether-1", "project": "hostile-project", "region": "europe-west1"}),
+            state_path: &["state"],
+            known: &[
+                "PENDING",
+                "RUNNING",
+                "CANCELLING",
+                "CANCELLED",
+                "SUCCEEDED",
+                "FAILED",
+                "STATE_UNSPECIFIED",
+            ],
+            success: "SUCCEEDED",
+        },
     ]
 }
 
@@ -397,6 +436,31 @@ fn answer(shape: &Shape) -> BoxedStrategy<Value> {
                 put(&mut status, "errors", errors);
                 json!({"kind": "bigquery#job", "jobReference": {"jobId": "tether-1"},
                        "status": Value::Object(status)})
+            })
+            .boxed(),
+        "dataproc-job" => (name(), text(), field(any::<bool>().prop_map(Value::from)))
+            .prop_map(|(state, details, done)| {
+                let mut status = Map::new();
+                put(&mut status, "state", state);
+                put(&mut status, "details", details);
+                let mut job = Map::new();
+                job.insert("reference".into(), json!({"jobId": "tether-1"}));
+                job.insert("status".into(), Value::Object(status));
+                put(&mut job, "done", done);
+                Value::Object(job)
+            })
+            .boxed(),
+        "dataproc-batch" => (name(), text(), field(junk()))
+            .prop_map(|(state, message, operation)| {
+                let mut batch = Map::new();
+                batch.insert(
+                    "name".into(),
+                    json!("projects/hostile-project/locations/europe-west1/batches/tether-1"),
+                );
+                put(&mut batch, "state", state);
+                put(&mut batch, "stateMessage", message);
+                put(&mut batch, "operation", operation);
+                Value::Object(batch)
             })
             .boxed(),
         "emr" => (name(), text(), text())
@@ -670,4 +734,6 @@ hostile! {
     redshift_data_status_survives_hostile_answers: 10;
     athena_status_survives_hostile_answers: 11;
     bigquery_status_survives_hostile_answers: 12;
+    dataproc_job_status_survives_hostile_answers: 13;
+    dataproc_batch_status_survives_hostile_answers: 14;
 }

@@ -317,15 +317,17 @@ fn quick_settings() -> Table {
     ])
 }
 
-/// A fresh idempotency key for a scenario (at most 64 characters, as Databricks allows).
+/// A fresh idempotency key for a scenario: at most 39 characters, as tether's own keys
+/// (`tether-` and 32 hex digits), which every provider's limit takes (Dataproc's request ids:
+/// 40); what makes it unique comes first, the kind and scenario after, for reading.
 pub fn key(kind: &str, scenario: &str) -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let mut key = format!("tether-{kind}-{scenario}-{n}-{nanos}");
-    key.truncate(64);
+    let mut key = format!("tether-{n}-{nanos}-{kind}-{scenario}");
+    key.truncate(39);
     key
 }
 

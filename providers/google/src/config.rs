@@ -1,7 +1,8 @@
 //! Google Cloud settings: project, location, API endpoint, credentials, and the common
 //! provider settings.
 //!
-//! Read from `[providers.NAME]` with `kind = "bigquery"`. The project falls back to the
+//! Read from `[providers.NAME]` with `kind = "bigquery"`, `"dataproc-job"` or
+//! `"dataproc-batch"`. The project falls back to the
 //! variables Google's own tools read (`GOOGLE_CLOUD_PROJECT`, `CLOUDSDK_CORE_PROJECT`); the
 //! credentials to Application Default Credentials (`GOOGLE_APPLICATION_CREDENTIALS`,
 //! gcloud's `application_default_credentials.json`, the metadata server), see
@@ -30,15 +31,17 @@ pub enum Credentials {
 /// Checked Google Cloud settings (one account of one kind).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GoogleConfig {
-    /// The kind: `bigquery`.
+    /// The kind: `bigquery`, `dataproc-job` or `dataproc-batch`.
     pub kind: &'static str,
     /// The project jobs are made in unless the spec names another.
     pub project: String,
-    /// The location jobs are made in unless the spec names another (`US`, `EU`,
-    /// `europe-west1`, ...): BigQuery reads and cancels a job outside the `US` and `EU`
-    /// multi-regions only with its location, so tether always knows it.
+    /// The location jobs are made in unless the spec names another: BigQuery's (`US`, `EU`,
+    /// `europe-west1`, ...; BigQuery reads and cancels a job outside the `US` and `EU`
+    /// multi-regions only with its location, so tether always knows it), or Dataproc's
+    /// region (`us-central1`, ...).
     pub location: String,
-    /// The API's base URL, e.g. `https://bigquery.googleapis.com`, without a trailing slash.
+    /// The API's base URL (`https://bigquery.googleapis.com`,
+    /// `https://dataproc.googleapis.com`, a regional endpoint), without a trailing slash.
     pub endpoint: String,
     /// Where the credentials come from.
     pub credentials: Credentials,
@@ -46,9 +49,13 @@ pub struct GoogleConfig {
     pub common: CommonSettings,
 }
 
-/// The default API endpoint of `kind` (BigQuery's, the one kind so far).
-pub fn default_endpoint(_kind: &str) -> &'static str {
-    "https://bigquery.googleapis.com"
+/// The default API endpoint of `kind`.
+pub fn default_endpoint(kind: &str) -> &'static str {
+    if kind.starts_with("dataproc") {
+        "https://dataproc.googleapis.com"
+    } else {
+        "https://bigquery.googleapis.com"
+    }
 }
 
 impl GoogleConfig {
@@ -85,6 +92,14 @@ impl GoogleConfig {
             Some(id) => p.checked("project", check_project(&id).map(|()| id)),
         };
         let location = match location {
+            None if kind.starts_with("dataproc") => {
+                p.at(
+                    "location",
+                    "missing: the region jobs run in unless the spec names one (us-central1, \
+                     europe-west1, ...)",
+                );
+                None
+            }
             None => {
                 p.at(
                     "location",

@@ -1,15 +1,21 @@
 //! The edge catalog of each Google kind (see [`tether_provider::edges`]), from Google's own
 //! models and documentation: googleapis' protos (`google/cloud/bigquery/v2`), BigQuery's
 //! discovery document (as the Google Cloud CLI carries it, `platform/bq/discovery_next`), the
-//! REST reference, and what Google's own clients (`google-cloud-bigquery`, `bq`) do.
+//! REST reference, and what Google's own clients (`google-cloud-bigquery`, `bq`) do; and
+//! `google/cloud/dataproc/v1` (`jobs.proto`, `batches.proto`), `google/longrunning`, and
+//! the Google Cloud CLI's `gcloud dataproc` and `google-cloud-dataproc`.
 
 use std::time::Duration;
 
 use tether_provider::edges::{Edge, Edges, Topic, UNDOCUMENTED_GRACE};
 
 /// The catalog of `kind` (one of [`crate::factory::KINDS`]).
-pub fn of(_kind: &str) -> &'static Edges {
-    &BIGQUERY
+pub fn of(kind: &str) -> &'static Edges {
+    match kind {
+        crate::dataproc::JOB_KIND => &DATAPROC_JOB,
+        crate::dataproc::BATCH_KIND => &DATAPROC_BATCH,
+        _ => &BIGQUERY,
+    }
 }
 
 /// BigQuery jobs.
@@ -72,5 +78,113 @@ pub static BIGQUERY: Edges = Edges {
             tether: "a cancel is sent and the job polled until DONE: stopped reads cancelled, another reason failed, none succeeded",
             source: "google/cloud/bigquery/v2/job.proto CancelJob; BigQuery discovery document JobConfiguration.jobTimeoutMs",
         },
+    ],
+};
+
+/// Dataproc's consistency edge, the same for jobs and batches.
+const DATAPROC_CONSISTENCY: Edge = Edge {
+    topic: Topic::Consistency,
+    says: "not documented; gcloud reads a job or batch right after submitting it and fails on a 4xx, so reads are expected to answer at once",
+    tether: "a \"not found\" within not_found_grace (2 minutes) of the handle is not an end",
+    source: "google-cloud-sdk googlecloudsdk/command_lib/dataproc/jobs/submitter.py, batches/batch_poller.py",
+};
+
+/// Dataproc's throttling, the same for jobs and batches.
+const DATAPROC_THROTTLING: Edge = Edge {
+    topic: Topic::Throttling,
+    says: "429 RESOURCE_EXHAUSTED over a quota (per project and region a minute: job submit/cancel/delete 400, GetJob 7,500, CreateBatch 200, operations cancel 200)",
+    tether: "not processed: waits for Retry-After (or a pause) and sends again; the account's rate limiter pauses",
+    source: "https://cloud.google.com/dataproc/quotas; https://cloud.google.com/dataproc-serverless/quotas",
+};
+
+/// Dataproc's errors after which a request may have run, the same for jobs and batches.
+const DATAPROC_MAY_HAVE_RUN: Edge = Edge {
+    topic: Topic::MayHaveRun,
+    says: "500 INTERNAL, 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED and a lost connection say nothing of whether a submit ran; Google's clients send it again with the same request id (google-cloud-dataproc retries SubmitJob on 503, gcloud any 5xx five times)",
+    tether: "a submit is sent again with the same request id and job or batch id: Dataproc answers the first job, or 409 ALREADY_EXISTS for the id, which is that job",
+    source: "google-cloud-dataproc job_controller/transports/base.py (retry); google-cloud-sdk apitools http_wrapper",
+};
+
+/// Dataproc jobs on a cluster.
+pub static DATAPROC_JOB: Edges = Edges {
+    kind: "dataproc-job",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: None,
+    entries: &[
+        DATAPROC_CONSISTENCY,
+        Edge {
+            topic: Topic::Retention,
+            says: "not documented: a job is kept until it is deleted (jobs.delete of an active job fails FAILED_PRECONDITION); a deleted job's id may be taken again (jobUuid \"uniquely identifies a job within the project over time\", in contrast to a reference.job_id that \"might be reused over time\")",
+            tether: "forgotten_after has no bound by default; a job seen and then gone (deleted) is outcome_unknown",
+            source: "google/cloud/dataproc/v1/jobs.proto Job.job_uuid, DeleteJob",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "requestId (at most 40 letters, digits, _ and -): \"If the server receives two SubmitJobRequests with the same id, then the second request will be ignored and the first Job created and stored in the backend is returned\", with no documented lifetime, even when that job has ended (Airflow's caveat: a retry with the same request id is handed the earlier, finished job); reference.jobId must be unique within the project: the same id with another request id answers 409 ALREADY_EXISTS",
+            tether: "the request id and the job id are both the key (or t and 39 hex digits of its SHA-256 where the key does not fit): a lost answer is sent again with them, and 409 for the id is the job made before; a new generation has a new key, so it is never handed the old job",
+            source: "google/cloud/dataproc/v1/jobs.proto SubmitJobRequest.request_id, JobReference.job_id; apache/airflow #72417, #72685",
+        },
+        Edge {
+            topic: Topic::Names,
+            says: "reference.jobId: letters, digits, underscores and hyphens, at most 100 characters; reference.projectId, if given, must be the request's project; labels: at most 32, keys and values of at most 63 characters (RFC 1035)",
+            tether: "the job id is the request id (at most 40 characters); a spec's job may not set reference.jobId",
+            source: "google/cloud/dataproc/v1/jobs.proto JobReference, Job.labels",
+        },
+        Edge {
+            topic: Topic::Filters,
+            says: "jobs.list filter: \"status.state = ACTIVE|NON_ACTIVE\", labels.KEY = value and (newer) insertTime, joined by AND only, case sensitive; a filter makes the service ignore jobStateMatcher; no order is documented",
+            tether: "a sweep lists each region's ACTIVE jobs (pageSize 100) and matches them by job id; a job not listed is read with jobs.get, which confirms every end",
+            source: "google/cloud/dataproc/v1/jobs.proto ListJobsRequest.filter",
+        },
+        Edge {
+            topic: Topic::Other,
+            says: "states: PENDING, SETUP_DONE, RUNNING; CANCEL_PENDING and CANCEL_STARTED after a cancel; ATTEMPT_FAILURE when an attempt of a restartable job failed (it is restarted); CANCELLED, DONE and ERROR end it (gcloud's terminal set); jobs.cancel answers the job, then cancels it",
+            tether: "CANCELLED cancelled, DONE succeeded, ERROR failed; ATTEMPT_FAILURE and the cancel states are not ends; status.details is the message",
+            source: "google/cloud/dataproc/v1/jobs.proto JobStatus.State; google-cloud-sdk api_lib/dataproc/dataproc.py terminal_job_states",
+        },
+        DATAPROC_MAY_HAVE_RUN,
+        DATAPROC_THROTTLING,
+    ],
+};
+
+/// Dataproc Serverless batches.
+pub static DATAPROC_BATCH: Edges = Edges {
+    kind: "dataproc-batch",
+    visible_after_create: UNDOCUMENTED_GRACE,
+    forgotten_after: None,
+    entries: &[
+        DATAPROC_CONSISTENCY,
+        Edge {
+            topic: Topic::Retention,
+            says: "not documented: a batch is kept until it is deleted (batches.delete of a batch not ended fails FAILED_PRECONDITION)",
+            tether: "forgotten_after has no bound by default; a batch seen and then gone is outcome_unknown",
+            source: "google/cloud/dataproc/v1/batches.proto DeleteBatch",
+        },
+        Edge {
+            topic: Topic::Idempotency,
+            says: "requestId (at most 40 letters, digits, _ and -): \"If the service receives two CreateBatchRequests with the same request_id, the second request is ignored and the Operation that corresponds to the first Batch created and stored in the backend is returned\"; the same batchId with another request id answers 409 ALREADY_EXISTS",
+            tether: "the request id and the batch id are both the key (or t and 39 hex digits of its SHA-256 where the key does not fit): a lost answer is sent again with them, and 409 for the id is the batch made before",
+            source: "google/cloud/dataproc/v1/batches.proto CreateBatchRequest; apache/airflow #29109, #69855",
+        },
+        Edge {
+            topic: Topic::Names,
+            says: "batchId: 4 to 63 characters of /[a-z][0-9]-/ (gcloud: a letter or digit first and last); a batch is named projects/P/locations/L/batches/ID, its operation projects/P/regions/L/operations/UUID",
+            tether: "an engine key (tether- and 32 lowercase hex digits) is the batch id as it is; another key is hashed to t and 39 hex digits",
+            source: "google/cloud/dataproc/v1/batches.proto CreateBatchRequest.batch_id; google-cloud-sdk command_lib/dataproc/batches/batches_create_request_factory.py",
+        },
+        Edge {
+            topic: Topic::Filters,
+            says: "batches.list filter: batch_id, batch_uuid, state, create_time and labels, with AND and OR (AIP-160), case sensitive; orderBy only create_time desc; pageSize at most 1,000 (default 20)",
+            tether: "a sweep lists each region's PENDING, RUNNING and CANCELLING batches created since its oldest tracked one less 5 minutes of clock skew (pageSize 100); a batch not listed is read with batches.get",
+            source: "google/cloud/dataproc/v1/batches.proto ListBatchesRequest",
+        },
+        Edge {
+            topic: Topic::Other,
+            says: "a batch is cancelled through its long-running operation (operations.cancel of Batch.operation, \"best effort\", answering an empty message); it then goes CANCELLING and CANCELLED; states PENDING, RUNNING, CANCELLING; SUCCEEDED, FAILED and CANCELLED end it",
+            tether: "a cancel reads the batch's operation and cancels it; SUCCEEDED succeeded, FAILED failed, CANCELLED cancelled; stateMessage is the message",
+            source: "google/cloud/dataproc/v1/batches.proto Batch.State, Batch.operation; google/longrunning/operations.proto CancelOperation",
+        },
+        DATAPROC_MAY_HAVE_RUN,
+        DATAPROC_THROTTLING,
     ],
 };

@@ -1,4 +1,5 @@
-//! How tether finds this crate: [`FACTORY`], its kinds (`bigquery`), their settings check,
+//! How tether finds this crate: [`FACTORY`], its kinds (`bigquery`, `dataproc-job`,
+//! `dataproc-batch`), their settings check,
 //! their adapters and (feature `sim`) the simulator.
 
 use std::sync::Arc;
@@ -7,10 +8,10 @@ use tether_provider::registry::{Checked, Env, ProviderFactory, ProviderSettings}
 use tether_provider::settings::Table;
 use tether_provider::{CommonSettings, Provider, ProviderError};
 
-use crate::{bigquery, BigQuery, GoogleConfig};
+use crate::{bigquery, dataproc, BigQuery, Dataproc, GoogleConfig};
 
 /// The kinds this crate serves.
-pub const KINDS: &[&str] = &[bigquery::KIND];
+pub const KINDS: &[&str] = &[bigquery::KIND, dataproc::JOB_KIND, dataproc::BATCH_KIND];
 
 /// The Google Cloud provider, as tether's registry lists it.
 pub static FACTORY: Factory = Factory;
@@ -53,6 +54,9 @@ impl ProviderSettings for GoogleConfig {
     }
 
     fn adapter(&self) -> Result<Arc<dyn Provider>, ProviderError> {
-        Ok(Arc::new(BigQuery::new(self.clone())?))
+        Ok(match self.kind {
+            dataproc::JOB_KIND | dataproc::BATCH_KIND => Arc::new(Dataproc::new(self.clone())?),
+            _ => Arc::new(BigQuery::new(self.clone())?),
+        })
     }
 }

@@ -4,7 +4,10 @@
 //! - `bigquery` (`bigquery.rs`): BigQuery jobs (query, load, extract, copy), inserted with a
 //!   job id derived from tether's key (`jobs.insert`; a second insert of the id answers 409
 //!   `duplicate`, which is the job already made), read with `jobs.get`, swept with
-//!   `jobs.list`, cancelled with `jobs.cancel`.
+//!   `jobs.list`, cancelled with `jobs.cancel`;
+//! - `dataproc-job` and `dataproc-batch` (`dataproc.rs`): Dataproc jobs on a cluster and
+//!   Dataproc Serverless batches, submitted with a request id and a job (or batch) id from
+//!   tether's key, read, listed and cancelled (a batch through its long-running operation).
 //!
 //! The modules:
 //! - `factory.rs`: [`FACTORY`], what tether's registry lists: the kinds, the settings check,
@@ -29,6 +32,7 @@ pub mod auth;
 pub mod bigquery;
 pub mod client;
 pub mod config;
+pub mod dataproc;
 pub mod edges;
 pub mod factory;
 #[cfg(feature = "sim")]
@@ -37,18 +41,12 @@ pub mod state;
 
 pub use bigquery::BigQuery;
 pub use config::{Credentials, GoogleConfig};
+pub use dataproc::Dataproc;
 pub use factory::FACTORY;
 
 /// How far a service's clock may be from tether's: how much earlier than tether's record a
 /// job's creation time may be, in ms.
 pub(crate) const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
-
-/// Now, in ms since the Unix epoch (by tether's clock).
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 /// The scope tether asks Google's credentials for: every Cloud API the project allows.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";

@@ -276,7 +276,7 @@ pub(super) fn routes() -> Router<Shared> {
 }
 
 /// The query's parameters, repeated ones kept (`stateFilter=pending&stateFilter=running`).
-fn params(uri: &Uri) -> Vec<(String, String)> {
+pub(super) fn params(uri: &Uri) -> Vec<(String, String)> {
     uri.query()
         .unwrap_or("")
         .split('&')
@@ -313,7 +313,7 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)
@@ -442,7 +442,7 @@ async fn insert(
         job_id,
         configuration,
         created: now,
-        created_ms: crate::now_ms(),
+        created_ms: super::now_ms(),
         pending: config.pending,
         running: config.running,
         outcome: config.outcome.clone(),
@@ -605,7 +605,7 @@ pub(super) async fn end_jobs(State(inner): State<Shared>, Json(body): Json<EndJo
         if let Some(job) = inner_ref.jobs.by_id.get_mut(&(project.clone(), id.clone())) {
             if job.standing(&inner_ref.config, now).state != "DONE" {
                 job.ended_at = Some(now);
-                ended.push(json!({"job_id": id, "end_time": crate::now_ms()}));
+                ended.push(json!({"job_id": id, "end_time": super::now_ms()}));
             }
         }
     }

@@ -1,5 +1,5 @@
-//! A Google Cloud simulator: BigQuery's jobs API on a loopback port, with Google's
-//! credentials checked as the real services check them.
+//! A Google Cloud simulator: BigQuery's jobs API and Dataproc's jobs and Serverless batches
+//! on one loopback port, with Google's credentials checked as the real services check them.
 //!
 //! - `bigquery.rs`: jobs move PENDING -> RUNNING -> DONE on a schedule; `jobs.insert` takes
 //!   the caller's job id and answers a second insert of it 409 `duplicate` (also once the
@@ -7,6 +7,10 @@
 //!   found" without its location; `jobs.list` filters by state and creation time only,
 //!   newest first; `jobs.cancel` answers at once and the job ends `DONE`/`stopped` a moment
 //!   later.
+//! - `dataproc.rs`: jobs (`PENDING`, `RUNNING`, `DONE` or `ERROR`; `CANCEL_PENDING` then
+//!   `CANCELLED`) and batches (`PENDING`, `RUNNING`, `SUCCEEDED` or `FAILED`; `CANCELLING`
+//!   then `CANCELLED`, through the batch's operation), deduplicated by request id, their ids
+//!   taken (409 `ALREADY_EXISTS`), listed with Dataproc's filters.
 //! - here: the credentials, the error shape, the faults, the counters, the registry's view.
 //!
 //! Credentials: a request carries `Authorization: Bearer` with either a token this simulator
@@ -22,6 +26,7 @@
 //! `GET /_sim/stats` reports the counters; `POST /_sim/jobs/end` ends chosen jobs now.
 
 mod bigquery;
+mod dataproc;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -42,6 +47,8 @@ use tether_provider::JobState;
 
 /// The project the simulator's jobs are made in unless a request names another.
 pub const PROJECT: &str = "tether-sim";
+/// The region its Dataproc jobs and batches run in unless a request names another.
+pub const REGION: &str = "us-central1";
 /// Its service account.
 pub const CLIENT_EMAIL: &str = "tether-sim@tether-sim.iam.gserviceaccount.com";
 /// Its service account's key id.
@@ -147,6 +154,8 @@ pub struct SimStats {
 pub struct Inner {
     config: SimConfig,
     jobs: bigquery::Jobs,
+    /// Dataproc's jobs and batches.
+    runs: dataproc::Runs,
     /// Access tokens it issued.
     tokens: HashSet<String>,
     /// The service accounts it trusts: client email -> public key (PEM).
@@ -258,6 +267,13 @@ fn unverified_claim(token: &str, claim: &str) -> Option<String> {
     claims[claim].as_str().map(str::to_string)
 }
 
+/// Now, in ms since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The state the server answers from.
 type Shared = Arc<Mutex<Inner>>;
 
@@ -304,6 +320,7 @@ impl Simulator {
         let inner = Inner {
             config,
             jobs: bigquery::Jobs::default(),
+            runs: dataproc::Runs::default(),
             tokens: HashSet::new(),
             trusted: HashMap::from([(CLIENT_EMAIL.to_string(), PUBLIC_KEY.to_string())]),
             harness: Harness::new(lifetimes),
@@ -330,6 +347,32 @@ impl Simulator {
         self.lock()
             .trusted
             .insert(client_email.to_string(), public_key_pem.to_string());
+    }
+
+    /// Changes the BigQuery job, Dataproc job or batch `handle` names (its forced state and
+    /// whether lists leave it out); false if there is none.
+    fn with_job(
+        &self,
+        handle: &tether_provider::Handle,
+        f: impl FnOnce(&mut Option<String>, &mut bool),
+    ) -> bool {
+        let mut inner = self.lock();
+        if handle.get_str("region").is_some() {
+            return match inner.runs.by_handle_mut(handle) {
+                Some(run) => {
+                    f(&mut run.forced, &mut run.hidden);
+                    true
+                }
+                None => false,
+            };
+        }
+        match inner.jobs.by_handle_mut(handle) {
+            Some(job) => {
+                f(&mut job.forced, &mut job.hidden);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The path of the key file of the simulator's own service account.
@@ -372,6 +415,7 @@ fn write_key_file(url: &str) -> std::io::Result<KeyFile> {
 fn router(inner: Shared) -> Router {
     Router::new()
         .merge(bigquery::routes())
+        .merge(dataproc::routes())
         .route("/token", post(exchange_token))
         .route(
             "/computeMetadata/v1/instance/service-accounts/default/token",
@@ -589,20 +633,35 @@ impl registry::SimFactory for Simulators {
         DEFAULT_PORT
     }
 
-    /// BigQuery's `JobStatus.state` with the `errorResult.reason`s of an unsuccessful end, as
-    /// `src/state.rs` documents them.
-    fn documented_states(&self, _kind: &str) -> Vec<(String, JobState)> {
-        crate::state::BIGQUERY_STATES
+    /// BigQuery's `JobStatus.state` with the `errorResult.reason`s of an unsuccessful end;
+    /// Dataproc's `JobStatus.State` and `Batch.State`; as `src/state.rs` documents them.
+    fn documented_states(&self, kind: &str) -> Vec<(String, JobState)> {
+        let table = match kind {
+            crate::dataproc::JOB_KIND => crate::state::DATAPROC_JOB_STATES,
+            crate::dataproc::BATCH_KIND => crate::state::DATAPROC_BATCH_STATES,
+            _ => crate::state::BIGQUERY_STATES,
+        };
+        table
             .iter()
             .map(|&(raw, state)| (raw.to_string(), state))
             .collect()
     }
 
-    fn sample_spec(&self, _kind: &str, name: &str) -> Value {
-        json!({"configuration": {"query": {
-            "query": format!("SELECT '{}' AS job", name.replace('\'', "\\'")),
-            "useLegacySql": false,
-        }}})
+    fn sample_spec(&self, kind: &str, name: &str) -> Value {
+        let file = format!("gs://tether-sim/{}.py", name.replace(['/', ' '], "_"));
+        match kind {
+            crate::dataproc::JOB_KIND => json!({"job": {
+                "placement": {"clusterName": "tether-sim-cluster"},
+                "pysparkJob": {"mainPythonFileUri": file},
+            }}),
+            crate::dataproc::BATCH_KIND => json!({"batch": {
+                "pysparkBatch": {"mainPythonFileUri": file},
+            }}),
+            _ => json!({"configuration": {"query": {
+                "query": format!("SELECT '{}' AS job", name.replace('\'', "\\'")),
+                "useLegacySql": false,
+            }}}),
+        }
     }
 
     async fn start(
@@ -627,7 +686,7 @@ impl registry::SimFactory for Simulators {
         if let Some(key) = options.switches.keys().next() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                format!("the bigquery simulator takes no {key:?} (it takes no switches)"),
+                format!("the Google simulator takes no {key:?} (it takes no switches)"),
             ));
         }
         let port = options.port.unwrap_or(DEFAULT_PORT);
@@ -655,10 +714,15 @@ impl registry::RunningSim for Simulator {
         ]
     }
 
-    fn settings(&self, _kind: &str) -> Table {
+    fn settings(&self, kind: &str) -> Table {
+        let location = if kind.starts_with("dataproc") {
+            REGION
+        } else {
+            "US"
+        };
         Table::from([
             ("project".to_string(), Setting::String(PROJECT.into())),
-            ("location".to_string(), Setting::String("US".into())),
+            ("location".to_string(), Setting::String(location.into())),
             ("endpoint".to_string(), Setting::String(self.url())),
             (
                 "credentials_file".to_string(),
@@ -719,34 +783,27 @@ impl registry::RunningSim for Simulator {
 
     fn job_state(&self, handle: &tether_provider::Handle) -> Option<registry::SimJobState> {
         let inner = self.lock();
-        let job = inner.jobs.by_handle(handle)?;
-        Some(job.truth(&inner.config, Instant::now()))
+        let now = Instant::now();
+        if handle.get_str("region").is_some() {
+            return Some(inner.runs.by_handle(handle)?.truth(&inner.config, now));
+        }
+        Some(inner.jobs.by_handle(handle)?.truth(&inner.config, now))
     }
 
     fn set_state(&self, handle: &tether_provider::Handle, raw: &str) -> bool {
-        let mut inner = self.lock();
-        match inner.jobs.by_handle_mut(handle) {
-            Some(job) => {
-                job.forced = Some(raw.to_string());
-                true
-            }
-            None => false,
-        }
+        self.with_job(handle, |forced, _| *forced = Some(raw.to_string()))
     }
 
     fn forget(&self, handle: &tether_provider::Handle) -> bool {
-        self.lock().jobs.forget(handle)
+        let mut inner = self.lock();
+        if handle.get_str("region").is_some() {
+            return inner.runs.forget(handle);
+        }
+        inner.jobs.forget(handle)
     }
 
     fn hide_from_lists(&self, handle: &tether_provider::Handle) -> bool {
-        let mut inner = self.lock();
-        match inner.jobs.by_handle_mut(handle) {
-            Some(job) => {
-                job.hidden = true;
-                true
-            }
-            None => false,
-        }
+        self.with_job(handle, |_, hidden| *hidden = true)
     }
 
     fn lie_in_lists(&self, on: bool) {
