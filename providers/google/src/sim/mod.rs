@@ -705,11 +705,18 @@ impl registry::RunningSim for Simulator {
     fn banner(&self) -> Vec<String> {
         let (url, key) = (self.url(), self.key_file().display().to_string());
         vec![
-            format!("BigQuery simulator on {url} (project {PROJECT:?}); stats at {url}/_sim/stats"),
+            format!(
+                "Google Cloud simulator (BigQuery, Dataproc) on {url} (project {PROJECT:?}); \
+                 stats at {url}/_sim/stats"
+            ),
             format!("Its service account's key file: {key}"),
             format!(
                 "Use it with: [providers.bigquery] project = \"{PROJECT}\", location = \"US\", \
                  endpoint = \"{url}\", credentials_file = \"{key}\""
+            ),
+            format!(
+                "        or: [providers.dataproc-job] (or dataproc-batch) project = \"{PROJECT}\", \
+                 location = \"{REGION}\", endpoint = \"{url}\", credentials_file = \"{key}\""
             ),
         ]
     }
