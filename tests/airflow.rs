@@ -81,8 +81,9 @@ fn the_python_package_passes_its_tests_against_a_real_tether() {
 /// Databricks operator on `TetherStoreBackend`, an incremental task, clear of a succeeded, a
 /// running and a deferred task, SIGTERM of a running task, a task killed mid-submit, 200
 /// deferred tasks marked failed at once, three AWS kinds and two declared APIs in one DAG,
-/// `execution_timeout` running out (running and deferred), and a checkpointed task SIGKILLed
-/// part-way; each prints the submissions and cancels the simulator saw.
+/// `execution_timeout` running out (running and deferred), a checkpointed task SIGKILLed
+/// part-way, and a BigQuery job whose task is SIGKILLed while it runs; each prints the
+/// submissions and cancels the simulator saw.
 #[test]
 fn the_scenarios_pass_on_a_real_airflow_deployment() {
     let Some(venv) = venv() else { return };

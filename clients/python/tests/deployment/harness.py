@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -408,11 +409,13 @@ max_wait = "{max_wait}"
         if account.kind == "http":
             text += declared_account(name, account, url)
             continue
-        where = (
-            f'host = "{url}"\ntoken = "dapi-sim-token"'
-            if account.kind == "databricks"
-            else f'region = "us-east-1"\nendpoint_url = "{url}"'
-        )
+        if account.kind == "databricks":
+            where = f'host = "{url}"\ntoken = "dapi-sim-token"'
+        elif account.kind in GOOGLE_KINDS:
+            where = google_account(folder, url, account.kind)
+        else:
+            where = f'region = "us-east-1"\nendpoint_url = "{url}"'
+
         text += f"""
 [providers.{name}]
 kind = "{account.kind}"
@@ -421,6 +424,35 @@ poll_initial = "{account.poll_initial}"
 poll_max = "{account.poll_max}"
 """
     return text
+
+
+#: The kinds of tether's Google crate, whose simulator (``tether sim bigquery``) serves all.
+GOOGLE_KINDS = ("bigquery", "dataproc-job", "dataproc-batch")
+
+
+def google_account(folder: Path, url: str, kind: str) -> str:
+    """The fields of a Google account on the simulator at ``url``: its project, a location,
+    and a key file of the service account it trusts (the workspace's test-only key pair, the
+    one the simulator writes for itself), so that tether signs its tokens as it would for
+    Google."""
+    key = folder / "google-sim-key.json"
+    key.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "tether-sim",
+                "private_key_id": "tether-sim-key-1",
+                "private_key": (REPO / "providers/core/testdata/test-only-rsa-key.pem").read_text(),
+                "client_email": "tether-sim@tether-sim.iam.gserviceaccount.com",
+                "token_uri": f"{url}/token",
+            }
+        )
+    )
+    location = "US" if kind == "bigquery" else "us-central1"
+    return (
+        f'project = "tether-sim"\nlocation = "{location}"\nendpoint = "{url}"\n'
+        f'credentials_file = "{key}"'
+    )
 
 
 def declared_account(name: str, account: Account, url: str) -> str:

@@ -59,6 +59,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             # Behind the declared accounts: Livy's and dbt Cloud's APIs.
             "livy": Sim(pending="1s", running="6s", kind="http", args=("--api", "livy")),
             "dbt": Sim(pending="1s", running="6s", kind="http", args=("--api", "dbt-cloud")),
+            # Behind the Google accounts: BigQuery and Dataproc on one simulator.
+            "google": Sim(pending="1s", running="10s", kind="bigquery"),
         },
         accounts={
             "databricks": Account("sim", poll_initial="500ms", poll_max="2s"),
@@ -77,6 +79,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             "dbt": Account(
                 "dbt", poll_initial="500ms", poll_max="2s", kind="http", example="dbt-cloud.toml"
             ),
+            "bigquery": Account("google", poll_initial="500ms", poll_max="2s", kind="bigquery"),
         },
         airflow_databricks_sim="sim",
     ) as d:
@@ -475,3 +478,26 @@ def test_16_a_checkpointed_task_resumes_after_a_sigkill(deployment: Deployment) 
     assert result["skipped"] >= at_kill - 200
     keys = "/v1/state/task-instances/checkpointed/r1/convert/-1/keys"
     assert d.tether(keys)["entries"] == [], "the finished task's checkpoint is deleted"
+
+
+def test_17_a_bigquery_job_runs_from_a_dag(deployment: Deployment) -> None:
+    """TetherJobOperator, unchanged, on a BigQuery job (tether signs its Google tokens with a
+    service account's key); the task process is SIGKILLed while the job runs, and the retry
+    reattaches to the same BigQuery job."""
+    d, before = deployment, deployment.sim("google")
+    d.trigger("bigquery_job", "r1")
+    ti = d.wait_ti("bigquery_job", "r1", "rollup", "running")
+    d.wait_job("bigquery_job", "running")
+    os.kill(ti["pid"], signal.SIGKILL)  # an eviction
+    d.wait_ti("bigquery_job", "r1", "rollup", "success")
+    assert d.return_value("bigquery_job", "r1", "rollup")["state"] == "succeeded"
+    after = d.sim("google")
+    made = after["submissions"] - before["submissions"]
+    print(
+        f"\n17. BigQuery: simulator made {made} job(s), by key {after['by_key']}, verified "
+        f"{after['signed_tokens_verified']} signed tokens"
+    )
+    assert made == 1
+    assert all(n == 1 for n in after["by_key"].values()), after["by_key"]
+    assert after["signed_tokens_verified"] > before["signed_tokens_verified"]
+    assert after["cancels"] == before["cancels"]

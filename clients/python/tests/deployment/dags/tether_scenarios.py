@@ -149,6 +149,23 @@ with DAG("declared_apis", schedule=None, start_date=START, catchup=False):
         deferrable=True,
     )
 
+# 17. A BigQuery job (tether's bigquery kind, on the Google simulator).
+with DAG("bigquery_job", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(
+        task_id="rollup",
+        provider="bigquery",
+        spec={
+            "configuration": {
+                "query": {
+                    "query": "SELECT SUM(amount) FROM sales.events WHERE run = '{{ run_id }}'",
+                    "useLegacySql": False,
+                },
+                "labels": {"dag": "bigquery_job"},
+            }
+        },
+        **RETRY,
+    )
+
 # 15. execution_timeout runs out while the task waits in the worker, and while it is deferred:
 # the job is cancelled (the user's limit), and the retry submits a new generation.
 TIMEOUT: dict[str, Any] = {"execution_timeout": timedelta(seconds=15), **RETRY}
