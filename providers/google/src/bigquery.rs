@@ -393,6 +393,14 @@ impl Provider for BigQuery {
         Ok(Sweep { statuses, calls })
     }
 
+    /// `projects/P/jobs/ID`: the job's name in BigQuery's audit log entries.
+    fn handle_ref(&self, handle: &Handle) -> String {
+        match JobRef::of(handle) {
+            Ok(job) => crate::events::bigquery_ref(&job.project, &job.job_id),
+            Err(_) => handle.as_json().to_string(),
+        }
+    }
+
     /// The job in the Google Cloud console.
     fn job_url(&self, handle: &Handle) -> Option<String> {
         let job = JobRef::of(handle).ok()?;

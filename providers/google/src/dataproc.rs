@@ -530,6 +530,16 @@ impl Provider for Dataproc {
         Ok(Sweep { statuses, calls })
     }
 
+    /// The job's `projects/P/regions/R/jobs/ID`, or the batch's resource name: what the
+    /// log entries of its `cloud_dataproc_job` / `cloud_dataproc_batch` resource name.
+    fn handle_ref(&self, handle: &Handle) -> String {
+        match (self.named(handle), self.kind) {
+            (Ok(n), Kind::Job) => crate::events::dataproc_job_ref(&n.project, &n.region, &n.id),
+            (Ok(n), Kind::Batch) => crate::events::dataproc_batch_ref(&n.project, &n.region, &n.id),
+            (Err(_), _) => handle.as_json().to_string(),
+        }
+    }
+
     /// The job or batch in the Google Cloud console.
     fn job_url(&self, handle: &Handle) -> Option<String> {
         let n = self.named(handle).ok()?;

@@ -20,6 +20,8 @@
 //! - `client.rs`: the REST client: bearer tokens, tether's retrying HTTP client, Google's
 //!   error shape (`{"error": {"code", "message", "status", "errors": [{"reason"}]}}`).
 //! - `state.rs`: how each kind's states map to tether's.
+//! - `events.rs`: the job events of Cloud Logging entries a log sink routes to Pub/Sub (the
+//!   reading only; the Pub/Sub source is to come).
 //! - `edges.rs`: each kind's catalog of its service's documented hard edges.
 //! - `sim/` (feature `sim`, off by default): a simulator of the same REST APIs that checks
 //!   the credentials (the signature of a service account's token, the metadata server's
@@ -34,6 +36,7 @@ pub mod client;
 pub mod config;
 pub mod dataproc;
 pub mod edges;
+pub mod events;
 pub mod factory;
 #[cfg(feature = "sim")]
 pub mod sim;
