@@ -78,14 +78,7 @@ fn world() -> &'static World {
             // status call reaches the answering server.
             let key = std::env::temp_dir()
                 .join(format!("tether-hostile-key-{}.json", std::process::id()));
-            std::fs::write(&key, json!({
-                "type": "service_account",
-                "project_id": "hostile-project",
-                "private_key_id": "k1",
-                "private_key": include_str!("../providers/core/testdata/test-only-rsa-key.pem"),
-                "client_email": "hostile@hostile-project.iam.gserviceaccount.com",
-                "token_uri": format!("{url}/token"),
-            }).to_string()).unwrap();
+            common::procs::google_key_file(&key, &url);
             for (kind, location) in [
                 ("bigquery", "EU"),
                 ("dataproc-job", "europe-west1"),

@@ -120,6 +120,40 @@ pub fn kinds() -> Vec<&'static str> {
         .collect()
 }
 
+/// The kinds of tether's Google crate, whose simulator serves all three.
+pub const GOOGLE_KINDS: [&str; 3] = ["bigquery", "dataproc-job", "dataproc-batch"];
+
+/// The fields of a Google account of `provider` on the simulator at `url`: its project, a
+/// location, and a key file (in `dir`) of the service account the simulator trusts (the
+/// workspace's test-only key pair), so that the processes sign their tokens as for Google.
+pub fn google_account(dir: &std::path::Path, provider: &str, url: &str) -> String {
+    let key = dir.join("google-key.json");
+    google_key_file(&key, url);
+    let location = if provider == "bigquery" {
+        "US"
+    } else {
+        "us-central1"
+    };
+    format!(
+        "kind = \"{provider}\"\nproject = \"tether-sim\"\nlocation = \"{location}\"\nendpoint = \"{url}\"\ncredentials_file = \"{}\"",
+        key.display()
+    )
+}
+
+/// Writes at `path` the key file of the service account the Google simulator at `url`
+/// trusts (the workspace's test-only key pair, as the simulator writes it for itself).
+pub fn google_key_file(path: &std::path::Path, url: &str) {
+    let file = serde_json::json!({
+        "type": "service_account",
+        "project_id": "tether-sim",
+        "private_key_id": "tether-sim-key-1",
+        "private_key": include_str!("../../providers/core/testdata/test-only-rsa-key.pem"),
+        "client_email": "tether-sim@tether-sim.iam.gserviceaccount.com",
+        "token_uri": format!("{url}/token"),
+    });
+    std::fs::write(path, file.to_string()).unwrap();
+}
+
 /// A config file for `provider` at the simulator, a spec file, in a temp folder.
 pub struct Setup {
     pub dir: tempfile::TempDir,
@@ -149,6 +183,8 @@ impl Setup {
                 "kind = \"{provider}\"\nhost = \"{}\"\ntoken = \"dapi-sim-token\"",
                 sim.url
             )
+        } else if GOOGLE_KINDS.contains(&provider) {
+            google_account(dir.path(), provider, &sim.url)
         } else {
             format!(
                 "kind = \"{provider}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"",

@@ -20,8 +20,6 @@
 //! Reference: <https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs>,
 //! googleapis `google/cloud/bigquery/v2/job.proto`.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
@@ -33,7 +31,7 @@ use tether_provider::{
 use crate::client::{segment, Call, Client};
 use crate::config::{check_location, check_project};
 use crate::state::{bigquery_status, JobStatus};
-use crate::{GoogleConfig, CLOCK_SKEW_MS};
+use crate::GoogleConfig;
 
 /// The kind, as in config and errors.
 pub const KIND: &str = "bigquery";
@@ -369,28 +367,11 @@ impl Provider for BigQuery {
     /// `jobs.list` of each project's pending and running jobs created since its oldest job
     /// asked about, less the clocks' skew.
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        let mut statuses = vec![None; jobs.len()];
-        let mut by_project: HashMap<String, (i64, HashMap<String, usize>)> = HashMap::new();
-        for (i, tracked) in jobs.iter().enumerate() {
-            if let Ok(job) = JobRef::of(tracked.handle) {
-                let (since, wanted) = by_project
-                    .entry(job.project)
-                    .or_insert((i64::MAX, HashMap::new()));
-                *since = (*since).min(tracked.created_ms);
-                wanted.insert(job.job_id, i);
-            }
-        }
-        let mut calls = 0;
-        for (project, (since, wanted)) in by_project {
-            let (listed, n) = self.active_jobs(&project, since - CLOCK_SKEW_MS).await?;
-            calls += n;
-            for (id, status) in listed {
-                if let Some(&i) = wanted.get(&id) {
-                    statuses[i] = Some(status);
-                }
-            }
-        }
-        Ok(Sweep { statuses, calls })
+        let place = |h: &Handle| JobRef::of(h).ok().map(|j| (j.project, j.job_id));
+        crate::sweep::sweep(jobs, place, |project: String, since| async move {
+            self.active_jobs(&project, since).await
+        })
+        .await
     }
 
     /// `projects/P/jobs/ID`: the job's name in BigQuery's audit log entries.

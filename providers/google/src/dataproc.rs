@@ -27,8 +27,6 @@
 //! Reference: googleapis `google/cloud/dataproc/v1/jobs.proto`, `batches.proto`,
 //! `google/longrunning/operations.proto`.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -42,7 +40,7 @@ use tether_provider::{
 use crate::client::{segment, Call, Client};
 use crate::config::{check_location, check_project};
 use crate::state::{batch_status, job_status};
-use crate::{GoogleConfig, CLOCK_SKEW_MS};
+use crate::GoogleConfig;
 
 /// The kind of jobs on a cluster.
 pub const JOB_KIND: &str = "dataproc-job";
@@ -503,31 +501,15 @@ impl Provider for Dataproc {
     }
 
     async fn status_many(&self, jobs: &[Tracked<'_>]) -> Result<Sweep, ProviderError> {
-        let mut statuses = vec![None; jobs.len()];
-        type Wanted = (i64, HashMap<String, usize>);
-        let mut places: HashMap<(String, String), Wanted> = HashMap::new();
-        for (i, tracked) in jobs.iter().enumerate() {
-            if let Ok(n) = self.named(tracked.handle) {
-                let (since, wanted) = places
-                    .entry((n.project, n.region))
-                    .or_insert((i64::MAX, HashMap::new()));
-                *since = (*since).min(tracked.created_ms);
-                wanted.insert(n.id, i);
-            }
-        }
-        let mut calls = 0;
-        for ((project, region), (since, wanted)) in places {
-            let (listed, n) = self
-                .active(&project, &region, since - CLOCK_SKEW_MS)
-                .await?;
-            calls += n;
-            for (id, status) in listed {
-                if let Some(&i) = wanted.get(&id) {
-                    statuses[i] = Some(status);
-                }
-            }
-        }
-        Ok(Sweep { statuses, calls })
+        let place = |h: &Handle| self.named(h).ok().map(|n| ((n.project, n.region), n.id));
+        crate::sweep::sweep(
+            jobs,
+            place,
+            |(project, region): (String, String), since| async move {
+                self.active(&project, &region, since).await
+            },
+        )
+        .await
     }
 
     /// The job's `projects/P/regions/R/jobs/ID`, or the batch's resource name: what the

@@ -20,6 +20,8 @@
 //! - `client.rs`: the REST client: bearer tokens, tether's retrying HTTP client, Google's
 //!   error shape (`{"error": {"code", "message", "status", "errors": [{"reason"}]}}`).
 //! - `state.rs`: how each kind's states map to tether's.
+//! - `sweep.rs`: what the kinds' coalesced sweeps share (jobs grouped by where one list
+//!   lists them, statuses matched back by id).
 //! - `events.rs`: the job events of Cloud Logging entries a log sink routes to Pub/Sub (the
 //!   reading only; the Pub/Sub source is to come).
 //! - `edges.rs`: each kind's catalog of its service's documented hard edges.
@@ -41,6 +43,7 @@ pub mod factory;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;
+mod sweep;
 
 pub use bigquery::BigQuery;
 pub use config::{Credentials, GoogleConfig};
