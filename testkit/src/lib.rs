@@ -319,7 +319,8 @@ fn quick_settings() -> Table {
 
 /// A fresh idempotency key for a scenario: at most 39 characters, as tether's own keys
 /// (`tether-` and 32 hex digits), which every provider's limit takes (Dataproc's request ids:
-/// 40); what makes it unique comes first, the kind and scenario after, for reading.
+/// 40), ending in a letter or digit; what makes it unique comes first, the kind and scenario
+/// after, for reading.
 pub fn key(kind: &str, scenario: &str) -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -328,7 +329,8 @@ pub fn key(kind: &str, scenario: &str) -> String {
         .map_or(0, |d| d.subsec_nanos());
     let mut key = format!("tether-{n}-{nanos}-{kind}-{scenario}");
     key.truncate(39);
-    key
+    // Ending in a letter or digit, as names made from it must (SageMaker's).
+    key.trim_end_matches(['-', '_']).to_string()
 }
 
 /// A second submit with the same key makes no second job, where the provider deduplicates;
