@@ -51,14 +51,17 @@ impl Authenticator {
         }
     }
 
-    /// The bearer token to send now.
-    pub async fn bearer(&self) -> Result<Secret, ProviderError> {
+    /// The bearer token to send now (`None`: no credentials, [`Credentials::None`]).
+    pub async fn bearer(&self) -> Result<Option<Secret>, ProviderError> {
+        if self.source == Credentials::None {
+            return Ok(None);
+        }
         let credentials = self
             .built
             .get_or_try_init(|| async { self.build() })
             .await?;
         match credentials.access_token().await {
-            Ok(token) => Ok(Secret::new(token.token)),
+            Ok(token) => Ok(Some(Secret::new(token.token))),
             Err(e) if e.is_transient() => Err(ProviderError::transient(
                 self.kind,
                 format!("{}: no access token yet: {e}", self.describe()),
@@ -76,6 +79,7 @@ impl Authenticator {
             Credentials::Default => "Application Default Credentials".into(),
             Credentials::File(path) => format!("credentials_file {path:?}"),
             Credentials::Metadata(url) => format!("the metadata server at {url}"),
+            Credentials::None => "no credentials".into(),
         }
     }
 
@@ -94,6 +98,7 @@ impl Authenticator {
                 .with_scopes([SCOPE])
                 .build_access_token_credentials()
                 .map_err(|e| refused(&e)),
+            Credentials::None => Err(refused(&"no credentials to build")),
             Credentials::File(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| refused(&e))?;
                 let json: Value =

@@ -96,13 +96,26 @@ pub struct Client {
 impl Client {
     /// A client for the configured account.
     pub fn for_config(config: &GoogleConfig) -> Result<Self, ProviderError> {
-        let http = HttpClient::new(config.kind, &config.common)?;
-        let auth = Authenticator::new(config.kind, config.credentials.clone());
+        Self::new(
+            config.kind,
+            &config.endpoint,
+            &config.common,
+            config.credentials.clone(),
+        )
+    }
+
+    /// A client of `endpoint` for `kind` (a provider or event source kind).
+    pub fn new(
+        kind: &'static str,
+        endpoint: &str,
+        common: &tether_provider::CommonSettings,
+        credentials: crate::Credentials,
+    ) -> Result<Self, ProviderError> {
         Ok(Self {
-            kind: config.kind,
-            endpoint: config.endpoint.clone(),
-            http,
-            auth,
+            kind,
+            endpoint: endpoint.to_string(),
+            http: HttpClient::new(kind, common)?,
+            auth: Authenticator::new(kind, credentials),
         })
     }
 
@@ -130,8 +143,9 @@ impl Client {
         let send = || async {
             let token = self.auth.bearer().await?;
             self.http
-                .send_classified(what, idempotency, throttled, |c| {
-                    build(c, &url).bearer_auth(token.expose())
+                .send_classified(what, idempotency, throttled, |c| match &token {
+                    Some(token) => build(c, &url).bearer_auth(token.expose()),
+                    None => build(c, &url),
                 })
                 .await
         };

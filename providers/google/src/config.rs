@@ -26,6 +26,9 @@ pub enum Credentials {
     /// The metadata server at this URL (`metadata_server`), for a workload on Google's
     /// compute whose metadata server is not at its usual address, and for tests.
     Metadata(String),
+    /// None: requests carry no credentials (the Pub/Sub emulator's, `unauthenticated = true`
+    /// in an event source's table; never a provider account's).
+    None,
 }
 
 /// Checked Google Cloud settings (one account of one kind).

@@ -38,6 +38,29 @@ impl ProviderFactory for Factory {
         Ok(Arc::new(GoogleConfig::build(kind, prefix, table, env)?))
     }
 
+    fn event_kinds(&self) -> &'static [&'static str] {
+        &[crate::pubsub::KIND]
+    }
+
+    /// `gcp-pubsub`: the Google kinds' job events from a Pub/Sub subscription (`pubsub.rs`).
+    fn event_source(
+        &self,
+        kind: &str,
+        prefix: &str,
+        table: Table,
+        _env: Env<'_>,
+    ) -> Result<Arc<dyn tether_provider::events::EventSource>, Vec<String>> {
+        if kind != crate::pubsub::KIND {
+            return Err(vec![format!(
+                "{prefix}.kind: {kind:?} is not a Google event source kind (gcp-pubsub)"
+            )]);
+        }
+        let config = crate::pubsub::PubSubConfig::build(prefix, table)?;
+        let source =
+            crate::pubsub::PubSubSource::new(config).map_err(|e| vec![format!("{prefix}: {e}")])?;
+        Ok(Arc::new(source))
+    }
+
     #[cfg(feature = "sim")]
     fn simulators(&self) -> Option<&dyn tether_provider::registry::SimFactory> {
         Some(&crate::sim::SIMULATORS)

@@ -22,8 +22,8 @@
 //! - `state.rs`: how each kind's states map to tether's.
 //! - `sweep.rs`: what the kinds' coalesced sweeps share (jobs grouped by where one list
 //!   lists them, statuses matched back by id).
-//! - `events.rs`: the job events of Cloud Logging entries a log sink routes to Pub/Sub (the
-//!   reading only; the Pub/Sub source is to come).
+//! - `events.rs`: the job events of Cloud Logging entries a log sink routes to Pub/Sub;
+//!   `pubsub.rs`: the event source that pulls them (`[events.NAME] kind = "gcp-pubsub"`).
 //! - `edges.rs`: each kind's catalog of its service's documented hard edges.
 //! - `sim/` (feature `sim`, off by default): a simulator of the same REST APIs that checks
 //!   the credentials (the signature of a service account's token, the metadata server's
@@ -40,6 +40,7 @@ pub mod dataproc;
 pub mod edges;
 pub mod events;
 pub mod factory;
+pub mod pubsub;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;
