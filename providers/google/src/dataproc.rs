@@ -277,26 +277,13 @@ pub fn batch_id_for(key: &str) -> String {
     })
 }
 
-/// `ms` since the Unix epoch as RFC 3339 in UTC, as Dataproc's filters take times.
+/// `ms` since the Unix epoch as RFC 3339 in UTC, to the second, as Dataproc's filters take
+/// times.
 pub fn rfc3339_of(ms: i64) -> String {
-    let secs = ms.div_euclid(1000).max(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    chrono::DateTime::from_timestamp_millis(ms.max(0))
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// Checks a spec of `kind`: the resource with exactly one type, no id of its own.
