@@ -14,7 +14,9 @@
 //! - the answers every gate gives alike: [`dropped_connection`], [`with_retry_after`];
 //! - [`Server`]: a router served on a loopback port until dropped; [`Hosted`]: a simulator's
 //!   state under its lock with the server answering from it, and what every simulator does
-//!   with its harness (queue and clear faults, switch lifetimes).
+//!   with its harness (queue and clear faults, switch lifetimes);
+//! - `event_faults.rs`: for a simulator that sends its jobs' events, what befalls them on
+//!   the way ([`EventFaults`]: lost, repeated, delayed; chaos for the soak).
 //!
 //! What stays in a provider's simulator is what differs: its wire protocol, its credentials,
 //! its error bodies, which requests a fault may be aimed at, and its jobs' own states.
@@ -30,6 +32,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{SimCounts, SimOptions};
+
+mod event_faults;
+pub use event_faults::{EventFault, EventFaultKind, EventFaults, Outgoing, CHAOS_DELAY};
 
 /// Faults waiting for the requests they apply to, in the order they were queued.
 #[derive(Debug, Clone)]

@@ -17,6 +17,7 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
+use tether_provider::sim::Outgoing;
 use tether_provider::CommonSettings;
 
 use super::{service, Inner, SimJob};
@@ -44,12 +45,10 @@ pub struct EventQueue {
     /// Its secret.
     pub secret_access_key: String,
     /// Every this many events, one is dropped, duplicated or delayed by
-    /// [`CHAOS_DELAY`], in turn (the soak's events; switch `event_chaos_every`).
+    /// [`tether_provider::sim::CHAOS_DELAY`], in turn (the soak's events; switch
+    /// `event_chaos_every`).
     pub chaos_every: Option<u64>,
 }
-
-/// How long the chaos of [`EventQueue::chaos_every`] delays an event.
-pub const CHAOS_DELAY: Duration = Duration::from_secs(3);
 
 impl EventQueue {
     /// The queue at `queue_url`, reached at its host, in `us-east-1`, signed with `key_pair`.
@@ -68,94 +67,10 @@ impl EventQueue {
     }
 }
 
-/// What happens to the next events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventFaultKind {
-    /// Not sent (EventBridge's best effort lost it).
-    Drop,
-    /// Sent twice, the same event (at-least-once delivery).
-    Duplicate,
-    /// Sent this much later, so that later events overtake it.
-    Delay(Duration),
-}
-
-/// A fault of the next `times` events (of `service`'s jobs, or any).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventFault {
-    /// What happens to them.
-    pub kind: EventFaultKind,
-    /// Whose events; `None` for all.
-    pub service: Option<Service>,
-    /// How many events.
-    pub times: u32,
-}
-
-impl EventFault {
-    /// `kind` for the next `times` events of any job.
-    pub fn new(kind: EventFaultKind, times: u32) -> Self {
-        Self {
-            kind,
-            service: None,
-            times,
-        }
-    }
-
-    /// Only for `service`'s jobs.
-    pub fn on(mut self, service: Service) -> Self {
-        self.service = Some(service);
-        self
-    }
-}
-
-/// The emitter's own state in [`Inner`].
-#[derive(Debug, Default)]
-pub(super) struct Emitted {
-    /// Faults still to apply, in the order given.
-    faults: Vec<EventFault>,
-    /// Events handed to SQS (a duplicate counts twice).
-    pub(super) sent: u64,
-    /// Events SQS refused or that could not reach it.
-    pub(super) failed: u64,
-    /// How many events were made (for their ids).
-    made: u64,
-    /// See [`EventQueue::chaos_every`].
-    chaos_every: Option<u64>,
-}
-
-impl Emitted {
-    /// Queues a fault.
-    pub(super) fn inject(&mut self, fault: EventFault) {
-        if fault.times > 0 {
-            self.faults.push(fault);
-        }
-    }
-
-    /// The fault that applies to the next event of `service`, if any: a queued one, else
-    /// the chaos's turn.
-    fn take(&mut self, service: Service) -> Option<EventFaultKind> {
-        let Some(i) = self
-            .faults
-            .iter()
-            .position(|f| f.service.is_none_or(|s| s == service))
-        else {
-            let every = self.chaos_every.filter(|k| *k > 0)?;
-            return self
-                .made
-                .is_multiple_of(every)
-                .then(|| match (self.made / every) % 3 {
-                    0 => EventFaultKind::Drop,
-                    1 => EventFaultKind::Duplicate,
-                    _ => EventFaultKind::Delay(CHAOS_DELAY),
-                });
-        };
-        let kind = self.faults[i].kind;
-        self.faults[i].times -= 1;
-        if self.faults[i].times == 0 {
-            self.faults.remove(i);
-        }
-        Some(kind)
-    }
-}
+/// A fault of the next events of one AWS service's jobs, or any's.
+pub type EventFault = tether_provider::sim::EventFault<Service>;
+/// The faults and counts of the events sent, in [`Inner`].
+pub(super) type Emitted = tether_provider::sim::EventFaults<Service>;
 
 /// An AWS timestamp (seconds since the epoch) as ISO 8601 text.
 pub(super) fn iso(seconds: f64) -> String {
@@ -201,15 +116,9 @@ fn envelope(job: &SimJob, n: u64) -> Option<Value> {
     }))
 }
 
-/// One message to send: its body, and how long to wait first.
-struct Outgoing {
-    body: String,
-    after: Option<Duration>,
-}
-
 /// The events of the jobs whose state changed since they were last looked at, with the
 /// faults applied.
-fn changes(inner: &mut Inner) -> Vec<Outgoing> {
+fn changes(inner: &mut Inner) -> Vec<Outgoing<String>> {
     let mut out = Vec::new();
     for i in 0..inner.jobs.len() {
         let state = inner.jobs[i].state().to_string();
@@ -217,26 +126,12 @@ fn changes(inner: &mut Inner) -> Vec<Outgoing> {
             continue;
         }
         inner.jobs[i].emitted = Some(state);
-        inner.emitted.made += 1;
-        let Some(event) = envelope(&inner.jobs[i], inner.emitted.made) else {
+        let n = inner.emitted.next_number();
+        let Some(event) = envelope(&inner.jobs[i], n) else {
             continue;
         };
-        let body = event.to_string();
-        match inner.emitted.take(inner.jobs[i].service) {
-            None => out.push(Outgoing { body, after: None }),
-            Some(EventFaultKind::Drop) => {}
-            Some(EventFaultKind::Duplicate) => {
-                out.push(Outgoing {
-                    body: body.clone(),
-                    after: None,
-                });
-                out.push(Outgoing { body, after: None });
-            }
-            Some(EventFaultKind::Delay(by)) => out.push(Outgoing {
-                body,
-                after: Some(by),
-            }),
-        }
+        let service = inner.jobs[i].service;
+        out.extend(inner.emitted.apply(service, n, event.to_string()));
     }
     out
 }
@@ -257,7 +152,7 @@ pub(super) fn spawn(shared: Arc<Mutex<Inner>>, queue: EventQueue) -> std::io::Re
         .lock()
         .expect("simulator mutex poisoned")
         .emitted
-        .chaos_every = queue.chaos_every;
+        .chaos(queue.chaos_every);
     let target = Target {
         provider: "aws-sim-events",
         signing_name: "sqs",
@@ -389,46 +284,5 @@ mod tests {
         let mut statement = job(Service::RedshiftData);
         statement.arguments = json!({"ClusterIdentifier": "c1"});
         assert!(envelope(&statement, 1).is_none());
-    }
-
-    /// The soak's chaos: every Nth event dropped, duplicated or delayed, in turn; a queued
-    /// fault first.
-    #[test]
-    fn chaos_faults_every_nth_event_in_turn() {
-        let mut e = Emitted {
-            chaos_every: Some(2),
-            ..Emitted::default()
-        };
-        let kinds: Vec<Option<EventFaultKind>> = (1..=6)
-            .map(|made| {
-                e.made = made;
-                e.take(Service::Batch)
-            })
-            .collect();
-        assert_eq!(
-            kinds,
-            [
-                None,
-                Some(EventFaultKind::Duplicate),
-                None,
-                Some(EventFaultKind::Delay(CHAOS_DELAY)),
-                None,
-                Some(EventFaultKind::Drop),
-            ]
-        );
-        e.inject(EventFault::new(EventFaultKind::Duplicate, 1));
-        e.made = 7;
-        assert_eq!(e.take(Service::Batch), Some(EventFaultKind::Duplicate));
-    }
-
-    #[test]
-    fn faults_apply_in_order_to_their_service_and_run_out() {
-        let mut e = Emitted::default();
-        e.inject(EventFault::new(EventFaultKind::Drop, 1).on(Service::Batch));
-        e.inject(EventFault::new(EventFaultKind::Duplicate, 2));
-        assert_eq!(e.take(Service::Emr), Some(EventFaultKind::Duplicate));
-        assert_eq!(e.take(Service::Batch), Some(EventFaultKind::Drop));
-        assert_eq!(e.take(Service::Batch), Some(EventFaultKind::Duplicate));
-        assert_eq!(e.take(Service::Batch), None);
     }
 }

@@ -50,8 +50,9 @@ use tether_provider::sim::{self as harness, Harness, Hosted, Lifetimes, Simulate
 use tether_provider::JobState;
 
 use crate::config::Service;
-pub use events::{EventFault, EventFaultKind, EventQueue};
+pub use events::{EventFault, EventQueue};
 use service::Request;
+pub use tether_provider::sim::EventFaultKind;
 
 /// How the simulator behaves.
 #[derive(Debug, Clone)]
