@@ -18,7 +18,7 @@ pub struct SimArgs {
     #[arg(value_name = "KIND", value_parser = simulated_kinds())]
     kind: String,
     /// Port on 127.0.0.1 (0 picks a free one) [default: 8089 for databricks, 8090 for the AWS
-    /// kinds].
+    /// kinds, 8092 for the Google kinds].
     #[arg(long)]
     port: Option<u16>,
     /// How long a job stays pending.
@@ -60,6 +60,14 @@ pub struct SimArgs {
     /// The AWS kinds: the SQS endpoint of --event-queue-url [default: the queue URL's host].
     #[arg(long, value_name = "URL", requires = "event_queue_url")]
     event_endpoint_url: Option<String>,
+    /// The Google kinds: publish every job's log entry (at each state change) to this topic
+    /// (`projects/P/topics/T`) of the Pub/Sub emulator at --event-pubsub-endpoint, as a
+    /// Cloud Logging sink would.
+    #[arg(long, value_name = "TOPIC", requires = "event_pubsub_endpoint")]
+    event_topic: Option<String>,
+    /// The Google kinds: the Pub/Sub emulator's URL (`http://127.0.0.1:8085`).
+    #[arg(long, value_name = "URL", requires = "event_topic")]
+    event_pubsub_endpoint: Option<String>,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -187,6 +195,8 @@ pub(super) async fn run(args: &SimArgs) -> Result<(), Error> {
         ("api", &args.api),
         ("event_queue_url", &args.event_queue_url),
         ("event_endpoint_url", &args.event_endpoint_url),
+        ("event_topic", &args.event_topic),
+        ("event_pubsub_endpoint", &args.event_pubsub_endpoint),
     ] {
         if let Some(v) = value {
             switches.insert(key.to_string(), Setting::String(v.clone()));

@@ -43,6 +43,7 @@
 //!   (`on_forgotten = "resubmit"`).
 
 pub mod moto;
+pub mod pubsub;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -49,6 +49,11 @@ pub(super) struct SimJob {
     pub(super) forced: Option<String>,
     /// Left out of `jobs.list`.
     pub(super) hidden: bool,
+    /// The state its last log entry was made for (`events.rs`).
+    emitted: Option<String>,
+    /// When a client last read it (`jobs.get`, `jobs.list`): what `?fresh_within` counts.
+    /// (A cell: reads hold the simulator's lock shared among the jobs they walk.)
+    last_seen: std::cell::Cell<Option<Instant>>,
 }
 
 /// Where a job stands at a moment: state, error reason, and when it started and ended.
@@ -217,6 +222,86 @@ impl SimJob {
             stats["endTime"] = json!(ms(at));
         }
         stats
+    }
+}
+
+impl SimJob {
+    /// The audit log entry BigQuery writes as the job reaches its state at `now`, if that
+    /// is not the state its last entry was for (`BigQueryAuditMetadata.jobChange`).
+    fn job_change(&mut self, config: &SimConfig, now: Instant) -> Option<Value> {
+        let s = self.standing(config, now);
+        let raw = match &s.reason {
+            Some(reason) => format!("{}/{reason}", s.state),
+            None => s.state.clone(),
+        };
+        if self.emitted.as_deref() == Some(raw.as_str()) {
+            return None;
+        }
+        let before = self.emitted.replace(raw);
+        let before = before.as_deref().map(|b| b.split('/').next().unwrap_or(b));
+        let mut status = json!({"jobState": s.state});
+        if let Some(reason) = &s.reason {
+            status["errorResult"] = json!({"code": 1, "message": error_result(reason)["message"]});
+        }
+        Some(json!({
+            "protoPayload": {
+                "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+                "serviceName": "bigquery.googleapis.com",
+                "methodName": "google.cloud.bigquery.v2.JobService.InsertJob",
+                "resourceName": format!("projects/{}/jobs/{}", self.project, self.job_id),
+                "metadata": {
+                    "@type": "type.googleapis.com/google.cloud.audit.BigQueryAuditMetadata",
+                    "jobChange": {
+                        "before": before.unwrap_or("JOB_STATE_UNSPECIFIED"),
+                        "after": s.state,
+                        "job": {
+                            "jobName": format!("projects/{}/jobs/{}", self.project, self.job_id),
+                            "jobConfig": {"type": self.job_type()},
+                            "jobStatus": status,
+                        },
+                    },
+                },
+            },
+            "resource": {"type": "bigquery_project",
+                         "labels": {"project_id": self.project, "location": self.location}},
+            "logName": format!("projects/{}/logs/cloudaudit.googleapis.com%2Fdata_access", self.project),
+            "severity": "INFO",
+        }))
+    }
+}
+
+impl Jobs {
+    /// How many jobs are not done, and how many of those a client read within `within`.
+    pub(super) fn freshness(
+        &self,
+        config: &SimConfig,
+        now: Instant,
+        within: Duration,
+    ) -> (u64, u64) {
+        let active = self
+            .by_id
+            .values()
+            .filter(|j| j.standing(config, now).state != "DONE");
+        let (mut all, mut fresh) = (0, 0);
+        for job in active {
+            all += 1;
+            if job
+                .last_seen
+                .get()
+                .is_some_and(|s| now.duration_since(s) <= within)
+            {
+                fresh += 1;
+            }
+        }
+        (all, fresh)
+    }
+
+    /// The log entries of the jobs whose state changed since their last entry.
+    pub(super) fn log_entries(&mut self, config: &SimConfig, now: Instant) -> Vec<Value> {
+        self.by_id
+            .values_mut()
+            .filter_map(|j| j.job_change(config, now))
+            .collect()
     }
 }
 
@@ -420,6 +505,8 @@ async fn insert(
         ended_at: None,
         forced: None,
         hidden: false,
+        emitted: None,
+        last_seen: std::cell::Cell::new(None),
     };
     let answer = job.resource(config, now);
     if dry_run {
@@ -450,6 +537,7 @@ async fn get_job(
         .filter(|j| j.readable(&guard.config, &guard.harness.lifetimes, now))
         .filter(|j| located(j, param(&params, "location")))
         .ok_or_else(|| not_found(&project, &job_id))?;
+    job.last_seen.set(Some(now));
     Ok(Json(job.resource(&guard.config, now)).into_response())
 }
 
@@ -545,6 +633,7 @@ async fn list(
             more = true;
             break;
         }
+        job.last_seen.set(Some(now));
         jobs.push(job.listed(config, now, full));
     }
     let mut page = json!({"kind": "bigquery#jobList", "etag": "\"sim\"", "jobs": jobs});

@@ -45,6 +45,8 @@ pub(super) struct SimRun {
     pub(super) hidden: bool,
     /// A batch's operation id.
     operation: String,
+    /// The state its last log entry was made for (`events.rs`).
+    emitted: Option<String>,
 }
 
 /// Where a run stands: its phase, and when it ended.
@@ -241,6 +243,36 @@ impl SimRun {
     }
 }
 
+impl SimRun {
+    /// The entry Dataproc's logs hold for the job (`cloud_dataproc_job`) or batch
+    /// (`cloud_dataproc_batch`) as it reaches `state`, if that is not the state its last
+    /// entry was for. Dataproc documents no state-change entry: the entry names the run in
+    /// its resource labels, which is all that tether reads of it.
+    fn log_entry(&mut self, state: String, batch: bool) -> Option<Value> {
+        if self.emitted.as_deref() == Some(state.as_str()) {
+            return None;
+        }
+        self.emitted = Some(state.clone());
+        let (resource, labels) = if batch {
+            let labels = json!({"project_id": self.project, "location": self.region,
+                                "batch_id": self.id, "batch_uuid": self.uuid});
+            ("cloud_dataproc_batch", labels)
+        } else {
+            let labels = json!({"project_id": self.project, "region": self.region,
+                                "job_id": self.id, "job_uuid": self.uuid});
+            ("cloud_dataproc_job", labels)
+        };
+        Some(json!({
+            "jsonPayload": {"message": format!("{} {} is {state}",
+                if batch { "Batch" } else { "Job" }, self.id)},
+            "resource": {"type": resource, "labels": labels},
+            "logName": format!("projects/{}/logs/dataproc.googleapis.com%2F{}",
+                self.project, if batch { "batch_events" } else { "job_events" }),
+            "severity": if matches!(state.as_str(), "ERROR" | "FAILED") { "ERROR" } else { "INFO" },
+        }))
+    }
+}
+
 /// The jobs and batches.
 #[derive(Debug, Default)]
 pub(super) struct Runs {
@@ -257,6 +289,27 @@ pub(super) struct Runs {
 }
 
 impl Runs {
+    /// The log entries of the jobs and batches whose state changed since their last entry,
+    /// each with its kind.
+    pub(super) fn log_entries(
+        &mut self,
+        config: &SimConfig,
+        now: Instant,
+    ) -> Vec<(&'static str, Value)> {
+        let jobs = self.jobs.values_mut().filter_map(|r| {
+            let state = r.job_state(config, now);
+            r.log_entry(state, false)
+                .map(|e| (crate::dataproc::JOB_KIND, e))
+        });
+        let mut out: Vec<_> = jobs.collect();
+        out.extend(self.batches.values_mut().filter_map(|r| {
+            let state = r.batch_state(config, now);
+            r.log_entry(state, true)
+                .map(|e| (crate::dataproc::BATCH_KIND, e))
+        }));
+        out
+    }
+
     pub(super) fn by_handle(&self, handle: &Handle) -> Option<&SimRun> {
         let project = handle.get_str("project")?;
         if let Some(id) = handle.get_str("batch_id") {
@@ -381,6 +434,7 @@ fn new_run(config: &SimConfig, project: &str, region: &str, id: &str, body: Valu
         forced: None,
         hidden: false,
         operation: format!("{:032x}", rand::random::<u128>()),
+        emitted: None,
     }
 }
 

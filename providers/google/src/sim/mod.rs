@@ -23,10 +23,17 @@
 //! the simulator writes it as a key file (`settings()` names it as `credentials_file`), so
 //! every adapter pointed at it signs its tokens with the real signing path.
 //!
-//! `GET /_sim/stats` reports the counters; `POST /_sim/jobs/end` ends chosen jobs now.
+//! `GET /_sim/stats` reports the counters (with `?fresh_within=S`, also `active_runs` and
+//! `fresh_runs`: BigQuery jobs not finished, and those of them a client read within the last
+//! S seconds); `POST /_sim/jobs/end` ends chosen jobs now. With an [`EventTopic`]
+//! (`events.rs`), every state change is published to Pub/Sub as a log sink would.
 
 mod bigquery;
 mod dataproc;
+mod events;
+
+pub use events::{EventFault, EventTopic};
+pub use tether_provider::sim::EventFaultKind;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -74,6 +81,9 @@ pub struct SimConfig {
     pub lists_report_success: bool,
     /// How long after `jobs.cancel` a job ends `stopped`.
     pub cancel_takes: Duration,
+    /// Where the jobs' log entries are published (none: nowhere). Read when the simulator
+    /// starts.
+    pub events: Option<EventTopic>,
 }
 
 impl Default for SimConfig {
@@ -84,6 +94,7 @@ impl Default for SimConfig {
             outcome: None,
             lists_report_success: false,
             cancel_takes: Duration::from_millis(200),
+            events: None,
         }
     }
 }
@@ -147,6 +158,10 @@ pub struct SimStats {
     pub tokens_issued: u64,
     /// Requests whose bearer was a self-signed JWT that verified.
     pub signed_tokens_verified: u64,
+    /// Log entries published to the event topic (a repeated one counts twice).
+    pub events_sent: u64,
+    /// Log entries the topic refused or that could not reach it.
+    pub events_failed: u64,
 }
 
 /// The simulator's state (behind [`Simulator`]).
@@ -162,6 +177,8 @@ pub struct Inner {
     trusted: HashMap<String, String>,
     harness: Harness<Fault>,
     stats: SimStats,
+    /// The log entries' faults and counts (`events.rs`).
+    emitted: events::Emitted,
 }
 
 impl Simulated for Inner {
@@ -181,6 +198,8 @@ impl Inner {
     fn stats(&self) -> SimStats {
         SimStats {
             common: self.harness.counters.clone(),
+            events_sent: self.emitted.sent,
+            events_failed: self.emitted.failed,
             ..self.stats.clone()
         }
     }
@@ -277,12 +296,15 @@ fn now_ms() -> i64 {
 /// The state the server answers from.
 type Shared = Arc<Mutex<Inner>>;
 
-/// A running simulator: its state and server ([`Hosted`]), and the key file it wrote for
-/// its service account (removed when it stops).
+/// A running simulator: its state and server ([`Hosted`]), the key file it wrote for its
+/// service account (removed when it stops), and the task publishing its log entries when
+/// [`SimConfig::events`] names a topic.
 #[derive(Debug)]
 pub struct Simulator {
     hosted: Hosted<Inner>,
     key_file: KeyFile,
+    // Held for its drop: the publishing stops with the simulator.
+    _emitter: Option<events::Emitter>,
 }
 
 impl std::ops::Deref for Simulator {
@@ -325,10 +347,37 @@ impl Simulator {
             trusted: HashMap::from([(CLIENT_EMAIL.to_string(), PUBLIC_KEY.to_string())]),
             harness: Harness::new(lifetimes),
             stats: SimStats::default(),
+            emitted: events::Emitted::default(),
         };
-        let hosted = Hosted::start("google", inner, router, addr).await?;
+        let topic = inner.config.events.clone();
+        let mut state = None;
+        let app = |shared: Shared| {
+            state = Some(shared.clone());
+            router(shared)
+        };
+        let hosted = Hosted::start("google", inner, app, addr).await?;
         let key_file = write_key_file(&hosted.url())?;
-        Ok(Self { hosted, key_file })
+        let emitter = match (topic, state) {
+            (Some(topic), Some(state)) => Some(events::spawn(state, topic)),
+            _ => None,
+        };
+        Ok(Self {
+            hosted,
+            key_file,
+            _emitter: emitter,
+        })
+    }
+
+    /// Applies `fault` to the next log entries published (dropped, repeated or delayed).
+    pub fn inject_event_fault(&self, fault: EventFault) {
+        self.lock().emitted.inject(fault);
+    }
+
+    /// Log entries published so far (a repeated one counts twice), and those that could not
+    /// be.
+    pub fn events_sent(&self) -> (u64, u64) {
+        let inner = self.lock();
+        (inner.emitted.sent, inner.emitted.failed)
     }
 
     /// The counters so far.
@@ -616,8 +665,20 @@ async fn metadata_project(headers: HeaderMap) -> Response {
     ([("metadata-flavor", "Google")], PROJECT).into_response()
 }
 
-async fn stats(State(inner): State<Shared>) -> Response {
-    Json(inner.lock().expect("simulator mutex poisoned").stats()).into_response()
+/// The counters; with `?fresh_within=S`, also `active_runs` and `fresh_runs` (BigQuery jobs
+/// not finished, and those of them a client read within the last S seconds).
+async fn stats(State(inner): State<Shared>, uri: axum::http::Uri) -> Response {
+    let guard = inner.lock().expect("simulator mutex poisoned");
+    let mut body = serde_json::to_value(guard.stats()).unwrap_or_default();
+    let fresh_within = bigquery::param(&bigquery::params(&uri), "fresh_within")
+        .and_then(|v| v.parse::<f64>().ok())
+        .and_then(|s| Duration::try_from_secs_f64(s).ok());
+    if let Some(within) = fresh_within {
+        let (active, fresh) = guard.jobs.freshness(&guard.config, Instant::now(), within);
+        body["active_runs"] = json!(active);
+        body["fresh_runs"] = json!(fresh);
+    }
+    Json(body).into_response()
 }
 
 /// The simulators, as the registry starts them ([`crate::FACTORY`]).
@@ -683,17 +744,56 @@ impl registry::SimFactory for Simulators {
             },
             ..SimConfig::default()
         };
-        if let Some(key) = options.switches.keys().next() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("the Google simulator takes no {key:?} (it takes no switches)"),
-            ));
-        }
+        let mut config = config;
+        config.events = event_switches(options.switches)?;
         let port = options.port.unwrap_or(DEFAULT_PORT);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         Ok(Box::new(
             Simulator::start_with(config, lifetimes, addr).await?,
         ))
+    }
+}
+
+/// The events switches (`event_topic`, `projects/P/topics/T`, with `event_pubsub_endpoint`, the
+/// Pub/Sub emulator's URL; `event_chaos_every`: every Nth entry dropped, duplicated or delayed
+/// in turn): where the jobs' log entries go, if anywhere. Anything else is refused by name.
+fn event_switches(mut switches: Table) -> std::io::Result<Option<EventTopic>> {
+    let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
+    let mut text = |key: &str| match switches.remove(key) {
+        None => Ok(None),
+        Some(Setting::String(s)) => Ok(Some(s)),
+        Some(other) => Err(invalid(format!(
+            "the Google simulator's {key} must be a string, not {}",
+            other.type_str()
+        ))),
+    };
+    let topic = text("event_topic")?;
+    let endpoint = text("event_pubsub_endpoint")?;
+    let chaos_every = match switches.remove("event_chaos_every") {
+        None => None,
+        Some(Setting::Integer(n)) if n > 0 => Some(n as u64),
+        Some(other) => return Err(invalid(format!(
+            "the Google simulator's event_chaos_every must be a whole number above 0, not {other}"
+        ))),
+    };
+    if let Some(key) = switches.keys().next() {
+        return Err(invalid(format!(
+            "the Google simulator takes no {key:?} (it takes event_topic, event_pubsub_endpoint and \
+             event_chaos_every)"
+        )));
+    }
+    match (topic, endpoint) {
+        (None, None) => Ok(None),
+        (Some(topic), Some(endpoint)) => {
+            let mut t = EventTopic::new(&endpoint, &topic).map_err(invalid)?;
+            t.chaos_every = chaos_every;
+            Ok(Some(t))
+        }
+        _ => Err(invalid(
+            "the Google simulator's event_topic and event_pubsub_endpoint go together (the topic, \
+             projects/P/topics/T, of the Pub/Sub emulator at the endpoint)"
+                .into(),
+        )),
     }
 }
 
