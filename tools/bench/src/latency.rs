@@ -20,7 +20,11 @@
 //! The modes: `polling` (the account's settings as they are, polled every cadence), `sweep`
 //! (the same with `sweep_every`), `notifications` (the account names a notification
 //! destination of the simulator, which POSTs job notifications to tether's
-//! `/v1/events/databricks/{account}`). One table, a line per mode and scale, and with
+//! `/v1/events/databricks/{account}`); `batch-polling` and `batch-events` the same with AWS
+//! Batch jobs, the latter with EventBridge's events through moto's SQS; `bigquery-polling`
+//! and `bigquery-events` with BigQuery jobs, the latter with their audit log entries through
+//! a Pub/Sub subscription of the Google Cloud CLI's emulator. One table, a line per mode and
+//! scale, and with
 //! `--compare-airflow` a line for Airflow's `DatabricksExecutionTrigger` at the same cadence
 //! and end rate (`airflow_triggers.py --end-rate`).
 
@@ -68,6 +72,11 @@ pub enum Mode {
     /// AWS Batch jobs, polling, and the jobs' EventBridge events through an SQS queue served
     /// by moto (`[events.NAME]` of kind `aws-sqs`).
     BatchEvents,
+    /// BigQuery jobs, polling only (`jobs.list` sweeps of running jobs).
+    BigQueryPolling,
+    /// BigQuery jobs, polling, and the jobs' audit log entries through a Pub/Sub subscription
+    /// of the Google Cloud CLI's emulator (`[events.NAME]` of kind `gcp-pubsub`).
+    BigQueryEvents,
 }
 
 impl Mode {
@@ -79,8 +88,11 @@ impl Mode {
             "notifications" => Ok(Self::Notifications),
             "batch-polling" => Ok(Self::BatchPolling),
             "batch-events" => Ok(Self::BatchEvents),
+            "bigquery-polling" => Ok(Self::BigQueryPolling),
+            "bigquery-events" => Ok(Self::BigQueryEvents),
             other => Err(format!(
-                "{other:?} is not a mode: polling, sweep, notifications, batch-polling or batch-events"
+                "{other:?} is not a mode: polling, sweep, notifications, batch-polling, \
+                 batch-events, bigquery-polling or bigquery-events"
             )),
         }
     }
@@ -92,6 +104,8 @@ impl Mode {
             Self::Notifications => "Databricks notifications".into(),
             Self::BatchPolling => "AWS Batch, polling only".into(),
             Self::BatchEvents => "AWS Batch, EventBridge events through SQS (moto)".into(),
+            Self::BigQueryPolling => "BigQuery, polling only".into(),
+            Self::BigQueryEvents => "BigQuery, audit log entries through Pub/Sub (emulator)".into(),
         }
     }
 
@@ -100,6 +114,7 @@ impl Mode {
         match self {
             Self::Polling | Self::Sweep | Self::Notifications => "databricks",
             Self::BatchPolling | Self::BatchEvents => "batch",
+            Self::BigQueryPolling | Self::BigQueryEvents => "bigquery",
         }
     }
 }
@@ -247,6 +262,7 @@ pub async fn latency(bench: &LatencyBench) -> Result<(), Error> {
         .iter()
         .map(|k| match *k {
             "databricks" => "Databricks simulator",
+            "bigquery" => "Google simulator's BigQuery (events through the Pub/Sub emulator)",
             _ => "AWS Batch simulator (events through moto's SQS)",
         })
         .collect::<Vec<_>>()
@@ -466,43 +482,122 @@ async fn pending_jobs(http: &reqwest::Client, base: &str) -> Option<u64> {
     )
 }
 
-/// The event queue of the `batch-events` mode: moto, and the queue's URL.
-struct Queue {
-    moto: tether_testkit::moto::Moto,
-    url: String,
+/// Where the simulator's events go and `tether serve` reads them: the `batch-events` mode's
+/// SQS queue served by moto, or the `bigquery-events` mode's topic and subscription of the
+/// Pub/Sub emulator.
+enum Bus {
+    Sqs {
+        moto: tether_testkit::moto::Moto,
+        url: String,
+    },
+    PubSub {
+        emulator: tether_testkit::pubsub::Emulator,
+        topic: String,
+        subscription: String,
+    },
 }
 
-/// Starts moto and makes the events' queue.
-async fn event_queue() -> Result<Queue, Error> {
-    let moto = tether_testkit::moto::start("tether-bench --latency batch-events")
-        .await
-        .ok_or_else(|| {
-            Error::Usage("batch-events needs moto: `pip install 'moto[server]'`".into())
-        })?;
-    let url = tether_testkit::moto::create_queue(
-        &tether_testkit::moto::sqs(&moto),
-        "tether-bench-events",
-    )
-    .await;
-    Ok(Queue { moto, url })
-}
+impl Bus {
+    /// The bus of `mode`, started, if it has one.
+    async fn start(mode: Mode) -> Result<Option<Self>, Error> {
+        match mode {
+            Mode::BatchEvents => {
+                let moto = tether_testkit::moto::start("tether-bench --latency batch-events")
+                    .await
+                    .ok_or_else(|| {
+                        Error::Usage("batch-events needs moto: `pip install 'moto[server]'`".into())
+                    })?;
+                let url = tether_testkit::moto::create_queue(
+                    &tether_testkit::moto::sqs(&moto),
+                    "tether-bench-events",
+                )
+                .await;
+                Ok(Some(Self::Sqs { moto, url }))
+            }
+            Mode::BigQueryEvents => {
+                let emulator =
+                    tether_testkit::pubsub::start("tether-bench --latency bigquery-events")
+                        .await
+                        .ok_or_else(|| {
+                            Error::Usage(
+                                "bigquery-events needs the Pub/Sub emulator of the Google Cloud CLI"
+                                    .into(),
+                            )
+                        })?;
+                let (topic, subscription) = emulator
+                    .topic_and_subscription("tether-sim", "job-logs", "tether-bench", 60)
+                    .await;
+                Ok(Some(Self::PubSub {
+                    emulator,
+                    topic,
+                    subscription,
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
 
-/// Messages in the queue, visible or in flight.
-async fn queued(queue: &Queue) -> u64 {
-    let answer = tether_testkit::moto::sqs_call(
-        &tether_testkit::moto::sqs(&queue.moto),
-        "GetQueueAttributes",
-        json!({"QueueUrl": queue.url, "AttributeNames": ["ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible"]}),
-    )
-    .await;
-    let n = |k: &str| {
-        answer["Attributes"][k]
-            .as_str()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    n("ApproximateNumberOfMessages") + n("ApproximateNumberOfMessagesNotVisible")
+    /// The simulator's arguments that send its events here.
+    fn sim_args(&self) -> Vec<String> {
+        match self {
+            Self::Sqs { moto, url } => vec![
+                "--event-queue-url".into(),
+                url.clone(),
+                "--event-endpoint-url".into(),
+                moto.url.clone(),
+            ],
+            Self::PubSub {
+                emulator, topic, ..
+            } => vec![
+                "--event-topic".into(),
+                topic.clone(),
+                "--event-pubsub-endpoint".into(),
+                emulator.url.clone(),
+            ],
+        }
+    }
+
+    /// `tether serve`'s `[events.NAME]` table reading it for the account `kind`.
+    fn events_table(&self, kind: &str) -> String {
+        match self {
+            Self::Sqs { moto, url } => format!(
+                "\n[events.aws]\nkind = \"aws-sqs\"\nqueue_url = \"{url}\"\nendpoint_url = \"{}\"\n\
+                 region = \"us-east-1\"\naccounts = [\"{kind}\"]\n",
+                moto.url
+            ),
+            Self::PubSub {
+                emulator,
+                subscription,
+                ..
+            } => format!(
+                "\n[events.google]\nkind = \"gcp-pubsub\"\nsubscription = \"{subscription}\"\n\
+                 endpoint = \"{}\"\nunauthenticated = true\naccounts = [\"{kind}\"]\n",
+                emulator.url
+            ),
+        }
+    }
+
+    /// Messages in the queue, visible or in flight; `None` where it cannot be told (the
+    /// Pub/Sub emulator reports no backlog).
+    async fn queued(&self) -> Option<u64> {
+        let Self::Sqs { moto, url } = self else {
+            return None;
+        };
+        let answer = tether_testkit::moto::sqs_call(
+            &tether_testkit::moto::sqs(moto),
+            "GetQueueAttributes",
+            json!({"QueueUrl": url, "AttributeNames": ["ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible"]}),
+        )
+        .await;
+        let n = |k: &str| {
+            answer["Attributes"][k]
+                .as_str()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Some(n("ApproximateNumberOfMessages") + n("ApproximateNumberOfMessagesNotVisible"))
+    }
 }
 
 /// The calls `tether serve` made to its event sources (`tether_event_source_calls_total`).
@@ -522,6 +617,14 @@ async fn queue_calls(http: &reqwest::Client, base: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
+/// The simulator's counter of single status calls, by its kind's name.
+fn status_counter(kind: &str) -> &'static str {
+    match kind {
+        "databricks" | "bigquery" => "get_requests",
+        _ => "status_requests",
+    }
+}
+
 /// The simulator's counters of status calls, list calls and submissions, by its kind's names.
 fn call_counts(kind: &str, stats: &Value) -> (u64, u64, u64) {
     match kind {
@@ -529,6 +632,11 @@ fn call_counts(kind: &str, stats: &Value) -> (u64, u64, u64) {
             count(stats, "get_requests"),
             count(stats, "list_requests"),
             count(stats, "submit_requests"),
+        ),
+        "bigquery" => (
+            count(stats, "get_requests"),
+            count(stats, "list_requests"),
+            count(stats, "insert_requests"),
         ),
         _ => (
             count(stats, "status_requests"),
@@ -551,19 +659,8 @@ async fn run_mode(bench: &LatencyBench, mode: Mode, jobs: u32) -> Result<Measure
         // key pair.
         tether_testkit::moto::aws_env();
     }
-    let queue = match mode {
-        Mode::BatchEvents => Some(event_queue().await?),
-        _ => None,
-    };
-    let mut sim_args: Vec<String> = Vec::new();
-    if let Some(q) = &queue {
-        sim_args.extend([
-            "--event-queue-url".into(),
-            q.url.clone(),
-            "--event-endpoint-url".into(),
-            q.moto.url.clone(),
-        ]);
-    }
+    let queue = Bus::start(mode).await?;
+    let sim_args = queue.as_ref().map(Bus::sim_args).unwrap_or_default();
     let (mut sim, sim_url) = start_sim(&bench.binary, dir.path(), kind, &sim_args).await?;
     let (db_url, pg) = create_database(bench.postgres_admin.as_deref(), dir.path()).await?;
     let port = free_port()?;
@@ -575,7 +672,7 @@ async fn run_mode(bench: &LatencyBench, mode: Mode, jobs: u32) -> Result<Measure
     let mut account = String::new();
     let mut events = String::new();
     match mode {
-        Mode::Polling | Mode::BatchPolling => {}
+        Mode::Polling | Mode::BatchPolling | Mode::BigQueryPolling => {}
         Mode::Sweep => {
             account += &format!("sweep_every = \"{}s\"\n", bench.sweep_every.as_secs_f64());
         }
@@ -585,18 +682,18 @@ async fn run_mode(bench: &LatencyBench, mode: Mode, jobs: u32) -> Result<Measure
                 "notification_destination = \"{destination}\"\nnotification_secret = \"{SECRET}\"\n"
             );
         }
-        Mode::BatchEvents => {
-            let q = queue.as_ref().expect("the events' queue");
-            events = format!(
-                "\n[events.aws]\nkind = \"aws-sqs\"\nqueue_url = \"{}\"\nendpoint_url = \"{}\"\n\
-                 region = \"us-east-1\"\naccounts = [\"batch\"]\n",
-                q.url, q.moto.url
-            );
+        Mode::BatchEvents | Mode::BigQueryEvents => {
+            events = queue.as_ref().expect("the events' bus").events_table(kind);
         }
     }
     let provider = match kind {
         "databricks" => format!(
             "[providers.databricks]\nkind = \"databricks\"\nhost = \"{sim_url}\"\ntoken = \"dapi-sim-token\"\n"
+        ),
+        // The simulator is the metadata server too: its tokens, without a key file.
+        "bigquery" => format!(
+            "[providers.bigquery]\nkind = \"bigquery\"\nproject = \"tether-sim\"\nlocation = \"US\"\n\
+             endpoint = \"{sim_url}\"\nmetadata_server = \"{sim_url}\"\n"
         ),
         _ => format!(
             "[providers.{kind}]\nkind = \"{kind}\"\nendpoint_url = \"{sim_url}\"\nregion = \"us-east-1\"\n"
@@ -728,7 +825,9 @@ coalesce = true
         while drained.elapsed() < patience {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let now = sent(&sim_stats(&http, &sim_url, bench.cadence * 2).await);
-            left = queued(q).await;
+            // Without a count of the queue (Pub/Sub), the simulator's count standing still
+            // says it.
+            left = q.queued().await.unwrap_or(0);
             if now == last && left == 0 {
                 break;
             }
@@ -744,13 +843,13 @@ coalesce = true
         let quiet = Instant::now();
         let mut calls = count(
             &sim_stats(&http, &sim_url, bench.cadence * 2).await,
-            "status_requests",
+            status_counter(kind),
         );
         while quiet.elapsed() < Duration::from_secs(900) {
             tokio::time::sleep(Duration::from_secs(3)).await;
             let now = count(
                 &sim_stats(&http, &sim_url, bench.cadence * 2).await,
-                "status_requests",
+                status_counter(kind),
             );
             if now.saturating_sub(calls) < 3 {
                 break;
@@ -998,6 +1097,7 @@ impl Ender<'_> {
                 let ids: Vec<i64> = remotes.iter().filter_map(|r| r.parse().ok()).collect();
                 ("/_sim/runs/end", json!({ "run_ids": ids }), "run_id")
             }
+            "bigquery" => ("/_sim/jobs/end", json!({ "job_ids": remotes }), "job_id"),
             _ => ("/_sim/jobs/end", json!({ "ids": remotes }), "id"),
         };
         let answer: Value = http
