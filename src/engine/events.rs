@@ -173,13 +173,15 @@ impl Engine {
             }
             return Ok(Outcome::Unmatched);
         }
-        if let Some(at_ms) = hint.at_ms {
-            let lag = (Millis::from(self.now()).0 - at_ms).max(0) as f64 / 1000.0;
+        let lag_ms = hint
+            .at_ms
+            .map(|at| (Millis::from(self.now()).0 - at).max(0));
+        if let Some(lag) = lag_ms {
             crate::metrics::EVENT_LAG
                 .with_label_values(&[source])
-                .observe(lag);
+                .observe(lag as f64 / 1000.0);
         }
-        tracing::debug!(source, reference = %hint.reference, jobs = ?poked, state = ?hint.state, "event: jobs due now");
+        tracing::debug!(source, reference = %hint.reference, jobs = ?poked, state = ?hint.state, lag_ms, "event: jobs due now");
         Ok(Outcome::Matched(poked))
     }
 
