@@ -772,9 +772,11 @@ fn event_switches(mut switches: Table) -> std::io::Result<Option<EventTopic>> {
     let chaos_every = match switches.remove("event_chaos_every") {
         None => None,
         Some(Setting::Integer(n)) if n > 0 => Some(n as u64),
-        Some(other) => return Err(invalid(format!(
+        Some(other) => {
+            return Err(invalid(format!(
             "the Google simulator's event_chaos_every must be a whole number above 0, not {other}"
-        ))),
+        )))
+        }
     };
     if let Some(key) = switches.keys().next() {
         return Err(invalid(format!(
