@@ -9,6 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tether::app::App;
 use tether::config::Config;
@@ -98,6 +99,9 @@ fn request(service: Service, task: &str, try_number: i64) -> EnsureRequest {
     }
 }
 
+/// The services a test that starts processes for each runs at once.
+const AT_ONCE: usize = 4;
+
 /// `tether run` of `service`'s job for task instance etl/r1/`task`, output captured.
 fn tether_run(
     config: &std::path::Path,
@@ -151,6 +155,7 @@ async fn until_done(app: &App, id: tether::model::JobId) -> JobRecord {
 /// reported to its own try and resubmitted for a later one.
 async fn decision_table_on_each_service(db: TestDb) {
     let (sim, app) = setup(&db).await;
+    let mut ids = Vec::new();
     for service in SERVICES {
         let task = format!("ok-{}", service.kind());
         let first = app
@@ -169,17 +174,25 @@ async fn decision_table_on_each_service(db: TestDb) {
             (EnsureAction::Reattached, first.job.id),
             "{service:?}"
         );
-        let job = until_done(&app, first.job.id).await;
+        ids.push(first.job.id);
+    }
+    // Every service's job at once: one supervisor polls them all to their ends.
+    for (service, job) in SERVICES
+        .iter()
+        .zip(until_all_done(&app, &ids, Duration::from_secs(40)).await)
+    {
         assert_eq!(job.state, JobState::Succeeded, "{service:?}: {job:?}");
+        let task = format!("ok-{}", service.kind());
         let done = app
             .engine
-            .ensure(&request(service, &task, 3))
+            .ensure(&request(*service, &task, 3))
             .await
             .unwrap();
         assert_eq!(done.action, EnsureAction::Finished);
-        assert_eq!(sim.submissions(service), 1, "{service:?}");
+        assert_eq!(sim.submissions(*service), 1, "{service:?}");
     }
     sim.configure(|c| c.succeed = false);
+    let mut ids = Vec::new();
     for service in SERVICES {
         let task = format!("bad-{}", service.kind());
         let first = app
@@ -187,7 +200,14 @@ async fn decision_table_on_each_service(db: TestDb) {
             .ensure(&request(service, &task, 1))
             .await
             .unwrap();
-        let job = until_done(&app, first.job.id).await;
+        ids.push(first.job.id);
+    }
+    for (service, job) in SERVICES
+        .iter()
+        .zip(until_all_done(&app, &ids, Duration::from_secs(40)).await)
+    {
+        let service = *service;
+        let task = format!("bad-{}", service.kind());
         assert_eq!(job.state, JobState::Failed, "{service:?}");
         assert!(
             job.message
@@ -358,22 +378,33 @@ async fn cancel_refused_at_first_is_sent_by_the_supervisor(db: TestDb) {
 /// jobs are neither failed nor submitted twice.
 async fn throttling_slows_down_and_fails_nothing(db: TestDb) {
     let (sim, app) = setup(&db).await;
-    for service in SERVICES {
-        sim.inject(Fault::new(FaultKind::Throttle, 2).on(service));
-        let first = app
-            .engine
-            .ensure(&request(
-                service,
-                &format!("throttled-{}", service.kind()),
-                1,
-            ))
-            .await
-            .unwrap();
-        assert_eq!(first.action, EnsureAction::Submitted, "{service:?}");
-        sim.inject(Fault::new(FaultKind::Throttle, 3).on(service));
-        let job = until_done(&app, first.job.id).await;
+    // The services four at a time (each fault is aimed at one service's calls).
+    let ids: Vec<_> = futures_util::stream::iter(SERVICES)
+        .map(|service| {
+            let (sim, app) = (&sim, &app);
+            async move {
+                sim.inject(Fault::new(FaultKind::Throttle, 2).on(service));
+                let first = app
+                    .engine
+                    .ensure(&request(
+                        service,
+                        &format!("throttled-{}", service.kind()),
+                        1,
+                    ))
+                    .await
+                    .unwrap();
+                assert_eq!(first.action, EnsureAction::Submitted, "{service:?}");
+                sim.inject(Fault::new(FaultKind::Throttle, 3).on(service));
+                first.job.id
+            }
+        })
+        .buffered(AT_ONCE)
+        .collect()
+        .await;
+    let jobs = until_all_done(&app, &ids, Duration::from_secs(60)).await;
+    for (service, job) in SERVICES.iter().zip(jobs) {
         assert_eq!(job.state, JobState::Succeeded, "{service:?}");
-        assert_eq!(sim.submissions(service), 1, "{service:?}");
+        assert_eq!(sim.submissions(*service), 1, "{service:?}");
         assert!(
             app.engine
                 .providers()
@@ -399,40 +430,47 @@ async fn sigkilled_run_reattaches_on_each_service(db: TestDb) {
     )
     .unwrap();
     let app = App::open(Config::load(&config).unwrap()).await.unwrap();
-    for service in SERVICES {
-        let spec_path = dir.path().join(format!("{}.json", service.kind()));
-        std::fs::write(&spec_path, spec(service, "kill").to_string()).unwrap();
-        let task = format!("kill-{}", service.kind());
-        let run = |try_number: u32| tether_run(&config, service, &spec_path, &task, try_number);
-        let mut first = run(1).spawn().unwrap();
-        let ti = TaskInstanceId::new("etl", "r1", &task, -1);
-        let start = Instant::now();
-        loop {
-            let job = app.engine.jobs().latest(&ti, "main").await.unwrap();
-            if job.is_some_and(|j| j.state == JobState::Running) {
-                break;
+    // The services four at a time: each its own `tether run` processes and task.
+    futures_util::stream::iter(SERVICES)
+        .for_each_concurrent(AT_ONCE, |service| {
+            let (dir, config, app, sim) = (&dir, &config, &app, &sim);
+            async move {
+                let spec_path = dir.path().join(format!("{}.json", service.kind()));
+                std::fs::write(&spec_path, spec(service, "kill").to_string()).unwrap();
+                let task = format!("kill-{}", service.kind());
+                let run =
+                    |try_number: u32| tether_run(config, service, &spec_path, &task, try_number);
+                let mut first = run(1).spawn().unwrap();
+                let ti = TaskInstanceId::new("etl", "r1", &task, -1);
+                let start = Instant::now();
+                loop {
+                    let job = app.engine.jobs().latest(&ti, "main").await.unwrap();
+                    if job.is_some_and(|j| j.state == JobState::Running) {
+                        break;
+                    }
+                    assert!(
+                        start.elapsed() < Duration::from_secs(20),
+                        "{service:?} never ran"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                first.start_kill().unwrap();
+                first.wait().await.unwrap();
+                let out = tokio::time::timeout(Duration::from_secs(30), run(2).output())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    out.status.success(),
+                    "{service:?}: {text}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(text.contains("Reattached on try 2"), "{service:?}: {text}");
+                assert_eq!(sim.submissions(service), 1, "{service:?}");
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "{service:?} never ran"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        first.start_kill().unwrap();
-        first.wait().await.unwrap();
-        let out = tokio::time::timeout(Duration::from_secs(30), run(2).output())
-            .await
-            .unwrap()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{service:?}: {text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(text.contains("Reattached on try 2"), "{service:?}: {text}");
-        assert_eq!(sim.submissions(service), 1, "{service:?}");
-    }
+        })
+        .await;
     assert_eq!(sim.stats().cancels, 0);
 }
 
@@ -450,51 +488,56 @@ async fn crash_after_submit_process_reconciles_on_each_service(db: TestDb) {
     )
     .unwrap();
     let secret = SimConfig::default().secret_access_key;
-    for service in SERVICES {
-        let spec_path = dir.path().join(format!("{}.json", service.kind()));
-        std::fs::write(&spec_path, spec(service, "crash").to_string()).unwrap();
-        let task = format!("crash-{}", service.kind());
-        let run = |crash: bool| {
-            let mut cmd = tether_run(&config, service, &spec_path, &task, 1);
-            cmd.env("TETHER_LOG", "trace");
-            if crash {
-                cmd.env("FAILPOINTS", "after_submit=return");
-            } else {
-                cmd.env_remove("FAILPOINTS");
+    futures_util::stream::iter(SERVICES)
+        .for_each_concurrent(AT_ONCE, |service| {
+            let (dir, config, sim, secret) = (&dir, &config, &sim, &secret);
+            async move {
+                let spec_path = dir.path().join(format!("{}.json", service.kind()));
+                std::fs::write(&spec_path, spec(service, "crash").to_string()).unwrap();
+                let task = format!("crash-{}", service.kind());
+                let run = |crash: bool| {
+                    let mut cmd = tether_run(config, service, &spec_path, &task, 1);
+                    cmd.env("TETHER_LOG", "trace");
+                    if crash {
+                        cmd.env("FAILPOINTS", "after_submit=return");
+                    } else {
+                        cmd.env_remove("FAILPOINTS");
+                    }
+                    cmd
+                };
+                let crashed = tokio::time::timeout(Duration::from_secs(30), run(true).output())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    std::os::unix::process::ExitStatusExt::signal(&crashed.status),
+                    Some(9),
+                    "{service:?}"
+                );
+                assert_eq!(sim.submissions(service), 1, "{service:?}");
+                let out = tokio::time::timeout(Duration::from_secs(30), run(false).output())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout);
+                let log = String::from_utf8_lossy(&out.stderr);
+                assert!(out.status.success(), "{service:?}: {text}\n{log}");
+                assert!(text.contains("Recovered"), "{service:?}: {text}");
+                assert_eq!(
+                    sim.submissions(service),
+                    1,
+                    "{service:?}: reconciled, not submitted again"
+                );
+                for l in [&log, &String::from_utf8_lossy(&crashed.stderr)] {
+                    assert!(l.len() > 1000, "trace logging produced output");
+                    assert!(
+                        !l.contains(secret.as_str()),
+                        "{service:?}: the secret key leaked into the trace log"
+                    );
+                }
             }
-            cmd
-        };
-        let crashed = tokio::time::timeout(Duration::from_secs(30), run(true).output())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&crashed.status),
-            Some(9),
-            "{service:?}"
-        );
-        assert_eq!(sim.submissions(service), 1, "{service:?}");
-        let out = tokio::time::timeout(Duration::from_secs(30), run(false).output())
-            .await
-            .unwrap()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        let log = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{service:?}: {text}\n{log}");
-        assert!(text.contains("Recovered"), "{service:?}: {text}");
-        assert_eq!(
-            sim.submissions(service),
-            1,
-            "{service:?}: reconciled, not submitted again"
-        );
-        for l in [&log, &String::from_utf8_lossy(&crashed.stderr)] {
-            assert!(l.len() > 1000, "trace logging produced output");
-            assert!(
-                !l.contains(&secret),
-                "{service:?}: the secret key leaked into the trace log"
-            );
-        }
-    }
+        })
+        .await;
 }
 
 /// Coalesced polling on each service: five jobs of one cluster / application / Glue job are
