@@ -20,9 +20,8 @@ use tether_aws::sim::{EventFault, EventFaultKind, EventQueue, SimConfig, Simulat
 use tether_aws::Service;
 use tether_provider::JobState;
 use tether_testkit::moto::{aws_env, create_queue, sqs, sqs_call, Moto};
-use tokio_util::sync::CancellationToken;
 
-use common::{config_toml, until, Served, TestDb};
+use common::{config_toml, serve_parts, until, Served, TestDb};
 
 /// Everything one test needs: moto's queue, the simulator sending its events there.
 struct Setup {
@@ -69,27 +68,6 @@ async fn app(db: &TestDb, s: &Setup, poll: &str) -> App {
     App::open(Config::from_toml(&text, "test").expect("config"))
         .await
         .expect("open app")
-}
-
-/// What `tether serve` runs: the relay, and (`read_events`) a reader of each event source.
-fn serve_parts(
-    app: &App,
-    stop: &CancellationToken,
-    read_events: bool,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = vec![tether::engine::changes::spawn_relay(
-        &app.db,
-        app.engine.changes().clone(),
-        stop.clone(),
-    )];
-    if read_events {
-        tasks.extend(tether::engine::events::spawn_readers(
-            &app.engine,
-            &app.config.events,
-            stop,
-        ));
-    }
-    tasks
 }
 
 fn request(task: &str) -> EnsureRequest {

@@ -21,9 +21,8 @@ use tether::state::TaskInstanceId;
 use tether_google::sim::{EventFault, EventFaultKind, EventTopic, SimConfig, Simulator};
 use tether_provider::JobState;
 use tether_testkit::pubsub::Emulator;
-use tokio_util::sync::CancellationToken;
 
-use common::{config_toml, until, Served, TestDb};
+use common::{config_toml, serve_parts, until, Served, TestDb};
 
 /// Everything one test needs: the emulator's topic and subscription, the simulator
 /// publishing there.
@@ -76,27 +75,6 @@ async fn app(db: &TestDb, s: &Setup, poll: &str) -> App {
     App::open(Config::from_toml(&text, "test").expect("config"))
         .await
         .expect("open app")
-}
-
-/// What `tether serve` runs: the relay, and (`read_events`) a reader of each event source.
-fn serve_parts(
-    app: &App,
-    stop: &CancellationToken,
-    read_events: bool,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = vec![tether::engine::changes::spawn_relay(
-        &app.db,
-        app.engine.changes().clone(),
-        stop.clone(),
-    )];
-    if read_events {
-        tasks.extend(tether::engine::events::spawn_readers(
-            &app.engine,
-            &app.config.events,
-            stop,
-        ));
-    }
-    tasks
 }
 
 fn request(task: &str) -> EnsureRequest {

@@ -310,6 +310,24 @@ impl Served {
     }
 }
 
+/// What `tether serve` runs beside its supervisor: the relay of job changes, and
+/// (`read_events`) a reader of each of `app`'s event sources.
+pub fn serve_parts(app: &App, stop: &CancellationToken, read_events: bool) -> Vec<JoinHandle<()>> {
+    let mut tasks = vec![tether::engine::changes::spawn_relay(
+        &app.db,
+        app.engine.changes().clone(),
+        stop.clone(),
+    )];
+    if read_events {
+        tasks.extend(tether::engine::events::spawn_readers(
+            &app.engine,
+            &app.config.events,
+            stop,
+        ));
+    }
+    tasks
+}
+
 /// Waits until `done` holds for the job, or `limit` passes; returns the record and when.
 pub async fn until(
     app: &App,

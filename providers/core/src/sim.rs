@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::registry::{SimCounts, SimOptions};
 
 mod event_faults;
-pub use event_faults::{EventFault, EventFaultKind, EventFaults, Outgoing, CHAOS_DELAY};
+pub use event_faults::{Emitter, EventFault, EventFaultKind, EventFaults, Outgoing, CHAOS_DELAY};
 
 /// Faults waiting for the requests they apply to, in the order they were queued.
 #[derive(Debug, Clone)]

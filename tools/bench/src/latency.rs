@@ -465,21 +465,8 @@ type HeardMap = Arc<Mutex<Ears>>;
 /// How many jobs `tether serve` at `base` records pending (its `/metrics`' `tether_jobs`);
 /// `None` when it could not be read.
 async fn pending_jobs(http: &reqwest::Client, base: &str) -> Option<u64> {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    Some(
-        text.lines()
-            .filter(|l| l.starts_with("tether_jobs{") && l.contains("state=\"pending\""))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64,
-    )
+    let text = metrics(http, base).await?;
+    Some(metric_sum(&text, "tether_jobs{", "state=\"pending\""))
 }
 
 /// Where the simulator's events go and `tether serve` reads them: the `batch-events` mode's
@@ -580,34 +567,39 @@ impl Bus {
 
 /// The events `tether serve` handled, whatever their outcome (`tether_events_total`).
 async fn events_handled(http: &reqwest::Client, base: &str) -> u64 {
-    let Ok(r) = http
-        .get(format!("{base}/metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-    else {
-        return 0;
-    };
-    let text = r.text().await.unwrap_or_default();
-    text.lines()
-        .filter(|l| l.starts_with("tether_events_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    metric_sum(
+        &metrics(http, base).await.unwrap_or_default(),
+        "tether_events_total{",
+        "",
+    )
 }
 
 /// The calls `tether serve` made to its event sources (`tether_event_source_calls_total`).
 async fn queue_calls(http: &reqwest::Client, base: &str) -> u64 {
-    let Ok(r) = http
-        .get(format!("{base}/metrics"))
+    metric_sum(
+        &metrics(http, base).await.unwrap_or_default(),
+        "tether_event_source_calls_total{",
+        "",
+    )
+}
+
+/// `tether serve`'s `/metrics` text, if it answered.
+async fn metrics(http: &reqwest::Client, base: &str) -> Option<String> {
+    http.get(format!("{base}/metrics"))
         .bearer_auth(TOKEN)
         .send()
         .await
-    else {
-        return 0;
-    };
-    let text = r.text().await.unwrap_or_default();
+        .ok()?
+        .text()
+        .await
+        .ok()
+}
+
+/// The sum of the values of the lines of `text` that start with `prefix` (a metric's name
+/// and `{`) and hold `label` (`""`: any).
+fn metric_sum(text: &str, prefix: &str, label: &str) -> u64 {
     text.lines()
-        .filter(|l| l.starts_with("tether_event_source_calls_total{"))
+        .filter(|l| l.starts_with(prefix) && l.contains(label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
@@ -615,15 +607,7 @@ async fn queue_calls(http: &reqwest::Client, base: &str) -> u64 {
 /// `tether serve`'s histogram of event lags (`tether_event_lag_seconds`: from an event's own
 /// time to its job marked due), summed over sources: (bucket bound, events at most that late).
 async fn event_lag(http: &reqwest::Client, base: &str) -> Vec<(f64, u64)> {
-    let Ok(r) = http
-        .get(format!("{base}/metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-    else {
-        return Vec::new();
-    };
-    let text = r.text().await.unwrap_or_default();
+    let text = metrics(http, base).await.unwrap_or_default();
     let mut buckets: Vec<(f64, u64)> = Vec::new();
     for line in text
         .lines()

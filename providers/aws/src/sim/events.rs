@@ -17,7 +17,7 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use serde_json::{json, Value};
 use tether_provider::http::Idempotency;
-use tether_provider::sim::Outgoing;
+use tether_provider::sim::{Emitter, Outgoing};
 use tether_provider::CommonSettings;
 
 use super::{service, Inner, SimJob};
@@ -134,16 +134,6 @@ fn changes(inner: &mut Inner) -> Vec<Outgoing<String>> {
         out.extend(inner.emitted.apply(service, n, event.to_string()));
     }
     out
-}
-
-/// The task sending the events; it stops when dropped (with the simulator).
-#[derive(Debug)]
-pub(super) struct Emitter(tokio::task::JoinHandle<()>);
-
-impl Drop for Emitter {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Starts sending the events of `shared`'s jobs to `queue`.

@@ -385,7 +385,7 @@ type Shared = Arc<Mutex<Inner>>;
 pub struct Simulator(
     Hosted<Inner>,
     // Held for its drop: the events task stops with the simulator.
-    #[allow(dead_code)] Option<events::Emitter>,
+    #[allow(dead_code)] Option<tether_provider::sim::Emitter>,
 );
 
 impl std::ops::Deref for Simulator {

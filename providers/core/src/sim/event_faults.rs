@@ -59,6 +59,16 @@ pub struct Outgoing<B> {
     pub after: Option<Duration>,
 }
 
+/// The task sending a simulator's events; it stops when dropped (with the simulator).
+#[derive(Debug)]
+pub struct Emitter(pub tokio::task::JoinHandle<()>);
+
+impl Drop for Emitter {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The faults still to apply, the chaos, and the counts of events made, sent and failed.
 #[derive(Debug, Clone)]
 pub struct EventFaults<S> {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use tether_provider::sim::Outgoing;
+use tether_provider::sim::{Emitter, Outgoing};
 
 use super::Inner;
 
@@ -93,16 +93,6 @@ fn changes(inner: &mut Inner) -> Vec<Outgoing<Value>> {
         out.extend(inner.emitted.apply(kind, n, message(entry, n)));
     }
     out
-}
-
-/// The task publishing the entries; it stops when dropped (with the simulator).
-#[derive(Debug)]
-pub(super) struct Emitter(tokio::task::JoinHandle<()>);
-
-impl Drop for Emitter {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Publishes `messages` to `topic`; counts them sent or failed.

@@ -304,7 +304,7 @@ pub struct Simulator {
     hosted: Hosted<Inner>,
     key_file: KeyFile,
     // Held for its drop: the publishing stops with the simulator.
-    _emitter: Option<events::Emitter>,
+    _emitter: Option<tether_provider::sim::Emitter>,
 }
 
 impl std::ops::Deref for Simulator {
