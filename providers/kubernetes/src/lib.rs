@@ -5,10 +5,12 @@
 //!   `successCondition` syntax, with selectors for condition lists;
 //! - `builtin.rs`: the conditions of `batch/v1` Job, `SparkApplication`, `RayJob`,
 //!   `PyTorchJob` and Argo's `Workflow`, so that their specs need none;
-//! - `name.rs`: one resource per key (its name, label and annotation).
+//! - `name.rs`: one resource per key (its name, label and annotation);
+//! - `spec.rs`: a job's spec checked (the manifest, its namespace, the conditions).
 //!
 //! Not yet here: the adapter (kube-rs), the watch, the simulator, the registry's line.
 
 pub mod builtin;
 pub mod condition;
 pub mod name;
+pub mod spec;
