@@ -18,6 +18,15 @@ pub fn of(kind: &str) -> &'static Edges {
     }
 }
 
+/// What the events of every Google kind share: a log sink's routing and Pub/Sub's delivery
+/// (the simulator's lost, repeated and delayed entries, `sim/events.rs`).
+const EVENT_DELIVERY: Edge = Edge {
+    topic: Topic::Other,
+    says: "a Cloud Logging sink routes the log entries its filter matches to a Pub/Sub topic as they are ingested; Pub/Sub delivers each message at least once per subscription, in no guaranteed order unless ordering keys are used, and an unacknowledged message again after its ack deadline",
+    tether: "an entry is a hint: the job it names is polled at once and only the poll is recorded; a lost entry leaves the job to its poll cadence, a repeated or late one costs one poll; a pull is never cut short (a message leased to an abandoned pull returns only after the ack deadline)",
+    source: "Cloud Logging, route logs to Pub/Sub (https://cloud.google.com/logging/docs/export/pubsub); Pub/Sub subscriber overview, at-least-once delivery (https://cloud.google.com/pubsub/docs/subscriber); googleapis google/pubsub/v1/pubsub.proto PullRequest, AcknowledgeRequest",
+};
+
 /// BigQuery jobs.
 pub static BIGQUERY: Edges = Edges {
     kind: "bigquery",
@@ -78,6 +87,13 @@ pub static BIGQUERY: Edges = Edges {
             tether: "a cancel is sent and the job polled until DONE: stopped reads cancelled, another reason failed, none succeeded",
             source: "google/cloud/bigquery/v2/job.proto CancelJob; BigQuery discovery document JobConfiguration.jobTimeoutMs",
         },
+        Edge {
+            topic: Topic::Other,
+            says: "BigQuery's audit log writes a jobChange entry (BigQueryAuditMetadata) when a job changes state, naming the job (projects/P/jobs/ID) and its state before and after",
+            tether: "a jobChange to DONE marks the job due now; PENDING and RUNNING are progress, left to polling",
+            source: "googleapis google/cloud/audit/bigquery_audit_metadata.proto (JobChange); BigQuery audit logs reference (https://cloud.google.com/bigquery/docs/reference/auditlogs)",
+        },
+        EVENT_DELIVERY,
     ],
 };
 
@@ -144,6 +160,13 @@ pub static DATAPROC_JOB: Edges = Edges {
         },
         DATAPROC_MAY_HAVE_RUN,
         DATAPROC_THROTTLING,
+        Edge {
+            topic: Topic::Other,
+            says: "Dataproc documents no job or batch state-change log entry; its entries (audit, driver output) name the job or batch in the resource labels of cloud_dataproc_job or cloud_dataproc_batch",
+            tether: "any such entry wakes its job up without a state: it is polled at once, and the poll decides",
+            source: "Cloud Logging monitored resource list (cloud_dataproc_job, cloud_dataproc_batch; https://cloud.google.com/logging/docs/api/v2/resource-list)",
+        },
+        EVENT_DELIVERY,
     ],
 };
 
@@ -186,5 +209,12 @@ pub static DATAPROC_BATCH: Edges = Edges {
         },
         DATAPROC_MAY_HAVE_RUN,
         DATAPROC_THROTTLING,
+        Edge {
+            topic: Topic::Other,
+            says: "Dataproc documents no job or batch state-change log entry; its entries (audit, driver output) name the job or batch in the resource labels of cloud_dataproc_job or cloud_dataproc_batch",
+            tether: "any such entry wakes its job up without a state: it is polled at once, and the poll decides",
+            source: "Cloud Logging monitored resource list (cloud_dataproc_job, cloud_dataproc_batch; https://cloud.google.com/logging/docs/api/v2/resource-list)",
+        },
+        EVENT_DELIVERY,
     ],
 };
