@@ -12,7 +12,7 @@
 //! - [`Harness`]: the three together, with [`Harness::admit`], the part of every request gate
 //!   that is the same (count the request, take its fault);
 //! - the answers every gate gives alike: [`dropped_connection`], [`with_retry_after`];
-//! - [`Server`]: a router served on a loopback port until dropped; [`Hosted`]: a simulator's
+//! - [`Server`]: a router served on a loopback port until dropped (over TLS with [`Tls`]); [`Hosted`]: a simulator's
 //!   state under its lock with the server answering from it, and what every simulator does
 //!   with its harness (queue and clear faults, switch lifetimes);
 //! - `event_faults.rs`: for a simulator that sends its jobs' events, what befalls them on
@@ -251,6 +251,16 @@ pub fn with_retry_after(mut response: Response, wait: Option<Duration>) -> Respo
 pub struct Server {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    tls: bool,
+}
+
+/// A certificate and its private key, PEM-encoded, that a simulator serves TLS with.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The server's certificate chain.
+    pub cert_pem: String,
+    /// Its private key.
+    pub key_pem: String,
 }
 
 impl Server {
@@ -268,7 +278,43 @@ impl Server {
                 tracing::error!(error = %e, simulator = name, "simulator stopped");
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self {
+            addr,
+            task,
+            tls: false,
+        })
+    }
+
+    /// As [`Server::start`], over TLS with `tls`'s certificate (`https://` URLs).
+    pub async fn start_tls(
+        name: &'static str,
+        router: axum::Router,
+        addr: SocketAddr,
+        tls: &Tls,
+    ) -> std::io::Result<Self> {
+        // Ring, as the rest of tether: the first caller installs it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem(
+            tls.cert_pem.clone().into_bytes(),
+            tls.key_pem.clone().into_bytes(),
+        )
+        .await?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let served = axum_server::from_tcp_rustls(listener, config)
+                .serve(router.into_make_service())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, simulator = name, "simulator stopped");
+            }
+        });
+        Ok(Self {
+            addr,
+            task,
+            tls: true,
+        })
     }
 
     /// The address it listens on.
@@ -278,7 +324,8 @@ impl Server {
 
     /// Its base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
@@ -314,6 +361,19 @@ impl<S: Simulated> Hosted<S> {
     ) -> std::io::Result<Self> {
         let state = Arc::new(Mutex::new(state));
         let server = Server::start(name, app(state.clone()), addr).await?;
+        Ok(Self { state, server })
+    }
+
+    /// As [`Hosted::start`], over TLS with `tls`'s certificate.
+    pub async fn start_tls(
+        name: &'static str,
+        state: S,
+        app: impl FnOnce(Arc<Mutex<S>>) -> axum::Router,
+        addr: SocketAddr,
+        tls: &Tls,
+    ) -> std::io::Result<Self> {
+        let state = Arc::new(Mutex::new(state));
+        let server = Server::start_tls(name, app(state.clone()), addr, tls).await?;
         Ok(Self { state, server })
     }
 
