@@ -15,6 +15,7 @@ pub static FACTORIES: &[&dyn ProviderFactory] = &[
     &tether_aws::FACTORY,
     &tether_http::FACTORY,
     &tether_google::FACTORY,
+    &tether_kubernetes::FACTORY,
 ];
 
 /// The factory that builds `kind`, if any does.

@@ -18,7 +18,7 @@ pub struct SimArgs {
     #[arg(value_name = "KIND", value_parser = simulated_kinds())]
     kind: String,
     /// Port on 127.0.0.1 (0 picks a free one) [default: 8089 for databricks, 8090 for the AWS
-    /// kinds, 8092 for the Google kinds].
+    /// kinds, 8092 for the Google kinds, 8093 for kubernetes].
     #[arg(long)]
     port: Option<u16>,
     /// How long a job stays pending.
@@ -41,7 +41,8 @@ pub struct SimArgs {
     /// does (docs/src/providers/edges.md) [default: kept for ever].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     forget_after: Option<Duration>,
-    /// databricks: the bearer token it accepts [default: dapi-sim-token].
+    /// databricks and kubernetes: the bearer token it accepts [default: dapi-sim-token;
+    /// kubernetes: a random one, written into the kubeconfig it prints].
     #[arg(long)]
     token: Option<String>,
     /// The AWS kinds (emr, glue, batch, ...): the access key id it accepts [default: AKIATETHERSIMULATOR].

@@ -864,6 +864,18 @@ fn secrets(s: &Subject) -> Vec<String> {
             }
         }
     }
+    // A kubeconfig's bearer tokens.
+    for (k, v) in s.sim().settings(s.kind) {
+        if let (true, Setting::String(path)) = (k == "kubeconfig", v) {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            secrets.extend(
+                text.lines()
+                    .filter_map(|l| l.trim().strip_prefix("token:"))
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty()),
+            );
+        }
+    }
     secrets.extend(
         s.sim()
             .env()

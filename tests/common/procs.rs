@@ -40,6 +40,8 @@ pub fn tether() -> Command {
 /// A `tether sim` child process and its URL.
 pub struct Sim {
     pub url: String,
+    /// The kubeconfig a Kubernetes simulator wrote (its banner's second line names it).
+    pub kubeconfig: Option<String>,
     _child: Child,
 }
 
@@ -76,13 +78,26 @@ impl Sim {
             .expect("the simulator prints its URL");
         let url = first
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .expect("a URL in the first line")
             .trim_end_matches([';', ','])
             .to_string();
+        let kubeconfig = if provider == "kubernetes" {
+            let second = lines.next_line().await.unwrap().unwrap_or_default();
+            second
+                .split_whitespace()
+                .find(|w| w.ends_with(".yaml"))
+                .map(str::to_string)
+        } else {
+            None
+        };
         // Keep draining its output so that it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { url, _child: child }
+        Self {
+            url,
+            kubeconfig,
+            _child: child,
+        }
     }
 
     pub async fn stats(&self) -> Value {
@@ -118,6 +133,19 @@ pub fn kinds() -> Vec<&'static str> {
         .into_iter()
         .filter(|k| tether::registry::simulators(k).is_some())
         .collect()
+}
+
+/// The fields of a Kubernetes account on `sim`: the kubeconfig it wrote (its server, CA and
+/// token).
+pub fn kubernetes_account(sim: &Sim) -> String {
+    let path = sim
+        .kubeconfig
+        .as_deref()
+        .expect("the simulator's kubeconfig");
+    format!(
+        "kind = \"kubernetes\"
+kubeconfig = \"{path}\""
+    )
 }
 
 /// The kinds of tether's Google crate, whose simulator serves all three.
@@ -185,6 +213,8 @@ impl Setup {
             )
         } else if GOOGLE_KINDS.contains(&provider) {
             google_account(dir.path(), provider, &sim.url)
+        } else if provider == "kubernetes" {
+            kubernetes_account(sim)
         } else {
             format!(
                 "kind = \"{provider}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"",

@@ -8,7 +8,7 @@
 //! simulator speaks what Google's clients speak, not only what tether's adapter expects.
 //!
 //! The Python client comes from `TETHER_VENDOR_VENV` (which `.ci/run` builds from
-//! `tests/clients/requirements.txt`), `bq` from the PATH. Outside CI a missing one is skipped
+//! `testkit/vendors/requirements.txt`), `bq` from the PATH. Outside CI a missing one is skipped
 //! with a printed reason; under CI (`CI` set) it fails.
 
 use std::net::SocketAddr;

@@ -30,6 +30,9 @@ pub struct Builtin {
     pub failure: &'static [&'static str],
     /// The path of the text saying why it ended as it did.
     pub message: &'static str,
+    /// The path of its state, read as the job's raw state (a list of conditions: the type of
+    /// the last that is `True`).
+    pub state: &'static str,
 }
 
 /// The resources with built-in conditions.
@@ -40,6 +43,7 @@ pub const BUILTINS: &[Builtin] = &[
         success: "status.conditions[type=Complete].status == True",
         failure: &["status.conditions[type=Failed].status == True"],
         message: "status.conditions[type=Failed].message",
+        state: "status.conditions",
     },
     Builtin {
         group: "sparkoperator.k8s.io",
@@ -47,6 +51,7 @@ pub const BUILTINS: &[Builtin] = &[
         success: "status.applicationState.state == COMPLETED",
         failure: &["status.applicationState.state in (FAILED, SUBMISSION_FAILED)"],
         message: "status.applicationState.errorMessage",
+        state: "status.applicationState.state",
     },
     Builtin {
         group: "ray.io",
@@ -57,6 +62,7 @@ pub const BUILTINS: &[Builtin] = &[
             "status.jobDeploymentStatus == Failed",
         ],
         message: "status.message",
+        state: "status.jobStatus",
     },
     Builtin {
         group: "kubeflow.org",
@@ -64,6 +70,7 @@ pub const BUILTINS: &[Builtin] = &[
         success: "status.conditions[type=Succeeded].status == True",
         failure: &["status.conditions[type=Failed].status == True"],
         message: "status.conditions[type=Failed].message",
+        state: "status.conditions",
     },
     Builtin {
         group: "argoproj.io",
@@ -71,6 +78,7 @@ pub const BUILTINS: &[Builtin] = &[
         success: "status.phase == Succeeded",
         failure: &["status.phase in (Failed, Error)"],
         message: "status.message",
+        state: "status.phase",
     },
 ];
 
