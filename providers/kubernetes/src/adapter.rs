@@ -666,6 +666,29 @@ mod tests {
     }
 
     #[test]
+    fn the_manifest_gets_its_name_labels_annotation_and_time_to_live() {
+        let mut table = tether_provider::settings::Table::new();
+        table.insert("delete_after".into(), "1h".into());
+        let k = Kubernetes::new(KubeConfig::build("providers.k8s", table).unwrap());
+        let spec = Spec::parse(
+            &json!({"manifest": {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"generateName": "etl-", "labels": {"team": "data"}}, "spec": {}}}),
+        )
+        .unwrap();
+        let m = k.manifest(&spec, "etl-0123", "data", "tether-key");
+        assert_eq!(m["metadata"]["name"], "etl-0123");
+        assert!(m["metadata"].get("generateName").is_none());
+        assert_eq!(m["metadata"]["labels"]["team"], "data");
+        assert_eq!(m["metadata"]["labels"][name::MANAGED_BY], "tether");
+        assert_eq!(m["metadata"]["annotations"][name::KEY], "tether-key");
+        assert_eq!(m["spec"]["ttlSecondsAfterFinished"], 3600);
+        assert_eq!(
+            k.config.common.forgotten_after,
+            Some(std::time::Duration::from_secs(3600))
+        );
+    }
+
+    #[test]
     fn a_handle_s_own_conditions_replace_the_built_in_ones() {
         let judge = Kubernetes::judge_of(&job_handle(
             json!({"s": "status.succeeded > 2", "f": ["status.failed > 0"]}),

@@ -177,17 +177,18 @@ impl Drop for WatchSource {
 /// Receipts: each event's own number (a watch needs no acknowledging).
 static RECEIPTS: AtomicU64 = AtomicU64::new(0);
 
-/// What one watched object says: a hint naming its uid.
-fn reading(object: &DynamicObject, deleted: bool) -> Option<Reading> {
+/// What one watched object of `api_version` and `kind` says: a hint naming its uid. (The
+/// watch's type, not the object's own: a list's items of a built-in type carry none.)
+fn reading(
+    object: &DynamicObject,
+    deleted: bool,
+    api_version: &str,
+    kind: &str,
+) -> Option<Reading> {
     let uid = object.metadata.uid.clone()?;
-    let (api_version, kind) = object
-        .types
-        .as_ref()
-        .map(|t| (t.api_version.clone(), t.kind.clone()))
-        .unwrap_or_default();
     // A built-in type's state is read here only to spare a poll for progress; an end, a
     // deletion or a type without built-in conditions is polled.
-    let judged = crate::builtin::of(&api_version, &kind).and_then(|_| {
+    let judged = crate::builtin::of(api_version, kind).and_then(|_| {
         let handle =
             tether_provider::Handle::new(serde_json::json!({"av": api_version, "k": kind}));
         let judge = crate::adapter::Kubernetes::judge_of(&handle).ok()?;
@@ -269,6 +270,7 @@ impl WatchSource {
                 let tx = self.tx.clone();
                 let config = watcher::Config::default().labels(&selector);
                 let what = format!("{kind} in {ns}");
+                let (api_version, kind) = (api_version.clone(), kind.clone());
                 tasks.push(tokio::spawn(async move {
                     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
                     while let Some(event) = stream.next().await {
@@ -281,9 +283,11 @@ impl WatchSource {
                                 continue;
                             }
                         };
-                        let Some(reading) = reading(&object, deleted) else { continue };
+                        let Some(hint) = reading(&object, deleted, &api_version, &kind) else {
+                            continue;
+                        };
                         let receipt = RECEIPTS.fetch_add(1, Ordering::Relaxed).to_string();
-                        if tx.send(Delivery { receipt, reading: Ok(reading) }).await.is_err() {
+                        if tx.send(Delivery { receipt, reading: Ok(hint) }).await.is_err() {
                             return;
                         }
                     }
@@ -319,5 +323,82 @@ impl EventSource for WatchSource {
     /// Nothing to acknowledge: a watch's events are not redelivered.
     async fn acknowledge(&self, _receipts: &[String]) -> tether_provider::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(status: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(json!({"metadata": {"name": "n", "uid": "u-1"}, "status": status}))
+            .unwrap()
+    }
+
+    fn progress(r: Option<Reading>) -> bool {
+        match r {
+            Some(Reading::Hint(h)) => {
+                assert_eq!((h.kind, h.reference.as_str()), ("kubernetes", "u-1"));
+                h.progress
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_an_end_a_deletion_or_an_unknown_type_is_polled() {
+        let running = object(json!({"active": 1}));
+        let done = object(json!({"conditions": [{"type": "Complete", "status": "True"}]}));
+        assert!(progress(reading(&running, false, "batch/v1", "Job")));
+        assert!(!progress(reading(&done, false, "batch/v1", "Job")));
+        assert!(!progress(reading(&running, true, "batch/v1", "Job")));
+        assert!(!progress(reading(
+            &running,
+            false,
+            "example.com/v1",
+            "Train"
+        )));
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let table = |pairs: &[(&str, Setting)]| -> Table {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), v.clone()))
+                .collect()
+        };
+        let ok = WatchConfig::build("events.k8s", table(&[])).unwrap();
+        assert_eq!(
+            ok.resources,
+            vec![("batch/v1".to_string(), "Job".to_string())]
+        );
+        assert_eq!(ok.namespaces, Some(Vec::new()));
+        let all = WatchConfig::build(
+            "events.k8s",
+            table(&[("namespaces", Setting::List(vec!["*".into()]))]),
+        )
+        .unwrap();
+        assert_eq!(all.namespaces, None);
+        let errors = WatchConfig::build(
+            "events.k8s",
+            table(&[
+                ("namespaces", Setting::List(vec!["Bad_NS".into()])),
+                ("resources", Setting::List(vec!["Job".into()])),
+                ("colour", "red".into()),
+            ]),
+        )
+        .unwrap_err();
+        for want in [
+            "events.k8s.namespaces[0]",
+            "events.k8s.resources[0]",
+            "events.k8s.colour",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(want)),
+                "{want}: {errors:?}"
+            );
+        }
     }
 }
