@@ -77,6 +77,11 @@ pub enum Mode {
     /// BigQuery jobs, polling, and the jobs' audit log entries through a Pub/Sub subscription
     /// of the Google Cloud CLI's emulator (`[events.NAME]` of kind `gcp-pubsub`).
     BigQueryEvents,
+    /// Kubernetes Jobs, polling only (sweeps list tether's label).
+    KubernetesPolling,
+    /// Kubernetes Jobs, polling, and a watch of tether's label (`[events.NAME]` of kind
+    /// `kubernetes-watch`).
+    KubernetesWatch,
 }
 
 impl Mode {
@@ -90,9 +95,12 @@ impl Mode {
             "batch-events" => Ok(Self::BatchEvents),
             "bigquery-polling" => Ok(Self::BigQueryPolling),
             "bigquery-events" => Ok(Self::BigQueryEvents),
+            "kubernetes-polling" => Ok(Self::KubernetesPolling),
+            "kubernetes-watch" => Ok(Self::KubernetesWatch),
             other => Err(format!(
                 "{other:?} is not a mode: polling, sweep, notifications, batch-polling, \
-                 batch-events, bigquery-polling or bigquery-events"
+                 batch-events, bigquery-polling, bigquery-events, kubernetes-polling or \
+                 kubernetes-watch"
             )),
         }
     }
@@ -106,6 +114,8 @@ impl Mode {
             Self::BatchEvents => "AWS Batch, EventBridge events through SQS (moto)".into(),
             Self::BigQueryPolling => "BigQuery, polling only".into(),
             Self::BigQueryEvents => "BigQuery, audit log entries through Pub/Sub (emulator)".into(),
+            Self::KubernetesPolling => "Kubernetes Jobs, polling only".into(),
+            Self::KubernetesWatch => "Kubernetes Jobs, a watch of tether's label".into(),
         }
     }
 
@@ -115,6 +125,7 @@ impl Mode {
             Self::Polling | Self::Sweep | Self::Notifications => "databricks",
             Self::BatchPolling | Self::BatchEvents => "batch",
             Self::BigQueryPolling | Self::BigQueryEvents => "bigquery",
+            Self::KubernetesPolling | Self::KubernetesWatch => "kubernetes",
         }
     }
 }
@@ -263,6 +274,7 @@ pub async fn latency(bench: &LatencyBench) -> Result<(), Error> {
         .map(|k| match *k {
             "databricks" => "Databricks simulator",
             "bigquery" => "Google simulator's BigQuery (events through the Pub/Sub emulator)",
+            "kubernetes" => "Kubernetes API server simulator (watched over TLS)",
             _ => "AWS Batch simulator (events through moto's SQS)",
         })
         .collect::<Vec<_>>()
@@ -660,10 +672,18 @@ fn lag_note(before: &[(f64, u64)], after: &[(f64, u64)]) -> String {
     )
 }
 
+/// The kubeconfig `tether sim kubernetes` (the child `sim`, serving at `url`) wrote: its
+/// server, CA and token.
+fn kubeconfig(sim: &tokio::process::Child, url: &str) -> PathBuf {
+    let port = url.rsplit(':').next().unwrap_or("0");
+    let pid = sim.id().unwrap_or_default();
+    std::env::temp_dir().join(format!("tether-sim-kubeconfig-{pid}-{port}.yaml"))
+}
+
 /// The simulator's counter of single status calls, by its kind's name.
 fn status_counter(kind: &str) -> &'static str {
     match kind {
-        "databricks" | "bigquery" => "get_requests",
+        "databricks" | "bigquery" | "kubernetes" => "get_requests",
         _ => "status_requests",
     }
 }
@@ -680,6 +700,11 @@ fn call_counts(kind: &str, stats: &Value) -> (u64, u64, u64) {
             count(stats, "get_requests"),
             count(stats, "list_requests"),
             count(stats, "insert_requests"),
+        ),
+        "kubernetes" => (
+            count(stats, "get_requests"),
+            count(stats, "list_requests"),
+            count(stats, "create_requests"),
         ),
         _ => (
             count(stats, "status_requests"),
@@ -708,14 +733,23 @@ async fn run_mode(bench: &LatencyBench, mode: Mode, jobs: u32) -> Result<Measure
     let (db_url, pg) = create_database(bench.postgres_admin.as_deref(), dir.path()).await?;
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
+    // The Kubernetes simulator serves TLS with a CA it made at its start: the bench's own
+    // calls to it (ends, counters) trust it blindly; tether's trust it through the kubeconfig.
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
+        .danger_accept_invalid_certs(true)
         .build()
         .map_err(|e| Error::Usage(format!("HTTP client: {e}")))?;
     let mut account = String::new();
     let mut events = String::new();
     match mode {
-        Mode::Polling | Mode::BatchPolling | Mode::BigQueryPolling => {}
+        Mode::Polling | Mode::BatchPolling | Mode::BigQueryPolling | Mode::KubernetesPolling => {}
+        Mode::KubernetesWatch => {
+            events = format!(
+                "\n[events.k8s]\nkind = \"kubernetes-watch\"\nkubeconfig = \"{}\"\naccounts = [\"kubernetes\"]\n",
+                kubeconfig(&sim, &sim_url).display()
+            );
+        }
         Mode::Sweep => {
             account += &format!("sweep_every = \"{}s\"\n", bench.sweep_every.as_secs_f64());
         }
@@ -737,6 +771,10 @@ async fn run_mode(bench: &LatencyBench, mode: Mode, jobs: u32) -> Result<Measure
         "bigquery" => format!(
             "[providers.bigquery]\nkind = \"bigquery\"\nproject = \"tether-sim\"\nlocation = \"US\"\n\
              endpoint = \"{sim_url}\"\nmetadata_server = \"{sim_url}\"\n"
+        ),
+        "kubernetes" => format!(
+            "[providers.kubernetes]\nkind = \"kubernetes\"\nkubeconfig = \"{}\"\n",
+            kubeconfig(&sim, &sim_url).display()
         ),
         _ => format!(
             "[providers.{kind}]\nkind = \"{kind}\"\nendpoint_url = \"{sim_url}\"\nregion = \"us-east-1\"\n"
@@ -788,6 +826,7 @@ coalesce = true
             let handle = job.handle.as_ref()?;
             let remote = match kind {
                 "databricks" => handle.get_i64("run_id")?.to_string(),
+                "kubernetes" => handle.get_str("uid")?,
                 _ => handle.get_str("job_id")?,
             };
             Some(Tracked {
@@ -1146,6 +1185,7 @@ impl Ender<'_> {
                 ("/_sim/runs/end", json!({ "run_ids": ids }), "run_id")
             }
             "bigquery" => ("/_sim/jobs/end", json!({ "job_ids": remotes }), "job_id"),
+            "kubernetes" => ("/_sim/jobs/end", json!({ "uids": remotes }), "uid"),
             _ => ("/_sim/jobs/end", json!({ "ids": remotes }), "id"),
         };
         let answer: Value = http
