@@ -23,7 +23,9 @@
 //! `/v1/events/databricks/{account}`); `batch-polling` and `batch-events` the same with AWS
 //! Batch jobs, the latter with EventBridge's events through moto's SQS; `bigquery-polling`
 //! and `bigquery-events` with BigQuery jobs, the latter with their audit log entries through
-//! a Pub/Sub subscription of the Google Cloud CLI's emulator. One table, a line per mode and
+//! a Pub/Sub subscription of the Google Cloud CLI's emulator; `kubernetes-polling` and
+//! `kubernetes-watch` with Kubernetes Jobs, the latter with a watch of tether's label
+//! (`[events.NAME] kind = "kubernetes-watch"`). One table, a line per mode and
 //! scale, and with
 //! `--compare-airflow` a line for Airflow's `DatabricksExecutionTrigger` at the same cadence
 //! and end rate (`airflow_triggers.py --end-rate`).

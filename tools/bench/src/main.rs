@@ -69,8 +69,9 @@ struct Args {
     /// With --latency: the modes, of polling (the account's settings), sweep (with
     /// --sweep-every) and notifications (Databricks job notifications to tether's API) on
     /// Databricks runs, batch-polling and batch-events (EventBridge events through an SQS
-    /// queue served by moto) on AWS Batch jobs, and bigquery-polling and bigquery-events
-    /// (audit log entries through the Pub/Sub emulator) on BigQuery jobs.
+    /// queue served by moto) on AWS Batch jobs, bigquery-polling and bigquery-events
+    /// (audit log entries through the Pub/Sub emulator) on BigQuery jobs, and
+    /// kubernetes-polling and kubernetes-watch (a watch of tether's label) on Kubernetes Jobs.
     #[arg(long, default_value = "polling,sweep,notifications", value_delimiter = ',', value_parser = tether_bench::Mode::parse)]
     modes: Vec<tether_bench::Mode>,
     /// With --latency: how fast runs end during the window (each replaced by a new job):
