@@ -247,7 +247,9 @@ class Deployment:
 
     def sim(self, name: str = "sim") -> dict[str, Any]:
         """The counters of simulator ``name`` (submissions, cancels, requests, ...)."""
-        stats: dict[str, Any] = httpx.get(f"{self.sims[name]}/_sim/stats", timeout=10).json()
+        stats: dict[str, Any] = httpx.get(
+            f"{self.sims[name]}/_sim/stats", timeout=10, verify=False
+        ).json()
         return stats
 
 
@@ -349,7 +351,7 @@ def deploy(
         airflow_url,
         f"http://127.0.0.1:{tether_port}",
         token,
-        {name: f"http://127.0.0.1:{port}" for name, port in sim_ports.items()},
+        {name: f"{scheme(sims[name].kind)}://127.0.0.1:{port}" for name, port in sim_ports.items()},
         pg._replace(path=f"/{db_name}").geturl(),
     )
     try:
@@ -405,7 +407,7 @@ admin_token_sha256 = ["{hashlib.sha256(token.encode()).hexdigest()}"]
 max_wait = "{max_wait}"
 """
     for name, account in accounts.items():
-        url = f"http://127.0.0.1:{sim_ports[account.sim]}"
+        url = f"{scheme(account.kind)}://127.0.0.1:{sim_ports[account.sim]}"
         if account.kind == "http":
             text += declared_account(name, account, url)
             continue
@@ -413,6 +415,8 @@ max_wait = "{max_wait}"
             where = f'host = "{url}"\ntoken = "dapi-sim-token"'
         elif account.kind in GOOGLE_KINDS:
             where = google_account(folder, url, account.kind)
+        elif account.kind == "kubernetes":
+            where = kubernetes_account(folder, url)
         else:
             where = f'region = "us-east-1"\nendpoint_url = "{url}"'
 
@@ -424,6 +428,32 @@ poll_initial = "{account.poll_initial}"
 poll_max = "{account.poll_max}"
 """
     return text
+
+
+def scheme(kind: str) -> str:
+    """How a simulator of ``kind`` is reached: the Kubernetes API server's over TLS."""
+    return "https" if kind == "kubernetes" else "http"
+
+
+#: The bearer token the Kubernetes simulator of the deployment accepts (``--token``).
+KUBERNETES_TOKEN = "tether-airflow-k8s-token"
+
+
+def kubernetes_account(folder: Path, url: str) -> str:
+    """The fields of a Kubernetes account on the simulator at ``url``: a kubeconfig with its
+    token. The simulator's CA is made when it starts, after this config is written, so the
+    kubeconfig skips the server's certificate check (the adapter's CA path is proven in
+    ``providers/kubernetes/tests``)."""
+    path = folder / "kubeconfig.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: sim\n  cluster:\n    server: {url}\n"
+        "    insecure-skip-tls-verify: true\n"
+        f"users:\n- name: sim\n  user:\n    token: {KUBERNETES_TOKEN}\n"
+        "contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: sim\n"
+        "    namespace: default\ncurrent-context: sim\n"
+    )
+    return f'kubeconfig = "{path}"'
 
 
 #: The kinds of tether's Google crate, whose simulator (``tether sim bigquery``) serves all.

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from ..conftest import tether_bin
-from .harness import Account, Deployment, Sim, deploy, eventually
+from .harness import KUBERNETES_TOKEN, Account, Deployment, Sim, deploy, eventually
 
 DAGS = Path(__file__).parent / "dags"
 
@@ -61,6 +61,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             "dbt": Sim(pending="1s", running="6s", kind="http", args=("--api", "dbt-cloud")),
             # Behind the Google accounts: BigQuery and Dataproc on one simulator.
             "google": Sim(pending="1s", running="10s", kind="bigquery"),
+            # Behind the Kubernetes account: the API server's simulator, over TLS.
+            "k8s": Sim(
+                pending="1s",
+                running="10s",
+                kind="kubernetes",
+                args=("--token", KUBERNETES_TOKEN),
+            ),
         },
         accounts={
             "databricks": Account("sim", poll_initial="500ms", poll_max="2s"),
@@ -80,6 +87,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 "dbt", poll_initial="500ms", poll_max="2s", kind="http", example="dbt-cloud.toml"
             ),
             "bigquery": Account("google", poll_initial="500ms", poll_max="2s", kind="bigquery"),
+            "k8s": Account("k8s", poll_initial="500ms", poll_max="2s", kind="kubernetes"),
         },
         airflow_databricks_sim="sim",
     ) as d:
@@ -500,4 +508,24 @@ def test_17_a_bigquery_job_runs_from_a_dag(deployment: Deployment) -> None:
     assert made == 1
     assert all(n == 1 for n in after["by_key"].values()), after["by_key"]
     assert after["signed_tokens_verified"] > before["signed_tokens_verified"]
+    assert after["cancels"] == before["cancels"]
+
+
+def test_18_a_kubernetes_job_runs_from_a_dag(deployment: Deployment) -> None:
+    """TetherJobOperator, unchanged, on a Kubernetes Job (kube-rs through a kubeconfig, over
+    TLS); the task process is SIGKILLed while the Job runs, and the retry reattaches to the
+    same Job (its name from the key, its uid checked), never a second one."""
+    d, before = deployment, deployment.sim("k8s")
+    d.trigger("kubernetes_job", "r1")
+    ti = d.wait_ti("kubernetes_job", "r1", "etl", "running")
+    d.wait_job("kubernetes_job", "running")
+    os.kill(ti["pid"], signal.SIGKILL)  # an eviction
+    d.wait_ti("kubernetes_job", "r1", "etl", "success")
+    result = d.return_value("kubernetes_job", "r1", "etl")
+    assert result["state"] == "succeeded", result
+    after = d.sim("k8s")
+    made = after["submissions"] - before["submissions"]
+    print(f"\n18. Kubernetes: simulator made {made} Job(s), by key {after['by_key']}")
+    assert made == 1
+    assert all(n == 1 for n in after["by_key"].values()), after["by_key"]
     assert after["cancels"] == before["cancels"]

@@ -166,6 +166,37 @@ with DAG("bigquery_job", schedule=None, start_date=START, catchup=False):
         **RETRY,
     )
 
+# 18. A Kubernetes Job, run by the Job controller of tether's API server simulator.
+with DAG("kubernetes_job", schedule=None, start_date=START, catchup=False):
+    TetherJobOperator(
+        task_id="etl",
+        provider="k8s",
+        spec={
+            "manifest": {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": "nightly-etl", "labels": {"dag": "kubernetes_job"}},
+                "spec": {
+                    "backoffLimit": 2,
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [
+                                {
+                                    "name": "etl",
+                                    "image": "registry.example.com/etl:4.2",
+                                    "args": ["--run", "{{ run_id }}"],
+                                }
+                            ],
+                        }
+                    },
+                },
+            },
+            "namespace": "default",
+        },
+        **RETRY,
+    )
+
 # 15. execution_timeout runs out while the task waits in the worker, and while it is deferred:
 # the job is cancelled (the user's limit), and the retry submits a new generation.
 TIMEOUT: dict[str, Any] = {"execution_timeout": timedelta(seconds=15), **RETRY}
