@@ -551,7 +551,14 @@ impl Provider for Kubernetes {
                 plural,
             };
             let api = self.api(&resource, &namespace).await?;
-            let mut by_uid: HashMap<String, Value> = HashMap::new();
+            // Each tracked job of the group, by uid: judged as its page comes, so that a sweep
+            // of 10,000 resources holds one page of them at a time.
+            let mut wanted: HashMap<String, Vec<usize>> = HashMap::new();
+            for i in members {
+                if let Some(uid) = jobs[i].handle.get_str("uid") {
+                    wanted.entry(uid).or_default().push(i);
+                }
+            }
             let mut params = ListParams::default().labels(&selector).limit(PAGE);
             let mut restarted = false;
             loop {
@@ -562,32 +569,27 @@ impl Provider for Kubernetes {
                     // The continue token expired (410 Expired): the list starts again, once.
                     Err(kube::Error::Api(s)) if s.code == 410 && !restarted => {
                         restarted = true;
-                        by_uid.clear();
                         params = ListParams::default().labels(&selector).limit(PAGE);
                         continue;
                     }
                     Err(e) => return Err(self.classify(e, &format!("list {kind} in {namespace}"))),
                 };
                 for item in &page.items {
-                    if let (Some(uid), Ok(mut value)) =
-                        (item.metadata.uid.clone(), serde_json::to_value(item))
-                    {
-                        value["status"] = item.data["status"].clone();
-                        by_uid.insert(uid, value);
+                    let Some(at) = item.metadata.uid.as_ref().and_then(|u| wanted.get(u)) else {
+                        continue;
+                    };
+                    let Ok(value) = serde_json::to_value(item) else {
+                        continue;
+                    };
+                    for &i in at {
+                        if let Ok(judge) = Self::judge_of(jobs[i].handle) {
+                            sweep.statuses[i] = Some(judged_by(&judge, &value));
+                        }
                     }
                 }
                 match page.metadata.continue_.filter(|c| !c.is_empty()) {
                     Some(token) => params = params.continue_token(&token),
                     None => break,
-                }
-            }
-            for i in members {
-                let handle = jobs[i].handle;
-                let Some(value) = handle.get_str("uid").and_then(|u| by_uid.get(&u)) else {
-                    continue;
-                };
-                if let Ok(judge) = Self::judge_of(handle) {
-                    sweep.statuses[i] = Some(judged_by(&judge, value));
                 }
             }
         }
