@@ -6,24 +6,31 @@ use std::time::Duration;
 
 use tether_testkit::{capture_logs, kinds, targets, Subject};
 
-/// Runs `scenario` against a fresh simulator of every kind; jobs run for `running` unless the
-/// scenario moves them itself.
+/// Runs `scenario` against a fresh simulator of every kind, four kinds at a time (each its own
+/// simulator and adapter; the scenarios mostly wait on the simulators' clocks); jobs run for
+/// `running` unless the scenario moves them itself.
 macro_rules! for_every_kind {
     ($name:ident, $running:expr) => {
         #[tokio::test]
         async fn $name() {
+            use futures_util::StreamExt as _;
             capture_logs();
             let kinds = kinds();
             assert!(kinds.len() >= 13, "the registry's simulators: {kinds:?}");
-            for (kind, api) in targets() {
-                eprintln!("{}: {kind} {}", stringify!($name), api.unwrap_or_default());
-                let subject =
-                    Subject::start_api(kind, api, Duration::from_millis(100), $running).await;
-                tether_testkit::$name(&subject).await;
-            }
+            futures_util::stream::iter(targets())
+                .for_each_concurrent(AT_ONCE, |(kind, api)| async move {
+                    eprintln!("{}: {kind} {}", stringify!($name), api.unwrap_or_default());
+                    let subject =
+                        Subject::start_api(kind, api, Duration::from_millis(100), $running).await;
+                    tether_testkit::$name(&subject).await;
+                })
+                .await;
         }
     };
 }
+
+/// Kinds a scenario runs against at once.
+const AT_ONCE: usize = 4;
 
 for_every_kind!(submit_and_deduplicate, Duration::from_secs(600));
 for_every_kind!(documented_states, Duration::from_secs(600));
