@@ -305,11 +305,19 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> PollUpdate {
         let grace = settings.not_found_grace;
+        let proven = self
+            .inner
+            .providers
+            .get(&job.provider)
+            .is_ok_and(|p| p.handle_proves_existence());
         if !job.seen() {
             let since = (now - job.handle_time()).to_std().unwrap_or_default();
             if since < grace {
                 return self.not_visible_yet(job, e, settings, since, now);
             }
+        }
+        if !job.seen() && !proven {
+            let since = (now - job.handle_time()).to_std().unwrap_or_default();
             let message = format!(
                 "the provider never reported this job and does not know it {} after its handle \
                  was recorded (not_found_grace is {}): it was not made, so a later try submits \
@@ -320,7 +328,11 @@ impl Engine {
             );
             return self.ended_gone(job, JobState::Lost, "lost", message, e, now);
         }
-        let seen = job.raw_state.as_deref().unwrap_or_default();
+        // A job whose handle proves it was made, never read: "made" is what tether knew.
+        let seen = job
+            .raw_state
+            .as_deref()
+            .unwrap_or("made (its handle proves it)");
         let kept = settings.forgotten_after.map_or_else(
             || "the service documents no bound on how long it keeps ended jobs".to_string(),
             |d| {

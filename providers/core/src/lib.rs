@@ -119,6 +119,16 @@ pub trait Provider: Send + Sync + Debug + 'static {
     /// The job's current state.
     async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError>;
 
+    /// Whether a handle this provider gave (from a submit's answer, or from `find`) proves the
+    /// remote job was made: a status read that then finds it gone (past `not_found_grace`)
+    /// means it was deleted, and ends `outcome_unknown` (as a job seen and then forgotten),
+    /// never `lost` and submitted again. Kubernetes: the create's answer is the stored object,
+    /// with its uid. The default, false: a handle is the service's word that it accepted the
+    /// job, and a job it never shows may not have been made (a wrong workspace).
+    fn handle_proves_existence(&self) -> bool {
+        false
+    }
+
     /// Asks the provider to cancel the job. Only ever called on an explicit cancel.
     async fn cancel(&self, handle: &Handle) -> Result<(), ProviderError>;
 

@@ -426,6 +426,13 @@ impl Provider for Kubernetes {
         true
     }
 
+    /// The create's answer (or the read that adopted it) is the stored resource, with its
+    /// uid: one gone before tether's first read was deleted (a TTL of 0, a person), never
+    /// "not made", so it ends outcome_unknown and no retry creates it again.
+    fn handle_proves_existence(&self) -> bool {
+        true
+    }
+
     async fn status(&self, handle: &Handle) -> Result<RemoteStatus, ProviderError> {
         let (resource, namespace, name, uid) = Self::resource_of(handle)?;
         let judge = Self::judge_of(handle)?;

@@ -49,7 +49,7 @@ pub static KUBERNETES: Edges = Edges {
         Edge {
             topic: Topic::Retention,
             says: "anyone allowed to may delete a resource at any time: a person, a CronJob's history limit, the TTL controller (a ttlSecondsAfterFinished of 0 deletes a Job as soon as it finishes), the deletion of its namespace; a read by name then answers 404 NotFound, \"jobs.batch \\\"NAME\\\" not found\"",
-            tether: "a resource tether read once and then finds gone, or replaced (another uid under its name), is outcome_unknown, never resubmitted unless a person or the account (on_forgotten) says so; one deleted before tether's first read answers 404 and, after not_found_grace, is taken for lost (never made) although its create was answered: keep delete_after and any ttlSecondsAfterFinished well above poll_max",
+            tether: "a resource tether read once and then finds gone, or replaced (another uid under its name), is outcome_unknown, never resubmitted unless a person or the account (on_forgotten) says so; one deleted before tether's first read answers 404 and, after not_found_grace, is outcome_unknown too (the adapter's handle proves the resource was made: the create's answer was the stored object), never lost and created again; keep delete_after and any ttlSecondsAfterFinished well above poll_max so that tether reads the end",
             source: "Jobs, TTL mechanism for finished Jobs (https://kubernetes.io/docs/concepts/workloads/controllers/job/#ttl-mechanism-for-finished-jobs); k8s.io/apimachinery pkg/api/errors/errors.go NewNotFound",
         },
         Edge {
