@@ -362,12 +362,7 @@ impl Provider for Kubernetes {
             ));
         }
         let namespace = self.namespace(&spec).await?;
-        let prefix = spec.manifest["metadata"]["name"]
-            .as_str()
-            .or_else(|| spec.manifest["metadata"]["generateName"].as_str())
-            .unwrap_or(&spec.kind)
-            .to_string();
-        let name = name::resource_name(&prefix, key);
+        let name = spec.name_for(key);
         let manifest = self.manifest(&spec, &name, &namespace, key);
         let object: DynamicObject = serde_json::from_value(manifest)
             .map_err(|e| ProviderError::invalid_spec(KIND, format!("manifest: {e}")))?;
@@ -508,12 +503,7 @@ impl Provider for Kubernetes {
             .map_err(|problems| ProviderError::invalid_spec(KIND, problems.join("; ")))?;
         let (resource, _) = self.resource(&spec.api_version, &spec.kind).await?;
         let namespace = self.namespace(&spec).await?;
-        let prefix = spec.manifest["metadata"]["name"]
-            .as_str()
-            .or_else(|| spec.manifest["metadata"]["generateName"].as_str())
-            .unwrap_or(&spec.kind)
-            .to_string();
-        let name = name::resource_name(&prefix, key);
+        let name = spec.name_for(key);
         let api = self.api(&resource, &namespace).await?;
         self.slot().await;
         let what = format!("get {} {namespace}/{name}", spec.kind);

@@ -44,6 +44,19 @@ pub struct Spec {
     pub message: Option<Path>,
 }
 
+impl Spec {
+    /// The name of the resource tether makes of this spec for `key`: its manifest's name (or
+    /// `generateName`, or its kind) as the readable start (`name.rs`).
+    pub fn name_for(&self, key: &str) -> String {
+        let meta = &self.manifest["metadata"];
+        let prefix = meta["name"]
+            .as_str()
+            .or_else(|| meta["generateName"].as_str())
+            .unwrap_or(&self.kind);
+        crate::name::resource_name(prefix, key)
+    }
+}
+
 /// `text` as a condition of `field`, or `None` with the problem noted.
 fn condition(problems: &mut Vec<String>, field: &str, text: &str) -> Option<Condition> {
     match Condition::parse(text) {

@@ -854,13 +854,9 @@ impl registry::RunningSim for Simulator {
         let Some(key) = inner.by_handle(handle) else {
             return false;
         };
-        // Deleted by someone else once it ended (a TTL): not a cancel.
-        let uid = handle.get_str("uid").unwrap_or_default();
-        let truth = inner.controller.truth(&uid);
+        // Deleted by someone else (a TTL, a person), not by a cancel: its truth stays as it
+        // was, and the controller drops its plan once the object is gone.
         inner.store.remove(&key);
-        if truth == Some(registry::SimJobState::Running) {
-            inner.controller.deleted(&uid);
-        }
         true
     }
 
